@@ -1,0 +1,42 @@
+# Two entry points: `make run` (the platform on the embedded default, demo data seeded) and
+# `make test` (the whole suite). Both install what they need.
+VENV ?= .venv
+PYTHON ?= python3
+DATA_DIR ?= var
+DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint system-deps install clean bench
+
+run: install
+	$(VENV)/bin/overheard init --data-dir $(DATA_DIR)
+	$(VENV)/bin/overheard demo --data-dir $(DATA_DIR)
+	$(VENV)/bin/overheard serve --data-dir $(DATA_DIR)
+
+test: install lint
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+install: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+bench: install
+	for f in benchmarks/*.py; do $(VENV)/bin/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .ruff_cache

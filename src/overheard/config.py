@@ -1,0 +1,123 @@
+"""One settings object. Nothing else in Overheard reads the environment.
+
+Every setting can be given as an environment variable ``OVERHEARD_<NAME>`` or in a ``settings.env``
+file in the data directory. Units are part of the names. ``docs/settings.md`` documents each one; a
+test fails when a setting is missing there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Everything an Overheard process can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="OVERHEARD_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="Where the embedded database, blobs and keys live."
+    )
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty = SQLite file in the data dir."
+    )
+    blob_url: str = Field(
+        "", description="file:///dir or s3://bucket/prefix; empty = data_dir/blobs."
+    )
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint; empty = AWS default.")
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key id.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    kek_url: str = Field(
+        "", description="keyfile:/path, pkcs11:…, vault://…; empty = data_dir/kek.json."
+    )
+    kek_secret: SecretStr = Field(
+        SecretStr(""), description="HSM user PIN or Vault token for kek_url."
+    )
+    secrets_path: str = Field(
+        "", description="Server secrets file; empty = data_dir/server-secrets.json."
+    )
+    broker_url: str = Field(
+        "", description="redis://… to run jobs on Celery; empty = in-process workers."
+    )
+    workers: int = Field(2, ge=0, description="In-process worker threads started by `serve`.")
+    job_max_attempts: int = Field(
+        4, ge=1, description="Tries before a job leaves its recording `failed`."
+    )
+    job_retry_base_s: float = Field(1.0, gt=0, description="First retry delay; doubles each try.")
+    upload_limit_bytes: int = Field(10_000_000, gt=0, description="Largest accepted upload body.")
+    max_clip_seconds: float = Field(30.0, gt=0, description="Longest accepted utterance.")
+    min_sample_rate_hz: int = Field(8000, gt=0, description="Lowest accepted source sample rate.")
+    max_sample_rate_hz: int = Field(48000, gt=0, description="Highest accepted source sample rate.")
+    max_channels: int = Field(2, ge=1, description="Most channels accepted in an upload.")
+    orphan_blob_grace_s: float = Field(
+        3600.0, ge=0, description="Age before a blob with no row is swept."
+    )
+    wake_verifier: str = Field(
+        "openwakeword",
+        description="`openwakeword` (CC BY-NC-SA model) or "
+        "`keyword` (wake word looked for in the ASR result; permissive).",
+    )
+    wake_model_path: str = Field(
+        "", description="Wake-word ONNX classifier; empty = bundled alexa."
+    )
+    wake_threshold: float = Field(
+        0.7, ge=0, le=1, description="Wake-word score that counts as said (tuned: docs/models/wake-word.md)."
+    )
+    wake_keywords: str = Field(
+        "alexa", description="Comma-separated words for the keyword verifier."
+    )
+    accidental_retention_s: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds an accidental wake's "
+        "audio is kept after scoring (0 = purged at once).",
+    )
+    asr: str = Field(
+        "pocketsphinx",
+        description="ASR backend: pocketsphinx, pocketsphinx:generic, pocketsphinx:/model-dir "
+        "or whisper:/path/to/ct2-model.",
+    )
+    voice_delete_window_s: float = Field(
+        600.0, gt=0, description='How far back "delete what I just said" reaches.'
+    )
+    host: str = Field("127.0.0.1", description="Address `serve` binds.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
+    public_url: str = Field(
+        "", description="URL printed for people to open; empty = http://host:port."
+    )
+
+    def resolved(self) -> Settings:
+        """Fill the empty defaults that depend on ``data_dir``."""
+        data = self.data_dir.resolve()
+        updates: dict[str, Any] = {"data_dir": data}
+        if not self.database_url:
+            updates["database_url"] = f"sqlite:///{data / 'overheard.db'}"
+        if not self.blob_url:
+            updates["blob_url"] = (data / "blobs").as_uri()
+        if not self.kek_url:
+            updates["kek_url"] = f"keyfile:{data / 'kek.json'}"
+        if not self.secrets_path:
+            updates["secrets_path"] = str(data / "server-secrets.json")
+        return self.model_copy(update=updates)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``<data_dir>/settings.env``, then ``overrides``, resolved."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = Settings(**given)
+    env_file = base.data_dir / "settings.env"
+    if env_file.is_file():
+        base = Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+    return base.resolved()

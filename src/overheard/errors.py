@@ -1,0 +1,104 @@
+"""Errors that carry their HTTP status and a machine-readable code.
+
+Every error the platform raises on purpose is an :class:`OverheardError`; the web layer turns it into
+one JSON shape, ``{"error": {"code": ..., "message": ...}}``, and the CLI prints its message.
+"""
+
+from __future__ import annotations
+
+
+class OverheardError(Exception):
+    """Base of every deliberate error."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def as_json(self) -> dict[str, dict[str, str]]:
+        """The one error body every route answers with."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(OverheardError):
+    """The request is well-formed HTTP but its content is wrong."""
+
+
+class Unauthorized(OverheardError):
+    """Missing or wrong credentials."""
+
+    status = 401
+    code = "invalid_token"
+
+
+class Forbidden(OverheardError):
+    """Authenticated, but not allowed."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(OverheardError):
+    """Nothing there, or nothing there for this caller (the two are never told apart)."""
+
+    status = 404
+    code = "not_found"
+
+
+class RecordingNotFound(NotFound):
+    """No such recording for this caller."""
+
+    code = "recording_not_found"
+
+
+class Conflict(OverheardError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class AudioRejected(OverheardError):
+    """Uploaded audio that cannot be accepted; ``code`` says why."""
+
+    status = 422
+    code = "malformed_audio"
+
+
+class UnsupportedMedia(AudioRejected):
+    """Bytes that are not audio in a format we decode."""
+
+    status = 415
+    code = "unsupported_media"
+
+
+class UploadTooLarge(OverheardError):
+    """Body larger than ``upload_limit_bytes``; refused while streaming."""
+
+    status = 413
+    code = "upload_too_large"
+
+
+class KeyUnavailable(OverheardError):
+    """A data key was destroyed or cannot be unwrapped; the content is gone for good."""
+
+    status = 410
+    code = "key_destroyed"
+
+
+class DecryptionFailed(OverheardError):
+    """Ciphertext that does not open under this key and context. One opaque error for all causes."""
+
+    status = 500
+    code = "decryption_failed"
+
+
+class ConfigError(OverheardError):
+    """A setting is missing or names an unknown backend."""
+
+    status = 500
+    code = "config_error"
