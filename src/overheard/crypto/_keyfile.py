@@ -1,0 +1,226 @@
+"""The local key-file KEK: a JSON file of versioned 256-bit keys, readable by its owner only.
+
+File shape: ``{"format": "overheard-kek/1", "current": "v2", "keys": {"v1": "<base64>", ...}}``.
+A wrapped data key is ``header || nonce || AES-256-GCM(kek, data_key)`` with the header, which
+names the version, as associated data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import secrets
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from overheard.crypto.aead import DATA_KEY_BYTES, NONCE_BYTES
+from overheard.crypto.kek import (
+    split_wrapped,
+    unwrap_failed,
+    version_id,
+    version_number,
+    wrap_header,
+)
+from overheard.errors import ConfigError
+
+FILE_FORMAT = "overheard-kek/1"
+"""The ``format`` field of a key file."""
+KEK_BYTES = 32
+"""Length of one KEK version in bytes (AES-256)."""
+FILE_MODE = 0o600
+"""The only permissions a key file may have: owner read/write."""
+FORBIDDEN_MODE_BITS = 0o077
+"""Any of these bits set (group or world access) makes a key file refused."""
+
+_SCHEME_PREFIX = "keyfile:"
+
+
+class KeyfileKek:
+    """A KEK held in a local key file (the default provider)."""
+
+    scheme = "keyfile"
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._current, self._keys = _load(path)
+
+    @classmethod
+    def from_url(cls, url: str) -> KeyfileKek:
+        """Open ``keyfile:/abs/path/kek.json`` (``keyfile:///abs/path`` is accepted too)."""
+        return cls(keyfile_path(url))
+
+    def __repr__(self) -> str:
+        return f"KeyfileKek(path={str(self._path)!r})"
+
+    def current_version(self) -> str:
+        """The version id that ``wrap`` uses now."""
+        with self._lock:
+            return self._current
+
+    def wrap(self, data_key: bytes) -> bytes:
+        """Encrypt a data key under the current version."""
+        if len(data_key) != DATA_KEY_BYTES:
+            raise ValueError(f"a data key is {DATA_KEY_BYTES} bytes, got {len(data_key)}")
+        with self._lock:
+            version, kek = self._current, self._keys[self._current]
+        header = wrap_header(version)
+        nonce = os.urandom(NONCE_BYTES)
+        return header + nonce + AESGCM(kek).encrypt(nonce, data_key, header)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        """Decrypt a wrapped data key under whichever version it names."""
+        version, header, body = split_wrapped(wrapped)
+        kek = self._key_for(version)
+        if kek is None or len(body) < NONCE_BYTES:
+            raise unwrap_failed()
+        try:
+            data_key = AESGCM(kek).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], header)
+        except InvalidTag:
+            raise unwrap_failed() from None
+        if len(data_key) != DATA_KEY_BYTES:
+            raise unwrap_failed()
+        return data_key
+
+    def rotate(self) -> str:
+        """Add a new random version to the file, make it current, and return its id."""
+        with self._lock:
+            # Re-read first so a rotation made by another process is never lost.
+            _, keys = _load(self._path)
+            new_version = version_id(max(_numbers(keys), default=0) + 1)
+            keys[new_version] = os.urandom(KEK_BYTES)
+            _replace(self._path, _document(new_version, keys))
+            self._current, self._keys = new_version, keys
+            return new_version
+
+    def wrapped_version(self, wrapped: bytes) -> str:
+        """The version id named in a wrapped data key."""
+        return split_wrapped(wrapped)[0]
+
+    def _key_for(self, version: str) -> bytes | None:
+        with self._lock:
+            if version not in self._keys:
+                # Another process may have rotated since this file was read.
+                self._current, self._keys = _load(self._path)
+            return self._keys.get(version)
+
+
+def keyfile_path(url: str) -> Path:
+    """The absolute path a ``keyfile:`` URL names."""
+    raw = url[len(_SCHEME_PREFIX) :]
+    if raw.startswith("//"):
+        raw = raw[2:]
+    path = Path(raw)
+    if not raw or not path.is_absolute():
+        raise ConfigError(
+            f"a keyfile URL names an absolute path (keyfile:/abs/kek.json), got {url!r}"
+        )
+    return path
+
+
+def create_keyfile(path: Path) -> None:
+    """Write a new key file with version ``v1`` at ``path``, mode 0600; refuse to overwrite."""
+    first = version_id(1)
+    temp = _write_private_temp(path, _document(first, {first: os.urandom(KEK_BYTES)}))
+    try:
+        os.link(temp, path)  # atomic, and fails if anything already exists at path
+    except FileExistsError:
+        raise ConfigError(f"key file {path} already exists; refusing to overwrite it") from None
+    finally:
+        temp.unlink()
+    _fsync_directory(path.parent)
+
+
+def _load(path: Path) -> tuple[str, dict[str, bytes]]:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"key file {path} does not exist; create it with create_keyfile()"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"key file {path} cannot be opened: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_mode(path, os.fstat(handle.fileno()))
+        raw = handle.read()
+    return _parse(path, raw)
+
+
+def _check_mode(path: Path, status: os.stat_result) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        raise ConfigError(f"key file {path} is not a regular file")
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & FORBIDDEN_MODE_BITS:
+        raise ConfigError(
+            f"key file {path} has mode {mode:04o}, readable beyond its owner; "
+            f"refusing to use it (run: chmod 600 {path})"
+        )
+
+
+def _parse(path: Path, raw: bytes) -> tuple[str, dict[str, bytes]]:
+    try:
+        document = json.loads(raw)
+        keys = {name: _decode_key(value) for name, value in document["keys"].items()}
+        current = document["current"]
+        valid = document["format"] == FILE_FORMAT and current in keys
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        valid = False
+    if not valid or any(version_number(name) is None for name in keys):
+        raise ConfigError(f"key file {path} is not a valid {FILE_FORMAT} key file")
+    return current, keys
+
+
+def _decode_key(value: Any) -> bytes:
+    key = base64.b64decode(value, validate=True)
+    if len(key) != KEK_BYTES:
+        raise ValueError("wrong key length")
+    return key
+
+
+def _numbers(keys: dict[str, bytes]) -> list[int]:
+    return [number for name in keys if (number := version_number(name)) is not None]
+
+
+def _document(current: str, keys: dict[str, bytes]) -> bytes:
+    encoded = {name: base64.b64encode(key).decode("ascii") for name, key in keys.items()}
+    document = {"format": FILE_FORMAT, "current": current, "keys": encoded}
+    return json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def _replace(path: Path, content: bytes) -> None:
+    temp = _write_private_temp(path, content)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _write_private_temp(path: Path, content: bytes) -> Path:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(f"cannot write key file in {path.parent}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)  # the umask may only remove bits; make it exact
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return temp
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

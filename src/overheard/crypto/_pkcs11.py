@@ -1,0 +1,309 @@
+"""The PKCS#11 KEK: one non-extractable AES-256 key object on an HSM token per version.
+
+URL: ``pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=overheard;label=overheard-kek``.
+Version ``vN`` is the secret-key object labelled ``<label>-vN``. Wrapping is AES-GCM computed on the
+token, with the frame header (which names the version) as associated data; the KEK never leaves it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from overheard.crypto.aead import DATA_KEY_BYTES, NONCE_BYTES
+from overheard.crypto.kek import (
+    split_wrapped,
+    unwrap_failed,
+    version_id,
+    version_number,
+    wrap_header,
+)
+from overheard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pkcs11 import Session, Token
+
+KEK_BITS = 256
+"""Size of each KEK object on the token, in bits."""
+GCM_TAG_BITS = 128
+"""Length of the GCM tag the token appends, in bits."""
+URL_ATTRIBUTES = ("module", "token", "label")
+"""The attributes a ``pkcs11:`` URL must carry, each exactly once."""
+
+# python-pkcs11 mixes encrypt/decrypt into key objects at run time; its static types lack them.
+KeyObject = Any
+
+_SCHEME_PREFIX = "pkcs11:"
+_INSTALL_HINT = "the pkcs11: scheme needs python-pkcs11 (pip install 'python-pkcs11>=0.7,<1')"
+
+
+@dataclass(frozen=True)
+class Pkcs11Location:
+    """Where the KEK lives: the PKCS#11 module, the token label and the key label stem."""
+
+    module: str
+    """Path of the PKCS#11 shared library."""
+    token: str
+    """Label of the token holding the KEK objects."""
+    label: str
+    """Key label stem; version ``vN`` is labelled ``<label>-vN``."""
+
+
+class Pkcs11Kek:
+    """A KEK whose versions are non-extractable AES key objects on a PKCS#11 token."""
+
+    scheme = "pkcs11"
+
+    def __init__(self, location: Pkcs11Location, *, pin: str) -> None:
+        pkcs11 = _import_pkcs11()
+        self._location = location
+        self._lock = threading.Lock()
+        token = _find_token(pkcs11, location)
+        self._login: _Login | None = _Login.acquire(token, location, pin)
+        self._session: Session | None = None
+        try:
+            self._session = token.open(rw=True)
+            self._versions: dict[str, KeyObject] = self._scan()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, secret: str | None) -> Pkcs11Kek:
+        """Open the KEK a ``pkcs11:`` URL names, logging in with the user PIN ``secret``."""
+        location = parse_pkcs11_url(url)
+        if not secret:
+            raise ConfigError("a pkcs11: key-encryption key needs the token's user PIN as secret")
+        return cls(location, pin=secret)
+
+    def __repr__(self) -> str:
+        where = self._location
+        return f"Pkcs11Kek(token={where.token!r}, label={where.label!r}, module={where.module!r})"
+
+    def __enter__(self) -> Pkcs11Kek:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close this instance's session (and log out when it is the last one on the token)."""
+        with self._lock:
+            session, self._session = self._session, None
+            try:
+                if session is not None:
+                    session.close()
+            finally:
+                login, self._login = self._login, None
+                if login is not None:
+                    login.release()
+
+    def current_version(self) -> str:
+        """The version id that ``wrap`` uses now (the highest on the token)."""
+        with self._lock:
+            return self._current_locked()
+
+    def wrap(self, data_key: bytes) -> bytes:
+        """Encrypt a data key on the token under the current version."""
+        if len(data_key) != DATA_KEY_BYTES:
+            raise ValueError(f"a data key is {DATA_KEY_BYTES} bytes, got {len(data_key)}")
+        pkcs11 = _import_pkcs11()
+        nonce = os.urandom(NONCE_BYTES)
+        with self._lock:
+            version = self._current_locked()
+            header = wrap_header(version)
+            params = pkcs11.GCMParams(nonce, header, GCM_TAG_BITS)
+            body = self._versions[version].encrypt(
+                data_key, mechanism=pkcs11.Mechanism.AES_GCM, mechanism_param=params
+            )
+        return header + nonce + bytes(body)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        """Decrypt a wrapped data key on the token under whichever version it names."""
+        pkcs11 = _import_pkcs11()
+        version, header, body = split_wrapped(wrapped)
+        if len(body) < NONCE_BYTES:
+            raise unwrap_failed()
+        params = pkcs11.GCMParams(body[:NONCE_BYTES], header, GCM_TAG_BITS)
+        with self._lock:
+            self._open_session()
+            key = self._key_for_locked(version)
+            if key is None:
+                raise unwrap_failed()
+            try:
+                data_key = key.decrypt(
+                    body[NONCE_BYTES:], mechanism=pkcs11.Mechanism.AES_GCM, mechanism_param=params
+                )
+            except pkcs11.PKCS11Error:
+                # Tokens report a bad tag as a generic error; nothing else is safe to say.
+                raise unwrap_failed() from None
+        if len(data_key) != DATA_KEY_BYTES:
+            raise unwrap_failed()
+        return bytes(data_key)
+
+    def rotate(self) -> str:
+        """Generate the next version's key object on the token and return its id."""
+        with self._lock:
+            self._versions = self._scan()
+            numbers = [version_number(name) or 0 for name in self._versions]
+            new_version = version_id(max(numbers, default=0) + 1)
+            self._versions[new_version] = self._generate(new_version)
+            return new_version
+
+    def wrapped_version(self, wrapped: bytes) -> str:
+        """The version id named in a wrapped data key."""
+        return split_wrapped(wrapped)[0]
+
+    def _current_locked(self) -> str:
+        self._open_session()
+        if not self._versions:
+            where = self._location
+            raise ConfigError(
+                f"token {where.token!r} holds no key labelled {where.label}-v1; "
+                "rotate() creates the first version"
+            )
+        return max(self._versions, key=lambda name: version_number(name) or 0)
+
+    def _key_for_locked(self, version: str) -> KeyObject | None:
+        if version not in self._versions:
+            # Another process may have rotated since this instance scanned the token.
+            self._versions = self._scan()
+        return self._versions.get(version)
+
+    def _open_session(self) -> Session:
+        if self._session is None:
+            raise ConfigError("this PKCS#11 key-encryption key has been closed")
+        return self._session
+
+    def _scan(self) -> dict[str, KeyObject]:
+        pkcs11 = _import_pkcs11()
+        pattern = re.compile(re.escape(self._location.label) + r"-(v[1-9][0-9]*)")
+        query = {
+            pkcs11.Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY,
+            pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.AES,
+        }
+        found: dict[str, KeyObject] = {}
+        for key in self._open_session().get_objects(query):
+            match = pattern.fullmatch(key[pkcs11.Attribute.LABEL])
+            if match:
+                found[match.group(1)] = key
+        return found
+
+    def _generate(self, version: str) -> KeyObject:
+        pkcs11 = _import_pkcs11()
+        attribute, flag = pkcs11.Attribute, pkcs11.MechanismFlag
+        label = f"{self._location.label}-{version}"
+        template = {
+            attribute.SENSITIVE: True,
+            attribute.EXTRACTABLE: False,
+            attribute.PRIVATE: True,
+            attribute.MODIFIABLE: False,
+        }
+        return self._open_session().generate_key(
+            pkcs11.KeyType.AES,
+            KEK_BITS,
+            label=label,
+            id=label.encode("utf-8"),
+            store=True,
+            capabilities=flag.ENCRYPT | flag.DECRYPT,
+            template=template,
+        )
+
+
+def parse_pkcs11_url(url: str) -> Pkcs11Location:
+    """Read ``pkcs11:module=…;token=…;label=…`` (values may be percent-encoded)."""
+    if not url.startswith(_SCHEME_PREFIX):
+        raise ConfigError(f"not a pkcs11: URL: {url!r}")
+    attributes: dict[str, str] = {}
+    for part in url[len(_SCHEME_PREFIX) :].split(";"):
+        name, sep, value = part.partition("=")
+        if not sep or name not in URL_ATTRIBUTES or name in attributes or not value:
+            raise ConfigError(
+                f"bad pkcs11: URL part {part!r}; expected "
+                "pkcs11:module=/path/libpkcs11.so;token=LABEL;label=KEY_LABEL"
+            )
+        attributes[name] = unquote(value)
+    missing = [name for name in URL_ATTRIBUTES if name not in attributes]
+    if missing:
+        raise ConfigError(f"pkcs11: URL lacks {', '.join(missing)}")
+    return Pkcs11Location(**attributes)
+
+
+class _Login:
+    """One login per token per process, shared by every instance and counted.
+
+    PKCS#11 login state belongs to the whole application: a second ``C_Login`` fails and any
+    ``C_Logout`` logs out every session, so instances share one logged-in session.
+    """
+
+    _registry: dict[tuple[str, str], _Login] = {}  # noqa: RUF012 - process-wide by design
+    _registry_lock = threading.Lock()
+
+    def __init__(self, key: tuple[str, str], session: Session) -> None:
+        self._key = key
+        self._session = session
+        self._users = 0
+
+    @classmethod
+    def acquire(cls, token: Token, location: Pkcs11Location, pin: str) -> _Login:
+        """The shared login for this token, logging in if no instance has yet."""
+        key = (location.module, location.token)
+        with cls._registry_lock:
+            login = cls._registry.get(key)
+            if login is None:
+                login = cls(key, _log_in(token, location, pin))
+                cls._registry[key] = login
+            login._users += 1
+            return login
+
+    def release(self) -> None:
+        """Drop one user; the last one closes the login session, which logs out."""
+        with self._registry_lock:
+            self._users -= 1
+            if self._users == 0:
+                del self._registry[self._key]
+                self._session.close()
+
+
+def _log_in(token: Token, location: Pkcs11Location, pin: str) -> Session:
+    pkcs11 = _import_pkcs11()
+    try:
+        return token.open(user_pin=pin)
+    except pkcs11.exceptions.UserAlreadyLoggedIn:
+        return token.open()  # someone else in this process logged in; the state is shared
+    except (
+        pkcs11.exceptions.PinIncorrect,
+        pkcs11.exceptions.PinInvalid,
+        pkcs11.exceptions.PinLenRange,
+        pkcs11.exceptions.PinLocked,
+    ) as exc:
+        raise ConfigError(
+            f"PKCS#11 login to token {location.token!r} refused ({type(exc).__name__}); "
+            "check the user PIN"
+        ) from None
+
+
+def _find_token(pkcs11: Any, location: Pkcs11Location) -> Token:
+    try:
+        library = pkcs11.lib(location.module)
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cannot load PKCS#11 module {location.module!r}: {exc}") from None
+    try:
+        token: Token = library.get_token(token_label=location.token)
+    except pkcs11.exceptions.NoSuchToken:
+        raise ConfigError(
+            f"no PKCS#11 token labelled {location.token!r} in {location.module}"
+        ) from None
+    return token
+
+
+def _import_pkcs11() -> Any:
+    try:
+        import pkcs11
+    except ImportError:
+        raise ConfigError(_INSTALL_HINT) from None
+    return pkcs11
