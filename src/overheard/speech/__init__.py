@@ -1,0 +1,1 @@
+"""Speech: audio decoding, wake word, voice activity, recognition, intents."""

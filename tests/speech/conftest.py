@@ -1,0 +1,45 @@
+"""Fixtures for speech tests: synthetic audio built in memory."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+Tone = Callable[..., np.ndarray]
+Encode = Callable[..., bytes]
+
+
+@pytest.fixture
+def tone() -> Tone:
+    """Factory: a float32 sine, (frames,) or (frames, channels), amplitude in full-scale units."""
+
+    def make(
+        freq_hz: float = 1000.0,
+        seconds: float = 0.5,
+        rate_hz: int = 16000,
+        amplitude: float = 0.5,
+        channels: int = 1,
+    ) -> np.ndarray:
+        t = np.arange(round(seconds * rate_hz)) / rate_hz
+        wave = (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+        return wave if channels == 1 else np.repeat(wave[:, None], channels, axis=1)
+
+    return make
+
+
+@pytest.fixture
+def encode_audio() -> Encode:
+    """Factory: float samples encoded by libsndfile into a container, as bytes."""
+
+    def make(
+        samples: np.ndarray, rate_hz: int = 16000, fmt: str = "WAV", subtype: str = "PCM_16"
+    ) -> bytes:
+        out = io.BytesIO()
+        sf.write(out, samples, rate_hz, format=fmt, subtype=subtype)
+        return out.getvalue()
+
+    return make
