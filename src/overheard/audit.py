@@ -1,0 +1,160 @@
+"""The audit log: one append-only, hash-chained table, written inside the action's own transaction.
+
+Each event commits to the previous one (``entry_hash = SHA-256(prev_hash || canonical(event))``), so
+changing, deleting, inserting or reordering a row breaks the chain from that row on. Events hold ids
+and hashes, never content, so deleting content never breaks verification. Signed Merkle checkpoints,
+proofs and full verification live in :mod:`overheard.auditlog` (see ``docs/audit.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import JSON, Integer, LargeBinary, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .db import Base, utcnow
+
+GENESIS_HASH = b"\0" * 32
+"""The ``prev_hash`` of the first event."""
+PG_AUDIT_LOCK_ID = 0x6F76657268656172
+"""PostgreSQL advisory-lock id that serialises appends so the chain never forks."""
+
+
+class AuditEvent(Base):
+    """One audited action."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
+    household_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+
+
+class EventFields(Protocol):
+    """What the chain reads from an event: an ``AuditEvent`` or a plain result row of its columns."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def household_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def prev_hash(self) -> bytes: ...
+    @property
+    def entry_hash(self) -> bytes: ...
+
+
+def canonical(event: EventFields) -> bytes:
+    """The bytes an event's hash commits to (sorted-key JSON, UTC microsecond time)."""
+    body = {
+        "seq": event.seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "household_id": event.household_id,
+        "reason": event.reason,
+        "details": event.details,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def chain_hash(prev_hash: bytes, event: EventFields) -> bytes:
+    """The hash of ``event`` chained onto ``prev_hash``."""
+    return hashlib.sha256(prev_hash + canonical(event)).digest()
+
+
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    household_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append an event in the caller's transaction; it commits or rolls back with the action."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_AUDIT_LOCK_ID})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    event = AuditEvent(
+        seq=seq,
+        at=now or utcnow(),
+        actor=actor,
+        action=action,
+        subject=subject,
+        household_id=household_id,
+        reason=reason,
+        details=dict(details or {}),
+        prev_hash=prev,
+    )
+    event.entry_hash = chain_hash(prev, event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of walking the chain."""
+
+    events: int
+    first_bad_seq: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every event links to the one before it."""
+        return self.first_bad_seq is None
+
+
+def verify_events(events: Iterable[EventFields]) -> ChainReport:
+    """Walk events in ``seq`` order and name the first that breaks the chain."""
+    from .auditlog.chain import walk_chain
+
+    count, fault = walk_chain(events)
+    if fault is None:
+        return ChainReport(count, None, None)
+    return ChainReport(count, fault.seq, f"{fault.fault.value}: {fault.detail}")
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Verify the whole stored chain (the signed checkpoints are checked by ``auditlog.verify``)."""
+    from .auditlog._rows import iter_events, seq_of_entry
+    from .auditlog.chain import walk_chain
+
+    with closing(iter_events(session)) as events:
+        count, fault = walk_chain(events, lookup=lambda h: seq_of_entry(session, h))
+    if fault is None:
+        return ChainReport(count, None, None)
+    return ChainReport(count, fault.seq, f"{fault.fault.value}: {fault.detail}")

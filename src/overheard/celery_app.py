@@ -1,0 +1,53 @@
+"""The Celery application used when ``broker_url`` is set: one task that runs a job by id."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from celery import Celery
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .platform import Platform
+
+
+_settings: list[Settings] = []
+
+
+def configure(settings: Settings) -> None:
+    """Settings for the platform the worker's tasks run on (set before the worker forks)."""
+    _settings[:] = [settings]
+
+
+@cache
+def _platform() -> Platform:
+    from .config import load_settings
+    from .platform import Platform
+    from .tasks import register_all
+
+    register_all()
+    return Platform.open(_settings[0] if _settings else load_settings())
+
+
+def make_celery(broker_url: str) -> Celery:
+    """A Celery app on ``broker_url`` with late acks, so a killed worker's job is delivered again."""
+    app = Celery("overheard", broker=broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+    )
+
+    @app.task(name="overheard.run_job")
+    def run_job(job_id: str) -> None:
+        from .jobs import claim, run_claimed
+
+        platform = _platform()
+        job = claim(platform.sessions, job_id=job_id)
+        if job is not None:
+            run_claimed(platform, job)
+
+    return app

@@ -1,0 +1,299 @@
+"""The ``overheard`` command: thin wrappers that parse, call a service, print."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import audit
+from .config import Settings, load_settings
+from .db import transaction
+from .errors import OverheardError
+from .platform import Platform, initialise
+
+app = typer.Typer(
+    help="Overheard: the human-review loop of a voice assistant, privacy enforced.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+households_app = typer.Typer(help="Customer households.", no_args_is_help=True)
+devices_app = typer.Typer(help="Devices of households.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key-encryption key and data keys.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(households_app, name="households")
+app.add_typer(devices_app, name="devices")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    """Settings for a command, with ``--data-dir`` applied."""
+    return load_settings(data_dir=data_dir, **overrides)
+
+
+@contextmanager
+def opened(data_dir: Path | None) -> Iterator[Platform]:
+    """The platform of an initialised data directory; errors become a clean exit."""
+    platform = None
+    try:
+        platform = Platform.open(settings_for(data_dir))
+        yield platform
+    except OverheardError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        if platform is not None:
+            platform.engine.dispose()
+
+
+def emit(data: dict[str, Any], as_json: bool) -> None:
+    """Print ``data`` as JSON or as aligned lines."""
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        console.print(f"{key:>14}: {value}")
+
+
+@app.command()
+def init(data_dir: DataDir = None) -> None:
+    """Create the data directory, key file (0600), secrets, and the database schema."""
+    settings = settings_for(data_dir)
+    initialise(settings)
+    console.print(f"initialised {settings.data_dir}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Run the web server with in-process workers (or Celery, when a broker is configured)."""
+    import uvicorn
+
+    from .tasks import register_all, startup_sweep
+    from .web import create_app
+
+    settings = settings_for(data_dir, host=host, port=port)
+    initialise(settings)
+    register_all()
+    platform = Platform.open(settings)
+    startup_sweep(platform)
+    url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    console.print(f"Overheard is running: open {url}/")
+    uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run a Celery worker for the configured broker (``OVERHEARD_BROKER_URL``)."""
+    from .celery_app import make_celery
+    from .tasks import reannounce_loop, register_all
+
+    settings = settings_for(data_dir)
+    if not settings.broker_url:
+        console.print("[red]error:[/red] set OVERHEARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+        raise typer.Exit(2)
+    register_all()
+    configure(settings)
+    reannounce_loop(settings)
+    celery = make_celery(settings.broker_url)
+    celery.worker_main(
+        ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]
+    )
+
+
+@households_app.command("add")
+def households_add(
+    name: Annotated[str, typer.Option(help="The account holder's first name.")],
+    account: Annotated[str, typer.Option(help="Customer account number.")],
+    email: Annotated[str, typer.Option(help="Login e-mail address.")],
+    serial: Annotated[str, typer.Option(help="Serial of the first device.")] = "DEMO-0001",
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Enrol a household with one device; prints the device token once."""
+    from .identity.service import enrol_household
+
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
+        done = enrol_household(
+            session,
+            platform.keyring,
+            platform.secrets,
+            name=name,
+            account=account,
+            email=email,
+            serial=serial,
+        )
+    emit(
+        {
+            "household_id": done.household_id,
+            "device_id": done.device_id,
+            "device_token": done.device_token,
+        },
+        as_json,
+    )
+
+
+@devices_app.command("add")
+def devices_add(
+    household: Annotated[str, typer.Option(help="Household pseudonym.")],
+    serial: Annotated[str, typer.Option(help="Device serial number.")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add a device to a household; prints its token once."""
+    from .identity.service import enrol_device
+
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
+        device, token = enrol_device(session, platform.keyring, household, serial=serial)
+    emit({"device_id": device.id, "household_id": household, "device_token": token}, as_json)
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a device's token."""
+    from .households import revoke_device
+
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
+        device = revoke_device(session, device_id)
+        audit.append(
+            session,
+            actor="cli",
+            action="device.revoke",
+            subject=device.id,
+            household_id=device.household_id,
+        )
+    console.print(f"revoked {device_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None) -> None:
+    """New KEK version; every household data key re-wrapped under it (blobs untouched)."""
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
+        version, count = platform.keyring.rotate(session)
+        audit.append(
+            session,
+            actor="cli",
+            action="keys.rotate",
+            subject=version,
+            details={"rewrapped": count},
+        )
+    console.print(f"KEK version {version}; re-wrapped {count} data keys")
+
+
+@jobs_app.command("failed")
+def jobs_failed(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Jobs that gave up, with their reasons."""
+    from .jobs import failed_jobs
+
+    with opened(data_dir) as platform, platform.sessions() as session:
+        rows = [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "subject": j.subject,
+                "attempts": j.attempts,
+                "error": (j.last_error or "").splitlines()[0] if j.last_error else "",
+            }
+            for j in failed_jobs(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "kind", "subject", "attempts", "error")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: str, data_dir: DataDir = None) -> None:
+    """Queue a failed job again."""
+    from .jobs import retry
+
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
+        job = retry(session, job_id)
+        audit.append(session, actor="cli", action="job.retry", subject=job.id)
+    console.print(f"queued {job_id} again")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None) -> None:
+    """Check the hash chain; names the first bad event."""
+    with opened(data_dir) as platform, platform.sessions() as session:
+        report = audit.verify_chain(session)
+    if report.ok:
+        console.print(f"ok: {report.events} events, chain intact")
+        return
+    console.print(f"[red]FAILED[/red] at seq {report.first_bad_seq}: {report.problem}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    data_dir: DataDir = None,
+    grace_s: Annotated[float | None, typer.Option(help="Minimum age of an orphan blob.")] = None,
+) -> None:
+    """Remove blobs that no row refers to (left by a crash between write and commit)."""
+    from .recordings.sweep import sweep_orphan_blobs
+
+    with opened(data_dir) as platform:
+        grace = platform.settings.orphan_blob_grace_s if grace_s is None else grace_s
+        removed = sweep_orphan_blobs(platform, grace_s=grace)
+    console.print(f"removed {removed} orphan blobs")
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+@app.command()
+def demo(data_dir: DataDir = None) -> None:
+    """Seed the demo households and their clips (once; later runs do nothing)."""
+    from .demo import seed
+
+    with opened(data_dir) as platform:
+        summary = seed(platform)
+    for hh in summary["households"]:  # type: ignore[union-attr]
+        console.print(f"demo household {hh['name']:<6} {hh['household_id']}  {hh['clips']} clips")
+
+
+@app.command()
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to transcribe.", exists=True)],
+    asr: Annotated[str | None, typer.Option(help="ASR backend spec.")] = None,
+) -> None:
+    """Run the speech pipeline on files (no server needed); one JSON line per file."""
+    from rich.progress import track
+
+    from .speech.audio import read_audio_file
+    from .speech.pipeline import analyse, stack_from_settings
+
+    stack = stack_from_settings(load_settings(asr=asr))
+    err = Console(stderr=True)
+    for path in track(files, description="transcribing", console=err):
+        try:
+            outcome = analyse(stack, read_audio_file(path).pcm)
+        except OverheardError as exc:
+            typer.echo(json.dumps({"file": str(path), "error": exc.code, "message": exc.message}))
+            continue
+        typer.echo(json.dumps({"file": str(path), **outcome.summary()}))

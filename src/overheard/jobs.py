@@ -1,0 +1,291 @@
+"""One task API, two backends: in-process worker threads (default) or Celery on Redis.
+
+The ``jobs`` table is the source of truth for both. A job is enqueued in the same transaction as the
+change that needs it; a worker claims it atomically with a lease, runs its handler and records the
+outcome. A worker that dies leaves a lease that expires, so the job runs again: delivery is at least
+once and handlers are idempotent. A job that keeps failing ends ``failed`` and its handler's
+``on_failure`` records the reason on its subject.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from .db import Base, transaction, utcnow
+from .errors import NotFound
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 300.0
+"""How long a claimed job is a worker's before another may take it."""
+POLL_S = 1.0
+"""How often idle in-process workers look for due jobs they were not told about."""
+
+
+class JobState(StrEnum):
+    """Where a job is."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(Base):
+    """A unit of background work about one subject (usually a recording id)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Handler(Protocol):
+    """What a job kind does, and what happens when it has failed for good."""
+
+    def __call__(self, platform: Platform, subject: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A registered job kind."""
+
+    run: Callable[[Platform, str], None]
+    on_failure: Callable[[Platform, str, str], None] | None = None
+
+
+REGISTRY: dict[str, JobKind] = {}
+"""Job kinds by name; modules register theirs at import."""
+
+
+def register(
+    name: str,
+    run: Callable[[Platform, str], None],
+    on_failure: Callable[[Platform, str, str], None] | None = None,
+) -> None:
+    """Make ``name`` runnable by every backend."""
+    REGISTRY[name] = JobKind(run, on_failure)
+
+
+def enqueue(session: Session, kind: str, subject: str, *, now: datetime | None = None) -> Job:
+    """Add a job in the caller's transaction; it becomes visible to workers when that commits."""
+    when = now or utcnow()
+    job = Job(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        subject=subject,
+        run_after=when,
+        created_at=when,
+        updated_at=when,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+    due = (Job.state == JobState.QUEUED.value) & (Job.run_after <= now)
+    stale = (Job.state == JobState.RUNNING.value) & (Job.lease_until < now)
+    return or_(due, stale)
+
+
+def claim(
+    sessions: sessionmaker[Session], *, job_id: str | None = None, now: datetime | None = None
+) -> Job | None:
+    """Atomically take one due job (or the named one) with a lease; None if there is none."""
+    when = now or utcnow()
+    with transaction(sessions) as session:
+        query = select(Job.id).where(_claimable(when)).order_by(Job.run_after).limit(1)
+        if job_id is not None:
+            query = query.where(Job.id == job_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        found = session.scalar(query)
+        if found is None:
+            return None
+        result = session.execute(
+            update(Job)
+            .where(Job.id == found, _claimable(when))
+            .values(
+                state=JobState.RUNNING.value,
+                lease_until=when + timedelta(seconds=LEASE_S),
+                attempts=Job.attempts + 1,
+                updated_at=when,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.get(Job, found)
+
+
+def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = utcnow) -> JobState:
+    """Run a claimed job's handler and record the outcome; returns the job's new state."""
+    kind = REGISTRY.get(job.kind)
+    try:
+        if kind is None:
+            raise LookupError(f"unknown job kind {job.kind!r}")
+        kind.run(platform, job.subject)
+    except Exception as exc:  # any handler error is recorded, never lost
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
+        return _record_failure(platform, job, reason, traceback.format_exc(), now())
+    with transaction(platform.sessions) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(state=JobState.DONE.value, lease_until=None, updated_at=now())
+        )
+    return JobState.DONE
+
+
+def _record_failure(
+    platform: Platform, job: Job, reason: str, trace: str, when: datetime
+) -> JobState:
+    final = job.attempts >= platform.settings.job_max_attempts
+    delay = platform.settings.job_retry_base_s * 2 ** (job.attempts - 1)
+    state = JobState.FAILED if final else JobState.QUEUED
+    with transaction(platform.sessions) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(
+                state=state.value,
+                lease_until=None,
+                last_error=f"{reason}\n{trace}"[:8000],
+                run_after=when + timedelta(seconds=delay),
+                updated_at=when,
+            )
+        )
+    kind = REGISTRY.get(job.kind)
+    if final and kind is not None and kind.on_failure is not None:
+        kind.on_failure(platform, job.subject, reason)
+    if not final:
+        platform.jobs.notify(job.id, delay_s=delay)
+    return state
+
+
+def failed_jobs(session: Session) -> list[Job]:
+    """Jobs that gave up, newest first."""
+    return list(
+        session.scalars(
+            select(Job).where(Job.state == JobState.FAILED.value).order_by(Job.updated_at.desc())
+        )
+    )
+
+
+def retry(session: Session, job_id: str, *, now: datetime | None = None) -> Job:
+    """Put a failed job back in the queue with a fresh count of attempts."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}", code="job_not_found")
+    job.state, job.attempts, job.run_after = JobState.QUEUED.value, 0, now or utcnow()
+    return job
+
+
+class JobBackend(Protocol):
+    """How workers learn that a job is due."""
+
+    def notify(self, job_id: str, *, delay_s: float = 0.0) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class InProcessBackend:
+    """Worker threads inside the serving process, polling the jobs table and woken on enqueue."""
+
+    platform: Platform
+    threads: int
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
+        """Wake an idle worker (delayed jobs are found by polling when due)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the worker threads."""
+        for i in range(self.threads):
+            worker = threading.Thread(target=self._loop, name=f"overheard-worker-{i}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self) -> None:
+        """Ask workers to finish their current job and stop."""
+        self._stop.set()
+        self._wake.set()
+        for worker in self._workers:
+            worker.join(timeout=30)
+        self._workers.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = claim(self.platform.sessions)
+            except Exception:
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.wait(POLL_S)
+                self._wake.clear()
+                continue
+            run_claimed(self.platform, job)
+
+
+@dataclass
+class CeleryBackend:
+    """Jobs announced to Celery workers over a broker (Redis); the jobs table stays the truth."""
+
+    platform: Platform
+    broker_url: str
+
+    def __post_init__(self) -> None:
+        from .celery_app import make_celery
+
+        self.celery = make_celery(self.broker_url)
+
+    def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
+        """Send the job id to a Celery worker."""
+        self.celery.send_task("overheard.run_job", args=[job_id], countdown=delay_s or None)
+
+    def start(self) -> None:
+        """Nothing runs here; `overheard worker` processes run the jobs."""
+
+    def stop(self) -> None:
+        """Nothing to stop in this process."""
+
+
+def make_backend(platform: Platform) -> JobBackend:
+    """The in-process pool, or Celery when ``broker_url`` is set."""
+    if platform.settings.broker_url:
+        return CeleryBackend(platform, platform.settings.broker_url)
+    return InProcessBackend(platform, platform.settings.workers)
+
+
+def due_job_ids(session: Session, *, now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Ids of jobs that are due (or whose lease expired), for re-announcing lost messages."""
+    query = select(Job.id).where(_claimable(now or utcnow())).order_by(Job.run_after).limit(limit)
+    return list(session.scalars(query))

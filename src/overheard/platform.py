@@ -1,0 +1,99 @@
+"""The platform object: every service a route, command or worker needs, built from one Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .blobs import BlobStore, blob_store_from_url
+from .config import Settings
+from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
+from .db import make_engine, make_sessionmaker, migrate
+from .jobs import JobBackend, make_backend
+from .keys import KeyRing
+from .recordings.gate import ContentGate
+from .server_secrets import ServerSecrets, create_secrets_file, load_secrets
+from .speech.audio import AudioLimits
+
+
+def open_kek(settings: Settings) -> KeyEncryptionKey:
+    """The configured key-encryption key."""
+    secret = settings.kek_secret.get_secret_value() or None
+    return kek_from_url(settings.kek_url, secret=secret)
+
+
+def open_blobs(settings: Settings) -> BlobStore:
+    """The configured blob store."""
+    return blob_store_from_url(
+        settings.blob_url,
+        s3_endpoint_url=settings.s3_endpoint_url or None,
+        s3_region=settings.s3_region or None,
+        s3_access_key=settings.s3_access_key.get_secret_value() or None,
+        s3_secret_key=settings.s3_secret_key.get_secret_value() or None,
+    )
+
+
+def initialise(settings: Settings) -> None:
+    """Create the data dir, key file, secrets file and schema; safe to run again."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.kek_url.startswith("keyfile:"):
+        path = Path(settings.kek_url.removeprefix("keyfile:"))
+        if not path.exists():
+            create_keyfile(path)
+    create_secrets_file(Path(settings.secrets_path))
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Platform:
+    """Engine, sessions, blobs, keys, secrets, the content gate and the job backend."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    keyring: KeyRing
+    secrets: ServerSecrets
+    gate: ContentGate = field(init=False)
+    jobs: JobBackend = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = ContentGate(self.keyring, self.blobs)
+        self.jobs = make_backend(self)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Platform:
+        """Connect to everything ``settings`` names (the schema must already be migrated)."""
+        engine = make_engine(settings.database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            blobs=open_blobs(settings),
+            keyring=KeyRing(open_kek(settings)),
+            secrets=load_secrets(Path(settings.secrets_path)),
+        )
+
+    @property
+    def audio_limits(self) -> AudioLimits:
+        """Upload limits for audio, from settings."""
+        s = self.settings
+        return AudioLimits(
+            max_clip_seconds=s.max_clip_seconds,
+            min_rate_hz=s.min_sample_rate_hz,
+            max_rate_hz=s.max_sample_rate_hz,
+            max_channels=s.max_channels,
+        )
+
+    def close(self) -> None:
+        """Stop workers and release connections."""
+        self.jobs.stop()
+        self.blobs.close()
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Recordings: ingest, the content gate, deletion and retention."""

@@ -1,0 +1,102 @@
+"""The content gate: the one place where recording content is sealed and opened.
+
+Every open writes an audit event in the caller's transaction, so there is no plaintext without a
+record of who asked for it and why. There are no options to get wrong: callers name an actor and a
+purpose, the gate does the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..blobs import BlobStore
+from ..crypto.aead import open_sealed, seal
+from ..errors import NotFound, RecordingNotFound
+from ..keys import KeyRing
+from .models import Recording, SealedText
+
+AUDIO_KIND = "audio.pcm16"
+"""Sealed audio is raw 16 kHz mono little-endian PCM16."""
+
+
+def audio_blob_key(recording: Recording) -> str:
+    """Where a recording's sealed audio is stored."""
+    return f"audio/{recording.household_id}/{recording.id}"
+
+
+@dataclass
+class ContentGate:
+    """Seals content under the household key and opens it only with an audit event."""
+
+    keyring: KeyRing
+    blobs: BlobStore
+
+    def seal_audio(self, session: Session, recording: Recording, pcm16: bytes) -> str:
+        """Encrypt and durably store a recording's audio; returns the blob key (not yet on the row)."""
+        key = self.keyring.data_key(session, recording.household_id)
+        blob_key = audio_blob_key(recording)
+        self.blobs.put(blob_key, seal(key, pcm16, record_id=recording.id, kind=AUDIO_KIND))
+        return blob_key
+
+    def seal_text(self, session: Session, recording: Recording, kind: str, text: str) -> None:
+        """Store (or replace) a text derived from ``recording``, sealed."""
+        key = self.keyring.data_key(session, recording.household_id)
+        sealed = seal(key, text.encode(), record_id=recording.id, kind=kind)
+        row = session.scalars(
+            select(SealedText).where(
+                SealedText.recording_id == recording.id, SealedText.kind == kind
+            )
+        ).first()
+        if row is None:
+            session.add(SealedText(recording_id=recording.id, kind=kind, sealed=sealed))
+        else:
+            row.sealed = sealed
+        session.flush()
+
+    def open_audio(
+        self, session: Session, recording: Recording, *, actor: str, purpose: str
+    ) -> bytes:
+        """The recording's PCM16 audio, with an audit event for ``actor`` and ``purpose``."""
+        if recording.audio_blob is None:
+            raise RecordingNotFound("this recording's audio was purged", code="audio_purged")
+        key = self.keyring.data_key(session, recording.household_id)
+        try:
+            blob = self.blobs.get(recording.audio_blob)
+        except NotFound:
+            raise RecordingNotFound(
+                "this recording's audio is missing", code="audio_missing"
+            ) from None
+        pcm = open_sealed(key, blob, record_id=recording.id, kind=AUDIO_KIND)
+        self._audit(session, recording, actor, purpose, AUDIO_KIND)
+        return pcm
+
+    def open_text(
+        self, session: Session, recording: Recording, kind: str, *, actor: str, purpose: str
+    ) -> str | None:
+        """A derived text in plaintext (None if there is none), with an audit event."""
+        row = session.scalars(
+            select(SealedText).where(
+                SealedText.recording_id == recording.id, SealedText.kind == kind
+            )
+        ).first()
+        if row is None:
+            return None
+        key = self.keyring.data_key(session, recording.household_id)
+        text = open_sealed(key, row.sealed, record_id=recording.id, kind=kind).decode()
+        self._audit(session, recording, actor, purpose, kind)
+        return text
+
+    def _audit(self, session: Session, rec: Recording, actor: str, purpose: str, kind: str) -> None:
+        audit.append(
+            session,
+            actor=actor,
+            action="content.open",
+            subject=rec.id,
+            household_id=rec.household_id,
+            reason=purpose,
+            details={"kind": kind},
+        )

@@ -1,0 +1,115 @@
+"""Receiving an utterance from a device: validate, seal, store durably, then acknowledge.
+
+Order matters for durability: the sealed blob is written and fsynced first, then the row, its
+processing job and its audit event commit together. A crash between the two leaves only an orphan
+blob, which the sweeper removes; it never leaves a row without its audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit, jobs
+from ..db import transaction, utcnow
+from ..households import Device
+from ..platform import Platform
+from ..speech.audio import Clip, decode_upload
+from .models import Recording, Status
+
+log = logging.getLogger(__name__)
+
+PROCESS_JOB = "process_recording"
+"""The job that runs the speech pipeline on a new recording."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The stored recording, and whether this request created it (False: an idempotent replay)."""
+
+    recording: Recording
+    created: bool
+
+
+def _existing(session: Session, device_id: str, key: str | None) -> Recording | None:
+    if key is None:
+        return None
+    query = select(Recording).where(
+        Recording.device_id == device_id, Recording.idempotency_key == key
+    )
+    return session.scalars(query).first()
+
+
+def ingest(
+    platform: Platform,
+    device: Device,
+    body: bytes,
+    *,
+    captured_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Store one utterance from ``device``; replays of an Idempotency-Key return the first result."""
+    with platform.sessions() as session:
+        found = _existing(session, device.id, idempotency_key)
+    if found is not None:
+        return IngestResult(found, created=False)
+    clip = decode_upload(body, platform.audio_limits)
+    received = now or utcnow()
+    recording = _new_recording(device, clip, captured_at or received, received, idempotency_key)
+    try:
+        with transaction(platform.sessions) as session:
+            recording.audio_blob = platform.gate.seal_audio(session, recording, clip.pcm.tobytes())
+            session.add(recording)
+            session.flush()
+            job = jobs.enqueue(session, PROCESS_JOB, recording.id, now=received)
+            audit.append(
+                session,
+                actor=device.id,
+                action="recording.ingest",
+                subject=recording.id,
+                household_id=device.household_id,
+                now=received,
+                details={"duration_s": round(clip.duration_s, 3)},
+            )
+    except IntegrityError:
+        replay = _lost_race(platform, device, recording, idempotency_key)
+        if replay is None:
+            raise
+        return replay
+    platform.jobs.notify(job.id)
+    return IngestResult(recording, created=True)
+
+
+def _new_recording(
+    device: Device, clip: Clip, captured: datetime, received: datetime, key: str | None
+) -> Recording:
+    return Recording(
+        id=uuid.uuid4().hex,
+        household_id=device.household_id,
+        device_id=device.id,
+        idempotency_key=key,
+        captured_at=captured,
+        received_at=received,
+        duration_s=clip.duration_s,
+        source_rate_hz=clip.source_rate_hz,
+        source_format=clip.source_format,
+        status=Status.RECEIVED.value,
+    )
+
+
+def _lost_race(
+    platform: Platform, device: Device, mine: Recording, key: str | None
+) -> IngestResult | None:
+    # Another request with the same Idempotency-Key committed first: drop our blob, answer with theirs.
+    if mine.audio_blob:
+        platform.blobs.delete(mine.audio_blob)
+    with platform.sessions() as session:
+        found = _existing(session, device.id, key)
+    return None if found is None else IngestResult(found, created=False)

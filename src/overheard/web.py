@@ -1,0 +1,102 @@
+"""The application factory: ``create_app(platform)`` builds the whole HTTP surface, no globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .accounts import web as accounts_web
+from .accounts.rbac import public
+from .errors import OverheardError
+from .platform import Platform
+from .recordings import api as recordings_api
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def make_templates() -> Jinja2Templates:
+    """The page templates; every value is HTML-escaped unless marked safe."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    return Jinja2Templates(env=env)
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The one JSON error shape."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OverheardError)
+    async def _overheard(_: Request, exc: OverheardError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+
+def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
+    """The ASGI app over ``platform``; starts and stops the in-process workers with its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_workers:
+            platform.jobs.start()
+        try:
+            yield
+        finally:
+            platform.jobs.stop()
+
+    app = FastAPI(
+        title="Overheard",
+        version=__version__,
+        lifespan=lifespan,
+        description="Device ingest and the review loop of a voice assistant.",
+    )
+    app.state.platform = platform
+    app.state.templates = make_templates()
+    _install_error_handlers(app)
+    app.include_router(recordings_api.router)
+    accounts_web.install(app, platform)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", include_in_schema=False, dependencies=[Depends(public())])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        dependencies=[Depends(public())],
+    )
+    def home() -> str:
+        return _HOME
+
+    return app
+
+
+_HOME = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Overheard</title></head><body><main>
+<h1>Overheard {__version__}</h1>
+<p>Devices upload utterances to <code>POST /api/v1/utterances</code>.</p>
+<ul><li><a href="/docs">API reference</a></li></ul>
+</main></body></html>"""

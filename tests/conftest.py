@@ -1,0 +1,152 @@
+"""Fixtures shared by the whole suite: settings per database backend, the platform, factories."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from sqlalchemy import create_engine, text
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get(
+    "OVERHEARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEMPLATE_DB = "overheard_test_template"
+
+
+def shared_data_dir() -> Path:
+    """Where the evaluation data lives (``../shared/data`` beside the project, or $OVERHEARD_SHARED_DATA)."""
+    return Path(os.environ.get("OVERHEARD_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The evaluation data folder; tests that need it skip with a reason when it is absent."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"evaluation data not found at {path} (set OVERHEARD_SHARED_DATA)")
+    return path
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """A migrated template database; each test clones it (fast) into a database of its own."""
+    from overheard.db import make_engine, migrate
+
+    try:
+        admin = _admin_engine()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {TEMPLATE_DB}"))
+    engine = make_engine(POSTGRES_URL.rsplit("/", 1)[0] + f"/{TEMPLATE_DB}")
+    migrate(engine)
+    engine.dispose()
+    yield TEMPLATE_DB
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: a SQLite file, or a PostgreSQL database cloned from the template."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'overheard.db'}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"ovh_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    """Settings for a platform in a temporary data dir, on the parametrised database."""
+    from overheard.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, workers=1).resolved()
+
+
+@pytest.fixture
+def platform(settings):  # type: ignore[no-untyped-def]
+    """An initialised platform (workers not started)."""
+    from overheard.platform import Platform, initialise
+
+    initialise(settings)
+    plat = Platform.open(settings)
+    yield plat
+    plat.close()
+
+
+@pytest.fixture
+def make_household(platform) -> Callable[..., object]:  # type: ignore[no-untyped-def]
+    """Factory: enrol a household with one device; returns the Enrolment (with the device token)."""
+    from overheard.db import transaction
+    from overheard.identity.service import enrol_household
+
+    def make(
+        name: str = "Ada",
+        account: str | None = None,
+        email: str | None = None,
+        serial: str | None = None,
+    ):  # type: ignore[no-untyped-def]
+        tag = uuid.uuid4().hex[:8]
+        with transaction(platform.sessions) as session:
+            return enrol_household(
+                session,
+                platform.keyring,
+                platform.secrets,
+                name=name,
+                account=account or f"ACC-{tag}",
+                email=email or f"{tag}@example.org",
+                serial=serial or f"SN-{tag}",
+            )
+
+    return make
+
+
+@pytest.fixture
+def client(platform):  # type: ignore[no-untyped-def]
+    """An in-process HTTP client on the app (workers not started)."""
+    from fastapi.testclient import TestClient
+
+    from overheard.web import create_app
+
+    with TestClient(create_app(platform, run_workers=False)) as test_client:
+        yield test_client
+
+
+def tone_wav(
+    seconds: float = 1.0,
+    rate_hz: int = 16000,
+    channels: int = 1,
+    subtype: str = "PCM_16",
+    freq_hz: float = 440.0,
+) -> bytes:
+    """A WAV of a sine tone with a little noise, for tests that need valid audio."""
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    rng = np.random.default_rng(7)
+    mono = 0.3 * np.sin(2 * np.pi * freq_hz * t) + 0.01 * rng.standard_normal(t.size)
+    data = np.repeat(mono[:, None], channels, axis=1) if channels > 1 else mono
+    buf = io.BytesIO()
+    sf.write(buf, data, rate_hz, subtype=subtype, format="WAV")
+    return buf.getvalue()

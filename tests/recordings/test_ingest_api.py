@@ -1,0 +1,93 @@
+"""Device ingest through the ASGI app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from overheard import audit
+from overheard.jobs import Job
+from overheard.recordings.models import Recording
+from tests.conftest import tone_wav
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def counts(platform) -> tuple[int, int]:
+    with platform.sessions() as s:
+        rows = s.scalar(select(func.count()).select_from(Recording))
+    return rows, len(list(platform.blobs.list("")))
+
+
+def test_upload_stores_sealed_recording_and_job(client, platform, make_household):
+    hh = make_household()
+    resp = client.post(
+        "/api/v1/utterances",
+        content=tone_wav(2.0, 44100, 2),
+        headers={**auth(hh.device_token), "X-Captured-At": "2026-11-27T10:00:00+01:00"},
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["status"] == "received"
+    assert abs(body["duration_s"] - 2.0) < 0.01
+    with platform.sessions() as s:
+        rec = s.get(Recording, body["id"])
+        assert rec.household_id == hh.household_id
+        assert rec.captured_at.isoformat() == "2026-11-27T09:00:00+00:00"
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.subject == rec.id)) == 1
+        assert audit.verify_chain(s).ok
+        pcm = platform.gate.open_audio(s, rec, actor="test", purpose="check")
+    assert len(pcm) == 2 * 16000 * 2
+
+
+def test_idempotency_key_replays_same_id(client, platform, make_household):
+    hh = make_household()
+    headers = {**auth(hh.device_token), "Idempotency-Key": "utt-1"}
+    first = client.post("/api/v1/utterances", content=tone_wav(), headers=headers)
+    again = client.post("/api/v1/utterances", content=tone_wav(), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert counts(platform) == (1, 1)
+
+
+def test_same_idempotency_key_on_two_devices_is_two_recordings(client, platform, make_household):
+    a, b = make_household(), make_household()
+    for hh in (a, b):
+        resp = client.post(
+            "/api/v1/utterances",
+            content=tone_wav(),
+            headers={**auth(hh.device_token), "Idempotency-Key": "same"},
+        )
+        assert resp.status_code == 201
+    assert counts(platform) == (2, 2)
+
+
+def test_revoked_token_is_refused(client, platform, make_household):
+    from overheard.db import transaction
+    from overheard.households import revoke_device
+
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        revoke_device(s, hh.device_id)
+    resp = client.post("/api/v1/utterances", content=tone_wav(), headers=auth(hh.device_token))
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "invalid_token"
+
+
+def test_status_is_scoped_to_the_household(client, make_household):
+    a, b = make_household(), make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(), headers=auth(a.device_token)
+    ).json()["id"]
+    assert client.get(f"/api/v1/utterances/{rid}", headers=auth(a.device_token)).status_code == 200
+    other = client.get(f"/api/v1/utterances/{rid}", headers=auth(b.device_token))
+    assert other.status_code == 404
+    assert other.json()["error"]["code"] == "recording_not_found"
+
+
+def test_openapi_documents_every_upload_error(client):
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/api/v1/utterances"]["post"]["responses"]
+    assert {"201", "200", "401", "413", "415", "422"} <= set(responses)
+    assert "audio/wav" in spec["paths"]["/api/v1/utterances"]["post"]["requestBody"]["content"]

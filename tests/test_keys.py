@@ -1,0 +1,52 @@
+"""Data keys: rotation re-wraps without touching blobs; destruction makes content unreadable."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from overheard.db import transaction
+from overheard.errors import KeyUnavailable
+from overheard.keys import DataKey
+from overheard.recordings.models import Recording
+from tests.conftest import tone_wav
+from tests.recordings.test_ingest_api import auth
+
+
+def blob_bytes(platform) -> dict[str, bytes]:
+    return {b.key: platform.blobs.get(b.key) for b in platform.blobs.list("")}
+
+
+def test_rotate_rewraps_keys_and_leaves_blobs_alone(client, platform, make_household):
+    hh = make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(), headers=auth(hh.device_token)
+    ).json()["id"]
+    before_blobs = blob_bytes(platform)
+    with platform.sessions() as s:
+        before = s.get(DataKey, hh.household_id)
+    with transaction(platform.sessions) as s:
+        version, count = platform.keyring.rotate(s)
+    assert count == 1
+    platform.keyring.forget(hh.household_id)
+    with platform.sessions() as s:
+        after = s.get(DataKey, hh.household_id)
+        assert after.kek_version == version != before.kek_version
+        assert after.wrapped != before.wrapped
+        rec = s.get(Recording, rid)
+        assert len(platform.gate.open_audio(s, rec, actor="test", purpose="t")) == 32000
+    assert blob_bytes(platform) == before_blobs
+
+
+def test_destroyed_key_cannot_open_content(client, platform, make_household):
+    hh = make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(), headers=auth(hh.device_token)
+    ).json()["id"]
+    with transaction(platform.sessions) as s:
+        assert platform.keyring.destroy(s, hh.household_id)
+    with platform.sessions() as s:
+        rec = s.get(Recording, rid)
+        with pytest.raises(KeyUnavailable):
+            platform.gate.open_audio(s, rec, actor="test", purpose="t")
+        assert s.scalars(select(DataKey.wrapped)).all() == [None]

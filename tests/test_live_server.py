@@ -1,0 +1,200 @@
+"""A real `overheard serve` on loopback: streaming refusal of oversize bodies and crash consistency."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from overheard.config import Settings
+from overheard.platform import Platform
+from overheard.recordings.models import Recording
+from tests.conftest import tone_wav
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """An `overheard serve` subprocess on a data dir."""
+
+    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+        self.data_dir, self.port = data_dir, free_port()
+        self.env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url, **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "overheard",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
+        log = (self.data_dir.parent / f"server-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def enrol(data_dir: Path, database_url: str) -> str:
+    env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overheard",
+            "households",
+            "add",
+            "--name",
+            "Ada",
+            "--account",
+            "A-1",
+            "--email",
+            "ada@example.org",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    import json
+
+    return json.loads(out.stdout)["device_token"]
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    data_dir = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
+        env={**os.environ, "OVERHEARD_DATABASE_URL": database_url},
+        check=True,
+    )
+    srv = Server(data_dir, database_url, OVERHEARD_ORPHAN_BLOB_GRACE_S="0", OVERHEARD_WORKERS="0")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_oversize_body_refused_before_it_is_read(server: Server, database_url: str):
+    token = enrol(server.data_dir, database_url)
+    limit = Settings().upload_limit_bytes
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            (
+                f"POST /api/v1/utterances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+                "\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+        )
+        sent, answer = 0, b""
+        chunk = b"10000\r\n" + b"\0" * 0x10000 + b"\r\n"
+        sock.settimeout(0.05)
+        while sent < 5 * limit and b"\r\n\r\n" not in answer:
+            try:
+                sock.sendall(chunk)
+                sent += 0x10000
+                answer += sock.recv(4096)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        sock.settimeout(5)
+        try:
+            while b"\r\n\r\n" not in answer:
+                more = sock.recv(4096)
+                if not more:
+                    break
+                answer += more
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 2 * limit, f"server read {sent} bytes before refusing"
+
+
+def test_sigkill_during_uploads_loses_nothing_acknowledged(server: Server, database_url: str):
+    token = enrol(server.data_dir, database_url)
+    rng = np.random.default_rng(1)
+    clips = [tone_wav(3.0, 16000, freq_hz=float(f)) for f in rng.integers(200, 2000, 16)]
+    acknowledged: dict[str, int] = {}
+    stop_at = time.monotonic() + 2.5
+
+    def upload(i: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            n = i
+            while time.monotonic() < stop_at + 5:
+                try:
+                    resp = http.post(
+                        "/api/v1/utterances",
+                        content=clips[n % len(clips)],
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except httpx.HTTPError:
+                    return
+                if resp.status_code == 201:
+                    acknowledged[resp.json()["id"]] = n % len(clips)
+                n += 8
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(upload, i) for i in range(8)]
+        time.sleep(2.5)
+        server.kill()
+        for f in futures:
+            f.result()
+    assert len(acknowledged) > 5
+    server.start()  # start-up sweeps orphans older than the grace (0 here)
+    settings = Settings(data_dir=server.data_dir, database_url=database_url).resolved()
+    platform = Platform.open(settings)
+    try:
+        with platform.sessions() as s:
+            rows = s.scalars(select(Recording)).all()
+            assert {r.id for r in rows} >= set(acknowledged)
+            for rec in rows:  # every row, acknowledged or not, is whole
+                pcm = platform.gate.open_audio(s, rec, actor="test", purpose="crash check")
+                assert len(pcm) == 3 * 16000 * 2
+        referenced = {r.audio_blob for r in rows}
+        stored = {b.key for b in platform.blobs.list("")}
+        assert stored == referenced, "orphan or missing blobs"
+    finally:
+        platform.close()
