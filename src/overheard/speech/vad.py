@@ -1,0 +1,160 @@
+"""Voice activity detection: Silero VAD, the ``silero_vad.onnx`` shipped in the openWakeWord wheel.
+
+The graph is a small recurrent network: each 32 ms frame of 16 kHz audio, plus the LSTM state
+left by the previous frame, gives a speech probability in 0..1. :func:`speech_segments` turns those
+probabilities into padded speech spans with silero's own hysteresis rule.
+
+Threads: the session is shared (see ``_onnx``). :meth:`SileroVad.probabilities` and
+:func:`speech_segments` keep their state on the stack, so one :class:`SileroVad` serves every
+worker thread; ``predict``/``reset`` keep per-stream state: one :class:`SileroVad` per stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from overheard.errors import AudioRejected, ConfigError
+from overheard.speech._onnx import bundled_model, load_session
+
+SAMPLE_RATE_HZ = 16000
+"""Hertz; the rate the graph is run at."""
+VAD_FRAME_SAMPLES = 512
+"""Samples per VAD step (32 ms), one of the frame sizes the graph was trained on at 16 kHz."""
+PCM16_FULL_SCALE = 32768.0
+"""Divisor mapping int16 samples onto the graph's -1..1 input."""
+STATE_SHAPE = (2, 1, 64)
+"""Shape of each LSTM state tensor (``h`` and ``c``): layers, batch, units."""
+HYSTERESIS = 0.15
+"""Speech ends only when the probability falls this far below the threshold (silero's rule)."""
+BUNDLED_MODEL = "silero_vad.onnx"
+"""The graph used when no path is given (MIT licence, see docs/models/vad.md)."""
+_INPUTS = {"input", "sr", "h", "c"}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One span of speech."""
+
+    start_s: float
+    """Seconds from the start of the clip."""
+    end_s: float
+    """Seconds from the start of the clip, after ``start_s``."""
+
+
+class _State:
+    """Recurrent state of one stream."""
+
+    def __init__(self) -> None:
+        self.h = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self.c = np.zeros(STATE_SHAPE, dtype=np.float32)
+
+
+class SileroVad:
+    """Speech probability per 32 ms frame; ``predict`` streams, ``probabilities`` does a clip."""
+
+    def __init__(self, model_path: Path | None = None) -> None:
+        self._session = load_session(model_path or bundled_model(BUNDLED_MODEL))
+        names = {graph_input.name for graph_input in self._session.get_inputs()}
+        if names != _INPUTS:
+            raise ConfigError(f"not a Silero VAD v4 graph: inputs {sorted(names)}")
+        self._sample_rate = np.array(SAMPLE_RATE_HZ, dtype=np.int64)
+        self._state = _State()
+
+    def predict(self, frame: np.ndarray) -> float:
+        """Speech probability (0..1) of one frame of ``VAD_FRAME_SAMPLES`` int16 samples."""
+        _check_pcm16(frame)
+        if frame.shape != (VAD_FRAME_SAMPLES,):
+            raise AudioRejected(
+                f"a VAD frame is {VAD_FRAME_SAMPLES} samples, got {frame.size}",
+                code="bad_frame_length",
+            )
+        return self._step(frame, self._state)
+
+    def reset(self) -> None:
+        """Forget the stream so far."""
+        self._state = _State()
+
+    def probabilities(self, pcm: np.ndarray) -> np.ndarray:
+        """Probability of every frame of a clip (the last one zero-padded), from a fresh state."""
+        _check_pcm16(pcm)
+        padded = np.concatenate([pcm, np.zeros(-pcm.size % VAD_FRAME_SAMPLES, np.int16)])
+        state = _State()
+        frames = padded.reshape(-1, VAD_FRAME_SAMPLES)
+        return np.array([self._step(frame, state) for frame in frames], dtype=np.float64)
+
+    def _step(self, frame: np.ndarray, state: _State) -> float:
+        feed = {
+            "input": (frame / PCM16_FULL_SCALE).astype(np.float32)[None],
+            "sr": self._sample_rate,
+            "h": state.h,
+            "c": state.c,
+        }
+        probability, state.h, state.c = self._session.run(None, feed)
+        return float(probability[0, 0])
+
+
+def speech_segments(
+    pcm: np.ndarray,
+    vad: SileroVad,
+    *,
+    threshold: float = 0.5,
+    min_speech_s: float = 0.25,
+    min_silence_s: float = 0.3,
+    pad_s: float = 0.1,
+) -> list[Segment]:
+    """Speech spans of a 16 kHz int16 clip, widened by ``pad_s``, merged where they touch."""
+    frame_s = VAD_FRAME_SAMPLES / SAMPLE_RATE_HZ
+    spans = _raw_spans(vad.probabilities(pcm), threshold, math.ceil(min_silence_s / frame_s))
+    duration_s = pcm.size / SAMPLE_RATE_HZ
+    segments: list[Segment] = []
+    for first, last in spans:
+        start_s, end_s = first * frame_s, min(last * frame_s, duration_s)
+        if end_s - start_s < min_speech_s:
+            continue
+        start_s, end_s = max(start_s - pad_s, 0.0), min(end_s + pad_s, duration_s)
+        if segments and start_s <= segments[-1].end_s:
+            start_s = segments.pop().start_s
+        segments.append(Segment(start_s=start_s, end_s=end_s))
+    return segments
+
+
+def _raw_spans(
+    probabilities: np.ndarray, threshold: float, min_silence_frames: int
+) -> list[tuple[int, int]]:
+    """Frame spans [first, last) of speech: start at ``threshold``, end after enough quiet."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    quiet_since: int | None = None
+    for index, probability in enumerate(probabilities):
+        if probability >= threshold:
+            start = index if start is None else start
+            quiet_since = None
+        elif start is not None and probability < threshold - HYSTERESIS:
+            quiet_since = index if quiet_since is None else quiet_since
+            if index + 1 - quiet_since >= min_silence_frames:
+                spans.append((start, quiet_since))
+                start = quiet_since = None
+    if start is not None:
+        spans.append((start, quiet_since if quiet_since is not None else len(probabilities)))
+    return spans
+
+
+def trim_silence(pcm: np.ndarray, segments: list[Segment]) -> np.ndarray:
+    """The clip from the first segment's start to the last one's end; empty without speech."""
+    if not segments:
+        return pcm[:0]
+    start = math.floor(min(segment.start_s for segment in segments) * SAMPLE_RATE_HZ)
+    end = math.ceil(max(segment.end_s for segment in segments) * SAMPLE_RATE_HZ)
+    return pcm[start:end]
+
+
+def _check_pcm16(pcm: np.ndarray) -> None:
+    if pcm.dtype != np.int16 or pcm.ndim != 1:
+        raise AudioRejected(
+            f"expected mono int16 samples, got {pcm.dtype} with shape {pcm.shape}",
+            code="not_pcm16_mono",
+        )
