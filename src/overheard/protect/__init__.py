@@ -1,0 +1,1 @@
+"""What staff hear and read: voice disguise, PII redaction, leak-tracing watermark."""

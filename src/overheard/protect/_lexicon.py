@@ -1,0 +1,65 @@
+"""The packaged name and word lists, and the small closed word classes the recognizers use."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+def words(text: str) -> frozenset[str]:
+    """The whitespace-separated words of a literal word list."""
+    return frozenset(text.split())
+
+
+MONTHS = words(
+    "january february march april may june july august september october november december"
+)
+WEEKDAYS = words("monday tuesday wednesday thursday friday saturday sunday")
+STOP_WORDS = words(
+    """
+    a an the this that these those my your his her its our their me you him them us i i'm im it
+    it's we they he she who what when where why how which whose is are was were be been being am
+    do does did done have has had would shall should can could might must to of in on at by for
+    from with about into onto over under after before up down out off back again now then later
+    today tonight tomorrow yesterday soon please thanks thank and or but not no yes so if as than
+    too very just also only all any some every each both either neither more most less few many
+    much own other another such same there here home work office everyone everybody someone
+    somebody anyone anybody nobody everything something anything nothing one ones hey hi hello ok
+    okay well oh yeah right left next last first second new old good bad happy little small big
+    day night morning evening afternoon week month year that's what's who's there's let's i'll
+    i've i'd you're we're they're he's she's it'll don't can't won't isn't via per
+    """
+)
+"""Function words and everyday adverbs: never a name, and they end a name."""
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Name and word lists, all lowercase."""
+
+    first_names: frozenset[str]
+    """1990 US Census first names (female and male)."""
+    surnames: dict[str, int]
+    """1990 US Census surnames -> frequency rank (1 = most frequent)."""
+    common_words: frozenset[str]
+    """SCOWL size-35 dictionary words plus months, weekdays and stop words."""
+
+    def is_common(self, word: str) -> bool:
+        """True if the word is an ordinary English word (so a name only in context)."""
+        return word in self.common_words
+
+
+def _read_list(name: str) -> list[str]:
+    """One packaged gzip list, one entry a line."""
+    raw = resources.files("overheard.protect").joinpath("data", name).read_bytes()
+    return gzip.decompress(raw).decode("ascii").split()
+
+
+@cache
+def lexicon() -> Lexicon:
+    """The packaged lexicon, loaded once per process (about 0.1 s)."""
+    surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
+    common = frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | STOP_WORDS
+    return Lexicon(frozenset(_read_list("first_names.txt.gz")), surnames, common)

@@ -1,0 +1,65 @@
+"""Rebuild the packaged name and word lists in ``protect/data/`` from their public sources.
+
+Run once by a maintainer, never at run time::
+
+    python -m overheard.protect._lexicon_build CENSUS_DIR DICT_FILE [DICT_FILE ...]
+
+``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
+``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
+``DICT_FILE`` is a SCOWL word list (Debian ``wamerican-small`` / ``wbritish-small``). Sources and
+licences are recorded in ``docs/models/redaction.md`` and ``protect/data/README.md``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+DATA_DIR = Path(__file__).with_name("data")
+SURNAME_RANK_LIMIT = 30_000
+"""Keep the most frequent surnames only (rank <= this covers ~81.7 % of the 1990 population)."""
+CENSUS_FIRST_FILES = ("dist.female.first", "dist.male.first")
+CENSUS_LAST_FILE = "dist.all.last"
+
+
+def census_names(path: Path) -> list[str]:
+    """Lowercased names of one census file, most frequent first."""
+    lines = path.read_text(encoding="ascii").splitlines()
+    return [line.split()[0].lower() for line in lines if line.strip()]
+
+
+def dictionary_words(paths: Iterable[Path]) -> list[str]:
+    """Sorted lowercase alphabetic entries (proper nouns are capitalised there, so they drop out)."""
+    words: set[str] = set()
+    for path in paths:
+        for line in path.read_text(encoding="utf-8", errors="ignore").splitlines():
+            word = line.strip()
+            if word.isascii() and word.isalpha() and word.islower():
+                words.add(word)
+    return sorted(words)
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """Items in first-seen order without repeats."""
+    return list(dict.fromkeys(items))
+
+
+def write_list(name: str, items: list[str]) -> None:
+    """One item a line, gzip-compressed, with a fixed mtime so rebuilds are byte-identical."""
+    payload = ("\n".join(items) + "\n").encode("ascii")
+    (DATA_DIR / name).write_bytes(gzip.compress(payload, mtime=0))
+
+
+def build(census_dir: Path, dict_files: list[Path]) -> None:
+    """Write first_names, surnames and common_words lists into the data folder."""
+    firsts = unique(n for f in CENSUS_FIRST_FILES for n in census_names(census_dir / f))
+    surnames = census_names(census_dir / CENSUS_LAST_FILE)[:SURNAME_RANK_LIMIT]
+    write_list("first_names.txt.gz", firsts)
+    write_list("surnames.txt.gz", surnames)
+    write_list("common_words.txt.gz", dictionary_words(dict_files))
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])

@@ -1,0 +1,191 @@
+"""Personal names: a census lexicon decided by context, so ``call will`` is a name and ``will it
+rain`` is not. The rules are explained in ``docs/models/redaction.md``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+from overheard.protect._lexicon import MONTHS, STOP_WORDS, WEEKDAYS, Lexicon, lexicon, words
+from overheard.protect._tokens import Token
+
+RELATIONS = words(
+    """
+    sister brother mum mom mother dad father friend wife husband son daughter aunt auntie aunty
+    uncle cousin boss colleague coworker grandma grandpa granny grandad grandmother grandfather
+    nan nana nanna gran partner boyfriend girlfriend neighbour neighbor niece nephew teacher
+    flatmate roommate fiance fiancee manager stepmum stepdad stepmom
+    """
+)
+TITLES = words("mr mrs ms miss mx dr doctor prof professor sir dame lady lord rev reverend")
+CONTACT_VERBS = words(
+    """
+    call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
+    dm pay contact meet thank congratulate wish i'm im
+    """
+)
+"""Verbs whose object is usually a person: a lexicon name right after one is a name."""
+CONTACT_NOUNS = words(
+    "call calls message messages text texts email emails meeting chat lunch dinner coffee"
+)
+HANDING_VERBS = words("send give forward show lend owe transfer")
+"""``send money to``, ``give it to``: the ``to`` that follows points at a person."""
+LINK_WORDS = words("with for about and by")
+"""Words before a name in ``lunch with``, ``a present for``, ``jack and``, ``songs by``."""
+PLACE_WORDS = words("to in near from at of around towards into")
+"""Before these a census first name is more likely a place (``flights to sydney``)."""
+INTRODUCERS = (("my", "name", "is"), ("name", "is"), ("named",), ("this", "is"), ("i", "am"))
+INTRODUCER_ENDS = frozenset(p[-1] for p in INTRODUCERS)
+CALENDAR_WORDS = MONTHS | WEEKDAYS
+COMMON_SURNAME_RANK = 500
+"""A surname this frequent extends a name even when it is also a word (``paul smith``)."""
+CAPITALISED_SHARE_LIMIT = 0.6
+"""Above this share of capitalised words, capitals carry no signal (title case, all caps)."""
+
+
+class Context(IntEnum):
+    """How strongly the words before a token announce a person."""
+
+    NONE = 0
+    LINK = 1
+    CONTACT = 2
+    STRONG = 3
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One text being searched for names, with what every rule needs precomputed."""
+
+    text: str
+    tokens: list[Token]
+    lex: Lexicon
+    caps: bool
+    """Whether capital letters carry a signal in this text."""
+    contact_before: list[bool]
+    """contact_before[i]: a contact verb or noun occurs before token i."""
+
+
+def find_names(text: str, tokens: list[Token]) -> Iterator[tuple[int, int]]:
+    """Character spans of personal names, one span per full name (linear time)."""
+    scan = _Scan(text, tokens, lexicon(), _capitals_informative(tokens), _contact_prefix(tokens))
+    i = 0
+    while i < len(tokens):
+        if not _starts_name(scan, i):
+            i += 1
+            continue
+        last = _extend(scan, i)
+        yield tokens[i].start, tokens[last].stem_end
+        i = last + 1
+
+
+def _capitals_informative(tokens: list[Token]) -> bool:
+    """False for all-lowercase (ASR), all-caps or title-case text."""
+    alphabetic = [t for t in tokens if t.text[:1].isalpha()]
+    capitalised = sum(1 for t in alphabetic if t.capitalised)
+    return 0 < capitalised <= CAPITALISED_SHARE_LIMIT * len(alphabetic)
+
+
+def _contact_prefix(tokens: list[Token]) -> list[bool]:
+    """For every token, whether a contact verb or noun came before it."""
+    contact = CONTACT_VERBS | CONTACT_NOUNS | HANDING_VERBS
+    seen = False
+    prefix = []
+    for token in tokens:
+        prefix.append(seen)
+        seen = seen or token.norm in contact
+    return prefix
+
+
+def _starts_name(scan: _Scan, i: int) -> bool:
+    """Decide whether token i begins a name."""
+    token, lex = scan.tokens[i], scan.lex
+    word = token.stem
+    if "-" in word and _hyphenated_name(word, lex):
+        return True
+    if not word.isalpha() or word in STOP_WORDS or word in RELATIONS or word in TITLES:
+        return False
+    first = word in lex.first_names
+    common = lex.is_common(word)
+    if common and not first and word not in lex.surnames:
+        return False  # an ordinary word in every context
+    context = _context(scan, i)
+    if context >= Context.CONTACT:
+        known = first or (word in lex.surnames and not common)
+        frequent = lex.surnames.get(word, COMMON_SURNAME_RANK + 1) <= COMMON_SURNAME_RANK
+        return known or not common or (context == Context.STRONG and frequent)
+    if context == Context.NONE and _after_place(scan.tokens, i):
+        return False
+    possessive = first and token.norm.endswith("'s")
+    capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
+    capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
+    return (first and not common) or possessive or (capital and (first or word in lex.surnames))
+
+
+def _hyphenated_name(word: str, lex: Lexicon) -> bool:
+    """``jean-luc``, ``smith-jones``: every part a first name or surname, none a common word."""
+    parts = word.split("-")
+    return len(parts) > 1 and all(
+        p.isalpha() and (p in lex.first_names or p in lex.surnames) and not lex.is_common(p)
+        for p in parts
+    )
+
+
+def _context(scan: _Scan, i: int) -> Context:
+    """The context class the tokens before i give."""
+    before = [t.norm for t in scan.tokens[max(0, i - 3) : i]]
+    prev = before[-1] if before else ""
+    introduced = prev in INTRODUCER_ENDS and any(_ends_with(before, p) for p in INTRODUCERS)
+    if prev in RELATIONS or prev in TITLES or introduced:
+        return Context.STRONG
+    if prev in CONTACT_VERBS:
+        return Context.CONTACT
+    if prev in LINK_WORDS or prev in ("to", "from"):
+        if scan.contact_before[i]:
+            return Context.CONTACT
+        return Context.LINK if prev in LINK_WORDS else Context.NONE
+    return Context.NONE
+
+
+def _ends_with(words: list[str], pattern: tuple[str, ...]) -> bool:
+    """True if the word list ends with the pattern."""
+    return tuple(words[-len(pattern) :]) == pattern
+
+
+def _after_place(tokens: list[Token], i: int) -> bool:
+    """True if the previous word is a place preposition."""
+    return i > 0 and tokens[i - 1].norm in PLACE_WORDS
+
+
+def _sentence_start(scan: _Scan, i: int) -> bool:
+    """True at the first word or after sentence-ending punctuation."""
+    if i == 0:
+        return True
+    gap = scan.text[scan.tokens[i - 1].end : scan.tokens[i].start]
+    return any(mark in gap for mark in ".!?:")
+
+
+def _extend(scan: _Scan, i: int) -> int:
+    """Index of the last token of the name that starts at i (surnames and middle names)."""
+    last = i
+    tokens = scan.tokens
+    while not tokens[last].norm.endswith("'s") and last + 1 < len(tokens):
+        if not _continues_name(scan, last + 1):
+            break
+        last += 1
+    return last
+
+
+def _continues_name(scan: _Scan, j: int) -> bool:
+    """True if token j is a further part of the name before it."""
+    token, lex = scan.tokens[j], scan.lex
+    word = token.stem
+    if not word.isalpha() or word in STOP_WORDS or _sentence_start(scan, j):
+        return False
+    common = lex.is_common(word)
+    rank = lex.surnames.get(word)
+    if rank is not None and (not common or rank <= COMMON_SURNAME_RANK):
+        return True
+    if word in lex.first_names and not common:
+        return True
+    return scan.caps and token.capitalised and not common

@@ -1,0 +1,171 @@
+"""Digit sequences in written (``07700 900123``) and spoken (``oh seven seven double oh``) form."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Set
+from dataclasses import dataclass
+
+from overheard.protect._tokens import Token
+
+UNITS = {
+    "zero": "0", "oh": "0", "nought": "0", "nil": "0",
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5",
+    "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
+}  # fmt: skip
+REPEATS = {"double": 2, "triple": 3}
+SCALES = {"hundred": 2, "thousand": 3}
+"""Zeros a scale word appends (``nine hundred`` -> ``900``, as phone numbers are read out)."""
+RUN_MAX_TOKENS = 64
+"""Longest run read as one number; anything longer is cut into runs of this many words."""
+NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(SCALES)
+WRITTEN_NUMBER = re.compile(r"\+?\(?\d[\d().\-]*")
+"""A written digit group: ``07700``, ``(201)``, ``555-0123``, ``+44``, ``415.555.0199``."""
+
+
+@dataclass(frozen=True)
+class DigitRun:
+    """Consecutive number tokens read as one digit string."""
+
+    first: int
+    """Index of the first token of the run."""
+    last: int
+    """Index of the last token of the run (inclusive)."""
+    digits: str
+    """The digits, without separators."""
+    plus: bool
+    """Whether the run starts with an international ``+`` / ``plus``."""
+    spoken: bool
+    """Whether the run was spoken (number words) rather than written (digits)."""
+
+
+def is_written_number(token: Token) -> bool:
+    """True for a token made of digits and phone punctuation only."""
+    return WRITTEN_NUMBER.fullmatch(token.norm) is not None
+
+
+def is_spoken_number(tokens: list[Token], i: int) -> bool:
+    """True if token i is a number word, or ``double``/``triple`` before a unit."""
+    word = tokens[i].norm
+    if word in NUMBER_WORDS:
+        return True
+    return word in REPEATS and i + 1 < len(tokens) and tokens[i + 1].norm in UNITS
+
+
+def digit_runs(tokens: list[Token], blocked: Set[int] = frozenset()) -> list[DigitRun]:
+    """Every maximal run of written digit groups or of spoken number words, left to right.
+
+    Tokens whose index is in ``blocked`` (already another entity) end a run and never join one.
+    """
+    stops = sorted(blocked)
+    runs: list[DigitRun] = []
+    i = 0
+    while i < len(tokens):
+        if not _may_start_run(tokens[i]) or i in blocked:
+            i += 1
+            continue
+        end = _run_limit(stops, i, len(tokens))
+        run = _written_run(tokens, i, end) or _spoken_run(tokens, i, end)
+        if run is None:
+            i += 1
+            continue
+        runs.append(run)
+        i = run.last + 1
+    return runs
+
+
+def _may_start_run(token: Token) -> bool:
+    """Cheap test: could a number start at this token?"""
+    word = token.norm
+    return word[:1] in "+(0123456789" or word in NUMBER_WORDS or word in REPEATS or word == "plus"
+
+
+def _run_limit(stops: list[int], i: int, count: int) -> int:
+    """Index before which a run starting at i must end: the next blocked token or the length cap."""
+    k = bisect_left(stops, i)
+    nearest = stops[k] if k < len(stops) else count
+    return min(nearest, count, i + RUN_MAX_TOKENS)
+
+
+def _written_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:
+    """The written run starting at token i and ending before token ``end``, if any."""
+    last = i
+    while last < end and is_written_number(tokens[last]):
+        last += 1
+    if last == i:
+        return None
+    text = "".join(t.norm for t in tokens[i:last])
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return DigitRun(i, last - 1, digits, text.startswith("+"), spoken=False)
+
+
+def _spoken_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:
+    """The spoken run starting at token i and ending before ``end`` (optional leading ``plus``)."""
+    window = tokens[i:end]  # at most RUN_MAX_TOKENS long; look-ahead never passes ``end``
+    if not window:
+        return None
+    plus = window[0].norm == "plus" and len(window) > 1 and is_spoken_number(window, 1)
+    j = 1 if plus else 0
+    chunks: list[str] = []
+    while j < len(window):
+        step = _spoken_step(window, j, chunks)
+        if step == 0:
+            break
+        j += step
+    if not chunks:
+        return None
+    return DigitRun(i, i + j - 1, "".join(chunks), plus, spoken=True)
+
+
+def _spoken_step(tokens: list[Token], j: int, chunks: list[str]) -> int:
+    """Read the number word(s) at token j into chunks; how many tokens were used (0 = not a number)."""
+    word = tokens[j].norm
+    if word in REPEATS and j + 1 < len(tokens) and tokens[j + 1].norm in UNITS:
+        chunks.append(UNITS[tokens[j + 1].norm] * REPEATS[word])
+        return 2
+    if word in UNITS or word in TEENS:
+        chunks.append(UNITS.get(word) or TEENS[word])
+        return 1
+    if word in TENS:
+        return _tens_step(tokens, j, chunks)
+    if word in SCALES:
+        return _scale_step(tokens, j, chunks)
+    return 0
+
+
+def _tens_step(tokens: list[Token], j: int, chunks: list[str]) -> int:
+    """``twenty`` -> 20, ``twenty three`` -> 23."""
+    unit = tokens[j + 1].norm if j + 1 < len(tokens) else ""
+    if unit in UNITS and unit not in ("oh", "zero", "nought", "nil"):
+        chunks.append(TENS[tokens[j].norm] + UNITS[unit])
+        return 2
+    chunks.append(TENS[tokens[j].norm] + "0")
+    return 1
+
+
+def _scale_step(tokens: list[Token], j: int, chunks: list[str]) -> int:
+    """``nine hundred`` -> 900; ``one hundred and twelve`` / ``nine hundred fifty`` fill the zeros."""
+    zeros = SCALES[tokens[j].norm]
+    head = chunks.pop() if chunks else "1"
+    used = 1
+    filler: list[str] = []
+    nxt = tokens[j + 1].norm if j + 1 < len(tokens) else ""
+    after = tokens[j + 2].norm if j + 2 < len(tokens) else ""
+    if nxt == "and" and (after in UNITS or after in TEENS or after in TENS):
+        used += 1 + _spoken_step(tokens, j + 2, filler)
+    elif nxt in TEENS or nxt in TENS:
+        used += _spoken_step(tokens, j + 1, filler)
+    tail = "".join(filler)
+    chunks.append(
+        head + tail.rjust(zeros, "0") if len(tail) <= zeros else head + "0" * zeros + tail
+    )
+    return used

@@ -1,0 +1,151 @@
+"""Street addresses (``12 Baker Street``, ``twenty two acacia avenue``) and UK postcodes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from overheard.protect._lexicon import STOP_WORDS, words
+from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
+from overheard.protect._tokens import Token
+
+Found = tuple[int, int, str]
+
+UK_POSTCODE = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}")
+UK_OUTWARD = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
+UK_INWARD = re.compile(r"\d[a-z]{2}")
+POSTCODE_WORDS = ("postcode", "post code", "postal code")
+SPOKEN_POSTCODE_MAX_TOKENS = 9
+"""``s w one a one a a`` is seven words; longer spellings are not tried."""
+STREET_TYPES = words(
+    """
+    street st road rd avenue ave lane ln drive dr close way court ct place pl crescent cres terrace
+    boulevard blvd grove gardens square sq hill row mews walk parkway highway hwy circle cir trail
+    green rise vale parade wharf embankment
+    """
+)
+STREET_NAME_MAX_WORDS = 3
+HOUSE_NUMBER_MAX_WORDS = 6
+"""``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
+HOUSE_NUMBER = re.compile(r"\d{1,5}[a-z]?")
+UNIT_WORDS = words("flat apartment apt unit suite")
+UNIT_NUMBER = re.compile(r"\d{1,4}[a-z]?|[a-z]\d{0,3}")
+
+
+def find_postcodes(tokens: list[Token]) -> Iterator[Found]:
+    """UK postcodes written (``SW1A 1AA``, ``sw1a1aa``) or spelled after ``postcode``."""
+    i = 0
+    while i < len(tokens):
+        last = _written_postcode_end(tokens, i)
+        if last is None and _after_postcode_word(tokens, i):
+            last = _spoken_postcode_end(tokens, i)
+        if last is None:
+            i += 1
+            continue
+        yield tokens[i].start, tokens[last].end, "POSTCODE"
+        i = last + 1
+
+
+def _written_postcode_end(tokens: list[Token], i: int) -> int | None:
+    """Last token index of a written postcode at i, or None."""
+    word = tokens[i].norm
+    if UK_POSTCODE.fullmatch(word):
+        return i
+    if (
+        UK_OUTWARD.fullmatch(word)
+        and i + 1 < len(tokens)
+        and UK_INWARD.fullmatch(tokens[i + 1].norm)
+    ):
+        return i + 1
+    return None
+
+
+def _after_postcode_word(tokens: list[Token], i: int) -> bool:
+    """True if ``postcode`` / ``post code`` (optionally ``is``) comes just before token i."""
+    if i == 0 or tokens[i - 1].norm not in ("postcode", "code", "is"):
+        return False
+    before = " ".join(t.norm for t in tokens[max(0, i - 3) : i])
+    return before.endswith(POSTCODE_WORDS) or before.endswith(
+        tuple(w + " is" for w in POSTCODE_WORDS)
+    )
+
+
+def _spoken_postcode_end(tokens: list[Token], i: int) -> int | None:
+    """Last token index of the longest spelled postcode at i (``m one one a e``), or None."""
+    spelled = ""
+    best = None
+    for j in range(i, min(len(tokens), i + SPOKEN_POSTCODE_MAX_TOKENS)):
+        piece = _spelled_piece(tokens[j].norm)
+        if piece is None:
+            break
+        spelled += piece
+        if UK_POSTCODE.fullmatch(spelled):
+            best = j
+    return best
+
+
+def _spelled_piece(word: str) -> str | None:
+    """What a spelled-out word contributes: a letter, a digit or a short letters-and-digits chunk."""
+    if word in UNITS:
+        return UNITS[word] if word != "oh" else None
+    if word.isascii() and word.isalnum() and len(word) <= 4 and word not in NUMBER_WORDS:
+        return word
+    return None
+
+
+def find_addresses(tokens: list[Token]) -> Iterator[Found]:
+    """House number, up to three name words, and a street type; a leading flat number joins."""
+    i = 0
+    while i < len(tokens):
+        found = _address_at(tokens, i)
+        if found is None:
+            i += 1
+            continue
+        first, last = found
+        yield tokens[first].start, tokens[last].end, "ADDRESS"
+        i = last + 1
+
+
+def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """(first, last) token indexes of an address whose house number starts at i, or None."""
+    number_end = _house_number_end(tokens, i)
+    if number_end is None:
+        return None
+    street_end = _street_end(tokens, number_end + 1)
+    if street_end is None:
+        return None
+    return _unit_start(tokens, i), street_end
+
+
+def _house_number_end(tokens: list[Token], i: int) -> int | None:
+    """Last token index of a written or spoken house number at i, or None."""
+    if HOUSE_NUMBER.fullmatch(tokens[i].norm):
+        return i
+    j = i
+    limit = min(len(tokens), i + HOUSE_NUMBER_MAX_WORDS)
+    while j < limit and (is_spoken_number(tokens, j) or _joining_and(tokens, j, i)):
+        j += 1
+    return j - 1 if j > i else None
+
+
+def _joining_and(tokens: list[Token], j: int, i: int) -> bool:
+    """``and`` inside ``one hundred and twelve``."""
+    return j > i and tokens[j].norm == "and" and tokens[j - 1].norm in ("hundred", "thousand")
+
+
+def _street_end(tokens: list[Token], j: int) -> int | None:
+    """Last token index of ``name words + street type`` starting at j, or None."""
+    for k in range(j, min(len(tokens), j + STREET_NAME_MAX_WORDS + 1)):
+        word = tokens[k].norm
+        if word in STREET_TYPES and k > j:
+            return k
+        if not word.replace("'", "").isalpha() or word in STOP_WORDS or word in NUMBER_WORDS:
+            return None
+    return None
+
+
+def _unit_start(tokens: list[Token], i: int) -> int:
+    """Index of a ``flat 3`` / ``Apartment 5B`` prefix before the house number, else i."""
+    if i >= 2 and tokens[i - 2].norm in UNIT_WORDS and UNIT_NUMBER.fullmatch(tokens[i - 1].norm):
+        return i - 2
+    return i
