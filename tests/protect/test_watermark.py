@@ -1,0 +1,170 @@
+"""The leak-tracing watermark: round trips, keys, unmarked audio and the transforms it must survive."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from numpy.typing import NDArray
+from scipy.signal import resample_poly
+
+from overheard.errors import BadRequest
+from overheard.protect.watermark import (
+    BLOCK_SAMPLES,
+    PAYLOAD_BITS,
+    SAMPLE_RATE_HZ,
+    detect,
+    embed,
+    mark_to_signal_db,
+)
+
+KEY = b"test server secret for the marks"
+PAYLOAD = 0xC0FFEE42
+REAL_CLIPS = ["1688-142285-0007.flac", "2609-156975-0009.flac", "3005-163389-0006.flac"]
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
+
+
+def synthetic_speech(seconds: float, seed: int = 0) -> NDArray[np.int16]:
+    """Voiced-like buzz (harmonics of a wobbling pitch) under a syllable-rate envelope."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / SAMPLE_RATE_HZ
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 25))
+    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 0.5
+    x = buzz * envelope * 4000 + rng.standard_normal(len(t)) * 30
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def saturate(x: NDArray[np.float64]) -> NDArray[np.int16]:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def ffmpeg_round_trip(pcm: NDArray[np.int16], codec: list[str], suffix: str, tmp: Path):
+    src, enc, dec = tmp / "a.wav", tmp / f"b.{suffix}", tmp / "c.wav"
+    sf.write(src, pcm, SAMPLE_RATE_HZ, subtype="PCM_16")
+    base = [str(FFMPEG), "-v", "error", "-y", "-i"]
+    subprocess.run([*base, str(src), *codec, str(enc)], check=True)
+    subprocess.run([*base, str(enc), "-ar", str(SAMPLE_RATE_HZ), "-ac", "1", str(dec)], check=True)
+    return sf.read(dec, dtype="int16")[0]
+
+
+@pytest.fixture(scope="module")
+def real_speech(shared_data: Path) -> list[NDArray[np.int16]]:
+    """A few LibriSpeech utterances of 4–15 s."""
+    root = shared_data / "speakers" / "librispeech-test-other"
+    return [sf.read(next(root.glob(f"*/{name}")), dtype="int16")[0] for name in REAL_CLIPS]
+
+
+@pytest.fixture(scope="module")
+def marked_speech(real_speech: list[NDArray[np.int16]]) -> list[NDArray[np.int16]]:
+    return [embed(pcm, PAYLOAD + i, KEY) for i, pcm in enumerate(real_speech)]
+
+
+def test_round_trip_on_synthetic_speech_keeps_length_and_dtype() -> None:
+    pcm = synthetic_speech(4.0)
+    marked = embed(pcm, PAYLOAD, KEY)
+    assert marked.dtype == np.int16 and marked.shape == pcm.shape
+    assert not np.array_equal(marked, pcm)
+    trace = detect(marked, KEY)
+    assert trace.payload == PAYLOAD
+    assert trace.false_positive_bound < 1e-6
+
+
+@pytest.mark.parametrize("payload", [0, 1, 2**PAYLOAD_BITS - 1, 0x5A5A5A5A])
+def test_extreme_payloads_round_trip(payload: int) -> None:
+    assert detect(embed(synthetic_speech(3.5, seed=payload % 7), payload, KEY), KEY).payload == (
+        payload
+    )
+
+
+def test_payload_out_of_range_is_refused() -> None:
+    with pytest.raises(BadRequest):
+        embed(synthetic_speech(1.0), 2**PAYLOAD_BITS, KEY)
+
+
+def test_wrong_key_and_unmarked_find_nothing() -> None:
+    pcm = synthetic_speech(4.0)
+    assert detect(embed(pcm, PAYLOAD, KEY), b"some other deployment's secret").payload is None
+    assert detect(pcm, KEY).payload is None
+
+
+def test_silence_and_tiny_inputs_do_not_crash() -> None:
+    silence = np.zeros(3 * SAMPLE_RATE_HZ, dtype=np.int16)
+    marked = embed(silence, PAYLOAD, KEY)
+    assert np.array_equal(marked, silence)  # nothing to hide a mark under
+    assert detect(marked, KEY).payload is None
+    short = synthetic_speech(0.01)
+    assert embed(short, PAYLOAD, KEY).shape == short.shape
+    assert detect(short, KEY).payload is None
+
+
+def test_other_sample_rates_round_trip() -> None:
+    pcm = saturate(resample_poly(synthetic_speech(4.0).astype(np.float64), 3, 2))
+    marked = embed(pcm, PAYLOAD, KEY, sample_rate_hz=24000)
+    assert marked.shape == pcm.shape
+    assert detect(marked, KEY, sample_rate_hz=24000).payload == PAYLOAD
+
+
+@pytest.mark.data
+def test_real_speech_round_trip_is_quiet(
+    real_speech: list[NDArray[np.int16]], marked_speech: list[NDArray[np.int16]]
+) -> None:
+    for i, (pcm, marked) in enumerate(zip(real_speech, marked_speech, strict=True)):
+        assert detect(marked, KEY).payload == PAYLOAD + i
+        assert mark_to_signal_db(pcm, marked) < -18.0
+        assert detect(pcm, KEY).payload is None
+
+
+def excerpt(pcm: NDArray[np.int16]) -> NDArray[np.int16]:
+    start = len(pcm) // 3 + 1234
+    return pcm[start : start + 2 * BLOCK_SAMPLES]
+
+
+def assert_traced(found: list[int | None]) -> None:
+    """Never a wrong payload; at most one miss in three (benchmarks/watermark.py measures the rate)."""
+    expected = [PAYLOAD + i for i in range(len(found))]
+    assert all(f is None or f == e for f, e in zip(found, expected, strict=True))
+    assert sum(f == e for f, e in zip(found, expected, strict=True)) >= len(found) - 1
+
+
+TRANSFORMS = {
+    "resample 8 kHz": lambda x, tmp: saturate(resample_poly(resample_poly(x, 1, 2), 2, 1)),
+    "gain +6 dB": lambda x, tmp: saturate(x * 2.0),
+    "gain -6 dB": lambda x, tmp: saturate(x * 0.5),
+    "3 s excerpt": lambda x, tmp: excerpt(x),
+    "noise 20 dB": lambda x, tmp: saturate(
+        x + np.random.default_rng(1).standard_normal(len(x)) * np.sqrt(np.mean(x**2.0) / 100)
+    ),
+}
+CODECS = {
+    "mp3 64 kbit/s": (["-c:a", "libmp3lame", "-b:a", "64k"], "mp3"),
+    "opus 32 kbit/s": (["-c:a", "libopus", "-b:a", "32k"], "opus"),
+}
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_mark_survives_signal_transforms(
+    name: str, marked_speech: list[NDArray[np.int16]], tmp_path: Path
+) -> None:
+    found = [detect(TRANSFORMS[name](m, tmp_path), KEY).payload for m in marked_speech]
+    assert_traced(found)
+
+
+@pytest.mark.data
+@needs_ffmpeg
+@pytest.mark.parametrize("name", CODECS)
+def test_mark_survives_codecs(
+    name: str, marked_speech: list[NDArray[np.int16]], tmp_path: Path
+) -> None:
+    codec, suffix = CODECS[name]
+    found = [
+        detect(ffmpeg_round_trip(m, codec, suffix, tmp_path), KEY).payload for m in marked_speech
+    ]
+    assert_traced(found)
