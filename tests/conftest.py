@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
     "OVERHEARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-TEMPLATE_DB = "overheard_test_template"
+TEMPLATE_DB = f"ovh_tpl_{uuid.uuid4().hex[:10]}"
 
 
 def shared_data_dir() -> Path:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import audit
+from .accounts.cli import users_app
 from .config import Settings, load_settings
 from .db import transaction
 from .errors import OverheardError
@@ -33,6 +34,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users", help="Staff accounts.")
 
 console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
@@ -93,7 +95,7 @@ def serve(
     register_all()
     platform = Platform.open(settings)
     startup_sweep(platform)
-    url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    url = settings.base_url
     console.print(f"Overheard is running: open {url}/")
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
 
@@ -129,7 +131,8 @@ def households_add(
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Enrol a household with one device; prints the device token once."""
+    """Enrol a household with one device; prints the device token and the owner's invitation once."""
+    from .accounts.service import invite_customer
     from .identity.service import enrol_household
 
     with opened(data_dir) as platform, transaction(platform.sessions) as session:
@@ -142,11 +145,14 @@ def households_add(
             email=email,
             serial=serial,
         )
+        invitation = invite_customer(session, done.household_id)
+        base = platform.settings.base_url
     emit(
         {
             "household_id": done.household_id,
             "device_id": done.device_id,
             "device_token": done.device_token,
+            "invite_url": f"{base}/invite/{invitation}",
         },
         as_json,
     )

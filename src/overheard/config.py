@@ -8,7 +8,7 @@ test fails when a setting is missing there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,7 +68,10 @@ class Settings(BaseSettings):
         "", description="Wake-word ONNX classifier; empty = bundled alexa."
     )
     wake_threshold: float = Field(
-        0.7, ge=0, le=1, description="Wake-word score that counts as said (tuned: docs/models/wake-word.md)."
+        0.7,
+        ge=0,
+        le=1,
+        description="Wake-word score that counts as said (tuned: docs/models/wake-word.md).",
     )
     wake_keywords: str = Field(
         "alexa", description="Comma-separated words for the keyword verifier."
@@ -87,6 +90,53 @@ class Settings(BaseSettings):
     voice_delete_window_s: float = Field(
         600.0, gt=0, description='How far back "delete what I just said" reaches.'
     )
+    session_idle_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds without a request before a staff or customer session ends.",
+    )
+    session_absolute_timeout_s: float = Field(
+        43_200.0, gt=0, description="Seconds after sign-in at which a session ends, however active."
+    )
+    session_pending_timeout_s: float = Field(
+        600.0, gt=0, description="Seconds allowed between the password and the second factor."
+    )
+    session_cookie_secure: Literal["auto", "always"] = Field(
+        "auto",
+        description="`auto`: Secure cookies except on plain http to a loopback host; `always`: Secure on every response.",
+    )
+    login_ip_max_attempts: int = Field(
+        30,
+        ge=1,
+        description="Sign-in attempts one client address may make per `login_ip_window_s`.",
+    )
+    login_ip_window_s: float = Field(
+        300.0, gt=0, description="Sliding window of the per-address sign-in limit, seconds."
+    )
+    login_account_max_attempts: int = Field(
+        10,
+        ge=1,
+        description="Sign-in attempts against one account name per `login_account_window_s`.",
+    )
+    login_account_window_s: float = Field(
+        900.0, gt=0, description="Sliding window of the per-account sign-in limit, seconds."
+    )
+    lockout_threshold: int = Field(
+        5, ge=1, description="Consecutive failed passwords or codes that lock an account."
+    )
+    lockout_s: float = Field(900.0, gt=0, description="Seconds an account stays locked.")
+    enrolment_token_ttl_s: float = Field(
+        259_200.0, gt=0, description="Seconds a staff enrolment link stays valid."
+    )
+    invite_token_ttl_s: float = Field(
+        604_800.0, gt=0, description="Seconds a customer invitation stays valid."
+    )
+    password_min_length: int = Field(
+        12, ge=8, description="Shortest accepted password, characters."
+    )
+    argon2_time_cost: int = Field(3, ge=1, description="Argon2id iterations.")
+    argon2_memory_kib: int = Field(65_536, ge=8, description="Argon2id memory per hash, KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes.")
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(
@@ -106,6 +156,11 @@ class Settings(BaseSettings):
         if not self.secrets_path:
             updates["secrets_path"] = str(data / "server-secrets.json")
         return self.model_copy(update=updates)
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach this server: ``public_url``, or http://host:port."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,101 @@
+"""Per-app account runtime (settings, keys, clock) and the per-request sign-in state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from ..db import transaction, utcnow
+from . import sessions
+from .models import CustomerAccount, SessionKind, StaffUser, WebSession
+from .secrets import AccountKeys
+from .settings import AccountSettings
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+
+@dataclass
+class AccountsRuntime:
+    """What the account routes share within one app; ``clock`` may be replaced (tests)."""
+
+    platform: Platform
+    settings: AccountSettings
+    keys: AccountKeys
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def now(self) -> datetime:
+        """The current time as this app sees it."""
+        return self.clock()
+
+
+@dataclass(frozen=True)
+class RequestAuth:
+    """Who a request comes from: the live session (if any) and its account."""
+
+    raw_id: str | None = None
+    row: WebSession | None = None
+    staff: StaffUser | None = None
+    customer: CustomerAccount | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """``staff``, ``customer`` or None for no session."""
+        return self.row.kind if self.row is not None else None
+
+    @property
+    def stage(self) -> str | None:
+        """How far the session has come through sign-in, or None."""
+        return self.row.stage if self.row is not None else None
+
+
+ANONYMOUS = RequestAuth()
+
+
+def runtime(request: Request) -> AccountsRuntime:
+    """The account runtime of the app serving ``request``."""
+    return request.app.state.accounts  # type: ignore[no-any-return]
+
+
+async def resolve(request: Request) -> RequestAuth:
+    """The sign-in state of ``request``, looked up once and kept on ``request.state``."""
+    cached: RequestAuth | None = getattr(request.state, "auth", None)
+    if cached is not None:
+        return cached
+    raw_id = request.cookies.get(sessions.COOKIE_NAME)
+    auth = ANONYMOUS
+    if raw_id:
+        auth = await run_in_threadpool(_load, runtime(request), raw_id)
+    request.state.auth = auth
+    return auth
+
+
+def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
+    with transaction(rt.platform.sessions) as db:
+        row = sessions.load(db, raw_id, settings=rt.settings, now=rt.now())
+        if row is None:
+            return ANONYMOUS
+        if row.kind == SessionKind.STAFF and row.staff_id is not None:
+            staff = db.get(StaffUser, row.staff_id)
+            if staff is None or staff.disabled_at is not None:
+                return ANONYMOUS
+            return RequestAuth(raw_id=raw_id, row=row, staff=staff)
+        customer = db.get(CustomerAccount, row.customer_id) if row.customer_id else None
+        if customer is None:
+            return ANONYMOUS
+        return RequestAuth(raw_id=raw_id, row=row, customer=customer)
+
+
+def forget(request: Request) -> None:
+    """Drop the cached sign-in state (after a route changed it)."""
+    request.state.auth = None
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: what the proxy forwards)."""
+    return request.client.host if request.client is not None else "unknown"

@@ -1,0 +1,120 @@
+"""The account pages wired into an app: runtime, Jinja globals, error pages, and the routers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ..errors import OverheardError
+from . import csrf, sessions
+from .context import AccountsRuntime, runtime
+from .rbac import NotPermitted, SignInRequired
+from .secrets import AccountKeys
+from .settings import AccountSettings
+
+GENERIC_FAILURE = "Sign-in failed. Check what you entered and try again."
+"""The one message every failed sign-in step shows."""
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def install(app: FastAPI, platform: Any) -> None:
+    """Give ``app`` the account runtime, the ``csrf_field()`` template global, handlers and routes."""
+    from .customer_routes import router as customer_router
+    from .staff_routes import router as staff_router
+
+    app.state.accounts = AccountsRuntime(
+        platform=platform,
+        settings=AccountSettings.from_settings(platform.settings),
+        keys=AccountKeys.from_secrets(platform.secrets),
+    )
+    templates: Jinja2Templates = app.state.templates
+    templates.env.globals["csrf_field"] = csrf.csrf_field
+    app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
+    app.add_exception_handler(NotPermitted, _refused)  # type: ignore[arg-type]
+    app.add_exception_handler(csrf.CsrfFailed, _refused)  # type: ignore[arg-type]
+    app.include_router(staff_router)
+    app.include_router(customer_router)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> Response:
+    """A page from ``templates/``, with security headers and the pre-session CSRF cookie if new."""
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(request, name, context or {}, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    pre = getattr(request.state, "new_pre_cookie", None)
+    if pre:
+        secure = sessions.cookie_secure(request, runtime(request).settings)
+        sessions.set_cookie(response, csrf.PRE_COOKIE_NAME, pre, secure=secure)
+    return response
+
+
+def redirect(location: str, *, status_code: int = 303) -> RedirectResponse:
+    """A redirect (303 after a form, so the browser follows with GET)."""
+    return RedirectResponse(location, status_code=status_code)
+
+
+def with_session(request: Request, response: Response, raw_id: str) -> Response:
+    """``response`` setting the session cookie to ``raw_id``."""
+    secure = sessions.cookie_secure(request, runtime(request).settings)
+    sessions.set_cookie(response, sessions.COOKIE_NAME, raw_id, secure=secure)
+    return response
+
+
+def without_session(request: Request, response: Response) -> Response:
+    """``response`` removing the session cookie."""
+    secure = sessions.cookie_secure(request, runtime(request).settings)
+    sessions.clear_cookie(response, sessions.COOKIE_NAME, secure=secure)
+    return response
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """``value`` when it is a path on this site, else ``default`` (no open redirects)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(ch in value for ch in "\r\n\\"):
+        return default
+    return value
+
+
+def wants_html(request: Request) -> bool:
+    """True when the client asked for a page rather than JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_page(request: Request, exc: OverheardError) -> Response:
+    if not wants_html(request):
+        return JSONResponse(exc.as_json(), status_code=exc.status)
+    if getattr(request.state, "auth", None) is None:
+        from .context import ANONYMOUS
+
+        request.state.auth = ANONYMOUS
+    context = {"title": "Not allowed", "message": exc.message, "code": exc.code}
+    return render(request, "accounts/message.html", context, status_code=exc.status)
+
+
+async def _refused(request: Request, exc: OverheardError) -> Response:
+    return _error_page(request, exc)
+
+
+async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
+        return JSONResponse(exc.as_json(), status_code=exc.status)
+    status = 302 if request.method in ("GET", "HEAD") else 303
+    return RedirectResponse(exc.location, status_code=status)
