@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import audit
 from .accounts.cli import users_app
+from .auditlog.cli import audit_app
 from .config import Settings, load_settings
 from .db import transaction
 from .errors import OverheardError
@@ -28,7 +29,6 @@ households_app = typer.Typer(help="Customer households.", no_args_is_help=True)
 devices_app = typer.Typer(help="Devices of households.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key-encryption key and data keys.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(households_app, name="households")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
@@ -239,18 +239,6 @@ def jobs_retry(job_id: str, data_dir: DataDir = None) -> None:
         job = retry(session, job_id)
         audit.append(session, actor="cli", action="job.retry", subject=job.id)
     console.print(f"queued {job_id} again")
-
-
-@audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None) -> None:
-    """Check the hash chain; names the first bad event."""
-    with opened(data_dir) as platform, platform.sessions() as session:
-        report = audit.verify_chain(session)
-    if report.ok:
-        console.print(f"ok: {report.events} events, chain intact")
-        return
-    console.print(f"[red]FAILED[/red] at seq {report.first_bad_seq}: {report.problem}")
-    raise typer.Exit(1)
 
 
 @app.command()

@@ -137,6 +137,19 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1, description="Argon2id iterations.")
     argon2_memory_kib: int = Field(65_536, ge=8, description="Argon2id memory per hash, KiB.")
     argon2_parallelism: int = Field(4, ge=1, description="Argon2id lanes.")
+    audit_signing_key_path: str = Field(
+        "",
+        description="Ed25519 key that signs audit checkpoints; empty = data_dir/audit-signing.key.",
+    )
+    audit_checkpoint_every_events: int = Field(
+        1000, ge=1, description="Events after which a signed audit checkpoint is due."
+    )
+    audit_checkpoint_every_s: float = Field(
+        3600.0, gt=0, description="Seconds after which a signed audit checkpoint is due."
+    )
+    audit_checkpoint_poll_s: float = Field(
+        30.0, gt=0, description="How often the checkpointer looks whether one is due, seconds."
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(
@@ -153,6 +166,8 @@ class Settings(BaseSettings):
             updates["blob_url"] = (data / "blobs").as_uri()
         if not self.kek_url:
             updates["kek_url"] = f"keyfile:{data / 'kek.json'}"
+        if not self.audit_signing_key_path:
+            updates["audit_signing_key_path"] = str(data / "audit-signing.key")
         if not self.secrets_path:
             updates["secrets_path"] = str(data / "server-secrets.json")
         return self.model_copy(update=updates)

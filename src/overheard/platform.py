@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .auditlog import Checkpointer, Signer, ensure_signing_key, load_signing_key
 from .blobs import BlobStore, blob_store_from_url
 from .config import Settings
 from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
@@ -44,6 +46,7 @@ def initialise(settings: Settings) -> None:
         if not path.exists():
             create_keyfile(path)
     create_secrets_file(Path(settings.secrets_path))
+    ensure_signing_key(Path(settings.audit_signing_key_path))
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -92,8 +95,32 @@ class Platform:
             max_channels=s.max_channels,
         )
 
+    @cached_property
+    def audit_signer(self) -> Signer:
+        """The key that signs audit checkpoints (kept outside the database)."""
+        return load_signing_key(Path(self.settings.audit_signing_key_path))
+
+    @cached_property
+    def checkpointer(self) -> Checkpointer:
+        """Signs an audit checkpoint whenever one is due (started with the workers)."""
+        s = self.settings
+        return Checkpointer(
+            self.sessions,
+            self.audit_signer,
+            every_events=s.audit_checkpoint_every_events,
+            every_s=s.audit_checkpoint_every_s,
+            poll_s=s.audit_checkpoint_poll_s,
+        )
+
+    def start_background(self) -> None:
+        """Start the job workers and the audit checkpointer."""
+        self.jobs.start()
+        self.checkpointer.start()
+
     def close(self) -> None:
         """Stop workers and release connections."""
+        if "checkpointer" in self.__dict__:
+            self.checkpointer.stop()
         self.jobs.stop()
         self.blobs.close()
         self.engine.dispose()

@@ -59,11 +59,13 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_workers:
-            platform.jobs.start()
+            platform.start_background()
         try:
             yield
         finally:
             platform.jobs.stop()
+            if run_workers:
+                platform.checkpointer.stop()
 
     app = FastAPI(
         title="Overheard",
