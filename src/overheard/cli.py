@@ -106,7 +106,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run a Celery worker for the configured broker (``OVERHEARD_BROKER_URL``)."""
-    from .celery_app import make_celery
+    from .celery_app import configure, make_celery
     from .tasks import reannounce_loop, register_all
 
     settings = settings_for(data_dir)
