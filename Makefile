@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 DATA_DIR ?= var
-DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1
+DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1 libportaudio2
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint system-deps install clean bench

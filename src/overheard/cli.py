@@ -16,6 +16,7 @@ from . import audit
 from .accounts.cli import users_app
 from .auditlog.cli import audit_app
 from .config import Settings, load_settings
+from .device.cli import device_app
 from .db import transaction
 from .errors import OverheardError
 from .platform import Platform, initialise
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users", help="Staff accounts.")
+app.add_typer(device_app, name="device")
 
 console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]

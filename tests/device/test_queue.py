@@ -1,0 +1,92 @@
+"""The offline queue: sealed on disk, ordered, bounded, honest about what it drops."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from overheard.device.queue import OfflineQueue, load_or_create_key
+from overheard.speech.audio import to_wav_bytes
+
+T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
+
+
+def wav(seed: int, seconds: float = 0.5) -> bytes:
+    rng = np.random.default_rng(seed)
+    return to_wav_bytes(rng.integers(-9000, 9000, int(seconds * 16000)).astype(np.int16))
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> bytes:
+    return load_or_create_key(tmp_path / "device.key")
+
+
+def test_key_file_is_private_random_and_reused(tmp_path: Path):
+    first = load_or_create_key(tmp_path / "k" / "device.key")
+    assert stat.S_IMODE(os.stat(tmp_path / "k" / "device.key").st_mode) == 0o600
+    assert load_or_create_key(tmp_path / "k" / "device.key") == first
+    assert load_or_create_key(tmp_path / "other.key") != first
+
+
+def test_fifo_survives_a_restart_with_keys_and_times(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key)
+    entries = [queue.put(wav(i), T0 + timedelta(seconds=i))[0] for i in range(3)]
+    reopened = OfflineQueue(tmp_path / "q", key)
+    assert reopened.entries() == entries
+    head = reopened.head()
+    assert head is not None and head[0] == entries[0] and head[1] == wav(0)
+    assert reopened.remove(entries[0].seq) and not reopened.remove(entries[0].seq)
+    assert [e.key for e in OfflineQueue(tmp_path / "q", key).entries()] == [e.key for e in entries[1:]]
+    assert len({e.key for e in entries}) == 3
+
+
+def test_nothing_readable_is_on_disk(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key)
+    audio = wav(1)
+    entry, _ = queue.put(audio, T0)
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "q").iterdir())
+    assert b"RIFF" not in raw and audio[100:164] not in raw
+    assert entry.key.encode() not in raw and b"2024-05-01" not in raw
+
+
+def test_files_under_another_key_or_renamed_are_removed_and_reported(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key)
+    queue.put(wav(1), T0)
+    second, _ = queue.put(wav(2), T0)
+    files = sorted((tmp_path / "q").iterdir())
+    files[0].rename(tmp_path / "q" / "000000000099.sealed")  # moved out of its place in the queue
+    reopened = OfflineQueue(tmp_path / "q", key)
+    assert [e.seq for e in reopened.entries()] == [second.seq]
+    assert [d.reason for d in reopened.unreadable] == ["unreadable"]
+    stranger = OfflineQueue(tmp_path / "q", os.urandom(32))
+    assert len(stranger) == 0 and len(stranger.unreadable) == 1
+    assert not list((tmp_path / "q").iterdir())
+
+
+def test_bound_by_count_drops_the_oldest_and_says_so(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key, max_items=3)
+    dropped = [d for i in range(5) for d in queue.put(wav(i), T0 + timedelta(seconds=i))[1]]
+    assert [d.entry.captured_at for d in dropped] == [T0, T0 + timedelta(seconds=1)]
+    assert {d.reason for d in dropped} == {"queue_full"}
+    assert len(queue) == 3 and len(list((tmp_path / "q").iterdir())) == 3
+
+
+def test_bound_by_bytes(tmp_path: Path, key: bytes):
+    one = len(wav(0))
+    queue = OfflineQueue(tmp_path / "q", key, max_bytes=2 * one + 10)
+    dropped = [d for i in range(4) for d in queue.put(wav(i), T0)[1]]
+    assert len(dropped) == 2 and queue.size_bytes <= 2 * one + 10
+
+
+def test_drop_between_removes_what_a_deletion_covers(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key)
+    for minute in range(5):
+        queue.put(wav(minute), T0 + timedelta(minutes=minute))
+    gone = queue.drop_between(T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), "deleted")
+    assert [d.entry.captured_at.minute for d in gone] == [1, 2, 3]
+    assert [e.captured_at.minute for e in OfflineQueue(tmp_path / "q", key).entries()] == [0, 4]
