@@ -6,7 +6,7 @@ DATA_DIR ?= var
 DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1 libportaudio2
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint system-deps install clean bench
+.PHONY: run test lint system-deps install clean bench bench-deps
 
 run: install
 	$(VENV)/bin/overheard init --data-dir $(DATA_DIR)
@@ -35,7 +35,11 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-bench: install
+bench-deps: install
+	$(VENV)/bin/pip install --quiet -e '.[measure]'
+	$(VENV)/bin/pip install --quiet --no-deps resemblyzer==0.1.4
+
+bench: install bench-deps
 	for f in benchmarks/*.py; do $(VENV)/bin/python $$f || exit 1; done
 
 clean:

@@ -1,0 +1,108 @@
+"""Voice disguise: reviewers understand the words without learning the person.
+
+Every clip served to staff is resynthesised through the WORLD vocoder with a fresh random draw:
+its median pitch is moved to a random target, its intonation flattened, its spectral envelope
+warped along frequency (a different vocal-tract length) and its long-term average spectrum
+swapped for a neutral one. See docs/models/voice-disguise.md for what this does and does not hide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from overheard.errors import AudioRejected
+from overheard.protect import _world
+
+SAMPLE_RATE_HZ = 16000
+"""The rate clips are stored and served at, hertz."""
+MIN_ANALYSIS_S = 0.1
+"""Shorter inputs are padded with silence to this length before analysis, seconds."""
+_FULL_SCALE = 32768.0
+
+
+@dataclass(frozen=True)
+class DisguiseConfig:
+    """Ranges each clip's parameters are drawn from (uniformly)."""
+
+    f0_median_range_hz: tuple[float, float] = (100.0, 250.0)
+    """Target median pitch, hertz: spans both sexes so pitch says nothing about the speaker."""
+    f0_contour_scale_range: tuple[float, float] = (0.4, 0.7)
+    """Multiplier on log-pitch excursions around the median (1 keeps the intonation)."""
+    warp_alpha_range: tuple[float, float] = (-0.1, 0.1)
+    """All-pass frequency-warping coefficient, dimensionless (±0.1 ≈ ±20 % at 1 kHz)."""
+    tilt_range_db_per_octave: tuple[float, float] = (5.0, 7.0)
+    """Slope of the neutral long-term spectrum that replaces the speaker's, dB per octave."""
+    replace_ltas: bool = True
+    """Swap the speaker's long-term average spectrum for the neutral tilt."""
+
+
+@dataclass(frozen=True)
+class DisguiseParams:
+    """One clip's random draw; the same params always give the same output."""
+
+    f0_median_hz: float
+    """Median pitch of the disguised voice's voiced frames, hertz."""
+    f0_contour_scale: float
+    """Multiplier on log-pitch excursions around the median, dimensionless (0 = monotone)."""
+    warp_alpha: float
+    """All-pass warping coefficient, dimensionless; > 0 raises the formants, < 0 lowers them."""
+    tilt_db_per_octave: float
+    """Slope of the neutral long-term spectrum, dB per octave above 100 Hz."""
+    replace_ltas: bool = True
+    """Whether the speaker's long-term average spectrum is replaced by the neutral tilt."""
+
+
+def draw_params(
+    rng: np.random.Generator, config: DisguiseConfig = DisguiseConfig()
+) -> DisguiseParams:
+    """A fresh per-clip draw from ``config``'s ranges."""
+    return DisguiseParams(
+        f0_median_hz=float(rng.uniform(*config.f0_median_range_hz)),
+        f0_contour_scale=float(rng.uniform(*config.f0_contour_scale_range)),
+        warp_alpha=float(rng.uniform(*config.warp_alpha_range)),
+        tilt_db_per_octave=float(rng.uniform(*config.tilt_range_db_per_octave)),
+        replace_ltas=config.replace_ltas,
+    )
+
+
+def _check(pcm: np.ndarray) -> None:
+    if pcm.dtype != np.int16 or pcm.ndim != 1:
+        raise AudioRejected(
+            f"disguise takes int16 mono samples, got {pcm.dtype} with shape {pcm.shape}",
+            code="not_int16_mono",
+        )
+
+
+def _transform(analysis: _world.Analysis, params: DisguiseParams, rate: int) -> _world.Analysis:
+    f0 = _world.reshape_f0(analysis.f0_hz, params.f0_median_hz, params.f0_contour_scale)
+    moved = _world.warp_envelope(
+        _world.Analysis(f0, analysis.envelope, analysis.aperiodicity), params.warp_alpha
+    )
+    if not params.replace_ltas:
+        return moved
+    tilt = _world.neutral_tilt(moved.envelope.shape[1], rate, params.tilt_db_per_octave)
+    return _world.replace_ltas(moved, tilt)
+
+
+def _match_level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``y`` scaled to the RMS of ``x``, so loudness neither drifts nor identifies the draw."""
+    rms_x, rms_y = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(y**2)))
+    return y * (rms_x / rms_y) if rms_y > 0 else y
+
+
+def disguise(
+    pcm: np.ndarray, params: DisguiseParams, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """Disguised copy of int16 mono ``pcm``: int16, same length."""
+    _check(pcm)
+    n = len(pcm)
+    if n == 0 or not np.any(pcm):
+        return np.zeros(n, dtype=np.int16)
+    x = pcm.astype(np.float64) / _FULL_SCALE
+    x = np.pad(x, (0, max(0, int(MIN_ANALYSIS_S * sample_rate_hz) - n)))
+    analysis = _world.analyse(x, sample_rate_hz)
+    y = _world.synthesise(_transform(analysis, params, sample_rate_hz), sample_rate_hz, len(x))
+    y = _match_level(y[:n], x[:n])
+    return np.clip(np.round(y * _FULL_SCALE), -_FULL_SCALE, _FULL_SCALE - 1).astype(np.int16)

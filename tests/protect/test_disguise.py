@@ -1,0 +1,199 @@
+"""Voice disguise: shape, determinism, randomness, edge inputs, pitch movement, real speech."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from overheard.errors import AudioRejected
+from overheard.protect import _world
+from overheard.protect._mcadams import mcadams
+from overheard.protect.disguise import (
+    SAMPLE_RATE_HZ,
+    DisguiseConfig,
+    DisguiseParams,
+    disguise,
+    draw_params,
+)
+
+
+def make_voice(f0_hz: float, seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    """A vowel-like voiced signal: harmonics of ``f0_hz`` shaped by two formants, int16."""
+    t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    wobble = 1.0 + 0.01 * np.sin(2 * np.pi * 4 * t)
+    phase = 2 * np.pi * np.cumsum(f0_hz * wobble) / SAMPLE_RATE_HZ
+    x = np.zeros_like(t)
+    for k in range(1, int(4000 / f0_hz)):
+        freq = k * f0_hz
+        gain = np.exp(-(((freq - 700) / 200) ** 2)) + 0.5 * np.exp(-(((freq - 1200) / 250) ** 2))
+        x += (gain + 0.02) * np.sin(k * phase) / k**0.5
+    x += 0.001 * np.random.default_rng(seed).standard_normal(len(t))
+    return (0.3 * 32767 * x / np.abs(x).max()).astype(np.int16)
+
+
+def median_f0(pcm: np.ndarray) -> float:
+    f0 = _world.analyse(pcm.astype(np.float64) / 32768, SAMPLE_RATE_HZ).f0_hz
+    return float(np.median(f0[f0 > 0]))
+
+
+PARAMS = DisguiseParams(
+    f0_median_hz=180.0, f0_contour_scale=0.5, warp_alpha=0.08, tilt_db_per_octave=6.0
+)
+
+
+def test_output_is_int16_mono_of_the_same_length() -> None:
+    pcm = make_voice(120.0, seconds=0.77)
+    out = disguise(pcm, PARAMS)
+    assert out.dtype == np.int16 and out.shape == pcm.shape
+    assert np.abs(out.astype(float)).max() > 1000
+
+
+def test_same_params_give_the_same_output() -> None:
+    pcm = make_voice(130.0)
+    assert np.array_equal(disguise(pcm, PARAMS), disguise(pcm, PARAMS))
+
+
+def test_draws_are_reproducible_from_the_rng_and_differ_between_draws() -> None:
+    assert draw_params(np.random.default_rng(7)) == draw_params(np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    first, second = draw_params(rng), draw_params(rng)
+    assert first != second
+    pcm = make_voice(130.0)
+    assert not np.array_equal(disguise(pcm, first), disguise(pcm, second))
+
+
+def test_draws_stay_inside_the_configured_ranges() -> None:
+    config = DisguiseConfig()
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        p = draw_params(rng, config)
+        assert config.f0_median_range_hz[0] <= p.f0_median_hz <= config.f0_median_range_hz[1]
+        assert config.warp_alpha_range[0] <= p.warp_alpha <= config.warp_alpha_range[1]
+        assert (
+            config.f0_contour_scale_range[0]
+            <= p.f0_contour_scale
+            <= config.f0_contour_scale_range[1]
+        )
+
+
+@pytest.mark.parametrize(
+    ("source_hz", "target_hz"), [(110.0, 200.0), (220.0, 120.0), (150.0, 150.0)]
+)
+def test_pitch_moves_to_the_drawn_median(source_hz: float, target_hz: float) -> None:
+    params = DisguiseParams(target_hz, 0.5, 0.05, 6.0)
+    pcm = make_voice(source_hz)
+    measured = median_f0(disguise(pcm, params))
+    assert median_f0(pcm) == pytest.approx(source_hz, rel=0.03)
+    assert measured == pytest.approx(target_hz, rel=0.04)
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 37, 400, 1600])
+def test_very_short_input_keeps_its_length(n_samples: int) -> None:
+    pcm = make_voice(140.0)[:n_samples]
+    out = disguise(pcm, PARAMS)
+    assert out.dtype == np.int16 and len(out) == n_samples
+
+
+def test_silence_stays_silent() -> None:
+    assert not np.any(disguise(np.zeros(8000, np.int16), PARAMS))
+
+
+def test_near_silence_and_clipped_input_work() -> None:
+    quiet = (make_voice(150.0).astype(np.int32) // 3000).astype(np.int16)
+    assert len(disguise(quiet, PARAMS)) == len(quiet)
+    clipped = np.clip(make_voice(150.0).astype(np.int32) * 20, -32768, 32767).astype(np.int16)
+    out = disguise(clipped, PARAMS)
+    assert out.dtype == np.int16 and len(out) == len(clipped)
+    assert np.abs(out.astype(float)).max() > 10000
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros(100, np.float32), np.zeros((100, 2), np.int16), np.zeros(100, np.int32)]
+)
+def test_rejects_anything_but_int16_mono(bad: np.ndarray) -> None:
+    with pytest.raises(AudioRejected):
+        disguise(bad, PARAMS)
+
+
+def test_mcadams_baseline_keeps_shape_and_changes_the_signal() -> None:
+    pcm = make_voice(120.0, seconds=0.5)
+    out = mcadams(pcm, 0.8)
+    assert out.dtype == np.int16 and out.shape == pcm.shape
+    assert not np.array_equal(out, pcm)
+    unchanged = mcadams(pcm, 1.0).astype(float)
+    assert np.corrcoef(unchanged, pcm.astype(float))[0, 1] > 0.99
+
+
+MAX_WER_INCREASE = 0.20
+"""Allowed rise in word error rate (fraction) on the five librivox clips, one draw each.
+
+The benchmark measures +0.16 on average over draws; the goal is +0.05 (see the model card)."""
+
+
+def _librivox(shared_data: Path) -> list[tuple[np.ndarray, list[str]]]:
+    folder = shared_data / "asr" / "librivox"
+    clips = []
+    for line in (folder / "transcription").read_text().splitlines():
+        words = line.split("</s>")[0].replace("<s>", "").split()
+        pcm, rate = sf.read(folder / f"{line.rsplit('(', 1)[1].rstrip(')')}.wav", dtype="int16")
+        assert rate == SAMPLE_RATE_HZ
+        clips.append((pcm, words))
+    return clips
+
+
+def _word_errors(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def _recognise(pcm: np.ndarray) -> list[str]:
+    from pocketsphinx import Decoder
+
+    decoder = Decoder()
+    decoder.start_utt()
+    decoder.process_raw(pcm.tobytes(), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr.split() if hyp is not None else []
+
+
+@pytest.mark.data
+def test_disguised_speech_stays_recognisable(shared_data: Path) -> None:
+    clips = _librivox(shared_data)
+    rng = np.random.default_rng(3)
+    n_words = sum(len(ref) for _, ref in clips)
+    original = sum(_word_errors(ref, _recognise(pcm)) for pcm, ref in clips) / n_words
+    disguised = (
+        sum(_word_errors(ref, _recognise(disguise(pcm, draw_params(rng)))) for pcm, ref in clips)
+        / n_words
+    )
+    assert disguised <= original + MAX_WER_INCREASE
+
+
+@pytest.mark.data
+def test_disguise_changes_the_speaker_embedding(shared_data: Path) -> None:
+    if importlib.util.find_spec("resemblyzer") is None:
+        pytest.skip("resemblyzer (measurement extra) is not installed")
+    with warnings.catch_warnings():  # resemblyzer imports a deprecated scipy namespace
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+    pcm, _ = _librivox(shared_data)[0]
+    encoder = VoiceEncoder("cpu", verbose=False)
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        return encoder.embed_utterance(preprocess_wav(x.astype(np.float32) / 32768, 16000))
+
+    params = DisguiseParams(240.0, 0.5, 0.1, 6.0)
+    same = float(embed(pcm) @ embed(pcm[: len(pcm) // 2 * 2]))
+    moved = float(embed(pcm) @ embed(disguise(pcm, params)))
+    assert moved < same - 0.05
