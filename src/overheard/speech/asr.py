@@ -1,0 +1,105 @@
+"""Speech recognition: the transcript types, the backend protocol and the factory that reads a spec.
+
+Specs (see docs/models/asr.md):
+
+- ``pocketsphinx`` — the domain language model built from the seed requests, falling back to the
+  generic en-us model when the domain decode is not confident;
+- ``pocketsphinx:generic`` — the bundled en-us language model only;
+- ``pocketsphinx:/dir`` — a learned language model (``lm.arpa`` or ``*.lm.bin`` plus ``*.dict``) with
+  the same generic fallback;
+- ``pocketsphinx:/path/grammar.gram`` — a JSGF grammar only;
+- ``whisper:/path/to/ct2-model`` — faster-whisper on a local CTranslate2 model (optional extra).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from overheard.errors import ConfigError
+
+SAMPLE_RATE_HZ = 16000
+GRAMMAR_SUFFIX = ".gram"
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word."""
+
+    text: str
+    start_s: float
+    """Seconds from the start of the clip."""
+    end_s: float
+    """Seconds from the start of the clip."""
+    confidence: float
+    """Posterior probability of the word, 0..1."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What a backend heard in one utterance."""
+
+    text: str
+    words: tuple[Word, ...]
+    confidence: float
+    """Utterance confidence, 0..1 (0 when nothing was recognised)."""
+    model: str
+    """Which model produced it, e.g. ``pocketsphinx:domain``."""
+
+
+class AsrBackend(Protocol):
+    """A speech recogniser over whole utterances."""
+
+    name: str
+
+    def transcribe(self, pcm: np.ndarray) -> Transcript:
+        """Recognise int16 mono samples at 16 kHz."""
+        ...
+
+
+def empty_transcript(model: str) -> Transcript:
+    """The transcript of silence."""
+    return Transcript(text="", words=(), confidence=0.0, model=model)
+
+
+def check_pcm(pcm: np.ndarray) -> np.ndarray:
+    """``pcm`` as a contiguous one-dimensional int16 array, or a ValueError."""
+    if pcm.ndim != 1:
+        raise ValueError(f"expected mono samples, got shape {pcm.shape}")
+    if pcm.dtype != np.int16:
+        raise ValueError(f"expected int16 samples, got {pcm.dtype}")
+    return np.ascontiguousarray(pcm)
+
+
+def asr_from_spec(spec: str) -> AsrBackend:
+    """Build the backend a spec names; a :class:`ConfigError` for anything unknown."""
+    scheme, _, rest = spec.partition(":")
+    if scheme == "pocketsphinx":
+        return _pocketsphinx_from(rest)
+    if scheme == "whisper":
+        if not rest:
+            raise ConfigError("whisper needs a model directory: whisper:/path/to/ct2-model")
+        from overheard.speech._whisper import WhisperBackend
+
+        return WhisperBackend(Path(rest))
+    raise ConfigError(f"unknown speech recogniser {spec!r}: use pocketsphinx[:...] or whisper:/dir")
+
+
+def _pocketsphinx_from(rest: str) -> AsrBackend:
+    from overheard.speech import _pocketsphinx as ps
+
+    if rest == "":
+        return ps.PocketsphinxBackend.default()
+    if rest == "generic":
+        return ps.PocketsphinxBackend.generic()
+    path = Path(rest)
+    if path.suffix == GRAMMAR_SUFFIX and path.is_file():
+        return ps.PocketsphinxBackend.grammar(path)
+    if path.is_dir():
+        return ps.PocketsphinxBackend.from_dir(path)
+    raise ConfigError(
+        f"pocketsphinx model {rest!r} is neither 'generic', a .gram file nor a folder"
+    )

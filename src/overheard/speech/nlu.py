@@ -1,0 +1,335 @@
+"""Intent understanding: TF-IDF word and character n-grams + multinomial logistic regression, rule slots.
+
+The fitted parameters are saved as a plain ``.npz`` (arrays plus a JSON header, no pickle) and the
+model is rebuilt from them. See docs/models/nlu.md for data and measured accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from overheard.speech.seed import seed_requests
+
+PrivacyCommand = Literal["delete_last", "delete_today"]
+PRIVACY_INTENTS: tuple[PrivacyCommand, ...] = ("delete_last", "delete_today")
+PRIVACY_CONFIDENCE_FLOOR = 0.8
+"""A deletion command is obeyed only at this intent probability or above: a missed command can be
+repeated, a wrong deletion cannot be undone (docs/models/nlu.md has the measurements)."""
+DELETION_WORDS = re.compile(
+    r"\b(delete|forget|erase|remove|wipe|discard|clear|scratch|purge|destroy|throw (?:it )?(?:away|out)"
+    r"|get rid|don't (?:keep|save|store|record))"
+)
+"""A privacy intent is only predicted for a request that says to delete, in one of these words."""
+REGULARISATION_C = 20.0
+MAX_ITERATIONS = 2000
+FORMAT_VERSION = 1
+_WORD_PARAMS: dict[str, Any] = {
+    "analyzer": "word",
+    "ngram_range": (1, 2),
+    "sublinear_tf": True,
+    "token_pattern": r"(?u)\b[\w']+\b",
+}
+_CHAR_PARAMS: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True}
+
+
+@dataclass
+class Interpretation:
+    """What a request asks for."""
+
+    intent: str
+    confidence: float
+    """Probability of the intent, 0..1."""
+    slots: dict[str, str] = field(default_factory=dict)
+
+
+class IntentModel:
+    """Intent classifier with rule-based slot extraction."""
+
+    def __init__(self) -> None:
+        self._word = TfidfVectorizer(**_WORD_PARAMS)
+        self._char = TfidfVectorizer(**_CHAR_PARAMS)
+        self._classes: np.ndarray = np.array([], dtype=str)
+        self._coef: np.ndarray = np.zeros((0, 0))
+        self._intercept: np.ndarray = np.zeros(0)
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        """The intents this model can answer."""
+        return tuple(str(c) for c in self._classes)
+
+    def fit(self, texts: Sequence[str], intents: Sequence[str]) -> IntentModel:
+        """Learn from example requests; returns ``self``."""
+        features = hstack([self._word.fit_transform(texts), self._char.fit_transform(texts)])
+        classifier = LogisticRegression(
+            C=REGULARISATION_C, solver="newton-cg", max_iter=MAX_ITERATIONS
+        )
+        classifier.fit(features.tocsr(), list(intents))
+        self._classes = classifier.classes_.astype(str)
+        self._coef, self._intercept = _binary_as_two_rows(classifier)
+        return self
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Intent probabilities, one row per text, columns in :attr:`intents` order."""
+        features = hstack([self._word.transform(texts), self._char.transform(texts)]).tocsr()
+        return _softmax(csr_matrix(features) @ self._coef.T + self._intercept)
+
+    def predict(self, text: str) -> Interpretation:
+        """The most probable intent of ``text`` and its slots."""
+        probs = self.probabilities([text.lower()])[0]
+        best = int(np.argmax(probs))
+        if self.intents[best] in PRIVACY_INTENTS and not DELETION_WORDS.search(text.lower()):
+            # "did you get what i just said?" is near a deletion command but asks for none
+            privacy = [i for i, name in enumerate(self.intents) if name in PRIVACY_INTENTS]
+            best = int(np.argmax(np.where(np.isin(np.arange(len(probs)), privacy), -1.0, probs)))
+        intent = self.intents[best]
+        return Interpretation(intent, float(probs[best]), extract_slots(intent, text))
+
+    def save(self, path: Path) -> None:
+        """Write the fitted parameters to ``path`` (``.npz``, no pickle)."""
+        header = {
+            "version": FORMAT_VERSION,
+            "classes": self.intents,
+            "word_vocabulary": _plain_vocabulary(self._word),
+            "char_vocabulary": _plain_vocabulary(self._char),
+        }
+        with path.open("wb") as out:
+            np.savez_compressed(
+                out,
+                header=np.array(json.dumps(header)),
+                word_idf=self._word.idf_,
+                char_idf=self._char.idf_,
+                coef=self._coef,
+                intercept=self._intercept,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> IntentModel:
+        """Rebuild a model written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as saved:
+            header = json.loads(str(saved["header"]))
+            if header["version"] != FORMAT_VERSION:
+                raise ValueError(f"unsupported intent model format {header['version']}")
+            model = cls()
+            model._word = _vectorizer(_WORD_PARAMS, header["word_vocabulary"], saved["word_idf"])
+            model._char = _vectorizer(_CHAR_PARAMS, header["char_vocabulary"], saved["char_idf"])
+            model._classes = np.array(header["classes"], dtype=str)
+            model._coef, model._intercept = saved["coef"], saved["intercept"]
+        return model
+
+
+def _binary_as_two_rows(classifier: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
+    """Weights with one row per class (a two-class model stores one row; softmax needs two)."""
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if coef.shape[0] == 1:
+        return np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return coef, intercept
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+
+
+def _plain_vocabulary(vectorizer: TfidfVectorizer) -> dict[str, int]:
+    return {term: int(index) for term, index in vectorizer.vocabulary_.items()}
+
+
+def _vectorizer(
+    params: dict[str, Any], vocabulary: dict[str, int], idf: np.ndarray
+) -> TfidfVectorizer:
+    vectorizer = TfidfVectorizer(**params, vocabulary=vocabulary)
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
+def train_intent_model(examples: Iterable[tuple[str, str]]) -> IntentModel:
+    """A model fitted on ``(text, intent)`` pairs."""
+    texts, intents = zip(*examples, strict=True)
+    return IntentModel().fit([t.lower() for t in texts], intents)
+
+
+@cache
+def default_intent_model() -> IntentModel:
+    """The model trained on the seed requests (built once per process, well under a second)."""
+    return train_intent_model((r.text, r.intent) for r in seed_requests("train"))
+
+
+def is_privacy_command(interp: Interpretation) -> PrivacyCommand | None:
+    """The deletion an interpretation asks for, only when the model is sure of it."""
+    if interp.confidence < PRIVACY_CONFIDENCE_FLOOR:
+        return None
+    for command in PRIVACY_INTENTS:
+        if interp.intent == command:
+            return command
+    return None
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+_NUMBER = (
+    r"(?:\d+(?::\d\d)?|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+    r"sixty|seventy|eighty|ninety|hundred|a|an|half an?)"
+)
+_NUMBERS = rf"{_NUMBER}(?:[ -]{_NUMBER})*"
+ROOMS = (
+    "living room",
+    "dining room",
+    "laundry room",
+    "guest room",
+    "kitchen",
+    "bedroom",
+    "bathroom",
+    "hallway",
+    "hall",
+    "office",
+    "garage",
+    "basement",
+    "nursery",
+    "porch",
+    "attic",
+    "study",
+    "lounge",
+    "den",
+    "garden",
+    "cellar",
+    "kids room",
+    "playroom",
+    "toilet",
+)
+GENRES = (
+    "jazz",
+    "rock",
+    "classical",
+    "country",
+    "hip hop",
+    "rap",
+    "blues",
+    "pop",
+    "reggae",
+    "folk",
+    "soul",
+    "techno",
+    "opera",
+    "metal",
+    "punk",
+    "disco",
+    "funk",
+    "house",
+    "gospel",
+    "indie",
+    "electronic",
+    "ambient",
+    "lofi",
+    "r and b",
+)
+_DURATION = re.compile(rf"\b(half an hour|{_NUMBERS} (?:seconds?|minutes?|hours?))\b")
+_TIME = re.compile(
+    rf"\b(noon|midnight|{_NUMBERS}(?: o'clock)?(?: (?:am|pm|a m|p m))?)(?= tomorrow|$| alarm)"
+)
+_TIME_AFTER = re.compile(rf"\b(?:at|for|the) (noon|midnight|{_NUMBERS}(?: o'clock)?(?: am| pm)?)\b")
+_LEVEL = re.compile(rf"\b(?:to|at|volume) ({_NUMBERS}(?: percent)?)\s*$")
+_ROOM = re.compile(r"\b(" + "|".join(ROOMS) + r")\b")
+_PLACE = (
+    re.compile(
+        r"\b(?:in|for) ([a-z][a-z ]*?)(?= today| tomorrow| tonight| this| right now| now|$)"
+    ),
+    re.compile(r"\bthe ([a-z]+) (?:weather|forecast|time)\b"),
+)
+_NOT_PLACE = frozenset({"today", "tomorrow", "tonight", "here", "the weekend", "the week"})
+_ITEM = (
+    re.compile(
+        r"^(?:please )?(?:add|put|stick|include) (?:some )?(.+?) (?:to|on|onto) (?:my |the )"
+    ),
+    re.compile(
+        r"^(?:please )?(?:remove|delete|take|cross|scratch|get) (?:the )?(.+?) (?:from|off) "
+    ),
+    re.compile(r"\b(?:need to buy|buy|out of|need|bought) (?:some |more )?(.+?)$"),
+    re.compile(r"^(?:please )?(?:shopping list )?add (.+)$"),
+)
+_MUSIC = re.compile(
+    r"\b(?:play|put on|listen to|hear|queue up|throw on|mood for|playing)"
+    r" (?:some |me some |the song |songs by |music by |by )*(.+?)"
+    r"(?: music| songs)?(?: in the .*)?$"
+)
+_NOT_MUSIC = frozenset({"music", "my playlist", "a song", "something", "songs"})
+
+
+def extract_slots(intent: str, text: str) -> dict[str, str]:
+    """Slot values found in ``text`` for ``intent`` (lowercase, as spoken)."""
+    text = " ".join(re.findall(r"[a-z0-9:']+", text.lower()))
+    extractor = _EXTRACTORS.get(intent)
+    slots = extractor(text) if extractor else {}
+    if intent in _ROOM_INTENTS and (room := _ROOM.search(text)):
+        slots["room"] = room.group(1)
+    return slots
+
+
+def _duration(text: str) -> dict[str, str]:
+    found = _DURATION.search(text) or re.search(r"\b(an hour)\b", text)
+    if not found:
+        return {}
+    value = found.group(1)
+    bare = re.sub(
+        r"^an? (?=\w+ \w)", "", value
+    )  # "a five minute timer": the article is not a number
+    return {"duration": bare}
+
+
+def _time(text: str) -> dict[str, str]:
+    found = _TIME_AFTER.search(text) or _TIME.search(text)
+    return {"time": found.group(1)} if found and found.group(1) not in ("a", "an") else {}
+
+
+def _place(text: str) -> dict[str, str]:
+    for pattern in _PLACE:
+        found = pattern.search(text)
+        if found and found.group(1) not in _NOT_PLACE and not _ROOM.fullmatch(found.group(1)):
+            return {"city": found.group(1)}
+    return {}
+
+
+def _level(text: str) -> dict[str, str]:
+    found = _LEVEL.search(text)
+    return {"level": found.group(1)} if found else {}
+
+
+def _item(text: str) -> dict[str, str]:
+    for pattern in _ITEM:
+        found = pattern.search(text)
+        if found and found.group(1) not in ("it", "that", "this", "to buy"):
+            return {"item": found.group(1)}
+    return {}
+
+
+def _music(text: str) -> dict[str, str]:
+    found = _MUSIC.search(text)
+    if not found or found.group(1) in _NOT_MUSIC:
+        return {}
+    value = found.group(1)
+    return {"genre" if value in GENRES else "artist": value}
+
+
+_EXTRACTORS = {
+    "timer_set": _duration,
+    "alarm_set": _time,
+    "alarm_cancel": _time,
+    "weather": _place,
+    "time_query": _place,
+    "volume": _level,
+    "shopping_add": _item,
+    "shopping_remove": _item,
+    "music_play": _music,
+}
+_ROOM_INTENTS = frozenset({"lights_on", "lights_off", "music_play"})
