@@ -1,0 +1,102 @@
+"""Submitting an annotation: sealed content, plaintext flags and their hooks, then what follows
+(a second pass for a double-check, an agreement for a second pass, a score for gold)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..recordings.gate import ContentGate
+from ..recordings.models import Recording
+from . import agreement, gold
+from ._tasks import add_task, new_short_id
+from .content import AnnotationInput, annotation_kind, seal_answer
+from .errors import LeaseExpired
+from .flags import FlagEvent, run_flag_hooks
+from .models import Annotation, ReviewTask, TaskBar, TaskState
+from .policy import Flag, Reason, ReviewPolicy
+from .queue import end_lease
+
+FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
+
+
+def _queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> None:
+    assert task.recording_id is not None
+    second = add_task(
+        session,
+        recording_id=task.recording_id,
+        household_id=task.household_id,
+        duration_s=task.duration_s,
+        reason=Reason.DOUBLE_CHECK.value,
+        now=now,
+        first_task_id=task.id,
+    )
+    session.add(TaskBar(task_id=second.id, annotator=annotator, cause=FIRST_PASS, at=now))
+    session.flush()
+
+
+def _record(
+    session: Session, task: ReviewTask, annotator: str, answer: AnnotationInput, now: datetime
+) -> Annotation:
+    assert task.recording_id is not None and task.leased_at is not None
+    row = Annotation(
+        id=new_short_id(),
+        task_id=task.id,
+        recording_id=task.recording_id,
+        annotator=annotator,
+        started_at=task.leased_at,
+        submitted_at=now,
+        **{flag.value: True for flag in answer.flags},
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def submit(
+    session: Session,
+    gate: ContentGate,
+    lease_id: str,
+    annotator: str,
+    answer: AnnotationInput,
+    policy: ReviewPolicy,
+    *,
+    now: datetime,
+) -> Annotation:
+    """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
+    task = end_lease(
+        session,
+        lease_id,
+        annotator,
+        now,
+        {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now},
+    )
+    recording = session.get(Recording, task.recording_id) if task.recording_id else None
+    if recording is None:
+        raise LeaseExpired("this clip is no longer available")
+    row = _record(session, task, annotator, answer, now)
+    # Row locks first (flags withdraw other tasks), audited gate opens last: no lock-order cycles.
+    run_flag_hooks(session, answer.flags, FlagEvent(recording.id, task.id, row.id, annotator, now))
+    sensitive = Flag.SENSITIVE in answer.flags
+    if task.wants_second and not sensitive:
+        _queue_second(session, task, annotator, now)
+    seal_answer(session, gate, recording, annotation_kind(row.id), answer)
+    if task.reason == Reason.GOLD.value and task.gold_id is not None:
+        gold.score(session, gate, recording, task.gold_id, row, answer)
+    first = agreement.first_annotation(session, task) if task.first_task_id else None
+    if first is not None and not sensitive:
+        agreement.compare(session, gate, recording, first, row, answer, policy, now)
+    audit.append(
+        session,
+        actor=annotator,
+        action="review.submit",
+        subject=recording.id,
+        household_id=recording.household_id,
+        reason=task.reason,
+        details={"task": task.id, "annotation": row.id, "flags": sorted(answer.flags)},
+        now=now,
+    )
+    session.flush()
+    return row

@@ -1,0 +1,55 @@
+"""A household's consent to human review: off by default; turning it off withdraws at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..errors import NotFound
+from ..households import Household
+from ._tasks import withdraw_household
+
+CONSENT_WITHDRAWN = "consent_withdrawn"
+
+
+_LOCK_HOUSEHOLD = (
+    select(Household)
+    .where(Household.id == bindparam("household_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def lock_household(session: Session, household_id: str) -> Household | None:
+    """The household row, locked for this transaction on PostgreSQL (SQLite holds the write lock)."""
+    return session.scalars(_LOCK_HOUSEHOLD, {"household_id": household_id}).first()
+
+
+def set_human_review(
+    session: Session, household_id: str, on: bool, actor: str, now: datetime
+) -> int:
+    """Turn review on or off; off withdraws every open task in this transaction. Returns how many."""
+    household = lock_household(session, household_id)
+    if household is None:
+        raise NotFound(f"no household {household_id}", code="household_not_found")
+    household.human_review = on
+    withdrawn = 0 if on else withdraw_household(session, household_id, CONSENT_WITHDRAWN)
+    audit.append(
+        session,
+        actor=actor,
+        action="review.consent",
+        subject=household_id,
+        household_id=household_id,
+        reason="on" if on else "off",
+        details={"human_review": on, "tasks_withdrawn": withdrawn},
+        now=now,
+    )
+    return withdrawn
+
+
+def has_consent(session: Session, household_id: str) -> bool:
+    """Whether the household has human review on."""
+    return bool(session.scalar(select(Household.human_review).where(Household.id == household_id)))

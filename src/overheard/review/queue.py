@@ -1,0 +1,265 @@
+"""The task queue: one live lease per annotator, atomic claims, heartbeats, skips.
+
+A claim is one conditional UPDATE whose candidate comes from a sub-select; on PostgreSQL the
+sub-select takes ``FOR UPDATE SKIP LOCKED`` so concurrent claimers never wait on or share a row, on
+SQLite every write transaction already holds the database lock (``BEGIN IMMEDIATE``). The UPDATE
+re-checks that the task is still claimable, so a task is never leased to two annotators at once.
+Expired leases are reclaimed lazily by the next claim; no sweeper is needed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Update, exists, func, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from .. import audit
+from ..errors import BadRequest
+from ._tasks import add_task
+from .errors import LeaseExpired
+from .models import Annotation, GoldItem, ReviewTask, TaskBar, TaskState
+from .policy import Draw, Reason, ReviewPolicy, SkipReason
+
+SKIP_REASONS = frozenset(r.value for r in SkipReason)
+DURATION_DECIMALS = 1
+"""Durations reach reviewers rounded to tenths of a second."""
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """All a reviewer's screen may know of a task; ``reason`` and ``gold`` are None unless for a lead."""
+
+    pseudonym: str
+    task_id: str
+    duration_s: float
+    """Seconds of audio, rounded to a tenth."""
+    reason: str | None = None
+    gold: bool | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A task held by one annotator until ``expires_at`` unless renewed."""
+
+    lease_id: str
+    expires_at: datetime
+    task: TaskView
+
+
+def task_view(task: ReviewTask, *, lead: bool = False) -> TaskView:
+    """The reviewer-safe view of a task (no household, device, recording id or time)."""
+    duration = round(task.duration_s, DURATION_DECIMALS)
+    if not lead:
+        return TaskView(task.pseudonym, task.id, duration)
+    return TaskView(task.pseudonym, task.id, duration, task.reason, task.reason == Reason.GOLD)
+
+
+def _lease(task: ReviewTask) -> Lease:
+    assert task.lease_id is not None and task.lease_until is not None
+    return Lease(task.lease_id, task.lease_until, task_view(task))
+
+
+def _claimable(task: type[ReviewTask], now: datetime) -> ColumnElement[bool]:
+    queued = task.state == TaskState.QUEUED.value
+    stale = (task.state == TaskState.LEASED.value) & (task.lease_until < now)
+    return or_(queued, stale)
+
+
+def _live(lease_id: str, now: datetime) -> ColumnElement[bool]:
+    return (
+        (ReviewTask.lease_id == lease_id)
+        & (ReviewTask.state == TaskState.LEASED.value)
+        & (ReviewTask.lease_until >= now)
+    )
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _serialise_annotator(session: Session, annotator: str) -> None:
+    # Two tabs of one annotator must not both win a task; SQLite already serialises all writers.
+    if _is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": annotator})
+
+
+def held_by(session: Session, annotator: str, now: datetime) -> ReviewTask | None:
+    """The task ``annotator`` holds a live lease on, if any."""
+    return session.scalars(
+        select(ReviewTask)
+        .where(
+            ReviewTask.leased_to == annotator,
+            ReviewTask.state == TaskState.LEASED.value,
+            ReviewTask.lease_until >= now,
+        )
+        .limit(1)
+    ).first()
+
+
+def _lease_values(annotator: str, policy: ReviewPolicy, now: datetime) -> dict[str, object]:
+    return {
+        "state": TaskState.LEASED.value,
+        "lease_id": uuid.uuid4().hex,
+        "leased_to": annotator,
+        "leased_at": now,
+        "lease_until": now + timedelta(seconds=policy.lease_s),
+    }
+
+
+def _claim_pool(
+    session: Session, annotator: str, policy: ReviewPolicy, now: datetime
+) -> ReviewTask | None:
+    pool = aliased(ReviewTask)
+    barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == annotator)
+    candidate = (
+        select(pool.id)
+        .where(_claimable(pool, now), pool.reason != Reason.GOLD.value, ~barred)
+        .order_by(pool.created_at)
+        .limit(1)
+    )
+    if _is_postgres(session):
+        candidate = candidate.with_for_update(skip_locked=True, of=pool)
+    return _update_returning(
+        session,
+        update(ReviewTask)
+        .where(ReviewTask.id == candidate.scalar_subquery(), _claimable(ReviewTask, now))
+        .values(**_lease_values(annotator, policy, now)),
+    )
+
+
+def _update_returning(session: Session, statement: Update) -> ReviewTask | None:
+    # One round trip: the UPDATE hands back the fresh row it changed (or none).
+    return session.scalars(
+        statement.returning(ReviewTask),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).one_or_none()
+
+
+def _claim_gold(
+    session: Session, annotator: str, policy: ReviewPolicy, rng: Draw, now: datetime
+) -> ReviewTask | None:
+    seen = select(ReviewTask.gold_id).where(
+        ReviewTask.leased_to == annotator, ReviewTask.gold_id.is_not(None)
+    )
+    annotated = select(Annotation.recording_id).where(Annotation.annotator == annotator)
+    ids = list(
+        session.scalars(
+            select(GoldItem.id)
+            .where(
+                GoldItem.active,
+                GoldItem.id.not_in(seen),
+                GoldItem.recording_id.not_in(annotated),
+            )
+            .order_by(GoldItem.id)
+        )
+    )
+    if not ids:
+        return None
+    gold = session.get_one(GoldItem, ids[int(rng.random() * len(ids))])
+    return add_task(
+        session,
+        recording_id=gold.recording_id,
+        household_id=gold.household_id,
+        duration_s=gold.duration_s,
+        reason=Reason.GOLD.value,
+        now=now,
+        gold_id=gold.id,
+        **_lease_values(annotator, policy, now),
+    )
+
+
+def claim(
+    session: Session, annotator: str, policy: ReviewPolicy, *, rng: Draw, now: datetime
+) -> Lease | None:
+    """Lease the next task to ``annotator`` (their live lease if they hold one); None if none waits."""
+    _serialise_annotator(session, annotator)
+    task = held_by(session, annotator, now)
+    if task is not None:
+        return _lease(task)
+    if policy.gold_share > 0 and rng.random() < policy.gold_share:
+        task = _claim_gold(session, annotator, policy, rng, now)
+    if task is None:
+        task = _claim_pool(session, annotator, policy, now)
+    if task is None:
+        return None
+    audit.append(
+        session,
+        actor=annotator,
+        action="review.claim",
+        subject=task.recording_id,
+        household_id=task.household_id,
+        reason=task.reason,
+        details={"task": task.id},
+        now=now,
+    )
+    return _lease(task)
+
+
+def lease_is_live(session: Session, lease_id: str, *, now: datetime) -> bool:
+    """Whether ``lease_id`` still entitles its holder to the audio (check before every chunk)."""
+    found = session.scalar(select(func.count()).select_from(ReviewTask).where(_live(lease_id, now)))
+    return bool(found)
+
+
+def heartbeat(
+    session: Session, lease_id: str, annotator: str, policy: ReviewPolicy, *, now: datetime
+) -> Lease:
+    """Extend a live lease by ``lease_s`` from ``now``; LeaseExpired if it is no longer live."""
+    return _lease(
+        end_lease(
+            session,
+            lease_id,
+            annotator,
+            now,
+            {"lease_until": now + timedelta(seconds=policy.lease_s)},
+        )
+    )
+
+
+def end_lease(
+    session: Session, lease_id: str, annotator: str, now: datetime, values: dict[str, object]
+) -> ReviewTask:
+    """Atomically change a live lease of ``annotator`` (``values``); LeaseExpired if not live."""
+    task = _update_returning(
+        session,
+        update(ReviewTask)
+        .where(_live(lease_id, now), ReviewTask.leased_to == annotator)
+        .values(values),
+    )
+    if task is None:
+        raise LeaseExpired("this lease has expired or was withdrawn")
+    return task
+
+
+def skip(
+    session: Session, lease_id: str, annotator: str, reason: SkipReason | str, *, now: datetime
+) -> None:
+    """Give a task back to the queue, never to be offered to ``annotator`` again."""
+    if reason not in SKIP_REASONS:
+        raise BadRequest(f"unknown skip reason {reason!r}", code="bad_skip_reason")
+    why = SkipReason(reason)
+    task = end_lease(
+        session,
+        lease_id,
+        annotator,
+        now,
+        {"state": TaskState.QUEUED.value, "lease_id": None, "lease_until": None},
+    )
+    if task.reason == Reason.GOLD.value:
+        task.state = TaskState.WITHDRAWN.value  # a gold copy belongs to one annotator only
+        task.withdrawn_because = "skipped"
+    session.add(TaskBar(task_id=task.id, annotator=annotator, cause=why.value, at=now))
+    session.flush()
+    audit.append(
+        session,
+        actor=annotator,
+        action="review.skip",
+        subject=task.recording_id,
+        household_id=task.household_id,
+        reason=why.value,
+        details={"task": task.id},
+        now=now,
+    )
