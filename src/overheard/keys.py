@@ -3,16 +3,25 @@
 A household's data key is 256 random bits, stored only wrapped by the key-encryption key (KEK).
 Destroying it (crypto-shredding) makes every ciphertext under it unreadable everywhere at once:
 rows, blobs, exports and backups alike.
+
+With a :class:`KeyShares` store the key used on content is ``HKDF(unwrapped, salt=share)``, where the
+share is 32 random bytes kept outside the database. Destroying the share as well means a database
+backup taken before the deletion, restored under the same KEK, still cannot rebuild the key. A
+household's key has a *generation*: "delete everything" replaces generation n by n + 1.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -25,6 +34,11 @@ CACHE_TTL_S = 60.0
 """How long an unwrapped data key stays in memory."""
 CACHE_SIZE = 1024
 """How many unwrapped data keys stay in memory at most."""
+SHARE_BYTES = 32
+"""Random bytes in a household key share."""
+SHARE_MODE = 0o600
+SHARE_INFO = b"overheard/household-data-key/v1|"
+"""HKDF context prefix; the household id and generation follow it."""
 
 
 class DataKey(Base):
@@ -40,6 +54,65 @@ class DataKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(default=None)
     destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the previous generation was destroyed, if one was."""
+    generation: Mapped[int] = mapped_column(default=1)
+    """1 for the first key; each "delete everything" moves to a new generation."""
+    share_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Name of the key share outside the database; NULL = no share (the key is the unwrapped one)."""
+
+
+class KeyShares:
+    """Household key shares: one small file each, outside the database, erased on destruction."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self, share_id: str) -> None:
+        """Write a new random share (mode 0600, fsynced); refuses to overwrite."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.root / share_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SHARE_MODE)
+        try:
+            os.write(fd, os.urandom(SHARE_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._sync_dir()
+
+    def get(self, share_id: str) -> bytes:
+        """The share's bytes; KeyUnavailable when it was destroyed."""
+        try:
+            return (self.root / share_id).read_bytes()
+        except FileNotFoundError:
+            raise KeyUnavailable(f"key share {share_id} was destroyed") from None
+
+    def destroy(self, share_id: str) -> bool:
+        """Overwrite, then unlink a share; True if it existed."""
+        path = self.root / share_id
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            os.write(fd, b"\0" * SHARE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        path.unlink()
+        self._sync_dir()
+        return True
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def derive(unwrapped: bytes, share: bytes, household_id: str, generation: int) -> bytes:
+    """The content key of a household generation: HKDF-SHA256 of the unwrapped key, salted by the share."""
+    info = SHARE_INFO + f"{household_id}|{generation}".encode()
+    return HKDF(hashes.SHA256(), length=SHARE_BYTES, salt=share, info=info).derive(unwrapped)
 
 
 @dataclass
@@ -47,20 +120,29 @@ class KeyRing:
     """Data keys of every household, unwrapped through the KEK and cached for ``CACHE_TTL_S``."""
 
     kek: KeyEncryptionKey
+    shares: KeyShares | None = None
+    """Where key shares live; None = keys without shares."""
 
     def __post_init__(self) -> None:
-        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, bytes, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def create(self, session: Session, household_id: str) -> None:
         """Make and store the wrapped data key of a new household."""
-        wrapped = self.kek.wrap(new_data_key())
-        session.add(
-            DataKey(
-                household_id=household_id, wrapped=wrapped, kek_version=self.kek.current_version()
-            )
-        )
+        row = DataKey(household_id=household_id, kek_version=self.kek.current_version())
+        self._fill(row, household_id, 1)
+        session.add(row)
         session.flush()
+
+    def _fill(self, row: DataKey, household_id: str, generation: int) -> None:
+        row.wrapped = self.kek.wrap(new_data_key())
+        row.kek_version = self.kek.current_version()
+        row.generation = generation
+        row.share_id = None
+        if self.shares is not None:
+            row.share_id = f"{household_id}.g{generation}"
+            self.shares.destroy(row.share_id)  # a leftover of a rolled-back attempt, never used
+            self.shares.create(row.share_id)
 
     def data_key(self, session: Session, household_id: str) -> bytes:
         """The household's plaintext data key; KeyUnavailable once it was destroyed."""
@@ -70,15 +152,26 @@ class KeyRing:
             raise KeyUnavailable(f"the data key of {household_id} was destroyed")
         with self._lock:
             hit = self._cache.get(household_id)
-            if hit is not None and hit[0] > time.monotonic():
+            # A hit counts only for the same wrapped key: another process may have replaced it.
+            if hit is not None and hit[0] > time.monotonic() and hit[1] == row.wrapped:
                 self._cache.move_to_end(household_id)
-                return hit[1]
-        key = self.kek.unwrap(row.wrapped)
+                return hit[2]
+        key = self._unwrap(row)
         with self._lock:
-            self._cache[household_id] = (time.monotonic() + CACHE_TTL_S, key)
+            self._cache[household_id] = (time.monotonic() + CACHE_TTL_S, row.wrapped, key)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return key
+
+    def _unwrap(self, row: DataKey) -> bytes:
+        assert row.wrapped is not None
+        unwrapped = self.kek.unwrap(row.wrapped)
+        if row.share_id is None:
+            return unwrapped
+        if self.shares is None:
+            raise KeyUnavailable(f"the key of {row.household_id} needs a key share store")
+        share = self.shares.get(row.share_id)
+        return derive(unwrapped, share, row.household_id, row.generation)
 
     def forget(self, household_id: str) -> None:
         """Drop a cached key (after destruction)."""
@@ -91,10 +184,32 @@ class KeyRing:
         self.forget(household_id)
         if row is None or row.wrapped is None:
             return False
+        self._destroy_share(row)
         row.wrapped = None
         row.destroyed_at = now or utcnow()
         session.flush()
         return True
+
+    def replace(self, session: Session, household_id: str, *, now: datetime | None = None) -> int:
+        """Destroy the current key and make the next generation; returns the new generation."""
+        row = session.get(DataKey, household_id)
+        self.forget(household_id)
+        when = now or utcnow()
+        if row is None:
+            row = DataKey(household_id=household_id, kek_version=self.kek.current_version())
+            session.add(row)
+            self._fill(row, household_id, 1)
+        else:
+            self._destroy_share(row)
+            self._fill(row, household_id, (row.generation or 1) + 1)
+            row.destroyed_at = when
+        row.created_at, row.rotated_at = when, None
+        session.flush()
+        return row.generation
+
+    def _destroy_share(self, row: DataKey) -> None:
+        if row.share_id is not None and self.shares is not None:
+            self.shares.destroy(row.share_id)
 
     def rotate(self, session: Session, *, now: datetime | None = None) -> tuple[str, int]:
         """A new KEK version, then every live data key re-wrapped under it; blobs are untouched."""

@@ -1,4 +1,4 @@
-"""Customer pages: accepting an invitation, signing in by e-mail, the ``/me`` landing page, TOTP."""
+"""Customer pages: accepting an invitation, signing in by e-mail, TOTP (``/me`` is the dashboard in ``overheard.customer``)."""
 
 from __future__ import annotations
 
@@ -152,12 +152,6 @@ def code_submit(
         context = {"next": next, "action": "/me/login/mfa", "error": GENERIC_FAILURE}
         return render(request, "accounts/code.html", context, status_code=_status(outcome))
     return with_session(request, redirect(safe_next(next, HOME)), raw_id)
-
-
-@router.get("/me")
-def me_page(request: Request, me: Customer) -> Response:
-    """Where a signed-in household owner lands (the privacy dashboard replaces it)."""
-    return render(request, "accounts/me.html", {"me": me})
 
 
 @router.get("/me/security")

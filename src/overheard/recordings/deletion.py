@@ -1,14 +1,19 @@
-"""The one deletion service: by id, by time range, by voice command, or everything.
+"""The one deletion service: by id, by time range, by voice command, by retention, or everything.
 
 Rows, sealed texts, blobs and jobs go; modules that keep derived copies (review tasks, cached
-disguised audio, export memberships) register a hook that runs in the same transaction. A receipt
-records what was removed; a tombstone per recording lets its device learn it is gone.
+disguised audio, export memberships) register a hook in ``DELETION_HOOKS`` that runs in the same
+transaction, on every path. Each deletion issues one receipt, signed with the audit key; a tombstone
+per recording lets its device learn it is gone. "Everything" first replaces the household's data key
+by a new generation (crypto-shredding: every copy under the old key is unreadable from that commit
+on), then purges. See ``docs/customer.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,23 +23,72 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..customer.receipts import RECEIPT_FORMAT, sign_receipt
 from ..db import transaction, utcnow
+from ..errors import KeyUnavailable
 from ..households import Household
 from ..jobs import Job
+from ..keys import DataKey
 from ..platform import Platform
 from .models import DeletionReceipt, Recording, SealedText, Tombstone
 
 DeletionHook = Callable[[Session, list[str]], dict[str, int]]
 """Called inside the deletion transaction with the recording ids; returns counts of what it removed."""
 DELETION_HOOKS: list[DeletionHook] = []
+KeyHandover = Callable[[Session, str, bytes, bytes], int]
+"""``(session, household_id, old_key, new_key)``: re-seal what must outlive a shredding (identity)."""
+HOUSEHOLD_BLOB_PREFIXES = ("audio/{household_id}/",)
+"""Blob prefixes that hold only one household's data; "everything" empties them."""
+ID_BATCH = 500
+"""Recording ids per SQL ``IN`` list."""
+LISTED_IDS_MAX = 100
+"""Receipts list the recording ids when there are at most this many (always their digest)."""
+BACKUPS_SHREDDED = (
+    "Backups taken before this deletion hold only ciphertext under the destroyed key and its "
+    "destroyed share: they cannot be opened."
+)
+BACKUPS_WRAPPED_KEY = (
+    "The household key was destroyed in the live database; a database backup taken before this "
+    "deletion still holds it wrapped until that backup expires or the key-encryption key version "
+    "is retired."
+)
+BACKUPS_SCOPED = (
+    "Database and blob-store backups taken before this deletion still hold these recordings, "
+    "encrypted under your household key, until those backups expire; deleting everything "
+    "destroys that key."
+)
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a deletion did."""
+    """What a deletion did: the signed receipt document."""
 
     id: str
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Shredding:
+    """The outcome of destroying a household's key: what generation died and what was live then."""
+
+    household_id: str
+    at: datetime
+    destroyed: bool
+    """False when there was no live key to destroy."""
+    generation_destroyed: int | None
+    new_generation: int
+    used_share: bool
+    """Whether the destroyed key depended on a key share outside the database."""
+    recording_ids: list[str]
+    """The household's recordings when the key was destroyed (all sealed under it)."""
+    resealed: int
+    """Fields re-sealed under the new key by the handover (identity)."""
+
+
+def batched(ids: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
+    """``ids`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def delete_recordings(
@@ -46,73 +100,90 @@ def delete_recordings(
     scope: dict[str, Any],
     now: datetime | None = None,
     key_destroyed: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> Receipt:
     """Delete the household's recordings among ``recording_ids`` (others' ids are ignored)."""
     when = now or utcnow()
     with transaction(platform.sessions) as session:
-        rows = session.execute(
-            select(Recording.id, Recording.audio_blob).where(
-                Recording.household_id == household_id, Recording.id.in_(recording_ids)
-            )
-        ).all()
+        rows = _owned(session, household_id, recording_ids)
         ids = [r.id for r in rows]
         blobs = [r.audio_blob for r in rows if r.audio_blob]
-        counts = _purge_rows(session, ids)
-        receipt = _issue(
-            session,
-            household_id,
-            ids,
-            actor=actor,
-            scope=scope,
-            when=when,
-            counts={"recordings": len(ids), "audio_blobs": len(blobs), **counts},
-            key_destroyed=key_destroyed,
-        )
+        counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
+        counts.update((extra or {}).get("counts", {}))
+        body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
+        receipt = _issue(session, platform, body, ids)
     for key in blobs:
         platform.blobs.delete(key)
     return receipt
 
 
+def _owned(session: Session, household_id: str, recording_ids: list[str]) -> list[Any]:
+    found: list[Any] = []
+    for chunk in batched(sorted(set(recording_ids))):
+        found += session.execute(
+            select(Recording.id, Recording.audio_blob).where(
+                Recording.household_id == household_id, Recording.id.in_(chunk)
+            )
+        ).all()
+    return found
+
+
 def _purge_rows(session: Session, ids: list[str]) -> dict[str, int]:
-    if not ids:
-        return {"derived_texts": 0}
-    texts = (
-        session.scalar(
-            select(func.count()).select_from(SealedText).where(SealedText.recording_id.in_(ids))
+    counts: Counter[str] = Counter({"derived_texts": 0})
+    for chunk in batched(ids):
+        counts["derived_texts"] += int(
+            session.scalar(
+                select(func.count())
+                .select_from(SealedText)
+                .where(SealedText.recording_id.in_(chunk))
+            )
+            or 0
         )
-        or 0
-    )
-    extra: dict[str, int] = {}
-    for hook in DELETION_HOOKS:
-        extra.update(hook(session, ids))
-    session.execute(delete(SealedText).where(SealedText.recording_id.in_(ids)))
-    session.execute(delete(Job).where(Job.subject.in_(ids)))
-    session.execute(delete(Recording).where(Recording.id.in_(ids)))
-    return {"derived_texts": texts, **extra}
+        for hook in DELETION_HOOKS:
+            counts.update(hook(session, chunk))
+        session.execute(delete(SealedText).where(SealedText.recording_id.in_(chunk)))
+        session.execute(delete(Job).where(Job.subject.in_(chunk)))
+        session.execute(delete(Recording).where(Recording.id.in_(chunk)))
+    return dict(counts)
 
 
-def _issue(
-    session: Session,
+def _body(
     household_id: str,
     ids: list[str],
-    *,
     actor: str,
     scope: dict[str, Any],
     when: datetime,
     counts: dict[str, int],
     key_destroyed: bool,
-) -> Receipt:
-    receipt_id = uuid.uuid4().hex
-    body = {
-        "receipt_id": receipt_id,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    more = {k: v for k, v in (extra or {}).items() if k != "counts"}
+    listed = sorted(ids)
+    return {
+        "format": RECEIPT_FORMAT,
+        "receipt_id": uuid.uuid4().hex,
         "household_id": household_id,
+        "actor": actor,
         "scope": scope,
         "at": when.isoformat(),
         "counts": counts,
+        "destroyed": sorted(k for k, v in counts.items() if v),
         "household_key_destroyed": key_destroyed,
+        "recordings_sha256": hashlib.sha256("\n".join(listed).encode()).hexdigest(),
+        "recording_ids": listed if len(listed) <= LISTED_IDS_MAX else None,
+        "backups": BACKUPS_SCOPED,
+        **more,
     }
+
+
+def _issue(session: Session, platform: Platform, body: dict[str, Any], ids: list[str]) -> Receipt:
+    signed = sign_receipt(platform.audit_signer, body)
+    receipt_id, household_id = body["receipt_id"], body["household_id"]
+    when = datetime.fromisoformat(body["at"])
     session.add(
-        DeletionReceipt(id=receipt_id, household_id=household_id, actor=actor, at=when, body=body)
+        DeletionReceipt(
+            id=receipt_id, household_id=household_id, actor=body["actor"], at=when, body=signed
+        )
     )
     session.flush()
     session.add_all(
@@ -121,15 +192,39 @@ def _issue(
     )
     audit.append(
         session,
-        actor=actor,
+        actor=body["actor"],
         action="recordings.delete",
         subject=receipt_id,
         household_id=household_id,
-        reason=scope.get("kind"),
+        reason=body["scope"].get("kind"),
         now=when,
-        details={"counts": counts, "key_destroyed": key_destroyed},
+        details={"counts": body["counts"], "key_destroyed": body["household_key_destroyed"]},
     )
-    return Receipt(receipt_id, body)
+    return Receipt(receipt_id, signed)
+
+
+def delete_range(
+    platform: Platform,
+    household_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> Receipt:
+    """Delete the household's recordings captured in ``[start, end)``."""
+    with platform.sessions() as session:
+        ids = list(
+            session.scalars(
+                select(Recording.id).where(
+                    Recording.household_id == household_id,
+                    Recording.captured_at >= start,
+                    Recording.captured_at < end,
+                )
+            )
+        )
+    scope = {"kind": "range", "from": start.isoformat(), "to": end.isoformat()}
+    return delete_recordings(platform, household_id, ids, actor=actor, scope=scope, now=now)
 
 
 def delete_last(
@@ -182,13 +277,34 @@ def delete_today(platform: Platform, command: Recording, *, now: datetime | None
     )
 
 
-def delete_everything(
-    platform: Platform, household_id: str, *, actor: str, now: datetime | None = None
-) -> Receipt:
-    """Crypto-shred the household key first (every copy unreadable at once), then purge everything."""
+def shred_household(
+    platform: Platform,
+    household_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    handover: KeyHandover | None = None,
+) -> Shredding:
+    """Destroy the household's data key and start a new generation, in one audited commit.
+
+    ``handover`` re-seals, under the new key, what must outlive the shredding (the identity rows);
+    without it those fields become unreadable too.
+    """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
-        destroyed = platform.keyring.destroy(session, household_id, now=when)
+        row = session.get(DataKey, household_id)
+        live = row is not None and row.wrapped is not None
+        old_gen = row.generation if row is not None and live else None
+        used_share = bool(live and row is not None and row.share_id)
+        old_key = _live_key(platform, session, household_id) if live else None
+        generation = platform.keyring.replace(session, household_id, now=when)
+        resealed = 0
+        if handover is not None and old_key is not None:
+            new_key = platform.keyring.data_key(session, household_id)
+            resealed = handover(session, household_id, old_key, new_key)
+        ids = list(
+            session.scalars(select(Recording.id).where(Recording.household_id == household_id))
+        )
         audit.append(
             session,
             actor=actor,
@@ -196,20 +312,68 @@ def delete_everything(
             subject=household_id,
             household_id=household_id,
             now=when,
+            details={"generation": old_gen, "new_generation": generation, "resealed": resealed},
         )
-    with platform.sessions() as session:
-        ids = list(
-            session.scalars(select(Recording.id).where(Recording.household_id == household_id))
-        )
-    receipt = delete_recordings(
+    return Shredding(household_id, when, live, old_gen, generation, used_share, ids, resealed)
+
+
+def _live_key(platform: Platform, session: Session, household_id: str) -> bytes | None:
+    try:
+        return platform.keyring.data_key(session, household_id)
+    except KeyUnavailable:
+        return None  # a share already gone: nothing left to hand over
+
+
+def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> Receipt:
+    """After :func:`shred_household`: remove the rows and blobs that were sealed under the old key."""
+    hh = shredding.household_id
+    strays = _stray_blobs(platform, hh)
+    for key in strays:
+        platform.blobs.delete(key)
+    extra = {
+        "counts": {"stray_blobs": len(strays), "identity_fields_resealed": shredding.resealed},
+        "key_generation_destroyed": shredding.generation_destroyed,
+        "key_generation_now": shredding.new_generation,
+        "backups": BACKUPS_SHREDDED if shredding.used_share else BACKUPS_WRAPPED_KEY,
+    }
+    return delete_recordings(
         platform,
-        household_id,
-        ids,
+        hh,
+        shredding.recording_ids,
         actor=actor,
-        now=when,
+        now=shredding.at,
         scope={"kind": "everything"},
-        key_destroyed=destroyed,
+        key_destroyed=shredding.destroyed,
+        extra=extra,
     )
-    for stray in list(platform.blobs.list(f"audio/{household_id}/")):
-        platform.blobs.delete(stray.key)
-    return receipt
+
+
+def _stray_blobs(platform: Platform, household_id: str) -> list[str]:
+    """Blobs under the household's prefixes that no recording row refers to."""
+    with platform.sessions() as session:
+        referenced = set(
+            session.scalars(
+                select(Recording.audio_blob).where(
+                    Recording.household_id == household_id, Recording.audio_blob.is_not(None)
+                )
+            )
+        )
+    stored = [
+        b.key
+        for prefix in HOUSEHOLD_BLOB_PREFIXES
+        for b in platform.blobs.list(prefix.format(household_id=household_id))
+    ]
+    return [key for key in stored if key not in referenced]
+
+
+def delete_everything(
+    platform: Platform,
+    household_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    handover: KeyHandover | None = None,
+) -> Receipt:
+    """Crypto-shred the household key first (every copy unreadable at once), then purge everything."""
+    shredding = shred_household(platform, household_id, actor=actor, now=now, handover=handover)
+    return purge_household(platform, shredding, actor=actor)

@@ -1,0 +1,1 @@
+"""The customer's privacy dashboard: recordings, who touched them, consent, retention, deletion, export."""

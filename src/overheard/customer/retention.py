@@ -1,0 +1,131 @@
+"""Retention: recordings older than their household's choice are deleted by an audited sweep.
+
+The sweep deletes through :func:`overheard.recordings.deletion.delete_recordings` with scope kind
+``retention`` (one signed receipt per household and sweep), so every deletion hook runs. It also
+purges the audio of accidental wake-ups older than ``accidental_retention_s``; their row keeps only
+duration and score. Schedule :func:`sweep_retention` (e.g. hourly); ``now`` is a parameter.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from .. import audit
+from ..db import transaction
+from ..households import Household, Retention
+from ..platform import Platform
+from ..recordings.deletion import delete_recordings
+from ..recordings.models import Recording, Status
+
+SYSTEM_ACTOR = "system:retention"
+RETENTION_MONTHS = {Retention.MONTHS_18: 18, Retention.MONTHS_3: 3}
+RETENTION_SPANS = {Retention.HOURS_24: timedelta(hours=24)}
+SWEEP_BATCH = 1000
+"""Recordings deleted per receipt at most; a larger backlog takes several receipts."""
+
+
+@dataclass
+class SweepReport:
+    """What one sweep removed."""
+
+    recordings_deleted: dict[str, int] = field(default_factory=dict)
+    """Per household id, recordings deleted."""
+    receipts: list[str] = field(default_factory=list)
+    accidental_audio_purged: int = 0
+
+
+def months_before(when: datetime, months: int) -> datetime:
+    """``when`` moved back by calendar months (the day clamped to the month's length)."""
+    total = when.year * 12 + (when.month - 1) - months
+    year, month = divmod(total, 12)
+    day = min(when.day, calendar.monthrange(year, month + 1)[1])
+    return when.replace(year=year, month=month + 1, day=day)
+
+
+def cutoff(retention: str, now: datetime) -> datetime | None:
+    """Recordings captured before this time are past ``retention``; None = kept until deleted."""
+    choice = Retention(retention)
+    if choice in RETENTION_MONTHS:
+        return months_before(now, RETENTION_MONTHS[choice])
+    if choice in RETENTION_SPANS:
+        return now - RETENTION_SPANS[choice]
+    return None
+
+
+def sweep_retention(
+    platform: Platform, now: datetime, *, accidental_retention_s: float = 0.0
+) -> SweepReport:
+    """Delete every recording past its household's retention; purge old accidental audio."""
+    report = SweepReport()
+    with platform.sessions() as session:
+        households = session.execute(
+            select(Household.id, Household.retention).where(
+                Household.retention != Retention.UNTIL_DELETED.value
+            )
+        ).all()
+    for household_id, retention in households:
+        _sweep_household(platform, household_id, retention, now, report)
+    report.accidental_audio_purged = purge_accidental_audio(
+        platform, now - timedelta(seconds=accidental_retention_s), now
+    )
+    return report
+
+
+def _sweep_household(
+    platform: Platform, household_id: str, retention: str, now: datetime, report: SweepReport
+) -> None:
+    before = cutoff(retention, now)
+    if before is None:
+        return
+    while True:
+        with platform.sessions() as session:
+            ids = list(
+                session.scalars(
+                    select(Recording.id)
+                    .where(Recording.household_id == household_id, Recording.captured_at < before)
+                    .limit(SWEEP_BATCH)
+                )
+            )
+        if not ids:
+            return
+        scope = {"kind": "retention", "retention": retention, "before": before.isoformat()}
+        receipt = delete_recordings(
+            platform, household_id, ids, actor=SYSTEM_ACTOR, scope=scope, now=now
+        )
+        report.recordings_deleted[household_id] = (
+            report.recordings_deleted.get(household_id, 0) + len(ids)
+        )
+        report.receipts.append(receipt.id)
+
+
+def purge_accidental_audio(platform: Platform, before: datetime, now: datetime) -> int:
+    """Drop the audio of accidental wake-ups processed before ``before``; audited per household."""
+    with transaction(platform.sessions) as session:
+        rows = session.execute(
+            select(Recording.id, Recording.household_id, Recording.audio_blob).where(
+                Recording.status == Status.ACCIDENTAL.value,
+                Recording.audio_blob.is_not(None),
+                Recording.processed_at <= before,
+            )
+        ).all()
+        per_household: dict[str, int] = {}
+        for rid, household_id, _blob in rows:
+            session.execute(update(Recording).where(Recording.id == rid).values(audio_blob=None))
+            per_household[household_id] = per_household.get(household_id, 0) + 1
+        for household_id, count in sorted(per_household.items()):
+            audit.append(
+                session,
+                actor=SYSTEM_ACTOR,
+                action="recordings.purge_audio",
+                household_id=household_id,
+                reason="accidental",
+                now=now,
+                details={"recordings": count},
+            )
+    for _rid, _household_id, blob in rows:
+        platform.blobs.delete(blob)
+    return len(rows)

@@ -1,0 +1,187 @@
+"""The ``/me`` pages: the privacy dashboard, playback, access log, controls, receipts and export.
+
+Thin: each route authorises (``require_customer()``), calls :mod:`overheard.customer.service` with
+the signed-in household id, and renders. Any id of another household answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ..accounts.context import runtime
+from ..accounts.rbac import CustomerPrincipal, require_customer
+from ..accounts.web import SECURITY_HEADERS, redirect, render
+from ..errors import BadRequest
+from ..households import Retention
+from ..platform import Platform
+from . import service
+from .export import stream_export
+
+router = APIRouter(include_in_schema=False)
+
+Customer = Annotated[CustomerPrincipal, Depends(require_customer())]
+TextField = Annotated[str, Form()]
+CONFIRM_PHRASE = "delete everything"
+"""What the owner types to confirm deleting everything."""
+PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
+"""The account pages' policy, plus playback of the owner's own audio from this site."""
+RETENTION_LABELS = {
+    Retention.UNTIL_DELETED.value: "Until I delete them",
+    Retention.MONTHS_18.value: "18 months",
+    Retention.MONTHS_3.value: "3 months",
+    Retention.HOURS_24.value: "24 hours",
+}
+
+
+def _platform(request: Request) -> Platform:
+    return runtime(request).platform
+
+
+def _page(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:
+    response = render(request, f"customer/{name}", context, status_code=status)
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
+
+
+@router.get("/me")
+def dashboard(request: Request, me: Customer, page: int = 0) -> Response:
+    """Every recording with its transcript, intent, playback and human-review history; controls."""
+    plat = _platform(request)
+    actor = service.actor_of(me.account_id)
+    views, total = service.list_recordings(plat, me.household_id, actor, page=page)
+    with plat.sessions() as session:
+        home = service.household(session, me.household_id)
+    context = {
+        "me": me,
+        "recordings": views,
+        "total": total,
+        "page": max(page, 0),
+        "pages": max(1, -(-total // service.PAGE_SIZE)),
+        "human_review": home.human_review,
+        "retention": home.retention,
+        "retention_labels": RETENTION_LABELS,
+        "timezone": home.timezone,
+        "receipts": service.receipts(plat, me.household_id)[:10],
+    }
+    return _page(request, "dashboard.html", context)
+
+
+@router.get("/me/recordings/{recording_id}/audio")
+def recording_audio(request: Request, me: Customer, recording_id: str) -> Response:
+    """The recording in the owner's own voice, as WAV; never cached."""
+    actor = service.actor_of(me.account_id)
+    wav = service.audio_wav(_platform(request), me.household_id, recording_id, actor)
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(wav, media_type="audio/wav", headers=headers)
+
+
+@router.post("/me/recordings/{recording_id}/delete")
+def delete_recording(request: Request, me: Customer, recording_id: str) -> Response:
+    """Delete one recording; shows its receipt."""
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    done = service.delete_one(rt.platform, me.household_id, recording_id, actor, rt.now())
+    return redirect(f"/me/receipts/{done.id}")
+
+
+@router.post("/me/delete/range")
+def delete_range(
+    request: Request, me: Customer, first: TextField = "", last: TextField = ""
+) -> Response:
+    """Delete the recordings of a range of days (household time zone); shows the receipt."""
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError:
+        raise BadRequest("give the days as YYYY-MM-DD", code="bad_range") from None
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    done = service.delete_dates(rt.platform, me.household_id, start, end, actor, rt.now())
+    return redirect(f"/me/receipts/{done.id}")
+
+
+@router.get("/me/delete/everything")
+def everything_page(request: Request, me: Customer) -> Response:
+    """What deleting everything does, and the confirmation form."""
+    return _page(request, "everything.html", {"me": me, "phrase": CONFIRM_PHRASE})
+
+
+@router.post("/me/delete/everything")
+def delete_everything(request: Request, me: Customer, confirm: TextField = "") -> Response:
+    """Destroy the household key, then every copy; shows the receipt."""
+    if confirm.strip().lower() != CONFIRM_PHRASE:
+        context = {"me": me, "phrase": CONFIRM_PHRASE, "error": f"Type “{CONFIRM_PHRASE}”."}
+        return _page(request, "everything.html", context, status=422)
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    done = service.delete_all(rt.platform, me.household_id, actor, rt.now())
+    return redirect(f"/me/receipts/{done.id}")
+
+
+@router.post("/me/review")
+def set_review(request: Request, me: Customer, human_review: TextField = "") -> Response:
+    """Turn human review on or off; off withdraws every open task at once."""
+    rt = runtime(request)
+    on = human_review == "on"
+    actor = service.actor_of(me.account_id)
+    service.set_review(rt.platform, me.household_id, on, actor, rt.now())
+    return redirect("/me#controls")
+
+
+@router.post("/me/retention")
+def set_retention(request: Request, me: Customer, retention: TextField = "") -> Response:
+    """Choose how long recordings are kept."""
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    service.set_retention(rt.platform, me.household_id, retention, actor, rt.now())
+    return redirect("/me#controls")
+
+
+@router.get("/me/access")
+def access_page(request: Request, me: Customer, before: int | None = None) -> Response:
+    """Every time anyone — staff, devices, the system, you — touched this household's data."""
+    entries = service.access_log(_platform(request), me.household_id, before_seq=before)
+    context = {
+        "me": me,
+        "entries": entries,
+        "you": service.actor_of(me.account_id),
+        "older": entries[-1].seq if len(entries) == service.ACCESS_PAGE_SIZE else None,
+    }
+    return _page(request, "access.html", context)
+
+
+@router.get("/me/receipts/{receipt_id}")
+def receipt_page(request: Request, me: Customer, receipt_id: str) -> Response:
+    """A deletion receipt: what was destroyed, signed."""
+    body = service.receipt(_platform(request), me.household_id, receipt_id)
+    text = json.dumps(body, indent=2, sort_keys=True)
+    return _page(request, "receipt.html", {"me": me, "receipt": body, "text": text})
+
+
+@router.get("/me/receipts/{receipt_id}/json")
+def receipt_json(request: Request, me: Customer, receipt_id: str) -> Response:
+    """The signed receipt as a JSON file."""
+    body = service.receipt(_platform(request), me.household_id, receipt_id)
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="deletion-receipt-{receipt_id}.json"',
+    }
+    return Response(json.dumps(body, indent=2, sort_keys=True), media_type="application/json",
+                    headers=headers)
+
+
+@router.get("/me/export")
+def export(request: Request, me: Customer) -> Response:
+    """Download all my data: a zip streamed as it is written (audited)."""
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    chunks = stream_export(rt.platform, me.household_id, actor, rt.now())
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="overheard-{me.household_id}.zip"',
+    }
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)

@@ -1,0 +1,115 @@
+"""The /me dashboard: recordings with review history, playback, access transparency, consent."""
+
+from __future__ import annotations
+
+import io
+import wave
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from overheard import audit
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.households import Household
+from overheard.review.models import ReviewTask
+from tests.accounts.conftest import START, submit
+from tests.customer.conftest import add_recording
+
+
+def add_task(platform, rec, *, state: str, reason: str = "random", done_by: str | None = None):
+    with transaction(platform.sessions) as s:
+        task = ReviewTask(
+            id=rec.id[:16] + state[:4],
+            pseudonym=f"C-{rec.id[:12]}",
+            recording_id=rec.id,
+            household_id=rec.household_id,
+            reason=reason,
+            state=state,
+            duration_s=rec.duration_s,
+            created_at=START - timedelta(minutes=30),
+            done_by=done_by,
+            done_at=START - timedelta(minutes=20) if done_by else None,
+        )
+        s.add(task)
+    return task
+
+
+def events(platform, **where) -> list[AuditEvent]:
+    with platform.sessions() as s:
+        query = select(AuditEvent)
+        for name, value in where.items():
+            query = query.where(getattr(AuditEvent, name) == value)
+        return list(s.scalars(query))
+
+
+def test_dashboard_shows_transcript_intent_and_who_reviewed_why(platform, owner):
+    rec = add_recording(platform, owner.device_id, "turn on the kitchen lights", intent="lights_on")
+    add_task(platform, rec, state="done", reason="low_confidence", done_by="R-7f3a")
+    page = owner.client.get("/me")
+    assert page.status_code == 200
+    html = page.text
+    for shown in ("turn on the kitchen lights", "lights_on", "low_confidence", "R-7f3a", rec.id):
+        assert shown in html
+    assert "media-src 'self'" in page.headers["content-security-policy"]
+    opens = events(platform, action="content.open", subject=rec.id)
+    assert {(e.actor, e.reason) for e in opens} == {(f"customer:{owner.account_id}", "owner_view")}
+    assert {e.details["kind"] for e in opens} == {"hypothesis", "intent"}
+
+
+def test_playback_is_the_owners_audio_as_wav_never_cached(platform, owner):
+    rec = add_recording(platform, owner.device_id, "play some jazz", seconds=0.5)
+    answer = owner.client.get(f"/me/recordings/{rec.id}/audio")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "audio/wav"
+    assert answer.headers["cache-control"] == "no-store"
+    with wave.open(io.BytesIO(answer.content)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getnframes()) == (16000, 1, 8000)
+    played = events(platform, action="content.open", reason="owner_playback")
+    assert [e.subject for e in played] == [rec.id]
+
+
+def test_access_log_shows_everyone_who_touched_the_data_and_nothing_else(
+    platform, owner, make_owner
+):
+    other = make_owner()
+    rec = add_recording(platform, owner.device_id, "what time is it")
+    with transaction(platform.sessions) as s:
+        audit.append(s, actor="staff:R-9c1d", action="identity.break_glass",
+                     subject=owner.household_id, household_id=owner.household_id,
+                     reason="legal request 2026-17")
+        audit.append(s, actor="staff:R-0000", action="identity.break_glass",
+                     subject=other.household_id, household_id=other.household_id,
+                     reason="someone else's")
+    page = owner.client.get("/me/access").text
+    assert "staff:R-9c1d" in page and "identity.break_glass" in page and "legal request" in page
+    assert "recording.ingest" in page and rec.id in page and rec.device_id in page
+    assert "R-0000" not in page and other.household_id not in page
+    assert "what time is it" not in page
+
+
+def test_turning_review_off_withdraws_open_tasks_at_once(platform, owner):
+    with transaction(platform.sessions) as s:
+        s.get(Household, owner.household_id).human_review = True
+    rec = add_recording(platform, owner.device_id, "set a timer")
+    add_task(platform, rec, state="queued")
+    shown = owner.client.get("/me").text
+    assert "Turn human review off" in shown
+    done = submit(owner.client, "/me", "/me/review", human_review="off")
+    assert done.status_code == 303
+    with platform.sessions() as s:
+        assert s.get(Household, owner.household_id).human_review is False
+        states = set(s.scalars(select(ReviewTask.state).where(ReviewTask.recording_id == rec.id)))
+    assert states == {"withdrawn"}
+    assert "Turn human review on" in owner.client.get("/me").text
+    [consent] = events(platform, action="review.consent", household_id=owner.household_id)
+    assert consent.actor == f"customer:{owner.account_id}" and consent.reason == "off"
+
+
+def test_retention_choice_is_saved_and_audited(platform, owner):
+    assert submit(owner.client, "/me", "/me/retention", retention="3_months").status_code == 303
+    with platform.sessions() as s:
+        assert s.get(Household, owner.household_id).retention == "3_months"
+    bad = submit(owner.client, "/me", "/me/retention", retention="forever")
+    assert bad.status_code == 400
+    assert [e.reason for e in events(platform, action="household.retention")] == ["3_months"]

@@ -1,0 +1,154 @@
+"""Deleting one, a range, or everything: one action each, a signed receipt, every copy gone."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from overheard.auditlog import load_public_key, public_key_pem
+from overheard.customer.receipts import verify_receipt
+from overheard.db import transaction
+from overheard.errors import DecryptionFailed, KeyUnavailable
+from overheard.identity.service import open_identity
+from overheard.keys import DataKey
+from overheard.recordings import deletion
+from overheard.recordings.models import Recording, SealedText, Tombstone
+from overheard.review.models import ReviewTask
+from tests.accounts.conftest import START, submit
+from tests.customer.conftest import add_recording
+from tests.customer.test_dashboard import add_task
+
+
+def receipt_of(owner, answer) -> dict:
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    page = owner.client.get(location)
+    assert page.status_code == 200
+    return owner.client.get(location + "/json").json()
+
+
+def test_delete_one_gives_a_signed_receipt_that_fails_when_tampered(platform, owner):
+    keep = add_recording(platform, owner.device_id, "keep me")
+    gone = add_recording(platform, owner.device_id, "forget me")
+    add_task(platform, gone, state="queued")
+    body = receipt_of(owner, submit(owner.client, "/me", f"/me/recordings/{gone.id}/delete"))
+    assert body["scope"] == {"kind": "one", "recording": gone.id}
+    assert body["counts"]["recordings"] == 1 and body["counts"]["derived_texts"] == 2
+    assert body["counts"]["review_tasks_withdrawn"] == 1
+    assert body["recording_ids"] == [gone.id] and body["household_key_destroyed"] is False
+    public = platform.audit_signer.public_key
+    assert body["key_id"] == platform.audit_signer.key_id
+    assert verify_receipt(body, load_public_key(public_key_pem(public)))
+    for field, value in [("counts", {"recordings": 0}), ("household_key_destroyed", True),
+                         ("at", "2020-01-01T00:00:00+00:00")]:
+        forged = copy.deepcopy(body)
+        forged[field] = value
+        assert not verify_receipt(forged, public)
+    with platform.sessions() as s:
+        assert s.get(Recording, gone.id) is None and s.get(Recording, keep.id) is not None
+        assert s.get(Tombstone, gone.id).receipt_id == body["receipt_id"]
+        assert not s.scalars(select(SealedText).where(SealedText.recording_id == gone.id)).all()
+    assert not platform.blobs.exists(gone.audio_blob)
+
+
+def test_delete_a_range_of_days(platform, owner):
+    day = START.replace(hour=12)
+    inside = [add_recording(platform, owner.device_id, f"in {i}", at=day - timedelta(days=i))
+              for i in (1, 2)]
+    before = add_recording(platform, owner.device_id, "older", at=day - timedelta(days=5))
+    after = add_recording(platform, owner.device_id, "today", at=day)
+    first, last = (day - timedelta(days=2)).date(), (day - timedelta(days=1)).date()
+    body = receipt_of(
+        owner, submit(owner.client, "/me", "/me/delete/range", first=str(first), last=str(last))
+    )
+    assert body["scope"]["kind"] == "range" and body["counts"]["recordings"] == 2
+    assert sorted(body["recording_ids"]) == sorted(r.id for r in inside)
+    with platform.sessions() as s:
+        left = set(s.scalars(select(Recording.id)))
+    assert left == {before.id, after.id}
+    bad = submit(owner.client, "/me", "/me/delete/range", first=str(last), last=str(first))
+    assert bad.status_code == 400
+
+
+def test_everything_destroys_the_key_first_keeps_identity_and_a_fresh_key(platform, owner):
+    recs = [add_recording(platform, owner.device_id, f"secret {i}") for i in range(3)]
+    add_task(platform, recs[0], state="leased")
+    with platform.sessions() as s:
+        old = s.get(DataKey, owner.household_id)
+        old_share, old_wrapped = old.share_id, old.wrapped
+        name_before = open_identity(s, platform.keyring, owner.household_id).name
+    refused = submit(owner.client, "/me/delete/everything", confirm="yes")
+    assert refused.status_code == 422
+    body = receipt_of(
+        owner, submit(owner.client, "/me/delete/everything", confirm="delete everything")
+    )
+    assert body["scope"] == {"kind": "everything"} and body["household_key_destroyed"] is True
+    assert body["counts"]["recordings"] == 3 and body["counts"]["review_tasks_withdrawn"] == 1
+    assert body["key_generation_destroyed"] == 1 and body["key_generation_now"] == 2
+    assert body["counts"]["identity_fields_resealed"] == 4  # name, account, e-mail, one serial
+    assert "cannot be opened" in body["backups"]
+    assert verify_receipt(body, platform.audit_signer.public_key)
+    with platform.sessions() as s:
+        row = s.get(DataKey, owner.household_id)
+        assert row.generation == 2 and row.wrapped != old_wrapped and row.share_id != old_share
+        assert open_identity(s, platform.keyring, owner.household_id).name == name_before
+        assert s.scalars(select(Recording)).all() == []
+        task = s.scalars(select(ReviewTask)).one()
+        assert (task.state, task.recording_id) == ("withdrawn", None)
+        actions = [e for e in s.scalars(select(deletion.audit.AuditEvent)
+                                        .where(deletion.audit.AuditEvent.household_id
+                                               == owner.household_id))]
+    kinds = [e.action for e in actions]
+    assert kinds.index("keys.destroy") < kinds.index("recordings.delete")
+    assert not (platform.settings.data_dir / "key-shares" / old_share).exists()
+    assert list(platform.blobs.list(f"audio/{owner.household_id}/")) == []
+    fresh = add_recording(platform, owner.device_id, "life goes on")
+    assert "life goes on" in owner.client.get("/me").text
+    assert fresh.household_id == owner.household_id
+
+
+def test_an_old_ciphertext_does_not_open_under_the_new_generation(platform, owner):
+    rec = add_recording(platform, owner.device_id, "old words")
+    with platform.sessions() as s:
+        sealed = s.scalars(select(SealedText.sealed).where(SealedText.recording_id == rec.id)).first()
+    blob = platform.blobs.get(rec.audio_blob)
+    deletion.shred_household(platform, owner.household_id, actor="test")
+    from overheard.crypto.aead import open_sealed
+
+    with platform.sessions() as s:
+        key = platform.keyring.data_key(s, owner.household_id)
+    with pytest.raises(DecryptionFailed):
+        open_sealed(key, sealed, record_id=rec.id, kind="hypothesis")
+    with pytest.raises(DecryptionFailed):
+        open_sealed(key, blob, record_id=rec.id, kind="audio.pcm16")
+
+
+def test_every_deletion_path_runs_the_hooks(platform, owner):
+    seen: list[tuple[str, int]] = []
+
+    def hook(session, ids):
+        seen.append(("hook", len(ids)))
+        return {"export_memberships": len(ids)}
+
+    deletion.DELETION_HOOKS.append(hook)
+    try:
+        a, b = (add_recording(platform, owner.device_id, t) for t in ("a", "b"))
+        deletion.delete_recordings(platform, owner.household_id, [a.id], actor="t",
+                                   scope={"kind": "one"})
+        receipt = deletion.delete_everything(platform, owner.household_id, actor="t")
+    finally:
+        deletion.DELETION_HOOKS.remove(hook)
+    assert seen == [("hook", 1), ("hook", 1)]
+    assert receipt.body["counts"]["export_memberships"] == 1
+    assert b.id in receipt.body["recording_ids"]
+
+
+def test_a_destroyed_key_without_handover_leaves_identity_unreadable(platform, owner):
+    deletion.delete_everything(platform, owner.household_id, actor="t")
+    with platform.sessions() as s, pytest.raises((DecryptionFailed, KeyUnavailable)):
+        open_identity(s, platform.keyring, owner.household_id)
+    with transaction(platform.sessions) as s:
+        assert s.get(DataKey, owner.household_id).generation == 2
