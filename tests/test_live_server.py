@@ -54,8 +54,8 @@ class Server:
             "--port",
             str(self.port),
         ]
-        log = (self.data_dir.parent / f"server-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with (self.data_dir.parent / f"server-{self.port}.log").open("ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -16,8 +16,8 @@ from . import audit
 from .accounts.cli import users_app
 from .auditlog.cli import audit_app
 from .config import Settings, load_settings
-from .device.cli import device_app
 from .db import transaction
+from .device.cli import device_app
 from .errors import OverheardError
 from .platform import Platform, initialise
 
@@ -118,6 +118,8 @@ def worker(
     register_all()
     configure(settings)
     reannounce_loop(settings)
+    # Housekeeping runs in this (parent) process on a platform of its own; pool children open theirs.
+    Platform.open(settings).housekeeping.start()
     celery = make_celery(settings.broker_url)
     celery.worker_main(
         ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]
@@ -270,7 +272,14 @@ def demo(data_dir: DataDir = None) -> None:
     with opened(data_dir) as platform:
         summary = seed(platform)
     for hh in summary["households"]:  # type: ignore[union-attr]
-        console.print(f"demo household {hh['name']:<6} {hh['household_id']}  {hh['clips']} clips")
+        typer.echo(f"demo household {hh['name']:<6} {hh['household_id']}  {hh['clips']} clips")
+        typer.echo(f"   owner ({hh['email']}) sets a password at {hh['invite_url']}")
+    for member in summary.get("staff", []):  # type: ignore[union-attr]
+        typer.echo(
+            f"demo {member['role']:<10} {member['pseudonym']} enrols (password + TOTP) at "
+            f"{member['enrol_url']}"
+        )
+    typer.echo(f"(also in {platform.settings.data_dir / 'demo.json'}; links work once)")
 
 
 @app.command()

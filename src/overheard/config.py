@@ -150,6 +150,46 @@ class Settings(BaseSettings):
     audit_checkpoint_poll_s: float = Field(
         30.0, gt=0, description="How often the checkpointer looks whether one is due, seconds."
     )
+    key_share_dir: str = Field(
+        "",
+        description="Where household key shares live (keep outside database backups); empty = data_dir/key-shares.",
+    )
+    retention_sweep_every_s: float = Field(
+        3600.0, gt=0, description="How often the retention sweep runs, seconds."
+    )
+    review_sample_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of transcribed recordings of consenting households drawn at random for review.",
+    )
+    review_low_confidence_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Extra draw probability for recordings whose ASR confidence is below `review_low_confidence_below` (inside the same caps).",
+    )
+    review_low_confidence_below: float = Field(
+        0.5, ge=0, le=1, description="ASR confidence under which the low-confidence draw applies."
+    )
+    review_household_cap: int = Field(
+        10, ge=0, description="Most clips sampled per household per `review_cap_window_s`."
+    )
+    review_cap_window_s: float = Field(
+        2_592_000.0, gt=0, description="Rolling window of the household cap, seconds (30 days)."
+    )
+    review_lease_s: float = Field(
+        300.0, gt=0, description="Seconds a review lease lasts without a heartbeat."
+    )
+    review_double_share: float = Field(
+        0.10, ge=0, le=1, description="Share of sampled clips annotated twice for agreement."
+    )
+    review_disagreement_wer: float = Field(
+        0.2, ge=0, description="WER between two transcripts above which a lead adjudicates."
+    )
+    review_gold_share: float = Field(
+        0.05, ge=0, le=1, description="Share of claims answered with a gold task."
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(
@@ -168,6 +208,8 @@ class Settings(BaseSettings):
             updates["kek_url"] = f"keyfile:{data / 'kek.json'}"
         if not self.audit_signing_key_path:
             updates["audit_signing_key_path"] = str(data / "audit-signing.key")
+        if not self.key_share_dir:
+            updates["key_share_dir"] = str(data / "key-shares")
         if not self.secrets_path:
             updates["secrets_path"] = str(data / "server-secrets.json")
         return self.model_copy(update=updates)

@@ -289,3 +289,32 @@ def due_job_ids(session: Session, *, now: datetime | None = None, limit: int = 5
     """Ids of jobs that are due (or whose lease expired), for re-announcing lost messages."""
     query = select(Job.id).where(_claimable(now or utcnow())).order_by(Job.run_after).limit(limit)
     return list(session.scalars(query))
+
+
+@dataclass
+class Periodic:
+    """Runs ``action`` every ``every_s`` seconds on a daemon thread until stopped; errors are logged."""
+
+    name: str
+    every_s: float
+    action: Callable[[], object]
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the timer (the first run is one period from now)."""
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the timer and wait for a run in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.action()
+            except Exception:
+                log.exception("%s failed", self.name)

@@ -14,8 +14,8 @@ from .blobs import BlobStore, blob_store_from_url
 from .config import Settings
 from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
 from .db import make_engine, make_sessionmaker, migrate
-from .jobs import JobBackend, make_backend
-from .keys import KeyRing
+from .jobs import JobBackend, Periodic, make_backend
+from .keys import KeyRing, KeyShares
 from .recordings.gate import ContentGate
 from .server_secrets import ServerSecrets, create_secrets_file, load_secrets
 from .speech.audio import AudioLimits
@@ -80,7 +80,7 @@ class Platform:
             engine=engine,
             sessions=make_sessionmaker(engine),
             blobs=open_blobs(settings),
-            keyring=KeyRing(open_kek(settings)),
+            keyring=KeyRing(open_kek(settings), KeyShares(Path(settings.key_share_dir))),
             secrets=load_secrets(Path(settings.secrets_path)),
         )
 
@@ -112,15 +112,29 @@ class Platform:
             poll_s=s.audit_checkpoint_poll_s,
         )
 
+    @cached_property
+    def housekeeping(self) -> Periodic:
+        """The retention sweep, on a timer."""
+        from .tasks import retention_sweep
+
+        return Periodic(
+            "overheard-retention",
+            self.settings.retention_sweep_every_s,
+            lambda: retention_sweep(self),
+        )
+
     def start_background(self) -> None:
-        """Start the job workers and the audit checkpointer."""
+        """Start the job workers, the audit checkpointer and, with in-process jobs, housekeeping."""
         self.jobs.start()
         self.checkpointer.start()
+        if not self.settings.broker_url:
+            self.housekeeping.start()
 
     def close(self) -> None:
         """Stop workers and release connections."""
-        if "checkpointer" in self.__dict__:
-            self.checkpointer.stop()
+        for running in ("checkpointer", "housekeeping"):
+            if running in self.__dict__:
+                self.__dict__[running].stop()
         self.jobs.stop()
         self.blobs.close()
         self.engine.dispose()

@@ -15,9 +15,11 @@ REANNOUNCE_S = 15.0
 
 def register_all() -> None:
     """Register the handlers of every job kind."""
+    from .review import hooks as review_hooks
     from .speech import pipeline
 
     pipeline.register()
+    review_hooks.register()
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
@@ -27,6 +29,16 @@ def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     removed = sweep_orphan_blobs(platform, grace_s=platform.settings.orphan_blob_grace_s)
     if removed:
         log.info("removed %d orphan blobs", removed)
+
+
+def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
+    """Delete what is past its retention, and accidental audio past its own."""
+    from .customer.retention import sweep_retention
+    from .db import utcnow
+
+    sweep_retention(
+        platform, utcnow(), accidental_retention_s=platform.settings.accidental_retention_s
+    )
 
 
 def reannounce_loop(settings: Settings) -> threading.Thread:

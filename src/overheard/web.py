@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .accounts import web as accounts_web
 from .accounts.rbac import public
+from .customer import routes as customer_routes
 from .errors import OverheardError
 from .platform import Platform
 from .recordings import api as recordings_api
@@ -78,6 +79,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(recordings_api.router)
     accounts_web.install(app, platform)
+    app.include_router(customer_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(public())])
