@@ -55,6 +55,13 @@ class RecordingNotFound(NotFound):
     code = "recording_not_found"
 
 
+class Gone(OverheardError):
+    """It existed and was deleted on purpose."""
+
+    status = 410
+    code = "deleted"
+
+
 class Conflict(OverheardError):
     """The request conflicts with the current state."""
 

@@ -91,3 +91,16 @@ def test_openapi_documents_every_upload_error(client):
     responses = spec["paths"]["/api/v1/utterances"]["post"]["responses"]
     assert {"201", "200", "401", "413", "415", "422"} <= set(responses)
     assert "audio/wav" in spec["paths"]["/api/v1/utterances"]["post"]["requestBody"]["content"]
+
+
+def test_replay_of_a_deleted_utterance_is_refused(client, platform, make_household):
+    from overheard.recordings.deletion import delete_recordings
+
+    hh = make_household()
+    headers = {**auth(hh.device_token), "Idempotency-Key": "utt-9"}
+    rid = client.post("/api/v1/utterances", content=tone_wav(), headers=headers).json()["id"]
+    delete_recordings(platform, hh.household_id, [rid], actor="test", scope={"kind": "one"})
+    again = client.post("/api/v1/utterances", content=tone_wav(), headers=headers)
+    assert again.status_code == 410
+    assert again.json()["error"]["code"] == "deleted"
+    assert counts(platform) == (0, 0)

@@ -73,6 +73,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     413: _err(
         "`upload_too_large`: the body exceeds `upload_limit_bytes`; refused while streaming."
     ),
+    410: _err("`deleted`: a replay of an Idempotency-Key whose utterance was since deleted."),
     415: _err("`unsupported_media`: the body is not audio in a supported format."),
     422: _err(
         "`malformed_audio`, `empty_audio`, `clip_too_long`, `unsupported_sample_rate`, "

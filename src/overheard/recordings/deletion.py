@@ -111,7 +111,7 @@ def delete_recordings(
         counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
         counts.update((extra or {}).get("counts", {}))
         body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
-        receipt = _issue(session, platform, body, ids)
+        receipt = _issue(session, platform, body, rows)
     for key in blobs:
         platform.blobs.delete(key)
     return receipt
@@ -121,7 +121,9 @@ def _owned(session: Session, household_id: str, recording_ids: list[str]) -> lis
     found: list[Any] = []
     for chunk in batched(sorted(set(recording_ids))):
         found += session.execute(
-            select(Recording.id, Recording.audio_blob).where(
+            select(
+                Recording.id, Recording.audio_blob, Recording.device_id, Recording.idempotency_key
+            ).where(
                 Recording.household_id == household_id, Recording.id.in_(chunk)
             )
         ).all()
@@ -176,7 +178,7 @@ def _body(
     }
 
 
-def _issue(session: Session, platform: Platform, body: dict[str, Any], ids: list[str]) -> Receipt:
+def _issue(session: Session, platform: Platform, body: dict[str, Any], rows: list[Any]) -> Receipt:
     signed = sign_receipt(platform.audit_signer, body)
     receipt_id, household_id = body["receipt_id"], body["household_id"]
     when = datetime.fromisoformat(body["at"])
@@ -187,8 +189,15 @@ def _issue(session: Session, platform: Platform, body: dict[str, Any], ids: list
     )
     session.flush()
     session.add_all(
-        Tombstone(recording_id=i, household_id=household_id, receipt_id=receipt_id, deleted_at=when)
-        for i in ids
+        Tombstone(
+            recording_id=r.id,
+            household_id=household_id,
+            receipt_id=receipt_id,
+            deleted_at=when,
+            device_id=r.device_id,
+            idempotency_key=r.idempotency_key,
+        )
+        for r in rows
     )
     audit.append(
         session,

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from .. import audit, jobs
 from ..db import transaction, utcnow
+from ..errors import Gone
 from ..households import Device
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
-from .models import Recording, Status
+from .models import Recording, Status, Tombstone
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def ingest(
     """Store one utterance from ``device``; replays of an Idempotency-Key return the first result."""
     with platform.sessions() as session:
         found = _existing(session, device.id, idempotency_key)
+        if found is None and idempotency_key is not None:
+            _refuse_deleted_replay(session, device.id, idempotency_key)
     if found is not None:
         return IngestResult(found, created=False)
     clip = decode_upload(body, platform.audio_limits)
@@ -85,6 +88,15 @@ def ingest(
         return replay
     platform.jobs.notify(job.id)
     return IngestResult(recording, created=True)
+
+
+def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:
+    # A device re-sending an utterance that was since deleted must not bring it back.
+    stone = session.scalars(
+        select(Tombstone).where(Tombstone.device_id == device_id, Tombstone.idempotency_key == key)
+    ).first()
+    if stone is not None:
+        raise Gone("this utterance was received and has since been deleted")
 
 
 def _new_recording(

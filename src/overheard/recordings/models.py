@@ -88,8 +88,12 @@ class Tombstone(Base):
     """A deleted recording's id, so its device can learn it is gone (no content is kept)."""
 
     __tablename__ = "tombstones"
+    __table_args__ = (Index("ix_tombstones_device_idempotency", "device_id", "idempotency_key"),)
 
     recording_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     household_id: Mapped[str] = mapped_column(String(32), index=True)
     receipt_id: Mapped[str] = mapped_column(ForeignKey("deletion_receipts.id", ondelete="CASCADE"))
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    device_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
+    """With ``device_id``: a device re-sending a deleted utterance learns it was deleted."""
