@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:22:46.443460
+Create Date: 2026-11-27 12:07:48.100685
 """
 
 from __future__ import annotations
@@ -97,6 +97,51 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_jobs_subject"), ["subject"], unique=False)
 
     op.create_table(
+        "learn_exports",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("split", sa.String(length=8), nullable=False),
+        sa.Column("location", sa.String(length=500), nullable=False),
+        sa.Column("dataset_version", sa.String(length=80), nullable=False),
+        sa.Column("clips", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "learn_model_versions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("path", sa.String(length=500), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("lineage_sha256", sa.String(length=64), nullable=False),
+        sa.Column("trained_on", sa.Integer(), nullable=False),
+        sa.Column("supersedes", sa.String(length=32), nullable=True),
+        sa.Column("approved_by", sa.String(length=32), nullable=True),
+        sa.Column("approved_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retired_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retired_because", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("learn_model_versions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_learn_model_versions_kind"), ["kind"], unique=False)
+        batch_op.create_index(batch_op.f("ix_learn_model_versions_state"), ["state"], unique=False)
+
+    op.create_table(
+        "learn_splits",
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("split", sa.String(length=8), nullable=False),
+        sa.Column("assigned_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("recording_id"),
+    )
+    with op.batch_alter_table("learn_splits", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_learn_splits_split"), ["split"], unique=False)
+
+    op.create_table(
         "login_attempts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key", sa.LargeBinary(length=16), nullable=False),
@@ -107,6 +152,85 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_login_attempts_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_login_attempts_key"), ["key"], unique=False)
 
+    op.create_table(
+        "privacy_cases",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("report_id", sa.String(length=16), nullable=False),
+        sa.Column("officer", sa.String(length=32), nullable=False),
+        sa.Column("opened_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("privacy_cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_privacy_cases_officer"), ["officer"], unique=False)
+        batch_op.create_index(batch_op.f("ix_privacy_cases_report_id"), ["report_id"], unique=False)
+
+    op.create_table(
+        "privacy_emergency_actions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("report_id", sa.String(length=16), nullable=False),
+        sa.Column("officer", sa.String(length=32), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.String(length=500), nullable=False),
+        sa.Column("at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("privacy_emergency_actions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_privacy_emergency_actions_report_id"), ["report_id"], unique=False
+        )
+
+    op.create_table(
+        "reidentify_requests",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("task_pseudonym", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("household_id", sa.String(length=32), nullable=False),
+        sa.Column("requested_by_id", sa.String(length=32), nullable=False),
+        sa.Column("requested_by", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=1000), nullable=False),
+        sa.Column("requested_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("decided_by_id", sa.String(length=32), nullable=True),
+        sa.Column("decided_by", sa.String(length=32), nullable=True),
+        sa.Column("decided_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decision_note", sa.String(length=500), nullable=True),
+        sa.Column("view_until", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("viewed_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("reidentify_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reidentify_requests_household_id"), ["household_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_reidentify_requests_state"), ["state"], unique=False)
+
+    op.create_table(
+        "review_emergencies",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("annotation_id", sa.String(length=16), nullable=False),
+        sa.Column("reported_by", sa.String(length=32), nullable=False),
+        sa.Column("at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("recording_deleted_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("review_emergencies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_emergencies_recording_id"), ["recording_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_review_emergencies_state"), ["state"], unique=False)
+
+    op.create_table(
+        "review_exclusions",
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("by", sa.String(length=32), nullable=False),
+        sa.Column("at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("recording_id"),
+    )
     op.create_table(
         "staff_users",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -127,6 +251,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("enrol_token_hash"),
         sa.UniqueConstraint("pseudonym"),
     )
+    op.create_table(
+        "watermarks",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("grant_kind", sa.String(length=16), nullable=False),
+        sa.Column("grant_id", sa.String(length=32), nullable=False),
+        sa.Column("staff", sa.String(length=32), nullable=False),
+        sa.Column("task_pseudonym", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("served_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("watermarks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_watermarks_grant_id"), ["grant_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_watermarks_recording_id"), ["recording_id"], unique=False
+        )
+        batch_op.create_index("ix_watermarks_staff_served", ["staff", "served_at"], unique=False)
+
     op.create_table(
         "customer_accounts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -153,6 +295,8 @@ def upgrade() -> None:
         sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("rotated_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("destroyed_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("share_id", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["household_id"], ["households.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("household_id"),
     )
@@ -182,15 +326,51 @@ def upgrade() -> None:
         sa.UniqueConstraint("email_index"),
     )
     op.create_table(
+        "learn_export_members",
+        sa.Column("export_id", sa.String(length=32), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("annotation_id", sa.String(length=16), nullable=False),
+        sa.Column("household_id", sa.String(length=32), nullable=False),
+        sa.Column("shard_id", sa.String(length=48), nullable=True),
+        sa.Column("clip_key", sa.LargeBinary(), nullable=True),
+        sa.Column("removed_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["export_id"], ["learn_exports.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("export_id", "recording_id"),
+    )
+    with op.batch_alter_table("learn_export_members", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_learn_export_members_recording_id"), ["recording_id"], unique=False
+        )
+
+    op.create_table(
+        "learn_lineage",
+        sa.Column("version_id", sa.String(length=32), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("annotation_id", sa.String(length=16), nullable=False),
+        sa.Column("deleted_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["version_id"], ["learn_model_versions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("version_id", "recording_id"),
+    )
+    with op.batch_alter_table("learn_lineage", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_learn_lineage_recording_id"), ["recording_id"], unique=False
+        )
+
+    op.create_table(
         "tombstones",
         sa.Column("recording_id", sa.String(length=32), nullable=False),
         sa.Column("household_id", sa.String(length=32), nullable=False),
         sa.Column("receipt_id", sa.String(length=32), nullable=False),
         sa.Column("deleted_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("device_id", sa.String(length=32), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(["receipt_id"], ["deletion_receipts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("recording_id"),
     )
     with op.batch_alter_table("tombstones", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tombstones_device_idempotency", ["device_id", "idempotency_key"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_tombstones_household_id"), ["household_id"], unique=False
         )
@@ -254,6 +434,73 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_web_sessions_staff_id"), ["staff_id"], unique=False)
 
     op.create_table(
+        "disguised_clips",
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("blob_key", sa.String(length=200), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("recording_id"),
+    )
+    op.create_table(
+        "review_gold",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("household_id", sa.String(length=32), nullable=False),
+        sa.Column("duration_s", sa.Float(), nullable=False),
+        sa.Column("created_by", sa.String(length=32), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("review_gold", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_gold_household_id"), ["household_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_review_gold_recording_id"), ["recording_id"], unique=False
+        )
+
+    op.create_table(
+        "review_tasks",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("pseudonym", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=True),
+        sa.Column("household_id", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("duration_s", sa.Float(), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("wants_second", sa.Boolean(), nullable=False),
+        sa.Column("first_task_id", sa.String(length=32), nullable=True),
+        sa.Column("gold_id", sa.String(length=16), nullable=True),
+        sa.Column("lease_id", sa.String(length=32), nullable=True),
+        sa.Column("leased_to", sa.String(length=32), nullable=True),
+        sa.Column("lease_until", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("leased_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_by", sa.String(length=32), nullable=True),
+        sa.Column("done_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_because", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("lease_id"),
+        sa.UniqueConstraint("pseudonym"),
+    )
+    with op.batch_alter_table("review_tasks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_review_tasks_done_by"), ["done_by"], unique=False)
+        batch_op.create_index(batch_op.f("ix_review_tasks_gold_id"), ["gold_id"], unique=False)
+        batch_op.create_index(
+            "ix_review_tasks_household_created", ["household_id", "created_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_review_tasks_leased_to"), ["leased_to"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_review_tasks_recording_id"), ["recording_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_review_tasks_state_created", ["state", "created_at"], unique=False
+        )
+
+    op.create_table(
         "sealed_texts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("recording_id", sa.String(length=32), nullable=False),
@@ -269,15 +516,118 @@ def upgrade() -> None:
             batch_op.f("ix_sealed_texts_recording_id"), ["recording_id"], unique=False
         )
 
+    op.create_table(
+        "review_annotations",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("task_id", sa.String(length=32), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("annotator", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("started_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sensitive", sa.Boolean(), nullable=False),
+        sa.Column("emergency", sa.Boolean(), nullable=False),
+        sa.Column("unintelligible", sa.Boolean(), nullable=False),
+        sa.Column("not_directed", sa.Boolean(), nullable=False),
+        sa.Column("wrong_language", sa.Boolean(), nullable=False),
+        sa.Column("gold_wer", sa.Float(), nullable=True),
+        sa.Column("gold_intent_correct", sa.Boolean(), nullable=True),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["task_id"], ["review_tasks.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("review_annotations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_annotations_annotator"), ["annotator"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_review_annotations_recording_id"), ["recording_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_review_annotations_task_id"), ["task_id"], unique=False
+        )
+
+    op.create_table(
+        "review_task_bars",
+        sa.Column("task_id", sa.String(length=32), nullable=False),
+        sa.Column("annotator", sa.String(length=32), nullable=False),
+        sa.Column("cause", sa.String(length=32), nullable=False),
+        sa.Column("at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["task_id"], ["review_tasks.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("task_id", "annotator"),
+    )
+    with op.batch_alter_table("review_task_bars", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_task_bars_annotator"), ["annotator"], unique=False
+        )
+
+    op.create_table(
+        "review_agreements",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("recording_id", sa.String(length=32), nullable=False),
+        sa.Column("first_annotation_id", sa.String(length=16), nullable=False),
+        sa.Column("second_annotation_id", sa.String(length=16), nullable=False),
+        sa.Column("wer", sa.Float(), nullable=False),
+        sa.Column("intent_agree", sa.Boolean(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", overheard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_by", sa.String(length=32), nullable=True),
+        sa.Column("resolved_at", overheard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_annotation_id", sa.String(length=16), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["first_annotation_id"], ["review_annotations.id"], ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["second_annotation_id"], ["review_annotations.id"], ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("review_agreements", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_review_agreements_recording_id"), ["recording_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_review_agreements_state"), ["state"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("review_agreements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_review_agreements_state"))
+        batch_op.drop_index(batch_op.f("ix_review_agreements_recording_id"))
+
+    op.drop_table("review_agreements")
+    with op.batch_alter_table("review_task_bars", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_review_task_bars_annotator"))
+
+    op.drop_table("review_task_bars")
+    with op.batch_alter_table("review_annotations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_review_annotations_task_id"))
+        batch_op.drop_index(batch_op.f("ix_review_annotations_recording_id"))
+        batch_op.drop_index(batch_op.f("ix_review_annotations_annotator"))
+
+    op.drop_table("review_annotations")
     with op.batch_alter_table("sealed_texts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sealed_texts_recording_id"))
 
     op.drop_table("sealed_texts")
+    with op.batch_alter_table("review_tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_review_tasks_state_created")
+        batch_op.drop_index(batch_op.f("ix_review_tasks_recording_id"))
+        batch_op.drop_index(batch_op.f("ix_review_tasks_leased_to"))
+        batch_op.drop_index("ix_review_tasks_household_created")
+        batch_op.drop_index(batch_op.f("ix_review_tasks_gold_id"))
+        batch_op.drop_index(batch_op.f("ix_review_tasks_done_by"))
+
+    op.drop_table("review_tasks")
+    with op.batch_alter_table("review_gold", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_review_gold_recording_id"))
+        batch_op.drop_index(batch_op.f("ix_review_gold_household_id"))
+
+    op.drop_table("review_gold")
+    op.drop_table("disguised_clips")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_sessions_staff_id"))
         batch_op.drop_index(batch_op.f("ix_web_sessions_customer_id"))
@@ -292,8 +642,17 @@ def downgrade() -> None:
     op.drop_table("identity_devices")
     with op.batch_alter_table("tombstones", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tombstones_household_id"))
+        batch_op.drop_index("ix_tombstones_device_idempotency")
 
     op.drop_table("tombstones")
+    with op.batch_alter_table("learn_lineage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_learn_lineage_recording_id"))
+
+    op.drop_table("learn_lineage")
+    with op.batch_alter_table("learn_export_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_learn_export_members_recording_id"))
+
+    op.drop_table("learn_export_members")
     op.drop_table("identity_households")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_devices_household_id"))
@@ -301,12 +660,48 @@ def downgrade() -> None:
     op.drop_table("devices")
     op.drop_table("data_keys")
     op.drop_table("customer_accounts")
+    with op.batch_alter_table("watermarks", schema=None) as batch_op:
+        batch_op.drop_index("ix_watermarks_staff_served")
+        batch_op.drop_index(batch_op.f("ix_watermarks_recording_id"))
+        batch_op.drop_index(batch_op.f("ix_watermarks_grant_id"))
+
+    op.drop_table("watermarks")
     op.drop_table("staff_users")
+    op.drop_table("review_exclusions")
+    with op.batch_alter_table("review_emergencies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_review_emergencies_state"))
+        batch_op.drop_index(batch_op.f("ix_review_emergencies_recording_id"))
+
+    op.drop_table("review_emergencies")
+    with op.batch_alter_table("reidentify_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reidentify_requests_state"))
+        batch_op.drop_index(batch_op.f("ix_reidentify_requests_household_id"))
+
+    op.drop_table("reidentify_requests")
+    with op.batch_alter_table("privacy_emergency_actions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_emergency_actions_report_id"))
+
+    op.drop_table("privacy_emergency_actions")
+    with op.batch_alter_table("privacy_cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_cases_report_id"))
+        batch_op.drop_index(batch_op.f("ix_privacy_cases_officer"))
+
+    op.drop_table("privacy_cases")
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_attempts_key"))
         batch_op.drop_index(batch_op.f("ix_login_attempts_at"))
 
     op.drop_table("login_attempts")
+    with op.batch_alter_table("learn_splits", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_learn_splits_split"))
+
+    op.drop_table("learn_splits")
+    with op.batch_alter_table("learn_model_versions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_learn_model_versions_state"))
+        batch_op.drop_index(batch_op.f("ix_learn_model_versions_kind"))
+
+    op.drop_table("learn_model_versions")
+    op.drop_table("learn_exports")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_jobs_subject"))
         batch_op.drop_index(batch_op.f("ix_jobs_state"))

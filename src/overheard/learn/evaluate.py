@@ -1,0 +1,190 @@
+"""Evaluation on the held-out split: WER per ASR version, intent accuracy and macro-F1 per NLU version.
+
+Held-out clips are the reviewed clips whose recorded split is ``heldout``; evaluation refuses to score
+a version whose lineage contains one (that would measure memory, not skill). Audio is opened through
+the content gate and prepared exactly as the pipeline prepares it (VAD, silence trimmed). Scores are
+also given per sampling reason: ``random`` clips are an unbiased sample of traffic, ``low_confidence``
+clips the hard cases the sampler adds on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import transaction, utcnow
+from ..errors import Conflict
+from ..platform import Platform
+from ..recordings.models import Recording
+from ..speech.asr import AsrBackend, asr_from_spec
+from ..speech.nlu import IntentModel, default_intent_model
+from ..speech.vad import SileroVad, speech_segments, trim_silence
+from .metrics import IntentScore, by_group, intent_score, wer
+from .models import Lineage, ModelKind, SplitName, VersionState
+from .registry import list_versions
+from .reviewed import Example, open_labels, reviewed_clips
+from .split import HELDOUT_PERCENT, assign_splits
+
+ACTOR = "system:evaluate"
+BASELINE_ASR = {"generic en-us": "pocketsphinx:generic", "default (seed domain)": "pocketsphinx"}
+"""Recognisers every evaluation includes as baselines."""
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    """A held-out clip: its label and its audio as the recogniser sees it."""
+
+    example: Example
+    pcm: np.ndarray
+
+
+@dataclass(frozen=True)
+class AsrRow:
+    """One recogniser on the held-out clips."""
+
+    label: str
+    version_id: str | None
+    wer: float
+    wer_by_reason: dict[str, float]
+    hypotheses: tuple[str, ...] = field(repr=False, default=())
+
+
+@dataclass(frozen=True)
+class NluRow:
+    """One intent model on the held-out transcripts."""
+
+    label: str
+    version_id: str | None
+    score: IntentScore
+    accuracy_by_reason: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything a report shows."""
+
+    at: datetime
+    clips: int
+    reasons: dict[str, int]
+    """Held-out clips per sampling reason."""
+    asr: list[AsrRow]
+    nlu: list[NluRow]
+
+
+def heldout_examples(
+    platform: Platform,
+    session: Session,
+    *,
+    heldout_percent: int = HELDOUT_PERCENT,
+    actor: str = ACTOR,
+) -> list[Example]:
+    """Reviewed clips on the held-out side, labels opened through the gate."""
+    clips = reviewed_clips(session, with_audio=True)
+    sides = assign_splits(session, (c.recording_id for c in clips), heldout_percent=heldout_percent)
+    held = [c for c in clips if sides[c.recording_id] is SplitName.HELDOUT]
+    return open_labels(session, platform.gate, held, actor=actor, purpose="evaluate")
+
+
+def prepare(pcm: np.ndarray, vad: SileroVad) -> np.ndarray:
+    """The samples the pipeline hands the recogniser: speech segments, silence trimmed."""
+    segments = speech_segments(pcm, vad)
+    return trim_silence(pcm, segments) if segments else pcm
+
+
+def load_heldout(platform: Platform, *, heldout_percent: int = HELDOUT_PERCENT) -> list[EvalClip]:
+    """The held-out clips with their prepared audio (opened through the gate, audited)."""
+    vad = SileroVad()
+    with transaction(platform.sessions) as session:
+        examples = heldout_examples(platform, session, heldout_percent=heldout_percent)
+        clips = []
+        for e in examples:
+            rec = session.get_one(Recording, e.clip.recording_id)
+            raw = platform.gate.open_audio(session, rec, actor=ACTOR, purpose="evaluate")
+            clips.append(EvalClip(e, prepare(np.frombuffer(raw, dtype=np.int16), vad)))
+    return clips
+
+
+def score_asr(
+    label: str, backend: AsrBackend, clips: Sequence[EvalClip], version_id: str | None = None
+) -> AsrRow:
+    """WER of ``backend`` on ``clips``, overall and per sampling reason."""
+    refs = [c.example.transcript for c in clips]
+    hyps = [backend.transcribe(c.pcm).text for c in clips]
+    reasons = [c.example.clip.reason for c in clips]
+    per = by_group(reasons, lambda idx: wer([refs[i] for i in idx], [hyps[i] for i in idx]))
+    return AsrRow(label, version_id, wer(refs, hyps), per, tuple(hyps))
+
+
+def score_nlu(
+    label: str, model: IntentModel, examples: Sequence[Example], version_id: str | None = None
+) -> NluRow:
+    """Intent accuracy and macro-F1 of ``model`` on the reviewed transcripts of ``examples``."""
+    labelled = [e for e in examples if e.intent]
+    truth = [str(e.intent) for e in labelled]
+    predicted = [model.predict(e.transcript).intent for e in labelled]
+    reasons = [e.clip.reason for e in labelled]
+    per = by_group(reasons, lambda idx: float(np.mean([truth[i] == predicted[i] for i in idx])))
+    return NluRow(label, version_id, intent_score(truth, predicted), per)
+
+
+def _check_disjoint(
+    session: Session, version_ids: Sequence[str], examples: Sequence[Example]
+) -> None:
+    held = {e.clip.recording_id for e in examples}
+    if not held or not version_ids:
+        return
+    overlap = session.scalars(
+        select(Lineage.version_id).where(
+            Lineage.version_id.in_(version_ids), Lineage.recording_id.in_(held)
+        )
+    ).first()
+    if overlap is not None:
+        raise Conflict(
+            f"{overlap} was trained on held-out clips; it cannot be evaluated here",
+            code="split_leak",
+        )
+
+
+def evaluate(
+    platform: Platform,
+    *,
+    heldout_percent: int = HELDOUT_PERCENT,
+    include_retired: bool = False,
+    baselines: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> Evaluation:
+    """Score the baselines and every (non-retired) model version on the held-out split."""
+    clips = load_heldout(platform, heldout_percent=heldout_percent)
+    examples = [c.example for c in clips]
+    with platform.sessions() as session:
+        versions = [
+            v
+            for v in list_versions(session)
+            if include_retired or v.state != VersionState.RETIRED.value
+        ]
+        _check_disjoint(session, [v.id for v in versions], examples)
+    asr = [
+        score_asr(label, asr_from_spec(spec), clips)
+        for label, spec in (baselines or BASELINE_ASR).items()
+    ]
+    asr += [
+        score_asr(f"{v.id} ({v.state})", asr_from_spec(f"pocketsphinx:{v.path}"), clips, v.id)
+        for v in versions
+        if v.kind == ModelKind.ASR.value
+    ]
+    nlu = [score_nlu("default (seed)", default_intent_model(), examples)]
+    nlu += [
+        score_nlu(f"{v.id} ({v.state})", IntentModel.load(Path(v.path)), examples, v.id)
+        for v in versions
+        if v.kind == ModelKind.NLU.value
+    ]
+    reasons = by_group([e.clip.reason for e in examples], lambda idx: float(len(idx)))
+    return Evaluation(
+        now or utcnow(), len(clips), {k: int(v) for k, v in reasons.items()}, asr, nlu
+    )

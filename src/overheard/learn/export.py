@@ -1,0 +1,427 @@
+"""Dataset export of reviewed data, with a lineage manifest.
+
+* :func:`export_sealed` — the default: one shard per household, sealed under its data key, plus
+  ``manifest.json``. No plaintext is written.
+* :func:`open_for_training` — ``overheard export --for-training``: opens the shards (audited per
+  shard) into a training run's folder and writes the dataset layouts there, leaving out every clip
+  deleted since the export (its clip key is gone) and every shard whose household key was destroyed.
+* :func:`export_plaintext` — the layouts in plaintext, only for a privacy officer, audited.
+
+Removals are tracked in ``learn_export_members`` (the database is the truth); each opening also
+writes ``removals.jsonl`` beside the manifest, listing the recordings removed so far.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..accounts.models import Role
+from ..accounts.service import get_staff
+from ..db import transaction, utcnow
+from ..errors import BadRequest, DecryptionFailed, Forbidden, KeyUnavailable, NotFound
+from ..platform import Platform
+from ..recordings.models import Recording
+from ..speech.audio import to_wav_bytes
+from . import _sealing
+from .formats import Row, write_formats
+from .models import Export, ExportMember, SplitName
+from .registry import lineage_digest
+from .reviewed import Example, open_labels, reviewed_clips
+from .split import HELDOUT_PERCENT, assign_splits
+
+MANIFEST = "manifest.json"
+REMOVALS = "removals.jsonl"
+MANIFEST_FORMAT = "overheard-dataset/1"
+ALL_FORMATS = ("hf", "nemo", "kaldi", "labelstudio")
+SPLITS = ("train", "heldout", "all")
+PLAINTEXT_ROLES = frozenset({Role.PRIVACY_OFFICER.value})
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export or an opening wrote."""
+
+    export_id: str
+    dataset_version: str
+    location: Path
+    clips: int
+    skipped: dict[str, int]
+
+
+def _new_export_id() -> str:
+    return "ex_" + secrets.token_hex(6)
+
+
+def _selected(
+    session: Session, platform: Platform, split: str, heldout_percent: int, actor: str, purpose: str
+) -> list[Example]:
+    if split not in SPLITS:
+        raise BadRequest(f"split must be one of {SPLITS}", code="bad_split")
+    clips = reviewed_clips(session, with_audio=True)
+    sides = assign_splits(session, (c.recording_id for c in clips), heldout_percent=heldout_percent)
+    chosen = [c for c in clips if split == "all" or sides[c.recording_id] is SplitName(split)]
+    return open_labels(session, platform.gate, chosen, actor=actor, purpose=purpose)
+
+
+def _speakers(examples: Sequence[Example]) -> dict[str, str]:
+    households = sorted({e.clip.household_id for e in examples})
+    return {hh: f"spk{i + 1:03d}" for i, hh in enumerate(households)}
+
+
+def _wav(
+    platform: Platform, session: Session, recording_id: str, actor: str, purpose: str
+) -> bytes:
+    import numpy as np
+
+    rec = session.get_one(Recording, recording_id)
+    pcm = platform.gate.open_audio(session, rec, actor=actor, purpose=purpose)
+    return to_wav_bytes(np.frombuffer(pcm, dtype=np.int16))
+
+
+def _manifest(
+    export: Export, members: list[dict[str, Any]], extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "format": MANIFEST_FORMAT,
+        "export_id": export.id,
+        "dataset_version": export.dataset_version,
+        "created_at": export.created_at.isoformat(),
+        "mode": export.mode,
+        "split": export.split,
+        "actor": export.actor,
+        "clips": export.clips,
+        "members": members,
+        **extra,
+    }
+
+
+def _record_export(
+    session: Session,
+    examples: Sequence[Example],
+    *,
+    mode: str,
+    split: str,
+    location: Path,
+    actor: str,
+    now: datetime,
+) -> Export:
+    export_id = _new_export_id()
+    digest = lineage_digest((e.clip.recording_id, e.clip.annotation_id) for e in examples)
+    export = Export(
+        id=export_id,
+        created_at=now,
+        actor=actor,
+        mode=mode,
+        split=split,
+        location=str(location),
+        dataset_version=f"{export_id}@{digest[:12]}",
+        clips=len(examples),
+    )
+    session.add(export)
+    session.flush()
+    return export
+
+
+def export_sealed(
+    platform: Platform,
+    out_dir: Path,
+    *,
+    split: str = "train",
+    actor: str = "cli",
+    heldout_percent: int = HELDOUT_PERCENT,
+    now: datetime | None = None,
+) -> ExportSummary:
+    """Write per-household sealed shards and the manifest into ``out_dir``."""
+    when = now or utcnow()
+    (out_dir / "shards").mkdir(parents=True, exist_ok=True, mode=0o700)
+    with transaction(platform.sessions) as session:
+        examples = _selected(session, platform, split, heldout_percent, actor, "export")
+        export = _record_export(
+            session, examples, mode="sealed", split=split, location=out_dir, actor=actor, now=when
+        )
+        speakers = _speakers(examples)
+        by_household: dict[str, list[Example]] = defaultdict(list)
+        for e in examples:
+            by_household[e.clip.household_id].append(e)
+        shards, members = [], []
+        for n, (hh, group) in enumerate(sorted(by_household.items())):
+            shard_id = f"{export.id}-{n:03d}"
+            shards.append(
+                _write_shard(platform, session, export.id, shard_id, hh, group, out_dir, actor)
+            )
+            members += [_member_line(e, speakers, shard_id) for e in group]
+        body = _manifest(export, members, {"shards": shards})
+        audit.append(
+            session,
+            actor=actor,
+            action="learn.export",
+            subject=export.id,
+            details={"mode": "sealed", "clips": len(examples), "shards": len(shards)},
+            now=when,
+        )
+    (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    return ExportSummary(export.id, export.dataset_version, out_dir, len(examples), {})
+
+
+def _member_line(e: Example, speakers: dict[str, str], shard_id: str | None) -> dict[str, Any]:
+    return {
+        "recording_id": e.clip.recording_id,
+        "annotation_id": e.clip.annotation_id,
+        "utt_id": f"{speakers[e.clip.household_id]}-{e.clip.recording_id}",
+        "speaker": speakers[e.clip.household_id],
+        "shard_id": shard_id,
+    }
+
+
+def _write_shard(
+    platform: Platform,
+    session: Session,
+    export_id: str,
+    shard_id: str,
+    household_id: str,
+    group: list[Example],
+    out_dir: Path,
+    actor: str,
+) -> dict[str, Any]:
+    key = platform.keyring.data_key(session, household_id)
+    clips: dict[str, bytes] = {}
+    for e in group:
+        record = _sealing.clip_record(export_id, e.clip.recording_id)
+        payload = _sealing.ClipPayload(
+            _wav(platform, session, e.clip.recording_id, actor, "export"),
+            e.transcript,
+            e.intent,
+            e.clip.duration_s,
+        )
+        clips[e.clip.recording_id], sealed_key = _sealing.seal_clip(key, record, payload)
+        session.add(
+            ExportMember(
+                export_id=export_id,
+                recording_id=e.clip.recording_id,
+                annotation_id=e.clip.annotation_id,
+                household_id=household_id,
+                shard_id=shard_id,
+                clip_key=sealed_key,
+            )
+        )
+    blob = _sealing.pack_shard(key, shard_id, clips)
+    path = out_dir / "shards" / f"{shard_id}.sealed"
+    path.write_bytes(blob)
+    path.chmod(0o600)
+    session.flush()
+    return {
+        "shard_id": shard_id,
+        "household_id": household_id,
+        "clips": len(group),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
+
+
+def read_manifest(export_dir: Path) -> dict[str, Any]:
+    """The manifest of an export folder."""
+    path = export_dir / MANIFEST
+    if not path.is_file():
+        raise NotFound(f"no {MANIFEST} in {export_dir}", code="export_not_found")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def write_removals(session: Session, export_id: str, export_dir: Path) -> int:
+    """Refresh ``removals.jsonl`` beside the manifest; returns how many members were removed."""
+    rows = session.execute(
+        select(ExportMember.recording_id, ExportMember.removed_at)
+        .where(ExportMember.export_id == export_id, ExportMember.removed_at.is_not(None))
+        .order_by(ExportMember.recording_id)
+    ).all()
+    lines = [
+        json.dumps({"recording_id": r, "removed_at": at.isoformat(), "why": "recording_deleted"})
+        for r, at in rows
+    ]
+    (export_dir / REMOVALS).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(rows)
+
+
+def open_for_training(
+    platform: Platform,
+    export_dir: Path,
+    run_dir: Path,
+    *,
+    formats: Sequence[str] = ALL_FORMATS,
+    actor: str = "system:training",
+) -> ExportSummary:
+    """Open a sealed export into ``run_dir`` (audio + layouts), leaving out deleted and shredded clips."""
+    manifest = read_manifest(export_dir)
+    export_id = manifest["export_id"]
+    (run_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
+    skipped = {"deleted": 0, "key_destroyed": 0}
+    rows: list[Row] = []
+    with transaction(platform.sessions) as session:
+        if session.get(Export, export_id) is None:
+            raise NotFound(f"export {export_id} is not registered here", code="export_not_found")
+        members = {
+            m.recording_id: m
+            for m in session.scalars(
+                select(ExportMember).where(ExportMember.export_id == export_id)
+            )
+        }
+        lines = {m["recording_id"]: m for m in manifest["members"]}
+        for shard in manifest["shards"]:
+            rows += _open_shard(
+                platform,
+                session,
+                export_dir,
+                export_id,
+                shard,
+                members,
+                lines,
+                run_dir,
+                skipped,
+                actor,
+            )
+        skipped["removed_listed"] = write_removals(session, export_id, export_dir)
+        audit.append(
+            session,
+            actor=actor,
+            action="learn.export_open",
+            subject=export_id,
+            details={"clips": len(rows), **skipped},
+        )
+    write_formats(run_dir, rows, formats)
+    opened = {
+        **manifest,
+        "members": [lines[r.recording_id] for r in rows],
+        "opened_clips": len(rows),
+        "skipped": skipped,
+    }
+    (run_dir / MANIFEST).write_text(json.dumps(opened, indent=1), encoding="utf-8")
+    return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
+
+
+def _open_shard(
+    platform: Platform,
+    session: Session,
+    export_dir: Path,
+    export_id: str,
+    shard: dict[str, Any],
+    members: dict[str, ExportMember],
+    lines: dict[str, dict[str, Any]],
+    run_dir: Path,
+    skipped: dict[str, int],
+    actor: str,
+) -> list[Row]:
+    hh, shard_id = shard["household_id"], shard["shard_id"]
+    sealed = (export_dir / "shards" / f"{shard_id}.sealed").read_bytes()
+    try:
+        clips = _sealing.open_shard(session, platform.keyring, hh, shard_id, sealed, actor=actor)
+    except (KeyUnavailable, DecryptionFailed):
+        skipped["key_destroyed"] += int(shard["clips"])
+        return []
+    rows = []
+    for rid, blob in sorted(clips.items()):
+        member = members.get(rid)
+        if member is None or member.clip_key is None or member.removed_at is not None:
+            skipped["deleted"] += 1
+            continue
+        record = _sealing.clip_record(export_id, rid)
+        payload = _sealing.open_clip(session, platform.keyring, hh, record, member.clip_key, blob)
+        rows.append(_row(run_dir, lines[rid], payload))
+    return rows
+
+
+def _row(root: Path, line: dict[str, Any], payload: _sealing.ClipPayload) -> Row:
+    audio = f"audio/{line['utt_id']}.wav"
+    (root / audio).write_bytes(payload.wav)
+    return Row(
+        line["utt_id"],
+        audio,
+        payload.duration_s,
+        payload.text,
+        payload.intent,
+        line["speaker"],
+        line["recording_id"],
+        line["annotation_id"],
+    )
+
+
+def require_privacy_officer(session: Session, staff_id: str) -> str:
+    """The staff pseudonym of an active privacy officer; Forbidden for anyone else."""
+    try:
+        staff = get_staff(session, staff_id)
+    except NotFound:
+        raise Forbidden(
+            "a plaintext export needs a privacy officer", code="not_privacy_officer"
+        ) from None
+    if staff.role not in PLAINTEXT_ROLES or staff.disabled_at is not None:
+        raise Forbidden("a plaintext export needs a privacy officer", code="not_privacy_officer")
+    return staff.pseudonym
+
+
+def export_plaintext(
+    platform: Platform,
+    out_dir: Path,
+    *,
+    staff_id: str,
+    formats: Sequence[str] = ALL_FORMATS,
+    split: str = "train",
+    heldout_percent: int = HELDOUT_PERCENT,
+    now: datetime | None = None,
+) -> ExportSummary:
+    """Audio and layouts in plaintext, for a privacy officer only; audited with the clip count."""
+    when = now or utcnow()
+    with transaction(platform.sessions) as session:
+        actor = require_privacy_officer(session, staff_id)
+        examples = _selected(session, platform, split, heldout_percent, actor, "export.plaintext")
+        export = _record_export(
+            session,
+            examples,
+            mode="plaintext",
+            split=split,
+            location=out_dir,
+            actor=actor,
+            now=when,
+        )
+        speakers = _speakers(examples)
+        (out_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
+        rows, members = [], []
+        for e in examples:
+            line = _member_line(e, speakers, None)
+            wav = _wav(platform, session, e.clip.recording_id, actor, "export.plaintext")
+            rows.append(
+                _row(
+                    out_dir,
+                    line,
+                    _sealing.ClipPayload(wav, e.transcript, e.intent, e.clip.duration_s),
+                )
+            )
+            members.append(line)
+            session.add(
+                ExportMember(
+                    export_id=export.id,
+                    recording_id=e.clip.recording_id,
+                    annotation_id=e.clip.annotation_id,
+                    household_id=e.clip.household_id,
+                )
+            )
+        audit.append(
+            session,
+            actor=actor,
+            action="learn.export_plaintext",
+            subject=export.id,
+            details={"clips": len(rows), "formats": list(formats)},
+            now=when,
+        )
+        body = _manifest(export, members, {})
+    write_formats(out_dir, rows, formats)
+    (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    return ExportSummary(export.id, export.dataset_version, out_dir, len(rows), {})

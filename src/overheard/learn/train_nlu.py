@@ -1,0 +1,44 @@
+"""NLU retraining: the intent model fitted on reviewed intents (and, by default, the seed requests)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..platform import Platform
+from ..speech.nlu import train_intent_model
+from ..speech.seed import seed_requests
+from .models import ModelKind
+from .reviewed import Example
+from .training import TrainOptions, TrainResult, train_and_register
+
+MODEL_SUFFIX = ".npz"
+
+
+def nlu_examples(examples: list[Example], *, include_seed: bool) -> list[tuple[str, str]]:
+    """``(text, intent)`` pairs the intent model is fitted on (clips without an intent are left out)."""
+    seed = [(r.text, r.intent) for r in seed_requests("train")] if include_seed else []
+    reviewed = [(e.transcript, e.intent) for e in examples if e.intent and e.transcript.strip()]
+    return seed + reviewed
+
+
+def build_nlu(examples: list[Example], path: Path, *, include_seed: bool) -> dict[str, Any]:
+    """Fit and save the intent model at ``path`` (``.npz``); returns counts for the registry."""
+    pairs = nlu_examples(examples, include_seed=include_seed)
+    if len({intent for _, intent in pairs}) < 2:
+        raise ValueError("an intent model needs examples of at least two intents")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    train_intent_model(pairs).save(path)
+    return {"examples": len(pairs), "intents": len(Counter(i for _, i in pairs))}
+
+
+def train_nlu(platform: Platform, options: TrainOptions) -> TrainResult:
+    """Train, save and register a new intent-model version (a candidate until a lead approves it)."""
+    return train_and_register(
+        platform,
+        ModelKind.NLU,
+        options,
+        lambda examples, path: build_nlu(examples, path, include_seed=options.include_seed),
+        suffix=MODEL_SUFFIX,
+    )

@@ -1,0 +1,118 @@
+"""What both trainers share: the training side of the reviewed data, and registering the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..db import transaction, utcnow
+from ..platform import Platform
+from .models import ModelKind, ModelVersion, SplitName, VersionState
+from .registry import (
+    deleted_in_lineage,
+    list_versions,
+    next_number,
+    register_version,
+    retire,
+    version_id,
+)
+from .reviewed import Example, open_labels, reviewed_clips
+from .split import HELDOUT_PERCENT, assign_splits
+
+RETIRED_BECAUSE = "retrained_without_deleted"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a training run is done."""
+
+    models_dir: Path
+    """Where model versions are written (one folder or file per version)."""
+    actor: str = "cli"
+    heldout_percent: int = HELDOUT_PERCENT
+    """Share of reviewed clips kept for evaluation, percent."""
+    include_seed: bool = True
+    """Train on the project's seed requests as well as the reviewed clips."""
+    exclude_deleted: bool = False
+    """Retrain because of deletions: supersede the versions whose training clips were deleted."""
+    retire_on_retrain: bool = True
+    """With ``exclude_deleted``: retire those versions once the successor is registered."""
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A registered model version and what it was trained on."""
+
+    version_id: str
+    path: Path
+    trained_on: int
+    """Reviewed clips (train split) in the training set."""
+    retired: tuple[str, ...] = ()
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def training_examples(
+    platform: Platform, session: Session, options: TrainOptions, purpose: str
+) -> list[Example]:
+    """Reviewed clips on the train side of the split, labels opened through the gate."""
+    clips = reviewed_clips(session)
+    splits = assign_splits(
+        session,
+        (c.recording_id for c in clips),
+        heldout_percent=options.heldout_percent,
+        now=options.now,
+    )
+    train = [c for c in clips if splits[c.recording_id] is SplitName.TRAIN]
+    return open_labels(session, platform.gate, train, actor=options.actor, purpose=purpose)
+
+
+def affected_versions(session: Session, kind: ModelKind) -> list[ModelVersion]:
+    """Live versions of ``kind`` trained on a recording that has since been deleted."""
+    live = [v for v in list_versions(session, kind) if v.state != VersionState.RETIRED.value]
+    return [v for v in live if deleted_in_lineage(session, v.id)]
+
+
+def train_and_register(
+    platform: Platform,
+    kind: ModelKind,
+    options: TrainOptions,
+    build: Callable[[list[Example], Path], dict[str, Any]],
+    *,
+    suffix: str = "",
+) -> TrainResult:
+    """Collect the training side, ``build`` the model at its path, register it with its lineage."""
+    when = options.now or utcnow()
+    with transaction(platform.sessions) as session:
+        examples = training_examples(platform, session, options, f"train.{kind.value}")
+        number = next_number(session, kind)
+        path = options.models_dir / f"{version_id(kind, number)}{suffix}"
+        stats = build(examples, path)
+        stale = affected_versions(session, kind) if options.exclude_deleted else []
+        version = register_version(
+            session,
+            kind,
+            number=number,
+            path=path,
+            lineage=[(e.clip.recording_id, e.clip.annotation_id) for e in examples],
+            params={
+                **stats,
+                "include_seed": options.include_seed,
+                "heldout_percent": options.heldout_percent,
+                "exclude_deleted": options.exclude_deleted,
+            },
+            actor=options.actor,
+            supersedes=stale[-1].id if stale else None,
+            now=when,
+        )
+        retired = tuple(
+            retire(session, v.id, actor=options.actor, because=RETIRED_BECAUSE, now=when).id
+            for v in stale
+            if options.retire_on_retrain
+        )
+    return TrainResult(version.id, path, len(examples), retired, stats)

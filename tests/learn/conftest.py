@@ -1,0 +1,130 @@
+"""Fixtures for the learning loop: consenting homes, reviewed clips made through the real review flow."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from overheard.db import transaction
+from overheard.learn import register
+from overheard.learn.models import SplitName
+from overheard.learn.split import pin_split
+from overheard.recordings.models import Recording, Status
+from overheard.review.annotations import submit
+from overheard.review.consent import set_human_review
+from overheard.review.content import AnnotationInput
+from overheard.review.policy import Flag, ReviewPolicy
+from overheard.review.queue import claim
+from overheard.review.sampler import sample_after_transcription
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+POLICY = ReviewPolicy(sample_rate=1.0, double_share=0.0, gold_share=0.0, household_cap=10_000)
+LOW_CONFIDENCE = ReviewPolicy(
+    sample_rate=0.0,
+    low_confidence_rate=1.0,
+    low_confidence_below=0.5,
+    double_share=0.0,
+    gold_share=0.0,
+    household_cap=10_000,
+)
+"""Samples exactly the clips under 0.5 confidence, with reason ``low_confidence``."""
+
+
+@pytest.fixture(autouse=True)
+def _hooks() -> None:
+    register()
+
+
+@dataclass(frozen=True)
+class Home:
+    """A test household and its device."""
+
+    household_id: str
+    device_id: str
+
+
+@pytest.fixture
+def make_home(platform, make_household) -> Callable[..., Home]:  # type: ignore[no-untyped-def]
+    """Factory: an enrolled household, review on unless ``consent=False``."""
+
+    def make(consent: bool = True) -> Home:
+        hh = make_household()
+        if consent:
+            with transaction(platform.sessions) as s:
+                set_human_review(s, hh.household_id, True, actor="customer", now=T0)
+        return Home(hh.household_id, hh.device_id)
+
+    return make
+
+
+def tone(seconds: float = 0.5, freq_hz: float = 300.0) -> np.ndarray:
+    """A short int16 tone (audio for export tests; nobody decodes it)."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (8000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+
+
+@pytest.fixture
+def make_reviewed(platform) -> Callable[..., str]:  # type: ignore[no-untyped-def]
+    """Factory: a transcribed recording with sealed audio, sampled and annotated; returns its id."""
+    rng = random.Random(5)
+    counter = iter(range(1, 100_000))
+
+    def make(
+        home: Home,
+        text: str,
+        intent: str | None,
+        *,
+        pcm: np.ndarray | None = None,
+        flags: frozenset[Flag] = frozenset(),
+        split: SplitName | None = SplitName.TRAIN,
+        confidence: float = 0.9,
+    ) -> str:
+        audio = tone() if pcm is None else pcm
+        at = T0 + timedelta(minutes=next(counter))
+        rec = Recording(
+            id=uuid.uuid4().hex,
+            household_id=home.household_id,
+            device_id=home.device_id,
+            captured_at=at,
+            received_at=at,
+            duration_s=audio.size / 16000,
+            source_rate_hz=16000,
+            source_format="WAV/PCM_16",
+            status=Status.TRANSCRIBED.value,
+            asr_confidence=confidence,
+            processed_at=at,
+        )
+        with transaction(platform.sessions) as s:
+            s.add(rec)
+            s.flush()
+            rec.audio_blob = platform.gate.seal_audio(s, rec, audio.tobytes())
+            if split is not None:
+                pin_split(s, rec.id, split, now=at)
+            policy = LOW_CONFIDENCE if confidence < LOW_CONFIDENCE.low_confidence_below else POLICY
+            assert sample_after_transcription(s, rec, policy, rng, at) is not None
+            lease = claim(s, "R-tester", POLICY, rng=rng, now=at)
+            assert lease is not None
+            answer = AnnotationInput(transcript=text, intent=intent, flags=flags)
+            submit(s, platform.gate, lease.lease_id, "R-tester", answer, POLICY, now=at)
+        return rec.id
+
+    return make
+
+
+@pytest.fixture
+def make_staff(platform) -> Callable[[str], str]:  # type: ignore[no-untyped-def]
+    """Factory: a staff user with ``role``; returns their pseudonym."""
+    from overheard.accounts.service import create_staff
+
+    def make(role: str) -> str:
+        with transaction(platform.sessions) as s:
+            staff, _ = create_staff(s, name=f"{role} one", role=role)
+            return staff.pseudonym
+
+    return make

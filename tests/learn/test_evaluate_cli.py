@@ -1,0 +1,96 @@
+"""Evaluation with real recognisers on synthesised speech, the HTML report, and the commands."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from overheard.learn.cli import evaluate_cmd, export_cmd, models_app, train_app
+from overheard.learn.models import SplitName
+
+HELD = [
+    ("alexa switch off the study lights", "lights_off"),
+    ("alexa will it rain in norwich tomorrow", "weather"),
+]
+TRAIN = [
+    ("alexa switch off the hallway lights", "lights_off"),
+    ("alexa will it rain in york tonight", "weather"),
+    ("alexa turn the study lights off", "lights_off"),
+]
+
+
+@pytest.fixture(scope="module")
+def speak():
+    from overheard.demo import espeak_available, synthesise
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    return lambda text: synthesise(text, "en-gb")
+
+
+@pytest.fixture
+def cli(settings, monkeypatch):
+    monkeypatch.setenv("OVERHEARD_DATABASE_URL", settings.database_url)
+    app = typer.Typer()
+    app.command("export")(export_cmd)
+    app.add_typer(train_app, name="train")
+    app.add_typer(models_app, name="models")
+    app.command("evaluate")(evaluate_cmd)
+    runner = CliRunner()
+    data_dir = str(settings.data_dir)
+
+    def run(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--data-dir", data_dir])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run
+
+
+@pytest.mark.slow
+def test_train_approve_evaluate_through_the_commands(
+    platform, make_home, make_reviewed, make_staff, speak, cli, tmp_path
+):
+    home = make_home()
+    for text, intent in TRAIN:
+        make_reviewed(home, text, intent, pcm=speak(text))
+    for text, intent in HELD:
+        make_reviewed(home, text, intent, pcm=speak(text), split=SplitName.HELDOUT, confidence=0.3)
+    assert "asr-0001: trained on 3 reviewed clips" in cli("train", "asr")
+    assert "nlu-0001" in cli("train", "nlu")
+    lead = make_staff("lead")
+    cli("models", "approve", "asr-0001", "--actor", lead)
+    assert "approved" in cli("models", "list")
+    out = cli("export", "--out", str(tmp_path / "ex"), "--split", "heldout")
+    assert ": 2 clips" in out
+    report = tmp_path / "report.html"
+    out = cli("evaluate", "--report", str(report))
+    assert "generic en-us" in out and "asr-0001 (approved)" in out and "nlu-0001" in out
+    html = report.read_text()
+    assert html.count("<svg") >= 4 and "low_confidence" in html and "Confusion" in html
+
+
+def test_export_refuses_plaintext_without_a_privacy_officer(
+    platform, make_home, make_reviewed, settings, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OVERHEARD_DATABASE_URL", settings.database_url)
+    make_reviewed(make_home(), "alexa play folk", "music_play")
+    app = typer.Typer()
+    app.command("export")(export_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "--plaintext",
+            "--actor",
+            "R-nobody",
+            "--out",
+            str(tmp_path / "p"),
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+    )
+    assert result.exit_code == 1 and "privacy officer" in result.output
+    assert not (tmp_path / "p").exists()

@@ -1,0 +1,139 @@
+"""Exports: only usable reviewed clips, sealed per household, opened for training, loadable, deletable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import soundfile as sf
+from sqlalchemy import select
+
+from overheard import audit
+from overheard.db import transaction
+from overheard.errors import Forbidden
+from overheard.learn.export import export_plaintext, export_sealed, open_for_training, read_manifest
+from overheard.learn.models import ExportMember
+from overheard.learn.reviewed import reviewed_clips
+from overheard.recordings.deletion import delete_everything, delete_recordings
+from overheard.recordings.models import Recording, Status
+from overheard.review.policy import Flag
+
+
+@pytest.fixture
+def world(platform, make_home, make_reviewed):
+    """Two consenting homes with usable clips, plus clips that must never be exported."""
+    a, b, shy = make_home(), make_home(), make_home(consent=True)
+    good = {
+        make_reviewed(a, "alexa switch on the lounge lights", "lights_on"): a,
+        make_reviewed(a, "alexa play some folk", "music_play"): a,
+        make_reviewed(b, "alexa will it rain in leeds", "weather"): b,
+    }
+    sensitive = make_reviewed(
+        b,
+        "alexa call my doctor about the results",
+        "general_question",
+        flags=frozenset({Flag.SENSITIVE}),
+    )
+    opted_out = make_reviewed(shy, "alexa stop the music", "music_stop")
+    accidental = make_reviewed(a, "alexa what time is it", "time_query")
+    with transaction(platform.sessions) as s:
+        s.get_one(Recording, accidental).status = Status.ACCIDENTAL.value
+        from overheard.households import Household
+
+        s.get_one(Household, shy.household_id).human_review = False
+    return {"good": good, "never": {sensitive, opted_out, accidental}}
+
+
+def test_only_usable_reviewed_clips_are_selected(platform, world):
+    with platform.sessions() as s:
+        ids = {c.recording_id for c in reviewed_clips(s)}
+    assert ids == set(world["good"])
+
+
+def test_sealed_export_has_lineage_and_no_plaintext(platform, world, tmp_path):
+    summary = export_sealed(platform, tmp_path / "ex")
+    manifest = read_manifest(tmp_path / "ex")
+    assert summary.clips == 3 and manifest["mode"] == "sealed"
+    assert {m["recording_id"] for m in manifest["members"]} == set(world["good"])
+    assert all(m["annotation_id"] for m in manifest["members"])
+    assert manifest["dataset_version"].startswith(summary.export_id + "@")
+    assert len(manifest["shards"]) == 2  # one per household
+    for shard in (tmp_path / "ex" / "shards").iterdir():
+        assert b"lounge" not in shard.read_bytes() and b"RIFF" not in shard.read_bytes()
+    assert not list((tmp_path / "ex").rglob("*.wav"))
+
+
+def test_opened_export_loads_with_datasets_and_follows_nemo_and_kaldi(platform, world, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    export_sealed(platform, tmp_path / "ex")
+    run = tmp_path / "run"
+    summary = open_for_training(platform, tmp_path / "ex", run)
+    assert summary.clips == 3
+    # audiofolder needs torchcodec (torch) to encode audio; the json loader + Audio column does not.
+    loaded = datasets.load_dataset("json", data_files=str(run / "metadata.jsonl"), split="train")
+    loaded = loaded.cast_column("audio", datasets.Audio(sampling_rate=16000, decode=False))
+    assert len(loaded) == 3 and all((run / a["path"]).is_file() for a in loaded["audio"])
+    assert sorted(loaded["text"]) == sorted(
+        ["alexa switch on the lounge lights", "alexa play some folk", "alexa will it rain in leeds"]
+    )
+    assert set(loaded["intent"]) == {"lights_on", "music_play", "weather"}
+    # NeMo's manifest: one JSON object per line, audio_filepath (relative to the manifest), duration, text.
+    for line in (run / "nemo_manifest.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        audio, rate = sf.read(run / item["audio_filepath"], dtype="int16")
+        assert rate == 16000 and item["duration"] == pytest.approx(audio.size / rate, abs=1e-3)
+        assert isinstance(item["text"], str) and item["text"]
+    kaldi = run / "kaldi"
+    utts = [line.split()[0] for line in (kaldi / "wav.scp").read_text().splitlines()]
+    assert utts == sorted(utts) and len(utts) == 3
+    spk = dict(line.split() for line in (kaldi / "utt2spk").read_text().splitlines())
+    assert all(u.startswith(spk[u] + "-") for u in utts)
+    tasks = json.loads((run / "labelstudio.json").read_text())
+    assert {t["annotations"][0]["result"][0]["value"]["text"][0] for t in tasks} == set(
+        loaded["text"]
+    )
+    with platform.sessions() as s:
+        assert audit.verify_chain(s).ok
+
+
+def test_deleted_clip_leaves_existing_exports(platform, world, tmp_path):
+    export_sealed(platform, tmp_path / "ex")
+    victim, home = next(iter(world["good"].items()))
+    receipt = delete_recordings(
+        platform, home.household_id, [victim], actor="customer", scope={"kind": "one"}
+    )
+    assert receipt.body["counts"]["export_memberships_removed"] == 1
+    with platform.sessions() as s:
+        member = s.scalars(select(ExportMember).where(ExportMember.recording_id == victim)).one()
+        assert member.clip_key is None and member.removed_at is not None
+    summary = open_for_training(platform, tmp_path / "ex", tmp_path / "run")
+    assert summary.clips == 2 and summary.skipped["deleted"] == 1
+    removals = (tmp_path / "ex" / "removals.jsonl").read_text().splitlines()
+    assert [json.loads(r)["recording_id"] for r in removals] == [victim]
+
+
+def test_shredded_household_shard_is_unreadable(platform, world, tmp_path):
+    export_sealed(platform, tmp_path / "ex")
+    home = next(iter(world["good"].values()))
+    delete_everything(platform, home.household_id, actor="customer")
+    summary = open_for_training(platform, tmp_path / "ex", tmp_path / "run")
+    others = [r for r, h in world["good"].items() if h != home]
+    assert summary.clips == len(others)
+
+
+def test_plaintext_export_needs_a_privacy_officer_and_is_audited(
+    platform, world, tmp_path, make_staff
+):
+    annotator = make_staff("annotator")
+    with pytest.raises(Forbidden):
+        export_plaintext(platform, tmp_path / "no", staff_id=annotator)
+    with pytest.raises(Forbidden):
+        export_plaintext(platform, tmp_path / "no", staff_id="R-nobody")
+    officer = make_staff("privacy_officer")
+    summary = export_plaintext(platform, tmp_path / "plain", staff_id=officer, formats=["nemo"])
+    assert summary.clips == 3 and len(list((tmp_path / "plain" / "audio").glob("*.wav"))) == 3
+    with platform.sessions() as s:
+        event = s.scalars(
+            select(audit.AuditEvent).where(audit.AuditEvent.action == "learn.export_plaintext")
+        ).one()
+    assert event.actor == officer and event.details["clips"] == 3

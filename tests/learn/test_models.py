@@ -1,0 +1,143 @@
+"""Model versions: lineage, lead approval, what the pipeline uses, and deletion reaching the models."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from overheard.db import transaction
+from overheard.errors import Conflict, Forbidden
+from overheard.learn.approval import approve
+from overheard.learn.evaluate import _check_disjoint, heldout_examples
+from overheard.learn.models import Lineage, ModelKind, SplitName, VersionState
+from overheard.learn.active import active_specs, newest_approved
+from overheard.learn.registry import get_version, versions_affected_by_receipt
+from overheard.learn.train_asr import train_asr
+from overheard.learn.train_nlu import train_nlu
+from overheard.learn.training import TrainOptions
+from overheard.recordings.deletion import delete_recordings
+from overheard.speech.asr import asr_from_spec
+from overheard.speech.nlu import IntentModel
+
+REQUESTS = [
+    ("alexa switch on the conservatory lights", "lights_on"),
+    ("alexa do i need a brolly in aberdeen tomorrow", "weather"),
+    ("alexa we've run out of marmite", "shopping_add"),
+    ("alexa put on the kinks in the utility room", "music_play"),
+]
+
+
+@pytest.fixture
+def home(make_home):
+    return make_home()
+
+
+@pytest.fixture
+def reviewed(home, make_reviewed):
+    train = [make_reviewed(home, text, intent) for text, intent in REQUESTS]
+    held = make_reviewed(
+        home, "alexa switch off the landing lights", "lights_off", split=SplitName.HELDOUT
+    )
+    return train, held
+
+
+@pytest.fixture
+def options(tmp_path):
+    return TrainOptions(models_dir=tmp_path / "models", actor="test")
+
+
+def lineage(platform, version_id: str) -> set[str]:
+    with platform.sessions() as s:
+        return set(s.scalars(select(Lineage.recording_id).where(Lineage.version_id == version_id)))
+
+
+def test_asr_version_knows_the_reviewed_words_and_its_lineage(platform, reviewed, options):
+    train, held = reviewed
+    result = train_asr(platform, options)
+    assert result.version_id == "asr-0001" and result.trained_on == len(train)
+    assert lineage(platform, "asr-0001") == set(train) and held not in lineage(platform, "asr-0001")
+    words = (result.path / "words.dict").read_text().split("\n")
+    entries = {line.split(" ")[0] for line in words if line}
+    assert {"alexa", "brolly", "conservatory", "marmite", "kinks"} <= entries
+    assert "conservatory lights" in (result.path / "lm.arpa").read_text()
+    assert asr_from_spec(f"pocketsphinx:{result.path}").name.endswith(str(result.path))
+
+
+def test_nlu_version_learns_reviewed_intents(platform, reviewed, options):
+    result = train_nlu(platform, options)
+    model = IntentModel.load(result.path)
+    assert model.predict("we've run out of marmite").intent == "shopping_add"
+    assert lineage(platform, result.version_id) == set(reviewed[0])
+
+
+def test_only_a_lead_approves_and_the_pipeline_takes_the_newest_approved(
+    platform, reviewed, options, make_staff
+):
+    first = train_asr(platform, options)
+    second = train_asr(platform, options)
+    nlu = train_nlu(platform, options)
+    annotator, lead = make_staff("annotator"), make_staff("lead")
+    with transaction(platform.sessions) as s:
+        assert active_specs(s) == (None, None, ())
+        with pytest.raises(Forbidden):
+            approve(s, first.version_id, annotator)
+    with transaction(platform.sessions) as s:
+        approve(s, first.version_id, lead)
+        assert active_specs(s)[0] == f"pocketsphinx:{first.path}"
+        approve(s, second.version_id, lead)
+        approve(s, nlu.version_id, lead)
+        with pytest.raises(Conflict):
+            approve(s, nlu.version_id, lead)
+    with platform.sessions() as s:
+        spec, nlu_path, ids = active_specs(s)
+    assert spec == f"pocketsphinx:{second.path}" and nlu_path == nlu.path
+    assert ids == (second.version_id, nlu.version_id)
+
+
+def test_deletion_reaches_the_models_and_retraining_retires_them(
+    platform, home, reviewed, options, make_staff
+):
+    train, _ = reviewed
+    old = train_asr(platform, options)
+    with transaction(platform.sessions) as s:
+        approve(s, old.version_id, make_staff("lead"))
+    receipt = delete_recordings(
+        platform, home.household_id, [train[0]], actor="customer", scope={"kind": "one"}
+    )
+    assert receipt.body["counts"]["model_versions_affected"] == 1
+    with platform.sessions() as s:
+        assert versions_affected_by_receipt(s, receipt.id) == [old.version_id]
+    new = train_asr(platform, TrainOptions(models_dir=options.models_dir, exclude_deleted=True))
+    assert train[0] not in lineage(platform, new.version_id)
+    assert lineage(platform, new.version_id) == set(train[1:])
+    assert new.retired == (old.version_id,)
+    with platform.sessions() as s:
+        assert get_version(s, old.version_id).state == VersionState.RETIRED
+        assert get_version(s, new.version_id).supersedes == old.version_id
+        assert newest_approved(s, ModelKind.ASR) is None  # the successor waits for a lead
+
+
+def test_retirement_can_be_switched_off(platform, home, reviewed, options):
+    old = train_asr(platform, options)
+    delete_recordings(
+        platform, home.household_id, [reviewed[0][0]], actor="customer", scope={"kind": "one"}
+    )
+    new = train_asr(
+        platform,
+        TrainOptions(models_dir=options.models_dir, exclude_deleted=True, retire_on_retrain=False),
+    )
+    assert new.retired == ()
+    with platform.sessions() as s:
+        assert get_version(s, old.version_id).state == VersionState.CANDIDATE
+
+
+def test_evaluation_refuses_a_version_trained_on_heldout_clips(platform, reviewed, options):
+    result = train_asr(platform, options)
+    _, held = reviewed
+    with transaction(platform.sessions) as s:
+        s.add(Lineage(version_id=result.version_id, recording_id=held, annotation_id="x"))
+    with transaction(platform.sessions) as s:
+        examples = heldout_examples(platform, s)
+        assert [e.clip.recording_id for e in examples] == [held]
+        with pytest.raises(Conflict, match="held-out"):
+            _check_disjoint(s, [result.version_id], examples)
