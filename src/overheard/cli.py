@@ -18,6 +18,7 @@ from .auditlog.cli import audit_app
 from .config import Settings, load_settings
 from .db import transaction
 from .device.cli import device_app
+from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from .errors import OverheardError
 from .platform import Platform, initialise
 
@@ -37,6 +38,10 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users", help="Staff accounts.")
 app.add_typer(device_app, name="device")
+app.command("export")(export_cmd)
+app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
+app.command("evaluate")(evaluate_cmd)
 
 console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
@@ -109,7 +114,7 @@ def worker(
 ) -> None:
     """Run a Celery worker for the configured broker (``OVERHEARD_BROKER_URL``)."""
     from .celery_app import configure, make_celery
-    from .tasks import reannounce_loop, register_all
+    from .tasks import housekeeping, reannounce_loop, register_all
 
     settings = settings_for(data_dir)
     if not settings.broker_url:
@@ -119,7 +124,7 @@ def worker(
     configure(settings)
     reannounce_loop(settings)
     # Housekeeping runs in this (parent) process on a platform of its own; pool children open theirs.
-    Platform.open(settings).housekeeping.start()
+    housekeeping(Platform.open(settings)).start()
     celery = make_celery(settings.broker_url)
     celery.worker_main(
         ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]

@@ -190,6 +190,22 @@ class Settings(BaseSettings):
     review_gold_share: float = Field(
         0.05, ge=0, le=1, description="Share of claims answered with a gold task."
     )
+    learn_models_dir: str = Field(
+        "", description="Where trained model versions are written; empty = data_dir/models."
+    )
+    learn_exports_dir: str = Field(
+        "", description="Where dataset exports are written; empty = data_dir/exports."
+    )
+    learn_heldout_percent: int = Field(
+        20,
+        ge=0,
+        le=100,
+        description="Share of reviewed clips (by id hash) kept out of training for evaluation, percent.",
+    )
+    learn_retire_on_retrain: bool = Field(
+        True,
+        description="Retire model versions that trained on deleted clips when `--exclude-deleted` retrains them.",
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(

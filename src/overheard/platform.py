@@ -68,6 +68,7 @@ class Platform:
     jobs: JobBackend = field(init=False)
 
     def __post_init__(self) -> None:
+        self._timers: list[Periodic] = []
         self.gate = ContentGate(self.keyring, self.blobs)
         self.jobs = make_backend(self)
 
@@ -112,29 +113,20 @@ class Platform:
             poll_s=s.audit_checkpoint_poll_s,
         )
 
-    @cached_property
-    def housekeeping(self) -> Periodic:
-        """The retention sweep, on a timer."""
-        from .tasks import retention_sweep
-
-        return Periodic(
-            "overheard-retention",
-            self.settings.retention_sweep_every_s,
-            lambda: retention_sweep(self),
-        )
-
-    def start_background(self) -> None:
-        """Start the job workers, the audit checkpointer and, with in-process jobs, housekeeping."""
+    def start_background(self, *extra: Periodic) -> None:
+        """Start the job workers, the audit checkpointer and any ``extra`` timers (stopped on close)."""
         self.jobs.start()
         self.checkpointer.start()
-        if not self.settings.broker_url:
-            self.housekeeping.start()
+        for timer in extra:
+            self._timers.append(timer)
+            timer.start()
 
     def close(self) -> None:
         """Stop workers and release connections."""
-        for running in ("checkpointer", "housekeeping"):
-            if running in self.__dict__:
-                self.__dict__[running].stop()
+        if "checkpointer" in self.__dict__:
+            self.checkpointer.stop()
+        for timer in self._timers:
+            timer.stop()
         self.jobs.stop()
         self.blobs.close()
         self.engine.dispose()

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from .config import Settings
+from .jobs import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -15,11 +16,13 @@ REANNOUNCE_S = 15.0
 
 def register_all() -> None:
     """Register the handlers of every job kind."""
+    from . import learn
     from .review import hooks as review_hooks
     from .speech import pipeline
 
     pipeline.register()
     review_hooks.register()
+    learn.register()
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
@@ -38,6 +41,15 @@ def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
 
     sweep_retention(
         platform, utcnow(), accidental_retention_s=platform.settings.accidental_retention_s
+    )
+
+
+def housekeeping(platform) -> Periodic:  # type: ignore[no-untyped-def]
+    """The retention sweep on a timer of ``retention_sweep_every_s``."""
+    return Periodic(
+        "overheard-retention",
+        platform.settings.retention_sweep_every_s,
+        lambda: retention_sweep(platform),
     )
 
 

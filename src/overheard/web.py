@@ -21,6 +21,7 @@ from .customer import routes as customer_routes
 from .errors import OverheardError
 from .platform import Platform
 from .recordings import api as recordings_api
+from .workbench import routes as workbench_routes
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -60,7 +61,11 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_workers:
-            platform.start_background()
+            from .tasks import housekeeping, register_all
+
+            register_all()
+            in_process = not platform.settings.broker_url
+            platform.start_background(*([housekeeping(platform)] if in_process else []))
         try:
             yield
         finally:
@@ -80,6 +85,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     app.include_router(recordings_api.router)
     accounts_web.install(app, platform)
     app.include_router(customer_routes.router)
+    workbench_routes.install(app, platform)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(public())])

@@ -37,7 +37,7 @@ DeletionHook = Callable[[Session, list[str]], dict[str, int]]
 DELETION_HOOKS: list[DeletionHook] = []
 KeyHandover = Callable[[Session, str, bytes, bytes], int]
 """``(session, household_id, old_key, new_key)``: re-seal what must outlive a shredding (identity)."""
-HOUSEHOLD_BLOB_PREFIXES = ("audio/{household_id}/",)
+HOUSEHOLD_BLOB_PREFIXES = ("audio/{household_id}/", "disguised/{household_id}/")
 """Blob prefixes that hold only one household's data; "everything" empties them."""
 ID_BATCH = 500
 """Recording ids per SQL ``IN`` list."""

@@ -9,8 +9,8 @@ deletion service.
 from __future__ import annotations
 
 import json
-import random
 import logging
+import random
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -24,6 +24,7 @@ from .. import audit, jobs
 from ..config import Settings
 from ..db import transaction, utcnow
 from ..errors import ConfigError
+from ..learn.active import active_specs
 from ..platform import Platform
 from ..recordings.deletion import delete_last, delete_today
 from ..recordings.ingest import PROCESS_JOB
@@ -61,6 +62,8 @@ class SpeechStack:
     wake_threshold: float
     wake_keywords: tuple[str, ...]
     asr_spec: str
+    nlu_path: str | None = None
+    """A lead-approved retrained intent model; None = the default seed model."""
 
     @cached_property
     def wake(self) -> WakeWordModel:
@@ -80,10 +83,10 @@ class SpeechStack:
     @cached_property
     def nlu(self) -> IntentModel:
         """The intent model."""
-        return default_intent_model()
+        return IntentModel.load(Path(self.nlu_path)) if self.nlu_path else default_intent_model()
 
 
-_stacks: dict[int, SpeechStack] = {}
+_stacks: dict[tuple[int, tuple[str, ...]], SpeechStack] = {}
 _stacks_lock = threading.Lock()
 
 
@@ -104,11 +107,20 @@ def stack_from_settings(settings: Settings) -> SpeechStack:
 
 
 def stack_for(platform: Platform) -> SpeechStack:
-    """The platform's speech stack (one per platform object)."""
+    """The platform's speech stack, using the newest lead-approved adapted models (if any)."""
+    with platform.sessions() as session:
+        asr_spec, nlu_path, versions = active_specs(session)
+    key = (id(platform), versions)
     with _stacks_lock:
-        stack = _stacks.get(id(platform))
+        stack = _stacks.get(key)
         if stack is None:
-            stack = _stacks[id(platform)] = stack_from_settings(platform.settings)
+            base = stack_from_settings(platform.settings)
+            if asr_spec is not None and base.asr_spec.startswith("pocketsphinx"):
+                base.asr_spec = asr_spec
+            base.nlu_path = str(nlu_path) if nlu_path is not None else None
+            for old in [k for k in _stacks if k[0] == id(platform)]:
+                del _stacks[old]
+            stack = _stacks[key] = base
         return stack
 
 
