@@ -33,10 +33,10 @@ from overheard.config import Settings
 from overheard.db import transaction
 from overheard.identity.service import enrol_household
 from overheard.learn import register
+from overheard.learn.approval import approve
 from overheard.learn.demo_world import World
 from overheard.learn.evaluate import evaluate
 from overheard.learn.metrics import intent_score, wer
-from overheard.learn.approval import approve
 from overheard.learn.report import terminal_tables, write_report
 from overheard.learn.train_asr import train_asr
 from overheard.learn.train_nlu import train_nlu

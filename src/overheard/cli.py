@@ -18,8 +18,8 @@ from .auditlog.cli import audit_app
 from .config import Settings, load_settings
 from .db import transaction
 from .device.cli import device_app
-from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from .errors import OverheardError
+from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from .platform import Platform, initialise
 
 app = typer.Typer(

@@ -17,15 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 from sqlalchemy import update
 
+from .accounts.service import create_staff, invite_customer
 from .db import transaction, utcnow
 from .households import Device, Household
-from .accounts.service import create_staff, invite_customer
 from .identity.service import enrol_household
 from .platform import Platform
 from .recordings.ingest import ingest

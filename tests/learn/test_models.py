@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from overheard.db import transaction
 from overheard.errors import Conflict, Forbidden
+from overheard.learn.active import active_specs, newest_approved
 from overheard.learn.approval import approve
 from overheard.learn.evaluate import _check_disjoint, heldout_examples
 from overheard.learn.models import Lineage, ModelKind, SplitName, VersionState
-from overheard.learn.active import active_specs, newest_approved
 from overheard.learn.registry import get_version, versions_affected_by_receipt
 from overheard.learn.train_asr import train_asr
 from overheard.learn.train_nlu import train_nlu

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import soundfile as sf
 from sqlalchemy import func, select
 
 from overheard import audit
