@@ -21,6 +21,7 @@ from .device.cli import device_app
 from .errors import OverheardError
 from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from .platform import Platform, initialise
+from .protect.trace_cli import trace_cmd
 
 app = typer.Typer(
     help="Overheard: the human-review loop of a voice assistant, privacy enforced.",
@@ -42,6 +43,7 @@ app.command("export")(export_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_cmd)
+app.command("trace")(trace_cmd)
 
 console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]

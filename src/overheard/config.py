@@ -206,6 +206,42 @@ class Settings(BaseSettings):
         True,
         description="Retire model versions that trained on deleted clips when `--exclude-deleted` retrains them.",
     )
+    serve_max_per_window: int = Field(
+        12, ge=1, description="Clips one staff member may be served per `serve_window_s`."
+    )
+    serve_window_s: float = Field(
+        60.0, gt=0, description="Window of the staff serving rate limit, seconds."
+    )
+    serve_second_sees_first: bool = Field(
+        False,
+        description="Whether a double-check annotator sees the first annotator's (redacted) transcript.",
+    )
+    emergency_case_s: float = Field(
+        900.0,
+        gt=0,
+        description="Seconds a privacy officer's emergency case grants access to the clip.",
+    )
+    emergency_ack_within_s: float = Field(
+        3600.0,
+        gt=0,
+        description="An emergency report not acknowledged within this many seconds is overdue.",
+    )
+    emergency_close_within_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="An emergency report not closed within this many seconds is overdue.",
+    )
+    reidentify_request_ttl_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="Seconds a re-identification request waits for a second officer.",
+    )
+    reidentify_view_window_s: float = Field(
+        600.0, gt=0, description="Seconds an approved re-identification may be viewed, once."
+    )
+    reidentify_min_reason_chars: int = Field(
+        30, ge=1, description="Shortest written reason for a re-identification request, characters."
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(

@@ -17,12 +17,14 @@ REANNOUNCE_S = 15.0
 def register_all() -> None:
     """Register the handlers of every job kind."""
     from . import learn
+    from .protect import serving
     from .review import hooks as review_hooks
     from .speech import pipeline
 
     pipeline.register()
     review_hooks.register()
     learn.register()
+    serving.register()
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]

@@ -113,3 +113,15 @@ def test_retention_choice_is_saved_and_audited(platform, owner):
     bad = submit(owner.client, "/me", "/me/retention", retention="forever")
     assert bad.status_code == 400
     assert [e.reason for e in events(platform, action="household.retention")] == ["3_months"]
+
+
+def test_sensitive_flag_shows_on_the_dashboard(platform, owner):
+    """A clip a reviewer flagged as personal says so on its owner's dashboard."""
+    from overheard.review.models import Exclusion
+
+    rec = add_recording(platform, owner.device_id, "something personal")
+    with transaction(platform.sessions) as s:
+        s.add(Exclusion(recording_id=rec.id, reason="sensitive", by="R-0001"))
+    page = owner.client.get("/me")
+    assert page.status_code == 200
+    assert "Flagged as personal, removed from review." in page.text

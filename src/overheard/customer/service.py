@@ -24,7 +24,7 @@ from ..platform import Platform
 from ..recordings import deletion
 from ..recordings.models import DeletionReceipt, Recording
 from ..review.consent import set_human_review
-from ..review.models import ReviewTask
+from ..review.models import Exclusion, ReviewTask
 from ..speech.audio import to_wav_bytes
 from .rekey import reseal_identity
 
@@ -68,6 +68,8 @@ class RecordingView:
     transcript: str | None
     intent: str | None
     reviews: list[ReviewEntry]
+    flagged_personal: bool = False
+    """A reviewer flagged it as intimate or personal: removed from review and from training."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,14 @@ def list_recordings(
             .limit(PAGE_SIZE)
         ).all()
         reviews = reviews_of(session, [r.id for r in rows])
+        flagged = set(
+            session.scalars(
+                select(Exclusion.recording_id).where(
+                    Exclusion.recording_id.in_([r.id for r in rows]),
+                    Exclusion.reason == "sensitive",
+                )
+            )
+        )
         views = [
             RecordingView(
                 r.id,
@@ -154,6 +164,7 @@ def list_recordings(
                 _open(platform, session, r, "hypothesis", actor),
                 _open(platform, session, r, "intent", actor),
                 reviews[r.id],
+                r.id in flagged,
             )
             for r in rows
         ]

@@ -1,0 +1,416 @@
+"""What a staff member hears and reads: disguised, watermarked audio and redacted text, per grant.
+
+A *grant* is what entitles one staff member to one clip right now: an annotator's live lease, an open
+adjudication for a lead, or a privacy officer's open case. Every serve checks the grant, opens content
+through the content gate (audited), uses the clip's one cached disguise (drawn at the first serve),
+marks the audio with a fresh random 32-bit watermark id recorded in ``watermarks``, and audits
+``audio.serve`` in the same transaction as that row. Text is the ASR hypothesis (and, where allowed,
+earlier annotations) through PII redaction, audited ``text.view``. See ``docs/serving.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db import transaction
+from ..errors import NotFound, OverheardError
+from ..platform import Platform
+from ..recordings.deletion import DELETION_HOOKS
+from ..recordings.models import Recording
+from ..review.content import annotation_kind, open_answer
+from ..review.errors import LeaseExpired
+from ..review.flags import FLAG_HOOKS, FlagEvent
+from ..review.models import Agreement, Annotation, ReviewTask, TaskState
+from ..review.policy import Flag
+from ..speech.audio import to_wav_bytes
+from . import _cache
+from ._tables import Watermark
+from .disguise import SAMPLE_RATE_HZ, disguise, draw_params
+from .redact import redact
+from .watermark import PAYLOAD_BITS, embed
+
+SERVE_PURPOSE = "review.serve"
+"""Purpose on the audit event of every content open made to serve audio."""
+TEXT_PURPOSE = "review.text"
+"""Purpose on the audit event of every content open made to show text."""
+HYPOTHESIS_KIND = "hypothesis"
+"""Sealed-text kind of the ASR result (JSON with a ``text`` field)."""
+MARK_ID_ATTEMPTS = 16
+"""Draws of a fresh watermark id before giving up (collisions are rare: 32-bit ids)."""
+COMMIT_ATTEMPTS = 2
+"""Tries of the recording transaction (a concurrent first serve of the same clip may win the race)."""
+
+
+class ServeLimitReached(OverheardError):
+    """Too many serves to one staff member within the window."""
+
+    status = 429
+    code = "serve_rate_limited"
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """Limits of the serving layer (settings ``serve_<field>``)."""
+
+    max_per_window: int = 12
+    """Most audio serves to one staff member within ``window_s``."""
+    window_s: float = 60.0
+    """Sliding window of the serve limit, seconds."""
+    second_sees_first: bool = False
+    """Whether the annotator of a double-check reads the first annotation (off: keeps them independent)."""
+
+    @classmethod
+    def from_settings(cls, settings: object) -> ServingPolicy:
+        """The policy from ``settings.serve_<field>`` where set, defaults elsewhere."""
+        given = {
+            f.name: getattr(settings, f"serve_{f.name}")
+            for f in fields(cls)
+            if hasattr(settings, f"serve_{f.name}")
+        }
+        return cls(**given)
+
+
+@dataclass(frozen=True)
+class ServedClip:
+    """One serve: a WAV of the disguised, watermarked clip."""
+
+    wav: bytes
+    """16 kHz mono PCM16 WAV file."""
+    watermark_id: int
+    """The 32-bit id marked into this copy (``watermarks.id``)."""
+    duration_s: float
+    """Seconds of audio."""
+
+
+@dataclass(frozen=True)
+class StaffText:
+    """The texts a staff member may read for a clip, all PII-redacted."""
+
+    hypothesis: str
+    earlier: tuple[str, ...]
+    """Earlier annotations' transcripts, oldest first (empty unless the grant allows them)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a live grant points at."""
+
+    recording: Recording
+    pseudonym: str
+    """The clip's pseudonym as the listener knows it."""
+    earlier: tuple[str, ...] = ()
+    """Ids of annotations whose transcripts this listener may read."""
+
+
+Resolver = Callable[[Session, datetime], Target]
+"""Checks a grant is live inside the caller's transaction; raises LeaseExpired or NotFound if not."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What entitles one staff member to one clip right now."""
+
+    kind: str
+    """``lease``, ``adjudication`` or ``case``."""
+    id: str
+    staff: str
+    """Pseudonym of the staff member."""
+    resolve: Resolver
+
+
+def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
+    """The grant of an annotator's lease (live, and held by ``staff``)."""
+
+    def resolve(session: Session, now: datetime) -> Target:
+        task = session.scalars(
+            select(ReviewTask)
+            .where(
+                ReviewTask.lease_id == lease_id,
+                ReviewTask.leased_to == staff,
+                ReviewTask.state == TaskState.LEASED.value,
+                ReviewTask.lease_until >= now,
+            )
+            .with_for_update()
+        ).first()
+        recording = _recording(session, task.recording_id if task else None)
+        if task is None or recording is None:
+            raise LeaseExpired("this lease has expired or was withdrawn")
+        earlier = _first_pass(session, task) if policy.second_sees_first else ()
+        return Target(recording, task.pseudonym, earlier)
+
+    return Grant("lease", lease_id, staff, resolve)
+
+
+def _recording(session: Session, recording_id: str | None) -> Recording | None:
+    return session.get(Recording, recording_id) if recording_id else None
+
+
+def _first_pass(session: Session, task: ReviewTask) -> tuple[str, ...]:
+    if task.first_task_id is None:
+        return ()
+    found = session.scalars(
+        select(Annotation.id).where(
+            Annotation.task_id == task.first_task_id, Annotation.kind == "review"
+        )
+    ).first()
+    return (found,) if found else ()
+
+
+def adjudication_grant(agreement_id: str, lead: str) -> Grant:
+    """The grant of an open adjudication (leads hold no lease); both annotations may be read."""
+
+    def resolve(session: Session, now: datetime) -> Target:
+        item = session.get(Agreement, agreement_id, with_for_update=True)
+        recording = _recording(session, item.recording_id if item else None)
+        if item is None or item.state != "open" or recording is None:
+            raise NotFound("no such open adjudication", code="adjudication_not_found")
+        second = session.get_one(Annotation, item.second_annotation_id)
+        task = session.get_one(ReviewTask, second.task_id)
+        earlier = (item.first_annotation_id, item.second_annotation_id)
+        return Target(recording, task.pseudonym, earlier)
+
+    return Grant("adjudication", agreement_id, lead, resolve)
+
+
+def clip_for_lease(
+    platform: Platform,
+    *,
+    lease_id: str,
+    staff: str,
+    now: datetime,
+    rng: np.random.Generator | None = None,
+) -> ServedClip:
+    """The leased clip for its holder: disguised, watermarked, audited; LeaseExpired otherwise."""
+    policy = ServingPolicy.from_settings(platform.settings)
+    return serve_clip(platform, lease_grant(lease_id, staff, policy), now=now, rng=rng)
+
+
+def text_for_lease(platform: Platform, *, lease_id: str, staff: str, now: datetime) -> StaffText:
+    """The leased clip's redacted hypothesis (and first annotation, if policy allows), audited."""
+    policy = ServingPolicy.from_settings(platform.settings)
+    return serve_text(platform, lease_grant(lease_id, staff, policy), now=now)
+
+
+def clip_for_adjudication(
+    platform: Platform,
+    *,
+    agreement_id: str,
+    lead: str,
+    now: datetime,
+    rng: np.random.Generator | None = None,
+) -> ServedClip:
+    """The clip of an open adjudication for a lead; NotFound once it is settled or withdrawn."""
+    return serve_clip(platform, adjudication_grant(agreement_id, lead), now=now, rng=rng)
+
+
+def text_for_adjudication(
+    platform: Platform, *, agreement_id: str, lead: str, now: datetime
+) -> StaffText:
+    """The redacted hypothesis and both annotations' transcripts of an open adjudication."""
+    return serve_text(platform, adjudication_grant(agreement_id, lead), now=now)
+
+
+def serve_clip(
+    platform: Platform, grant: Grant, *, now: datetime, rng: np.random.Generator | None = None
+) -> ServedClip:
+    """Serve ``grant``'s clip once: checked, disguised (one disguise per clip), marked, audited."""
+    policy = ServingPolicy.from_settings(platform.settings)
+    fresh: bytes | None = None
+    with transaction(platform.sessions) as session:
+        target = grant.resolve(session, now)
+        _check_rate(session, grant.staff, policy, now)
+        cached = _cache.open_cached(
+            session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
+        )
+        if cached is None:
+            original = platform.gate.open_audio(
+                session, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
+            )
+    if cached is None:
+        fresh = disguise_pcm(original, rng or os_random())
+    pcm, mark_id = _record_serve(platform, grant, policy, cached, fresh, now)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+    marked = embed(samples, mark_id, platform.secrets["watermark"])
+    return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
+
+
+def os_random() -> np.random.Generator:
+    """A generator seeded from the operating system's CSPRNG (128 bits)."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def disguise_pcm(pcm: bytes, rng: np.random.Generator) -> bytes:
+    """PCM16 bytes disguised with a fresh draw of parameters from ``rng``."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+    return disguise(samples, draw_params(rng)).astype("<i2").tobytes()
+
+
+def _record_serve(
+    platform: Platform,
+    grant: Grant,
+    policy: ServingPolicy,
+    cached: bytes | None,
+    fresh: bytes | None,
+    now: datetime,
+) -> tuple[bytes, int]:
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            with transaction(platform.sessions) as session:
+                # Checked again: a withdrawal while the disguise was computed ends the serve here.
+                target = grant.resolve(session, now)
+                _check_rate(session, grant.staff, policy, now)
+                pcm = cached
+                if pcm is None:
+                    assert fresh is not None
+                    pcm = _cache.keep(
+                        session,
+                        platform.gate,
+                        target.recording,
+                        fresh,
+                        actor=grant.staff,
+                        purpose=SERVE_PURPOSE,
+                    )
+                mark_id = _new_mark(session, grant, target, now)
+            return pcm, mark_id
+        except IntegrityError:
+            if attempt + 1 == COMMIT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_rate(session: Session, staff: str, policy: ServingPolicy, now: datetime) -> None:
+    since = now - timedelta(seconds=policy.window_s)
+    served = session.scalar(
+        select(func.count())
+        .select_from(Watermark)
+        .where(Watermark.staff == staff, Watermark.served_at > since, Watermark.served_at <= now)
+    )
+    if (served or 0) >= policy.max_per_window:
+        raise ServeLimitReached(
+            f"at most {policy.max_per_window} clips per {policy.window_s:g} s; wait a moment"
+        )
+
+
+def _new_mark(session: Session, grant: Grant, target: Target, now: datetime) -> int:
+    mark_id = _unused_mark_id(session)
+    session.add(
+        Watermark(
+            id=mark_id,
+            grant_kind=grant.kind,
+            grant_id=grant.id,
+            staff=grant.staff,
+            task_pseudonym=target.pseudonym,
+            recording_id=target.recording.id,
+            served_at=now,
+        )
+    )
+    session.flush()
+    audit.append(
+        session,
+        actor=grant.staff,
+        action="audio.serve",
+        subject=target.recording.id,
+        household_id=target.recording.household_id,
+        reason=grant.kind,
+        details={"watermark": mark_id, "task": target.pseudonym, grant.kind: grant.id},
+        now=now,
+    )
+    return mark_id
+
+
+def _unused_mark_id(session: Session) -> int:
+    for _ in range(MARK_ID_ATTEMPTS):
+        candidate = secrets.randbits(PAYLOAD_BITS)
+        if session.get(Watermark, candidate) is None:
+            return candidate
+    raise OverheardError("no free watermark id; try again", code="watermark_ids_exhausted")
+
+
+def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
+    """The redacted texts ``grant`` may read, each open audited, plus one ``text.view`` event."""
+    with transaction(platform.sessions) as session:
+        target = grant.resolve(session, now)
+        rec, actor = target.recording, grant.staff
+        raw = platform.gate.open_text(
+            session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE
+        )
+        earlier = tuple(
+            redact(text)
+            for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
+            if text is not None
+        )
+        audit.append(
+            session,
+            actor=actor,
+            action="text.view",
+            subject=rec.id,
+            household_id=rec.household_id,
+            reason=grant.kind,
+            details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
+            now=now,
+        )
+    return StaffText(redact(hypothesis_text(raw)), earlier)
+
+
+def hypothesis_text(raw: str | None) -> str:
+    """The words of a sealed hypothesis (JSON with ``text``), or an empty string."""
+    if not raw:
+        return ""
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return str(body.get("text") or "") if isinstance(body, dict) else str(body)
+
+
+def _transcript(
+    session: Session, platform: Platform, rec: Recording, annotation_id: str, actor: str
+) -> str | None:
+    try:
+        answer = open_answer(
+            session,
+            platform.gate,
+            rec,
+            annotation_kind(annotation_id),
+            actor=actor,
+            purpose=TEXT_PURPOSE,
+        )
+    except NotFound:
+        return None
+    return answer.transcript
+
+
+def on_sensitive(session: Session, event: FlagEvent) -> None:
+    """A ``sensitive`` flag: the clip's cached disguised copy goes with it."""
+    _cache.purge(session, [event.recording_id])
+
+
+def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
+    """Deletion: the recordings' cached disguised copies go too (counted on the receipt)."""
+    removed = _cache.purge(session, recording_ids)
+    return {"disguised_copies": removed} if removed else {}
+
+
+def register() -> None:
+    """Install the deletion and ``sensitive`` flag hooks (idempotent)."""
+    if on_recordings_deleted not in DELETION_HOOKS:
+        DELETION_HOOKS.append(on_recordings_deleted)
+    hooks = FLAG_HOOKS.setdefault(Flag.SENSITIVE, [])
+    if on_sensitive not in hooks:
+        hooks.append(on_sensitive)
+
+
+def install(platform: Platform) -> None:
+    """Hooks on, and ``platform``'s sessions carry its blob store so hooks can remove copies."""
+    _cache.carry_blob_store(platform.sessions, platform.blobs)
+    register()

@@ -1,0 +1,110 @@
+"""The emergency policy in code: the queue, time-boxed cases, serving under a case, notes, audit."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.errors import BadRequest, Conflict, NotFound
+from overheard.privacy import emergency
+from overheard.protect import serving
+from overheard.protect._tables import Watermark
+from overheard.recordings.deletion import delete_recordings
+from overheard.review import hooks as review_hooks
+from overheard.review.consent import set_human_review
+from tests.privacy._world import add_clip, claim, later, sample, submit
+
+POLICY = emergency.EmergencyPolicy(case_s=600, ack_within_s=3600, close_within_s=86_400)
+SAID = "help my name is john smith call oh seven seven double oh nine hundred one two three"
+
+
+@pytest.fixture
+def flagged(platform, make_household):  # type: ignore[no-untyped-def]
+    """A clip an annotator flagged ``emergency``; returns (clip, lease, report id)."""
+    serving.install(platform)
+    review_hooks.register()
+    clip = add_clip(platform, make_household, hypothesis=SAID)
+    sample(platform, clip)
+    lease = claim(platform, "R-a1")
+    submit(platform, lease, "R-a1", SAID, "emergency", now=later(10))
+    with platform.sessions() as s:
+        (item,) = emergency.queue(s, POLICY, later(20))
+    return clip, lease, item.report_id
+
+
+def open_case(platform, report_id: str, officer: str = "P-1", at: float = 30):  # type: ignore[no-untyped-def]
+    with transaction(platform.sessions) as s:
+        return emergency.open_case(s, report_id, officer, POLICY, later(at))
+
+
+def test_the_queue_shows_pseudonym_time_and_deadlines(platform, flagged):  # type: ignore[no-untyped-def]
+    _clip, lease, report_id = flagged
+    with platform.sessions() as s:
+        (item,) = emergency.queue(s, POLICY, later(20))
+        (late,) = emergency.overdue(s, POLICY, later(10 + 3601))
+    assert (item.task_pseudonym, item.flagged_at, item.state) == (
+        lease.task.pseudonym,
+        later(10),
+        "open",
+    )
+    assert not item.overdue and late.report_id == report_id
+
+
+def test_a_case_serves_the_disguised_clip_and_redacted_texts(platform, flagged):  # type: ignore[no-untyped-def]
+    clip, _lease, report_id = flagged
+    case = open_case(platform, report_id)
+    assert open_case(platform, report_id, at=40).id == case.id  # the live case is reused
+    out = emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(50))
+    text = emergency.text_for_case(platform, case_id=case.id, officer="P-1", now=later(50))
+    assert text.hypothesis == text.earlier[0] == "help my name is [NAME] call [PHONE]"
+    with platform.sessions() as s:
+        mark = s.get(Watermark, out.watermark_id)
+        actions = {e.action: e for e in s.scalars(select(AuditEvent)).all()}
+    assert mark is not None and (mark.grant_kind, mark.grant_id, mark.staff) == (
+        "case",
+        case.id,
+        "P-1",
+    )
+    assert actions["privacy.emergency.open_case"].household_id == clip.household_id
+    assert actions["audio.serve"].actor == "P-1"
+    for officer, when in [("P-2", later(60)), ("P-1", later(30 + 601))]:
+        with pytest.raises(NotFound):
+            emergency.clip_for_case(platform, case_id=case.id, officer=officer, now=when)
+
+
+def test_closing_needs_a_note_and_ends_every_case(platform, flagged):  # type: ignore[no-untyped-def]
+    _clip, _lease, report_id = flagged
+    case = open_case(platform, report_id)
+    with transaction(platform.sessions) as s:
+        emergency.act(s, report_id, "P-1", "acknowledge", "", later(40))
+    with pytest.raises(BadRequest), transaction(platform.sessions) as s:
+        emergency.act(s, report_id, "P-1", "close", "  ", later(50))
+    with transaction(platform.sessions) as s:
+        emergency.act(s, report_id, "P-1", "close", "No risk to anyone; nothing to do.", later(50))
+    with pytest.raises(NotFound):
+        emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(60))
+    with platform.sessions() as s:
+        assert emergency.queue(s, POLICY, later(60)) == []
+        history = [a.action for a in emergency.actions_of(s, report_id)]
+    assert history == ["open_case", "acknowledge", "close"]
+    with pytest.raises(Conflict), transaction(platform.sessions) as s:
+        emergency.act(s, report_id, "P-1", "close", "again", later(70))
+
+
+def test_withdrawn_consent_or_deletion_ends_access(platform, flagged):  # type: ignore[no-untyped-def]
+    clip, _lease, report_id = flagged
+    case = open_case(platform, report_id)
+    with transaction(platform.sessions) as s:
+        set_human_review(s, clip.household_id, False, actor="customer", now=later(40))
+    with pytest.raises(NotFound):
+        emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(50))
+    delete_recordings(
+        platform, clip.household_id, [clip.recording_id], actor="customer", scope={"kind": "one"}
+    )
+    with pytest.raises(Conflict):
+        open_case(platform, report_id, officer="P-2", at=60)
+    with platform.sessions() as s:
+        (item,) = emergency.queue(s, POLICY, later(60))
+    assert item.recording_deleted

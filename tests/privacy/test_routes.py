@@ -1,0 +1,110 @@
+"""The /privacy pages: privacy officers only; a case player; the two-person rule through the browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from overheard.protect import serving
+from overheard.review import hooks as review_hooks
+from tests.accounts.conftest import csrf_of, sign_in
+from tests.privacy._world import add_clip, claim, sample, submit
+
+PAGES = ["/privacy", "/privacy/reidentify", "/privacy/cases/x", "/privacy/cases/x/audio"]
+FORMS = [
+    "/privacy/reidentify",
+    "/privacy/reidentify/x/decide",
+    "/privacy/reidentify/x/view",
+    "/privacy/emergencies/x/case",
+    "/privacy/emergencies/x/act",
+]
+SAID = "please help this is john smith"
+
+
+@pytest.fixture
+def flagged(platform, make_household, clock):  # type: ignore[no-untyped-def]
+    serving.install(platform)
+    review_hooks.register()
+    clip = add_clip(platform, make_household, hypothesis=SAID)
+    sample(platform, clip)
+    lease = claim(platform, "R-a1", clock())
+    submit(platform, lease, "R-a1", SAID, "emergency", now=clock())
+    return clip, lease
+
+
+@pytest.mark.parametrize("role", ["annotator", "lead"])
+def test_annotators_and_leads_are_refused(web, make_staff, clock, role: str):  # type: ignore[no-untyped-def]
+    sign_in(web, make_staff(role), clock)
+    token = csrf_of(web.get("/account").text)
+    for page in PAGES:
+        assert web.get(page).status_code == 403, page
+    for form in FORMS:
+        assert web.post(form, data={"csrf_token": token}).status_code == 403, form
+
+
+def test_an_officer_handles_an_emergency(web, make_staff, clock, flagged):  # type: ignore[no-untyped-def]
+    _clip, lease = flagged
+    sign_in(web, make_staff("privacy_officer"), clock)
+    queue = web.get("/privacy")
+    assert queue.status_code == 200 and lease.task.pseudonym in queue.text
+    action = re.search(r'action="(/privacy/emergencies/[0-9a-f]+/case)"', queue.text)
+    assert action
+    opened = web.post(
+        action.group(1), data={"csrf_token": csrf_of(queue.text)}, follow_redirects=False
+    )
+    assert opened.status_code == 303
+    case = web.get(opened.headers["location"])
+    assert "please help this is [NAME]" in case.text and "john" not in case.text
+    assert "media-src 'self'" in case.headers["content-security-policy"]
+    audio = web.get(opened.headers["location"] + "/audio")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    report = action.group(1).rsplit("/", 2)[-2]
+    closed = web.post(
+        f"/privacy/emergencies/{report}/act",
+        data={"csrf_token": csrf_of(case.text), "action": "close", "note": "Checked: no danger."},
+        follow_redirects=False,
+    )
+    assert closed.status_code == 303
+    assert lease.task.pseudonym not in web.get("/privacy").text
+
+
+def test_two_officers_through_the_pages(web, new_client, make_staff, clock, flagged):  # type: ignore[no-untyped-def]
+    _clip, lease = flagged
+    alice, bob = make_staff("privacy_officer"), make_staff("privacy_officer")
+    sign_in(web, alice, clock)
+    other = new_client()
+    sign_in(other, bob, clock)
+    page = web.get("/privacy/reidentify")
+    reason = "The annotator reported a possible medical emergency in this clip."
+    asked = web.post(
+        "/privacy/reidentify",
+        data={"csrf_token": csrf_of(page.text), "task": lease.task.pseudonym, "reason": reason},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 303
+    request_id = re.search(r'id="request-([0-9a-f]+)"', web.get("/privacy/reidentify").text).group(
+        1
+    )  # type: ignore[union-attr]
+    own = web.get("/privacy/reidentify")
+    refused = web.post(
+        f"/privacy/reidentify/{request_id}/decide",
+        data={"csrf_token": csrf_of(own.text), "decision": "approve"},
+    )
+    assert refused.status_code == 403
+    seen = other.get("/privacy/reidentify")
+    approved = other.post(
+        f"/privacy/reidentify/{request_id}/decide",
+        data={"csrf_token": csrf_of(seen.text), "decision": "approve"},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303
+    shown = web.post(
+        f"/privacy/reidentify/{request_id}/view", data={"csrf_token": csrf_of(own.text)}
+    )
+    assert shown.status_code == 200 and "Ada" in shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    again = web.post(
+        f"/privacy/reidentify/{request_id}/view", data={"csrf_token": csrf_of(own.text)}
+    )
+    assert again.status_code == 409

@@ -1,0 +1,226 @@
+"""The serving layer: only for a live grant, disguised once per clip, marked per serve, audited."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import pyworld
+import soundfile as sf
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.errors import NotFound
+from overheard.protect import serving
+from overheard.protect._tables import DisguisedClip, Watermark
+from overheard.protect.disguise import draw_params
+from overheard.protect.watermark import detect, mark_to_signal_db
+from overheard.recordings.deletion import HOUSEHOLD_BLOB_PREFIXES, delete_recordings
+from overheard.review import agreement
+from overheard.review.consent import set_human_review
+from tests.privacy._world import DOUBLE, POLICY, add_clip, claim, later, sample, submit
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def served(platform):  # type: ignore[no-untyped-def]
+    """The platform with the serving hooks on."""
+    serving.install(platform)
+    return platform
+
+
+def pcm_of(wav: bytes) -> np.ndarray:
+    data, rate = sf.read(io.BytesIO(wav), dtype="int16")
+    assert rate == 16000
+    return data
+
+
+def leased(platform, make_household, staff: str = "R-a1", **kw):  # type: ignore[no-untyped-def]
+    clip = add_clip(platform, make_household, **kw)
+    sample(platform, clip)
+    return clip, claim(platform, staff)
+
+
+def seed_with_high_pitch(minimum_hz: float = 200.0) -> int:
+    """A seed whose disguise draw puts the median pitch far above the 140 Hz test voice."""
+    return next(
+        s for s in range(1000) if draw_params(np.random.default_rng(s)).f0_median_hz > minimum_hz
+    )
+
+
+def median_f0(pcm: np.ndarray) -> float:
+    x = pcm.astype(np.float64) / 32768
+    f0, _t = pyworld.dio(x, 16000)
+    return float(np.median(f0[f0 > 0]))
+
+
+def test_serving_needs_a_live_lease_of_the_same_staff(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household)
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    assert out.duration_s == pytest.approx(len(clip.pcm) / 16000)
+    for staff, lease_id, when in [
+        ("R-b2", lease.lease_id, later(2)),  # someone else's lease
+        ("R-a1", "0" * 32, later(2)),  # no such lease
+        ("R-a1", lease.lease_id, later(POLICY.lease_s + 1)),  # ran out
+    ]:
+        with pytest.raises(serving.LeaseExpired) as refused:
+            serving.clip_for_lease(served, lease_id=lease_id, staff=staff, now=when)
+        assert refused.value.message == "this lease has expired or was withdrawn"  # never whose
+        with pytest.raises(serving.LeaseExpired):
+            serving.text_for_lease(served, lease_id=lease_id, staff=staff, now=when)
+
+
+def test_withdrawn_consent_stops_serving_at_once(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household)
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    with transaction(served.sessions) as s:
+        set_human_review(s, clip.household_id, False, actor="customer", now=later(2))
+    with pytest.raises(serving.LeaseExpired):
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(3))
+
+
+@sqlite_only
+def test_served_audio_is_disguised_and_watermarked(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household, seconds=4.0)
+    seed = seed_with_high_pitch()
+    out = serving.clip_for_lease(
+        served, lease_id=lease.lease_id, staff="R-a1", now=later(1), rng=np.random.default_rng(seed)
+    )
+    heard = pcm_of(out.wav)
+    assert len(heard) == len(clip.pcm)
+    assert mark_to_signal_db(clip.pcm, heard) > -3  # not the stored audio plus a little noise
+    target = draw_params(np.random.default_rng(seed)).f0_median_hz
+    assert median_f0(clip.pcm) == pytest.approx(140, rel=0.1)
+    assert median_f0(heard) == pytest.approx(target, rel=0.1)
+    assert detect(heard, served.secrets["watermark"]).payload == out.watermark_id
+    assert detect(clip.pcm, served.secrets["watermark"]).payload is None
+
+
+@sqlite_only
+def test_same_clip_keeps_its_disguise_but_not_its_mark(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household, seconds=4.0)
+    first = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    again = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(2))
+    a, b = pcm_of(first.wav), pcm_of(again.wav)
+    assert first.watermark_id != again.watermark_id
+    key = served.secrets["watermark"]
+    assert detect(a, key).payload == first.watermark_id
+    assert detect(b, key).payload == again.watermark_id
+    assert mark_to_signal_db(a, b) < -12  # only the two marks differ
+    other = serving.disguise_pcm(clip.pcm.tobytes(), np.random.default_rng(99))
+    assert (
+        mark_to_signal_db(a, np.frombuffer(other, dtype=np.int16)) > -6
+    )  # another draw would differ
+    with served.sessions() as s:
+        assert s.scalar(
+            select(DisguisedClip).where(DisguisedClip.recording_id == clip.recording_id)
+        )
+
+
+def test_every_serve_is_recorded_and_audited(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household)
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    with served.sessions() as s:
+        mark = s.get(Watermark, out.watermark_id)
+        events = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert mark is not None
+    assert (mark.grant_kind, mark.grant_id, mark.staff, mark.task_pseudonym) == (
+        "lease",
+        lease.lease_id,
+        "R-a1",
+        lease.task.pseudonym,
+    )
+    assert mark.recording_id == clip.recording_id and mark.served_at == later(1)
+    assert "household_id" not in Watermark.__table__.columns
+    serve = [e for e in events if e.action == "audio.serve"]
+    assert len(serve) == 1 and serve[0].details["watermark"] == out.watermark_id
+    assert (serve[0].actor, serve[0].household_id) == ("R-a1", clip.household_id)
+    assert serve[0].details["task"] == lease.task.pseudonym
+    opens = [e for e in events if e.action == "content.open" and e.actor == "R-a1"]
+    assert opens and opens[-1].reason == serving.SERVE_PURPOSE
+
+
+def test_hypothesis_is_redacted_and_audited(served, make_household):  # type: ignore[no-untyped-def]
+    hyp = "call john smith on oh seven seven double oh nine hundred one two three"
+    clip, lease = leased(served, make_household, hypothesis=hyp)
+    text = serving.text_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    assert text.hypothesis == "call [NAME] on [PHONE]"
+    assert text.earlier == ()
+    with served.sessions() as s:
+        views = s.scalars(select(AuditEvent).where(AuditEvent.action == "text.view")).all()
+    assert [(v.actor, v.household_id) for v in views] == [("R-a1", clip.household_id)]
+
+
+def test_rate_limit_per_staff(served, make_household):  # type: ignore[no-untyped-def]
+    served.settings = served.settings.model_copy(update={"serve_max_per_window": 2})
+    _clip, lease = leased(served, make_household)
+    for second in (1, 2):
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(second))
+    with pytest.raises(serving.ServeLimitReached) as limited:
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(3))
+    assert (limited.value.status, limited.value.code) == (429, "serve_rate_limited")
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(62))
+
+
+def blobs_under(platform, household_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [b.key for b in platform.blobs.list(f"disguised/{household_id}/")]
+
+
+def test_deletion_removes_cached_disguised_copies(served, make_household):  # type: ignore[no-untyped-def]
+    assert "disguised/{household_id}/" in HOUSEHOLD_BLOB_PREFIXES
+    clip, lease = leased(served, make_household)
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    assert len(blobs_under(served, clip.household_id)) == 1
+    receipt = delete_recordings(
+        served, clip.household_id, [clip.recording_id], actor="customer", scope={"kind": "one"}
+    )
+    assert receipt.body["counts"]["disguised_copies"] == 1
+    assert blobs_under(served, clip.household_id) == []
+    with served.sessions() as s:
+        assert s.get(DisguisedClip, clip.recording_id) is None
+
+
+def test_sensitive_flag_purges_cached_copies(served, make_household):  # type: ignore[no-untyped-def]
+    clip, lease = leased(served, make_household)
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    submit(served, lease, "R-a1", "something personal", "sensitive", now=later(5))
+    assert blobs_under(served, clip.household_id) == []
+    with served.sessions() as s:
+        assert s.get(DisguisedClip, clip.recording_id) is None
+
+
+@sqlite_only
+def test_leads_hear_and_read_an_open_adjudication(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household, hypothesis="ring ada lovelace")
+    sample(served, clip, DOUBLE)
+    submit(served, claim(served, "R-a1", policy=DOUBLE), "R-a1", "ring ada lovelace", policy=DOUBLE)
+    second = claim(served, "R-b2", later(10), policy=DOUBLE)
+    submit(served, second, "R-b2", "bring a lot of ice", now=later(20), policy=DOUBLE)
+    with served.sessions() as s:
+        (item,) = agreement.adjudication_queue(s)
+    out = serving.clip_for_adjudication(
+        served, agreement_id=item.agreement_id, lead="R-c3", now=later(30)
+    )
+    text = serving.text_for_adjudication(
+        served, agreement_id=item.agreement_id, lead="R-c3", now=later(30)
+    )
+    assert text.hypothesis == "ring [NAME]"
+    assert text.earlier == ("ring [NAME]", "bring a lot of ice")
+    with served.sessions() as s:
+        assert s.get(Watermark, out.watermark_id).grant_kind == "adjudication"  # type: ignore[union-attr]
+    with transaction(served.sessions) as s:
+        agreement.adjudicate(
+            s,
+            served.gate,
+            item.agreement_id,
+            "R-c3",
+            chosen_annotation_id=item.first_annotation_id,
+            now=later(40),
+        )
+    with pytest.raises(NotFound):
+        serving.clip_for_adjudication(
+            served, agreement_id=item.agreement_id, lead="R-c3", now=later(41)
+        )
