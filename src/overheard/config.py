@@ -206,6 +206,9 @@ class Settings(BaseSettings):
         True,
         description="Retire model versions that trained on deleted clips when `--exclude-deleted` retrains them.",
     )
+    review_require_full_listen: bool = Field(
+        False, description="Refuse a submission before the clip could have been heard in full."
+    )
     serve_max_per_window: int = Field(
         12, ge=1, description="Clips one staff member may be served per `serve_window_s`."
     )

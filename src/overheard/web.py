@@ -20,6 +20,7 @@ from .accounts.rbac import public
 from .customer import routes as customer_routes
 from .errors import OverheardError
 from .platform import Platform
+from .privacy import routes as privacy_routes
 from .recordings import api as recordings_api
 from .workbench import routes as workbench_routes
 
@@ -85,6 +86,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     app.include_router(recordings_api.router)
     accounts_web.install(app, platform)
     app.include_router(customer_routes.router)
+    privacy_routes.install(app, platform)
     workbench_routes.install(app, platform)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -1,0 +1,117 @@
+"""The review loop as JSON, for scripted review tools: the same session, CSRF header and roles.
+
+Sign in through ``/login`` and ``/login/mfa`` as a browser would, read the CSRF token from
+``GET /review/api/session``, then loop ``claim`` → ``task`` (→ audio) → ``submit`` or ``skip``.
+``overheard.workbench.client.ReviewClient`` does exactly this.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from ..accounts import csrf
+from ..protect import serving
+from ..review.queue import Lease
+from ..review.stats import annotator_stats
+from . import flow, metrics
+from ._web import Reviewer, audio_urls, now_of, platform_of, session_id
+from .routes import shift_since
+
+router = APIRouter(prefix="/review/api", tags=["review"])
+
+
+class LeaseRef(BaseModel):
+    """Names a lease the caller holds."""
+
+    lease_id: str = Field(max_length=64)
+
+
+class SkipBody(LeaseRef):
+    """A skip: the lease and one of the skip reasons."""
+
+    reason: str = Field(max_length=32)
+
+
+class SubmitBody(LeaseRef):
+    """An annotation: corrected transcript, intent label (``none`` or empty for none), flags."""
+
+    transcript: str
+    intent: str = ""
+    flags: list[str] = Field(default_factory=list)
+
+
+def lease_json(lease: Lease, now_s: float) -> dict[str, object]:
+    """A lease as the API shows it: pseudonym, task id, duration, seconds left."""
+    return {
+        "lease_id": lease.lease_id,
+        "pseudonym": lease.task.pseudonym,
+        "task_id": lease.task.task_id,
+        "duration_s": lease.task.duration_s,
+        "expires_in_s": lease.expires_at.timestamp() - now_s,
+    }
+
+
+@router.get("/session")
+def session_info(request: Request, me: Reviewer) -> dict[str, str]:
+    """Who is signed in, and the CSRF token every POST must carry as ``X-CSRF-Token``."""
+    return {"pseudonym": me.pseudonym, "role": me.role.value, "csrf_token": csrf.token(request)}
+
+
+@router.post("/claim")
+def claim(request: Request, me: Reviewer) -> dict[str, object]:
+    """The caller's live lease or a new one; ``{"task": null}`` when nothing waits."""
+    now = now_of(request)
+    lease = flow.claim(platform_of(request), me.pseudonym, now)
+    return {"task": None if lease is None else lease_json(lease, now.timestamp())}
+
+
+@router.get("/task/{lease_id}")
+def task(request: Request, me: Reviewer, lease_id: str) -> dict[str, object]:
+    """The redacted text of the caller's leased task and a fresh audio URL (60 s, this session)."""
+    platform, now = platform_of(request), now_of(request)
+    lease = flow.held(platform, me.pseudonym, lease_id, now)
+    text = serving.text_for_lease(platform, lease_id=lease_id, staff=me.pseudonym, now=now)
+    audio = audio_urls(request).mint("lease", lease_id, session_id(request), now)
+    return {
+        **lease_json(lease, now.timestamp()),
+        "hypothesis": text.hypothesis,
+        "earlier": list(text.earlier),
+        "audio_url": audio,
+        "intents": list(flow.intent_choices()),
+    }
+
+
+@router.post("/heartbeat")
+def heartbeat(request: Request, me: Reviewer, body: LeaseRef) -> dict[str, object]:
+    """Renew the lease by the policy's lease length."""
+    now = now_of(request)
+    lease = flow.heartbeat(platform_of(request), me.pseudonym, body.lease_id, now)
+    return lease_json(lease, now.timestamp())
+
+
+@router.post("/skip")
+def skip(request: Request, me: Reviewer, body: SkipBody) -> dict[str, bool]:
+    """Give the task back; it is never offered to the caller again."""
+    flow.skip(platform_of(request), me.pseudonym, body.lease_id, body.reason, now_of(request))
+    return {"skipped": True}
+
+
+@router.post("/submit")
+def submit(request: Request, me: Reviewer, body: SubmitBody) -> dict[str, bool]:
+    """Store the annotation (sealed); claim again for the next task."""
+    answer = flow.answer_from(body.transcript, body.intent, body.flags)
+    flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now_of(request))
+    return {"submitted": True}
+
+
+@router.get("/stats")
+def stats(request: Request, me: Reviewer) -> dict[str, object]:
+    """The caller's shift (since sign-in) and all-time figures."""
+    with platform_of(request).sessions() as session:
+        shift = metrics.shift_stats(session, me.pseudonym, shift_since(request))
+        record = annotator_stats(session, me.pseudonym)
+    return {
+        "shift": {"clips": shift.clips, "skips": shift.skips, "minutes": shift.minutes_listened},
+        "total": {"clips": record.clips_done, "skips": record.skips, "minutes": record.minutes_listened},
+    }

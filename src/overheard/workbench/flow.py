@@ -1,0 +1,132 @@
+"""The annotator's loop as plain functions over the platform: claim, heartbeat, skip, submit.
+
+Both the pages and the JSON API call these; each is one transaction around one review service.
+Annotators are known here, as everywhere in review, only by their pseudonym.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import transaction
+from ..errors import BadRequest, Conflict
+from ..platform import Platform
+from ..review import annotations, queue
+from ..review.content import MAX_INTENT_CHARS, AnnotationInput
+from ..review.errors import LeaseExpired
+from ..review.models import ReviewTask
+from ..review.policy import Draw, Flag, ReviewPolicy
+from ..speech.seed import seed_intents
+
+MAX_PLAYBACK_RATE = 2.0
+"""Fastest speed the player offers; a full listen takes at least duration / this."""
+PLAYBACK_RATES = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+"""Speeds the player steps through."""
+NO_INTENT = "none"
+"""The selector's choice for speech that asks for nothing (stored as no intent)."""
+_INTENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SYSTEM_RNG = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the workbench behaves, from settings."""
+
+    policy: ReviewPolicy
+    require_full_listen: bool
+    """Refuse a submission before the clip could have been heard once at the fastest speed."""
+
+    @classmethod
+    def of(cls, platform: Platform) -> Options:
+        """Options from the platform's settings (``review_require_full_listen``, default off)."""
+        settings = platform.settings
+        full = bool(getattr(settings, "review_require_full_listen", False))
+        return cls(ReviewPolicy.from_settings(settings), full)
+
+
+@cache
+def intent_choices() -> tuple[str, ...]:
+    """The intents the selector offers: the seed intents, then ``none``."""
+    return (*seed_intents(), NO_INTENT)
+
+
+def answer_from(transcript: str, intent: str, flags: list[str]) -> AnnotationInput:
+    """An AnnotationInput from submitted fields; BadRequest for an unusable intent or flag."""
+    label = intent.strip().lower()
+    if label and (len(label) > MAX_INTENT_CHARS or not _INTENT_RE.match(label)):
+        raise BadRequest("an intent is a lower-case label such as weather_query", code="bad_intent")
+    known = {f.value for f in Flag}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        raise BadRequest(f"unknown flags {unknown}", code="bad_flag")
+    return AnnotationInput(
+        transcript=transcript.strip(),
+        intent=None if label in ("", NO_INTENT) else label,
+        flags=frozenset(Flag(f) for f in flags),
+    )
+
+
+def claim(
+    platform: Platform, pseudonym: str, now: datetime, rng: Draw | None = None
+) -> queue.Lease | None:
+    """The annotator's live lease, or a new one on the next task; None when nothing waits."""
+    options = Options.of(platform)
+    with transaction(platform.sessions) as session:
+        return queue.claim(session, pseudonym, options.policy, rng=rng or _SYSTEM_RNG, now=now)
+
+
+def held(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
+    """The annotator's live lease ``lease_id`` (LeaseExpired when it is not theirs or not live)."""
+    with platform.sessions() as session:
+        task = queue.held_by(session, pseudonym, now)
+        if task is None or task.lease_id != lease_id:
+            raise LeaseExpired("this lease has expired or was withdrawn")
+        assert task.lease_until is not None
+        return queue.Lease(lease_id, task.lease_until, queue.task_view(task))
+
+
+def heartbeat(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
+    """Extend the annotator's lease by the policy's ``lease_s``."""
+    policy = Options.of(platform).policy
+    with transaction(platform.sessions) as session:
+        return queue.heartbeat(session, lease_id, pseudonym, policy, now=now)
+
+
+def skip(platform: Platform, pseudonym: str, lease_id: str, reason: str, now: datetime) -> None:
+    """Give the task back with ``reason``; it is never offered to this annotator again."""
+    with transaction(platform.sessions) as session:
+        queue.skip(session, lease_id, pseudonym, reason, now=now)
+
+
+def submit(
+    platform: Platform, pseudonym: str, lease_id: str, answer: AnnotationInput, now: datetime
+) -> str:
+    """Store the annotation for the leased task; the annotation id."""
+    options = Options.of(platform)
+    with transaction(platform.sessions) as session:
+        if options.require_full_listen:
+            _check_heard(session, lease_id, pseudonym, now)
+        row = annotations.submit(
+            session, platform.gate, lease_id, pseudonym, answer, options.policy, now=now
+        )
+        return row.id
+
+
+def _check_heard(session: Session, lease_id: str, pseudonym: str, now: datetime) -> None:
+    found = session.execute(
+        select(ReviewTask.leased_at, ReviewTask.duration_s).where(
+            ReviewTask.lease_id == lease_id, ReviewTask.leased_to == pseudonym
+        )
+    ).first()
+    if found is None or found.leased_at is None:
+        return  # the review service answers with LeaseExpired
+    least_s = found.duration_s / MAX_PLAYBACK_RATE
+    if (now - found.leased_at).total_seconds() < least_s:
+        raise Conflict("listen to the whole clip before submitting", code="not_heard")

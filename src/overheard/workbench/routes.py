@@ -1,0 +1,194 @@
+"""The annotator workbench: ``/review`` claims and shows one clip; submit or skip loads the next.
+
+The page knows the clip only by its pseudonym and duration. Audio and text come from
+``overheard.protect.serving`` (disguised voice, watermark, redacted text, every open audited), the
+audio through a short-lived URL bound to this browser session and this lease.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from ..accounts import csrf
+from ..accounts.web import redirect
+from ..errors import OverheardError
+from ..platform import Platform
+from ..protect import serving
+from ..review.errors import LeaseExpired
+from ..review.policy import Flag, SkipReason
+from ..review.queue import Lease
+from ..review.stats import annotator_stats
+from . import flow, metrics
+from ._web import Reviewer, audio_urls, now_of, page, platform_of, session_id
+from .audio_urls import AudioUrls
+
+router = APIRouter(include_in_schema=False)
+HEARTBEAT_S = 30
+"""How often the open page renews its lease, seconds."""
+SEEK_S = 2
+"""How far the arrow keys move in the clip, seconds."""
+NOTICES = {
+    "lease_expired": "That clip was taken back (its lease ran out or it was withdrawn). Here is the next one.",
+    "submitted": "Saved. Here is the next clip.",
+    "skipped": "Skipped. Here is the next clip.",
+    "not_heard": "Listen to the whole clip before submitting.",
+}
+FLAG_LABELS = (
+    (Flag.SENSITIVE, "Sensitive", "intimate or personal"),
+    (Flag.EMERGENCY, "Emergency", "someone may be in danger"),
+    (Flag.UNINTELLIGIBLE, "Unintelligible", "cannot make out the words"),
+    (Flag.NOT_DIRECTED, "Not directed", "speech not meant for the device"),
+    (Flag.WRONG_LANGUAGE, "Wrong language", "not the language under review"),
+)
+SKIP_LABELS = (
+    (SkipReason.CANNOT_HEAR, "Cannot hear it"),
+    (SkipReason.NOT_ENGLISH, "Not English"),
+    (SkipReason.TECHNICAL_PROBLEM, "Technical problem"),
+    (SkipReason.OTHER, "Other"),
+)
+TextField = Annotated[str, Form()]
+FlagsField = Annotated[list[str] | None, Form()]
+
+
+def install(app: FastAPI, platform: Platform) -> None:
+    """Give ``app`` the workbench, its API and the lead pages."""
+    from . import api, lead
+
+    app.state.workbench_audio = AudioUrls(platform.secrets)
+    app.include_router(router)
+    app.include_router(api.router)
+    app.include_router(lead.router)
+
+
+def shift_since(request: Request) -> datetime:
+    """When this session's password was accepted: the start of the shift."""
+    return request.state.auth.row.created_at
+
+
+@router.get("/review")
+def workbench(request: Request, me: Reviewer, notice: str = "") -> Response:
+    """Claim (or resume) a task and show it; a friendly page when the queue is empty."""
+    platform, now = platform_of(request), now_of(request)
+    lease = flow.claim(platform, me.pseudonym, now)
+    context = {
+        "me": me,
+        "notice": NOTICES.get(notice),
+        "stats": _stats(request, me.pseudonym),
+        "title": "Review",
+    }
+    if lease is None:
+        return page(request, "review/empty.html", context)
+    try:
+        text = serving.text_for_lease(
+            platform, lease_id=lease.lease_id, staff=me.pseudonym, now=now
+        )
+    except LeaseExpired:
+        return redirect("/review?notice=lease_expired", status_code=302)
+    except OverheardError as exc:
+        context.update(lease=lease, problem=exc.message, skip_reasons=SKIP_LABELS)
+        return page(request, "review/problem.html", context, status_code=exc.status)
+    audio = audio_urls(request).mint("lease", lease.lease_id, session_id(request), now)
+    context.update(task_context(request, lease, text, audio))
+    return page(request, "review/task.html", context)
+
+
+def task_context(
+    request: Request, lease: Lease, text: serving.StaffText, audio: str
+) -> dict[str, object]:
+    """What the task page shows: pseudonym, duration, redacted text, the controls."""
+    return {
+        "lease": lease,
+        "task": lease.task,
+        "hypothesis": text.hypothesis,
+        "earlier": text.earlier,
+        "audio_url": audio,
+        "intents": flow.intent_choices(),
+        "flags": FLAG_LABELS,
+        "skip_reasons": SKIP_LABELS,
+        "heartbeat_s": HEARTBEAT_S,
+        "seek_s": SEEK_S,
+        "rates": flow.PLAYBACK_RATES,
+        "csrf_token": csrf.token(request),
+        "require_full_listen": flow.Options.of(platform_of(request)).require_full_listen,
+    }
+
+
+def _stats(request: Request, pseudonym: str) -> dict[str, object]:
+    with platform_of(request).sessions() as session:
+        shift = metrics.shift_stats(session, pseudonym, shift_since(request))
+        record = annotator_stats(session, pseudonym)
+    return {"shift": shift, "record": record}
+
+
+@router.post("/review/submit")
+def submit_form(
+    request: Request,
+    me: Reviewer,
+    lease_id: TextField = "",
+    transcript: TextField = "",
+    intent: TextField = "",
+    flags: FlagsField = None,
+) -> Response:
+    """Store the annotation and go on to the next clip."""
+    try:
+        answer = flow.answer_from(transcript, intent, flags or [])
+        flow.submit(platform_of(request), me.pseudonym, lease_id, answer, now_of(request))
+    except OverheardError as exc:
+        return _next_with(exc.code)
+    return _next_with("submitted")
+
+
+@router.post("/review/skip")
+def skip_form(
+    request: Request, me: Reviewer, lease_id: TextField = "", reason: TextField = ""
+) -> Response:
+    """Give the task back with a reason and go on to the next clip."""
+    try:
+        flow.skip(platform_of(request), me.pseudonym, lease_id, reason, now_of(request))
+    except OverheardError as exc:
+        return _next_with(exc.code)
+    return _next_with("skipped")
+
+
+def _next_with(code: str) -> RedirectResponse:
+    return redirect(f"/review?notice={quote(code)}")
+
+
+@router.post("/review/heartbeat")
+def heartbeat(request: Request, me: Reviewer, lease_id: TextField = "") -> Response:
+    """Renew the lease while the page is open (sent by the page's script with the CSRF header)."""
+    now = now_of(request)
+    lease = flow.heartbeat(platform_of(request), me.pseudonym, lease_id, now)
+    return JSONResponse({"expires_in_s": (lease.expires_at - now).total_seconds()})
+
+
+AUDIO_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Disposition": "inline",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+@router.get("/review/audio/{token}")
+def audio(request: Request, me: Reviewer, token: str) -> Response:
+    """The disguised, watermarked clip behind a page's audio URL (this session only, briefly)."""
+    platform, now = platform_of(request), now_of(request)
+    grant = audio_urls(request).redeem(token, session_id(request), now)
+    if grant.subject == "lease":
+        clip = serving.clip_for_lease(
+            platform, lease_id=grant.subject_id, staff=me.pseudonym, now=now
+        )
+    elif me.role == "lead":
+        clip = serving.clip_for_adjudication(
+            platform, agreement_id=grant.subject_id, lead=me.pseudonym, now=now
+        )
+    else:
+        raise LeaseExpired("this clip is not yours")
+    return Response(clip.wav, media_type="audio/wav", headers=AUDIO_HEADERS)

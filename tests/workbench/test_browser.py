@@ -1,0 +1,186 @@
+"""In Debian Chromium against a real `overheard serve`: a new annotator enrols (password + TOTP),
+then reviews three clips with the keyboard only; each submission loads the next clip by itself,
+and no page carries anything of a clip's origin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from overheard.accounts.service import create_staff
+from overheard.config import Settings
+from overheard.db import transaction
+from overheard.demo import espeak_available, synthesise
+from overheard.households import Device
+from overheard.identity.service import enrol_household
+from overheard.platform import Platform, initialise
+from overheard.review.consent import set_human_review
+from overheard.review.models import Annotation
+from overheard.speech.audio import to_wav_bytes
+from tests.conftest import tone_wav
+from tests.test_live_server import free_port
+from tests.workbench.conftest import CAPTURED, SAMPLE_ALL, add_sampled_clip
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PASSWORD = "violet harbour lantern 42"
+CHEAP_HASHING = {"OVERHEARD_ARGON2_TIME_COST": "1", "OVERHEARD_ARGON2_MEMORY_KIB": "8192",
+                 "OVERHEARD_ARGON2_PARALLELISM": "1"}
+SAID = ["what is the weather in paris", "turn the volume up", "what is the capital of france"]
+ANSWERS = [("what is the weather in paris today", "weather"), ("turn the volume up", "volume"),
+           ("what is the capital of france", "general_question")]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed at /usr/bin/chromium"),
+]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The server's world: what must never show, and the annotator's enrolment link."""
+
+    forbidden: list[str]
+    enrol_path: str
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Iterator[tuple[Scene, Settings]]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'o.db'}").resolved()
+    initialise(settings)
+    plat = Platform.open(settings)
+    try:
+        with transaction(plat.sessions) as s:
+            hh = enrol_household(s, plat.keyring, plat.secrets, name="Ada Lovelace",
+                                 account="ACC-77123", email="ada@example.org", serial="SN-99881")
+            set_human_review(s, hh.household_id, True, actor="customer", now=CAPTURED)
+        with plat.sessions() as s:
+            device = s.get(Device, hh.device_id)
+        recordings = [add_sampled_clip(plat, device, text, SAMPLE_ALL, wav=_speech(text)) for text in SAID]
+        with transaction(plat.sessions) as s:
+            _, token = create_staff(s, name="Nadia Annotator", role="annotator")
+        forbidden = [hh.household_id, hh.device_id, *recordings, "ACC-77123", "ada@example.org",
+                     "SN-99881", "Lovelace", CAPTURED.strftime("%Y-%m-%d"), str(CAPTURED.year)]
+        yield Scene(forbidden, f"/enrol/{token}"), settings
+    finally:
+        plat.close()
+
+
+def _speech(text: str) -> bytes:
+    return to_wav_bytes(synthesise(text, "en-gb")) if espeak_available() else tone_wav(1.2)
+
+
+@pytest.fixture
+def server(scene) -> Iterator[str]:
+    _, settings = scene
+    port = free_port()
+    env = {**os.environ, **CHEAP_HASHING, "OVERHEARD_DATABASE_URL": settings.database_url,
+           "OVERHEARD_WORKERS": "0"}
+    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(settings.data_dir),
+           "--port", str(port)]
+    with (settings.data_dir.parent / "server.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _enrol(page, url: str, scene: Scene) -> str:
+    page.goto(url + scene.enrol_path)
+    page.focus("input[name=password]")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/enrol/mfa")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.focus("#code")
+    page.keyboard.type(pyotp.TOTP(secret).now())
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/account")
+    return page.locator("header nav a").first.inner_text()
+
+
+def _tab_to(page, element_id: str, limit: int = 30) -> None:
+    for _ in range(limit):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    world, settings = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        pseudonym = _enrol(page, server, world)
+        page.goto(f"{server}/review")
+        seen = []
+        for n, (transcript, intent) in enumerate(ANSWERS):
+            player = page.locator("#player")
+            expect(player).to_have_attribute("data-state", "ready")
+            clip = page.locator("#clip-pseudonym").inner_text()
+            assert clip not in seen
+            seen.append(clip)
+            html = page.content()
+            for secret in world.forbidden:
+                assert secret not in html, secret
+            assert page.evaluate("document.activeElement.id") == "play"
+            page.keyboard.press("]")
+            expect(page.locator("#rate")).to_have_text("1.25×")
+            page.keyboard.press("Space")
+            expect(player).to_have_attribute("data-state", "playing")
+            page.keyboard.press("Space")
+            expect(player).to_have_attribute("data-state", "paused")
+            page.keyboard.press("r")
+            expect(player).to_have_attribute("data-state", "playing")
+            assert page.locator("#transcript").input_value() == SAID[n]
+            _tab_to(page, "transcript")
+            page.keyboard.press("Control+A")
+            page.keyboard.type(transcript)
+            page.keyboard.press("Tab")
+            page.keyboard.type(intent.split("_")[0])
+            assert page.locator("#intent").input_value() == intent
+            if n == 1:
+                _tab_to(page, "flag-not_directed")
+                page.keyboard.press("Space")
+            page.keyboard.press("Control+Enter")
+            if n < len(ANSWERS) - 1:
+                expect(page.locator("#notice")).to_contain_text("Saved")
+                expect(page.locator("#clip-pseudonym")).not_to_have_text(clip)
+        expect(page.locator("#queue-empty")).to_be_visible()
+        expect(page.locator("#shift-clips")).to_have_text("3")
+        browser.close()
+    plat = Platform.open(settings)
+    try:
+        with plat.sessions() as s:
+            rows = s.scalars(select(Annotation).order_by(Annotation.submitted_at)).all()
+    finally:
+        plat.close()
+    assert [r.annotator for r in rows] == [pseudonym] * 3
+    assert [r.not_directed for r in rows] == [False, True, False]

@@ -1,0 +1,220 @@
+"""The workbench through the real app: claim on load, submit and skip load the next clip, the page
+shows nothing of a clip's origin, and the JSON API runs the same loop."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import soundfile as sf
+from sqlalchemy import select
+
+from overheard.review.models import Annotation, EmergencyReport, ReviewTask
+from tests.workbench.conftest import CAPTURED, api_csrf, page_fields
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """These tests run on SQLite only; the queue's concurrency tests cover PostgreSQL too."""
+    return f"sqlite:///{tmp_path / 'overheard.db'}"
+
+
+def test_submit_loads_the_next_clip_until_the_queue_is_empty(platform, make_world, staff_client):
+    make_world(2)
+    web, user = staff_client("annotator")
+    first = page_fields(web.get("/review").text)
+    done = web.post(
+        "/review/submit",
+        data={**first, "transcript": "what is the weather in paris", "intent": "weather",
+              "flags": ["not_directed"]},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/review?notice=submitted"
+    second_page = web.get(done.headers["location"])
+    assert "Saved. Here is the next clip." in second_page.text
+    second = page_fields(second_page.text)
+    assert second["pseudonym"] != first["pseudonym"]
+    skipped = web.post("/review/skip", data={**second, "reason": "cannot_hear"}, follow_redirects=False)
+    assert skipped.headers["location"] == "/review?notice=skipped"
+    empty = web.get("/review")
+    assert empty.status_code == 200 and 'id="queue-empty"' in empty.text
+    assert re.search(r'id="shift-clips">1<', empty.text) and re.search(r'id="shift-skips">1<', empty.text)
+    with platform.sessions() as s:
+        row = s.scalars(select(Annotation)).one()
+        assert (row.annotator, row.not_directed, row.sensitive) == (user.pseudonym, True, False)
+
+
+def test_the_page_shows_no_origin_and_is_keyboard_ready(make_world, staff_client):
+    world = make_world(1)
+    web, _ = staff_client("annotator")
+    html = web.get("/review").text
+    for secret in (world.household_id, world.device_id, *world.recording_ids, world.account,
+                   world.email, world.serial, CAPTURED.strftime("%Y-%m-%d"), str(CAPTURED.year),
+                   CAPTURED.strftime("%B"), CAPTURED.strftime("%H:%M")):
+        assert secret not in html, secret
+    assert 'id="transcript"' in html and "what is the weather in paris" in html
+    assert 'for="intent"' in html and 'for="flag-emergency"' in html and 'autofocus' in html
+    audio = re.search(r"<audio[^>]*>", html).group(0)
+    assert 'controlslist="nodownload' in audio and not re.search(r"\scontrols[\s>=]", audio)
+
+
+def test_page_headers_allow_our_script_and_blob_audio_only(make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    shown = web.get("/review")
+    csp = shown.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "media-src 'self' blob:" in csp and "'unsafe-inline'" not in csp
+    assert shown.headers["cache-control"] == "no-store"
+
+
+def test_audio_is_disguised_wav_not_cached_not_a_download(platform, make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    clip = web.get(fields["audio_url"])
+    assert clip.status_code == 200 and clip.headers["content-type"] == "audio/wav"
+    assert clip.headers["cache-control"] == "no-store"
+    assert clip.headers["content-disposition"] == "inline"
+    data, rate = sf.read(io.BytesIO(clip.content))
+    assert rate == 16000 and 0.5 < len(data) / rate < 0.8
+
+
+def test_flags_reach_the_review_hooks(platform, make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    web.post("/review/submit", data={**fields, "transcript": "help", "intent": "none",
+                                     "flags": ["emergency", "sensitive"]})
+    with platform.sessions() as s:
+        assert s.scalars(select(EmergencyReport)).one() is not None
+        annotation = s.scalars(select(Annotation)).one()
+        assert annotation.emergency and annotation.sensitive
+
+
+def test_expired_lease_on_submit_goes_on_with_a_notice(clock, make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    clock.advance(301)
+    late = web.post("/review/submit", data={**fields, "transcript": "x", "intent": "none"},
+                    follow_redirects=False)
+    assert late.headers["location"] == "/review?notice=lease_expired"
+
+
+def test_heartbeat_keeps_the_lease(clock, make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    for _ in range(3):
+        clock.advance(200)
+        beat = web.post("/review/heartbeat", data={"lease_id": fields["lease_id"]},
+                        headers={"X-CSRF-Token": fields["csrf_token"]})
+        assert beat.status_code == 200 and beat.json()["expires_in_s"] == 300
+    again = page_fields(web.get("/review").text)
+    assert again["lease_id"] == fields["lease_id"]
+
+
+def test_json_api_runs_the_loop(platform, make_world, staff_client):
+    make_world(2)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    seen = []
+    while (task := web.post("/review/api/claim", headers=headers).json()["task"]) is not None:
+        shown = web.get(f"/review/api/task/{task['lease_id']}").json()
+        assert shown["hypothesis"].startswith("what is the weather") and shown["audio_url"]
+        assert web.get(shown["audio_url"]).status_code == 200
+        assert set(task) == {"lease_id", "pseudonym", "task_id", "duration_s", "expires_in_s"}
+        sent = web.post("/review/api/submit", headers=headers, json={
+            "lease_id": task["lease_id"], "transcript": shown["hypothesis"], "intent": "weather"})
+        assert sent.json() == {"submitted": True}
+        seen.append(task["pseudonym"])
+    assert len(set(seen)) == 2
+    stats = web.get("/review/api/stats").json()
+    assert stats["shift"]["clips"] == 2 and stats["shift"]["minutes"] > 0
+    bad = web.post("/review/api/submit", json={"lease_id": "x", "transcript": "y"})
+    assert bad.status_code == 403 and bad.json()["error"]["code"] == "csrf_failed"
+
+
+def test_bad_intent_or_flag_is_refused(make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    headers = api_csrf(web)
+    task = web.post("/review/api/claim", headers=headers).json()["task"]
+    for body in ({"intent": "DROP TABLE"}, {"flags": ["secret"]}):
+        reply = web.post("/review/api/submit", headers=headers,
+                         json={"lease_id": task["lease_id"], "transcript": "t", **body})
+        assert reply.status_code == 400, body
+
+
+def test_lead_page_shows_depth_throughput_and_settings(platform, clock, make_world, staff_client):
+    make_world(3)
+    annotator, user = staff_client("annotator")
+    fields = page_fields(annotator.get("/review").text)
+    clock.advance(20)
+    annotator.post("/review/submit", data={**fields, "transcript": "t", "intent": "none"})
+    annotator.get("/review")  # holds the next clip
+    lead, _ = staff_client("lead")
+    html = lead.get("/review/lead").text
+    assert re.search(r'id="depth-queued">1<', html) and re.search(r'id="depth-leased">1<', html)
+    row = re.search(rf"<th scope=\"row\">{user.pseudonym}</th>(.*?)</tr>", html, re.S).group(1)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells[:3] == ["1", "180.0", "20"]  # one clip handled in 20 s
+    assert "review_sample_rate" in html and "configuration change" in html
+
+
+def test_lead_adjudicates_a_disagreement(platform, clock, make_world, staff_client):
+    from overheard.review.policy import ReviewPolicy
+
+    make_world(1, policy=ReviewPolicy(sample_rate=1.0, household_cap=100, double_share=1.0,
+                                      gold_share=0.0))
+    answers = iter(["turn on the lights", "play some jazz music now"])
+    for _ in range(2):
+        web, _ = staff_client("annotator")
+        fields = page_fields(web.get("/review").text)
+        web.post("/review/submit", data={**fields, "transcript": next(answers), "intent": "none"})
+    lead, me = staff_client("lead")
+    overview = lead.get("/review/lead").text
+    link = re.search(r'href="(/review/lead/adjudications/[^"]+)"', overview).group(1)
+    shown = lead.get(link).text
+    assert "turn on the lights" in shown and "play some jazz music now" in shown
+    audio = re.search(r'data-audio-url="([^"]+)"', shown).group(1)
+    assert lead.get(audio).headers["content-type"] == "audio/wav"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', shown).group(1)
+    done = lead.post(link, data={"csrf_token": token, "choice": "correct",
+                                 "transcript": "turn on the lights", "intent": "lights_on"},
+                     follow_redirects=False)
+    assert done.headers["location"] == "/review/lead?notice=adjudicated"
+    with platform.sessions() as s:
+        final = s.scalars(select(Annotation).where(Annotation.kind == "adjudication")).one()
+        assert final.annotator == me.pseudonym
+    assert "No disagreements are waiting." in lead.get("/review/lead").text
+    assert lead.get(audio).status_code == 404  # settled: the clip is no longer served
+
+
+def test_tasks_stay_with_their_annotator(platform, make_world, staff_client):
+    make_world(2)
+    one, u1 = staff_client("annotator")
+    two, u2 = staff_client("annotator")
+    a, b = page_fields(one.get("/review").text), page_fields(two.get("/review").text)
+    assert a["lease_id"] != b["lease_id"]
+    with platform.sessions() as s:
+        held = dict(s.execute(select(ReviewTask.lease_id, ReviewTask.leased_to)).all())
+    assert held[a["lease_id"]] == u1.pseudonym and held[b["lease_id"]] == u2.pseudonym
+
+
+def test_full_listen_rule_refuses_a_submit_before_the_clip_could_be_heard(
+    platform, clock, make_world, staff_client
+):
+    platform.settings = platform.settings.model_copy(update={"review_require_full_listen": True})
+    make_world(1)
+    web, _ = staff_client("annotator")
+    html = web.get("/review").text
+    assert 'data-require-full="yes"' in html and 'id="listen-rule"' in html
+    fields = page_fields(html)
+    answer = {**fields, "transcript": "t", "intent": "none"}
+    early = web.post("/review/submit", data=answer, follow_redirects=False)
+    assert early.headers["location"] == "/review?notice=not_heard"
+    clock.advance(1)
+    assert web.post("/review/submit", data=answer, follow_redirects=False).headers[
+        "location"] == "/review?notice=submitted"
