@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .accounts import web as accounts_web
 from .accounts.rbac import public
+from .accounts.web import render
 from .customer import routes as customer_routes
 from .errors import OverheardError
 from .platform import Platform
@@ -100,15 +101,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
         include_in_schema=False,
         dependencies=[Depends(public())],
     )
-    def home() -> str:
-        return _HOME
+    def home(request: Request) -> Response:
+        return render(request, "home.html")
 
     return app
-
-
-_HOME = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Overheard</title></head><body><main>
-<h1>Overheard {__version__}</h1>
-<p>Devices upload utterances to <code>POST /api/v1/utterances</code>.</p>
-<ul><li><a href="/docs">API reference</a></li></ul>
-</main></body></html>"""
