@@ -87,10 +87,12 @@ def shift_stats(session: Session, pseudonym: str, since: datetime) -> ShiftStats
 
 def queue_depth(session: Session, now: datetime) -> QueueDepth:
     """Counts of waiting and leased tasks, open adjudications and emergency reports."""
+    # One bound expression, grouped by its label: PostgreSQL refuses two copies of a parameter.
+    live_lease = (ReviewTask.lease_until >= now).label("live")
     rows = session.execute(
-        select(ReviewTask.state, ReviewTask.reason, ReviewTask.lease_until >= now, func.count())
+        select(ReviewTask.state, ReviewTask.reason, live_lease, func.count())
         .where(ReviewTask.state.in_([TaskState.QUEUED.value, TaskState.LEASED.value]))
-        .group_by(ReviewTask.state, ReviewTask.reason, ReviewTask.lease_until >= now)
+        .group_by(ReviewTask.state, ReviewTask.reason, live_lease)
     ).all()
     queued = leased = stale = 0
     by_reason: dict[str, int] = defaultdict(int)
