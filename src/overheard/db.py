@@ -57,8 +57,16 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite with WAL + foreign keys, or PostgreSQL (psycopg 3)."""
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, writer: bool = True) -> Engine:
+    """An engine for ``url``: SQLite with WAL + foreign keys, or PostgreSQL (psycopg 3).
+
+    On SQLite a writer engine begins every transaction IMMEDIATE (the write lock up front); a
+    reader engine (``writer=False``) begins deferred, so reads proceed beside a writer under WAL.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -67,7 +75,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE is ours to send.
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
         return engine
     if url.startswith("postgresql"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

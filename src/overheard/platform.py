@@ -61,6 +61,8 @@ class Platform:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
+    """Sessions for reads only: on SQLite they do not take the write lock."""
     blobs: BlobStore
     keyring: KeyRing
     secrets: ServerSecrets
@@ -76,10 +78,12 @@ class Platform:
     def open(cls, settings: Settings) -> Platform:
         """Connect to everything ``settings`` names (the schema must already be migrated)."""
         engine = make_engine(settings.database_url)
+        reader = make_engine(settings.database_url, writer=False) if settings.is_sqlite else engine
         return cls(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),
+            readers=make_sessionmaker(reader),
             blobs=open_blobs(settings),
             keyring=KeyRing(open_kek(settings), KeyShares(Path(settings.key_share_dir))),
             secrets=load_secrets(Path(settings.secrets_path)),
@@ -130,3 +134,6 @@ class Platform:
         self.jobs.stop()
         self.blobs.close()
         self.engine.dispose()
+        reader = self.readers.kw.get("bind")
+        if reader is not None and reader is not self.engine:
+            reader.dispose()

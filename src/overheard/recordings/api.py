@@ -97,7 +97,7 @@ def current_device(
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a device token is required: Authorization: Bearer <token>")
-    with platform.sessions() as session:
+    with platform.readers() as session:
         return authenticate_device(session, token.strip())
 
 
@@ -199,7 +199,7 @@ def get_utterance(
     recording_id: str, platform: PlatformDep, device: DeviceDep
 ) -> UtteranceOut | JSONResponse:
     """Status of an utterance this device's household uploaded (410 once it was deleted)."""
-    with platform.sessions() as session:
+    with platform.readers() as session:
         rec = session.get(Recording, recording_id)
         stone = None if rec is not None else session.get(Tombstone, recording_id)
         receipt = session.get(DeletionReceipt, stone.receipt_id) if stone is not None else None

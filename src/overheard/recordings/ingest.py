@@ -57,7 +57,7 @@ def ingest(
     now: datetime | None = None,
 ) -> IngestResult:
     """Store one utterance from ``device``; replays of an Idempotency-Key return the first result."""
-    with platform.sessions() as session:
+    with platform.readers() as session:
         found = _existing(session, device.id, idempotency_key)
         if found is None and idempotency_key is not None:
             _refuse_deleted_replay(session, device.id, idempotency_key)
