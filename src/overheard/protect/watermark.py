@@ -46,6 +46,9 @@ CHASE_BITS = 5
 CANDIDATES = 3
 """Block phases decoded per clip (best sync peaks)."""
 
+WHITEN_HZ = 100.0
+"""Detection divides the folded clip's spectrum by its own magnitude smoothed over this width."""
+
 _BAND_ORDER = 4
 _FLOOR_ABS = 1.0
 """Normaliser floor in int16 steps, so digital silence never divides by zero."""
@@ -200,6 +203,11 @@ def _slot_correlations(
 ) -> NDArray[np.float64]:
     """corr[s, p]: correlation of slot s's chips with the folded clip at block phase p."""
     spectrum = np.fft.rfft(folded)
+    if WHITEN_HZ > 0:
+        # Matched filter for coloured host: flatten the folded spectrum before correlating.
+        width = max(1, round(WHITEN_HZ * BLOCK_SAMPLES / SAMPLE_RATE_HZ))
+        power = uniform_filter1d(np.abs(spectrum) ** 2, width, mode="nearest")
+        spectrum = spectrum / np.sqrt(np.maximum(power, 1e-12 * float(power.max()) + 1e-30))
     corr = np.empty((CODE_BITS, BLOCK_SAMPLES))
     for slot in range(CODE_BITS):
         template = np.zeros(BLOCK_SAMPLES)
