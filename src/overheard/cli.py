@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +13,7 @@ from rich.table import Table
 from . import audit
 from .accounts.cli import users_app
 from .auditlog.cli import audit_app
+from .cli_support import AsJson, DataDir, console, opened
 from .config import Settings, load_settings
 from .db import transaction
 from .device.cli import device_app
@@ -45,29 +44,10 @@ app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_cmd)
 app.command("trace")(trace_cmd)
 
-console = Console()
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
 
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     """Settings for a command, with ``--data-dir`` applied."""
     return load_settings(data_dir=data_dir, **overrides)
-
-
-@contextmanager
-def opened(data_dir: Path | None) -> Iterator[Platform]:
-    """The platform of an initialised data directory; errors become a clean exit."""
-    platform = None
-    try:
-        platform = Platform.open(settings_for(data_dir))
-        yield platform
-    except OverheardError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from None
-    finally:
-        if platform is not None:
-            platform.engine.dispose()
 
 
 def emit(data: dict[str, Any], as_json: bool) -> None:

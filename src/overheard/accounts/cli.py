@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ..config import Settings, load_settings
+from ..cli_support import AsJson, DataDir, console, opened
+from ..config import Settings
 from ..db import transaction
-from ..errors import OverheardError
-from ..platform import Platform
 from . import service
 from .models import Role, StaffUser
 
 users_app = typer.Typer(
     help="Staff users: enrolment links, roles, disabling.", no_args_is_help=True
 )
-console = Console()
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ACTOR = "cli"
-
-
-@contextmanager
-def _opened(data_dir: Path | None) -> Iterator[Platform]:
-    platform = None
-    try:
-        platform = Platform.open(load_settings(data_dir=data_dir))
-        yield platform
-    except OverheardError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from None
-    finally:
-        if platform is not None:
-            platform.engine.dispose()
 
 
 def enrolment_link(settings: Settings, token: str) -> str:
@@ -56,7 +34,7 @@ def add(
     as_json: AsJson = False,
 ) -> None:
     """Create a staff user; prints their pseudonym and a one-time enrolment link."""
-    with _opened(data_dir) as platform, transaction(platform.sessions) as session:
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
         staff, token = service.create_staff(session, name=name, role=role.value, actor=ACTOR)
     link = enrolment_link(platform.settings, token)
     if as_json:
@@ -71,7 +49,7 @@ def add(
 @users_app.command("list")
 def list_users(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Every staff user with role and state."""
-    with _opened(data_dir) as platform, platform.sessions() as session:
+    with opened(data_dir) as platform, platform.sessions() as session:
         rows = [
             {
                 "id": s.id,
@@ -102,7 +80,7 @@ def disable(
     staff_id: Annotated[str, typer.Argument(help="Id or pseudonym.")], data_dir: DataDir = None
 ) -> None:
     """Disable a staff user; their sessions end at once."""
-    with _opened(data_dir) as platform, transaction(platform.sessions) as session:
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
         staff = service.disable_staff(session, staff_id, actor=ACTOR)
     console.print(f"disabled {staff.pseudonym}")
 
@@ -114,7 +92,7 @@ def set_role(
     data_dir: DataDir = None,
 ) -> None:
     """Give a staff user another role."""
-    with _opened(data_dir) as platform, transaction(platform.sessions) as session:
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
         staff = service.set_role(session, staff_id, role.value, actor=ACTOR)
     console.print(f"{staff.pseudonym} is now {staff.role}")
 
@@ -124,7 +102,7 @@ def reset(
     staff_id: Annotated[str, typer.Argument(help="Id or pseudonym.")], data_dir: DataDir = None
 ) -> None:
     """Clear a staff user's password and authenticator; prints a new one-time enrolment link."""
-    with _opened(data_dir) as platform, transaction(platform.sessions) as session:
+    with opened(data_dir) as platform, transaction(platform.sessions) as session:
         staff, token = service.reissue_enrolment(session, staff_id, actor=ACTOR)
     console.print(f"reset {staff.pseudonym}; send this one-time link:")
     typer.echo(enrolment_link(platform.settings, token))

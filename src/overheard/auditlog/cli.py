@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
+from ..cli_support import AsJson, DataDir, opened
 from ..config import Settings, load_settings
 from ..db import transaction
-from ..errors import OverheardError
 from ..platform import Platform
 from ._rows import tail
 from .checkpoints import checkpoint, latest_checkpoint
@@ -32,29 +30,12 @@ from .verify import verify
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 console = Console()
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 TAIL_DEFAULT_EVENTS = 20
 
 
 def signing_key_path(settings: Settings) -> Path:
     """Where the checkpoint signing key lives: the data directory, never the database."""
     return Path(settings.audit_signing_key_path or settings.data_dir / SIGNING_KEY_FILE)
-
-
-@contextmanager
-def opened(data_dir: Path | None) -> Iterator[Platform]:
-    """The platform of an initialised data directory; errors become a clean exit."""
-    platform = None
-    try:
-        platform = Platform.open(load_settings(data_dir=data_dir))
-        yield platform
-    except OverheardError as exc:
-        console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from None
-    finally:
-        if platform is not None:
-            platform.engine.dispose()
 
 
 def _public_key(platform: Platform, path: Path | None) -> Ed25519PublicKey:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..cli_support import DataDir
 from ..config import load_settings
 from ..db import transaction
 from ..errors import OverheardError
@@ -29,7 +30,6 @@ models_app = typer.Typer(
     help="Model versions: list, approve (a lead), retire.", no_args_is_help=True
 )
 console = Console()
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
 Actor = Annotated[
     str, typer.Option("--actor", help="Who runs this (a staff pseudonym such as R-xxxx).")
 ]
@@ -50,7 +50,7 @@ def _opened(data_dir: Path | None) -> Iterator[tuple[Platform, LearnSettings]]:
         raise typer.Exit(1) from None
     finally:
         if platform is not None:
-            platform.engine.dispose()
+            platform.close()
 
 
 def export_cmd(

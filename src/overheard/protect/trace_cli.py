@@ -67,5 +67,5 @@ def trace_cmd(
         raise typer.Exit(1) from None
     finally:
         if platform is not None:
-            platform.engine.dispose()
+            platform.close()
     typer.echo(json.dumps(describe(result)) if as_json else render(result))
