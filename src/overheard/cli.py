@@ -289,3 +289,36 @@ def transcribe(
             typer.echo(json.dumps({"file": str(path), "error": exc.code, "message": exc.message}))
             continue
         typer.echo(json.dumps({"file": str(path), **outcome.summary()}))
+
+
+@app.command()
+def wyoming(
+    uri: Annotated[str, typer.Option(help="Where to listen, e.g. tcp://127.0.0.1:10300.")] = (
+        "tcp://127.0.0.1:10300"
+    ),
+    device: Annotated[
+        str | None, typer.Option(help="Device pseudonym to store recordings under.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the Wyoming speech-to-text protocol (for a Home Assistant voice pipeline)."""
+    import asyncio
+
+    from .households import Device
+    from .tasks import register_all
+    from .wyoming_asr import serve_wyoming
+
+    register_all()
+    with opened(data_dir) as platform:
+        device_id = device or platform.settings.wyoming_device
+        with platform.sessions() as session:
+            found = session.get(Device, device_id) if device_id else None
+        if found is None or found.revoked_at is not None:
+            console.print(
+                "[red]error:[/red] give --device (or OVERHEARD_WYOMING_DEVICE): an active device"
+            )
+            raise typer.Exit(2)
+        if not platform.settings.broker_url:
+            platform.start_background()
+        console.print(f"Wyoming speech-to-text on {uri}, storing as device {found.id}")
+        asyncio.run(serve_wyoming(platform, found, uri))

@@ -245,6 +245,10 @@ class Settings(BaseSettings):
     reidentify_min_reason_chars: int = Field(
         30, ge=1, description="Shortest written reason for a re-identification request, characters."
     )
+    wyoming_device: str = Field(
+        "",
+        description="Device pseudonym that recordings arriving over the Wyoming protocol are stored under.",
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(

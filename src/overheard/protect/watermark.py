@@ -1,9 +1,11 @@
 """Leak-tracing audio watermark: a keyed, inaudible 32-bit mark repeated every 1.5 s.
 
 Spread spectrum in the 300–3400 Hz band, scaled by the speech's own short-time envelope, with
-informed embedding (the host's own projection onto each chip slot is cancelled). The detector
-folds the clip modulo the block length, finds the block phase by an FFT search, reads 64 soft bits
-and accepts a payload only when its keyed 32-bit tag matches. See docs/models/watermark.md.
+informed embedding (the host's own projection onto each chip slot is cancelled). The 32 payload
+bits and a keyed 32-bit tag are convolutionally encoded (rate 1/3, constraint length 7). The detector
+folds the clip modulo the block length, whitens it, finds the block phase by an FFT search, reads
+210 soft bits, decodes them by Viterbi and accepts a payload only when its keyed tag matches. See
+docs/models/watermark.md.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ PAYLOAD_BITS = 32
 TAG_BITS = 32
 """Bits of the keyed tag that guards every payload (HMAC-SHA256, truncated)."""
 CODE_BITS = PAYLOAD_BITS + TAG_BITS
+CONV_GENERATORS = (0o133, 0o145, 0o175)
+"""Rate-1/3 convolutional code, constraint length 7 (free distance 15), decoded by soft Viterbi."""
+CONV_MEMORY = 6
+CODED_BITS = (CODE_BITS + CONV_MEMORY) * len(CONV_GENERATORS)
+"""Coded bits per block: the 64 code bits plus a zero tail, three coded bits each (210)."""
 SAMPLE_RATE_HZ = 16000
 BAND_HZ = (300.0, 3400.0)
 """The mark lives here: it survives 8 kHz telephony, MP3 and Opus."""
-BLOCK_SAMPLES = 24000
-"""One whole codeword, 1.5 s at 16 kHz; a 3 s excerpt holds every bit twice."""
-SLOT_SAMPLES = BLOCK_SAMPLES // CODE_BITS
-"""Samples carrying one bit within a block (23.4 ms)."""
+SLOT_SAMPLES = 114
+"""Samples carrying one coded bit within a block (7.1 ms)."""
+BLOCK_SAMPLES = SLOT_SAMPLES * CODED_BITS
+"""One whole codeword, 23,940 samples (1.5 s at 16 kHz); a 3 s excerpt holds every bit twice."""
 ENVELOPE_SAMPLES = 320
 """Window of the short-time envelope the mark follows (20 ms)."""
 FLOOR_DB = -30.0
@@ -41,13 +48,10 @@ TARGET = 0.1
 """Mark strength: per-sample chip amplitude relative to the envelope (-20 dB); the one loudness knob."""
 CANCEL = 0.5
 """Share of the host's own projection on each slot that embedding cancels (0 = plain spreading)."""
-CHASE_BITS = 5
-"""The least reliable bits tried both ways before the tag check (2**5 patterns)."""
 CANDIDATES = 3
 """Block phases decoded per clip (best sync peaks)."""
-
 WHITEN_HZ = 100.0
-"""Detection divides the folded clip's spectrum by its own magnitude smoothed over this width."""
+"""Detection flattens the folded clip's spectrum, smoothed over this width, before correlating."""
 
 _BAND_ORDER = 4
 _FLOOR_ABS = 1.0
@@ -89,7 +93,7 @@ def _code(key: bytes) -> _Code:
     chips = np.fft.irfft(spectrum, BLOCK_SAMPLES)
     chips /= np.sqrt(np.mean(chips**2))
     mask = int.from_bytes(_derive(key, b"mask")[:4], "big")
-    return _Code(chips=chips, mask=mask, order=rng.permutation(CODE_BITS))
+    return _Code(chips=chips, mask=mask, order=rng.permutation(CODED_BITS))
 
 
 def _tag(key: bytes, payload: int) -> int:
@@ -97,11 +101,28 @@ def _tag(key: bytes, payload: int) -> int:
     return int.from_bytes(digest[: TAG_BITS // 8], "big")
 
 
+def _parity(x: NDArray[np.int64]) -> NDArray[np.int64]:
+    bits = np.unpackbits(x.astype(">u2").view(np.uint8)).reshape(len(x), 16)
+    return bits.sum(axis=1) % 2
+
+
+@lru_cache(maxsize=1)
+def _trellis() -> NDArray[np.float64]:
+    """±1 outputs of every encoder register value (newest bit lowest): shape (128, generators)."""
+    regs = np.arange(2 ** (CONV_MEMORY + 1), dtype=np.int64)
+    return np.stack([_parity(regs & g) for g in CONV_GENERATORS], axis=1) * 2.0 - 1.0
+
+
 def _codeword(key: bytes, payload: int) -> NDArray[np.float64]:
-    """±1 per code bit: whitened payload bits then the keyed tag, most significant first."""
+    """±1 per coded bit: whitened payload bits then the keyed tag, convolutionally encoded."""
     word = ((payload ^ _code(key).mask) << TAG_BITS) | _tag(key, payload)
-    bits = [(word >> (CODE_BITS - 1 - i)) & 1 for i in range(CODE_BITS)]
-    return np.array(bits, dtype=np.float64) * 2 - 1
+    bits = [(word >> (CODE_BITS - 1 - i)) & 1 for i in range(CODE_BITS)] + [0] * CONV_MEMORY
+    outputs = _trellis()
+    reg, coded = 0, []
+    for bit in bits:
+        reg = ((reg << 1) | bit) & (2 ** (CONV_MEMORY + 1) - 1)
+        coded.append(outputs[reg])
+    return np.concatenate(coded)
 
 
 def _to_internal(pcm: NDArray[np.int16], sample_rate_hz: int) -> NDArray[np.float64]:
@@ -156,10 +177,10 @@ def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float6
     env = _envelope(x)
     norm = _normaliser(env)
     chips = _tiled(code.chips, len(x))
-    slot_bits = np.empty(CODE_BITS)
+    slot_bits = np.empty(CODED_BITS)
     slot_bits[code.order] = _codeword(key, payload)
     starts = np.arange(0, len(x), SLOT_SAMPLES)
-    bit_of_slot = slot_bits[(starts % BLOCK_SAMPLES) // SLOT_SAMPLES % CODE_BITS]
+    bit_of_slot = slot_bits[(starts % BLOCK_SAMPLES) // SLOT_SAMPLES % CODED_BITS]
     # Informed embedding: per slot instance, count half of what the host already contributes
     # towards the wanted correlation, and add only the chip still missing.
     host = np.add.reduceat(x / norm * chips, starts)
@@ -174,7 +195,7 @@ def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float6
 def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Trace:
     """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~3 s), or None."""
     x = _to_internal(pcm, sample_rate_hz)
-    checks = CANDIDATES * 2**CHASE_BITS
+    checks = CANDIDATES
     bound = checks * 2.0**-TAG_BITS
     if len(x) < SLOT_SAMPLES or not np.any(x):
         return Trace(payload=None, score=0.0, false_positive_bound=bound)
@@ -208,8 +229,8 @@ def _slot_correlations(
         width = max(1, round(WHITEN_HZ * BLOCK_SAMPLES / SAMPLE_RATE_HZ))
         power = uniform_filter1d(np.abs(spectrum) ** 2, width, mode="nearest")
         spectrum = spectrum / np.sqrt(np.maximum(power, 1e-12 * float(power.max()) + 1e-30))
-    corr = np.empty((CODE_BITS, BLOCK_SAMPLES))
-    for slot in range(CODE_BITS):
+    corr = np.empty((CODED_BITS, BLOCK_SAMPLES))
+    for slot in range(CODED_BITS):
         template = np.zeros(BLOCK_SAMPLES)
         span = slice(slot * SLOT_SAMPLES, (slot + 1) * SLOT_SAMPLES)
         template[span] = chips[span]
@@ -232,20 +253,32 @@ def _peaks(scores: NDArray[np.float64], count: int) -> list[int]:
 
 
 def _decode(slot_soft: NDArray[np.float64], key: bytes) -> int | None:
-    """Soft bits to payload: hard decisions, then flip the weakest bits until the tag checks."""
+    """Soft bits to payload: Viterbi over the convolutional code, then the keyed tag check."""
     code = _code(key)
-    soft = slot_soft[code.order]
-    hard = soft > 0
-    weakest = np.argsort(np.abs(soft))[:CHASE_BITS]
-    for pattern in range(2**CHASE_BITS):
-        bits = hard.copy()
-        for i, pos in enumerate(weakest):
-            if (pattern >> i) & 1:
-                bits[pos] = not bits[pos]
-        word = int("".join("1" if b else "0" for b in bits), 2)
-        payload = (word >> TAG_BITS) ^ code.mask
-        if word & (2**TAG_BITS - 1) == _tag(key, payload):
-            return payload
+    rate = len(CONV_GENERATORS)
+    soft = slot_soft[code.order].reshape(-1, rate)
+    soft = soft / (float(np.mean(np.abs(soft))) or 1.0)
+    outputs = _trellis()
+    states = 2**CONV_MEMORY
+    nxt = np.arange(states)
+    # Register of the step into state n from predecessor (n >> 1) | (h << 5) is n + 64 h.
+    preds = np.stack([(nxt >> 1), (nxt >> 1) | (states >> 1)])
+    metric = np.full(states, -np.inf)
+    metric[0] = 0.0
+    choices = np.empty((len(soft), states), dtype=np.int64)
+    for step, received in enumerate(soft):
+        branch = outputs @ received
+        cand = metric[preds] + np.stack([branch[nxt], branch[nxt + states]])
+        choices[step] = np.argmax(cand, axis=0)
+        metric = cand[choices[step], nxt]
+    state, bits = 0, []
+    for step in range(len(soft) - 1, -1, -1):
+        bits.append(state & 1)
+        state = int(preds[choices[step, state], state])
+    word = int("".join(str(b) for b in reversed(bits[CONV_MEMORY:])), 2)
+    payload = (word >> TAG_BITS) ^ code.mask
+    if word & (2**TAG_BITS - 1) == _tag(key, payload):
+        return payload
     return None
 
 

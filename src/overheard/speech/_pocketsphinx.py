@@ -24,6 +24,8 @@ from overheard.speech.asr import Transcript, Word, check_pcm, empty_transcript
 from overheard.speech.lm import build_language_model
 
 FRAMES_PER_S = 100
+WAKE_WORD = "alexa"
+"""The wake word of the bundled wake-word model, known to the default domain language model."""
 FALLBACK_MARGIN = 0.1
 """The domain decode is kept only when its confidence beats the generic one by more than this."""
 MIN_SAMPLES = 1600
@@ -141,8 +143,11 @@ def _generic_decoder() -> Decoder:
 def _default_backend() -> PocketsphinxBackend:
     from overheard.speech.seed import seed_requests
 
+    texts = [r.text for r in seed_requests("train")]
+    # Also with the wake word in front, so a recogniser-based wake check can hear it.
+    texts += [f"{WAKE_WORD} {text}" for text in texts]
     with tempfile.TemporaryDirectory(prefix="overheard-lm-") as tmp:
-        files = build_language_model((r.text for r in seed_requests("train")), Path(tmp))
+        files = build_language_model(texts, Path(tmp))
         domain = Decoder(**_config(lm=str(files.lm_path), dict=str(files.dict_path)))
     return PocketsphinxBackend(
         (("domain", domain), ("generic", _generic_decoder())), name="pocketsphinx"

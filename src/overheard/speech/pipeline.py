@@ -168,13 +168,18 @@ def analyse(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
     if not segments:
         return Outcome(Status.NO_SPEECH, wake, 0.0)
     transcript = stack.asr.transcribe(trim_silence(request, segments))
-    if stack.verifier == "keyword" and not keyword_in_transcript(
-        transcript.text, stack.wake_keywords
-    ):
-        return Outcome(Status.ACCIDENTAL, wake, speech_s)
-    return Outcome(
-        Status.TRANSCRIBED, wake, speech_s, transcript, stack.nlu.predict(transcript.text)
-    )
+    request_text = transcript.text
+    if stack.verifier == "keyword":
+        if not keyword_in_transcript(transcript.text, stack.wake_keywords):
+            return Outcome(Status.ACCIDENTAL, wake, speech_s)
+        request_text = without_keywords(transcript.text, stack.wake_keywords)
+    return Outcome(Status.TRANSCRIBED, wake, speech_s, transcript, stack.nlu.predict(request_text))
+
+
+def without_keywords(text: str, keywords: tuple[str, ...]) -> str:
+    """The request with the wake words taken out, for intent understanding."""
+    drop = {k.casefold() for k in keywords}
+    return " ".join(w for w in text.split() if w.casefold().strip(",.!?") not in drop)
 
 
 def process_recording(platform: Platform, recording_id: str) -> None:

@@ -1,0 +1,135 @@
+"""`overheard wyoming` speaks the Wyoming ASR protocol: tested with the wyoming client over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncClient
+from wyoming.info import Describe, Info
+
+from overheard.config import Settings
+from overheard.demo import espeak_available, synthesise
+from overheard.platform import Platform
+from overheard.recordings.models import Recording
+from tests.test_live_server import free_port
+
+pytestmark = pytest.mark.slow
+RATE_HZ = 22050
+"""Sent at another rate than the server's 16 kHz, in stereo, to exercise the conversion."""
+
+
+def enrol_device(data_dir: Path, env: dict[str, str]) -> str:
+    import json
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overheard",
+            "households",
+            "add",
+            "--name",
+            "Hal",
+            "--account",
+            "A-3",
+            "--email",
+            "hal@example.org",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return json.loads(out.stdout)["device_id"]
+
+
+async def ask(uri: str, pcm: np.ndarray) -> tuple[Info, str]:
+    async with AsyncClient.from_uri(uri) as client:
+        await client.write_event(Describe().event())
+        info_event = await client.read_event()
+    stereo = np.repeat(pcm[:, None], 2, axis=1).tobytes()
+    async with AsyncClient.from_uri(uri) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=RATE_HZ, width=2, channels=2).event())
+        for at in range(0, len(stereo), 4096):
+            chunk = AudioChunk(rate=RATE_HZ, width=2, channels=2, audio=stereo[at : at + 4096])
+            await client.write_event(chunk.event())
+        await client.write_event(AudioStop().event())
+        while True:
+            event = await client.read_event()
+            assert event is not None
+            if Transcript.is_type(event.type):
+                return Info.from_event(info_event), Transcript.from_event(event).text
+
+
+def test_wyoming_transcribes_and_stores(tmp_path: Path, database_url: str):
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    from scipy.signal import resample_poly
+
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url}
+    subprocess.run(
+        [sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    device_id = enrol_device(data_dir, env)
+    port = free_port()
+    uri = f"tcp://127.0.0.1:{port}"
+    with (tmp_path / "wyoming.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "overheard",
+                "wyoming",
+                "--uri",
+                uri,
+                "--device",
+                device_id,
+                "--data-dir",
+                str(data_dir),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        speech = synthesise("turn on the lights in the kitchen", "en-gb")
+        pcm = np.clip(resample_poly(speech.astype(float), RATE_HZ, 16000), -32768, 32767)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                info, text = asyncio.run(ask(uri, pcm.astype(np.int16)))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert info.asr and info.asr[0].models[0].languages == ["en"]
+    assert "lights" in text.split()
+    platform = Platform.open(Settings(data_dir=data_dir, database_url=database_url).resolved())
+    try:
+        with platform.sessions() as s:
+            stored = s.scalars(select(Recording).where(Recording.device_id == device_id)).all()
+    finally:
+        platform.close()
+    assert len(stored) == 1
+    assert abs(stored[0].duration_s - speech.size / 16000) < 0.05

@@ -1,0 +1,86 @@
+"""The top-level commands: transcribe, jobs failed/retry, the keyword verifier setting."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from overheard.cli import app
+from overheard.config import Settings
+from overheard.db import transaction, utcnow
+from overheard.demo import espeak_available, synthesise
+from overheard.jobs import Job, JobState, claim, run_claimed
+from overheard.recordings.models import Recording, Status
+from overheard.speech import pipeline
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def speech_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path_factory.mktemp("clips") / "request.wav"
+    sf.write(path, synthesise("Alexa, turn on the lights", "en-gb"), 16000)
+    return path
+
+
+def test_transcribe_prints_one_json_line_per_file(speech_file: Path, tmp_path: Path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    result = runner.invoke(app, ["transcribe", str(speech_file), str(junk)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["status"] == "transcribed" and lines[0]["intent"] == "lights_on"
+    assert lines[1]["error"] == "unsupported_media"
+
+
+def test_failed_jobs_are_listed_and_retried(platform, make_household, speech_file: Path):
+    from overheard.households import Device
+    from overheard.recordings.ingest import ingest
+
+    pipeline.register()
+    hh = make_household()
+    with platform.sessions() as s:
+        device = s.get(Device, hh.device_id)
+    rec = ingest(platform, device, speech_file.read_bytes()).recording
+    platform.blobs.put(rec.audio_blob, b"\x01garbage" * 8)
+    for _ in range(platform.settings.job_max_attempts):
+        with transaction(platform.sessions) as s:
+            s.execute(Job.__table__.update().values(run_after=utcnow() - timedelta(seconds=1)))
+        while (job := claim(platform.sessions)) is not None:
+            run_claimed(platform, job)
+    data_dir = ["--data-dir", str(platform.settings.data_dir)]
+    env = {"OVERHEARD_DATABASE_URL": platform.settings.database_url}
+    listed = runner.invoke(app, ["jobs", "failed", "--json", *data_dir], env=env)
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["subject"] for r in rows] == [rec.id]
+    assert "DecryptionFailed" in rows[0]["error"]
+    retried = runner.invoke(app, ["jobs", "retry", rows[0]["id"], *data_dir], env=env)
+    assert retried.exit_code == 0, retried.output
+    with platform.sessions() as s:
+        assert s.get(Job, rows[0]["id"]).state == JobState.QUEUED
+        assert s.get(Recording, rec.id).status == Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("Alexa, turn on the lights", Status.TRANSCRIBED),
+        ("turn on the lights please", Status.ACCIDENTAL),
+    ],
+)
+def test_keyword_verifier_needs_the_word_in_the_transcript(text: str, status: Status):
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    stack = pipeline.stack_from_settings(
+        Settings(wake_verifier="keyword", wake_keywords="alexa,lexa")
+    )
+    outcome = pipeline.analyse(stack, synthesise(text, "en-gb"))
+    assert outcome.status == status, outcome.summary()
