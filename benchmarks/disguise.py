@@ -64,21 +64,32 @@ def mcadams_range(low: float, high: float) -> Disguiser:
     return lambda pcm, rng: mcadams(pcm, float(rng.uniform(low, high)), RATE_HZ)
 
 
+V1_OFF = {"warp_power_range": (1.0, 1.0), "mcadams_alpha_range": (1.0, 1.0)}
+"""The steps added after the first WORLD disguise, switched off (and drawing nothing)."""
+
 CONFIGS: dict[str, Disguiser | None] = {
     "original (no disguise)": None,
     "mcadams a=0.8": mcadams_range(0.8, 0.8),
     "mcadams a~U(0.6,0.9)": mcadams_range(0.6, 0.9),
     "world pitch+warp": world(
-        dg.DisguiseConfig(f0_contour_scale_range=(1.0, 1.0), replace_ltas=False)
+        dg.DisguiseConfig(f0_contour_scale_range=(1.0, 1.0), replace_ltas=False, **V1_OFF)
     ),
-    "world default": world(dg.DisguiseConfig()),
+    "world v1 (previous default)": world(dg.DisguiseConfig(**V1_OFF)),
     "world strong": world(
         dg.DisguiseConfig(
             f0_median_range_hz=(80.0, 300.0),
             f0_contour_scale_range=(0.3, 0.6),
             warp_alpha_range=(-0.15, 0.15),
+            **V1_OFF,
         )
     ),
+    "world v1 + power warp": world(
+        dg.DisguiseConfig(warp_power_range=(0.8, 0.95), mcadams_alpha_range=(1.0, 1.0))
+    ),
+    "world v1 + mcadams": world(
+        dg.DisguiseConfig(warp_power_range=(1.0, 1.0), mcadams_alpha_range=(0.8, 0.95))
+    ),
+    "world default": world(dg.DisguiseConfig()),
 }
 
 

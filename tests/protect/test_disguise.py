@@ -79,6 +79,53 @@ def test_draws_stay_inside_the_configured_ranges() -> None:
             <= p.f0_contour_scale
             <= config.f0_contour_scale_range[1]
         )
+        assert config.warp_power_range[0] <= p.warp_power <= config.warp_power_range[1]
+        low, high = config.mcadams_alpha_range
+        assert low <= p.mcadams_alpha <= high
+
+
+def test_single_value_ranges_draw_nothing() -> None:
+    """Switching the power warp and McAdams pass off replays the draws made without them."""
+    off = DisguiseConfig(warp_power_range=(1.0, 1.0), mcadams_alpha_range=(1.0, 1.0))
+    on = DisguiseConfig(warp_power_range=(0.8, 0.95), mcadams_alpha_range=(0.8, 0.95))
+    first, second = np.random.default_rng(5), np.random.default_rng(5)
+    a, b = draw_params(first, off), draw_params(second, on)
+    assert (a.warp_power, a.mcadams_alpha) == (1.0, 1.0)
+    assert a.f0_median_hz == b.f0_median_hz and a.warp_alpha == b.warp_alpha
+    assert draw_params(first, off) != draw_params(np.random.default_rng(5), off)
+
+
+def _peak_hz(pcm: np.ndarray) -> float:
+    """Frequency of the strongest bin of ``pcm``'s mean WORLD envelope, hertz."""
+    envelope = _world.analyse(pcm.astype(np.float64) / 32768, SAMPLE_RATE_HZ).envelope
+    mean = envelope.mean(axis=0)
+    return float(np.argmax(mean) / (len(mean) - 1) * SAMPLE_RATE_HZ / 2)
+
+
+def test_power_warp_raises_low_formants_below_the_pivot() -> None:
+    """φ → φ**0.8 moves the 700 Hz formant up (to ≈ 0.9 kHz: 0.275 rad → 0.356 rad)."""
+    pcm = make_voice(120.0)
+    base = DisguiseParams(120.0, 1.0, 0.0, 6.0, replace_ltas=False)
+    warped = DisguiseParams(120.0, 1.0, 0.0, 6.0, replace_ltas=False, warp_power=0.8)
+    before, after = _peak_hz(disguise(pcm, base)), _peak_hz(disguise(pcm, warped))
+    assert before == pytest.approx(700.0, abs=80.0)
+    assert after == pytest.approx(700.0 * (np.pi * 700 / 8000) ** -0.2, abs=100.0)
+
+
+def test_warp_source_bins_compose_allpass_and_power() -> None:
+    plain = _world.warp_source_bins(513, 0.07, 1.0)
+    assert np.array_equal(plain, _world.allpass_source_bins(513, 0.07))
+    assert _world.warp_source_bins(513, 0.0, 1.0) == pytest.approx(np.arange(513.0))
+    powered = _world.warp_source_bins(513, 0.0, 0.9)
+    assert np.all(np.diff(powered) >= 0) and powered[0] == 0.0 and powered[-1] == 512.0
+
+
+def test_mcadams_pass_runs_on_top_when_drawn() -> None:
+    pcm = make_voice(130.0)
+    with_pass = DisguiseParams(180.0, 0.5, 0.08, 6.0, mcadams_alpha=0.85)
+    out = disguise(pcm, with_pass)
+    assert out.dtype == np.int16 and out.shape == pcm.shape
+    assert not np.array_equal(out, disguise(pcm, PARAMS))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
 from overheard.errors import BadRequest
+from overheard.protect import watermark
 from overheard.protect.watermark import (
     BLOCK_SAMPLES,
     PAYLOAD_BITS,
@@ -81,6 +82,17 @@ def test_extreme_payloads_round_trip(payload: int) -> None:
     assert detect(embed(synthetic_speech(3.5, seed=payload % 7), payload, KEY), KEY).payload == (
         payload
     )
+
+
+def test_viterbi_corrects_flipped_coded_bits_and_rejects_noise() -> None:
+    code = watermark._code(KEY)
+    slot_soft = np.empty(watermark.CODED_BITS)
+    slot_soft[code.order] = watermark._codeword(KEY, PAYLOAD)
+    rng = np.random.default_rng(5)
+    flipped = slot_soft.copy()
+    flipped[rng.choice(len(flipped), size=12, replace=False)] *= -1  # 12 of 210 wrong
+    assert watermark._decode(flipped, KEY) == PAYLOAD
+    assert watermark._decode(rng.standard_normal(len(slot_soft)), KEY) is None
 
 
 def test_payload_out_of_range_is_refused() -> None:

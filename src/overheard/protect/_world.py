@@ -79,9 +79,23 @@ def allpass_source_bins(n_bins: int, alpha: float) -> np.ndarray:
 
     With alpha > 0 the output's formants sit higher than the input's (a shorter vocal tract).
     """
+    return warp_source_bins(n_bins, alpha, 1.0)
+
+
+def _allpass_inverse(omega: np.ndarray, alpha: float) -> np.ndarray:
+    return omega - 2.0 * np.arctan(alpha * np.sin(omega) / (1.0 + alpha * np.cos(omega)))
+
+
+def warp_source_bins(n_bins: int, alpha: float, power: float) -> np.ndarray:
+    """Fractional input bin read for each output bin: all-pass ``alpha``, then φ → φ**``power``.
+
+    φ is the frequency in radians (π = Nyquist). The power map is McAdams' pole-angle warp applied
+    to the whole envelope: below 1 rad (2.5 kHz at 16 kHz) power < 1 raises the formants, above
+    it lowers them, so the formant pattern is squeezed or (power > 1) stretched around that pivot.
+    """
     omega = np.linspace(0.0, np.pi, n_bins)
-    inverse = omega - 2.0 * np.arctan(alpha * np.sin(omega) / (1.0 + alpha * np.cos(omega)))
-    return inverse / np.pi * (n_bins - 1)
+    moved = np.clip(omega ** (1.0 / power), 0.0, np.pi)
+    return _allpass_inverse(moved, alpha) / np.pi * (n_bins - 1)
 
 
 def read_bins(frames: np.ndarray, source_bins: np.ndarray) -> np.ndarray:
@@ -91,9 +105,9 @@ def read_bins(frames: np.ndarray, source_bins: np.ndarray) -> np.ndarray:
     return frames[:, low] * (1.0 - frac) + frames[:, low + 1] * frac
 
 
-def warp_envelope(analysis: Analysis, alpha: float) -> Analysis:
-    """Warp envelope (in log power) and aperiodicity along frequency by all-pass ``alpha``."""
-    bins = allpass_source_bins(analysis.envelope.shape[1], alpha)
+def warp_envelope(analysis: Analysis, alpha: float, power: float = 1.0) -> Analysis:
+    """Warp envelope (log power) and aperiodicity along frequency: all-pass ``alpha``, ``power``."""
+    bins = warp_source_bins(analysis.envelope.shape[1], alpha, power)
     log_env = read_bins(np.log(analysis.envelope + _TINY), bins)
     aperiodicity = np.clip(read_bins(analysis.aperiodicity, bins), 0.0, 1.0)
     return Analysis(analysis.f0_hz, np.exp(log_env), aperiodicity)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from overheard.errors import AudioRejected
-from overheard.protect import _world
+from overheard.protect import _mcadams, _world
 
 SAMPLE_RATE_HZ = 16000
 """The rate clips are stored and served at, hertz."""
@@ -36,6 +36,10 @@ class DisguiseConfig:
     """Slope of the neutral long-term spectrum that replaces the speaker's, dB per octave."""
     replace_ltas: bool = True
     """Swap the speaker's long-term average spectrum for the neutral tilt."""
+    warp_power_range: tuple[float, float] = (0.8, 0.95)
+    """McAdams-style exponent on frequency in radians, dimensionless (1 = no change)."""
+    mcadams_alpha_range: tuple[float, float] = (1.0, 1.0)
+    """McAdams pole-angle exponent applied to the resynthesised clip, dimensionless (1 = off)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class DisguiseParams:
     """Slope of the neutral long-term spectrum, dB per octave above 100 Hz."""
     replace_ltas: bool = True
     """Whether the speaker's long-term average spectrum is replaced by the neutral tilt."""
+    warp_power: float = 1.0
+    """Exponent φ → φ**warp_power on frequency in radians after the all-pass warp (1 = none)."""
+    mcadams_alpha: float = 1.0
+    """McAdams pole-angle exponent on the resynthesised clip, dimensionless (1 = skipped)."""
 
 
 def draw_params(
@@ -64,7 +72,18 @@ def draw_params(
         warp_alpha=float(rng.uniform(*config.warp_alpha_range)),
         tilt_db_per_octave=float(rng.uniform(*config.tilt_range_db_per_octave)),
         replace_ltas=config.replace_ltas,
+        warp_power=_uniform(rng, *config.warp_power_range),
+        mcadams_alpha=_uniform(rng, *config.mcadams_alpha_range),
     )
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A uniform draw; a single-value range is that value and consumes no randomness.
+
+    So configurations that switch the power warp or the McAdams pass off replay the same draws as
+    before those steps existed.
+    """
+    return float(low) if low == high else float(rng.uniform(low, high))
 
 
 def _check(pcm: np.ndarray) -> None:
@@ -78,7 +97,9 @@ def _check(pcm: np.ndarray) -> None:
 def _transform(analysis: _world.Analysis, params: DisguiseParams, rate: int) -> _world.Analysis:
     f0 = _world.reshape_f0(analysis.f0_hz, params.f0_median_hz, params.f0_contour_scale)
     moved = _world.warp_envelope(
-        _world.Analysis(f0, analysis.envelope, analysis.aperiodicity), params.warp_alpha
+        _world.Analysis(f0, analysis.envelope, analysis.aperiodicity),
+        params.warp_alpha,
+        params.warp_power,
     )
     if not params.replace_ltas:
         return moved
@@ -105,4 +126,7 @@ def disguise(
     analysis = _world.analyse(x, sample_rate_hz)
     y = _world.synthesise(_transform(analysis, params, sample_rate_hz), sample_rate_hz, len(x))
     y = _match_level(y[:n], x[:n])
-    return np.clip(np.round(y * _FULL_SCALE), -_FULL_SCALE, _FULL_SCALE - 1).astype(np.int16)
+    out = np.clip(np.round(y * _FULL_SCALE), -_FULL_SCALE, _FULL_SCALE - 1).astype(np.int16)
+    if params.mcadams_alpha != 1.0:
+        out = _mcadams.mcadams(out, params.mcadams_alpha, sample_rate_hz)
+    return out

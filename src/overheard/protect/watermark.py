@@ -48,8 +48,8 @@ TARGET = 0.1
 """Mark strength: per-sample chip amplitude relative to the envelope (-20 dB); the one loudness knob."""
 CANCEL = 0.5
 """Share of the host's own projection on each slot that embedding cancels (0 = plain spreading)."""
-CANDIDATES = 3
-"""Block phases decoded per clip (best sync peaks)."""
+CANDIDATES = 96
+"""Block phases decoded per clip (best sync peaks, at least a slot apart); one tag check each."""
 WHITEN_HZ = 100.0
 """Detection flattens the folded clip's spectrum, smoothed over this width, before correlating."""
 
@@ -240,15 +240,16 @@ def _slot_correlations(
 
 
 def _peaks(scores: NDArray[np.float64], count: int) -> list[int]:
-    """Indices of the ``count`` highest scores at least one slot apart."""
-    order = np.argsort(scores)[::-1]
+    """Indices of the ``count`` highest scores at least one slot apart (circularly)."""
+    blocked = np.zeros(len(scores), dtype=bool)
     chosen: list[int] = []
-    for idx in order[: 64 * count]:
-        gap = [min(abs(idx - c), BLOCK_SAMPLES - abs(idx - c)) for c in chosen]
-        if all(g >= SLOT_SAMPLES for g in gap):
-            chosen.append(int(idx))
+    for idx in np.argsort(scores)[::-1]:
+        if blocked[idx]:
+            continue
+        chosen.append(int(idx))
         if len(chosen) == count:
             break
+        blocked[np.arange(idx - SLOT_SAMPLES + 1, idx + SLOT_SAMPLES) % len(scores)] = True
     return chosen
 
 

@@ -24,6 +24,9 @@ from overheard.speech.asr import Transcript, Word, check_pcm, empty_transcript
 from overheard.speech.lm import build_language_model
 
 FRAMES_PER_S = 100
+WAKE_PREFIXED_EVERY = 2
+"""Every this many seed sentences is repeated with the wake word in front (measured: librivox WER
+unchanged at 0.282, while the keyword verifier hears the word; all sentences prefixed gave 0.451)."""
 WAKE_WORD = "alexa"
 """The wake word of the bundled wake-word model, known to the default domain language model."""
 FALLBACK_MARGIN = 0.1
@@ -143,9 +146,10 @@ def _generic_decoder() -> Decoder:
 def _default_backend() -> PocketsphinxBackend:
     from overheard.speech.seed import seed_requests
 
+    # Half of the sentences again with the wake word in front: the recogniser then hears the
+    # word (for the keyword verifier) without out-of-domain speech being pulled towards the domain.
     texts = [r.text for r in seed_requests("train")]
-    # Also with the wake word in front, so a recogniser-based wake check can hear it.
-    texts += [f"{WAKE_WORD} {text}" for text in texts]
+    texts += [f"{WAKE_WORD} {text}" for text in texts[::WAKE_PREFIXED_EVERY]]
     with tempfile.TemporaryDirectory(prefix="overheard-lm-") as tmp:
         files = build_language_model(texts, Path(tmp))
         domain = Decoder(**_config(lm=str(files.lm_path), dict=str(files.dict_path)))
