@@ -83,13 +83,12 @@ CONFIGS: dict[str, Disguiser | None] = {
             **V1_OFF,
         )
     ),
-    "world v1 + power warp": world(
-        dg.DisguiseConfig(warp_power_range=(0.8, 0.95), mcadams_alpha_range=(1.0, 1.0))
-    ),
     "world v1 + mcadams": world(
         dg.DisguiseConfig(warp_power_range=(1.0, 1.0), mcadams_alpha_range=(0.8, 0.95))
     ),
     "world default": world(dg.DisguiseConfig()),
+    "world power 0.7-0.9": world(dg.DisguiseConfig(warp_power_range=(0.7, 0.9))),
+    "world power 0.8-1.15": world(dg.DisguiseConfig(warp_power_range=(0.8, 1.15))),
 }
 
 

@@ -179,7 +179,7 @@ def test_mcadams_baseline_keeps_shape_and_changes_the_signal() -> None:
 MAX_WER_INCREASE = 0.20
 """Allowed rise in word error rate (fraction) on the five librivox clips, one draw each.
 
-The benchmark measures +0.16 on average over draws; the goal is +0.05 (see the model card)."""
+The benchmark measures +0.145 on average over draws; the goal is +0.05 (see the model card)."""
 
 
 def _librivox(shared_data: Path) -> list[tuple[np.ndarray, list[str]]]:

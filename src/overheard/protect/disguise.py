@@ -2,8 +2,9 @@
 
 Every clip served to staff is resynthesised through the WORLD vocoder with a fresh random draw:
 its median pitch is moved to a random target, its intonation flattened, its spectral envelope
-warped along frequency (a different vocal-tract length) and its long-term average spectrum
-swapped for a neutral one. See docs/models/voice-disguise.md for what this does and does not hide.
+warped along frequency (a different vocal-tract length, then a McAdams-style squeeze of the formant
+pattern) and its long-term average spectrum swapped for a neutral one.
+See docs/models/voice-disguise.md for what this does and does not hide.
 """
 
 from __future__ import annotations
