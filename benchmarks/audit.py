@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, text
+from _databases import databases
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, text
 
 from overheard import audit
 from overheard.audit import GENESIS_HASH, AuditEvent
 from overheard.auditlog import checkpoint, ensure_signing_key, prove, verify
 from overheard.db import make_engine, make_sessionmaker, migrate, transaction
 
-POSTGRES_URL = os.environ.get(
-    "OVERHEARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 DEFAULT_REQUESTS = 300
 DEFAULT_EVENTS = 100_000
 INSERT_BATCH = 5000
@@ -41,25 +38,6 @@ bench_rows = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("payload", String(64)),
 )
-
-
-def databases(tmp: Path) -> Iterator[tuple[str, str]]:
-    """``(name, url)`` of a fresh SQLite file and, when reachable, a fresh PostgreSQL database (dropped after)."""
-    yield "sqlite", f"sqlite:///{tmp / 'bench.db'}"
-    name = f"ovh_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        print(f"(PostgreSQL skipped: {type(exc).__name__})")
-        return
-    try:
-        yield "postgresql", POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def fresh_engine(url: str) -> Engine:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, text
+from _databases import databases
 
 from overheard.blobs import LocalBlobStore
 from overheard.crypto.aead import new_data_key, seal
@@ -30,7 +30,6 @@ from overheard.speech.audio import decode_upload, to_wav_bytes
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.test_live_server import Server, enrol
 
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIP_S = 3.0
 
 
@@ -115,22 +114,6 @@ def run_backend(
     return rows
 
 
-def fresh_postgres() -> tuple[str, str]:
-    name = f"ovh_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return name, POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_postgres(name: str) -> None:
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=240)
@@ -142,13 +125,10 @@ def main() -> None:
     rows: list[tuple] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows += run_backend("sqlite", None, clips, work, devices, uploads)
-        if not args.no_postgres:
-            name, url = fresh_postgres()
-            try:
-                rows += run_backend("postgresql", url, clips, work, devices, uploads)
-            finally:
-                drop_postgres(name)
+        wanted = {"sqlite"} if args.no_postgres else {"sqlite", "postgresql"}
+        for name, url in databases(work, wanted):
+            embedded = None if name == "sqlite" else url
+            rows += run_backend(name, embedded, clips, work, devices, uploads)
     print(f"{uploads} uploads of {CLIP_S:.0f}-second clips per row; nproc={os.cpu_count()}")
     print(f"{'database':<11} {'devices':>7} {'platform/s':>11} {'bare/s':>8} {'ratio':>6}")
     for name, devices, rate, base, ratio in rows:

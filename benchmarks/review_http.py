@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +40,8 @@ from pathlib import Path
 
 import httpx
 import pyotp
-from sqlalchemy import create_engine, insert, text
+from _databases import databases
+from sqlalchemy import insert, text
 
 from overheard.accounts import service as accounts
 from overheard.accounts.secrets import AccountKeys
@@ -56,9 +57,6 @@ from overheard.review.models import ReviewTask
 from overheard.workbench import flow
 from overheard.workbench.client import ReviewClient
 
-POSTGRES_URL = os.environ.get(
-    "OVERHEARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 LEVELS = (1, 8, 50)
 DEFAULT_TASKS = 300
 PASSWORD = "violet harbour lantern 42"
@@ -92,28 +90,6 @@ class Account:
     totp_secret: str
 
 
-def databases(tmp: Path, wanted: set[str]) -> Iterator[tuple[str, str]]:
-    """``(name, url)`` of a fresh SQLite file and, when reachable, a fresh PostgreSQL database."""
-    if "sqlite" in wanted:
-        yield "sqlite", f"sqlite:///{tmp / 'bench.db'}"
-    if "postgresql" not in wanted:
-        return
-    name = f"ovh_httpbench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        print(f"(PostgreSQL skipped: {type(exc).__name__})")
-        return
-    try:
-        yield "postgresql", POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def make_accounts(platform: Platform, n: int) -> list[Account]:
     """``n`` enrolled annotators (password + confirmed authenticator)."""
     settings = AccountSettings.from_settings(platform.settings)
@@ -126,7 +102,9 @@ def make_accounts(platform: Platform, n: int) -> list[Account]:
             accounts.choose_staff_password(db, staff, PASSWORD, settings=settings)
             secret = accounts.pending_totp_secret(db, staff, keys)
             code = pyotp.TOTP(secret).at(earlier)
-            assert accounts.confirm_totp(db, staff, code, keys=keys, who=staff_principal(staff), now=earlier)
+            assert accounts.confirm_totp(
+                db, staff, code, keys=keys, who=staff_principal(staff), now=earlier
+            )
             made.append(Account(staff.pseudonym, PASSWORD, secret))
     return made
 
@@ -135,8 +113,15 @@ def make_household(platform: Platform) -> tuple[str, str]:
     """A consenting household with a data key; (household id, device id)."""
     tag = uuid.uuid4().hex[:8]
     with transaction(platform.sessions) as s:
-        hh = enrol_household(s, platform.keyring, platform.secrets, name="Bench",
-                             account=f"B-{tag}", email=f"{tag}@bench.test", serial=f"SN-{tag}")
+        hh = enrol_household(
+            s,
+            platform.keyring,
+            platform.secrets,
+            name="Bench",
+            account=f"B-{tag}",
+            email=f"{tag}@bench.test",
+            serial=f"SN-{tag}",
+        )
         set_human_review(s, hh.household_id, True, actor="bench", now=utcnow())
     return hh.household_id, hh.device_id
 
@@ -146,15 +131,35 @@ def seed_tasks(platform: Platform, home: tuple[str, str], n: int) -> None:
     household, device = home
     now = utcnow() - timedelta(minutes=5)
     recs = [uuid.uuid4().hex for _ in range(n)]
-    rows = [{"id": r, "household_id": household, "device_id": device, "captured_at": now,
-             "received_at": now, "duration_s": 2.0, "source_rate_hz": 16000,
-             "source_format": "WAV/PCM_16", "status": Status.TRANSCRIBED.value} for r in recs]
+    rows = [
+        {
+            "id": r,
+            "household_id": household,
+            "device_id": device,
+            "captured_at": now,
+            "received_at": now,
+            "duration_s": 2.0,
+            "source_rate_hz": 16000,
+            "source_format": "WAV/PCM_16",
+            "status": Status.TRANSCRIBED.value,
+        }
+        for r in recs
+    ]
     tasks = []
     for i, r in enumerate(recs):
         task_id = uuid.uuid4().hex
-        tasks.append({"id": task_id, "pseudonym": f"C-{task_id[:12]}", "recording_id": r,
-                      "household_id": household, "reason": "random", "state": "queued",
-                      "duration_s": 2.0, "created_at": now + timedelta(microseconds=i)})
+        tasks.append(
+            {
+                "id": task_id,
+                "pseudonym": f"C-{task_id[:12]}",
+                "recording_id": r,
+                "household_id": household,
+                "reason": "random",
+                "state": "queued",
+                "duration_s": 2.0,
+                "created_at": now + timedelta(microseconds=i),
+            }
+        )
     with transaction(platform.sessions) as s:
         s.execute(insert(Recording), rows)
         s.execute(insert(ReviewTask), tasks)
@@ -232,8 +237,16 @@ def serve(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     """`overheard serve` on a free loopback port, once /healthz answers."""
     port = free_port()
     env = {**os.environ, **SERVER_ENV, "OVERHEARD_DATABASE_URL": settings.database_url}
-    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(settings.data_dir),
-           "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "overheard",
+        "serve",
+        "--data-dir",
+        str(settings.data_dir),
+        "--port",
+        str(port),
+    ]
     log = (settings.data_dir / "server.log").open("ab")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -271,8 +284,11 @@ def bench(name: str, url: str, tasks: int, tmp: Path) -> list[tuple[str, ...]]:
     rows = []
     try:
         clients = sign_in_all(base, team)
-        loops = {"bare UPDATE": bare_loop(platform), "service": service_loop(platform, team),
-                 "HTTP": http_loop(clients)}
+        loops = {
+            "bare UPDATE": bare_loop(platform),
+            "service": service_loop(platform, team),
+            "HTTP": http_loop(clients),
+        }
         for workers in LEVELS:
             for label, run in loops.items():
                 seed_tasks(platform, home, tasks)
@@ -296,7 +312,9 @@ def _settings_overrides() -> dict[str, object]:
 def _drain(platform: Platform) -> None:
     # Tasks the bare UPDATE leased stay leased; take them out so the next measurement starts clean.
     with transaction(platform.sessions) as s:
-        s.execute(text("UPDATE review_tasks SET state = 'withdrawn' WHERE state IN ('queued', 'leased')"))
+        s.execute(
+            text("UPDATE review_tasks SET state = 'withdrawn' WHERE state IN ('queued', 'leased')")
+        )
 
 
 def external(url: str, accounts_file: Path, tasks: int) -> list[tuple[str, ...]]:

@@ -17,12 +17,13 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, insert, text
+from _databases import databases
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from overheard.db import make_engine, make_sessionmaker, migrate, transaction
@@ -32,9 +33,6 @@ from overheard.review.models import ReviewTask
 from overheard.review.policy import ReviewPolicy
 from overheard.review.queue import claim
 
-POSTGRES_URL = os.environ.get(
-    "OVERHEARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 CLAIMERS = (1, 8, 50)
 DEFAULT_CLAIMS = 600
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -48,25 +46,6 @@ RETURNING id
 
 Claim = Callable[[str], str | None]
 """Claims one task for a pseudonym; the task id, or None when the queue is empty."""
-
-
-def databases(tmp: Path) -> Iterator[tuple[str, str]]:
-    """``(name, url)`` of a fresh SQLite file and, when reachable, a fresh PostgreSQL database."""
-    yield "sqlite", f"sqlite:///{tmp / 'bench.db'}"
-    name = f"ovh_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        print(f"(PostgreSQL skipped: {type(exc).__name__})")
-        return
-    try:
-        yield "postgresql", POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def seed(sessions: sessionmaker[Session], n: int) -> None:
