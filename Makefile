@@ -17,7 +17,7 @@ test: install lint
 	$(VENV)/bin/pytest
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/lint-imports
 
 install: system-deps $(VENV)/.installed
