@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -17,13 +16,12 @@ from overheard.learn.models import SplitName
 from overheard.learn.split import pin_split
 from overheard.recordings.models import Recording, Status
 from overheard.review.annotations import submit
-from overheard.review.consent import set_human_review
 from overheard.review.content import AnnotationInput
 from overheard.review.policy import Flag, ReviewPolicy
 from overheard.review.queue import claim
 from overheard.review.sampler import sample_after_transcription
+from tests.review.conftest import T0, Home, make_home  # noqa: F401 (a shared fixture)
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = ReviewPolicy(sample_rate=1.0, double_share=0.0, gold_share=0.0, household_cap=10_000)
 LOW_CONFIDENCE = ReviewPolicy(
     sample_rate=0.0,
@@ -39,28 +37,6 @@ LOW_CONFIDENCE = ReviewPolicy(
 @pytest.fixture(autouse=True)
 def _hooks() -> None:
     register()
-
-
-@dataclass(frozen=True)
-class Home:
-    """A test household and its device."""
-
-    household_id: str
-    device_id: str
-
-
-@pytest.fixture
-def make_home(platform, make_household) -> Callable[..., Home]:  # type: ignore[no-untyped-def]
-    """Factory: an enrolled household, review on unless ``consent=False``."""
-
-    def make(consent: bool = True) -> Home:
-        hh = make_household()
-        if consent:
-            with transaction(platform.sessions) as s:
-                set_human_review(s, hh.household_id, True, actor="customer", now=T0)
-        return Home(hh.household_id, hh.device_id)
-
-    return make
 
 
 def tone(seconds: float = 0.5, freq_hz: float = 300.0) -> np.ndarray:
