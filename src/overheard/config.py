@@ -7,13 +7,15 @@ test fails when a setting is missing there.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+T = TypeVar("T")
 
 
 class Settings(BaseSettings):
@@ -292,3 +294,14 @@ def load_settings(**overrides: Any) -> Settings:
     if env_file.is_file():
         base = Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
     return base.resolved()
+
+
+def settings_section(cls: type[T], settings: object, prefix: str = "") -> T:
+    """A settings dataclass ``cls`` filled from ``settings.<prefix><field>`` where those exist,
+    with the dataclass's own defaults elsewhere (so a module can be used before it is wired)."""
+    given = {
+        f.name: getattr(settings, prefix + f.name)
+        for f in fields(cls)  # type: ignore[arg-type]
+        if hasattr(settings, prefix + f.name)
+    }
+    return cls(**given)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from ..config import settings_section
 
 SESSION_IDLE_TIMEOUT_S = 1800.0
 """Seconds without a request after which a session ends."""
@@ -67,7 +69,4 @@ class AccountSettings:
     @classmethod
     def from_settings(cls, settings: Any) -> AccountSettings:
         """Values ``settings`` declares, defaults for the rest."""
-        given = {
-            f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)
-        }
-        return cls(**given)
+        return settings_section(cls, settings, "")

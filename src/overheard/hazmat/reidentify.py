@@ -9,7 +9,7 @@ household id. The identity is read through :func:`overheard.identity.service.ope
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from .. import audit
 from ..accounts.models import Role, StaffUser
 from ..accounts.rbac import StaffPrincipal
+from ..config import settings_section
 from ..db import Base
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..identity.service import IdentityView, open_identity
@@ -56,12 +57,7 @@ class ReidentifyPolicy:
     @classmethod
     def from_settings(cls, settings: object) -> ReidentifyPolicy:
         """The policy from ``settings.reidentify_<field>`` where set, defaults elsewhere."""
-        given = {
-            f.name: getattr(settings, f"reidentify_{f.name}")
-            for f in fields(cls)
-            if hasattr(settings, f"reidentify_{f.name}")
-        }
-        return cls(**given)
+        return settings_section(cls, settings, "reidentify_")
 
 
 class ReidentifyRequest(Base):

@@ -9,7 +9,7 @@ The written policy is ``docs/policies/emergency.md``.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..config import settings_section
 from ..errors import BadRequest, Conflict, NotFound
 from ..households import Household
 from ..platform import Platform
@@ -64,12 +65,7 @@ class EmergencyPolicy:
     @classmethod
     def from_settings(cls, settings: object) -> EmergencyPolicy:
         """The policy from ``settings.emergency_<field>`` where set, defaults elsewhere."""
-        given = {
-            f.name: getattr(settings, f"emergency_{f.name}")
-            for f in fields(cls)
-            if hasattr(settings, f"emergency_{f.name}")
-        }
-        return cls(**given)
+        return settings_section(cls, settings, "emergency_")
 
 
 @dataclass(frozen=True)

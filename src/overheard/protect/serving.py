@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..config import settings_section
 from ..db import transaction
 from ..errors import NotFound, OverheardError
 from ..platform import Platform
@@ -72,12 +73,7 @@ class ServingPolicy:
     @classmethod
     def from_settings(cls, settings: object) -> ServingPolicy:
         """The policy from ``settings.serve_<field>`` where set, defaults elsewhere."""
-        given = {
-            f.name: getattr(settings, f"serve_{f.name}")
-            for f in fields(cls)
-            if hasattr(settings, f"serve_{f.name}")
-        }
-        return cls(**given)
+        return settings_section(cls, settings, "serve_")
 
 
 @dataclass(frozen=True)

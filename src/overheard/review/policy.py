@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+from ..config import settings_section
 
 DAY_S = 86_400.0
 """Seconds in a day."""
@@ -92,9 +94,4 @@ class ReviewPolicy:
     @classmethod
     def from_settings(cls, settings: object) -> ReviewPolicy:
         """The policy from ``settings.review_<field>`` where set, defaults elsewhere."""
-        given = {
-            f.name: getattr(settings, f"review_{f.name}")
-            for f in fields(cls)
-            if hasattr(settings, f"review_{f.name}")
-        }
-        return cls(**given)
+        return settings_section(cls, settings, "review_")
