@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import Settings
 
+
 @dataclass(frozen=True)
 class LearnSettings:
     """Where models and exports go, the held-out share, and the retirement rule."""
