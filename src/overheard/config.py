@@ -71,9 +71,15 @@ class Settings(BaseSettings):
     )
     wake_threshold: float = Field(
         0.7,
-        ge=0,
+        ge=0.5,
         le=1,
-        description="Wake-word score that counts as said (tuned: docs/models/wake-word.md).",
+        description="Wake-word score that counts as said, 0.5..1 (tuned: docs/models/wake-word.md).",
+    )
+    wake_latest_end_s: float = Field(
+        20.0,
+        gt=0,
+        description="A wake word ending later than this into a clip makes it `accidental`; "
+        "audio before the wake word is never kept.",
     )
     wake_keywords: str = Field(
         "alexa", description="Comma-separated words for the keyword verifier."

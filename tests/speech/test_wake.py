@@ -11,6 +11,7 @@ import soundfile as sf
 
 from overheard.errors import AudioRejected, ConfigError
 from overheard.speech._onnx import bundled_model, load_session
+from overheard.speech.asr import Word
 from overheard.speech.wake import (
     DEFAULT_WAKE_THRESHOLD,
     FRAME_SAMPLES,
@@ -18,6 +19,7 @@ from overheard.speech.wake import (
     SAMPLE_RATE_HZ,
     TRAIL_PAD_S,
     WakeWordModel,
+    keyword_end_s,
     keyword_in_transcript,
     verify_wake_word,
 )
@@ -199,3 +201,27 @@ def test_graphs_load_once_and_a_missing_model_is_a_config_error(tmp_path: Path) 
 )
 def test_keyword_in_transcript(text: str, keywords: tuple[str, ...], expected: bool) -> None:
     assert keyword_in_transcript(text, keywords) is expected
+
+
+def _words(*spans: tuple[str, float]) -> tuple[Word, ...]:
+    return tuple(Word(text, end - 0.3, end, 0.9) for text, end in spans)
+
+
+@pytest.mark.parametrize(
+    ("words", "keywords", "expected"),
+    [
+        (_words(("alexa", 0.6), ("stop", 1.0)), ("alexa",), 0.6),
+        (_words(("Alexa,", 0.6), ("stop", 1.0)), ("alexa",), 0.6),
+        (_words(("so", 0.4), ("ALEXA!", 1.2), ("alexa", 2.0)), ("alexa",), 1.2),
+        (_words(("alexander", 0.6)), ("alexa",), None),
+        (_words(("hey", 0.3), ("Mycroft:", 0.8), ("lights", 1.2)), ("hey mycroft",), 0.8),
+        (_words(("hey", 0.3), ("there", 0.5), ("mycroft", 0.8)), ("hey mycroft",), None),
+        (_words(("lexa", 0.5)), ("alexa", "lexa"), 0.5),
+        ((), ("alexa",), None),
+        (_words(("alexa", 0.5)), ("  ",), None),
+    ],
+)
+def test_keyword_end_is_where_the_first_keyword_ends(
+    words: tuple[Word, ...], keywords: tuple[str, ...], expected: float | None
+) -> None:
+    assert keyword_end_s(words, keywords) == expected

@@ -7,6 +7,7 @@ purpose, the gate does the rest.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -39,6 +40,17 @@ class ContentGate:
         """Encrypt and durably store a recording's audio; returns the blob key (not yet on the row)."""
         key = self.keyring.data_key(session, recording.household_id)
         blob_key = audio_blob_key(recording)
+        self.blobs.put(blob_key, seal(key, pcm16, record_id=recording.id, kind=AUDIO_KIND))
+        return blob_key
+
+    def reseal_audio(self, session: Session, recording: Recording, pcm16: bytes) -> str:
+        """Seal ``pcm16`` as the recording's new audio under a fresh key; returns the key.
+
+        The caller points the row at it and deletes the old blob after commit: until then the old
+        audio stays whole, and a crash in between leaves only an orphan blob for the sweeper.
+        """
+        key = self.keyring.data_key(session, recording.household_id)
+        blob_key = f"{audio_blob_key(recording)}.{secrets.token_hex(8)}"
         self.blobs.put(blob_key, seal(key, pcm16, record_id=recording.id, kind=AUDIO_KIND))
         return blob_key
 

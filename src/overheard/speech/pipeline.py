@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from .. import audit, jobs
 from ..config import Settings
@@ -33,15 +35,16 @@ from ..review.policy import ReviewPolicy
 from ..review.sampler import sample_after_transcription
 from .asr import AsrBackend, Transcript, asr_from_spec
 from .nlu import IntentModel, Interpretation, default_intent_model, is_privacy_command
-from .vad import SileroVad, speech_segments, trim_silence
-from .wake import WakeResult, WakeWordModel, keyword_in_transcript, verify_wake_word
+from .vad import Segment, SileroVad, speech_segments, trim_silence
+from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:pipeline"
 SAMPLE_RATE_HZ = 16000
-WAKE_TAIL_S = 0.1
-"""The wake-word score peaks a little after the word ends: cut this much earlier."""
+WAKE_PRE_ROLL_S = 0.1
+"""Seconds kept before where the wake word ends, so a request said without a pause keeps its first
+sound; the end is found inside the word's last syllable (docs/models/wake-word.md)."""
 _REVIEW_RNG = random.SystemRandom()
 """Sampling draws come from the OS: nobody can predict or steer which clips are reviewed."""
 VERIFIERS = ("openwakeword", "keyword")
@@ -62,6 +65,8 @@ class SpeechStack:
     wake_threshold: float
     wake_keywords: tuple[str, ...]
     asr_spec: str
+    wake_latest_end_s: float = 20.0
+    """A wake word ending later than this into the clip makes it ``accidental``, seconds."""
     nlu_path: str | None = None
     """A lead-approved retrained intent model; None = the default seed model."""
 
@@ -103,6 +108,7 @@ def stack_from_settings(settings: Settings) -> SpeechStack:
         settings.wake_threshold,
         keywords,
         settings.asr,
+        settings.wake_latest_end_s,
     )
 
 
@@ -133,6 +139,8 @@ class Outcome:
     speech_s: float
     transcript: Transcript | None = None
     interpretation: Interpretation | None = None
+    kept_from_s: float | None = None
+    """Seconds into the received clip where the kept audio starts; None = all of it is kept."""
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready view (for the command line)."""
@@ -140,6 +148,7 @@ class Outcome:
         return {
             "status": self.status.value,
             "wake_score": None if self.wake is None else round(self.wake.score, 4),
+            "kept_from_s": None if self.kept_from_s is None else round(self.kept_from_s, 3),
             "speech_s": round(self.speech_s, 3),
             "text": None if self.transcript is None else self.transcript.text,
             "confidence": None if self.transcript is None else round(self.transcript.confidence, 4),
@@ -148,32 +157,76 @@ class Outcome:
         }
 
 
-def after_wake_word(pcm: np.ndarray, wake: WakeResult | None) -> np.ndarray:
-    """The request that follows the wake word (the recogniser's language model has no wake word)."""
-    if wake is None or wake.at_s is None:
+def after_wake_word(pcm: np.ndarray, kept_from_s: float | None) -> np.ndarray:
+    """The audio kept: from ``kept_from_s`` on (all of it when None)."""
+    if kept_from_s is None:
         return pcm
-    return pcm[round(max(wake.at_s - WAKE_TAIL_S, 0.0) * SAMPLE_RATE_HZ) :]
+    return pcm[round(kept_from_s * SAMPLE_RATE_HZ) :]
+
+
+def kept_from(wake_end_s: float) -> float:
+    """Where the kept audio starts for a wake word ending at ``wake_end_s``: a short pre-roll."""
+    return max(wake_end_s - WAKE_PRE_ROLL_S, 0.0)
 
 
 def analyse(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
     """Run the models on a clip; pure, no storage."""
-    wake = None
-    if stack.verifier == "openwakeword":
-        wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
-        if not wake.detected:
-            return Outcome(Status.ACCIDENTAL, wake, 0.0)
-    request = after_wake_word(pcm, wake)
+    if stack.verifier == "keyword":
+        return _analyse_keyword(stack, pcm)
+    wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
+    if not wake.detected or wake.at_s is None or wake.at_s > stack.wake_latest_end_s:
+        return Outcome(Status.ACCIDENTAL, wake, 0.0)
+    # The recogniser starts after the score's peak: the tail of the wake word, kept for the
+    # listener, confuses a language model that has no wake word in it.
+    heard_from_s = kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s)
+    return _analyse_request(stack, pcm, wake, kept_from(wake.at_s), heard_from_s)
+
+
+def _analyse_keyword(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
+    # The whole clip is recognised once, in memory only, to find where the keyword ends; only
+    # the audio after it is recognised again, stored and reviewed.
+    segments = speech_segments(pcm, stack.vad)
+    if not segments:
+        return Outcome(Status.NO_SPEECH, None, 0.0)
+    offset_s = _first_start_s(segments)
+    heard = stack.asr.transcribe(trim_silence(pcm, segments))
+    end_s = keyword_end_s(heard.words, stack.wake_keywords)
+    if end_s is None or end_s + offset_s > stack.wake_latest_end_s:
+        return Outcome(Status.ACCIDENTAL, None, sum(g.end_s - g.start_s for g in segments))
+    start_s = kept_from(end_s + offset_s)
+    return _analyse_request(stack, pcm, None, start_s, start_s)
+
+
+def _analyse_request(
+    stack: SpeechStack,
+    pcm: np.ndarray,
+    wake: WakeResult | None,
+    kept_from_s: float,
+    heard_from_s: float,
+) -> Outcome:
+    """Recognise the audio from ``heard_from_s`` on; word times count from ``kept_from_s``."""
+    request = after_wake_word(pcm, heard_from_s)
     segments = speech_segments(request, stack.vad)
     speech_s = sum(seg.end_s - seg.start_s for seg in segments)
     if not segments:
-        return Outcome(Status.NO_SPEECH, wake, 0.0)
-    transcript = stack.asr.transcribe(trim_silence(request, segments))
-    request_text = transcript.text
-    if stack.verifier == "keyword":
-        if not keyword_in_transcript(transcript.text, stack.wake_keywords):
-            return Outcome(Status.ACCIDENTAL, wake, speech_s)
-        request_text = without_keywords(transcript.text, stack.wake_keywords)
-    return Outcome(Status.TRANSCRIBED, wake, speech_s, transcript, stack.nlu.predict(request_text))
+        return Outcome(Status.NO_SPEECH, wake, 0.0, kept_from_s=kept_from_s)
+    offset_s = heard_from_s - kept_from_s + _first_start_s(segments)
+    transcript = shifted(stack.asr.transcribe(trim_silence(request, segments)), offset_s)
+    request_text = without_keywords(transcript.text, stack.wake_keywords)
+    interpretation = stack.nlu.predict(request_text)
+    return Outcome(Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s)
+
+
+def _first_start_s(segments: list[Segment]) -> float:
+    return math.floor(min(seg.start_s for seg in segments) * SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
+
+
+def shifted(transcript: Transcript, offset_s: float) -> Transcript:
+    """``transcript`` with its word times moved ``offset_s`` later."""
+    words = tuple(
+        replace(w, start_s=w.start_s + offset_s, end_s=w.end_s + offset_s) for w in transcript.words
+    )
+    return replace(transcript, words=words)
 
 
 def without_keywords(text: str, keywords: tuple[str, ...]) -> str:
@@ -193,14 +246,16 @@ def process_recording(platform: Platform, recording_id: str) -> None:
             platform.gate.open_audio(session, rec, actor=ACTOR, purpose="pipeline"), dtype=np.int16
         )
     outcome = analyse(stack_for(platform), pcm)
-    purge = _store(platform, recording_id, outcome, utcnow())
+    purge = _store(platform, recording_id, outcome, pcm, utcnow())
     if purge:
         platform.blobs.delete(purge)
     if outcome.interpretation is not None:
         _obey_privacy_command(platform, recording_id, outcome.interpretation)
 
 
-def _store(platform: Platform, recording_id: str, outcome: Outcome, when: datetime) -> str | None:
+def _store(
+    platform: Platform, recording_id: str, outcome: Outcome, pcm: np.ndarray, when: datetime
+) -> str | None:
     """Seal the results and set the status; returns a blob key to purge after commit, if any."""
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id)
@@ -215,6 +270,8 @@ def _store(platform: Platform, recording_id: str, outcome: Outcome, when: dateti
         accidental = outcome.status is Status.ACCIDENTAL
         if accidental and platform.settings.accidental_retention_s <= 0:
             purge, rec.audio_blob = rec.audio_blob, None
+        elif outcome.kept_from_s is not None and outcome.kept_from_s > 0:
+            purge = _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
         if outcome.transcript is not None and outcome.interpretation is not None:
             rec.asr_confidence = outcome.transcript.confidence
             platform.gate.seal_text(
@@ -237,10 +294,45 @@ def _store(platform: Platform, recording_id: str, outcome: Outcome, when: dateti
             details={
                 "wake_score": None if outcome.wake is None else round(outcome.wake.score, 4),
                 "asr_confidence": rec.asr_confidence,
-                "audio_purged": purge is not None,
+                "audio_purged": accidental and purge is not None,
+                "kept_from_s": outcome.kept_from_s,
             },
         )
     return purge
+
+
+def _keep_request_only(
+    platform: Platform,
+    session: Session,
+    rec: Recording,
+    pcm: np.ndarray,
+    kept_from_s: float,
+    when: datetime,
+) -> str | None:
+    """Re-seal only the audio after the wake word as the recording's content; returns the old key.
+
+    The received clip is deleted after commit (the sweeper removes it should that fail), so what
+    was said before the wake word survives in no copy: not for reviewers, exports or the customer.
+    """
+    old = rec.audio_blob
+    request = after_wake_word(pcm, kept_from_s)
+    rec.audio_blob = platform.gate.reseal_audio(session, rec, request.tobytes())
+    received_s = rec.duration_s
+    rec.duration_s = request.size / SAMPLE_RATE_HZ
+    audit.append(
+        session,
+        actor=ACTOR,
+        action="recording.trimmed",
+        subject=rec.id,
+        household_id=rec.household_id,
+        now=when,
+        details={
+            "received_s": round(received_s, 3),
+            "kept_from_s": round(kept_from_s, 3),
+            "kept_s": round(rec.duration_s, 3),
+        },
+    )
+    return old
 
 
 def _transcript_json(transcript: Transcript) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from overheard.errors import AudioRejected
 from overheard.speech._onnx import bundled_model, load_session
+from overheard.speech.asr import Word
 
 SAMPLE_RATE_HZ = 16000
 """Hertz; the only rate the graphs accept."""
@@ -47,6 +48,9 @@ BUNDLED_MODEL = "alexa_v0.1.onnx"
 """The classifier used when no path is given (CC BY-NC-SA 4.0, see docs/models/wake-word.md)."""
 DEFAULT_WAKE_THRESHOLD = 0.7
 """Score at or above which the wake word counts as said (tuned in benchmarks/wake_word.py)."""
+WAKE_THRESHOLD_FLOOR = 0.5
+"""Lowest threshold accepted: below it speech without the wake word passes and the word's end
+(the first frame at the threshold) moves towards its start (docs/models/wake-word.md)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,10 @@ class WakeResult:
     detected: bool
     """Whether ``score`` reached the threshold."""
     at_s: float | None
-    """Seconds into the clip where the best frame ends; None when not detected."""
+    """Seconds into the clip where the wake word ends (the first frame at the threshold); None when
+    not detected."""
+    peak_s: float | None = None
+    """Seconds into the clip where the score of that detection peaks, at or after ``at_s``."""
 
 
 class _Graphs:
@@ -149,19 +156,46 @@ def verify_wake_word(pcm: np.ndarray, model: WakeWordModel, threshold: float) ->
     trail += -(lead + pcm.size + trail) % FRAME_SAMPLES
     padded = np.concatenate([np.zeros(lead, np.int16), pcm, np.zeros(trail, np.int16)])
     scores = model.frame_scores(padded)
-    best = int(np.argmax(scores))
-    score = float(scores[best])
+    score = float(scores.max(initial=0.0))
     if score < threshold:
         return WakeResult(score=score, detected=False, at_s=None)
-    end_s = ((best + 1) * FRAME_SAMPLES - lead) / SAMPLE_RATE_HZ
-    at_s = min(max(end_s, 0.0), pcm.size / SAMPLE_RATE_HZ)
-    return WakeResult(score=score, detected=True, at_s=at_s)
+    # The first frame to reach the threshold ends inside the word's last syllable; the peak that
+    # follows can come up to 0.4 s after the word, inside the request (docs/models/wake-word.md).
+    first = int(np.argmax(scores >= threshold))
+    peak = first
+    while peak + 1 < scores.size and scores[peak + 1] >= scores[peak]:
+        peak += 1
+    at_s, peak_s = (_frame_end_s(frame, lead, pcm.size) for frame in (first, peak))
+    return WakeResult(score=score, detected=True, at_s=at_s, peak_s=peak_s)
+
+
+def _frame_end_s(frame: int, lead: int, samples: int) -> float:
+    """Seconds into an unpadded clip of ``samples`` where padded ``frame`` ends."""
+    end_s = ((frame + 1) * FRAME_SAMPLES - lead) / SAMPLE_RATE_HZ
+    return min(max(end_s, 0.0), samples / SAMPLE_RATE_HZ)
 
 
 def keyword_in_transcript(text: str, keywords: Sequence[str] = ("alexa",)) -> bool:
     """Whether ``text`` holds one of ``keywords`` as whole words, ignoring case and punctuation."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return any(_keyword_pattern(keyword).search(folded) for keyword in keywords if keyword.strip())
+
+
+def keyword_end_s(words: Sequence[Word], keywords: Sequence[str] = ("alexa",)) -> float | None:
+    """Where the first of ``keywords`` ends among recognised ``words`` (seconds); None if absent."""
+    folded = [_fold(w.text) for w in words]
+    for i in range(len(words)):
+        for keyword in keywords:
+            parts = [_fold(part) for part in keyword.split()]
+            if parts and all(parts) and folded[i : i + len(parts)] == parts:
+                return words[i + len(parts) - 1].end_s
+    return None
+
+
+def _fold(word: str) -> str:
+    # "Alexa," "ALEXA!" and "alexa's" are the keyword; whisper's words carry their punctuation.
+    folded = unicodedata.normalize("NFKC", word).casefold()
+    return re.sub(r"(?:'s|’s)$", "", re.sub(r"^[\W_]+|[\W_]+$", "", folded))
 
 
 @functools.cache

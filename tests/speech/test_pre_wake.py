@@ -1,0 +1,197 @@
+"""Only what follows the wake word is kept: stored, transcribed, queued and served."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.config import Settings
+from overheard.db import transaction, utcnow
+from overheard.households import Device
+from overheard.jobs import claim, run_claimed
+from overheard.protect import serving
+from overheard.recordings.ingest import ingest
+from overheard.recordings.models import Recording, Status
+from overheard.review import queue
+from overheard.review.consent import set_human_review
+from overheard.review.models import ReviewTask
+from overheard.review.policy import ReviewPolicy
+from overheard.speech import pipeline
+from overheard.speech.audio import read_audio_file, to_wav_bytes
+from overheard.speech.wake import WAKE_THRESHOLD_FLOOR
+
+RATE_HZ = 16000
+PRIVATE_S = 15.0
+"""Seconds of private talk before the wake word in the issue's clip."""
+FAR_S = 21.0
+"""Seconds of private talk that put the wake word past ``wake_latest_end_s`` (20 s)."""
+REQUEST = "turn on the lights in the kitchen"
+
+
+@pytest.fixture(autouse=True)
+def _registered():  # type: ignore[no-untyped-def]
+    pipeline.register()
+
+
+@pytest.fixture
+def reviewing(platform):  # type: ignore[no-untyped-def]
+    """The platform sampling every transcribed clip of a consenting household, serving on."""
+    platform.settings = platform.settings.model_copy(
+        update={"review_sample_rate": 1.0, "review_double_share": 0.0, "review_gold_share": 0.0}
+    )
+    serving.install(platform)
+    return platform
+
+
+@pytest.fixture
+def device(platform, make_household) -> Device:  # type: ignore[no-untyped-def]
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
+        return s.get(Device, hh.device_id)
+
+
+def private_talk(shared_data: Path, seconds: float) -> np.ndarray:
+    """Real read speech of one LibriSpeech speaker, ``seconds`` long."""
+    folder = shared_data / "speakers" / "librispeech-test-other" / "1688"
+    pcm = np.concatenate([read_audio_file(p).pcm for p in sorted(folder.glob("*.flac"))])
+    assert pcm.size >= seconds * RATE_HZ
+    return pcm[: round(seconds * RATE_HZ)]
+
+
+def wake_word(shared_data: Path) -> np.ndarray:
+    """A real recording of "alexa"."""
+    return read_audio_file(shared_data / "wakeword" / "alexa" / "0.flac").pcm
+
+
+@pytest.fixture(scope="module")
+def request_speech() -> np.ndarray:
+    from overheard.demo import espeak_available, synthesise
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    return synthesise(REQUEST, "en-gb")
+
+
+def upload_and_process(platform, device: Device, pcm: np.ndarray) -> Recording:  # type: ignore[no-untyped-def]
+    rid = ingest(platform, device, to_wav_bytes(pcm)).recording.id
+    while (job := claim(platform.sessions)) is not None:
+        run_claimed(platform, job)
+    with platform.sessions() as s:
+        return s.get(Recording, rid)
+
+
+def stored_audio(platform, rec: Recording) -> np.ndarray:  # type: ignore[no-untyped-def]
+    with transaction(platform.sessions) as s:
+        raw = platform.gate.open_audio(s, rec, actor="test", purpose="test")
+    return np.frombuffer(raw, dtype="<i2")
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_private_talk_before_the_wake_word_is_never_kept(
+    reviewing, device, shared_data, request_speech
+):  # type: ignore[no-untyped-def]
+    private = private_talk(shared_data, PRIVATE_S)
+    clip = np.concatenate([private, wake_word(shared_data), request_speech])
+    received_blob = f"audio/{device.household_id}/"
+    rec = upload_and_process(reviewing, device, clip)
+
+    assert rec.status == Status.TRANSCRIBED
+    kept = stored_audio(reviewing, rec)
+    assert 0 < kept.size <= clip.size - private.size  # nothing before the wake word...
+    np.testing.assert_array_equal(kept, clip[-kept.size :])  # ...and the request whole
+    assert rec.duration_s == pytest.approx(kept.size / RATE_HZ)
+    blobs = [b.key for b in reviewing.blobs.list(received_blob)]
+    assert blobs == [rec.audio_blob]  # the received clip is gone from the store
+    with reviewing.sessions() as s:
+        trimmed = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.subject == rec.id, AuditEvent.action == "recording.trimmed"
+            )
+        ).one()
+        hyp = json.loads(reviewing.gate.open_text(s, rec, "hypothesis", actor="t", purpose="t"))
+    assert trimmed.details["kept_from_s"] >= PRIVATE_S
+    assert "light" in hyp["text"] and "alexa" not in hyp["text"]
+
+    policy = ReviewPolicy.from_settings(reviewing.settings)
+    with transaction(reviewing.sessions) as s:
+        assert s.scalars(select(ReviewTask.recording_id)).all() == [rec.id]
+        lease = queue.claim(s, "R-a1", policy, rng=random.Random(1), now=utcnow())
+    assert lease is not None
+    served = serving.clip_for_lease(reviewing, lease_id=lease.lease_id, staff="R-a1", now=utcnow())
+    assert served.duration_s == pytest.approx(kept.size / RATE_HZ)
+    assert served.duration_s <= (clip.size - private.size) / RATE_HZ
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_a_wake_word_far_from_the_start_is_accidental(
+    reviewing, device, shared_data, request_speech
+):  # type: ignore[no-untyped-def]
+    clip = np.concatenate(
+        [private_talk(shared_data, FAR_S), wake_word(shared_data), request_speech]
+    )
+    rec = upload_and_process(reviewing, device, clip)
+    assert rec.status == Status.ACCIDENTAL
+    assert rec.wake_score is not None and rec.wake_score >= reviewing.settings.wake_threshold
+    assert rec.audio_blob is None
+    assert list(reviewing.blobs.list(f"audio/{device.household_id}/")) == []
+    with reviewing.sessions() as s:
+        assert s.scalars(select(ReviewTask)).all() == []
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_a_request_right_after_the_wake_word_keeps_its_words(
+    reviewing, device, shared_data, request_speech
+):  # type: ignore[no-untyped-def]
+    clip = np.concatenate([wake_word(shared_data), request_speech])
+    rec = upload_and_process(reviewing, device, clip)
+    assert rec.status == Status.TRANSCRIBED
+    kept = stored_audio(reviewing, rec)
+    assert kept.size >= request_speech.size
+    with reviewing.sessions() as s:
+        hyp = json.loads(reviewing.gate.open_text(s, rec, "hypothesis", actor="t", purpose="t"))
+    assert "light" in hyp["text"]
+
+
+def test_the_wake_threshold_has_a_floor() -> None:
+    assert Settings(wake_threshold=WAKE_THRESHOLD_FLOOR).wake_threshold == WAKE_THRESHOLD_FLOOR
+    with pytest.raises(ValidationError):
+        Settings(wake_threshold=WAKE_THRESHOLD_FLOOR - 0.01)
+
+
+KEYWORD_PRIVATE = "I went to the market yesterday with my brother."
+"""Said before the keyword in the keyword-mode clip."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("latest_end_s", "status"), [(20.0, Status.TRANSCRIBED), (2.0, Status.ACCIDENTAL)]
+)
+def test_keyword_mode_keeps_only_what_follows_the_word(latest_end_s: float, status: Status) -> None:
+    from overheard.demo import espeak_available, synthesise
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    settings = Settings(
+        wake_verifier="keyword", wake_keywords="alexa,lexa", wake_latest_end_s=latest_end_s
+    )
+    stack = pipeline.stack_from_settings(settings)
+    private = synthesise(KEYWORD_PRIVATE, "en-gb")
+    clip = synthesise(f"{KEYWORD_PRIVATE} Alexa, {REQUEST}", "en-gb")
+    outcome = pipeline.analyse(stack, clip)
+    assert outcome.status == status, outcome.summary()
+    if status is Status.TRANSCRIBED:
+        assert outcome.kept_from_s is not None
+        assert outcome.kept_from_s * RATE_HZ >= private.size * 0.9  # the private sentence is cut
+        assert outcome.transcript is not None and "market" not in outcome.transcript.text
+        assert "kitchen" in outcome.transcript.text
