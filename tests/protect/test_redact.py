@@ -203,3 +203,45 @@ def _matches(gold: Span, pred: Span) -> bool:
 def _load_set() -> list[dict]:
     """The labelled requests."""
     return [json.loads(line) for line in SET_PATH.read_text(encoding="utf-8").splitlines()]
+
+
+WORLD_SET_PATH = Path(__file__).with_name("redaction_world_set.jsonl")
+WORLD_GOALS = {"NAME": 0.90, "ADDRESS": 0.90}
+"""Recall goals on the held-out split of the world set (phrasings and names never tuned on)."""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("maria maria.lopez@example.com", "[NAME] [EMAIL]"),
+        ("send maria an email", "send [NAME] an email"),
+        ("call katarzyna tonight", "call [NAME] tonight"),
+        ("what time is haoran's flight", "what time is [NAME]'s flight"),
+        ("did oluwaseun send me anything", "did [NAME] send me anything"),
+        ("alexa call kwame", "alexa call [NAME]"),
+        ("my iban is GB82 WEST 1234 5698 7654 32", "my iban is [IBAN]"),
+        ("navigate to hauptstrasse 5", "navigate to [ADDRESS]"),
+        ("deliver it to 27 rue de rivoli please", "deliver it to [ADDRESS] please"),
+        ("pick me up from 2 station approach", "pick me up from [ADDRESS]"),
+        ("send 5 via email", "send 5 via email"),
+        ("how many miles is it to los angeles", "how many miles is it to los angeles"),
+        ("what's the weather in miami florida", "what's the weather in miami florida"),
+        ("siri what time is it", "siri what time is it"),
+    ],
+)
+def test_world_names_addresses_and_cues(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_world_set_heldout_meets_the_goals() -> None:
+    rows = [json.loads(line) for line in WORLD_SET_PATH.read_text(encoding="utf-8").splitlines()]
+    heldout = [r for r in rows if r["split"] == "heldout"]
+    found, gold = Counter(), Counter()
+    for row in heldout:
+        predicted = find_pii(row["text"])
+        for start, end, entity in row["spans"]:
+            gold[entity] += 1
+            found[entity] += any(_matches(Span(start, end, entity), p) for p in predicted)
+    assert len(heldout) >= 70
+    for entity, goal in WORLD_GOALS.items():
+        assert found[entity] / gold[entity] >= goal, (entity, found[entity], gold[entity])

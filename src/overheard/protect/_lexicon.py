@@ -40,7 +40,7 @@ class Lexicon:
     """Name and word lists, all lowercase."""
 
     first_names: frozenset[str]
-    """1990 US Census first names (female and male)."""
+    """1990 US Census first names (female and male) and Faker's given names of ~40 languages."""
     surnames: dict[str, int]
     """1990 US Census surnames -> frequency rank (1 = most frequent)."""
     common_words: frozenset[str]
@@ -62,4 +62,5 @@ def lexicon() -> Lexicon:
     """The packaged lexicon, loaded once per process (about 0.1 s)."""
     surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
     common = frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | STOP_WORDS
-    return Lexicon(frozenset(_read_list("first_names.txt.gz")), surnames, common)
+    firsts = frozenset(_read_list("first_names.txt.gz") + _read_list("world_first_names.txt.gz"))
+    return Lexicon(firsts, surnames, common)

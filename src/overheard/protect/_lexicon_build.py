@@ -3,17 +3,27 @@
 Run once by a maintainer, never at run time::
 
     python -m overheard.protect._lexicon_build CENSUS_DIR DICT_FILE [DICT_FILE ...]
+    python -m overheard.protect._lexicon_build --world   # needs the ``lexicon`` extra (Faker)
 
 ``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
 ``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
 ``DICT_FILE`` is a SCOWL word list (Debian ``wamerican-small`` / ``wbritish-small``). Sources and
 licences are recorded in ``docs/models/redaction.md`` and ``protect/data/README.md``.
+
+``--world`` writes the given names of every locale of the PyPI package ``Faker`` (MIT) that some
+non-English locale lists, folded to ASCII (``zoë`` → ``zoe``); names only English locales list are
+left to the census list, which already holds the older ones and not the place names (``london``,
+``sydney``) that recent US baby-name lists add.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib
+import pkgutil
+import re
 import sys
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,6 +62,44 @@ def write_list(name: str, items: list[str]) -> None:
     (DATA_DIR / name).write_bytes(gzip.compress(payload, mtime=0))
 
 
+WORLD_NAME_ATTRIBUTES = (
+    "first_names",
+    "first_names_male",
+    "first_names_female",
+    "first_names_nonbinary",
+    "first_names_unisex",
+    "first_romanized_names",
+)
+"""Attributes of a Faker person provider that hold given names (lists or weighted dicts)."""
+ENGLISH_LANGUAGE = "en"
+_ASCII_NAME = re.compile(r"[a-z][a-z'-]*[a-z]")
+
+
+def ascii_fold(name: str) -> str:
+    """Lowercase without accents: ``Zoë`` → ``zoe``; other scripts fold to nothing useful."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def world_names() -> list[str]:
+    """Given names of Faker's locales that a non-English locale lists, sorted."""
+    import faker.providers.person as person
+
+    languages: dict[str, set[str]] = {}
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        language = module.name.split("_")[0]
+        for attribute in WORLD_NAME_ATTRIBUTES:
+            names = getattr(provider, attribute, None)
+            if not isinstance(names, list | tuple | dict):
+                continue
+            for name in names:
+                for part in ascii_fold(name).split():
+                    if _ASCII_NAME.fullmatch(part):
+                        languages.setdefault(part, set()).add(language)
+    return sorted(n for n, langs in languages.items() if langs - {ENGLISH_LANGUAGE})
+
+
 def build(census_dir: Path, dict_files: list[Path]) -> None:
     """Write first_names, surnames and common_words lists into the data folder."""
     firsts = unique(n for f in CENSUS_FIRST_FILES for n in census_names(census_dir / f))
@@ -62,4 +110,7 @@ def build(census_dir: Path, dict_files: list[Path]) -> None:
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
+    if sys.argv[1:] == ["--world"]:
+        write_list("world_first_names.txt.gz", world_names())
+    else:
+        build(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])

@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from overheard.protect._lexicon import MONTHS, STOP_WORDS, WEEKDAYS, Lexicon, lexicon, words
+from overheard.protect._recognizers import (
+    ACCOUNT_WORDS,
+    CARD_WORDS,
+    DOB_WORDS,
+    PHONE_WORDS,
+    US_STATES,
+    ZIP_WORDS,
+)
 from overheard.protect._tokens import Token
 
 RELATIONS = words(
@@ -28,13 +36,45 @@ CONTACT_VERBS = words(
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
 CONTACT_NOUNS = words(
     "call calls message messages text texts email emails meeting chat lunch dinner coffee"
+    " voicemail voicemails"
 )
 HANDING_VERBS = words("send give forward show lend owe transfer")
 """``send money to``, ``give it to``: the ``to`` that follows points at a person."""
+SECOND_OBJECT_STARTS = words("a an the my this that it some these those")
+"""After ``send/give/show X``: the thing handed, so X is who it goes to."""
 LINK_WORDS = words("with for about and by")
 """Words before a name in ``lunch with``, ``a present for``, ``jack and``, ``songs by``."""
 PLACE_WORDS = words("to in near from at of around towards into")
 """Before these a census first name is more likely a place (``flights to sydney``)."""
+ASSISTANT_NAMES = words("alexa siri olly cortana bixby mycroft jarvis google computer echo")
+"""What people call their assistant: given names in some lists, never a person in a request."""
+NEVER_NAMES = (
+    ASSISTANT_NAMES
+    | CARD_WORDS
+    | ACCOUNT_WORDS
+    | PHONE_WORDS
+    | DOB_WORDS
+    | ZIP_WORDS
+    | words("iban bic swift pin email e-mail postcode inbox")
+)
+"""Words the other recognizers key on (``my iban is``): a given name somewhere, never here."""
+PLACE_HEADS = words("los las san santa new north south east west saint st port fort lake mount")
+"""``los angeles``, ``north dakota``, ``st pete``: the word after one of these is a place."""
+PERSONAL_NOUNS = words(
+    """
+    birthday bday flight house home place party number phone mobile email e-mail address wedding
+    anniversary car mum mom dad wife husband kids school office room message messages text call
+    appointment funeral graduation recital
+    """
+)
+"""``xiaoming's birthday``: after a possessive, these point at a person."""
+PERSON_VERBS = words(
+    """
+    say says said send sends sent call calls called text texts texted message messaged reply
+    replies replied ask asks asked email emails emailed want wants wanted
+    """
+)
+"""``did oluwaseun send``, ``haoran wants``: a word that is not English before these is a person."""
 INTRODUCERS = (("my", "name", "is"), ("name", "is"), ("named",), ("this", "is"), ("i", "am"))
 INTRODUCER_ENDS = frozenset(p[-1] for p in INTRODUCERS)
 CALENDAR_WORDS = MONTHS | WEEKDAYS
@@ -105,6 +145,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return True
     if not word.isalpha() or word in STOP_WORDS or word in RELATIONS or word in TITLES:
         return False
+    if word in NEVER_NAMES:
+        return False
     first = word in lex.first_names
     common = lex.is_common(word)
     if common and not first and word not in lex.surnames:
@@ -116,6 +158,10 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return known or not common or (context == Context.STRONG and frequent)
     if context == Context.NONE and _after_place(scan.tokens, i):
         return False
+    if context <= Context.LINK and (_in_place_name(scan.tokens, i) or word in US_STATES):
+        return False
+    if not common and _person_follows(scan.tokens, i):
+        return True
     possessive = first and token.norm.endswith("'s")
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
@@ -138,13 +184,18 @@ def _context(scan: _Scan, i: int) -> Context:
     introduced = prev in INTRODUCER_ENDS and any(_ends_with(before, p) for p in INTRODUCERS)
     if prev in RELATIONS or prev in TITLES or introduced:
         return Context.STRONG
-    if prev in CONTACT_VERBS:
+    if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
     if prev in LINK_WORDS or prev in ("to", "from"):
         if scan.contact_before[i]:
             return Context.CONTACT
         return Context.LINK if prev in LINK_WORDS else Context.NONE
     return Context.NONE
+
+
+def _object_follows(tokens: list[Token], i: int) -> bool:
+    """``send maria an email``, ``give will a call``: a second object follows token i."""
+    return i + 1 < len(tokens) and tokens[i + 1].norm in SECOND_OBJECT_STARTS
 
 
 def _ends_with(words: list[str], pattern: tuple[str, ...]) -> bool:
@@ -155,6 +206,22 @@ def _ends_with(words: list[str], pattern: tuple[str, ...]) -> bool:
 def _after_place(tokens: list[Token], i: int) -> bool:
     """True if the previous word is a place preposition."""
     return i > 0 and tokens[i - 1].norm in PLACE_WORDS
+
+
+def _in_place_name(tokens: list[Token], i: int) -> bool:
+    """True after ``los``, ``north``, ``st``…: the word is part of a place name."""
+    return i > 0 and tokens[i - 1].norm in PLACE_HEADS
+
+
+def _person_follows(tokens: list[Token], i: int) -> bool:
+    """``haoran's flight``, ``kwame said``: the next word belongs to or is done by a person."""
+    norm = tokens[i].norm
+    if i + 1 >= len(tokens) or not norm.removesuffix("'s").isalpha():
+        return False  # contractions: "didn't say", "you've said"
+    after = tokens[i + 1].norm
+    if norm.endswith("'s"):
+        return after in PERSONAL_NOUNS
+    return after in PERSON_VERBS
 
 
 def _sentence_start(scan: _Scan, i: int) -> bool:
@@ -189,3 +256,21 @@ def _continues_name(scan: _Scan, j: int) -> bool:
     if word in lex.first_names and not common:
         return True
     return scan.caps and token.capitalised and not common
+
+
+def names_before_emails(
+    tokens: list[Token], emails: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """``maria maria.lopez@example.com``: a given name right before an e-mail is the owner's name."""
+    lex = lexicon()
+    by_end = {t.end: t for t in tokens}
+    for start, _end in emails:
+        token = next(
+            (by_end[e] for e in range(start - 1, max(start - 3, 0) - 1, -1) if e in by_end), None
+        )
+        if token is None:
+            continue
+        word = token.stem
+        ordinary = not word.isalpha() or word in STOP_WORDS or word in NEVER_NAMES
+        if not ordinary and (word in lex.first_names or word in lex.surnames):
+            yield token.start, token.stem_end

@@ -21,9 +21,27 @@ STREET_TYPES = words(
     """
     street st road rd avenue ave lane ln drive dr close way court ct place pl crescent cres terrace
     boulevard blvd grove gardens square sq hill row mews walk parkway highway hwy circle cir trail
-    green rise vale parade wharf embankment
+    green rise vale parade wharf embankment approach view yard quay circus
     """
 )
+STREET_PREFIXES = words("rue calle rua avenida viale piazza plaza corso carrer strada ulica")
+"""``27 rue de rivoli``, ``56 calle mayor``: the street type comes first in these languages."""
+STREET_SUFFIXES = (
+    "strasse",
+    "straße",
+    "str",
+    "weg",
+    "gasse",
+    "allee",
+    "platz",
+    "straat",
+    "laan",
+    "gatan",
+    "vagen",
+    "utca",
+    "ulica",
+)
+"""``hauptstrasse 5``: one word ending in a street type, then the house number."""
 STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
@@ -97,7 +115,7 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
     """House number, up to three name words, and a street type; a leading flat number joins."""
     i = 0
     while i < len(tokens):
-        found = _address_at(tokens, i)
+        found = _address_at(tokens, i) or _continental_at(tokens, i)
         if found is None:
             i += 1
             continue
@@ -115,6 +133,27 @@ def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     if street_end is None:
         return None
     return _unit_start(tokens, i), street_end
+
+
+def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``hauptstrasse 5`` at i, or a house number then ``rue de rivoli``; else None."""
+    word = tokens[i].norm
+    suffixed = word.isalpha() and word.endswith(STREET_SUFFIXES) and len(word) > 5
+    if suffixed and i + 1 < len(tokens) and HOUSE_NUMBER.fullmatch(tokens[i + 1].norm):
+        return i, i + 1
+    number_end = _house_number_end(tokens, i)
+    if number_end is None or number_end + 2 >= len(tokens) + 1:
+        return None
+    j = number_end + 1
+    if j >= len(tokens) or tokens[j].norm not in STREET_PREFIXES:
+        return None
+    last = j
+    while last + 1 < len(tokens) and last - j < STREET_NAME_MAX_WORDS:
+        nxt = tokens[last + 1].norm
+        if not nxt.isalpha() or nxt in STOP_WORDS or nxt in NUMBER_WORDS:
+            break
+        last += 1
+    return (_unit_start(tokens, i), last) if last > j else None
 
 
 def _house_number_end(tokens: list[Token], i: int) -> int | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from overheard.protect._dates import find_dates_of_birth
-from overheard.protect._names import find_names
+from overheard.protect._names import find_names, names_before_emails
 from overheard.protect._places import find_addresses, find_postcodes
 from overheard.protect._recognizers import (
     Found,
@@ -57,9 +57,10 @@ def find_pii(text: str) -> list[Span]:
     starts = [t.start for t in tokens]
     found += find_numbers(tokens, _covered_tokens(starts, found))
     taken = _covered_tokens(starts, found)
+    emails = [(start, end) for start, end, entity in found if entity == "EMAIL"]
     found += (
         (start, end, "NAME")
-        for start, end in find_names(text, tokens)
+        for start, end in [*find_names(text, tokens), *names_before_emails(tokens, emails)]
         if not any(k in taken for k in _tokens_in(starts, start, end))
     )
     return merge(Span(start, end, entity) for start, end, entity in found)

@@ -1,0 +1,206 @@
+"""Names and addresses on requests the redactor was not tuned on, beside the redactor of ``main``.
+
+Run: ``python benchmarks/redaction_names.py [--data DIR] [--baseline-ref main] [--misses]``
+
+Sets, each split in two before any tuning (``tune`` was looked at while changing the rules,
+``heldout`` only to report):
+
+- ``world``: ``tests/protect/redaction_world_set.jsonl``: 40 request phrasings x 112 given names from
+  about 40 countries and 30 addresses, written by hand (not drawn from any lexicon); phrasings,
+  names and addresses alternate between the splits, so a held-out request has a held-out phrasing
+  and a held-out name or address.
+- ``slurp`` (``nlu/slurp/devel.jsonl``) and ``hwu64`` (``nlu/hwu64/fold_1.csv``): real assistant
+  requests; their ``[person : …]`` slots are the gold names (a slot of only relation or function
+  words, ``my mom``, is not a name); split by id parity. Requests without a person, personal-info or
+  artist slot are the clean commands: any redaction in one is a false redaction.
+
+Baseline, same run: the ``overheard.protect`` package as it is on ``--baseline-ref`` (``git archive``
+into a temporary folder, run in a subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from io import BytesIO
+from pathlib import Path
+
+from redaction import Example, Report, evaluate, load_set
+
+from overheard.protect._lexicon import STOP_WORDS
+from overheard.protect._names import RELATIONS
+from overheard.protect.redact import Span, find_pii
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT.parent / "shared" / "data"
+WORLD_SET = ROOT / "tests" / "protect" / "redaction_world_set.jsonl"
+SLOT = re.compile(r"\[(\w+) : ([^\]]*)\]")
+NOT_CLEAN_SLOTS = frozenset({"person", "personal_info", "artist_name"})
+"""Requests with these slots are not counted as clean commands (artists are people's names)."""
+GOALS = {"NAME": 0.90, "ADDRESS": 0.90}
+Finder = Callable[[str], list[Span]]
+
+
+def from_annotation(annotation: str, split: str) -> tuple[Example, bool]:
+    """A request and its gold names from a slot annotation; and whether it is a clean command."""
+    text, spans, slots = "", [], set()
+    cursor = 0
+    for m in SLOT.finditer(annotation):
+        text += annotation[cursor : m.start()]
+        value = m.group(2).strip()
+        slots.add(m.group(1))
+        if m.group(1) == "person" and _is_name(value):
+            spans.append(Span(len(text), len(text) + len(value), "NAME"))
+        text += value
+        cursor = m.end()
+    text += annotation[cursor:]
+    return Example(text, spans, split), not (slots & NOT_CLEAN_SLOTS)
+
+
+def _is_name(value: str) -> bool:
+    words = re.findall(r"[\w']+", value.lower())
+    return any(w not in RELATIONS and w not in STOP_WORDS for w in words)
+
+
+def slurp(data: Path) -> Iterator[tuple[Example, bool]]:
+    """SLURP devel requests."""
+    for line in (data / "nlu" / "slurp" / "devel.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        split = "tune" if row["slurp_id"] % 2 == 0 else "heldout"
+        yield from_annotation(row["sentence_annotation"], split)
+
+
+def hwu64(data: Path) -> Iterator[tuple[Example, bool]]:
+    """HWU64 fold 1 requests (split by a hash of the text: some ids are missing)."""
+    with (data / "nlu" / "hwu64" / "fold_1.csv").open(newline="") as f:
+        for row in csv.DictReader(f, delimiter=";"):
+            split = "tune" if zlib.crc32(row["answer_annotation"].encode()) % 2 == 0 else "heldout"
+            yield from_annotation(row["answer_annotation"], split)
+
+
+def baseline_finder(ref: str) -> Finder:
+    """``find_pii`` of the protect package at ``ref``, run in a subprocess on a batch of texts."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "src/overheard/__init__.py", "src/overheard/protect"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp(prefix="redaction-baseline-"))
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    cache: dict[str, list[Span]] = {}
+
+    def prime(texts: list[str]) -> None:
+        todo = [t for t in dict.fromkeys(texts) if t not in cache]
+        code = (
+            "import json,sys\nfrom overheard.protect.redact import find_pii\n"
+            "for line in sys.stdin:\n"
+            "    print(json.dumps([[s.start,s.end,s.entity] for s in find_pii(json.loads(line))]))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            input="".join(json.dumps(t) + "\n" for t in todo),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": str(folder / "src")},
+        ).stdout.splitlines()
+        for text, line in zip(todo, out, strict=True):
+            cache[text] = [Span(s, e, ent) for s, e, ent in json.loads(line)]
+
+    def find(text: str) -> list[Span]:
+        if text not in cache:
+            prime([text])
+        return cache[text]
+
+    find.prime = prime  # type: ignore[attr-defined]
+    return find
+
+
+def name_left_beside_email(examples: list[Example], finder: Finder) -> tuple[int, int]:
+    """(requests whose gold name stands right before an e-mail and is left, such requests)."""
+    cases = left = 0
+    for ex in examples:
+        emails = [s for s in ex.spans if s.entity == "EMAIL"]
+        names = [s for s in ex.spans if s.entity == "NAME"]
+        for name in names:
+            if any(0 < e.start - name.end <= 2 for e in emails):
+                cases += 1
+                found = finder(ex.text)
+                left += not any(p.start <= name.start and name.end <= p.end for p in found)
+    return left, cases
+
+
+def line(label: str, entity: str, ours: Report, base: Report) -> str:
+    """One table row: recall and precision, ours beside the baseline."""
+    a, b = ours.tallies[entity], base.tallies[entity]
+    goal = GOALS.get(entity)
+    goal_text = f"≥ {goal:.2f}" if goal else "—"
+    n = a.tp + a.fn
+    return (
+        f"| {label} | {entity} | {n} | {a.recall():.3f} | {a.precision():.3f} "
+        f"| {b.recall():.3f} | {b.precision():.3f} | {goal_text} |"
+    )
+
+
+def clean_row(label: str, clean: list[Example], ours: Finder, base: Finder) -> str:
+    """False redactions on clean commands, ours beside the baseline."""
+    mine = sum(bool(ours(e.text)) for e in clean)
+    theirs = sum(bool(base(e.text)) for e in clean)
+    return f"| {label} | {len(clean)} | {mine} | {theirs} |"
+
+
+def main() -> None:
+    """Print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA_DIR)
+    parser.add_argument("--baseline-ref", default="main")
+    parser.add_argument("--misses", action="store_true")
+    parser.add_argument("--split", default="heldout", choices=("heldout", "tune"))
+    args = parser.parse_args()
+    ours: Finder = find_pii
+    base = baseline_finder(args.baseline_ref)
+    world = [e for e in load_set(WORLD_SET) if e.split == args.split]
+    real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
+    base.prime([e.text for e in world] + [e.text for rows in real.values() for e, _ in rows])  # type: ignore[attr-defined]
+    print(f"split: {args.split}; baseline: overheard.protect at {args.baseline_ref}")
+    print("| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    reports = {"world": (evaluate(world, ours), evaluate(world, base))}
+    for name, rows in real.items():
+        named = [e for e, _ in rows if e.split == args.split]
+        reports[name] = (evaluate(named, ours), evaluate(named, base))
+    for name, (mine, theirs) in reports.items():
+        entities = ("NAME", "ADDRESS", "EMAIL") if name == "world" else ("NAME",)
+        for entity in entities:
+            print(line(name, entity, mine, theirs))
+    left, cases = name_left_beside_email(world, ours)
+    b_left, _ = name_left_beside_email(world, base)
+    print(f"\nfirst name left right before an e-mail: {left}/{cases} (baseline {b_left}/{cases})")
+    print("\n| set | clean commands | falsely redacted | baseline |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, rows in real.items():
+        clean = [e for e, ok in rows if ok and e.split == args.split and not e.spans]
+        print(clean_row(name, clean, ours, base))
+    if args.misses:
+        for name, (mine, _) in reports.items():
+            for entity, missed, text in mine.misses:
+                print(f"MISS {name} {entity}: {missed!r} in {text!r}")
+            for entity, extra, text in mine.extras:
+                print(f"EXTRA {name} {entity}: {extra!r} in {text!r}")
+        for name, rows in real.items():
+            for e, ok in rows:
+                if ok and e.split == args.split and not e.spans and ours(e.text):
+                    print(f"FALSE {name}: {e.text!r} -> {ours(e.text)}")
+
+
+if __name__ == "__main__":
+    main()
