@@ -30,7 +30,7 @@ TITLES = words("mr mrs ms miss mx dr doctor prof professor sir dame lady lord re
 CONTACT_VERBS = words(
     """
     call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
-    dm pay contact meet thank congratulate wish i'm im
+    dm pay contact meet thank congratulate wish i'm im reply
     """
 )
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
@@ -156,12 +156,12 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         known = first or (word in lex.surnames and not common)
         frequent = lex.surnames.get(word, COMMON_SURNAME_RANK + 1) <= COMMON_SURNAME_RANK
         return known or not common or (context == Context.STRONG and frequent)
+    if _person_follows(scan.tokens, i) and (not common or (first and token.norm.endswith("'s"))):
+        return True  # "reply to jason's email": the possessive outweighs the preposition
     if context == Context.NONE and _after_place(scan.tokens, i):
         return False
     if context <= Context.LINK and (_in_place_name(scan.tokens, i) or word in US_STATES):
         return False
-    if not common and _person_follows(scan.tokens, i):
-        return True
     possessive = first and token.norm.endswith("'s")
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
