@@ -227,6 +227,15 @@ class Settings(BaseSettings):
         False,
         description="Whether a double-check annotator sees the first annotator's (redacted) transcript.",
     )
+    serve_focus_context_s: float = Field(
+        0.0,
+        ge=0,
+        description="Hear less: serve only the span around the words the recogniser is unsure of, "
+        "with this many seconds of context each side; 0 = the whole clip.",
+    )
+    serve_focus_below: float = Field(
+        0.6, ge=0, le=1, description="Word confidence under which `serve_focus_context_s` counts a word as unsure."
+    )
     emergency_case_s: float = Field(
         900.0,
         gt=0,

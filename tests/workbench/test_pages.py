@@ -161,6 +161,7 @@ def test_lead_page_shows_depth_throughput_and_settings(platform, clock, make_wor
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells[:3] == ["1", "180.0", "20"]  # one clip handled in 20 s
     assert "review_sample_rate" in html and "configuration change" in html
+    assert re.search(r'id="heard-per-clip">\d+\.\d<', html)  # seconds heard per reviewed clip
 
 
 def test_lead_adjudicates_a_disagreement(platform, clock, make_world, staff_client):

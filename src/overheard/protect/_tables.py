@@ -33,6 +33,8 @@ class Watermark(Base):
     recording_id: Mapped[str] = mapped_column(String(32), index=True)
     """Kept after the recording is deleted (an id, no content): a leak outlives the original."""
     served_at: Mapped[datetime] = mapped_column(default=utcnow)
+    served_s: Mapped[float | None] = mapped_column(default=None)
+    """Seconds of audio in this serve (less than the clip when only the unsure words are served)."""
 
 
 class DisguisedClip(Base):

@@ -34,7 +34,7 @@ from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
 from ..speech.audio import to_wav_bytes
-from . import _cache
+from . import _cache, focus
 from ._tables import Watermark
 from .disguise import SAMPLE_RATE_HZ, disguise, draw_params
 from .redact import redact
@@ -69,6 +69,10 @@ class ServingPolicy:
     """Sliding window of the serve limit, seconds."""
     second_sees_first: bool = False
     """Whether the annotator of a double-check reads the first annotation (off: keeps them independent)."""
+    focus_context_s: float = 0.0
+    """Hear less: serve only the unsure words with this much context, seconds; 0 = the whole clip."""
+    focus_below: float = 0.6
+    """Word confidence under which a word counts as unsure, 0..1."""
 
     @classmethod
     def from_settings(cls, settings: object) -> ServingPolicy:
@@ -232,12 +236,26 @@ def serve_clip(
             original = platform.gate.open_audio(
                 session, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
             )
+        span = _focus(session, platform, target.recording, grant.staff, policy)
     if cached is None:
         fresh = disguise_pcm(original, rng or os_random())
-    pcm, mark_id = _record_serve(platform, grant, policy, cached, fresh, now)
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+    pcm, mark_id = _record_serve(platform, grant, policy, cached, fresh, now, span)
+    samples = np.frombuffer(focus.cut(pcm, span), dtype="<i2").astype(np.int16)
     marked = embed(samples, mark_id, platform.secrets["watermark"])
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
+
+
+def _focus(
+    session: Session, platform: Platform, rec: Recording, staff: str, policy: ServingPolicy
+) -> tuple[float, float]:
+    """The span of the clip to serve, seconds: all of it unless ``focus_context_s`` is set."""
+    if policy.focus_context_s <= 0:
+        return 0.0, rec.duration_s
+    raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=staff, purpose=SERVE_PURPOSE)
+    words = focus.hypothesis_words(raw)
+    return focus.focus_span(
+        words, rec.duration_s, below=policy.focus_below, context_s=policy.focus_context_s
+    )
 
 
 def os_random() -> np.random.Generator:
@@ -258,6 +276,7 @@ def _record_serve(
     cached: bytes | None,
     fresh: bytes | None,
     now: datetime,
+    span: tuple[float, float],
 ) -> tuple[bytes, int]:
     for attempt in range(COMMIT_ATTEMPTS):
         try:
@@ -276,7 +295,7 @@ def _record_serve(
                         actor=grant.staff,
                         purpose=SERVE_PURPOSE,
                     )
-                mark_id = _new_mark(session, grant, target, now)
+                mark_id = _new_mark(session, grant, target, now, span[1] - span[0])
             return pcm, mark_id
         except IntegrityError:
             if attempt + 1 == COMMIT_ATTEMPTS:
@@ -297,7 +316,9 @@ def _check_rate(session: Session, staff: str, policy: ServingPolicy, now: dateti
         )
 
 
-def _new_mark(session: Session, grant: Grant, target: Target, now: datetime) -> int:
+def _new_mark(
+    session: Session, grant: Grant, target: Target, now: datetime, served_s: float
+) -> int:
     mark_id = _unused_mark_id(session)
     session.add(
         Watermark(
@@ -308,6 +329,7 @@ def _new_mark(session: Session, grant: Grant, target: Target, now: datetime) -> 
             task_pseudonym=target.pseudonym,
             recording_id=target.recording.id,
             served_at=now,
+            served_s=round(served_s, 3),
         )
     )
     session.flush()
@@ -318,7 +340,12 @@ def _new_mark(session: Session, grant: Grant, target: Target, now: datetime) -> 
         subject=target.recording.id,
         household_id=target.recording.household_id,
         reason=grant.kind,
-        details={"watermark": mark_id, "task": target.pseudonym, grant.kind: grant.id},
+        details={
+            "watermark": mark_id,
+            "task": target.pseudonym,
+            grant.kind: grant.id,
+            "served_s": round(served_s, 3),
+        },
         now=now,
     )
     return mark_id

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from ..accounts.web import redirect
 from ..db import transaction
 from ..errors import NotFound, OverheardError
-from ..protect import serving
+from ..protect import focus, serving
 from ..review.agreement import AdjudicationItem, adjudicate, adjudication_queue
 from ..review.policy import ReviewPolicy
 from . import flow, metrics
@@ -54,12 +54,14 @@ def overview(request: Request, me: Overseer, notice: str = "") -> Response:
         depth = metrics.queue_depth(session, now)
         annotators = metrics.annotator_rows(session, now)
         waiting = adjudication_queue(session)
+        heard = focus.heard(session)
     options = flow.Options.of(platform)
     context = {
         "me": me,
         "title": "Review queue",
         "notice": LEAD_NOTICES.get(notice),
         "depth": depth,
+        "heard": heard,
         "annotators": annotators,
         "window_h": metrics.THROUGHPUT_WINDOW_S / metrics.SECONDS_PER_HOUR,
         "adjudications": waiting,
