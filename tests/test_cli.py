@@ -84,3 +84,47 @@ def test_keyword_verifier_needs_the_word_in_the_transcript(text: str, status: St
     )
     outcome = pipeline.analyse(stack, synthesise(text, "en-gb"))
     assert outcome.status == status, outcome.summary()
+
+
+def test_public_url_given_once_is_used_by_every_printed_link(platform):
+    data_dir = ["--data-dir", str(platform.settings.data_dir)]
+    env = {"OVERHEARD_DATABASE_URL": platform.settings.database_url}
+    from overheard.cli_support import remember_public_url
+
+    remember_public_url(platform.settings.data_dir, "https://review.example.org/")
+    added = runner.invoke(
+        app,
+        [
+            "households",
+            "add",
+            "--name",
+            "Ada",
+            "--account",
+            "1",
+            "--email",
+            "a@example.org",
+            "--json",
+            *data_dir,
+        ],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["invite_url"].startswith("https://review.example.org/invite/")
+    staff = runner.invoke(
+        app, ["users", "add", "--role", "annotator", "--name", "Sam", *data_dir], env=env
+    )
+    assert staff.exit_code == 0, staff.output
+    assert "https://review.example.org/enrol/" in staff.stdout
+    assert "127.0.0.1" not in added.stdout + staff.stdout
+
+
+@pytest.mark.parametrize("bad", ["review.example.org", "javascript:alert(1)", "https://a b/"])
+def test_a_malformed_public_url_is_refused(platform, bad):
+    env_file = platform.settings.data_dir / "settings.env"
+    before = env_file.read_text() if env_file.exists() else None
+    result = runner.invoke(
+        app, ["demo", "--public-url", bad, "--data-dir", str(platform.settings.data_dir)]
+    )
+    assert result.exit_code == 2
+    assert "--public-url" in result.output
+    assert (env_file.read_text() if env_file.exists() else None) == before

@@ -13,7 +13,7 @@ from rich.table import Table
 from . import audit
 from .accounts.cli import users_app
 from .auditlog.cli import audit_app
-from .cli_support import AsJson, DataDir, console, opened
+from .cli_support import AsJson, DataDir, PublicUrl, console, opened, remember_public_url
 from .config import Settings, load_settings
 from .db import transaction
 from .device.cli import device_app
@@ -72,6 +72,7 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    public_url: PublicUrl = None,
 ) -> None:
     """Run the web server with in-process workers (or Celery, when a broker is configured)."""
     import uvicorn
@@ -79,6 +80,7 @@ def serve(
     from .tasks import register_all, startup_sweep
     from .web import create_app
 
+    remember_public_url(data_dir, public_url)
     settings = settings_for(data_dir, host=host, port=port)
     initialise(settings)
     register_all()
@@ -252,10 +254,11 @@ def main() -> None:
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
+def demo(data_dir: DataDir = None, public_url: PublicUrl = None) -> None:
     """Seed the demo households and their clips (once; later runs do nothing)."""
     from .demo import seed
 
+    remember_public_url(data_dir, public_url)
     with opened(data_dir) as platform:
         summary = seed(platform)
     for hh in summary["households"]:  # type: ignore[union-attr]

@@ -10,13 +10,32 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .config import load_settings
+from .config import load_settings, remember_setting
 from .errors import OverheardError
 from .platform import Platform
 
 console = Console()
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PublicUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        help="Where people reach the server (e.g. https://review.example.org); kept in the data "
+        "dir's settings.env and used by every link the commands print.",
+    ),
+]
+
+
+def remember_public_url(data_dir: Path | None, public_url: str | None) -> None:
+    """Keep ``--public-url`` in the data dir's ``settings.env``; a malformed URL exits with status 2."""
+    if public_url is None:
+        return
+    try:
+        remember_setting(load_settings(data_dir=data_dir).data_dir, "public_url", public_url)
+    except ValueError:
+        console.print(f"[red]error:[/red] --public-url must be an http(s) URL, not {public_url!r}")
+        raise typer.Exit(2) from None
 
 
 @contextmanager

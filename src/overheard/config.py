@@ -269,7 +269,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(
-        "", description="URL printed for people to open; empty = http://host:port."
+        "",
+        pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        description="URL printed for people to open (every link the commands print); empty = http://host:port.",
     )
 
     def resolved(self) -> Settings:
@@ -293,7 +295,7 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         """Where people reach this server: ``public_url``, or http://host:port."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:
@@ -320,3 +322,14 @@ def settings_section(cls: type[T], settings: object, prefix: str = "") -> T:
         if hasattr(settings, prefix + f.name)
     }
     return cls(**given)
+
+
+def remember_setting(data_dir: Path, name: str, value: str) -> None:
+    """Write ``OVERHEARD_<NAME>=value`` into ``<data_dir>/settings.env``, replacing an earlier line."""
+    Settings.model_validate({name: value})
+    key = f"OVERHEARD_{name.upper()}="
+    env_file = data_dir / "settings.env"
+    lines = env_file.read_text().splitlines() if env_file.is_file() else []
+    kept = [line for line in lines if not line.startswith(key)]
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text("\n".join([*kept, key + value]) + "\n")

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from . import __version__
 from .accounts import web as accounts_web
@@ -27,6 +29,12 @@ from .workbench import routes as workbench_routes
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
+FAVICON = STATIC_DIR / "favicon.svg"
+API_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+}
+"""The Swagger UI files served from the installed bundle, so ``/docs`` works offline."""
 
 
 def make_templates() -> Jinja2Templates:
@@ -80,6 +88,8 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Device ingest and the review loop of a voice assistant.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.platform = platform
     app.state.templates = make_templates()
@@ -95,6 +105,12 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    _install_api_docs(app)
+
+    @app.get("/favicon.ico", include_in_schema=False, dependencies=[Depends(public())])
+    def favicon() -> FileResponse:
+        return FileResponse(FAVICON, media_type="image/svg+xml")
+
     @app.get(
         "/",
         response_class=HTMLResponse,
@@ -105,3 +121,24 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
         return render(request, "home.html")
 
     return app
+
+
+def _install_api_docs(app: FastAPI) -> None:
+    """``/docs``: the interactive API reference, with its scripts served from the installed bundle."""
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(public())])
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Overheard API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False, dependencies=[Depends(public())])
+    def api_docs_asset(name: str) -> FileResponse:
+        media_type = API_DOCS_ASSETS.get(name)
+        if media_type is None:
+            raise StarletteHTTPException(404, "no such file")
+        return FileResponse(Path(swagger_ui_path) / name, media_type=media_type)

@@ -35,7 +35,7 @@ STAFF_HOME_PATH = "/account"
 CUSTOMER_LOGIN_PATH = "/me/login"
 CUSTOMER_CODE_PATH = "/me/login/mfa"
 CUSTOMER_HOME_PATH = "/me"
-FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+FRAMEWORK_PUBLIC_PATHS = frozenset({"/openapi.json"})
 """Routes FastAPI adds itself (the API reference); public by this explicit decision."""
 STATIC_MOUNT_PATH = "/static"
 """The stylesheet mount; public by this explicit decision."""

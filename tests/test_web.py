@@ -1,0 +1,56 @@
+"""The app's own pages: the offline API reference and the favicon."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from overheard.web import create_app
+
+
+@pytest.fixture
+def client(platform) -> Iterator[TestClient]:
+    with TestClient(create_app(platform, run_workers=False), base_url="https://testserver") as c:
+        yield c
+
+
+def test_api_reference_loads_nothing_from_another_host(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text)
+    assert sources, page.text
+    assert all(s.startswith("/") for s in sources), sources
+    assert "https://" not in page.text.replace("https://testserver", "")
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")],
+)
+def test_api_reference_assets_are_served(client, name, media_type):
+    response = client.get(f"/docs/assets/{name}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+    assert len(response.content) > 10_000
+
+
+@pytest.mark.parametrize("name", ["index.html", "..%2F..%2F__init__.py", "swagger-ui.js.map"])
+def test_only_the_named_assets_are_served(client, name):
+    response = client.get(f"/docs/assets/{name}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_schema_the_reference_reads_is_served(client):
+    assert client.get("/openapi.json").json()["info"]["title"] == "Overheard"
+
+
+def test_favicon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in response.content
+    assert 'rel="icon"' in client.get("/").text
