@@ -13,7 +13,7 @@ from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.households import Household
 from overheard.review.models import ReviewTask
-from tests.accounts.conftest import START, submit
+from tests.accounts.conftest import START, make_staff, submit  # noqa: F401
 from tests.customer.conftest import add_recording
 
 
@@ -82,10 +82,34 @@ def test_access_log_shows_everyone_who_touched_the_data_and_nothing_else(
                      subject=other.household_id, household_id=other.household_id,
                      reason="someone else's")
     page = owner.client.get("/me/access").text
-    assert "staff:R-9c1d" in page and "identity.break_glass" in page and "legal request" in page
-    assert "recording.ingest" in page and rec.id in page and rec.device_id in page
+    assert "Staff R-9c1d" in page and "looked up who you are" in page and "legal request" in page
+    assert "Your device" in page and "received a recording from your device" in page
+    assert f'href="/me?page=0#rec-{rec.id}"' in page
+    assert f"recording of {rec.captured_at:%Y-%m-%d %H:%M:%S}" in page
     assert "R-0000" not in page and other.household_id not in page
     assert "what time is it" not in page
+    assert "identity.break_glass" not in page and "recording.ingest" not in page
+
+
+def test_access_log_folds_the_owners_own_visits_and_filters(platform, owner, make_staff):  # noqa: F811
+    recs = [add_recording(platform, owner.device_id, f"set a timer {i}") for i in range(3)]
+    reviewer = make_staff(role="annotator")
+    with transaction(platform.sessions) as s:
+        audit.append(s, actor=reviewer.pseudonym, action="audio.serve", subject=recs[0].id,
+                     household_id=owner.household_id, reason="review.serve")
+    before = len(events(platform, household_id=owner.household_id))
+    for _ in range(2):
+        assert owner.client.get("/me").status_code == 200
+    assert len(events(platform, household_id=owner.household_id)) == before + 12
+    page = owner.client.get("/me/access").text
+    assert page.count("viewed your dashboard (12 transcript reads)") == 1
+    assert f"Annotator {reviewer.pseudonym}" in page
+    assert "sent a disguised, watermarked clip to a reviewer" in page
+    staff_only = owner.client.get("/me/access?show=staff").text
+    assert f"Annotator {reviewer.pseudonym}" in staff_only
+    assert "viewed your dashboard" not in staff_only and "Your device" not in staff_only
+    bad = owner.client.get("/me/access?show=everything")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
 
 
 def test_turning_review_off_withdraws_open_tasks_at_once(platform, owner):

@@ -17,7 +17,7 @@ from overheard.keys import DataKey
 from overheard.recordings import deletion
 from overheard.recordings.models import Recording, SealedText, Tombstone
 from overheard.review.models import ReviewTask
-from tests.accounts.conftest import START, submit
+from tests.accounts.conftest import START, csrf_of, submit
 from tests.customer.conftest import add_recording
 from tests.customer.test_dashboard import add_task
 
@@ -34,7 +34,7 @@ def test_delete_one_gives_a_signed_receipt_that_fails_when_tampered(platform, ow
     keep = add_recording(platform, owner.device_id, "keep me")
     gone = add_recording(platform, owner.device_id, "forget me")
     add_task(platform, gone, state="queued")
-    body = receipt_of(owner, submit(owner.client, "/me", f"/me/recordings/{gone.id}/delete"))
+    body = receipt_of(owner, submit(owner.client, "/me", f"/me/recordings/{gone.id}/delete", confirm="yes"))
     assert body["scope"] == {"kind": "one", "recording": gone.id}
     assert body["counts"]["recordings"] == 1 and body["counts"]["derived_texts"] == 2
     assert body["counts"]["review_tasks_withdrawn"] == 1
@@ -54,6 +54,29 @@ def test_delete_one_gives_a_signed_receipt_that_fails_when_tampered(platform, ow
     assert not platform.blobs.exists(gone.audio_blob)
 
 
+def test_deleting_one_or_a_range_asks_first_and_deletes_nothing_until_confirmed(platform, owner):
+    day = START.replace(hour=12)
+    recs = [add_recording(platform, owner.device_id, f"in {i}", at=day - timedelta(days=i))
+            for i in (1, 2)]
+    asked = submit(owner.client, "/me", f"/me/recordings/{recs[0].id}/delete")
+    assert asked.status_code == 200
+    assert f"recording of {recs[0].captured_at:%Y-%m-%d %H:%M:%S}" in asked.text
+    first, last = str((day - timedelta(days=2)).date()), str((day - timedelta(days=1)).date())
+    ranged = submit(owner.client, "/me", "/me/delete/range", first=first, last=last)
+    assert ranged.status_code == 200 and f"2 recordings captured from {first} to {last}" in ranged.text
+    assert f'name="first" value="{first}"' in ranged.text and 'name="confirm" value="yes"' in ranged.text
+    with platform.sessions() as s:
+        assert set(s.scalars(select(Recording.id))) == {r.id for r in recs}
+    confirmed = owner.client.post(
+        "/me/delete/range",
+        data={"first": first, "last": last, "confirm": "yes", "csrf_token": csrf_of(ranged.text)},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303
+    with platform.sessions() as s:
+        assert not set(s.scalars(select(Recording.id)))
+
+
 def test_delete_a_range_of_days(platform, owner):
     day = START.replace(hour=12)
     inside = [add_recording(platform, owner.device_id, f"in {i}", at=day - timedelta(days=i))
@@ -62,7 +85,8 @@ def test_delete_a_range_of_days(platform, owner):
     after = add_recording(platform, owner.device_id, "today", at=day)
     first, last = (day - timedelta(days=2)).date(), (day - timedelta(days=1)).date()
     body = receipt_of(
-        owner, submit(owner.client, "/me", "/me/delete/range", first=str(first), last=str(last))
+        owner, submit(owner.client, "/me", "/me/delete/range", first=str(first), last=str(last),
+               confirm="yes")
     )
     assert body["scope"]["kind"] == "range" and body["counts"]["recordings"] == 2
     assert sorted(body["recording_ids"]) == sorted(r.id for r in inside)

@@ -15,13 +15,16 @@ def test_another_households_ids_answer_404_everywhere(platform, owner, make_owne
     receipt = owner.client.get("/me")  # a receipt of the owner's to aim at
     token = csrf_of(receipt.text)
     other_rec = add_recording(platform, owner.device_id, "call dad")
-    done = owner.client.post(f"/me/recordings/{other_rec.id}/delete", data={"csrf_token": token},
+    done = owner.client.post(f"/me/recordings/{other_rec.id}/delete", data={"csrf_token": token, "confirm": "yes"},
                              follow_redirects=False)
     receipt_id = done.headers["location"].rsplit("/", 1)[-1]
     client = intruder.client
     itoken = csrf_of(client.get("/me").text)
     assert client.get(f"/me/recordings/{rec.id}/audio").status_code == 404
-    assert client.post(f"/me/recordings/{rec.id}/delete", data={"csrf_token": itoken}).status_code == 404
+    for confirm in ("", "yes"):
+        answer = client.post(f"/me/recordings/{rec.id}/delete",
+                             data={"csrf_token": itoken, "confirm": confirm})
+        assert answer.status_code == 404
     assert client.get(f"/me/receipts/{receipt_id}").status_code == 404
     assert client.get(f"/me/receipts/{receipt_id}/json").status_code == 404
     assert "call mum" not in client.get("/me").text

@@ -19,7 +19,7 @@ from ..accounts.web import SECURITY_HEADERS, redirect, render
 from ..errors import BadRequest
 from ..households import Retention
 from ..platform import Platform
-from . import service
+from . import access, service
 from .export import stream_export
 
 router = APIRouter(include_in_schema=False)
@@ -81,9 +81,15 @@ def recording_audio(request: Request, me: Customer, recording_id: str) -> Respon
 
 
 @router.post("/me/recordings/{recording_id}/delete")
-def delete_recording(request: Request, me: Customer, recording_id: str) -> Response:
-    """Delete one recording; shows its receipt."""
+def delete_recording(
+    request: Request, me: Customer, recording_id: str, confirm: TextField = ""
+) -> Response:
+    """Delete one recording once confirmed; shows its receipt."""
     rt = runtime(request)
+    if confirm != "yes":
+        when = service.captured_at(rt.platform, me.household_id, recording_id)
+        what = f"the recording of {when:%Y-%m-%d %H:%M:%S} UTC"
+        return _confirm(request, me, f"/me/recordings/{recording_id}/delete", what, {})
     actor = service.actor_of(me.account_id)
     done = service.delete_one(rt.platform, me.household_id, recording_id, actor, rt.now())
     return redirect(f"/me/receipts/{done.id}")
@@ -91,17 +97,35 @@ def delete_recording(request: Request, me: Customer, recording_id: str) -> Respo
 
 @router.post("/me/delete/range")
 def delete_range(
-    request: Request, me: Customer, first: TextField = "", last: TextField = ""
+    request: Request,
+    me: Customer,
+    first: TextField = "",
+    last: TextField = "",
+    confirm: TextField = "",
 ) -> Response:
-    """Delete the recordings of a range of days (household time zone); shows the receipt."""
+    """Delete the recordings of a range of days (household time zone) once confirmed; shows the
+    receipt."""
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last or first)
     except ValueError:
         raise BadRequest("give the days as YYYY-MM-DD", code="bad_range") from None
     rt = runtime(request)
+    if confirm != "yes":
+        count = service.count_dates(rt.platform, me.household_id, start, end)
+        what = f"{count} recording{'s' if count != 1 else ''} captured from {start} to {end}"
+        fields = {"first": start.isoformat(), "last": end.isoformat()}
+        return _confirm(request, me, "/me/delete/range", what, fields)
     actor = service.actor_of(me.account_id)
     done = service.delete_dates(rt.platform, me.household_id, start, end, actor, rt.now())
     return redirect(f"/me/receipts/{done.id}")
+
+
+def _confirm(
+    request: Request, me: CustomerPrincipal, action: str, what: str, fields: dict[str, str]
+) -> Response:
+    """The page that asks before a deletion; nothing is deleted until its button is pressed."""
+    context = {"me": me, "action": action, "what": what, "fields": fields}
+    return _page(request, "confirm.html", context)
 
 
 @router.get("/me/delete/everything")
@@ -142,15 +166,15 @@ def set_retention(request: Request, me: Customer, retention: TextField = "") -> 
 
 
 @router.get("/me/access")
-def access_page(request: Request, me: Customer, before: int | None = None) -> Response:
+def access_page(
+    request: Request, me: Customer, before: int | None = None, show: str = "all"
+) -> Response:
     """Every time anyone — staff, devices, the system, you — touched this household's data."""
-    entries = service.access_log(_platform(request), me.household_id, before_seq=before)
-    context = {
-        "me": me,
-        "entries": entries,
-        "you": service.actor_of(me.account_id),
-        "older": entries[-1].seq if len(entries) == service.ACCESS_PAGE_SIZE else None,
-    }
+    if show not in access.FILTERS:
+        raise BadRequest(f"show must be one of {', '.join(access.FILTERS)}", code="bad_filter")
+    you = service.actor_of(me.account_id)
+    log = access.access_page(_platform(request), me.household_id, you, before_seq=before, show=show)
+    context = {"me": me, "log": log, "show": show, "filters": access.FILTERS}
     return _page(request, "access.html", context)
 
 

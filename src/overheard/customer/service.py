@@ -252,6 +252,24 @@ def delete_dates(
     return deletion.delete_range(platform, household_id, start, end, actor=actor, now=now)
 
 
+def count_dates(platform: Platform, household_id: str, first: date, last: date) -> int:
+    """How many recordings ``delete_dates`` with these days would delete."""
+    with platform.sessions() as session:
+        start, end = day_bounds(household(session, household_id).timezone, first, last)
+        query = select(func.count()).select_from(Recording).where(
+            Recording.household_id == household_id,
+            Recording.captured_at >= start,
+            Recording.captured_at < end,
+        )
+        return int(session.scalar(query) or 0)
+
+
+def captured_at(platform: Platform, household_id: str, recording_id: str) -> datetime:
+    """When one of the household's recordings was captured (404 for anyone else's)."""
+    with platform.sessions() as session:
+        return owned_recording(session, household_id, recording_id).captured_at
+
+
 def delete_all(
     platform: Platform, household_id: str, actor: str, now: datetime
 ) -> deletion.Receipt:
