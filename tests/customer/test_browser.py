@@ -121,3 +121,40 @@ def test_owner_reviews_turns_review_off_and_deletes_everything(world, tmp_path, 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _overflow(page) -> int:
+    """Pixels the page is wider than its viewport (0 when nothing pushes it sideways)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_owner_pages_fit_a_phone_and_a_laptop(world, tmp_path, database_url, width):
+    from playwright.sync_api import sync_playwright
+
+    token, _ = world
+    server = serve(tmp_path / "data", database_url)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.goto(f"{server.url}/invite/{token}")
+            page.fill("input[name=password]", PASSWORD)
+            page.fill("input[name=password_confirm]", PASSWORD)
+            page.locator("form button[type=submit]").last.click()
+            page.wait_for_url(f"{server.url}/me")
+            page.locator("article.recording button[type=submit]").first.click()
+            page.wait_for_selector("#confirm-delete")
+            wide = {"/me/delete (confirm)": _overflow(page)}
+            page.click("#confirm-delete")
+            page.wait_for_selector("#receipt-json")
+            wide["receipt"] = _overflow(page)
+            for path in ("/", "/me", "/me/access", "/me/delete/everything", "/docs", "/login"):
+                page.goto(f"{server.url}{path}")
+                page.wait_for_load_state("networkidle")
+                wide[path] = _overflow(page)
+            browser.close()
+        assert {p: px for p, px in wide.items() if px > 0} == {}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
