@@ -218,10 +218,18 @@ class Settings(BaseSettings):
         False, description="Refuse a submission before the clip could have been heard in full."
     )
     serve_max_per_window: int = Field(
-        12, ge=1, description="Clips one staff member may be served per `serve_window_s`."
+        30,
+        ge=1,
+        description="Distinct clips one staff member may be served per `serve_window_s` (the burst).",
     )
     serve_window_s: float = Field(
-        60.0, gt=0, description="Window of the staff serving rate limit, seconds."
+        60.0, gt=0, description="Window of the staff serving burst limit, seconds."
+    )
+    serve_max_per_hour: int = Field(
+        720, ge=1, description="Distinct clips one staff member may be served per hour (sustained)."
+    )
+    serve_max_replays: int = Field(
+        20, ge=1, description="Serves of one clip under one lease (replays) before 429."
     )
     serve_second_sees_first: bool = Field(
         False,

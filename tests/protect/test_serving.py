@@ -154,15 +154,45 @@ def test_hypothesis_is_redacted_and_audited(served, make_household):  # type: ig
     assert [(v.actor, v.household_id) for v in views] == [("R-a1", clip.household_id)]
 
 
-def test_rate_limit_per_staff(served, make_household):  # type: ignore[no-untyped-def]
-    served.settings = served.settings.model_copy(update={"serve_max_per_window": 2})
+def test_replays_of_the_clip_under_review_are_free_up_to_a_cap(served, make_household):  # type: ignore[no-untyped-def]
+    served.settings = served.settings.model_copy(
+        update={"serve_max_per_window": 1, "serve_max_replays": 4}
+    )
     _clip, lease = leased(served, make_household)
-    for second in (1, 2):
+    for second in (1, 2, 3, 4):
         serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(second))
     with pytest.raises(serving.ServeLimitReached) as limited:
-        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(3))
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(5))
     assert (limited.value.status, limited.value.code) == (429, "serve_rate_limited")
-    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(62))
+
+
+def test_new_clips_are_held_to_a_burst_and_an_hourly_rate(served, make_household):  # type: ignore[no-untyped-def]
+    served.settings = served.settings.model_copy(
+        update={"serve_max_per_window": 2, "serve_window_s": 60.0, "serve_max_per_hour": 3}
+    )
+    for _ in range(4):
+        sample(served, add_clip(served, make_household))
+
+    def serve(second: float, *, replay: bool = False):  # type: ignore[no-untyped-def]
+        lease = claim(served, "R-a1", now=later(second))
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(second))
+        if replay:  # a replay costs nothing
+            serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(second))
+        return lease
+
+    submit(served, serve(1), "R-a1", "turn on the lights", now=later(1))
+    held = serve(2, replay=True)
+    submit(served, held, "R-a1", "turn on the lights", now=later(2))
+    with pytest.raises(serving.ServeLimitReached) as burst:
+        serve(10)
+    assert burst.value.retry_after_s == pytest.approx(51)  # the clip served at 1 s leaves at 61 s
+    submit(served, serve(62), "R-a1", "turn on the lights", now=later(62))
+    with pytest.raises(serving.ServeLimitReached) as hourly:
+        serve(130)
+    assert hourly.value.retry_after_s == pytest.approx(3600 - 129)
+    with served.sessions() as s:
+        others = s.scalars(select(Watermark).where(Watermark.staff != "R-a1")).all()
+    assert others == []
 
 
 def blobs_under(platform, household_id: str) -> list[str]:  # type: ignore[no-untyped-def]

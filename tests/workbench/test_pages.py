@@ -219,3 +219,16 @@ def test_full_listen_rule_refuses_a_submit_before_the_clip_could_be_heard(
     clock.advance(1)
     assert web.post("/review/submit", data=answer, follow_redirects=False).headers[
         "location"] == "/review?notice=submitted"
+
+
+def test_the_serving_limit_answers_429_with_retry_after(platform, make_world, staff_client):
+    platform.settings = platform.settings.model_copy(update={"serve_max_replays": 2})
+    make_world(1)
+    web, _ = staff_client("annotator")
+    for _ in range(2):
+        audio = page_fields(web.get("/review").text)["audio_url"]
+        assert web.get(audio).status_code == 200
+    audio = page_fields(web.get("/review").text)["audio_url"]
+    limited = web.get(audio)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "serve_rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1

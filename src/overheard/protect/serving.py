@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select
@@ -53,20 +53,28 @@ COMMIT_ATTEMPTS = 2
 
 
 class ServeLimitReached(OverheardError):
-    """Too many serves to one staff member within the window."""
+    """Too many clips to one staff member within a window; ``retry_after_s`` says when to ask again."""
 
     status = 429
     code = "serve_rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
 class ServingPolicy:
     """Limits of the serving layer (settings ``serve_<field>``)."""
 
-    max_per_window: int = 12
-    """Most audio serves to one staff member within ``window_s``."""
+    max_per_window: int = 30
+    """Most distinct clips served to one staff member within ``window_s`` (the burst)."""
     window_s: float = 60.0
-    """Sliding window of the serve limit, seconds."""
+    """Sliding window of the burst limit, seconds."""
+    max_per_hour: int = 720
+    """Most distinct clips served to one staff member within an hour (the sustained rate)."""
+    max_replays: int = 20
+    """Most serves of one clip under one grant (replays of the clip being reviewed)."""
     second_sees_first: bool = False
     """Whether the annotator of a double-check reads the first annotation (off: keeps them independent)."""
     focus_context_s: float = 0.0
@@ -228,7 +236,7 @@ def serve_clip(
     fresh: bytes | None = None
     with transaction(platform.sessions) as session:
         target = grant.resolve(session, now)
-        _check_rate(session, grant.staff, policy, now)
+        _check_rate(session, grant, target.recording.id, policy, now)
         cached = _cache.open_cached(
             session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
         )
@@ -283,7 +291,7 @@ def _record_serve(
             with transaction(platform.sessions) as session:
                 # Checked again: a withdrawal while the disguise was computed ends the serve here.
                 target = grant.resolve(session, now)
-                _check_rate(session, grant.staff, policy, now)
+                _check_rate(session, grant, target.recording.id, policy, now)
                 pcm = cached
                 if pcm is None:
                     assert fresh is not None
@@ -303,17 +311,55 @@ def _record_serve(
     raise AssertionError("unreachable")
 
 
-def _check_rate(session: Session, staff: str, policy: ServingPolicy, now: datetime) -> None:
-    since = now - timedelta(seconds=policy.window_s)
-    served = session.scalar(
-        select(func.count())
-        .select_from(Watermark)
-        .where(Watermark.staff == staff, Watermark.served_at > since, Watermark.served_at <= now)
-    )
-    if (served or 0) >= policy.max_per_window:
-        raise ServeLimitReached(
-            f"at most {policy.max_per_window} clips per {policy.window_s:g} s; wait a moment"
+HOUR_S = 3600.0
+
+
+def _check_rate(
+    session: Session, grant: Grant, recording_id: str, policy: ServingPolicy, now: datetime
+) -> None:
+    """Replays of the clip under review are free up to ``max_replays``; new clips are held to a
+    burst per ``window_s`` and a sustained rate per hour (bulk harvesting trips them, people don't)."""
+    replays = session.scalar(
+        select(func.count()).select_from(Watermark).where(
+            Watermark.grant_id == grant.id, Watermark.recording_id == recording_id
         )
+    )
+    if replays:
+        if replays >= policy.max_replays:
+            raise ServeLimitReached(
+                f"this clip was already served {replays} times; at most {policy.max_replays}",
+                retry_after_s=policy.window_s,
+            )
+        return
+    for window_s, most in ((policy.window_s, policy.max_per_window), (HOUR_S, policy.max_per_hour)):
+        _check_window(session, grant.staff, recording_id, now, window_s, most)
+
+
+def _check_window(
+    session: Session, staff: str, recording_id: str, now: datetime, window_s: float, most: int
+) -> None:
+    since = now - timedelta(seconds=window_s)
+    firsts = (
+        select(Watermark.recording_id, func.min(Watermark.served_at).label("first"))
+        .where(Watermark.staff == staff, Watermark.served_at > since, Watermark.served_at <= now)
+        .where(Watermark.recording_id != recording_id)
+        .group_by(Watermark.recording_id)
+        .subquery()
+    )
+    clips, oldest = session.execute(
+        select(func.count(), func.min(firsts.c.first)).select_from(firsts)
+    ).one()
+    if clips >= most:
+        wait = window_s - (now - _aware(oldest)).total_seconds() if oldest else window_s
+        raise ServeLimitReached(
+            f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
+            retry_after_s=max(wait, 1.0),
+        )
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _new_mark(

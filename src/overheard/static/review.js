@@ -14,9 +14,25 @@
   const say = (text) => { status.textContent = text; };
   const fmt = (s) => s.toFixed(1) + " s";
 
+  const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+  // A 429 (the serving limit) or 503 names its wait in Retry-After: count down, then reload the
+  // page, which keeps the lease and brings a fresh audio link (links live a minute).
+  async function fetchClip() {
+    const reply = await fetch(box.dataset.audioUrl, { credentials: "same-origin", cache: "no-store" });
+    if (reply.status !== 429 && reply.status !== 503) return reply;
+    box.dataset.state = "waiting";
+    for (let wait = Math.max(1, Number(reply.headers.get("Retry-After")) || 5); wait > 0; wait--) {
+      say("The clip will load by itself in " + wait + " s (the serving limit).");
+      await sleep(1000);
+    }
+    location.reload();
+    return new Promise(() => {});
+  }
+
   async function load() {
     try {
-      const reply = await fetch(box.dataset.audioUrl, { credentials: "same-origin", cache: "no-store" });
+      const reply = await fetchClip();
       if (!reply.ok) throw new Error(String(reply.status));
       const bytes = await reply.arrayBuffer();
       peaks = wavPeaks(bytes, canvas.width);
