@@ -149,3 +149,20 @@ def test_sensitive_flag_shows_on_the_dashboard(platform, owner):
     page = owner.client.get("/me")
     assert page.status_code == 200
     assert "Flagged as personal, removed from review." in page.text
+
+
+def test_a_clip_served_then_withdrawn_says_who_was_sent_it(platform, owner):
+    from overheard.protect._tables import Watermark
+
+    heard = add_recording(platform, owner.device_id, "turn off the radio")
+    unheard = add_recording(platform, owner.device_id, "turn on the radio")
+    task = add_task(platform, heard, state="withdrawn")
+    add_task(platform, unheard, state="withdrawn")
+    with transaction(platform.sessions) as s:
+        s.add(Watermark(id=7, grant_kind="lease", grant_id="l" * 32, staff="R-1a2b",
+                        task_pseudonym=task.pseudonym, recording_id=heard.id, served_at=START))
+    html = owner.client.get("/me").text
+    shown = html[html.index(f'id="rec-{heard.id}"'):]
+    assert "served to <strong class=\"served\">R-1a2b</strong>, then withdrawn" in shown.split("</article>")[0]
+    other = html[html.index(f'id="rec-{unheard.id}"'):].split("</article>")[0]
+    assert "before anyone was sent the audio" in other and "R-1a2b" not in other

@@ -232,3 +232,28 @@ def test_the_serving_limit_answers_429_with_retry_after(platform, make_world, st
     limited = web.get(audio)
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "serve_rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_the_event_stream_tells_the_page_at_once_when_the_household_withdraws(
+    platform, clock, make_world, staff_client
+):
+    from overheard.db import transaction
+    from overheard.review.consent import set_human_review
+
+    world = make_world(1)
+    web, _ = staff_client("annotator")
+    html = web.get("/review").text
+    lease = page_fields(html)["lease_id"]
+    events_url = re.search(r'data-events-url="([^"]+)"', html).group(1)
+    assert events_url == f"/review/events/{lease}"
+    web.app.state.workbench_events_stream_s = 0.3
+    quiet = web.get(events_url)
+    assert quiet.status_code == 200 and quiet.headers["content-type"].startswith("text/event-stream")
+    assert "event: ended" not in quiet.text  # live: nothing to say before the stream recycles
+    web.app.state.workbench_events_stream_s = 30.0
+    with transaction(platform.sessions) as s:
+        set_human_review(s, world.household_id, False, actor="customer", now=clock())
+    ended = web.get(events_url)
+    assert 'event: ended\ndata: {"why": "withdrawn"}' in ended.text
+    stranger, _ = staff_client("annotator")
+    assert '"why": "ended"' in stranger.get(events_url).text  # never says whose or why to others

@@ -21,6 +21,7 @@ from ..db import transaction
 from ..errors import BadRequest, KeyUnavailable, NotFound, RecordingNotFound
 from ..households import Household, Retention
 from ..platform import Platform
+from ..protect.tracing import listeners
 from ..recordings import deletion
 from ..recordings.models import DeletionReceipt, Recording
 from ..review.consent import set_human_review
@@ -53,6 +54,8 @@ class ReviewEntry:
     reviewed_at: datetime | None
     sampled_at: datetime
     withdrawn_because: str | None
+    served_to: tuple[str, ...] = ()
+    """Pseudonyms of the staff the clip was served to under this task (heard, or could have)."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,14 @@ def reviews_of(session: Session, ids: list[str]) -> dict[str, list[ReviewEntry]]
     tasks = session.scalars(
         select(ReviewTask).where(ReviewTask.recording_id.in_(ids)).order_by(ReviewTask.created_at)
     )
+    heard = listeners(session, ids)
     for t in tasks:
         assert t.recording_id is not None
+        served = tuple(heard.get((t.recording_id, t.pseudonym), ()))
         out[t.recording_id].append(
-            ReviewEntry(t.reason, t.state, t.done_by, t.done_at, t.created_at, t.withdrawn_because)
+            ReviewEntry(
+                t.reason, t.state, t.done_by, t.done_at, t.created_at, t.withdrawn_because, served
+            )
         )
     return out
 

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .. import audit
 from ..db import transaction
@@ -19,6 +21,22 @@ from ..recordings.models import Recording
 from ..speech.audio import SAMPLE_RATE_HZ, read_audio_file
 from ._tables import Watermark
 from .watermark import detect
+
+
+def listeners(session: Session, recording_ids: list[str]) -> dict[tuple[str, str], list[str]]:
+    """Who was served each clip: (recording id, task pseudonym) -> staff pseudonyms, first first."""
+    out: dict[tuple[str, str], list[str]] = {}
+    rows = session.execute(
+        select(Watermark.recording_id, Watermark.task_pseudonym, Watermark.staff)
+        .where(Watermark.recording_id.in_(recording_ids))
+        .order_by(Watermark.served_at)
+    )
+    for recording_id, task, staff in rows:
+        heard = out.setdefault((recording_id, task), [])
+        if staff not in heard:
+            heard.append(staff)
+    return out
+
 
 FFMPEG_TIMEOUT_S = 120.0
 """Longest an ffmpeg decode of a file to trace may take, seconds."""

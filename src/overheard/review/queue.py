@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Update, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
@@ -217,6 +217,25 @@ def heartbeat(
             {"lease_until": now + timedelta(seconds=policy.lease_s)},
         )
     )
+
+
+def lease_state(session: Session, lease_id: str, annotator: str, now: datetime) -> str:
+    """``live`` while ``annotator`` holds the lease; otherwise ``withdrawn`` (the household took
+    it back), or ``ended`` (done, skipped, expired or never theirs) — read-only, no lock."""
+    task = session.scalars(
+        select(ReviewTask).where(ReviewTask.lease_id == lease_id, ReviewTask.leased_to == annotator)
+    ).first()
+    if task is None:
+        return "ended"
+    if task.state == TaskState.WITHDRAWN.value:
+        return "withdrawn"
+    live = task.state == TaskState.LEASED.value and _aware(task.lease_until) >= now
+    return "live" if live else "ended"
+
+
+def _aware(at: datetime | None) -> datetime:
+    assert at is not None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def end_lease(

@@ -152,5 +152,31 @@
     if (reply && reply.status === 409) say("This clip was taken back. Reload for the next one.");
   };
   if (box.dataset.lease) setInterval(beat, Number(box.dataset.heartbeatS) * 1000);
+
+  // The lease can end under us (above all: the household withdrew the clip). The server says so
+  // within a second; the page stops, drops the audio it holds and cannot play it again.
+  const WHY = {
+    withdrawn: "The household withdrew this clip. It has been removed from this page; do not note anything from it.",
+    ended: "This clip is no longer yours (its lease ended). Reload for the next one.",
+  };
+  function drop(why) {
+    audio.pause();
+    const src = audio.src;
+    audio.removeAttribute("src");
+    audio.load();
+    if (src) URL.revokeObjectURL(src);
+    peaks = null; heard = null; draw();
+    ["play", "replay", "slower", "faster"].forEach((id) => { $(id).disabled = true; });
+    box.dataset.state = "withdrawn";
+    say(WHY[why] || WHY.ended);
+    if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
+  }
+  if (box.dataset.eventsUrl && window.EventSource) {
+    const events = new EventSource(box.dataset.eventsUrl);
+    events.addEventListener("ended", (event) => {
+      events.close();
+      drop(JSON.parse(event.data).why);
+    });
+  }
   load();
 })();

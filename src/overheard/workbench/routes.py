@@ -7,18 +7,24 @@ audio through a short-lived URL bound to this browser session and this lease.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..accounts import csrf
 from ..accounts.web import redirect
 from ..errors import OverheardError
 from ..platform import Platform
 from ..protect import serving
+from ..review import queue
 from ..review.errors import LeaseExpired
 from ..review.policy import Flag, SkipReason
 from ..review.queue import Lease
@@ -60,6 +66,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     from . import api, lead
 
     app.state.workbench_audio = AudioUrls(platform.secrets)
+    app.state.workbench_events_stream_s = EVENTS_STREAM_S
     app.include_router(router)
     app.include_router(api.router)
     app.include_router(lead.router)
@@ -165,6 +172,36 @@ def heartbeat(request: Request, me: Reviewer, lease_id: TextField = "") -> Respo
     now = now_of(request)
     lease = flow.heartbeat(platform_of(request), me.pseudonym, lease_id, now)
     return JSONResponse({"expires_in_s": (lease.expires_at - now).total_seconds()})
+
+
+EVENTS_POLL_S = 1.0
+"""How often the event stream looks at the lease, seconds (withdrawal reaches the page within it)."""
+EVENTS_STREAM_S = 25.0
+"""How long one event stream stays open; the browser reconnects at once (bounded connections)."""
+
+
+@router.get("/review/events/{lease_id}")
+async def lease_events(request: Request, me: Reviewer, lease_id: str) -> StreamingResponse:
+    """Server-sent events for the open page: ``ended`` (with why) as soon as the lease stops being
+    theirs — above all when the household withdraws the clip — so the page drops the audio."""
+    platform, stream_s = platform_of(request), request.app.state.workbench_events_stream_s
+
+    def state() -> str:
+        with platform.sessions() as session:
+            return queue.lease_state(session, lease_id, me.pseudonym, now_of(request))
+
+    async def events() -> AsyncIterator[str]:
+        yield f"retry: {int(EVENTS_POLL_S * 1000)}\n\n"
+        deadline = time.monotonic() + stream_s
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            now_state = await run_in_threadpool(state)
+            if now_state != "live":
+                yield f"event: ended\ndata: {json.dumps({'why': now_state})}\n\n"
+                return
+            await asyncio.sleep(EVENTS_POLL_S)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 AUDIO_HEADERS = {
