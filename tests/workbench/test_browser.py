@@ -184,3 +184,31 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
         plat.close()
     assert [r.annotator for r in rows] == [pseudonym] * 3
     assert [r.not_directed for r in rows] == [False, True, False]
+
+
+def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    world, settings = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        _enrol(page, server, world)
+        page.goto(server + "/review")
+        expect(page.locator("#player")).to_have_attribute("data-state", "ready", timeout=20_000)
+        plat = Platform.open(settings)
+        try:
+            with transaction(plat.sessions) as s:
+                from overheard.households import Household
+
+                for hh in s.scalars(select(Household)):
+                    set_human_review(s, hh.id, False, actor="customer", now=CAPTURED)
+            clicked = time.monotonic()
+        finally:
+            plat.close()
+        expect(page.locator("#player")).to_have_attribute("data-state", "withdrawn", timeout=5_000)
+        print(f"withdrawal reached the page in {time.monotonic() - clicked:.2f} s")
+        assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
+        expect(page.locator("#play")).to_be_disabled()
+        expect(page.locator("#player-status")).to_contain_text("withdrew")
+        browser.close()
