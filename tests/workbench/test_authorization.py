@@ -26,6 +26,7 @@ MATRIX = [
     ("POST", "/review/submit", REVIEWERS),
     ("POST", "/review/skip", REVIEWERS),
     ("POST", "/review/heartbeat", REVIEWERS),
+    ("GET", "/review/events/{lease_id}", REVIEWERS),
     ("GET", "/review/audio/{token}", REVIEWERS),
     ("GET", "/review/api/session", REVIEWERS),
     ("POST", "/review/api/claim", REVIEWERS),
@@ -37,6 +38,8 @@ MATRIX = [
     ("GET", "/review/lead", OVERSEERS),
     ("GET", "/review/lead/adjudications/{agreement_id}", {"lead"}),
     ("POST", "/review/lead/adjudications/{agreement_id}", {"lead"}),
+    ("POST", "/review/lead/reviewed/{annotation_id}/second", {"lead"}),
+    ("POST", "/review/lead/reviewed/{annotation_id}/gold", {"lead"}),
 ]
 IDENTITIES = ["anonymous", "half_signed_in", *[r.value for r in Role]]
 PARAM_RE = re.compile(r"\{[^}]+\}")

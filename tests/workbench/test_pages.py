@@ -257,3 +257,40 @@ def test_the_event_stream_tells_the_page_at_once_when_the_household_withdraws(
     assert 'event: ended\ndata: {"why": "withdrawn"}' in ended.text
     stranger, _ = staff_client("annotator")
     assert '"why": "ended"' in stranger.get(events_url).text  # never says whose or why to others
+
+
+def test_lead_asks_for_a_second_annotation_and_makes_gold_from_a_reviewed_clip(
+    platform, make_world, staff_client
+):
+    from overheard.review.models import GoldItem
+
+    world = make_world(1)  # no double share: the second comes only because the lead asks
+    first, _ = staff_client("annotator")
+    fields = page_fields(first.get("/review").text)
+    first.post("/review/submit", data={**fields, "transcript": "what is the weather in paris",
+                                       "intent": "weather"})
+    lead, _ = staff_client("lead")
+    overview = lead.get("/review/lead").text
+    for secret in (world.household_id, *world.recording_ids):
+        assert secret not in overview
+    assert fields["pseudonym"] in overview
+    second_form = re.search(r'action="(/review/lead/reviewed/[^"]+/second)"', overview).group(1)
+    gold_form = re.search(r'action="(/review/lead/reviewed/[^"]+/gold)"', overview).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', overview).group(1)
+    asked = lead.post(second_form, data={"csrf_token": token}, follow_redirects=False)
+    assert asked.headers["location"] == "/review/lead?notice=second_asked#reviewed"
+    again = lead.post(second_form, data={"csrf_token": token})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "second_exists"
+    assert "queued" in re.search(r'<tr id="reviewed-[^"]+">(.*?)</tr>', lead.get("/review/lead").text, re.S).group(1)
+    # the first annotator never gets the second pass; someone else does
+    assert 'id="queue-empty"' in first.get("/review").text
+    other, _ = staff_client("annotator")
+    assert 'id="queue-empty"' not in other.get("/review").text
+    made = lead.post(gold_form, data={"csrf_token": token}, follow_redirects=False)
+    assert made.headers["location"] == "/review/lead?notice=gold_made#reviewed"
+    assert lead.post(gold_form, data={"csrf_token": token}).status_code == 409
+    with platform.sessions() as s:
+        assert s.scalars(select(GoldItem)).one().recording_id == world.recording_ids[0]
+    bogus = lead.post("/review/lead/reviewed/nosuchannotation/gold", data={"csrf_token": token})
+    assert bogus.status_code == 404
+    assert first.post(gold_form, data={"csrf_token": token}).status_code == 403

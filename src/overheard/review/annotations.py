@@ -22,7 +22,8 @@ from .queue import end_lease
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
 
 
-def _queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> None:
+def queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> ReviewTask:
+    """A ``double_check`` task after ``task``'s annotation, barred to its first ``annotator``."""
     assert task.recording_id is not None
     second = add_task(
         session,
@@ -35,6 +36,7 @@ def _queue_second(session: Session, task: ReviewTask, annotator: str, now: datet
     )
     session.add(TaskBar(task_id=second.id, annotator=annotator, cause=FIRST_PASS, at=now))
     session.flush()
+    return second
 
 
 def _record(
@@ -81,7 +83,7 @@ def submit(
     run_flag_hooks(session, answer.flags, FlagEvent(recording.id, task.id, row.id, annotator, now))
     sensitive = Flag.SENSITIVE in answer.flags
     if task.wants_second and not sensitive:
-        _queue_second(session, task, annotator, now)
+        queue_second(session, task, annotator, now)
     seal_answer(session, gate, recording, annotation_kind(row.id), answer)
     if task.reason == Reason.GOLD.value and task.gold_id is not None:
         gold.score(session, gate, recording, task.gold_id, row, answer)

@@ -17,6 +17,7 @@ from ..db import transaction
 from ..errors import NotFound, OverheardError
 from ..protect import focus, serving
 from ..review.agreement import AdjudicationItem, adjudicate, adjudication_queue
+from ..review.lead import ask_second, gold_from, recent_reviewed
 from ..review.policy import ReviewPolicy
 from . import flow, metrics
 from ._web import Lead, Overseer, audio_urls, now_of, page, platform_of, session_id
@@ -27,7 +28,12 @@ TextField = Annotated[str, Form()]
 FlagsField = Annotated[list[str] | None, Form()]
 CORRECT = "correct"
 """The adjudication choice that stores the lead's own answer."""
-LEAD_NOTICES = {"adjudicated": "Adjudication saved.", "adjudication_closed": "That one was already settled."}
+LEAD_NOTICES = {
+    "adjudicated": "Adjudication saved.",
+    "adjudication_closed": "That one was already settled.",
+    "second_asked": "A second annotation was queued (never for the first annotator).",
+    "gold_made": "Gold item made: annotators will meet this clip with a known answer.",
+}
 
 
 def policy_rows(policy: ReviewPolicy) -> list[tuple[str, str, object]]:
@@ -55,6 +61,7 @@ def overview(request: Request, me: Overseer, notice: str = "") -> Response:
         annotators = metrics.annotator_rows(session, now)
         waiting = adjudication_queue(session)
         heard = focus.heard(session)
+        reviewed = recent_reviewed(session)
     options = flow.Options.of(platform)
     context = {
         "me": me,
@@ -65,6 +72,7 @@ def overview(request: Request, me: Overseer, notice: str = "") -> Response:
         "annotators": annotators,
         "window_h": metrics.THROUGHPUT_WINDOW_S / metrics.SECONDS_PER_HOUR,
         "adjudications": waiting,
+        "reviewed": reviewed,
         "policy": policy_rows(options.policy),
         "require_full_listen": options.require_full_listen,
     }
@@ -130,3 +138,21 @@ def adjudication_submit(
             raise
         return redirect("/review/lead?notice=adjudication_closed")
     return redirect("/review/lead?notice=adjudicated")
+
+
+@router.post("/review/lead/reviewed/{annotation_id}/second")
+def second_submit(request: Request, me: Lead, annotation_id: str) -> Response:
+    """Queue a second, independent annotation of a reviewed clip."""
+    platform = platform_of(request)
+    with transaction(platform.sessions) as session:
+        ask_second(session, annotation_id, me.pseudonym, now_of(request))
+    return redirect("/review/lead?notice=second_asked#reviewed")
+
+
+@router.post("/review/lead/reviewed/{annotation_id}/gold")
+def gold_submit(request: Request, me: Lead, annotation_id: str) -> Response:
+    """Make a reviewed clip a gold item, its answer the reviewed annotation."""
+    platform = platform_of(request)
+    with transaction(platform.sessions) as session:
+        gold_from(session, platform.gate, annotation_id, me.pseudonym, now_of(request))
+    return redirect("/review/lead?notice=gold_made#reviewed")

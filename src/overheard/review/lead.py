@@ -1,0 +1,127 @@
+"""What a lead does with reviewed clips: see the recent ones, ask for a second annotation of one,
+make one a gold item. Clips are named by their task pseudonym only; recording ids stay server-side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..errors import Conflict, NotFound
+from ..recordings.gate import ContentGate
+from ..recordings.models import Recording
+from .annotations import queue_second
+from .consent import has_consent
+from .flags import is_excluded
+from .gold import make_gold
+from .models import Annotation, GoldItem, ReviewTask, TaskState
+from .policy import Reason
+
+RECENT_LIMIT = 25
+"""Reviewed clips listed on the lead page."""
+
+
+@dataclass(frozen=True)
+class ReviewedClip:
+    """A first-pass annotation the lead can act on."""
+
+    annotation_id: str
+    task_pseudonym: str
+    annotator: str
+    submitted_at: datetime
+    second: str | None
+    """State of its double-check task (``queued``, ``leased``, ``done``, …), None if there is none."""
+    gold: bool
+    """Whether an active gold item was made from this recording."""
+
+
+def recent_reviewed(session: Session, limit: int = RECENT_LIMIT) -> list[ReviewedClip]:
+    """The newest first-pass annotations of clips still in review use, newest first."""
+    rows = session.execute(
+        select(Annotation, ReviewTask)
+        .join(ReviewTask, ReviewTask.id == Annotation.task_id)
+        .where(
+            Annotation.kind == "review",
+            ReviewTask.first_task_id.is_(None),
+            ReviewTask.reason != Reason.GOLD.value,
+            Annotation.sensitive.is_(False),
+        )
+        .order_by(Annotation.submitted_at.desc())
+        .limit(limit)
+    ).all()
+    task_ids = [task.id for _, task in rows]
+    seconds = dict(
+        session.execute(
+            select(ReviewTask.first_task_id, ReviewTask.state).where(
+                ReviewTask.first_task_id.in_(task_ids)
+            )
+        ).all()
+    )
+    gold = set(
+        session.scalars(
+            select(GoldItem.recording_id).where(
+                GoldItem.active.is_(True),
+                GoldItem.recording_id.in_([a.recording_id for a, _ in rows]),
+            )
+        )
+    )
+    return [
+        ReviewedClip(
+            a.id, t.pseudonym, a.annotator, a.submitted_at, seconds.get(t.id), a.recording_id in gold
+        )
+        for a, t in rows
+    ]
+
+
+def _first_pass(session: Session, annotation_id: str) -> tuple[Annotation, ReviewTask, Recording]:
+    found = session.execute(
+        select(Annotation, ReviewTask)
+        .join(ReviewTask, ReviewTask.id == Annotation.task_id)
+        .where(Annotation.id == annotation_id, Annotation.kind == "review")
+        .with_for_update()
+    ).first()
+    recording = session.get(Recording, found[0].recording_id) if found else None
+    if found is None or recording is None:
+        raise NotFound("no such reviewed clip", code="annotation_not_found")
+    if not has_consent(session, recording.household_id) or is_excluded(session, recording.id):
+        raise Conflict("this clip is no longer in review use", code="excluded")
+    return found[0], found[1], recording
+
+
+def ask_second(session: Session, annotation_id: str, lead: str, now: datetime) -> ReviewTask:
+    """Queue a double-check of a reviewed clip (never for its first annotator); once per clip."""
+    annotation, task, recording = _first_pass(session, annotation_id)
+    existing = session.scalar(
+        select(ReviewTask.id).where(
+            ReviewTask.first_task_id == task.id, ReviewTask.state != TaskState.WITHDRAWN.value
+        )
+    )
+    if task.first_task_id is not None or existing is not None:
+        raise Conflict("this clip already has a second annotation", code="second_exists")
+    second = queue_second(session, task, annotation.annotator, now)
+    audit.append(
+        session,
+        actor=lead,
+        action="review.ask_second",
+        subject=recording.id,
+        household_id=recording.household_id,
+        details={"task": task.id, "second": second.id},
+        now=now,
+    )
+    return second
+
+
+def gold_from(
+    session: Session, gate: ContentGate, annotation_id: str, lead: str, now: datetime
+) -> GoldItem:
+    """A gold item whose answer is this reviewed annotation; once per recording."""
+    annotation, _task, recording = _first_pass(session, annotation_id)
+    active = session.scalar(
+        select(GoldItem.id).where(GoldItem.recording_id == recording.id, GoldItem.active.is_(True))
+    )
+    if active is not None:
+        raise Conflict("this clip is already a gold item", code="gold_exists")
+    return make_gold(session, gate, recording.id, lead, from_annotation_id=annotation.id, now=now)
