@@ -256,9 +256,10 @@ def main() -> None:
 @app.command()
 def demo(data_dir: DataDir = None, public_url: PublicUrl = None) -> None:
     """Seed the demo households and their clips (once; later runs do nothing)."""
-    from .demo import seed
+    from .demo import seed, write_demo_settings
 
     remember_public_url(data_dir, public_url)
+    write_demo_settings(load_settings(data_dir=data_dir).data_dir)
     with opened(data_dir) as platform:
         summary = seed(platform)
     for hh in summary["households"]:  # type: ignore[union-attr]
@@ -268,6 +269,13 @@ def demo(data_dir: DataDir = None, public_url: PublicUrl = None) -> None:
         typer.echo(
             f"demo {member['role']:<10} {member['pseudonym']} enrols (password + TOTP) at "
             f"{member['enrol_url']}"
+        )
+    reviews = summary.get("reviews") or {}
+    if reviews:
+        typer.echo(
+            f"demo reviewers reviewed {reviews['reviewed']} clips; {reviews['disagreements']} "  # type: ignore[index]
+            f"disagreement waits for adjudication and {reviews['gold']} gold item is set "  # type: ignore[index]
+            "(see /review/lead as the demo lead)"
         )
     typer.echo(f"(also in {platform.settings.data_dir / 'demo.json'}; links work once)")
 

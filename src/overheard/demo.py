@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy import update
 
 from .accounts.service import create_staff, invite_customer
 from .db import transaction, utcnow
+from .demo_reviews import seed_reviews
 from .households import Device, Household
 from .identity.service import enrol_household
 from .platform import Platform
@@ -115,7 +116,7 @@ def seed(
 ) -> dict[str, object]:
     """Create the demo households and upload their clips; does nothing if already seeded."""
     marker = platform.settings.data_dir / MARKER
-    _demo_settings(platform.settings.data_dir)
+    write_demo_settings(platform.settings.data_dir)
     if marker.exists():
         return dict(json.loads(marker.read_text()))
     if not espeak_available():
@@ -135,6 +136,9 @@ def seed(
             }
         )
     summary["staff"] = _seed_staff(platform)
+    process_uploads(platform)
+    lead = next(m["pseudonym"] for m in summary["staff"] if m["role"] == "lead")  # type: ignore[union-attr]
+    summary["reviews"] = asdict(seed_reviews(platform, lead, utcnow()))
     marker.write_text(json.dumps(summary, indent=2))
     os.chmod(marker, 0o600)
     return summary
@@ -144,12 +148,15 @@ DEMO_SETTINGS = """# Written by `overheard demo`: with the default 1 % sampling 
 # reviewers nothing to do, so the demo samples far more. Delete this file for the real defaults.
 OVERHEARD_REVIEW_SAMPLE_RATE=0.5
 OVERHEARD_REVIEW_LOW_CONFIDENCE_RATE=0.9
+OVERHEARD_REVIEW_DOUBLE_SHARE=0.25
 """
 
 
-def _demo_settings(data_dir: Path) -> None:
+def write_demo_settings(data_dir: Path) -> None:
+    """The demo's sampling settings, unless the data dir already has a settings file."""
     path = data_dir / "settings.env"
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(DEMO_SETTINGS)
 
 
@@ -167,6 +174,19 @@ def _seed_staff(platform: Platform) -> list[dict[str, str]]:
                 }
             )
     return staff
+
+
+def process_uploads(platform: Platform) -> int:
+    """Run every due job now (wake word, recognition, intents, sampling); how many ran."""
+    from .jobs import claim, run_claimed
+    from .tasks import register_all
+
+    register_all()
+    ran = 0
+    while (job := claim(platform.sessions)) is not None:
+        run_claimed(platform, job)
+        ran += 1
+    return ran
 
 
 def _seed_household(

@@ -1,0 +1,87 @@
+"""The demo's review history: two background annotators review the first sampled clips, one clip is
+double-annotated and they disagree (so adjudication has work), and the demo lead makes one reviewed
+clip gold. Everything goes through the same services a person's clicks reach, audited alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .accounts.service import create_staff
+from .db import transaction
+from .platform import Platform
+from .protect import serving
+from .review.lead import ask_second, gold_from
+from .review.queue import Lease
+from .speech.nlu import IntentModel, default_intent_model
+from .workbench import flow
+
+MAX_FIRST_PASSES = 4
+"""First-pass reviews the demo annotators make before asking for the second one."""
+
+
+@dataclass(frozen=True)
+class DemoReviews:
+    """What was seeded."""
+
+    reviewed: int
+    disagreements: int
+    gold: int
+
+
+def seed_reviews(platform: Platform, lead: str, now: datetime) -> DemoReviews:
+    """Review a few sampled clips as two demo annotators; one disagreement, one gold item."""
+    with transaction(platform.sessions) as session:
+        first = create_staff(session, name="Demo Reviewer One", role="annotator", actor="demo")[0]
+        second = create_staff(session, name="Demo Reviewer Two", role="annotator", actor="demo")[0]
+    model = default_intent_model()
+    done: list[str] = []
+    clock = now
+    while len(done) < MAX_FIRST_PASSES:
+        clock += timedelta(seconds=20)
+        annotation = _review(platform, first.pseudonym, model, clock, disagree=False)
+        if annotation is None:
+            break
+        done.append(annotation)
+    if not done:
+        return DemoReviews(0, 0, 0)
+    with transaction(platform.sessions) as session:
+        wanted = ask_second(session, done[0], lead, clock).id
+        gold_from(session, platform.gate, done[-1], lead, clock)
+    disagreements = 0
+    while (lease := flow.claim(platform, second.pseudonym, clock)) is not None:
+        clock += timedelta(seconds=20)
+        is_second = lease.task.task_id == wanted
+        _answer(platform, second.pseudonym, lease, model, clock, disagree=is_second)
+        disagreements += int(is_second)
+        if is_second:
+            break
+    return DemoReviews(len(done), disagreements, 1)
+
+
+def _review(
+    platform: Platform, pseudonym: str, model: IntentModel, now: datetime, *, disagree: bool
+) -> str | None:
+    lease = flow.claim(platform, pseudonym, now)
+    if lease is None:
+        return None
+    return _answer(platform, pseudonym, lease, model, now, disagree=disagree)
+
+
+def _answer(
+    platform: Platform,
+    pseudonym: str,
+    lease: Lease,
+    model: IntentModel,
+    now: datetime,
+    *,
+    disagree: bool,
+) -> str:
+    lease_id = lease.lease_id
+    heard = serving.text_for_lease(platform, lease_id=lease_id, staff=pseudonym, now=now).hypothesis
+    intent = model.predict(heard).intent if heard else "none"
+    if disagree:  # the second reviewer hears it differently
+        heard, intent = " ".join(heard.split()[:-1]) or "unclear", "none"
+    answer = flow.answer_from(heard, intent, [])
+    return flow.submit(platform, pseudonym, lease_id, answer, now)
+

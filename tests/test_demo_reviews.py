@@ -1,0 +1,36 @@
+"""The demo's review history: a disagreement waiting for the lead and a gold item, made through the
+same services as a person's clicks."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from overheard.accounts.service import create_staff
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.demo_reviews import seed_reviews
+from overheard.review.agreement import adjudication_queue
+from overheard.review.models import Annotation, GoldItem
+from tests.workbench.conftest import CAPTURED, make_world  # noqa: F401
+
+
+def test_demo_reviews_leave_one_disagreement_and_one_gold_item(platform, make_world):  # noqa: F811
+    world = make_world(3)
+    with transaction(platform.sessions) as s:
+        lead = create_staff(s, name="Demo Lead", role="lead", actor="demo")[0]
+    seeded = seed_reviews(platform, lead.pseudonym, CAPTURED)
+    assert (seeded.reviewed, seeded.disagreements, seeded.gold) == (3, 1, 1)
+    with platform.sessions() as s:
+        [waiting] = adjudication_queue(s)
+        assert waiting.wer > 0
+        gold = s.scalars(select(GoldItem)).one()
+        assert gold.created_by == lead.pseudonym and gold.recording_id in world.recording_ids
+        annotators = set(s.scalars(select(Annotation.annotator)))
+        assert len(annotators) == 2 and lead.pseudonym not in annotators
+        asked = s.scalars(select(AuditEvent).where(AuditEvent.action == "review.ask_second")).one()
+        assert asked.actor == lead.pseudonym
+
+
+def test_demo_reviews_with_nothing_sampled_do_nothing(platform):
+    seeded = seed_reviews(platform, "R-0000", CAPTURED)
+    assert (seeded.reviewed, seeded.disagreements, seeded.gold) == (0, 0, 0)
