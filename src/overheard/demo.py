@@ -145,7 +145,7 @@ def seed(
 
 
 DEMO_SETTINGS = """# Written by `overheard demo`: with the default 1 % sampling a few dozen clips would give the
-# reviewers nothing to do, so the demo samples far more. Delete this file for the real defaults.
+# reviewers nothing to do, so the demo samples far more. Delete these lines for the real defaults.
 OVERHEARD_REVIEW_SAMPLE_RATE=0.5
 OVERHEARD_REVIEW_LOW_CONFIDENCE_RATE=0.9
 OVERHEARD_REVIEW_DOUBLE_SHARE=0.25
@@ -153,11 +153,12 @@ OVERHEARD_REVIEW_DOUBLE_SHARE=0.25
 
 
 def write_demo_settings(data_dir: Path) -> None:
-    """The demo's sampling settings, unless the data dir already has a settings file."""
+    """Add the demo's sampling settings to the data dir's settings file, once."""
     path = data_dir / "settings.env"
-    if not path.exists():
+    existing = path.read_text() if path.exists() else ""
+    if DEMO_SETTINGS.splitlines()[0] not in existing:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(DEMO_SETTINGS)
+        path.write_text(DEMO_SETTINGS + existing)
 
 
 def _seed_staff(platform: Platform) -> list[dict[str, str]]:

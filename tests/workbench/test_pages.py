@@ -294,3 +294,55 @@ def test_lead_asks_for_a_second_annotation_and_makes_gold_from_a_reviewed_clip(
     bogus = lead.post("/review/lead/reviewed/nosuchannotation/gold", data={"csrf_token": token})
     assert bogus.status_code == 404
     assert first.post(gold_form, data={"csrf_token": token}).status_code == 403
+
+
+def test_undo_brings_the_last_clip_back_and_frees_the_next(platform, clock, make_world, staff_client):
+    from overheard.recordings.models import Recording, SealedText
+    from overheard.review.content import annotation_kind, open_answer
+
+    make_world(2)
+    web, _ = staff_client("annotator")
+    first = page_fields(web.get("/review").text)
+    done = web.post("/review/submit", data={**first, "transcript": "what is the weather in paris",
+                                            "intent": "weather", "comment": "a dog barks"},
+                    follow_redirects=False)
+    location = done.headers["location"]
+    assert location.startswith("/review?notice=submitted&undo=")
+    annotation_id = location.rsplit("=", 1)[1]
+    with platform.sessions() as s:
+        row = s.get(Annotation, annotation_id)
+        rec = s.get(Recording, row.recording_id)
+        assert open_answer(s, platform.gate, rec, annotation_kind(row.id), actor="t", purpose="t").comment == "a dog barks"
+    second_page = web.get(location).text
+    assert 'id="undo-button"' in second_page and f'value="{annotation_id}"' in second_page
+    second = page_fields(second_page)
+    undone = web.post("/review/undo", data={"csrf_token": second["csrf_token"],
+                                            "annotation_id": annotation_id}, follow_redirects=False)
+    assert undone.headers["location"] == "/review?notice=undone"
+    again = page_fields(web.get("/review?notice=undone").text)
+    assert again["pseudonym"] == first["pseudonym"] and again["lease_id"] == first["lease_id"]
+    with platform.sessions() as s:
+        assert s.get(Annotation, annotation_id) is None
+        assert s.scalars(select(SealedText).where(SealedText.kind == annotation_kind(annotation_id))).first() is None
+        freed = s.scalars(select(ReviewTask).where(ReviewTask.pseudonym == second["pseudonym"])).one()
+        assert (freed.state, freed.leased_to) == ("queued", None)
+    other, _ = staff_client("annotator")
+    assert page_fields(other.get("/review").text)["pseudonym"] == second["pseudonym"]
+
+
+def test_undo_is_refused_when_late_or_not_yours(platform, clock, make_world, staff_client):
+    make_world(2)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    done = web.post("/review/submit", data={**fields, "transcript": "t", "intent": "none"},
+                    follow_redirects=False)
+    annotation_id = done.headers["location"].rsplit("=", 1)[1]
+    stranger, _ = staff_client("annotator")
+    refused = stranger.post("/review/api/undo", json={"annotation_id": annotation_id},
+                            headers=api_csrf(stranger))
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "undo_not_found"
+    clock.advance(301)  # the lease would have ended (lease_s 300)
+    late = web.post("/review/api/undo", json={"annotation_id": annotation_id}, headers=api_csrf(web))
+    assert late.status_code == 409 and late.json()["error"]["code"] == "undo_refused"
+    with platform.sessions() as s:
+        assert s.get(Annotation, annotation_id) is not None

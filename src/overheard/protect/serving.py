@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select
@@ -350,16 +350,11 @@ def _check_window(
         select(func.count(), func.min(firsts.c.first)).select_from(firsts)
     ).one()
     if clips >= most:
-        wait = window_s - (now - _aware(oldest)).total_seconds() if oldest else window_s
+        wait = window_s - (now - oldest).total_seconds() if oldest else window_s
         raise ServeLimitReached(
             f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
             retry_after_s=max(wait, 1.0),
         )
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _new_mark(

@@ -14,6 +14,7 @@ from .policy import Flag
 
 MAX_TRANSCRIPT_CHARS = 2000
 MAX_INTENT_CHARS = 64
+MAX_COMMENT_CHARS = 1000
 FLAG_NAMES = frozenset(f.value for f in Flag)
 
 
@@ -24,10 +25,14 @@ class AnnotationInput:
     transcript: str
     intent: str | None = None
     flags: frozenset[Flag] = field(default_factory=frozenset)
+    comment: str = ""
+    """A note for the lead (sealed with the answer, like the transcript)."""
 
     def __post_init__(self) -> None:
         if len(self.transcript) > MAX_TRANSCRIPT_CHARS:
             raise BadRequest("transcript too long", code="transcript_too_long")
+        if len(self.comment) > MAX_COMMENT_CHARS:
+            raise BadRequest("comment too long", code="comment_too_long")
         if self.intent is not None and len(self.intent) > MAX_INTENT_CHARS:
             raise BadRequest("intent label too long", code="intent_too_long")
         unknown = {str(f) for f in self.flags} - FLAG_NAMES
@@ -47,7 +52,10 @@ def gold_kind(gold_id: str) -> str:
 
 
 def _encode(answer: AnnotationInput) -> str:
-    return json.dumps({"transcript": answer.transcript, "intent": answer.intent})
+    body = {"transcript": answer.transcript, "intent": answer.intent}
+    if answer.comment:
+        body["comment"] = answer.comment
+    return json.dumps(body)
 
 
 def seal_answer(
@@ -71,4 +79,6 @@ def open_answer(
     if raw is None:
         raise NotFound("no such annotation content", code="annotation_not_found")
     body = json.loads(raw)
-    return AnnotationInput(transcript=body["transcript"], intent=body["intent"])
+    return AnnotationInput(
+        transcript=body["transcript"], intent=body["intent"], comment=body.get("comment", "")
+    )

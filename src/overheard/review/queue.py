@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Update, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
@@ -229,13 +229,13 @@ def lease_state(session: Session, lease_id: str, annotator: str, now: datetime) 
         return "ended"
     if task.state == TaskState.WITHDRAWN.value:
         return "withdrawn"
-    live = task.state == TaskState.LEASED.value and _aware(task.lease_until) >= now
-    return "live" if live else "ended"
+    live = task.state == TaskState.LEASED.value and task.lease_until is not None
+    return "live" if live and task.lease_until >= now else "ended"
 
 
-def _aware(at: datetime | None) -> datetime:
-    assert at is not None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+def lease_of(task: ReviewTask) -> Lease:
+    """The lease a leased task stands for."""
+    return _lease(task)
 
 
 def end_lease(

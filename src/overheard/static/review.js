@@ -1,5 +1,6 @@
-// Overheard workbench: a keyboard-first player over <audio>, a waveform, lease heartbeats.
-// No framework, no external assets. The clip is fetched once from a short-lived URL.
+// Overheard workbench: a keyboard-first player over <audio>, a zoomable waveform with a time axis,
+// lease heartbeats and the lease's event stream. No framework, no external assets. The clip is
+// fetched once from a short-lived URL. Every key is listed on the page and in docs/workbench.md.
 "use strict";
 (function () {
   const box = document.getElementById("player");
@@ -8,13 +9,14 @@
   const audio = $("audio"), canvas = $("waveform"), status = $("player-status");
   const rates = box.dataset.rates.split(",").map(Number);
   const seekS = Number(box.dataset.seekS), requireFull = box.dataset.requireFull === "yes";
-  const BIN_S = 0.1;
-  let rateIndex = rates.indexOf(1), peaks = null, heard = null, last = null;
+  const BIN_S = 0.1, AXIS_PX = 16, PEAK_COLUMNS = 4096, ZOOMS = [1, 2, 4, 8, 16];
+  const AUTOPLAY_KEY = "overheard.autoplay";
+  let rateIndex = rates.indexOf(1), peaks = null, heard = null, last = null, zoomIndex = 0, viewStart = 0;
 
   const say = (text) => { status.textContent = text; };
   const fmt = (s) => s.toFixed(1) + " s";
-
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+  const duration = () => audio.duration || 0;
 
   // A 429 (the serving limit) or 503 names its wait in Retry-After: count down, then reload the
   // page, which keeps the lease and brings a fresh audio link (links live a minute).
@@ -35,13 +37,17 @@
       const reply = await fetchClip();
       if (!reply.ok) throw new Error(String(reply.status));
       const bytes = await reply.arrayBuffer();
-      peaks = wavPeaks(bytes, canvas.width);
+      peaks = wavPeaks(bytes, PEAK_COLUMNS);
       audio.src = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
       audio.addEventListener("loadedmetadata", () => {
-        heard = new Uint8Array(Math.max(1, Math.ceil(audio.duration / BIN_S)));
+        heard = new Uint8Array(Math.max(1, Math.ceil(duration() / BIN_S)));
         draw();
-        say("Ready. Press Space to play.");
         box.dataset.state = "ready";
+        if (autoplay()) {
+          audio.play().then(() => say("Playing."), () => say("Ready. Press Space to play."));
+        } else {
+          say("Ready. Press Space to play.");
+        }
       }, { once: true });
     } catch (err) {
       say("The clip could not be loaded (" + err.message + "). Reload the page to try again.");
@@ -58,7 +64,7 @@
       if (id === "data") {
         const samples = new Int16Array(bytes.slice(at + 8, at + 8 + size - (size % 2)));
         const per = Math.max(1, Math.floor(samples.length / columns)), out = [];
-        for (let c = 0; c < columns; c++) {
+        for (let c = 0; c * per < samples.length; c++) {
           let peak = 0;
           for (let i = c * per; i < Math.min(samples.length, (c + 1) * per); i++) peak = Math.max(peak, Math.abs(samples[i]));
           out.push(peak / 32768);
@@ -70,16 +76,49 @@
     return null;
   }
 
+  // The view: [viewStart, viewStart + span) seconds of the clip, span = duration / zoom.
+  const span = () => duration() / ZOOMS[zoomIndex];
+  const timeAt = (x) => viewStart + (x / canvas.width) * span();
+  const xAt = (t) => ((t - viewStart) / span()) * canvas.width;
+
+  function follow() {
+    // Keep the playhead inside the view when zoomed in.
+    const t = audio.currentTime, s = span();
+    if (t < viewStart || t > viewStart + s * 0.9) viewStart = Math.max(0, Math.min(duration() - s, t - s * 0.1));
+  }
+
   function draw() {
-    const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
-    g.clearRect(0, 0, w, h);
-    const done = audio.duration ? (audio.currentTime / audio.duration) * w : 0;
-    (peaks || []).forEach((p, x) => {
-      g.fillStyle = x < done ? "#0b57d0" : "#8a8a99";
-      const bar = Math.max(1, p * h);
-      g.fillRect(x, (h - bar) / 2, 1, bar);
-    });
-    $("position").textContent = fmt(audio.currentTime) + " of " + fmt(audio.duration || 0);
+    const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height - AXIS_PX;
+    g.clearRect(0, 0, w, canvas.height);
+    if (duration() > 0) follow();
+    if (peaks && duration() > 0) {
+      const perSecond = peaks.length / duration(), done = xAt(audio.currentTime);
+      for (let x = 0; x < w; x++) {
+        const from = Math.floor(timeAt(x) * perSecond), to = Math.max(from + 1, Math.floor(timeAt(x + 1) * perSecond));
+        let p = 0;
+        for (let i = from; i < Math.min(to, peaks.length); i++) p = Math.max(p, peaks[i]);
+        g.fillStyle = x < done ? "#0b57d0" : "#8a8a99";
+        const bar = Math.max(1, p * h);
+        g.fillRect(x, (h - bar) / 2, 1, bar);
+      }
+      drawAxis(g, w, h);
+      g.fillStyle = "#b3261e";
+      g.fillRect(Math.round(done), 0, 2, h);
+    }
+    $("position").textContent = fmt(audio.currentTime) + " of " + fmt(duration());
+    $("zoom").textContent = ZOOMS[zoomIndex] + "×";
+  }
+
+  function drawAxis(g, w, h) {
+    const s = span(), step = [0.1, 0.25, 0.5, 1, 2, 5].find((d) => s / d <= 10) || 10;
+    g.fillStyle = "#4a4a55";
+    g.font = "11px system-ui, sans-serif";
+    g.fillRect(0, h, w, 1);
+    for (let t = Math.ceil(viewStart / step) * step; t <= viewStart + s + 1e-9; t += step) {
+      const x = Math.round(xAt(t));
+      g.fillRect(x, h, 1, 4);
+      g.fillText(t.toFixed(step < 1 ? 1 : 0) + " s", Math.min(x + 2, w - 30), h + AXIS_PX - 3);
+    }
   }
 
   function markHeard() {
@@ -97,16 +136,40 @@
     if (audio.paused) { last = audio.currentTime; audio.play().catch((e) => say("Cannot play: " + e.message)); }
     else audio.pause();
   }
-  function seek(by) { audio.currentTime = Math.min(Math.max(0, audio.currentTime + by), audio.duration || 0); last = null; draw(); }
+  function seekTo(t) { audio.currentTime = Math.min(Math.max(0, t), duration()); last = null; draw(); }
+  const seek = (by) => seekTo(audio.currentTime + by);
   function replay() { audio.currentTime = 0; last = 0; if (audio.paused) toggle(); }
   function speed(step) {
     rateIndex = Math.min(rates.length - 1, Math.max(0, rateIndex + step));
     audio.playbackRate = rates[rateIndex];
     $("rate").textContent = rates[rateIndex] + "×";
   }
+  function zoom(step) {
+    zoomIndex = Math.min(ZOOMS.length - 1, Math.max(0, zoomIndex + step));
+    viewStart = Math.max(0, Math.min(duration() - span(), audio.currentTime - span() / 2));
+    draw();
+  }
+
+  const autoplay = () => localStorage.getItem(AUTOPLAY_KEY) !== "off";
+  function setAutoplay(on) {
+    localStorage.setItem(AUTOPLAY_KEY, on ? "on" : "off");
+    $("autoplay").checked = on;
+    say("Auto-play is " + (on ? "on" : "off") + ".");
+  }
+  $("autoplay").checked = autoplay();
+  $("autoplay").addEventListener("change", (e) => setAutoplay(e.target.checked));
+
+  let dragging = false;
+  const pointerSeek = (e) => {
+    const r = canvas.getBoundingClientRect();
+    seekTo(timeAt(((e.clientX - r.left) / r.width) * canvas.width));
+  };
+  canvas.addEventListener("pointerdown", (e) => { if (!audio.src) return; dragging = true; canvas.setPointerCapture(e.pointerId); pointerSeek(e); });
+  canvas.addEventListener("pointermove", (e) => { if (dragging) pointerSeek(e); });
+  canvas.addEventListener("pointerup", () => { dragging = false; });
 
   audio.addEventListener("play", () => { $("play").textContent = "Pause"; box.dataset.state = "playing"; say("Playing."); });
-  audio.addEventListener("pause", () => { $("play").textContent = "Play"; if (!audio.ended) { box.dataset.state = "paused"; say("Paused."); } });
+  audio.addEventListener("pause", () => { $("play").textContent = "Play"; if (!audio.ended && box.dataset.state !== "withdrawn") { box.dataset.state = "paused"; say("Paused."); } });
   audio.addEventListener("timeupdate", () => { markHeard(); draw(); });
   audio.addEventListener("ended", () => {
     markHeard(); box.dataset.state = "ended";
@@ -117,6 +180,8 @@
   $("replay").addEventListener("click", replay);
   $("slower").addEventListener("click", () => speed(-1));
   $("faster").addEventListener("click", () => speed(1));
+  $("zoom-in").addEventListener("click", () => zoom(1));
+  $("zoom-out").addEventListener("click", () => zoom(-1));
 
   const form = $("annotate");
   if (form) form.addEventListener("submit", (event) => {
@@ -127,20 +192,62 @@
     }
   });
 
+  // Type-to-filter over the intent selector: Enter picks the first match.
+  const filter = $("intent-filter"), intent = $("intent");
+  if (filter && intent) {
+    const visible = () => [...intent.options].filter((o) => o.value && !o.hidden);
+    filter.addEventListener("input", () => {
+      const words = filter.value.toLowerCase().trim().split(/\s+/).filter(Boolean);
+      for (const o of intent.options) o.hidden = o.value !== "" && !words.every((w) => o.textContent.toLowerCase().includes(w));
+      const first = visible()[0];
+      say(first ? visible().length + " intents match; Enter picks " + first.textContent + "." : "No intent matches.");
+    });
+    filter.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      const first = visible()[0];
+      if (!first) return;
+      intent.value = first.value;
+      filter.value = "";
+      for (const o of intent.options) o.hidden = false;
+      say("Intent: " + first.textContent + ".");
+      $("play").focus();
+    });
+  }
+
   const typing = (el) => el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "checkbox");
   const native = (el) => ["BUTTON", "SELECT", "A"].includes(el.tagName) || el.type === "checkbox";
+  const flags = [...document.querySelectorAll("#flags input[type=checkbox]")];
+  const focusOn = (id) => { const el = $(id); if (el && !el.disabled) el.focus(); };
+  const send = (id) => { const f = $(id); if (f) f.requestSubmit(); };
+  const KEYS = {
+    r: replay, R: replay,
+    ArrowLeft: () => seek(-seekS), ArrowRight: () => seek(seekS),
+    "[": () => speed(-1), "-": () => speed(-1), "]": () => speed(1), "+": () => speed(1), "=": () => speed(1),
+    z: () => zoom(1), Z: () => zoom(-1),
+    a: () => setAutoplay(!autoplay()), A: () => setAutoplay(!autoplay()),
+    t: () => focusOn("transcript"), T: () => focusOn("transcript"),
+    i: () => focusOn("intent-filter"), I: () => focusOn("intent-filter"),
+    c: () => focusOn("comment"), C: () => focusOn("comment"),
+    s: () => send("skip"), S: () => send("skip"),
+    u: () => send("undo"), U: () => send("undo"),
+  };
   document.addEventListener("keydown", (event) => {
     const el = event.target;
     if (event.ctrlKey && event.key === "Enter" && form) { event.preventDefault(); form.requestSubmit(); return; }
     if (event.ctrlKey && event.key === " ") { event.preventDefault(); toggle(); return; }
     if (event.key === "Escape" && typing(el)) { $("play").focus(); return; }
     if (typing(el) || el.tagName === "SELECT" || event.ctrlKey || event.altKey || event.metaKey) return;
-    if (event.key === " " && !native(el)) { event.preventDefault(); toggle(); }
-    else if (event.key === "r" || event.key === "R") { event.preventDefault(); replay(); }
-    else if (event.key === "ArrowLeft") { event.preventDefault(); seek(-seekS); }
-    else if (event.key === "ArrowRight") { event.preventDefault(); seek(seekS); }
-    else if (event.key === "[" || event.key === "-") { event.preventDefault(); speed(-1); }
-    else if (event.key === "]" || event.key === "+" || event.key === "=") { event.preventDefault(); speed(1); }
+    if (event.key === " " && !native(el)) { event.preventDefault(); toggle(); return; }
+    const n = Number(event.key);
+    if (Number.isInteger(n) && n >= 1 && n <= flags.length) {
+      event.preventDefault();
+      const check = flags[n - 1];
+      if (!check.disabled) { check.checked = !check.checked; say(check.labels[0].textContent + (check.checked ? " flagged." : " unflagged.")); }
+      return;
+    }
+    const act = KEYS[event.key];
+    if (act) { event.preventDefault(); act(); }
   });
 
   const beat = async () => {
@@ -160,14 +267,14 @@
     ended: "This clip is no longer yours (its lease ended). Reload for the next one.",
   };
   function drop(why) {
+    box.dataset.state = "withdrawn";
     audio.pause();
     const src = audio.src;
     audio.removeAttribute("src");
     audio.load();
     if (src) URL.revokeObjectURL(src);
     peaks = null; heard = null; draw();
-    ["play", "replay", "slower", "faster"].forEach((id) => { $(id).disabled = true; });
-    box.dataset.state = "withdrawn";
+    ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"].forEach((id) => { $(id).disabled = true; });
     say(WHY[why] || WHY.ended);
     if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
   }

@@ -39,6 +39,13 @@ class SubmitBody(LeaseRef):
     transcript: str
     intent: str = ""
     flags: list[str] = Field(default_factory=list)
+    comment: str = ""
+
+
+class UndoBody(BaseModel):
+    """Names the caller's last annotation."""
+
+    annotation_id: str = Field(max_length=32)
 
 
 def lease_json(lease: Lease, now_s: float) -> dict[str, object]:
@@ -98,11 +105,19 @@ def skip(request: Request, me: Reviewer, body: SkipBody) -> dict[str, bool]:
 
 
 @router.post("/submit")
-def submit(request: Request, me: Reviewer, body: SubmitBody) -> dict[str, bool]:
+def submit(request: Request, me: Reviewer, body: SubmitBody) -> dict[str, object]:
     """Store the annotation (sealed); claim again for the next task."""
-    answer = flow.answer_from(body.transcript, body.intent, body.flags)
-    flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now_of(request))
-    return {"submitted": True}
+    answer = flow.answer_from(body.transcript, body.intent, body.flags, body.comment)
+    done = flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now_of(request))
+    return {"submitted": True, "annotation_id": done}
+
+
+@router.post("/undo", responses={409: {"description": "too late, or already worked on"}})
+def undo(request: Request, me: Reviewer, body: UndoBody) -> dict[str, object]:
+    """Take back an annotation while its lease would have lived; the clip is leased back."""
+    now = now_of(request)
+    lease = flow.undo(platform_of(request), me.pseudonym, body.annotation_id, now)
+    return lease_json(lease, now.timestamp())
 
 
 @router.get("/stats")

@@ -23,11 +23,12 @@ from ..review.content import MAX_INTENT_CHARS, AnnotationInput
 from ..review.errors import LeaseExpired
 from ..review.models import ReviewTask
 from ..review.policy import Draw, Flag, ReviewPolicy
+from ..review.undo import undo_submit
 from ..speech.seed import seed_intents
 
 MAX_PLAYBACK_RATE = 2.0
 """Fastest speed the player offers; a full listen takes at least duration / this."""
-PLAYBACK_RATES = (0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+PLAYBACK_RATES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 """Speeds the player steps through."""
 NO_INTENT = "none"
 """The selector's choice for speech that asks for nothing (stored as no intent)."""
@@ -57,7 +58,9 @@ def intent_choices() -> tuple[str, ...]:
     return (*seed_intents(), NO_INTENT)
 
 
-def answer_from(transcript: str, intent: str, flags: list[str]) -> AnnotationInput:
+def answer_from(
+    transcript: str, intent: str, flags: list[str], comment: str = ""
+) -> AnnotationInput:
     """An AnnotationInput from submitted fields; BadRequest for an unusable intent or flag."""
     label = intent.strip().lower()
     if label and (len(label) > MAX_INTENT_CHARS or not _INTENT_RE.match(label)):
@@ -70,6 +73,7 @@ def answer_from(transcript: str, intent: str, flags: list[str]) -> AnnotationInp
         transcript=transcript.strip(),
         intent=None if label in ("", NO_INTENT) else label,
         flags=frozenset(Flag(f) for f in flags),
+        comment=comment.strip(),
     )
 
 
@@ -103,6 +107,13 @@ def skip(platform: Platform, pseudonym: str, lease_id: str, reason: str, now: da
     """Give the task back with ``reason``; it is never offered to this annotator again."""
     with transaction(platform.sessions) as session:
         queue.skip(session, lease_id, pseudonym, reason, now=now)
+
+
+def undo(platform: Platform, pseudonym: str, annotation_id: str, now: datetime) -> queue.Lease:
+    """Take back the annotator's last submission; the clip is theirs again under its lease."""
+    policy = Options.of(platform).policy
+    with transaction(platform.sessions) as session:
+        return undo_submit(session, annotation_id, pseudonym, policy, now=now)
 
 
 def submit(

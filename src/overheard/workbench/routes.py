@@ -34,6 +34,8 @@ from ._web import Reviewer, audio_urls, now_of, page, platform_of, session_id
 from .audio_urls import AudioUrls
 
 router = APIRouter(include_in_schema=False)
+MAX_ID_CHARS = 32
+"""Longest annotation id a page will offer to undo."""
 HEARTBEAT_S = 30
 """How often the open page renews its lease, seconds."""
 SEEK_S = 2
@@ -41,6 +43,8 @@ SEEK_S = 2
 NOTICES = {
     "lease_expired": "That clip was taken back (its lease ran out or it was withdrawn). Here is the next one.",
     "submitted": "Saved. Here is the next clip.",
+    "undone": "Your last submission was taken back: here is that clip again.",
+    "undo_refused": "That submission can no longer be taken back.",
     "skipped": "Skipped. Here is the next clip.",
     "not_heard": "Listen to the whole clip before submitting.",
 }
@@ -78,13 +82,14 @@ def shift_since(request: Request) -> datetime:
 
 
 @router.get("/review")
-def workbench(request: Request, me: Reviewer, notice: str = "") -> Response:
+def workbench(request: Request, me: Reviewer, notice: str = "", undo: str = "") -> Response:
     """Claim (or resume) a task and show it; a friendly page when the queue is empty."""
     platform, now = platform_of(request), now_of(request)
     lease = flow.claim(platform, me.pseudonym, now)
     context = {
         "me": me,
         "notice": NOTICES.get(notice),
+        "undo": undo if notice == "submitted" and len(undo) <= MAX_ID_CHARS else "",
         "stats": _stats(request, me.pseudonym),
         "title": "Review",
     }
@@ -140,14 +145,25 @@ def submit_form(
     transcript: TextField = "",
     intent: TextField = "",
     flags: FlagsField = None,
+    comment: TextField = "",
 ) -> Response:
-    """Store the annotation and go on to the next clip."""
+    """Store the annotation and go on to the next clip (which offers to undo this one)."""
     try:
-        answer = flow.answer_from(transcript, intent, flags or [])
-        flow.submit(platform_of(request), me.pseudonym, lease_id, answer, now_of(request))
+        answer = flow.answer_from(transcript, intent, flags or [], comment)
+        done = flow.submit(platform_of(request), me.pseudonym, lease_id, answer, now_of(request))
     except OverheardError as exc:
         return _next_with(exc.code)
-    return _next_with("submitted")
+    return redirect(f"/review?notice=submitted&undo={quote(done)}")
+
+
+@router.post("/review/undo")
+def undo_form(request: Request, me: Reviewer, annotation_id: TextField = "") -> Response:
+    """Take back the last submission and show that clip again."""
+    try:
+        flow.undo(platform_of(request), me.pseudonym, annotation_id, now_of(request))
+    except OverheardError as exc:
+        return _next_with("undo_refused" if exc.status == 409 else exc.code)
+    return _next_with("undone")
 
 
 @router.post("/review/skip")
