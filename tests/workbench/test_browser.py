@@ -138,6 +138,7 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
+        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
         pseudonym = _enrol(page, server, world)
         page.goto(f"{server}/review")
         seen = []
@@ -164,7 +165,9 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
             page.keyboard.press("Control+A")
             page.keyboard.type(transcript)
             page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "intent-filter"
             page.keyboard.type(intent.split("_")[0])
+            page.keyboard.press("Enter")
             assert page.locator("#intent").input_value() == intent
             if n == 1:
                 _tab_to(page, "flag-not_directed")
@@ -193,6 +196,7 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
+        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
         _enrol(page, server, world)
         page.goto(server + "/review")
         expect(page.locator("#player")).to_have_attribute("data-state", "ready", timeout=20_000)
@@ -212,3 +216,72 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
         expect(page.locator("#play")).to_be_disabled()
         expect(page.locator("#player-status")).to_contain_text("withdrew")
         browser.close()
+
+
+def test_every_workbench_key(scene, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    world, settings = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
+        )
+        page = browser.new_page()
+        _enrol(page, server, world)
+        page.goto(f"{server}/review")
+        player = page.locator("#player")
+        expect(player).to_have_attribute("data-state", "playing")  # auto-play is on by default
+        first = page.locator("#clip-pseudonym").inner_text()
+        page.keyboard.press("a")
+        expect(page.locator("#autoplay")).not_to_be_checked()
+        page.keyboard.press("Space")
+        expect(player).to_have_attribute("data-state", "paused")
+        for key, rate in (("[", "0.75×"), ("[", "0.5×"), ("]", "0.75×")):
+            page.keyboard.press(key)
+            expect(page.locator("#rate")).to_have_text(rate)
+        page.keyboard.press("z")
+        expect(page.locator("#zoom")).to_have_text("2×")
+        page.keyboard.press("Shift+Z")
+        expect(page.locator("#zoom")).to_have_text("1×")
+        box = page.locator("#waveform").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 3)
+        middle = page.evaluate("document.getElementById('audio').currentTime")
+        length = page.evaluate("document.getElementById('audio').duration")
+        assert abs(middle - length / 2) < 0.1 * length
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate("document.getElementById('audio').currentTime") < middle
+        page.keyboard.press("i")
+        assert page.evaluate("document.activeElement.id") == "intent-filter"
+        page.keyboard.type("weath")
+        page.keyboard.press("Enter")
+        assert page.locator("#intent").input_value() == "weather"
+        assert page.evaluate("document.activeElement.id") == "play"
+        for n in ("3", "4"):
+            page.keyboard.press(n)
+        expect(page.locator("#flag-unintelligible")).to_be_checked()
+        expect(page.locator("#flag-not_directed")).to_be_checked()
+        page.keyboard.press("4")
+        expect(page.locator("#flag-not_directed")).not_to_be_checked()
+        page.keyboard.press("c")
+        page.keyboard.type("music in the background")
+        page.keyboard.press("Escape")
+        page.keyboard.press("t")
+        assert page.evaluate("document.activeElement.id") == "transcript"
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#notice")).to_contain_text("Saved")
+        expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
+        page.keyboard.press("u")  # back to the previous clip
+        expect(page.locator("#notice")).to_contain_text("taken back")
+        expect(page.locator("#clip-pseudonym")).to_have_text(first)
+        page.keyboard.press("s")  # skip it, with the chosen reason
+        expect(page.locator("#notice")).to_contain_text("Skipped")
+        expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
+        browser.close()
+    plat = Platform.open(settings)
+    try:
+        with plat.sessions() as s:
+            assert s.scalars(select(Annotation)).all() == []  # the one submit was undone
+    finally:
+        plat.close()
