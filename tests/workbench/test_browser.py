@@ -219,6 +219,7 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
 
 
 def test_every_workbench_key(scene, server):
+    from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import expect, sync_playwright
 
     world, settings = scene
@@ -269,6 +270,8 @@ def test_every_workbench_key(scene, server):
         page.keyboard.press("t")
         assert page.evaluate("document.activeElement.id") == "transcript"
         page.keyboard.press("Escape")
+        violations = Axe().run(page).response["violations"]
+        assert [(v["id"], v["impact"]) for v in violations] == []
         page.keyboard.press("Control+Enter")
         expect(page.locator("#notice")).to_contain_text("Saved")
         expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
