@@ -30,7 +30,8 @@ def test_submit_loads_the_next_clip_until_the_queue_is_empty(platform, make_worl
               "flags": ["not_directed"]},
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == "/review?notice=submitted"
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("/review?notice=submitted&undo=")
     second_page = web.get(done.headers["location"])
     assert "Saved. Here is the next clip." in second_page.text
     second = page_fields(second_page.text)
@@ -54,7 +55,8 @@ def test_the_page_shows_no_origin_and_is_keyboard_ready(make_world, staff_client
                    CAPTURED.strftime("%B"), CAPTURED.strftime("%H:%M")):
         assert secret not in html, secret
     assert 'id="transcript"' in html and "what is the weather in paris" in html
-    assert 'for="intent"' in html and 'for="flag-emergency"' in html and 'autofocus' in html
+    assert 'for="intent-filter"' in html and 'aria-label="Intent"' in html
+    assert 'for="flag-emergency"' in html and 'autofocus' in html
     audio = re.search(r"<audio[^>]*>", html).group(0)
     assert 'controlslist="nodownload' in audio and not re.search(r"\scontrols[\s>=]", audio)
 
@@ -127,7 +129,7 @@ def test_json_api_runs_the_loop(platform, make_world, staff_client):
         assert set(task) == {"lease_id", "pseudonym", "task_id", "duration_s", "expires_in_s"}
         sent = web.post("/review/api/submit", headers=headers, json={
             "lease_id": task["lease_id"], "transcript": shown["hypothesis"], "intent": "weather"})
-        assert sent.json() == {"submitted": True}
+        assert sent.json()["submitted"] is True and sent.json()["annotation_id"]
         seen.append(task["pseudonym"])
     assert len(set(seen)) == 2
     stats = web.get("/review/api/stats").json()
@@ -218,7 +220,7 @@ def test_full_listen_rule_refuses_a_submit_before_the_clip_could_be_heard(
     assert early.headers["location"] == "/review?notice=not_heard"
     clock.advance(1)
     assert web.post("/review/submit", data=answer, follow_redirects=False).headers[
-        "location"] == "/review?notice=submitted"
+        "location"].startswith("/review?notice=submitted&undo=")
 
 
 def test_the_serving_limit_answers_429_with_retry_after(platform, make_world, staff_client):
