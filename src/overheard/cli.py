@@ -19,6 +19,7 @@ from .db import transaction
 from .device.cli import device_app
 from .errors import OverheardError
 from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
+from .learn.intents_cli import intents_app
 from .platform import Platform, initialise
 from .protect.trace_cli import trace_cmd
 
@@ -41,6 +42,7 @@ app.add_typer(device_app, name="device")
 app.command("export")(export_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(models_app, name="models")
+app.add_typer(intents_app, name="intents")
 app.command("evaluate")(evaluate_cmd)
 app.command("trace")(trace_cmd)
 

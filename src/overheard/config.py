@@ -98,6 +98,40 @@ class Settings(BaseSettings):
     voice_delete_window_s: float = Field(
         600.0, gt=0, description='How far back "delete what I just said" reaches.'
     )
+    intent_catalogue_path: str = Field(
+        "",
+        description="The lead's intent catalogue (text<TAB>intent lines; empty = "
+        "<data_dir>/intent-catalogue.tsv), offered to reviewers and learned by `train nlu`.",
+    )
+    voice_delete_undo_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a voice deletion waits, with an Undo button on the dashboard, "
+        "before it is carried out (0 = at once).",
+    )
+    voice_delete_intent_floor: float = Field(
+        0.9, ge=0, le=1, description="Least intent probability for a voice deletion, 0..1."
+    )
+    voice_delete_utterance_floor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least recogniser utterance confidence for a voice deletion, 0..1 "
+        "(unset = the floor measured for the recogniser in use).",
+    )
+    voice_delete_verb_floor: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least recogniser confidence of the deletion verb of a voice deletion, "
+        "0..1 (unset = the floor measured for the recogniser in use).",
+    )
+    voice_delete_max_words: int = Field(
+        10, gt=0, description="Most words a voice deletion request may have after the wake word."
+    )
+    voice_delete_max_speech_s: float = Field(
+        4.5, gt=0, description="Most seconds of speech a voice deletion request may have."
+    )
     session_idle_timeout_s: float = Field(
         1800.0,
         gt=0,

@@ -51,6 +51,13 @@ def run_jobs(platform) -> None:
         run_claimed(platform, job)
 
 
+def run_after_undo(platform) -> None:
+    """Run what is due once the voice-deletion undo period has passed."""
+    later = utcnow() + timedelta(seconds=platform.settings.voice_delete_undo_s + 1)
+    while (job := claim(platform.sessions, now=later)) is not None:
+        run_claimed(platform, job)
+
+
 def recording(platform, rid: str) -> Recording | None:
     with platform.sessions() as s:
         return s.get(Recording, rid)
@@ -146,6 +153,8 @@ def test_delete_what_i_just_said(platform, device, speak):
         captured_at=now - timedelta(minutes=1),
     )
     run_jobs(platform)
+    assert recording(platform, said) is not None, "deleted before the undo period ended"
+    run_after_undo(platform)
     assert recording(platform, said) is None and recording(platform, command) is None
     assert recording(platform, keep) is not None
     with platform.sessions() as s:
@@ -175,6 +184,8 @@ def test_delete_everything_i_said_today(platform, device, speak):
         platform, device, speak("Alexa, delete everything I said today", "en-gb"), captured_at=now
     )
     run_jobs(platform)
+    assert recording(platform, today) is not None
+    run_after_undo(platform)
     assert recording(platform, old) is not None
     assert recording(platform, today) is None
     with platform.sessions() as s:
@@ -190,3 +201,23 @@ def test_alexa_clips_pass_and_reach_transcribed(platform, device, shared_data):
     run_jobs(platform)
     states = [recording(platform, i).status for i in ids]
     assert states.count(Status.TRANSCRIBED) + states.count(Status.NO_SPEECH) >= 4
+
+
+def test_long_speech_with_a_deletion_phrase_deletes_nothing(platform, device, speak):
+    """A deletion phrase inside a longer sentence is refused by the guard, and the refusal audited."""
+    now = utcnow()
+    said = upload(
+        platform,
+        device,
+        speak("Alexa, add eggs to my shopping list", "en-gb"),
+        captured_at=now - timedelta(minutes=2),
+    )
+    story = "Alexa, yesterday my brother told me he would forget what I just said about the car"
+    command = upload(platform, device, speak(story, "en-gb"), captured_at=now)
+    run_jobs(platform)
+    run_after_undo(platform)
+    assert recording(platform, said) is not None and recording(platform, command) is not None
+    with platform.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(DeletionReceipt)) == 0
+        actions = set(s.scalars(select(audit.AuditEvent.action)))
+    assert "voice_delete.scheduled" not in actions

@@ -19,6 +19,7 @@ from ..accounts.web import SECURITY_HEADERS, redirect, render
 from ..errors import BadRequest
 from ..households import Retention
 from ..platform import Platform
+from ..recordings import voice_delete
 from . import access, service
 from .export import stream_export
 
@@ -67,6 +68,7 @@ def dashboard(request: Request, me: Customer, page: int = 0) -> Response:
         "retention_labels": RETENTION_LABELS,
         "timezone": home.timezone,
         "receipts": service.receipts(plat, me.household_id)[:10],
+        "pending_deletions": service.pending_voice_deletions(plat, me.household_id),
     }
     return _page(request, "dashboard.html", context)
 
@@ -126,6 +128,15 @@ def _confirm(
     """The page that asks before a deletion; nothing is deleted until its button is pressed."""
     context = {"me": me, "action": action, "what": what, "fields": fields}
     return _page(request, "confirm.html", context)
+
+
+@router.post("/me/voice-deletions/{job_id}/undo")
+def undo_voice_deletion(request: Request, me: Customer, job_id: str) -> Response:
+    """Cancel a voice deletion still inside its undo period; back to the dashboard."""
+    rt = runtime(request)
+    actor = service.actor_of(me.account_id)
+    voice_delete.undo(rt.platform, me.household_id, job_id, actor, rt.now())
+    return redirect("/me")
 
 
 @router.get("/me/delete/everything")

@@ -22,8 +22,9 @@ from ..errors import BadRequest, KeyUnavailable, NotFound, RecordingNotFound
 from ..households import Household, Retention
 from ..platform import Platform
 from ..protect.tracing import listeners
-from ..recordings import deletion
+from ..recordings import deletion, voice_delete
 from ..recordings.models import DeletionReceipt, Recording
+from ..recordings.voice_delete import PendingDeletion
 from ..review.consent import set_human_review
 from ..review.models import Exclusion, ReviewTask
 from ..speech.audio import to_wav_bytes
@@ -225,6 +226,12 @@ def set_retention(
             now=now,
             details={"previous": previous},
         )
+
+
+def pending_voice_deletions(platform: Platform, household_id: str) -> list[PendingDeletion]:
+    """Voice deletions of the household that can still be undone."""
+    with platform.sessions() as session:
+        return voice_delete.pending(session, household_id)
 
 
 def delete_one(

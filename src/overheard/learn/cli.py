@@ -105,10 +105,22 @@ def export_cmd(
         console.print(f"left out: {summary.skipped}")
 
 
-def _train(kind: str, exclude_deleted: bool, seed: bool, actor: str, data_dir: Path | None) -> None:
+def _train(
+    kind: str,
+    exclude_deleted: bool,
+    seed: bool,
+    actor: str,
+    data_dir: Path | None,
+    *,
+    examples: Path | None = None,
+    embeddings: bool = False,
+) -> None:
+    from ..speech.catalogue import read_labelled
     from .train_asr import train_asr
     from .train_nlu import train_nlu
     from .training import TrainOptions
+
+    extra = tuple(read_labelled(examples)) if examples is not None else ()
 
     with _opened(data_dir) as (platform, learn):
         options = TrainOptions(
@@ -118,6 +130,8 @@ def _train(kind: str, exclude_deleted: bool, seed: bool, actor: str, data_dir: P
             include_seed=seed,
             exclude_deleted=exclude_deleted,
             retire_on_retrain=learn.retire_on_retrain,
+            extra_examples=extra,
+            embeddings=embeddings,
         )
         result = (train_asr if kind == "asr" else train_nlu)(platform, options)
     console.print(
@@ -159,9 +173,20 @@ def train_nlu_cmd(
     seed: Seed = True,
     actor: Actor = "cli",
     data_dir: DataDir = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option(help="Also learn a labelled file: .csv (text,intent), .jsonl or .tsv."),
+    ] = None,
+    embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--embeddings/--no-embeddings",
+            help="Add the all-MiniLM-L6-v2 sentence-embedding classifier (docs/models/nlu.md).",
+        ),
+    ] = False,
 ) -> None:
-    """An intent model from reviewed intents (a new candidate version)."""
-    _train("nlu", exclude_deleted, seed, actor, data_dir)
+    """An intent model from reviewed intents, the intent catalogue and an optional labelled file."""
+    _train("nlu", exclude_deleted, seed, actor, data_dir, examples=examples, embeddings=embeddings)
 
 
 @models_app.command("list")

@@ -43,6 +43,10 @@ class TrainOptions:
     retire_on_retrain: bool = True
     """With ``exclude_deleted``: retire those versions once the successor is registered."""
     now: datetime | None = None
+    extra_examples: tuple[tuple[str, str], ...] = ()
+    """NLU only: ``(text, intent)`` pairs from an external labelled file."""
+    embeddings: bool = False
+    """NLU only: add the sentence-embedding classifier (needs the packaged encoder)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,18 +23,19 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from .. import audit, jobs
-from ..config import Settings
+from ..config import Settings, settings_section
 from ..db import transaction, utcnow
 from ..errors import ConfigError
 from ..learn.active import active_specs
 from ..platform import Platform
-from ..recordings.deletion import delete_last, delete_today
+from ..recordings import voice_delete
 from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
 from ..review.policy import ReviewPolicy
 from ..review.sampler import sample_after_transcription
 from .asr import AsrBackend, Transcript, asr_from_spec
-from .nlu import IntentModel, Interpretation, default_intent_model, is_privacy_command
+from .guard import DeletionGuard, Verdict, judge
+from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
 from .vad import Segment, SileroVad, speech_segments, trim_silence
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
 
@@ -69,6 +70,8 @@ class SpeechStack:
     """A wake word ending later than this into the clip makes it ``accidental``, seconds."""
     nlu_path: str | None = None
     """A lead-approved retrained intent model; None = the default seed model."""
+    guard: DeletionGuard = field(default_factory=DeletionGuard)
+    """The checks a voice deletion must pass."""
 
     @cached_property
     def wake(self) -> WakeWordModel:
@@ -109,6 +112,7 @@ def stack_from_settings(settings: Settings) -> SpeechStack:
         keywords,
         settings.asr,
         settings.wake_latest_end_s,
+        guard=settings_section(DeletionGuard, settings, "voice_delete_"),
     )
 
 
@@ -141,6 +145,8 @@ class Outcome:
     interpretation: Interpretation | None = None
     kept_from_s: float | None = None
     """Seconds into the received clip where the kept audio starts; None = all of it is kept."""
+    verdict: Verdict | None = None
+    """The deletion guard's decision (None when nothing was understood)."""
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready view (for the command line)."""
@@ -214,7 +220,15 @@ def _analyse_request(
     transcript = shifted(stack.asr.transcribe(trim_silence(request, segments)), offset_s)
     request_text = without_keywords(transcript.text, stack.wake_keywords)
     interpretation = stack.nlu.predict(request_text)
-    return Outcome(Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s)
+    verdict = judge(stack.guard, interpretation, transcript, speech_s, request_text)
+    return Outcome(
+        Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s, verdict
+    )
+
+
+def understand(stack: SpeechStack, request: np.ndarray) -> Outcome:
+    """VAD, recogniser, intent model and deletion guard on a request whose wake word was cut."""
+    return _analyse_request(stack, request, None, 0.0, 0.0)
 
 
 def _first_start_s(segments: list[Segment]) -> float:
@@ -249,8 +263,7 @@ def process_recording(platform: Platform, recording_id: str) -> None:
     purge = _store(platform, recording_id, outcome, pcm, utcnow())
     if purge:
         platform.blobs.delete(purge)
-    if outcome.interpretation is not None:
-        _obey_privacy_command(platform, recording_id, outcome.interpretation)
+    _obey_privacy_command(platform, recording_id, outcome)
 
 
 def _store(
@@ -280,7 +293,7 @@ def _store(
             platform.gate.seal_text(
                 session, rec, "intent", json.dumps(asdict(outcome.interpretation))
             )
-            if is_privacy_command(outcome.interpretation) is None:
+            if outcome.interpretation.intent not in PRIVACY_INTENTS:
                 # Before the pipeline's own audit event: the sampler takes the household lock first.
                 policy = ReviewPolicy.from_settings(platform.settings)
                 sample_after_transcription(session, rec, policy, _REVIEW_RNG, when)
@@ -346,18 +359,31 @@ def _transcript_json(transcript: Transcript) -> str:
     )
 
 
-def _obey_privacy_command(platform: Platform, recording_id: str, interp: Interpretation) -> None:
-    command = is_privacy_command(interp)
-    if command is None:
+def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcome) -> None:
+    verdict = outcome.verdict
+    if verdict is None or verdict.reason == "not_a_command":
         return
     with platform.sessions() as session:
         rec = session.get(Recording, recording_id)
     if rec is None:
         return
-    if command == "delete_last":
-        delete_last(platform, rec, window_s=platform.settings.voice_delete_window_s)
-    else:
-        delete_today(platform, rec)
+    if verdict.command is None:
+        _record_refusal(platform, rec, verdict)
+        return
+    voice_delete.schedule(platform, rec, verdict.command)
+
+
+def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> None:
+    """A deletion-looking request the guard did not obey leaves an audit event saying why."""
+    with transaction(platform.sessions) as session:
+        audit.append(
+            session,
+            actor=ACTOR,
+            action="voice_delete.refused",
+            subject=rec.id,
+            household_id=rec.household_id,
+            reason=verdict.reason,
+        )
 
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
@@ -380,3 +406,4 @@ def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
 def register() -> None:
     """Register the pipeline job."""
     jobs.register(PROCESS_JOB, process_recording, mark_failed)
+    voice_delete.register()

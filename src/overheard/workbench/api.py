@@ -85,7 +85,7 @@ def task(request: Request, me: Reviewer, lease_id: str) -> dict[str, object]:
         "hypothesis": text.hypothesis,
         "earlier": list(text.earlier),
         "audio_url": audio,
-        "intents": list(flow.intent_choices()),
+        "intents": list(flow.intent_choices(platform)),
     }
 
 

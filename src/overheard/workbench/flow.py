@@ -10,7 +10,6 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +23,7 @@ from ..review.errors import LeaseExpired
 from ..review.models import ReviewTask
 from ..review.policy import Draw, Flag, ReviewPolicy
 from ..review.undo import undo_submit
-from ..speech.seed import seed_intents
+from ..speech import catalogue
 
 MAX_PLAYBACK_RATE = 2.0
 """Fastest speed the player offers; a full listen takes at least duration / this."""
@@ -52,10 +51,9 @@ class Options:
         return cls(ReviewPolicy.from_settings(settings), full)
 
 
-@cache
-def intent_choices() -> tuple[str, ...]:
-    """The intents the selector offers: the seed intents, then ``none``."""
-    return (*seed_intents(), NO_INTENT)
+def intent_choices(platform: Platform) -> tuple[str, ...]:
+    """The intents the selector offers: the catalogue (seed + the lead's additions), then ``none``."""
+    return (*catalogue.intents(platform.settings), NO_INTENT)
 
 
 def answer_from(

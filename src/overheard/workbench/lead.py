@@ -102,7 +102,7 @@ def adjudication_page(request: Request, me: Lead, agreement_id: str) -> Response
         "hypothesis": text.hypothesis,
         "transcripts": text.earlier,
         "audio_url": audio_urls(request).mint("adjudication", agreement_id, session_id(request), now),
-        "intents": flow.intent_choices(),
+        "intents": flow.intent_choices(platform),
         "flags": FLAG_LABELS,
     }
     return page(request, "review/adjudicate.html", context)

@@ -119,7 +119,7 @@ def task_context(
         "hypothesis": text.hypothesis,
         "earlier": text.earlier,
         "audio_url": audio,
-        "intents": flow.intent_choices(),
+        "intents": flow.intent_choices(platform_of(request)),
         "flags": FLAG_LABELS,
         "skip_reasons": SKIP_LABELS,
         "heartbeat_s": HEARTBEAT_S,

@@ -1,0 +1,271 @@
+"""Voice deletion both ways: accidental triggers on ordinary speech, obeyed real deletion requests.
+
+Run: .venv/bin/python benchmarks/voice_delete.py [--data ../shared/data] [--asr SPEC] [--cache F]
+
+Every clip goes through the pipeline's own request path (VAD -> recogniser -> intent model -> the
+deletion guard) as if the wake word had just been heard: the worst case, since in use most ordinary
+speech never passes the wake word. Baseline from the same run: the rule before the guard (intent
+probability >= 0.8 only).
+
+- ordinary speech (test, >= 2,000 clips): LibriSpeech test-other, librivox, the seed requests that
+  are not deletions, HWU64 folds 2-9 and SLURP devel texts (every one that uses a deletion verb —
+  "delete my morning alarm" — plus a sample of the rest), espeak-ng voices in rotation;
+- real deletions (test): tests/speech/data/voice_deletions_external.tsv, wording used nowhere in
+  the training data or in choosing the thresholds, in four voices none of the tuning set uses;
+- tuning (what the thresholds were chosen on): the seed training deletions in three voices and a
+  sample of HWU64 fold 1. Printed apart; never part of the test figures.
+
+``--cache`` keeps each clip's transcript so that a rerun only re-judges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from overheard.config import Settings
+from overheard.demo import synthesise
+from overheard.speech.asr import Transcript, Word
+from overheard.speech.guard import DeletionGuard, judge
+from overheard.speech.nlu import DELETION_WORDS, Interpretation, is_privacy_command
+from overheard.speech.pipeline import SpeechStack, understand
+from overheard.speech.seed import seed_requests
+
+SAMPLE_RATE_HZ = 16000
+ROOT = Path(__file__).resolve().parents[1]
+EXTERNAL = ROOT / "tests" / "speech" / "data" / "voice_deletions_external.tsv"
+ORDINARY_VOICES = ("en-us", "en-gb", "en+f3", "en-us+m3", "en-gb-scotland", "en+f4")
+TUNING_VOICES = ("en-us", "en-gb", "en+f3")
+TEST_DELETION_VOICES = ("en-us+f4", "en-gb-x-rp", "en-gb-scotland+m3", "en-us-nyc")
+SAMPLED_PER_CORPUS = 700
+TUNING_ORDINARY = 200
+NOISE_FLOOR = 0.002
+PAD_SAMPLES = 3200
+Clip = tuple[str, str, str]
+"""(set, source, text or file) — the key of one clip."""
+
+
+def padded(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Quiet lead-in/out and a noise floor: synthetic speech has digital silence no mic gives."""
+    audio = np.concatenate([np.zeros(PAD_SAMPLES), pcm.astype(np.float64), np.zeros(PAD_SAMPLES)])
+    audio += rng.normal(0, NOISE_FLOOR * 32767, audio.size)
+    return np.clip(audio, -32768, 32767).astype(np.int16)
+
+
+def hwu_texts(folder: Path, folds: range) -> list[tuple[str, str]]:
+    """(text, intent) of some HWU64 folds."""
+    rows = []
+    for fold in folds:
+        with (folder / f"fold_{fold}.csv").open(newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter=";"):
+                rows.append((r["answer_from_anno"].strip(), f"{r['scenario']}_{r['intent']}"))
+    return rows
+
+
+def slurp_texts(path: Path) -> list[tuple[str, str]]:
+    """(sentence, intent) of SLURP devel."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [(r["sentence"], r["intent"]) for r in rows]
+
+
+def with_deletion_verbs_first(rows: list[tuple[str, str]], rng: random.Random) -> list[str]:
+    """Every text with a deletion verb, then a sample of the rest (unique texts)."""
+    texts = sorted({t.lower() for t, _ in rows if t})
+    hard = [t for t in texts if DELETION_WORDS.search(t)]
+    rest = [t for t in texts if not DELETION_WORDS.search(t)]
+    rng.shuffle(rest)
+    return hard + rest[: max(SAMPLED_PER_CORPUS - len(hard), 0)]
+
+
+def external_deletions() -> list[tuple[str, str]]:
+    """(text, intent) of the shipped held-out deletion wording."""
+    lines = EXTERNAL.read_text(encoding="utf-8").splitlines()
+    return [tuple(line.split("\t")) for line in lines if line.strip()]  # type: ignore[misc]
+
+
+def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
+    """(key, voice or 'file', expected command or None) for every clip of every set."""
+    rng = random.Random(15)
+    speakers = data / "speakers" / "librispeech-test-other"
+    for flac in sorted(speakers.glob("*/*.flac")):
+        yield ("ordinary", "librispeech", str(flac)), "file", None
+    for wav in sorted((data / "asr" / "librivox").glob("*.wav")):
+        yield ("ordinary", "librivox", str(wav)), "file", None
+    texts = [
+        ("seed", r.text)
+        for split in ("train", "heldout")
+        for r in seed_requests(split)  # type: ignore[arg-type]
+        if not r.intent.startswith("delete_")
+    ]
+    texts += [
+        ("hwu64", t)
+        for t in with_deletion_verbs_first(hwu_texts(data / "nlu" / "hwu64", range(2, 10)), rng)
+    ]
+    texts += [
+        ("slurp", t)
+        for t in with_deletion_verbs_first(slurp_texts(data / "nlu" / "slurp" / "devel.jsonl"), rng)
+    ]
+    for i, (source, text) in enumerate(texts):
+        yield ("ordinary", source, text), ORDINARY_VOICES[i % len(ORDINARY_VOICES)], None
+    for text, intent in external_deletions():
+        for voice in TEST_DELETION_VOICES:
+            yield ("deletion", voice, text), voice, intent
+    for r in seed_requests("train"):
+        if r.intent.startswith("delete_"):
+            for voice in TUNING_VOICES:
+                yield ("tuning-deletion", voice, r.text), voice, r.intent
+    fold1 = [t for t, _ in hwu_texts(data / "nlu" / "hwu64", range(1, 2))]
+    rng.shuffle(fold1)
+    for i, text in enumerate(fold1[:TUNING_ORDINARY]):
+        yield ("tuning-ordinary", "hwu64-fold1", text), TUNING_VOICES[i % 3], None
+
+
+def audio(key: Clip, voice: str, rng: np.random.Generator) -> np.ndarray:
+    """The clip's samples: a corpus file, or the text spoken by espeak-ng."""
+    if voice == "file":
+        pcm, rate = sf.read(key[2], dtype="int16")
+        if rate != SAMPLE_RATE_HZ:
+            pcm = resample_poly(pcm.astype(np.float64), SAMPLE_RATE_HZ, rate).astype(np.int16)
+        return pcm
+    return padded(synthesise(key[2], voice), rng)
+
+
+def observe(stack: SpeechStack, pcm: np.ndarray) -> dict[str, object] | None:
+    """What the pipeline made of one request (None: no speech found)."""
+    outcome = understand(stack, pcm, None)
+    if outcome.transcript is None or outcome.interpretation is None:
+        return None
+    return {
+        "transcript": asdict(outcome.transcript),
+        "interpretation": asdict(outcome.interpretation),
+        "speech_s": outcome.speech_s,
+    }
+
+
+def as_if_heard(stack: SpeechStack, text: str) -> dict[str, object]:
+    """A perfect recogniser: the reference text, every word at confidence 1, 0.4 s per word."""
+    words = [Word(w, i * 0.4, (i + 1) * 0.4, 1.0) for i, w in enumerate(text.split())]
+    transcript = Transcript(text, tuple(words), 1.0, "whisper:reference")
+    return {
+        "transcript": asdict(transcript),
+        "interpretation": asdict(stack.nlu.predict(text)),
+        "speech_s": 0.4 * len(words),
+    }
+
+
+def rebuild(seen: dict) -> tuple[Transcript, Interpretation, float]:  # type: ignore[type-arg]
+    """The objects back from a cached observation."""
+    t = seen["transcript"]
+    words = tuple(Word(**w) for w in t["words"])
+    transcript = Transcript(t["text"], words, t["confidence"], t["model"])
+    return transcript, Interpretation(**seen["interpretation"]), seen["speech_s"]
+
+
+def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict | None]]:  # type: ignore[type-arg]
+    """Every clip's observation, from the cache when it is there."""
+    cache: dict[str, dict | None] = {}  # type: ignore[type-arg]
+    if args.cache and args.cache.exists():
+        for line in args.cache.read_text().splitlines():
+            row = json.loads(line)
+            cache[row["key"]] = row["seen"]
+    stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
+    rng = np.random.default_rng(0)
+    out, started, decoded = [], time.perf_counter(), 0
+    sink = args.cache.open("a") if args.cache else None
+    for key, voice, expected in plan(args.data):
+        if args.sets and key[0] not in args.sets:
+            continue
+        name = json.dumps(key)
+        if args.text:
+            if voice != "file":
+                out.append((key, expected, as_if_heard(stack, key[2])))
+            continue
+        if name not in cache and args.cached_only:
+            continue
+        if name not in cache:
+            cache[name] = observe(stack, audio(key, voice, rng))
+            decoded += 1
+            if sink:
+                sink.write(json.dumps({"key": name, "seen": cache[name]}) + "\n")
+                sink.flush()
+        out.append((key, expected, cache[name]))
+    if decoded:
+        print(f"decoded {decoded} clips in {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def report(rows: list, label: str, rule) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """False triggers per ordinary set and obeyed share of deletions under one rule."""
+    print(f"\n{label}")
+    print("| set | clips | triggered (false) | obeyed (right command) |\n| --- | --- | --- | --- |")
+    for name in ("ordinary", "deletion", "tuning-ordinary", "tuning-deletion"):
+        subset = [r for r in rows if r[0][0] == name]
+        if not subset:
+            continue
+        decided = [(expected, rule(seen) if seen else None) for _, expected, seen in subset]
+        if name.endswith("ordinary"):
+            fired = sum(c is not None for _, c in decided)
+            print(f"| {name} | {len(subset)} | {fired} | |")
+        else:
+            right = sum(c == e for e, c in decided)
+            print(f"| {name} | {len(subset)} | | {right} ({right / len(subset):.1%}) |")
+    examples = [
+        (seen["transcript"]["text"], key[1])
+        for key, expected, seen in rows
+        if key[0].endswith("ordinary") and seen and rule(seen)
+    ]
+    for text, source in examples[:12]:
+        print(f"  false trigger ({source}): {text!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--asr", default=Settings().asr, help="recogniser spec (default: settings)")
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--sets", nargs="*", help="only these sets (e.g. tuning-deletion)")
+    parser.add_argument(
+        "--text", action="store_true", help="no audio: the reference texts as a perfect recogniser"
+    )
+    parser.add_argument(
+        "--cached-only", action="store_true", help="judge only the clips already in --cache"
+    )
+    args = parser.parse_args()
+    rows = observations(args)
+    print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
+    guard = DeletionGuard()
+
+    def guarded(seen: dict) -> str | None:  # type: ignore[type-arg]
+        transcript, interp, speech_s = rebuild(seen)
+        return judge(guard, interp, transcript, speech_s).command
+
+    def before(seen: dict) -> str | None:  # type: ignore[type-arg]
+        return is_privacy_command(rebuild(seen)[1])
+
+    report(rows, "before the guard (baseline: intent probability >= 0.8)", before)
+    report(rows, f"with the guard {guard}", guarded)
+    refusals: dict[str, int] = {}
+    for key, expected, seen in rows:
+        if key[0] == "deletion" and seen:
+            transcript, interp, speech_s = rebuild(seen)
+            verdict = judge(guard, interp, transcript, speech_s)
+            if verdict.command != expected:
+                refusals[verdict.reason] = refusals.get(verdict.reason, 0) + 1
+                print(
+                    f"  missed ({key[1]}): {key[2]!r} heard {transcript.text!r} -> {verdict.reason}"
+                )
+    print(f"missed deletions by reason: {refusals}")
+
+
+if __name__ == "__main__":
+    main()

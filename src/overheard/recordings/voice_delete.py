@@ -1,0 +1,138 @@
+"""Voice deletions with a short undo: "forget what I just said" is carried out after a grace period.
+
+The pipeline schedules the deletion as a job that becomes due ``voice_delete_undo_s`` later; until
+then the household's dashboard shows it with an *Undo* button. Undo cancels the job (only while it
+is still queued) and is audited; a grace of 0 deletes at once. See docs/customer.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .. import audit, jobs
+from ..db import transaction, utcnow
+from ..errors import Conflict, NotFound
+from ..jobs import Job, JobState
+from ..platform import Platform
+from .deletion import Receipt, delete_last, delete_today
+from .models import Recording
+
+JOB_KINDS = {"delete_last": "voice.delete_last", "delete_today": "voice.delete_today"}
+"""Job kind per voice command; the job's subject is the command's recording id."""
+CANCELLED = "cancelled"
+"""State of a voice-deletion job the household undid."""
+
+
+@dataclass(frozen=True)
+class PendingDeletion:
+    """A voice deletion that can still be undone."""
+
+    job_id: str
+    command: str
+    """``delete_last`` or ``delete_today``."""
+    recording_id: str
+    """The recording that said the command."""
+    due_at: datetime
+    """When it will be carried out (UTC)."""
+
+
+def schedule(
+    platform: Platform, rec: Recording, command: str, *, now: datetime | None = None
+) -> Receipt | None:
+    """Queue the deletion ``command`` asked for; carried out at once (a receipt) when undo is off."""
+    when = now or utcnow()
+    undo_s = platform.settings.voice_delete_undo_s
+    if undo_s <= 0:
+        return carry_out(platform, command, rec.id, now=when)
+    with transaction(platform.sessions) as session:
+        job = jobs.enqueue(session, JOB_KINDS[command], rec.id, now=when)
+        job.run_after = when + timedelta(seconds=undo_s)
+        audit.append(
+            session,
+            actor=rec.device_id,
+            action="voice_delete.scheduled",
+            subject=rec.id,
+            household_id=rec.household_id,
+            reason=command,
+            now=when,
+            details={"undo_s": undo_s},
+        )
+    return None
+
+
+def carry_out(
+    platform: Platform, command: str, recording_id: str, *, now: datetime | None = None
+) -> Receipt | None:
+    """Delete what ``command`` names; None when the command's recording is already gone."""
+    with platform.sessions() as session:
+        rec = session.get(Recording, recording_id)
+    if rec is None:
+        return None
+    if command == "delete_last":
+        return delete_last(
+            platform, rec, window_s=platform.settings.voice_delete_window_s, now=now
+        )
+    return delete_today(platform, rec, now=now)
+
+
+def pending(session: Session, household_id: str) -> list[PendingDeletion]:
+    """The household's voice deletions still waiting, soonest first."""
+    commands = {kind: command for command, kind in JOB_KINDS.items()}
+    rows = session.execute(
+        select(Job.id, Job.kind, Job.subject, Job.run_after)
+        .join(Recording, Recording.id == Job.subject)
+        .where(
+            Job.kind.in_(commands),
+            Job.state == JobState.QUEUED.value,
+            Recording.household_id == household_id,
+        )
+        .order_by(Job.run_after)
+    )
+    return [PendingDeletion(j, commands[k], s, due) for j, k, s, due in rows]
+
+
+def undo(platform: Platform, household_id: str, job_id: str, actor: str, now: datetime) -> str:
+    """Cancel a pending voice deletion of the household; returns the command's recording id.
+
+    404 for an unknown job or another household's; 409 once it has started or finished.
+    """
+    with transaction(platform.sessions) as session:
+        job = session.get(Job, job_id)
+        rec = session.get(Recording, job.subject) if job is not None else None
+        if job is None or job.kind not in JOB_KINDS.values() or rec is None:
+            raise NotFound("no such voice deletion", code="voice_deletion_not_found")
+        if rec.household_id != household_id:
+            raise NotFound("no such voice deletion", code="voice_deletion_not_found")
+        cancelled = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
+            .values(state=CANCELLED, updated_at=now)
+        )
+        if cancelled.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("that deletion has already been carried out", code="too_late")
+        audit.append(
+            session,
+            actor=actor,
+            action="voice_delete.undone",
+            subject=rec.id,
+            household_id=household_id,
+            now=now,
+        )
+        return rec.id
+
+
+def _runner(command: str):  # type: ignore[no-untyped-def]
+    def run(platform: Platform, recording_id: str) -> None:
+        carry_out(platform, command, recording_id)
+
+    return run
+
+
+def register() -> None:
+    """Register the voice-deletion job kinds."""
+    for command, kind in JOB_KINDS.items():
+        jobs.register(kind, _runner(command))

@@ -1,0 +1,130 @@
+"""The guard in front of destructive voice commands ("forget what I just said", "delete that").
+
+A wrong deletion loses data; a missed one can be said again. So a deletion is obeyed only when every
+check below passes: the intent model is sure (a floor stricter than for other intents), the
+recogniser is sure of the utterance and of every word it heard, and the utterance has the shape of a
+command — short, spoken on its own right after the wake word, the deletion verb near the start, no
+long trailing speech. The thresholds and the benchmark that measured them are in docs/models/nlu.md
+(``benchmarks/voice_delete.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .asr import Transcript
+from .nlu import DELETION_WORDS, PRIVACY_INTENTS, Interpretation, PrivacyCommand
+
+REFUSALS = ("not_a_command", "intent_unsure", "asr_unsure", "word_unsure", "too_long", "shape")
+"""Why a deletion-looking request was not obeyed (written to the audit log)."""
+
+
+@dataclass(frozen=True)
+class ConfidenceFloors:
+    """How sure a recogniser must be, on its own scale, before a deletion is obeyed."""
+
+    utterance: float
+    """Least utterance confidence, 0..1."""
+    verb: float
+    """Least confidence of the recognised deletion verb ("delete", "forget"...), 0..1."""
+
+
+RECOGNISER_FLOORS = {
+    "whisper": ConfidenceFloors(utterance=0.75, verb=0.5),
+    "pocketsphinx": ConfidenceFloors(utterance=0.6, verb=0.8),
+}
+"""Measured per recogniser family (their confidences are not on one scale): docs/models/nlu.md."""
+STRICTEST = ConfidenceFloors(utterance=0.9, verb=0.9)
+"""For a recogniser nobody measured."""
+
+
+@dataclass(frozen=True)
+class DeletionGuard:
+    """Thresholds a voice deletion must pass."""
+
+    intent_floor: float = 0.9
+    """Least intent probability, 0..1."""
+    utterance_floor: float | None = None
+    """Least utterance confidence, 0..1; None = the measured floor of the recogniser in use."""
+    verb_floor: float | None = None
+    """Least confidence of the deletion verb, 0..1; None = the recogniser's measured floor."""
+    max_words: int = 10
+    """Most words in the request after the wake word."""
+    max_speech_s: float = 4.5
+    """Most seconds of speech in the request."""
+    verb_within_words: int = 4
+    """The deletion verb must start within this many words of the request's start."""
+
+    def floors(self, model: str) -> ConfidenceFloors:
+        """The confidence floors for transcripts of ``model`` (e.g. ``pocketsphinx:domain``)."""
+        measured = RECOGNISER_FLOORS.get(model.partition(":")[0], STRICTEST)
+        return ConfidenceFloors(
+            measured.utterance if self.utterance_floor is None else self.utterance_floor,
+            measured.verb if self.verb_floor is None else self.verb_floor,
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the guard decided about one request."""
+
+    command: PrivacyCommand | None
+    """The deletion to carry out, or None."""
+    reason: str
+    """``obeyed`` or one of :data:`REFUSALS`."""
+
+
+def judge(
+    guard: DeletionGuard,
+    interp: Interpretation,
+    transcript: Transcript | None,
+    speech_s: float,
+    request_text: str | None = None,
+) -> Verdict:
+    """Whether a request is a deletion to obey, and if not, why."""
+    if interp.intent not in PRIVACY_INTENTS:
+        return Verdict(None, "not_a_command")
+    if interp.confidence < guard.intent_floor:
+        return Verdict(None, "intent_unsure")
+    text = request_text if request_text is not None else (transcript.text if transcript else "")
+    words = _words(text)
+    if len(words) > guard.max_words or speech_s > guard.max_speech_s:
+        return Verdict(None, "too_long")
+    if not _verb_near_start(words, guard.verb_within_words):
+        return Verdict(None, "shape")
+    if transcript is None:
+        return Verdict(None, "asr_unsure")
+    floors = guard.floors(transcript.model)
+    if transcript.confidence < floors.utterance:
+        return Verdict(None, "asr_unsure")
+    if transcript.words and _verb_confidence(transcript) < floors.verb:
+        return Verdict(None, "word_unsure")
+    return Verdict(interp.intent, "obeyed")  # type: ignore[arg-type]
+
+
+def _verb_confidence(transcript: Transcript) -> float:
+    """The recogniser's confidence in the first word of the first deletion phrase (0: none)."""
+    tokens = [" ".join(_words(w.text)) for w in transcript.words]
+    joined = " ".join(tokens)
+    found = DELETION_WORDS.search(joined)
+    if found is None:
+        return 0.0
+    position = 0
+    for word, token in zip(transcript.words, tokens, strict=True):
+        if position >= found.start() and token:
+            return word.confidence
+        position += len(token) + 1
+    return 0.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _verb_near_start(words: list[str], within: int) -> bool:
+    """True when a deletion word starts within the first ``within`` words."""
+    found = DELETION_WORDS.search(" ".join(words))
+    if found is None:
+        return False
+    return len(" ".join(words)[: found.start()].split()) < within

@@ -1,0 +1,99 @@
+"""Voice deletions wait out a short undo period, shown on the dashboard with an Undo button."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.jobs import Job, claim, run_claimed
+from overheard.recordings import voice_delete
+from overheard.recordings.models import Recording
+from tests.accounts.conftest import START, submit
+from tests.customer.conftest import add_recording
+
+
+def said_then_forget(platform, owner):
+    """A request, then "forget what I just said" a minute later, scheduled at START."""
+    said = add_recording(
+        platform, owner.device_id, "add eggs to my list", at=START - timedelta(minutes=1)
+    )
+    command = add_recording(
+        platform, owner.device_id, "forget what i just said", intent="delete_last", at=START
+    )
+    voice_delete.schedule(platform, command, "delete_last", now=START)
+    return said.id, command.id
+
+
+def run_due(platform, after_s: float) -> None:
+    """Run the voice-deletion jobs due ``after_s`` after START (the pipeline's own jobs stay)."""
+    when = START + timedelta(seconds=after_s)
+    with platform.sessions() as s:
+        kinds = list(voice_delete.JOB_KINDS.values())
+        ids = list(s.scalars(select(Job.id).where(Job.kind.in_(kinds))))
+    for job_id in ids:
+        if (job := claim(platform.sessions, job_id=job_id, now=when)) is not None:
+            run_claimed(platform, job)
+
+
+def exists(platform, rid: str) -> bool:
+    with platform.sessions() as s:
+        return s.get(Recording, rid) is not None
+
+
+def test_deletion_waits_for_the_undo_period_then_happens(platform, owner):
+    voice_delete.register()
+    said, command = said_then_forget(platform, owner)
+    run_due(platform, platform.settings.voice_delete_undo_s - 1)
+    assert exists(platform, said) and exists(platform, command)
+    page = owner.client.get("/me")
+    assert "Deletions you asked for by voice" in page.text and "Undo" in page.text
+    run_due(platform, platform.settings.voice_delete_undo_s + 1)
+    assert not exists(platform, said) and not exists(platform, command)
+    assert "Deletions you asked for by voice" not in owner.client.get("/me").text
+
+
+def test_undo_keeps_the_recordings_and_is_audited(platform, owner):
+    voice_delete.register()
+    said, command = said_then_forget(platform, owner)
+    with platform.sessions() as s:
+        [pending] = voice_delete.pending(s, owner.household_id)
+    undone = submit(owner.client, "/me", f"/me/voice-deletions/{pending.job_id}/undo")
+    assert undone.status_code == 303
+    run_due(platform, 3600)
+    assert exists(platform, said) and exists(platform, command)
+    with platform.sessions() as s:
+        assert s.get(Job, pending.job_id).state == voice_delete.CANCELLED
+        actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.subject == command)))
+    assert "voice_delete.scheduled" in actions and "voice_delete.undone" in actions
+    again = submit(owner.client, "/me", f"/me/voice-deletions/{pending.job_id}/undo")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "too_late"
+
+
+def test_undo_after_the_deletion_is_refused(platform, owner):
+    voice_delete.register()
+    said_then_forget(platform, owner)
+    with platform.sessions() as s:
+        [pending] = voice_delete.pending(s, owner.household_id)
+    run_due(platform, platform.settings.voice_delete_undo_s + 1)
+    late = submit(owner.client, "/me", f"/me/voice-deletions/{pending.job_id}/undo")
+    assert late.status_code in (404, 409)
+
+
+def test_another_household_cannot_undo(platform, make_owner):
+    voice_delete.register()
+    first, second = make_owner(), make_owner()
+    said, _ = said_then_forget(platform, first)
+    with platform.sessions() as s:
+        [pending] = voice_delete.pending(s, first.household_id)
+    refused = submit(second.client, "/me", f"/me/voice-deletions/{pending.job_id}/undo")
+    assert refused.status_code == 404
+    run_due(platform, platform.settings.voice_delete_undo_s + 1)
+    assert not exists(platform, said)
+
+
+def test_no_undo_period_deletes_at_once(platform, owner):
+    platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": 0.0})
+    said, command = said_then_forget(platform, owner)
+    assert not exists(platform, said) and not exists(platform, command)

@@ -1,0 +1,84 @@
+"""The deletion guard: every check refuses on its own, and a clean short command passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from overheard.speech.asr import Transcript, Word
+from overheard.speech.guard import DeletionGuard, judge
+from overheard.speech.nlu import Interpretation
+
+GUARD = DeletionGuard()
+
+
+def heard(text: str, *confidences: float, model: str = "whisper:test") -> Transcript:
+    words = text.split()
+    confs = confidences or (0.95,) * len(words)
+    timed = tuple(
+        Word(w, i * 0.3, i * 0.3 + 0.25, c)
+        for i, (w, c) in enumerate(zip(words, confs, strict=True))
+    )
+    return Transcript(text, timed, sum(confs) / len(confs), model)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "probability", "confidences", "speech_s", "reason"),
+    [
+        ("forget what i just said", "delete_last", 0.97, (), 1.4, "obeyed"),
+        ("delete everything i said today", "delete_today", 0.95, (), 1.8, "obeyed"),
+        ("what time is it", "time_query", 0.99, (), 1.0, "not_a_command"),
+        ("delete that", "delete_last", 0.85, (), 0.8, "intent_unsure"),
+        ("delete that", "delete_last", 0.97, (0.72, 0.71), 0.8, "asr_unsure"),
+        (
+            "forget what i just said",
+            "delete_last",
+            0.97,
+            (0.1, 0.99, 0.99, 0.99, 0.99),
+            1.4,
+            "word_unsure",
+        ),
+        ("forget what i just said", "delete_last", 0.97, (), 6.0, "too_long"),
+        (
+            "and then the old man said you should forget what i just said to you about it",
+            "delete_last",
+            0.97,
+            (),
+            3.0,
+            "too_long",
+        ),
+        ("so the thing is please forget that", "delete_last", 0.97, (), 2.0, "shape"),
+    ],
+)
+def test_each_check(text, intent, probability, confidences, speech_s, reason):
+    verdict = judge(GUARD, Interpretation(intent, probability), heard(text, *confidences), speech_s)
+    assert verdict.reason == reason
+    assert (verdict.command is not None) == (reason == "obeyed")
+
+
+def test_no_transcript_is_never_obeyed():
+    verdict = judge(GUARD, Interpretation("delete_last", 0.99), None, 1.0, "delete that")
+    assert verdict.command is None and verdict.reason == "asr_unsure"
+
+
+def test_request_text_without_wake_word_is_what_is_judged():
+    transcript = heard("alexa forget that")
+    verdict = judge(GUARD, Interpretation("delete_last", 0.95), transcript, 1.0, "forget that")
+    assert verdict.command == "delete_last"
+
+
+def test_floors_are_per_recogniser_and_settings_override_them():
+    ps = heard("forget that", 0.95, 0.4, model="pocketsphinx:domain")
+    whisper = heard("forget that", 0.95, 0.4, model="whisper:/m")
+    unknown = heard("forget that", 0.95, 0.4, model="other")
+    interp = Interpretation("delete_last", 0.97)
+    assert judge(GUARD, interp, ps, 1.0).command == "delete_last"  # pocketsphinx floor 0.6
+    assert judge(GUARD, interp, whisper, 1.0).reason == "asr_unsure"  # whisper floor 0.75
+    assert judge(GUARD, interp, unknown, 1.0).reason == "asr_unsure"  # the strictest
+    lenient = DeletionGuard(utterance_floor=0.5, verb_floor=0.5)
+    assert judge(lenient, interp, unknown, 1.0).command == "delete_last"
+
+
+def test_multi_word_deletion_phrase_uses_its_first_word():
+    transcript = heard("get rid of that", 0.95, 0.9, 0.9, 0.9)
+    verdict = judge(GUARD, Interpretation("delete_last", 0.97), transcript, 1.0)
+    assert verdict.command == "delete_last"
