@@ -233,12 +233,17 @@ def main() -> None:
     parser.add_argument("--embeddings", action="store_true", help="also the MiniLM model")
     parser.add_argument("--tune", action="store_true", help="print the fold-8 tuning grid")
     parser.add_argument("--embedding-cache", type=Path, help="a .npz keeping vectors across runs")
+    parser.add_argument("--sets", nargs="*", default=["seed", "slurp", "hwu64"])
     args = parser.parse_args()
     cache = args.embedding_cache
     encoder = MemoEncoder(cache) if args.embeddings or args.tune else None
     seed = [(r.text, r.intent) for r in seed_requests("train")]
     held = [(r.text, r.intent) for r in seed_requests("heldout")]
-    run("seed held-out phrasings", seed, held, encoder)
+    if "seed" in args.sets:
+        run("seed held-out phrasings", seed, held, encoder)
+    slurp = args.data / "nlu" / "slurp" / "devel.jsonl"
+    if "slurp" in args.sets and slurp.is_file():
+        run("SLURP devel, split by sentence (70 % train / 30 % test)", *slurp_split(slurp), encoder)
     folder = args.data / "nlu" / "hwu64"
     if not folder.is_dir():
         print(f"\nHWU64 not found at {folder}: skipped")
@@ -250,11 +255,9 @@ def main() -> None:
         return
     train = [row for k in range(1, 9) for row in read_hwu_fold(folder / f"fold_{k}.csv")]
     test = read_hwu_fold(folder / "fold_9.csv")
-    run("HWU64 folds 1-8 -> held-out fold 9", train, test, encoder)
-    print(f"published commercial NLU services on HWU64 (10-fold): F1 {PUBLISHED_F1}")
-    slurp = args.data / "nlu" / "slurp" / "devel.jsonl"
-    if slurp.is_file():
-        run("SLURP devel, split by sentence (70 % train / 30 % test)", *slurp_split(slurp), encoder)
+    if "hwu64" in args.sets:
+        run("HWU64 folds 1-8 -> held-out fold 9", train, test, encoder)
+        print(f"published commercial NLU services on HWU64 (10-fold): F1 {PUBLISHED_F1}")
     if encoder is not None:
         encoder.save()
     privacy(held, [t for t, _ in test])

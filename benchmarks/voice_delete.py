@@ -12,8 +12,9 @@ probability >= 0.8 only).
   "delete my morning alarm" — plus a sample of the rest), espeak-ng voices in rotation;
 - real deletions (test): tests/speech/data/voice_deletions_external.tsv, wording used nowhere in
   the training data or in choosing the thresholds, in four voices none of the tuning set uses;
-- tuning (what the thresholds were chosen on): the seed training deletions in three voices and a
-  sample of HWU64 fold 1. Printed apart; never part of the test figures.
+- tuning (what the thresholds and word lists were chosen on): the seed deletions (training and
+  held-out phrasings) in three voices, and HWU64 fold 1 (every text with a deletion verb plus a
+  sample). Printed apart; never part of the test figures.
 
 ``--cache`` keeps each clip's transcript so that a rerun only re-judges.
 """
@@ -120,13 +121,16 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
     for text, intent in external_deletions():
         for voice in TEST_DELETION_VOICES:
             yield ("deletion", voice, text), voice, intent
-    for r in seed_requests("train"):
-        if r.intent.startswith("delete_"):
-            for voice in TUNING_VOICES:
-                yield ("tuning-deletion", voice, r.text), voice, r.intent
-    fold1 = [t for t, _ in hwu_texts(data / "nlu" / "hwu64", range(1, 2))]
-    rng.shuffle(fold1)
-    for i, text in enumerate(fold1[:TUNING_ORDINARY]):
+    for split in ("train", "heldout"):
+        for r in seed_requests(split):  # type: ignore[arg-type]
+            if r.intent.startswith("delete_"):
+                for voice in TUNING_VOICES:
+                    yield ("tuning-deletion", voice, r.text), voice, r.intent
+    fold1 = [t.lower() for t, _ in hwu_texts(data / "nlu" / "hwu64", range(1, 2))]
+    hard = [t for t in fold1 if DELETION_WORDS.search(t)]
+    rest = [t for t in fold1 if not DELETION_WORDS.search(t)]
+    rng.shuffle(rest)
+    for i, text in enumerate(hard + rest[: TUNING_ORDINARY - len(hard)]):
         yield ("tuning-ordinary", "hwu64-fold1", text), TUNING_VOICES[i % 3], None
 
 

@@ -47,6 +47,13 @@ def heard(text: str, *confidences: float, model: str = "whisper:test") -> Transc
             "too_long",
         ),
         ("so the thing is please forget that", "delete_last", 0.97, (), 2.0, "shape"),
+        ("i was not clear about what you just said", "delete_last", 0.97, (), 2.0, "shape"),
+        ("could you please forget that", "delete_last", 0.97, (), 1.5, "obeyed"),
+        ("delete my morning alarm", "delete_last", 0.99, (), 1.2, "other_object"),
+        ("delete last entry", "delete_last", 0.99, (), 1.0, "other_object"),
+        ("erase what you just recorded", "delete_last", 0.7, (), 1.5, "obeyed"),
+        ("erase what you just recorded", "delete_last", 0.5, (), 1.5, "intent_unsure"),
+        ("you can forget that one", "delete_last", 0.88, (), 1.3, "intent_unsure"),
     ],
 )
 def test_each_check(text, intent, probability, confidences, speech_s, reason):

@@ -16,8 +16,31 @@ from dataclasses import dataclass
 from .asr import Transcript
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, Interpretation, PrivacyCommand
 
-REFUSALS = ("not_a_command", "intent_unsure", "asr_unsure", "word_unsure", "too_long", "shape")
+REFUSALS = (
+    "not_a_command",
+    "other_object",
+    "intent_unsure",
+    "asr_unsure",
+    "word_unsure",
+    "too_long",
+    "shape",
+)
 """Why a deletion-looking request was not obeyed (written to the audit log)."""
+OTHER_OBJECT = re.compile(
+    r"\b(items?|entry|entries|events?|meetings?|appointments?|alarms?|timers?|reminders?|lists?"
+    r"|lines?|e-?mails?|messages?|texts?|notes?|songs?|playlists?|contacts?|calendar|files?"
+    r"|photos?|pictures?|tasks?|orders?|typed|wrote|written|numbers?)\b"
+)
+"""Things other than recordings a request may ask to delete ("delete my morning alarm")."""
+SPEECH_OBJECT = re.compile(
+    r"\b(said|asked|told|heard|recorded|recordings?|requests?|questions?|commands?|history"
+    r"|voice|conversation)\b"
+)
+"""Words that name what was said: a request with one may pass at the lower intent floor."""
+POLITE = frozenset(
+    "please can could would will you just now ok okay hey oh and so alright right yes".split()
+)
+"""The only words allowed before the deletion verb ("could you please forget that")."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +57,8 @@ RECOGNISER_FLOORS = {
     "whisper": ConfidenceFloors(utterance=0.75, verb=0.5),
     "pocketsphinx": ConfidenceFloors(utterance=0.6, verb=0.8),
 }
-"""Measured per recogniser family (their confidences are not on one scale): docs/models/nlu.md."""
+"""Per recogniser family, since their confidences are not on one scale. Set from a handful of seed
+deletion clips, not tuned on the benchmark; how they fare is measured in docs/models/nlu.md."""
 STRICTEST = ConfidenceFloors(utterance=0.9, verb=0.9)
 """For a recogniser nobody measured."""
 
@@ -44,7 +68,9 @@ class DeletionGuard:
     """Thresholds a voice deletion must pass."""
 
     intent_floor: float = 0.9
-    """Least intent probability, 0..1."""
+    """Least intent probability, 0..1, when the request does not name what was said."""
+    named_intent_floor: float = 0.6
+    """Least intent probability, 0..1, when it does ("erase what you just recorded")."""
     utterance_floor: float | None = None
     """Least utterance confidence, 0..1; None = the measured floor of the recogniser in use."""
     verb_floor: float | None = None
@@ -54,7 +80,8 @@ class DeletionGuard:
     max_speech_s: float = 4.5
     """Most seconds of speech in the request."""
     verb_within_words: int = 4
-    """The deletion verb must start within this many words of the request's start."""
+    """The deletion verb must start within this many words of the request's start, after only
+    polite words (:data:`POLITE`): "i was not clear about what you said" is no command."""
 
     def floors(self, model: str) -> ConfidenceFloors:
         """The confidence floors for transcripts of ``model`` (e.g. ``pocketsphinx:domain``)."""
@@ -85,10 +112,14 @@ def judge(
     """Whether a request is a deletion to obey, and if not, why."""
     if interp.intent not in PRIVACY_INTENTS:
         return Verdict(None, "not_a_command")
-    if interp.confidence < guard.intent_floor:
-        return Verdict(None, "intent_unsure")
     text = request_text if request_text is not None else (transcript.text if transcript else "")
     words = _words(text)
+    plain = " ".join(words)
+    if OTHER_OBJECT.search(plain):
+        return Verdict(None, "other_object")
+    floor = guard.named_intent_floor if SPEECH_OBJECT.search(plain) else guard.intent_floor
+    if interp.confidence < floor:
+        return Verdict(None, "intent_unsure")
     if len(words) > guard.max_words or speech_s > guard.max_speech_s:
         return Verdict(None, "too_long")
     if not _verb_near_start(words, guard.verb_within_words):
@@ -123,8 +154,10 @@ def _words(text: str) -> list[str]:
 
 
 def _verb_near_start(words: list[str], within: int) -> bool:
-    """True when a deletion word starts within the first ``within`` words."""
-    found = DELETION_WORDS.search(" ".join(words))
+    """True when a deletion phrase starts the request, after at most ``within`` polite words."""
+    plain = " ".join(words)
+    found = DELETION_WORDS.search(plain)
     if found is None:
         return False
-    return len(" ".join(words)[: found.start()].split()) < within
+    before = plain[: found.start()].split()
+    return len(before) < within and all(w in POLITE for w in before)
