@@ -178,15 +178,17 @@ def rebuild(seen: dict) -> tuple[Transcript, Interpretation, float]:  # type: ig
 def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict | None]]:  # type: ignore[type-arg]
     """Every clip's observation, from the cache when it is there."""
     cache: dict[str, dict | None] = {}  # type: ignore[type-arg]
-    if args.cache and args.cache.exists():
-        for line in args.cache.read_text().splitlines():
-            row = json.loads(line)
-            cache[row["key"]] = row["seen"]
+    for path in [args.cache, *args.more_cache]:
+        if path and path.exists():
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                cache[row["key"]] = row["seen"]
     stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
     rng = np.random.default_rng(0)
     out, started, decoded = [], time.perf_counter(), 0
     sink = args.cache.open("a") if args.cache else None
-    for key, voice, expected in plan(args.data):
+    clips = list(plan(args.data))
+    for key, voice, expected in reversed(clips) if args.reverse else clips:
         if args.sets and key[0] not in args.sets:
             continue
         name = json.dumps(key)
@@ -237,12 +239,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--asr", default=Settings().asr, help="recogniser spec (default: settings)")
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--more-cache", type=Path, nargs="*", default=[], help="read-only caches")
     parser.add_argument("--sets", nargs="*", help="only these sets (e.g. tuning-deletion)")
     parser.add_argument(
         "--text", action="store_true", help="no audio: the reference texts as a perfect recogniser"
     )
     parser.add_argument(
         "--cached-only", action="store_true", help="judge only the clips already in --cache"
+    )
+    parser.add_argument(
+        "--reverse", action="store_true", help="decode the plan backwards (a second process)"
     )
     args = parser.parse_args()
     rows = observations(args)

@@ -36,9 +36,10 @@ MAX_ITERATIONS = 2000
 FORMAT_VERSION = 1
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 EMBEDDING_C = 20.0
-"""Regularisation of the embedding classifier (chosen on HWU64 fold 8, never on the test fold)."""
+"""Regularisation of the embedding classifier (set before measuring, as the n-gram model's)."""
 EMBEDDING_WEIGHT = 1.0
-"""Weight of the embedding classifier's log-odds beside the n-gram one's (chosen on fold 8)."""
+"""Weight of the embedding classifier's log-odds beside the n-gram one's (set before measuring;
+``benchmarks/nlu.py --tune`` prints the grid on folds 1-7 -> 8, never on the test fold)."""
 Encoder = Callable[[Sequence[str]], np.ndarray]
 """Texts in, one sentence-embedding row per text out."""
 _WORD_PARAMS: dict[str, Any] = {

@@ -1,0 +1,70 @@
+"""The NumPy all-MiniLM-L6-v2 encoder and the intent model that adds its embeddings."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from overheard.speech import _minilm
+from overheard.speech.nlu import IntentModel, train_intent_model
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    try:
+        return _minilm.sentence_encoder()
+    except Exception as exc:  # the packaged weights are an install step of their own
+        pytest.skip(f"all-MiniLM-L6-v2 package not installed: {exc}")
+
+
+def test_safetensors_reader_reads_what_was_written(tmp_path):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.array([7, 8], dtype=np.int64)
+    header = {
+        "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+        "b": {"dtype": "I64", "shape": [2], "data_offsets": [24, 40]},
+        "__metadata__": {"format": "np"},
+    }
+    raw = json.dumps(header).encode()
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + a.tobytes() + b.tobytes())
+    read = _minilm.read_safetensors(path)
+    assert np.array_equal(read["a"], a) and np.array_equal(read["b"], b)
+
+
+def test_paraphrases_are_closer_than_unrelated_requests(encoder):
+    vectors = encoder.encode(
+        ["turn on the kitchen lights", "switch the lights on in the kitchen", "what's the weather"]
+    )
+    assert vectors.shape == (3, _minilm.DIMENSIONS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert similar > 0.8 and unrelated < 0.3
+
+
+def test_batched_and_single_encodings_agree(encoder):
+    texts = ["set a timer for ten minutes", "set an alarm for six am", "play jazz"]
+    together = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_intent_model_with_embeddings_round_trips(encoder, tmp_path):
+    examples = [
+        ("turn on the lights", "lights_on"),
+        ("lights on please", "lights_on"),
+        ("switch off the lights", "lights_off"),
+        ("lights off", "lights_off"),
+        ("what's the weather like", "weather"),
+        ("will it rain tomorrow", "weather"),
+    ]
+    model = train_intent_model(examples, embeddings=True)
+    model.save(tmp_path / "m.npz")
+    loaded = IntentModel.load(tmp_path / "m.npz")
+    assert loaded.embeddings
+    texts = ["is it going to be sunny", "illuminate the room"]
+    assert np.allclose(model.probabilities(texts), loaded.probabilities(texts))
+    assert loaded.predict("is it going to be sunny").intent == "weather"
