@@ -65,3 +65,11 @@ def test_intent_score_accuracy_macro_f1_and_confusion():
     assert score.macro_f1 == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     assert score.labels == ("a", "b", "c")
     assert np.array_equal(score.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 0]])
+
+
+def test_wake_word_is_left_out_of_what_evaluation_scores():
+    from overheard.learn.evaluate import without_wake_words
+
+    assert without_wake_words("Alexa, play some jazz") == "play some jazz"
+    assert without_wake_words("alexa what's the weather") == "what's the weather"
+    assert without_wake_words("play alexander's song") == "play alexander's song"

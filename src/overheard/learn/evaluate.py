@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
@@ -31,7 +32,12 @@ from .registry import list_versions
 from .reviewed import Example, open_labels, reviewed_clips
 from .split import HELDOUT_PERCENT, assign_splits
 
+if TYPE_CHECKING:
+    from ..speech.pipeline import SpeechStack
+
 ACTOR = "system:evaluate"
+WAKE_WORDS = ("alexa",)
+"""Taken out of references and hypotheses: the pipeline never asks the recogniser for them."""
 BASELINE_ASR = {"generic en-us": "pocketsphinx:generic", "default (seed domain)": "pocketsphinx"}
 """Recognisers every evaluation includes as baselines."""
 
@@ -97,25 +103,44 @@ def prepare(pcm: np.ndarray, vad: SileroVad) -> np.ndarray:
     return trim_silence(pcm, segments) if segments else pcm
 
 
+def request_audio(pcm: np.ndarray, stack: SpeechStack) -> np.ndarray:
+    """What follows the wake word, cut as the pipeline cuts it (the recogniser never hears it)."""
+    from ..speech.pipeline import after_wake_word
+    from ..speech.wake import verify_wake_word
+
+    if stack.verifier != "openwakeword":
+        return pcm
+    return after_wake_word(pcm, verify_wake_word(pcm, stack.wake, stack.wake_threshold))
+
+
 def load_heldout(platform: Platform, *, heldout_percent: int = HELDOUT_PERCENT) -> list[EvalClip]:
     """The held-out clips with their prepared audio (opened through the gate, audited)."""
-    vad = SileroVad()
+    from ..speech.pipeline import stack_from_settings
+
+    stack = stack_from_settings(platform.settings)
     with transaction(platform.sessions) as session:
         examples = heldout_examples(platform, session, heldout_percent=heldout_percent)
         clips = []
         for e in examples:
             rec = session.get_one(Recording, e.clip.recording_id)
             raw = platform.gate.open_audio(session, rec, actor=ACTOR, purpose="evaluate")
-            clips.append(EvalClip(e, prepare(np.frombuffer(raw, dtype=np.int16), vad)))
+            pcm = request_audio(np.frombuffer(raw, dtype=np.int16), stack)
+            clips.append(EvalClip(e, prepare(pcm, stack.vad)))
     return clips
+
+
+def without_wake_words(text: str, keywords: Sequence[str] = WAKE_WORDS) -> str:
+    """A transcript with the wake words taken out, as the pipeline leaves requests."""
+    drop = {k.casefold() for k in keywords}
+    return " ".join(w for w in text.split() if w.casefold().strip(",.!?") not in drop)
 
 
 def score_asr(
     label: str, backend: AsrBackend, clips: Sequence[EvalClip], version_id: str | None = None
 ) -> AsrRow:
     """WER of ``backend`` on ``clips``, overall and per sampling reason."""
-    refs = [c.example.transcript for c in clips]
-    hyps = [backend.transcribe(c.pcm).text for c in clips]
+    refs = [without_wake_words(c.example.transcript) for c in clips]
+    hyps = [without_wake_words(backend.transcribe(c.pcm).text) for c in clips]
     reasons = [c.example.clip.reason for c in clips]
     per = by_group(reasons, lambda idx: wer([refs[i] for i in idx], [hyps[i] for i in idx]))
     return AsrRow(label, version_id, wer(refs, hyps), per, tuple(hyps))
@@ -127,7 +152,7 @@ def score_nlu(
     """Intent accuracy and macro-F1 of ``model`` on the reviewed transcripts of ``examples``."""
     labelled = [e for e in examples if e.intent]
     truth = [str(e.intent) for e in labelled]
-    predicted = [model.predict(e.transcript).intent for e in labelled]
+    predicted = [model.predict(without_wake_words(e.transcript)).intent for e in labelled]
     reasons = [e.clip.reason for e in labelled]
     per = by_group(reasons, lambda idx: float(np.mean([truth[i] == predicted[i] for i in idx])))
     return NluRow(label, version_id, intent_score(truth, predicted), per)
