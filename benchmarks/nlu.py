@@ -3,8 +3,8 @@
 Run: .venv/bin/python benchmarks/nlu.py [--data ../shared/data] [--embeddings]
 
 - HWU64: fold 9 was chosen as the held-out fold before any tuning; training uses folds 1-8. The
-  embedding classifier's two numbers (C = 20, weight 1.0) were set before measuring; ``--tune``
-  prints a grid on folds 1-7 -> fold 8 for whoever changes them (never on fold 9).
+  embedding classifier's two numbers (C, weight) were chosen on folds 1-7 -> fold 8 (``--tune``
+  prints that grid), never on fold 9.
 - SLURP: only devel.jsonl is available; it is split by sentence (a SHA-256 of the normalised
   sentence, 30 % held out), so no sentence is on both sides.
 Baselines measured in the same run: majority class, word TF-IDF + LR, and TF-IDF + LinearSVC.
