@@ -146,7 +146,7 @@ def audio(key: Clip, voice: str, rng: np.random.Generator) -> np.ndarray:
 
 def observe(stack: SpeechStack, pcm: np.ndarray) -> dict[str, object] | None:
     """What the pipeline made of one request (None: no speech found)."""
-    outcome = understand(stack, pcm, None)
+    outcome = understand(stack, pcm)
     if outcome.transcript is None or outcome.interpretation is None:
         return None
     return {

@@ -105,12 +105,15 @@ def prepare(pcm: np.ndarray, vad: SileroVad) -> np.ndarray:
 
 def request_audio(pcm: np.ndarray, stack: SpeechStack) -> np.ndarray:
     """What follows the wake word, cut as the pipeline cuts it (the recogniser never hears it)."""
-    from ..speech.pipeline import after_wake_word
+    from ..speech.pipeline import after_wake_word, kept_from
     from ..speech.wake import verify_wake_word
 
     if stack.verifier != "openwakeword":
         return pcm
-    return after_wake_word(pcm, verify_wake_word(pcm, stack.wake, stack.wake_threshold))
+    wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
+    if not wake.detected or wake.at_s is None:
+        return pcm
+    return after_wake_word(pcm, kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s))
 
 
 def load_heldout(platform: Platform, *, heldout_percent: int = HELDOUT_PERCENT) -> list[EvalClip]:
