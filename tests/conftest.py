@@ -150,3 +150,11 @@ def tone_wav(
     buf = io.BytesIO()
     sf.write(buf, data, rate_hz, subtype=subtype, format="WAV")
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def whisper_asr():  # type: ignore[no-untyped-def]
+    """The default whisper recogniser, loaded once for the whole test session."""
+    from overheard.speech.asr import asr_from_spec
+
+    return asr_from_spec("whisper")

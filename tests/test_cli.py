@@ -40,6 +40,24 @@ def test_transcribe_prints_one_json_line_per_file(speech_file: Path, tmp_path: P
     assert lines[1]["error"] == "unsupported_media"
 
 
+def test_transcribe_without_the_wake_gate_reads_plain_speech(tmp_path: Path):
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, synthesise("turn on the kitchen lights", "en-us"), 16000)
+    gated = runner.invoke(app, ["transcribe", str(plain)])
+    assert json.loads(gated.stdout.splitlines()[-1])["status"] == "accidental"
+    result = runner.invoke(app, ["transcribe", "--no-wake-gate", str(plain)])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.splitlines()[-1])
+    assert line["file"] == str(plain) and line["status"] == "transcribed"
+    assert "kitchen lights" in line["text"] and line["intent"] == "lights_on"
+    words = line["words"]
+    assert " ".join(w["text"] for w in words) == line["text"]
+    assert all(0 <= w["start_s"] < w["end_s"] and 0 <= w["confidence"] <= 1 for w in words)
+    assert [w["start_s"] for w in words] == sorted(w["start_s"] for w in words)
+
+
 def test_failed_jobs_are_listed_and_retried(platform, make_household, speech_file: Path):
     from overheard.households import Device
     from overheard.recordings.ingest import ingest

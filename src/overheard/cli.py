@@ -286,8 +286,18 @@ def demo(data_dir: DataDir = None, public_url: PublicUrl = None) -> None:
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio files to transcribe.", exists=True)],
     asr: Annotated[str | None, typer.Option(help="ASR backend spec.")] = None,
+    wake_gate: Annotated[
+        bool,
+        typer.Option(
+            "--wake-gate/--no-wake-gate",
+            help="Require the wake word (default); --no-wake-gate transcribes plain speech.",
+        ),
+    ] = True,
 ) -> None:
-    """Run the speech pipeline on files (no server needed); one JSON line per file."""
+    """Run the speech pipeline on files (no server needed); one JSON line per file.
+
+    Each line: file, status, text, words (text, start_s, end_s, confidence), confidence, intent.
+    """
     from rich.progress import track
 
     from .speech.audio import read_audio_file
@@ -297,7 +307,7 @@ def transcribe(
     err = Console(stderr=True)
     for path in track(files, description="transcribing", console=err):
         try:
-            outcome = analyse(stack, read_audio_file(path).pcm)
+            outcome = analyse(stack, read_audio_file(path).pcm, wake_gate=wake_gate)
         except OverheardError as exc:
             typer.echo(json.dumps({"file": str(path), "error": exc.code, "message": exc.message}))
             continue

@@ -91,9 +91,10 @@ class Settings(BaseSettings):
         "audio is kept after scoring (0 = purged at once).",
     )
     asr: str = Field(
-        "pocketsphinx",
-        description="ASR backend: pocketsphinx, pocketsphinx:generic, pocketsphinx:/model-dir "
-        "or whisper:/path/to/ct2-model.",
+        "whisper",
+        description="ASR backend: whisper (the bundled tiny.en model), whisper:package_name, "
+        "whisper:/path/to/ct2-model, pocketsphinx, pocketsphinx:generic, pocketsphinx:/model-dir "
+        "or pocketsphinx:/path/grammar.gram (docs/models/asr.md).",
     )
     voice_delete_window_s: float = Field(
         600.0, gt=0, description='How far back "delete what I just said" reaches.'
@@ -213,6 +214,12 @@ class Settings(BaseSettings):
     )
     review_low_confidence_below: float = Field(
         0.5, ge=0, le=1, description="ASR confidence under which the low-confidence draw applies."
+    )
+    review_low_word_confidence_below: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="A recognised word with a confidence below this also makes its recording low-confidence (0 = only the utterance confidence counts).",
     )
     review_household_cap: int = Field(
         10, ge=0, description="Most clips sampled per household per `review_cap_window_s`."

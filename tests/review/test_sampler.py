@@ -34,6 +34,18 @@ def test_draw_reason(u, confidence, expected):
     assert draw_reason(u, confidence, LOW_ON) is expected
 
 
+@pytest.mark.parametrize(
+    ("weakest", "expected"),
+    [(0.1, Reason.LOW_CONFIDENCE), (0.35, None), (None, None)],
+)
+def test_one_unsure_word_makes_a_confident_utterance_low_confidence(weakest, expected):
+    policy = ReviewPolicy(
+        sample_rate=0.01, low_confidence_rate=0.2, low_word_confidence_below=0.3
+    )
+    assert draw_reason(0.05, 0.9, policy, weakest) is expected
+    assert draw_reason(0.05, 0.9, LOW_ON, weakest) is None  # words ignored when the bound is 0
+
+
 def test_low_confidence_is_off_by_default():
     assert draw_reason(0.005, 0.0, ReviewPolicy()) is Reason.RANDOM
     assert draw_reason(0.02, 0.0, ReviewPolicy()) is None

@@ -38,6 +38,7 @@ from . import _cache, focus
 from ._tables import Watermark
 from .disguise import SAMPLE_RATE_HZ, disguise, draw_params
 from .redact import redact
+from .timeline import StaffWord, staff_words
 from .watermark import PAYLOAD_BITS, embed
 
 SERVE_PURPOSE = "review.serve"
@@ -107,6 +108,8 @@ class StaffText:
     hypothesis: str
     earlier: tuple[str, ...]
     """Earlier annotations' transcripts, oldest first (empty unless the grant allows them)."""
+    words: tuple[StaffWord, ...] = ()
+    """The hypothesis's timed words, PII spans redacted (empty for a recogniser without timings)."""
 
 
 @dataclass(frozen=True)
@@ -423,7 +426,7 @@ def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
             details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
             now=now,
         )
-    return StaffText(redact(hypothesis_text(raw)), earlier)
+    return StaffText(redact(hypothesis_text(raw)), earlier, staff_words(raw))
 
 
 def hypothesis_text(raw: str | None) -> str:

@@ -71,6 +71,8 @@ class ReviewPolicy:
     """Draw probability for recordings below ``low_confidence_below``, 0–1 (0 = off; never lowers ``sample_rate``)."""
     low_confidence_below: float = 0.5
     """ASR confidence, 0–1, under which ``low_confidence_rate`` applies."""
+    low_word_confidence_below: float = 0.0
+    """A word this unsure, 0–1, also makes the recording low-confidence (0 = words ignored)."""
     household_cap: int = 10
     """Most sampled clips per household within ``cap_window_s``."""
     cap_window_s: float = 30 * DAY_S

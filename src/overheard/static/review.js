@@ -170,7 +170,14 @@
 
   audio.addEventListener("play", () => { $("play").textContent = "Pause"; box.dataset.state = "playing"; say("Playing."); });
   audio.addEventListener("pause", () => { $("play").textContent = "Play"; if (!audio.ended && box.dataset.state !== "withdrawn") { box.dataset.state = "paused"; say("Paused."); } });
-  audio.addEventListener("timeupdate", () => { markHeard(); draw(); });
+  // The recognised words under the waveform: the one playing is outlined, a click seeks to it.
+  const words = Array.from(document.querySelectorAll("#words li"));
+  function markWord() {
+    const t = audio.currentTime;
+    for (const li of words) li.classList.toggle("current", t >= Number(li.dataset.startS) && t < Number(li.dataset.endS));
+  }
+  for (const li of words) li.addEventListener("click", () => { audio.currentTime = Number(li.dataset.startS); markWord(); });
+  audio.addEventListener("timeupdate", () => { markHeard(); draw(); markWord(); });
   audio.addEventListener("ended", () => {
     markHeard(); box.dataset.state = "ended";
     if (heardAll()) box.dataset.heard = "yes";

@@ -7,6 +7,8 @@ Sign in through ``/login`` and ``/login/mfa`` as a browser would, read the CSRF 
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -83,6 +85,7 @@ def task(request: Request, me: Reviewer, lease_id: str) -> dict[str, object]:
     return {
         **lease_json(lease, now.timestamp()),
         "hypothesis": text.hypothesis,
+        "words": [{**asdict(w), "low": w.low} for w in text.words],
         "earlier": list(text.earlier),
         "audio_url": audio,
         "intents": list(flow.intent_choices(platform)),

@@ -117,6 +117,7 @@ def task_context(
         "lease": lease,
         "task": lease.task,
         "hypothesis": text.hypothesis,
+        "words": text.words,
         "earlier": text.earlier,
         "audio_url": audio,
         "intents": flow.intent_choices(platform_of(request)),
