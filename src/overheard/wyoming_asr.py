@@ -26,6 +26,7 @@ from .errors import OverheardError
 from .households import Device
 from .platform import Platform
 from .recordings.ingest import ingest
+from .speech.asr import DEFAULT_SPEC
 from .speech.audio import SAMPLE_RATE_HZ, to_wav_bytes
 from .speech.pipeline import SpeechStack, stack_for
 from .speech.vad import speech_segments, trim_silence
@@ -36,14 +37,14 @@ SAMPLE_WIDTH_BYTES = 2
 LANGUAGES = ["en"]
 
 
-def describe_info(url: str) -> Info:
-    """What this service offers: one English ASR model; ``url`` is where this server is reached."""
+def describe_info(url: str, asr_spec: str = DEFAULT_SPEC) -> Info:
+    """What this service offers: the recogniser ``asr_spec`` names; ``url`` is where it is reached."""
     attribution = Attribution(name="Overheard", url=url)
     model = AsrModel(
-        name="pocketsphinx-en-us",
+        name=asr_spec,
         attribution=attribution,
         installed=True,
-        description="pocketsphinx en-us with a domain language model",
+        description=f"Overheard's speech recogniser ({asr_spec}; docs/models/asr.md)",
         version=__version__,
         languages=LANGUAGES,
     )
@@ -100,16 +101,23 @@ class AsrHandler(AsyncEventHandler):
     """One Wyoming client connection."""
 
     def __init__(  # type: ignore[no-untyped-def]
-        self, work: Callable[[np.ndarray], str], max_seconds: float, url: str, *args, **kwargs
+        self,
+        work: Callable[[np.ndarray], str],
+        max_seconds: float,
+        url: str,
+        asr_spec: str,
+        *args,
+        **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.work, self.max_seconds, self.url = work, max_seconds, url
+        self.asr_spec = asr_spec
         self.utterance: Utterance | None = None
 
     async def handle_event(self, event: Event) -> bool:
         """React to one event; False closes the connection."""
         if Describe.is_type(event.type):
-            await self.write_event(describe_info(self.url).event())
+            await self.write_event(describe_info(self.url, self.asr_spec).event())
             return True
         if Transcribe.is_type(event.type) or AudioStart.is_type(event.type):
             self.utterance = self.utterance or Utterance.start(self.max_seconds)
@@ -132,4 +140,5 @@ async def serve_wyoming(platform: Platform, device: Device, uri: str) -> None:
     server = AsyncServer.from_uri(uri)
     work = partial(transcribe_and_store, platform, device)
     settings = platform.settings
-    await server.run(partial(AsrHandler, work, settings.max_clip_seconds, settings.base_url))
+    handler = partial(AsrHandler, work, settings.max_clip_seconds, settings.base_url, settings.asr)
+    await server.run(handler)

@@ -66,7 +66,8 @@ def test_train_approve_evaluate_through_the_commands(
     assert ": 2 clips" in out
     report = tmp_path / "report.html"
     out = cli("evaluate", "--report", str(report))
-    assert "generic en-us" in out and "asr-0001 (approved)" in out and "nlu-0001" in out
+    # the recogniser in use (whisper) before and after adaptation
+    assert "whisper (unadapted)" in out and "asr-0001 (approved)" in out and "nlu-0001" in out
     html = report.read_text()
     assert html.count("<svg") >= 4 and "low_confidence" in html and "Confusion" in html
 

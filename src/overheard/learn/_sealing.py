@@ -14,6 +14,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,8 @@ class ClipPayload:
     intent: str | None
     duration_s: float
     """Seconds of audio."""
+    words: tuple[dict[str, Any], ...] = ()
+    """Word alignments (``word``, ``start``, ``end``, ``confidence``) where the label agrees."""
 
 
 def clip_record(export_id: str, recording_id: str) -> str:
@@ -46,7 +49,12 @@ def clip_record(export_id: str, recording_id: str) -> str:
 def encode_clip(payload: ClipPayload) -> bytes:
     """Length-prefixed JSON header, then the WAV bytes."""
     header = json.dumps(
-        {"text": payload.text, "intent": payload.intent, "duration_s": payload.duration_s}
+        {
+            "text": payload.text,
+            "intent": payload.intent,
+            "duration_s": payload.duration_s,
+            "words": list(payload.words),
+        }
     ).encode()
     return len(header).to_bytes(HEADER_LENGTH_BYTES, "big") + header + payload.wav
 
@@ -56,7 +64,8 @@ def decode_clip(blob: bytes) -> ClipPayload:
     size = int.from_bytes(blob[:HEADER_LENGTH_BYTES], "big")
     header = json.loads(blob[HEADER_LENGTH_BYTES : HEADER_LENGTH_BYTES + size])
     wav = blob[HEADER_LENGTH_BYTES + size :]
-    return ClipPayload(wav, header["text"], header["intent"], float(header["duration_s"]))
+    words = tuple(header.get("words") or ())
+    return ClipPayload(wav, header["text"], header["intent"], float(header["duration_s"]), words)
 
 
 def seal_clip(household_key: bytes, record: str, payload: ClipPayload) -> tuple[bytes, bytes]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..speech.asr import DEFAULT_SPEC, adapted_spec
 from .models import ModelKind, ModelVersion, VersionState
 
 
@@ -23,10 +24,15 @@ def newest_approved(session: Session, kind: ModelKind) -> ModelVersion | None:
     ).first()
 
 
-def active_specs(session: Session) -> tuple[str | None, Path | None, tuple[str, ...]]:
-    """``(asr spec, intent model path, version ids)`` the pipeline should use; None = its default."""
+def active_specs(
+    session: Session, recogniser: str = DEFAULT_SPEC
+) -> tuple[str | None, Path | None, tuple[str, ...]]:
+    """``(asr spec, intent model path, version ids)`` the pipeline should use; None = its default.
+
+    An ASR version folder adapts both families: ``recogniser`` (the configured spec) picks which.
+    """
     asr = newest_approved(session, ModelKind.ASR)
     nlu = newest_approved(session, ModelKind.NLU)
-    spec = f"pocketsphinx:{asr.path}" if asr is not None else None
+    spec = adapted_spec(recogniser, asr.path) if asr is not None else None
     path = Path(nlu.path) if nlu is not None else None
     return spec, path, tuple(v.id for v in (asr, nlu) if v is not None)

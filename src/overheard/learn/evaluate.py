@@ -23,7 +23,7 @@ from ..db import transaction, utcnow
 from ..errors import Conflict
 from ..platform import Platform
 from ..recordings.models import Recording
-from ..speech.asr import AsrBackend, asr_from_spec
+from ..speech.asr import AsrBackend, adapted_spec, asr_from_spec
 from ..speech.nlu import IntentModel, default_intent_model
 from ..speech.vad import SileroVad, speech_segments, trim_silence
 from .metrics import IntentScore, by_group, intent_score, wer
@@ -39,7 +39,14 @@ ACTOR = "system:evaluate"
 WAKE_WORDS = ("alexa",)
 """Taken out of references and hypotheses: the pipeline never asks the recogniser for them."""
 BASELINE_ASR = {"generic en-us": "pocketsphinx:generic", "default (seed domain)": "pocketsphinx"}
-"""Recognisers every evaluation includes as baselines."""
+"""Baselines when pocketsphinx is the recogniser in use."""
+
+
+def baselines_for(recogniser: str) -> dict[str, str]:
+    """The unadapted recognisers an evaluation compares the adapted versions against."""
+    if recogniser.startswith("pocketsphinx"):
+        return BASELINE_ASR
+    return {f"{recogniser} (unadapted)": recogniser}
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,13 @@ def evaluate(
     include_retired: bool = False,
     baselines: dict[str, str] | None = None,
     now: datetime | None = None,
+    recogniser: str | None = None,
 ) -> Evaluation:
-    """Score the baselines and every (non-retired) model version on the held-out split."""
+    """Score the baselines and every (non-retired) model version on the held-out split.
+
+    ASR versions are scored as adaptations of ``recogniser`` (default: the configured one).
+    """
+    recogniser = recogniser or platform.settings.asr
     clips = load_heldout(platform, heldout_percent=heldout_percent)
     examples = [c.example for c in clips]
     with platform.sessions() as session:
@@ -199,10 +211,12 @@ def evaluate(
         _check_disjoint(session, [v.id for v in versions], examples)
     asr = [
         score_asr(label, asr_from_spec(spec), clips)
-        for label, spec in (baselines or BASELINE_ASR).items()
+        for label, spec in (baselines or baselines_for(recogniser)).items()
     ]
     asr += [
-        score_asr(f"{v.id} ({v.state})", asr_from_spec(f"pocketsphinx:{v.path}"), clips, v.id)
+        score_asr(
+            f"{v.id} ({v.state})", asr_from_spec(adapted_spec(recogniser, v.path)), clips, v.id
+        )
         for v in versions
         if v.kind == ModelKind.ASR.value
     ]

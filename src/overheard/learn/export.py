@@ -35,6 +35,7 @@ from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.audio import to_wav_bytes
 from . import _sealing
+from .alignment import aligned_words
 from .formats import Row, write_formats
 from .models import Export, ExportMember, SplitName
 from .registry import lineage_digest
@@ -88,6 +89,15 @@ def _wav(
     rec = session.get_one(Recording, recording_id)
     pcm = platform.gate.open_audio(session, rec, actor=actor, purpose=purpose)
     return to_wav_bytes(np.frombuffer(pcm, dtype=np.int16))
+
+
+def _alignment(
+    platform: Platform, session: Session, e: Example, actor: str, purpose: str
+) -> tuple[dict[str, Any], ...]:
+    """The label's word alignments from the sealed hypothesis (opened through the gate)."""
+    rec = session.get_one(Recording, e.clip.recording_id)
+    raw = platform.gate.open_text(session, rec, "hypothesis", actor=actor, purpose=purpose)
+    return aligned_words(e.transcript, raw)
 
 
 def _manifest(
@@ -204,6 +214,7 @@ def _write_shard(
             e.transcript,
             e.intent,
             e.clip.duration_s,
+            _alignment(platform, session, e, actor, "export"),
         )
         clips[e.clip.recording_id], sealed_key = _sealing.seal_clip(key, record, payload)
         session.add(
@@ -351,6 +362,7 @@ def _row(root: Path, line: dict[str, Any], payload: _sealing.ClipPayload) -> Row
         line["speaker"],
         line["recording_id"],
         line["annotation_id"],
+        payload.words,
     )
 
 
@@ -401,7 +413,13 @@ def export_plaintext(
                 _row(
                     out_dir,
                     line,
-                    _sealing.ClipPayload(wav, e.transcript, e.intent, e.clip.duration_s),
+                    _sealing.ClipPayload(
+                        wav,
+                        e.transcript,
+                        e.intent,
+                        e.clip.duration_s,
+                        _alignment(platform, session, e, actor, "export.plaintext"),
+                    ),
                 )
             )
             members.append(line)

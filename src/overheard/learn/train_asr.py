@@ -1,17 +1,24 @@
-"""ASR adaptation: a domain trigram model and dictionary built from reviewed transcripts.
+"""ASR adaptation from reviewed transcripts, for both recogniser families, in one version folder.
 
-The language model is estimated over the reviewed transcripts of the train split (and, by default,
-the project's seed requests); every word gets a pronunciation from the CMU dictionary, and words it
-lacks get one by rule (:mod:`overheard.speech.lm`). The pipeline loads the folder as
+pocketsphinx: a domain trigram model estimated over the reviewed transcripts of the train split
+(and, by default, the project's seed requests); every word gets a pronunciation from the CMU
+dictionary, and words it lacks get one by rule (:mod:`overheard.speech.lm`). Loaded as
 ``pocketsphinx:<folder>``, which keeps the generic model as fallback.
+
+whisper: ``whisper.json`` biases decoding (loaded as ``whisper:<folder>``): the most frequent
+domain words as faster-whisper ``hotwords`` (chosen over an initial prompt by measurement,
+docs/models/adapted-asr.md).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..platform import Platform
+from ..speech.asr import WHISPER_ADAPTATION
 from ..speech.lm import build_language_model
 from ..speech.seed import seed_requests
 from .models import ModelKind
@@ -19,6 +26,12 @@ from .reviewed import Example
 from .training import TrainOptions, TrainResult, train_and_register
 
 LM_ORDER = 3
+HOTWORDS = 40
+"""How many domain words bias whisper."""
+STOPWORDS = frozenset(
+    "a an the to of in on at for and or is it i me my you your is are be what's what how"
+    " please can could would will do does this that".split()
+)
 
 
 def asr_sentences(examples: list[Example], *, include_seed: bool) -> list[str]:
@@ -31,13 +44,23 @@ def build_asr(examples: list[Example], folder: Path, *, include_seed: bool) -> d
     """Write ``lm.arpa`` and ``words.dict`` into ``folder``; returns counts for the registry."""
     sentences = asr_sentences(examples, include_seed=include_seed)
     files = build_language_model(sentences, folder, order=LM_ORDER)
+    biasing = whisper_biasing(sentences)
+    (folder / WHISPER_ADAPTATION).write_text(json.dumps(biasing), encoding="utf-8")
     folder.chmod(0o700)
     return {
+        "hotwords": len(str(biasing["hotwords"]).split()),
         "sentences": len(sentences),
         "order": LM_ORDER,
         "vocabulary": files.vocabulary_size,
         "rule_pronunciations": len(files.oov_words),
     }
+
+
+def whisper_biasing(sentences: list[str], base: str = "whisper") -> dict[str, object]:
+    """``whisper.json``: the ``HOTWORDS`` most frequent non-stop words of ``sentences``."""
+    counts = Counter(w for s in sentences for w in s.lower().split() if w not in STOPWORDS)
+    words = sorted(counts, key=lambda w: (-counts[w], w))[:HOTWORDS]
+    return {"base": base, "hotwords": " ".join(words), "initial_prompt": None}
 
 
 def train_asr(platform: Platform, options: TrainOptions) -> TrainResult:

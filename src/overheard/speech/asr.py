@@ -96,6 +96,12 @@ def check_pcm(pcm: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pcm)
 
 
+def adapted_spec(recogniser: str, folder: str | Path) -> str:
+    """The spec of a learned adaptation ``folder`` for the recogniser family of ``recogniser``."""
+    scheme = recogniser.partition(":")[0]
+    return f"{'pocketsphinx' if scheme == 'pocketsphinx' else 'whisper'}:{folder}"
+
+
 def asr_from_spec(spec: str) -> AsrBackend:
     """Build the backend a spec names; a :class:`ConfigError` for anything unknown."""
     scheme, _, rest = spec.partition(":")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...errors import BadRequest
 
@@ -29,6 +30,8 @@ class Row:
     """A per-export alias of the household (``spk001``…), never its pseudonym."""
     recording_id: str
     annotation_id: str
+    words: tuple[dict[str, Any], ...] = ()
+    """Word alignments: ``word``, ``start``/``end`` (seconds), ``confidence``; may be partial."""
 
 
 Writer = Callable[[Path, Sequence[Row]], list[Path]]

@@ -3,7 +3,8 @@
 Load with ``datasets.load_dataset("audiofolder", data_dir=root)`` (``datasets`` decodes audio through
 torchcodec), or without torch: ``load_dataset("json", data_files=str(root / "metadata.jsonl"))`` then
 ``cast_column("audio", Audio(sampling_rate=16000))`` (paths relative to ``root``). Columns: ``audio``,
-``text``, ``intent``, ``utt_id``, ``speaker``.
+``text``, ``intent``, ``utt_id``, ``speaker``, ``words`` (word alignments: ``word``, ``start``,
+``end``, ``confidence``, for the label words the recogniser timed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def write(root: Path, rows: Sequence[Row]) -> list[Path]:
                 "intent": row.intent or "",
                 "utt_id": row.utt_id,
                 "speaker": row.speaker,
+                "words": list(row.words),
             }
             out.write(json.dumps(record) + "\n")
     return [path]

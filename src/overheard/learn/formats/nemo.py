@@ -25,6 +25,7 @@ def write(root: Path, rows: Sequence[Row]) -> list[Path]:
                 "duration": round(row.duration_s, 3),
                 "text": row.text,
                 "intent": row.intent or "",
+                "words": list(row.words),
             }
             out.write(json.dumps(record) + "\n")
     return [path]
