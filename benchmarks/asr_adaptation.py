@@ -53,7 +53,7 @@ def main() -> None:
         rows[label] = wh.WhisperBackend(model_dir, name=label, biasing=biasing)
     print(f"hotwords ({len(hotwords.split())}): {hotwords}")
     table("new phrasings (asr_wer.py)", spoken(list(NEW_REQUESTS)), rows)
-    held = [r.text for r in seed_requests("heldout")][::4]
+    held = [r.text for r in seed_requests("heldout")][::8]
     table("seed held-out phrasings", spoken(held), rows)
 
 
