@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..platform import Platform
-from ..speech.asr import WHISPER_ADAPTATION
+from ..speech.asr import DEFAULT_SPEC, WHISPER_ADAPTATION
 from ..speech.lm import build_language_model
 from ..speech.seed import seed_requests
 from .models import ModelKind
@@ -40,11 +40,13 @@ def asr_sentences(examples: list[Example], *, include_seed: bool) -> list[str]:
     return seed + [e.transcript for e in examples if e.transcript.strip()]
 
 
-def build_asr(examples: list[Example], folder: Path, *, include_seed: bool) -> dict[str, Any]:
-    """Write ``lm.arpa`` and ``words.dict`` into ``folder``; returns counts for the registry."""
+def build_asr(
+    examples: list[Example], folder: Path, *, include_seed: bool, whisper_base: str = DEFAULT_SPEC
+) -> dict[str, Any]:
+    """Write ``lm.arpa``, ``words.dict`` and ``whisper.json`` into ``folder``; counts for the registry."""
     sentences = asr_sentences(examples, include_seed=include_seed)
     files = build_language_model(sentences, folder, order=LM_ORDER)
-    biasing = whisper_biasing(sentences)
+    biasing = whisper_biasing(sentences, whisper_base)
     (folder / WHISPER_ADAPTATION).write_text(json.dumps(biasing), encoding="utf-8")
     folder.chmod(0o700)
     return {
@@ -63,11 +65,19 @@ def whisper_biasing(sentences: list[str], base: str = "whisper") -> dict[str, ob
     return {"base": base, "hotwords": " ".join(words), "initial_prompt": None}
 
 
+def _whisper_base(platform: Platform) -> str:
+    """The whisper model an adaptation biases: the configured one, else the default."""
+    spec = platform.settings.asr
+    return spec if spec.startswith(DEFAULT_SPEC) else DEFAULT_SPEC
+
+
 def train_asr(platform: Platform, options: TrainOptions) -> TrainResult:
     """Train, write and register a new ASR version (a candidate until a lead approves it)."""
     return train_and_register(
         platform,
         ModelKind.ASR,
         options,
-        lambda examples, path: build_asr(examples, path, include_seed=options.include_seed),
+        lambda examples, path: build_asr(
+            examples, path, include_seed=options.include_seed, whisper_base=_whisper_base(platform)
+        ),
     )
