@@ -42,7 +42,7 @@ def main() -> None:
     train = [r.text for r in seed_requests("train")]
     base = asr_from_spec("whisper")
     model_dir = base.model_dir  # type: ignore[attr-defined]
-    hotwords = str(whisper_biasing(train)["hotwords"])
+    hotwords = str(whisper_biasing(train)["domain_words"])
     prompt = ". ".join(train[:: len(train) // PROMPT_SENTENCES][:PROMPT_SENTENCES]) + "."
     rows: dict[str, AsrBackend] = {"none (baseline)": base}
     for label, biasing in {

@@ -5,9 +5,10 @@ pocketsphinx: a domain trigram model estimated over the reviewed transcripts of 
 dictionary, and words it lacks get one by rule (:mod:`overheard.speech.lm`). Loaded as
 ``pocketsphinx:<folder>``, which keeps the generic model as fallback.
 
-whisper: ``whisper.json`` biases decoding (loaded as ``whisper:<folder>``): the most frequent
-domain words as faster-whisper ``hotwords`` (chosen over an initial prompt by measurement,
-docs/models/adapted-asr.md).
+whisper: ``whisper.json`` (loaded as ``whisper:<folder>``) lists the most frequent domain words but
+biases nothing by default: as faster-whisper ``hotwords`` they raised WER on wording they were not
+built from (docs/models/adapted-asr.md), so ``BIAS_WITH_HOTWORDS`` is off until a measurement says
+otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .training import TrainOptions, TrainResult, train_and_register
 
 LM_ORDER = 3
 HOTWORDS = 40
-"""How many domain words bias whisper."""
+"""How many domain words are listed for whisper."""
+BIAS_WITH_HOTWORDS = False
+"""Measured: hotwords 0.227 vs 0.135 WER unbiased on new phrasings (benchmarks/asr_adaptation.py)."""
 STOPWORDS = frozenset(
     "a an the to of in on at for and or is it i me my you your is are be what's what how"
     " please can could would will do does this that".split()
@@ -50,7 +53,7 @@ def build_asr(
     (folder / WHISPER_ADAPTATION).write_text(json.dumps(biasing), encoding="utf-8")
     folder.chmod(0o700)
     return {
-        "hotwords": len(str(biasing["hotwords"]).split()),
+        "whisper_hotwords": len(str(biasing["hotwords"] or "").split()),
         "sentences": len(sentences),
         "order": LM_ORDER,
         "vocabulary": files.vocabulary_size,
@@ -61,8 +64,13 @@ def build_asr(
 def whisper_biasing(sentences: list[str], base: str = "whisper") -> dict[str, object]:
     """``whisper.json``: the ``HOTWORDS`` most frequent non-stop words of ``sentences``."""
     counts = Counter(w for s in sentences for w in s.lower().split() if w not in STOPWORDS)
-    words = sorted(counts, key=lambda w: (-counts[w], w))[:HOTWORDS]
-    return {"base": base, "hotwords": " ".join(words), "initial_prompt": None}
+    words = " ".join(sorted(counts, key=lambda w: (-counts[w], w))[:HOTWORDS])
+    return {
+        "base": base,
+        "domain_words": words,
+        "hotwords": words if BIAS_WITH_HOTWORDS else None,
+        "initial_prompt": None,
+    }
 
 
 def _whisper_base(platform: Platform) -> str:
