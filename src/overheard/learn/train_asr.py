@@ -30,7 +30,8 @@ LM_ORDER = 3
 HOTWORDS = 40
 """How many domain words are listed for whisper."""
 BIAS_WITH_HOTWORDS = False
-"""Measured: hotwords 0.227 vs 0.135 WER unbiased on new phrasings (benchmarks/asr_adaptation.py)."""
+"""Measured on new phrasings (benchmarks/asr_adaptation.py): WER 0.135 unbiased, 0.227 with hotwords,
+0.175 with an initial prompt."""
 STOPWORDS = frozenset(
     "a an the to of in on at for and or is it i me my you your is are be what's what how"
     " please can could would will do does this that".split()

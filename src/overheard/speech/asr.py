@@ -19,7 +19,7 @@ Specs (see docs/models/asr.md); this is the one place they are parsed:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -62,14 +62,6 @@ class Transcript:
     def weakest_word(self) -> float | None:
         """The lowest word confidence, 0..1; None without words."""
         return min((w.confidence for w in self.words), default=None)
-
-    def shifted(self, offset_s: float) -> Transcript:
-        """The same transcript with word times moved ``offset_s`` later (clip-relative times)."""
-        words = tuple(
-            replace(w, start_s=round(w.start_s + offset_s, 3), end_s=round(w.end_s + offset_s, 3))
-            for w in self.words
-        )
-        return replace(self, words=words)
 
 
 class AsrBackend(Protocol):
