@@ -26,6 +26,20 @@ def _registered():
     pipeline.register()
 
 
+PINNED_TO_POCKETSPHINX = {"test_delete_what_i_just_said", "test_delete_everything_i_said_today"}
+"""Voice-deletion flow tests: they test the deletion, so they keep the recogniser whose output on
+these espeak-ng phrasings they were written for (whisper tiny.en hears "said today" as "said to
+me"; its deletion recall is measured in docs/models/nlu.md)."""
+
+
+@pytest.fixture
+def settings(settings, request):  # type: ignore[no-untyped-def]
+    """The shared settings, with pocketsphinx for the voice-deletion flow tests."""
+    if request.function.__name__ in PINNED_TO_POCKETSPHINX:
+        return settings.model_copy(update={"asr": "pocketsphinx"})
+    return settings
+
+
 @pytest.fixture
 def device(platform, make_household):
     hh = make_household()
@@ -180,8 +194,9 @@ def test_delete_everything_i_said_today(platform, device, speak):
         speak("Alexa, turn on the lights", "en-gb"),
         captured_at=now - timedelta(seconds=30),
     )
-    # tiny.en hears espeak's "said today" as "said to me" (docs/models/asr.md)
-    upload(platform, device, speak("Alexa, delete today's recordings", "en-gb"), captured_at=now)
+    upload(
+        platform, device, speak("Alexa, delete everything I said today", "en-gb"), captured_at=now
+    )
     run_jobs(platform)
     assert recording(platform, today) is not None
     run_after_undo(platform)
