@@ -30,9 +30,23 @@ def _platform() -> Platform:
     return Platform.open(_settings[0] if _settings else load_settings())
 
 
-def make_celery(broker_url: str) -> Celery:
-    """A Celery app on ``broker_url`` with late acks, so a killed worker's job is delivered again."""
+def make_celery(broker_url: str, *, timeout_s: float | None = None) -> Celery:
+    """A Celery app on ``broker_url`` with late acks, so a killed worker's job is delivered again.
+
+    With ``timeout_s`` (processes that only publish), each broker call is bounded and a failed
+    publish is not retried: the jobs table is the outbox, and a job whose announcement fails is
+    re-announced by the worker's scan.
+    """
     app = Celery("overheard", broker=broker_url)
+    if timeout_s is not None:
+        app.conf.update(
+            broker_transport_options={
+                "socket_timeout": timeout_s,
+                "socket_connect_timeout": timeout_s,
+            },
+            broker_connection_timeout=timeout_s,
+            task_publish_retry=False,
+        )
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -46,7 +60,7 @@ def make_celery(broker_url: str) -> Celery:
         from .jobs import claim, run_claimed
 
         platform = _platform()
-        job = claim(platform.sessions, job_id=job_id)
+        job = claim(platform.sessions, job_id=job_id, lease_s=platform.settings.job_lease_s)
         if job is not None:
             run_claimed(platform, job)
 

@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         4, ge=1, description="Tries before a job leaves its recording `failed`."
     )
     job_retry_base_s: float = Field(1.0, gt=0, description="First retry delay; doubles each try.")
+    job_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a claimed job stays a worker's without a heartbeat; a dead worker's "
+        "jobs are taken by another worker this long after its last heartbeat.",
+    )
+    job_heartbeat_s: float = Field(
+        10.0, gt=0, description="How often a worker extends the lease of the job it runs, seconds."
+    )
+    job_reannounce_every_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often `overheard worker` re-sends due jobs and expired leases to the "
+        "broker (jobs whose announcement was lost or whose worker died), seconds.",
+    )
+    broker_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait for the broker when announcing a job; the job stays in the "
+        "jobs table and is re-announced later.",
+    )
     upload_limit_bytes: int = Field(10_000_000, gt=0, description="Largest accepted upload body.")
     max_clip_seconds: float = Field(30.0, gt=0, description="Longest accepted utterance.")
     min_sample_rate_hz: int = Field(8000, gt=0, description="Lowest accepted source sample rate.")

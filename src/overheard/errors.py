@@ -104,6 +104,21 @@ class DecryptionFailed(OverheardError):
     code = "decryption_failed"
 
 
+class ServiceUnavailable(OverheardError):
+    """A backing service (database, blob store, broker, key provider) cannot be reached now.
+
+    Answered 503 with ``Retry-After``: nothing was lost, the same request may be sent again.
+    """
+
+    status = 503
+    code = "service_unavailable"
+    retry_after_s: int = 5
+
+    def __init__(self, message: str, *, service: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.service = service
+
+
 class ConfigError(OverheardError):
     """A setting is missing or names an unknown backend."""
 

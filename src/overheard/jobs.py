@@ -26,12 +26,15 @@ from .db import Base, transaction, utcnow
 from .errors import NotFound
 
 if TYPE_CHECKING:
+    from celery import Celery
+
+    from .config import Settings
     from .platform import Platform
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 300.0
-"""How long a claimed job is a worker's before another may take it."""
+DEFAULT_LEASE_S = 30.0
+"""How long a claimed job is a worker's without a heartbeat (``job_lease_s`` overrides it)."""
 POLL_S = 1.0
 """How often idle in-process workers look for due jobs they were not told about."""
 
@@ -112,7 +115,11 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def claim(
-    sessions: sessionmaker[Session], *, job_id: str | None = None, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    *,
+    job_id: str | None = None,
+    now: datetime | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> Job | None:
     """Atomically take one due job (or the named one) with a lease; None if there is none."""
     when = now or utcnow()
@@ -130,7 +137,7 @@ def claim(
             .where(Job.id == found, _claimable(when))
             .values(
                 state=JobState.RUNNING.value,
-                lease_until=when + timedelta(seconds=LEASE_S),
+                lease_until=when + timedelta(seconds=lease_s),
                 attempts=Job.attempts + 1,
                 updated_at=when,
             )
@@ -146,7 +153,8 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
     try:
         if kind is None:
             raise LookupError(f"unknown job kind {job.kind!r}")
-        kind.run(platform, job.subject)
+        with Heartbeat(platform.sessions, job, platform.settings):
+            kind.run(platform, job.subject)
     except Exception as exc:  # any handler error is recorded, never lost
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
@@ -158,6 +166,54 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
             .values(state=JobState.DONE.value, lease_until=None, updated_at=now())
         )
     return JobState.DONE
+
+
+@dataclass
+class Heartbeat:
+    """While a job runs, extend its lease every ``job_heartbeat_s``; a dead worker stops doing so."""
+
+    sessions: sessionmaker[Session]
+    job: Job
+    settings: Settings
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        self._thread = threading.Thread(
+            target=self._loop, name=f"overheard-heartbeat-{self.job.id[:8]}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.job_heartbeat_s + 5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.job_heartbeat_s):
+            try:
+                extend_lease(self.sessions, self.job, self.settings.job_lease_s)
+            except Exception as exc:  # the database may be away for a moment; try next beat
+                log.warning("heartbeat of job %s failed: %s", self.job.id, type(exc).__name__)
+
+
+def extend_lease(
+    sessions: sessionmaker[Session], job: Job, lease_s: float, *, now: datetime | None = None
+) -> bool:
+    """Push a running job's lease ``lease_s`` ahead, if this claim (same attempt) still holds it."""
+    when = now or utcnow()
+    with transaction(sessions) as session:
+        result = session.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.state == JobState.RUNNING.value,
+                Job.attempts == job.attempts,
+            )
+            .values(lease_until=when + timedelta(seconds=lease_s), updated_at=when)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def _record_failure(
@@ -244,7 +300,7 @@ class InProcessBackend:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                job = claim(self.platform.sessions)
+                job = claim(self.platform.sessions, lease_s=self.platform.settings.job_lease_s)
             except Exception:
                 log.exception("claiming a job failed")
                 job = None
@@ -252,7 +308,10 @@ class InProcessBackend:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
                 continue
-            run_claimed(self.platform, job)
+            try:
+                run_claimed(self.platform, job)
+            except Exception:  # the outcome could not be recorded; the lease expires, it reruns
+                log.exception("recording the outcome of job %s failed", job.id)
 
 
 @dataclass
@@ -265,17 +324,31 @@ class CeleryBackend:
     def __post_init__(self) -> None:
         from .celery_app import make_celery
 
-        self.celery = make_celery(self.broker_url)
+        self.celery = make_celery(self.broker_url, timeout_s=self.platform.settings.broker_timeout_s)
 
     def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
-        """Send the job id to a Celery worker."""
-        self.celery.send_task("overheard.run_job", args=[job_id], countdown=delay_s or None)
+        """Send the job id to a Celery worker; never raises (see :func:`announce`)."""
+        announce(self.celery, job_id, delay_s=delay_s)
 
     def start(self) -> None:
         """Nothing runs here; `overheard worker` processes run the jobs."""
 
     def stop(self) -> None:
         """Nothing to stop in this process."""
+
+
+def announce(celery: Celery, job_id: str, *, delay_s: float = 0.0) -> bool:
+    """Send ``job_id`` to the broker; False (logged) when the broker cannot take it.
+
+    The job is already committed in the jobs table, which is the outbox: ``overheard worker``
+    re-sends every due job each ``job_reannounce_every_s``, so a lost announcement only delays it.
+    """
+    try:
+        celery.send_task("overheard.run_job", args=[job_id], countdown=delay_s or None)
+    except Exception as exc:  # broker down or slow: the outbox scan delivers it later
+        log.warning("broker did not take job %s (%s); it will be re-announced", job_id, exc)
+        return False
+    return True
 
 
 def make_backend(platform: Platform) -> JobBackend:

@@ -10,10 +10,6 @@ from .jobs import Periodic
 
 log = logging.getLogger(__name__)
 
-REANNOUNCE_S = 15.0
-"""How often a Celery worker re-sends due jobs whose messages may have been lost."""
-
-
 def register_all() -> None:
     """Register the handlers of every job kind."""
     from . import learn
@@ -55,22 +51,33 @@ def housekeeping(platform) -> Periodic:  # type: ignore[no-untyped-def]
     )
 
 
+def reannounce_due(sessions, celery) -> int:  # type: ignore[no-untyped-def]
+    """Send every due job (and every job whose lease expired) to the broker; how many were sent."""
+    from .jobs import announce, due_job_ids
+
+    with sessions() as session:
+        due = due_job_ids(session)
+    return sum(announce(celery, job_id) for job_id in due)
+
+
 def reannounce_loop(settings: Settings) -> threading.Thread:
-    """A daemon thread that re-announces due jobs to Celery (at-least-once despite lost messages)."""
+    """A daemon thread that re-announces due jobs to Celery (at-least-once despite lost messages).
+
+    The jobs table is the outbox: an upload whose announcement failed (broker down), a job whose
+    worker died (lease expired, no heartbeat) and a retry whose delayed message was lost are all
+    found here within ``job_reannounce_every_s``.
+    """
     from .celery_app import make_celery
     from .db import make_engine, make_sessionmaker
-    from .jobs import due_job_ids
 
-    celery = make_celery(settings.broker_url)
+    celery = make_celery(settings.broker_url, timeout_s=settings.broker_timeout_s)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     stop = threading.Event()
 
     def loop() -> None:
-        while not stop.wait(REANNOUNCE_S):
+        while not stop.wait(settings.job_reannounce_every_s):
             try:
-                with sessions() as session:
-                    for job_id in due_job_ids(session):
-                        celery.send_task("overheard.run_job", args=[job_id])
+                reannounce_due(sessions, celery)
             except Exception:
                 log.exception("re-announcing due jobs failed")
 

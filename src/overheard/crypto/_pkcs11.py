@@ -7,9 +7,13 @@ token, with the frame header (which names the version) as associated data; the K
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -22,7 +26,7 @@ from overheard.crypto.kek import (
     version_number,
     wrap_header,
 )
-from overheard.errors import ConfigError
+from overheard.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from pkcs11 import Session, Token
@@ -33,6 +37,29 @@ GCM_TAG_BITS = 128
 """Length of the GCM tag the token appends, in bits."""
 URL_ATTRIBUTES = ("module", "token", "label")
 """The attributes a ``pkcs11:`` URL must carry, each exactly once."""
+
+OPEN_ATTEMPTS = 8
+"""Tries to find the token and log in before giving up (tokens flicker while others start)."""
+OPEN_RETRY_BASE_S = 0.05
+"""First pause between tries, doubled each time up to ``OPEN_RETRY_MAX_S``, with jitter."""
+OPEN_RETRY_MAX_S = 1.0
+"""Longest pause between two tries, in seconds."""
+TRANSIENT_ERRORS = (
+    "NoSuchToken",
+    "TokenNotPresent",
+    "TokenNotRecognised",
+    "GeneralError",
+    "DeviceError",
+    "DeviceMemory",
+    "DeviceRemoved",
+    "FunctionFailed",
+    "HostMemory",
+    "SessionCount",
+)
+"""PKCS#11 errors worth another try: SoftHSM2 reports these while another process writes the
+token directory, and a network HSM while it is busy."""
+
+log = logging.getLogger(__name__)
 
 # python-pkcs11 mixes encrypt/decrypt into key objects at run time; its static types lack them.
 KeyObject = Any
@@ -62,12 +89,17 @@ class Pkcs11Kek:
         pkcs11 = _import_pkcs11()
         self._location = location
         self._lock = threading.Lock()
-        token = _find_token(pkcs11, location)
-        self._login: _Login | None = _Login.acquire(token, location, pin)
+        self._login: _Login | None = None
         self._session: Session | None = None
+        self._versions: dict[str, KeyObject] = {}
+        _with_retries(pkcs11, location, lambda: self._open(pkcs11, pin))
+
+    def _open(self, pkcs11: Any, pin: str) -> None:
+        token = _find_token(pkcs11, self._location)
+        self._login = _Login.acquire(token, self._location, pin)
         try:
             self._session = token.open(rw=True)
-            self._versions: dict[str, KeyObject] = self._scan()
+            self._versions = self._scan()
         except BaseException:
             self.close()
             raise
@@ -292,13 +324,54 @@ def _find_token(pkcs11: Any, location: Pkcs11Location) -> Token:
         library = pkcs11.lib(location.module)
     except (OSError, RuntimeError) as exc:
         raise ConfigError(f"cannot load PKCS#11 module {location.module!r}: {exc}") from None
-    try:
-        token: Token = library.get_token(token_label=location.token)
-    except pkcs11.exceptions.NoSuchToken:
-        raise ConfigError(
-            f"no PKCS#11 token labelled {location.token!r} in {location.module}"
-        ) from None
+    token: Token = library.get_token(token_label=location.token)
     return token
+
+
+def _with_retries(pkcs11: Any, location: Pkcs11Location, action: Callable[[], None]) -> None:
+    """Run ``action`` (find the token, log in, scan), retrying transient PKCS#11 errors."""
+    transient = tuple(getattr(pkcs11.exceptions, name) for name in TRANSIENT_ERRORS)
+    started = time.monotonic()
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            action()
+            return
+        except transient as exc:
+            if attempt == OPEN_ATTEMPTS:
+                raise _gave_up(pkcs11, location, exc, attempt, time.monotonic() - started) from None
+            log.info("PKCS#11 open try %d failed (%s); retrying", attempt, type(exc).__name__)
+            _refresh_slots(pkcs11, location)
+            pause = min(OPEN_RETRY_MAX_S, OPEN_RETRY_BASE_S * 2 ** (attempt - 1))
+            time.sleep(pause * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
+
+
+def _refresh_slots(pkcs11: Any, location: Pkcs11Location) -> None:
+    # Many modules (SoftHSM2 among them) read their token list once, at C_Initialize; a token
+    # missed while another process rewrote it stays missing until the library starts again. That
+    # is only safe while no key of this process is open on the module.
+    with _Login._registry_lock:
+        if any(key[0] == location.module for key in _Login._registry):
+            return
+        try:
+            pkcs11.lib(location.module).reinitialize()
+        except pkcs11.PKCS11Error as exc:
+            log.info("re-initialising %s failed: %s", location.module, type(exc).__name__)
+
+
+def _gave_up(
+    pkcs11: Any, location: Pkcs11Location, exc: Exception, tries: int, spent_s: float
+) -> Exception:
+    where = f"after {tries} tries over {spent_s:.1f} s"
+    if isinstance(exc, pkcs11.exceptions.NoSuchToken):
+        return ConfigError(
+            f"no PKCS#11 token labelled {location.token!r} in {location.module} {where}; "
+            "check the token label in OVERHEARD_KEK_URL (softhsm2-util --show-slots lists "
+            "tokens; for SoftHSM2 the token directory in SOFTHSM2_CONF must be readable)"
+        )
+    return ServiceUnavailable(
+        f"the HSM token {location.token!r} kept failing ({type(exc).__name__}) {where}",
+        service="key_provider",
+    )
 
 
 def _import_pkcs11() -> Any:
