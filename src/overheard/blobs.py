@@ -39,8 +39,9 @@ S3_LIST_PAGE_KEYS = 1000
 """Keys per ``list_objects_v2`` request (the S3 maximum)."""
 S3_DEFAULT_REGION = "us-east-1"
 S3_CONNECT_TIMEOUT_S = 5.0
-S3_READ_TIMEOUT_S = 60.0
-S3_MAX_ATTEMPTS = 5
+"""Default connect and read timeout of one S3 request (``s3_timeout_s``), seconds."""
+S3_MAX_ATTEMPTS = 3
+"""Default tries of one S3 request (``s3_max_attempts``)."""
 _MAKEDIRS_ATTEMPTS = 8
 _SEGMENT = r"[a-z0-9][a-z0-9_.-]*"
 _KEY_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
@@ -369,6 +370,24 @@ class S3BlobStore:
         """Close the client's connection pool."""
         self._client.close()
 
+    def bucket_exists(self) -> bool:
+        """One ``head_bucket``: False when the bucket is missing; other failures raise."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
+
+    def create_bucket(self, region: str) -> None:
+        """Create the bucket (outside us-east-1 S3 wants the region named)."""
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != S3_DEFAULT_REGION:
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        self._client.create_bucket(**params)
+
     def _rows(self, pages: Iterable[dict[str, Any]]) -> Iterator[BlobInfo]:
         try:
             for page in pages:
@@ -407,6 +426,8 @@ def blob_store_from_url(
     s3_region: str | None = None,
     s3_access_key: str | None = None,
     s3_secret_key: str | None = None,
+    s3_timeout_s: float = S3_CONNECT_TIMEOUT_S,
+    s3_max_attempts: int = S3_MAX_ATTEMPTS,
 ) -> BlobStore:
     """The store a URL names; :class:`ConfigError` for an unknown scheme or a malformed URL."""
     if url.startswith("/"):
@@ -416,7 +437,14 @@ def blob_store_from_url(
         return LocalBlobStore(_file_path(parts))
     if parts.scheme == "s3":
         bucket, prefix = _s3_location(parts)
-        client = _s3_client(s3_endpoint_url, s3_region, s3_access_key, s3_secret_key)
+        client = _s3_client(
+            s3_endpoint_url,
+            s3_region,
+            s3_access_key,
+            s3_secret_key,
+            timeout_s=s3_timeout_s,
+            max_attempts=s3_max_attempts,
+        )
         return S3BlobStore(bucket, prefix, client=client)
     supported = ", ".join(SUPPORTED_SCHEMES)
     raise ConfigError(
@@ -451,7 +479,13 @@ def _s3_location(parts: SplitResult) -> tuple[str, str]:
 
 
 def _s3_client(
-    endpoint_url: str | None, region: str | None, access_key: str | None, secret_key: str | None
+    endpoint_url: str | None,
+    region: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    *,
+    timeout_s: float = S3_CONNECT_TIMEOUT_S,
+    max_attempts: int = S3_MAX_ATTEMPTS,
 ) -> Any:
     """One boto3 client per store; boto3 clients are safe to share between threads."""
     if (access_key is None) != (secret_key is None):
@@ -460,9 +494,9 @@ def _s3_client(
     from botocore.config import Config
 
     config = Config(
-        connect_timeout=S3_CONNECT_TIMEOUT_S,
-        read_timeout=S3_READ_TIMEOUT_S,
-        retries={"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+        connect_timeout=timeout_s,
+        read_timeout=timeout_s,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
     )
     return boto3.client(
         "s3",

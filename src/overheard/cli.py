@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +24,7 @@ from .learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from .learn.intents_cli import intents_app
 from .platform import Platform, initialise
 from .protect.trace_cli import trace_cmd
+from .unavailable import backend_unavailable
 
 app = typer.Typer(
     help="Overheard: the human-review loop of a voice assistant, privacy enforced.",
@@ -63,10 +66,44 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
 
 @app.command()
 def init(data_dir: DataDir = None) -> None:
-    """Create the data directory, key file (0600), secrets, and the database schema."""
+    """Create the data directory, key file, secrets, schema, S3 bucket and first KEK version."""
+    from .firstuse import ensure_bucket, ensure_key_version
+    from .platform import open_blobs, open_kek
+
     settings = settings_for(data_dir)
-    initialise(settings)
+    with clean_errors():
+        initialise(settings)
+        blobs = open_blobs(settings)
+        try:
+            if (bucket := ensure_bucket(blobs, settings)) is not None:
+                console.print(f"created S3 bucket {bucket}")
+        finally:
+            blobs.close()
+        kek = open_kek(settings)
+        try:
+            if (version := ensure_key_version(kek)) is not None:
+                console.print(f"created key-encryption key version {version} ({kek.scheme})")
+        finally:
+            getattr(kek, "close", lambda: None)()
     console.print(f"initialised {settings.data_dir}")
+
+
+@contextmanager
+def clean_errors(status: int = 2) -> Iterator[None]:
+    """Turn a deliberate error into its message on the console and an exit status, no traceback."""
+    from .errors import ServiceUnavailable
+
+    try:
+        yield
+    except OverheardError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(status) from None
+    except Exception as exc:
+        unavailable = backend_unavailable(exc)
+        if unavailable is None:
+            raise
+        console.print(f"[red]error:[/red] {ServiceUnavailable.__name__}: {unavailable.message}")
+        raise typer.Exit(status) from None
 
 
 @app.command()
@@ -79,15 +116,18 @@ def serve(
     """Run the web server with in-process workers (or Celery, when a broker is configured)."""
     import uvicorn
 
+    from .firstuse import check_ready
     from .tasks import register_all, startup_sweep
     from .web import create_app
 
     remember_public_url(data_dir, public_url)
     settings = settings_for(data_dir, host=host, port=port)
-    initialise(settings)
-    register_all()
-    platform = Platform.open(settings)
-    startup_sweep(platform)
+    with clean_errors():
+        initialise(settings)
+        register_all()
+        platform = Platform.open(settings)
+        check_ready(platform.blobs, platform.keyring.kek)
+        startup_sweep(platform)
     url = settings.base_url
     console.print(f"Overheard is running: open {url}/")
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
@@ -106,11 +146,16 @@ def worker(
     if not settings.broker_url:
         console.print("[red]error:[/red] set OVERHEARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
         raise typer.Exit(2)
+    from .firstuse import check_ready
+
     register_all()
     configure(settings)
+    with clean_errors():
+        platform = Platform.open(settings)
+        check_ready(platform.blobs, platform.keyring.kek)
     reannounce_loop(settings)
     # Housekeeping runs in this (parent) process on a platform of its own; pool children open theirs.
-    housekeeping(Platform.open(settings)).start()
+    housekeeping(platform).start()
     celery = make_celery(settings.broker_url)
     celery.worker_main(
         ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]

@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="SQLAlchemy URL; empty = SQLite file in the data dir."
     )
+    database_connect_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="PostgreSQL: longest wait to connect, for a pooled connection, or for an "
+        "unacknowledged send, seconds.",
+    )
+    database_statement_timeout_s: float = Field(
+        60.0, ge=0, description="PostgreSQL: longest one statement may run, seconds (0 = no limit)."
+    )
+    retry_after_s: int = Field(
+        5, ge=1, description="`Retry-After` sent with a 503 when a backing service is unavailable."
+    )
     blob_url: str = Field(
         "", description="file:///dir or s3://bucket/prefix; empty = data_dir/blobs."
     )
@@ -36,6 +48,12 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region name.")
     s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key id.")
     s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    s3_timeout_s: float = Field(
+        5.0, gt=0, description="Connect and read timeout of one S3 request, seconds."
+    )
+    s3_max_attempts: int = Field(
+        3, ge=1, description="Tries of one S3 request (transient errors) before it fails."
+    )
     kek_url: str = Field(
         "", description="keyfile:/path, pkcs11:…, vault://…; empty = data_dir/kek.json."
     )

@@ -61,7 +61,13 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, *, writer: bool = True) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    writer: bool = True,
+    connect_timeout_s: float = 5.0,
+    statement_timeout_s: float = 60.0,
+) -> Engine:
     """An engine for ``url``: SQLite with WAL + foreign keys, or PostgreSQL (psycopg 3).
 
     On SQLite a writer engine begins every transaction IMMEDIATE (the write lock up front); a
@@ -78,8 +84,31 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=connect_timeout_s,
+            connect_args=_postgres_timeouts(connect_timeout_s, statement_timeout_s),
+        )
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
+
+
+def _postgres_timeouts(connect_timeout_s: float, statement_timeout_s: float) -> dict[str, Any]:
+    # Bound every wait on a database that went away: the connect, an unacknowledged send
+    # (tcp_user_timeout) and a silent peer (keepalives); a statement by statement_timeout.
+    args: dict[str, Any] = {
+        "connect_timeout": max(1, round(connect_timeout_s)),
+        "tcp_user_timeout": round(connect_timeout_s * 1000),
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(connect_timeout_s)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+    }
+    if statement_timeout_s > 0:
+        args["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+    return args
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -35,6 +35,18 @@ def open_blobs(settings: Settings) -> BlobStore:
         s3_region=settings.s3_region or None,
         s3_access_key=settings.s3_access_key.get_secret_value() or None,
         s3_secret_key=settings.s3_secret_key.get_secret_value() or None,
+        s3_timeout_s=settings.s3_timeout_s,
+        s3_max_attempts=settings.s3_max_attempts,
+    )
+
+
+def open_engine(settings: Settings, *, writer: bool = True) -> Engine:
+    """An engine on the configured database, with its timeouts."""
+    return make_engine(
+        settings.database_url,
+        writer=writer,
+        connect_timeout_s=settings.database_connect_timeout_s,
+        statement_timeout_s=settings.database_statement_timeout_s,
     )
 
 
@@ -77,8 +89,8 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         """Connect to everything ``settings`` names (the schema must already be migrated)."""
-        engine = make_engine(settings.database_url)
-        reader = make_engine(settings.database_url, writer=False) if settings.is_sqlite else engine
+        engine = open_engine(settings)
+        reader = open_engine(settings, writer=False) if settings.is_sqlite else engine
         return cls(
             settings=settings,
             engine=engine,

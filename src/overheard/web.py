@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,12 +24,14 @@ from .accounts import web as accounts_web
 from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
-from .errors import OverheardError
+from .errors import OverheardError, ServiceUnavailable
 from .platform import Platform
 from .privacy import routes as privacy_routes
 from .recordings import api as recordings_api
+from .unavailable import backend_unavailable
 from .workbench import routes as workbench_routes
 
+log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
 FAVICON = STATIC_DIR / "favicon.svg"
@@ -44,19 +48,68 @@ def make_templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one JSON error shape."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def unavailable_response(exc: ServiceUnavailable, retry_after_s: int) -> JSONResponse:
+    """503 with ``Retry-After``: a backing service is away; the request may be sent again."""
+    headers = {"Retry-After": str(retry_after_s)}
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _backend_error_types() -> list[type[BaseException]]:
+    """Exception bases of the backend client libraries that are installed."""
+    from sqlalchemy import exc as sa
+
+    found: list[type[BaseException]] = [sa.DBAPIError, sa.TimeoutError]
+    for module, names in _BACKEND_ERRORS:
+        try:
+            imported = importlib.import_module(module)
+        except ImportError:
+            continue
+        found.extend(getattr(imported, name) for name in names)
+    return found
+
+
+_BACKEND_ERRORS = (
+    ("botocore.exceptions", ("BotoCoreError", "ClientError")),
+    ("redis.exceptions", ("RedisError",)),
+    ("kombu.exceptions", ("KombuError",)),
+    ("pkcs11.exceptions", ("PKCS11Error",)),
+    ("hvac.exceptions", ("VaultError",)),
+    ("requests.exceptions", ("RequestException",)),
+)
+
+
+def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(OverheardError)
     async def _overheard(_: Request, exc: OverheardError) -> JSONResponse:
+        if isinstance(exc, ServiceUnavailable):
+            log.warning("%s unavailable: %s", exc.service, exc.message)
+            return unavailable_response(exc, retry_after_s)
         response = error_response(exc.status, exc.code, exc.message)
-        retry_after_s = getattr(exc, "retry_after_s", None)
-        if retry_after_s is not None:
-            response.headers["Retry-After"] = str(math.ceil(retry_after_s))
+        asked = getattr(exc, "retry_after_s", None)
+        if asked is not None:
+            response.headers["Retry-After"] = str(math.ceil(asked))
         return response
+
+    async def _backend(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = backend_unavailable(exc)
+        if unavailable is None:
+            log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+            return error_response(500, "internal_error", "internal error")
+        log.warning(
+            "%s unavailable (%s) on %s", unavailable.service, type(exc).__name__, request.url.path
+        )
+        return unavailable_response(unavailable, retry_after_s)
+
+    for error_type in _backend_error_types():
+        app.add_exception_handler(error_type, _backend)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,7 +151,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.platform = platform
     app.state.templates = make_templates()
-    _install_error_handlers(app)
+    _install_error_handlers(app, platform.settings.retry_after_s)
     app.include_router(recordings_api.router)
     accounts_web.install(app, platform)
     app.include_router(customer_routes.router)
@@ -115,6 +168,19 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     @app.get("/favicon.ico", include_in_schema=False, dependencies=[Depends(public())])
     def favicon() -> FileResponse:
         return FileResponse(FAVICON, media_type="image/svg+xml")
+
+    @app.get("/readyz", include_in_schema=False, dependencies=[Depends(public())])
+    def readyz() -> JSONResponse:
+        from .health import readiness
+
+        checks = readiness(platform)
+        failing = [name for name, state in checks.items() if state != "ok"]
+        if not failing:
+            return JSONResponse({"status": "ready", "checks": checks})
+        error = ServiceUnavailable(f"not ready: {', '.join(failing)}", service=failing[0])
+        body = {**error.as_json(), "status": "unavailable", "checks": checks}
+        headers = {"Retry-After": str(platform.settings.retry_after_s)}
+        return JSONResponse(body, status_code=503, headers=headers)
 
     @app.get(
         "/",

@@ -101,6 +101,11 @@ class VaultTransitKek:
             return version_id(int(response["data"]["latest_version"]))
         return self.current_version()
 
+    def create_key(self) -> str:
+        """Create the transit key (first use of an empty mount) and return its first version."""
+        self._call("create_key", key_type="aes256-gcm96")
+        return self.current_version()
+
     def wrapped_version(self, wrapped: bytes) -> str:
         """The version named in Vault's ciphertext prefix (``vault:v3:…`` -> ``"v3"``)."""
         match = _CIPHERTEXT.fullmatch(wrapped.decode("ascii", errors="replace"))
