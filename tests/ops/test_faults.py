@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,8 +22,8 @@ from overheard.platform import Platform, initialise
 from overheard.recordings.models import Recording
 from overheard.web import create_app
 from tests.conftest import tone_wav
-from tests.ops.services import Service, TcpProxy, redis_service, s3_service
-from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, create_bucket
+from tests.ops.services import Service, TcpProxy, redis_service, s3_service, wait_for_port
+from tests.s3server import TEST_ACCESS_KEY, TEST_SECRET_KEY, create_bucket, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ANSWER_BOUND_S = 15.0
@@ -173,5 +174,59 @@ def test_outage_answers_503_and_loses_nothing(faulty_settings, world: World, fau
                 rec = session.get(Recording, rid)
                 assert rec is not None and platform.blobs.exists(rec.audio_blob)
         assert rows == len(set(world.acknowledged.values()))
+    finally:
+        platform.close()
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real HTTP server in a thread (the device speaks HTTP to it)."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_device_waits_at_least_the_servers_retry_after(faulty_settings, world: World, tmp_path):
+    """The reference device turns a 503 into Unreachable carrying Retry-After, and its uploader
+    waits at least that long before the next try."""
+    from overheard.db import transaction, utcnow
+    from overheard.device.client import DeviceClient, Unreachable
+    from overheard.device.delivery import Uploader
+    from overheard.device.queue import OfflineQueue, load_or_create_key
+    from overheard.identity.service import enrol_household
+
+    initialise(faulty_settings)
+    platform = Platform.open(faulty_settings)
+    with transaction(platform.sessions) as session:
+        hh = enrol_household(
+            session, platform.keyring, platform.secrets,
+            name="Bo", account="ACC-2", email="b@example.org", serial="SN-2",
+        )  # fmt: skip
+    try:
+        with serving(create_app(platform, run_workers=False)) as url:
+            device = DeviceClient(url, hh.device_token)
+            queue = OfflineQueue(tmp_path / "queue", load_or_create_key(tmp_path / "device.key"))
+            queue.put(tone_wav(0.5), utcnow())
+            uploader = Uploader(device, queue)
+            world.postgres.down()
+            with pytest.raises(Unreachable) as caught:
+                device.status("0" * 32)
+            assert caught.value.retry_after_s == faulty_settings.retry_after_s
+            assert uploader.step() >= faulty_settings.retry_after_s
+            assert len(queue) == 1 and uploader.offline
+            world.postgres.up()
+            assert uploader.step() == 0.0 and len(queue) == 0
+            device.close()
     finally:
         platform.close()

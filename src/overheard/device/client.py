@@ -25,8 +25,25 @@ TERMINAL_STATUSES = frozenset({"transcribed", "accidental", "no_speech", "failed
 """Processing states after which a recording's fate is settled (until someone deletes it)."""
 
 
+MAX_RETRY_AFTER_S = 600.0
+"""Longest server-asked wait the device honours, seconds (a longer one is clipped to it)."""
+
+
 class Unreachable(Exception):
     """The server could not take the request now; try again later with the same key."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        """The wait the server asked for (``Retry-After``), seconds; None when it did not."""
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delay-seconds form), clipped; None when absent or a date."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value.isdigit():
+        return None
+    return min(float(value), MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)
@@ -136,7 +153,10 @@ class DeviceClient:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES:
             code, message = _error_of(response)
-            raise Unreachable(f"HTTP {response.status_code} {code}: {message}")
+            raise Unreachable(
+                f"HTTP {response.status_code} {code}: {message}",
+                retry_after_s=retry_after_of(response),
+            )
         return response
 
 

@@ -167,7 +167,8 @@ class Uploader:
             sent = self._deliver_head()
         except Unreachable as exc:
             self._went_offline(str(exc))
-            return self._backoff.next_delay_s()
+            # The server's Retry-After is a floor: a busy fleet must not come back all at once.
+            return max(self._backoff.next_delay_s(), exc.retry_after_s or 0.0)
         if self.offline:
             self.offline = False
             self._notify(Event("online", "server reachable again"))

@@ -133,7 +133,7 @@ class _Sender:
                 break
             except Unreachable as exc:
                 self._say(f"device {device}: upload failed ({exc}); attempt {attempt + 1}")
-                time.sleep(RETRY_FIRST_S * 2**attempt)
+                time.sleep(max(RETRY_FIRST_S * 2**attempt, exc.retry_after_s or 0.0))
         self._record(device, label, utterance, answer, time.monotonic() - started)
 
     def _record(
