@@ -128,9 +128,20 @@ def serve(
         platform = Platform.open(settings)
         check_ready(platform.blobs, platform.keyring.kek)
         startup_sweep(platform)
+    from .observe import configure_logging
+
+    configure_logging(settings.log_format)
     url = settings.base_url
     console.print(f"Overheard is running: open {url}/")
-    uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info")
+    # Our middleware writes the access log (route templates, request ids); uvicorn's would
+    # print raw paths, which can hold one-time tokens.
+    uvicorn.run(
+        create_app(platform),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -156,7 +167,11 @@ def worker(
     reannounce_loop(settings)
     # Housekeeping runs in this (parent) process on a platform of its own; pool children open theirs.
     housekeeping(platform).start()
+    from .observe import configure_logging
+
+    configure_logging(settings.log_format)
     celery = make_celery(settings.broker_url)
+    celery.conf.worker_hijack_root_logger = False
     celery.worker_main(
         ["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork"]
     )

@@ -354,6 +354,17 @@ class Settings(BaseSettings):
         "",
         description="Device pseudonym that recordings arriving over the Wyoming protocol are stored under.",
     )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="`serve` and `worker` logs on stderr: one JSON object per line (with the "
+        "request id) or plain text.",
+    )
+    metrics_multiprocess_dir: str = Field(
+        "",
+        description="Shared directory where several processes on one machine pool their "
+        "Prometheus counters (also set PROMETHEUS_MULTIPROC_DIR to it; `overheard deploy` "
+        "does); empty = each process reports its own.",
+    )
     host: str = Field("127.0.0.1", description="Address `serve` binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port `serve` binds.")
     public_url: str = Field(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from .counters import JOB_RUNS
 from .db import Base, transaction, utcnow
 from .errors import NotFound
 
@@ -158,7 +159,9 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
     except Exception as exc:  # any handler error is recorded, never lost
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
+        JOB_RUNS.labels(job.kind, "failed").inc()
         return _record_failure(platform, job, reason, traceback.format_exc(), now())
+    JOB_RUNS.labels(job.kind, "done").inc()
     with transaction(platform.sessions) as session:
         session.execute(
             update(Job)

@@ -25,6 +25,7 @@ from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
 from .errors import OverheardError, ServiceUnavailable
+from .observe import RequestContext, route_of
 from .platform import Platform
 from .privacy import routes as privacy_routes
 from .recordings import api as recordings_api
@@ -100,11 +101,16 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
 
     async def _backend(request: Request, exc: Exception) -> JSONResponse:
         unavailable = backend_unavailable(exc)
+        route = route_of(request.scope)  # the template: raw paths may hold one-time tokens
         if unavailable is None:
-            log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+            log.error("unhandled %s on %s", type(exc).__name__, route, exc_info=exc)
             return error_response(500, "internal_error", "internal error")
         log.warning(
-            "%s unavailable (%s) on %s", unavailable.service, type(exc).__name__, request.url.path
+            "%s unavailable (%s) on %s",
+            unavailable.service,
+            type(exc).__name__,
+            route,
+            extra={"service": unavailable.service},
         )
         return unavailable_response(unavailable, retry_after_s)
 
@@ -158,6 +164,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     privacy_routes.install(app, platform)
     workbench_routes.install(app, platform)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(RequestContext)
 
     @app.get("/healthz", include_in_schema=False, dependencies=[Depends(public())])
     def healthz() -> dict[str, str]:
@@ -168,6 +175,13 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     @app.get("/favicon.ico", include_in_schema=False, dependencies=[Depends(public())])
     def favicon() -> FileResponse:
         return FileResponse(FAVICON, media_type="image/svg+xml")
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(public())])
+    def metrics() -> Response:
+        from .metrics import CONTENT_TYPE, exposition
+
+        body = exposition(platform.sessions, platform.settings.metrics_multiprocess_dir)
+        return Response(body, media_type=CONTENT_TYPE)
 
     @app.get("/readyz", include_in_schema=False, dependencies=[Depends(public())])
     def readyz() -> JSONResponse:
