@@ -177,6 +177,38 @@ def worker(
     )
 
 
+@app.command()
+def deploy(
+    data_dir: DataDir = None,
+    web: Annotated[int, typer.Option(help="Web processes (`serve`), on consecutive ports.")] = 2,
+    workers: Annotated[int, typer.Option(help="Job workers (needs a broker).")] = 2,
+    base_port: Annotated[
+        int | None, typer.Option(help="Port of the first web process (default: OVERHEARD_PORT).")
+    ] = None,
+    procfile: Annotated[
+        bool, typer.Option("--procfile", help="Print a Procfile instead of running.")
+    ] = False,
+) -> None:
+    """Run N web processes and M workers under one supervisor (after `init`)."""
+    import os
+
+    from . import deploy as deployment
+    from .metrics import prepare_multiprocess_dir
+
+    settings = settings_for(data_dir)
+    with clean_errors():
+        processes = deployment.plan(
+            settings, web=web, workers=workers, base_port=base_port or settings.port
+        )
+    if procfile:
+        typer.echo(deployment.procfile(processes), nl=False)
+        return
+    init(data_dir)
+    prepare_multiprocess_dir(deployment.metrics_dir(settings))
+    env = deployment.child_env(settings, dict(os.environ))
+    raise typer.Exit(deployment.run(processes, env))
+
+
 @households_app.command("add")
 def households_add(
     name: Annotated[str, typer.Option(help="The account holder's first name.")],
