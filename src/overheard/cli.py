@@ -209,6 +209,38 @@ def deploy(
     raise typer.Exit(deployment.run(processes, env))
 
 
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Argument(help="New directory to write the backup into.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Back up every row and sealed blob (never the KEK, secrets or household key shares)."""
+    from .backup import write_backup
+
+    with opened(data_dir) as platform:
+        counts = write_backup(platform, out)
+    rows = sum(v for k, v in counts.items() if k != "blobs")
+    console.print(f"backed up {rows} rows and {counts['blobs']} blobs to {out}")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory written by `overheard backup`.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Restore a backup into an empty deployment; households shredded since stay unreadable."""
+    from .backup import restore_backup
+
+    settings = settings_for(data_dir)
+    with clean_errors():
+        initialise(settings)
+    with opened(data_dir) as platform:
+        report = restore_backup(platform, source)
+    console.print(f"restored {report.rows} rows and {report.blobs} blobs")
+    for household in report.shredded_households:
+        console.print(f"household {household}: deleted after the backup; its content stays shredded")
+
+
 @households_app.command("add")
 def households_add(
     name: Annotated[str, typer.Option(help="The account holder's first name.")],

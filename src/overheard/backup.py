@@ -1,0 +1,184 @@
+"""Backup and restore that keep crypto-shredding true.
+
+A backup holds every database row (as tagged JSON lines, table by table) and every sealed blob,
+and nothing that opens them: no KEK, no server secrets, no household key shares. Content in it
+can only be read again with the live key-share folder, so a household whose share was erased
+after the backup (deleted, or moved to a new key generation) stays unreadable after a restore;
+``restore`` names those households, removes their restored content rows' blobs, and audits it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, text, update
+
+from . import audit
+from .db import Base, transaction, utcnow
+from .errors import Conflict
+from .keys import DataKey
+from .platform import Platform
+
+FORMAT = 1
+"""Version of the backup layout."""
+BATCH_ROWS = 500
+"""Rows inserted per statement on restore."""
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What a restore brought back, and which households stayed shredded."""
+
+    rows: int
+    blobs: int
+    shredded_households: list[str]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, datetime):
+        return {"$t": value.isoformat()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        if "$b" in value:
+            return base64.b64decode(value["$b"])
+        if "$t" in value:
+            return datetime.fromisoformat(value["$t"])
+    return value
+
+
+def _tables() -> list[Table]:
+    from . import schema  # noqa: F401 - every model module registers its tables
+
+    return [t for t in Base.metadata.sorted_tables if t.name != "alembic_version"]
+
+
+def write_backup(platform: Platform, out: Path) -> dict[str, int]:
+    """Write rows and sealed blobs to the new directory ``out``; counts per table and blobs."""
+    out.mkdir(parents=True, exist_ok=False, mode=0o700)
+    (out / "tables").mkdir()
+    counts: dict[str, int] = {}
+    with platform.readers() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        for table in _tables():
+            with (out / "tables" / f"{table.name}.jsonl").open("w") as fh:
+                counts[table.name] = 0
+                for row in session.execute(select(table)).mappings():
+                    fh.write(json.dumps({k: _encode(v) for k, v in row.items()}) + "\n")
+                    counts[table.name] += 1
+    counts["blobs"] = _copy_blobs_out(platform, out / "blobs")
+    manifest = {"format": FORMAT, "taken_at": utcnow().isoformat(), "counts": counts}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return counts
+
+
+def _copy_blobs_out(platform: Platform, folder: Path) -> int:
+    count = 0
+    for info in platform.blobs.list(""):
+        target = folder / info.key
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.write_bytes(platform.blobs.get(info.key))
+        target.chmod(0o600)
+        count += 1
+    return count
+
+
+def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> RestoreReport:
+    """Load a backup into an empty database and blob store, then keep shredded households shut."""
+    manifest = json.loads((source / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        raise Conflict(f"backup format {manifest.get('format')!r} is not {FORMAT}")
+    rows = 0
+    with transaction(platform.sessions) as session:
+        _refuse_non_empty(session)
+        for table in _tables():
+            for batch in _batches(source / "tables" / f"{table.name}.jsonl"):
+                session.execute(insert(table), batch)
+                rows += len(batch)
+        _reset_sequences(session)
+    blobs = _copy_blobs_in(platform, source / "blobs")
+    shredded = _shut_shredded(platform, actor, manifest)
+    return RestoreReport(rows, blobs, shredded)
+
+
+def _refuse_non_empty(session: Any) -> None:
+    for table in _tables():
+        if session.scalar(select(func.count()).select_from(table)):
+            raise Conflict(f"restore needs an empty database; table {table.name} has rows")
+
+
+def _batches(path: Path) -> Iterator[list[dict[str, Any]]]:
+    if not path.exists():
+        return
+    batch: list[dict[str, Any]] = []
+    with path.open() as fh:
+        for line in fh:
+            batch.append({k: _decode(v) for k, v in json.loads(line).items()})
+            if len(batch) == BATCH_ROWS:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _reset_sequences(session: Any) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in _tables():
+        for column in table.primary_key.columns:
+            if column.autoincrement is True:
+                sequence = func.pg_get_serial_sequence(table.name, column.name)
+                top = func.coalesce(select(func.max(column)).scalar_subquery(), 0)
+                session.execute(select(func.setval(sequence, top + 1, False)))
+
+
+def _copy_blobs_in(platform: Platform, folder: Path) -> int:
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        platform.blobs.put(path.relative_to(folder).as_posix(), path.read_bytes())
+        count += 1
+    return count
+
+
+def _shut_shredded(platform: Platform, actor: str, manifest: dict[str, Any]) -> list[str]:
+    """Households whose live key share is gone: destroy the restored wrapped key, audit it."""
+    shares = platform.keyring.shares
+    with transaction(platform.sessions) as session:
+        keys = session.scalars(select(DataKey).where(DataKey.wrapped.is_not(None))).all()
+        gone = [
+            k
+            for k in keys
+            if k.share_id and (shares is None or not (shares.root / k.share_id).exists())
+        ]
+        for key in gone:
+            session.execute(
+                update(DataKey)
+                .where(DataKey.household_id == key.household_id)
+                .values(wrapped=None, destroyed_at=utcnow())
+            )
+            audit.append(
+                session,
+                actor=actor,
+                action="backup.restore_shredded",
+                subject=key.household_id,
+                household_id=key.household_id,
+                details={"backup_taken_at": manifest.get("taken_at")},
+            )
+        audit.append(
+            session,
+            actor=actor,
+            action="backup.restore",
+            details={"shredded_households": len(gone), "taken_at": manifest.get("taken_at")},
+        )
+    return [k.household_id for k in gone]
