@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -323,6 +324,8 @@ class CeleryBackend:
 
     platform: Platform
     broker_url: str
+    _quiet_until: float = 0.0
+    """Monotonic time before which announcing is skipped, after the broker failed."""
 
     def __post_init__(self) -> None:
         from .celery_app import make_celery
@@ -330,8 +333,15 @@ class CeleryBackend:
         self.celery = make_celery(self.broker_url, timeout_s=self.platform.settings.broker_timeout_s)
 
     def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
-        """Send the job id to a Celery worker; never raises (see :func:`announce`)."""
-        announce(self.celery, job_id, delay_s=delay_s)
+        """Send the job id to a Celery worker; never raises (see :func:`announce`).
+
+        After a failed announcement the broker is left alone for ``job_reannounce_every_s``: the
+        job is in the outbox either way, and uploads should not each wait out a broker timeout.
+        """
+        if time.monotonic() < self._quiet_until:
+            return
+        if not announce(self.celery, job_id, delay_s=delay_s):
+            self._quiet_until = time.monotonic() + self.platform.settings.job_reannounce_every_s
 
     def start(self) -> None:
         """Nothing runs here; `overheard worker` processes run the jobs."""
