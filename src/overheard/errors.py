@@ -107,12 +107,12 @@ class DecryptionFailed(OverheardError):
 class ServiceUnavailable(OverheardError):
     """A backing service (database, blob store, broker, key provider) cannot be reached now.
 
-    Answered 503 with ``Retry-After``: nothing was lost, the same request may be sent again.
+    Answered 503 with ``Retry-After: retry_after_s``: nothing was stored by the failed request,
+    and the same request (same Idempotency-Key) may be sent again.
     """
 
     status = 503
     code = "service_unavailable"
-    retry_after_s: int = 5
 
     def __init__(self, message: str, *, service: str, code: str | None = None) -> None:
         super().__init__(message, code=code)
