@@ -246,6 +246,24 @@ def _record_failure(
     return state
 
 
+def pending_id(session: Session, kind: str, subject: str) -> str | None:
+    """The id of a queued or running job of ``kind`` about ``subject``, if there is one."""
+    pending = (JobState.QUEUED.value, JobState.RUNNING.value)
+    return session.scalar(
+        select(Job.id)
+        .where(Job.subject == subject, Job.kind == kind, Job.state.in_(pending))
+        .limit(1)
+    )
+
+
+def run_now(platform: Platform, kind: str, subject: str) -> JobState | None:
+    """Claim and run, in this worker, a due job of ``kind`` about ``subject``; None if none is due."""
+    with platform.sessions() as session:
+        job_id = pending_id(session, kind, subject)
+    job = claim(platform.sessions, job_id=job_id) if job_id else None
+    return run_claimed(platform, job) if job is not None else None
+
+
 def failed_jobs(session: Session) -> list[Job]:
     """Jobs that gave up, newest first."""
     return list(

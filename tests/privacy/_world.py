@@ -10,16 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from overheard import jobs
 from overheard.accounts import service as accounts
 from overheard.accounts.models import Role
 from overheard.accounts.rbac import StaffPrincipal
 from overheard.db import transaction
+from overheard.jobs import JobState
+from overheard.protect import rendition
 from overheard.recordings.models import Recording, Status
 from overheard.review import annotations, queue
 from overheard.review.consent import set_human_review
 from overheard.review.content import AnnotationInput
 from overheard.review.policy import ReviewPolicy
-from overheard.review.sampler import sample_after_transcription
+from overheard.review.sampler import DISGUISE_JOB, sample_after_transcription
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 RATE_HZ = 16000
@@ -88,13 +91,30 @@ def add_clip(
     return Clip(rec.id, hh.household_id, pcm)
 
 
-def sample(platform, clip: Clip, policy: ReviewPolicy = POLICY) -> str:  # type: ignore[no-untyped-def]
-    """Queue the clip for review; returns the task id."""
+def sample(
+    platform, clip: Clip, policy: ReviewPolicy = POLICY, rng: np.random.Generator | None = None
+) -> str:  # type: ignore[no-untyped-def]
+    """Queue the clip for review and run its rendition job, as the pipeline does; the task id."""
+    task_id = sample_after_transcription_only(platform, clip, policy)
+    prepare(platform, clip.recording_id, rng)
+    return task_id
+
+
+def sample_after_transcription_only(platform, clip: Clip, policy: ReviewPolicy = POLICY) -> str:  # type: ignore[no-untyped-def]
+    """Queue the clip for review without running its rendition job; the task id."""
     with transaction(platform.sessions) as s:
         rec = s.get(Recording, clip.recording_id)
         task = sample_after_transcription(s, rec, policy, random.Random(1), T0)
         assert task is not None
         return task.id
+
+
+def prepare(platform, recording_id: str, rng: np.random.Generator | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Run the queued rendition job of a sampled clip (drawing from ``rng`` when given)."""
+    rendition.register()
+    if rng is not None:
+        rendition.render(platform, recording_id, rng)
+    assert jobs.run_now(platform, DISGUISE_JOB, recording_id) is JobState.DONE
 
 
 def claim(platform, staff: str, now: datetime = T0, policy: ReviewPolicy = POLICY) -> queue.Lease:  # type: ignore[no-untyped-def]

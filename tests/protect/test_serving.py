@@ -13,7 +13,7 @@ from sqlalchemy import select
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import NotFound
-from overheard.protect import serving
+from overheard.protect import rendition, serving
 from overheard.protect._tables import DisguisedClip, Watermark
 from overheard.protect.disguise import draw_params
 from overheard.protect.watermark import detect, mark_to_signal_db
@@ -38,9 +38,9 @@ def pcm_of(wav: bytes) -> np.ndarray:
     return data
 
 
-def leased(platform, make_household, staff: str = "R-a1", **kw):  # type: ignore[no-untyped-def]
+def leased(platform, make_household, staff: str = "R-a1", rng=None, **kw):  # type: ignore[no-untyped-def]
     clip = add_clip(platform, make_household, **kw)
-    sample(platform, clip)
+    sample(platform, clip, rng=rng)
     return clip, claim(platform, staff)
 
 
@@ -84,11 +84,9 @@ def test_withdrawn_consent_stops_serving_at_once(served, make_household):  # typ
 
 @sqlite_only
 def test_served_audio_is_disguised_and_watermarked(served, make_household):  # type: ignore[no-untyped-def]
-    clip, lease = leased(served, make_household, seconds=4.0)
     seed = seed_with_high_pitch()
-    out = serving.clip_for_lease(
-        served, lease_id=lease.lease_id, staff="R-a1", now=later(1), rng=np.random.default_rng(seed)
-    )
+    clip, lease = leased(served, make_household, seconds=4.0, rng=np.random.default_rng(seed))
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
     heard = pcm_of(out.wav)
     assert len(heard) == len(clip.pcm)
     assert mark_to_signal_db(clip.pcm, heard) > -3  # not the stored audio plus a little noise
@@ -110,7 +108,7 @@ def test_same_clip_keeps_its_disguise_but_not_its_mark(served, make_household): 
     assert detect(a, key).payload == first.watermark_id
     assert detect(b, key).payload == again.watermark_id
     assert mark_to_signal_db(a, b) < -12  # only the two marks differ
-    other = serving.disguise_pcm(clip.pcm.tobytes(), np.random.default_rng(99))
+    other = rendition.disguise_pcm(clip.pcm.tobytes(), np.random.default_rng(99))
     assert (
         mark_to_signal_db(a, np.frombuffer(other, dtype=np.int16)) > -6
     )  # another draw would differ

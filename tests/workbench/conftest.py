@@ -31,6 +31,7 @@ from tests.accounts.conftest import (  # noqa: F401 (fixtures)
     web,
 )
 from tests.conftest import tone_wav
+from tests.privacy._world import prepare
 
 SAMPLE_ALL = ReviewPolicy(sample_rate=1.0, household_cap=10_000, double_share=0.0, gold_share=0.0)
 """Every transcribed clip goes to review; no second passes or gold unless a test asks."""
@@ -87,6 +88,7 @@ def add_sampled_clip(
         platform.gate.seal_text(s, row, "hypothesis", hypothesis)
         task = sample_after_transcription(s, row, policy, random.Random(7), START)
         assert task is not None
+    prepare(platform, rec.id)
     return rec.id
 
 

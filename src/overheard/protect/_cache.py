@@ -1,8 +1,8 @@
-"""The one disguised copy of each served clip, sealed under the household key as a blob.
+"""The one disguised rendition of each sampled clip, sealed under the household key as a blob.
 
 Every serve of a clip must carry the same disguise: fresh random disguises of one clip could be
-averaged by a listener back towards the speaker's voice. So the first serve draws the parameters,
-and the disguised PCM is kept under ``disguised/<household>/<recording>/<nonce>``, sealed under the
+averaged by a listener back towards the speaker's voice. So the rendition job draws the parameters
+once, and the disguised PCM is kept under ``disguised/<household>/<recording>/<nonce>``, sealed under the
 household data key with the recording id bound in (crypto-shredding the household makes it
 unreadable at once). Deleting the recording, or flagging it ``sensitive``, removes the copy.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, event, select
@@ -46,14 +47,31 @@ def new_blob_key(recording: Recording) -> str:
     return f"{prefix}{recording.id}/{secrets.token_hex(NONCE_BYTES)}"
 
 
+@dataclass(frozen=True)
+class Rendition:
+    """A recording's stored disguised PCM and the method version that made it."""
+
+    pcm: bytes
+    """16 kHz mono PCM16."""
+    method_version: int
+
+
+def stored_version(session: Session, recording_id: str) -> int | None:
+    """The method version of the recording's stored rendition, or None when it has none."""
+    return session.scalar(
+        select(DisguisedClip.method_version).where(DisguisedClip.recording_id == recording_id)
+    )
+
+
 def open_cached(
     session: Session, gate: ContentGate, recording: Recording, *, actor: str, purpose: str
-) -> bytes | None:
-    """The cached disguised PCM, audited like a gate open; None when there is none (yet)."""
+) -> Rendition | None:
+    """The stored rendition, audited like a gate open; None when there is none (yet)."""
     row = session.get(DisguisedClip, recording.id)
     if row is None:
         return None
-    return _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)
+    pcm = _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)
+    return None if pcm is None else Rendition(pcm, row.method_version)
 
 
 def _open_blob(
@@ -63,7 +81,7 @@ def _open_blob(
     try:
         blob = gate.blobs.get(key)
     except NotFound:
-        return None  # a removal that committed its blob but not its row: recompute
+        return None  # a removal that committed its blob but not its row: made again
     pcm = open_sealed(data_key, blob, record_id=recording.id, kind=DISGUISED_KIND)
     audit.append(
         session,
@@ -77,33 +95,26 @@ def _open_blob(
     return pcm
 
 
-def keep(
-    session: Session,
-    gate: ContentGate,
-    recording: Recording,
-    pcm: bytes,
-    *,
-    actor: str,
-    purpose: str,
-) -> bytes:
-    """Cache ``pcm`` as the clip's disguise, unless another serve cached one first: then use that.
+def store(
+    session: Session, gate: ContentGate, recording: Recording, pcm: bytes, *, method_version: int
+) -> None:
+    """Seal ``pcm`` as the recording's rendition; a replaced blob is removed once this commits.
 
-    Call inside a transaction; the row is locked so concurrent first serves agree on one copy.
+    Call inside a transaction that holds the recording's row; the blob is written before the row,
+    so a crash in between leaves only ciphertext that ``sweep_orphans`` removes.
     """
-    row = session.get(DisguisedClip, recording.id, with_for_update=True)
-    if row is not None:
-        theirs = _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)
-        if theirs is not None:
-            return theirs
     data_key = gate.keyring.data_key(session, recording.household_id)
     key = new_blob_key(recording)
     gate.blobs.put(key, seal(data_key, pcm, record_id=recording.id, kind=DISGUISED_KIND))
+    row = session.get(DisguisedClip, recording.id, with_for_update=True)
     if row is None:
-        session.add(DisguisedClip(recording_id=recording.id, blob_key=key))
+        session.add(
+            DisguisedClip(recording_id=recording.id, blob_key=key, method_version=method_version)
+        )
     else:
-        row.blob_key = key
+        old, row.blob_key, row.method_version = row.blob_key, key, method_version
+        _after_commit(session, lambda: _delete_all(gate.blobs, [old]))
     session.flush()
-    return pcm
 
 
 def purge(session: Session, recording_ids: list[str]) -> int:

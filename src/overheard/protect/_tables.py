@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utcnow
@@ -38,7 +38,7 @@ class Watermark(Base):
 
 
 class DisguisedClip(Base):
-    """Where a recording's one disguised copy is cached (sealed under the household key)."""
+    """Where a recording's disguised rendition is stored (sealed under the household key)."""
 
     __tablename__ = "disguised_clips"
 
@@ -46,4 +46,6 @@ class DisguisedClip(Base):
         ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
     )
     blob_key: Mapped[str] = mapped_column(String(200))
+    method_version: Mapped[int] = mapped_column(server_default=text("1"))
+    """``DISGUISE_VERSION`` of the method that made the copy (an older one is made again)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,6 +1,6 @@
 """Voice disguise: reviewers understand the words without learning the person.
 
-Every clip served to staff is resynthesised through the WORLD vocoder with a fresh random draw:
+Every clip sampled for review is resynthesised once, in a job, through the WORLD vocoder with a fresh random draw:
 its median pitch is moved to a random target, its intonation flattened, its spectral envelope
 warped along frequency (a different vocal-tract length, then a McAdams-style squeeze of the formant
 pattern) and its long-term average spectrum swapped for a neutral one.
@@ -16,6 +16,8 @@ import numpy as np
 from overheard.errors import AudioRejected
 from overheard.protect import _mcadams, _world
 
+DISGUISE_VERSION = 1
+"""Version of the method below; raise it when a change should re-make every stored rendition."""
 SAMPLE_RATE_HZ = 16000
 """The rate clips are stored and served at, hertz."""
 MIN_ANALYSIS_S = 0.1

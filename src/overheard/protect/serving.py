@@ -2,8 +2,8 @@
 
 A *grant* is what entitles one staff member to one clip right now: an annotator's live lease, an open
 adjudication for a lead, or a privacy officer's open case. Every serve checks the grant, opens content
-through the content gate (audited), uses the clip's one cached disguise (drawn at the first serve),
-marks the audio with a fresh random 32-bit watermark id recorded in ``watermarks``, and audits
+through the content gate (audited), opens the clip's one stored disguised rendition (made by a job
+when the clip was sampled, see ``rendition``; never computed on a request), marks the audio with a fresh random 32-bit watermark id recorded in ``watermarks``, and audits
 ``audio.serve`` in the same transaction as that row. Text is the ASR hypothesis (and, where allowed,
 earlier annotations) through PII redaction, audited ``text.view``. See ``docs/serving.md``.
 """
@@ -34,9 +34,9 @@ from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
 from ..speech.audio import to_wav_bytes
-from . import _cache, focus
+from . import _cache, focus, rendition
 from ._tables import Watermark
-from .disguise import SAMPLE_RATE_HZ, disguise, draw_params
+from .disguise import DISGUISE_VERSION, SAMPLE_RATE_HZ
 from .redact import redact
 from .timeline import StaffWord, staff_words
 from .watermark import PAYLOAD_BITS, embed
@@ -50,7 +50,7 @@ HYPOTHESIS_KIND = "hypothesis"
 MARK_ID_ATTEMPTS = 16
 """Draws of a fresh watermark id before giving up (collisions are rare: 32-bit ids)."""
 COMMIT_ATTEMPTS = 2
-"""Tries of the recording transaction (a concurrent first serve of the same clip may win the race)."""
+"""Tries of the serve transaction (two serves may draw the same fresh watermark id at once)."""
 
 
 class ServeLimitReached(OverheardError):
@@ -194,16 +194,11 @@ def adjudication_grant(agreement_id: str, lead: str) -> Grant:
 
 
 def clip_for_lease(
-    platform: Platform,
-    *,
-    lease_id: str,
-    staff: str,
-    now: datetime,
-    rng: np.random.Generator | None = None,
+    platform: Platform, *, lease_id: str, staff: str, now: datetime
 ) -> ServedClip:
     """The leased clip for its holder: disguised, watermarked, audited; LeaseExpired otherwise."""
     policy = ServingPolicy.from_settings(platform.settings)
-    return serve_clip(platform, lease_grant(lease_id, staff, policy), now=now, rng=rng)
+    return serve_clip(platform, lease_grant(lease_id, staff, policy), now=now)
 
 
 def text_for_lease(platform: Platform, *, lease_id: str, staff: str, now: datetime) -> StaffText:
@@ -213,15 +208,10 @@ def text_for_lease(platform: Platform, *, lease_id: str, staff: str, now: dateti
 
 
 def clip_for_adjudication(
-    platform: Platform,
-    *,
-    agreement_id: str,
-    lead: str,
-    now: datetime,
-    rng: np.random.Generator | None = None,
+    platform: Platform, *, agreement_id: str, lead: str, now: datetime
 ) -> ServedClip:
     """The clip of an open adjudication for a lead; NotFound once it is settled or withdrawn."""
-    return serve_clip(platform, adjudication_grant(agreement_id, lead), now=now, rng=rng)
+    return serve_clip(platform, adjudication_grant(agreement_id, lead), now=now)
 
 
 def text_for_adjudication(
@@ -231,27 +221,24 @@ def text_for_adjudication(
     return serve_text(platform, adjudication_grant(agreement_id, lead), now=now)
 
 
-def serve_clip(
-    platform: Platform, grant: Grant, *, now: datetime, rng: np.random.Generator | None = None
-) -> ServedClip:
-    """Serve ``grant``'s clip once: checked, disguised (one disguise per clip), marked, audited."""
+def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip:
+    """Serve ``grant``'s clip once: checked, its stored rendition opened, marked, audited.
+
+    No disguise is computed here: a clip without a rendition gets one queued and AudioPreparing.
+    """
     policy = ServingPolicy.from_settings(platform.settings)
-    fresh: bytes | None = None
-    with transaction(platform.sessions) as session:
-        target = grant.resolve(session, now)
-        _check_rate(session, grant, target.recording.id, policy, now)
-        cached = _cache.open_cached(
-            session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
-        )
-        if cached is None:
-            original = platform.gate.open_audio(
-                session, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
-            )
-        span = _focus(session, platform, target.recording, grant.staff, policy)
-    if cached is None:
-        fresh = disguise_pcm(original, rng or os_random())
-    pcm, mark_id = _record_serve(platform, grant, policy, cached, fresh, now, span)
-    samples = np.frombuffer(focus.cut(pcm, span), dtype="<i2").astype(np.int16)
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            stored, mark_id, recording_id, span = _open_and_mark(platform, grant, policy, now)
+            break
+        except IntegrityError:  # two serves drew the same fresh watermark id at once
+            if attempt + 1 == COMMIT_ATTEMPTS:
+                raise
+    if stored is None or stored.method_version != DISGUISE_VERSION:
+        rendition.request(platform, recording_id)
+    if stored is None:
+        raise rendition.AudioPreparing("the clip is being prepared; try again in a moment")
+    samples = np.frombuffer(focus.cut(stored.pcm, span), dtype="<i2").astype(np.int16)
     marked = embed(samples, mark_id, platform.secrets["watermark"])
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
 
@@ -269,49 +256,21 @@ def _focus(
     )
 
 
-def os_random() -> np.random.Generator:
-    """A generator seeded from the operating system's CSPRNG (128 bits)."""
-    return np.random.default_rng(secrets.randbits(128))
-
-
-def disguise_pcm(pcm: bytes, rng: np.random.Generator) -> bytes:
-    """PCM16 bytes disguised with a fresh draw of parameters from ``rng``."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
-    return disguise(samples, draw_params(rng)).astype("<i2").tobytes()
-
-
-def _record_serve(
-    platform: Platform,
-    grant: Grant,
-    policy: ServingPolicy,
-    cached: bytes | None,
-    fresh: bytes | None,
-    now: datetime,
-    span: tuple[float, float],
-) -> tuple[bytes, int]:
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            with transaction(platform.sessions) as session:
-                # Checked again: a withdrawal while the disguise was computed ends the serve here.
-                target = grant.resolve(session, now)
-                _check_rate(session, grant, target.recording.id, policy, now)
-                pcm = cached
-                if pcm is None:
-                    assert fresh is not None
-                    pcm = _cache.keep(
-                        session,
-                        platform.gate,
-                        target.recording,
-                        fresh,
-                        actor=grant.staff,
-                        purpose=SERVE_PURPOSE,
-                    )
-                mark_id = _new_mark(session, grant, target, now, span[1] - span[0])
-            return pcm, mark_id
-        except IntegrityError:
-            if attempt + 1 == COMMIT_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+def _open_and_mark(
+    platform: Platform, grant: Grant, policy: ServingPolicy, now: datetime
+) -> tuple[_cache.Rendition | None, int, str, tuple[float, float]]:
+    """In one transaction: the grant checked, the rendition opened and the serve recorded."""
+    with transaction(platform.sessions) as session:
+        target = grant.resolve(session, now)
+        _check_rate(session, grant, target.recording.id, policy, now)
+        stored = _cache.open_cached(
+            session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
+        )
+        if stored is None:
+            return None, 0, target.recording.id, (0.0, target.recording.duration_s)
+        span = _focus(session, platform, target.recording, grant.staff, policy)
+        mark_id = _new_mark(session, grant, target, now, span[1] - span[0])
+        return stored, mark_id, target.recording.id, span
 
 
 HOUR_S = 3600.0
@@ -458,7 +417,7 @@ def _transcript(
 
 
 def on_sensitive(session: Session, event: FlagEvent) -> None:
-    """A ``sensitive`` flag: the clip's cached disguised copy goes with it."""
+    """A ``sensitive`` flag: the clip's disguised rendition goes with it."""
     _cache.purge(session, [event.recording_id])
 
 
@@ -469,7 +428,8 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
 
 
 def register() -> None:
-    """Install the deletion and ``sensitive`` flag hooks (idempotent)."""
+    """Install the deletion and ``sensitive`` flag hooks and the rendition job (idempotent)."""
+    rendition.register()
     if on_recordings_deleted not in DELETION_HOOKS:
         DELETION_HOOKS.append(on_recordings_deleted)
     hooks = FLAG_HOOKS.setdefault(Flag.SENSITIVE, [])

@@ -135,12 +135,20 @@ def _to_internal(pcm: NDArray[np.int16], sample_rate_hz: int) -> NDArray[np.floa
     return resample_poly(x, SAMPLE_RATE_HZ // g, sample_rate_hz // g)
 
 
+@lru_cache(maxsize=1)
+def _band_filter() -> NDArray[np.float64]:
+    """The band-pass as second-order sections (designed once: the design costs as much as a serve's filtering)."""
+    sos: NDArray[np.float64] = butter(
+        _BAND_ORDER, BAND_HZ, btype="bandpass", fs=SAMPLE_RATE_HZ, output="sos"
+    )
+    return sos
+
+
 def _envelope(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """RMS of the in-band signal over a sliding 20 ms window, int16 units."""
     if len(x) < 3 * (2 * _BAND_ORDER + 1):
         return np.zeros_like(x)
-    sos = butter(_BAND_ORDER, BAND_HZ, btype="bandpass", fs=SAMPLE_RATE_HZ, output="sos")
-    band = sosfiltfilt(sos, x)
+    band = sosfiltfilt(_band_filter(), x)
     power = uniform_filter1d(band**2, ENVELOPE_SAMPLES, mode="nearest")
     return np.sqrt(np.maximum(power, 0.0))
 

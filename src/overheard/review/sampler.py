@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, jobs
 from ..db import UTCDateTime
 from ..recordings.models import Recording, Status
 from ._tasks import add_task
@@ -19,6 +19,8 @@ from .models import ReviewTask
 from .policy import SAMPLED_REASONS, Decision, Draw, Reason, ReviewPolicy
 
 ACTOR = "system:sampler"
+DISGUISE_JOB = "review.disguise"
+"""The job that makes a sampled clip's disguised rendition (queued with its task, handled in protect)."""
 
 
 def draw_reason(
@@ -104,7 +106,7 @@ def sample_after_transcription(
     ``weakest_word`` is the lowest word confidence of the transcript, 0–1, when known.
 
     Call it once per recording, in the transaction that makes it ``transcribed``; a repeated call
-    never makes a second task.
+    never makes a second task. A new task comes with a queued job that makes the clip's disguise.
     """
     decision, reason, wants_second = _decide(session, recording, policy, rng, now, weakest_word)
     task = None
@@ -118,6 +120,7 @@ def sample_after_transcription(
             now=now,
             wants_second=wants_second,
         )
+        jobs.enqueue(session, DISGUISE_JOB, recording.id, now=now)
     details: dict[str, object] = {"decision": decision.value}
     if reason is not None:
         details["draw"] = reason.value

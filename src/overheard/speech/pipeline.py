@@ -32,7 +32,7 @@ from ..recordings import voice_delete
 from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
 from ..review.policy import ReviewPolicy
-from ..review.sampler import sample_after_transcription
+from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import DeletionGuard, Verdict, judge
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
@@ -280,6 +280,9 @@ def process_recording(platform: Platform, recording_id: str) -> None:
     purge = _store(platform, recording_id, outcome, pcm, utcnow())
     if purge:
         platform.blobs.delete(purge)
+    if outcome.status is Status.TRANSCRIBED:
+        # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
+        jobs.run_now(platform, DISGUISE_JOB, recording_id)
     _obey_privacy_command(platform, recording_id, outcome)
 
 

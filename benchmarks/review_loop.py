@@ -1,0 +1,269 @@
+"""The annotator's review loop over HTTP at 1, 8 and 50 clients, on SQLite and PostgreSQL.
+
+Run: ``python benchmarks/review_loop.py [--seconds 10] [--databases sqlite,postgresql]``.
+
+For each database it starts a real ``overheard serve`` on 127.0.0.1, seeds real read-speech clips
+(LibriSpeech from the evaluation data, 16 kHz) as sampled recordings whose disguised renditions
+the rendition job has already made (one vocoder run per distinct clip, sealed per recording, as the
+sampling job does), signs 50 annotators in (password + TOTP), and runs the loop each annotator
+runs: next task (``POST /review/api/claim`` + ``GET /review/api/task/<lease>`` for the text and a
+fresh audio URL) → the whole audio (``GET`` the URL) → ``POST /review/api/submit``. Every level
+runs for ``--seconds`` (bounded) on fresh tasks. Printed per level:
+
+* cycles/s, p50/p99 of one cycle (milliseconds);
+* duplicates: tasks handed to more than one client (must be 0);
+* server CPU per cycle: user + system CPU of the server process tree during the level ÷ cycles;
+* RSS: resident memory of the server process tree at the end of the level (MB).
+
+Goals (issue 13, this 2-core machine): CPU/cycle ≤ 10 ms; 1-client p99 ≤ 30 ms; 8 clients p99 ≤ 100 ms;
+50 clients p99 ≤ 250 ms; 0 duplicates. The serve limit per staff member is opened for the run
+(``OVERHEARD_SERVE_MAX_PER_WINDOW``): one scripted client far outpaces a person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from _databases import databases
+from review_http import make_accounts, make_household, sign_in_all
+from review_http import serve as start_server
+from sqlalchemy import text
+
+from overheard.config import Settings
+from overheard.db import transaction, utcnow
+from overheard.platform import Platform, initialise
+from overheard.protect import _cache, rendition
+from overheard.protect.disguise import DISGUISE_VERSION
+from overheard.recordings.models import Recording, Status
+from overheard.review._tasks import add_task
+from overheard.speech.audio import read_audio_file
+from overheard.workbench.client import ReviewClient
+
+LEVELS = (1, 8, 50)
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CLIPS = 6
+"""Distinct real clips (each disguised once); recordings reuse them round-robin."""
+MAX_CLIP_S = 4.0
+TASKS_PER_CLIENT_S = 60
+"""Tasks seeded per client per second of a level (more than any client can do)."""
+HYPOTHESIS = '{"text": "what is the weather like tomorrow", "confidence": 0.9}'
+EXTRA_ENV = {"OVERHEARD_SERVE_MAX_PER_WINDOW": "1000000", "OVERHEARD_WORKERS": "0"}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One measurement."""
+
+    clients: int
+    cycles: int
+    seconds: float
+    latencies: list[float]
+    duplicates: int
+    cpu_s: float
+    rss_mb: float
+
+
+def real_clips(data: Path, n: int) -> list[np.ndarray]:
+    """``n`` read-speech clips of at most ``MAX_CLIP_S`` (synthetic buzz when the data is absent)."""
+    paths = sorted((data / "speakers" / "librispeech-test-other").rglob("*.flac"))[:n]
+    clips = [read_audio_file(p).pcm[: int(MAX_CLIP_S * 16000)] for p in paths]
+    if clips:
+        return [np.asarray(c, dtype=np.int16) for c in clips]
+    t = np.arange(int(MAX_CLIP_S * 16000)) / 16000
+    return [(np.sin(2 * np.pi * 140 * t) * 3000).astype(np.int16)]
+
+
+def disguised(clips: list[np.ndarray]) -> list[bytes]:
+    """Each clip through the rendition's disguise once (what the job would store)."""
+    return [rendition.disguise_pcm(c.astype("<i2").tobytes(), rendition.os_random()) for c in clips]
+
+
+def seed(platform: Platform, home: tuple[str, str], clips: list[np.ndarray], made: list[bytes], n: int) -> None:
+    """``n`` sampled recordings with sealed audio, hypothesis and a stored rendition each."""
+    household, device = home
+    now = utcnow() - timedelta(minutes=5)
+    with transaction(platform.sessions) as s:
+        for i in range(n):
+            pcm, rendered = clips[i % len(clips)], made[i % len(made)]
+            rec = Recording(
+                id=uuid.uuid4().hex, household_id=household, device_id=device, captured_at=now,
+                received_at=now, duration_s=len(pcm) / 16000, source_rate_hz=16000,
+                source_format="WAV/PCM_16", status=Status.TRANSCRIBED.value, asr_confidence=0.9,
+                processed_at=now,
+            )  # fmt: skip
+            s.add(rec)
+            s.flush()
+            rec.audio_blob = platform.gate.seal_audio(s, rec, pcm.astype("<i2").tobytes())
+            platform.gate.seal_text(s, rec, "hypothesis", HYPOTHESIS)
+            _cache.store(s, platform.gate, rec, rendered, method_version=DISGUISE_VERSION)
+            add_task(
+                s, recording_id=rec.id, household_id=household, duration_s=rec.duration_s,
+                reason="random", now=now + timedelta(microseconds=i),
+            )  # fmt: skip
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every descendant process (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of the process tree so far."""
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(root: int) -> float:
+    """Resident memory of the process tree, MB."""
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(x.split()[1]) for x in lines if x.startswith("VmRSS:"))
+    return total / 1024
+
+
+def cycle(client: ReviewClient) -> tuple[str, float] | None:
+    """One loop: next task, its whole audio, submit; (task id, seconds) or None when empty."""
+    start = time.perf_counter()
+    task = client.claim()
+    if task is None:
+        return None
+    shown = client.task(task["lease_id"])
+    wav = client.audio(shown["audio_url"])
+    assert wav[:4] == b"RIFF"
+    client.submit(task["lease_id"], shown["hypothesis"], intent="weather")
+    return str(task["task_id"]), time.perf_counter() - start
+
+
+def measure(clients: list[ReviewClient], n: int, seconds: float, server: int) -> Level:
+    """``n`` clients loop for ``seconds``."""
+    gate = threading.Barrier(n)
+    deadline: list[float] = []
+
+    def work(i: int) -> list[tuple[str, float]]:
+        gate.wait()
+        done = []
+        while time.perf_counter() < deadline[0]:
+            one = cycle(clients[i])
+            if one is None:
+                break
+            done.append(one)
+        return done
+
+    cpu0 = cpu_seconds(server)
+    deadline.append(time.perf_counter() + seconds)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        parts = list(pool.map(work, range(n)))
+    elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(server) - cpu0
+    won = [one for part in parts for one in part]
+    doubles = sum(1 for k in Counter(t for t, _ in won).values() if k > 1)
+    return Level(n, len(won), elapsed, [s for _, s in won], doubles, cpu, rss_mb(server))
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def bench(name: str, url: str, seconds: float, data: Path, tmp: Path) -> list[tuple[str, ...]]:
+    """Rows for one database."""
+    settings = Settings(data_dir=tmp / name, database_url=url, workers=0).resolved()
+    initialise(settings)
+    platform = Platform.open(settings)
+    team = make_accounts(platform, max(LEVELS))
+    home = make_household(platform)
+    clips = real_clips(data, CLIPS)
+    made = disguised(clips)
+    os.environ.update(EXTRA_ENV)
+    server, base = start_server(settings)
+    rows = []
+    try:
+        clients = sign_in_all(base, team)
+        for n in LEVELS:
+            seed(platform, home, clips, made, int(TASKS_PER_CLIENT_S * seconds * min(n, 4)))
+            level = measure(clients, n, seconds, server.pid)
+            _drain(platform)
+            rows.append(row(name, level))
+            print(" | ".join(rows[-1]), flush=True)
+        for client in clients:
+            client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        platform.close()
+    return rows
+
+
+def row(name: str, level: Level) -> tuple[str, ...]:
+    """A printed row."""
+    per_cycle_ms = 1000 * level.cpu_s / max(level.cycles, 1)
+    return (
+        name, str(level.clients), f"{level.cycles / level.seconds:,.1f}",
+        f"{statistics.median(level.latencies) * 1000:.1f}" if level.latencies else "-",
+        f"{pct(level.latencies, 0.99) * 1000:.1f}", str(level.cycles), str(level.duplicates),
+        f"{per_cycle_ms:.1f}", f"{level.rss_mb:.0f}",
+    )  # fmt: skip
+
+
+def _drain(platform: Platform) -> None:
+    with transaction(platform.sessions) as s:
+        s.execute(text("UPDATE review_tasks SET state = 'withdrawn' WHERE state IN ('queued', 'leased')"))
+
+
+def main() -> None:
+    """Run every database and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each level")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    header = ("database", "clients", "cycles/s", "p50 ms", "p99 ms", "cycles", "dup", "CPU ms/cycle", "RSS MB")
+    rows: list[tuple[str, ...]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url in databases(Path(tmp), set(args.databases.split(","))):
+            rows += bench(name, url, args.seconds, args.data, Path(tmp))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print()
+    for line in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

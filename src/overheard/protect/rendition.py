@@ -1,0 +1,103 @@
+"""Disguised renditions are made in jobs, never on a request.
+
+The job that samples a clip for review queues ``review.disguise`` in the same transaction as the
+task, then runs it itself right after committing (so the rendition is normally ready before anyone
+claims the clip). The job opens the audio through the content gate, disguises it with one fresh
+random draw, and stores the result sealed under the household key. It does nothing when a
+rendition of the current ``DISGUISE_VERSION`` exists, so at-least-once delivery is harmless. A
+serve that finds no rendition (a crash between the two steps, a ``sensitive`` purge) queues the job
+and answers 503 with ``Retry-After``; a serve that finds an older version serves it and queues the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import numpy as np
+
+from .. import audit, jobs
+from ..db import transaction
+from ..errors import OverheardError
+from ..platform import Platform
+from ..recordings.models import Recording
+from ..review.sampler import DISGUISE_JOB
+from . import _cache
+from .disguise import DISGUISE_VERSION, disguise, draw_params
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:disguise"
+PURPOSE = "review.disguise"
+"""Purpose on the audit event of the content open that feeds the disguise."""
+RETRY_AFTER_S = 2
+"""Seconds a client is asked to wait while a missing rendition is made."""
+
+
+class AudioPreparing(OverheardError):
+    """The clip's disguised rendition is being made; try again shortly."""
+
+    status = 503
+    code = "audio_preparing"
+    retry_after_s = RETRY_AFTER_S
+
+
+def os_random() -> np.random.Generator:
+    """A generator seeded from the operating system's CSPRNG (128 bits)."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def disguise_pcm(pcm: bytes, rng: np.random.Generator) -> bytes:
+    """PCM16 bytes disguised with a fresh draw of parameters from ``rng``."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+    return disguise(samples, draw_params(rng)).astype("<i2").tobytes()
+
+
+def _needs_rendition(rec: Recording | None, version: int | None) -> bool:
+    return rec is not None and rec.audio_blob is not None and version != DISGUISE_VERSION
+
+
+def render(platform: Platform, recording_id: str, rng: np.random.Generator | None = None) -> bool:
+    """Make the recording's rendition if it has none of the current version; True if one was made."""
+    with transaction(platform.sessions) as session:
+        rec = session.get(Recording, recording_id)
+        if not _needs_rendition(rec, _cache.stored_version(session, recording_id)):
+            return False
+        assert rec is not None
+        pcm = platform.gate.open_audio(session, rec, actor=ACTOR, purpose=PURPOSE)
+    fresh = disguise_pcm(pcm, rng or os_random())
+    with transaction(platform.sessions) as session:
+        # Locked and checked again: a deletion or another job may have finished meanwhile.
+        rec = session.get(Recording, recording_id, with_for_update=True)
+        if not _needs_rendition(rec, _cache.stored_version(session, recording_id)):
+            return False
+        assert rec is not None
+        _cache.store(session, platform.gate, rec, fresh, method_version=DISGUISE_VERSION)
+        audit.append(
+            session,
+            actor=ACTOR,
+            action="audio.disguise",
+            subject=rec.id,
+            household_id=rec.household_id,
+            details={"method_version": DISGUISE_VERSION},
+        )
+    return True
+
+
+def run_job(platform: Platform, recording_id: str) -> None:
+    """The job handler."""
+    render(platform, recording_id)
+
+
+def request(platform: Platform, recording_id: str) -> None:
+    """Queue the rendition job for a recording (unless one is pending) and wake a worker."""
+    with transaction(platform.sessions) as session:
+        job_id = jobs.pending_id(session, DISGUISE_JOB, recording_id)
+        if job_id is None:
+            job_id = jobs.enqueue(session, DISGUISE_JOB, recording_id).id
+    platform.jobs.notify(job_id)
+
+
+def register() -> None:
+    """Register the rendition job kind."""
+    jobs.register(DISGUISE_JOB, run_job)

@@ -1,0 +1,142 @@
+"""Disguised renditions are made by a job when a clip is sampled; serving only opens and marks them."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from sqlalchemy import func, select, update
+
+from overheard import jobs
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.protect import rendition, serving
+from overheard.protect._cache import DISGUISED_KIND
+from overheard.protect._tables import DisguisedClip
+from overheard.protect.disguise import DISGUISE_VERSION
+from overheard.protect.watermark import mark_to_signal_db
+from overheard.recordings.deletion import delete_recordings
+from overheard.review.sampler import DISGUISE_JOB
+from tests.privacy._world import add_clip, claim, later, prepare, sample_after_transcription_only
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def served(platform):  # type: ignore[no-untyped-def]
+    """The platform with the serving hooks and the rendition job on."""
+    serving.install(platform)
+    return platform
+
+
+def pending(platform, recording_id: str) -> int:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(jobs.Job)
+                .where(jobs.Job.subject == recording_id, jobs.Job.kind == DISGUISE_JOB)
+                .where(jobs.Job.state.in_(["queued", "running"]))
+            )
+            or 0
+        )
+
+
+def stored_rendition(platform, recording_id: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    with transaction(platform.sessions) as s:
+        from overheard.recordings.models import Recording
+
+        rec = s.get(Recording, recording_id)
+        found = serving._cache.open_cached(s, platform.gate, rec, actor="test", purpose="test")
+    assert found is not None
+    return np.frombuffer(found.pcm, dtype="<i2")
+
+
+def test_sampling_queues_the_rendition_with_the_task(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample_after_transcription_only(served, clip)
+    assert pending(served, clip.recording_id) == 1
+    prepare(served, clip.recording_id)
+    assert pending(served, clip.recording_id) == 0
+    with served.sessions() as s:
+        row = s.get(DisguisedClip, clip.recording_id)
+        made = s.scalars(select(AuditEvent).where(AuditEvent.action == "audio.disguise")).all()
+    assert row is not None and row.method_version == DISGUISE_VERSION
+    assert [(e.actor, e.subject) for e in made] == [("system:disguise", clip.recording_id)]
+    blob = served.blobs.get(row.blob_key)
+    assert clip.pcm.tobytes()[:64] not in blob  # sealed, not plain PCM
+
+
+def test_a_serve_without_rendition_queues_one_and_answers_503(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample_after_transcription_only(served, clip)
+    with served.sessions() as s:  # as if the sampling job died before it ran the rendition
+        s.execute(update(jobs.Job).values(state="done"))
+        s.commit()
+    lease = claim(served, "R-a1")
+    for second in (1, 2):
+        with pytest.raises(rendition.AudioPreparing) as busy:
+            serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(second))
+        assert (busy.value.status, busy.value.code, busy.value.retry_after_s) == (
+            503,
+            "audio_preparing",
+            2,
+        )
+    assert pending(served, clip.recording_id) == 1  # asked twice, queued once
+    with served.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(serving.Watermark)) == 0
+    prepare(served, clip.recording_id)
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(3))
+    assert out.duration_s == pytest.approx(len(clip.pcm) / 16000)
+
+
+@sqlite_only
+def test_serving_streams_the_stored_rendition_marked(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household, seconds=2.0)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    lease = claim(served, "R-a1")
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    heard, _rate = sf.read(io.BytesIO(out.wav), dtype="int16")
+    stored = stored_rendition(served, clip.recording_id)
+    assert mark_to_signal_db(stored, heard) < -12  # the stored rendition plus the mark, nothing new
+    with served.sessions() as s:
+        made = s.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "audio.disguise")
+        )
+    assert made == 1  # the job's, not the serve's
+
+
+@sqlite_only
+def test_an_older_method_version_is_served_then_made_again(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    with transaction(served.sessions) as s:
+        row = s.get(DisguisedClip, clip.recording_id)
+        old_key = row.blob_key
+        row.method_version = DISGUISE_VERSION - 1
+    lease = claim(served, "R-a1")
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    assert pending(served, clip.recording_id) == 1
+    prepare(served, clip.recording_id)
+    with served.sessions() as s:
+        row = s.get(DisguisedClip, clip.recording_id)
+    assert row.method_version == DISGUISE_VERSION and row.blob_key != old_key
+    keys = [b.key for b in served.blobs.list(f"disguised/{clip.household_id}/")]
+    assert keys == [row.blob_key]  # the replaced copy is gone
+
+
+def test_the_job_is_idempotent_and_skips_deleted_recordings(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    assert rendition.render(served, clip.recording_id) is False  # already made
+    gone = add_clip(served, make_household)
+    sample_after_transcription_only(served, gone)
+    delete_recordings(served, gone.household_id, [gone.recording_id], actor="customer", scope={"kind": "one"})
+    assert rendition.render(served, gone.recording_id) is False
+    assert list(served.blobs.list(f"disguised/{gone.household_id}/")) == []
+    assert DISGUISED_KIND == "audio.disguised.pcm16"
