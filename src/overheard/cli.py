@@ -50,6 +50,10 @@ app.command("evaluate")(evaluate_cmd)
 app.command("trace")(trace_cmd)
 
 
+WEB_PROCESS_HEALTHCHECK_S = 60
+"""Seconds a web process may take to answer the supervisor's health check before it is restarted."""
+
+
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
     """Settings for a command, with ``--data-dir`` applied."""
     return load_settings(data_dir=data_dir, **overrides)
@@ -112,6 +116,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     public_url: PublicUrl = None,
+    web_processes: Annotated[
+        int | None, typer.Option(help="Web processes (0 = one per CPU core).", min=0)
+    ] = None,
 ) -> None:
     """Run the web server with in-process workers (or Celery, when a broker is configured)."""
     import uvicorn
@@ -121,7 +128,7 @@ def serve(
     from .web import create_app
 
     remember_public_url(data_dir, public_url)
-    settings = settings_for(data_dir, host=host, port=port)
+    settings = settings_for(data_dir, host=host, port=port, web_processes=web_processes)
     with clean_errors():
         initialise(settings)
         register_all()
@@ -131,17 +138,60 @@ def serve(
     from .observe import configure_logging
 
     configure_logging(settings.log_format)
+    count = settings.web_process_count
     url = settings.base_url
-    console.print(f"Overheard is running: open {url}/")
-    # Our middleware writes the access log (route templates, request ids); uvicorn's would
-    # print raw paths, which can hold one-time tokens.
-    uvicorn.run(
-        create_app(platform),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
+    console.print(f"Overheard is running ({count} web processes): open {url}/")
+    if count == 1:
+        # Our middleware writes the access log (route templates, request ids); uvicorn's would
+        # print raw paths, which can hold one-time tokens.
+        uvicorn.run(
+            create_app(platform),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+        return
+    serve_processes(platform, count)
+
+
+def serve_processes(platform: Platform, count: int) -> None:
+    """``count`` web processes on one socket, each with its job workers; timers run here, once."""
+    import os
+
+    import uvicorn
+
+    from .tasks import housekeeping
+
+    settings = platform.settings
+    # The web processes are spawned: they read these from the environment they inherit.
+    os.environ.update(
+        OVERHEARD_DATA_DIR=str(settings.data_dir),
+        OVERHEARD_HOST=settings.host,
+        OVERHEARD_PORT=str(settings.port),
+        OVERHEARD_DATABASE_URL=settings.database_url,
     )
+    platform.checkpointer.start()
+    timers = [] if settings.broker_url else [housekeeping(platform)]
+    for timer in timers:
+        timer.start()
+    try:
+        uvicorn.run(
+            "overheard.web:web_process_app",
+            factory=True,
+            workers=count,
+            # A process still importing the speech stack under load must not count as hung.
+            timeout_worker_healthcheck=WEB_PROCESS_HEALTHCHECK_S,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        for timer in timers:
+            timer.stop()
+        platform.checkpointer.stop()
+        platform.close()
 
 
 @app.command()

@@ -7,6 +7,7 @@ test fails when a setting is missing there.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -66,7 +67,17 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         "", description="redis://… to run jobs on Celery; empty = in-process workers."
     )
-    workers: int = Field(2, ge=0, description="In-process worker threads started by `serve`.")
+    workers: int = Field(
+        2, ge=0, description="In-process job worker threads in each web process `serve` starts."
+    )
+    web_processes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Web processes `serve` runs on one port (each with its job worker threads, so job "
+            "concurrency follows too); 0 = one per CPU core."
+        ),
+    )
     job_max_attempts: int = Field(
         4, ge=1, description="Tries before a job leaves its recording `failed`."
     )
@@ -395,6 +406,13 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where people reach this server: ``public_url``, or http://host:port."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def web_process_count(self) -> int:
+        """Web processes to run: ``web_processes``, or the CPU cores this process may use."""
+        if self.web_processes:
+            return self.web_processes
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def is_sqlite(self) -> bool:

@@ -43,6 +43,16 @@ API_DOCS_ASSETS = {
 """The Swagger UI files served from the installed bundle, so ``/docs`` works offline."""
 
 
+def web_process_app() -> FastAPI:
+    """The app of one of several web processes: settings from the environment ``serve`` passed on."""
+    from .config import load_settings
+    from .observe import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    return create_app(Platform.open(settings), timers=False)
+
+
 def make_templates() -> Jinja2Templates:
     """The page templates; every value is HTML-escaped unless marked safe."""
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
@@ -129,8 +139,12 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
 
-def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
-    """The ASGI app over ``platform``; starts and stops the in-process workers with its lifespan."""
+def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = True) -> FastAPI:
+    """The ASGI app over ``platform``; starts and stops the in-process workers with its lifespan.
+
+    ``timers=False`` (one of several web processes) starts only the job workers: the audit
+    checkpointer and the retention sweep run once, in the process that started the web processes.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -139,12 +153,15 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
 
             register_all()
             in_process = not platform.settings.broker_url
-            platform.start_background(*([housekeeping(platform)] if in_process else []))
+            if timers:
+                platform.start_background(*([housekeeping(platform)] if in_process else []))
+            else:
+                platform.jobs.start()
         try:
             yield
         finally:
             platform.jobs.stop()
-            if run_workers:
+            if run_workers and timers:
                 platform.checkpointer.stop()
 
     app = FastAPI(

@@ -1,0 +1,108 @@
+"""`overheard serve` with several web processes: sessions, sign-in limits and audio URLs hold across them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+
+from overheard.accounts import service as accounts
+from overheard.accounts.rbac import StaffPrincipal
+from overheard.accounts.secrets import AccountKeys
+from overheard.accounts.service import staff_principal
+from overheard.accounts.settings import AccountSettings
+from overheard.db import transaction, utcnow
+from overheard.workbench.client import CSRF_RE, ReviewClient
+from tests.privacy._world import add_clip, sample
+from tests.test_live_server import Server
+
+pytestmark = pytest.mark.slow
+PASSWORD = "violet harbour lantern 42"
+LIMIT = 4
+"""Sign-in attempts one address may make (the whole server, not each process)."""
+
+
+def enrolled_annotator(platform) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(pseudonym, TOTP secret) of an annotator with a password and a confirmed authenticator."""
+    settings = AccountSettings.from_settings(platform.settings)
+    keys = AccountKeys.from_secrets(platform.secrets)
+    earlier = utcnow() - timedelta(seconds=90)
+    with transaction(platform.sessions) as db:
+        staff, _ = accounts.create_staff(db, name="Ann", role="annotator", now=earlier)
+        accounts.choose_staff_password(db, staff, PASSWORD, settings=settings)
+        secret = accounts.pending_totp_secret(db, staff, keys)
+        who: StaffPrincipal = staff_principal(staff)
+        assert accounts.confirm_totp(db, staff, pyotp.TOTP(secret).at(earlier), keys=keys, who=who, now=earlier)
+        return staff.pseudonym, secret
+
+
+def web_children(pid: int) -> list[int]:
+    """The spawned web processes under the server's supervisor."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def fresh_connections(url: str) -> httpx.Client:
+    """A client that opens a new connection per request, so requests spread over the processes."""
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.Client(base_url=url, follow_redirects=False, limits=limits, timeout=30)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_two_web_processes_share_sessions_limits_and_audio(platform, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(platform, make_household, seconds=1.0)
+    sample(platform, clip)
+    pseudonym, secret = enrolled_annotator(platform)
+    settings = platform.settings
+    server = Server(
+        settings.data_dir,
+        settings.database_url,
+        OVERHEARD_WEB_PROCESSES="2",
+        OVERHEARD_WORKERS="0",
+        OVERHEARD_LOGIN_IP_MAX_ATTEMPTS=str(LIMIT),
+    )
+    server.start()
+    try:
+        assert server.proc is not None and len(web_children(server.proc.pid)) == 2
+        reviewer = ReviewClient(server.url)
+        reviewer.http.close()
+        reviewer.http = fresh_connections(server.url)
+        reviewer.sign_in(pseudonym, PASSWORD, secret)  # 3 requests, each on its own connection
+        for _ in range(12):
+            assert reviewer._json("GET", "/review/api/session")["pseudonym"] == pseudonym
+        task = reviewer.claim()
+        assert task is not None
+        shown = reviewer.task(task["lease_id"])
+        assert reviewer.audio(shown["audio_url"])[:4] == b"RIFF"  # minted by one process, redeemed anywhere
+        reviewer.submit(task["lease_id"], shown["hypothesis"], intent="none")
+        with fresh_connections(server.url) as stranger:
+            statuses = [wrong_password(stranger, pseudonym) for _ in range(LIMIT + 2)]
+        # The reviewer's sign-in already counted: a per-process limit would allow more than this.
+        first = statuses.index(429)
+        assert first <= LIMIT - 1 and set(statuses[first:]) == {429}
+        reviewer.http.close()
+    finally:
+        server.stop()
+
+
+def wrong_password(client: httpx.Client, pseudonym: str) -> int:
+    """One refused sign-in from the same address; its status."""
+    page = client.get("/login")
+    token = re.search(CSRF_RE.pattern, page.text)
+    assert token is not None
+    form = {"username": pseudonym, "password": "not the password", "csrf_token": token.group(1)}
+    return client.post("/login", data=form).status_code
