@@ -58,6 +58,8 @@ from overheard.workbench import flow
 from overheard.workbench.client import ReviewClient
 
 LEVELS = (1, 8, 50)
+START_TIMEOUT_S = 180
+"""Seconds a starting server may take to answer /healthz (its web processes import the speech stack)."""
 DEFAULT_TASKS = 300
 PASSWORD = "violet harbour lantern 42"
 SERVER_ENV = {
@@ -250,7 +252,7 @@ def serve(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     log = (settings.data_dir / "server.log").open("ab")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:

@@ -22,6 +22,9 @@ from overheard.platform import Platform
 from overheard.recordings.models import Recording
 from tests.conftest import tone_wav
 
+START_TIMEOUT_S = 180
+"""Seconds a starting server may take to answer /healthz (its web processes import the speech stack)."""
+
 pytestmark = pytest.mark.slow
 
 
@@ -56,7 +59,7 @@ class Server:
         ]
         with (self.data_dir.parent / f"server-{self.port}.log").open("ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:

@@ -25,6 +25,8 @@ GENESIS_HASH = b"\0" * 32
 """The ``prev_hash`` of the first event."""
 PG_AUDIT_LOCK_ID = 0x6F76657268656172
 """PostgreSQL advisory-lock id that serialises appends so the chain never forks."""
+HEAD_INFO = "overheard.audit_head"
+"""``Session.info`` key of the chain head this session's current transaction appended last."""
 
 
 class AuditEvent(Base):
@@ -101,12 +103,7 @@ def append(
     now: datetime | None = None,
 ) -> AuditEvent:
     """Append an event in the caller's transaction; it commits or rolls back with the action."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_AUDIT_LOCK_ID})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    seq, prev = _head(session)
     event = AuditEvent(
         seq=seq,
         at=now or utcnow(),
@@ -121,7 +118,26 @@ def append(
     event.entry_hash = chain_hash(prev, event)
     session.add(event)
     session.flush()
+    session.info[HEAD_INFO] = (session.get_transaction(), seq, event.entry_hash)
     return event
+
+
+def _head(session: Session) -> tuple[int, bytes]:
+    """The next ``seq`` and the hash to chain onto, read once per transaction.
+
+    The first append of a transaction takes the append lock (PostgreSQL advisory lock; on SQLite
+    the write transaction already holds the database lock) and reads the last event; later appends
+    in the same transaction still hold that lock, so the head they left is still the head.
+    """
+    known = session.info.get(HEAD_INFO)
+    if known is not None and known[0] is session.get_transaction():
+        return known[1] + 1, known[2]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_AUDIT_LOCK_ID})
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -76,19 +77,30 @@ async def resolve(request: Request) -> RequestAuth:
 
 
 def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
+    # Most requests need no write (the session is live and was touched recently): read without
+    # the write lock, and take it only to touch or delete the session.
+    with rt.platform.readers() as db:
+        row = sessions.peek(db, raw_id, settings=rt.settings, now=rt.now())
+        if row is not None:
+            return _account(db, raw_id, row)
     with transaction(rt.platform.sessions) as db:
         row = sessions.load(db, raw_id, settings=rt.settings, now=rt.now())
         if row is None:
             return ANONYMOUS
-        if row.kind == SessionKind.STAFF and row.staff_id is not None:
-            staff = db.get(StaffUser, row.staff_id)
-            if staff is None or staff.disabled_at is not None:
-                return ANONYMOUS
-            return RequestAuth(raw_id=raw_id, row=row, staff=staff)
-        customer = db.get(CustomerAccount, row.customer_id) if row.customer_id else None
-        if customer is None:
+        return _account(db, raw_id, row)
+
+
+def _account(db: Session, raw_id: str, row: WebSession) -> RequestAuth:
+    """The request's sign-in state for the live session ``row``."""
+    if row.kind == SessionKind.STAFF and row.staff_id is not None:
+        staff = db.get(StaffUser, row.staff_id)
+        if staff is None or staff.disabled_at is not None:
             return ANONYMOUS
-        return RequestAuth(raw_id=raw_id, row=row, customer=customer)
+        return RequestAuth(raw_id=raw_id, row=row, staff=staff)
+    customer = db.get(CustomerAccount, row.customer_id) if row.customer_id else None
+    if customer is None:
+        return ANONYMOUS
+    return RequestAuth(raw_id=raw_id, row=row, customer=customer)
 
 
 def forget(request: Request) -> None:

@@ -101,6 +101,19 @@ def load(
     return row
 
 
+def peek(
+    db: Session, raw_id: str, *, settings: AccountSettings, now: datetime
+) -> WebSession | None:
+    """The live session ``raw_id`` when using it needs no write now (not expired, touched lately).
+
+    None otherwise, also when a touch or a deletion is due: then call :func:`load` in a transaction.
+    """
+    row = db.get(WebSession, hash_id(raw_id))
+    if row is None or expired(row, settings, now):
+        return None
+    return row if (now - row.last_seen_at).total_seconds() < TOUCH_INTERVAL_S else None
+
+
 def destroy(db: Session, raw_id: str) -> WebSession | None:
     """Delete the session with id ``raw_id``; the row it was, if any."""
     row = db.get(WebSession, hash_id(raw_id))

@@ -86,7 +86,7 @@ def claim(
 
 def held(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
     """The annotator's live lease ``lease_id`` (LeaseExpired when it is not theirs or not live)."""
-    with platform.sessions() as session:
+    with platform.readers() as session:  # a read: no write lock on SQLite
         task = queue.held_by(session, pseudonym, now)
         if task is None or task.lease_id != lease_id:
             raise LeaseExpired("this lease has expired or was withdrawn")
