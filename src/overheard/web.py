@@ -175,11 +175,12 @@ def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = T
     app.state.platform = platform
     app.state.templates = make_templates()
     _install_error_handlers(app, platform.settings.retry_after_s)
+    # Routes are matched in order: the device upload and the review loop, the busiest, come first.
     app.include_router(recordings_api.router)
+    workbench_routes.install(app, platform)
     accounts_web.install(app, platform)
     app.include_router(customer_routes.router)
     privacy_routes.install(app, platform)
-    workbench_routes.install(app, platform)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestContext)
 

@@ -71,8 +71,8 @@ def install(app: FastAPI, platform: Platform) -> None:
 
     app.state.workbench_audio = AudioUrls(platform.secrets)
     app.state.workbench_events_stream_s = EVENTS_STREAM_S
-    app.include_router(router)
     app.include_router(api.router)
+    app.include_router(router)
     app.include_router(lead.router)
 
 
