@@ -34,6 +34,8 @@ TEMPORARY_PREFIX = ".tmp-"
 """Name prefix of a local write in progress; keys can never start a segment with a dot."""
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+SESSION_INFO_KEY = "overheard.blob_store"
+"""``Session.info`` key under which a platform's sessions carry its blob store (for deletion hooks)."""
 SUPPORTED_SCHEMES = ("file://", "s3://")
 S3_LIST_PAGE_KEYS = 1000
 """Keys per ``list_objects_v2`` request (the S3 maximum)."""

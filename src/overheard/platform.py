@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .auditlog import Checkpointer, Signer, ensure_signing_key, load_signing_key
-from .blobs import BlobStore, blob_store_from_url
+from .blobs import SESSION_INFO_KEY, BlobStore, blob_store_from_url
 from .config import Settings
 from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
 from .db import make_engine, make_sessionmaker, migrate
@@ -84,6 +84,9 @@ class Platform:
     def __post_init__(self) -> None:
         self._timers: list[Periodic] = []
         self.gate = ContentGate(self.keyring, self.blobs)
+        # Deletion hooks get only a session: through it they reach the blob store of derived copies.
+        info = dict(self.sessions.kw.get("info") or {})
+        self.sessions.configure(info={**info, SESSION_INFO_KEY: self.blobs})
         self.jobs = make_backend(self)
 
     @classmethod

@@ -24,10 +24,14 @@ def register_all() -> None:
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
-    """At start-up: remove orphan blobs older than the configured grace."""
+    """At start-up: remove orphan blobs (audio, disguised renditions) older than the configured grace."""
+    from .db import utcnow
+    from .protect._cache import sweep_orphans
     from .recordings.sweep import sweep_orphan_blobs
 
-    removed = sweep_orphan_blobs(platform, grace_s=platform.settings.orphan_blob_grace_s)
+    grace_s = platform.settings.orphan_blob_grace_s
+    removed = sweep_orphan_blobs(platform, grace_s=grace_s)
+    removed += sweep_orphans(platform.sessions, platform.blobs, grace_s=grace_s, now=utcnow())
     if removed:
         log.info("removed %d orphan blobs", removed)
 

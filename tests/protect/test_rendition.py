@@ -140,3 +140,18 @@ def test_the_job_is_idempotent_and_skips_deleted_recordings(served, make_househo
     assert rendition.render(served, gone.recording_id) is False
     assert list(served.blobs.list(f"disguised/{gone.household_id}/")) == []
     assert DISGUISED_KIND == "audio.disguised.pcm16"
+
+
+def test_any_platform_deletes_a_rendition_with_its_recording(platform, make_household):  # type: ignore[no-untyped-def]
+    # A worker or command-line platform never ran serving.install: its deletions must still remove
+    # the sealed rendition, not leave it for a sweep.
+    serving.register()
+    clip = add_clip(platform, make_household)
+    sample_after_transcription_only(platform, clip)
+    prepare(platform, clip.recording_id)
+    assert len(list(platform.blobs.list(f"disguised/{clip.household_id}/"))) == 1
+    receipt = delete_recordings(
+        platform, clip.household_id, [clip.recording_id], actor="customer", scope={"kind": "one"}
+    )
+    assert receipt.body["counts"]["disguised_copies"] == 1
+    assert list(platform.blobs.list(f"disguised/{clip.household_id}/")) == []

@@ -18,7 +18,7 @@ from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import audit
-from ..blobs import BlobStore
+from ..blobs import SESSION_INFO_KEY, BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..errors import NotFound
 from ..recordings.gate import ContentGate
@@ -29,7 +29,7 @@ DISGUISED_PREFIX = "disguised/{household_id}/"
 """Blob prefix of a household's disguised copies (listed in ``HOUSEHOLD_BLOB_PREFIXES``)."""
 DISGUISED_KIND = "audio.disguised.pcm16"
 """Sealed-record kind of a disguised copy: 16 kHz mono little-endian PCM16."""
-BLOB_STORE_INFO = "overheard.blob_store"
+BLOB_STORE_INFO = SESSION_INFO_KEY
 """``Session.info`` key under which a platform's sessions carry its blob store (for hooks)."""
 NONCE_BYTES = 8
 
