@@ -1,7 +1,7 @@
 """Disguised renditions record the version of the disguise method that made them.
 
-Revision ID: 0002_disguise_version
-Revises: 0001
+Revision ID: 0003_disguise_version
+Revises: 0002_served_seconds
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_disguise_version"
-down_revision: str | None = "0001"
+revision: str = "0003_disguise_version"
+down_revision: str | None = "0002_served_seconds"
 branch_labels = None
 depends_on = None
 
