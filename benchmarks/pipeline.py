@@ -23,7 +23,13 @@ from pocketsphinx import Decoder
 from overheard.config import Settings
 from overheard.demo import WAKE_VOICES, seed_requests, synthesise
 from overheard.recordings.models import Status
-from overheard.speech.pipeline import SpeechStack, after_wake_word, analyse, stack_from_settings
+from overheard.speech.pipeline import (
+    SpeechStack,
+    after_wake_word,
+    analyse,
+    kept_from,
+    stack_from_settings,
+)
 from overheard.speech.vad import speech_segments, trim_silence
 from overheard.speech.wake import verify_wake_word
 
@@ -40,11 +46,13 @@ def bare_decode(decoder: Decoder, pcm: np.ndarray) -> str:
 
 
 def decoded_samples(stack: SpeechStack, pcm: np.ndarray) -> np.ndarray:
-    """The samples the pipeline gives its recogniser for ``pcm`` (as ``analyse`` cuts them)."""
-    wake = None
+    """The samples the pipeline gives its recogniser for ``pcm`` last (as ``analyse`` cuts them)."""
+    heard_from_s = None
     if stack.verifier == "openwakeword":
         wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
-    request = after_wake_word(pcm, wake)
+        end_s = wake.peak_s if wake.peak_s is not None else wake.at_s
+        heard_from_s = kept_from(end_s) if end_s is not None else None
+    request = after_wake_word(pcm, heard_from_s)
     segments = speech_segments(request, stack.vad)
     return trim_silence(request, segments) if segments else request
 
