@@ -28,6 +28,13 @@ class BadRequest(OverheardError):
     """The request is well-formed HTTP but its content is wrong."""
 
 
+class InvalidHeader(OverheardError):
+    """A request header whose value cannot be used; ``code`` names which."""
+
+    status = 422
+    code = "invalid_header"
+
+
 class Unauthorized(OverheardError):
     """Missing or wrong credentials."""
 

@@ -10,7 +10,7 @@ import json
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..accounts.context import runtime
@@ -50,7 +50,9 @@ def _page(request: Request, name: str, context: dict[str, object], status: int =
 
 
 @router.get("/me")
-def dashboard(request: Request, me: Customer, page: int = 0) -> Response:
+def dashboard(
+    request: Request, me: Customer, page: Annotated[int, Query(ge=0, le=service.MAX_PAGE)] = 0
+) -> Response:
     """Every recording with its transcript, intent, playback and human-review history; controls."""
     plat = _platform(request)
     actor = service.actor_of(me.account_id)
@@ -178,7 +180,10 @@ def set_retention(request: Request, me: Customer, retention: TextField = "") -> 
 
 @router.get("/me/access")
 def access_page(
-    request: Request, me: Customer, before: int | None = None, show: str = "all"
+    request: Request,
+    me: Customer,
+    before: Annotated[int | None, Query(ge=0, le=service.MAX_SEQ)] = None,
+    show: str = "all",
 ) -> Response:
     """Every time anyone — staff, devices, the system, you — touched this household's data."""
     if show not in access.FILTERS:

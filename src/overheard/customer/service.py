@@ -36,6 +36,14 @@ ACCESS_PAGE_SIZE = 200
 """Audit events per access-log page."""
 MAX_RANGE_DAYS = 3660
 """Longest date range one deletion may name, days."""
+FIRST_DAY = date(1970, 1, 1)
+"""Earliest day a range may name (no recording is older)."""
+LAST_DAY = date(9998, 12, 31)
+"""Latest day a range may name (one day short of what a date can hold, in any time zone)."""
+MAX_PAGE = 1_000_000
+"""Highest dashboard page number accepted."""
+MAX_SEQ = 2**62
+"""Highest audit sequence number accepted as a page boundary."""
 
 
 def actor_of(account_id: str) -> str:
@@ -250,6 +258,8 @@ def day_bounds(tz_name: str, first: date, last: date) -> tuple[datetime, datetim
     """``[start of first, start of the day after last)`` in the household's time zone."""
     if last < first or (last - first).days > MAX_RANGE_DAYS:
         raise BadRequest("the range must run forwards and span at most ten years", code="bad_range")
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise BadRequest(f"days must lie between {FIRST_DAY} and {LAST_DAY}", code="bad_range")
     zone = ZoneInfo(tz_name)
     start = datetime.combine(first, time.min, tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)

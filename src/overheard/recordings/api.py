@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..accounts.rbac import device
-from ..errors import BadRequest, RecordingNotFound, Unauthorized, UploadTooLarge
+from ..errors import InvalidHeader, RecordingNotFound, Unauthorized, UploadTooLarge
 from ..households import Device, authenticate_device
 from ..platform import Platform
 from .ingest import ingest
@@ -21,6 +21,8 @@ router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(dev
 
 MAX_CLOCK_SKEW = timedelta(days=1)
 """How far in the future a device's capture time may lie."""
+EARLIEST_CAPTURE = datetime(1970, 1, 1, tzinfo=UTC)
+"""Capture times before this are a device clock that was never set."""
 AUDIO_TYPES = ("audio/wav", "audio/x-wav", "audio/flac", "audio/ogg", "application/octet-stream")
 
 
@@ -110,15 +112,18 @@ def parse_captured_at(value: str | None, now: datetime) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRequest(
+        utc = when.astimezone(UTC) if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        raise InvalidHeader(
             f"X-Captured-At is not an RFC 3339 time: {value[:64]!r}", code="bad_timestamp"
         ) from None
-    if when.tzinfo is None:
-        raise BadRequest("X-Captured-At needs a time zone offset", code="bad_timestamp")
-    if when - now > MAX_CLOCK_SKEW:
-        raise BadRequest("X-Captured-At lies in the future", code="bad_timestamp")
-    return when.astimezone(UTC)
+    if utc is None:
+        raise InvalidHeader("X-Captured-At needs a time zone offset", code="bad_timestamp")
+    if utc < EARLIEST_CAPTURE:
+        raise InvalidHeader("X-Captured-At lies before 1970", code="bad_timestamp")
+    if utc - now > MAX_CLOCK_SKEW:
+        raise InvalidHeader("X-Captured-At lies in the future", code="bad_timestamp")
+    return utc
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -126,7 +131,7 @@ def check_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not 1 <= len(value) <= 128 or not value.isprintable():
-        raise BadRequest(
+        raise InvalidHeader(
             "Idempotency-Key must be 1–128 printable characters", code="bad_idempotency_key"
         )
     return value
