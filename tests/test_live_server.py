@@ -201,3 +201,16 @@ def test_sigkill_during_uploads_loses_nothing_acknowledged(server: Server, datab
         assert stored == referenced, "orphan or missing blobs"
     finally:
         platform.close()
+
+
+def test_access_log_keeps_no_one_time_tokens_and_ignores_forwarded_for(server: Server):
+    secrets = ["enrolSECRETtoken1234", "inviteSECRETtoken5678", "audioSECRETtoken9012"]
+    headers = {"X-Forwarded-For": "203.0.113.9"}
+    for path in (f"/enrol/{secrets[0]}", f"/invite/{secrets[1]}?x=1", f"/review/audio/{secrets[2]}"):
+        httpx.get(f"{server.url}{path}", headers=headers, timeout=10)
+    httpx.get(f"{server.url}/enrol/mfa", timeout=10)
+    server.stop()
+    log = (server.data_dir.parent / f"server-{server.port}.log").read_text()
+    assert not [s for s in secrets if s in log]
+    assert "/enrol/[redacted]" in log and "/invite/[redacted]" in log and "/enrol/mfa" in log
+    assert "203.0.113.9" not in log and "127.0.0.1" in log

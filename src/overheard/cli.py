@@ -150,6 +150,7 @@ def serve(
             port=settings.port,
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # the app decides whom to trust (forwarded_allow_ips)
         )
         return
     serve_processes(platform, count)
@@ -186,6 +187,7 @@ def serve_processes(platform: Platform, count: int) -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
+            proxy_headers=False,
         )
     finally:
         for timer in timers:

@@ -196,12 +196,13 @@ class Settings(BaseSettings):
     )
     session_cookie_secure: Literal["auto", "always"] = Field(
         "auto",
-        description="`auto`: Secure cookies except on plain http to a loopback host; `always`: Secure on every response.",
+        description="`auto`: Secure cookies except on a plain http connection from a loopback "
+        "address to a loopback host name; `always`: Secure on every response.",
     )
     login_ip_max_attempts: int = Field(
         30,
         ge=1,
-        description="Sign-in attempts one client address may make per `login_ip_window_s`.",
+        description="Failed sign-in attempts one client address may make per `login_ip_window_s`.",
     )
     login_ip_window_s: float = Field(
         300.0, gt=0, description="Sliding window of the per-address sign-in limit, seconds."
@@ -209,13 +210,16 @@ class Settings(BaseSettings):
     login_account_max_attempts: int = Field(
         10,
         ge=1,
-        description="Sign-in attempts against one account name per `login_account_window_s`.",
+        description="Failed passwords against one account name from one address per "
+        "`login_account_window_s`.",
     )
     login_account_window_s: float = Field(
         900.0, gt=0, description="Sliding window of the per-account sign-in limit, seconds."
     )
     lockout_threshold: int = Field(
-        5, ge=1, description="Consecutive failed passwords or codes that lock an account."
+        5,
+        ge=1,
+        description="Consecutive wrong second-factor codes (after a right password) that lock an account.",
     )
     lockout_s: float = Field(900.0, gt=0, description="Seconds an account stays locked.")
     enrolment_token_ttl_s: float = Field(
@@ -382,6 +386,31 @@ class Settings(BaseSettings):
         "",
         pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
         description="URL printed for people to open (every link the commands print); empty = http://host:port.",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto "
+        "headers are believed; empty = none (the connection's own address and scheme count).",
+    )
+    upload_read_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a device may take to send one upload body; then 408."
+    )
+    upload_device_max_per_window: int = Field(
+        120, ge=1, description="Uploads one device may make per `upload_device_window_s`; then 429."
+    )
+    upload_device_window_s: float = Field(
+        60.0, gt=0, description="Sliding window of the per-device upload limit, seconds."
+    )
+    login_max_concurrent_checks: int = Field(
+        2,
+        ge=1,
+        description="Password checks (64 MiB each by default) one web process runs at once.",
+    )
+    login_queue_timeout_s: float = Field(
+        5.0, ge=0, description="Seconds a sign-in waits for a free check before a 503."
+    )
+    password_min_strength: int = Field(
+        3, ge=0, le=4, description="Lowest zxcvbn score (0–4) a new password must reach."
     )
 
     def resolved(self) -> Settings:

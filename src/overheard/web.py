@@ -16,10 +16,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from . import __version__
+from .accesslog import trusted_proxies
 from .accounts import web as accounts_web
 from .accounts.rbac import public
 from .accounts.web import render
@@ -133,6 +135,12 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
 
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (a NUL byte in text on PostgreSQL, an integer past its
+        # range): the transaction was rolled back, so nothing was stored.
+        return error_response(400, "invalid_value", "a value in the request cannot be stored")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -174,6 +182,11 @@ def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = T
     )
     app.state.platform = platform
     app.state.templates = make_templates()
+    proxies = trusted_proxies(platform.settings)
+    if proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     _install_error_handlers(app, platform.settings.retry_after_s)
     # Routes are matched in order: the device upload and the review loop, the busiest, come first.
     app.include_router(recordings_api.router)

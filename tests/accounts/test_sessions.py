@@ -98,7 +98,7 @@ def test_cookie_flags_on_https(web, make_staff):
 
 def test_cookie_not_secure_only_on_plain_http_to_loopback(new_client, make_staff):
     user = make_staff()
-    local = new_client("http://localhost")
+    local = new_client("http://localhost", address="127.0.0.1")
     assert "secure" not in session_cookie(password_step(local, user))
     assert "samesite=strict" in session_cookie(password_step(local, user))
     named = new_client("http://overheard.example")
@@ -109,7 +109,7 @@ def test_cookie_not_secure_only_on_plain_http_to_loopback(new_client, make_staff
 
 
 def test_cookie_always_secure_when_configured(new_client):
-    local = new_client("http://127.0.0.1")
+    local = new_client("http://127.0.0.1", address="127.0.0.1")
     plain = local.get("/login").headers.get_list("set-cookie")
     assert plain and all("secure" not in h.lower() for h in plain)
     local.cookies.clear()

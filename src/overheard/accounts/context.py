@@ -109,5 +109,5 @@ def forget(request: Request) -> None:
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it (behind a proxy: what the proxy forwards)."""
+    """The connection's address (behind a proxy listed in ``forwarded_allow_ips``: what it forwards)."""
     return request.client.host if request.client is not None else "unknown"

@@ -8,6 +8,7 @@ factor, so an id planted before sign-in is worthless after it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from datetime import datetime
 
@@ -24,7 +25,7 @@ SESSION_ID_BYTES = 32
 """Random bytes in a session id (256 bits)."""
 TOUCH_INTERVAL_S = 60.0
 """Seconds between writes of ``last_seen_at``; idle time is measured to this precision."""
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 def hash_id(raw_id: str) -> bytes:
@@ -144,12 +145,28 @@ def purge_expired(db: Session, *, settings: AccountSettings, now: datetime) -> i
 
 
 def cookie_secure(conn: HTTPConnection, settings: AccountSettings) -> bool:
-    """Whether cookies get ``Secure``: always, except plain http to a loopback host in ``auto`` mode."""
-    if settings.session_cookie_secure == "always":
+    """Whether cookies get ``Secure``: always, except (``auto``) on a plain http connection that
+    comes from a loopback address and names a loopback host.
+
+    The scheme and address are the connection's own, or what a configured proxy forwarded
+    (``forwarded_allow_ips``); the Host header alone can only add ``Secure``, never remove it.
+    """
+    if settings.session_cookie_secure == "always" or conn.url.scheme != "http":
         return True
-    host = (conn.url.hostname or "").lower()
-    loopback = host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
-    return not (conn.url.scheme == "http" and loopback)
+    peer = conn.client.host if conn.client is not None else ""
+    return not (_loopback_address(peer) and _loopback_name(conn.url.hostname or ""))
+
+
+def _loopback_address(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_name(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host in LOOPBACK_HOSTS or host.endswith(".localhost") or _loopback_address(host)
 
 
 def set_cookie(response: Response, name: str, value: str, *, secure: bool) -> None:

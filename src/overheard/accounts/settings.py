@@ -14,7 +14,8 @@ SESSION_ABSOLUTE_TIMEOUT_S = 43_200.0
 SESSION_PENDING_TIMEOUT_S = 600.0
 """Seconds a session may wait between the password and the second factor."""
 SESSION_COOKIE_SECURE: Final = "auto"
-"""``auto``: Secure except on plain http to a loopback host; ``always``: Secure on every response."""
+"""``auto``: Secure except on plain http from a loopback address to a loopback host name;
+``always``: Secure on every response."""
 LOGIN_IP_MAX_ATTEMPTS = 30
 """Sign-in attempts one client address may make per ``LOGIN_IP_WINDOW_S``."""
 LOGIN_IP_WINDOW_S = 300.0
