@@ -6,18 +6,33 @@ one JSON shape, ``{"error": {"code": ..., "message": ...}}``, and the CLI prints
 
 from __future__ import annotations
 
+import math
+
 
 class OverheardError(Exception):
     """Base of every deliberate error."""
 
     status: int = 400
     code: str = "bad_request"
+    retry_after_s: float | None = None
+    """Seconds after which a retry may succeed (sent as ``Retry-After``, rounded up), if known."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the error brings (``Retry-After``)."""
+        if self.retry_after_s is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
     def as_json(self) -> dict[str, dict[str, str]]:
         """The one error body every route answers with."""
@@ -88,6 +103,27 @@ class UnsupportedMedia(AudioRejected):
 
     status = 415
     code = "unsupported_media"
+
+
+class TooManyRequests(OverheardError):
+    """A limit on how often something may be done was reached; retry after ``retry_after_s``."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceBusy(OverheardError):
+    """Too much of a bounded resource is in use right now; retry after ``retry_after_s``."""
+
+    status = 503
+    code = "busy"
+
+
+class UploadTimeout(OverheardError):
+    """The upload body did not arrive within ``upload_read_timeout_s``."""
+
+    status = 408
+    code = "upload_timeout"
 
 
 class UploadTooLarge(OverheardError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -105,11 +104,7 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         if isinstance(exc, ServiceUnavailable):
             log.warning("%s unavailable: %s", exc.service, exc.message)
             return unavailable_response(exc, retry_after_s)
-        response = error_response(exc.status, exc.code, exc.message)
-        asked = getattr(exc, "retry_after_s", None)
-        if asked is not None:
-            response.headers["Retry-After"] = str(math.ceil(asked))
-        return response
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     async def _backend(request: Request, exc: Exception) -> JSONResponse:
         unavailable = backend_unavailable(exc)
@@ -144,7 +139,7 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
 def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = True) -> FastAPI:

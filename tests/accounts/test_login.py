@@ -117,10 +117,23 @@ def test_wrong_and_replayed_codes_are_refused(web, new_client, make_staff, clock
     assert actions(platform).count("account.mfa_failure") == 3
 
 
-def test_lockout_after_consecutive_failures(web, make_staff, clock, platform):
+def test_strangers_cannot_lock_an_account_out(web, new_client, make_staff, clock, platform):
     user = make_staff()
+    limit = web.app.state.accounts.settings.login_account_max_attempts
+    for _ in range(3 * limit):  # a stranger who knows the sign-in name, from one address
+        assert password_step(web, user, "wrong password!!").status_code in (401, 429)
+    assert password_step(web, user).status_code == 429  # that address is held back...
+    assert staff_row(platform, user.id).locked_until is None  # ...but the account is not locked
+    assert "account.lockout" not in actions(platform)
+    owner = new_client(address="198.51.100.20")
+    sign_in(owner, user, clock)  # the owner, elsewhere, signs in at once
+
+
+def test_lockout_after_consecutive_code_failures(web, make_staff, clock, platform):
+    user = make_staff()
+    assert password_step(web, user).status_code == 303
     for _ in range(LOCKOUT_THRESHOLD):
-        assert password_step(web, user, "wrong password!!").status_code == 401
+        assert code_step(web, user, clock, wrong_code(user, clock)).status_code == 401
     assert staff_row(platform, user.id).locked_until is not None
     assert "account.lockout" in actions(platform)
     # The right password is refused with the same message while locked.
@@ -129,6 +142,14 @@ def test_lockout_after_consecutive_failures(web, make_staff, clock, platform):
     clock.advance(LOCKOUT_S + 1)
     sign_in(web, user, clock)
     assert staff_row(platform, user.id).failed_logins == 0
+
+
+def test_successful_sign_ins_are_not_counted(web, make_staff, clock):
+    tune(web, login_account_max_attempts=2, login_ip_max_attempts=2)
+    user = make_staff()
+    for _ in range(6):  # a reviewer who signs in and out often
+        sign_in(web, user, clock)
+        submit(web, "/account", "/logout")
 
 
 def test_code_failures_count_towards_lockout(web, make_staff, clock, platform):
@@ -154,22 +175,23 @@ def test_rate_limit_per_client_address(web, make_staff, clock, platform):
     assert all(len(k) == 16 for k in keys)  # keyed hashes, never the address itself
 
 
-def test_rate_limit_per_account_name(web, new_client, make_staff, clock):
+def test_rate_limit_per_account_name_from_one_address(web, new_client, make_staff, clock):
     limits = {"login_account_max_attempts": 2, "lockout_threshold": 100}
     settings = tune(web, **limits)
     user = make_staff()
     for _ in range(2):
         password_step(web, user, "wrong password!!")
-    # Another address does not help: the limit is on the account name.
-    elsewhere = new_client(address="198.51.100.7")
-    tune(elsewhere, **limits)
-    assert password_step(elsewhere, user).status_code == 429
+    assert password_step(web, user).status_code == 429
     # The same limit applies to a name that does not exist, so it tells nothing.
     for _ in range(2):
         password_step(web, replace(user, pseudonym="R-none"), "x" * 12)
-    assert password_step(elsewhere, replace(user, pseudonym="R-none")).status_code == 429
-    clock.advance(settings.login_account_window_s + 1)
+    assert password_step(web, replace(user, pseudonym="R-none")).status_code == 429
+    # Another address is not held back by these failures.
+    elsewhere = new_client(address="198.51.100.7")
+    tune(elsewhere, **limits)
     assert password_step(elsewhere, user).status_code == 303
+    clock.advance(settings.login_account_window_s + 1)
+    assert password_step(web, user).status_code == 303
 
 
 def test_password_is_rehashed_when_parameters_change(web, make_staff, clock, platform):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from .. import audit
-from . import passwords, ratelimit, totp
+from . import ratelimit, totp
 from .models import Credentials
 from .secrets import AccountKeys
 from .settings import AccountSettings
@@ -35,7 +35,15 @@ class Principal:
         )
 
 
-def within_limits(
+def _keys(keys: AccountKeys, client: str, account_name: str) -> tuple[bytes, bytes]:
+    # The account limit is kept per address, so a stranger elsewhere cannot use it to lock the
+    # account's owner out (docs/accounts.md, "Limits and lockout").
+    by_client = ratelimit.attempt_key(keys, "ip", client)
+    by_account = ratelimit.attempt_key(keys, "account", f"{account_name}@{client}")
+    return by_client, by_account
+
+
+def over_limits(
     db: Session,
     keys: AccountKeys,
     settings: AccountSettings,
@@ -44,51 +52,31 @@ def within_limits(
     account_name: str,
     now: datetime,
 ) -> bool:
-    """Count one attempt against the client address and the account name; False past either limit."""
-    by_client = ratelimit.allow(
-        db,
-        ratelimit.attempt_key(keys, "ip", client),
-        limit=settings.login_ip_max_attempts,
-        window_s=settings.login_ip_window_s,
+    """True when this address, or this address against this account name, failed too often."""
+    by_client, by_account = _keys(keys, client, account_name)
+    return ratelimit.reached(
+        db, by_client, limit=settings.login_ip_max_attempts, window_s=settings.login_ip_window_s,
         now=now,
-    )
-    by_account = ratelimit.allow(
+    ) or ratelimit.reached(
         db,
-        ratelimit.attempt_key(keys, "account", account_name),
+        by_account,
         limit=settings.login_account_max_attempts,
         window_s=settings.login_account_window_s,
         now=now,
     )
-    return by_client and by_account
+
+
+def count_failure(
+    db: Session, keys: AccountKeys, *, client: str, account_name: str, now: datetime
+) -> None:
+    """Count one failed attempt against the address and against the account name from it."""
+    for key in _keys(keys, client, account_name):
+        ratelimit.record(db, key, now=now)
 
 
 def is_locked(account: Credentials, now: datetime) -> bool:
     """True while a lockout runs."""
     return account.locked_until is not None and account.locked_until > now
-
-
-def check_password(
-    db: Session,
-    account: Credentials | None,
-    password: str,
-    *,
-    settings: AccountSettings,
-    who: Principal | None,
-    now: datetime,
-) -> bool:
-    """Verify ``password`` (always hashing, so time says nothing); count and lock on failure."""
-    stored = account.password_hash if account is not None else None
-    ok = passwords.verify_password(settings, stored, password)
-    if account is None or who is None:
-        return False
-    if is_locked(account, now):
-        return False
-    if not ok:
-        fail(db, account, settings=settings, who=who, now=now)
-        return False
-    if stored is not None and passwords.needs_rehash(settings, stored):
-        account.password_hash = passwords.hash_password(settings, password)
-    return True
 
 
 def check_code(
@@ -123,7 +111,11 @@ def fail(
     who: Principal,
     now: datetime,
 ) -> None:
-    """Count a failure; at the threshold lock the account and audit the lockout."""
+    """Count a failed code; at the threshold lock the account and audit the lockout.
+
+    Only second-factor failures lock: they need the right password first, so a stranger who
+    knows a sign-in name cannot lock its owner out. Wrong passwords are limited per address.
+    """
     account.failed_logins += 1
     if account.failed_logins >= settings.lockout_threshold:
         account.locked_until = now + timedelta(seconds=settings.lockout_s)

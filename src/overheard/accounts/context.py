@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -12,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..db import transaction, utcnow
+from ..errors import ServiceBusy
 from . import sessions
 from .models import CustomerAccount, SessionKind, StaffUser, WebSession
 from .secrets import AccountKeys
@@ -29,10 +33,26 @@ class AccountsRuntime:
     settings: AccountSettings
     keys: AccountKeys
     clock: Callable[[], datetime] = field(default=utcnow)
+    checks: threading.BoundedSemaphore = field(init=False)
+    """Free password-check places (``login_max_concurrent_checks``)."""
+
+    def __post_init__(self) -> None:
+        self.checks = threading.BoundedSemaphore(self.settings.login_max_concurrent_checks)
 
     def now(self) -> datetime:
         """The current time as this app sees it."""
         return self.clock()
+
+    @contextmanager
+    def password_slot(self) -> Iterator[None]:
+        """Hold one password-check place; 503 ``busy`` when none frees up within the queue time."""
+        if not self.checks.acquire(timeout=self.settings.login_queue_timeout_s):
+            wait = max(1, math.ceil(self.settings.login_queue_timeout_s))
+            raise ServiceBusy("too many sign-ins at once; try again shortly", retry_after_s=wait)
+        try:
+            yield
+        finally:
+            self.checks.release()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ INVALID_INVITE = "This invitation is not valid. It may have been used already or
 
 def _ctx(request: Request) -> login.LoginContext:
     rt = runtime(request)
-    return login.LoginContext(rt.keys, rt.settings, client_address(request), rt.now())
+    return login.LoginContext(
+        rt.keys, rt.settings, client_address(request), rt.now(), rt.password_slot
+    )
 
 
 def _status(outcome: login.Outcome) -> int:
@@ -72,7 +74,7 @@ def invite_submit(
     """Set the password, spend the invitation, and sign in."""
     rt = runtime(request)
     now = rt.now()
-    with transaction(rt.platform.sessions) as db:
+    with rt.password_slot(), transaction(rt.platform.sessions) as db:
         account = service.customer_for_invite(db, token, now=now)
         if account is None:
             return _invalid(request)
@@ -109,12 +111,13 @@ def login_submit(
 ) -> Response:
     """Check the password; continue to the code page when the account has a second factor."""
     rt, ctx = runtime(request), _ctx(request)
-    with transaction(rt.platform.sessions) as db:
-        outcome, account = login.customer_password(
-            db, ctx, rt.platform.secrets, email=email, password=password
-        )
-        raw_id = None
-        if account is not None:
+    plat = rt.platform
+    outcome, account = login.customer_password(
+        plat.readers, plat.sessions, ctx, plat.secrets, email=email, password=password
+    )
+    raw_id = None
+    if account is not None:
+        with transaction(plat.sessions) as db:
             if auth.raw_id is not None:
                 sessions.destroy(db, auth.raw_id)
             stage = Stage.PASSWORD if account.has_totp else Stage.FULL

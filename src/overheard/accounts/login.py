@@ -8,18 +8,22 @@ exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from ..db import transaction
 from ..identity.models import HouseholdIdentity
 from ..identity.service import email_index
 from ..server_secrets import ServerSecrets
 from . import _credentials as cred
-from .models import CustomerAccount, StaffUser
+from . import passwords
+from .models import Credentials, CustomerAccount, StaffUser
 from .secrets import AccountKeys
 from .service import confirm_totp, customer_principal, normalise_pseudonym, staff_principal
 from .settings import AccountSettings
@@ -42,32 +46,79 @@ class LoginContext:
     client: str
     """The client's address, for the per-address limit."""
     now: datetime
+    slot: Callable[[], AbstractContextManager[object]] = nullcontext
+    """Held while a password is hashed; bounds how many hash at once (raises ``ServiceBusy``)."""
 
 
 def _limited(db: Session, ctx: LoginContext, account_name: str) -> bool:
-    return not cred.within_limits(
+    return cred.over_limits(
         db, ctx.keys, ctx.settings, client=ctx.client, account_name=account_name, now=ctx.now
     )
 
 
+def _count_failure(db: Session, ctx: LoginContext, account_name: str) -> None:
+    cred.count_failure(db, ctx.keys, client=ctx.client, account_name=account_name, now=ctx.now)
+
+
+def _verify(ctx: LoginContext, stored: str | None, password: str) -> tuple[bool, str | None]:
+    """Check ``password`` (always hashing) outside any transaction; a new hash if one is due."""
+    with ctx.slot():
+        ok = passwords.verify_password(ctx.settings, stored, password)
+        if ok and stored is not None and passwords.needs_rehash(ctx.settings, stored):
+            return True, passwords.hash_password(ctx.settings, password)
+    return ok, None
+
+
+def _settle(
+    sessions: sessionmaker[Session],
+    ctx: LoginContext,
+    scope: str,
+    account: Credentials | None,
+    outcome: tuple[bool, str | None],
+) -> bool:
+    """Record a failure, or store a fresh hash; True when the password step succeeded."""
+    ok, new_hash = outcome
+    with transaction(sessions) as db:
+        if not ok or account is None:
+            _count_failure(db, ctx, scope)
+            return False
+        if new_hash is not None:
+            row = db.get(type(account), account.id)
+            if row is not None:
+                row.password_hash = new_hash
+    return True
+
+
 def staff_password(
-    db: Session, ctx: LoginContext, *, username: str, password: str
+    readers: sessionmaker[Session],
+    writers: sessionmaker[Session],
+    ctx: LoginContext,
+    *,
+    username: str,
+    password: str,
 ) -> tuple[Outcome, StaffUser | None]:
-    """Check a staff password; on OK the caller starts a session that still needs the code."""
-    name = normalise_pseudonym(username)
-    if _limited(db, ctx, f"staff:{name}"):
-        return Outcome.THROTTLED, None
-    staff = db.scalars(select(StaffUser).where(StaffUser.pseudonym == name)).first()
-    usable = staff is not None and staff.disabled_at is None and staff.has_totp
-    ok = cred.check_password(
-        db,
-        staff if usable else None,
-        password,
-        settings=ctx.settings,
-        who=staff_principal(staff) if staff is not None and usable else None,
-        now=ctx.now,
+    """Check a staff password; on OK the caller starts a session that still needs the code.
+
+    The hash is checked with no database transaction open, so a burst of sign-ins never holds
+    up the review loop's writes; only the failure count (or a rehash) is written afterwards.
+    """
+    scope = f"staff:{normalise_pseudonym(username)}"
+    with readers() as db:
+        if _limited(db, ctx, scope):
+            return Outcome.THROTTLED, None
+        staff = db.scalars(
+            select(StaffUser).where(StaffUser.pseudonym == normalise_pseudonym(username))
+        ).first()
+    usable = (
+        staff is not None
+        and staff.disabled_at is None
+        and staff.has_totp
+        and not cred.is_locked(staff, ctx.now)
     )
-    return (Outcome.OK, staff) if ok else (Outcome.FAILED, None)
+    checked = _verify(ctx, staff.password_hash if staff is not None and usable else None, password)
+    if not _settle(writers, ctx, scope, staff if usable else None, checked):
+        return Outcome.FAILED, None
+    return Outcome.OK, staff
 
 
 def staff_code(db: Session, ctx: LoginContext, *, staff_id: str, code: str) -> Outcome:
@@ -88,6 +139,7 @@ def staff_code(db: Session, ctx: LoginContext, *, staff_id: str, code: str) -> O
         account_id=staff.id,
         now=ctx.now,
     ):
+        _count_failure(db, ctx, f"staff:{staff.pseudonym}")
         return Outcome.FAILED
     cred.succeed(db, staff, who=who, now=ctx.now)
     return Outcome.OK
@@ -108,18 +160,31 @@ def find_customer(db: Session, secrets: ServerSecrets, email: str) -> CustomerAc
 
 
 def customer_password(
-    db: Session, ctx: LoginContext, secrets: ServerSecrets, *, email: str, password: str
+    readers: sessionmaker[Session],
+    writers: sessionmaker[Session],
+    ctx: LoginContext,
+    secrets: ServerSecrets,
+    *,
+    email: str,
+    password: str,
 ) -> tuple[Outcome, CustomerAccount | None]:
-    """Check a customer password; a customer without a second factor is signed in completely."""
-    if _limited(db, ctx, f"customer:{email.strip().lower()}"):
-        return Outcome.THROTTLED, None
-    account = find_customer(db, secrets, email)
-    who = customer_principal(account) if account is not None else None
-    if not cred.check_password(db, account, password, settings=ctx.settings, who=who, now=ctx.now):
+    """Check a customer password (no transaction open while hashing); a customer without a
+    second factor is signed in completely."""
+    scope = f"customer:{email.strip().lower()}"
+    with readers() as db:
+        if _limited(db, ctx, scope):
+            return Outcome.THROTTLED, None
+        account = find_customer(db, secrets, email)
+    usable = account is not None and not cred.is_locked(account, ctx.now)
+    stored = account.password_hash if account is not None and usable else None
+    if not _settle(writers, ctx, scope, account if usable else None, _verify(ctx, stored, password)):
         return Outcome.FAILED, None
-    assert account is not None and who is not None  # check_password is False without an account
+    assert account is not None
     if not account.has_totp:
-        cred.succeed(db, account, who=who, now=ctx.now)
+        with transaction(writers) as db:
+            row = db.get(CustomerAccount, account.id)
+            if row is not None:
+                cred.succeed(db, row, who=customer_principal(account), now=ctx.now)
     return Outcome.OK, account
 
 
@@ -141,6 +206,7 @@ def customer_code(db: Session, ctx: LoginContext, *, account_id: str, code: str)
         account_id=account.id,
         now=ctx.now,
     ):
+        _count_failure(db, ctx, f"customer-code:{account.id}")
         return Outcome.FAILED
     cred.succeed(db, account, who=who, now=ctx.now)
     return Outcome.OK
@@ -155,6 +221,7 @@ def finish_staff_enrolment(db: Session, ctx: LoginContext, *, staff_id: str, cod
         return Outcome.THROTTLED
     who = staff_principal(staff)
     if not confirm_totp(db, staff, code, keys=ctx.keys, who=who, now=ctx.now):
+        _count_failure(db, ctx, f"staff:{staff.pseudonym}")
         return Outcome.FAILED
     cred.succeed(db, staff, who=who, now=ctx.now)
     return Outcome.OK
@@ -170,4 +237,6 @@ def enable_customer_totp(db: Session, ctx: LoginContext, *, account_id: str, cod
     ok = confirm_totp(
         db, account, code, keys=ctx.keys, who=customer_principal(account), now=ctx.now
     )
+    if not ok:
+        _count_failure(db, ctx, f"customer-code:{account.id}")
     return Outcome.OK if ok else Outcome.FAILED

@@ -1,4 +1,8 @@
-"""Sliding-window limits on sign-in attempts, kept in the database so every web process shares them."""
+"""Sliding-window limits on failed sign-in attempts, in the database so every web process shares them.
+
+Only failures are counted: a person who signs in often is never slowed down. Old rows are removed
+by :func:`purge` (housekeeping).
+"""
 
 from __future__ import annotations
 
@@ -23,18 +27,21 @@ def attempt_key(keys: AccountKeys, scope: str, value: str) -> bytes:
     return digest[:ATTEMPT_KEY_BYTES]
 
 
-def allow(session: Session, key: bytes, *, limit: int, window_s: float, now: datetime) -> bool:
-    """Record an attempt under ``key`` and say True, or say False when ``limit`` is already reached."""
+def reached(session: Session, key: bytes, *, limit: int, window_s: float, now: datetime) -> bool:
+    """True when ``limit`` failures were recorded under ``key`` within the window (reads only)."""
     cutoff = now - timedelta(seconds=window_s)
-    session.execute(delete(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at < cutoff))
     recent = session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key)
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.key == key, LoginAttempt.at >= cutoff)
     )
-    if (recent or 0) >= limit:
-        return False
+    return (recent or 0) >= limit
+
+
+def record(session: Session, key: bytes, *, now: datetime) -> None:
+    """Count one failure under ``key``."""
     session.add(LoginAttempt(key=key, at=now))
     session.flush()
-    return True
 
 
 def purge(session: Session, *, older_than: datetime) -> int:

@@ -17,15 +17,15 @@ SESSION_COOKIE_SECURE: Final = "auto"
 """``auto``: Secure except on plain http from a loopback address to a loopback host name;
 ``always``: Secure on every response."""
 LOGIN_IP_MAX_ATTEMPTS = 30
-"""Sign-in attempts one client address may make per ``LOGIN_IP_WINDOW_S``."""
+"""Failed sign-in attempts one client address may make per ``LOGIN_IP_WINDOW_S``."""
 LOGIN_IP_WINDOW_S = 300.0
 """Sliding window of the per-address limit, in seconds."""
 LOGIN_ACCOUNT_MAX_ATTEMPTS = 10
-"""Sign-in attempts against one account name per ``LOGIN_ACCOUNT_WINDOW_S``."""
+"""Failed attempts against one account name from one address per ``LOGIN_ACCOUNT_WINDOW_S``."""
 LOGIN_ACCOUNT_WINDOW_S = 900.0
 """Sliding window of the per-account limit, in seconds."""
 LOCKOUT_THRESHOLD = 5
-"""Consecutive failed passwords or codes that lock an account."""
+"""Consecutive wrong second-factor codes (after a right password) that lock an account."""
 LOCKOUT_S = 900.0
 """Seconds an account stays locked."""
 ENROLMENT_TOKEN_TTL_S = 259_200.0
@@ -34,6 +34,12 @@ INVITE_TOKEN_TTL_S = 604_800.0
 """Seconds a customer invitation stays valid (7 days)."""
 PASSWORD_MIN_LENGTH = 12
 """Shortest accepted password, in characters."""
+LOGIN_MAX_CONCURRENT_CHECKS = 2
+"""Password checks one web process runs at once (each takes ``ARGON2_MEMORY_KIB``)."""
+LOGIN_QUEUE_TIMEOUT_S = 5.0
+"""Seconds a sign-in waits for a free check before it is answered 503."""
+PASSWORD_MIN_STRENGTH = 3
+"""Lowest zxcvbn score (0–4) a new password must reach."""
 ARGON2_TIME_COST = 3
 """Argon2id iterations."""
 ARGON2_MEMORY_KIB = 65_536
@@ -59,6 +65,9 @@ class AccountSettings:
     enrolment_token_ttl_s: float = ENROLMENT_TOKEN_TTL_S
     invite_token_ttl_s: float = INVITE_TOKEN_TTL_S
     password_min_length: int = PASSWORD_MIN_LENGTH
+    password_min_strength: int = PASSWORD_MIN_STRENGTH
+    login_max_concurrent_checks: int = LOGIN_MAX_CONCURRENT_CHECKS
+    login_queue_timeout_s: float = LOGIN_QUEUE_TIMEOUT_S
     argon2_time_cost: int = ARGON2_TIME_COST
     argon2_memory_kib: int = ARGON2_MEMORY_KIB
     argon2_parallelism: int = ARGON2_PARALLELISM

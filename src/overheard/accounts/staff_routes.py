@@ -32,7 +32,9 @@ INVALID_LINK = "This enrolment link is not valid. It may have been used already 
 
 def _ctx(request: Request) -> login.LoginContext:
     rt = runtime(request)
-    return login.LoginContext(rt.keys, rt.settings, client_address(request), rt.now())
+    return login.LoginContext(
+        rt.keys, rt.settings, client_address(request), rt.now(), rt.password_slot
+    )
 
 
 def _status(outcome: login.Outcome) -> int:
@@ -54,11 +56,13 @@ def login_submit(
     next: TextField = "",
 ) -> Response:
     """Check the password; on success continue to the code page with a new session id."""
-    ctx = _ctx(request)
-    with transaction(runtime(request).platform.sessions) as db:
-        outcome, staff = login.staff_password(db, ctx, username=username, password=password)
-        raw_id = None
-        if staff is not None:
+    ctx, plat = _ctx(request), runtime(request).platform
+    outcome, staff = login.staff_password(
+        plat.readers, plat.sessions, ctx, username=username, password=password
+    )
+    raw_id = None
+    if staff is not None:
+        with transaction(plat.sessions) as db:
             if auth.raw_id is not None:
                 sessions.destroy(db, auth.raw_id)
             raw_id = sessions.start(
@@ -180,7 +184,7 @@ def enrol_submit(
     """Set the password, spend the link, and continue to the authenticator set-up."""
     rt = runtime(request)
     now = rt.now()
-    with transaction(rt.platform.sessions) as db:
+    with rt.password_slot(), transaction(rt.platform.sessions) as db:
         staff = service.staff_for_enrolment(db, token, now=now)
         if staff is None:
             return _invalid_link(request)

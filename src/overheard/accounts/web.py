@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..errors import OverheardError
+from ..errors import OverheardError, ServiceBusy
 from . import csrf, sessions
 from .context import AccountsRuntime, runtime
 from .rbac import NotPermitted, SignInRequired
@@ -45,6 +45,7 @@ def install(app: FastAPI, platform: Any) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(NotPermitted, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(csrf.CsrfFailed, _refused)  # type: ignore[arg-type]
+    app.add_exception_handler(ServiceBusy, _busy)  # type: ignore[arg-type]
     app.include_router(staff_router)
     app.include_router(customer_router)
 
@@ -97,15 +98,21 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _error_page(request: Request, exc: OverheardError) -> Response:
+def _error_page(request: Request, exc: OverheardError, title: str = "Not allowed") -> Response:
     if not wants_html(request):
-        return JSONResponse(exc.as_json(), status_code=exc.status)
+        return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
     if getattr(request.state, "auth", None) is None:
         from .context import ANONYMOUS
 
         request.state.auth = ANONYMOUS
-    context = {"title": "Not allowed", "message": exc.message, "code": exc.code}
-    return render(request, "accounts/message.html", context, status_code=exc.status)
+    context = {"title": title, "message": exc.message, "code": exc.code}
+    response = render(request, "accounts/message.html", context, status_code=exc.status)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _busy(request: Request, exc: OverheardError) -> Response:
+    return _error_page(request, exc, "Busy")
 
 
 async def _refused(request: Request, exc: OverheardError) -> Response:
