@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from overheard import audit
+from overheard.accounts.aliases import alias_code, alias_key, staff_alias
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.households import Household
@@ -49,8 +50,10 @@ def test_dashboard_shows_transcript_intent_and_who_reviewed_why(platform, owner)
     page = owner.client.get("/me")
     assert page.status_code == 200
     html = page.text
-    for shown in ("turn on the kitchen lights", "lights_on", "low_confidence", "R-7f3a", rec.id):
+    alias = staff_alias(alias_key(platform.secrets), "R-7f3a", scope=owner.household_id)
+    for shown in ("turn on the kitchen lights", "lights_on", "low_confidence", alias, rec.id):
         assert shown in html
+    assert "R-7f3a" not in html  # the reviewer's sign-in name is never shown
     assert "media-src 'self'" in page.headers["content-security-policy"]
     opens = events(platform, action="content.open", subject=rec.id)
     assert {(e.actor, e.reason) for e in opens} == {(f"customer:{owner.account_id}", "owner_view")}
@@ -82,7 +85,9 @@ def test_access_log_shows_everyone_who_touched_the_data_and_nothing_else(
                      subject=other.household_id, household_id=other.household_id,
                      reason="someone else's")
     page = owner.client.get("/me/access").text
-    assert "Staff R-9c1d" in page and "looked up who you are" in page and "legal request" in page
+    code = alias_code(alias_key(platform.secrets), "R-9c1d", scope=owner.household_id)
+    assert f"Staff {code}" in page and "looked up who you are" in page and "legal request" in page
+    assert "R-9c1d" not in page  # the sign-in name is never shown
     assert "Your device" in page and "received a recording from your device" in page
     assert f'href="/me?page=0#rec-{rec.id}"' in page
     assert f"recording of {rec.captured_at:%Y-%m-%d %H:%M:%S}" in page

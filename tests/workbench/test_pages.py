@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
+from overheard.accounts.aliases import alias_key, staff_alias
 from overheard.review.models import Annotation, EmergencyReport, ReviewTask
 from tests.workbench.conftest import CAPTURED, api_csrf, page_fields
 
@@ -159,7 +160,9 @@ def test_lead_page_shows_depth_throughput_and_settings(platform, clock, make_wor
     lead, _ = staff_client("lead")
     html = lead.get("/review/lead").text
     assert re.search(r'id="depth-queued">1<', html) and re.search(r'id="depth-leased">1<', html)
-    row = re.search(rf"<th scope=\"row\">{user.pseudonym}</th>(.*?)</tr>", html, re.S).group(1)
+    assert user.pseudonym not in html  # a colleague's sign-in name is never shown
+    alias = staff_alias(alias_key(platform.secrets), user.pseudonym)
+    row = re.search(rf"<th scope=\"row\">{alias}</th>(.*?)</tr>", html, re.S).group(1)
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells[:3] == ["1", "180.0", "20"]  # one clip handled in 20 s
     assert "review_sample_rate" in html and "configuration change" in html

@@ -7,13 +7,14 @@ dashboard), and their own page views folded into one line per visit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..accounts.aliases import SIGN_IN_NAME, alias_code, alias_key
 from ..accounts.models import StaffUser
 from ..platform import Platform
 from ..recordings.models import Recording
@@ -123,8 +124,10 @@ class RecordingLink:
     """None once the recording is deleted."""
 
 
-def who_is(actor: str, you: str, roles: dict[str, str]) -> tuple[str, str]:
-    """(words, kind) for an audit actor string."""
+def who_is(
+    actor: str, you: str, roles: dict[str, str], alias: Callable[[str], str]
+) -> tuple[str, str]:
+    """(words, kind) for an audit actor string; staff are named by ``alias(sign_in_name)``."""
     if actor == you:
         return "You", "you"
     if actor.startswith("customer"):
@@ -137,8 +140,9 @@ def who_is(actor: str, you: str, roles: dict[str, str]) -> tuple[str, str]:
         return "Your device", "device"
     pseudonym = actor.removeprefix("staff:")
     role = roles.get(pseudonym)
+    shown = alias(pseudonym)  # never the sign-in name (docs/accounts.md, "Display alias")
     return (
-        f"{role.replace('_', ' ').capitalize()} {pseudonym}" if role else f"Staff {pseudonym}"
+        f"{role.replace('_', ' ').capitalize()} {shown}" if role else f"Staff {shown}"
     ), "staff"
 
 
@@ -226,7 +230,14 @@ def access_page(
     entries = service.access_log(platform, household_id, before_seq=before_seq)
     with platform.sessions() as session:
         roles = staff_roles(session, {e.actor for e in entries})
-        lines = [_line(e, you, roles) for e in entries]
+        key = alias_key(platform.secrets)
+
+        def alias(name: str) -> str:
+            if not SIGN_IN_NAME.fullmatch(name):
+                return name
+            return alias_code(key, name, scope=household_id)
+
+        lines = [_line(e, you, roles, alias) for e in entries]
         lines = [line for line in lines if show == "all" or line.kind == show]
         lines = fold_own_views(lines)
         ids = {line.recording_id for line in lines if line.recording_id}
@@ -235,8 +246,10 @@ def access_page(
     return AccessPage(lines, links, older)
 
 
-def _line(entry: service.AccessEntry, you: str, roles: dict[str, str]) -> AccessLine:
-    who, kind = who_is(entry.actor, you, roles)
+def _line(
+    entry: service.AccessEntry, you: str, roles: dict[str, str], alias: Callable[[str], str]
+) -> AccessLine:
+    who, kind = who_is(entry.actor, you, roles, alias)
     what, why = what_happened(entry.action, entry.reason)
     recording = entry.action in RECORDING_ACTIONS or entry.action.startswith("pipeline.")
     receipt = entry.subject if entry.action == "recordings.delete" else None

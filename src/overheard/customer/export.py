@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import select
 
 from .. import audit
+from ..accounts.aliases import alias_key
 from ..db import transaction
 from ..errors import KeyUnavailable, NotFound
 from ..platform import Platform
@@ -76,7 +77,8 @@ def stream_export(
     records: list[dict[str, Any]] = []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
         for start in range(0, len(ids), EXPORT_BATCH):
-            for name, data, record in _batch(platform, ids[start : start + EXPORT_BATCH], actor):
+            batch = ids[start : start + EXPORT_BATCH]
+            for name, data, record in _batch(platform, household_id, batch, actor):
                 if data is not None:
                     archive.writestr(name, data)
                 records.append(record)
@@ -93,11 +95,11 @@ def stream_export(
 
 
 def _batch(
-    platform: Platform, ids: list[str], actor: str
+    platform: Platform, household_id: str, ids: list[str], actor: str
 ) -> list[tuple[str, bytes | None, dict[str, Any]]]:
     out = []
     with transaction(platform.sessions) as session:
-        reviews = reviews_of(session, ids)
+        reviews = reviews_of(session, ids, alias_key(platform.secrets), household_id)
         for rec in session.scalars(select(Recording).where(Recording.id.in_(ids))):
             audio = _audio(platform, session, rec, actor)
             name = f"audio/{rec.captured_at:%Y%m%dT%H%M%S}-{rec.id}.wav"

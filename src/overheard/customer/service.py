@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..accounts.aliases import alias_key, staff_alias
 from ..audit import AuditEvent
 from ..db import transaction
 from ..errors import BadRequest, KeyUnavailable, NotFound, RecordingNotFound
@@ -59,12 +60,12 @@ class ReviewEntry:
     """Why it was sampled (``random``, ``low_confidence``, …)."""
     state: str
     reviewer: str | None
-    """The reviewer's pseudonym, once a reviewer finished it."""
+    """The reviewer's alias for this household (never their sign-in name), once one finished it."""
     reviewed_at: datetime | None
     sampled_at: datetime
     withdrawn_because: str | None
     served_to: tuple[str, ...] = ()
-    """Pseudonyms of the staff the clip was served to under this task (heard, or could have)."""
+    """Aliases of the staff the clip was served to under this task (heard, or could have)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,11 @@ def owned_recording(session: Session, household_id: str, recording_id: str) -> R
     return rec
 
 
-def reviews_of(session: Session, ids: list[str]) -> dict[str, list[ReviewEntry]]:
-    """Every review task of each recording, oldest first."""
+def reviews_of(
+    session: Session, ids: list[str], key: bytes, household_id: str
+) -> dict[str, list[ReviewEntry]]:
+    """Every review task of each recording, oldest first; reviewers by their household alias
+    (``key`` from :func:`~overheard.accounts.aliases.alias_key`)."""
     out: dict[str, list[ReviewEntry]] = {i: [] for i in ids}
     tasks = session.scalars(
         select(ReviewTask).where(ReviewTask.recording_id.in_(ids)).order_by(ReviewTask.created_at)
@@ -121,10 +125,19 @@ def reviews_of(session: Session, ids: list[str]) -> dict[str, list[ReviewEntry]]
     heard = listeners(session, ids)
     for t in tasks:
         assert t.recording_id is not None
-        served = tuple(heard.get((t.recording_id, t.pseudonym), ()))
+        served = tuple(
+            staff_alias(key, name, scope=household_id)
+            for name in heard.get((t.recording_id, t.pseudonym), ())
+        )
         out[t.recording_id].append(
             ReviewEntry(
-                t.reason, t.state, t.done_by, t.done_at, t.created_at, t.withdrawn_because, served
+                t.reason,
+                t.state,
+                staff_alias(key, t.done_by, scope=household_id) if t.done_by else None,
+                t.done_at,
+                t.created_at,
+                t.withdrawn_because,
+                served,
             )
         )
     return out
@@ -161,7 +174,9 @@ def list_recordings(
             .offset(max(page, 0) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         ).all()
-        reviews = reviews_of(session, [r.id for r in rows])
+        reviews = reviews_of(
+            session, [r.id for r in rows], alias_key(platform.secrets), household_id
+        )
         flagged = set(
             session.scalars(
                 select(Exclusion.recording_id).where(

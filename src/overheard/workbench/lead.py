@@ -6,12 +6,13 @@ Figures come from review metadata only. A lead hears and reads a disagreement's 
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from ..accounts.aliases import alias_key, staff_alias
 from ..accounts.web import redirect
 from ..db import transaction
 from ..errors import NotFound, OverheardError
@@ -58,7 +59,11 @@ def overview(request: Request, me: Overseer, notice: str = "") -> Response:
     platform, now = platform_of(request), now_of(request)
     with platform.sessions() as session:
         depth = metrics.queue_depth(session, now)
-        annotators = metrics.annotator_rows(session, now)
+        key = alias_key(platform.secrets)
+        annotators = [  # other staff see an alias, never a colleague's sign-in name
+            replace(row, pseudonym=staff_alias(key, row.pseudonym))
+            for row in metrics.annotator_rows(session, now)
+        ]
         waiting = adjudication_queue(session)
         heard = focus.heard(session)
         reviewed = recent_reviewed(session)
