@@ -135,3 +135,33 @@ def test_reissued_enrolment_clears_credentials_and_sessions(web, platform, clock
     assert web.get(f"/enrol/{token}").status_code == 200
     clock.advance(timedelta(days=4).total_seconds())
     assert web.get(f"/enrol/{token}").status_code == 404
+
+
+def test_signing_out_of_the_set_up_page_strands_no_one(web, new_client, platform, clock):
+    staff, token = new_staff(platform, clock)
+    assert enrol_password(web, token).status_code == 303
+    setup = web.get("/enrol/mfa")
+    out = web.post("/logout", data={"csrf_token": csrf_of(setup.text)}, follow_redirects=False)
+    assert out.status_code == 303
+    assert web.get("/enrol/mfa", follow_redirects=False).status_code == 302  # session gone
+    # Signing in with the chosen password resumes the set-up, from any browser.
+    later = new_client(address="198.51.100.30")
+    resumed = submit(later, "/login", username=staff.pseudonym, password=PASSWORD)
+    assert (resumed.status_code, resumed.headers["location"]) == (303, "/enrol/mfa")
+    page = later.get("/enrol/mfa")
+    secret, _ = setup_page_secret(page.text)
+    done = later.post(
+        "/enrol/mfa",
+        data={"code": pyotp.TOTP(secret).at(clock()), "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/account")
+    assert later.get("/account").status_code == 200
+
+
+def test_unfinished_enrolment_cannot_be_resumed_after_its_deadline(web, platform, clock):
+    staff, token = new_staff(platform, clock)
+    assert enrol_password(web, token).status_code == 303
+    clock.advance(service.ENROLMENT_TOKEN_TTL_S + 1)
+    late = submit(web, "/login", username=staff.pseudonym, password=PASSWORD)
+    assert late.status_code == 401

@@ -25,7 +25,13 @@ from . import _credentials as cred
 from . import passwords
 from .models import Credentials, CustomerAccount, StaffUser
 from .secrets import AccountKeys
-from .service import confirm_totp, customer_principal, normalise_pseudonym, staff_principal
+from .service import (
+    confirm_totp,
+    customer_principal,
+    enrolment_open,
+    normalise_pseudonym,
+    staff_principal,
+)
 from .settings import AccountSettings
 
 
@@ -97,7 +103,8 @@ def staff_password(
     username: str,
     password: str,
 ) -> tuple[Outcome, StaffUser | None]:
-    """Check a staff password; on OK the caller starts a session that still needs the code.
+    """Check a staff password; on OK the caller starts a session that still needs the code (or,
+    for a staff member who has not set up an authenticator yet, the set-up).
 
     The hash is checked with no database transaction open, so a burst of sign-ins never holds
     up the review loop's writes; only the failure count (or a rehash) is written afterwards.
@@ -112,7 +119,7 @@ def staff_password(
     usable = (
         staff is not None
         and staff.disabled_at is None
-        and staff.has_totp
+        and (staff.has_totp or enrolment_open(staff, ctx.now))
         and not cred.is_locked(staff, ctx.now)
     )
     checked = _verify(ctx, staff.password_hash if staff is not None and usable else None, password)

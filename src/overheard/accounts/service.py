@@ -197,13 +197,27 @@ def staff_for_enrolment(session: Session, token: str, *, now: datetime) -> Staff
 def choose_staff_password(
     session: Session, staff: StaffUser, password: str, *, settings: AccountSettings
 ) -> None:
-    """Set the first password and spend the enrolment token (the second factor comes next)."""
+    """Set the first password and spend the enrolment token (the second factor comes next).
+
+    The enrolment deadline stays: until it passes, signing in with this password resumes the
+    authenticator set-up, so leaving the set-up page (or signing out of it) strands no one.
+    """
     passwords.check_policy(
         settings, password, personal=_personal(staff.display_name, staff.pseudonym)
     )
     staff.password_hash = passwords.hash_password(settings, password)
-    staff.enrol_token_hash, staff.enrol_expires_at = None, None
+    staff.enrol_token_hash = None
     session.flush()
+
+
+def enrolment_open(staff: StaffUser, now: datetime) -> bool:
+    """True while ``staff`` has a password but no second factor and the enrolment deadline holds."""
+    return (
+        not staff.has_totp
+        and staff.password_hash is not None
+        and staff.enrol_expires_at is not None
+        and staff.enrol_expires_at > now
+    )
 
 
 def _personal(*names: str) -> tuple[str, ...]:
@@ -239,6 +253,8 @@ def confirm_totp(
     if step is None:
         return False
     account.totp_last_step, account.totp_confirmed_at = step, now
+    if isinstance(account, StaffUser):
+        account.enrol_expires_at = None
     who.record(session, "account.mfa_enrol", now)
     return True
 

@@ -65,12 +65,15 @@ def login_submit(
         with transaction(plat.sessions) as db:
             if auth.raw_id is not None:
                 sessions.destroy(db, auth.raw_id)
+            stage = Stage.PASSWORD if staff.has_totp else Stage.ENROL
             raw_id = sessions.start(
-                db, kind=SessionKind.STAFF, stage=Stage.PASSWORD, now=ctx.now, staff_id=staff.id
+                db, kind=SessionKind.STAFF, stage=stage, now=ctx.now, staff_id=staff.id
             )
-    if raw_id is None:
+    if raw_id is None or staff is None:
         context = {"next": next, "who": "staff", "error": GENERIC_FAILURE, "username": username}
         return render(request, "accounts/login.html", context, status_code=_status(outcome))
+    if not staff.has_totp:
+        return with_session(request, redirect("/enrol/mfa"), raw_id)
     location = f"/login/mfa?next={quote(safe_next(next, HOME), safe='')}"
     return with_session(request, redirect(location), raw_id)
 
