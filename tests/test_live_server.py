@@ -214,3 +214,37 @@ def test_access_log_keeps_no_one_time_tokens_and_ignores_forwarded_for(server: S
     assert not [s for s in secrets if s in log]
     assert "/enrol/[redacted]" in log and "/invite/[redacted]" in log and "/enrol/mfa" in log
     assert "203.0.113.9" not in log and "127.0.0.1" in log
+
+
+def test_slow_body_is_timed_out(tmp_path: Path, database_url: str):
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
+                   env=env, check=True)
+    srv = Server(data_dir, database_url, OVERHEARD_WORKERS="0", OVERHEARD_UPLOAD_READ_TIMEOUT_S="1")
+    srv.start()
+    try:
+        token = enrol(data_dir, database_url)
+        with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+            sock.sendall(
+                (
+                    f"POST /api/v1/utterances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
+                    "\r\nContent-Length: 32044\r\n\r\n"
+                ).encode()
+                + tone_wav(0.2)[:1000]
+            )
+            sock.settimeout(10)
+            started, answer = time.monotonic(), b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(4096)
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert waited < 5
+        platform = Platform.open(Settings(data_dir=data_dir, database_url=database_url).resolved())
+        try:
+            with platform.sessions() as s:
+                assert s.scalars(select(Recording)).all() == []
+        finally:
+            platform.close()
+    finally:
+        srv.stop()

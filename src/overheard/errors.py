@@ -98,6 +98,13 @@ class AudioRejected(OverheardError):
     code = "malformed_audio"
 
 
+class IdempotencyMismatch(OverheardError):
+    """An Idempotency-Key already used with a different body."""
+
+    status = 422
+    code = "idempotency_mismatch"
+
+
 class UnsupportedMedia(AudioRejected):
     """Bytes that are not audio in a format we decode."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -11,10 +12,18 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..accounts.rbac import device
-from ..errors import InvalidHeader, RecordingNotFound, Unauthorized, UploadTooLarge
+from ..errors import (
+    InvalidHeader,
+    RecordingNotFound,
+    Unauthorized,
+    UnsupportedMedia,
+    UploadTimeout,
+    UploadTooLarge,
+)
 from ..households import Device, authenticate_device
 from ..platform import Platform
-from .ingest import ingest
+from ..speech.audio import container_of
+from .ingest import check_upload_rate, ingest
 from .models import DeletionReceipt, Recording, Tombstone
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(device())])
@@ -23,7 +32,20 @@ MAX_CLOCK_SKEW = timedelta(days=1)
 """How far in the future a device's capture time may lie."""
 EARLIEST_CAPTURE = datetime(1970, 1, 1, tzinfo=UTC)
 """Capture times before this are a device clock that was never set."""
-AUDIO_TYPES = ("audio/wav", "audio/x-wav", "audio/flac", "audio/ogg", "application/octet-stream")
+CONTAINER_OF_TYPE = {
+    "audio/wav": "WAV",
+    "audio/x-wav": "WAV",
+    "audio/wave": "WAV",
+    "audio/vnd.wave": "WAV",
+    "audio/flac": "FLAC",
+    "audio/x-flac": "FLAC",
+    "audio/ogg": "OGG",
+    "application/ogg": "OGG",
+}
+"""Content-Types an upload may declare, and the container each names."""
+SNIFFED_TYPES = frozenset({"application/octet-stream"})
+"""Content-Types that name no container: the body is sniffed, as when none is sent."""
+AUDIO_TYPES = (*CONTAINER_OF_TYPE, *SNIFFED_TYPES)
 
 
 class ErrorDetail(BaseModel):
@@ -72,14 +94,26 @@ def _err(desc: str) -> dict[str, object]:
 
 UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     401: _err("`invalid_token`: missing, wrong or revoked device token."),
+    408: _err("`upload_timeout`: the body did not arrive within `upload_read_timeout_s`."),
+    429: {
+        **_err(
+            "`rate_limited`: the device sent `upload_device_max_per_window` uploads within "
+            "`upload_device_window_s`; `Retry-After` says when to try again."
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+    },
     413: _err(
         "`upload_too_large`: the body exceeds `upload_limit_bytes`; refused while streaming."
     ),
     410: _err("`deleted`: a replay of an Idempotency-Key whose utterance was since deleted."),
-    415: _err("`unsupported_media`: the body is not audio in a supported format."),
+    415: _err(
+        "`unsupported_media`: the body is not audio in a supported format, or not the container "
+        "its Content-Type names."
+    ),
     422: _err(
         "`malformed_audio`, `empty_audio`, `clip_too_long`, `unsupported_sample_rate`, "
-        "`unsupported_channels`, `bad_timestamp`, `bad_idempotency_key`."
+        "`unsupported_channels`, `bad_timestamp`, `bad_idempotency_key`, "
+        "`idempotency_mismatch` (the key was used with another body)."
     ),
 }
 
@@ -137,18 +171,38 @@ def check_idempotency_key(value: str | None) -> str | None:
     return value
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it is known to exceed ``limit`` bytes."""
+async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes, or when it has
+    not all arrived within ``timeout_s`` (a slow sender would otherwise hold a worker forever)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise UploadTooLarge(f"body of {declared} bytes exceeds the limit of {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise UploadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge(f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise UploadTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
+
+
+def check_content_type(value: str | None, body: bytes) -> None:
+    """A declared audio type must name the container the body really is (missing: sniffed)."""
+    if value is None or not body:
+        return
+    media = value.split(";", 1)[0].strip().lower()
+    if media in SNIFFED_TYPES:
+        return
+    declared = CONTAINER_OF_TYPE.get(media)
+    if declared is None:
+        raise UnsupportedMedia(f"Content-Type {media[:64]!r} is not an audio type we accept")
+    actual = container_of(body)
+    if actual != declared:
+        raise UnsupportedMedia(f"Content-Type says {declared} but the body is {actual}")
 
 
 def _out(rec: Recording) -> UtteranceOut:
@@ -178,11 +232,16 @@ async def upload_utterance(
     device: DeviceDep,
     x_captured_at: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
+    content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     """Upload one utterance (WAV, FLAC or OGG) recorded after a local wake-word detection."""
-    captured = parse_captured_at(x_captured_at, datetime.now(UTC))
+    now = datetime.now(UTC)
+    captured = parse_captured_at(x_captured_at, now)
     key = check_idempotency_key(idempotency_key)
-    body = await read_limited(request, platform.settings.upload_limit_bytes)
+    await run_in_threadpool(check_upload_rate, platform, device.id, now)
+    settings = platform.settings
+    body = await read_limited(request, settings.upload_limit_bytes, settings.upload_read_timeout_s)
+    check_content_type(content_type, body)
     result = await run_in_threadpool(
         ingest, platform, device, body, captured_at=captured, idempotency_key=key
     )

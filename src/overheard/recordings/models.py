@@ -35,6 +35,8 @@ class Recording(Base):
     household_id: Mapped[str] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    body_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    """Keyed hash (HMAC-SHA256) of the upload body, to tell a replay from a reused key."""
     captured_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     duration_s: Mapped[float]

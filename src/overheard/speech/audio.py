@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import wave
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,11 @@ BLOCK_SECONDS = 1.0
 _UNKNOWN_FRAMES = 2**63 - 1  # libsndfile's SF_COUNT_MAX: a stream that does not state its length
 _STREAMING_DATA_SIZES = frozenset({0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000})
 """WAV data-chunk sizes that streaming writers (ffmpeg, arecord, sox) leave for "until the end"."""
+_WAV_FMT_BYTES = 16
+"""Bytes of the fields every WAV ``fmt `` chunk starts with."""
+_WAV_LINEAR_TAGS = frozenset({0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE})
+"""PCM, IEEE float, A-law, mu-law and extensible: one sample per channel per frame."""
+_WAV_MAX_BITS = 64
 _MAX_WAV_CHUNKS_SCANNED = 64  # enough for real headers; bounds the work a body of tiny chunks costs
 # MP3 stays out: libsndfile's mpg123 writes to the process's stderr for every damaged frame, so a
 # hostile upload could flood the server log, and its frame counts are only estimates.
@@ -95,7 +101,7 @@ def decode_upload(data: bytes, limits: AudioLimits = AudioLimits()) -> Clip:
     if not data:
         raise AudioRejected("the upload is empty", code="empty_audio")
     if _sniff_container(data) == "WAV":
-        _check_wav_data_size(data)
+        _check_wav_chunks(data)
     with _translated_errors(), _ForwardOnlyFile(io.BytesIO(data)) as source:
         header = _Header(
             source.format, source.subtype, source.samplerate, source.channels, source.frames
@@ -135,6 +141,13 @@ def pcm_to_float(pcm: np.ndarray) -> np.ndarray:
     return pcm.astype(np.float32) / INT16_FULL_SCALE
 
 
+def container_of(data: bytes) -> str:
+    """``WAV``, ``FLAC`` or ``OGG``: the container ``data`` starts with (RF64 counts as WAV);
+    UnsupportedMedia for anything else."""
+    kind = _sniff_container(data)
+    return "WAV" if kind == "RF64" else kind
+
+
 def _sniff_container(data: bytes) -> str:
     """Name the container the bytes start with, or refuse them before any decoder sees them."""
     head = data[:12]
@@ -147,14 +160,17 @@ def _sniff_container(data: bytes) -> str:
     raise UnsupportedMedia("not audio in a format we decode (WAV, FLAC, Ogg Vorbis or Opus)")
 
 
-def _check_wav_data_size(data: bytes) -> None:
-    """Refuse a WAV whose data chunk claims more bytes than the body holds (libsndfile trims it)."""
+def _check_wav_chunks(data: bytes) -> None:
+    """Refuse a WAV whose ``fmt `` chunk contradicts itself, or whose data chunk claims more bytes
+    than the body holds (libsndfile would trim it)."""
     pos = 12
     for _ in range(_MAX_WAV_CHUNKS_SCANNED):
         if pos + 8 > len(data):
             return
         size = int.from_bytes(data[pos + 4 : pos + 8], "little")
         present = len(data) - pos - 8
+        if data[pos : pos + 4] == b"fmt ":
+            _check_wav_format(data[pos + 8 : pos + 8 + min(size, present)])
         if data[pos : pos + 4] == b"data":
             if size > present and size not in _STREAMING_DATA_SIZES:
                 raise AudioRejected(
@@ -163,6 +179,21 @@ def _check_wav_data_size(data: bytes) -> None:
                 )
             return
         pos += 8 + size + (size & 1)
+
+
+def _check_wav_format(fmt: bytes) -> None:
+    """Bits per sample, block align and byte rate must agree for sample-per-frame encodings."""
+    if len(fmt) < _WAV_FMT_BYTES:
+        raise AudioRejected("WAV fmt chunk is too short")
+    tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", fmt[:_WAV_FMT_BYTES])
+    if tag not in _WAV_LINEAR_TAGS:
+        return  # block-coded encodings (ADPCM, GSM) define block align their own way
+    expected_align = channels * math.ceil(bits / 8)
+    if not 1 <= bits <= _WAV_MAX_BITS or align != expected_align or byte_rate != rate * align:
+        raise AudioRejected(
+            f"WAV header is inconsistent: {bits}-bit samples, {channels} channel(s), block align "
+            f"{align} (expected {expected_align}), byte rate {byte_rate} (expected {rate * align})"
+        )
 
 
 @contextmanager
