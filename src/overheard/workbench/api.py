@@ -14,13 +14,31 @@ from pydantic import BaseModel, Field
 
 from ..accounts import csrf
 from ..protect import serving
+from ..recordings.api import ErrorBody
 from ..review.queue import Lease
 from ..review.stats import annotator_stats
 from . import flow, metrics
 from ._web import Reviewer, audio_urls, now_of, platform_of, session_id
 from .routes import shift_since
 
-router = APIRouter(prefix="/review/api", tags=["review"])
+def _err(description: str) -> dict[str, object]:
+    return {"model": ErrorBody, "description": description}
+
+
+REVIEW_ERRORS: dict[int | str, dict[str, object]] = {
+    400: _err("`bad_intent`, `bad_flag`, `bad_request`: the annotation is not acceptable."),
+    401: _err("`sign_in_required`: no staff session (ask for JSON with `Accept`)."),
+    403: _err("`forbidden`, `csrf_failed`: not a reviewer role, or no valid `X-CSRF-Token`."),
+    404: _err("`not_found`: no such lease for the caller."),
+    409: _err(
+        "`lease_expired`: the lease ran out, was withdrawn or is not the caller's; "
+        "`not_heard`: the whole clip must be listened to before submitting."
+    ),
+    422: _err("`invalid_request`: the JSON body does not have the documented fields."),
+}
+"""What every review API route may answer besides its success."""
+
+router = APIRouter(prefix="/review/api", tags=["review"], responses=REVIEW_ERRORS)
 
 
 class LeaseRef(BaseModel):
