@@ -410,7 +410,10 @@ class Settings(BaseSettings):
         5.0, ge=0, description="Seconds a sign-in waits for a free check before a 503."
     )
     password_min_strength: int = Field(
-        3, ge=0, le=4, description="Lowest zxcvbn score (0–4) a new password must reach."
+        4,
+        ge=0,
+        le=4,
+        description="Lowest zxcvbn score (0–4) a new password must reach; 4 = over 10^10 guesses.",
     )
 
     def resolved(self) -> Settings:

@@ -1,4 +1,9 @@
-"""Password hashing (argon2id, rehashed when the parameters change) and the password policy."""
+"""Password hashing (argon2id, rehashed when the parameters change) and the password policy.
+
+The policy refuses short passwords, a short list of the most common ones, the account's own names,
+and anything the zxcvbn strength estimator (Dropbox's model of how crackers guess: dictionaries,
+names, keyboard walks, dates, l33t, repeats) scores below ``password_min_strength``.
+"""
 
 from __future__ import annotations
 
@@ -102,6 +107,8 @@ COMMON_WORDS = frozenset(
         "login",
     }
 )
+STRENGTH_CHARS = 64
+"""Characters of a password the strength estimator looks at."""
 MIN_PERSONAL_LENGTH = 4
 """Own names shorter than this many characters are not looked for inside a password."""
 MIN_EXTRA_CHARS = 6
@@ -169,6 +176,22 @@ def check_policy(
         raise WeakPassword(f"use at most {PASSWORD_MAX_LENGTH} characters")
     if is_common(password, personal=personal):
         raise WeakPassword("this password is too easy to guess; choose another")
+    if strength(password, personal=personal) < settings.password_min_strength:
+        raise WeakPassword(
+            "this password follows a pattern that is quick to guess (a word, a year, symbols "
+            "at the end); a few unrelated words make a stronger one"
+        )
+
+
+def strength(password: str, *, personal: tuple[str, ...] = ()) -> int:
+    """zxcvbn's score, 0 (guessed at once) to 4 (over 10^10 guesses), with own names known to it.
+
+    Only the first ``STRENGTH_CHARS`` characters are scored: zxcvbn's time grows with length,
+    and a longer password is not weaker for what follows.
+    """
+    from zxcvbn import zxcvbn
+
+    return int(zxcvbn(password[:STRENGTH_CHARS], user_inputs=list(personal))["score"])
 
 
 def is_common(password: str, *, personal: tuple[str, ...] = ()) -> bool:

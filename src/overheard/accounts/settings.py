@@ -38,8 +38,8 @@ LOGIN_MAX_CONCURRENT_CHECKS = 2
 """Password checks one web process runs at once (each takes ``ARGON2_MEMORY_KIB``)."""
 LOGIN_QUEUE_TIMEOUT_S = 5.0
 """Seconds a sign-in waits for a free check before it is answered 503."""
-PASSWORD_MIN_STRENGTH = 3
-"""Lowest zxcvbn score (0–4) a new password must reach."""
+PASSWORD_MIN_STRENGTH = 4
+"""Lowest zxcvbn score (0–4) a new password must reach (4: over 10^10 guesses)."""
 ARGON2_TIME_COST = 3
 """Argon2id iterations."""
 ARGON2_MEMORY_KIB = 65_536
