@@ -21,6 +21,7 @@ from . import flow, metrics
 from ._web import Reviewer, audio_urls, now_of, platform_of, session_id
 from .routes import shift_since
 
+
 def _err(description: str) -> dict[str, object]:
     return {"model": ErrorBody, "description": description}
 
