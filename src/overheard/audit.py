@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -102,7 +103,12 @@ def append(
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> AuditEvent:
-    """Append an event in the caller's transaction; it commits or rolls back with the action."""
+    """Append an event in the caller's transaction; it commits or rolls back with the action.
+
+    ``details`` must be canonical JSON: string keys only (``{1: …, "1": …}`` would be written with
+    a repeated key), finite numbers; anything else is refused before it is written.
+    """
+    _check_canonical(details or {})
     seq, prev = _head(session)
     event = AuditEvent(
         seq=seq,
@@ -138,6 +144,22 @@ def _head(session: Session) -> tuple[int, bytes]:
         select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     return (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+
+
+def _check_canonical(value: Any, where: str = "details") -> None:
+    """Raise ValueError unless ``value`` is JSON with string keys and finite numbers only."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: key {key!r} is not a string")
+            _check_canonical(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_canonical(item, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a JSON number")
+    elif not isinstance(value, str | int | float | bool | type(None)):
+        raise ValueError(f"{where}: {type(value).__name__} is not JSON")
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,28 @@ def truncate(conn):
     conn.execute(text("DELETE FROM audit_events WHERE seq > 7"))
 
 
+def rewrite_and_rehash(conn):
+    """Edit event 4 and recompute its own hash (the next event still names the old one)."""
+    conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4"))
+    row = conn.execute(select(AuditEvent).where(AuditEvent.seq == 4)).mappings().one()
+    event = AuditEvent(**row)
+    conn.execute(
+        update(AuditEvent)
+        .where(AuditEvent.seq == 4)
+        .values(entry_hash=audit.chain_hash(event.prev_hash, event))
+    )
+
+
+def duplicate_key(conn):
+    """A details object with a repeated key: the hash reads one value, SQL may read the other."""
+    cast = "::json" if conn.dialect.name == "postgresql" else ""
+    conn.execute(text(f"UPDATE audit_events SET details = '{{\"i\": 6, \"i\": 999}}'{cast} WHERE seq = 6"))
+
+
+def unreadable_details(conn):
+    conn.execute(text("UPDATE audit_events SET details = '[1, 2]' WHERE seq = 3"))
+
+
 CASES = [
     (edit_field, Fault.CONTENT_CHANGED, 4),
     (edit_details, Fault.CONTENT_CHANGED, 6),
@@ -138,7 +160,13 @@ CASES = [
     (swap_distant, Fault.REORDERED, 3),
     (relink, Fault.LINK_BROKEN, 6),
     (truncate, Fault.MISSING, 8),
+    (rewrite_and_rehash, Fault.LINK_BROKEN, 4),
+    (duplicate_key, Fault.MALFORMED, 6),
+    (unreadable_details, Fault.MALFORMED, 3),
 ]
+CHAIN_ONLY_SEQ = {relink: 5}
+"""Without a signed root, a relinked event cannot be told from a rewritten one before it: the
+chain alone names the earlier of the two."""
 
 
 def test_untouched_log_verifies(platform, signer, fill):
@@ -166,7 +194,34 @@ def test_tampering_names_the_first_bad_seq(platform, signer, fill, tamper, fault
     if fault is not Fault.MISSING or tamper is not truncate:
         with platform.sessions() as session:
             chain = audit.verify_chain(session)
-        assert chain.first_bad_seq == seq and chain.problem.startswith(fault.value)
+        expected = CHAIN_ONLY_SEQ.get(tamper, seq)
+        assert chain.first_bad_seq == expected and chain.problem.startswith(fault.value)
+
+
+def test_rewrite_with_rehash_is_named_exactly_without_a_checkpoint(platform, signer, fill):
+    fill(EVENTS)
+    with platform.engine.begin() as conn:
+        rewrite_and_rehash(conn)
+    report = check(platform, signer)
+    assert (report.first.fault, report.first_bad_seq) == (Fault.LINK_BROKEN, 4), report.problems
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("value", ["not a time", "2026-13-45 99:00:00", "", "0"])
+def test_unparsable_time_is_reported_at_its_seq(platform, signer, fill, value):
+    fill(EVENTS)
+    with platform.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET at = :v WHERE seq = 7"), {"v": value})
+    report = check(platform, signer)
+    assert (report.first.fault, report.first_bad_seq) == (Fault.MALFORMED, 7), report.problems
+
+
+def test_append_refuses_details_that_are_not_canonical_json(platform):
+    for details in ({1: "a", "1": "b"}, {"x": float("nan")}, {"x": {2: 3}}, {"x": object()}):
+        with pytest.raises(ValueError), transaction(platform.sessions) as session:
+            audit.append(session, actor="test", action="probe", details=details)
+    with platform.sessions() as session:
+        assert audit.verify_chain(session).ok
 
 
 def test_rewritten_history_is_caught_by_the_checkpoint_after_it(platform, signer, fill):

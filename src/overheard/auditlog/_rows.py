@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import json
+from collections.abc import Generator, Mapping
 from contextlib import closing
-from typing import cast
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from ..audit import PG_AUDIT_LOCK_ID, AuditEvent, EventFields
@@ -28,20 +31,95 @@ def log_size(session: Session) -> int:
     return session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event read back field by field; ``malformed`` says why a row could not be read."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    household_id: str | None
+    reason: str | None
+    details: dict[str, Any]
+    prev_hash: bytes
+    entry_hash: bytes
+    malformed: str | None = None
+
+
 def iter_events(
     session: Session, after: int = 0, upto: int | None = None
 ) -> Generator[EventFields, None, None]:
-    """Events with ``after < seq <= upto`` in ``seq`` order, streamed as plain rows (no ORM objects)."""
-    columns = AuditEvent.__table__.columns
-    query = select(*columns).where(columns.seq > after).order_by(columns.seq)
+    """Events with ``after < seq <= upto`` in ``seq`` order, streamed (no ORM objects).
+
+    The time and the details are read as stored and parsed here, one row at a time, so a row that
+    was edited into something unreadable comes back marked ``malformed`` instead of stopping the
+    walk; details with a duplicate key are marked too (SQL would read another value than the hash
+    commits to).
+    """
+    c = AuditEvent.__table__.columns
+    raw = [type_coerce(c.at, Text).label("at"), cast(c.details, Text).label("details")]
+    others = [col for col in c if col.name not in ("at", "details")]
+    query = select(*others, *raw).where(c.seq > after).order_by(c.seq)
     if upto is not None:
-        query = query.where(columns.seq <= upto)
+        query = query.where(c.seq <= upto)
     rows = session.execute(query.execution_options(yield_per=STREAM_BATCH_ROWS))
     try:
-        for event in rows:
-            yield cast(EventFields, event)
+        for row in rows:
+            yield _read(row._mapping)
     finally:
         rows.close()  # a walk that stops early must not leave a server-side cursor open
+
+
+def _read(row: Mapping[str, Any]) -> StoredEvent:
+    fields = {name: row[name] for name in _PLAIN}
+    try:
+        fields["at"] = _time(row["at"])
+        fields["details"] = loads_strict(row["details"])
+        if not isinstance(fields["details"], dict):
+            raise ValueError("details is not a JSON object")
+        for name in ("prev_hash", "entry_hash"):
+            if not isinstance(row[name], bytes | memoryview):
+                raise ValueError(f"{name} is not binary")
+            fields[name] = bytes(row[name])
+    except (ValueError, TypeError, OverflowError) as exc:
+        return StoredEvent(**{**_BLANK, "seq": row["seq"]}, malformed=str(exc)[:200])
+    return StoredEvent(**fields)
+
+
+def loads_strict(text: str | None) -> Any:
+    """JSON that may not repeat a key in any object."""
+    if text is None:
+        return {}
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"details repeat the key(s) {repeated}")
+    return dict(pairs)
+
+
+def _time(value: object) -> datetime:
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+_PLAIN = ("seq", "actor", "action", "subject", "household_id", "reason")
+_BLANK: dict[str, Any] = {
+    "at": datetime.min.replace(tzinfo=UTC),
+    "actor": "",
+    "action": "",
+    "subject": None,
+    "household_id": None,
+    "reason": None,
+    "details": {},
+    "prev_hash": b"",
+    "entry_hash": b"",
+}
 
 
 def iter_entry_hashes(

@@ -26,6 +26,7 @@ class Fault(StrEnum):
     BAD_SIGNATURE = "bad signature"
     UNKNOWN_KEY = "unknown key"
     ROOT_MISMATCH = "root mismatch"
+    MALFORMED = "malformed"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ChainFault:
     """Sequence number of the first bad event."""
     fault: Fault
     detail: str
+    earlier_hash: bytes | None = None
+    """When ``seq`` is only suspected (rewritten and rehashed, or the next event relinked): the
+    hash the next event says ``seq`` had, so a signed root can tell which of the two happened."""
 
 
 class _Peekable:
@@ -74,6 +78,9 @@ def walk_chain(
     stream = _Peekable(events)
     prev, before_prev, expected = GENESIS_HASH, b"", 1
     for event in stream:
+        broken = getattr(event, "malformed", None)
+        if broken is not None:
+            return expected - 1, ChainFault(event.seq, Fault.MALFORMED, f"unreadable: {broken}")
         if event.seq != expected:
             gap = f"{expected}..{event.seq - 1}" if event.seq - 1 > expected else f"{expected}"
             return expected - 1, ChainFault(expected, Fault.MISSING, f"event {gap} deleted")
@@ -108,6 +115,16 @@ def _diagnose(
     if deleted:
         return ChainFault(
             seq, Fault.MISSING, f"{deleted} event(s) before it deleted, rest renumbered"
+        )
+    if seq > 1 and chain_hash(event.prev_hash, event) == event.entry_hash:
+        # The event is whole but links to a hash no stored event has: either the event before it
+        # was rewritten with its hash recomputed, or this one was relinked. The two leave the same
+        # bytes, so the earlier of the two is named: a verifier must never point past a change.
+        return ChainFault(
+            seq - 1,
+            Fault.LINK_BROKEN,
+            f"event {seq - 1} was rewritten (its hash recomputed) or event {seq} relinked",
+            earlier_hash=event.prev_hash,
         )
     return ChainFault(seq, Fault.LINK_BROKEN, "it does not link to the event before it")
 

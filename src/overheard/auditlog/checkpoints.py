@@ -97,7 +97,8 @@ def _check_new_links(session: Session, base: int, size: int) -> None:
 
 
 def _check_link(event: EventFields, expected: int, prev: bytes) -> None:
-    intact = event.seq == expected and event.prev_hash == prev
+    readable = getattr(event, "malformed", None) is None
+    intact = readable and event.seq == expected and event.prev_hash == prev
     if not intact or chain_hash(prev, event) != event.entry_hash:
         raise Conflict(
             f"audit event {expected} breaks the chain; run `overheard audit verify`",

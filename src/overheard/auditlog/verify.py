@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit import EventFields
-from ._rows import iter_events, seq_of_entry
-from .chain import Fault, walk_chain
+from ._rows import iter_entry_hashes, iter_events, seq_of_entry
+from .chain import ChainFault, Fault, walk_chain
 from .checkpoints import Checkpoint
 from .merkle import CompactRange
 from .signing import TreeHead, key_id
@@ -85,10 +85,36 @@ def verify(session: Session, public_key: PublicKeys, *, heads: Iterable[TreeHead
         )
     problems += roots.problems
     if fault is not None:
+        fault = _settle_ambiguity(session, fault, trusted)
         problems.append(Problem(fault.fault, fault.seq, None, fault.detail))
     else:
         problems += _truncation(count, trusted)
     return Report(count, len(all_heads), tuple(problems))
+
+
+def _settle_ambiguity(session: Session, fault: ChainFault, trusted: list[TreeHead]) -> ChainFault:
+    """Use a signed root covering the break to tell a rewritten event from a relinked next one."""
+    if fault.earlier_hash is None:
+        return fault
+    covering = [h for h in trusted if h.tree_size > fault.seq]
+    if not covering:
+        return fault
+    head = covering[0]
+    if _root_with(session, head.tree_size, fault.seq, fault.earlier_hash) == head.root_hash:
+        detail = f"rewritten with its hash recomputed (the checkpoint at {head.tree_size} shows it)"
+        return replace(fault, detail=detail, earlier_hash=None)
+    nxt = fault.seq + 1
+    detail = f"relinked: it does not link to event {fault.seq}, which the checkpoint confirms"
+    return replace(fault, seq=nxt, detail=detail, earlier_hash=None)
+
+
+def _root_with(session: Session, size: int, seq: int, leaf: bytes) -> bytes | None:
+    """The Merkle root of the first ``size`` events with event ``seq``'s leaf replaced."""
+    compact = CompactRange()
+    with closing(iter_entry_hashes(session, 0, size)) as leaves:
+        for at, entry_hash in leaves:
+            compact.append(leaf if at == seq else entry_hash)
+    return compact.root() if compact.size == size else None
 
 
 def _signature_problem(head: TreeHead, keys: list[Ed25519PublicKey]) -> Problem | None:
