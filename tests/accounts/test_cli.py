@@ -57,3 +57,32 @@ def test_bad_input_is_refused(platform):
     assert run(platform, "add", "--role", "overlord", "--name", "X").exit_code != 0
     missing = run(platform, "disable", "R-ffff")
     assert missing.exit_code == 1 and "no staff user" in missing.output
+
+
+def test_users_add_from_csv_creates_all_in_one_go(platform, tmp_path):
+    sheet = tmp_path / "staff.csv"
+    sheet.write_text("name,role\nAda Lovelace,annotator\nLin Chen,lead\n Sam Okafor ,annotator\n")
+    result = run(platform, "add", "--from-csv", str(sheet), "--json")
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.output)
+    assert [(m["name"], m["role"]) for m in made] == [
+        ("Ada Lovelace", "annotator"), ("Lin Chen", "lead"), ("Sam Okafor", "annotator")
+    ]
+    assert len({m["pseudonym"] for m in made}) == 3
+    assert all(m["enrolment_link"].startswith("http://127.0.0.1:8000/enrol/") for m in made)
+    with platform.sessions() as db:
+        actions = db.scalars(select(audit.AuditEvent.action)).all()
+        assert actions.count("staff.create") == 3 and audit.verify_chain(db).ok
+
+
+def test_users_add_from_csv_refuses_the_whole_file_for_one_bad_row(platform, tmp_path):
+    sheet = tmp_path / "staff.csv"
+    sheet.write_text("name,role\nAda Lovelace,annotator\nMallory,overlord\n")
+    result = run(platform, "add", "--from-csv", str(sheet))
+    assert result.exit_code == 1 and "row 3" in result.output
+    headless = tmp_path / "bad.csv"
+    headless.write_text("Ada,annotator\n")
+    assert run(platform, "add", "--from-csv", str(headless)).exit_code != 0
+    assert run(platform, "add", "--from-csv", str(sheet), "--role", "lead").exit_code != 0
+    with platform.sessions() as db:
+        assert db.scalars(select(StaffUser)).all() == []

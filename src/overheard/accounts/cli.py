@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +20,8 @@ users_app = typer.Typer(
     help="Staff users: enrolment links, roles, disabling.", no_args_is_help=True
 )
 ACTOR = "cli"
+MAX_BATCH = 10_000
+"""Most staff users one ``--from-csv`` file may create."""
 
 
 def enrolment_link(settings: Settings, token: str) -> str:
@@ -28,22 +32,59 @@ def enrolment_link(settings: Settings, token: str) -> str:
 
 @users_app.command("add")
 def add(
-    role: Annotated[Role, typer.Option(help="What the user may do.")],
-    name: Annotated[str, typer.Option(help="The person's own name (shown only to admins).")],
+    role: Annotated[Role | None, typer.Option(help="What the user may do.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The person's own name (shown only to admins).")
+    ] = None,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-csv",
+            help="Create many at once: a CSV with a header row and the columns name,role.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Create a staff user; prints their pseudonym and a one-time enrolment link."""
+    """Create staff users; prints each pseudonym and one-time enrolment link."""
+    wanted = _wanted(role, name, from_csv)
     with opened(data_dir) as platform, transaction(platform.sessions) as session:
-        staff, token = service.create_staff(session, name=name, role=role.value, actor=ACTOR)
-    link = enrolment_link(platform.settings, token)
+        made = service.create_staff_batch(session, wanted, actor=ACTOR)
+    rows = [
+        {"id": s.id, "name": s.display_name, "role": s.role, "pseudonym": s.pseudonym,
+         "enrolment_link": enrolment_link(platform.settings, token)}
+        for s, token in made
+    ]
     if as_json:
-        typer.echo(
-            json.dumps({"id": staff.id, "pseudonym": staff.pseudonym, "enrolment_link": link})
-        )
+        typer.echo(json.dumps(rows if from_csv is not None else _single(rows)))
         return
-    console.print(f"created {staff.pseudonym} ({staff.role}); send this one-time link:")
-    typer.echo(link)
+    for row in rows:
+        console.print(f"created {row['pseudonym']} ({row['role']}); send this one-time link:")
+        typer.echo(row["enrolment_link"])
+
+
+def _single(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {k: rows[0][k] for k in ("id", "pseudonym", "enrolment_link")}
+
+
+def _wanted(role: Role | None, name: str | None, from_csv: Path | None) -> list[tuple[str, str]]:
+    """``(name, role)`` pairs from the options or from the CSV file (every row checked first)."""
+    if from_csv is None:
+        if role is None or name is None:
+            raise typer.BadParameter("give --role and --name, or --from-csv FILE")
+        return [(name, role.value)]
+    if role is not None or name is not None:
+        raise typer.BadParameter("--from-csv takes names and roles from the file, not options")
+    with from_csv.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or {"name", "role"} - {f.strip() for f in reader.fieldnames}:
+            raise typer.BadParameter(f"{from_csv} needs a header row with name,role")
+        pairs = [
+            ((row.get("name") or "").strip(), (row.get("role") or "").strip()) for row in reader
+        ]
+    if len(pairs) > MAX_BATCH:
+        raise typer.BadParameter(f"at most {MAX_BATCH} users per file")
+    return pairs
 
 
 @users_app.command("list")

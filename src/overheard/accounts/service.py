@@ -111,6 +111,26 @@ def create_staff(
     return staff, token
 
 
+def create_staff_batch(
+    session: Session,
+    wanted: Sequence[tuple[str, str]],
+    *,
+    actor: str = "cli",
+    now: datetime | None = None,
+) -> list[tuple[StaffUser, str]]:
+    """Create every ``(name, role)`` in one transaction (all or none; each audited); every row is
+    checked before any is written, so a bad row names its line and nothing is created."""
+    for line, (name, role) in enumerate(wanted, start=2):
+        if not name.strip():
+            raise BadRequest(f"row {line}: a staff user needs a name", code="missing_name")
+        try:
+            _role(role)
+        except BadRequest as exc:
+            raise BadRequest(f"row {line}: {exc.message}", code=exc.code) from None
+    when = now or utcnow()
+    return [create_staff(session, name=n, role=r, actor=actor, now=when) for n, r in wanted]
+
+
 def get_staff(session: Session, staff_id: str) -> StaffUser:
     """The staff user ``staff_id`` (by id or pseudonym)."""
     staff = (
