@@ -22,6 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 from . import __version__
 from .accesslog import trusted_proxies
 from .accounts import web as accounts_web
+from .accounts.aliases import alias_key, display_actor
 from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
@@ -177,6 +178,9 @@ def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = T
     )
     app.state.platform = platform
     app.state.templates = make_templates()
+    # Pages shown to other staff name a colleague by alias, never by sign-in name.
+    key = alias_key(platform.secrets)
+    app.state.templates.env.filters["alias"] = lambda actor: display_actor(key, actor or "")
     proxies = trusted_proxies(platform.settings)
     if proxies:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from overheard.accounts.aliases import alias_key, staff_alias
 from overheard.protect import serving
 from overheard.review import hooks as review_hooks
 from tests.accounts.conftest import csrf_of, sign_in
@@ -48,6 +49,9 @@ def test_an_officer_handles_an_emergency(web, make_staff, clock, flagged):  # ty
     sign_in(web, make_staff("privacy_officer"), clock)
     queue = web.get("/privacy")
     assert queue.status_code == 200 and lease.task.pseudonym in queue.text
+    # The reporting annotator is named by alias, never by sign-in name.
+    assert "R-a1" not in queue.text
+    assert staff_alias(alias_key(web.app.state.platform.secrets), "R-a1") in queue.text
     action = re.search(r'action="(/privacy/emergencies/[0-9a-f]+/case)"', queue.text)
     assert action
     opened = web.post(
