@@ -164,7 +164,7 @@ def _calls_for(route, dep) -> Iterator[Call]:  # type: ignore[no-untyped-def]
         + [("json", n) for n in json_names]
     )
     for method in sorted(route.methods):
-        for where, name in [*targets, ("all", "*")] if targets else []:
+        for where, name in [*targets, ("all", "*")] if len(targets) > 1 else targets:
             for value in EXTREMES:
                 yield _one_call(method, route.path, targets, where, name, value)
 
