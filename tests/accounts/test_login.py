@@ -238,3 +238,14 @@ def test_secrets_are_not_stored_in_the_clear(web, make_staff, clock, platform):
 
         ids = db.scalars(select(WebSession.id_hash)).all()
     assert raw.encode() not in ids and all(len(i) == 32 for i in ids)
+
+
+def test_failures_older_than_the_window_are_forgotten(web, make_staff, clock, platform):
+    tune(web, login_ip_window_s=60, login_account_window_s=60)
+    user = make_staff()
+    for _ in range(3):
+        password_step(web, user, "wrong password!!")
+    clock.advance(61)
+    password_step(web, user, "wrong password!!")
+    with platform.sessions() as db:
+        assert len(db.scalars(select(LoginAttempt)).all()) == 2  # one per key, the old ones gone

@@ -67,11 +67,18 @@ def over_limits(
 
 
 def count_failure(
-    db: Session, keys: AccountKeys, *, client: str, account_name: str, now: datetime
+    db: Session,
+    keys: AccountKeys,
+    settings: AccountSettings,
+    *,
+    client: str,
+    account_name: str,
+    now: datetime,
 ) -> None:
     """Count one failed attempt against the address and against the account name from it."""
-    for key in _keys(keys, client, account_name):
-        ratelimit.record(db, key, now=now)
+    by_client, by_account = _keys(keys, client, account_name)
+    ratelimit.record(db, by_client, window_s=settings.login_ip_window_s, now=now)
+    ratelimit.record(db, by_account, window_s=settings.login_account_window_s, now=now)
 
 
 def is_locked(account: Credentials, now: datetime) -> bool:

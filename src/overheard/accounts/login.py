@@ -63,7 +63,9 @@ def _limited(db: Session, ctx: LoginContext, account_name: str) -> bool:
 
 
 def _count_failure(db: Session, ctx: LoginContext, account_name: str) -> None:
-    cred.count_failure(db, ctx.keys, client=ctx.client, account_name=account_name, now=ctx.now)
+    cred.count_failure(
+        db, ctx.keys, ctx.settings, client=ctx.client, account_name=account_name, now=ctx.now
+    )
 
 
 def _verify(ctx: LoginContext, stored: str | None, password: str) -> tuple[bool, str | None]:
@@ -84,14 +86,15 @@ def _settle(
 ) -> bool:
     """Record a failure, or store a fresh hash; True when the password step succeeded."""
     ok, new_hash = outcome
+    if ok and account is not None and new_hash is None:
+        return True  # nothing to write
     with transaction(sessions) as db:
         if not ok or account is None:
             _count_failure(db, ctx, scope)
             return False
-        if new_hash is not None:
-            row = db.get(type(account), account.id)
-            if row is not None:
-                row.password_hash = new_hash
+        row = db.get(type(account), account.id)
+        if row is not None:
+            row.password_hash = new_hash
     return True
 
 

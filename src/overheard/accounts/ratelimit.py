@@ -1,7 +1,7 @@
 """Sliding-window limits on failed sign-in attempts, in the database so every web process shares them.
 
-Only failures are counted: a person who signs in often is never slowed down. Old rows are removed
-by :func:`purge` (housekeeping).
+Only failures are counted: a person who signs in often is never slowed down. A key's rows older
+than its window are removed whenever it fails again.
 """
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ def reached(session: Session, key: bytes, *, limit: int, window_s: float, now: d
     return (recent or 0) >= limit
 
 
-def record(session: Session, key: bytes, *, now: datetime) -> None:
-    """Count one failure under ``key``."""
+def record(session: Session, key: bytes, *, window_s: float, now: datetime) -> None:
+    """Count one failure under ``key``, forgetting its failures older than the window."""
+    cutoff = now - timedelta(seconds=window_s)
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at < cutoff))
     session.add(LoginAttempt(key=key, at=now))
     session.flush()
 
