@@ -27,7 +27,10 @@ AnyStaff = Annotated[StaffPrincipal, Depends(require(*Role))]
 Admin = Annotated[StaffPrincipal, Depends(require(Role.ADMIN))]
 TextField = Annotated[str, Form()]
 HOME = "/account"
-INVALID_LINK = "This enrolment link is not valid. It may have been used already or have expired."
+INVALID_LINK = (
+    "This enrolment link is not valid. It may have been used already or have expired. If you "
+    "already chose a password, sign in with it to finish setting up your authenticator."
+)
 
 
 def _ctx(request: Request) -> login.LoginContext:
