@@ -108,10 +108,11 @@ def test_access_log_folds_the_owners_own_visits_and_filters(platform, owner, mak
     assert len(events(platform, household_id=owner.household_id)) == before + 12
     page = owner.client.get("/me/access").text
     assert page.count("viewed your dashboard (12 transcript reads)") == 1
-    assert f"Annotator {reviewer.pseudonym}" in page
+    shown = alias_code(alias_key(platform.secrets), reviewer.pseudonym, scope=owner.household_id)
+    assert f"Annotator {shown}" in page and reviewer.pseudonym not in page
     assert "sent a disguised, watermarked clip to a reviewer" in page
     staff_only = owner.client.get("/me/access?show=staff").text
-    assert f"Annotator {reviewer.pseudonym}" in staff_only
+    assert f"Annotator {shown}" in staff_only
     assert "viewed your dashboard" not in staff_only and "Your device" not in staff_only
     bad = owner.client.get("/me/access?show=everything")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
@@ -168,6 +169,9 @@ def test_a_clip_served_then_withdrawn_says_who_was_sent_it(platform, owner):
                         task_pseudonym=task.pseudonym, recording_id=heard.id, served_at=START))
     html = owner.client.get("/me").text
     shown = html[html.index(f'id="rec-{heard.id}"'):]
-    assert "served to <strong class=\"served\">R-1a2b</strong>, then withdrawn" in shown.split("</article>")[0]
+    alias = staff_alias(alias_key(platform.secrets), "R-1a2b", scope=owner.household_id)
+    first = shown.split("</article>")[0]
+    assert f"served to <strong class=\"served\">{alias}</strong>, then withdrawn" in first
+    assert "R-1a2b" not in html
     other = html[html.index(f'id="rec-{unheard.id}"'):].split("</article>")[0]
     assert "before anyone was sent the audio" in other and "R-1a2b" not in other
