@@ -1,7 +1,7 @@
 """upload body digest: a keyed hash of each upload's body, to refuse a reused Idempotency-Key
 
-Revision ID: 0003_upload_body_digest
-Revises: 0002_served_seconds
+Revision ID: 0004_upload_body_digest
+Revises: 0003_disguise_version
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_upload_body_digest"
-down_revision: str | None = "0002_served_seconds"
+revision: str = "0004_upload_body_digest"
+down_revision: str | None = "0003_disguise_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
