@@ -82,7 +82,14 @@ def _record(scope: Scope, status: int, elapsed_s: float) -> None:
     REQUEST_SECONDS.labels(route, method, f"{status // 100}xx").observe(elapsed_s)
     if route == UPLOAD_ROUTE and method == "POST":
         UPLOADS.labels(UPLOAD_OUTCOMES.get(status, "refused")).inc()
-    extra = {"request_id": REQUEST_ID.get(), "method": method, "route": route, "status": status}
+    client = (scope.get("client") or ("-", 0))[0]  # after trusted proxies rewrote it, if any
+    extra = {
+        "request_id": REQUEST_ID.get(),
+        "client": client,
+        "method": method,
+        "route": route,
+        "status": status,
+    }
     access_log.info("request", extra={**extra, "duration_ms": round(elapsed_s * 1000, 1)})
 
 
@@ -123,6 +130,11 @@ def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery"):
+    for name in ("uvicorn", "uvicorn.error", "celery"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # RequestContext writes the access log (route templates); uvicorn's prints raw paths, which
+    # can hold one-time tokens, so it stays silent in every process.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False

@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from . import __version__
-from .accesslog import trusted_proxies
 from .accounts import web as accounts_web
 from .accounts.aliases import alias_key, display_actor
 from .accounts.rbac import public
@@ -30,6 +29,7 @@ from .errors import OverheardError, ServiceUnavailable
 from .observe import RequestContext, route_of
 from .platform import Platform
 from .privacy import routes as privacy_routes
+from .proxies import trusted_proxies
 from .recordings import api as recordings_api
 from .unavailable import backend_unavailable
 from .workbench import routes as workbench_routes
