@@ -26,7 +26,7 @@ UPLOAD_ROUTE = "/api/v1/utterances"
 """The device upload route, counted in ``overheard_uploads_total``."""
 UPLOAD_OUTCOMES = {201: "created", 200: "replayed", 503: "unavailable"}
 """Upload status -> outcome label (any other status is ``refused``)."""
-LOGGED_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "service")
+LOGGED_FIELDS = ("request_id", "client", "method", "route", "status", "duration_ms", "service")
 """Extra record attributes a JSON log line carries."""
 
 _GOOD_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
