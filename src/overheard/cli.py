@@ -417,13 +417,17 @@ def sweep(
     data_dir: DataDir = None,
     grace_s: Annotated[float | None, typer.Option(help="Minimum age of an orphan blob.")] = None,
 ) -> None:
-    """Remove blobs that no row refers to (left by a crash between write and commit)."""
+    """Finish pending purges, then remove blobs no row refers to (left by a crash)."""
+    from . import purges
     from .recordings.sweep import sweep_orphan_blobs
+    from .tasks import register_all
 
+    register_all()
     with opened(data_dir) as platform:
+        left = purges.run(platform)
         grace = platform.settings.orphan_blob_grace_s if grace_s is None else grace_s
         removed = sweep_orphan_blobs(platform, grace_s=grace)
-    console.print(f"removed {removed} orphan blobs")
+    console.print(f"removed {removed} orphan blobs; {left} purges still pending")
 
 
 def main() -> None:

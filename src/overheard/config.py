@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Longest wait for the broker when announcing a job; the job stays in the "
         "jobs table and is re-announced later.",
     )
+    purge_retry_s: float = Field(
+        60.0,
+        gt=0,
+        description="Delay before a purge (a copy still to remove) is tried again once its job "
+        "has used up its attempts; purges are retried until they succeed.",
+    )
     upload_limit_bytes: int = Field(10_000_000, gt=0, description="Largest accepted upload body.")
     max_clip_seconds: float = Field(30.0, gt=0, description="Longest accepted utterance.")
     min_sample_rate_hz: int = Field(8000, gt=0, description="Lowest accepted source sample rate.")

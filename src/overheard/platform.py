@@ -16,6 +16,7 @@ from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
 from .db import make_engine, make_sessionmaker, migrate
 from .jobs import JobBackend, Periodic, make_backend
 from .keys import KeyRing, KeyShares
+from .purges import carry_runner
 from .recordings.gate import ContentGate
 from .server_secrets import ServerSecrets, create_secrets_file, load_secrets
 from .speech.audio import AudioLimits
@@ -88,6 +89,7 @@ class Platform:
         info = dict(self.sessions.kw.get("info") or {})
         self.sessions.configure(info={**info, SESSION_INFO_KEY: self.blobs})
         self.jobs = make_backend(self)
+        carry_runner(self.sessions, self)
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import audit, households, jobs, keys  # noqa: F401
+from . import audit, households, jobs, keys, purges  # noqa: F401
 from .accounts import models as account_models  # noqa: F401
 from .auditlog import checkpoints as audit_checkpoints  # noqa: F401
 from .db import Base

@@ -12,11 +12,12 @@ log = logging.getLogger(__name__)
 
 def register_all() -> None:
     """Register the handlers of every job kind."""
-    from . import learn
+    from . import learn, purges
     from .protect import serving
     from .review import hooks as review_hooks
     from .speech import pipeline
 
+    purges.register()
     pipeline.register()
     review_hooks.register()
     learn.register()

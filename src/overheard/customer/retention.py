@@ -12,14 +12,16 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from .. import audit
+from .. import purges
 from ..db import transaction
 from ..households import Household, Retention
 from ..platform import Platform
+from ..purges import Purge
 from ..recordings.deletion import delete_recordings
 from ..recordings.models import Recording, Status
+from ..recordings.purging import RETENTION_PURGE, schedule_audio_purge
 
 SYSTEM_ACTOR = "system:retention"
 RETENTION_MONTHS = {Retention.MONTHS_18: 18, Retention.MONTHS_3: 3}
@@ -103,29 +105,25 @@ def _sweep_household(
 
 
 def purge_accidental_audio(platform: Platform, before: datetime, now: datetime) -> int:
-    """Drop the audio of accidental wake-ups processed before ``before``; audited per household."""
+    """Schedule the purge of accidental wake-ups' audio processed before ``before``; how many.
+
+    Each row keeps pointing at its blob until the blob is gone; the purge's completion then clears
+    it and audits ``audio_purged`` (see :mod:`overheard.recordings.purging`).
+    """
     with transaction(platform.sessions) as session:
-        rows = session.execute(
-            select(Recording.id, Recording.household_id, Recording.audio_blob).where(
+        waiting = select(Purge.location).where(Purge.reason == RETENTION_PURGE)
+        rows = session.scalars(
+            select(Recording).where(
                 Recording.status == Status.ACCIDENTAL.value,
                 Recording.audio_blob.is_not(None),
                 Recording.processed_at <= before,
+                Recording.audio_blob.not_in(waiting),
             )
         ).all()
-        per_household: dict[str, int] = {}
-        for rid, household_id, _blob in rows:
-            session.execute(update(Recording).where(Recording.id == rid).values(audio_blob=None))
-            per_household[household_id] = per_household.get(household_id, 0) + 1
-        for household_id, count in sorted(per_household.items()):
-            audit.append(
-                session,
-                actor=SYSTEM_ACTOR,
-                action="recordings.purge_audio",
-                household_id=household_id,
-                reason="accidental",
-                now=now,
-                details={"recordings": count},
-            )
-    for _rid, _household_id, blob in rows:
-        platform.blobs.delete(blob)
+        ids = [
+            pid
+            for rec in rows
+            for pid in schedule_audio_purge(session, rec, reason=RETENTION_PURGE, now=now)
+        ]
+    purges.try_now(platform, ids)
     return len(rows)

@@ -83,6 +83,30 @@ class ExportMember(Base):
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WorkingCopy(Base):
+    """A plaintext folder the platform wrote from an export (a training run, a plaintext export).
+
+    Removed (by a purge) as soon as any of its export's recordings is deleted, or when it expires.
+    """
+
+    __tablename__ = "learn_working_copies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    export_id: Mapped[str] = mapped_column(
+        ForeignKey("learn_exports.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(1000))
+    host: Mapped[str] = mapped_column(String(255))
+    purpose: Mapped[str] = mapped_column(String(16))
+    """``training`` (opened from a sealed export) or ``plaintext`` (privacy officer)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the retention sweep removes it anyway; None = only on deletion."""
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When its removal was scheduled (a purge finishes it)."""
+    removed_because: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
 class ModelVersion(Base):
     """A trained model: its files, parameters, measured metrics and approval state."""
 
@@ -107,6 +131,8 @@ class ModelVersion(Base):
     approved_at: Mapped[datetime | None] = mapped_column(default=None)
     retired_at: Mapped[datetime | None] = mapped_column(default=None)
     retired_because: Mapped[str | None] = mapped_column(String(64), default=None)
+    destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When its files were scheduled for removal because a training clip was deleted."""
 
 
 class Lineage(Base):

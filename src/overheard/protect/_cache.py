@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import audit
+from .. import audit, purges
 from ..blobs import SESSION_INFO_KEY, BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..errors import NotFound
+from ..purges import Target
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
+from ..recordings.purging import DELETION_PURGE
 from ._tables import DisguisedClip
 
 DISGUISED_PREFIX = "disguised/{household_id}/"
@@ -118,7 +120,7 @@ def store(
 
 
 def purge(session: Session, recording_ids: list[str]) -> int:
-    """Remove the cached copies of ``recording_ids``: rows now, blobs once the transaction commits."""
+    """Remove the cached copies of ``recording_ids``: rows now, blobs by purges (retried until gone)."""
     if not recording_ids:
         return 0
     keys = list(
@@ -129,11 +131,8 @@ def purge(session: Session, recording_ids: list[str]) -> int:
     if not keys:
         return 0
     session.execute(delete(DisguisedClip).where(DisguisedClip.recording_id.in_(recording_ids)))
-    blobs: BlobStore | None = session.info.get(BLOB_STORE_INFO)
-    if blobs is not None:
-        _after_commit(session, lambda: _delete_all(blobs, keys))
-    # Without a blob store on the session the blobs stay as ciphertext with no row:
-    # ``sweep_orphans`` removes them, and "delete everything" empties the household prefix.
+    # A deletion's receipt claims these purges: it completes only once they are gone.
+    purges.schedule(session, Target.BLOB, keys, reason=DELETION_PURGE)
     return len(keys)
 
 

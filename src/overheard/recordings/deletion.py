@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, purges
 from ..customer.receipts import RECEIPT_FORMAT, sign_receipt
 from ..db import transaction, utcnow
 from ..errors import KeyUnavailable
@@ -30,7 +30,9 @@ from ..households import Household
 from ..jobs import Job
 from ..keys import DataKey
 from ..platform import Platform
+from ..purges import Target
 from .models import DeletionReceipt, Recording, SealedText, Tombstone
+from .purging import DELETION_PURGE, complete_receipt_audit
 
 DeletionHook = Callable[[Session, list[str]], dict[str, int]]
 """Called inside the deletion transaction with the recording ids; returns counts of what it removed."""
@@ -101,8 +103,14 @@ def delete_recordings(
     now: datetime | None = None,
     key_destroyed: bool = False,
     extra: Mapping[str, Any] | None = None,
+    extra_blobs: Sequence[str] = (),
 ) -> Receipt:
-    """Delete the household's recordings among ``recording_ids`` (others' ids are ignored)."""
+    """Delete the household's recordings among ``recording_ids`` (others' ids are ignored).
+
+    Rows go in one transaction with the receipt; every copy outside the rows (audio and other
+    blobs, working folders, model files) becomes a purge under the receipt, tried at once and
+    retried until done. The receipt is ``completed_at`` only when the last of them is gone.
+    """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
         rows = _owned(session, household_id, recording_ids)
@@ -110,11 +118,29 @@ def delete_recordings(
         blobs = [r.audio_blob for r in rows if r.audio_blob]
         counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
         counts.update((extra or {}).get("counts", {}))
+        purges.schedule(
+            session,
+            Target.BLOB,
+            [*blobs, *extra_blobs],
+            reason=DELETION_PURGE,
+            household_id=household_id,
+            now=when,
+        )
         body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
+        purge_ids = purges.for_receipt(session, body["receipt_id"])
+        body["copies_to_remove"] = len(purge_ids)
         receipt = _issue(session, platform, body, rows)
-    for key in blobs:
-        platform.blobs.delete(key)
+        if not purge_ids:
+            _complete_now(session, receipt.id, household_id, when)
+    purges.try_now(platform, purge_ids)
     return receipt
+
+
+def _complete_now(session: Session, receipt_id: str, household_id: str, when: datetime) -> None:
+    """A deletion with no copies outside the rows is complete when it commits."""
+    row = session.get_one(DeletionReceipt, receipt_id)
+    row.completed_at = when
+    complete_receipt_audit(session, receipt_id, household_id, when)
 
 
 def _owned(session: Session, household_id: str, recording_ids: list[str]) -> list[Any]:
@@ -207,7 +233,11 @@ def _issue(session: Session, platform: Platform, body: dict[str, Any], rows: lis
         household_id=household_id,
         reason=body["scope"].get("kind"),
         now=when,
-        details={"counts": body["counts"], "key_destroyed": body["household_key_destroyed"]},
+        details={
+            "counts": body["counts"],
+            "key_destroyed": body["household_key_destroyed"],
+            "copies_to_remove": body["copies_to_remove"],
+        },
     )
     return Receipt(receipt_id, signed)
 
@@ -337,8 +367,6 @@ def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> 
     """After :func:`shred_household`: remove the rows and blobs that were sealed under the old key."""
     hh = shredding.household_id
     strays = _stray_blobs(platform, hh)
-    for key in strays:
-        platform.blobs.delete(key)
     extra = {
         "counts": {"stray_blobs": len(strays), "identity_fields_resealed": shredding.resealed},
         "key_generation_destroyed": shredding.generation_destroyed,
@@ -354,6 +382,7 @@ def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> 
         scope={"kind": "everything"},
         key_destroyed=shredding.destroyed,
         extra=extra,
+        extra_blobs=strays,
     )
 
 

@@ -84,6 +84,8 @@ class DeletionReceipt(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     body: Mapped[dict[str, object]] = mapped_column(JSON)
     """The receipt as issued (scope, counts, destroyed), signed later by the audit key."""
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the last copy the receipt names (blobs, working folders, model files) was gone."""
 
 
 class Tombstone(Base):

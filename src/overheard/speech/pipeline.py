@@ -22,15 +22,17 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .. import audit, jobs
+from .. import audit, jobs, purges
 from ..config import Settings, settings_section
 from ..db import transaction, utcnow
 from ..errors import ConfigError
 from ..learn.active import active_specs
 from ..platform import Platform
+from ..purges import Target
 from ..recordings import voice_delete
 from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
+from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio_purge
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
@@ -277,9 +279,7 @@ def process_recording(platform: Platform, recording_id: str) -> None:
             platform.gate.open_audio(session, rec, actor=ACTOR, purpose="pipeline"), dtype=np.int16
         )
     outcome = analyse(stack_for(platform), pcm)
-    purge = _store(platform, recording_id, outcome, pcm, utcnow())
-    if purge:
-        platform.blobs.delete(purge)
+    _store(platform, recording_id, outcome, pcm, utcnow())
     if outcome.status is Status.TRANSCRIBED:
         # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
         jobs.run_now(platform, DISGUISE_JOB, recording_id)
@@ -288,23 +288,27 @@ def process_recording(platform: Platform, recording_id: str) -> None:
 
 def _store(
     platform: Platform, recording_id: str, outcome: Outcome, pcm: np.ndarray, when: datetime
-) -> str | None:
-    """Seal the results and set the status; returns a blob key to purge after commit, if any."""
+) -> None:
+    """Seal the results and set the status (a purge it schedules is tried as it commits).
+
+    An accidental wake's audio is not marked purged here: its purge clears ``audio_blob`` and audits
+    ``audio_purged`` only once the blob is gone (see :mod:`overheard.purges`).
+    """
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id)
         if rec is None:
-            return None
+            return
         rec.status = outcome.status.value
         rec.status_reason = None
         rec.wake_score = outcome.wake.score if outcome.wake else None
         rec.speech_s = round(outcome.speech_s, 3)
         rec.processed_at = when
-        purge = None
+        purge = False
         accidental = outcome.status is Status.ACCIDENTAL
-        if accidental and platform.settings.accidental_retention_s <= 0:
-            purge, rec.audio_blob = rec.audio_blob, None
+        if accidental and platform.settings.accidental_retention_s <= 0 and rec.audio_blob:
+            purge = bool(schedule_audio_purge(session, rec, reason=ACCIDENTAL_PURGE, now=when))
         elif outcome.kept_from_s is not None and outcome.kept_from_s > 0:
-            purge = _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
+            _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
         if outcome.transcript is not None and outcome.interpretation is not None:
             rec.asr_confidence = outcome.transcript.confidence
             platform.gate.seal_text(
@@ -329,11 +333,11 @@ def _store(
             details={
                 "wake_score": None if outcome.wake is None else round(outcome.wake.score, 4),
                 "asr_confidence": rec.asr_confidence,
-                "audio_purged": accidental and purge is not None,
+                "audio_purged": False,
+                "audio_purge_scheduled": purge,
                 "kept_from_s": outcome.kept_from_s,
             },
         )
-    return purge
 
 
 def _keep_request_only(
@@ -343,11 +347,11 @@ def _keep_request_only(
     pcm: np.ndarray,
     kept_from_s: float,
     when: datetime,
-) -> str | None:
-    """Re-seal only the audio after the wake word as the recording's content; returns the old key.
+) -> None:
+    """Re-seal only the audio after the wake word as the recording's content; purge the received clip.
 
-    The received clip is deleted after commit (the sweeper removes it should that fail), so what
-    was said before the wake word survives in no copy: not for reviewers, exports or the customer.
+    The received clip becomes a purge (retried until it is gone), so what was said before the wake
+    word survives in no copy: not for reviewers, exports or the customer.
     """
     old = rec.audio_blob
     request = after_wake_word(pcm, kept_from_s)
@@ -367,7 +371,15 @@ def _keep_request_only(
             "kept_s": round(rec.duration_s, 3),
         },
     )
-    return old
+    purges.schedule(
+        session,
+        Target.BLOB,
+        [old] if old else [],
+        reason=TRIMMED_PURGE,
+        recording_id=rec.id,
+        household_id=rec.household_id,
+        now=when,
+    )
 
 
 def _transcript_json(transcript: Transcript) -> str:
@@ -427,5 +439,6 @@ def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
 
 def register() -> None:
     """Register the pipeline job."""
+    purges.register()
     jobs.register(PROCESS_JOB, process_recording, mark_failed)
     voice_delete.register()
