@@ -311,6 +311,13 @@ class Settings(BaseSettings):
         le=100,
         description="Share of reviewed clips (by id hash) kept out of training for evaluation, percent.",
     )
+    learn_working_copy_ttl_s: float = Field(
+        604800.0,
+        gt=0,
+        description="Seconds a plaintext folder opened from an export (`export --for-training`, "
+        "`export --plaintext`) is kept before the retention sweep removes it; any deletion of one "
+        "of its recordings removes it at once.",
+    )
     learn_retire_on_retrain: bool = Field(
         True,
         description="Retire model versions that trained on deleted clips when `--exclude-deleted` retrains them.",

@@ -195,6 +195,15 @@ def for_receipt(session: Session, receipt_id: str) -> list[str]:
     return list(session.scalars(select(Purge.id).where(Purge.batch == batch)))
 
 
+def scheduled_here(session: Session, target: Target) -> list[str]:
+    """Locations of ``target`` purges scheduled in this transaction, sorted."""
+    batch = session.info.get(SESSION_BATCH)
+    if batch is None:
+        return []
+    query = select(Purge.location).where(Purge.batch == batch, Purge.target == target.value)
+    return sorted(set(session.scalars(query)))
+
+
 def pending(session: Session, *, batch: str | None = None, receipt_id: str | None = None) -> int:
     """How many purges are still to do (of a batch, of a receipt, or in all)."""
     query = select(func.count()).select_from(Purge)

@@ -38,13 +38,19 @@ def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
 
 
 def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
-    """Delete what is past its retention, and accidental audio past its own."""
+    """Delete what is past its retention, accidental audio past its own, expired working copies,
+    and every model version trained on a deleted recording; then retry pending purges."""
+    from . import purges
     from .customer.retention import sweep_retention
     from .db import utcnow
+    from .learn.forget import forget_deleted
+    from .learn.working import expire
 
-    sweep_retention(
-        platform, utcnow(), accidental_retention_s=platform.settings.accidental_retention_s
-    )
+    now = utcnow()
+    sweep_retention(platform, now, accidental_retention_s=platform.settings.accidental_retention_s)
+    expire(platform, now)
+    forget_deleted(platform, now)
+    purges.run(platform)
 
 
 def housekeeping(platform) -> Periodic:  # type: ignore[no-untyped-def]

@@ -203,3 +203,39 @@ def test_forensic_deletion_leaves_nothing_readable(platform, owner, make_owner, 
             assert "bystander words" in restored.gate.open_text(s, other, "hypothesis", actor="t", purpose="t")
     finally:
         restored.close()
+
+
+TRAINING_CLIPS = 12
+
+
+def test_forensic_training_run_folder_goes_with_delete_everything(platform, owner, make_owner, tmp_path):
+    """`export --split all`, `export --for-training … --into DIR`, then "delete everything": DIR is gone."""
+    from overheard.households import Household
+    from overheard.learn import register as register_learn
+    from overheard.learn.export import export_sealed, open_for_training
+
+    register_learn()
+    bystander = make_owner()
+    with transaction(platform.sessions) as s:
+        for hh in (owner.household_id, bystander.household_id):
+            s.get_one(Household, hh).human_review = True
+    phrases = {}
+    for i in range(TRAINING_CLIPS):
+        rec = add_recording(platform, owner.device_id, phrase := unique_phrase(i), seconds=0.1)
+        annotate(platform, rec, phrase, i)
+        phrases[rec.id] = phrase
+    other = add_recording(platform, bystander.device_id, "bystander words", seconds=0.1)
+    annotate(platform, other, "bystander words", TRAINING_CLIPS)
+    export_sealed(platform, platform.settings.data_dir / "exports" / "sealed", split="all")
+    run = tmp_path / "training-run"
+    summary = open_for_training(platform, platform.settings.data_dir / "exports" / "sealed", run)
+    assert summary.clips == TRAINING_CLIPS + 1
+    opened = b"".join(p.read_bytes() for p in files_under(run))
+    assert all(p.encode() in opened for p in phrases.values())  # the run did hold plaintext
+
+    receipt = service.delete_all(platform, owner.household_id, "customer:test", START)
+    assert not run.exists()
+    assert receipt.body["working_copies_removed"] == [str(run.resolve())]
+    scanned = b"".join(p.read_bytes() for p in files_under(tmp_path))
+    assert [p for p in phrases.values() if p.encode() in scanned] == []
+    assert list(tmp_path.rglob("*.wav")) == []

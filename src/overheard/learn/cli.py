@@ -14,13 +14,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..cli_support import DataDir
 from ..config import load_settings
 from ..db import transaction
 from ..errors import OverheardError
 from ..platform import Platform
+from .models import ModelVersion
 from .settings import LearnSettings
 
 train_app = typer.Typer(
@@ -191,24 +191,22 @@ def train_nlu_cmd(
 
 @models_app.command("list")
 def models_list(data_dir: DataDir = None) -> None:
-    """Every model version with its state, lineage size and deleted training clips."""
+    """Every model version with its state and lineage: clips, their digest, deleted since, files."""
     from .registry import deleted_in_lineage, list_versions
 
-    table = Table(
-        "version", "state", "trained on", "deleted since", "approved by", "supersedes", "path"
-    )
     with _opened(data_dir) as (platform, _), platform.sessions() as session:
         for v in list_versions(session):
-            table.add_row(
-                v.id,
-                v.state,
-                str(v.trained_on),
-                str(len(deleted_in_lineage(session, v.id))),
-                v.approved_by or "",
-                v.supersedes or "",
-                v.path,
-            )
-    console.print(table)
+            console.print(_version_line(v, len(deleted_in_lineage(session, v.id))), soft_wrap=True)
+
+
+def _version_line(v: ModelVersion, deleted: int) -> str:
+    state = f"{v.state} ({v.retired_because})" if v.retired_because else v.state
+    files = f"destroyed {v.destroyed_at:%Y-%m-%d %H:%M}" if v.destroyed_at else str(v.path)
+    return (
+        f"{v.id}  {state}  trained on {v.trained_on} clips (lineage {v.lineage_sha256[:12]}), "
+        f"{deleted} deleted since; approved by {v.approved_by or '-'}; "
+        f"supersedes {v.supersedes or '-'}; files: {files}"
+    )
 
 
 @models_app.command("approve")

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, purges
 from ..accounts.models import Role
 from ..accounts.service import get_staff
 from ..db import transaction, utcnow
@@ -34,7 +34,7 @@ from ..errors import BadRequest, DecryptionFailed, Forbidden, KeyUnavailable, No
 from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.audio import to_wav_bytes
-from . import _sealing
+from . import _sealing, working
 from .alignment import aligned_words
 from .formats import Row, write_formats
 from .models import Export, ExportMember, SplitName
@@ -274,12 +274,37 @@ def open_for_training(
     """Open a sealed export into ``run_dir`` (audio + layouts), leaving out deleted and shredded clips."""
     manifest = read_manifest(export_dir)
     export_id = manifest["export_id"]
+    with transaction(platform.sessions) as session:
+        if session.get(Export, export_id) is None:
+            raise NotFound(f"export {export_id} is not registered here", code="export_not_found")
+        working.register(
+            session, export_id, run_dir, purpose="training", ttl_s=ttl_s(platform), now=utcnow()
+        )
+    try:
+        return _open_into(platform, manifest, export_dir, run_dir, formats, actor)
+    except BaseException:
+        purges.remove_path(run_dir)  # registered, so a failed removal is still found later
+        raise
+
+
+def ttl_s(platform: Platform) -> float:
+    """How long a plaintext working copy lives at most, seconds."""
+    return platform.settings.learn_working_copy_ttl_s
+
+
+def _open_into(
+    platform: Platform,
+    manifest: dict[str, Any],
+    export_dir: Path,
+    run_dir: Path,
+    formats: Sequence[str],
+    actor: str,
+) -> ExportSummary:
+    export_id = manifest["export_id"]
     (run_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
     skipped = {"deleted": 0, "key_destroyed": 0}
     rows: list[Row] = []
     with transaction(platform.sessions) as session:
-        if session.get(Export, export_id) is None:
-            raise NotFound(f"export {export_id} is not registered here", code="export_not_found")
         members = {
             m.recording_id: m
             for m in session.scalars(
@@ -316,6 +341,7 @@ def open_for_training(
         "skipped": skipped,
     }
     (run_dir / MANIFEST).write_text(json.dumps(opened, indent=1), encoding="utf-8")
+    working.seal_modes(run_dir)
     return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
 
 
@@ -389,8 +415,31 @@ def export_plaintext(
     heldout_percent: int = HELDOUT_PERCENT,
     now: datetime | None = None,
 ) -> ExportSummary:
-    """Audio and layouts in plaintext, for a privacy officer only; audited with the clip count."""
-    when = now or utcnow()
+    """Audio and layouts in plaintext, for a privacy officer only; audited with the clip count.
+
+    The folder is a tracked working copy: removed when any of its recordings is deleted.
+    """
+    registered: list[bool] = []
+    try:
+        return _write_plaintext(
+            platform, out_dir, staff_id, formats, split, heldout_percent, now or utcnow(), registered
+        )
+    except BaseException:
+        if registered:  # only a folder this call registered (and so made) is ever removed
+            purges.remove_path(out_dir)
+        raise
+
+
+def _write_plaintext(
+    platform: Platform,
+    out_dir: Path,
+    staff_id: str,
+    formats: Sequence[str],
+    split: str,
+    heldout_percent: int,
+    when: datetime,
+    registered: list[bool],
+) -> ExportSummary:
     with transaction(platform.sessions) as session:
         actor = require_privacy_officer(session, staff_id)
         examples = _selected(session, platform, split, heldout_percent, actor, "export.plaintext")
@@ -403,6 +452,10 @@ def export_plaintext(
             actor=actor,
             now=when,
         )
+        working.register(
+            session, export.id, out_dir, purpose="plaintext", ttl_s=ttl_s(platform), now=when
+        )
+        registered.append(True)
         speakers = _speakers(examples)
         (out_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
         rows, members = [], []
@@ -442,4 +495,5 @@ def export_plaintext(
         body = _manifest(export, members, {})
     write_formats(out_dir, rows, formats)
     (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    working.seal_modes(out_dir)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(rows), {})

@@ -12,9 +12,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..recordings.deletion import DELETION_HOOKS
+from ..recordings.deletion import DELETION_HOOKS, add_to_receipt
+from . import working
+from .forget import condemned_by
 from .models import ExportMember
 from .registry import mark_deleted
+
+MODELS_LISTED = "model_versions_to_destroy"
+"""Receipt field: versions trained on a deleted recording, destroyed by the next retention sweep."""
 
 
 def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
@@ -22,6 +27,7 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
     if not recording_ids:
         return {}
     now = utcnow()
+    add_to_receipt(session, MODELS_LISTED, condemned_by(session, recording_ids))
     removed = session.execute(
         update(ExportMember)
         .where(ExportMember.recording_id.in_(recording_ids), ExportMember.removed_at.is_(None))
@@ -37,5 +43,6 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
 
 def register() -> None:
     """Install the deletion hook (idempotent); call once at start-up."""
-    if on_recordings_deleted not in DELETION_HOOKS:
-        DELETION_HOOKS.append(on_recordings_deleted)
+    for hook in (on_recordings_deleted, working.on_recordings_deleted):
+        if hook not in DELETION_HOOKS:
+            DELETION_HOOKS.append(hook)

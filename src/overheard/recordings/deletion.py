@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,8 @@ KeyHandover = Callable[[Session, str, bytes, bytes], int]
 """``(session, household_id, old_key, new_key)``: re-seal what must outlive a shredding (identity)."""
 HOUSEHOLD_BLOB_PREFIXES = ("audio/{household_id}/", "disguised/{household_id}/")
 """Blob prefixes that hold only one household's data; "everything" empties them."""
+RECEIPT_LISTS = "overheard.receipt_lists"
+"""``Session.info`` key where hooks name things for the receipt (see :func:`add_to_receipt`)."""
 ID_BATCH = 500
 """Recording ids per SQL ``IN`` list."""
 LISTED_IDS_MAX = 100
@@ -87,6 +89,12 @@ class Shredding:
     """Fields re-sealed under the new key by the handover (identity)."""
 
 
+def add_to_receipt(session: Session, name: str, items: Iterable[str]) -> None:
+    """From a deletion hook: list ``items`` under ``name`` in the receipt (sorted, no repeats)."""
+    lists: dict[str, set[str]] = session.info.setdefault(RECEIPT_LISTS, {})
+    lists.setdefault(name, set()).update(items)
+
+
 def batched(ids: list[str], size: int = ID_BATCH) -> Iterator[list[str]]:
     """``ids`` in consecutive slices of at most ``size``."""
     for start in range(0, len(ids), size):
@@ -127,6 +135,9 @@ def delete_recordings(
             now=when,
         )
         body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
+        body["working_copies_removed"] = purges.scheduled_here(session, Target.PATH)
+        lists = session.info.pop(RECEIPT_LISTS, {})
+        body.update({name: sorted(items) for name, items in lists.items()})
         purge_ids = purges.for_receipt(session, body["receipt_id"])
         body["copies_to_remove"] = len(purge_ids)
         receipt = _issue(session, platform, body, rows)
