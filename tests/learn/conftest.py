@@ -104,3 +104,31 @@ def make_staff(platform) -> Callable[[str], str]:  # type: ignore[no-untyped-def
             return staff.pseudonym
 
     return make
+
+
+@pytest.fixture
+def make_lead_login(platform):  # type: ignore[no-untyped-def]
+    """Factory: an enrolled lead (password + confirmed authenticator) on the real clock."""
+    import pyotp
+
+    from overheard.accounts import service
+    from overheard.accounts.secrets import AccountKeys
+    from overheard.accounts.service import staff_principal
+    from overheard.accounts.settings import AccountSettings
+    from overheard.db import utcnow
+    from tests.accounts.conftest import PASSWORD, StaffLogin
+
+    def make() -> StaffLogin:
+        earlier = utcnow() - timedelta(seconds=90)
+        keys = AccountKeys.from_secrets(platform.secrets)
+        with transaction(platform.sessions) as db:
+            staff, _ = service.create_staff(db, name="Lena Lead", role="lead", now=earlier)
+            settings = AccountSettings.from_settings(platform.settings)
+            service.choose_staff_password(db, staff, PASSWORD, settings=settings)
+            secret = service.pending_totp_secret(db, staff, keys)
+            code = pyotp.TOTP(secret).at(earlier)
+            assert service.confirm_totp(db, staff, code, keys=keys, who=staff_principal(staff),
+                                        now=earlier)
+        return StaffLogin(staff.id, staff.pseudonym, "lead", PASSWORD, secret)
+
+    return make

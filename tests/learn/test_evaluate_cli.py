@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -40,9 +41,9 @@ def cli(settings, monkeypatch):
     runner = CliRunner()
     data_dir = str(settings.data_dir)
 
-    def run(*args: str) -> str:
-        result = runner.invoke(app, [*args, "--data-dir", data_dir])
-        assert result.exit_code == 0, result.output
+    def run(*args: str, input: str | None = None, exit_code: int = 0) -> str:
+        result = runner.invoke(app, [*args, "--data-dir", data_dir], input=input)
+        assert result.exit_code == exit_code, result.output
         return result.output
 
     return run
@@ -50,7 +51,7 @@ def cli(settings, monkeypatch):
 
 @pytest.mark.slow
 def test_train_approve_evaluate_through_the_commands(
-    platform, make_home, make_reviewed, make_staff, speak, cli, tmp_path
+    platform, make_home, make_reviewed, make_lead_login, speak, cli, tmp_path
 ):
     home = make_home()
     for text, intent in TRAIN:
@@ -59,9 +60,15 @@ def test_train_approve_evaluate_through_the_commands(
         make_reviewed(home, text, intent, pcm=speak(text), split=SplitName.HELDOUT, confidence=0.3)
     assert "asr-0001: trained on 3 reviewed clips" in cli("train", "asr")
     assert "nlu-0001" in cli("train", "nlu")
-    lead = make_staff("lead")
-    cli("models", "approve", "asr-0001", "--actor", lead)
-    assert "approved" in cli("models", "list")
+    lead = make_lead_login()
+    code = pyotp.TOTP(lead.secret).now()
+    refused = cli("models", "approve", "asr-0001", "--actor", lead.pseudonym,
+                  input=f"{lead.password}\n000000\n" if code != "000000" else "x\n1\n", exit_code=1)
+    assert "wrong password or authenticator code" in refused
+    assert "asr-0001  candidate" in cli("models", "list")  # a pseudonym alone approves nothing
+    cli("models", "approve", "asr-0001", "--actor", lead.pseudonym, input=f"{lead.password}\n{code}\n")
+    listing = cli("models", "list")
+    assert "asr-0001  approved" in listing and "lineage " in listing
     out = cli("export", "--out", str(tmp_path / "ex"), "--split", "heldout")
     assert ": 2 clips" in out
     report = tmp_path / "report.html"

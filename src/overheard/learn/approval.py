@@ -7,8 +7,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..accounts import login
 from ..accounts.models import Role
+from ..accounts.secrets import AccountKeys
 from ..accounts.service import get_staff
+from ..accounts.settings import AccountSettings
 from ..db import utcnow
 from ..errors import Conflict, Forbidden
 from .models import ModelVersion, VersionState
@@ -16,6 +19,29 @@ from .registry import get_version
 
 APPROVER_ROLES = frozenset({Role.LEAD.value})
 """Staff roles that may approve a model version for the pipeline."""
+CLI_CLIENT = "cli"
+"""The client address sign-in limits count command-line approvals under."""
+
+
+def verify_lead(
+    session: Session,
+    *,
+    pseudonym: str,
+    password: str,
+    code: str,
+    keys: AccountKeys,
+    settings: AccountSettings,
+    now: datetime | None = None,
+) -> str | None:
+    """The staff id of whoever proves to be ``pseudonym`` (password + authenticator code), or None.
+
+    Counts toward the same limits and lockout as a web sign-in; commit the session either way.
+    """
+    ctx = login.LoginContext(keys, settings, CLI_CLIENT, now or utcnow())
+    outcome, staff = login.staff_password(session, ctx, username=pseudonym, password=password)
+    if outcome is login.Outcome.OK and staff is not None:
+        outcome = login.staff_code(session, ctx, staff_id=staff.id, code=code)
+    return staff.id if outcome is login.Outcome.OK and staff is not None else None
 
 
 def approve(

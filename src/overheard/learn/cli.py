@@ -211,12 +211,40 @@ def _version_line(v: ModelVersion, deleted: int) -> str:
 
 @models_app.command("approve")
 def models_approve(version: str, actor: Actor, data_dir: DataDir = None) -> None:
-    """Approve a candidate version (the actor must be a lead); the pipeline uses the newest approved."""
+    """Approve a candidate version as a lead: asks for the lead's password and authenticator code."""
     from .approval import approve
 
-    with _opened(data_dir) as (platform, _), transaction(platform.sessions) as session:
-        approve(session, version, actor)
+    password = typer.prompt(f"Password of {actor}", hide_input=True)
+    code = typer.prompt("Authenticator code")
+    with _opened(data_dir) as (platform, _):
+        staff_id = _proven_lead(platform, actor, password, code)
+        if staff_id is None:
+            console.print("[red]error:[/red] wrong password or authenticator code")
+            raise typer.Exit(1)
+        with transaction(platform.sessions) as session:
+            approve(session, version, staff_id)
     console.print(f"approved {version}")
+
+
+def _proven_lead(platform: Platform, actor: str, password: str, code: str) -> str | None:
+    """Check the credentials in a transaction of its own, so failures count even when refused."""
+    from .. import audit
+    from ..accounts.secrets import AccountKeys
+    from ..accounts.settings import AccountSettings
+    from .approval import verify_lead
+
+    with transaction(platform.sessions) as session:
+        staff_id = verify_lead(
+            session,
+            pseudonym=actor,
+            password=password,
+            code=code,
+            keys=AccountKeys.from_secrets(platform.secrets),
+            settings=AccountSettings.from_settings(platform.settings),
+        )
+        if staff_id is None:
+            audit.append(session, actor="cli", action="learn.approve_refused", reason=actor[:60])
+    return staff_id
 
 
 @models_app.command("retire")
