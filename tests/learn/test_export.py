@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import soundfile as sf
@@ -69,10 +71,17 @@ def test_opened_export_loads_with_datasets_and_follows_nemo_and_kaldi(platform, 
     run = tmp_path / "run"
     summary = open_for_training(platform, tmp_path / "ex", run)
     assert summary.clips == 3
+    metadata = [json.loads(line) for line in (run / "metadata.jsonl").read_text().splitlines()]
+    assert all("audio" not in m for m in metadata)  # nothing shadows audiofolder's Audio column
     # audiofolder needs torchcodec (torch) to encode audio; the json loader + Audio column does not.
     loaded = datasets.load_dataset("json", data_files=str(run / "metadata.jsonl"), split="train")
+    loaded = loaded.rename_column("file_name", "audio")
     loaded = loaded.cast_column("audio", datasets.Audio(sampling_rate=16000, decode=False))
+    assert isinstance(loaded.features["audio"], datasets.Audio)
     assert len(loaded) == 3 and all((run / a["path"]).is_file() for a in loaded["audio"])
+    for a in loaded["audio"]:
+        samples, rate = sf.read(run / a["path"], dtype="int16")
+        assert rate == 16000 and samples.size > 0
     assert sorted(loaded["text"]) == sorted(
         ["alexa switch on the lounge lights", "alexa play some folk", "alexa will it rain in leeds"]
     )
@@ -92,6 +101,12 @@ def test_opened_export_loads_with_datasets_and_follows_nemo_and_kaldi(platform, 
     assert {t["annotations"][0]["result"][0]["value"]["text"][0] for t in tasks} == set(
         loaded["text"]
     )
+    for t in tasks:  # a URL Label Studio serves from its local-files root (the dataset root)
+        url = urlsplit(t["data"]["audio"])
+        assert url.path == "/data/local-files/"
+        served = run / parse_qs(url.query)["d"][0]
+        assert served.is_file() and Path(t["data"]["file"]) == served.resolve()
+        assert sf.read(served)[1] == 16000
     with platform.sessions() as s:
         assert audit.verify_chain(s).ok
 
@@ -175,3 +190,12 @@ def open_text_label(platform, session, rid: str) -> str:
 
     clip = next(c for c in reviewed_clips(session) if c.recording_id == rid)
     return open_labels(session, platform.gate, [clip], actor="test", purpose="test")[0].transcript
+
+
+def test_audiofolder_loads_an_audio_column_with_torchcodec(platform, world, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    pytest.importorskip("torchcodec", reason="audiofolder decodes through datasets[audio]")
+    export_sealed(platform, tmp_path / "ex")
+    open_for_training(platform, tmp_path / "ex", tmp_path / "run")
+    loaded = datasets.load_dataset("audiofolder", data_dir=str(tmp_path / "run"), split="train")
+    assert isinstance(loaded.features["audio"], datasets.Audio) and len(loaded) == 3

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..db import transaction, utcnow
+from ..errors import Conflict
 from ..platform import Platform
+from ..purges import remove_path
 from .models import ModelKind, ModelVersion, SplitName, VersionState
 from .registry import (
     deleted_in_lineage,
@@ -23,6 +25,7 @@ from .registry import (
 )
 from .reviewed import Example, open_labels, reviewed_clips
 from .split import HELDOUT_PERCENT, assign_splits
+from .working import make_private
 
 RETIRED_BECAUSE = "retrained_without_deleted"
 
@@ -92,11 +95,33 @@ def train_and_register(
 ) -> TrainResult:
     """Collect the training side, ``build`` the model at its path, register it with its lineage."""
     when = options.now or utcnow()
+    written: list[Path] = []
+    try:
+        return _train_and_register(platform, kind, options, build, suffix, when, written)
+    except BaseException:
+        for path in written:  # never an unregistered artifact holding what clips said
+            remove_path(path)
+        raise
+
+
+def _train_and_register(
+    platform: Platform,
+    kind: ModelKind,
+    options: TrainOptions,
+    build: Callable[[list[Example], Path], dict[str, Any]],
+    suffix: str,
+    when: datetime,
+    written: list[Path],
+) -> TrainResult:
     with transaction(platform.sessions) as session:
         examples = training_examples(platform, session, options, f"train.{kind.value}")
         number = next_number(session, kind)
         path = options.models_dir / f"{version_id(kind, number)}{suffix}"
+        if path.exists():
+            raise Conflict(f"{path} already exists; is another training run going?", code="busy")
+        written.append(path)
         stats = build(examples, path)
+        make_private(path)
         stale = affected_versions(session, kind) if options.exclude_deleted else []
         version = register_version(
             session,

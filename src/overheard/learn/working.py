@@ -78,6 +78,15 @@ def seal_modes(folder: Path) -> None:
             os.chmod(os.path.join(root, name), FILE_MODE)
 
 
+def make_private(path: Path) -> None:
+    """A model file 0600 or a model folder 0700 with 0600 files, in a 0700 parent."""
+    path.parent.chmod(FOLDER_MODE)
+    if path.is_dir():
+        seal_modes(path)
+    elif path.exists():
+        path.chmod(FILE_MODE)
+
+
 def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
     """Deletion hook: every live working copy of an export holding one of them is removed."""
     exports = select(ExportMember.export_id).where(ExportMember.recording_id.in_(recording_ids))
