@@ -67,13 +67,14 @@ FlagsField = Annotated[list[str] | None, Form()]
 
 def install(app: FastAPI, platform: Platform) -> None:
     """Give ``app`` the workbench, its API and the lead pages."""
-    from . import api, lead
+    from . import api, lead, models
 
     app.state.workbench_audio = AudioUrls(platform.secrets)
     app.state.workbench_events_stream_s = EVENTS_STREAM_S
     app.include_router(api.router)
     app.include_router(router)
     app.include_router(lead.router)
+    app.include_router(models.router)
 
 
 def shift_since(request: Request) -> datetime:
