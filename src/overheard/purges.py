@@ -315,15 +315,26 @@ def run_batch(platform: Platform, batch: str) -> None:
 
 
 def requeue(platform: Platform, batch: str, reason: str) -> None:
-    """A purge job gave up: queue another, later, because a purge is never abandoned."""
+    """A purge job gave up: queue it again, later, because a purge is never abandoned."""
     delay = platform.settings.purge_retry_s
+    when = utcnow() + timedelta(seconds=delay)
     with transaction(platform.sessions) as session:
         if not pending(session, batch=batch):
             return
-        when = utcnow() + timedelta(seconds=delay)
-        job = jobs.enqueue(session, PURGE_JOB, batch, now=when)
+        job = session.scalars(
+            select(jobs.Job)
+            .where(jobs.Job.kind == PURGE_JOB, jobs.Job.subject == batch)
+            .order_by(jobs.Job.created_at.desc())
+            .limit(1)
+        ).first()
+        if job is None:
+            job = jobs.enqueue(session, PURGE_JOB, batch, now=when)
+        else:  # the same row again: an outage leaves one job per batch, not one per retry cycle
+            job.state, job.attempts, job.run_after = jobs.JobState.QUEUED.value, 0, when
+            job.lease_until, job.updated_at = None, utcnow()
+        job_id = job.id
     log.warning("purge batch %s still pending (%s); retrying in %.0f s", batch, reason, delay)
-    platform.jobs.notify(job.id, delay_s=delay)
+    platform.jobs.notify(job_id, delay_s=delay)
 
 
 def register() -> None:

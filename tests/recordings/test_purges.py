@@ -22,7 +22,7 @@ from overheard.audit import AuditEvent
 from overheard.config import Settings
 from overheard.db import transaction, utcnow
 from overheard.households import Device
-from overheard.jobs import claim, run_claimed
+from overheard.jobs import Job, claim, run_claimed
 from overheard.platform import Platform, initialise
 from overheard.recordings import deletion
 from overheard.recordings.gate import ContentGate
@@ -83,8 +83,8 @@ def s3_endpoint() -> Iterator[str]:
         yield endpoint_url
 
 
-def _settings(tmp_path: Path, store: str, request: pytest.FixtureRequest) -> Settings:
-    base = {"data_dir": tmp_path / "data", "workers": 1, "job_retry_base_s": 0.01,
+def _settings(tmp_path: Path, store: str, request: pytest.FixtureRequest, database_url: str) -> Settings:
+    base = {"data_dir": tmp_path / "data", "database_url": database_url, "workers": 1, "job_retry_base_s": 0.01,
             "purge_retry_s": 0.01, "job_max_attempts": 2}
     if store == "s3":
         bucket = create_bucket(request.getfixturevalue("s3_endpoint"))
@@ -95,9 +95,9 @@ def _settings(tmp_path: Path, store: str, request: pytest.FixtureRequest) -> Set
 
 
 @pytest.fixture(params=["local", "s3"])
-def flaky(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+def flaky(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Platform]:
     """A platform whose blob store refuses deletes as told (``platform.blobs`` is the wrapper)."""
-    settings = _settings(tmp_path, request.param, request)
+    settings = _settings(tmp_path, request.param, request, database_url)
     initialise(settings)
     plat = Platform.open(settings)
     plat.blobs = FlakyStore(plat.blobs)
@@ -166,7 +166,7 @@ def assert_nothing_claims_gone_while_stored(plat: Platform, keys: dict[str, str]
 def test_accidental_audio_is_recorded_purged_only_once_gone(flaky, device):
     keys = store_clips(flaky, device, 4, wav=to_wav_bytes(np.zeros(8000, dtype=np.int16)))
     flaky.blobs.down = True  # the store refuses every delete: S3 during an outage
-    run_due_jobs(flaky)
+    run_due_jobs(flaky, limit=12)  # the four pipeline jobs, then purge jobs failing and re-queued
     with flaky.sessions() as s:
         rows = s.scalars(select(Recording).where(Recording.id.in_(keys))).all()
         assert {r.status for r in rows} == {Status.ACCIDENTAL.value}
@@ -174,6 +174,8 @@ def test_accidental_audio_is_recorded_purged_only_once_gone(flaky, device):
         assert purges.pending(s) == len(keys)
     assert flaky.blobs.refused >= len(keys)
     assert all(flaky.blobs.inner.exists(k) for k in keys.values())
+    with flaky.sessions() as s:  # retry cycles reuse each batch's job row
+        assert len(s.scalars(select(Job).where(Job.kind == purges.PURGE_JOB)).all()) == len(keys)
     assert_nothing_claims_gone_while_stored(flaky, keys)
 
     flaky.blobs.down, flaky.blobs.refuse_every = False, 3  # back, but refusing 2 calls in 3
