@@ -176,3 +176,19 @@ def test_a_destroyed_key_without_handover_leaves_identity_unreadable(platform, o
         open_identity(s, platform.keyring, owner.household_id)
     with transaction(platform.sessions) as s:
         assert s.get(DataKey, owner.household_id).generation == 2
+
+
+def test_receipt_page_says_whether_every_copy_is_gone(platform, owner):
+    from overheard.recordings.gate import ContentGate
+    from tests.recordings.test_purges import FlakyStore
+
+    first = add_recording(platform, owner.device_id, "first")
+    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{first.id}/delete").headers["location"])
+    assert "yes, at" in page.text.split('id="receipt-completed">')[1][:40]
+    platform.blobs = FlakyStore(platform.blobs)
+    platform.gate = ContentGate(platform.keyring, platform.blobs)
+    platform.blobs.down = True  # the blob store refuses deletes for now
+    second = add_recording(platform, owner.device_id, "second")
+    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{second.id}/delete").headers["location"])
+    assert "not yet: 1 copy still being removed" in page.text
+    assert platform.blobs.inner.exists(second.audio_blob)

@@ -199,7 +199,15 @@ def receipt_page(request: Request, me: Customer, receipt_id: str) -> Response:
     """A deletion receipt: what was destroyed, signed."""
     body = service.receipt(_platform(request), me.household_id, receipt_id)
     text = json.dumps(body, indent=2, sort_keys=True)
-    return _page(request, "receipt.html", {"me": me, "receipt": body, "text": text})
+    completed_at, waiting = service.receipt_progress(_platform(request), receipt_id)
+    context = {
+        "me": me,
+        "receipt": body,
+        "text": text,
+        "completed_at": completed_at,
+        "waiting": waiting,
+    }
+    return _page(request, "receipt.html", context)
 
 
 @router.get("/me/receipts/{receipt_id}/json")

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import audit
+from .. import audit, purges
 from ..accounts.aliases import alias_key, staff_alias
 from ..audit import AuditEvent
 from ..db import transaction
@@ -337,3 +337,11 @@ def receipt(platform: Platform, household_id: str, receipt_id: str) -> dict[str,
     if row is None or row.household_id != household_id:
         raise NotFound("no such receipt", code="receipt_not_found")
     return dict(row.body)
+
+
+def receipt_progress(platform: Platform, receipt_id: str) -> tuple[datetime | None, int]:
+    """When every copy a receipt names was gone (None while not), and how many still wait."""
+    with platform.sessions() as session:
+        row = session.get(DeletionReceipt, receipt_id)
+        waiting = purges.pending(session, receipt_id=receipt_id)
+    return (row.completed_at if row is not None else None), waiting
