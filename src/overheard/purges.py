@@ -47,6 +47,8 @@ SESSION_BATCH = "overheard.purge_batch"
 RUNNER_INFO = "overheard.purge_runner"
 """``Session.info`` key: what runs a transaction's purges right after it commits (the platform)."""
 ERROR_CHARS = 500
+COMPLETE_BATCH = 500
+"""Removed copies recorded gone per transaction."""
 
 
 class Target(StrEnum):
@@ -224,26 +226,14 @@ def run(platform: Platform, *, batch: str | None = None, ids: Sequence[str] | No
             query = query.where(Purge.id.in_(list(ids)))
         todo = list(session.scalars(query))
         session.expunge_all()
-    left = 0
-    for purge in todo:
-        if not run_one(platform, purge):
-            left += 1
-    return left
+    removed = [purge for purge in todo if remove(platform, purge)]
+    for start in range(0, len(removed), COMPLETE_BATCH):
+        _complete(platform, removed[start : start + COMPLETE_BATCH], utcnow())
+    return len(todo) - len(removed)
 
 
-def try_now(platform: Platform, ids: Sequence[str]) -> int:
-    """Right after a commit: attempt these purges, never raising (their job retries); how many wait."""
-    if not ids:
-        return 0
-    try:
-        return run(platform, ids=ids)
-    except Exception:  # the job and the sweep retry; the caller's work is already committed
-        log.exception("purging after commit failed; the purge job will retry")
-        return len(ids)
-
-
-def run_one(platform: Platform, purge: Purge, *, now: Callable[[], datetime] = utcnow) -> bool:
-    """Remove one copy and record it gone; False (error noted) when it could not be done now."""
+def remove(platform: Platform, purge: Purge) -> bool:
+    """Remove one copy and check it is gone; False (error noted) when that cannot be done now."""
     if purge.target == Target.PATH.value and purge.host != this_host():
         return False
     try:
@@ -251,7 +241,6 @@ def run_one(platform: Platform, purge: Purge, *, now: Callable[[], datetime] = u
     except Exception as exc:  # any failure leaves the purge pending, with why
         _note_failure(platform, purge, f"{type(exc).__name__}: {exc}")
         return False
-    _complete(platform, purge, now())
     return True
 
 
@@ -288,23 +277,30 @@ def _note_failure(platform: Platform, purge: Purge, reason: str) -> None:
         )
 
 
-def _complete(platform: Platform, purge: Purge, when: datetime) -> None:
+def _complete(platform: Platform, removed: list[Purge], when: datetime) -> None:
+    """Record gone copies in one transaction; only purges whose row this call deletes complete."""
     with transaction(platform.sessions) as session:
-        gone = session.execute(delete(Purge).where(Purge.id == purge.id))
-        if gone.rowcount != 1:  # type: ignore[attr-defined]
-            return  # another worker recorded it first
-        done = Done(
-            purge.id,
-            purge.location,
-            purge.reason,
-            purge.recording_id,
-            purge.household_id,
-            purge.receipt_id,
-            when,
+        mine = set(
+            session.scalars(
+                delete(Purge).where(Purge.id.in_([p.id for p in removed])).returning(Purge.id)
+            )
         )
-        completion = COMPLETIONS.get(purge.reason)
-        if completion is not None:
-            completion(session, done)
+        for purge in removed:
+            completion = COMPLETIONS.get(purge.reason)
+            if purge.id in mine and completion is not None:
+                completion(session, _done(purge, when))
+
+
+def _done(purge: Purge, when: datetime) -> Done:
+    return Done(
+        purge.id,
+        purge.location,
+        purge.reason,
+        purge.recording_id,
+        purge.household_id,
+        purge.receipt_id,
+        when,
+    )
 
 
 def run_batch(platform: Platform, batch: str) -> None:

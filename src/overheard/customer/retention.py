@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from .. import purges
 from ..db import transaction
 from ..households import Household, Retention
 from ..platform import Platform
@@ -120,10 +119,6 @@ def purge_accidental_audio(platform: Platform, before: datetime, now: datetime) 
                 Recording.audio_blob.not_in(waiting),
             )
         ).all()
-        ids = [
-            pid
-            for rec in rows
-            for pid in schedule_audio_purge(session, rec, reason=RETENTION_PURGE, now=now)
-        ]
-    purges.try_now(platform, ids)
+        for rec in rows:
+            schedule_audio_purge(session, rec, reason=RETENTION_PURGE, now=now)
     return len(rows)

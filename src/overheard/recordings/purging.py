@@ -27,6 +27,8 @@ TRIMMED_PURGE = "trimmed"
 DELETION_PURGE = "deletion"
 """Reason of the purges a deletion receipt waits for."""
 ACTOR = "system:purge"
+RECEIPTS_CHECKED = "overheard.receipts_checked"
+"""``Session.info`` key: receipts whose completion this transaction has already looked at."""
 AUDIO_ACTORS = {ACCIDENTAL_PURGE: "system:pipeline", RETENTION_PURGE: "system:retention"}
 """Who an audio purge's audit event names: the service that decided it."""
 
@@ -71,7 +73,11 @@ def audio_gone(session: Session, done: Done) -> None:
 
 def deletion_copy_gone(session: Session, done: Done) -> None:
     """One copy of a deletion is gone; the last one completes its receipt."""
-    if done.receipt_id is None or purges.pending(session, receipt_id=done.receipt_id):
+    checked: set[str] = session.info.setdefault(RECEIPTS_CHECKED, set())
+    if done.receipt_id is None or done.receipt_id in checked:
+        return  # the purges of one transaction are all deleted first: one look per receipt
+    checked.add(done.receipt_id)
+    if purges.pending(session, receipt_id=done.receipt_id):
         return
     stamped = session.execute(
         update(DeletionReceipt)
