@@ -34,6 +34,7 @@ def test_training_folder_is_private_tracked_and_removed_when_a_member_household_
     open_for_training(platform, tmp_path / "ex", run)
     dirs, files = modes(run)
     assert dirs == {0o700} and files == {0o600}
+    assert modes(tmp_path / "ex") == ({0o700}, {0o600})  # the sealed export too
     assert list(run.rglob("*.wav")) and (run / "metadata.jsonl").is_file()
     with platform.sessions() as s:
         copy = s.scalars(select(WorkingCopy)).one()

@@ -182,6 +182,7 @@ def export_sealed(
             now=when,
         )
     (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    working.seal_modes(out_dir)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(examples), {})
 
 
@@ -260,6 +261,7 @@ def write_removals(session: Session, export_id: str, export_dir: Path) -> int:
         for r, at in rows
     ]
     (export_dir / REMOVALS).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    (export_dir / REMOVALS).chmod(working.FILE_MODE)
     return len(rows)
 
 

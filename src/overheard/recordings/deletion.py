@@ -117,7 +117,8 @@ def delete_recordings(
 
     Rows go in one transaction with the receipt; every copy outside the rows (audio and other
     blobs, working folders, model files) becomes a purge under the receipt, tried as the
-    transaction commits and retried until done. The receipt is ``completed_at`` only when the last of them is gone.
+    transaction commits and retried until done. The receipt is ``completed_at`` only when the
+    last of them is gone.
     """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
