@@ -183,12 +183,12 @@ def test_receipt_page_says_whether_every_copy_is_gone(platform, owner):
     from tests.recordings.test_purges import FlakyStore
 
     first = add_recording(platform, owner.device_id, "first")
-    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{first.id}/delete").headers["location"])
+    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{first.id}/delete", confirm="yes").headers["location"])
     assert "yes, at" in page.text.split('id="receipt-completed">')[1][:40]
     platform.blobs = FlakyStore(platform.blobs)
     platform.gate = ContentGate(platform.keyring, platform.blobs)
     platform.blobs.down = True  # the blob store refuses deletes for now
     second = add_recording(platform, owner.device_id, "second")
-    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{second.id}/delete").headers["location"])
+    page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{second.id}/delete", confirm="yes").headers["location"])
     assert "not yet: 1 copy still being removed" in page.text
     assert platform.blobs.inner.exists(second.audio_blob)
