@@ -42,6 +42,8 @@ MATRIX = [
     ("POST", "/review/lead/adjudications/{agreement_id}", {"lead"}),
     ("POST", "/review/lead/reviewed/{annotation_id}/second", {"lead"}),
     ("POST", "/review/lead/reviewed/{annotation_id}/gold", {"lead"}),
+    ("GET", "/review/lead/models", OVERSEERS),
+    ("POST", "/review/lead/models/{version_id}/approve", {"lead"}),
 ]
 IDENTITIES = ["anonymous", "half_signed_in", *[r.value for r in Role]]
 PARAM_RE = re.compile(r"\{[^}]+\}")
