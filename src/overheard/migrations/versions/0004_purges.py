@@ -1,7 +1,7 @@
 """purges: copies recorded gone only once gone; tracked plaintext working copies; destroyed models
 
-Revision ID: 0003_purges
-Revises: 0002_served_seconds
+Revision ID: 0004_purges
+Revises: 0003_disguise_version
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import overheard.db
 
-revision: str = "0003_purges"
-down_revision: str | None = "0002_served_seconds"
+revision: str = "0004_purges"
+down_revision: str | None = "0003_disguise_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
