@@ -1,7 +1,7 @@
 """purges: copies recorded gone only once gone; tracked plaintext working copies; destroyed models
 
-Revision ID: 0004_purges
-Revises: 0003_disguise_version
+Revision ID: 0005_purges
+Revises: 0004_upload_body_digest
 Create Date: 2026-12-05 07:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import overheard.db
 
-revision: str = "0004_purges"
-down_revision: str | None = "0003_disguise_version"
+revision: str = "0005_purges"
+down_revision: str | None = "0004_upload_body_digest"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
