@@ -1,4 +1,4 @@
-"""The leak-tracing watermark: round trips, keys, unmarked audio and the transforms it must survive."""
+"""The leak-tracing watermark: round trips, keys, unmarked audio and what a phone line does to it."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
-from scipy.signal import resample_poly
+from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from overheard.errors import BadRequest
-from overheard.protect import watermark
+from overheard.protect import _convcode, _watermark_v1, watermark
+from overheard.protect.tracing import read_mark
 from overheard.protect.watermark import (
-    BLOCK_SAMPLES,
     PAYLOAD_BITS,
     SAMPLE_RATE_HZ,
     detect,
@@ -24,7 +24,7 @@ from overheard.protect.watermark import (
 )
 
 KEY = b"test server secret for the marks"
-PAYLOAD = 0xC0FFEE42
+PAYLOAD = 0xC0FFEE
 REAL_CLIPS = ["1688-142285-0007.flac", "2609-156975-0009.flac", "3005-163389-0006.flac"]
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
@@ -67,6 +67,12 @@ def marked_speech(real_speech: list[NDArray[np.int16]]) -> list[NDArray[np.int16
     return [embed(pcm, PAYLOAD + i, KEY) for i, pcm in enumerate(real_speech)]
 
 
+@pytest.fixture(scope="module")
+def marked_requests(real_speech: list[NDArray[np.int16]]) -> list[NDArray[np.int16]]:
+    """2.2 s stretches of the utterances, each marked."""
+    return [embed(request(pcm), PAYLOAD + i, KEY) for i, pcm in enumerate(real_speech)]
+
+
 def test_round_trip_on_synthetic_speech_keeps_length_and_dtype() -> None:
     pcm = synthetic_speech(4.0)
     marked = embed(pcm, PAYLOAD, KEY)
@@ -74,10 +80,10 @@ def test_round_trip_on_synthetic_speech_keeps_length_and_dtype() -> None:
     assert not np.array_equal(marked, pcm)
     trace = detect(marked, KEY)
     assert trace.payload == PAYLOAD
-    assert trace.false_positive_bound < 1e-6
+    assert trace.false_positive_bound < 2e-6
 
 
-@pytest.mark.parametrize("payload", [0, 1, 2**PAYLOAD_BITS - 1, 0x5A5A5A5A])
+@pytest.mark.parametrize("payload", [0, 1, 2**PAYLOAD_BITS - 1, 0x5A5A5A])
 def test_extreme_payloads_round_trip(payload: int) -> None:
     assert detect(embed(synthetic_speech(3.5, seed=payload % 7), payload, KEY), KEY).payload == (
         payload
@@ -85,14 +91,18 @@ def test_extreme_payloads_round_trip(payload: int) -> None:
 
 
 def test_viterbi_corrects_flipped_coded_bits_and_rejects_noise() -> None:
-    code = watermark._code(KEY)
-    slot_soft = np.empty(watermark.CODED_BITS)
-    slot_soft[code.order] = watermark._codeword(KEY, PAYLOAD)
+    coded = watermark._codeword(KEY, PAYLOAD)
     rng = np.random.default_rng(5)
-    flipped = slot_soft.copy()
-    flipped[rng.choice(len(flipped), size=12, replace=False)] *= -1  # 12 of 210 wrong
-    assert watermark._decode(flipped, KEY) == PAYLOAD
-    assert watermark._decode(rng.standard_normal(len(slot_soft)), KEY) is None
+    flipped = coded.copy()
+    flipped[rng.choice(len(flipped), size=12, replace=False)] *= -1  # 12 of 162 wrong
+    noise = rng.standard_normal(len(coded))
+    words, metrics = _convcode.decode(np.stack([coded, flipped, noise]))
+    word = ((PAYLOAD ^ watermark._code(KEY).mask) << watermark.TAG_BITS) | watermark._tag(
+        KEY, PAYLOAD
+    )
+    assert words[0] == words[1] == word
+    assert metrics[0] == pytest.approx(1.0) and metrics[2] < metrics[1] < 1.0
+    assert words[2] != word
 
 
 def test_payload_out_of_range_is_refused() -> None:
@@ -129,13 +139,47 @@ def test_real_speech_round_trip_is_quiet(
 ) -> None:
     for i, (pcm, marked) in enumerate(zip(real_speech, marked_speech, strict=True)):
         assert detect(marked, KEY).payload == PAYLOAD + i
-        assert mark_to_signal_db(pcm, marked) < -18.0
+        assert mark_to_signal_db(pcm, marked) < -9.0  # measured -10 dB median on requests
         assert detect(pcm, KEY).payload is None
 
 
+def test_mark_stays_inside_its_band(real_speech: list[NDArray[np.int16]]) -> None:
+    """Two marks of one clip differ only between 300 and 3300 Hz (the rest is the speech as is)."""
+    pcm = real_speech[1]
+    a, b = embed(pcm, 1, KEY), embed(pcm, 2, KEY)
+    diff = np.abs(np.fft.rfft(a.astype(np.float64) - b)) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / SAMPLE_RATE_HZ)
+    outside = float(diff[(freqs < 300) | (freqs > 3300)].sum())
+    total = float((np.abs(np.fft.rfft(pcm.astype(np.float64))) ** 2).sum())
+    assert 10 * np.log10(outside / total) < -40
+
+
+def test_clips_marked_before_are_still_read() -> None:
+    """``overheard trace`` reads the first watermark too, for clips served before this one."""
+    pcm = synthetic_speech(4.0, seed=2)
+    legacy = _watermark_v1.embed(pcm, 0xDEADBEEF, KEY)
+    assert read_mark(legacy, KEY).payload == 0xDEADBEEF
+    assert read_mark(embed(pcm, PAYLOAD, KEY), KEY).payload == PAYLOAD
+    none = read_mark(pcm, KEY)
+    assert none.payload is None
+    assert none.false_positive_bound == pytest.approx(32 * 2.0**-24 + 96 * 2.0**-32)
+
+
 def excerpt(pcm: NDArray[np.int16]) -> NDArray[np.int16]:
-    start = len(pcm) // 3 + 1234
-    return pcm[start : start + 2 * BLOCK_SAMPLES]
+    n = int(1.5 * SAMPLE_RATE_HZ)
+    start = (len(pcm) - n) // 2 + 123
+    return pcm[start : start + n]
+
+
+def request(pcm: NDArray[np.int16]) -> NDArray[np.int16]:
+    """2.2 s from the middle: as long as a request to an assistant."""
+    start = len(pcm) // 4
+    return pcm[start : start + int(2.2 * SAMPLE_RATE_HZ)]
+
+
+def telephone(x: NDArray[np.int16]) -> NDArray[np.int16]:
+    sos = butter(8, (300, 3400), "bandpass", fs=SAMPLE_RATE_HZ, output="sos")
+    return saturate(sosfiltfilt(sos, x.astype(np.float64)))
 
 
 def assert_traced(found: list[int | None]) -> None:
@@ -146,26 +190,29 @@ def assert_traced(found: list[int | None]) -> None:
 
 
 TRANSFORMS = {
+    "telephone 300-3400 Hz": lambda x, tmp: telephone(x),
+    "speed +2 %": lambda x, tmp: saturate(resample_poly(x, 50, 51)),
+    "speed -2 %": lambda x, tmp: saturate(resample_poly(x, 51, 50)),
     "resample 8 kHz": lambda x, tmp: saturate(resample_poly(resample_poly(x, 1, 2), 2, 1)),
     "gain +6 dB": lambda x, tmp: saturate(x * 2.0),
     "gain -6 dB": lambda x, tmp: saturate(x * 0.5),
-    "3 s excerpt": lambda x, tmp: excerpt(x),
+    "1.5 s excerpt": lambda x, tmp: excerpt(x),
     "noise 20 dB": lambda x, tmp: saturate(
         x + np.random.default_rng(1).standard_normal(len(x)) * np.sqrt(np.mean(x**2.0) / 100)
     ),
 }
 CODECS = {
     "mp3 64 kbit/s": (["-c:a", "libmp3lame", "-b:a", "64k"], "mp3"),
-    "opus 32 kbit/s": (["-c:a", "libopus", "-b:a", "32k"], "opus"),
+    "opus 16 kbit/s": (["-c:a", "libopus", "-b:a", "16k"], "opus"),
 }
 
 
 @pytest.mark.data
 @pytest.mark.parametrize("name", TRANSFORMS)
 def test_mark_survives_signal_transforms(
-    name: str, marked_speech: list[NDArray[np.int16]], tmp_path: Path
+    name: str, marked_requests: list[NDArray[np.int16]], tmp_path: Path
 ) -> None:
-    found = [detect(TRANSFORMS[name](m, tmp_path), KEY).payload for m in marked_speech]
+    found = [detect(TRANSFORMS[name](m, tmp_path), KEY).payload for m in marked_requests]
     assert_traced(found)
 
 
@@ -173,10 +220,10 @@ def test_mark_survives_signal_transforms(
 @needs_ffmpeg
 @pytest.mark.parametrize("name", CODECS)
 def test_mark_survives_codecs(
-    name: str, marked_speech: list[NDArray[np.int16]], tmp_path: Path
+    name: str, marked_requests: list[NDArray[np.int16]], tmp_path: Path
 ) -> None:
     codec, suffix = CODECS[name]
     found = [
-        detect(ffmpeg_round_trip(m, codec, suffix, tmp_path), KEY).payload for m in marked_speech
+        detect(ffmpeg_round_trip(m, codec, suffix, tmp_path), KEY).payload for m in marked_requests
     ]
     assert_traced(found)

@@ -15,13 +15,13 @@ from ..db import Base, utcnow
 
 
 class Watermark(Base):
-    """One serve: the 32-bit id marked into the audio and what it was served under."""
+    """One serve: the id marked into the audio and what it was served under."""
 
     __tablename__ = "watermarks"
     __table_args__ = (Index("ix_watermarks_staff_served", "staff", "served_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    """The payload in the audio, 0 … 2**32 - 1 (random, unique)."""
+    """The payload in the audio, 0 … 2**24 - 1 (random, unique; up to 2**32 - 1 before)."""
     grant_kind: Mapped[str] = mapped_column(String(16))
     """``lease``, ``adjudication`` or ``case``: what entitled the listener."""
     grant_id: Mapped[str] = mapped_column(String(32), index=True)

@@ -3,8 +3,9 @@
 A *grant* is what entitles one staff member to one clip right now: an annotator's live lease, an open
 adjudication for a lead, or a privacy officer's open case. Every serve checks the grant, opens content
 through the content gate (audited), opens the clip's one stored disguised rendition (made by a job
-when the clip was sampled, see ``rendition``; never computed on a request), marks the audio with a fresh random 32-bit watermark id recorded in ``watermarks``, and audits
-``audio.serve`` in the same transaction as that row. Text is the ASR hypothesis (and, where allowed,
+when the clip was sampled, see ``rendition``; never computed on a request), marks the audio with a
+fresh random 24-bit watermark id recorded in ``watermarks``, and audits ``audio.serve`` in the same
+transaction as that row. Text is the ASR hypothesis (and, where allowed,
 earlier annotations) through PII redaction, audited ``text.view``. See ``docs/serving.md``.
 """
 
@@ -48,7 +49,7 @@ TEXT_PURPOSE = "review.text"
 HYPOTHESIS_KIND = "hypothesis"
 """Sealed-text kind of the ASR result (JSON with a ``text`` field)."""
 MARK_ID_ATTEMPTS = 16
-"""Draws of a fresh watermark id before giving up (collisions are rare: 32-bit ids)."""
+"""Draws of a fresh watermark id before giving up (collisions are rare: 24-bit ids)."""
 COMMIT_ATTEMPTS = 2
 """Tries of the serve transaction (two serves may draw the same fresh watermark id at once)."""
 
@@ -96,7 +97,7 @@ class ServedClip:
     wav: bytes
     """16 kHz mono PCM16 WAV file."""
     watermark_id: int
-    """The 32-bit id marked into this copy (``watermarks.id``)."""
+    """The id marked into this copy (``watermarks.id``, 24 bits)."""
     duration_s: float
     """Seconds of audio."""
 

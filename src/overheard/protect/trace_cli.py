@@ -21,7 +21,7 @@ def describe(result: TraceResult) -> dict[str, Any]:
     """The result as plain fields, for printing."""
     base: dict[str, Any] = {
         "watermark": result.watermark_id,
-        "score": round(result.score, 1),
+        "score": round(result.score, 2),
         "false_positive_bound": result.false_positive_bound,
     }
     serve = result.serve

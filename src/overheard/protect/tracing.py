@@ -19,8 +19,9 @@ from ..errors import AudioRejected
 from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.audio import SAMPLE_RATE_HZ, read_audio_file
+from . import _watermark_v1
 from ._tables import Watermark
-from .watermark import detect
+from .watermark import Trace, detect
 
 
 def listeners(session: Session, recording_ids: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -47,9 +48,9 @@ class TraceResult:
     """What a file's watermark says, and the serve it names (if the id is ours)."""
 
     watermark_id: int | None
-    """The 32-bit id read from the audio, or None when there is no valid mark."""
+    """The id read from the audio (24-bit; 32-bit for clips served before), or None when no valid mark."""
     score: float
-    """Sync peak height, robust standard deviations (reported, never decisive)."""
+    """Detector score of the best candidate (reported, never decisive)."""
     false_positive_bound: float
     """Probability that an unmarked file yields an id under this decision rule."""
     serve: Watermark | None
@@ -82,10 +83,20 @@ def _ffmpeg_decode(path: Path) -> np.ndarray:
     return np.frombuffer(done.stdout, dtype="<i2").astype(np.int16)
 
 
+def read_mark(pcm: np.ndarray, key: bytes) -> Trace:
+    """The current watermark, else the first one (clips served before it); bounds add up."""
+    current = detect(pcm, key)
+    if current.payload is not None:
+        return current
+    legacy = _watermark_v1.detect(pcm, key)
+    bound = current.false_positive_bound + legacy.false_positive_bound
+    score = legacy.score if legacy.payload is not None else current.score
+    return Trace(legacy.payload, score, bound)
+
+
 def trace_file(platform: Platform, path: Path, *, actor: str, now: datetime) -> TraceResult:
     """Read ``path``'s watermark under the server key and look it up; audited ``trace``."""
-    pcm = decode_any(path)
-    found = detect(pcm, platform.secrets["watermark"])
+    found = read_mark(decode_any(path), platform.secrets["watermark"])
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with transaction(platform.sessions) as session:
         serve = session.get(Watermark, found.payload) if found.payload is not None else None

@@ -1,11 +1,12 @@
-"""Leak-tracing audio watermark: a keyed, inaudible 32-bit mark repeated every 1.5 s.
+"""Leak-tracing audio watermark that survives a phone line: a keyed 24-bit serve index.
 
-Spread spectrum in the 300–3400 Hz band, scaled by the speech's own short-time envelope, with
-informed embedding (the host's own projection onto each chip slot is cancelled). The 32 payload
-bits and a keyed 32-bit tag are convolutionally encoded (rate 1/3, constraint length 7). The detector
-folds the clip modulo the block length, whitens it, finds the block phase by an FFT search, reads
-210 soft bits, decodes them by Viterbi and accepts a payload only when its keyed tag matches. See
-docs/models/watermark.md.
+The mark is a keyed pattern of small gain changes (a patchwork) on time–frequency tiles of the
+speech itself: log-spaced bands between 500 and 3000 Hz, 48 ms long. A tile's sign says whether its
+band gets a little louder or quieter than its neighbours; each coded bit is spread over several
+tiles. The 24-bit index and a keyed 24-bit tag are convolutionally encoded; embedding is informed
+(only bits the speech does not already carry get gain). Detection searches speed (±2 %) and block
+phase, decodes every candidate by Viterbi and accepts a payload only when its keyed tag matches.
+See docs/models/watermark.md.
 """
 
 from __future__ import annotations
@@ -19,43 +20,58 @@ from math import gcd
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import butter, resample_poly, sosfiltfilt
+from scipy.ndimage import uniform_filter
+from scipy.signal import resample_poly
 
 from overheard.errors import BadRequest
 
-PAYLOAD_BITS = 32
-TAG_BITS = 32
+from . import _convcode
+
+PAYLOAD_BITS = 24
+"""Bits of the serve index marked into a clip (the ``watermarks`` row id)."""
+TAG_BITS = 24
 """Bits of the keyed tag that guards every payload (HMAC-SHA256, truncated)."""
 CODE_BITS = PAYLOAD_BITS + TAG_BITS
-CONV_GENERATORS = (0o133, 0o145, 0o175)
-"""Rate-1/3 convolutional code, constraint length 7 (free distance 15), decoded by soft Viterbi."""
-CONV_MEMORY = 6
-CODED_BITS = (CODE_BITS + CONV_MEMORY) * len(CONV_GENERATORS)
-"""Coded bits per block: the 64 code bits plus a zero tail, three coded bits each (210)."""
+CODED_BITS = _convcode.coded_bits(CODE_BITS)
+"""Coded bits per block (162)."""
 SAMPLE_RATE_HZ = 16000
-BAND_HZ = (300.0, 3400.0)
-"""The mark lives here: it survives 8 kHz telephony, MP3 and Opus."""
-SLOT_SAMPLES = 114
-"""Samples carrying one coded bit within a block (7.1 ms)."""
-BLOCK_SAMPLES = SLOT_SAMPLES * CODED_BITS
-"""One whole codeword, 23,940 samples (1.5 s at 16 kHz); a 3 s excerpt holds every bit twice."""
-ENVELOPE_SAMPLES = 320
-"""Window of the short-time envelope the mark follows (20 ms)."""
-FLOOR_DB = -30.0
-"""Quieter parts than this (relative to the loud 95th percentile) weigh less at detection."""
-TARGET = 0.1
-"""Mark strength: per-sample chip amplitude relative to the envelope (-20 dB); the one loudness knob."""
-CANCEL = 0.5
-"""Share of the host's own projection on each slot that embedding cancels (0 = plain spreading)."""
-CANDIDATES = 96
-"""Block phases decoded per clip (best sync peaks, at least a slot apart); one tag check each."""
-WHITEN_HZ = 100.0
-"""Detection flattens the folded clip's spectrum, smoothed over this width, before correlating."""
+FRAME_SAMPLES = 512
+"""Analysis frame (32 ms, square-root Hann)."""
+HOP_SAMPLES = 256
+"""Frame step (16 ms)."""
+BAND_HZ = (400.0, 3200.0)
+"""The mark lives here: inside a telephone channel."""
+BINS_PER_BAND = 2
+"""FFT bins per band (62.5 Hz)."""
+BANDS = 44
+"""Bands from ``BAND_HZ[0]`` up."""
+TILE_FRAMES = 2
+"""Frames per tile (32 ms)."""
+BLOCK_TILES = 39
+"""Tiles per block in time; the block (1.25 s) repeats over the clip."""
+LOCAL_FRAMES = 5
+LOCAL_BANDS = 5
+"""Detection subtracts the local mean over this many frames × bands (the speech's own shape)."""
+BLOCK_FRAMES = TILE_FRAMES * BLOCK_TILES
+MARGIN_DB = 2.0
+"""Informed embedding lifts each coded bit's tile contrast to this many dB per tile."""
+MAX_GAIN_DB = 6.0
+"""Largest gain change on one tile, dB (the loudness cap)."""
+PASSES = 3
+"""Embedding re-measures and tops up this many times (overlap-add smears tile edges)."""
+FLOOR_PERCENTILE = 20.0
+"""Percentile of a band's energy over frames taken as its floor (noise or silence)."""
+FLOOR_WEIGHT = 4.0
+"""A cell this many times louder than its band's floor counts half (see ``_features``)."""
+SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
+"""Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
+SOFT_CLIP = 1.5
+"""Soft bits are clipped at this many times their median magnitude (one loud cell cannot dominate)."""
+CHECKS = 32
+"""Candidates (speed × phase) whose keyed tag is checked, best Viterbi metric first."""
 
-_BAND_ORDER = 4
-_FLOOR_ABS = 1.0
-"""Normaliser floor in int16 steps, so digital silence never divides by zero."""
+_EPS = 1e-3
+"""Power floor (int16² units) so digital silence has a finite log."""
 
 
 @dataclass(frozen=True)
@@ -63,232 +79,207 @@ class Trace:
     """What a clip says about where it came from."""
 
     payload: int | None
-    """The 32-bit id, or None when no valid mark is found."""
+    """The serve index, or None when no valid mark is found."""
     score: float
-    """Sync peak height in robust standard deviations of the phase search."""
+    """Normalised Viterbi metric of the best candidate (1.0 = every soft bit agrees)."""
     false_positive_bound: float
     """Probability that an unmarked clip yields a payload under this decision rule."""
 
 
 @dataclass(frozen=True)
 class _Code:
-    """Key-derived material: one unit-RMS band-limited chip block and a payload whitening mask."""
+    """Key-derived material: tile signs, tile → coded-bit map and a payload whitening mask."""
 
-    chips: NDArray[np.float64]
+    signs: NDArray[np.float64]
+    """±1 per tile (BLOCK_TILES, BANDS)."""
+    bit_of_tile: NDArray[np.int64]
+    """Coded bit each tile carries (BLOCK_TILES, BANDS)."""
     mask: int
-    order: NDArray[np.int64]
-    """Slot of each code bit (a keyed permutation)."""
+    by_bit: NDArray[np.int64]
+    """Tiles (flattened) ordered by the coded bit they carry."""
+    bit_starts: NDArray[np.int64]
+    """Where each coded bit's tiles start in ``by_bit``."""
 
 
 def _derive(key: bytes, label: bytes) -> bytes:
-    return hmac.new(key, b"overheard.watermark." + label, hashlib.sha256).digest()
+    return hmac.new(key, b"overheard.watermark.v2." + label, hashlib.sha256).digest()
 
 
 @lru_cache(maxsize=8)
 def _code(key: bytes) -> _Code:
-    rng = np.random.default_rng(int.from_bytes(_derive(key, b"chips"), "big"))
-    spectrum = np.fft.rfft(rng.standard_normal(BLOCK_SAMPLES))
-    freqs = np.fft.rfftfreq(BLOCK_SAMPLES, 1 / SAMPLE_RATE_HZ)
-    spectrum[(freqs < BAND_HZ[0]) | (freqs > BAND_HZ[1])] = 0
-    chips = np.fft.irfft(spectrum, BLOCK_SAMPLES)
-    chips /= np.sqrt(np.mean(chips**2))
-    mask = int.from_bytes(_derive(key, b"mask")[:4], "big")
-    return _Code(chips=chips, mask=mask, order=rng.permutation(CODED_BITS))
+    rng = np.random.default_rng(int.from_bytes(_derive(key, b"tiles"), "big"))
+    tiles = BLOCK_TILES * BANDS
+    bits = rng.permutation(np.arange(tiles) % CODED_BITS).reshape(BLOCK_TILES, BANDS)
+    signs = rng.choice([-1.0, 1.0], size=(BLOCK_TILES, BANDS))
+    mask = int.from_bytes(_derive(key, b"mask")[:4], "big") % 2**PAYLOAD_BITS
+    by_bit = np.argsort(bits.ravel(), kind="stable")
+    starts = np.searchsorted(bits.ravel()[by_bit], np.arange(CODED_BITS))
+    return _Code(signs=signs, bit_of_tile=bits, mask=mask, by_bit=by_bit, bit_starts=starts)
 
 
 def _tag(key: bytes, payload: int) -> int:
     digest = _derive(key, b"tag" + payload.to_bytes(4, "big"))
-    return int.from_bytes(digest[: TAG_BITS // 8], "big")
-
-
-def _parity(x: NDArray[np.int64]) -> NDArray[np.int64]:
-    bits = np.unpackbits(x.astype(">u2").view(np.uint8)).reshape(len(x), 16)
-    return bits.sum(axis=1) % 2
-
-
-@lru_cache(maxsize=1)
-def _trellis() -> NDArray[np.float64]:
-    """±1 outputs of every encoder register value (newest bit lowest): shape (128, generators)."""
-    regs = np.arange(2 ** (CONV_MEMORY + 1), dtype=np.int64)
-    return np.stack([_parity(regs & g) for g in CONV_GENERATORS], axis=1) * 2.0 - 1.0
+    return int.from_bytes(digest[:4], "big") % 2**TAG_BITS
 
 
 def _codeword(key: bytes, payload: int) -> NDArray[np.float64]:
-    """±1 per coded bit: whitened payload bits then the keyed tag, convolutionally encoded."""
+    """±1 per coded bit: the whitened payload then its keyed tag, convolutionally encoded."""
     word = ((payload ^ _code(key).mask) << TAG_BITS) | _tag(key, payload)
-    bits = [(word >> (CODE_BITS - 1 - i)) & 1 for i in range(CODE_BITS)] + [0] * CONV_MEMORY
-    outputs = _trellis()
-    reg, coded = 0, []
-    for bit in bits:
-        reg = ((reg << 1) | bit) & (2 ** (CONV_MEMORY + 1) - 1)
-        coded.append(outputs[reg])
-    return np.concatenate(coded)
+    return _convcode.encode(word, CODE_BITS)
+
+
+@lru_cache(maxsize=1)
+def _band_of_bin() -> NDArray[np.int64]:
+    """Band index of each FFT bin (``BINS_PER_BAND`` bins from ``BAND_HZ[0]`` up), -1 outside."""
+    bins = np.arange(FRAME_SAMPLES // 2 + 1)
+    first = math.ceil(BAND_HZ[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ)
+    band = (bins - first) // BINS_PER_BAND
+    band[(bins < first) | (band >= BANDS)] = -1
+    return band
+
+
+@lru_cache(maxsize=1)
+def _window() -> NDArray[np.float64]:
+    return np.sqrt(np.hanning(FRAME_SAMPLES + 1)[:-1])
+
+
+def _stft(x: NDArray[np.float64], hann: bool = False) -> NDArray[np.complex128]:
+    """Frames centred on every hop (frame n at sample n × HOP_SAMPLES)."""
+    half = FRAME_SAMPLES // 2
+    padded = np.pad(x, (half, half + (-len(x)) % HOP_SAMPLES))
+    count = (len(padded) - FRAME_SAMPLES) // HOP_SAMPLES + 1
+    idx = np.arange(FRAME_SAMPLES)[None, :] + HOP_SAMPLES * np.arange(count)[:, None]
+    window = _window() ** 2 if hann else _window()
+    return np.fft.rfft(padded[idx] * window, axis=1)
+
+
+def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
+    """Overlap-add of square-root-Hann frames at half overlap (the inverse of ``_stft``)."""
+    frames = np.fft.irfft(spec, FRAME_SAMPLES, axis=-1) * _window()
+    halves = frames.reshape(*frames.shape[:-1], 2, HOP_SAMPLES)
+    out = np.zeros((*frames.shape[:-2], frames.shape[-2] + 1, HOP_SAMPLES))
+    out[..., :-1, :] += halves[..., 0, :]
+    out[..., 1:, :] += halves[..., 1, :]
+    flat = out.reshape(*frames.shape[:-2], -1)
+    half = FRAME_SAMPLES // 2
+    return flat[..., half : half + length]
+
+
+def _features(spec: NDArray[np.complex128]) -> NDArray[np.float64]:
+    """Weighted band log-energies (frames, BANDS), dB minus their local mean.
+
+    A cell's weight is its energy over energy plus ``FLOOR_WEIGHT`` × its band's floor (a low
+    percentile over frames): cells drowned in noise or silence count little.
+    """
+    band = _band_of_bin()
+    inside = band >= 0
+    power = np.abs(spec[:, inside]) ** 2
+    energy = np.zeros((len(spec), BANDS))
+    np.add.at(energy.T, band[inside], power.T)
+    db = 10 * np.log10(energy + _EPS)
+    db -= uniform_filter(db, size=(LOCAL_FRAMES, LOCAL_BANDS), mode="nearest")
+    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
+    return db * energy / (energy + FLOOR_WEIGHT * floor + _EPS)
+
+
+def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Per block phase p: summed features of each tile, (phases, BLOCK_TILES, BANDS).
+
+    Phase p means the clip's frame 0 sat at block frame p.
+    """
+    padded = np.pad(features, ((0, -len(features) % BLOCK_FRAMES), (0, 0)))
+    folded = padded.reshape(-1, BLOCK_FRAMES, BANDS).sum(axis=0)
+    rolled = folded[(np.arange(BLOCK_FRAMES)[None, :] - phases[:, None]) % BLOCK_FRAMES]
+    return rolled.reshape(len(phases), BLOCK_TILES, TILE_FRAMES, BANDS).sum(axis=2)
+
+
+def _soft_bits(tiles: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
+    """Soft coded bits (candidates, CODED_BITS) from tile sums: signed sums over each bit's tiles."""
+    signed = (tiles * code.signs).reshape(len(tiles), -1)[:, code.by_bit]
+    return np.add.reduceat(signed, code.bit_starts, axis=1)
 
 
 def _to_internal(pcm: NDArray[np.int16], sample_rate_hz: int) -> NDArray[np.float64]:
     if pcm.ndim != 1:
         raise BadRequest("watermark needs mono PCM (a 1-D array)", code="not_mono")
-    x = pcm.astype(np.float64)
-    if sample_rate_hz == SAMPLE_RATE_HZ:
-        return x
-    g = gcd(SAMPLE_RATE_HZ, sample_rate_hz)
-    return resample_poly(x, SAMPLE_RATE_HZ // g, sample_rate_hz // g)
+    return _resample(pcm.astype(np.float64), SAMPLE_RATE_HZ, sample_rate_hz)
 
 
-@lru_cache(maxsize=1)
-def _band_filter() -> NDArray[np.float64]:
-    """The band-pass as second-order sections (designed once: the design costs as much as a serve's filtering)."""
-    sos: NDArray[np.float64] = butter(
-        _BAND_ORDER, BAND_HZ, btype="bandpass", fs=SAMPLE_RATE_HZ, output="sos"
-    )
-    return sos
-
-
-def _envelope(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """RMS of the in-band signal over a sliding 20 ms window, int16 units."""
-    if len(x) < 3 * (2 * _BAND_ORDER + 1):
-        return np.zeros_like(x)
-    band = sosfiltfilt(_band_filter(), x)
-    power = uniform_filter1d(band**2, ENVELOPE_SAMPLES, mode="nearest")
-    return np.sqrt(np.maximum(power, 0.0))
-
-
-def _normaliser(env: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Envelope floored relative to the loud parts: detection weights every sample by 1/this."""
-    loud = float(np.percentile(env, 95)) if len(env) else 0.0
-    return np.maximum(env, max(loud * 10 ** (FLOOR_DB / 20), _FLOOR_ABS))
-
-
-def _tiled(chips: NDArray[np.float64], n: int) -> NDArray[np.float64]:
-    return np.resize(chips, n)
+def _resample(x: NDArray[np.float64], up: int, down: int) -> NDArray[np.float64]:
+    g = gcd(up, down)
+    return x if up == down else resample_poly(x, up // g, down // g)
 
 
 def embed(
     pcm: NDArray[np.int16], payload: int, key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ
 ) -> NDArray[np.int16]:
-    """Return ``pcm`` (int16 mono) with ``payload`` (32 bits) marked under ``key``; same length."""
+    """Return ``pcm`` (int16 mono) with ``payload`` (24 bits) marked under ``key``; same length."""
     if not 0 <= payload < 2**PAYLOAD_BITS:
-        raise BadRequest("watermark payload must fit in 32 bits", code="bad_payload")
+        raise BadRequest("watermark payload must fit in 24 bits", code="bad_payload")
     x = _to_internal(pcm, sample_rate_hz)
-    mark = _mark(x, payload, key)
-    if sample_rate_hz != SAMPLE_RATE_HZ:
-        g = gcd(SAMPLE_RATE_HZ, sample_rate_hz)
-        mark = resample_poly(mark, sample_rate_hz // g, SAMPLE_RATE_HZ // g)[: len(pcm)]
-        mark = np.pad(mark, (0, len(pcm) - len(mark)))
+    if len(x) < FRAME_SAMPLES or not np.any(x):
+        return pcm.copy()
+    marked = _mark(x, payload, key)
+    mark = _resample(marked - x, sample_rate_hz, SAMPLE_RATE_HZ)[: len(pcm)]
+    mark = np.pad(mark, (0, len(pcm) - len(mark)))
     out = np.round(pcm.astype(np.float64) + mark)
     return np.clip(out, -32768, 32767).astype(np.int16)
 
 
 def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
-    """The additive mark for host ``x`` at 16 kHz (float, int16 units)."""
+    """``x`` at 16 kHz with the tile gains that carry ``payload`` (float, int16 units)."""
     code = _code(key)
-    env = _envelope(x)
-    norm = _normaliser(env)
-    chips = _tiled(code.chips, len(x))
-    slot_bits = np.empty(CODED_BITS)
-    slot_bits[code.order] = _codeword(key, payload)
-    starts = np.arange(0, len(x), SLOT_SAMPLES)
-    bit_of_slot = slot_bits[(starts % BLOCK_SAMPLES) // SLOT_SAMPLES % CODED_BITS]
-    # Informed embedding: per slot instance, count half of what the host already contributes
-    # towards the wanted correlation, and add only the chip still missing.
-    host = np.add.reduceat(x / norm * chips, starts)
-    gain = np.add.reduceat(env / norm * chips**2, starts)
-    energy = np.add.reduceat(chips**2, starts)
-    want = np.maximum(0.0, TARGET * energy - CANCEL * bit_of_slot * host)
-    coef = np.divide(bit_of_slot * want, gain, out=np.zeros_like(want), where=gain > 1e-9)
-    per_sample = np.repeat(coef, np.diff(np.append(starts, len(x))))
-    return env * per_sample * chips
+    wanted = _codeword(key, payload)
+    spec = _stft(x)
+    tile_of_frame = (np.arange(len(spec)) // TILE_FRAMES) % BLOCK_TILES
+    tiles_per_bit = np.bincount(code.bit_of_tile.ravel(), minlength=CODED_BITS)
+    frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+    gain_db = np.zeros((BLOCK_TILES, BANDS))
+    marked = x
+    for _ in range(PASSES):
+        tiles = _tile_sums(_features(_stft(marked, hann=True)), np.zeros(1, dtype=np.int64))[0]
+        soft = _soft_bits((tiles / frames_per_tile[:, None])[None], code)[0]
+        shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
+        step = (wanted * shortfall)[code.bit_of_tile] * code.signs
+        gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
+        marked = _istft(spec * _gain_map(gain_db[tile_of_frame]), len(x))
+    return marked
+
+
+def _gain_map(frame_gain_db: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Linear gain per (frame, bin): each band's gain on its bins, 1 outside ``BAND_HZ``."""
+    padded = np.concatenate([frame_gain_db, np.zeros((len(frame_gain_db), 1))], axis=1)
+    return 10 ** (padded[:, _band_of_bin()] / 20)
 
 
 def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Trace:
-    """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~3 s), or None."""
+    """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~1.5 s), or None."""
     x = _to_internal(pcm, sample_rate_hz)
-    checks = CANDIDATES
-    bound = checks * 2.0**-TAG_BITS
-    if len(x) < SLOT_SAMPLES or not np.any(x):
+    bound = CHECKS * 2.0**-TAG_BITS
+    if len(x) < FRAME_SAMPLES or not np.any(x):
         return Trace(payload=None, score=0.0, false_positive_bound=bound)
-    folded = _fold(x / _normaliser(_envelope(x)))
-    corr = _slot_correlations(folded, _code(key).chips)
-    sync = np.sum(corr**2, axis=0)
-    centre = float(np.median(sync))
-    spread = 1.4826 * float(np.median(np.abs(sync - centre))) or 1.0
-    scores = (sync - centre) / spread
-    best_score = float(scores.max())
-    for phase in _peaks(scores, CANDIDATES):
-        payload = _decode(corr[:, phase], key)
-        if payload is not None:
-            return Trace(payload=payload, score=float(scores[phase]), false_positive_bound=bound)
-    return Trace(payload=None, score=best_score, false_positive_bound=bound)
-
-
-def _fold(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Sum the clip onto one block period, so every repetition of the mark adds up."""
-    padded = np.pad(x, (0, -len(x) % BLOCK_SAMPLES))
-    return padded.reshape(-1, BLOCK_SAMPLES).sum(axis=0)
-
-
-def _slot_correlations(
-    folded: NDArray[np.float64], chips: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """corr[s, p]: correlation of slot s's chips with the folded clip at block phase p."""
-    spectrum = np.fft.rfft(folded)
-    if WHITEN_HZ > 0:
-        # Matched filter for coloured host: flatten the folded spectrum before correlating.
-        width = max(1, round(WHITEN_HZ * BLOCK_SAMPLES / SAMPLE_RATE_HZ))
-        power = uniform_filter1d(np.abs(spectrum) ** 2, width, mode="nearest")
-        spectrum = spectrum / np.sqrt(np.maximum(power, 1e-12 * float(power.max()) + 1e-30))
-    corr = np.empty((CODED_BITS, BLOCK_SAMPLES))
-    for slot in range(CODED_BITS):
-        template = np.zeros(BLOCK_SAMPLES)
-        span = slice(slot * SLOT_SAMPLES, (slot + 1) * SLOT_SAMPLES)
-        template[span] = chips[span]
-        # Phase p means clip sample 0 sat at block sample p: correlate folded[m] with chips[m + p].
-        corr[slot] = np.fft.irfft(np.conj(spectrum) * np.fft.rfft(template), BLOCK_SAMPLES)
-    return corr
-
-
-def _peaks(scores: NDArray[np.float64], count: int) -> list[int]:
-    """Indices of the ``count`` highest scores at least one slot apart (circularly)."""
-    blocked = np.zeros(len(scores), dtype=bool)
-    chosen: list[int] = []
-    for idx in np.argsort(scores)[::-1]:
-        if blocked[idx]:
-            continue
-        chosen.append(int(idx))
-        if len(chosen) == count:
-            break
-        blocked[np.arange(idx - SLOT_SAMPLES + 1, idx + SLOT_SAMPLES) % len(scores)] = True
-    return chosen
-
-
-def _decode(slot_soft: NDArray[np.float64], key: bytes) -> int | None:
-    """Soft bits to payload: Viterbi over the convolutional code, then the keyed tag check."""
     code = _code(key)
-    rate = len(CONV_GENERATORS)
-    soft = slot_soft[code.order].reshape(-1, rate)
-    soft = soft / (float(np.mean(np.abs(soft))) or 1.0)
-    outputs = _trellis()
-    states = 2**CONV_MEMORY
-    nxt = np.arange(states)
-    # Register of the step into state n from predecessor (n >> 1) | (h << 5) is n + 64 h.
-    preds = np.stack([(nxt >> 1), (nxt >> 1) | (states >> 1)])
-    metric = np.full(states, -np.inf)
-    metric[0] = 0.0
-    choices = np.empty((len(soft), states), dtype=np.int64)
-    for step, received in enumerate(soft):
-        branch = outputs @ received
-        cand = metric[preds] + np.stack([branch[nxt], branch[nxt + states]])
-        choices[step] = np.argmax(cand, axis=0)
-        metric = cand[choices[step], nxt]
-    state, bits = 0, []
-    for step in range(len(soft) - 1, -1, -1):
-        bits.append(state & 1)
-        state = int(preds[choices[step, state], state])
-    word = int("".join(str(b) for b in reversed(bits[CONV_MEMORY:])), 2)
-    payload = (word >> TAG_BITS) ^ code.mask
-    if word & (2**TAG_BITS - 1) == _tag(key, payload):
-        return payload
-    return None
+    phases = np.arange(BLOCK_FRAMES)
+    soft = np.concatenate(
+        [
+            _soft_bits(_tile_sums(_features(_stft(_rescale(x, s), hann=True)), phases), code)
+            for s in SCALES
+        ]
+    )
+    scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
+    words, metrics = _convcode.decode(np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP))
+    for idx in np.argsort(metrics)[::-1][:CHECKS]:
+        word = int(words[idx])
+        payload = (word >> TAG_BITS) ^ code.mask
+        if word & (2**TAG_BITS - 1) == _tag(key, payload):
+            return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
+    return Trace(payload=None, score=float(metrics.max()), false_positive_bound=bound)
+
+
+def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
+    """Undo a speed change by ``speed`` (a clip played ``speed`` times faster is stretched back)."""
+    up = round(speed * 200)
+    return _resample(x, up, 200)
 
 
 def mark_to_signal_db(original: NDArray[np.int16], marked: NDArray[np.int16]) -> float:

@@ -1,0 +1,129 @@
+"""Clips for the watermark benchmark: 1.5–3 s requests, split by speaker into tuning and held-out."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from numpy.typing import NDArray
+from scipy.signal import resample_poly
+
+RATE_HZ = 16000
+CLIP_S = (1.5, 3.0)
+"""Length range of the marked clips (what requests to an assistant last)."""
+TUNE_LIBRI = ("1688", "1998", "2033", "2414", "2609")
+"""LibriSpeech speakers the watermark was tuned on; the other five are held out."""
+TUNE_VOICES = ("en-us", "en-gb", "en-us+f3")
+"""espeak-ng voices the watermark was tuned on."""
+HELD_VOICES = ("en-gb-scotland", "en-029", "en-us-nyc+f2", "en-gb-x-rp+m3", "en-gb-x-gbclan+f4")
+"""espeak-ng voices never used for tuning."""
+REQUESTS_PER_VOICE = 12
+EXCERPTS_PER_UTTERANCE = 2
+
+Pcm = NDArray[np.int16]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip and where it came from."""
+
+    pcm: Pcm
+    source: str
+    """``librispeech/<speaker>`` or ``espeak/<voice>``."""
+
+    @property
+    def seconds(self) -> float:
+        """Length, seconds."""
+        return len(self.pcm) / RATE_HZ
+
+
+def _read(path: Path) -> Pcm | None:
+    try:
+        pcm, rate = sf.read(path, dtype="int16", always_2d=True)
+    except sf.LibsndfileError:
+        return None  # a few crowd-sourced FLACs are truncated
+    x = pcm[:, 0]
+    if rate != RATE_HZ:
+        x = np.clip(np.round(resample_poly(x.astype(np.float64), RATE_HZ, rate)), -32768, 32767)
+    return np.ascontiguousarray(x.astype(np.int16))
+
+
+def _excerpts(pcm: Pcm, rng: np.random.Generator) -> list[Pcm]:
+    out = []
+    for _ in range(EXCERPTS_PER_UTTERANCE):
+        n = int(rng.uniform(*CLIP_S) * RATE_HZ)
+        if len(pcm) > n:
+            start = int(rng.integers(0, len(pcm) - n))
+            out.append(pcm[start : start + n])
+    return out
+
+
+def librispeech(data: Path, held_out: bool, rng: np.random.Generator) -> list[Clip]:
+    """Random 1.5–3 s excerpts of the held-out (or tuning) LibriSpeech speakers' utterances."""
+    clips = []
+    for folder in sorted((data / "speakers" / "librispeech-test-other").iterdir()):
+        if not folder.is_dir() or (folder.name in TUNE_LIBRI) == held_out:
+            continue
+        for path in sorted(folder.glob("*.flac")):
+            pcm = _read(path)
+            if pcm is not None:
+                clips += [Clip(x, f"librispeech/{folder.name}") for x in _excerpts(pcm, rng)]
+    return clips
+
+
+def _sentences(data: Path) -> list[str]:
+    lines = (data / "nlu" / "slurp" / "devel.jsonl").read_text().splitlines()
+    return [json.loads(line)["sentence"] for line in lines]
+
+
+def espeak(data: Path, held_out: bool, rng: np.random.Generator) -> list[Clip]:
+    """Synthesized requests (SLURP sentences) of 1.5–3 s, by voice."""
+    sentences = _sentences(data)
+    clips = []
+    for voice in HELD_VOICES if held_out else TUNE_VOICES:
+        made = 0
+        for idx in rng.permutation(len(sentences)):
+            pcm = _synth(sentences[idx], voice, int(rng.integers(140, 190)))
+            if pcm is not None and CLIP_S[0] <= len(pcm) / RATE_HZ <= CLIP_S[1]:
+                clips.append(Clip(pcm, f"espeak/{voice}"))
+                made += 1
+            if made == REQUESTS_PER_VOICE:
+                break
+    return clips
+
+
+def _synth(text: str, voice: str, words_per_minute: int) -> Pcm | None:
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout:
+        return None
+    pcm, rate = sf.read(io.BytesIO(done.stdout), dtype="int16")
+    x = resample_poly(pcm.astype(np.float64), RATE_HZ, rate)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def marked_clips(data: Path, held_out: bool, seed: int) -> list[Clip]:
+    """The clips to mark: LibriSpeech excerpts and synthesized requests of one split."""
+    rng = np.random.default_rng(seed + int(held_out))
+    return librispeech(data, held_out, rng) + espeak(data, held_out, rng)
+
+
+def unmarked_pool(data: Path) -> list[Pcm]:
+    """Every readable clip of the data set (speech, wake words, near misses), unmarked."""
+    globs = [
+        "speakers/librispeech-test-other/*/*.flac",
+        "asr/librivox/*.wav",
+        "asr/cards/*.wav",
+        "wakeword/alexa/*.flac",
+        "wakeword/computer/*.wav",
+    ]
+    clips = [_read(p) for g in globs for p in sorted(data.glob(g))]
+    return [c for c in clips if c is not None]

@@ -1,0 +1,73 @@
+"""Rate-1/3 convolutional code (constraint length 7) with a batched soft-decision Viterbi decoder."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+
+GENERATORS = (0o133, 0o145, 0o175)
+"""Generator polynomials (free distance 15)."""
+MEMORY = 6
+RATE = len(GENERATORS)
+STATES = 2**MEMORY
+
+
+def coded_bits(message_bits: int) -> int:
+    """Coded bits for ``message_bits`` plus the zero tail."""
+    return (message_bits + MEMORY) * RATE
+
+
+def _parity(x: NDArray[np.int64]) -> NDArray[np.int64]:
+    bits = np.unpackbits(x.astype(">u2").view(np.uint8)).reshape(len(x), 16)
+    return bits.sum(axis=1) % 2
+
+
+@lru_cache(maxsize=1)
+def _trellis() -> NDArray[np.float64]:
+    """±1 outputs of every encoder register value (newest bit lowest): shape (128, RATE)."""
+    regs = np.arange(2 ** (MEMORY + 1), dtype=np.int64)
+    return np.stack([_parity(regs & g) for g in GENERATORS], axis=1) * 2.0 - 1.0
+
+
+def encode(word: int, message_bits: int) -> NDArray[np.float64]:
+    """±1 per coded bit of ``word`` (most significant bit first), zero-tailed."""
+    bits = [(word >> (message_bits - 1 - i)) & 1 for i in range(message_bits)] + [0] * MEMORY
+    outputs = _trellis()
+    reg, coded = 0, []
+    for bit in bits:
+        reg = ((reg << 1) | bit) & (2 ** (MEMORY + 1) - 1)
+        coded.append(outputs[reg])
+    return np.concatenate(coded)
+
+
+def decode(soft: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Most likely words for a batch of soft codewords (candidates, coded bits).
+
+    Returns (words as integers, path metric / sum of |soft|, i.e. 1.0 for a perfect codeword).
+    """
+    batch = soft.reshape(len(soft), -1, RATE)
+    steps = batch.shape[1]
+    outputs = _trellis()
+    nxt = np.arange(STATES)
+    # Register of the step into state n from predecessor (n >> 1) | (h << 5) is n + 64 h.
+    preds = np.stack([(nxt >> 1), (nxt >> 1) | (STATES >> 1)])
+    metric = np.full((len(soft), STATES), -np.inf)
+    metric[:, 0] = 0.0
+    choices = np.empty((steps, len(soft), STATES), dtype=bool)
+    for step in range(steps):
+        branch = batch[:, step] @ outputs.T
+        low = metric[:, preds[0]] + branch[:, nxt]
+        high = metric[:, preds[1]] + branch[:, nxt + STATES]
+        choices[step] = high > low
+        metric = np.where(choices[step], high, low)
+    rows = np.arange(len(soft))
+    state = np.zeros(len(soft), dtype=np.int64)
+    words = np.zeros(len(soft), dtype=np.int64)
+    for step in range(steps - 1, -1, -1):
+        if step < steps - MEMORY:
+            words |= (state & 1) << (steps - MEMORY - 1 - step)
+        state = preds[choices[step][rows, state].astype(np.int64), state]
+    scale = np.maximum(np.abs(soft).sum(axis=1), 1e-12)
+    return words, metric[:, 0] / scale
