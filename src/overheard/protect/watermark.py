@@ -1,12 +1,12 @@
 """Leak-tracing audio watermark that survives a phone line: a keyed 24-bit serve index.
 
-The mark is a keyed pattern of small gain changes (a patchwork) on time–frequency tiles of the
-speech itself: log-spaced bands between 500 and 3000 Hz, 48 ms long. A tile's sign says whether its
-band gets a little louder or quieter than its neighbours; each coded bit is spread over several
-tiles. The 24-bit index and a keyed 24-bit tag are convolutionally encoded; embedding is informed
-(only bits the speech does not already carry get gain). Detection searches speed (±2 %) and block
-phase, decodes every candidate by Viterbi and accepts a payload only when its keyed tag matches.
-See docs/models/watermark.md.
+The mark is a keyed pattern of gain changes (a patchwork) on time–frequency tiles of the speech
+itself: 44 bands of 62.5 Hz between 406 and 3156 Hz, 32 ms long. A tile's sign says whether its
+band gets louder or quieter than its neighbourhood; each coded bit is spread over about ten tiles.
+The 24-bit index and a keyed 24-bit tag are convolutionally encoded; embedding is informed (tiles
+get gain only where the speech does not already carry the bit with margin). Detection searches
+speed (±2 %) and block phase, decodes every candidate by Viterbi and accepts a payload only when
+its keyed tag matches. See docs/models/watermark.md.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ TILE_FRAMES = 2
 """Frames per tile (32 ms)."""
 BLOCK_TILES = 39
 """Tiles per block in time; the block (1.25 s) repeats over the clip."""
+BLOCK_FRAMES = TILE_FRAMES * BLOCK_TILES
 LOCAL_FRAMES = 5
 LOCAL_BANDS = 5
-"""Detection subtracts the local mean over this many frames × bands (the speech's own shape)."""
-BLOCK_FRAMES = TILE_FRAMES * BLOCK_TILES
+"""Features are log-energies minus their mean over this many frames × bands (the speech's shape)."""
 MARGIN_DB = 2.0
 """Informed embedding lifts each coded bit's tile contrast to this many dB per tile."""
 MAX_GAIN_DB = 6.0
@@ -62,7 +62,7 @@ PASSES = 3
 FLOOR_PERCENTILE = 20.0
 """Percentile of a band's energy over frames taken as its floor (noise or silence)."""
 FLOOR_WEIGHT = 4.0
-"""A cell this many times louder than its band's floor counts half (see ``_features``)."""
+"""A cell at this many times its band's floor counts half at detection (see ``_features``)."""
 SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
 """Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
 SOFT_CLIP = 1.5
