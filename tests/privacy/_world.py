@@ -64,10 +64,12 @@ def add_clip(
     hypothesis: str = "turn on the lights",
     consent: bool = True,
     seed: int = 0,
+    pcm: np.ndarray | None = None,
 ) -> Clip:  # type: ignore[no-untyped-def]
-    """A consenting household with one transcribed recording: sealed audio and hypothesis."""
+    """A consenting household with one transcribed recording: sealed audio (``pcm``, or a
+    synthetic buzz of ``seconds``) and hypothesis."""
     hh = make_household()
-    pcm = synthetic_speech(seconds, seed)
+    pcm = synthetic_speech(seconds, seed) if pcm is None else pcm
     with transaction(platform.sessions) as s:
         if consent:
             set_human_review(s, hh.household_id, True, actor="customer", now=T0)
