@@ -17,7 +17,7 @@ from overheard.platform import Platform, initialise
 from overheard.recordings.deletion import delete_everything
 from overheard.recordings.ingest import ingest
 from overheard.recordings.models import Recording
-from tests.conftest import tone_wav
+from tests.conftest import cloned_postgres, tone_wav
 
 
 @pytest.fixture
@@ -26,21 +26,8 @@ def empty_database_url(database_url: str, request: pytest.FixtureRequest, tmp_pa
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
-    import uuid
-
-    from sqlalchemy import text
-
-    from tests.conftest import POSTGRES_URL, _admin_engine
-
-    template = request.getfixturevalue("postgres_template")
-    name = f"ovh_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with cloned_postgres(request.getfixturevalue("postgres_template")) as url:
+        yield url
 
 
 def upload(platform, enrolment) -> str:  # type: ignore[no-untyped-def]
