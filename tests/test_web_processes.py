@@ -91,9 +91,10 @@ def test_two_web_processes_share_sessions_limits_and_audio(platform, make_househ
         reviewer.submit(task["lease_id"], shown["hypothesis"], intent="none")
         with fresh_connections(server.url) as stranger:
             statuses = [wrong_password(stranger, pseudonym) for _ in range(LIMIT + 2)]
-        # The reviewer's sign-in already counted: a per-process limit would allow more than this.
+        # Failures only count, from any process: the one after the LIMIT-th is refused wherever it
+        # lands (a per-process count would let up to 2 x LIMIT through, spread over the processes).
         first = statuses.index(429)
-        assert first <= LIMIT - 1 and set(statuses[first:]) == {429}
+        assert first <= LIMIT and set(statuses[first:]) == {429}
         reviewer.http.close()
     finally:
         server.stop()

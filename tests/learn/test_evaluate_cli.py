@@ -43,7 +43,7 @@ def cli(settings, monkeypatch):
 
     def run(*args: str, input: str | None = None, exit_code: int = 0) -> str:
         result = runner.invoke(app, [*args, "--data-dir", data_dir], input=input)
-        assert result.exit_code == exit_code, result.output
+        assert result.exit_code == exit_code, (result.output, result.exception)
         return result.output
 
     return run

@@ -12,8 +12,9 @@ from ..accounts.models import Role
 from ..accounts.secrets import AccountKeys
 from ..accounts.service import get_staff
 from ..accounts.settings import AccountSettings
-from ..db import utcnow
+from ..db import transaction, utcnow
 from ..errors import Conflict, Forbidden
+from ..platform import Platform
 from .models import ModelVersion, VersionState
 from .registry import get_version
 
@@ -24,7 +25,7 @@ CLI_CLIENT = "cli"
 
 
 def verify_lead(
-    session: Session,
+    platform: Platform,
     *,
     pseudonym: str,
     password: str,
@@ -35,13 +36,17 @@ def verify_lead(
 ) -> str | None:
     """The staff id of whoever proves to be ``pseudonym`` (password + authenticator code), or None.
 
-    Counts toward the same limits and lockout as a web sign-in; commit the session either way.
+    Counts toward the same limits and lockout as a web sign-in (each step commits on its own).
     """
     ctx = login.LoginContext(keys, settings, CLI_CLIENT, now or utcnow())
-    outcome, staff = login.staff_password(session, ctx, username=pseudonym, password=password)
-    if outcome is login.Outcome.OK and staff is not None:
+    outcome, staff = login.staff_password(
+        platform.readers, platform.sessions, ctx, username=pseudonym, password=password
+    )
+    if outcome is not login.Outcome.OK or staff is None:
+        return None
+    with transaction(platform.sessions) as session:
         outcome = login.staff_code(session, ctx, staff_id=staff.id, code=code)
-    return staff.id if outcome is login.Outcome.OK and staff is not None else None
+    return staff.id if outcome is login.Outcome.OK else None
 
 
 def approve(

@@ -233,16 +233,16 @@ def _proven_lead(platform: Platform, actor: str, password: str, code: str) -> st
     from ..accounts.settings import AccountSettings
     from .approval import verify_lead
 
-    with transaction(platform.sessions) as session:
-        staff_id = verify_lead(
-            session,
-            pseudonym=actor,
-            password=password,
-            code=code,
-            keys=AccountKeys.from_secrets(platform.secrets),
-            settings=AccountSettings.from_settings(platform.settings),
-        )
-        if staff_id is None:
+    staff_id = verify_lead(
+        platform,
+        pseudonym=actor,
+        password=password,
+        code=code,
+        keys=AccountKeys.from_secrets(platform.secrets),
+        settings=AccountSettings.from_settings(platform.settings),
+    )
+    if staff_id is None:
+        with transaction(platform.sessions) as session:
             audit.append(session, actor="cli", action="learn.approve_refused", reason=actor[:60])
     return staff_id
 

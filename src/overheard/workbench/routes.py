@@ -208,18 +208,20 @@ async def lease_events(request: Request, me: Reviewer, lease_id: str) -> Streami
         with platform.sessions() as session:
             return queue.lease_state(session, lease_id, me.pseudonym, now_of(request))
 
-    async def events() -> AsyncIterator[str]:
+    async def events(now_state: str) -> AsyncIterator[str]:
         yield f"retry: {int(EVENTS_POLL_S * 1000)}\n\n"
         deadline = time.monotonic() + stream_s
-        while time.monotonic() < deadline and not await request.is_disconnected():
-            now_state = await run_in_threadpool(state)
-            if now_state != "live":
-                yield f"event: ended\ndata: {json.dumps({'why': now_state})}\n\n"
-                return
+        while now_state == "live":
             await asyncio.sleep(EVENTS_POLL_S)
+            if time.monotonic() >= deadline or await request.is_disconnected():
+                return
+            now_state = await run_in_threadpool(state)
+        yield f"event: ended\ndata: {json.dumps({'why': now_state})}\n\n"
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    # The first look happens before the stream starts, so a bad id is an ordinary error answer.
+    first = await run_in_threadpool(state)
+    return StreamingResponse(events(first), media_type="text/event-stream", headers=headers)
 
 
 AUDIO_HEADERS = {
