@@ -168,9 +168,9 @@ HOSTILE = {
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_input_redacts_in_linear_time(text: str) -> None:
     redact("warm the lexicon")
-    started = time.process_time()  # CPU time: other processes on the machine do not count
+    started = time.thread_time()  # this thread's CPU time: other processes and threads do not count
     redact(text)
-    assert time.process_time() - started < HOSTILE_LIMIT_S
+    assert time.thread_time() - started < HOSTILE_LIMIT_S
 
 
 def test_labelled_set_meets_the_goals() -> None:
