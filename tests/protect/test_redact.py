@@ -3,6 +3,7 @@ hostile input, and the accuracy goals on the labelled request set."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections import Counter
@@ -168,9 +169,17 @@ HOSTILE = {
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_input_redacts_in_linear_time(text: str) -> None:
     redact("warm the lexicon")
-    started = time.thread_time()  # this thread's CPU time: other processes and threads do not count
-    redact(text)
-    assert time.thread_time() - started < HOSTILE_LIMIT_S
+    # This thread's CPU time, with the collector paused: other processes and threads, and sweeps of
+    # the heap earlier tests left behind, do not count; the redaction itself does.
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.thread_time()
+        redact(text)
+        spent = time.thread_time() - started
+    finally:
+        gc.enable()
+    assert spent < HOSTILE_LIMIT_S
 
 
 def test_labelled_set_meets_the_goals() -> None:

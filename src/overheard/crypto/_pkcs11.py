@@ -55,9 +55,10 @@ TRANSIENT_ERRORS = (
     "FunctionFailed",
     "HostMemory",
     "SessionCount",
+    "UserPinNotInitialized",
 )
-"""PKCS#11 errors worth another try: SoftHSM2 reports these while another process writes the
-token directory, and a network HSM while it is busy."""
+"""PKCS#11 errors worth another try: SoftHSM2 reports these (even "PIN not initialised") while
+another process writes the token directory, and a network HSM while it is busy."""
 
 log = logging.getLogger(__name__)
 
