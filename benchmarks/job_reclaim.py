@@ -11,11 +11,9 @@ worker's job waited out whatever its heartbeat.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))  # for tests.ops.lease_child
 
 from benchmarks._databases import databases  # noqa: E402
-from tests.ops.lease_child import HANG_KIND  # noqa: E402
+from tests.ops.lease_child import HANG_KIND, start_worker  # noqa: E402
 
 from overheard import jobs  # noqa: E402
 from overheard.config import Settings  # noqa: E402
@@ -43,22 +41,7 @@ def one_run(platform: Platform, rng: random.Random) -> float:
     s = platform.settings
     with transaction(platform.sessions) as session:
         job_id = jobs.enqueue(session, HANG_KIND, "bench").id
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
-        "OVERHEARD_DATA_DIR": str(s.data_dir),
-        "OVERHEARD_DATABASE_URL": s.database_url,
-        "OVERHEARD_JOB_LEASE_S": str(s.job_lease_s),
-        "OVERHEARD_JOB_HEARTBEAT_S": str(s.job_heartbeat_s),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.ops.lease_child", job_id],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "claimed"
+    child = start_worker(s, job_id)
     time.sleep(s.job_heartbeat_s * (1 + rng.random()))
     child.send_signal(signal.SIGKILL)
     child.wait()

@@ -3,10 +3,7 @@ lease (``job_lease_s``) runs out, by a worker in another process."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -15,8 +12,7 @@ import pytest
 from overheard import jobs
 from overheard.config import Settings
 from overheard.db import transaction, utcnow
-from tests.conftest import PROJECT_ROOT
-from tests.ops.lease_child import HANG_KIND
+from tests.ops.lease_child import HANG_KIND, start_worker
 
 LEASE_S = 2.0
 HEARTBEAT_S = 0.4
@@ -30,27 +26,6 @@ def settings(tmp_path, database_url: str) -> Settings:
         job_lease_s=LEASE_S,
         job_heartbeat_s=HEARTBEAT_S,
     ).resolved()
-
-
-def start_worker(settings: Settings, job_id: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
-        "OVERHEARD_DATA_DIR": str(settings.data_dir),
-        "OVERHEARD_DATABASE_URL": settings.database_url,
-        "OVERHEARD_JOB_LEASE_S": str(settings.job_lease_s),
-        "OVERHEARD_JOB_HEARTBEAT_S": str(settings.job_heartbeat_s),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.ops.lease_child", job_id],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "claimed"
-    return child
 
 
 def enqueue_hang(platform) -> str:  # type: ignore[no-untyped-def]
