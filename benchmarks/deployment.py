@@ -75,7 +75,7 @@ PENDING = ("received", "processing")
 
 def speech_bodies(count: int, seed: int) -> list[bytes]:
     """``count`` WAV bodies: a random "alexa" clip, 0.2 s of silence, a random utterance (≤ 3 s)."""
-    rng = random.Random(seed)  # noqa: S311 (not security)
+    rng = random.Random(seed)
     alexa = sorted((DATA / "wakeword" / "alexa").glob("*.flac"))
     speech = sorted((DATA / "speakers" / "librispeech-test-other").glob("*/*.flac"))
     if not alexa or not speech:
