@@ -59,6 +59,18 @@ TRANSIENT_ERRORS = (
 )
 """PKCS#11 errors worth another try: SoftHSM2 reports these (even "PIN not initialised") while
 another process writes the token directory, and a network HSM while it is busy."""
+SESSION_LOST_ERRORS = (
+    "SessionHandleInvalid",
+    "SessionClosed",
+    "UserNotLoggedIn",
+    "DeviceRemoved",
+    "DeviceError",
+    "TokenNotPresent",
+    "TokenNotRecognised",
+    "CryptokiNotInitialised",
+)
+"""PKCS#11 errors that mean this process's session or login is gone (the HSM restarted, the
+network to it dropped): the key opens its session again once, then reports the provider away."""
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +105,7 @@ class Pkcs11Kek:
         self._login: _Login | None = None
         self._session: Session | None = None
         self._versions: dict[str, KeyObject] = {}
+        self._pin = pin
         _with_retries(pkcs11, location, lambda: self._open(pkcs11, pin))
 
     def _open(self, pkcs11: Any, pin: str) -> None:
@@ -150,8 +163,10 @@ class Pkcs11Kek:
             version = self._current_locked()
             header = wrap_header(version)
             params = pkcs11.GCMParams(nonce, header, GCM_TAG_BITS)
-            body = self._versions[version].encrypt(
-                data_key, mechanism=pkcs11.Mechanism.AES_GCM, mechanism_param=params
+            body = self._on_token_locked(
+                lambda: self._versions[version].encrypt(
+                    data_key, mechanism=pkcs11.Mechanism.AES_GCM, mechanism_param=params
+                )
             )
         return header + nonce + bytes(body)
 
@@ -162,18 +177,25 @@ class Pkcs11Kek:
         if len(body) < NONCE_BYTES:
             raise unwrap_failed()
         params = pkcs11.GCMParams(body[:NONCE_BYTES], header, GCM_TAG_BITS)
-        with self._lock:
-            self._open_session()
+        lost = _errors(pkcs11, SESSION_LOST_ERRORS)
+
+        def decrypt() -> bytes:
             key = self._key_for_locked(version)
             if key is None:
                 raise unwrap_failed()
             try:
-                data_key = key.decrypt(
+                return bytes(key.decrypt(
                     body[NONCE_BYTES:], mechanism=pkcs11.Mechanism.AES_GCM, mechanism_param=params
-                )
+                ))  # fmt: skip
+            except lost:
+                raise  # the session is gone, not the key: opened again by _on_token_locked
             except pkcs11.PKCS11Error:
                 # Tokens report a bad tag as a generic error; nothing else is safe to say.
                 raise unwrap_failed() from None
+
+        with self._lock:
+            self._open_session()
+            data_key = self._on_token_locked(decrypt)
         if len(data_key) != DATA_KEY_BYTES:
             raise unwrap_failed()
         return bytes(data_key)
@@ -206,6 +228,41 @@ class Pkcs11Kek:
             # Another process may have rotated since this instance scanned the token.
             self._versions = self._scan()
         return self._versions.get(version)
+
+    def _on_token_locked(self, operation: Callable[[], Any]) -> Any:
+        """Run ``operation``; if the token lost this process's session, open it again and retry once.
+
+        A second loss means the token is away: the caller gets ServiceUnavailable (503), never a
+        decryption failure, so an HSM restart is not mistaken for a destroyed key.
+        """
+        pkcs11 = _import_pkcs11()
+        lost = _errors(pkcs11, SESSION_LOST_ERRORS)
+        try:
+            return operation()
+        except lost as exc:
+            log.warning("PKCS#11 session lost (%s); opening it again", type(exc).__name__)
+        try:
+            self._reopen_locked(pkcs11)
+            return operation()
+        except ConfigError as exc:  # the token is not back (yet): away, not misconfigured
+            raise ServiceUnavailable(
+                f"the HSM token {self._location.token!r} could not be opened again: {exc}",
+                service="key_provider",
+            ) from None
+        except lost as exc:
+            raise ServiceUnavailable(
+                f"the HSM token {self._location.token!r} lost the session ({type(exc).__name__})",
+                service="key_provider",
+            ) from None
+
+    def _reopen_locked(self, pkcs11: Any) -> None:
+        session, self._session = self._session, None
+        login, self._login = self._login, None
+        if session is not None:
+            _close_quietly(session)
+        if login is not None:
+            login.release(invalidate=True)
+        _with_retries(pkcs11, self._location, lambda: self._open(pkcs11, self._pin))
 
     def _open_session(self) -> Session:
         if self._session is None:
@@ -293,13 +350,33 @@ class _Login:
             login._users += 1
             return login
 
-    def release(self) -> None:
-        """Drop one user; the last one closes the login session, which logs out."""
+    def release(self, *, invalidate: bool = False) -> None:
+        """Drop one user; the last one closes the login session, which logs out.
+
+        ``invalidate`` (the token lost the login) also forgets this login for the instances that
+        come next, so they log in again instead of sharing a dead session.
+        """
         with self._registry_lock:
             self._users -= 1
-            if self._users == 0:
+            current = self._registry.get(self._key) is self
+            if current and (invalidate or self._users == 0):
                 del self._registry[self._key]
-                self._session.close()
+            if self._users == 0:
+                _close_quietly(self._session)
+
+
+def _close_quietly(session: Session) -> None:
+    """Close a session that may already be gone on the token."""
+    pkcs11 = _import_pkcs11()
+    try:
+        session.close()
+    except pkcs11.PKCS11Error as exc:
+        log.info("closing a PKCS#11 session failed: %s", type(exc).__name__)
+
+
+def _errors(pkcs11: Any, names: tuple[str, ...]) -> tuple[type[Exception], ...]:
+    """The python-pkcs11 exception classes of these names (those the library defines)."""
+    return tuple(getattr(pkcs11.exceptions, n) for n in names if hasattr(pkcs11.exceptions, n))
 
 
 def _log_in(token: Token, location: Pkcs11Location, pin: str) -> Session:
