@@ -9,10 +9,11 @@ Sets, each split in two before any tuning (``tune`` was looked at while changing
   about 40 countries and 30 addresses, written by hand (not drawn from any lexicon); phrasings,
   names and addresses alternate between the splits, so a held-out request has a held-out phrasing
   and a held-out name or address.
-- ``slurp`` (``nlu/slurp/devel.jsonl``) and ``hwu64`` (``nlu/hwu64/fold_1.csv``): real assistant
-  requests; their ``[person : …]`` slots are the gold names (a slot of only relation or function
-  words, ``my mom``, is not a name); split by id parity. Requests without a person, personal-info or
-  artist slot are the clean commands: any redaction in one is a false redaction.
+- ``slurp`` (``nlu/slurp/devel.jsonl``) and ``hwu64`` (``nlu/hwu64/fold_1.csv`` … ``fold_9.csv``):
+  real assistant requests; their ``[person : …]`` slots are the gold names (a slot of only relation
+  or function words, ``my mom``, is not a name). SLURP is split by id parity (even: tune), HWU64 by
+  fold (1–5: tune, 6–9: held out). Requests without a person, personal-info or artist slot are the
+  clean commands: any redaction in one is a false redaction.
 
 Baseline, same run: the ``overheard.protect`` package as it is on ``--baseline-ref`` (``git archive``
 into a temporary folder, run in a subprocess).
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import zlib
+import time
 from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
@@ -46,6 +47,8 @@ SLOT = re.compile(r"\[(\w+) : ([^\]]*)\]")
 NOT_CLEAN_SLOTS = frozenset({"person", "personal_info", "artist_name"})
 """Requests with these slots are not counted as clean commands (artists are people's names)."""
 GOALS = {"NAME": 0.90, "ADDRESS": 0.90}
+HWU64_FOLDS = 9
+HWU64_TUNE_FOLDS = 5
 Finder = Callable[[str], list[Span]]
 
 
@@ -79,11 +82,12 @@ def slurp(data: Path) -> Iterator[tuple[Example, bool]]:
 
 
 def hwu64(data: Path) -> Iterator[tuple[Example, bool]]:
-    """HWU64 fold 1 requests (split by a hash of the text: some ids are missing)."""
-    with (data / "nlu" / "hwu64" / "fold_1.csv").open(newline="") as f:
-        for row in csv.DictReader(f, delimiter=";"):
-            split = "tune" if zlib.crc32(row["answer_annotation"].encode()) % 2 == 0 else "heldout"
-            yield from_annotation(row["answer_annotation"], split)
+    """HWU64 requests of all nine folds: folds 1–5 to tune on, 6–9 held out."""
+    for fold in range(1, HWU64_FOLDS + 1):
+        split = "tune" if fold <= HWU64_TUNE_FOLDS else "heldout"
+        with (data / "nlu" / "hwu64" / f"fold_{fold}.csv").open(newline="") as f:
+            for row in csv.DictReader(f, delimiter=";"):
+                yield from_annotation(row["answer_annotation"], split)
 
 
 def baseline_finder(ref: str) -> Finder:
@@ -97,13 +101,17 @@ def baseline_finder(ref: str) -> Finder:
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     cache: dict[str, list[Span]] = {}
+    timing = {"seconds": 0.0, "texts": 0}
 
     def prime(texts: list[str]) -> None:
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
         code = (
-            "import json,sys\nfrom overheard.protect.redact import find_pii\n"
-            "for line in sys.stdin:\n"
-            "    print(json.dumps([[s.start,s.end,s.entity] for s in find_pii(json.loads(line))]))\n"
+            "import json,sys,time\nfrom overheard.protect.redact import find_pii\n"
+            "find_pii('call jenny')\ntexts = [json.loads(line) for line in sys.stdin]\n"
+            "start = time.process_time()\nfound = [find_pii(t) for t in texts]\n"
+            "print(time.process_time() - start)\n"
+            "for spans in found:\n"
+            "    print(json.dumps([[s.start,s.end,s.entity] for s in spans]))\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code],
@@ -113,7 +121,9 @@ def baseline_finder(ref: str) -> Finder:
             check=True,
             env={"PYTHONPATH": str(folder / "src")},
         ).stdout.splitlines()
-        for text, line in zip(todo, out, strict=True):
+        timing["seconds"] += float(out[0])
+        timing["texts"] += len(todo)
+        for text, line in zip(todo, out[1:], strict=True):
             cache[text] = [Span(s, e, ent) for s, e, ent in json.loads(line)]
 
     def find(text: str) -> list[Span]:
@@ -122,6 +132,7 @@ def baseline_finder(ref: str) -> Finder:
         return cache[text]
 
     find.prime = prime  # type: ignore[attr-defined]
+    find.timing = timing  # type: ignore[attr-defined]
     return find
 
 
@@ -158,6 +169,20 @@ def clean_row(label: str, clean: list[Example], ours: Finder, base: Finder) -> s
     return f"| {label} | {len(clean)} | {mine} | {theirs} |"
 
 
+def timing_line(texts: list[str], base_timing: dict[str, float]) -> str:
+    """CPU time per request of ``find_pii``, ours beside the baseline's (lexicon already loaded)."""
+    find_pii("call jenny")
+    start = time.process_time()
+    for text in texts:
+        find_pii(text)
+    ours = (time.process_time() - start) / len(texts) * 1e6
+    theirs = base_timing["seconds"] / max(base_timing["texts"], 1) * 1e6
+    return (
+        f"CPU time per request over {len(texts)} requests: {ours:.0f} µs "
+        f"(baseline {theirs:.0f} µs, ratio {ours / theirs:.2f})"
+    )
+
+
 def main() -> None:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -170,7 +195,8 @@ def main() -> None:
     base = baseline_finder(args.baseline_ref)
     world = [e for e in load_set(WORLD_SET) if e.split == args.split]
     real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
-    base.prime([e.text for e in world] + [e.text for rows in real.values() for e, _ in rows])  # type: ignore[attr-defined]
+    texts = list(dict.fromkeys([e.text for e in world] + [e.text for r in real.values() for e, _ in r]))
+    base.prime(texts)  # type: ignore[attr-defined]
     print(f"split: {args.split}; baseline: overheard.protect at {args.baseline_ref}")
     print("| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -190,6 +216,7 @@ def main() -> None:
     for name, rows in real.items():
         clean = [e for e, ok in rows if ok and e.split == args.split and not e.spans]
         print(clean_row(name, clean, ours, base))
+    print("\n" + timing_line(texts, base.timing))  # type: ignore[attr-defined]
     if args.misses:
         for name, (mine, _) in reports.items():
             for entity, missed, text in mine.misses:
