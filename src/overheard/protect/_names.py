@@ -26,17 +26,19 @@ RELATIONS = words(
     flatmate roommate fiance fiancee manager stepmum stepdad stepmom
     """
 )
-TITLES = words("mr mrs ms miss mx dr doctor prof professor sir dame lady lord rev reverend")
+TITLES = words(
+    "mr mrs ms miss mx dr doctor prof professor sir dame lady lord rev reverend principal coach"
+)
 CONTACT_VERBS = words(
     """
     call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
-    dm pay contact meet thank congratulate wish i'm im reply
+    dm pay contact meet thank congratulate wish i'm im reply speak spoke talk talked chat chatted
     """
 )
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
 CONTACT_NOUNS = words(
     "call calls message messages text texts email emails meeting chat lunch dinner coffee"
-    " voicemail voicemails"
+    " voicemail voicemails mail mails reply replies post posts update updates contact contacts"
 )
 HANDING_VERBS = words("send give forward show lend owe transfer")
 """``send money to``, ``give it to``: the ``to`` that follows points at a person."""
@@ -64,10 +66,26 @@ PERSONAL_NOUNS = words(
     """
     birthday bday flight house home place party number phone mobile email e-mail address wedding
     anniversary car mum mom dad wife husband kids school office room message messages text call
-    appointment funeral graduation recital
+    appointment funeral graduation recital facebook instagram twitter feed profile children
+    son daughter posts photos pictures
     """
 )
 """``xiaoming's birthday``: after a possessive, these point at a person."""
+OWNED_NOUNS = PERSONAL_NOUNS | words(
+    """
+    id contact details spouse age birthdate movies songs films books photo picture post updates
+    mother father brother sister
+    """
+)
+"""``the number of john``, ``the wife of obama``: after ``of`` following these, a person."""
+MEDIA_VERBS = words("open launch start play stream")
+"""``open pandora``, ``play thor``: without a person cue the word after these is an app or a title."""
+PLACE_CUE_SPAN = 3
+"""A word that is also a place is a name after ``to/from`` only with a contact word this close."""
+MAX_PLACE_WORDS = 3
+"""Longest place name looked up (``rio de janeiro``)."""
+COMPOUND_CHECK_CHARS = 20
+"""Words up to this long are checked for being two dictionary words run together (``goodnight``)."""
 PERSON_VERBS = words(
     """
     say says said send sends sent call calls called text texts texted message messaged reply
@@ -152,13 +170,17 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     if common and not first and word not in lex.surnames:
         return False  # an ordinary word in every context
     context = _context(scan, i)
+    if _is_place(scan, i) and not _person_cue(scan, i, context):
+        return False
+    if common and first and _surname_follows(scan, i):
+        return True  # "bill pullman", "frank goggins": a word-name before a real surname
     if context >= Context.CONTACT:
         known = first or (word in lex.surnames and not common)
         frequent = lex.surnames.get(word, COMMON_SURNAME_RANK + 1) <= COMMON_SURNAME_RANK
         return known or not common or (context == Context.STRONG and frequent)
     if _person_follows(scan.tokens, i) and (not common or (first and token.norm.endswith("'s"))):
         return True  # "reply to jason's email": the possessive outweighs the preposition
-    if context == Context.NONE and _after_place(scan.tokens, i):
+    if context == Context.NONE and (_after_place(scan.tokens, i) or _after_media(scan.tokens, i)):
         return False
     if context <= Context.LINK and (_in_place_name(scan.tokens, i) or word in US_STATES):
         return False
@@ -166,6 +188,31 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
+
+
+def _is_place(scan: _Scan, i: int) -> bool:
+    """True if a country or large city (up to MAX_PLACE_WORDS words) starts at token i."""
+    stems = [t.stem for t in scan.tokens[i : i + MAX_PLACE_WORDS]]
+    return any(" ".join(stems[:n]) in scan.lex.places for n in range(1, len(stems) + 1))
+
+
+def _person_cue(scan: _Scan, i: int, context: Context) -> bool:
+    """A cue that outweighs a place reading: ``text sofia``, ``with sofia``, ``sofia said``."""
+    prev = scan.tokens[i - 1].norm if i else ""
+    if context == Context.STRONG or prev == "with" or _person_follows(scan.tokens, i):
+        return True
+    if prev in ("to", "from"):
+        near = scan.tokens[max(0, i - 1 - PLACE_CUE_SPAN) : i - 1]
+        return any(t.norm in CONTACT_VERBS or t.norm in CONTACT_NOUNS for t in near)
+    return context == Context.CONTACT and prev not in LINK_WORDS
+
+
+def _surname_follows(scan: _Scan, i: int) -> bool:
+    """True if the next word is a census surname that is not an ordinary word."""
+    if i + 1 >= len(scan.tokens):
+        return False
+    word = scan.tokens[i + 1].stem
+    return word in scan.lex.surnames and not scan.lex.is_common(word) and word not in STOP_WORDS
 
 
 def _hyphenated_name(word: str, lex: Lexicon) -> bool:
@@ -186,11 +233,19 @@ def _context(scan: _Scan, i: int) -> Context:
         return Context.STRONG
     if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
+    if prev == "of" and len(before) >= 2 and before[-2] in OWNED_NOUNS:
+        return Context.CONTACT
     if prev in LINK_WORDS or prev in ("to", "from"):
-        if scan.contact_before[i]:
+        if scan.contact_before[i] and (prev == "to" or not _only_handing_before(scan, i)):
             return Context.CONTACT
         return Context.LINK if prev in LINK_WORDS else Context.NONE
     return Context.NONE
+
+
+def _only_handing_before(scan: _Scan, i: int) -> bool:
+    """True if the only contact word before token i is a handing verb (``show news from bbc``)."""
+    contact = CONTACT_VERBS | CONTACT_NOUNS
+    return not any(t.norm in contact for t in scan.tokens[:i])
 
 
 def _object_follows(tokens: list[Token], i: int) -> bool:
@@ -206,6 +261,11 @@ def _ends_with(words: list[str], pattern: tuple[str, ...]) -> bool:
 def _after_place(tokens: list[Token], i: int) -> bool:
     """True if the previous word is a place preposition."""
     return i > 0 and tokens[i - 1].norm in PLACE_WORDS
+
+
+def _after_media(tokens: list[Token], i: int) -> bool:
+    """True if the previous word opens an app or plays a title."""
+    return i > 0 and tokens[i - 1].norm in MEDIA_VERBS
 
 
 def _in_place_name(tokens: list[Token], i: int) -> bool:
@@ -255,7 +315,19 @@ def _continues_name(scan: _Scan, j: int) -> bool:
         return True
     if word in lex.first_names and not common:
         return True
+    if _unknown_word(scan, j):
+        return True  # "george clooney", "arijit singh": a word no dictionary holds
     return scan.caps and token.capitalised and not common
+
+
+def _unknown_word(scan: _Scan, j: int) -> bool:
+    """True if token j is in no word list, no place, and not two dictionary words run together."""
+    word, lex = scan.tokens[j].stem, scan.lex
+    if lex.is_common(word) or word in NEVER_NAMES or _is_place(scan, j):
+        return False
+    if len(word) > COMPOUND_CHECK_CHARS:
+        return False
+    return not any(lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in range(2, len(word) - 1))
 
 
 def names_before_emails(
