@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"
 WORLD_SET = ROOT / "tests" / "protect" / "redaction_world_set.jsonl"
 SLOT = re.compile(r"\[(\w+) : ([^\]]*)\]")
-NOT_CLEAN_SLOTS = frozenset({"person", "personal_info", "artist_name"})
-"""Requests with these slots are not counted as clean commands (artists are people's names)."""
+NOT_CLEAN_SLOTS = frozenset({"person", "personal_info", "artist_name", "email_address"})
+"""Requests with these slots are not clean commands (artists are people; addresses are PII)."""
 GOALS = {"NAME": 0.90, "ADDRESS": 0.90}
 HWU64_FOLDS = 9
 HWU64_TUNE_FOLDS = 5
@@ -93,7 +93,15 @@ def hwu64(data: Path) -> Iterator[tuple[Example, bool]]:
 def baseline_finder(ref: str) -> Finder:
     """``find_pii`` of the protect package at ``ref``, run in a subprocess on a batch of texts."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "src/overheard/__init__.py", "src/overheard/protect"],
+        [
+            "git",
+            "-C",
+            str(ROOT),
+            "archive",
+            ref,
+            "src/overheard/__init__.py",
+            "src/overheard/protect",
+        ],
         check=True,
         capture_output=True,
     ).stdout
@@ -195,10 +203,14 @@ def main() -> None:
     base = baseline_finder(args.baseline_ref)
     world = [e for e in load_set(WORLD_SET) if e.split == args.split]
     real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
-    texts = list(dict.fromkeys([e.text for e in world] + [e.text for r in real.values() for e, _ in r]))
+    texts = list(
+        dict.fromkeys([e.text for e in world] + [e.text for r in real.values() for e, _ in r])
+    )
     base.prime(texts)  # type: ignore[attr-defined]
     print(f"split: {args.split}; baseline: overheard.protect at {args.baseline_ref}")
-    print("| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |")
+    print(
+        "| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     reports = {"world": (evaluate(world, ours), evaluate(world, base))}
     for name, rows in real.items():

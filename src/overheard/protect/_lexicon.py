@@ -17,6 +17,10 @@ MONTHS = words(
     "january february march april may june july august september october november december"
 )
 WEEKDAYS = words("monday tuesday wednesday thursday friday saturday sunday")
+HOLIDAYS = words(
+    "christmas xmas easter halloween thanksgiving valentine valentines hanukkah diwali ramadan eid"
+)
+"""Capitalised in English, so out of the lowercase dictionary; never a person in a request."""
 STOP_WORDS = words(
     """
     a an the this that these those my your his her its our their me you him them us i i'm im it
@@ -29,7 +33,8 @@ STOP_WORDS = words(
     somebody anyone anybody nobody everything something anything nothing one ones hey hi hello ok
     okay well oh yeah right left next last first second new old good bad happy little small big
     day night morning evening afternoon week month year that's what's who's there's let's i'll
-    i've i'd you're we're they're he's she's it'll don't can't won't isn't via per
+    i've i'd you're we're they're he's she's it'll don't can't won't isn't via per dont cant wont
+    isnt didnt doesnt ive youre theyre
     """
 )
 """Function words and everyday adverbs: never a name, and they end a name."""
@@ -45,6 +50,8 @@ class Lexicon:
     """1990 US Census surnames -> frequency rank (1 = most frequent)."""
     common_words: frozenset[str]
     """SCOWL size-35 dictionary words plus months, weekdays and stop words."""
+    census_first_names: frozenset[str] = frozenset()
+    """The US Census part of ``first_names``: the only given names trusted when also a word."""
     places: frozenset[str] = frozenset()
     """Countries and cities of 200,000 people or more (GeoNames), multi-word ones space-joined."""
 
@@ -68,7 +75,10 @@ def _read_lines(name: str) -> list[str]:
 def lexicon() -> Lexicon:
     """The packaged lexicon, loaded once per process (about 0.1 s)."""
     surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
-    common = frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | STOP_WORDS
-    firsts = frozenset(_read_list("first_names.txt.gz") + _read_list("world_first_names.txt.gz"))
+    common = (
+        frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | HOLIDAYS | STOP_WORDS
+    )
+    census = frozenset(_read_list("first_names.txt.gz"))
+    firsts = census | frozenset(_read_list("world_first_names.txt.gz"))
     places = frozenset(_read_lines("places.txt.gz"))
-    return Lexicon(firsts, surnames, common, places)
+    return Lexicon(firsts, surnames, common, census, places)

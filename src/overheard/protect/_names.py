@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
-from overheard.protect._lexicon import MONTHS, STOP_WORDS, WEEKDAYS, Lexicon, lexicon, words
+from overheard.protect._lexicon import (
+    HOLIDAYS,
+    MONTHS,
+    STOP_WORDS,
+    WEEKDAYS,
+    Lexicon,
+    lexicon,
+    words,
+)
 from overheard.protect._recognizers import (
     ACCOUNT_WORDS,
     CARD_WORDS,
@@ -38,7 +46,7 @@ CONTACT_VERBS = words(
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
 CONTACT_NOUNS = words(
     "call calls message messages text texts email emails meeting chat lunch dinner coffee"
-    " voicemail voicemails mail mails reply replies post posts update updates contact contacts"
+    " voicemail voicemails mail mails reply replies update updates contact contacts"
 )
 HANDING_VERBS = words("send give forward show lend owe transfer")
 """``send money to``, ``give it to``: the ``to`` that follows points at a person."""
@@ -48,6 +56,10 @@ LINK_WORDS = words("with for about and by")
 """Words before a name in ``lunch with``, ``a present for``, ``jack and``, ``songs by``."""
 PLACE_WORDS = words("to in near from at of around towards into")
 """Before these a census first name is more likely a place (``flights to sydney``)."""
+PLATFORMS = words(
+    "facebook instagram twitter youtube whatsapp linkedin tiktok snapchat gmail outlook"
+)
+"""Where people post and message: the object of ``post to`` or ``updates from``, not a person."""
 ASSISTANT_NAMES = words("alexa siri olly cortana bixby mycroft jarvis google computer echo")
 """What people call their assistant: given names in some lists, never a person in a request."""
 NEVER_NAMES = (
@@ -58,6 +70,7 @@ NEVER_NAMES = (
     | DOB_WORDS
     | ZIP_WORDS
     | words("iban bic swift pin email e-mail postcode inbox")
+    | PLATFORMS
 )
 """Words the other recognizers key on (``my iban is``): a given name somewhere, never here."""
 PLACE_HEADS = words("los las san santa new north south east west saint st port fort lake mount")
@@ -89,13 +102,18 @@ COMPOUND_CHECK_CHARS = 20
 PERSON_VERBS = words(
     """
     say says said send sends sent call calls called text texts texted message messaged reply
-    replies replied ask asks asked email emails emailed want wants wanted
+    replies replied ask asks asked email emails emailed want wants wanted post posted live lives
+    work works come coming
     """
 )
 """``did oluwaseun send``, ``haoran wants``: a word that is not English before these is a person."""
+AUXILIARIES = words("did does do has have is was will would can could should")
+"""``did mark post``, ``does bob live``: before a name that is also a word and a person verb."""
+MIN_UNLISTED_CHARS = 3
+"""A name in no list, or only in a list of other languages, has at least this many letters."""
 INTRODUCERS = (("my", "name", "is"), ("name", "is"), ("named",), ("this", "is"), ("i", "am"))
 INTRODUCER_ENDS = frozenset(p[-1] for p in INTRODUCERS)
-CALENDAR_WORDS = MONTHS | WEEKDAYS
+CALENDAR_WORDS = MONTHS | WEEKDAYS | HOLIDAYS
 COMMON_SURNAME_RANK = 500
 """A surname this frequent extends a name even when it is also a word (``paul smith``)."""
 CAPITALISED_SHARE_LIMIT = 0.6
@@ -167,13 +185,17 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     first = word in lex.first_names
     common = lex.is_common(word)
+    if first and word not in lex.census_first_names and (common or len(word) < MIN_UNLISTED_CHARS):
+        first = False  # "joke", "come", "co": given names elsewhere, words or fragments here
     if common and not first and word not in lex.surnames:
         return False  # an ordinary word in every context
+    if not (first or common or word in lex.surnames) and not _unknown_word(scan, i):
+        return False  # "takeout", "upcoming", "ny": run-together words and fragments
     context = _context(scan, i)
     if _is_place(scan, i) and not _person_cue(scan, i, context):
         return False
-    if common and first and _surname_follows(scan, i):
-        return True  # "bill pullman", "frank goggins": a word-name before a real surname
+    if common and first and (_surname_follows(scan, i) or _asked_about(scan, i)):
+        return True  # "bill pullman", "did mark post": a word-name before a surname or a deed
     if context >= Context.CONTACT:
         known = first or (word in lex.surnames and not common)
         frequent = lex.surnames.get(word, COMMON_SURNAME_RANK + 1) <= COMMON_SURNAME_RANK
@@ -205,6 +227,14 @@ def _person_cue(scan: _Scan, i: int, context: Context) -> bool:
         near = scan.tokens[max(0, i - 1 - PLACE_CUE_SPAN) : i - 1]
         return any(t.norm in CONTACT_VERBS or t.norm in CONTACT_NOUNS for t in near)
     return context == Context.CONTACT and prev not in LINK_WORDS
+
+
+def _asked_about(scan: _Scan, i: int) -> bool:
+    """``did mark post``, ``does bob live``: an auxiliary before token i, a person verb after it."""
+    tokens = scan.tokens
+    if i == 0 or i + 1 >= len(tokens) or tokens[i - 1].norm not in AUXILIARIES:
+        return False
+    return tokens[i + 1].norm in PERSON_VERBS
 
 
 def _surname_follows(scan: _Scan, i: int) -> bool:
@@ -325,9 +355,11 @@ def _unknown_word(scan: _Scan, j: int) -> bool:
     word, lex = scan.tokens[j].stem, scan.lex
     if lex.is_common(word) or word in NEVER_NAMES or _is_place(scan, j):
         return False
-    if len(word) > COMPOUND_CHECK_CHARS:
+    if len(word) > COMPOUND_CHECK_CHARS or len(word) < MIN_UNLISTED_CHARS or not word.isalpha():
         return False
-    return not any(lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in range(2, len(word) - 1))
+    return not any(
+        lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in range(2, len(word) - 1)
+    )
 
 
 def names_before_emails(
