@@ -194,7 +194,9 @@ def adjudication_grant(agreement_id: str, lead: str) -> Grant:
     return Grant("adjudication", agreement_id, lead, resolve)
 
 
-def clip_for_lease(platform: Platform, *, lease_id: str, staff: str, now: datetime) -> ServedClip:
+def clip_for_lease(
+    platform: Platform, *, lease_id: str, staff: str, now: datetime
+) -> ServedClip:
     """The leased clip for its holder: disguised, watermarked, audited; LeaseExpired otherwise."""
     policy = ServingPolicy.from_settings(platform.settings)
     return serve_clip(platform, lease_grant(lease_id, staff, policy), now=now)
@@ -281,9 +283,9 @@ def _check_rate(
     """Replays of the clip under review are free up to ``max_replays``; new clips are held to a
     burst per ``window_s`` and a sustained rate per hour (bulk harvesting trips them, people don't)."""
     replays = session.scalar(
-        select(func.count())
-        .select_from(Watermark)
-        .where(Watermark.grant_id == grant.id, Watermark.recording_id == recording_id)
+        select(func.count()).select_from(Watermark).where(
+            Watermark.grant_id == grant.id, Watermark.recording_id == recording_id
+        )
     )
     if replays:
         if replays >= policy.max_replays:
