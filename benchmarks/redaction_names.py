@@ -46,6 +46,8 @@ WORLD_SET = ROOT / "tests" / "protect" / "redaction_world_set.jsonl"
 SLOT = re.compile(r"\[(\w+) : ([^\]]*)\]")
 NOT_CLEAN_SLOTS = frozenset({"person", "personal_info", "artist_name", "email_address"})
 """Requests with these slots are not clean commands (artists are people; addresses are PII)."""
+OTHER_SLOTS: dict[str, list[tuple[int, int]]] = {}
+"""Character spans of the slots that are not people (places, businesses…), by request text."""
 GOALS = {"NAME": 0.90, "ADDRESS": 0.90}
 HWU64_FOLDS = 9
 HWU64_TUNE_FOLDS = 5
@@ -54,7 +56,7 @@ Finder = Callable[[str], list[Span]]
 
 def from_annotation(annotation: str, split: str) -> tuple[Example, bool]:
     """A request and its gold names from a slot annotation; and whether it is a clean command."""
-    text, spans, slots = "", [], set()
+    text, spans, slots, other = "", [], set(), []
     cursor = 0
     for m in SLOT.finditer(annotation):
         text += annotation[cursor : m.start()]
@@ -62,9 +64,12 @@ def from_annotation(annotation: str, split: str) -> tuple[Example, bool]:
         slots.add(m.group(1))
         if m.group(1) == "person" and _is_name(value):
             spans.append(Span(len(text), len(text) + len(value), "NAME"))
+        elif m.group(1) not in NOT_CLEAN_SLOTS:
+            other.append((len(text), len(text) + len(value)))
         text += value
         cursor = m.end()
     text += annotation[cursor:]
+    OTHER_SLOTS[text] = other
     return Example(text, spans, split), not (slots & NOT_CLEAN_SLOTS)
 
 
@@ -171,10 +176,18 @@ def line(label: str, entity: str, ours: Report, base: Report) -> str:
 
 
 def clean_row(label: str, clean: list[Example], ours: Finder, base: Finder) -> str:
-    """False redactions on clean commands, ours beside the baseline."""
+    """False redactions on clean commands, ours beside the baseline; and those inside a slot."""
     mine = sum(bool(ours(e.text)) for e in clean)
     theirs = sum(bool(base(e.text)) for e in clean)
-    return f"| {label} | {len(clean)} | {mine} | {theirs} |"
+    mine_slot = sum(_in_other_slot(e.text, ours) for e in clean)
+    theirs_slot = sum(_in_other_slot(e.text, base) for e in clean)
+    return f"| {label} | {len(clean)} | {mine} | {theirs} | {mine_slot} | {theirs_slot} |"
+
+
+def _in_other_slot(text: str, finder: Finder) -> bool:
+    """True if a redaction overlaps a slot annotated as something other than a person."""
+    slots = OTHER_SLOTS.get(text, [])
+    return any(s.start < end and start < s.end for s in finder(text) for start, end in slots)
 
 
 def timing_line(texts: list[str], base_timing: dict[str, float]) -> str:
@@ -223,8 +236,11 @@ def main() -> None:
     left, cases = name_left_beside_email(world, ours)
     b_left, _ = name_left_beside_email(world, base)
     print(f"\nfirst name left right before an e-mail: {left}/{cases} (baseline {b_left}/{cases})")
-    print("\n| set | clean commands | falsely redacted | baseline |")
-    print("| --- | ---: | ---: | ---: |")
+    print(
+        "\n| set | clean commands | falsely redacted | baseline "
+        "| of which inside a non-person slot | baseline |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, rows in real.items():
         clean = [e for e, ok in rows if ok and e.split == args.split and not e.spans]
         print(clean_row(name, clean, ours, base))

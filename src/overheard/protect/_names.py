@@ -102,11 +102,16 @@ COMPOUND_CHECK_CHARS = 20
 PERSON_VERBS = words(
     """
     say says said send sends sent call calls called text texts texted message messaged reply
-    replies replied ask asks asked email emails emailed want wants wanted post posted live lives
-    work works come coming
+    replies replied ask asks asked email emails emailed want wants wanted
     """
 )
 """``did oluwaseun send``, ``haoran wants``: a word that is not English before these is a person."""
+DEED_VERBS = PERSON_VERBS | words("post posted live lives work works come coming")
+"""After ``did/does`` and a name that is also a word: ``did mark post``, ``does bob live``."""
+VERB_OBJECTS = words(
+    "a an the my your his our their this these those it if me you him us them whether"
+)
+"""``to see if``, ``and mark the date``: a word-name followed by these is a verb taking its object."""
 AUXILIARIES = words("did does do has have is was will would can could should")
 """``did mark post``, ``does bob live``: before a name that is also a word and a person verb."""
 MIN_UNLISTED_CHARS = 3
@@ -196,6 +201,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     if common and first and (_surname_follows(scan, i) or _asked_about(scan, i)):
         return True  # "bill pullman", "did mark post": a word-name before a surname or a deed
+    if common and context == Context.CONTACT and _verb_reading(scan, i):
+        return False
     if context >= Context.CONTACT:
         known = first or (word in lex.surnames and not common)
         frequent = lex.surnames.get(word, COMMON_SURNAME_RANK + 1) <= COMMON_SURNAME_RANK
@@ -215,6 +222,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
 def _is_place(scan: _Scan, i: int) -> bool:
     """True if a country or large city (up to MAX_PLACE_WORDS words) starts at token i."""
     stems = [t.stem for t in scan.tokens[i : i + MAX_PLACE_WORDS]]
+    if stems[0] in US_STATES:
+        return True
     return any(" ".join(stems[:n]) in scan.lex.places for n in range(1, len(stems) + 1))
 
 
@@ -229,12 +238,20 @@ def _person_cue(scan: _Scan, i: int, context: Context) -> bool:
     return context == Context.CONTACT and prev not in LINK_WORDS
 
 
+def _verb_reading(scan: _Scan, i: int) -> bool:
+    """``to see if``, ``and mark the date``: after a link word, a word-name taking an object."""
+    tokens = scan.tokens
+    if tokens[i - 1].norm not in LINK_WORDS and tokens[i - 1].norm not in ("to", "from"):
+        return False
+    return i + 1 < len(tokens) and tokens[i + 1].norm in VERB_OBJECTS
+
+
 def _asked_about(scan: _Scan, i: int) -> bool:
     """``did mark post``, ``does bob live``: an auxiliary before token i, a person verb after it."""
     tokens = scan.tokens
     if i == 0 or i + 1 >= len(tokens) or tokens[i - 1].norm not in AUXILIARIES:
         return False
-    return tokens[i + 1].norm in PERSON_VERBS
+    return tokens[i + 1].norm in DEED_VERBS
 
 
 def _surname_follows(scan: _Scan, i: int) -> bool:
