@@ -21,6 +21,8 @@ HOLIDAYS = words(
     "christmas xmas easter halloween thanksgiving valentine valentines hanukkah diwali ramadan eid"
 )
 """Capitalised in English, so out of the lowercase dictionary; never a person in a request."""
+RECENT_WORDS = words("app apps wifi online playlist playlists podcast podcasts website smartphone")
+"""Everyday words newer than the dictionary edition the word list comes from."""
 STOP_WORDS = words(
     """
     a an the this that these those my your his her its our their me you him them us i i'm im it
@@ -82,7 +84,12 @@ def lexicon() -> Lexicon:
     """The packaged lexicon, loaded once per process (about 0.1 s)."""
     surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
     common = (
-        frozenset(_read_list("common_words.txt.gz")) | MONTHS | WEEKDAYS | HOLIDAYS | STOP_WORDS
+        frozenset(_read_list("common_words.txt.gz"))
+        | MONTHS
+        | WEEKDAYS
+        | HOLIDAYS
+        | RECENT_WORDS
+        | STOP_WORDS
     )
     census = frozenset(_read_list("first_names.txt.gz"))
     firsts = census | frozenset(_read_list("world_first_names.txt.gz"))

@@ -46,7 +46,7 @@ CONTACT_VERBS = words(
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
 CONTACT_NOUNS = words(
     "call calls message messages text texts email emails meeting chat lunch dinner coffee"
-    " voicemail voicemails mail mails reply replies update updates contact contacts"
+    " voicemail voicemails mail mails reply replies update updates contact contacts post posts"
 )
 HANDING_VERBS = words("send give forward show lend owe transfer")
 """``send money to``, ``give it to``: the ``to`` that follows points at a person."""
@@ -199,6 +199,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     context = _context(scan, i)
     if _is_place(scan, i) and not _person_cue(scan, i, context):
         return False
+    if first and not common and _full_name(scan, i):
+        return True  # "happened to charlie chaplin", "play rohan sharma": a whole name is a person
     if common and first and (_surname_follows(scan, i) or _asked_about(scan, i)):
         return True  # "bill pullman", "did mark post": a word-name before a surname or a deed
     if common and context == Context.CONTACT and _verb_reading(scan, i):
@@ -252,6 +254,11 @@ def _asked_about(scan: _Scan, i: int) -> bool:
     if i == 0 or i + 1 >= len(tokens) or tokens[i - 1].norm not in AUXILIARIES:
         return False
     return tokens[i + 1].norm in DEED_VERBS
+
+
+def _full_name(scan: _Scan, i: int) -> bool:
+    """True if a surname or a word in no list (not a place) follows token i."""
+    return _surname_follows(scan, i) or (i + 1 < len(scan.tokens) and _unknown_word(scan, i + 1))
 
 
 def _surname_follows(scan: _Scan, i: int) -> bool:

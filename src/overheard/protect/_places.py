@@ -46,6 +46,8 @@ STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
 HOUSE_NUMBER = re.compile(r"\d{1,5}[a-z]?")
+RESIDING_WORDS = words("live lives living lived stay stays staying")
+"""``lives on``, ``staying at``: the street after these is someone's home, number or not."""
 UNIT_WORDS = words("flat apartment apt unit suite")
 UNIT_NUMBER = re.compile(r"\d{1,4}[a-z]?|[a-z]\d{0,3}")
 
@@ -115,7 +117,7 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
     """House number, up to three name words, and a street type; a leading flat number joins."""
     i = 0
     while i < len(tokens):
-        found = _address_at(tokens, i) or _continental_at(tokens, i)
+        found = _address_at(tokens, i) or _continental_at(tokens, i) or _cued_street_at(tokens, i)
         if found is None:
             i += 1
             continue
@@ -133,6 +135,19 @@ def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     if street_end is None:
         return None
     return _unit_start(tokens, i), street_end
+
+
+def _cued_street_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``i live on baker street``, ``my address is mill lane``: a street after a home cue."""
+    before = tuple(t.norm for t in tokens[max(0, i - 2) : i])
+    cued = len(before) == 2 and (
+        (before[0] in RESIDING_WORDS and before[1] in ("on", "at", "in"))
+        or before == ("address", "is")
+    )
+    if not cued:
+        return None
+    street_end = _street_end(tokens, i)
+    return (i, street_end) if street_end is not None else None
 
 
 def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
