@@ -45,7 +45,8 @@ STREET_SUFFIXES = (
 STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
-HOUSE_NUMBER = re.compile(r"\d{1,5}[a-z]?")
+HOUSE_NUMBER = re.compile(r"\d{1,5}(?:/\d{1,5})?(?:-?[a-z])?")
+"""``12``, ``221b``, ``5181-g``, and ``6/170`` (unit 6 at number 170, as written in Australia)."""
 RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
 UNIT_WORDS = words("flat apartment apt unit suite")
@@ -193,9 +194,14 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
         word = tokens[k].norm
         if k > j and (word in STREET_TYPES or word in street_types()):
             return k
-        if not word.replace("'", "").isalpha() or word in STOP_WORDS or word in NUMBER_WORDS:
+        if not _street_word(word) or word in STOP_WORDS or word in NUMBER_WORDS:
             return None
     return None
+
+
+def _street_word(word: str) -> bool:
+    """Letters, with inner apostrophes or hyphens (``o'connell``, ``christie-hamilton``)."""
+    return word.replace("'", "").replace("-", "").isalpha()
 
 
 def _unit_start(tokens: list[Token], i: int) -> int:
