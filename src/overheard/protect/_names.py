@@ -97,6 +97,9 @@ PLACE_CUE_SPAN = 3
 """A word that is also a place is a name after ``to/from`` only with a contact word this close."""
 MAX_PLACE_WORDS = 3
 """Longest place name looked up (``rio de janeiro``)."""
+COMPOUND_HEAD_CHARS = 2
+COMPOUND_TAIL_CHARS = 3
+"""Shortest parts of a run-together word: ``up|coming``, ``good|night``, but not ``takes|hi``."""
 COMPOUND_CHECK_CHARS = 20
 """Words up to this long are checked for being two dictionary words run together (``goodnight``)."""
 PERSON_VERBS = words(
@@ -215,7 +218,7 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     if context <= Context.LINK and (_in_place_name(scan.tokens, i) or word in US_STATES):
         return False
-    possessive = first and token.norm.endswith("'s")
+    possessive = first and not common and token.norm.endswith("'s")
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
@@ -381,9 +384,8 @@ def _unknown_word(scan: _Scan, j: int) -> bool:
         return False
     if len(word) > COMPOUND_CHECK_CHARS or len(word) < MIN_UNLISTED_CHARS or not word.isalpha():
         return False
-    return not any(
-        lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in range(2, len(word) - 1)
-    )
+    splits = range(COMPOUND_HEAD_CHARS, len(word) - COMPOUND_TAIL_CHARS + 1)
+    return not any(lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in splits)
 
 
 def names_before_emails(
