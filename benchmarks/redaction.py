@@ -180,7 +180,7 @@ CONTACT_TEMPLATES = ("call {w} now", "text {w} i'm running late", "remind {w} ab
 def ambiguous_name_sweep() -> str:
     """How often census first names that are also dictionary words get redacted, by context."""
     lex = lexicon()
-    names = sorted(n for n in lex.first_names if lex.is_common(n))
+    names = sorted(n for n in lex.census_first_names if lex.is_common(n))
     lines = [
         f"### census first names that are also common words ({len(names)}, e.g. will, may, mark)",
         "",
