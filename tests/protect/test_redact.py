@@ -163,6 +163,10 @@ HOSTILE = {
     "iban heads": "gb82 " * (HOSTILE_CHARS // 5),
     "unclosed placeholder": "[NAME" * (HOSTILE_CHARS // 5),
     "markup": "<p onclick='x'>07700 900123</p>" * (HOSTILE_CHARS // 31),
+    "handing verbs and links": "show news from bbc for " * (HOSTILE_CHARS // 23),
+    "places and cues": "text sofia about new york city " * (HOSTILE_CHARS // 31),
+    "streets": "i live on 6/170 christie-hamilton crossing " * (HOSTILE_CHARS // 43),
+    "run-together words": "call goodnightly " * (HOSTILE_CHARS // 17),
 }
 
 

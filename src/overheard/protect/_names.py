@@ -146,8 +146,9 @@ class _Scan:
     lex: Lexicon
     caps: bool
     """Whether capital letters carry a signal in this text."""
-    contact_before: list[bool]
-    """contact_before[i]: a contact verb or noun occurs before token i."""
+    contact_before: list[int]
+    """contact_before[i]: CONTACT_SEEN if a contact verb or noun occurs before token i, else
+    HANDING_SEEN if a handing verb does, else 0."""
 
 
 def find_names(text: str, tokens: list[Token]) -> Iterator[tuple[int, int]]:
@@ -170,14 +171,20 @@ def _capitals_informative(tokens: list[Token]) -> bool:
     return 0 < capitalised <= CAPITALISED_SHARE_LIMIT * len(alphabetic)
 
 
-def _contact_prefix(tokens: list[Token]) -> list[bool]:
-    """For every token, whether a contact verb or noun came before it."""
-    contact = CONTACT_VERBS | CONTACT_NOUNS | HANDING_VERBS
-    seen = False
+HANDING_SEEN = 1
+CONTACT_SEEN = 2
+
+
+def _contact_prefix(tokens: list[Token]) -> list[int]:
+    """For every token, the strongest of handing verb / contact word that came before it."""
+    seen = 0
     prefix = []
     for token in tokens:
         prefix.append(seen)
-        seen = seen or token.norm in contact
+        if token.norm in CONTACT_VERBS or token.norm in CONTACT_NOUNS:
+            seen = CONTACT_SEEN
+        elif token.norm in HANDING_VERBS:
+            seen = max(seen, HANDING_SEEN)
     return prefix
 
 
@@ -293,16 +300,11 @@ def _context(scan: _Scan, i: int) -> Context:
     if prev == "of" and len(before) >= 2 and before[-2] in OWNED_NOUNS:
         return Context.CONTACT
     if prev in LINK_WORDS or prev in ("to", "from"):
-        if scan.contact_before[i] and (prev == "to" or not _only_handing_before(scan, i)):
-            return Context.CONTACT
+        seen = scan.contact_before[i]
+        if seen == CONTACT_SEEN or (seen == HANDING_SEEN and prev == "to"):
+            return Context.CONTACT  # "show news from bbc": a handing verb points only with "to"
         return Context.LINK if prev in LINK_WORDS else Context.NONE
     return Context.NONE
-
-
-def _only_handing_before(scan: _Scan, i: int) -> bool:
-    """True if the only contact word before token i is a handing verb (``show news from bbc``)."""
-    contact = CONTACT_VERBS | CONTACT_NOUNS
-    return not any(t.norm in contact for t in scan.tokens[:i])
 
 
 def _object_follows(tokens: list[Token], i: int) -> bool:
