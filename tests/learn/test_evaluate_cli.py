@@ -53,11 +53,14 @@ def cli(settings, monkeypatch):
 def test_train_approve_evaluate_through_the_commands(
     platform, make_home, make_reviewed, make_lead_login, speak, cli, tmp_path
 ):
-    home = make_home()
+    home, other = make_home(), make_home()
     for text, intent in TRAIN:
         make_reviewed(home, text, intent, pcm=speak(text))
     for text, intent in HELD:
-        make_reviewed(home, text, intent, pcm=speak(text), split=SplitName.HELDOUT, confidence=0.3)
+        make_reviewed(other, text, intent, pcm=speak(text), split=SplitName.HELDOUT, confidence=0.3)
+    # held-out side, but a training sentence, or a training household: never scored
+    make_reviewed(other, *TRAIN[0], pcm=speak(TRAIN[0][0]), split=SplitName.HELDOUT)
+    make_reviewed(home, "alexa play some folk", "music_play", split=SplitName.HELDOUT)
     assert "asr-0001: trained on 3 reviewed clips" in cli("train", "asr")
     assert "nlu-0001" in cli("train", "nlu")
     lead = make_lead_login()
@@ -70,13 +73,17 @@ def test_train_approve_evaluate_through_the_commands(
     listing = cli("models", "list")
     assert "asr-0001  approved" in listing and "lineage " in listing
     out = cli("export", "--out", str(tmp_path / "ex"), "--split", "heldout")
-    assert ": 2 clips" in out
+    assert ": 4 clips" in out
     report = tmp_path / "report.html"
-    out = cli("evaluate", "--report", str(report))
+    out = cli("evaluate", "--report", str(report), "--external-voices", "en-us-nyc")
     # the recogniser in use (whisper) before and after adaptation
     assert "whisper (unadapted)" in out and "asr-0001 (approved)" in out and "nlu-0001" in out
+    assert "2 held-out clips scored" in out
+    assert "left out: 1 same household, 1 same sentence" in out
+    assert "external held-out set: 40 spoken requests" in out
     html = report.read_text()
     assert html.count("<svg") >= 4 and "low_confidence" in html and "Confusion" in html
+    assert "External held-out set" in html
 
 
 def test_export_refuses_plaintext_without_a_privacy_officer(

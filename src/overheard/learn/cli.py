@@ -20,6 +20,7 @@ from ..config import load_settings
 from ..db import transaction
 from ..errors import OverheardError
 from ..platform import Platform
+from .heldout import HELDOUT_VOICES
 from .models import ModelVersion
 from .settings import LearnSettings
 
@@ -264,16 +265,29 @@ def evaluate_cmd(
         "learn-report.html"
     ),
     include_retired: Annotated[bool, typer.Option(help="Score retired versions too.")] = False,
+    external_voices: Annotated[
+        str,
+        typer.Option(
+            help="espeak-ng voices (comma-separated) for the external held-out set; '' skips it."
+        ),
+    ] = ",".join(HELDOUT_VOICES),
     data_dir: DataDir = None,
 ) -> None:
-    """Score every model version on the held-out split; an HTML report and the same tables here."""
+    """Score every model version on the held-out split and the external held-out set; an HTML
+    report and the same tables here."""
     from .evaluate import evaluate
-    from .report import terminal_tables, write_report
+    from .report import summary_lines, terminal_tables, write_report
 
+    voices = tuple(v.strip() for v in external_voices.split(",") if v.strip())
     with _opened(data_dir) as (platform, learn):
         result = evaluate(
-            platform, heldout_percent=learn.heldout_percent, include_retired=include_retired
+            platform,
+            heldout_percent=learn.heldout_percent,
+            include_retired=include_retired,
+            external_voices=voices,
         )
+    for line in summary_lines(result):
+        console.print(line)
     for table in terminal_tables(result):
         console.print(table)
     console.print(f"report: {write_report(result, report)}")

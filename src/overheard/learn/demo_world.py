@@ -4,8 +4,9 @@ Speech is synthesised with espeak-ng in four voices the wake-word model accepts,
 with a microphone-like noise floor, uploaded and run through the real pipeline (wake word, VAD, ASR,
 intent). Review is **simulated**: every sampled clip is claimed and annotated with the true text and
 intent, as a perfect reviewer would. The requests come from a grammar of British household phrasings
-(rooms, towns, brands the seed requests never mention); each distinct sentence is on the train side
-or the held-out side, never both, and every recording is pinned to its sentence's side.
+(rooms, towns, brands the seed requests never mention). The split is by sentence and by household:
+each distinct sentence is on the train side or the held-out side, never both; the last household
+speaks only held-out sentences, the others only training ones; every recording is pinned to its side.
 """
 
 from __future__ import annotations
@@ -200,9 +201,16 @@ class World:
             ids.append(done.household_id)
         return cls(platform, ids, devices, random.Random(seed))  # noqa: S311 (a simulation, not a secret)
 
+    def devices_for(self, side: SplitName) -> list[Device]:
+        """The held-out household's device, or the training households' (all of them if only one)."""
+        if len(self.devices) < 2:
+            return self.devices
+        return self.devices[-1:] if side is SplitName.HELDOUT else self.devices[:-1]
+
     def say(self, request: Request, side: SplitName, pcm: np.ndarray | None = None) -> str | None:
         """Upload one request, run the pipeline, sample; review it if sampled. The recording id if reviewed."""
-        device = self.devices[self.rng.randrange(len(self.devices))]
+        devices = self.devices_for(side)
+        device = devices[self.rng.randrange(len(devices))]
         self.clock += timedelta(minutes=7)
         audio = pcm if pcm is not None else speak(request.text, self.rng)
         rid = ingest(

@@ -1,10 +1,14 @@
 """Evaluation on the held-out split: WER per ASR version, intent accuracy and macro-F1 per NLU version.
 
-Held-out clips are the reviewed clips whose recorded split is ``heldout``; evaluation refuses to score
-a version whose lineage contains one (that would measure memory, not skill). Audio is opened through
-the content gate and prepared exactly as the pipeline prepares it (VAD, silence trimmed). Scores are
-also given per sampling reason: ``random`` clips are an unbiased sample of traffic, ``low_confidence``
-clips the hard cases the sampler adds on purpose.
+Held-out clips are the reviewed clips whose recorded split is ``heldout`` and that share neither a
+household nor a sentence with the train side (nor a sentence with the seed training requests), so a
+score measures new speakers on new wording; evaluation refuses to score a version whose lineage
+contains one (that would measure memory, not skill). Audio is opened through the content gate and
+prepared exactly as the pipeline prepares it (cut after the wake word, VAD, silence trimmed). Scores
+are also given per sampling reason: ``random`` clips are an unbiased sample of traffic,
+``low_confidence`` clips the hard cases the sampler adds on purpose. Beside them, every recogniser is
+scored on the external held-out set (:mod:`overheard.learn.heldout`), wording shipped with the project
+and spoken at evaluation time.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.asr import AsrBackend, adapted_spec, asr_from_spec
 from ..speech.nlu import IntentModel, default_intent_model
+from ..speech.seed import seed_requests
 from ..speech.vad import SileroVad, speech_segments, trim_silence
+from .heldout import HELDOUT_VOICES, espeak_available, spoken_external
 from .metrics import IntentScore, by_group, intent_score, wer
 from .models import Lineage, ModelKind, SplitName, VersionState
 from .registry import list_versions
 from .reviewed import Example, open_labels, reviewed_clips
-from .split import HELDOUT_PERCENT, assign_splits
+from .split import HELDOUT_PERCENT, assign_splits, new_wording
 
 if TYPE_CHECKING:
     from ..speech.pipeline import SpeechStack
@@ -79,6 +85,14 @@ class NluRow:
 
 
 @dataclass(frozen=True)
+class ExternalRow:
+    """One recogniser on the external held-out set."""
+
+    label: str
+    wer: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Everything a report shows."""
 
@@ -88,6 +102,20 @@ class Evaluation:
     """Held-out clips per sampling reason."""
     asr: list[AsrRow]
     nlu: list[NluRow]
+    left_out: dict[str, int] = field(default_factory=dict)
+    """Held-out clips not scored: ``same_sentence`` / ``same_household`` as the train side."""
+    external: list[ExternalRow] = field(default_factory=list)
+    external_clips: int = 0
+    """Spoken external requests (requests x voices); 0 when not run."""
+
+
+@dataclass(frozen=True)
+class HeldoutExamples:
+    """The held-out examples that are scored, and how many were left out and why."""
+
+    examples: list[Example]
+    same_sentence: int = 0
+    same_household: int = 0
 
 
 def heldout_examples(
@@ -96,12 +124,30 @@ def heldout_examples(
     *,
     heldout_percent: int = HELDOUT_PERCENT,
     actor: str = ACTOR,
-) -> list[Example]:
-    """Reviewed clips on the held-out side, labels opened through the gate."""
-    clips = reviewed_clips(session, with_audio=True)
-    sides = assign_splits(session, (c.recording_id for c in clips), heldout_percent=heldout_percent)
-    held = [c for c in clips if sides[c.recording_id] is SplitName.HELDOUT]
-    return open_labels(session, platform.gate, held, actor=actor, purpose="evaluate")
+) -> HeldoutExamples:
+    """Held-out reviewed clips sharing no household and no sentence with the train side (or the
+    seed training requests), labels opened through the gate."""
+    clips = reviewed_clips(session)
+    sides = assign_splits(
+        session, ((c.recording_id, c.household_id) for c in clips), heldout_percent=heldout_percent
+    )
+    with_audio = {c.recording_id for c in reviewed_clips(session, with_audio=True)}
+    held = [
+        c
+        for c in clips
+        if sides[c.recording_id] is SplitName.HELDOUT and c.recording_id in with_audio
+    ]
+    train = [c for c in clips if sides[c.recording_id] is SplitName.TRAIN]
+    held_ex = open_labels(session, platform.gate, held, actor=actor, purpose="evaluate")
+    train_ex = open_labels(session, platform.gate, train, actor=actor, purpose="evaluate")
+    split = new_wording(
+        [(e.clip.household_id, e.transcript) for e in held_ex],
+        [(e.clip.household_id, e.transcript) for e in train_ex],
+        [r.text for r in seed_requests("train")],
+    )
+    return HeldoutExamples(
+        [held_ex[i] for i in split.kept], split.same_sentence, split.same_household
+    )
 
 
 def prepare(pcm: np.ndarray, vad: SileroVad) -> np.ndarray:
@@ -123,20 +169,37 @@ def request_audio(pcm: np.ndarray, stack: SpeechStack) -> np.ndarray:
     return after_wake_word(pcm, kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s))
 
 
-def load_heldout(platform: Platform, *, heldout_percent: int = HELDOUT_PERCENT) -> list[EvalClip]:
-    """The held-out clips with their prepared audio (opened through the gate, audited)."""
+def load_heldout(
+    platform: Platform, *, heldout_percent: int = HELDOUT_PERCENT
+) -> tuple[list[EvalClip], HeldoutExamples]:
+    """The scored held-out clips with their prepared audio (opened through the gate, audited)."""
     from ..speech.pipeline import stack_from_settings
 
     stack = stack_from_settings(platform.settings)
     with transaction(platform.sessions) as session:
-        examples = heldout_examples(platform, session, heldout_percent=heldout_percent)
+        found = heldout_examples(platform, session, heldout_percent=heldout_percent)
         clips = []
-        for e in examples:
+        for e in found.examples:
             rec = session.get_one(Recording, e.clip.recording_id)
             raw = platform.gate.open_audio(session, rec, actor=ACTOR, purpose="evaluate")
             pcm = request_audio(np.frombuffer(raw, dtype=np.int16), stack)
             clips.append(EvalClip(e, prepare(pcm, stack.vad)))
-    return clips
+    return clips, found
+
+
+def external_clips(
+    vad: SileroVad, voices: Sequence[str] = HELDOUT_VOICES
+) -> list[tuple[str, np.ndarray]]:
+    """The external held-out requests spoken in ``voices``, prepared like the pipeline's audio."""
+    return [(s.text, prepare(s.pcm, vad)) for s in spoken_external(voices)]
+
+
+def score_external(
+    label: str, backend: AsrBackend, clips: Sequence[tuple[str, np.ndarray]]
+) -> ExternalRow:
+    """WER of ``backend`` on the spoken external requests."""
+    hyps = [without_wake_words(backend.transcribe(pcm).text) for _, pcm in clips]
+    return ExternalRow(label, wer([text for text, _ in clips], hyps))
 
 
 def without_wake_words(text: str, keywords: Sequence[str] = WAKE_WORDS) -> str:
@@ -194,13 +257,16 @@ def evaluate(
     baselines: dict[str, str] | None = None,
     now: datetime | None = None,
     recogniser: str | None = None,
+    external_voices: Sequence[str] = HELDOUT_VOICES,
 ) -> Evaluation:
-    """Score the baselines and every (non-retired) model version on the held-out split.
+    """Score the baselines and every (non-retired) model version on the held-out split, and the
+    recognisers on the external held-out set in ``external_voices`` (none: not run; also skipped
+    without espeak-ng).
 
     ASR versions are scored as adaptations of ``recogniser`` (default: the configured one).
     """
     recogniser = recogniser or platform.settings.asr
-    clips = load_heldout(platform, heldout_percent=heldout_percent)
+    clips, found = load_heldout(platform, heldout_percent=heldout_percent)
     examples = [c.example for c in clips]
     with platform.sessions() as session:
         versions = [
@@ -209,17 +275,21 @@ def evaluate(
             if include_retired or v.state != VersionState.RETIRED.value
         ]
         _check_disjoint(session, [v.id for v in versions], examples)
-    asr = [
-        score_asr(label, asr_from_spec(spec), clips)
+    backends = {
+        label: asr_from_spec(spec)
         for label, spec in (baselines or baselines_for(recogniser)).items()
-    ]
-    asr += [
-        score_asr(
-            f"{v.id} ({v.state})", asr_from_spec(adapted_spec(recogniser, v.path)), clips, v.id
-        )
+    }
+    backends.update(
+        (f"{v.id} ({v.state})", asr_from_spec(adapted_spec(recogniser, v.path)))
         for v in versions
         if v.kind == ModelKind.ASR.value
-    ]
+    )
+    ids = {f"{v.id} ({v.state})": v.id for v in versions}
+    asr = [score_asr(label, b, clips, ids.get(label)) for label, b in backends.items()]
+    spoken: list[tuple[str, np.ndarray]] = []
+    if external_voices and espeak_available():
+        spoken = external_clips(SileroVad(), external_voices)
+    external = [score_external(label, b, spoken) for label, b in backends.items()] if spoken else []
     nlu = [score_nlu("default (seed)", default_intent_model(), examples)]
     nlu += [
         score_nlu(f"{v.id} ({v.state})", IntentModel.load(Path(v.path)), examples, v.id)
@@ -228,5 +298,12 @@ def evaluate(
     ]
     reasons = by_group([e.clip.reason for e in examples], lambda idx: float(len(idx)))
     return Evaluation(
-        now or utcnow(), len(clips), {k: int(v) for k, v in reasons.items()}, asr, nlu
+        now or utcnow(),
+        len(clips),
+        {k: int(v) for k, v in reasons.items()},
+        asr,
+        nlu,
+        {"same_sentence": found.same_sentence, "same_household": found.same_household},
+        external,
+        len(spoken),
     )

@@ -71,7 +71,9 @@ def _selected(
     if split not in SPLITS:
         raise BadRequest(f"split must be one of {SPLITS}", code="bad_split")
     clips = reviewed_clips(session, with_audio=True)
-    sides = assign_splits(session, (c.recording_id for c in clips), heldout_percent=heldout_percent)
+    sides = assign_splits(
+        session, ((c.recording_id, c.household_id) for c in clips), heldout_percent=heldout_percent
+    )
     chosen = [c for c in clips if split == "all" or sides[c.recording_id] is SplitName(split)]
     return open_labels(session, platform.gate, chosen, actor=actor, purpose=purpose)
 

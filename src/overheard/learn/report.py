@@ -47,7 +47,25 @@ def terminal_tables(result: Evaluation) -> list[Table]:
             _pct(n.score.macro_f1),
             *(_pct(n.accuracy_by_reason.get(r, float("nan"))) for r in reasons),
         )
-    return [asr, nlu]
+    tables = [asr, nlu]
+    if result.external:
+        external = Table("recogniser", "WER", title="External held-out set")
+        for row in result.external:
+            external.add_row(row.label, _pct(row.wer))
+        tables.insert(1, external)
+    return tables
+
+
+def summary_lines(result: Evaluation) -> list[str]:
+    """What the tables scored and what they left out, one short line each."""
+    lines = [
+        f"{result.clips} held-out clips scored: new households, new sentences",
+        f"left out: {result.left_out.get('same_household', 0)} same household, "
+        f"{result.left_out.get('same_sentence', 0)} same sentence",
+    ]
+    if result.external:
+        lines.append(f"external held-out set: {result.external_clips} spoken requests")
+    return lines
 
 
 def _svg(fig: object) -> str:

@@ -71,7 +71,7 @@ def training_examples(
     clips = reviewed_clips(session)
     splits = assign_splits(
         session,
-        (c.recording_id for c in clips),
+        ((c.recording_id, c.household_id) for c in clips),
         heldout_percent=options.heldout_percent,
         now=options.now,
     )

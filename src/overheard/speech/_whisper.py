@@ -39,6 +39,25 @@ SUPPRESSED = re.compile(r"[0-9%$£€]")
 SPOKEN = re.compile(r"[a-z']+")
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """faster-whisper decoding options (the defaults are the project's choice, see docs/models/asr.md)."""
+
+    beam_size: int = BEAM_SIZE
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    """Fallback temperatures; ``(0.0,)`` turns the fallback off."""
+    without_timestamps: bool = False
+    """Skip segment timestamp tokens (word times still come from the alignment)."""
+    vad_filter: bool = False
+    """faster-whisper's own Silero VAD pass (the pipeline already runs one)."""
+    patience: float = 1.0
+    length_penalty: float = 1.0
+    compute_type: str = COMPUTE_TYPE
+
+
+DEFAULT_DECODING = Decoding()
+
+
 @dataclass
 class LoadedModel:
     """One loaded Whisper model, shared by the backends that name it."""
@@ -48,7 +67,7 @@ class LoadedModel:
     lock: threading.Lock
 
 
-_models: dict[Path, LoadedModel] = {}
+_models: dict[tuple[Path, str], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
@@ -81,25 +100,25 @@ def model_dir_for(target: str) -> Path:
     return package_model_dir(target)
 
 
-def load_model(model_dir: Path) -> LoadedModel:
+def load_model(model_dir: Path, compute_type: str = COMPUTE_TYPE) -> LoadedModel:
     """The process-wide loaded model for ``model_dir`` (loaded on first use)."""
-    key = model_dir.resolve()
+    key = (model_dir.resolve(), compute_type)
     with _models_lock:
         loaded = _models.get(key)
         if loaded is None:
-            model = _whisper_model(key)
+            model = _whisper_model(key[0], compute_type)
             loaded = _models[key] = LoadedModel(model, _suppressed(model), threading.Lock())
         return loaded
 
 
-def _whisper_model(model_dir: Path) -> Any:
+def _whisper_model(model_dir: Path, compute_type: str) -> Any:
     try:
         from faster_whisper import WhisperModel
     except ImportError as exc:
         raise ConfigError(
             f"the whisper recogniser needs faster-whisper: {INSTALL_HINT}", code="missing_extra"
         ) from exc
-    return WhisperModel(str(model_dir), device="cpu", compute_type=COMPUTE_TYPE)
+    return WhisperModel(str(model_dir), device="cpu", compute_type=compute_type)
 
 
 def _suppressed(model: Any) -> list[int]:
@@ -125,11 +144,19 @@ class Biasing:
 class WhisperBackend:
     """faster-whisper over whole utterances, on a model shared across the process."""
 
-    def __init__(self, model_dir: Path, *, name: str, biasing: Biasing = Biasing()) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        name: str,
+        biasing: Biasing = Biasing(),
+        decoding: Decoding = DEFAULT_DECODING,
+    ) -> None:
         self.name = name
         self.model_dir = model_dir
         self.biasing = biasing
-        self._loaded = load_model(model_dir)
+        self.decoding = decoding
+        self._loaded = load_model(model_dir, decoding.compute_type)
 
     def transcribe(self, pcm: np.ndarray) -> Transcript:
         """Recognise int16 mono 16 kHz samples."""
@@ -137,10 +164,16 @@ class WhisperBackend:
         if audio.size == 0:
             return empty_transcript(self.name)
         with self._loaded.lock:
+            d = self.decoding
             segments, _ = self._loaded.model.transcribe(
                 audio,
                 language=LANGUAGE,
-                beam_size=BEAM_SIZE,
+                beam_size=d.beam_size,
+                temperature=list(d.temperatures),
+                without_timestamps=d.without_timestamps,
+                vad_filter=d.vad_filter,
+                patience=d.patience,
+                length_penalty=d.length_penalty,
                 word_timestamps=True,
                 condition_on_previous_text=False,
                 suppress_tokens=self._loaded.suppress_tokens,
