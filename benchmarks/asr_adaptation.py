@@ -1,60 +1,197 @@
-"""Which whisper biasing the learning loop should build: none, hotwords, an initial prompt, or both.
+"""Whisper adaptation after ~200 reviewed clips, measured on wording it never saw.
 
-Run: .venv/bin/python benchmarks/asr_adaptation.py
-The biasing is built from the seed requests' train split (standing in for reviewed transcripts);
-it is scored on wording it never saw: the phrasings of benchmarks/asr_wer.py (none is a seed
-request) and the seed held-out split, spoken by espeak-ng (three voices) and, when installed, the
-piper voice en_US-joe-medium. The unbiased recogniser is the baseline.
+Run: .venv/bin/python benchmarks/asr_adaptation.py [--reviewed 200] [--cache /tmp/overheard-asr-cache]
+Stand-in for the reviewed transcripts: the seed training requests plus ``--reviewed`` sentences drawn
+from the train side of the demo world's grammar (``overheard.learn.demo_world``), written as a
+reviewer writes them ("alexa ..."). The language model is built from them exactly as
+``overheard train asr`` builds it. Options:
+
+- n-best rescoring: whisper's 5 best beam hypotheses rescored with the adapted trigram model,
+  interpolated with the general en-us model (``overheard.speech._rescore``); weight and mix chosen
+  on the tuning set only;
+- hotwords: the frequent reviewed words that are rare in general English (general unigram
+  probability below ``RARE_LN``), as faster-whisper ``hotwords``.
+
+Sets (split by sentence and voice): tuning = the 24 phrasings of benchmarks/asr_wer.py (espeak-ng
+en-us, en-gb, en+f3 + piper); demo held-out = sentences on the held-out side of the demo grammar
+(in-domain, never trained on), spoken by ``en-gb-scotland`` + piper; external held-out = the shipped
+``external_heldout_requests.txt`` (new wording) in ``en-gb-scotland``, ``en-us-nyc`` + piper. Only the
+tuning set chooses anything. Baseline: the unadapted recogniser, same decodes. n-best lists are cached.
 """
 
 from __future__ import annotations
 
-import shutil
+import argparse
+import hashlib
+import itertools
+import json
+import random
 import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
+import jiwer
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, espeak, piper, piper_voice, table
+from asr_choice import spoken
+from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, piper, piper_voice
 
-from overheard.learn.train_asr import whisper_biasing
+from overheard.learn.demo_world import phrasebook
+from overheard.learn.heldout import external_requests, spoken_external
+from overheard.learn.models import SplitName
+from overheard.learn.train_asr import STOPWORDS, asr_sentences
+from overheard.speech import _rescore as rs
 from overheard.speech import _whisper as wh
-from overheard.speech.asr import AsrBackend, asr_from_spec
-from overheard.speech.seed import seed_requests
+from overheard.speech.lm import build_language_model
 
-PROMPT_SENTENCES = 12
-"""Training sentences joined into the initial prompt (whisper reads at most ~220 tokens)."""
+NBEST = 5
+BEAM = 5
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+MIXES = (0.2, 0.5, 0.8)
+RARE_LN = -9.0
+"""A word is rare in general English below this unigram log probability (about 1 in 8,000)."""
+HOTWORDS = 20
+EXTERNAL_VOICES = ("en-gb-scotland", "en-us-nyc")
 
 
-def spoken(texts: list[str]) -> list[Clip]:
-    """Each text in every available voice."""
-    rng = np.random.default_rng(1)
-    clips = [(t, espeak(t, v, rng)) for t in texts for v in ESPEAK_VOICES]
-    voice = piper_voice()
-    return clips + ([(t, piper(voice, t, rng)) for t in texts] if voice is not None else [])
+def reviewed_sentences(count: int, seed: int = 0) -> list[str]:
+    """``count`` training-side demo sentences as a reviewer writes them."""
+    rng = random.Random(seed)
+    train = phrasebook()[SplitName.TRAIN]
+    return [f"alexa {rng.choice(train).text}" for _ in range(count)]
+
+
+def rare_hotwords(sentences: Sequence[str]) -> str:
+    """The most frequent non-stop words of ``sentences`` that are rare in general English."""
+    general = rs.general_model()
+    counts = Counter(
+        w for s in sentences for w in s.lower().split() if w not in STOPWORDS and w != "alexa"
+    )
+    rare = [
+        w
+        for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if (general.logprob(w, []) or -99.0) < RARE_LN
+    ]
+    return " ".join(rare[:HOTWORDS])
+
+
+class NbestCache:
+    """n-best lists of the default model, kept on disk by audio."""
+
+    def __init__(self, cache: Path, hotwords: str | None = None) -> None:
+        self.model_dir = wh.package_model_dir(wh.DEFAULT_PACKAGE)
+        self.loaded = wh.load_model(self.model_dir)
+        key = json.dumps(["nbest", BEAM, NBEST, hotwords], sort_keys=True)
+        self.folder = cache / hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.hotwords = hotwords
+
+    def get(self, pcm: np.ndarray) -> list[rs.Hypothesis]:
+        path = self.folder / f"{hashlib.sha256(pcm.tobytes()).hexdigest()[:24]}.json"
+        if path.is_file():
+            return [rs.Hypothesis((), t, lp) for t, lp in json.loads(path.read_text())]
+        audio = pcm.astype(np.float32) / wh.PCM_SCALE
+        found, *_ = rs.nbest(
+            self.loaded.model,
+            audio,
+            beam_size=BEAM,
+            n=NBEST,
+            suppress_tokens=self.loaded.suppress_tokens,
+            hotwords=self.hotwords,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[h.text, h.logprob] for h in found]))
+        return found
+
+
+def words_of(text: str) -> list[str]:
+    return normalise(text).split() if normalise(text) != "<empty>" else []
+
+
+def best(hyps: list[rs.Hypothesis], rescorer: rs.Rescorer | None) -> str:
+    """The beam's top (``None``) or the rescored best hypothesis, normalised."""
+    if rescorer is None:
+        return normalise(hyps[0].text)
+    scored = [(rescorer.score(h, words_of(h.text)), i) for i, h in enumerate(hyps)]
+    return normalise(hyps[max(scored)[1]].text)
+
+
+def set_wer(nbests: list[list[rs.Hypothesis]], clips: Sequence[Clip], rescorer) -> float:
+    refs = [normalise(r) for r, _ in clips]
+    return jiwer.wer(refs, [best(h, rescorer) for h in nbests])
 
 
 def main() -> None:
-    if shutil.which("espeak-ng") is None:
-        sys.exit("espeak-ng is not installed")
-    train = [r.text for r in seed_requests("train")]
-    base = asr_from_spec("whisper")
-    model_dir = base.model_dir  # type: ignore[attr-defined]
-    hotwords = str(whisper_biasing(train)["domain_words"])
-    prompt = ". ".join(train[:: len(train) // PROMPT_SENTENCES][:PROMPT_SENTENCES]) + "."
-    rows: dict[str, AsrBackend] = {"none (baseline)": base}
-    for label, biasing in {
-        "hotwords": wh.Biasing(hotwords=hotwords),
-        "initial prompt": wh.Biasing(initial_prompt=prompt),
-        "both": wh.Biasing(initial_prompt=prompt, hotwords=hotwords),
-    }.items():
-        rows[label] = wh.WhisperBackend(model_dir, name=label, biasing=biasing)
-    print(f"hotwords ({len(hotwords.split())}): {hotwords}")
-    table("new phrasings (asr_wer.py)", spoken(list(NEW_REQUESTS)), rows)
-    held = [r.text for r in seed_requests("heldout")][::8]
-    table("seed held-out phrasings", spoken(held), rows)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reviewed", type=int, default=200)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/overheard-asr-cache"))
+    args = parser.parse_args()
+    train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
+    lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
+    build_language_model(train, lm_dir)
+    domain = rs.NgramModel(lm_dir / "lm.arpa")
+    general = rs.general_model()
+    held_demo = [r.text for r in phrasebook()[SplitName.HELDOUT]][::8]
+    voice = piper_voice()
+    rng = np.random.default_rng(3)
+    sets: dict[str, list[Clip]] = {
+        "tuning (asr_wer phrasings)": spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0),
+        "demo held-out sentences": [
+            (s.text, s.pcm) for s in _spoken_texts(held_demo, ("en-gb-scotland",))
+        ]
+        + ([(t, piper(voice, t, rng)) for t in held_demo] if voice else []),
+        "external held-out": [(s.text, s.pcm) for s in spoken_external(EXTERNAL_VOICES)]
+        + ([(t, piper(voice, t, rng)) for t in external_requests()] if voice else []),
+    }
+    plain = NbestCache(args.cache)
+    nb = {name: [plain.get(p) for _, p in clips] for name, clips in sets.items()}
+    tuning = "tuning (asr_wer phrasings)"
+    grid = {
+        (w, m): set_wer(nb[tuning], sets[tuning], rs.Rescorer(domain, general, w, m))
+        for w, m in itertools.product(WEIGHTS, MIXES)
+    }
+    (w_best, m_best), _ = min(grid.items(), key=lambda kv: (round(kv[1], 6), kv[0][0]))
+    print(f"training sentences: {len(train)} (seed + {args.reviewed} reviewed stand-ins)")
+    print(
+        "tuning grid (weight, mix -> WER): " + ", ".join(f"{k}: {v:.3f}" for k, v in grid.items())
+    )
+    print(f"chosen on the tuning set: weight {w_best}, mix {m_best}")
+    hot = rare_hotwords(train)
+    print(f"rare hotwords ({len(hot.split())}): {hot}")
+    biased = NbestCache(args.cache, hotwords=hot)
+    rows = {
+        "none (baseline, beam top)": lambda name: set_wer(nb[name], sets[name], None),
+        f"n-best rescoring (weight {w_best}, mix {m_best})": lambda name: set_wer(
+            nb[name], sets[name], rs.Rescorer(domain, general, w_best, m_best)
+        ),
+        "hotwords: rare frequent words": lambda name: set_wer(
+            [biased.get(p) for _, p in sets[name]], sets[name], None
+        ),
+    }
+    print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")
+    print("|" + " --- |" * (len(sets) + 1))
+    for label, run in rows.items():
+        print(f"| {label} | " + " | ".join(f"{run(k):.3f}" for k in sets) + " |", flush=True)
+    counts = ", ".join(f"{k}: {len(v)} clips" for k, v in sets.items())
+    print(f"\n{counts}")
+
+
+def _spoken_texts(texts: Sequence[str], voices: Sequence[str]):
+    from overheard.demo import synthesise
+    from overheard.learn.heldout import NOISE_FLOOR, PAD_SAMPLES, SpokenRequest
+
+    rng = np.random.default_rng(4)
+    for text in texts:
+        for v in voices:
+            pcm = synthesise(text, v).astype(np.float64) / 32768.0
+            pad = np.zeros(PAD_SAMPLES)
+            audio = np.concatenate([pad, pcm, pad]) + rng.normal(
+                0, NOISE_FLOOR, pcm.size + 2 * PAD_SAMPLES
+            )
+            yield SpokenRequest(text, v, (audio * 32767).clip(-32768, 32767).astype(np.int16))
 
 
 if __name__ == "__main__":

@@ -53,10 +53,6 @@ TINY_ROWS: dict[str, wh.Decoding] = {
         BASELINE, temperatures=(0.0,), without_timestamps=True
     ),
     "beam 1 (greedy), no fallback": replace(BASELINE, beam_size=1, temperatures=(0.0,)),
-    "beam 8, patience 2, no fallback": replace(
-        BASELINE, beam_size=8, patience=2.0, temperatures=(0.0,)
-    ),
-    "beam 5, no fallback, float32": replace(BASELINE, temperatures=(0.0,), compute_type="float32"),
 }
 
 

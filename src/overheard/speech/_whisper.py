@@ -17,6 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,10 @@ class Biasing:
     """Text the decoder sees as if said before the clip."""
     hotwords: str | None = None
     """Words the decoder is nudged toward."""
+    rescore_lm: Path | None = None
+    """An adapted n-gram model (ARPA) that rescores the beam's n-best list (``_rescore``)."""
+    rescore_weight: float = 0.0
+    rescore_mix: float = 0.5
 
 
 class WhisperBackend:
@@ -157,12 +162,23 @@ class WhisperBackend:
         self.biasing = biasing
         self.decoding = decoding
         self._loaded = load_model(model_dir, decoding.compute_type)
+        self._rescorer = _rescorer(biasing)
 
     def transcribe(self, pcm: np.ndarray) -> Transcript:
         """Recognise int16 mono 16 kHz samples."""
         audio = check_pcm(pcm).astype(np.float32) / PCM_SCALE
         if audio.size == 0:
             return empty_transcript(self.name)
+        if self._rescorer is not None and audio.size <= MAX_RESCORED_SAMPLES:
+            words = self._rescored(audio)
+        else:
+            words = self._decoded(audio)
+        if not words:
+            return empty_transcript(self.name)
+        confidence = float(np.mean([w.confidence for w in words]))
+        return Transcript(" ".join(w.text for w in words), words, confidence, self.name)
+
+    def _decoded(self, audio: np.ndarray) -> tuple[Word, ...]:
         with self._loaded.lock:
             d = self.decoding
             segments, _ = self._loaded.model.transcribe(
@@ -180,11 +196,46 @@ class WhisperBackend:
                 initial_prompt=self.biasing.initial_prompt,
                 hotwords=self.biasing.hotwords,
             )
-            words = tuple(w for s in segments for raw in s.words or () for w in spoken_words(raw))
-        if not words:
-            return empty_transcript(self.name)
-        confidence = float(np.mean([w.confidence for w in words]))
-        return Transcript(" ".join(w.text for w in words), words, confidence, self.name)
+            return tuple(w for s in segments for raw in s.words or () for w in spoken_words(raw))
+
+    def _rescored(self, audio: np.ndarray) -> tuple[Word, ...]:
+        """The n-best hypothesis the adapted language model prefers, with whisper's word times."""
+        from overheard.speech import _rescore as rs
+
+        assert self._rescorer is not None
+        model = self._loaded.model
+        with self._loaded.lock:
+            hyps, encoded, frames, tokenizer = rs.nbest(
+                model,
+                audio,
+                beam_size=self.decoding.beam_size,
+                n=rs.NBEST,
+                suppress_tokens=self._loaded.suppress_tokens,
+                language=LANGUAGE,
+                hotwords=self.biasing.hotwords,
+            )
+            if not hyps:
+                return ()
+            best = max(hyps, key=lambda h: self._rescorer.score(h, SPOKEN.findall(h.text.lower())))  # type: ignore[union-attr]
+            aligned = rs.aligned_words(model, tokenizer, best.tokens, encoded, frames)
+        return tuple(w for raw in aligned for w in spoken_words(SimpleNamespace(**raw)))
+
+
+MAX_RESCORED_SAMPLES = 30 * 16000
+"""Longer audio is decoded as usual (the n-best list covers one 30 s window)."""
+
+
+def _rescorer(biasing: Biasing) -> Any:
+    if biasing.rescore_lm is None or biasing.rescore_weight <= 0:
+        return None
+    from overheard.speech import _rescore as rs
+
+    return rs.Rescorer(
+        rs.NgramModel(biasing.rescore_lm),
+        rs.general_model(),
+        biasing.rescore_weight,
+        biasing.rescore_mix,
+    )
 
 
 def spoken_words(word: Any) -> list[Word]:

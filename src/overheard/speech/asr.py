@@ -114,7 +114,14 @@ def _whisper_from(rest: str) -> AsrBackend:
         learned = json.loads(adaptation.read_text())
         base = _whisper_from(str(learned.get("base", "whisper")).partition(":")[2])
         assert isinstance(base, wh.WhisperBackend)
-        biasing = wh.Biasing(learned.get("initial_prompt"), learned.get("hotwords"))
+        rescore = learned.get("rescore") or {}
+        biasing = wh.Biasing(
+            learned.get("initial_prompt"),
+            learned.get("hotwords"),
+            Path(rest) / rescore["lm"] if rescore.get("lm") else None,
+            float(rescore.get("weight", 0.0)),
+            float(rescore.get("mix", 0.5)),
+        )
         return wh.WhisperBackend(base.model_dir, name=f"whisper:{rest}", biasing=biasing)
     return wh.WhisperBackend(wh.model_dir_for(rest), name=f"whisper:{rest}" if rest else "whisper")
 
