@@ -205,3 +205,38 @@ def test_whisper_says_numbers_in_words(whisper_asr) -> None:
         pytest.skip("espeak-ng is not installed")
     text = whisper_asr.transcribe(synthesise("set a timer for 10 minutes")).text
     assert "ten" in text.split() and not any(c.isdigit() for c in text)
+
+
+def test_domain_evidence_favours_domain_words_and_bounds_the_cost_of_new_ones(
+    tmp_path: Path,
+) -> None:
+    import math
+
+    from overheard.speech import _rescore as rs
+
+    build_language_model(["what's the weather like in bristol today"] * 3, tmp_path)
+    scorer = rs.Rescorer(rs.NgramModel(tmp_path / "lm.arpa"), rs.general_model(), 1.0, 0.5)
+    said = scorer.domain_evidence("what's the weather like in bristol today".split())
+    misheard = scorer.domain_evidence("what's the weather like in bristol to make".split())
+    assert said > misheard
+    unknown = scorer.domain_evidence(["zebra"])  # unknown to the domain model: log(1 - mix) per word
+    assert unknown >= 2 * math.log(0.5) - 1e-9
+
+
+def test_rescoring_adaptation_picks_the_domain_hypothesis_with_timed_words(
+    tmp_path: Path, whisper_asr
+) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from overheard.speech.asr import WHISPER_ADAPTATION
+
+    build_language_model(["what's the weather like in bristol today"] * 3, tmp_path)
+    adaptation = {"base": "whisper", "rescore": {"lm": "lm.arpa", "weight": 0.3, "mix": 0.5}}
+    (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(adaptation))
+    adapted = asr_from_spec(f"whisper:{tmp_path}")
+    assert adapted._loaded is whisper_asr._loaded
+    pcm = synthesise("what is the weather like in bristol today", "en+f3")
+    heard = adapted.transcribe(pcm)
+    assert heard.text.split()[-2:] == ["bristol", "today"]
+    starts = [w.start_s for w in heard.words]
+    assert starts == sorted(starts) and 0 < heard.confidence <= 1
