@@ -5,10 +5,11 @@ pocketsphinx: a domain trigram model estimated over the reviewed transcripts of 
 dictionary, and words it lacks get one by rule (:mod:`overheard.speech.lm`). Loaded as
 ``pocketsphinx:<folder>``, which keeps the generic model as fallback.
 
-whisper: ``whisper.json`` (loaded as ``whisper:<folder>``) lists the most frequent domain words but
-biases nothing by default: as faster-whisper ``hotwords`` they raised WER on wording they were not
-built from (docs/models/adapted-asr.md), so ``BIAS_WITH_HOTWORDS`` is off until a measurement says
-otherwise.
+whisper: ``whisper.json`` (loaded as ``whisper:<folder>``) lists the most frequent domain words and,
+when ``RESCORE_WEIGHT`` is above 0, has the recogniser rescore its n-best list with the same trigram
+model (interpolated with the general en-us model, ``overheard.speech._rescore``). Hotwords and an
+initial prompt raised WER on wording they were not built from (docs/models/adapted-asr.md), so
+``BIAS_WITH_HOTWORDS`` is off.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ HOTWORDS = 40
 BIAS_WITH_HOTWORDS = False
 """Measured on new phrasings (benchmarks/asr_adaptation.py): WER 0.135 unbiased, 0.227 with hotwords,
 0.175 with an initial prompt."""
+RESCORE_WEIGHT = 0.0
+"""Weight of the domain evidence in n-best rescoring (0 = off); chosen by benchmarks/asr_adaptation.py."""
+RESCORE_MIX = 0.5
+"""Share of the domain model in the interpolation."""
 STOPWORDS = frozenset(
     "a an the to of in on at for and or is it i me my you your is are be what's what how"
     " please can could would will do does this that".split()
@@ -71,6 +76,11 @@ def whisper_biasing(sentences: list[str], base: str = "whisper") -> dict[str, ob
         "domain_words": words,
         "hotwords": words if BIAS_WITH_HOTWORDS else None,
         "initial_prompt": None,
+        "rescore": (
+            {"lm": "lm.arpa", "weight": RESCORE_WEIGHT, "mix": RESCORE_MIX}
+            if RESCORE_WEIGHT > 0
+            else None
+        ),
     }
 
 
