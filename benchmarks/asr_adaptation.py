@@ -15,8 +15,8 @@ reviewer writes them ("alexa ..."). The language model is built from them exactl
 Sets (split by sentence and voice): tuning = the 24 phrasings of benchmarks/asr_wer.py (espeak-ng
 en-us, en-gb, en+f3 + piper); demo held-out = sentences on the held-out side of the demo grammar
 (in-domain, never trained on), spoken by ``en-gb-scotland`` + piper; external held-out = the shipped
-``external_heldout_requests.txt`` (new wording) in ``en-gb-scotland``, ``en-us-nyc`` + piper. Only the
-tuning set chooses anything. Baseline: the unadapted recogniser, same decodes. n-best lists are cached.
+``external_heldout_requests.txt`` (new wording) in ``en-gb-scotland`` + piper. Only the tuning set
+chooses anything (the hotwords row, which has nothing to tune, is not run on it). Baseline: the unadapted recogniser, same decodes. n-best lists are cached.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ NBEST = 5
 BEAM = 5
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 MIXES = (0.2, 0.5, 0.8)
-RARE_LN = -9.0
-"""A word is rare in general English below this unigram log probability (about 1 in 8,000)."""
+RARE_LN = -12.0
+"""A word is rare in general English below this unigram log probability (about 1 in 160,000)."""
 HOTWORDS = 20
-EXTERNAL_VOICES = ("en-gb-scotland", "en-us-nyc")
+EXTERNAL_VOICES = ("en-gb-scotland",)
 
 
 def reviewed_sentences(count: int, seed: int = 0) -> list[str]:
@@ -134,7 +134,7 @@ def main() -> None:
     build_language_model(train, lm_dir)
     domain = rs.NgramModel(lm_dir / "lm.arpa")
     general = rs.general_model()
-    held_demo = [r.text for r in phrasebook()[SplitName.HELDOUT]][::8]
+    held_demo = [r.text for r in phrasebook()[SplitName.HELDOUT]][::7]
     voice = piper_voice()
     rng = np.random.default_rng(3)
     sets: dict[str, list[Clip]] = {
@@ -167,8 +167,10 @@ def main() -> None:
         f"n-best rescoring (weight {w_best}, mix {m_best})": lambda name: set_wer(
             nb[name], sets[name], rs.Rescorer(domain, general, w_best, m_best)
         ),
-        "hotwords: rare frequent words": lambda name: set_wer(
-            [biased.get(p) for _, p in sets[name]], sets[name], None
+        "hotwords: rare frequent words": lambda name: (
+            float("nan")
+            if name == tuning
+            else set_wer([biased.get(p) for _, p in sets[name]], sets[name], None)
         ),
     }
     print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")
