@@ -17,10 +17,11 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -72,6 +73,19 @@ def spoken(texts: Sequence[str], voices: Sequence[str], seed: int) -> list[Clip]
     clips = [(t, espeak(t, v, rng)) for t in texts for v in voices]
     voice = piper_voice()
     return clips + ([(t, piper(voice, t, rng)) for t in texts] if voice is not None else [])
+
+
+def kept(cache: Path, name: str, build: Callable[[], list[Clip]]) -> list[Clip]:
+    """A synthesised set, kept on disk (synthesis is slow on a shared machine); rebuilt when the
+    shipped external requests change."""
+    stamp = hashlib.sha256("|".join(external_requests() + list(NEW_REQUESTS)).encode()).hexdigest()
+    path = cache / f"set-{name}-{stamp[:12]}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    clips = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(clips))
+    return clips
 
 
 class Cached:
@@ -161,8 +175,10 @@ def main() -> None:
     if asr_dir.is_dir():
         sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
         sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    sets["requests (tuning)"] = spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0)
-    heldout = external(HELDOUT_VOICES)
+    sets["requests (tuning)"] = kept(
+        args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0)
+    )
+    heldout = kept(args.cache, "external", lambda: external(HELDOUT_VOICES))
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
     print(
         "\n| model, decoding | "
@@ -171,9 +187,10 @@ def main() -> None:
     )
     print("|" + " --- |" * (len(sets) + 4))
     rss_seen: dict[tuple[Path, str], int] = {}
-    for i, (label, asr) in enumerate(rows.items()):
+    for label, asr in rows.items():
         cells = [score(asr, clips) for clips in sets.values()]
-        held = f"{score(asr, heldout)[0]:.3f}" if args.heldout_for == "all" or i == 0 else "—"
+        wanted = args.heldout_rows is None or any(part in label for part in args.heldout_rows)
+        held = f"{score(asr, heldout)[0]:.3f}" if wanted else "—"
         key = (asr.model_dir, asr.decoding.compute_type)
         if key not in rss_seen:
             rss_seen[key] = peak_rss_mib(*key, sets["requests (tuning)"][0][1], args.cache)
