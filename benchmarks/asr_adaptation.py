@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from asr_choice import spoken
+from asr_choice import kept, spoken
 from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, piper, piper_voice
 
 from overheard.learn.demo_world import phrasebook
@@ -138,13 +138,25 @@ def main() -> None:
     voice = piper_voice()
     rng = np.random.default_rng(3)
     sets: dict[str, list[Clip]] = {
-        "tuning (asr_wer phrasings)": spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0),
-        "demo held-out sentences": [
-            (s.text, s.pcm) for s in _spoken_texts(held_demo, ("en-gb-scotland",))
-        ]
-        + ([(t, piper(voice, t, rng)) for t in held_demo] if voice else []),
-        "external held-out": [(s.text, s.pcm) for s in spoken_external(EXTERNAL_VOICES)]
-        + ([(t, piper(voice, t, rng)) for t in external_requests()] if voice else []),
+        "tuning (asr_wer phrasings)": kept(
+            args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0)
+        ),
+        "demo held-out sentences": kept(
+            args.cache,
+            "demo-heldout",
+            lambda: (
+                [(s.text, s.pcm) for s in _spoken_texts(held_demo, ("en-gb-scotland",))]
+                + ([(t, piper(voice, t, rng)) for t in held_demo] if voice else [])
+            ),
+        ),
+        "external held-out": kept(
+            args.cache,
+            "external-adaptation",
+            lambda: (
+                [(s.text, s.pcm) for s in spoken_external(EXTERNAL_VOICES)]
+                + ([(t, piper(voice, t, rng)) for t in external_requests()] if voice else [])
+            ),
+        ),
     }
     plain = NbestCache(args.cache)
     nb = {name: [plain.get(p) for _, p in clips] for name, clips in sets.items()}
