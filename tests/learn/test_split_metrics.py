@@ -27,11 +27,11 @@ def test_split_extremes(percent, expected):
 
 
 def test_recorded_split_wins_over_a_changed_share(platform):
-    ids = [uuid.uuid4().hex for _ in range(40)]
+    pairs = [(uuid.uuid4().hex, uuid.uuid4().hex) for _ in range(40)]  # (recording, household)
     with transaction(platform.sessions) as s:
-        first = assign_splits(s, ids, heldout_percent=20)
+        first = assign_splits(s, pairs, heldout_percent=20)
     with transaction(platform.sessions) as s:
-        again = assign_splits(s, ids, heldout_percent=90)
+        again = assign_splits(s, pairs, heldout_percent=90)
     assert again == first
 
 
