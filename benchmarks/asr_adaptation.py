@@ -28,6 +28,7 @@ import json
 import random
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from asr_choice import kept, spoken
-from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, piper, piper_voice
+from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, piper, piper_voice, read_set
 
 from overheard.learn.demo_world import phrasebook
 from overheard.learn.heldout import external_requests, spoken_external
@@ -88,12 +89,17 @@ class NbestCache:
         key = json.dumps(["nbest", BEAM, NBEST, hotwords], sort_keys=True)
         self.folder = cache / hashlib.sha256(key.encode()).hexdigest()[:16]
         self.hotwords = hotwords
+        self.seconds = 0.0
+        """Decode seconds of the lists returned so far (cached ones: as measured when decoded)."""
 
     def get(self, pcm: np.ndarray) -> list[rs.Hypothesis]:
         path = self.folder / f"{hashlib.sha256(pcm.tobytes()).hexdigest()[:24]}.json"
         if path.is_file():
-            return [rs.Hypothesis((), t, lp) for t, lp in json.loads(path.read_text())]
+            found = json.loads(path.read_text())
+            self.seconds += found["s"]
+            return [rs.Hypothesis((), t, lp) for t, lp in found["h"]]
         audio = pcm.astype(np.float32) / wh.PCM_SCALE
+        started = time.perf_counter()
         found, *_ = rs.nbest(
             self.loaded.model,
             audio,
@@ -102,8 +108,10 @@ class NbestCache:
             suppress_tokens=self.loaded.suppress_tokens,
             hotwords=self.hotwords,
         )
+        took = time.perf_counter() - started
+        self.seconds += took
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([[h.text, h.logprob] for h in found]))
+        path.write_text(json.dumps({"h": [[h.text, h.logprob] for h in found], "s": took}))
         return found
 
 
@@ -128,6 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reviewed", type=int, default=200)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/overheard-asr-cache"))
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
+    )
     args = parser.parse_args()
     train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
     lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
@@ -158,8 +169,18 @@ def main() -> None:
             ),
         ),
     }
+    asr_dir = args.data / "asr"
+    if (
+        asr_dir.is_dir()
+    ):  # out of domain: what rescoring costs where the domain model does not apply
+        sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
+        sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
     plain = NbestCache(args.cache)
-    nb = {name: [plain.get(p) for _, p in clips] for name, clips in sets.items()}
+    nb, rtf = {}, {}
+    for name, clips in sets.items():
+        plain.seconds = 0.0
+        nb[name] = [plain.get(p) for _, p in clips]
+        rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
     tuning = "tuning (asr_wer phrasings)"
     grid = {
         (w, m): set_wer(nb[tuning], sets[tuning], rs.Rescorer(domain, general, w, m))
@@ -181,7 +202,7 @@ def main() -> None:
         ),
         "hotwords: rare frequent words": lambda name: (
             float("nan")
-            if name == tuning
+            if name in (tuning, "librivox", "cards")
             else set_wer([biased.get(p) for _, p in sets[name]], sets[name], None)
         ),
     }
@@ -189,7 +210,7 @@ def main() -> None:
     print("|" + " --- |" * (len(sets) + 1))
     for label, run in rows.items():
         print(f"| {label} | " + " | ".join(f"{run(k):.3f}" for k in sets) + " |", flush=True)
-    counts = ", ".join(f"{k}: {len(v)} clips" for k, v in sets.items())
+    counts = ", ".join(f"{k}: {len(v)} clips, n-best RTF {rtf[k]:.2f}" for k, v in sets.items())
     print(f"\n{counts}")
 
 
