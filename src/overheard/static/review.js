@@ -1,16 +1,18 @@
 // Overheard workbench: a keyboard-first player over <audio>, a zoomable waveform with a time axis,
-// lease heartbeats and the lease's event stream. No framework, no external assets. The clip is
+// an optional spectrogram under it (spectrogram.js), lease heartbeats and the lease's event stream. No framework, no external assets. The clip is
 // fetched once from a short-lived URL. Every key is listed on the page and in docs/workbench.md.
 "use strict";
 (function () {
   const box = document.getElementById("player");
   if (!box) return;
   const $ = (id) => document.getElementById(id);
-  const audio = $("audio"), canvas = $("waveform"), status = $("player-status");
+  const audio = $("audio"), canvas = $("waveform"), status = $("player-status"), specCanvas = $("spectrogram");
+  const Spectrogram = window.OverheardSpectrogram;
   const rates = box.dataset.rates.split(",").map(Number);
   const seekS = Number(box.dataset.seekS), requireFull = box.dataset.requireFull === "yes";
   const BIN_S = 0.1, AXIS_PX = 16, PEAK_COLUMNS = 4096, ZOOMS = [1, 2, 4, 8, 16];
-  const AUTOPLAY_KEY = "overheard.autoplay";
+  const AUTOPLAY_KEY = "overheard.autoplay", SPECTROGRAM_KEY = "overheard.spectrogram";
+  let pcm = null, spec = null;
   let rateIndex = rates.indexOf(1), peaks = null, heard = null, last = null, zoomIndex = 0, viewStart = 0;
 
   const say = (text) => { status.textContent = text; };
@@ -37,7 +39,8 @@
       const reply = await fetchClip();
       if (!reply.ok) throw new Error(String(reply.status));
       const bytes = await reply.arrayBuffer();
-      peaks = wavPeaks(bytes, PEAK_COLUMNS);
+      pcm = wavPcm(bytes);
+      peaks = pcm && peaksOf(pcm.samples, PEAK_COLUMNS);
       audio.src = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
       audio.addEventListener("loadedmetadata", () => {
         heard = new Uint8Array(Math.max(1, Math.ceil(duration() / BIN_S)));
@@ -55,25 +58,32 @@
     }
   }
 
-  function wavPeaks(bytes, columns) {
-    // PCM16 WAV: find the "data" chunk and take the peak of each column's samples.
+  function wavPcm(bytes) {
+    // PCM16 WAV: the sample rate from "fmt ", the first channel's samples from "data".
     const view = new DataView(bytes);
-    let at = 12;
+    let at = 12, rateHz = 16000, channels = 1;
     while (at + 8 <= view.byteLength) {
       const id = String.fromCharCode(...new Uint8Array(bytes, at, 4)), size = view.getUint32(at + 4, true);
+      if (id === "fmt ") { channels = view.getUint16(at + 10, true) || 1; rateHz = view.getUint32(at + 12, true); }
       if (id === "data") {
-        const samples = new Int16Array(bytes.slice(at + 8, at + 8 + size - (size % 2)));
-        const per = Math.max(1, Math.floor(samples.length / columns)), out = [];
-        for (let c = 0; c * per < samples.length; c++) {
-          let peak = 0;
-          for (let i = c * per; i < Math.min(samples.length, (c + 1) * per); i++) peak = Math.max(peak, Math.abs(samples[i]));
-          out.push(peak / 32768);
-        }
-        return out;
+        const all = new Int16Array(bytes.slice(at + 8, at + 8 + size - (size % 2)));
+        const samples = channels === 1 ? all : all.filter((_, i) => i % channels === 0);
+        return { samples, rateHz };
       }
       at += 8 + size + (size % 2);
     }
     return null;
+  }
+
+  function peaksOf(samples, columns) {
+    // The peak of each column's samples, 0–1.
+    const per = Math.max(1, Math.floor(samples.length / columns)), out = [];
+    for (let c = 0; c * per < samples.length; c++) {
+      let peak = 0;
+      for (let i = c * per; i < Math.min(samples.length, (c + 1) * per); i++) peak = Math.max(peak, Math.abs(samples[i]));
+      out.push(peak / 32768);
+    }
+    return out;
   }
 
   // The view: [viewStart, viewStart + span) seconds of the clip, span = duration / zoom.
@@ -105,8 +115,23 @@
       g.fillStyle = "#b3261e";
       g.fillRect(Math.round(done), 0, 2, h);
     }
+    drawSpectrogram();
     $("position").textContent = fmt(audio.currentTime) + " of " + fmt(duration());
     $("zoom").textContent = ZOOMS[zoomIndex] + "×";
+  }
+
+  // Computed once per clip, the first time it is shown; it follows the same view and playhead.
+  function drawSpectrogram() {
+    if (!specCanvas || !Spectrogram || specCanvas.hidden) return;
+    if (!pcm || duration() <= 0) { Spectrogram.clear(specCanvas); return; }
+    if (!spec) {
+      spec = Spectrogram.compute(pcm.samples, pcm.rateHz);
+      specCanvas.dataset.frames = String(spec.frames);
+      specCanvas.dataset.seconds = spec.seconds.toFixed(3);
+      specCanvas.dataset.topHz = String(spec.topHz);
+    }
+    const scale = specCanvas.width / canvas.width;
+    Spectrogram.paint(specCanvas, spec, (x) => timeAt(x / scale), xAt(audio.currentTime) * scale);
   }
 
   function drawAxis(g, w, h) {
@@ -159,14 +184,30 @@
   $("autoplay").checked = autoplay();
   $("autoplay").addEventListener("change", (e) => setAutoplay(e.target.checked));
 
+  const spectrogramOn = () => localStorage.getItem(SPECTROGRAM_KEY) === "on";
+  function setSpectrogram(on, quiet) {
+    if (!specCanvas) return;
+    if (!quiet) localStorage.setItem(SPECTROGRAM_KEY, on ? "on" : "off");
+    $("spectrogram-toggle").checked = on;
+    specCanvas.hidden = !on;
+    draw();
+    if (!quiet) say("Spectrogram " + (on ? "shown" : "hidden") + ".");
+  }
+  if (specCanvas) {
+    setSpectrogram(spectrogramOn(), true);
+    $("spectrogram-toggle").addEventListener("change", (e) => setSpectrogram(e.target.checked));
+  }
+
   let dragging = false;
   const pointerSeek = (e) => {
-    const r = canvas.getBoundingClientRect();
+    const r = e.currentTarget.getBoundingClientRect();
     seekTo(timeAt(((e.clientX - r.left) / r.width) * canvas.width));
   };
-  canvas.addEventListener("pointerdown", (e) => { if (!audio.src) return; dragging = true; canvas.setPointerCapture(e.pointerId); pointerSeek(e); });
-  canvas.addEventListener("pointermove", (e) => { if (dragging) pointerSeek(e); });
-  canvas.addEventListener("pointerup", () => { dragging = false; });
+  for (const surface of [canvas, specCanvas].filter(Boolean)) {
+    surface.addEventListener("pointerdown", (e) => { if (!audio.src) return; dragging = true; surface.setPointerCapture(e.pointerId); pointerSeek(e); });
+    surface.addEventListener("pointermove", (e) => { if (dragging) pointerSeek(e); });
+    surface.addEventListener("pointerup", () => { dragging = false; });
+  }
 
   audio.addEventListener("play", () => { $("play").textContent = "Pause"; box.dataset.state = "playing"; say("Playing."); });
   audio.addEventListener("pause", () => { $("play").textContent = "Play"; if (!audio.ended && box.dataset.state !== "withdrawn") { box.dataset.state = "paused"; say("Paused."); } });
@@ -233,6 +274,7 @@
     "[": () => speed(-1), "-": () => speed(-1), "]": () => speed(1), "+": () => speed(1), "=": () => speed(1),
     z: () => zoom(1), Z: () => zoom(-1),
     a: () => setAutoplay(!autoplay()), A: () => setAutoplay(!autoplay()),
+    v: () => setSpectrogram(specCanvas && specCanvas.hidden), V: () => setSpectrogram(specCanvas && specCanvas.hidden),
     t: () => focusOn("transcript"), T: () => focusOn("transcript"),
     i: () => focusOn("intent-filter"), I: () => focusOn("intent-filter"),
     c: () => focusOn("comment"), C: () => focusOn("comment"),
@@ -280,7 +322,8 @@
     audio.removeAttribute("src");
     audio.load();
     if (src) URL.revokeObjectURL(src);
-    peaks = null; heard = null; draw();
+    peaks = null; heard = null; pcm = null; spec = null; draw();
+    if (specCanvas) { delete specCanvas.dataset.frames; delete specCanvas.dataset.seconds; }
     ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"].forEach((id) => { $(id).disabled = true; });
     say(WHY[why] || WHY.ended);
     if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
