@@ -4,15 +4,11 @@ and no page carries anything of a clip's origin."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pyotp
 import pytest
 from sqlalchemy import select
@@ -27,16 +23,11 @@ from overheard.platform import Platform, initialise
 from overheard.review.consent import set_human_review
 from overheard.review.models import Annotation
 from overheard.speech.audio import to_wav_bytes
+from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server
 from tests.conftest import tone_wav
-from tests.test_live_server import free_port
 from tests.workbench.conftest import CAPTURED, SAMPLE_ALL, add_sampled_clip
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PASSWORD = "violet harbour lantern 42"
-CHEAP_HASHING = {"OVERHEARD_ARGON2_TIME_COST": "1", "OVERHEARD_ARGON2_MEMORY_KIB": "8192",
-                 "OVERHEARD_ARGON2_PARALLELISM": "1"}
 SAID = ["what is the weather in paris", "turn the volume up", "what is the capital of france"]
 ANSWERS = [("what is the weather in paris today", "weather"), ("turn the volume up", "volume"),
            ("what is the capital of france", "general_question")]
@@ -85,26 +76,8 @@ def _speech(text: str) -> bytes:
 @pytest.fixture
 def server(scene) -> Iterator[str]:
     _, settings = scene
-    port = free_port()
-    env = {**os.environ, **CHEAP_HASHING, "OVERHEARD_DATABASE_URL": settings.database_url,
-           "OVERHEARD_WORKERS": "0"}
-    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(settings.data_dir),
-           "--port", str(port)]
-    with (settings.data_dir.parent / "server.log").open("ab") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with live_server(settings.data_dir, settings.database_url) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _enrol(page, url: str, scene: Scene) -> str:
