@@ -1,10 +1,11 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
     python benchmarks/watermark.py [--split heldout] [--unmarked 1000] [--data ../shared/data]
+        [--transforms NAME,...] [--baseline v2|v1|none]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and espeak-ng
 voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the same run,
-the previous one (``protect._watermark_v1``). Each goal transform is applied alone; the table counts
+an earlier one (``protect._watermark_v2`` unless ``--baseline`` says otherwise). Each goal transform is applied alone; the table counts
 correct traces, wrong traces and misses, then the rate by clip length. False traces are counted on
 at least 1,000 unmarked clips. Loudness and the serve-path cost (embed time against the time to
 decode the clip) close the report. ``--split tune`` runs on the tuning speakers instead.
@@ -33,7 +34,8 @@ from _wm_data import Clip, marked_clips, unmarked_pool
 from _wm_transforms import TRANSFORMS
 
 from overheard.protect import _watermark_v1 as v1
-from overheard.protect import watermark as v2
+from overheard.protect import _watermark_v2 as v2
+from overheard.protect import watermark as v3
 from overheard.speech.audio import decode_upload
 
 Pcm = NDArray[np.int16]
@@ -54,10 +56,12 @@ class Scheme:
     payload_bits: int
 
 
-SCHEMES = (
-    Scheme("current", v2.embed, v2.detect, v2.PAYLOAD_BITS),
-    Scheme("baseline", v1.embed, v1.detect, v1.PAYLOAD_BITS),
-)
+CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
+BASELINES = {
+    "v2": Scheme("baseline", v2.embed, v2.detect, v2.PAYLOAD_BITS),
+    "v1": Scheme("baseline", v1.embed, v1.detect, v1.PAYLOAD_BITS),
+}
+SCHEMES: tuple[Scheme, ...] = (CURRENT, BASELINES["v2"])
 
 
 def masking_margin_db(original: Pcm, marked: Pcm) -> tuple[float, float]:
@@ -103,7 +107,7 @@ def mark_all(clips: list[Clip], scheme: Scheme, rng: np.random.Generator) -> tup
         embed_s.append(time.perf_counter() - t1)
         decode_s.append(t1 - t0)
         marked.append(out)
-        msr.append(v2.mark_to_signal_db(clip.pcm, out))
+        msr.append(v3.mark_to_signal_db(clip.pcm, out))
         margins.append(masking_margin_db(clip.pcm, out))
     audio_s = sum(c.seconds for c in clips)
     print(
@@ -124,6 +128,7 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
         f"\n{'transform':<22} {'goal':>5} {'current':>16} {'wrong':>5} {'baseline':>16} {'wrong':>5}"
     )
     by_length: dict[str, list[str]] = {}
+    scores: dict[str, tuple[list[float], list[float]]] = {}
     detect_s = 0.0
     for name in names:
         transform = TRANSFORMS[name]
@@ -134,13 +139,17 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
             for out, payload in zip(marked, payloads, strict=True):
                 attacked = transform(out, rng)
                 t0 = time.perf_counter()
-                found = scheme.detect(attacked, KEY).payload  # type: ignore[attr-defined]
+                trace = scheme.detect(attacked, KEY)
+                found = trace.payload  # type: ignore[attr-defined]
                 detect_s += (time.perf_counter() - t0) * (scheme.name == "current")
+                if scheme.name == "current":
+                    hit_or_miss = scores.setdefault(name, ([], []))[found != payload]
+                    hit_or_miss.append(trace.score)  # type: ignore[attr-defined]
                 correct.append(found == payload)
                 wrong += found is not None and found != payload
             row.append(f"{sum(correct):>4}/{len(clips)} {np.mean(correct):>6.1%} {wrong:>5}")
             hits.append(correct)
-        print(f"{name:<22} {GOAL:>5.0%} {row[0]:>22} {row[1]:>22}", flush=True)
+        print(f"{name:<22} {GOAL:>5.0%} " + " ".join(f"{r:>22}" for r in row), flush=True)
         by_length[name] = _by_length(clips, hits[0])
     print(
         f"\ncurrent watermark by clip length ({', '.join(f'{a}–{min(b, 3.0)} s' for a, b in LENGTHS)}):"
@@ -148,6 +157,15 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     for name, cells in by_length.items():
         print(f"{name:<22} " + "  ".join(cells))
     print(f"detect: {detect_s / (len(clips) * len(names)):.2f} s per clip (current)")
+    print("\ncurrent watermark, best Viterbi metric (5th / 50th / 95th percentile):")
+    for name, (traced, missed) in scores.items():
+        print(f"{name:<22} traced {_quantiles(traced)}   missed {_quantiles(missed)}")
+
+
+def _quantiles(values: list[float]) -> str:
+    if not values:
+        return f"{'none':>17}"
+    return "/".join(f"{q:.3f}" for q in np.percentile(values, [5, 50, 95])) + f" ({len(values)})"
 
 
 def _by_length(clips: list[Clip], hits: list[bool]) -> list[str]:
@@ -162,7 +180,7 @@ def _by_length(clips: list[Clip], hits: list[bool]) -> list[str]:
 def unmarked_set(data: Path, clips: list[Clip], count: int, rng: np.random.Generator) -> list[Pcm]:
     """Every clip of the data set, the request clips, excerpts at random gains, other-key marks."""
     pool = unmarked_pool(data) + [c.pcm for c in clips]
-    foreign = [v2.embed(c.pcm, int(rng.integers(0, 2**24)), OTHER_KEY) for c in clips[:50]]
+    foreign = [v3.embed(c.pcm, int(rng.integers(0, 2**24)), OTHER_KEY) for c in clips[:50]]
     foreign += [v1.embed(c.pcm, int(rng.integers(0, 2**32)), KEY) for c in clips[50:100]]
     extra = []
     while len(pool) + len(extra) + len(foreign) < count:
@@ -184,7 +202,12 @@ def false_traces(unmarked: list[Pcm]) -> None:
         found = [scheme.detect(c, KEY) for c in unmarked]
         false = sum(t.payload is not None for t in found)  # type: ignore[attr-defined]
         bound = found[0].false_positive_bound  # type: ignore[attr-defined]
-        print(f"{scheme.name:>8}: {false} (analytic bound {bound:.1e} per clip)", flush=True)
+        metric = _quantiles([t.score for t in found])  # type: ignore[attr-defined]
+        print(
+            f"{scheme.name:>8}: {false} (analytic bound {bound:.1e} per clip; best Viterbi "
+            f"metric 5th/50th/95th percentile {metric})",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -197,7 +220,10 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
+    parser.add_argument("--baseline", choices=("v2", "v1", "none"), default="v2")
     args = parser.parse_args()
+    global SCHEMES
+    SCHEMES = (CURRENT,) if args.baseline == "none" else (CURRENT, BASELINES[args.baseline])
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     clips = marked_clips(args.data, held_out=args.split == "heldout", seed=args.seed)

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from overheard.errors import BadRequest
-from overheard.protect import _convcode, _watermark_v1, watermark
+from overheard.protect import _convcode, _watermark_v1, _watermark_v2, watermark
 from overheard.protect.tracing import read_mark
 from overheard.protect.watermark import (
     PAYLOAD_BITS,
@@ -155,14 +155,16 @@ def test_mark_stays_inside_its_band(real_speech: list[NDArray[np.int16]]) -> Non
 
 
 def test_clips_marked_before_are_still_read() -> None:
-    """``overheard trace`` reads the first watermark too, for clips served before this one."""
+    """``overheard trace`` reads the earlier watermarks too, for clips served before this one."""
     pcm = synthetic_speech(4.0, seed=2)
     legacy = _watermark_v1.embed(pcm, 0xDEADBEEF, KEY)
     assert read_mark(legacy, KEY).payload == 0xDEADBEEF
+    second = _watermark_v2.embed(pcm, 0xBEEF01, KEY)
+    assert read_mark(second, KEY).payload == 0xBEEF01
     assert read_mark(embed(pcm, PAYLOAD, KEY), KEY).payload == PAYLOAD
     none = read_mark(pcm, KEY)
     assert none.payload is None
-    assert none.false_positive_bound == pytest.approx(32 * 2.0**-24 + 96 * 2.0**-32)
+    assert none.false_positive_bound == pytest.approx(2 * 32 * 2.0**-24 + 96 * 2.0**-32)
 
 
 def excerpt(pcm: NDArray[np.int16]) -> NDArray[np.int16]:

@@ -19,7 +19,7 @@ from ..errors import AudioRejected
 from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.audio import SAMPLE_RATE_HZ, read_audio_file
-from . import _watermark_v1
+from . import _watermark_v1, _watermark_v2
 from ._tables import Watermark
 from .watermark import Trace, detect
 
@@ -84,14 +84,17 @@ def _ffmpeg_decode(path: Path) -> np.ndarray:
 
 
 def read_mark(pcm: np.ndarray, key: bytes) -> Trace:
-    """The current watermark, else the first one (clips served before it); bounds add up."""
+    """The current watermark, else the earlier ones (clips served before it); bounds add up."""
     current = detect(pcm, key)
     if current.payload is not None:
         return current
-    legacy = _watermark_v1.detect(pcm, key)
-    bound = current.false_positive_bound + legacy.false_positive_bound
-    score = legacy.score if legacy.payload is not None else current.score
-    return Trace(legacy.payload, score, bound)
+    bound = current.false_positive_bound
+    for earlier in (_watermark_v2.detect, _watermark_v1.detect):
+        found = earlier(pcm, key)
+        bound += found.false_positive_bound
+        if found.payload is not None:
+            return Trace(found.payload, found.score, bound)
+    return Trace(None, current.score, bound)
 
 
 def trace_file(platform: Platform, path: Path, *, actor: str, now: datetime) -> TraceResult:

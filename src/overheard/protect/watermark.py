@@ -1,4 +1,4 @@
-"""Leak-tracing audio watermark that survives a phone line: a keyed 24-bit serve index.
+"""Leak-tracing audio watermark that survives a phone line: a keyed 24-bit serve index (version 3).
 
 The mark is a keyed pattern of gain changes (a patchwork) on time–frequency tiles of the speech
 itself: 44 bands of 62.5 Hz between 406 and 3156 Hz, 32 ms long. A tile's sign says whether its
@@ -6,7 +6,9 @@ band gets louder or quieter than its neighbourhood; each coded bit is spread ove
 The 24-bit index and a keyed 24-bit tag are convolutionally encoded; embedding is informed (tiles
 get gain only where the speech does not already carry the bit with margin). Detection searches
 speed (±2 %) and block phase, decodes every candidate by Viterbi and accepts a payload only when
-its keyed tag matches. See docs/models/watermark.md.
+its keyed tag matches. Version 3 measures tile contrast against a 3-frame (not 5-frame) local mean
+and weighs cells near the noise floor more at detection; clips marked by version 2 are read by
+``protect._watermark_v2``. See docs/models/watermark.md.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from overheard.errors import BadRequest
 
 from . import _convcode
 
+VERSION = 3
+"""Mark version (2: ``protect._watermark_v2``; 1: ``protect._watermark_v1``, 32-bit ids)."""
 PAYLOAD_BITS = 24
 """Bits of the serve index marked into a clip (the ``watermarks`` row id)."""
 TAG_BITS = 24
@@ -50,7 +54,7 @@ TILE_FRAMES = 2
 BLOCK_TILES = 39
 """Tiles per block in time; the block (1.25 s) repeats over the clip."""
 BLOCK_FRAMES = TILE_FRAMES * BLOCK_TILES
-LOCAL_FRAMES = 5
+LOCAL_FRAMES = 3
 LOCAL_BANDS = 5
 """Features are log-energies minus their mean over this many frames × bands (the speech's shape)."""
 MARGIN_DB = 2.0
@@ -61,8 +65,10 @@ PASSES = 3
 """Embedding re-measures and tops up this many times (overlap-add smears tile edges)."""
 FLOOR_PERCENTILE = 20.0
 """Percentile of a band's energy over frames taken as its floor (noise or silence)."""
-FLOOR_WEIGHT = 4.0
-"""A cell at this many times its band's floor counts half at detection (see ``_features``)."""
+EMBED_FLOOR_WEIGHT = 4.0
+"""Embedding counts a cell at this many times its band's floor half (see ``_features``)."""
+DETECT_FLOOR_WEIGHT = 0.5
+"""Detection counts a cell at this many times its band's floor half: noisy cells still vote."""
 SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
 """Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
 SOFT_CLIP = 1.5
@@ -165,11 +171,11 @@ def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
     return flat[..., half : half + length]
 
 
-def _features(spec: NDArray[np.complex128]) -> NDArray[np.float64]:
+def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.float64]:
     """Weighted band log-energies (frames, BANDS), dB minus their local mean.
 
-    A cell's weight is its energy over energy plus ``FLOOR_WEIGHT`` × its band's floor (a low
-    percentile over frames): cells drowned in noise or silence count little.
+    A cell's weight is its energy over energy plus ``floor_weight`` × its band's floor (a low
+    percentile over frames): cells drowned in noise or silence count less.
     """
     band = _band_of_bin()
     inside = band >= 0
@@ -179,7 +185,7 @@ def _features(spec: NDArray[np.complex128]) -> NDArray[np.float64]:
     db = 10 * np.log10(energy + _EPS)
     db -= uniform_filter(db, size=(LOCAL_FRAMES, LOCAL_BANDS), mode="nearest")
     floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
-    return db * energy / (energy + FLOOR_WEIGHT * floor + _EPS)
+    return db * energy / (energy + floor_weight * floor + _EPS)
 
 
 def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -237,7 +243,8 @@ def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float6
     gain_db = np.zeros((BLOCK_TILES, BANDS))
     marked = x
     for _ in range(PASSES):
-        tiles = _tile_sums(_features(_stft(marked, hann=True)), np.zeros(1, dtype=np.int64))[0]
+        features = _features(_stft(marked, hann=True), EMBED_FLOOR_WEIGHT)
+        tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
         soft = _soft_bits((tiles / frames_per_tile[:, None])[None], code)[0]
         shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
         step = (wanted * shortfall)[code.bit_of_tile] * code.signs
@@ -260,12 +267,7 @@ def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE
         return Trace(payload=None, score=0.0, false_positive_bound=bound)
     code = _code(key)
     phases = np.arange(BLOCK_FRAMES)
-    soft = np.concatenate(
-        [
-            _soft_bits(_tile_sums(_features(_stft(_rescale(x, s), hann=True)), phases), code)
-            for s in SCALES
-        ]
-    )
+    soft = np.concatenate([_soft_bits(_tile_sums(_scaled(x, s), phases), code) for s in SCALES])
     scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
     words, metrics = _convcode.decode(np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP))
     for idx in np.argsort(metrics)[::-1][:CHECKS]:
@@ -274,6 +276,11 @@ def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE
         if word & (2**TAG_BITS - 1) == _tag(key, payload):
             return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
     return Trace(payload=None, score=float(metrics.max()), false_positive_bound=bound)
+
+
+def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
+    """Detection features of ``x`` with a speed change by ``speed`` undone."""
+    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT)
 
 
 def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:

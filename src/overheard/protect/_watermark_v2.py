@@ -1,0 +1,291 @@
+"""The second leak-tracing watermark (kept to trace clips served before the current one).
+
+A keyed pattern of gain changes on 62.5 Hz × 32 ms tiles of the speech between 406 and 3187 Hz,
+carrying a 24-bit serve index and a keyed 24-bit tag (rate-1/3 convolutional code), with features
+that subtract a 5-frame × 5-band local mean. The current watermark (``protect.watermark``) shares
+its key material, tiles and code and differs in the feature window and the detector's weighting;
+this copy is frozen so every clip served with it is read exactly as it was measured.
+See docs/models/watermark.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import uniform_filter
+from scipy.signal import resample_poly
+
+from overheard.errors import BadRequest
+
+from . import _convcode
+
+PAYLOAD_BITS = 24
+"""Bits of the serve index marked into a clip (the ``watermarks`` row id)."""
+TAG_BITS = 24
+"""Bits of the keyed tag that guards every payload (HMAC-SHA256, truncated)."""
+CODE_BITS = PAYLOAD_BITS + TAG_BITS
+CODED_BITS = _convcode.coded_bits(CODE_BITS)
+"""Coded bits per block (162)."""
+SAMPLE_RATE_HZ = 16000
+FRAME_SAMPLES = 512
+"""Analysis frame (32 ms, square-root Hann)."""
+HOP_SAMPLES = 256
+"""Frame step (16 ms)."""
+BAND_HZ = (400.0, 3200.0)
+"""The mark lives here: inside a telephone channel."""
+BINS_PER_BAND = 2
+"""FFT bins per band (62.5 Hz)."""
+BANDS = 44
+"""Bands from ``BAND_HZ[0]`` up."""
+TILE_FRAMES = 2
+"""Frames per tile (32 ms)."""
+BLOCK_TILES = 39
+"""Tiles per block in time; the block (1.25 s) repeats over the clip."""
+BLOCK_FRAMES = TILE_FRAMES * BLOCK_TILES
+LOCAL_FRAMES = 5
+LOCAL_BANDS = 5
+"""Features are log-energies minus their mean over this many frames × bands (the speech's shape)."""
+MARGIN_DB = 2.0
+"""Informed embedding lifts each coded bit's tile contrast to this many dB per tile."""
+MAX_GAIN_DB = 6.0
+"""Largest gain change on one tile, dB (the loudness cap)."""
+PASSES = 3
+"""Embedding re-measures and tops up this many times (overlap-add smears tile edges)."""
+FLOOR_PERCENTILE = 20.0
+"""Percentile of a band's energy over frames taken as its floor (noise or silence)."""
+FLOOR_WEIGHT = 4.0
+"""A cell at this many times its band's floor counts half at detection (see ``_features``)."""
+SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
+"""Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
+SOFT_CLIP = 1.5
+"""Soft bits are clipped at this many times their median magnitude (one loud cell cannot dominate)."""
+CHECKS = 32
+"""Candidates (speed × phase) whose keyed tag is checked, best Viterbi metric first."""
+
+_EPS = 1e-3
+"""Power floor (int16² units) so digital silence has a finite log."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What a clip says about where it came from."""
+
+    payload: int | None
+    """The serve index, or None when no valid mark is found."""
+    score: float
+    """Normalised Viterbi metric of the best candidate (1.0 = every soft bit agrees)."""
+    false_positive_bound: float
+    """Probability that an unmarked clip yields a payload under this decision rule."""
+
+
+@dataclass(frozen=True)
+class _Code:
+    """Key-derived material: tile signs, tile → coded-bit map and a payload whitening mask."""
+
+    signs: NDArray[np.float64]
+    """±1 per tile (BLOCK_TILES, BANDS)."""
+    bit_of_tile: NDArray[np.int64]
+    """Coded bit each tile carries (BLOCK_TILES, BANDS)."""
+    mask: int
+    by_bit: NDArray[np.int64]
+    """Tiles (flattened) ordered by the coded bit they carry."""
+    bit_starts: NDArray[np.int64]
+    """Where each coded bit's tiles start in ``by_bit``."""
+
+
+def _derive(key: bytes, label: bytes) -> bytes:
+    return hmac.new(key, b"overheard.watermark.v2." + label, hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=8)
+def _code(key: bytes) -> _Code:
+    rng = np.random.default_rng(int.from_bytes(_derive(key, b"tiles"), "big"))
+    tiles = BLOCK_TILES * BANDS
+    bits = rng.permutation(np.arange(tiles) % CODED_BITS).reshape(BLOCK_TILES, BANDS)
+    signs = rng.choice([-1.0, 1.0], size=(BLOCK_TILES, BANDS))
+    mask = int.from_bytes(_derive(key, b"mask")[:4], "big") % 2**PAYLOAD_BITS
+    by_bit = np.argsort(bits.ravel(), kind="stable")
+    starts = np.searchsorted(bits.ravel()[by_bit], np.arange(CODED_BITS))
+    return _Code(signs=signs, bit_of_tile=bits, mask=mask, by_bit=by_bit, bit_starts=starts)
+
+
+def _tag(key: bytes, payload: int) -> int:
+    digest = _derive(key, b"tag" + payload.to_bytes(4, "big"))
+    return int.from_bytes(digest[:4], "big") % 2**TAG_BITS
+
+
+def _codeword(key: bytes, payload: int) -> NDArray[np.float64]:
+    """±1 per coded bit: the whitened payload then its keyed tag, convolutionally encoded."""
+    word = ((payload ^ _code(key).mask) << TAG_BITS) | _tag(key, payload)
+    return _convcode.encode(word, CODE_BITS)
+
+
+@lru_cache(maxsize=1)
+def _band_of_bin() -> NDArray[np.int64]:
+    """Band index of each FFT bin (``BINS_PER_BAND`` bins from ``BAND_HZ[0]`` up), -1 outside."""
+    bins = np.arange(FRAME_SAMPLES // 2 + 1)
+    first = math.ceil(BAND_HZ[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ)
+    band = (bins - first) // BINS_PER_BAND
+    band[(bins < first) | (band >= BANDS)] = -1
+    return band
+
+
+@lru_cache(maxsize=1)
+def _window() -> NDArray[np.float64]:
+    return np.sqrt(np.hanning(FRAME_SAMPLES + 1)[:-1])
+
+
+def _stft(x: NDArray[np.float64], hann: bool = False) -> NDArray[np.complex128]:
+    """Frames centred on every hop (frame n at sample n × HOP_SAMPLES)."""
+    half = FRAME_SAMPLES // 2
+    padded = np.pad(x, (half, half + (-len(x)) % HOP_SAMPLES))
+    count = (len(padded) - FRAME_SAMPLES) // HOP_SAMPLES + 1
+    idx = np.arange(FRAME_SAMPLES)[None, :] + HOP_SAMPLES * np.arange(count)[:, None]
+    window = _window() ** 2 if hann else _window()
+    return np.fft.rfft(padded[idx] * window, axis=1)
+
+
+def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
+    """Overlap-add of square-root-Hann frames at half overlap (the inverse of ``_stft``)."""
+    frames = np.fft.irfft(spec, FRAME_SAMPLES, axis=-1) * _window()
+    halves = frames.reshape(*frames.shape[:-1], 2, HOP_SAMPLES)
+    out = np.zeros((*frames.shape[:-2], frames.shape[-2] + 1, HOP_SAMPLES))
+    out[..., :-1, :] += halves[..., 0, :]
+    out[..., 1:, :] += halves[..., 1, :]
+    flat = out.reshape(*frames.shape[:-2], -1)
+    half = FRAME_SAMPLES // 2
+    return flat[..., half : half + length]
+
+
+def _features(spec: NDArray[np.complex128]) -> NDArray[np.float64]:
+    """Weighted band log-energies (frames, BANDS), dB minus their local mean.
+
+    A cell's weight is its energy over energy plus ``FLOOR_WEIGHT`` × its band's floor (a low
+    percentile over frames): cells drowned in noise or silence count little.
+    """
+    band = _band_of_bin()
+    inside = band >= 0
+    power = np.abs(spec[:, inside]) ** 2
+    energy = np.zeros((len(spec), BANDS))
+    np.add.at(energy.T, band[inside], power.T)
+    db = 10 * np.log10(energy + _EPS)
+    db -= uniform_filter(db, size=(LOCAL_FRAMES, LOCAL_BANDS), mode="nearest")
+    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
+    return db * energy / (energy + FLOOR_WEIGHT * floor + _EPS)
+
+
+def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Per block phase p: summed features of each tile, (phases, BLOCK_TILES, BANDS).
+
+    Phase p means the clip's frame 0 sat at block frame p.
+    """
+    padded = np.pad(features, ((0, -len(features) % BLOCK_FRAMES), (0, 0)))
+    folded = padded.reshape(-1, BLOCK_FRAMES, BANDS).sum(axis=0)
+    rolled = folded[(np.arange(BLOCK_FRAMES)[None, :] - phases[:, None]) % BLOCK_FRAMES]
+    return rolled.reshape(len(phases), BLOCK_TILES, TILE_FRAMES, BANDS).sum(axis=2)
+
+
+def _soft_bits(tiles: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
+    """Soft coded bits (candidates, CODED_BITS) from tile sums: signed sums over each bit's tiles."""
+    signed = (tiles * code.signs).reshape(len(tiles), -1)[:, code.by_bit]
+    return np.add.reduceat(signed, code.bit_starts, axis=1)
+
+
+def _to_internal(pcm: NDArray[np.int16], sample_rate_hz: int) -> NDArray[np.float64]:
+    if pcm.ndim != 1:
+        raise BadRequest("watermark needs mono PCM (a 1-D array)", code="not_mono")
+    return _resample(pcm.astype(np.float64), SAMPLE_RATE_HZ, sample_rate_hz)
+
+
+def _resample(x: NDArray[np.float64], up: int, down: int) -> NDArray[np.float64]:
+    g = gcd(up, down)
+    return x if up == down else resample_poly(x, up // g, down // g)
+
+
+def embed(
+    pcm: NDArray[np.int16], payload: int, key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> NDArray[np.int16]:
+    """Return ``pcm`` (int16 mono) with ``payload`` (24 bits) marked under ``key``; same length."""
+    if not 0 <= payload < 2**PAYLOAD_BITS:
+        raise BadRequest("watermark payload must fit in 24 bits", code="bad_payload")
+    x = _to_internal(pcm, sample_rate_hz)
+    if len(x) < FRAME_SAMPLES or not np.any(x):
+        return pcm.copy()
+    marked = _mark(x, payload, key)
+    mark = _resample(marked - x, sample_rate_hz, SAMPLE_RATE_HZ)[: len(pcm)]
+    mark = np.pad(mark, (0, len(pcm) - len(mark)))
+    out = np.round(pcm.astype(np.float64) + mark)
+    return np.clip(out, -32768, 32767).astype(np.int16)
+
+
+def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
+    """``x`` at 16 kHz with the tile gains that carry ``payload`` (float, int16 units)."""
+    code = _code(key)
+    wanted = _codeword(key, payload)
+    spec = _stft(x)
+    tile_of_frame = (np.arange(len(spec)) // TILE_FRAMES) % BLOCK_TILES
+    tiles_per_bit = np.bincount(code.bit_of_tile.ravel(), minlength=CODED_BITS)
+    frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+    gain_db = np.zeros((BLOCK_TILES, BANDS))
+    marked = x
+    for _ in range(PASSES):
+        tiles = _tile_sums(_features(_stft(marked, hann=True)), np.zeros(1, dtype=np.int64))[0]
+        soft = _soft_bits((tiles / frames_per_tile[:, None])[None], code)[0]
+        shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
+        step = (wanted * shortfall)[code.bit_of_tile] * code.signs
+        gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
+        marked = _istft(spec * _gain_map(gain_db[tile_of_frame]), len(x))
+    return marked
+
+
+def _gain_map(frame_gain_db: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Linear gain per (frame, bin): each band's gain on its bins, 1 outside ``BAND_HZ``."""
+    padded = np.concatenate([frame_gain_db, np.zeros((len(frame_gain_db), 1))], axis=1)
+    return 10 ** (padded[:, _band_of_bin()] / 20)
+
+
+def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Trace:
+    """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~1.5 s), or None."""
+    x = _to_internal(pcm, sample_rate_hz)
+    bound = CHECKS * 2.0**-TAG_BITS
+    if len(x) < FRAME_SAMPLES or not np.any(x):
+        return Trace(payload=None, score=0.0, false_positive_bound=bound)
+    code = _code(key)
+    phases = np.arange(BLOCK_FRAMES)
+    soft = np.concatenate(
+        [
+            _soft_bits(_tile_sums(_features(_stft(_rescale(x, s), hann=True)), phases), code)
+            for s in SCALES
+        ]
+    )
+    scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
+    words, metrics = _convcode.decode(np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP))
+    for idx in np.argsort(metrics)[::-1][:CHECKS]:
+        word = int(words[idx])
+        payload = (word >> TAG_BITS) ^ code.mask
+        if word & (2**TAG_BITS - 1) == _tag(key, payload):
+            return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
+    return Trace(payload=None, score=float(metrics.max()), false_positive_bound=bound)
+
+
+def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
+    """Undo a speed change by ``speed`` (a clip played ``speed`` times faster is stretched back)."""
+    up = round(speed * 200)
+    return _resample(x, up, 200)
+
+
+def mark_to_signal_db(original: NDArray[np.int16], marked: NDArray[np.int16]) -> float:
+    """Energy of ``marked - original`` relative to ``original``, in dB (more negative = quieter)."""
+    diff = marked.astype(np.float64) - original.astype(np.float64)
+    signal = float(np.sum(original.astype(np.float64) ** 2))
+    noise = float(np.sum(diff**2))
+    if signal == 0.0 or noise == 0.0:
+        return -math.inf
+    return 10 * math.log10(noise / signal)
