@@ -229,3 +229,48 @@ def test_mark_survives_codecs(
         detect(ffmpeg_round_trip(m, codec, suffix, tmp_path), KEY).payload for m in marked_requests
     ]
     assert_traced(found)
+
+
+@pytest.fixture(scope="module")
+def ten_requests(shared_data: Path) -> list[NDArray[np.int16]]:
+    """One 2.4–2.85 s request-length stretch of an utterance of each of the ten speakers."""
+    root = shared_data / "speakers" / "librispeech-test-other"
+    speakers = sorted(p for p in root.iterdir() if p.is_dir())
+    clips = []
+    for i, folder in enumerate(speakers):
+        pcm = sf.read(sorted(folder.glob("*.flac"))[2], dtype="int16")[0]
+        start = len(pcm) // 3
+        clips.append(pcm[start : start + int((2.4 + 0.05 * i) * SAMPLE_RATE_HZ)])
+    return clips
+
+
+def noise_20db(x: NDArray[np.int16], seed: int) -> NDArray[np.int16]:
+    """White noise 20 dB under the clip's power."""
+    power = np.mean(x.astype(np.float64) ** 2) / 100
+    return saturate(x + np.random.default_rng(seed).standard_normal(len(x)) * np.sqrt(power))
+
+
+@pytest.mark.data
+@needs_ffmpeg
+def test_every_request_traces_after_noise_opus_16_and_an_excerpt(
+    ten_requests: list[NDArray[np.int16]], tmp_path: Path
+) -> None:
+    """Ten speakers' requests: each traced after 20 dB noise, Opus 16 kbit/s and a 1.5 s excerpt."""
+    opus = (["-c:a", "libopus", "-b:a", "16k"], "opus")
+    attacks = {
+        "noise 20 dB": lambda x, i: noise_20db(x, i),
+        "opus 16 kbit/s": lambda x, i: ffmpeg_round_trip(x, *opus, tmp_path),
+        "1.5 s excerpt": lambda x, i: excerpt(x),
+    }
+    marked = [embed(pcm, PAYLOAD + i, KEY) for i, pcm in enumerate(ten_requests)]
+    for name, attack in attacks.items():
+        found = [detect(attack(m, i), KEY).payload for i, m in enumerate(marked)]
+        assert found == [PAYLOAD + i for i in range(len(marked))], name
+
+
+@pytest.mark.data
+def test_unmarked_requests_trace_to_nobody(ten_requests: list[NDArray[np.int16]]) -> None:
+    """The same requests unmarked, alone or under noise, yield no serve (nor an earlier mark's)."""
+    for i, pcm in enumerate(ten_requests):
+        assert read_mark(pcm, KEY).payload is None
+        assert detect(noise_20db(pcm, i), KEY).payload is None
