@@ -71,3 +71,41 @@ def decode(soft: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.flo
         state = preds[choices[step][rows, state].astype(np.int64), state]
     scale = np.maximum(np.abs(soft).sum(axis=1), 1e-12)
     return words, metric[:, 0] / scale
+
+
+def encode_many(words: NDArray[np.int64], message_bits: int) -> NDArray[np.float32]:
+    """±1 coded bits of many words at once (words, coded bits); same as ``encode`` per word."""
+    outputs = _trellis().astype(np.float32)
+    reg = np.zeros(len(words), dtype=np.int64)
+    coded = np.empty((len(words), message_bits + MEMORY, RATE), dtype=np.float32)
+    for step in range(message_bits + MEMORY):
+        shift = message_bits - 1 - step
+        bit = (words >> shift) & 1 if shift >= 0 else np.zeros_like(words)
+        reg = ((reg << 1) | bit) & (2 ** (MEMORY + 1) - 1)
+        coded[:, step] = outputs[reg]
+    return coded.reshape(len(words), -1)
+
+
+def log_mgf(soft: NDArray[np.float64], lambdas: NDArray[np.float64]) -> NDArray[np.float64]:
+    """log E[exp(λ · soft·c)] over a uniformly random message c, (candidates, λs); exact.
+
+    Summed over every path of the zero-tailed trellis (each message bit 1/2), so a Chernoff bound
+    on how well a random codeword can match ``soft`` needs no independence assumption.
+    """
+    batch = soft.reshape(len(soft), -1, RATE)
+    steps = batch.shape[1]
+    outputs = _trellis()
+    nxt = np.arange(STATES)
+    preds = np.stack([(nxt >> 1), (nxt >> 1) | (STATES >> 1)])
+    log_alpha = np.full((len(soft), len(lambdas), STATES), -np.inf)
+    log_alpha[:, :, 0] = 0.0
+    for step in range(steps):
+        branch = lambdas[None, :, None] * (batch[:, step] @ outputs.T)[:, None, :]
+        low = log_alpha[:, :, preds[0]] + branch[:, :, nxt]
+        high = log_alpha[:, :, preds[1]] + branch[:, :, nxt + STATES]
+        log_alpha = np.logaddexp(low, high)
+        if step < steps - MEMORY:
+            log_alpha -= np.log(2.0)
+        else:
+            log_alpha[:, :, 1::2] = -np.inf  # the tail feeds zeros
+    return log_alpha[:, :, 0]

@@ -75,6 +75,14 @@ SOFT_CLIP = 1.5
 """Soft bits are clipped at this many times their median magnitude (one loud cell cannot dominate)."""
 CHECKS = 32
 """Candidates (speed × phase) whose keyed tag is checked, best Viterbi metric first."""
+ISSUED_FALSE_POSITIVE = 2.0**-20
+"""False-trace probability allowed to the search over issued ids, per unmarked clip (union bound)."""
+ISSUED_ALIGNMENTS = 16
+"""Alignments (best match first) whose Chernoff bound the issued-id search evaluates."""
+ISSUED_CHUNK = 8192
+"""Issued ids correlated at once (memory: alignments × chunk floats)."""
+_LAMBDAS = np.geomspace(0.02, 4.0, 48)
+"""Chernoff parameters tried (soft bits are normalised to a median magnitude of 1)."""
 
 _EPS = 1e-3
 """Power floor (int16² units) so digital silence has a finite log."""
@@ -105,6 +113,24 @@ class _Code:
     """Tiles (flattened) ordered by the coded bit they carry."""
     bit_starts: NDArray[np.int64]
     """Where each coded bit's tiles start in ``by_bit``."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """The ids issued so far (the ``watermarks`` table) with their codewords under one key."""
+
+    ids: NDArray[np.int64]
+    codewords: NDArray[np.float32]
+    """±1 per coded bit (ids, CODED_BITS)."""
+
+
+def issued(ids: NDArray[np.int64] | list[int], key: bytes) -> Issued:
+    """Codewords of the issued 24-bit ``ids`` under ``key`` (others are ignored), for ``detect``."""
+    arr = np.unique(np.asarray(ids, dtype=np.int64))
+    arr = arr[(arr >= 0) & (arr < 2**PAYLOAD_BITS)]
+    tags = np.array([_tag(key, int(i)) for i in arr], dtype=np.int64)
+    words = ((arr ^ _code(key).mask) << TAG_BITS) | tags
+    return Issued(ids=arr, codewords=_convcode.encode_many(words, CODE_BITS))
 
 
 def _derive(key: bytes, label: bytes) -> bytes:
@@ -259,23 +285,60 @@ def _gain_map(frame_gain_db: NDArray[np.float64]) -> NDArray[np.float64]:
     return 10 ** (padded[:, _band_of_bin()] / 20)
 
 
-def detect(pcm: NDArray[np.int16], key: bytes, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Trace:
-    """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~1.5 s), or None."""
+def detect(
+    pcm: NDArray[np.int16],
+    key: bytes,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+    among: Issued | None = None,
+) -> Trace:
+    """Find the payload marked under ``key`` in ``pcm`` (any excerpt of >= ~1.5 s), or None.
+
+    Viterbi decoding with a keyed tag check first; when that finds nothing and ``among`` (the
+    issued ids) is given, the best-matching issued id if its match is too good for chance.
+    """
     x = _to_internal(pcm, sample_rate_hz)
-    bound = CHECKS * 2.0**-TAG_BITS
+    bound = CHECKS * 2.0**-TAG_BITS + (ISSUED_FALSE_POSITIVE if among is not None else 0.0)
     if len(x) < FRAME_SAMPLES or not np.any(x):
         return Trace(payload=None, score=0.0, false_positive_bound=bound)
     code = _code(key)
     phases = np.arange(BLOCK_FRAMES)
     soft = np.concatenate([_soft_bits(_tile_sums(_scaled(x, s), phases), code) for s in SCALES])
     scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
-    words, metrics = _convcode.decode(np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP))
+    soft = np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP)
+    words, metrics = _convcode.decode(soft)
     for idx in np.argsort(metrics)[::-1][:CHECKS]:
         word = int(words[idx])
         payload = (word >> TAG_BITS) ^ code.mask
         if word & (2**TAG_BITS - 1) == _tag(key, payload):
             return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
-    return Trace(payload=None, score=float(metrics.max()), false_positive_bound=bound)
+    payload = _search_issued(soft, among) if among is not None and len(among.ids) else None
+    return Trace(payload=payload, score=float(metrics.max()), false_positive_bound=bound)
+
+
+def _search_issued(soft: NDArray[np.float64], among: Issued) -> int | None:
+    """The issued id whose codeword matches an alignment beyond chance, or None.
+
+    For an unmarked clip every issued codeword is, over the key, a uniformly random codeword, so
+    P(match >= u) <= min_λ E[exp(λ match)] e^(-λu) (computed exactly on the trellis); an id is
+    accepted when that bound times ids × alignments is at most ``ISSUED_FALSE_POSITIVE``.
+    """
+    flat = soft.astype(np.float32)
+    best = np.full(len(soft), -np.inf)
+    best_id = np.zeros(len(soft), dtype=np.int64)
+    for start in range(0, len(among.ids), ISSUED_CHUNK):
+        match = flat @ among.codewords[start : start + ISSUED_CHUNK].T
+        top = np.argmax(match, axis=1)
+        value = match[np.arange(len(soft)), top]
+        better = value > best
+        best[better], best_id[better] = value[better], among.ids[start + top[better]]
+    picked = np.argsort(best)[::-1][:ISSUED_ALIGNMENTS]
+    log_mgf = _convcode.log_mgf(soft[picked], _LAMBDAS)
+    log_tail = np.min(log_mgf - _LAMBDAS[None, :] * best[picked, None], axis=1)
+    tries = math.log(len(among.ids) * len(soft))
+    winner = int(np.argmin(log_tail))
+    if log_tail[winner] + tries > math.log(ISSUED_FALSE_POSITIVE):
+        return None
+    return int(best_id[picked[winner]])
 
 
 def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
