@@ -1,14 +1,16 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
     python benchmarks/watermark.py [--split heldout] [--unmarked 1000] [--data ../shared/data]
-        [--transforms NAME,...] [--baseline v2|v1|none]
+        [--transforms NAME,...] [--baseline v2|v1|none] [--issued 10000]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and espeak-ng
 voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the same run,
 an earlier one (``protect._watermark_v2`` unless ``--baseline`` says otherwise). Each goal transform is applied alone; the table counts
 correct traces, wrong traces and misses, then the rate by clip length. False traces are counted on
 at least 1,000 unmarked clips. Loudness and the serve-path cost (embed time against the time to
-decode the clip) close the report. ``--split tune`` runs on the tuning speakers instead.
+decode the clip) close the report. ``--split tune`` runs on the tuning speakers instead. The current
+watermark's detector is given a table of ``--issued`` issued ids (the marked clips' ids and random
+others), as ``overheard trace`` gives it the ``watermarks`` table; 0 reads by Viterbi alone.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ BASELINES = {
     "v1": Scheme("baseline", v1.embed, v1.detect, v1.PAYLOAD_BITS),
 }
 SCHEMES: tuple[Scheme, ...] = (CURRENT, BASELINES["v2"])
+ISSUED: list[int] = []
+"""Ids the current detector searches when Viterbi finds nothing (set in ``main``)."""
+
+
+def with_issued(ids: list[int]) -> Scheme:
+    """The current watermark whose detector also searches ``ids`` (none: Viterbi alone)."""
+    if not ids:
+        return CURRENT
+    among = v3.issued(ids, KEY)
+    return Scheme("current", v3.embed, lambda pcm, key: v3.detect(pcm, key, among=among), 24)
 
 
 def masking_margin_db(original: Pcm, marked: Pcm) -> tuple[float, float]:
@@ -124,6 +136,7 @@ def mark_all(clips: list[Clip], scheme: Scheme, rng: np.random.Generator) -> tup
 def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) -> None:
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
     marks = {s.name: mark_all(clips, s, rng) for s in SCHEMES}
+    schemes = [with_issued(_table(marks["current"][1])), *SCHEMES[1:]]
     print(
         f"\n{'transform':<22} {'goal':>5} {'current':>16} {'wrong':>5} {'baseline':>16} {'wrong':>5}"
     )
@@ -133,7 +146,7 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     for name in names:
         transform = TRANSFORMS[name]
         row, hits = [], []
-        for scheme in SCHEMES:
+        for scheme in schemes:
             marked, payloads = marks[scheme.name]
             correct, wrong = [], 0
             for out, payload in zip(marked, payloads, strict=True):
@@ -194,11 +207,24 @@ def unmarked_set(data: Path, clips: list[Clip], count: int, rng: np.random.Gener
     return pool + extra + foreign
 
 
+def _table(payloads: list[int]) -> list[int]:
+    """``ISSUED[0]`` issued ids: the given payloads and random others (empty when 0).
+
+    Drawn from a generator of its own, so the transforms see the same noise with or without it.
+    """
+    if not ISSUED or ISSUED[0] == 0:
+        return []
+    others = np.random.default_rng(ISSUED[0]).choice(2**24, size=ISSUED[0], replace=False)
+    taken = set(payloads)
+    fill = [int(i) for i in others if int(i) not in taken]
+    return [*payloads, *fill[: max(0, ISSUED[0] - len(payloads))]]
+
+
 def false_traces(unmarked: list[Pcm]) -> None:
     """Print how many unmarked clips yield a payload under each scheme."""
     hours = sum(len(c) for c in unmarked) / RATE_HZ / 3600
     print(f"\nfalse traces on {len(unmarked)} unmarked clips ({hours:.2f} h; goal 0):")
-    for scheme in SCHEMES:
+    for scheme in [with_issued(_table([])), *SCHEMES[1:]]:
         found = [scheme.detect(c, KEY) for c in unmarked]
         false = sum(t.payload is not None for t in found)  # type: ignore[attr-defined]
         bound = found[0].false_positive_bound  # type: ignore[attr-defined]
@@ -221,7 +247,9 @@ def main() -> None:
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
     parser.add_argument("--baseline", choices=("v2", "v1", "none"), default="v2")
+    parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
+    ISSUED.append(args.issued)
     global SCHEMES
     SCHEMES = (CURRENT,) if args.baseline == "none" else (CURRENT, BASELINES[args.baseline])
     rng = np.random.default_rng(args.seed)

@@ -274,3 +274,43 @@ def test_unmarked_requests_trace_to_nobody(ten_requests: list[NDArray[np.int16]]
     for i, pcm in enumerate(ten_requests):
         assert read_mark(pcm, KEY).payload is None
         assert detect(noise_20db(pcm, i), KEY).payload is None
+
+
+def test_issued_id_search_reads_a_mark_viterbi_cannot_and_nothing_by_chance() -> None:
+    """Soft bits too noisy for Viterbi still name the issued id; noise alone names none."""
+    coded = watermark._codeword(KEY, PAYLOAD)
+    raw = np.random.default_rng(0).standard_normal((390, len(coded))) * 1.4
+    raw[17] += coded  # one alignment of 390 carries the mark
+    soft = np.clip(raw / np.median(np.abs(raw), axis=1, keepdims=True), -1.5, 1.5)
+    words, _ = _convcode.decode(soft[17:18])
+    word = ((PAYLOAD ^ watermark._code(KEY).mask) << watermark.TAG_BITS) | watermark._tag(
+        KEY, PAYLOAD
+    )
+    assert words[0] != word  # beyond what Viterbi corrects
+    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
+    assert watermark._search_issued(soft, among) == PAYLOAD
+    assert watermark._search_issued(soft, watermark.issued(range(1000, 3000), KEY)) is None
+    assert watermark._search_issued(np.delete(soft, 17, axis=0), among) is None
+
+
+def test_trellis_tail_bound_is_exact_and_batch_encoding_matches() -> None:
+    """The log-MGF summed on the trellis equals brute force over every 8-bit message."""
+    rng = np.random.default_rng(4)
+    soft = rng.standard_normal((2, _convcode.coded_bits(8)))
+    lambdas = np.array([0.0, 0.3, 1.0])
+    every = _convcode.encode_many(np.arange(2**8), 8)
+    brute = np.log(np.mean(np.exp(lambdas[None, :, None] * (soft @ every.T)[:, None, :]), axis=2))
+    assert np.allclose(_convcode.log_mgf(soft, lambdas), brute)
+    words = rng.integers(0, 2**48, 20)
+    batch = _convcode.encode_many(words, 48)
+    assert all(np.array_equal(batch[i], _convcode.encode(int(w), 48)) for i, w in enumerate(words))
+
+
+def test_issued_ids_leave_marked_clips_traced_and_unmarked_untraced() -> None:
+    """With the issued ids given, a marked clip still reads right and an unmarked one reads None."""
+    pcm = synthetic_speech(3.0, seed=4)
+    among = watermark.issued([PAYLOAD, 5, 6], KEY)
+    assert detect(embed(pcm, PAYLOAD, KEY), KEY, among=among).payload == PAYLOAD
+    none = detect(pcm, KEY, among=among)
+    assert none.payload is None
+    assert none.false_positive_bound == pytest.approx(32 * 2.0**-24 + 2.0**-20)

@@ -21,7 +21,7 @@ from ..recordings.models import Recording
 from ..speech.audio import SAMPLE_RATE_HZ, read_audio_file
 from . import _watermark_v1, _watermark_v2
 from ._tables import Watermark
-from .watermark import Trace, detect
+from .watermark import PAYLOAD_BITS, Issued, Trace, detect, issued
 
 
 def listeners(session: Session, recording_ids: list[str]) -> dict[tuple[str, str], list[str]]:
@@ -83,9 +83,12 @@ def _ffmpeg_decode(path: Path) -> np.ndarray:
     return np.frombuffer(done.stdout, dtype="<i2").astype(np.int16)
 
 
-def read_mark(pcm: np.ndarray, key: bytes) -> Trace:
-    """The current watermark, else the earlier ones (clips served before it); bounds add up."""
-    current = detect(pcm, key)
+def read_mark(pcm: np.ndarray, key: bytes, among: Issued | None = None) -> Trace:
+    """The current watermark (searching ``among``, the issued ids, if given), else the earlier ones.
+
+    False-positive bounds of the detectors tried add up.
+    """
+    current = detect(pcm, key, among=among)
     if current.payload is not None:
         return current
     bound = current.false_positive_bound
@@ -99,7 +102,11 @@ def read_mark(pcm: np.ndarray, key: bytes) -> Trace:
 
 def trace_file(platform: Platform, path: Path, *, actor: str, now: datetime) -> TraceResult:
     """Read ``path``'s watermark under the server key and look it up; audited ``trace``."""
-    found = read_mark(decode_any(path), platform.secrets["watermark"])
+    key = platform.secrets["watermark"]
+    pcm = decode_any(path)
+    with transaction(platform.sessions) as session:
+        ids = session.scalars(select(Watermark.id).where(Watermark.id < 2**PAYLOAD_BITS)).all()
+    found = read_mark(pcm, key, among=issued(list(ids), key))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with transaction(platform.sessions) as session:
         serve = session.get(Watermark, found.payload) if found.payload is not None else None
