@@ -314,3 +314,4 @@ def test_issued_ids_leave_marked_clips_traced_and_unmarked_untraced() -> None:
     none = detect(pcm, KEY, among=among)
     assert none.payload is None
     assert none.false_positive_bound == pytest.approx(32 * 2.0**-24 + 2.0**-20)
+    assert detect(pcm, KEY, among=watermark.issued([], KEY)).payload is None  # an empty table

@@ -83,7 +83,7 @@ def encode_many(words: NDArray[np.int64], message_bits: int) -> NDArray[np.float
         bit = (words >> shift) & 1 if shift >= 0 else np.zeros_like(words)
         reg = ((reg << 1) | bit) & (2 ** (MEMORY + 1) - 1)
         coded[:, step] = outputs[reg]
-    return coded.reshape(len(words), -1)
+    return coded.reshape(len(words), (message_bits + MEMORY) * RATE)
 
 
 def log_mgf(soft: NDArray[np.float64], lambdas: NDArray[np.float64]) -> NDArray[np.float64]:
