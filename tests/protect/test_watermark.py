@@ -315,3 +315,10 @@ def test_issued_ids_leave_marked_clips_traced_and_unmarked_untraced() -> None:
     assert none.payload is None
     assert none.false_positive_bound == pytest.approx(32 * 2.0**-24 + 2.0**-20)
     assert detect(pcm, KEY, among=watermark.issued([], KEY)).payload is None  # an empty table
+
+
+def test_versions_2_and_3_read_each_others_marks() -> None:
+    """One key material, tiles and code: a serve of either version is read by either detector."""
+    pcm = synthetic_speech(3.5, seed=6)
+    assert detect(_watermark_v2.embed(pcm, 0x123456, KEY), KEY).payload == 0x123456
+    assert _watermark_v2.detect(embed(pcm, 0x654321, KEY), KEY).payload == 0x654321
