@@ -45,7 +45,9 @@ from asr_wer import (
 from overheard.learn.heldout import HELDOUT_VOICES, external_requests, spoken_external
 from overheard.speech import _whisper as wh
 
-BASELINE = wh.Decoding(beam_size=5)
+BASELINE = wh.Decoding(
+    beam_size=5, temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), without_timestamps=False
+)
 """The previous default: beam 5 with the temperature fallback, segment timestamps, int8."""
 TINY_ROWS: dict[str, wh.Decoding] = {
     "beam 5, fallback on (previous default)": BASELINE,

@@ -154,6 +154,8 @@ def bare_decode(model_dir: Path, pcm: np.ndarray) -> str:
         pcm.astype(np.float32) / wh.PCM_SCALE,
         language=wh.LANGUAGE,
         beam_size=wh.BEAM_SIZE,
+        temperature=list(wh.DEFAULT_DECODING.temperatures),
+        without_timestamps=wh.DEFAULT_DECODING.without_timestamps,
         word_timestamps=True,
         condition_on_previous_text=False,
         suppress_tokens=loaded.suppress_tokens,

@@ -170,13 +170,17 @@ def test_learned_whisper_folder_biases_the_shared_model(tmp_path: Path, whisper_
     from overheard.learn.train_asr import whisper_biasing
     from overheard.speech.asr import WHISPER_ADAPTATION, adapted_spec
 
-    biasing = whisper_biasing(["turn on the porch lights", "porch lights off", "dim the porch"])
+    sentences = ["turn on the porch lights", "porch lights off", "dim the porch"]
+    biasing = whisper_biasing(sentences)
     assert biasing["domain_words"].split()[:2] == ["porch", "lights"]
+    assert biasing["rescore"]["lm"] == "lm.arpa"  # n-best rescoring is on (measured)
     biasing["hotwords"] = biasing["domain_words"]  # hotwords are off by default (measured)
+    build_language_model(sentences, tmp_path)
     (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(biasing))
     adapted = asr_from_spec(adapted_spec("whisper", tmp_path))
     assert adapted.name == f"whisper:{tmp_path}" and adapted._loaded is whisper_asr._loaded
     assert adapted.biasing.hotwords == biasing["hotwords"]
+    assert adapted.biasing.rescore_lm == tmp_path / "lm.arpa" and adapted._rescorer is not None
     assert adapted_spec("pocketsphinx:generic", tmp_path) == f"pocketsphinx:{tmp_path}"
 
 

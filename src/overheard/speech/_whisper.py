@@ -46,7 +46,8 @@ class Decoding:
 
     beam_size: int = BEAM_SIZE
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    """Fallback temperatures; ``(0.0,)`` turns the fallback off."""
+    """Fallback temperatures; ``(0.0,)`` turns the fallback off (not the default: with it off and no
+    timestamps a librivox clip gained a hallucinated "thank you", docs/models/asr.md)."""
     without_timestamps: bool = False
     """Skip segment timestamp tokens (word times still come from the alignment)."""
     vad_filter: bool = False

@@ -115,6 +115,8 @@ def _whisper_from(rest: str) -> AsrBackend:
         base = _whisper_from(str(learned.get("base", "whisper")).partition(":")[2])
         assert isinstance(base, wh.WhisperBackend)
         rescore = learned.get("rescore") or {}
+        if rescore.get("lm") and not (Path(rest) / rescore["lm"]).is_file():
+            raise ConfigError(f"{adaptation} rescores with {rescore['lm']}, which is missing")
         biasing = wh.Biasing(
             learned.get("initial_prompt"),
             learned.get("hotwords"),
