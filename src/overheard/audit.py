@@ -102,11 +102,13 @@ def append(
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    flush: bool = True,
 ) -> AuditEvent:
     """Append an event in the caller's transaction; it commits or rolls back with the action.
 
     ``details`` must be canonical JSON: string keys only (``{1: …, "1": …}`` would be written with
-    a repeated key), finite numbers; anything else is refused before it is written.
+    a repeated key), finite numbers; anything else is refused before it is written. With
+    ``flush=False`` the row is written at the session's next flush (one INSERT for many events).
     """
     _check_canonical(details or {})
     seq, prev = _head(session)
@@ -123,7 +125,8 @@ def append(
     )
     event.entry_hash = chain_hash(prev, event)
     session.add(event)
-    session.flush()
+    if flush:
+        session.flush()
     session.info[HEAD_INFO] = (session.get_transaction(), seq, event.entry_hash)
     return event
 

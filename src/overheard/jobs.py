@@ -94,8 +94,11 @@ def register(
     REGISTRY[name] = JobKind(run, on_failure)
 
 
-def enqueue(session: Session, kind: str, subject: str, *, now: datetime | None = None) -> Job:
-    """Add a job in the caller's transaction; it becomes visible to workers when that commits."""
+def enqueue(
+    session: Session, kind: str, subject: str, *, now: datetime | None = None, flush: bool = True
+) -> Job:
+    """Add a job in the caller's transaction; it becomes visible to workers when that commits
+    (``flush=False``: written at the session's next flush)."""
     when = now or utcnow()
     job = Job(
         id=uuid.uuid4().hex,
@@ -106,7 +109,8 @@ def enqueue(session: Session, kind: str, subject: str, *, now: datetime | None =
         updated_at=when,
     )
     session.add(job)
-    session.flush()
+    if flush:
+        session.flush()
     return job
 
 

@@ -14,6 +14,7 @@ from .blobs import SESSION_INFO_KEY, BlobStore, blob_store_from_url
 from .config import Settings
 from .crypto.kek import KeyEncryptionKey, create_keyfile, kek_from_url
 from .db import make_engine, make_sessionmaker, migrate
+from .groupcommit import GroupCommitter
 from .jobs import JobBackend, Periodic, make_backend
 from .keys import KeyRing, KeyShares
 from .purges import carry_runner
@@ -123,6 +124,11 @@ class Platform:
         return load_signing_key(Path(self.settings.audit_signing_key_path))
 
     @cached_property
+    def committer(self) -> GroupCommitter:
+        """Shares one transaction (one commit, one fsync) among concurrent uploads."""
+        return GroupCommitter(self.sessions)
+
+    @cached_property
     def checkpointer(self) -> Checkpointer:
         """Signs an audit checkpoint whenever one is due (started with the workers)."""
         s = self.settings
@@ -149,6 +155,8 @@ class Platform:
         for timer in self._timers:
             timer.stop()
         self.jobs.stop()
+        if "committer" in self.__dict__:
+            self.committer.close()
         self.blobs.close()
         self.engine.dispose()
         reader = self.readers.kw.get("bind")

@@ -8,7 +8,7 @@ purpose, the gate does the rest.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..blobs import BlobStore
 from ..crypto.aead import open_sealed, seal
-from ..errors import NotFound, RecordingNotFound
-from ..keys import KeyRing
+from ..errors import KeyUnavailable, NotFound, RecordingNotFound
+from ..keys import DataKey, KeyRing
 from .models import Recording, SealedText
 
+_CHECKED_INFO = "overheard.sealing_keys_checked"
+"""``Session.info`` key: households whose sealing key this transaction has confirmed."""
 AUDIO_KIND = "audio.pcm16"
 """Sealed audio is raw 16 kHz mono little-endian PCM16."""
 
@@ -27,6 +29,34 @@ AUDIO_KIND = "audio.pcm16"
 def audio_blob_key(recording: Recording) -> str:
     """Where a recording's sealed audio is stored."""
     return f"audio/{recording.household_id}/{recording.id}"
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    """A household's data key as read in one transaction, to seal with after that has ended."""
+
+    household_id: str
+    wrapped: bytes = field(repr=False)
+    """The wrapped key as stored when it was read; a change means it was destroyed or replaced."""
+    _key: bytes = field(repr=False)
+
+    def check_current(self, session: Session) -> None:
+        """Raise KeyUnavailable unless the household still has this key, and keep it so until commit.
+
+        On PostgreSQL the key row is locked ``FOR SHARE``: destroying the key waits for the caller's
+        commit. On SQLite the caller's write transaction already holds the database lock. Checked
+        once per household and transaction: a batch of uploads pays one query.
+        """
+        checked = session.info.setdefault(_CHECKED_INFO, {})
+        transaction = session.get_transaction()
+        if checked.get(self.household_id) == (transaction, self.wrapped):
+            return
+        query = select(DataKey.wrapped).where(DataKey.household_id == self.household_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        if session.scalar(query) != self.wrapped:
+            raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
+        checked[self.household_id] = (transaction, self.wrapped)
 
 
 @dataclass
@@ -41,6 +71,24 @@ class ContentGate:
         key = self.keyring.data_key(session, recording.household_id)
         blob_key = audio_blob_key(recording)
         self.blobs.put(blob_key, seal(key, pcm16, record_id=recording.id, kind=AUDIO_KIND))
+        return blob_key
+
+    def sealing_key(self, session: Session, household_id: str) -> SealingKey:
+        """The household's key, to seal audio with outside this (read) transaction."""
+        key = self.keyring.data_key(session, household_id)
+        row = session.get(DataKey, household_id)
+        assert row is not None and row.wrapped is not None  # data_key() raised otherwise
+        return SealingKey(household_id, row.wrapped, key)
+
+    def store_audio(self, key: SealingKey, recording: Recording, pcm16: bytes) -> str:
+        """Encrypt and durably store a recording's audio under ``key``; returns the blob key.
+
+        The caller commits the row in a transaction that first calls ``key.check_current``.
+        """
+        if key.household_id != recording.household_id:
+            raise ValueError("a sealing key is for its own household only")
+        blob_key = audio_blob_key(recording)
+        self.blobs.put(blob_key, seal(key._key, pcm16, record_id=recording.id, kind=AUDIO_KIND))
         return blob_key
 
     def reseal_audio(self, session: Session, recording: Recording, pcm16: bytes) -> str:

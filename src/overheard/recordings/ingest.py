@@ -2,7 +2,8 @@
 
 Order matters for durability: the sealed blob is written and fsynced first, then the row, its
 processing job and its audit event commit together. A crash between the two leaves only an orphan
-blob, which the sweeper removes; it never leaves a row without its audio.
+blob, which the sweeper removes; it never leaves a row without its audio. Concurrent uploads share
+that commit (:mod:`overheard.groupcommit`); each is acknowledged only after it is durable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -22,11 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit, jobs
-from ..db import transaction, utcnow
-from ..errors import Gone, IdempotencyMismatch, TooManyRequests
+from ..db import utcnow
+from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
 from ..households import Device
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
+from .gate import SealingKey
 from .models import Recording, Status, Tombstone
 
 log = logging.getLogger(__name__)
@@ -70,26 +73,21 @@ def ingest(
         found = _existing(session, device.id, idempotency_key)
         if found is None and idempotency_key is not None:
             _refuse_deleted_replay(session, device.id, idempotency_key)
+        key = None if found is not None else platform.gate.sealing_key(session, device.household_id)
     if found is not None:
         return IngestResult(_same_body(found, digest), created=False)
+    assert key is not None
     clip = decode_upload(body, platform.audio_limits)
     recording = _new_recording(device, clip, captured_at or received, received, idempotency_key)
     recording.body_digest = digest
+    # The blob is durable before the row commits; it is written outside any write transaction, so
+    # concurrent uploads sync their blobs side by side and then share one commit.
+    recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
-        with transaction(platform.sessions) as session:
-            recording.audio_blob = platform.gate.seal_audio(session, recording, clip.pcm.tobytes())
-            session.add(recording)
-            session.flush()
-            job = jobs.enqueue(session, PROCESS_JOB, recording.id, now=received)
-            audit.append(
-                session,
-                actor=device.id,
-                action="recording.ingest",
-                subject=recording.id,
-                household_id=device.household_id,
-                now=received,
-                details={"duration_s": round(clip.duration_s, 3)},
-            )
+        job = platform.committer.run(partial(_store, recording, key, clip.duration_s, device))
+    except KeyUnavailable:
+        platform.blobs.delete(recording.audio_blob)  # sealed under a key that is gone
+        raise
     except IntegrityError:
         replay = _lost_race(platform, device, recording, idempotency_key)
         if replay is None:
@@ -97,6 +95,28 @@ def ingest(
         return replay
     platform.jobs.notify(job.id)
     return IngestResult(recording, created=True)
+
+
+def _store(
+    recording: Recording, key: SealingKey, duration_s: float, device: Device, session: Session
+) -> jobs.Job:
+    """The row, its processing job and its audit event, in the (shared) transaction; the committer
+    flushes them together with the other uploads of its batch."""
+    key.check_current(session)
+    session.add(recording)
+    received = recording.received_at
+    job = jobs.enqueue(session, PROCESS_JOB, recording.id, now=received, flush=False)
+    audit.append(
+        session,
+        actor=device.id,
+        action="recording.ingest",
+        subject=recording.id,
+        household_id=device.household_id,
+        now=received,
+        details={"duration_s": round(duration_s, 3)},
+        flush=False,
+    )
+    return job
 
 
 def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:
@@ -163,19 +183,22 @@ def check_upload_rate(platform: Platform, device_id: str, now: datetime) -> None
     process shares the limit."""
     settings = platform.settings
     window = timedelta(seconds=settings.upload_device_window_s)
-    recent = select(Recording.received_at).where(
-        Recording.device_id == device_id, Recording.received_at > now - window
+    limit = settings.upload_device_max_per_window
+    # Only the limit-th newest upload in the window matters: none means under the limit, and its
+    # time says when the window frees a place. One row read, however busy the device.
+    nth_newest = (
+        select(Recording.received_at)
+        .where(Recording.device_id == device_id, Recording.received_at > now - window)
+        .order_by(Recording.received_at.desc())
+        .offset(limit - 1)
+        .limit(1)
     )
     with platform.readers() as session:
-        times = session.scalars(
-            recent.order_by(Recording.received_at.desc()).limit(
-                settings.upload_device_max_per_window
-            )
-        ).all()
-    if len(times) < settings.upload_device_max_per_window:
+        oldest_counted = session.scalar(nth_newest)
+    if oldest_counted is None:
         return
-    wait = (min(times) + window - now).total_seconds()
+    wait = (oldest_counted + window - now).total_seconds()
     raise TooManyRequests(
-        f"this device sent {len(times)} uploads in {settings.upload_device_window_s:g} s",
+        f"this device sent {limit} uploads in {settings.upload_device_window_s:g} s",
         retry_after_s=max(1, math.ceil(wait)),
     )

@@ -1,0 +1,160 @@
+"""Group commit: concurrent units of work share one database transaction and its one fsync.
+
+A caller hands in a function over a session and waits on its future. One writer thread takes every
+unit pending at that moment, runs them all, flushes once (one INSERT per table for the batch) and
+commits them together: N uploads arriving while the previous commit is syncing cost one commit (and
+one WAL fsync on SQLite) instead of N. There is no added waiting window: a lone unit commits at
+once; batches form only while the writer is busy, which is exactly when they save time.
+
+Isolation between units: units may leave their rows unflushed. If any unit (or the shared flush)
+fails, the whole attempt is rolled back and the batch is run again with each unit in its own
+SAVEPOINT: a failing unit rolls back only its savepoint and gets the error; the others go on. If a
+shared commit itself fails, each unit of that batch is retried alone in its own transaction, so one
+bad unit can never fail or lose the rest. A future resolves only after the transaction holding its
+unit has committed: an acknowledgement is always durable. Units must therefore be safe to run again
+(they only add rows; they do not touch anything outside the session).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from .audit import HEAD_INFO
+from .db import transaction
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_UNITS = 64
+"""Most units one transaction takes; the rest wait for the next one."""
+
+Unit = Callable[[Session], Any]
+"""Work over a session; its return value becomes the future's result."""
+
+
+@dataclass
+class _Pending:
+    unit: Unit
+    future: Future[Any] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """A writer thread that commits the units pending at each moment in one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, max_batch: int = MAX_BATCH_UNITS) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.commits = 0
+        """Transactions committed so far (for tests and benchmarks)."""
+
+    def run(self, unit: Unit) -> Any:
+        """Run ``unit`` in a shared transaction; returns its result once that has committed."""
+        return self.submit(unit).result()
+
+    def submit(self, unit: Unit) -> Future[Any]:
+        """Queue ``unit``; the future resolves after its transaction commits (or with its error)."""
+        item = _Pending(unit)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._pending.append(item)
+            self._start_locked()
+            self._ready.notify()
+        return item.future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _start_locked(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="overheard-commit", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._closed:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        if len(batch) == 1:
+            self._commit_alone(batch[0])
+            return
+        if self._commit_together(batch):
+            return
+        results: list[tuple[_Pending, Any]] = []
+        try:
+            with transaction(self._sessions) as session:
+                for item in batch:
+                    outcome = _in_savepoint(session, item)
+                    if outcome is not _FAILED:
+                        results.append((item, outcome))
+            self.commits += 1
+        except Exception:
+            log.warning("a shared commit of %d units failed; retrying each alone", len(batch))
+            for item, _ in results:
+                self._commit_alone(item)
+            return
+        for item, outcome in results:
+            item.future.set_result(outcome)
+
+    def _commit_together(self, batch: list[_Pending]) -> bool:
+        """Every unit, one flush, one commit; False (all rolled back) if anything failed."""
+        try:
+            with transaction(self._sessions) as session:
+                outcomes = [item.unit(session) for item in batch]
+                session.flush()
+        except Exception:
+            return False
+        self.commits += 1
+        for item, outcome in zip(batch, outcomes, strict=True):
+            item.future.set_result(outcome)
+        return True
+
+    def _commit_alone(self, item: _Pending) -> None:
+        try:
+            with transaction(self._sessions) as session:
+                outcome = item.unit(session)
+            self.commits += 1
+        except BaseException as exc:
+            item.future.set_exception(exc)
+            return
+        item.future.set_result(outcome)
+
+
+_FAILED = object()
+
+
+def _in_savepoint(session: Session, item: _Pending) -> Any:
+    """Run one unit in a SAVEPOINT; on error roll back only it and fail only its future."""
+    try:
+        with session.begin_nested():
+            outcome = item.unit(session)
+            session.flush()
+            return outcome
+    except Exception as exc:
+        # The audit head this transaction remembered may belong to the rolled-back savepoint.
+        session.info.pop(HEAD_INFO, None)
+        item.future.set_exception(exc)
+        return _FAILED
