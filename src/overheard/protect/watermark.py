@@ -160,11 +160,16 @@ def _codeword(key: bytes, payload: int) -> NDArray[np.float64]:
     return _convcode.encode(word, CODE_BITS)
 
 
+def _first_bin() -> int:
+    """The FFT bin where the lowest band starts."""
+    return math.ceil(BAND_HZ[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ)
+
+
 @lru_cache(maxsize=1)
 def _band_of_bin() -> NDArray[np.int64]:
     """Band index of each FFT bin (``BINS_PER_BAND`` bins from ``BAND_HZ[0]`` up), -1 outside."""
     bins = np.arange(FRAME_SAMPLES // 2 + 1)
-    first = math.ceil(BAND_HZ[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ)
+    first = _first_bin()
     band = (bins - first) // BINS_PER_BAND
     band[(bins < first) | (band >= BANDS)] = -1
     return band
@@ -175,14 +180,19 @@ def _window() -> NDArray[np.float64]:
     return np.sqrt(np.hanning(FRAME_SAMPLES + 1)[:-1])
 
 
+@lru_cache(maxsize=1)
+def _hann() -> NDArray[np.float64]:
+    return _window() ** 2
+
+
 def _stft(x: NDArray[np.float64], hann: bool = False) -> NDArray[np.complex128]:
     """Frames centred on every hop (frame n at sample n × HOP_SAMPLES)."""
     half = FRAME_SAMPLES // 2
-    padded = np.pad(x, (half, half + (-len(x)) % HOP_SAMPLES))
-    count = (len(padded) - FRAME_SAMPLES) // HOP_SAMPLES + 1
-    idx = np.arange(FRAME_SAMPLES)[None, :] + HOP_SAMPLES * np.arange(count)[:, None]
-    window = _window() ** 2 if hann else _window()
-    return np.fft.rfft(padded[idx] * window, axis=1)
+    padded = np.zeros(len(x) + 2 * half + (-len(x)) % HOP_SAMPLES)
+    padded[half : half + len(x)] = x
+    frames = np.lib.stride_tricks.sliding_window_view(padded, FRAME_SAMPLES)[::HOP_SAMPLES]
+    window = _hann() if hann else _window()
+    return np.fft.rfft(frames * window, axis=1)
 
 
 def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
@@ -203,11 +213,10 @@ def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.f
     A cell's weight is its energy over energy plus ``floor_weight`` × its band's floor (a low
     percentile over frames): cells drowned in noise or silence count less.
     """
-    band = _band_of_bin()
-    inside = band >= 0
-    power = np.abs(spec[:, inside]) ** 2
-    energy = np.zeros((len(spec), BANDS))
-    np.add.at(energy.T, band[inside], power.T)
+    first = _first_bin()
+    power = np.abs(spec[:, first : first + BANDS * BINS_PER_BAND]) ** 2
+    # The bands are runs of adjacent bins: summing each run is the per-band energy.
+    energy = power.reshape(len(spec), BANDS, BINS_PER_BAND).sum(axis=2)
     db = 10 * np.log10(energy + _EPS)
     db -= uniform_filter(db, size=(LOCAL_FRAMES, LOCAL_BANDS), mode="nearest")
     floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
@@ -282,7 +291,7 @@ def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float6
 def _gain_map(frame_gain_db: NDArray[np.float64]) -> NDArray[np.float64]:
     """Linear gain per (frame, bin): each band's gain on its bins, 1 outside ``BAND_HZ``."""
     padded = np.concatenate([frame_gain_db, np.zeros((len(frame_gain_db), 1))], axis=1)
-    return 10 ** (padded[:, _band_of_bin()] / 20)
+    return (10 ** (padded / 20))[:, _band_of_bin()]
 
 
 def detect(
