@@ -15,10 +15,10 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -294,30 +294,51 @@ def _check_rate(
                 retry_after_s=policy.window_s,
             )
         return
-    for window_s, most in ((policy.window_s, policy.max_per_window), (HOUR_S, policy.max_per_hour)):
-        _check_window(session, grant.staff, recording_id, now, window_s, most)
+    windows = ((policy.window_s, policy.max_per_window), (HOUR_S, policy.max_per_hour))
+    _check_windows(session, grant.staff, recording_id, now, windows)
 
 
-def _check_window(
-    session: Session, staff: str, recording_id: str, now: datetime, window_s: float, most: int
+def _check_windows(
+    session: Session,
+    staff: str,
+    recording_id: str,
+    now: datetime,
+    windows: tuple[tuple[float, int], ...],
 ) -> None:
-    since = now - timedelta(seconds=window_s)
+    """Each ``(window_s, most)``: refuse when ``staff`` was served ``most`` other clips in the
+    last ``window_s``. One query for all windows: per clip, its first serve inside each window."""
+    since = [now - timedelta(seconds=window_s) for window_s, _ in windows]
     firsts = (
-        select(Watermark.recording_id, func.min(Watermark.served_at).label("first"))
-        .where(Watermark.staff == staff, Watermark.served_at > since, Watermark.served_at <= now)
-        .where(Watermark.recording_id != recording_id)
+        select(
+            *(
+                func.min(case((Watermark.served_at > start, Watermark.served_at))).label(f"w{i}")
+                for i, start in enumerate(since)
+            )
+        )
+        .where(Watermark.staff == staff, Watermark.served_at > min(since))
+        .where(Watermark.served_at <= now, Watermark.recording_id != recording_id)
         .group_by(Watermark.recording_id)
         .subquery()
     )
-    clips, oldest = session.execute(
-        select(func.count(), func.min(firsts.c.first)).select_from(firsts)
+    columns = [firsts.c[f"w{i}"] for i in range(len(windows))]
+    found = session.execute(
+        select(*(part for c in columns for part in (func.count(c), func.min(c))))
     ).one()
-    if clips >= most:
-        wait = window_s - (now - oldest).total_seconds() if oldest else window_s
-        raise ServeLimitReached(
-            f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
-            retry_after_s=max(wait, 1.0),
-        )
+    for i, (window_s, most) in enumerate(windows):
+        clips, oldest = found[2 * i], found[2 * i + 1]
+        if clips >= most:
+            wait = window_s - (now - _aware(oldest)).total_seconds() if oldest else window_s
+            raise ServeLimitReached(
+                f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
+                retry_after_s=max(wait, 1.0),
+            )
+
+
+def _aware(when: datetime) -> datetime:
+    # An aggregate over a timestamp column comes back without the column's type on SQLite.
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _new_mark(
