@@ -1,6 +1,6 @@
 """The annotator's review loop over HTTP at 1, 8 and 50 clients, on SQLite and PostgreSQL.
 
-Run: ``python benchmarks/review_loop.py [--seconds 8] [--databases sqlite,postgresql]``.
+Run: ``python benchmarks/review_loop.py [--seconds 8] [--databases sqlite,postgresql] [--clients 1,8,50]``.
 
 For each database it starts a real ``overheard serve`` on 127.0.0.1, seeds real read-speech clips
 (LibriSpeech from the evaluation data, 16 kHz) as sampled recordings whose disguised renditions
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from _databases import databases
-from review_http import make_accounts, make_household, sign_in_all
+from review_http import make_accounts, make_household
 from review_http import serve as start_server
 from sqlalchemy import text
 
@@ -112,6 +112,16 @@ def seed(platform: Platform, home: tuple[str, str], clips: list[np.ndarray], mad
                 s, recording_id=rec.id, household_id=household, duration_s=rec.duration_s,
                 reason="random", now=now + timedelta(microseconds=i),
             )  # fmt: skip
+
+
+def sign_in_each(url: str, team: list) -> list[ReviewClient]:  # type: ignore[type-arg]
+    """A signed-in client per account, one after the other (sign-in checks are rationed)."""
+    clients = []
+    for account in team:
+        client = ReviewClient(url)
+        client.sign_in(account.pseudonym, account.password, account.totp_secret)
+        clients.append(client)
+    return clients
 
 
 def tree_pids(root: int) -> list[int]:
@@ -202,12 +212,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def bench(name: str, url: str, seconds: float, data: Path, tmp: Path) -> list[tuple[str, ...]]:
+def bench(
+    name: str, url: str, seconds: float, data: Path, tmp: Path, levels: tuple[int, ...] = LEVELS
+) -> list[tuple[str, ...]]:
     """Rows for one database."""
     settings = Settings(data_dir=tmp / name, database_url=url, workers=0).resolved()
     initialise(settings)
     platform = Platform.open(settings)
-    team = make_accounts(platform, max(LEVELS))
+    team = make_accounts(platform, max(levels))
     home = make_household(platform)
     clips = real_clips(data, CLIPS)
     made = disguised(clips)
@@ -215,8 +227,8 @@ def bench(name: str, url: str, seconds: float, data: Path, tmp: Path) -> list[tu
     server, base = start_server(settings)
     rows = []
     try:
-        clients = sign_in_all(base, team)
-        for n in LEVELS:
+        clients = sign_in_each(base, team)
+        for n in levels:
             seed(platform, home, clips, made, int(TASKS_PER_S * seconds))
             level = measure(clients, n, seconds, server.pid)
             _drain(platform)
@@ -253,12 +265,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each level")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--clients", default=",".join(map(str, LEVELS)), help="comma-separated levels")
     args = parser.parse_args()
+    levels = tuple(int(n) for n in args.clients.split(","))
     header = ("database", "clients", "cycles/s", "p50 ms", "p99 ms", "cycles", "dup", "CPU ms/cycle", "RSS MB")
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, url in databases(Path(tmp), set(args.databases.split(","))):
-            rows += bench(name, url, args.seconds, args.data, Path(tmp))
+            rows += bench(name, url, args.seconds, args.data, Path(tmp), levels)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for line in [header, tuple("-" * w for w in widths), *rows]:

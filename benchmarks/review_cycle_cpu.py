@@ -1,0 +1,94 @@
+"""CPU of one review cycle inside one process, with the profile of where it goes.
+
+    python benchmarks/review_cycle_cpu.py [--cycles 200] [--database-url URL] [--profile]
+
+The real app on SQLite (or ``--database-url``) behind an in-process ASGI client, one signed-in
+annotator, real read-speech clips seeded as in ``review_loop.py``. Every route runs inline on the
+event loop's thread (no thread pool), so ``--profile`` (cProfile, thread CPU time) sees the whole
+server side of each cycle: claim → task text + audio URL → the marked audio → submit. Printed: CPU
+ms per cycle of that thread (server side, no sockets), and of the whole process (client included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import fastapi.dependencies.utils
+import fastapi.routing
+import starlette.concurrency
+from fastapi.testclient import TestClient
+from review_http import make_accounts, make_household
+from review_loop import DEFAULT_DATA, EXTRA_ENV, cycle, disguised, real_clips, seed
+
+from overheard.config import Settings
+from overheard.platform import Platform, initialise
+from overheard.web import create_app
+from overheard.workbench.client import ReviewClient
+
+WARM_UP_CYCLES = 10
+
+
+async def _inline(func: Any, *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+def run_inline() -> None:
+    """Sync routes and dependencies run on the event loop's thread (one thread to measure)."""
+    for module in (starlette.concurrency, fastapi.routing, fastapi.dependencies.utils):
+        module.run_in_threadpool = _inline  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=200)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--profile", action="store_true", help="print the 40 costliest calls")
+    args = parser.parse_args()
+    run_inline()
+    os.environ.update(EXTRA_ENV)
+    tmp = Path(tempfile.mkdtemp())
+    url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    settings = Settings(
+        data_dir=tmp / "data", database_url=url, workers=0, serve_max_per_window=1_000_000
+    ).resolved()
+    initialise(settings)
+    platform = Platform.open(settings)
+    account = make_accounts(platform, 1)[0]
+    clips = real_clips(DEFAULT_DATA, 2)
+    seed(platform, make_household(platform), clips, disguised(clips), args.cycles + WARM_UP_CYCLES)
+    profile = cProfile.Profile(time.thread_time)
+    with TestClient(create_app(platform, run_workers=False), base_url="https://testserver") as http:
+        http.follow_redirects = False
+        client = ReviewClient("https://testserver")
+        client.http = http
+        client.sign_in(account.pseudonym, account.password, account.totp_secret)
+        for _ in range(WARM_UP_CYCLES):
+            cycle(client)
+        assert http.portal is not None
+        process_cpu, server_cpu = time.process_time(), http.portal.call(time.thread_time)
+        if args.profile:
+            http.portal.call(profile.enable)
+        for _ in range(args.cycles):
+            assert cycle(client) is not None
+        if args.profile:
+            http.portal.call(profile.disable)
+        server_cpu = http.portal.call(time.thread_time) - server_cpu
+        process_cpu = time.process_time() - process_cpu
+    platform.close()
+    print(f"{args.cycles} cycles on {url.split(':', 1)[0]}; nproc={os.cpu_count()}")
+    print(f"server-side CPU ms/cycle (the app's thread) {1000 * server_cpu / args.cycles:.1f}")
+    print(f"process CPU ms/cycle (client + server)      {1000 * process_cpu / args.cycles:.1f}")
+    if args.profile:
+        print("(profiled: cProfile adds its own overhead to the figures above)")
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(r"overheard", 40)
+
+
+if __name__ == "__main__":
+    main()
