@@ -12,7 +12,9 @@ SAVEPOINT: a failing unit rolls back only its savepoint and gets the error; the 
 shared commit itself fails, each unit of that batch is retried alone in its own transaction, so one
 bad unit can never fail or lose the rest. A future resolves only after the transaction holding its
 unit has committed: an acknowledgement is always durable. Units must therefore be safe to run again
-(they only add rows; they do not touch anything outside the session).
+(they only add rows; they do not touch anything outside the session), and since a commit reported
+as failed may in fact have gone through, a unit run again must notice rows of its own that are
+already stored (see ``recordings.ingest._store``).
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from overheard import audit
+from overheard import audit, groupcommit
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import KeyUnavailable
@@ -153,3 +155,36 @@ def test_an_upload_sealed_under_a_key_destroyed_meanwhile_is_refused(
     with platform.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Recording)) == 0
     assert list(platform.blobs.list("audio/")) == []
+
+
+def test_uploads_of_a_commit_that_failed_after_committing_are_kept(
+    platform, make_household, monkeypatch
+):
+    device = _device(platform, make_household())
+    real, commits = groupcommit.transaction, []
+
+    @contextmanager
+    def reports_failure_once_committed(factory):
+        with real(factory) as session:
+            yield session
+        commits.append(1)
+        if len(commits) == 2:  # the shared commit of the two uploads: done, yet reported failed
+            raise OperationalError("COMMIT", {}, Exception("connection lost after the commit"))
+
+    monkeypatch.setattr(groupcommit, "transaction", reports_failure_once_committed)
+    release = _held(platform.committer)
+    with ThreadPoolExecutor(2) as pool:
+        uploads = [pool.submit(ingest, platform, device, tone_wav(freq_hz=f)) for f in (300, 400)]
+        while len(platform.committer._pending) < 2:
+            time.sleep(0.01)
+        release.set()
+        results = [u.result(30) for u in uploads]
+    assert [r.created for r in results] == [True, True]
+    with platform.sessions() as s:
+        for result in results:
+            rid = result.recording.id
+            rec = s.get(Recording, rid)
+            assert rec is not None and platform.blobs.exists(rec.audio_blob)
+            assert s.scalar(select(func.count()).where(Job.subject == rid)) == 1
+            assert s.scalar(select(func.count()).where(AuditEvent.subject == rid)) == 1
+        assert audit.verify_chain(s).ok

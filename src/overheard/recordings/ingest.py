@@ -19,7 +19,7 @@ from functools import partial
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,23 +85,30 @@ def ingest(
     recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
         job = platform.committer.run(partial(_store, recording, key, clip.duration_s, device))
-    except KeyUnavailable:
-        platform.blobs.delete(recording.audio_blob)  # sealed under a key that is gone
-        raise
-    except IntegrityError:
+    except (IntegrityError, KeyUnavailable) as exc:
+        if _committed(platform, recording.id):
+            # A shared commit that reported failure had in fact committed, and its retry then
+            # collided with our own row: the upload is stored; keep its blob.
+            return IngestResult(recording, created=True)
+        if isinstance(exc, KeyUnavailable):
+            platform.blobs.delete(recording.audio_blob)  # sealed under a key that is gone
+            raise
         replay = _lost_race(platform, device, recording, idempotency_key)
         if replay is None:
             raise
         return replay
-    platform.jobs.notify(job.id)
+    if job is not None:
+        platform.jobs.notify(job.id)
     return IngestResult(recording, created=True)
 
 
 def _store(
     recording: Recording, key: SealingKey, duration_s: float, device: Device, session: Session
-) -> jobs.Job:
+) -> jobs.Job | None:
     """The row, its processing job and its audit event, in the (shared) transaction; the committer
     flushes them together with the other uploads of its batch."""
+    if inspect(recording).has_identity and session.get(Recording, recording.id) is not None:
+        return None  # an earlier attempt's commit went through after all: stored once already
     key.check_current(session)
     session.add(recording)
     received = recording.received_at
@@ -143,6 +150,11 @@ def _new_recording(
         source_format=clip.source_format,
         status=Status.RECEIVED.value,
     )
+
+
+def _committed(platform: Platform, recording_id: str) -> bool:
+    with platform.readers() as session:
+        return session.get(Recording, recording_id) is not None
 
 
 def _lost_race(
