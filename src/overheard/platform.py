@@ -162,3 +162,6 @@ class Platform:
         reader = self.readers.kw.get("bind")
         if reader is not None and reader is not self.engine:
             reader.dispose()
+        close_kek = getattr(self.keyring.kek, "close", None)
+        if close_kek is not None:  # an HSM login is per process: the next platform logs in anew
+            close_kek()

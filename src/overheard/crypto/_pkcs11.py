@@ -106,6 +106,7 @@ class Pkcs11Kek:
         self._session: Session | None = None
         self._versions: dict[str, KeyObject] = {}
         self._pin = pin
+        self._closed = False
         _with_retries(pkcs11, location, lambda: self._open(pkcs11, pin))
 
     def _open(self, pkcs11: Any, pin: str) -> None:
@@ -115,7 +116,7 @@ class Pkcs11Kek:
             self._session = token.open(rw=True)
             self._versions = self._scan()
         except BaseException:
-            self.close()
+            self._drop()
             raise
 
     @classmethod
@@ -139,14 +140,20 @@ class Pkcs11Kek:
     def close(self) -> None:
         """Close this instance's session (and log out when it is the last one on the token)."""
         with self._lock:
-            session, self._session = self._session, None
-            try:
-                if session is not None:
-                    session.close()
-            finally:
-                login, self._login = self._login, None
-                if login is not None:
-                    login.release()
+            self._closed = True
+            self._drop()
+
+    def _drop(self, *, lost: bool = False) -> None:
+        """Let go of the session and this instance's share of the login (the caller holds the lock
+        or owns the instance alone); ``lost``: the token no longer knows them."""
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                _close_quietly(session) if lost else session.close()
+        finally:
+            login, self._login = self._login, None
+            if login is not None:
+                login.release(invalidate=lost)
 
     def current_version(self) -> str:
         """The version id that ``wrap`` uses now (the highest on the token)."""
@@ -241,14 +248,9 @@ class Pkcs11Kek:
             return operation()
         except lost as exc:
             log.warning("PKCS#11 session lost (%s); opening it again", type(exc).__name__)
+        self._reopen_locked(pkcs11)
         try:
-            self._reopen_locked(pkcs11)
             return operation()
-        except ConfigError as exc:  # the token is not back (yet): away, not misconfigured
-            raise ServiceUnavailable(
-                f"the HSM token {self._location.token!r} could not be opened again: {exc}",
-                service="key_provider",
-            ) from None
         except lost as exc:
             raise ServiceUnavailable(
                 f"the HSM token {self._location.token!r} lost the session ({type(exc).__name__})",
@@ -256,15 +258,19 @@ class Pkcs11Kek:
             ) from None
 
     def _reopen_locked(self, pkcs11: Any) -> None:
-        session, self._session = self._session, None
-        login, self._login = self._login, None
-        if session is not None:
-            _close_quietly(session)
-        if login is not None:
-            login.release(invalidate=True)
-        _with_retries(pkcs11, self._location, lambda: self._open(pkcs11, self._pin))
+        """Log in and open the session again; ServiceUnavailable while the token is not back."""
+        self._drop(lost=True)
+        try:
+            _with_retries(pkcs11, self._location, lambda: self._open(pkcs11, self._pin))
+        except ConfigError as exc:  # the token is not back (yet): away, not misconfigured
+            raise ServiceUnavailable(
+                f"the HSM token {self._location.token!r} could not be opened again: {exc}",
+                service="key_provider",
+            ) from None
 
     def _open_session(self) -> Session:
+        if self._session is None and not self._closed:
+            self._reopen_locked(_import_pkcs11())  # an earlier reopen found the token away
         if self._session is None:
             raise ConfigError("this PKCS#11 key-encryption key has been closed")
         return self._session
