@@ -166,6 +166,17 @@ class Settings(BaseSettings):
         description="Seconds a voice deletion waits, with an Undo button on the dashboard, "
         "before it is carried out (0 = at once).",
     )
+    voice_delete_confirm: Literal["never", "unnamed", "always"] = Field(
+        "unnamed",
+        description="Which voice deletions wait for a spoken yes: never, unnamed (those that do "
+        'not name what was said: "delete that") or always.',
+    )
+    voice_delete_confirm_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds after a deletion that waits for a yes within which the yes must "
+        "be captured.",
+    )
     voice_delete_intent_floor: float = Field(
         0.9, ge=0, le=1, description="Least intent probability for a voice deletion, 0..1."
     )
@@ -350,7 +361,10 @@ class Settings(BaseSettings):
         "with this many seconds of context each side; 0 = the whole clip.",
     )
     serve_focus_below: float = Field(
-        0.6, ge=0, le=1, description="Word confidence under which `serve_focus_context_s` counts a word as unsure."
+        0.6,
+        ge=0,
+        le=1,
+        description="Word confidence under which `serve_focus_context_s` counts a word as unsure.",
     )
     emergency_case_s: float = Field(
         900.0,
@@ -457,7 +471,11 @@ class Settings(BaseSettings):
         """Web processes to run: ``web_processes``, or the CPU cores this process may use."""
         if self.web_processes:
             return self.web_processes
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -97,3 +97,44 @@ def test_no_undo_period_deletes_at_once(platform, owner):
     platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": 0.0})
     said, command = said_then_forget(platform, owner)
     assert not exists(platform, said) and not exists(platform, command)
+
+
+def ask_delete_that(platform, owner):
+    """A request, then "delete that" a minute later, held for a spoken yes (asked at START)."""
+    said = add_recording(
+        platform, owner.device_id, "add eggs to my list", at=START - timedelta(minutes=1)
+    )
+    command = add_recording(
+        platform, owner.device_id, "delete that", intent="delete_last", at=START
+    )
+    voice_delete.ask(platform, command, "delete_last")
+    return said.id, command
+
+
+def test_an_asked_deletion_without_a_yes_never_happens(platform, owner):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    late = add_recording(
+        platform,
+        owner.device_id,
+        "yes",
+        at=START + timedelta(seconds=platform.settings.voice_delete_confirm_s + 1),
+    )
+    assert voice_delete.answer(platform, late, now=late.captured_at) is None
+    run_due(platform, 3600)
+    assert exists(platform, said) and exists(platform, command.id)
+
+
+def test_a_yes_in_time_schedules_the_asked_deletion_with_its_undo(platform, owner):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    yes = add_recording(platform, owner.device_id, "yes", at=START + timedelta(seconds=4))
+    assert voice_delete.answer(platform, yes, now=yes.captured_at) == command.id
+    assert voice_delete.answer(platform, yes, now=yes.captured_at) is None  # answered once only
+    run_due(platform, 4 + platform.settings.voice_delete_undo_s - 1)
+    assert exists(platform, said)
+    run_due(platform, 4 + platform.settings.voice_delete_undo_s + 1)
+    assert not exists(platform, said) and not exists(platform, command.id)
+    with platform.sessions() as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    assert actions.index("voice_delete.asked") < actions.index("voice_delete.confirmed")

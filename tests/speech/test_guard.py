@@ -89,3 +89,39 @@ def test_multi_word_deletion_phrase_uses_its_first_word():
     transcript = heard("get rid of that", 0.95, 0.9, 0.9, 0.9)
     verdict = judge(GUARD, Interpretation("delete_last", 0.97), transcript, 1.0)
     assert verdict.command == "delete_last"
+
+
+@pytest.mark.parametrize(
+    ("text", "policy", "confirm"),
+    [
+        ("delete that", "unnamed", True),
+        ("forget that", "unnamed", True),
+        ("forget what i just said", "unnamed", False),
+        ("delete everything i said today", "unnamed", False),
+        ("forget what i just said", "always", True),
+        ("delete that", "never", False),
+    ],
+)
+def test_deletions_that_name_nothing_wait_for_a_yes(text, policy, confirm):
+    guard = DeletionGuard(confirm=policy)
+    verdict = judge(guard, Interpretation("delete_last", 0.99), heard(text), 1.0)
+    assert verdict.command == "delete_last" and verdict.confirm is confirm
+
+
+@pytest.mark.parametrize(
+    ("text", "confidences", "model", "expected"),
+    [
+        ("yes", (0.95,), "whisper:x", True),
+        ("yes please", (0.9, 0.9), "whisper:x", True),
+        ("yes", (0.5,), "whisper:x", False),
+        ("yes i think so", (0.99, 0.99, 0.99, 0.99), "whisper:x", False),
+        ("no", (0.99,), "whisper:x", False),
+        ("yesterday", (0.99,), "whisper:x", False),
+    ],
+)
+def test_only_a_plain_sure_yes_confirms(text, confidences, model, expected):
+    from overheard.speech.guard import is_confirmation
+
+    transcript = heard(text, *confidences, model=model)
+    assert is_confirmation(GUARD, transcript, text) is expected
+    assert not is_confirmation(GUARD, None, text)

@@ -3,6 +3,11 @@
 The pipeline schedules the deletion as a job that becomes due ``voice_delete_undo_s`` later; until
 then the household's dashboard shows it with an *Undo* button. Undo cancels the job (only while it
 is still queued) and is audited; a grace of 0 deletes at once. See docs/customer.md.
+
+A deletion the guard wants confirmed ("delete that") is first *asked*: its job waits in state
+``awaiting_yes``, which no worker claims, until a plain yes of the same household captured within
+``voice_delete_confirm_s`` turns it into an ordinary scheduled deletion (:func:`answer`). Without
+a yes it is never carried out.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ JOB_KINDS = {"delete_last": "voice.delete_last", "delete_today": "voice.delete_t
 """Job kind per voice command; the job's subject is the command's recording id."""
 CANCELLED = "cancelled"
 """State of a voice-deletion job the household undid."""
+AWAITING = "awaiting_yes"
+"""State of a voice-deletion job waiting for a spoken yes (never claimed by a worker)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,64 @@ def schedule(
     return None
 
 
+def ask(platform: Platform, rec: Recording, command: str) -> None:
+    """Hold the deletion ``command`` until a yes captured within ``voice_delete_confirm_s``."""
+    window_s = platform.settings.voice_delete_confirm_s
+    with transaction(platform.sessions) as session:
+        job = jobs.enqueue(session, JOB_KINDS[command], rec.id, now=rec.captured_at)
+        job.state = AWAITING
+        job.run_after = rec.captured_at + timedelta(seconds=window_s)  # the yes's deadline
+        audit.append(
+            session,
+            actor=rec.device_id,
+            action="voice_delete.asked",
+            subject=rec.id,
+            household_id=rec.household_id,
+            reason=command,
+            details={"confirm_s": window_s},
+        )
+
+
+def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:
+    """Confirm the household's newest asked deletion that ``yes`` was captured in time for.
+
+    Returns the confirmed command's recording id (None: nothing was waiting). The deletion is then
+    scheduled with its undo period like any other.
+    """
+    when = now or utcnow()
+    with transaction(platform.sessions) as session:
+        job = session.scalars(
+            select(Job)
+            .join(Recording, Recording.id == Job.subject)
+            .where(
+                Job.state == AWAITING,
+                Job.kind.in_(JOB_KINDS.values()),
+                Recording.household_id == yes.household_id,
+                Recording.captured_at < yes.captured_at,
+                Job.run_after >= yes.captured_at,
+            )
+            .order_by(Recording.captured_at.desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
+        if job is None:
+            return None
+        undo_s = platform.settings.voice_delete_undo_s
+        job.state = JobState.QUEUED.value
+        job.run_after = when + timedelta(seconds=undo_s)
+        job.updated_at = when
+        audit.append(
+            session,
+            actor=yes.device_id,
+            action="voice_delete.confirmed",
+            subject=job.subject,
+            household_id=yes.household_id,
+            now=when,
+            details={"answer": yes.id, "undo_s": undo_s},
+        )
+        return job.subject
+
+
 def carry_out(
     platform: Platform, command: str, recording_id: str, *, now: datetime | None = None
 ) -> Receipt | None:
@@ -73,9 +138,7 @@ def carry_out(
     if rec is None:
         return None
     if command == "delete_last":
-        return delete_last(
-            platform, rec, window_s=platform.settings.voice_delete_window_s, now=now
-        )
+        return delete_last(platform, rec, window_s=platform.settings.voice_delete_window_s, now=now)
     return delete_today(platform, rec, now=now)
 
 

@@ -4,14 +4,17 @@ A wrong deletion loses data; a missed one can be said again. So a deletion is ob
 check below passes: the intent model is sure (a floor stricter than for other intents), the
 recogniser is sure of the utterance and of every word it heard, and the utterance has the shape of a
 command — short, spoken on its own right after the wake word, the deletion verb near the start, no
-long trailing speech. The thresholds and the benchmark that measured them are in docs/models/nlu.md
-(``benchmarks/voice_delete.py``).
+long trailing speech. A deletion that does not name what was said ("delete that", "forget that" —
+the very words people use about a list item or a message) is only carried out after the household
+answers the spoken question with a yes (:func:`is_confirmation`). The thresholds and the benchmark
+that measured them are in docs/models/nlu.md (``benchmarks/voice_delete.py``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from .asr import Transcript
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, Interpretation, PrivacyCommand
@@ -41,6 +44,16 @@ POLITE = frozenset(
     "please can could would will you just now ok okay hey oh and so alright right yes".split()
 )
 """The only words allowed before the deletion verb ("could you please forget that")."""
+CONFIRMATIONS = frozenset(
+    {"yes", "yes please", "yes delete it", "yes do it", "yes forget it", "yes confirm", "confirm"}
+)
+"""The whole answers taken as a yes to "Delete your last recording?" (nothing else is)."""
+QUESTION = {
+    "delete_last": "Delete your last recording? Say yes to confirm.",
+    "delete_today": "Delete everything you said today? Say yes to confirm.",
+}
+"""What the device says when a deletion waits for a spoken yes."""
+ConfirmPolicy = Literal["never", "unnamed", "always"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ class DeletionGuard:
     verb_within_words: int = 4
     """The deletion verb must start within this many words of the request's start, after only
     polite words (:data:`POLITE`): "i was not clear about what you said" is no command."""
+    confirm: ConfirmPolicy = "unnamed"
+    """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
+    was said, :data:`SPEECH_OBJECT`: "delete that") or ``always``."""
 
     def floors(self, model: str) -> ConfidenceFloors:
         """The confidence floors for transcripts of ``model`` (e.g. ``pocketsphinx:domain``)."""
@@ -100,6 +116,8 @@ class Verdict:
     """The deletion to carry out, or None."""
     reason: str
     """``obeyed`` or one of :data:`REFUSALS`."""
+    confirm: bool = False
+    """True: carry the command out only after a spoken yes (:func:`is_confirmation`)."""
 
 
 def judge(
@@ -117,7 +135,8 @@ def judge(
     plain = " ".join(words)
     if OTHER_OBJECT.search(plain):
         return Verdict(None, "other_object")
-    floor = guard.named_intent_floor if SPEECH_OBJECT.search(plain) else guard.intent_floor
+    named = SPEECH_OBJECT.search(plain) is not None
+    floor = guard.named_intent_floor if named else guard.intent_floor
     if interp.confidence < floor:
         return Verdict(None, "intent_unsure")
     if len(words) > guard.max_words or speech_s > guard.max_speech_s:
@@ -131,7 +150,15 @@ def judge(
         return Verdict(None, "asr_unsure")
     if transcript.words and _verb_confidence(transcript) < floors.verb:
         return Verdict(None, "word_unsure")
-    return Verdict(interp.intent, "obeyed")  # type: ignore[arg-type]
+    confirm = guard.confirm == "always" or (guard.confirm == "unnamed" and not named)
+    return Verdict(interp.intent, "obeyed", confirm)  # type: ignore[arg-type]
+
+
+def is_confirmation(guard: DeletionGuard, transcript: Transcript | None, request_text: str) -> bool:
+    """True when a request is a plain yes (:data:`CONFIRMATIONS`) the recogniser is sure of."""
+    if transcript is None or " ".join(_words(request_text)) not in CONFIRMATIONS:
+        return False
+    return transcript.confidence >= guard.floors(transcript.model).utterance
 
 
 def _verb_confidence(transcript: Transcript) -> float:

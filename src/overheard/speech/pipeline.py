@@ -36,7 +36,7 @@ from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
-from .guard import DeletionGuard, Verdict, judge
+from .guard import QUESTION, DeletionGuard, Verdict, is_confirmation, judge
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
 from .vad import Segment, SileroVad, speech_segments, trim_silence
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
@@ -165,10 +165,20 @@ class Outcome:
             "speech_s": round(self.speech_s, 3),
             "text": None if self.transcript is None else self.transcript.text,
             "confidence": None if self.transcript is None else round(self.transcript.confidence, 4),
-            "words": None if self.transcript is None else [_word_json(w) for w in self.transcript.words],
+            "words": None
+            if self.transcript is None
+            else [_word_json(w) for w in self.transcript.words],
             "intent": None if interp is None else interp.intent,
             "slots": None if interp is None else interp.slots,
+            "say": self.question(),
         }
+
+    def question(self) -> str | None:
+        """What the device asks before a deletion that waits for a spoken yes (None: nothing)."""
+        verdict = self.verdict
+        if verdict is None or verdict.command is None or not verdict.confirm:
+            return None
+        return QUESTION[verdict.command]
 
 
 def _word_json(word: Word) -> dict[str, object]:
@@ -395,16 +405,28 @@ def _transcript_json(transcript: Transcript) -> str:
 
 def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcome) -> None:
     verdict = outcome.verdict
-    if verdict is None or verdict.reason == "not_a_command":
+    if verdict is None:
         return
     with platform.sessions() as session:
         rec = session.get(Recording, recording_id)
     if rec is None:
         return
+    if verdict.reason == "not_a_command":
+        stack = stack_for(platform)
+        text = (
+            without_keywords(outcome.transcript.text, stack.wake_keywords)
+            if outcome.transcript
+            else ""
+        )
+        if is_confirmation(stack.guard, outcome.transcript, text):
+            voice_delete.answer(platform, rec)
+        return
     if verdict.command is None:
         _record_refusal(platform, rec, verdict)
-        return
-    voice_delete.schedule(platform, rec, verdict.command)
+    elif verdict.confirm:
+        voice_delete.ask(platform, rec, verdict.command)
+    else:
+        voice_delete.schedule(platform, rec, verdict.command)
 
 
 def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> None:
