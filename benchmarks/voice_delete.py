@@ -10,11 +10,19 @@ probability >= 0.8 only).
 - ordinary speech (test, >= 2,000 clips): LibriSpeech test-other, librivox, the seed requests that
   are not deletions, HWU64 folds 2-9 and SLURP devel texts (every one that uses a deletion verb —
   "delete my morning alarm" — plus a sample of the rest), espeak-ng voices in rotation;
-- real deletions (test): tests/speech/data/voice_deletions_external.tsv, wording used nowhere in
-  the training data or in choosing the thresholds, in four voices none of the tuning set uses;
+- real deletions (test): tests/speech/data/voice_deletions_new_heldout.tsv (30 phrasings, split off
+  before any tuning of the spoken-yes design and never looked at while tuning) and
+  voice_deletions_external.tsv (36 phrasings; the guard's word lists were changed after a first
+  run on them, so they are reported apart), in four voices none of the tuning set uses;
+- spoken yes: "yes" / "yes please" in every voice; a deletion that waits for a yes is obeyed only
+  when its voice's yes is heard as one; an ordinary clip that passes the guard is a false deletion
+  only when the ordinary clip after it is heard as a yes (nobody answered the question);
 - tuning (what the thresholds and word lists were chosen on): the seed deletions (training and
-  held-out phrasings) in three voices, and HWU64 fold 1 (every text with a deletion verb plus a
-  sample). Printed apart; never part of the test figures.
+  held-out phrasings) and voice_deletions_new_tuning.tsv in three voices, and HWU64 fold 1 (every
+  text with a deletion verb plus a sample). Printed apart; never part of the test figures.
+
+``--nlu embeddings`` judges with the intent model that adds sentence embeddings (fitted on the seed
+requests) instead of the default n-gram one; the cache keeps transcripts, the intent is re-predicted.
 
 ``--cache`` keeps each clip's transcript so that a rerun only re-judges.
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import random
 import time
@@ -37,14 +46,18 @@ from scipy.signal import resample_poly
 from overheard.config import Settings
 from overheard.demo import synthesise
 from overheard.speech.asr import Transcript, Word
-from overheard.speech.guard import DeletionGuard, judge
+from overheard.speech.guard import DeletionGuard, Verdict, is_confirmation, judge
 from overheard.speech.nlu import DELETION_WORDS, Interpretation, is_privacy_command
-from overheard.speech.pipeline import SpeechStack, understand
+from overheard.speech.pipeline import SpeechStack, understand, without_keywords
 from overheard.speech.seed import seed_requests
 
 SAMPLE_RATE_HZ = 16000
 ROOT = Path(__file__).resolve().parents[1]
-EXTERNAL = ROOT / "tests" / "speech" / "data" / "voice_deletions_external.tsv"
+WORDING = ROOT / "tests" / "speech" / "data"
+EXTERNAL = WORDING / "voice_deletions_external.tsv"
+NEW_HELDOUT = WORDING / "voice_deletions_new_heldout.tsv"
+NEW_TUNING = WORDING / "voice_deletions_new_tuning.tsv"
+YES = ("yes", "yes please")
 ORDINARY_VOICES = ("en-us", "en-gb", "en+f3", "en-us+m3", "en-gb-scotland", "en+f4")
 TUNING_VOICES = ("en-us", "en-gb", "en+f3")
 TEST_DELETION_VOICES = ("en-us+f4", "en-gb-x-rp", "en-gb-scotland+m3", "en-us-nyc")
@@ -88,9 +101,9 @@ def with_deletion_verbs_first(rows: list[tuple[str, str]], rng: random.Random) -
     return hard + rest[: max(SAMPLED_PER_CORPUS - len(hard), 0)]
 
 
-def external_deletions() -> list[tuple[str, str]]:
-    """(text, intent) of the shipped held-out deletion wording."""
-    lines = EXTERNAL.read_text(encoding="utf-8").splitlines()
+def deletions(path: Path = EXTERNAL) -> list[tuple[str, str]]:
+    """(text, intent) of a shipped deletion wording list."""
+    lines = path.read_text(encoding="utf-8").splitlines()
     return [tuple(line.split("\t")) for line in lines if line.strip()]  # type: ignore[misc]
 
 
@@ -118,9 +131,18 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
     ]
     for i, (source, text) in enumerate(texts):
         yield ("ordinary", source, text), ORDINARY_VOICES[i % len(ORDINARY_VOICES)], None
-    for text, intent in external_deletions():
+    for text, intent in deletions(NEW_HELDOUT):
+        for voice in TEST_DELETION_VOICES:
+            yield ("deletion-new", voice, text), voice, intent
+    for voice in (*TEST_DELETION_VOICES, *TUNING_VOICES, *ORDINARY_VOICES):
+        for text in YES:
+            yield ("yes", voice, text), voice, None
+    for text, intent in deletions(EXTERNAL):
         for voice in TEST_DELETION_VOICES:
             yield ("deletion", voice, text), voice, intent
+    for text, intent in deletions(NEW_TUNING):
+        for voice in TUNING_VOICES:
+            yield ("tuning-deletion", voice, text), voice, intent
     for split in ("train", "heldout"):
         for r in seed_requests(split):  # type: ignore[arg-type]
             if r.intent.startswith("delete_"):
@@ -210,28 +232,99 @@ def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict 
     return out
 
 
+SETS = ("ordinary", "deletion-new", "deletion", "tuning-ordinary", "tuning-deletion")
+
+
 def report(rows: list, label: str, rule) -> None:  # type: ignore[no-untyped-def, type-arg]
-    """False triggers per ordinary set and obeyed share of deletions under one rule."""
+    """False deletions per ordinary set and obeyed share of deletions under one rule.
+
+    ``rule(index)`` -> the command carried out for row ``index`` (None: nothing deleted).
+    """
     print(f"\n{label}")
-    print("| set | clips | triggered (false) | obeyed (right command) |\n| --- | --- | --- | --- |")
-    for name in ("ordinary", "deletion", "tuning-ordinary", "tuning-deletion"):
-        subset = [r for r in rows if r[0][0] == name]
+    print("| set | clips | deleted (false) | obeyed (right command) |\n| --- | --- | --- | --- |")
+    for name in SETS:
+        subset = [i for i, r in enumerate(rows) if r[0][0] == name]
         if not subset:
             continue
-        decided = [(expected, rule(seen) if seen else None) for _, expected, seen in subset]
+        decided = [(rows[i][1], rule(i)) for i in subset]
         if name.endswith("ordinary"):
             fired = sum(c is not None for _, c in decided)
             print(f"| {name} | {len(subset)} | {fired} | |")
         else:
             right = sum(c == e for e, c in decided)
             print(f"| {name} | {len(subset)} | | {right} ({right / len(subset):.1%}) |")
-    examples = [
-        (seen["transcript"]["text"], key[1])
-        for key, expected, seen in rows
-        if key[0].endswith("ordinary") and seen and rule(seen)
-    ]
-    for text, source in examples[:12]:
-        print(f"  false trigger ({source}): {text!r}")
+    for i, (key, _, seen) in enumerate(rows):
+        if key[0].endswith("ordinary") and seen and rule(i):
+            print(f"  false deletion ({key[1]}): {seen['transcript']['text']!r}")
+
+
+def interpreter(kind: str):  # type: ignore[no-untyped-def]
+    """The intent model to judge with: the default n-gram one or the one with embeddings."""
+    from overheard.speech.nlu import default_intent_model, train_intent_model
+
+    if kind == "embeddings":
+        return train_intent_model(
+            ((r.text, r.intent) for r in seed_requests("train")), embeddings=True
+        )
+    return default_intent_model()
+
+
+class Judge:
+    """The guard's verdicts on cached observations, with a chosen intent model."""
+
+    def __init__(self, rows: list, nlu_kind: str) -> None:  # type: ignore[type-arg]
+        self.rows = rows
+        self.model = interpreter(nlu_kind)
+        self.yes = {(key[1], key[2]): seen for key, _, seen in rows if key[0] == "yes"}
+        ordinary = [i for i, r in enumerate(rows) if r[0][0].endswith("ordinary")]
+        self.next_ordinary = dict(itertools.pairwise(ordinary))
+        self._seen: dict[int, tuple] = {}  # type: ignore[type-arg]
+
+    def observed(self, i: int) -> tuple[Transcript, Interpretation, float, str] | None:
+        """Transcript, re-predicted intent, speech seconds and request text of row ``i``."""
+        if i not in self._seen:
+            seen = self.rows[i][2]
+            if not seen:
+                return None
+            transcript, _, speech_s = rebuild(seen)
+            text = without_keywords(transcript.text, ("alexa",))
+            self._seen[i] = (transcript, self.model.predict(text), speech_s, text)
+        return self._seen[i]
+
+    def verdict(self, guard: DeletionGuard, i: int) -> Verdict | None:
+        got = self.observed(i)
+        return None if got is None else judge(guard, got[1], got[0], got[2], got[3])
+
+    def answered_yes(self, guard: DeletionGuard, i: int) -> bool:
+        """Whether what follows row ``i`` is heard as a yes: its voice's yes for a deletion, the
+        next ordinary clip for ordinary speech."""
+        key = self.rows[i][0]
+        if key[0].endswith("ordinary"):
+            after = self.next_ordinary.get(i)
+            got = None if after is None else self.observed(after)
+        else:
+            seen = self.yes.get((key[1], YES[i % len(YES)]))
+            got = None if not seen else (rebuild(seen)[0], None, 0.0, rebuild(seen)[0].text)
+        return got is not None and is_confirmation(guard, got[0], got[3])
+
+    def rule(self, guard: DeletionGuard):  # type: ignore[no-untyped-def]
+        def decide(i: int) -> str | None:
+            verdict = self.verdict(guard, i)
+            if verdict is None or verdict.command is None:
+                return None
+            if verdict.confirm and not self.answered_yes(guard, i):
+                return None
+            return verdict.command
+
+        return decide
+
+    def asked(self, guard: DeletionGuard, name: str) -> int:
+        """How many clips of set ``name`` made the device ask for a yes."""
+        count = 0
+        for i, r in enumerate(self.rows):
+            if r[0][0] == name and (v := self.verdict(guard, i)) and v.command and v.confirm:
+                count += 1
+        return count
 
 
 def main() -> None:
@@ -250,31 +343,44 @@ def main() -> None:
     parser.add_argument(
         "--reverse", action="store_true", help="decode the plan backwards (a second process)"
     )
+    parser.add_argument("--nlu", choices=("ngrams", "embeddings"), default="ngrams")
+    parser.add_argument(
+        "--show-missed",
+        nargs="*",
+        default=["deletion-new", "deletion"],
+        help="sets to list misses of",
+    )
     args = parser.parse_args()
     rows = observations(args)
+    if args.reverse:
+        return
     print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
-    guard = DeletionGuard()
+    print(f"intent model: {args.nlu}")
+    judged = Judge(rows, args.nlu)
 
-    def guarded(seen: dict) -> str | None:  # type: ignore[type-arg]
-        transcript, interp, speech_s = rebuild(seen)
-        return judge(guard, interp, transcript, speech_s).command
-
-    def before(seen: dict) -> str | None:  # type: ignore[type-arg]
-        return is_privacy_command(rebuild(seen)[1])
+    def before(i: int) -> str | None:
+        got = judged.observed(i)
+        return None if got is None else is_privacy_command(got[1])
 
     report(rows, "before the guard (baseline: intent probability >= 0.8)", before)
-    report(rows, f"with the guard {guard}", guarded)
+    for policy in ("never", "unnamed", "always"):
+        guard = DeletionGuard(confirm=policy)  # type: ignore[arg-type]
+        report(rows, f"guard, spoken yes: {policy}", judged.rule(guard))
+        print(
+            f"  asked for a yes: ordinary {judged.asked(guard, 'ordinary')}, "
+            f"tuning-ordinary {judged.asked(guard, 'tuning-ordinary')}"
+        )
+    guard = DeletionGuard()
     refusals: dict[str, int] = {}
-    for key, expected, seen in rows:
-        if key[0] == "deletion" and seen:
-            transcript, interp, speech_s = rebuild(seen)
-            verdict = judge(guard, interp, transcript, speech_s)
+    for i, (key, expected, _) in enumerate(rows):
+        if key[0] in args.show_missed and (got := judged.observed(i)):
+            verdict = judge(guard, got[1], got[0], got[2], got[3])
             if verdict.command != expected:
                 refusals[verdict.reason] = refusals.get(verdict.reason, 0) + 1
                 print(
-                    f"  missed ({key[1]}): {key[2]!r} heard {transcript.text!r} -> {verdict.reason}"
+                    f"  missed ({key[0]}, {key[1]}): {key[2]!r} heard {got[3]!r} -> {verdict.reason}"
                 )
-    print(f"missed deletions by reason: {refusals}")
+    print(f"missed deletions by reason (default guard): {refusals}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def heard(text: str, *confidences: float, model: str = "whisper:test") -> Transc
     ],
 )
 def test_each_check(text, intent, probability, confidences, speech_s, reason):
-    verdict = judge(GUARD, Interpretation(intent, probability), heard(text, *confidences), speech_s)
+    guard = DeletionGuard(confirm="never")
+    verdict = judge(guard, Interpretation(intent, probability), heard(text, *confidences), speech_s)
     assert verdict.reason == reason
     assert (verdict.command is not None) == (reason == "obeyed")
 
@@ -106,6 +107,20 @@ def test_deletions_that_name_nothing_wait_for_a_yes(text, policy, confirm):
     guard = DeletionGuard(confirm=policy)
     verdict = judge(guard, Interpretation("delete_last", 0.99), heard(text), 1.0)
     assert verdict.command == "delete_last" and verdict.confirm is confirm
+
+
+@pytest.mark.parametrize(
+    ("text", "probability", "reason", "confirm"),
+    [
+        ("you can forget that one", 0.88, "obeyed", True),
+        ("erase what you just recorded", 0.55, "obeyed", True),
+        ("erase what you just recorded", 0.7, "obeyed", False),
+        ("erase what you just recorded", 0.45, "intent_unsure", False),
+    ],
+)
+def test_an_unsure_intent_is_asked_about_rather_than_refused(text, probability, reason, confirm):
+    verdict = judge(GUARD, Interpretation("delete_last", probability), heard(text), 1.2)
+    assert verdict.reason == reason and verdict.confirm is confirm
 
 
 @pytest.mark.parametrize(

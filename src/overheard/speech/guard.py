@@ -84,6 +84,9 @@ class DeletionGuard:
     """Least intent probability, 0..1, when the request does not name what was said."""
     named_intent_floor: float = 0.6
     """Least intent probability, 0..1, when it does ("erase what you just recorded")."""
+    asked_intent_floor: float = 0.5
+    """Least intent probability, 0..1, of a deletion that will wait for a spoken yes anyway
+    (below the floors above, such a request is asked rather than refused)."""
     utterance_floor: float | None = None
     """Least utterance confidence, 0..1; None = the measured floor of the recogniser in use."""
     verb_floor: float | None = None
@@ -137,6 +140,9 @@ def judge(
         return Verdict(None, "other_object")
     named = SPEECH_OBJECT.search(plain) is not None
     floor = guard.named_intent_floor if named else guard.intent_floor
+    confirm = guard.confirm == "always" or (guard.confirm == "unnamed" and not named)
+    if interp.confidence < floor and guard.confirm != "never":
+        floor, confirm = min(floor, guard.asked_intent_floor), True
     if interp.confidence < floor:
         return Verdict(None, "intent_unsure")
     if len(words) > guard.max_words or speech_s > guard.max_speech_s:
@@ -150,7 +156,6 @@ def judge(
         return Verdict(None, "asr_unsure")
     if transcript.words and _verb_confidence(transcript) < floors.verb:
         return Verdict(None, "word_unsure")
-    confirm = guard.confirm == "always" or (guard.confirm == "unnamed" and not named)
     return Verdict(interp.intent, "obeyed", confirm)  # type: ignore[arg-type]
 
 

@@ -27,7 +27,7 @@ PRIVACY_CONFIDENCE_FLOOR = 0.8
 """A deletion command is obeyed only at this intent probability or above: a missed command can be
 repeated, a wrong deletion cannot be undone (docs/models/nlu.md has the measurements)."""
 DELETION_WORDS = re.compile(
-    r"\b(delete|forget|erase|remove|wipe|discard|clear|scratch|purge|destroy|throw (?:it )?(?:away|out)"
+    r"\b(delete|forget|erase|remove|wipe|discard|clear|scratch|scrap|purge|destroy|throw (?:it )?(?:away|out)"
     r"|get rid|don't (?:keep|save|store|record))"
 )
 """A privacy intent is only predicted for a request that says to delete, in one of these words."""
