@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from overheard.speech.asr import Transcript, Word
+from overheard.speech.guard import DeletionGuard, judge
 from overheard.speech.nlu import (
     IntentModel,
     Interpretation,
@@ -93,8 +95,11 @@ def test_near_misses_are_not_deletions(model: IntentModel, text: str, intent: st
     ],
 )
 def test_risky_phrasings_never_delete(model: IntentModel, text: str) -> None:
-    """Phrasings that share words with deletion commands stay under the confidence floor."""
-    assert is_privacy_command(model.predict(text)) is None
+    """Phrasings that share words with deletion commands are neither obeyed nor asked about by the
+    deletion guard the pipeline acts through (heard perfectly, spoken briefly)."""
+    words = tuple(Word(w, i * 0.3, i * 0.3 + 0.25, 1.0) for i, w in enumerate(text.split()))
+    transcript = Transcript(text, words, 1.0, "whisper:reference")
+    assert judge(DeletionGuard(), model.predict(text), transcript, 1.5).command is None
 
 
 def test_heldout_privacy_commands_are_mostly_obeyed(model: IntentModel) -> None:

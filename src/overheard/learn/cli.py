@@ -114,7 +114,7 @@ def _train(
     data_dir: Path | None,
     *,
     examples: Path | None = None,
-    embeddings: bool = False,
+    embeddings: bool | None = None,
 ) -> None:
     from ..speech.catalogue import read_labelled
     from .train_asr import train_asr
@@ -179,12 +179,13 @@ def train_nlu_cmd(
         typer.Option(help="Also learn a labelled file: .csv (text,intent), .jsonl or .tsv."),
     ] = None,
     embeddings: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--embeddings/--no-embeddings",
-            help="Add the all-MiniLM-L6-v2 sentence-embedding classifier (docs/models/nlu.md).",
+            help="Add the all-MiniLM-L6-v2 sentence-embedding classifier (docs/models/nlu.md); "
+            "by default whenever its package is installed.",
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """An intent model from reviewed intents, the intent catalogue and an optional labelled file."""
     _train("nlu", exclude_deleted, seed, actor, data_dir, examples=examples, embeddings=embeddings)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..platform import Platform
 from ..speech.catalogue import lead_examples
-from ..speech.nlu import train_intent_model
+from ..speech.nlu import embeddings_available, train_intent_model
 from ..speech.seed import seed_requests
 from .models import ModelKind
 from .reviewed import Example
@@ -34,13 +34,15 @@ def build_nlu(
     *,
     include_seed: bool,
     extra: Sequence[tuple[str, str]] = (),
-    embeddings: bool = False,
+    embeddings: bool | None = None,
 ) -> dict[str, Any]:
     """Fit and save the intent model at ``path`` (``.npz``); returns counts for the registry."""
     pairs = nlu_examples(examples, include_seed=include_seed, extra=extra)
     if len({intent for _, intent in pairs}) < 2:
         raise ValueError("an intent model needs examples of at least two intents")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if embeddings is None:
+        embeddings = embeddings_available()
     train_intent_model(pairs, embeddings=embeddings).save(path)
     return {
         "examples": len(pairs),

@@ -48,8 +48,9 @@ class TrainOptions:
     now: datetime | None = None
     extra_examples: tuple[tuple[str, str], ...] = ()
     """NLU only: ``(text, intent)`` pairs from an external labelled file."""
-    embeddings: bool = False
-    """NLU only: add the sentence-embedding classifier (needs the packaged encoder)."""
+    embeddings: bool | None = None
+    """NLU only: add the sentence-embedding classifier (None: whenever the packaged encoder is
+    installed)."""
 
 
 @dataclass(frozen=True)

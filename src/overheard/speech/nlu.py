@@ -205,8 +205,22 @@ def train_intent_model(
 
 @cache
 def default_intent_model() -> IntentModel:
-    """The model trained on the seed requests (built once per process, well under a second)."""
-    return train_intent_model((r.text, r.intent) for r in seed_requests("train"))
+    """The model trained on the seed requests, with sentence embeddings when the packaged encoder
+    is installed (n-grams alone otherwise); built once per process."""
+    seed = [(r.text, r.intent) for r in seed_requests("train")]
+    return train_intent_model(seed, embeddings=embeddings_available())
+
+
+def embeddings_available() -> bool:
+    """True when the packaged sentence encoder can be loaded (its package is installed)."""
+    from overheard.errors import ConfigError
+    from overheard.speech._minilm import sentence_encoder
+
+    try:
+        sentence_encoder()
+    except ConfigError:
+        return False
+    return True
 
 
 def is_privacy_command(interp: Interpretation) -> PrivacyCommand | None:
