@@ -21,8 +21,9 @@ probability >= 0.8 only).
   held-out phrasings) and voice_deletions_new_tuning.tsv in three voices, and HWU64 fold 1 (every
   text with a deletion verb plus a sample). Printed apart; never part of the test figures.
 
-``--nlu embeddings`` judges with the intent model that adds sentence embeddings (fitted on the seed
-requests) instead of the default n-gram one; the cache keeps transcripts, the intent is re-predicted.
+``--nlu`` picks the intent model judged with (both fitted on the seed requests): ``embeddings``
+(the default model whenever the encoder's package is installed) or ``ngrams``; the cache keeps
+transcripts, the intent is re-predicted.
 
 ``--cache`` keeps each clip's transcript so that a rerun only re-judges.
 """
@@ -131,12 +132,12 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
     ]
     for i, (source, text) in enumerate(texts):
         yield ("ordinary", source, text), ORDINARY_VOICES[i % len(ORDINARY_VOICES)], None
-    for text, intent in deletions(NEW_HELDOUT):
-        for voice in TEST_DELETION_VOICES:
-            yield ("deletion-new", voice, text), voice, intent
     for voice in (*TEST_DELETION_VOICES, *TUNING_VOICES, *ORDINARY_VOICES):
         for text in YES:
             yield ("yes", voice, text), voice, None
+    for text, intent in deletions(NEW_HELDOUT):
+        for voice in TEST_DELETION_VOICES:
+            yield ("deletion-new", voice, text), voice, intent
     for text, intent in deletions(EXTERNAL):
         for voice in TEST_DELETION_VOICES:
             yield ("deletion", voice, text), voice, intent
@@ -259,14 +260,11 @@ def report(rows: list, label: str, rule) -> None:  # type: ignore[no-untyped-def
 
 
 def interpreter(kind: str):  # type: ignore[no-untyped-def]
-    """The intent model to judge with: the default n-gram one or the one with embeddings."""
-    from overheard.speech.nlu import default_intent_model, train_intent_model
+    """The intent model to judge with, fitted on the seed requests: n-grams, or with embeddings."""
+    from overheard.speech.nlu import train_intent_model
 
-    if kind == "embeddings":
-        return train_intent_model(
-            ((r.text, r.intent) for r in seed_requests("train")), embeddings=True
-        )
-    return default_intent_model()
+    seed = [(r.text, r.intent) for r in seed_requests("train")]
+    return train_intent_model(seed, embeddings=kind == "embeddings")
 
 
 class Judge:
@@ -343,7 +341,7 @@ def main() -> None:
     parser.add_argument(
         "--reverse", action="store_true", help="decode the plan backwards (a second process)"
     )
-    parser.add_argument("--nlu", choices=("ngrams", "embeddings"), default="ngrams")
+    parser.add_argument("--nlu", choices=("ngrams", "embeddings"), default="embeddings")
     parser.add_argument(
         "--show-missed",
         nargs="*",
