@@ -171,6 +171,13 @@ class Settings(BaseSettings):
         description="Which voice deletions wait for a spoken yes: never, unnamed (those that do "
         'not name what was said: "delete that") or always.',
     )
+    voice_delete_yes_floor: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Least recogniser utterance confidence of the spoken yes that confirms an "
+        "asked voice deletion, 0..1.",
+    )
     voice_delete_confirm_s: float = Field(
         10.0,
         gt=0,

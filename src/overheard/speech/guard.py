@@ -98,6 +98,10 @@ class DeletionGuard:
     verb_within_words: int = 4
     """The deletion verb must start within this many words of the request's start, after only
     polite words (:data:`POLITE`): "i was not clear about what you said" is no command."""
+    yes_floor: float = 0.55
+    """Least utterance confidence, 0..1, of the spoken yes that confirms an asked deletion: the
+    answer to a yes/no question is one short word, which recognisers score lower (faster-whisper
+    heard "yes" at 0.60-0.81 from the tuning voices of benchmarks/voice_delete.py)."""
     confirm: ConfirmPolicy = "unnamed"
     """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
     was said, :data:`SPEECH_OBJECT`: "delete that") or ``always``."""
@@ -163,7 +167,7 @@ def is_confirmation(guard: DeletionGuard, transcript: Transcript | None, request
     """True when a request is a plain yes (:data:`CONFIRMATIONS`) the recogniser is sure of."""
     if transcript is None or " ".join(_words(request_text)) not in CONFIRMATIONS:
         return False
-    return transcript.confidence >= guard.floors(transcript.model).utterance
+    return transcript.confidence >= guard.yes_floor
 
 
 def _verb_confidence(transcript: Transcript) -> float:
