@@ -1,9 +1,13 @@
-"""Voice disguise: shape, determinism, randomness, edge inputs, pitch movement, real speech."""
+"""Voice disguise: shape, determinism, randomness, edge inputs, pitch movement, real speech.
+
+``PARAMS`` tests run the earlier ``"world"`` method; the ``knn`` tests the default method.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +15,18 @@ import pytest
 import soundfile as sf
 
 from overheard.errors import AudioRejected
-from overheard.protect import _world
+from overheard.protect import _voices, _world
 from overheard.protect._mcadams import mcadams
 from overheard.protect.disguise import (
+    DEFAULT_METHOD,
     SAMPLE_RATE_HZ,
     DisguiseConfig,
     DisguiseParams,
+    KnnConfig,
+    KnnParams,
     disguise,
+    draw,
+    draw_knn_params,
     draw_params,
 )
 
@@ -177,7 +186,7 @@ def test_mcadams_baseline_keeps_shape_and_changes_the_signal() -> None:
 
 
 MAX_WER_INCREASE = 0.20
-"""Allowed rise in word error rate (fraction) on the five librivox clips, one draw each.
+"""Allowed rise in pocketsphinx word error rate (fraction) on the five librivox clips, ``"world"``.
 
 The benchmark measures +0.145 on average over draws; the goal is +0.05 (see the model card)."""
 
@@ -220,7 +229,7 @@ def test_disguised_speech_stays_recognisable(shared_data: Path) -> None:
     n_words = sum(len(ref) for _, ref in clips)
     original = sum(_word_errors(ref, _recognise(pcm)) for pcm, ref in clips) / n_words
     disguised = (
-        sum(_word_errors(ref, _recognise(disguise(pcm, draw_params(rng)))) for pcm, ref in clips)
+        sum(_word_errors(ref, _recognise(disguise(pcm, draw(rng, "world")))) for pcm, ref in clips)
         / n_words
     )
     assert disguised <= original + MAX_WER_INCREASE
@@ -244,3 +253,108 @@ def test_disguise_changes_the_speaker_embedding(shared_data: Path) -> None:
     same = float(embed(pcm) @ embed(pcm[: len(pcm) // 2 * 2]))
     moved = float(embed(pcm) @ embed(disguise(pcm, params)))
     assert moved < same - 0.05
+
+
+# --- the default method: nearest-neighbour conversion into a shipped target voice ---------------
+
+KNN = KnnParams(voice="joe", k=4, f0_contour_scale=0.9, f0_shift_semitones=0.5)
+
+
+def test_the_default_draw_is_the_nearest_neighbour_method() -> None:
+    assert DEFAULT_METHOD == "knnvc"
+    assert isinstance(draw(np.random.default_rng(0)), KnnParams)
+    assert isinstance(draw(np.random.default_rng(0), "world"), DisguiseParams)
+    with pytest.raises(ValueError):
+        draw(np.random.default_rng(0), "nope")
+
+
+def test_knn_draws_are_reproducible_and_stay_in_range() -> None:
+    config = KnnConfig()
+    assert draw_knn_params(np.random.default_rng(4)) == draw_knn_params(np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    draws = [draw_knn_params(rng, config) for _ in range(100)]
+    assert len(set(draws)) > 1
+    for p in draws:
+        assert p.voice in config.voices and p.voice in _voices.names()
+        low, high = config.f0_contour_scale_range
+        assert low <= p.f0_contour_scale <= high
+        low, high = config.f0_shift_range_semitones
+        assert low <= p.f0_shift_semitones <= high
+
+
+def test_knn_output_is_int16_of_the_same_length_and_deterministic() -> None:
+    pcm = make_voice(120.0, seconds=0.77)
+    out = disguise(pcm, KNN)
+    assert out.dtype == np.int16 and out.shape == pcm.shape
+    assert np.abs(out.astype(float)).max() > 1000
+    assert np.array_equal(out, disguise(pcm, KNN))
+    other = KnnParams(voice="joe", k=4, f0_contour_scale=0.8, f0_shift_semitones=-1.0)
+    assert not np.array_equal(out, disguise(pcm, other))
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 37, 400, 1600])
+def test_knn_very_short_input_keeps_its_length(n_samples: int) -> None:
+    out = disguise(make_voice(140.0)[:n_samples], KNN)
+    assert out.dtype == np.int16 and len(out) == n_samples
+
+
+def test_knn_silence_stays_silent_and_bad_input_is_rejected() -> None:
+    assert not np.any(disguise(np.zeros(8000, np.int16), KNN))
+    with pytest.raises(AudioRejected):
+        disguise(np.zeros(100, np.float32), KNN)
+    with pytest.raises(KeyError):
+        disguise(make_voice(140.0), KnnParams(voice="nobody"))
+
+
+@pytest.mark.parametrize("source_hz", [100.0, 230.0])
+def test_knn_pitch_is_the_target_voices_whatever_the_speakers(source_hz: float) -> None:
+    """A low and a high voice both come out at the target voice's median pitch (± the shift)."""
+    voice = _voices.load("joe")
+    expected = float(np.exp(voice.log_f0_mean) * 2 ** (KNN.f0_shift_semitones / 12))
+    assert median_f0(make_voice(source_hz)) == pytest.approx(source_hz, rel=0.03)
+    assert median_f0(disguise(make_voice(source_hz), KNN)) == pytest.approx(expected, rel=0.08)
+
+
+def _ltas(pcm: np.ndarray) -> np.ndarray:
+    """Long-term average log spectrum of the voiced frames in 24 mel-spaced bands, level removed."""
+    analysis = _world.analyse(pcm.astype(np.float64) / 32768, SAMPLE_RATE_HZ)
+    log_env = np.log(analysis.envelope[analysis.f0_hz > 0] + 1e-12).mean(axis=0)
+    freqs = np.linspace(0.0, SAMPLE_RATE_HZ / 2, len(log_env))
+    mel = 2595 * np.log10(1 + freqs / 700)
+    edges = np.linspace(mel[1], mel[-1], 25)
+    bands = np.array([log_env[(mel >= a) & (mel < b)].mean() for a, b in pairwise(edges)])
+    return bands - bands.mean()
+
+
+@pytest.mark.data
+def test_knn_disguised_voice_is_the_targets_not_the_speakers(shared_data: Path) -> None:
+    """By long-term spectrum, every disguised clip is nearer the target voice than its speaker."""
+    target = _ltas((_voices.read_speech("joe") * 32767).astype(np.int16))
+    for pcm, _ in _librivox(shared_data)[:3]:
+        out = _ltas(disguise(pcm, KNN))
+        source = _ltas(pcm)
+        assert np.linalg.norm(out - target) < 0.5 * np.linalg.norm(out - source)
+
+
+MAX_WER_INCREASE_KNN = 0.40
+"""Allowed rise in whisper (tiny.en, the default recogniser) word error rate, ``"knnvc"``, one draw.
+
+Development measured +0.24 … +0.32 on these clips; the goal is +0.05 (see the model card)."""
+
+
+@pytest.mark.data
+def test_knn_disguised_speech_stays_recognisable_by_whisper(shared_data: Path) -> None:
+    from overheard.speech.asr import asr_from_spec
+
+    asr = asr_from_spec("whisper")
+    clips = _librivox(shared_data)
+    rng = np.random.default_rng(3)
+    n_words = sum(len(ref) for _, ref in clips)
+
+    def errors(pcm: np.ndarray, ref: list[str]) -> int:
+        return _word_errors(ref, asr.transcribe(pcm).text.split())
+
+    original = sum(errors(pcm, ref) for pcm, ref in clips) / n_words
+    disguised = sum(errors(disguise(pcm, draw(rng)), ref) for pcm, ref in clips) / n_words
+    assert original < 0.15
+    assert disguised <= original + MAX_WER_INCREASE_KNN

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import NotFound
-from overheard.protect import rendition, serving
+from overheard.protect import _voices, rendition, serving
 from overheard.protect._tables import DisguisedClip, Watermark
-from overheard.protect.disguise import draw_params
+from overheard.protect.disguise import KnnParams, draw
 from overheard.protect.watermark import detect, mark_to_signal_db
 from overheard.recordings.deletion import HOUSEHOLD_BLOB_PREFIXES, delete_recordings
 from overheard.review import agreement
@@ -44,11 +44,12 @@ def leased(platform, make_household, staff: str = "R-a1", rng=None, **kw):  # ty
     return clip, claim(platform, staff)
 
 
-def seed_with_high_pitch(minimum_hz: float = 200.0) -> int:
-    """A seed whose disguise draw puts the median pitch far above the 140 Hz test voice."""
-    return next(
-        s for s in range(1000) if draw_params(np.random.default_rng(s)).f0_median_hz > minimum_hz
-    )
+def target_median_hz(seed: int) -> float:
+    """Median pitch the default disguise drawn from ``seed`` gives: the target voice's, shifted."""
+    params = draw(np.random.default_rng(seed))
+    assert isinstance(params, KnnParams)
+    voice = _voices.load(params.voice)
+    return float(np.exp(voice.log_f0_mean) * 2 ** (params.f0_shift_semitones / 12))
 
 
 def median_f0(pcm: np.ndarray) -> float:
@@ -84,13 +85,14 @@ def test_withdrawn_consent_stops_serving_at_once(served, make_household):  # typ
 
 @sqlite_only
 def test_served_audio_is_disguised_and_watermarked(served, make_household):  # type: ignore[no-untyped-def]
-    seed = seed_with_high_pitch()
+    seed = 5
     clip, lease = leased(served, make_household, seconds=4.0, rng=np.random.default_rng(seed))
     out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
     heard = pcm_of(out.wav)
     assert len(heard) == len(clip.pcm)
     assert mark_to_signal_db(clip.pcm, heard) > -3  # not the stored audio plus a little noise
-    target = draw_params(np.random.default_rng(seed)).f0_median_hz
+    target = target_median_hz(seed)
+    assert target < 140 / 1.2  # the target voice is lower than the 140 Hz test voice
     assert median_f0(clip.pcm) == pytest.approx(140, rel=0.1)
     assert median_f0(heard) == pytest.approx(target, rel=0.1)
     # The synthetic buzz is a hard host (about 1 miss in 6 keys); real speech is measured in

@@ -1,9 +1,14 @@
 """Voice disguise: reviewers understand the words without learning the person.
 
-Every clip sampled for review is resynthesised once, in a job, through the WORLD vocoder with a fresh random draw:
-its median pitch is moved to a random target, its intonation flattened, its spectral envelope
-warped along frequency (a different vocal-tract length, then a McAdams-style squeeze of the formant
-pattern) and its long-term average spectrum swapped for a neutral one.
+Every clip sampled for review is resynthesised once, in a job. The default method (``"knnvc"``)
+converts it into a shipped synthetic target voice: each 20 ms frame is described by Whisper
+encoder features (what is said), the nearest frames of the target voice saying the same thing are
+looked up, and the clip is rebuilt through the WORLD vocoder from *their* spectral envelope and
+aperiodicity, with the speaker's pitch contour moved onto the target's range. Every speaker comes
+out in the same voice, which is nobody's who uses the system.
+
+The earlier method (``"world"``: random pitch target and frequency warps of the speaker's own
+envelope) is kept for comparison; it leaves far more of the speaker in the clip.
 See docs/models/voice-disguise.md for what this does and does not hide.
 """
 
@@ -14,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from overheard.errors import AudioRejected
-from overheard.protect import _mcadams, _world
+from overheard.protect import _knnvc, _mcadams, _voices, _world
 
-DISGUISE_VERSION = 1
+DISGUISE_VERSION = 2
 """Version of the method below; raise it when a change should re-make every stored rendition."""
 SAMPLE_RATE_HZ = 16000
 """The rate clips are stored and served at, hertz."""
@@ -25,9 +30,56 @@ MIN_ANALYSIS_S = 0.1
 _FULL_SCALE = 32768.0
 
 
+DEFAULT_METHOD = "knnvc"
+"""The method renditions are made with."""
+
+
+@dataclass(frozen=True)
+class KnnConfig:
+    """Choices and ranges each clip's nearest-neighbour parameters are drawn from."""
+
+    voices: tuple[str, ...] = ("joe",)
+    """Target voices a clip may be converted into (one picked at random per clip)."""
+    k: int = 4
+    """Target frames averaged per source frame."""
+    f0_contour_scale_range: tuple[float, float] = (0.8, 1.0)
+    """Multiplier on the speaker's normalised log-pitch excursions (1 keeps the intonation)."""
+    f0_shift_range_semitones: tuple[float, float] = (-1.0, 1.0)
+    """Shift of the target voice's median pitch, semitones."""
+    smooth_frames: int = 1
+    """Width of the moving average over the converted envelope, 5 ms frames (1 = none)."""
+
+
+@dataclass(frozen=True)
+class KnnParams:
+    """One clip's nearest-neighbour draw; the same params always give the same output."""
+
+    voice: str
+    """Name of the target voice (see ``overheard.protect._voices``)."""
+    k: int = 4
+    """Target frames averaged per source frame."""
+    f0_contour_scale: float = 1.0
+    """Multiplier on the speaker's normalised log-pitch excursions, dimensionless."""
+    f0_shift_semitones: float = 0.0
+    """Shift of the target voice's median pitch, semitones."""
+    smooth_frames: int = 1
+    """Moving-average width over the converted envelope, 5 ms frames."""
+
+
+def draw_knn_params(rng: np.random.Generator, config: KnnConfig = KnnConfig()) -> KnnParams:
+    """A fresh per-clip nearest-neighbour draw from ``config``."""
+    return KnnParams(
+        voice=str(config.voices[int(rng.integers(len(config.voices)))]),
+        k=config.k,
+        f0_contour_scale=_uniform(rng, *config.f0_contour_scale_range),
+        f0_shift_semitones=_uniform(rng, *config.f0_shift_range_semitones),
+        smooth_frames=config.smooth_frames,
+    )
+
+
 @dataclass(frozen=True)
 class DisguiseConfig:
-    """Ranges each clip's parameters are drawn from (uniformly)."""
+    """Ranges each clip's parameters are drawn from (uniformly), for the ``"world"`` method."""
 
     f0_median_range_hz: tuple[float, float] = (100.0, 250.0)
     """Target median pitch, hertz: spans both sexes so pitch says nothing about the speaker."""
@@ -47,7 +99,7 @@ class DisguiseConfig:
 
 @dataclass(frozen=True)
 class DisguiseParams:
-    """One clip's random draw; the same params always give the same output."""
+    """One clip's ``"world"``-method draw; the same params always give the same output."""
 
     f0_median_hz: float
     """Median pitch of the disguised voice's voiced frames, hertz."""
@@ -68,7 +120,7 @@ class DisguiseParams:
 def draw_params(
     rng: np.random.Generator, config: DisguiseConfig = DisguiseConfig()
 ) -> DisguiseParams:
-    """A fresh per-clip draw from ``config``'s ranges."""
+    """A fresh per-clip ``"world"``-method draw from ``config``'s ranges."""
     return DisguiseParams(
         f0_median_hz=float(rng.uniform(*config.f0_median_range_hz)),
         f0_contour_scale=float(rng.uniform(*config.f0_contour_scale_range)),
@@ -78,6 +130,19 @@ def draw_params(
         warp_power=_uniform(rng, *config.warp_power_range),
         mcadams_alpha=_uniform(rng, *config.mcadams_alpha_range),
     )
+
+
+METHODS = ("knnvc", "world")
+"""Methods a draw can be made for, by name."""
+
+
+def draw(rng: np.random.Generator, method: str = DEFAULT_METHOD) -> KnnParams | DisguiseParams:
+    """A fresh per-clip draw, with default ranges, for the named method."""
+    if method == "knnvc":
+        return draw_knn_params(rng)
+    if method == "world":
+        return draw_params(rng)
+    raise ValueError(f"unknown disguise method {method!r}; known: {', '.join(METHODS)}")
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -116,20 +181,41 @@ def _match_level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y * (rms_x / rms_y) if rms_y > 0 else y
 
 
+def _convert(x: np.ndarray, params: KnnParams, rate: int) -> np.ndarray:
+    if rate != _voices.SAMPLE_RATE_HZ:
+        raise AudioRejected(f"the knnvc disguise needs 16 kHz audio, got {rate} Hz", code="bad_rate")
+    voice = _voices.load(params.voice)
+    analysis = _world.analyse(x, rate)
+    converted = _knnvc.convert(
+        analysis,
+        _voices.features(x),
+        voice,
+        k=params.k,
+        contour_scale=params.f0_contour_scale,
+        shift_semitones=params.f0_shift_semitones,
+        smooth_frames=params.smooth_frames,
+        rate=rate,
+    )
+    return _world.synthesise(converted, rate, len(x))
+
+
 def disguise(
-    pcm: np.ndarray, params: DisguiseParams, sample_rate_hz: int = SAMPLE_RATE_HZ
+    pcm: np.ndarray, params: KnnParams | DisguiseParams, sample_rate_hz: int = SAMPLE_RATE_HZ
 ) -> np.ndarray:
-    """Disguised copy of int16 mono ``pcm``: int16, same length."""
+    """Disguised copy of int16 mono ``pcm``: int16, same length; the params' type picks the method."""
     _check(pcm)
     n = len(pcm)
     if n == 0 or not np.any(pcm):
         return np.zeros(n, dtype=np.int16)
     x = pcm.astype(np.float64) / _FULL_SCALE
     x = np.pad(x, (0, max(0, int(MIN_ANALYSIS_S * sample_rate_hz) - n)))
-    analysis = _world.analyse(x, sample_rate_hz)
-    y = _world.synthesise(_transform(analysis, params, sample_rate_hz), sample_rate_hz, len(x))
+    if isinstance(params, KnnParams):
+        y = _convert(x, params, sample_rate_hz)
+    else:
+        analysis = _world.analyse(x, sample_rate_hz)
+        y = _world.synthesise(_transform(analysis, params, sample_rate_hz), sample_rate_hz, len(x))
     y = _match_level(y[:n], x[:n])
     out = np.clip(np.round(y * _FULL_SCALE), -_FULL_SCALE, _FULL_SCALE - 1).astype(np.int16)
-    if params.mcadams_alpha != 1.0:
+    if isinstance(params, DisguiseParams) and params.mcadams_alpha != 1.0:
         out = _mcadams.mcadams(out, params.mcadams_alpha, sample_rate_hz)
     return out

@@ -23,7 +23,7 @@ from ..platform import Platform
 from ..recordings.models import Recording
 from ..review.sampler import DISGUISE_JOB
 from . import _cache
-from .disguise import DISGUISE_VERSION, disguise, draw_params
+from .disguise import DISGUISE_VERSION, disguise, draw
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ def os_random() -> np.random.Generator:
 
 
 def disguise_pcm(pcm: bytes, rng: np.random.Generator) -> bytes:
-    """PCM16 bytes disguised with a fresh draw of parameters from ``rng``."""
+    """PCM16 bytes disguised by the default method with a fresh draw of parameters from ``rng``."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
-    return disguise(samples, draw_params(rng)).astype("<i2").tobytes()
+    return disguise(samples, draw(rng)).astype("<i2").tobytes()
 
 
 def _needs_rendition(rec: Recording | None, version: int | None) -> bool:
