@@ -85,14 +85,13 @@ def test_withdrawn_consent_stops_serving_at_once(served, make_household):  # typ
 
 @sqlite_only
 def test_served_audio_is_disguised_and_watermarked(served, make_household):  # type: ignore[no-untyped-def]
-    seed = 5
+    seed = next(s for s in range(1000) if target_median_hz(s) > 140 * 1.2)
     clip, lease = leased(served, make_household, seconds=4.0, rng=np.random.default_rng(seed))
     out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
     heard = pcm_of(out.wav)
     assert len(heard) == len(clip.pcm)
     assert mark_to_signal_db(clip.pcm, heard) > -3  # not the stored audio plus a little noise
     target = target_median_hz(seed)
-    assert target < 140 / 1.2  # the target voice is lower than the 140 Hz test voice
     assert median_f0(clip.pcm) == pytest.approx(140, rel=0.1)
     assert median_f0(heard) == pytest.approx(target, rel=0.1)
     # The synthetic buzz is a hard host (about 1 miss in 6 keys); real speech is measured in

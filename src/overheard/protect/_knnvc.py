@@ -19,6 +19,9 @@ FEATURE_HOP_S = 0.020
 """Hop between content-feature frames, seconds (Whisper's encoder frame)."""
 SUBFRAMES = round(FEATURE_HOP_S * 1000 / _world.FRAME_PERIOD_MS)
 """WORLD frames per content frame (4 at 5 ms)."""
+MIN_LOG_F0_STD = 0.05
+"""Floor on the speaker's log-F0 spread used to standardise it (≈ 0.9 semitone): a near-monotone
+clip keeps a near-monotone contour instead of having its wobble blown up to the target's range."""
 ENVELOPE_DIMS = 60
 """Coded (mel-cepstral) dimensions an envelope is stored with in a pool."""
 _TINY = 1e-12
@@ -103,7 +106,7 @@ def map_f0(
     voiced = out > 0
     if not voiced.any():
         return out
-    z = (np.log(out[voiced]) - mean) / std if std > 0 else np.zeros(int(voiced.sum()))
+    z = (np.log(out[voiced]) - mean) / max(std, MIN_LOG_F0_STD)
     target = voice.log_f0_mean + shift_semitones * np.log(2.0) / 12.0
     out[voiced] = np.exp(target + contour_scale * voice.log_f0_std * z)
     return out
