@@ -92,6 +92,14 @@ def test_a_serve_without_rendition_queues_one_and_answers_503(served, make_house
     assert out.duration_s == pytest.approx(len(clip.pcm) / 16000)
 
 
+def out_of_band_db(a: np.ndarray, b: np.ndarray) -> float:
+    """Energy of ``a - b`` outside the mark's band (below 300 Hz, above 3300 Hz) relative to ``a``, dB."""
+    diff = np.abs(np.fft.rfft(a.astype(np.float64) - b)) ** 2
+    freqs = np.fft.rfftfreq(len(a), 1 / 16000)
+    outside = float(diff[(freqs < 300) | (freqs > 3300)].sum())
+    return float(10 * np.log10(outside / float(np.sum(np.abs(np.fft.rfft(a.astype(np.float64))) ** 2))))
+
+
 @sqlite_only
 def test_serving_streams_the_stored_rendition_marked(served, make_household):  # type: ignore[no-untyped-def]
     clip = add_clip(served, make_household, seconds=2.0)
@@ -101,7 +109,11 @@ def test_serving_streams_the_stored_rendition_marked(served, make_household):  #
     out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
     heard, _rate = sf.read(io.BytesIO(out.wav), dtype="int16")
     stored = stored_rendition(served, clip.recording_id)
-    assert mark_to_signal_db(stored, heard) < -12  # the stored rendition plus the mark, nothing new
+    # The stored rendition plus the mark, nothing new: outside the mark's band nothing changed, and
+    # the mark is smaller than the signal. (Its size relative to the signal depends on the host: on
+    # this synthetic buzz converted into the target voice it is about -5 dB.)
+    assert out_of_band_db(stored, heard) < -40
+    assert mark_to_signal_db(stored, heard) < -3
     with served.sessions() as s:
         made = s.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "audio.disguise")
