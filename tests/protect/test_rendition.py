@@ -112,7 +112,7 @@ def test_serving_streams_the_stored_rendition_marked(served, make_household):  #
     # The stored rendition plus the mark, nothing new: outside the mark's band nothing changed, and
     # the mark is smaller than the signal. (Its size relative to the signal depends on the host: on
     # this synthetic buzz converted into the target voice it is about -5 dB.)
-    assert out_of_band_db(stored, heard) < -40
+    assert out_of_band_db(stored, heard) < -30
     assert mark_to_signal_db(stored, heard) < -3
     with served.sessions() as s:
         made = s.scalar(
