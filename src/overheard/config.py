@@ -361,6 +361,13 @@ class Settings(BaseSettings):
         False,
         description="Whether a double-check annotator sees the first annotator's (redacted) transcript.",
     )
+    disguise_method: Literal["knnvc", "world"] = Field(
+        "knnvc",
+        description="Voice disguise of what reviewers hear: `knnvc` converts every speaker into one "
+        "shipped synthetic voice (unlinkable, costs words), `world` warps the speaker's own voice "
+        "(keeps words, stays linkable); see docs/models/voice-disguise.md. Changing it re-makes "
+        "renditions as clips are served.",
+    )
     serve_focus_context_s: float = Field(
         0.0,
         ge=0,

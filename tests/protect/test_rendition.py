@@ -15,7 +15,7 @@ from overheard.db import transaction
 from overheard.protect import rendition, serving
 from overheard.protect._cache import DISGUISED_KIND
 from overheard.protect._tables import DisguisedClip
-from overheard.protect.disguise import DISGUISE_VERSION
+from overheard.protect.disguise import DISGUISE_VERSION, METHOD_VERSIONS
 from overheard.protect.watermark import mark_to_signal_db
 from overheard.recordings.deletion import delete_recordings
 from overheard.review.sampler import DISGUISE_JOB
@@ -167,3 +167,23 @@ def test_any_platform_deletes_a_rendition_with_its_recording(platform, make_hous
     )
     assert receipt.body["counts"]["disguised_copies"] == 1
     assert list(platform.blobs.list(f"disguised/{clip.household_id}/")) == []
+
+
+@sqlite_only
+def test_switching_the_method_remakes_renditions_with_it(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    knnvc = stored_rendition(served, clip.recording_id)
+    served.settings = served.settings.model_copy(update={"disguise_method": "world"})
+    lease = claim(served, "R-a1")
+    serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    assert pending(served, clip.recording_id) == 1  # the knnvc copy is served once, then re-made
+    prepare(served, clip.recording_id)
+    with served.sessions() as s:
+        row = s.get(DisguisedClip, clip.recording_id)
+        made = s.scalars(select(AuditEvent).where(AuditEvent.action == "audio.disguise")).all()
+    assert row.method_version == METHOD_VERSIONS["world"]
+    assert made[-1].details["method"] == "world"
+    world = stored_rendition(served, clip.recording_id)
+    assert len(world) == len(knnvc) and not np.array_equal(world, knnvc)

@@ -22,7 +22,9 @@ from overheard.errors import AudioRejected
 from overheard.protect import _knnvc, _mcadams, _voices, _world
 
 DISGUISE_VERSION = 2
-"""Version of the method below; raise it when a change should re-make every stored rendition."""
+"""Version of the default method; raise it when a change should re-make every stored rendition."""
+METHOD_VERSIONS = {"world": 1, "knnvc": DISGUISE_VERSION}
+"""The version a rendition made by each method is stored under (``world`` was version 1)."""
 SAMPLE_RATE_HZ = 16000
 """The rate clips are stored and served at, hertz."""
 MIN_ANALYSIS_S = 0.1

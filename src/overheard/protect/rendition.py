@@ -4,7 +4,7 @@ The job that samples a clip for review queues ``review.disguise`` in the same tr
 task, then runs it itself right after committing (so the rendition is normally ready before anyone
 claims the clip). The job opens the audio through the content gate, disguises it with one fresh
 random draw, and stores the result sealed under the household key. It does nothing when a
-rendition of the current ``DISGUISE_VERSION`` exists, so at-least-once delivery is harmless. A
+rendition of the configured method's version exists, so at-least-once delivery is harmless. A
 serve that finds no rendition (a crash between the two steps, a ``sensitive`` purge) queues the job
 and answers 503 with ``Retry-After``; a serve that finds an older version serves it and queues the job.
 """
@@ -23,7 +23,7 @@ from ..platform import Platform
 from ..recordings.models import Recording
 from ..review.sampler import DISGUISE_JOB
 from . import _cache
-from .disguise import DISGUISE_VERSION, disguise, draw
+from .disguise import DEFAULT_METHOD, METHOD_VERSIONS, disguise, draw
 
 log = logging.getLogger(__name__)
 
@@ -47,39 +47,45 @@ def os_random() -> np.random.Generator:
     return np.random.default_rng(secrets.randbits(128))
 
 
-def disguise_pcm(pcm: bytes, rng: np.random.Generator) -> bytes:
-    """PCM16 bytes disguised by the default method with a fresh draw of parameters from ``rng``."""
+def disguise_pcm(pcm: bytes, rng: np.random.Generator, method: str = DEFAULT_METHOD) -> bytes:
+    """PCM16 bytes disguised by ``method`` with a fresh draw of parameters from ``rng``."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
-    return disguise(samples, draw(rng)).astype("<i2").tobytes()
+    return disguise(samples, draw(rng, method)).astype("<i2").tobytes()
 
 
-def _needs_rendition(rec: Recording | None, version: int | None) -> bool:
-    return rec is not None and rec.audio_blob is not None and version != DISGUISE_VERSION
+def current_version(platform: Platform) -> int:
+    """The rendition version the configured disguise method stores (an other one is re-made)."""
+    return METHOD_VERSIONS[platform.settings.disguise_method]
+
+
+def _needs_rendition(rec: Recording | None, version: int | None, wanted: int) -> bool:
+    return rec is not None and rec.audio_blob is not None and version != wanted
 
 
 def render(platform: Platform, recording_id: str, rng: np.random.Generator | None = None) -> bool:
     """Make the recording's rendition if it has none of the current version; True if one was made."""
+    method, wanted = platform.settings.disguise_method, current_version(platform)
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id)
-        if not _needs_rendition(rec, _cache.stored_version(session, recording_id)):
+        if not _needs_rendition(rec, _cache.stored_version(session, recording_id), wanted):
             return False
         assert rec is not None
         pcm = platform.gate.open_audio(session, rec, actor=ACTOR, purpose=PURPOSE)
-    fresh = disguise_pcm(pcm, rng or os_random())
+    fresh = disguise_pcm(pcm, rng or os_random(), method)
     with transaction(platform.sessions) as session:
         # Locked and checked again: a deletion or another job may have finished meanwhile.
         rec = session.get(Recording, recording_id, with_for_update=True)
-        if not _needs_rendition(rec, _cache.stored_version(session, recording_id)):
+        if not _needs_rendition(rec, _cache.stored_version(session, recording_id), wanted):
             return False
         assert rec is not None
-        _cache.store(session, platform.gate, rec, fresh, method_version=DISGUISE_VERSION)
+        _cache.store(session, platform.gate, rec, fresh, method_version=wanted)
         audit.append(
             session,
             actor=ACTOR,
             action="audio.disguise",
             subject=rec.id,
             household_id=rec.household_id,
-            details={"method_version": DISGUISE_VERSION},
+            details={"method": method, "method_version": wanted},
         )
     return True
 

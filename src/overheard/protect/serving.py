@@ -37,7 +37,7 @@ from ..review.policy import Flag
 from ..speech.audio import to_wav_bytes
 from . import _cache, focus, rendition
 from ._tables import Watermark
-from .disguise import DISGUISE_VERSION, SAMPLE_RATE_HZ
+from .disguise import SAMPLE_RATE_HZ
 from .redact import redact
 from .timeline import StaffWord, staff_words
 from .watermark import PAYLOAD_BITS, embed
@@ -235,7 +235,7 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
         except IntegrityError:  # two serves drew the same fresh watermark id at once
             if attempt + 1 == COMMIT_ATTEMPTS:
                 raise
-    if stored is None or stored.method_version != DISGUISE_VERSION:
+    if stored is None or stored.method_version != rendition.current_version(platform):
         rendition.request(platform, recording_id)
     if stored is None:
         raise rendition.AudioPreparing("the clip is being prepared; try again in a moment")
