@@ -63,7 +63,7 @@ def mcadams_range(low: float, high: float) -> Disguiser:
 
 def default_method(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Whatever ``overheard.protect.disguise`` does by default: a fresh draw, then disguise."""
-    return dg.disguise(pcm, dg.draw_params(rng), RATE_HZ)
+    return dg.disguise(pcm, dg.draw(rng), RATE_HZ)
 
 
 V1_OFF = {"warp_power_range": (1.0, 1.0), "mcadams_alpha_range": (1.0, 1.0)}
@@ -72,6 +72,7 @@ V1_OFF = {"warp_power_range": (1.0, 1.0), "mcadams_alpha_range": (1.0, 1.0)}
 CONFIGS: dict[str, Disguiser | None] = {
     "original (no disguise)": None,
     "default": default_method,
+    "knnvc": lambda pcm, rng: dg.disguise(pcm, dg.draw(rng, "knnvc"), RATE_HZ),
     "mcadams a=0.8": mcadams_range(0.8, 0.8),
     "mcadams a~U(0.6,0.9)": mcadams_range(0.6, 0.9),
     "world pitch+warp": world(
