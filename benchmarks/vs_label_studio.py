@@ -225,7 +225,7 @@ def start_label_studio(
     studio = LabelStudio(proc, url, tokens, [], ls_version(venv))
     with ls_client(studio, 0) as c:
         project = new_project(c, "clips")
-        files = [("file", (p.name, p.read_bytes(), "audio/wav")) for p in wavs]
+        files = {f"file{i}": (p.name, p.read_bytes(), "audio/wav") for i, p in enumerate(wavs)}
         c.post(f"/api/projects/{project}/import", files=files).raise_for_status()
         tasks = c.get("/api/tasks/", params={"project": project, "page_size": 100}).json()
         listed = tasks["tasks"] if isinstance(tasks, dict) else tasks
