@@ -47,7 +47,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from _databases import databases
-from review_http import make_accounts, make_household, sign_in_all
+from review_http import Account, make_accounts, make_household
 from review_http import serve as start_overheard
 from review_loop import (
     CLIPS,
@@ -66,7 +66,7 @@ from review_loop import (
 
 from overheard.config import Settings
 from overheard.platform import Platform, initialise
-from overheard.workbench.client import ReviewClient
+from overheard.workbench.client import ReviewClient, ReviewHttpError
 
 WANTED_VERSION = "1.23.2"
 START_TIMEOUT_S = 600
@@ -334,7 +334,24 @@ def start_overheard_loop(
     made = disguised(clips)
     os.environ.update(EXTRA_ENV)
     proc, base = start_overheard(settings)
-    return Overheard(proc, platform, home, clips, made, sign_in_all(base, team))
+    return Overheard(proc, platform, home, clips, made, [sign_in(base, a) for a in team])
+
+
+def sign_in(url: str, account: Account, tries: int = 5) -> ReviewClient:
+    """A signed-in client, one sign-in at a time, retried (a loaded machine may refuse one)."""
+    for attempt in range(tries):
+        client = ReviewClient(url, timeout_s=60)
+        try:
+            client.sign_in(account.pseudonym, account.password, account.totp_secret)
+            return client
+        except ReviewHttpError as exc:
+            client.close()
+            if attempt == tries - 1:
+                raise
+            wait = 31 if "mfa" in str(exc) else 5  # a used TOTP code is refused until the next step
+            print(f"(sign-in refused: HTTP {exc.status} on {exc}; again in {wait} s)", flush=True)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def run_overheard(ovh: Overheard, n: int, seconds: float) -> Level:
