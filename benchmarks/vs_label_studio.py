@@ -283,16 +283,24 @@ def ls_cycle(client: httpx.Client, project: int) -> tuple[str, float] | None:
     return str(task["id"]), time.perf_counter() - start
 
 
-def measure(loop: Cycle, n: int, seconds: float, server: int) -> Level:
-    """``n`` clients run ``loop`` for ``seconds``; CPU and RSS of the server's process tree."""
+def measure(loop: Cycle, n: int, seconds: float, server: int, errors: dict[int, int]) -> Level:
+    """``n`` clients run ``loop`` for ``seconds``; CPU and RSS of the server's process tree.
+
+    A refused or failed cycle is counted in ``errors[n]`` and the client goes on (as a person would
+    press the button again)."""
     gate = threading.Barrier(n)
     deadline: list[float] = []
+    failed: list[str] = []
 
     def work(i: int) -> list[tuple[str, float]]:
         gate.wait()
         done = []
         while time.perf_counter() < deadline[0]:
-            one = loop(i)
+            try:
+                one = loop(i)
+            except (httpx.HTTPError, ReviewHttpError) as exc:
+                failed.append(f"{type(exc).__name__}: {str(exc)[:80]}")
+                continue
             if one is None:
                 break
             done.append(one)
@@ -307,6 +315,12 @@ def measure(loop: Cycle, n: int, seconds: float, server: int) -> Level:
     cpu = cpu_seconds(server) - cpu0
     won = [one for part in parts for one in part]
     doubles = sum(1 for k in Counter(t for t, _ in won).values() if k > 1)
+    if failed:
+        print(
+            f"({len(failed)} failed cycles, e.g. {Counter(failed).most_common(1)[0][0]})",
+            flush=True,
+        )
+    errors[n] = len(failed)
     return Level(n, len(won), elapsed, [s for _, s in won], doubles, cpu, rss_mb(server))
 
 
@@ -354,20 +368,20 @@ def sign_in(url: str, account: Account, tries: int = 5) -> ReviewClient:
     raise AssertionError("unreachable")
 
 
-def run_overheard(ovh: Overheard, n: int, seconds: float) -> Level:
+def run_overheard(ovh: Overheard, n: int, seconds: float, errors: dict[int, int]) -> Level:
     """One level of Overheard's loop on fresh tasks."""
     seed(ovh.platform, ovh.home, ovh.clips, ovh.made, int(TASKS_PER_S * seconds))
-    level = measure(lambda i: cycle(ovh.clients[i]), n, seconds, ovh.proc.pid)
+    level = measure(lambda i: cycle(ovh.clients[i]), n, seconds, ovh.proc.pid, errors)
     _drain(ovh.platform)
     return level
 
 
-def run_label_studio(studio: LabelStudio, n: int, seconds: float) -> Level:
+def run_label_studio(studio: LabelStudio, n: int, seconds: float, errors: dict[int, int]) -> Level:
     """One level of Label Studio's loop on a fresh project."""
     project = ls_seed(studio, int(TASKS_PER_S * seconds))
     clients = [ls_client(studio, i) for i in range(n)]
     try:
-        return measure(lambda i: ls_cycle(clients[i], project), n, seconds, studio.proc.pid)
+        return measure(lambda i: ls_cycle(clients[i], project), n, seconds, studio.proc.pid, errors)
     finally:
         for c in clients:
             c.close()
@@ -420,12 +434,12 @@ def bench(args: argparse.Namespace, tmp: Path, venv: Path | None) -> list[tuple[
                 order = ["overheard", "label-studio"][:: 1 if (k + d) % 2 == 0 else -1]
                 for tool in order:
                     if tool == "overheard":
-                        level = run_overheard(ovh, n, args.seconds)
+                        level = run_overheard(ovh, n, args.seconds, errors := {})
                     elif studio is not None:
-                        level = run_label_studio(studio, n, args.seconds)
+                        level = run_label_studio(studio, n, args.seconds, errors := {})
                     else:
                         continue
-                    rows.append(row(tool, name, level))
+                    rows.append((*row(tool, name, level), str(errors.get(n, 0))))
                     print(" | ".join(rows[-1]), f"(load {load_average()})", flush=True)
         finally:
             for client in ovh.clients:
@@ -490,6 +504,7 @@ def main() -> None:
         "dup",
         "CPU ms/cycle",
         "RSS MB",
+        "failed",
     )
     with tempfile.TemporaryDirectory() as tmp:
         rows = bench(args, Path(tmp), venv)
