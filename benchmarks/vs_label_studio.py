@@ -223,15 +223,19 @@ def start_label_studio(
             raise RuntimeError("Label Studio did not start; see its server.log")
         time.sleep(0.5)
     studio = LabelStudio(proc, url, tokens, [], ls_version(venv))
-    with ls_client(studio, 0) as c:
-        project = new_project(c, "clips")
-        files = {f"file{i}": (p.name, p.read_bytes(), "audio/wav") for i, p in enumerate(wavs)}
-        c.post(f"/api/projects/{project}/import", files=files).raise_for_status()
-        tasks = c.get("/api/tasks/", params={"project": project, "page_size": 100}).json()
-        listed = tasks["tasks"] if isinstance(tasks, dict) else tasks
-        studio.audio_urls = [t["data"]["audio"] for t in listed]
-    if len(studio.audio_urls) != len(wavs):
-        raise RuntimeError(f"Label Studio took {len(studio.audio_urls)} of {len(wavs)} clips")
+    try:
+        with ls_client(studio, 0) as c:
+            project = new_project(c, "clips")
+            files = {f"file{i}": (p.name, p.read_bytes(), "audio/wav") for i, p in enumerate(wavs)}
+            c.post(f"/api/projects/{project}/import", files=files).raise_for_status()
+            tasks = c.get("/api/tasks/", params={"project": project, "page_size": 100}).json()
+            listed = tasks["tasks"] if isinstance(tasks, dict) else tasks
+            studio.audio_urls = [t["data"]["audio"] for t in listed]
+        if len(studio.audio_urls) != len(wavs):
+            raise RuntimeError(f"Label Studio took {len(studio.audio_urls)} of {len(wavs)} clips")
+    except BaseException:
+        stop(proc)
+        raise
     return studio
 
 
@@ -348,7 +352,13 @@ def start_overheard_loop(
     made = disguised(clips)
     os.environ.update(EXTRA_ENV)
     proc, base = start_overheard(settings)
-    return Overheard(proc, platform, home, clips, made, [sign_in(base, a) for a in team])
+    try:
+        clients = [sign_in(base, a) for a in team]
+    except BaseException:
+        stop(proc)
+        platform.close()
+        raise
+    return Overheard(proc, platform, home, clips, made, clients)
 
 
 def sign_in(url: str, account: Account, tries: int = 5) -> ReviewClient:
