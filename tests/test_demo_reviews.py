@@ -10,7 +10,7 @@ from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.demo_reviews import seed_reviews
 from overheard.review.agreement import adjudication_queue
-from overheard.review.models import Annotation, GoldItem
+from overheard.review.models import Annotation, GoldItem, ReviewTask
 from tests.workbench.conftest import CAPTURED, make_world  # noqa: F401
 
 
@@ -34,3 +34,20 @@ def test_demo_reviews_leave_one_disagreement_and_one_gold_item(platform, make_wo
 def test_demo_reviews_with_nothing_sampled_do_nothing(platform):
     seeded = seed_reviews(platform, "R-0000", CAPTURED)
     assert (seeded.reviewed, seeded.disagreements, seeded.gold) == (0, 0, 0)
+
+
+def test_demo_reviews_use_a_double_check_the_sampler_already_drew(platform, make_world):  # noqa: F811
+    """The demo draws a quarter of sampled clips for double annotation: when the first reviewed clip
+    already has its double check, that one carries the disagreement (the lead cannot ask twice)."""
+    world = make_world(3)
+    with transaction(platform.sessions) as s:
+        lead = create_staff(s, name="Demo Lead", role="lead", actor="demo")[0]
+        for task in s.scalars(select(ReviewTask)):
+            task.wants_second = True
+    seeded = seed_reviews(platform, lead.pseudonym, CAPTURED)
+    assert (seeded.reviewed, seeded.disagreements, seeded.gold) == (3, 1, 1)
+    with platform.sessions() as s:
+        [waiting] = adjudication_queue(s)
+        assert waiting.wer > 0
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "review.ask_second")) is None
+        assert len(world.recording_ids) == 3

@@ -7,11 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from .accounts.service import create_staff
 from .db import transaction
 from .platform import Platform
 from .protect import serving
 from .review.lead import ask_second, gold_from
+from .review.models import Annotation, ReviewTask, TaskState
 from .review.queue import Lease
 from .speech.nlu import IntentModel, default_intent_model
 from .workbench import flow
@@ -46,7 +50,7 @@ def seed_reviews(platform: Platform, lead: str, now: datetime) -> DemoReviews:
     if not done:
         return DemoReviews(0, 0, 0)
     with transaction(platform.sessions) as session:
-        wanted = ask_second(session, done[0], lead, clock).id
+        wanted = _second_task(session, done, lead, clock)
         gold_from(session, platform.gate, done[-1], lead, clock)
     disagreements = 0
     while (lease := flow.claim(platform, second.pseudonym, clock)) is not None:
@@ -57,6 +61,19 @@ def seed_reviews(platform: Platform, lead: str, now: datetime) -> DemoReviews:
         if is_second:
             break
     return DemoReviews(len(done), disagreements, 1)
+
+
+def _second_task(session: Session, done: list[str], lead: str, now: datetime) -> str:
+    """The double check the second annotator will disagree on: one the sampler already drew for a
+    reviewed clip (the demo draws a quarter of them), else one the lead asks for."""
+    drawn = session.scalar(
+        select(ReviewTask.id)
+        .join(Annotation, Annotation.task_id == ReviewTask.first_task_id)
+        .where(Annotation.id.in_(done), ReviewTask.state != TaskState.WITHDRAWN.value)
+        .order_by(ReviewTask.created_at, ReviewTask.id)
+        .limit(1)
+    )
+    return drawn if drawn is not None else ask_second(session, done[0], lead, now).id
 
 
 def _review(
