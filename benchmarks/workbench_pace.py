@@ -34,19 +34,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pyotp
+from review_http import serve
 
 from overheard import jobs
 from overheard.accounts.service import create_staff
@@ -69,8 +66,6 @@ from overheard.workbench import flow
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-CHEAP_HASHING = {"OVERHEARD_ARGON2_TIME_COST": "1", "OVERHEARD_ARGON2_MEMORY_KIB": "8192",
-                 "OVERHEARD_ARGON2_PARALLELISM": "1"}
 PASSWORD = "violet harbour lantern 42"
 SAMPLE_ALL = ReviewPolicy(sample_rate=1.0, household_cap=100_000, double_share=0.0, gold_share=0.0)
 LISTEN_S = (3.0, 5.0)
@@ -283,27 +278,6 @@ async def reviewer(browser, url: str, path: str, name: str, plan: list[Choice], 
     return tally
 
 
-def serve(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`overheard serve` on a free loopback port, once /healthz answers."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, **CHEAP_HASHING, "OVERHEARD_DATABASE_URL": settings.database_url, "OVERHEARD_WORKERS": "0"}
-    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(settings.data_dir), "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(900):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 async def run(url: str, world: World, plan: list[Choice], key_s: float) -> list[Tally]:
     """Both reviewers at once, each in its own browser context."""
     from playwright.async_api import async_playwright
@@ -339,7 +313,7 @@ def main() -> None:
         began = time.monotonic()
         world = seed(settings, 2 * args.clips + 2, random.Random(args.seed))
         print(f"seeded {2 * args.clips + 2} clips in {time.monotonic() - began:.0f} s", flush=True)
-        proc, url = serve(settings, Path(tmp) / "server.log")
+        proc, url = serve(settings)  # its log: data/server.log
         try:
             tallies = asyncio.run(run(url, world, choices(args.clips, args.seed), args.key_s))
         finally:

@@ -7,14 +7,19 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from overheard.config import Settings
 from overheard.db import transaction
 from overheard.households import Device
+from overheard.identity.service import enrol_household
+from overheard.platform import Platform, initialise
 from overheard.recordings.ingest import ingest
 from overheard.recordings.models import Recording, Status
 from overheard.review.consent import set_human_review
@@ -41,6 +46,29 @@ PSEUDONYM_RE = re.compile(r'id="clip-pseudonym">([^<]+)<')
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 CAPTURED = START - timedelta(days=40, hours=5)
 """When the test clips were captured: a date no reviewer's page may show."""
+
+
+ADA = {"name": "Ada Lovelace", "account": "ACC-77123", "email": "ada@example.org", "serial": "SN-99881"}
+"""The identity of the browser tests' household: none of it may reach a staff page."""
+
+
+@contextmanager
+def consenting_household(tmp_path: Path) -> Iterator[tuple[Platform, Settings, Device]]:
+    """An initialised SQLite platform under ``tmp_path`` whose one household (``ADA``) opted in to
+    review; yields the open platform, its settings and the household's device."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'o.db'}").resolved()
+    initialise(settings)
+    plat = Platform.open(settings)
+    try:
+        with transaction(plat.sessions) as s:
+            hh = enrol_household(s, plat.keyring, plat.secrets, **ADA)
+            set_human_review(s, hh.household_id, True, actor="customer", now=CAPTURED)
+        with plat.sessions() as s:
+            device = s.get(Device, hh.device_id)
+        assert device is not None
+        yield plat, settings, device
+    finally:
+        plat.close()
 
 
 @dataclass(frozen=True)

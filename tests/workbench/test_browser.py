@@ -17,15 +17,19 @@ from overheard.accounts.service import create_staff
 from overheard.config import Settings
 from overheard.db import transaction
 from overheard.demo import espeak_available, synthesise
-from overheard.households import Device
-from overheard.identity.service import enrol_household
-from overheard.platform import Platform, initialise
+from overheard.platform import Platform
 from overheard.review.consent import set_human_review
 from overheard.review.models import Annotation
 from overheard.speech.audio import to_wav_bytes
 from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server
 from tests.conftest import tone_wav
-from tests.workbench.conftest import CAPTURED, SAMPLE_ALL, add_sampled_clip
+from tests.workbench.conftest import (
+    ADA,
+    CAPTURED,
+    SAMPLE_ALL,
+    add_sampled_clip,
+    consenting_household,
+)
 
 PASSWORD = "violet harbour lantern 42"
 SAID = ["what is the weather in paris", "turn the volume up", "what is the capital of france"]
@@ -49,24 +53,13 @@ class Scene:
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Iterator[tuple[Scene, Settings]]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'o.db'}").resolved()
-    initialise(settings)
-    plat = Platform.open(settings)
-    try:
-        with transaction(plat.sessions) as s:
-            hh = enrol_household(s, plat.keyring, plat.secrets, name="Ada Lovelace",
-                                 account="ACC-77123", email="ada@example.org", serial="SN-99881")
-            set_human_review(s, hh.household_id, True, actor="customer", now=CAPTURED)
-        with plat.sessions() as s:
-            device = s.get(Device, hh.device_id)
+    with consenting_household(tmp_path) as (plat, settings, device):
         recordings = [add_sampled_clip(plat, device, text, SAMPLE_ALL, wav=_speech(text)) for text in SAID]
         with transaction(plat.sessions) as s:
             _, token = create_staff(s, name="Nadia Annotator", role="annotator")
-        forbidden = [hh.household_id, hh.device_id, *recordings, "ACC-77123", "ada@example.org",
-                     "SN-99881", "Lovelace", CAPTURED.strftime("%Y-%m-%d"), str(CAPTURED.year)]
+        forbidden = [device.household_id, device.id, *recordings, ADA["account"], ADA["email"],
+                     ADA["serial"], "Lovelace", CAPTURED.strftime("%Y-%m-%d"), str(CAPTURED.year)]
         yield Scene(forbidden, f"/enrol/{token}"), settings
-    finally:
-        plat.close()
 
 
 def _speech(text: str) -> bytes:

@@ -33,15 +33,13 @@ from overheard.config import Settings
 from overheard.db import transaction
 from overheard.hazmat import reidentify
 from overheard.households import Device
-from overheard.identity.service import enrol_household
-from overheard.platform import Platform, initialise
+from overheard.platform import Platform
 from overheard.review import annotations, queue
-from overheard.review.consent import set_human_review
 from overheard.review.content import AnnotationInput
 from overheard.review.models import EmergencyReport, ReviewTask
 from overheard.review.policy import Flag, ReviewPolicy
 from tests._browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, live_server, problems
-from tests.workbench.conftest import CAPTURED, SAMPLE_ALL, add_sampled_clip
+from tests.workbench.conftest import SAMPLE_ALL, add_sampled_clip, consenting_household
 
 PASSWORD = "violet harbour lantern 42"
 DOUBLE = ReviewPolicy(sample_rate=1.0, household_cap=10_000, double_share=1.0, gold_share=0.0)
@@ -93,16 +91,7 @@ def _officer(s, name: str) -> tuple[StaffPrincipal, str]:  # type: ignore[no-unt
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[StaffWorld]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'o.db'}").resolved()
-    initialise(settings)
-    plat = Platform.open(settings)
-    try:
-        with transaction(plat.sessions) as s:
-            hh = enrol_household(s, plat.keyring, plat.secrets, name="Ada Lovelace",
-                                 account="ACC-77123", email="ada@example.org", serial="SN-99881")
-            set_human_review(s, hh.household_id, True, actor="customer", now=CAPTURED)
-        with plat.sessions() as s:
-            device = s.get(Device, hh.device_id)
+    with consenting_household(tmp_path) as (plat, settings, device):
         clip = _reviewed(plat, device)
         policy, now = reidentify.ReidentifyPolicy(), datetime.now(UTC)
         with transaction(plat.sessions) as s:
@@ -115,8 +104,6 @@ def world(tmp_path: Path) -> Iterator[StaffWorld]:
             mine = reidentify.request(s, officer, task_pseudonym=clip, reason=REASON, policy=policy, now=now)
             reidentify.decide(s, other, mine.id, approve=True, policy=policy, now=now)
         yield StaffWorld(enrol, settings)
-    finally:
-        plat.close()
 
 
 def _enrol(page, url: str, path: str, check) -> None:  # type: ignore[no-untyped-def]
