@@ -65,6 +65,21 @@ PLATFORMS = words(
     "facebook instagram twitter youtube whatsapp linkedin tiktok snapchat gmail outlook"
 )
 """Where people post and message: the object of ``post to`` or ``updates from``, not a person."""
+STREAMING = words(
+    "pandora spotify deezer tidal soundcloud netflix hulu audible iheartradio tunein napster"
+)
+"""What people play from: given names in some lists (``pandora``), never a person in a request."""
+REGIONS = words(
+    """
+    america americas europe asia africa oceania antarctica arctic scandinavia caribbean
+    american african asian european irish english scottish welsh british french german spanish
+    italian dutch swiss greek polish russian chinese japanese korean indian pakistani mexican
+    canadian australian brazilian filipino philippine thai vietnamese turkish arab arabic
+    persian israeli egyptian nigerian kenyan
+    """
+)
+"""Continents and peoples (``news about america``, ``the nearest irish pub``): census given names
+or surnames some of them, but capitalised proper words the dictionary leaves out."""
 ASSISTANT_NAMES = words("alexa siri olly cortana bixby mycroft jarvis google computer echo")
 """What people call their assistant: given names in some lists, never a person in a request."""
 NEVER_NAMES = (
@@ -76,6 +91,7 @@ NEVER_NAMES = (
     | ZIP_WORDS
     | words("iban bic swift pin email e-mail postcode inbox")
     | PLATFORMS
+    | STREAMING
 )
 """Words the other recognizers key on (``my iban is``): a given name somewhere, never here."""
 PLACE_HEADS = words("los las san santa new north south east west saint st port fort lake mount")
@@ -252,7 +268,7 @@ def _starts_name(scan: _Scan, i: int) -> bool:
 def _is_place(scan: _Scan, i: int) -> bool:
     """True if a country or large city (up to MAX_PLACE_WORDS words) starts at token i."""
     stems = [t.stem for t in scan.tokens[i : i + MAX_PLACE_WORDS]]
-    if stems[0] in US_STATES:
+    if stems[0] in US_STATES or stems[0] in REGIONS:
         return True
     return any(" ".join(stems[:n]) in scan.lex.places for n in range(1, len(stems) + 1))
 
@@ -316,7 +332,7 @@ def _context(scan: _Scan, i: int) -> Context:
     introduced = prev in INTRODUCER_ENDS and any(_ends_with(before, p) for p in INTRODUCERS)
     if prev in RELATIONS or prev in TITLES or introduced:
         return Context.STRONG
-    if _listed_after_name(scan, i):
+    if _listed_after_name(scan, i) or _in_contacts(scan.tokens, i):
         return Context.CONTACT
     if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
@@ -337,6 +353,12 @@ def _listed_after_name(scan: _Scan, i: int) -> bool:
         return True
     gap = scan.text[tokens[i - 1].end : tokens[i].start] if i else ""
     return i - 1 in scan.name_ends and "," in gap
+
+
+def _in_contacts(tokens: list[Token], i: int) -> bool:
+    """``search jack in contacts``, ``is bill in my contacts``: looked up among people."""
+    after = [t.norm for t in tokens[i + 1 : i + 4]]
+    return after[:1] == ["in"] and (after[1:2] == ["contacts"] or after[1:3] == ["my", "contacts"])
 
 
 def _object_follows(tokens: list[Token], i: int) -> bool:
