@@ -167,6 +167,11 @@ HOSTILE = {
     "places and cues": "text sofia about new york city " * (HOSTILE_CHARS // 31),
     "streets": "i live on 6/170 christie-hamilton crossing " * (HOSTILE_CHARS // 43),
     "run-together words": "call goodnightly " * (HOSTILE_CHARS // 17),
+    "endless name list": "email anna, " * (HOSTILE_CHARS // 12),
+    "names joined by and": "kwame and " * (HOSTILE_CHARS // 10),
+    "titles": "principal dr mrs " * (HOSTILE_CHARS // 17),
+    "eircode lookalikes": "d02 x285 " * (HOSTILE_CHARS // 9),
+    "units and ordinals": "unit no 5 21st new " * (HOSTILE_CHARS // 19),
 }
 
 

@@ -24,6 +24,16 @@ NAMES_IN_COMMANDS = [
     ("did bill send the invoice", "did [NAME] send the invoice"),
     ("what year was steven spielberg born", "what year was [NAME] born"),
     ("tell me about the career of marie curie", "tell me about the career of [NAME]"),
+    ("invite olumide and thandiwe to dinner", "invite [NAME] and [NAME] to dinner"),
+    ("email wojciech, aigerim and zeynep", "email [NAME], [NAME] and [NAME]"),
+    ("open bongani's contact details", "open [NAME]'s contact details"),
+    ("did you forward nkechi the slides", "did you forward [NAME] the slides"),
+    ("i gave mark his keys back", "i gave [NAME] his keys back"),
+    ("is lakshmi in my contacts", "is [NAME] in my contacts"),
+    ("what is jacinda ardern doing now", "what is [NAME] doing now"),
+    ("any mail from principal okafor", "any mail from [NAME]"),
+    ("remind me to call uncle tomasz", "remind me to call [NAME]"),
+    ("was einstein married", "was [NAME] married"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -36,6 +46,24 @@ ADDRESSES = [
     ("navigate to 38 o'connell-walsh road", "navigate to [ADDRESS]"),
     ("my grandma lives on willow lane", "my grandma lives on [ADDRESS]"),
     ("deliver to flat 2 9 station approach", "deliver to [ADDRESS]"),
+    ("i live at 14 kingfisher crescent", "i live at [ADDRESS]"),
+    ("send it to unit 5 22 harbour pde", "send it to [ADDRESS]"),
+    ("deliver to flat seven twenty two acacia avenue", "deliver to [ADDRESS]"),
+    ("navigate to 4 mahatma gandhi marg", "navigate to [ADDRESS]"),
+    ("my office is at 12 new road", "my office is at [ADDRESS]"),
+    ("meet me at 221 21st street", "meet me at [ADDRESS]"),
+    ("book a cleaner for 12-14 high street", "book a cleaner for [ADDRESS]"),
+    ("the flat is 31 shastri nagar", "the flat is [ADDRESS]"),
+    ("take me to house no 9 17 ocean view tce", "take me to [ADDRESS]"),
+]
+
+POSTCODES = [
+    ("my eircode is d02 x285", "my eircode is [POSTCODE]"),
+    ("it's A65F4E2 on the form", "it's [POSTCODE] on the form"),
+    ("my postcode is 2000", "my postcode is [POSTCODE]"),
+    ("ship it to parramatta nsw 2150", "ship it to parramatta nsw [POSTCODE]"),
+    ("the pin code is 560001", "the pin code is [POSTCODE]"),
+    ("our post code is three zero zero zero", "our post code is [POSTCODE]"),
 ]
 
 CLEAN_COMMANDS = [
@@ -66,6 +94,16 @@ CLEAN_COMMANDS = [
     "cancel the event valentine's day from the calendar",
     "book 2 tickets for the union station tour",
     "how long is the drive down main street",
+    "what's the news about america",
+    "find the nearest irish pub",
+    "play my station on spotify",
+    "set an alarm for 2000",
+    "play track 5 on the new album",
+    "add 2 eggs and 3 new ties to the list",
+    "skip to the 21st song",
+    "how do i get to 5th avenue",
+    "i scored 2 goals in the first half",
+    "tell me a joke and play some jazz",
 ]
 
 
@@ -77,6 +115,29 @@ def test_names_of_many_countries_in_commands(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("text", "expected"), ADDRESSES)
 def test_street_addresses(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), POSTCODES)
+def test_postcodes_of_other_countries(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "and and and kwame",  # a list with no name before it
+        ", , , anna , ,",
+        "mr mrs dr",  # titles alone are not names
+        "[NAME] and [NAME], [NAME]",
+        "d02 x28",  # an Eircode cut short
+        "flat flat flat 5",
+        "unit no",
+    ],
+)
+def test_odd_text_redacts_stably(text: str) -> None:
+    once = redact(text)
+    assert redact(once) == once
+    assert "kwame" not in once and "anna" not in once
 
 
 @pytest.mark.parametrize("text", CLEAN_COMMANDS)

@@ -422,6 +422,8 @@ def _continues_name(scan: _Scan, j: int) -> bool:
     word = token.stem
     if not word.isalpha() or word in STOP_WORDS or _sentence_start(scan, j):
         return False
+    if "," in scan.text[scan.tokens[j - 1].end : token.start]:
+        return False  # "wojciech, aigerim": a list of people, not one name
     common = lex.is_common(word)
     rank = lex.surnames.get(word)
     if rank is not None and (not common or rank <= COMMON_SURNAME_RANK):

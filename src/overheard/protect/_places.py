@@ -1,4 +1,5 @@
-"""Street addresses (``12 Baker Street``, ``twenty two acacia avenue``) and UK postcodes."""
+"""Street addresses (``12 Baker Street``, ``twenty two acacia avenue``, ``4 gandhi marg``), UK
+postcodes and Irish Eircodes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ Found = tuple[int, int, str]
 UK_POSTCODE = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}")
 UK_OUTWARD = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
 UK_INWARD = re.compile(r"\d[a-z]{2}")
+EIRCODE = re.compile(r"(?:[ac-fhknprtv-y]\d{2}|d6w)(?=[0-9a-z]*\d)[0-9ac-fhknprtv-y]{4}")
+"""Irish Eircode, routing key and identifier joined (``d02x285``); letters from its own alphabet."""
+EIRCODE_ROUTING = re.compile(r"[ac-fhknprtv-y]\d{2}|d6w")
+EIRCODE_UNIQUE = re.compile(r"(?=[0-9a-z]*\d)(?=[0-9a-z]*[a-z])[0-9ac-fhknprtv-y]{4}")
+"""The four-character identifier of a written-apart Eircode (``d02 x285``): a letter and a digit."""
 POSTCODE_WORDS = ("postcode", "post code", "postal code")
 SPOKEN_POSTCODE_MAX_TOKENS = 9
 """``s w one a one a a`` is seven words; longer spellings are not tried."""
@@ -22,8 +28,18 @@ STREET_TYPES = words(
     street st road rd avenue ave lane ln drive dr close way court ct place pl crescent cres terrace
     boulevard blvd grove gardens square sq hill row mews walk parkway highway hwy circle cir trail
     green rise vale parade wharf embankment approach view yard quay circus
+    pde tce cl cct circuit esplanade esp promenade boulevarde bvd crt cnr fwy mwy strand wynd
+    brae glade grange heights lawn lawns downs manor wood woods vista chase cove ridge retreat
+    reserve loop link track gate gdns gr av lne
+    marg nagar chowk gali colony layout enclave vihar bagh puram peth salai sarani extension ext
     """
 )
+"""English road types of every country, with their postal abbreviations (``pde``, ``tce``, ``cct``),
+and the road and locality words of Indian addresses (``marg``, ``nagar``, ``salai``)."""
+STREET_NAME_ADJECTIVES = words("new old little big upper lower first second great")
+"""Function-like words that still open street names (``new road``, ``old mill lane``)."""
+ORDINAL = re.compile(r"\d{1,3}(?:st|nd|rd|th)")
+"""``5th avenue``, ``21st street``."""
 STREET_PREFIXES = words("rue calle rua avenida viale piazza plaza corso carrer strada ulica")
 """``27 rue de rivoli``, ``56 calle mayor``: the street type comes first in these languages."""
 STREET_SUFFIXES = (
@@ -45,12 +61,15 @@ STREET_SUFFIXES = (
 STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
-HOUSE_NUMBER = re.compile(r"\d{1,5}(?:/\d{1,5})?(?:-?[a-z])?")
-"""``12``, ``221b``, ``5181-g``, and ``6/170`` (unit 6 at number 170, as written in Australia)."""
+HOUSE_NUMBER = re.compile(r"#?\d{1,5}(?:/\d{1,5})?(?:-\d{1,5})?(?:-?[a-z])?")
+"""``12``, ``221b``, ``5181-g``, ``12-14`` (a range), ``#12``, and ``6/170`` (unit 6 at number
+170, as written in Australia)."""
 RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
-UNIT_WORDS = words("flat apartment apt unit suite")
-UNIT_NUMBER = re.compile(r"\d{1,4}[a-z]?|[a-z]\d{0,3}")
+UNIT_WORDS = words("flat apartment apt unit suite lot block blk plot house door")
+UNIT_NUMBER = re.compile(r"#?\d{1,4}[a-z]?|[a-z]\d{0,3}")
+NUMBER_MARKS = words("no no. number #")
+"""``unit no 5``, ``house number 12``: a word between the unit word and its number."""
 
 
 def find_postcodes(tokens: list[Token]) -> Iterator[Found]:
@@ -70,8 +89,11 @@ def find_postcodes(tokens: list[Token]) -> Iterator[Found]:
 def _written_postcode_end(tokens: list[Token], i: int) -> int | None:
     """Last token index of a written postcode at i, or None."""
     word = tokens[i].norm
-    if UK_POSTCODE.fullmatch(word):
+    if UK_POSTCODE.fullmatch(word) or EIRCODE.fullmatch(word):
         return i
+    nxt = tokens[i + 1].norm if i + 1 < len(tokens) else ""
+    if EIRCODE_ROUTING.fullmatch(word) and EIRCODE_UNIQUE.fullmatch(nxt):
+        return i + 1
     if (
         UK_OUTWARD.fullmatch(word)
         and i + 1 < len(tokens)
@@ -192,11 +214,26 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
     """Last token index of ``name words + street type`` starting at j, or None."""
     for k in range(j, min(len(tokens), j + STREET_NAME_MAX_WORDS + 1)):
         word = tokens[k].norm
-        if k > j and (word in STREET_TYPES or word in street_types()):
+        if k > j and _street_type(word):
+            while k + 1 < len(tokens) and _street_type(tokens[k + 1].norm):
+                k += 1  # "ocean view terrace", "park lane": the last of the types ends it
             return k
-        if not _street_word(word) or word in STOP_WORDS or word in NUMBER_WORDS:
+        if not _street_name_word(word):
             return None
     return None
+
+
+def _street_type(word: str) -> bool:
+    """True for a road type (``street``, ``pde``, ``marg``) or a USPS street suffix."""
+    return word in STREET_TYPES or word in street_types()
+
+
+def _street_name_word(word: str) -> bool:
+    """A word that can stand in a street name: not a function word or a number, except the few
+    that open street names (``new``, ``old``) and ordinals (``5th``)."""
+    if word in STREET_NAME_ADJECTIVES or ORDINAL.fullmatch(word):
+        return True
+    return _street_word(word) and word not in STOP_WORDS and word not in NUMBER_WORDS
 
 
 def _street_word(word: str) -> bool:
@@ -205,7 +242,19 @@ def _street_word(word: str) -> bool:
 
 
 def _unit_start(tokens: list[Token], i: int) -> int:
-    """Index of a ``flat 3`` / ``Apartment 5B`` prefix before the house number, else i."""
-    if i >= 2 and tokens[i - 2].norm in UNIT_WORDS and UNIT_NUMBER.fullmatch(tokens[i - 1].norm):
+    """Index of a ``flat 3`` / ``Apartment 5B`` / ``unit no 4`` / ``flat seven`` prefix before
+    the house number, else i."""
+    if i < 1:
+        return i
+    if tokens[i - 1].norm in UNIT_WORDS:
+        return i - 1  # "flat seven twenty two ...": a spoken unit number ran into the house number
+    if i < 2:
+        return i
+    number = tokens[i - 1].norm
+    if not (UNIT_NUMBER.fullmatch(number) or number in NUMBER_WORDS):
+        return i
+    if tokens[i - 2].norm in UNIT_WORDS:
         return i - 2
+    if i >= 3 and tokens[i - 2].norm in NUMBER_MARKS and tokens[i - 3].norm in UNIT_WORDS:
+        return i - 3
     return i

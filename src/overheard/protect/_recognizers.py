@@ -27,6 +27,13 @@ PHONE_WORDS = words(
 )
 DOB_WORDS = words("born birth birthday dob")
 ZIP_WORDS = words("zip zipcode postal")
+POSTCODE_WORDS = ZIP_WORDS | words("postcode pincode eircode")
+POSTCODE_PAIRS = (frozenset({"post", "code"}), frozenset({"pin", "code"}))
+"""``post code``, ``pin code`` (India's postal index number), said as two words."""
+SHORT_POSTCODE_DIGITS = (4, 6)
+"""Australia, New Zealand, the Philippines (4); India (6): only after a postcode word or an
+Australian state code."""
+AU_STATE_CODES = words("nsw vic qld wa sa tas act nt NSW VIC QLD WA SA TAS ACT NT")
 US_STATES = words(
     """
     alabama alaska arizona arkansas california colorado connecticut delaware florida georgia hawaii
@@ -87,6 +94,9 @@ def classify(run: DigitRun, context: set[str], prev: str) -> str | None:
     if context & ACCOUNT_WORDS and n >= ACCOUNT_MIN_DIGITS:
         return "ACCOUNT"
     if n in (5, 9) and (context & ZIP_WORDS or prev in US_STATE_CODES or prev.lower() in US_STATES):
+        return "POSTCODE"
+    postcode_said = bool(context & POSTCODE_WORDS) or any(p <= context for p in POSTCODE_PAIRS)
+    if n in SHORT_POSTCODE_DIGITS and (postcode_said or (prev in AU_STATE_CODES and n == 4)):
         return "POSTCODE"
     if n in CARD_DIGITS and n >= 13 and not run.plus and luhn_valid(run.digits):
         return "CARD"
