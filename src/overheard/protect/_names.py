@@ -117,6 +117,13 @@ OWNED_NOUNS = PERSONAL_NOUNS | words(
     """
 )
 """``the number of john``, ``the wife of obama``: after ``of`` following these, a person."""
+WORK_NOUNS = words(
+    """
+    music show shows song songs album albums playlist radio station podcast book books movie
+    movies film films video videos news concert tickets tour band
+    """
+)
+"""``santana music``, ``the bob and tom show``: census surnames too, but here what a person made."""
 MEDIA_VERBS = words("open launch start play stream")
 """``open pandora``, ``play thor``: without a person cue the word after these is an app or a title."""
 PLACE_CUE_SPAN = 3
@@ -149,6 +156,8 @@ MIN_UNLISTED_CHARS = 3
 INTRODUCERS = (("my", "name", "is"), ("name", "is"), ("named",), ("this", "is"), ("i", "am"))
 INTRODUCER_ENDS = frozenset(p[-1] for p in INTRODUCERS)
 CALENDAR_WORDS = MONTHS | WEEKDAYS | HOLIDAYS
+CENSUS_SURNAME_RANKS = 30_000
+"""Surnames ranked up to this come from the census list (the rest from Faker's locales)."""
 COMMON_SURNAME_RANK = 500
 """A surname this frequent extends a name even when it is also a word (``paul smith``)."""
 CAPITALISED_SHARE_LIMIT = 0.6
@@ -303,7 +312,20 @@ def _asked_about(scan: _Scan, i: int) -> bool:
 def _full_name(scan: _Scan, i: int) -> bool:
     """True if a surname or a word in no list (not a place) follows token i."""
     following = i + 1 < len(scan.tokens) and _unknown_word(scan, i + 1, rare_ok=True)
-    return _surname_follows(scan, i) or following
+    return _surname_follows(scan, i) or following or _census_surname_follows(scan, i)
+
+
+def _census_surname_follows(scan: _Scan, i: int) -> bool:
+    """``tom cruise``, ``emma stone``: a census surname, even one that is also a word, after a
+    given name that is not one; both must be census entries (foreign lists hold many words)."""
+    if i + 1 >= len(scan.tokens) or scan.tokens[i].stem not in scan.lex.census_first_names:
+        return False
+    if _in_place_name(scan.tokens, i) or scan.lex.is_common(scan.tokens[i].stem):
+        return False  # "san francisco due", "will power"
+    word = scan.tokens[i + 1].stem
+    rank = scan.lex.surnames.get(word, CENSUS_SURNAME_RANKS + 1)
+    ordinary = word in STOP_WORDS or word in CALENDAR_WORDS or word in WORK_NOUNS
+    return rank <= CENSUS_SURNAME_RANKS and not ordinary
 
 
 def _surname_follows(scan: _Scan, i: int, rare: bool = False) -> bool:
@@ -410,7 +432,9 @@ def _extend(scan: _Scan, i: int) -> int:
     last = i
     tokens = scan.tokens
     while not tokens[last].norm.endswith("'s") and last + 1 < len(tokens):
-        if not _continues_name(scan, last + 1):
+        if not _continues_name(scan, last + 1) and not (
+            last == i and _census_surname_follows(scan, i)
+        ):
             break
         last += 1
     return last
