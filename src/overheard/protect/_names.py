@@ -325,6 +325,7 @@ def _census_surname_follows(scan: _Scan, i: int) -> bool:
     word = scan.tokens[i + 1].stem
     rank = scan.lex.surnames.get(word, CENSUS_SURNAME_RANKS + 1)
     ordinary = word in STOP_WORDS or word in CALENDAR_WORDS or word in WORK_NOUNS
+    ordinary = ordinary or word in DEED_VERBS or word in AUXILIARIES or word in VERB_OBJECTS
     return rank <= CENSUS_SURNAME_RANKS and not ordinary
 
 
