@@ -30,12 +30,21 @@ STREET_TYPES = words(
     green rise vale parade wharf embankment approach view yard quay circus
     pde tce cl cct circuit esplanade esp promenade boulevarde bvd crt cnr fwy mwy strand wynd
     brae glade grange heights lawn lawns downs manor wood woods vista chase cove ridge retreat
-    reserve loop link track gate gdns gr av lne
+    reserve loop link track gate gdns gr av lne access alleyway amble anchorage arcade artery
+    basin bend boardwalk brace break broadway brow byway centre centreway circlet colonnade concourse
+    copse corso courtyard crossway cruiseway cul-de-sac cutting dell deviation dip distributor
+    driveway elbow entrance fairway firetrail footway foreshore formation frontage gates glade
+    highroad interchange laneway lees lookout meander mew nook outlook parklands pathway piazza
+    plateau pocket quad quadrangle quadrant quays ramble reach ride ridgeway riverway riviera
+    roadway ronde rotary siding slope tarn thoroughfare tollway tor trunkway villas wade walkway
     marg nagar chowk gali colony layout enclave vihar bagh puram peth salai sarani extension ext
     """
 )
 """English road types of every country, with their postal abbreviations (``pde``, ``tce``, ``cct``),
-and the road and locality words of Indian addresses (``marg``, ``nagar``, ``salai``)."""
+including the road types of the Australian and New Zealand addressing standard (AS/NZS 4819:
+``amble``, ``concourse``, ``laneway``), and the road and locality words of Indian addresses
+(``marg``, ``nagar``, ``salai``). The standard's types that are mostly function-like words
+(``end``, ``top``, ``run``, ``turn``, ``line``, ``part``) are left out."""
 STREET_NAME_ADJECTIVES = words("new old little big upper lower first second great")
 """Function-like words that still open street names (``new road``, ``old mill lane``)."""
 ORDINAL = re.compile(r"\d{1,3}(?:st|nd|rd|th)")
