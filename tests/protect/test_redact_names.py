@@ -34,6 +34,8 @@ NAMES_IN_COMMANDS = [
     ("any mail from principal okafor", "any mail from [NAME]"),
     ("remind me to call uncle tomasz", "remind me to call [NAME]"),
     ("was einstein married", "was [NAME] married"),
+    ("what is davids phone number", "what is [NAME] phone number"),
+    ("send a message to sunny saying i'm late", "send a message to [NAME] saying i'm late"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -104,6 +106,10 @@ CLEAN_COMMANDS = [
     "how do i get to 5th avenue",
     "i scored 2 goals in the first half",
     "tell me a joke and play some jazz",
+    "pay my bills tomorrow",
+    "what are the news headlines",
+    "tweet to mcdonalds saying the fries were cold",
+    "send a message to the group that i'm late",
 ]
 
 

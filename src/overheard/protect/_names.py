@@ -124,6 +124,14 @@ WORK_NOUNS = words(
     """
 )
 """``santana music``, ``the bob and tom show``: census surnames too, but here what a person made."""
+BARE_OWNED = words(
+    "birthday bday phone mobile number email address house home office wedding party pager"
+)
+"""After a given name plus ``s`` with no apostrophe (``johns number``): a possessive."""
+MESSAGE_NOUNS = words("email e-mail mail message text note reply")
+"""Not ``tweet``: tweets go to brands (``tweet to mcdonalds saying``)."""
+SAYING_STARTS = words("that saying telling asking i we about")
+"""``send email to cat that``: what the message says starts with one of these."""
 MEDIA_VERBS = words("open launch start play stream")
 """``open pandora``, ``play thor``: without a person cue the word after these is an app or a title."""
 PLACE_CUE_SPAN = 3
@@ -238,6 +246,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     if word in NEVER_NAMES:
         return False
+    if _bare_possessive(scan, i) or _addressed_message(scan, i):
+        return True
     first = word in lex.first_names
     common = lex.is_common(word)
     if first and word not in lex.census_first_names and (common or len(word) < MIN_UNLISTED_CHARS):
@@ -272,6 +282,27 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
+
+
+def _bare_possessive(scan: _Scan, i: int) -> bool:
+    """``johns office number``, ``marks birthday``: ASR drops the apostrophe of a possessive; a
+    census given name plus ``s`` before a personal noun is one."""
+    tokens, word = scan.tokens, scan.tokens[i].norm
+    if not word.endswith("s") or i + 1 >= len(tokens) or tokens[i + 1].norm not in BARE_OWNED:
+        return False
+    base = word[:-1]
+    return base in scan.lex.census_first_names and base not in STOP_WORDS and len(base) > 2
+
+
+def _addressed_message(scan: _Scan, i: int) -> bool:
+    """``send email to cat that …``, ``send mail to bubbles i want …``: the addressee of a message,
+    whatever the word, when what is said follows it."""
+    tokens = scan.tokens
+    if i < 2 or i + 1 >= len(tokens) or tokens[i - 1].norm != "to":
+        return False
+    if tokens[i - 2].norm not in MESSAGE_NOUNS or tokens[i + 1].norm not in SAYING_STARTS:
+        return False
+    return not _is_place(scan, i) and tokens[i].stem not in PLATFORMS
 
 
 def _is_place(scan: _Scan, i: int) -> bool:
