@@ -38,7 +38,7 @@ WRITTEN = [
     ("my date of birth is 12/05/1990", "my date of birth is [DOB]"),
     ("I was born on 7 July 1988", "I was born on [DOB]"),
     ("set up a meeting with James Wilson on Friday", "set up a meeting with [NAME] on Friday"),
-    ("Mrs Thompson called", "[NAME] called"),  # a title goes with the name it precedes
+    ("Mrs Thompson called", "Mrs [NAME] called"),
     ("call 07700 900123 12 baker street", "call [PHONE] [ADDRESS]"),
 ]
 SPOKEN = [

@@ -38,8 +38,6 @@ TITLES = words(
     "mr mrs ms miss mx dr doctor prof professor sir dame lady lord rev reverend principal coach"
     " prince princess"
 )
-SPAN_TITLES = TITLES | words("aunt auntie aunty uncle")
-"""Kept inside the redacted span when a name follows: ``[NAME]`` for ``principal lowry``."""
 CONTACT_VERBS = words(
     """
     call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
@@ -207,8 +205,7 @@ def find_names(text: str, tokens: list[Token]) -> Iterator[tuple[int, int]]:
             continue
         last = _extend(scan, i)
         scan.name_ends.add(last)
-        titled = i > 0 and tokens[i - 1].norm in SPAN_TITLES
-        yield tokens[i - 1 if titled else i].start, tokens[last].stem_end
+        yield tokens[i].start, tokens[last].stem_end
         i = last + 1
 
 
