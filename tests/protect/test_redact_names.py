@@ -149,3 +149,23 @@ def test_odd_text_redacts_stably(text: str) -> None:
 @pytest.mark.parametrize("text", CLEAN_COMMANDS)
 def test_clean_commands_with_name_like_words_stay_untouched(text: str) -> None:
     assert find_pii(text) == []
+
+
+def test_lexicon_ranks_census_surnames_before_world_ones_and_keeps_rare_words_apart() -> None:
+    from overheard.protect._lexicon import lexicon
+
+    lex = lexicon()
+    assert lex.surnames["smith"] == 1
+    assert lex.surnames["chopra"] > 30_000  # a Faker surname, ranked after every census one
+    assert "priya" in lex.first_names and "priya" not in lex.census_first_names
+    assert lex.is_word("bistro") and not lex.is_common("bistro")
+
+
+def test_world_lists_are_rebuilt_from_faker_without_the_us_baby_name_locales() -> None:
+    pytest.importorskip("faker")
+    from overheard.protect._lexicon_build import WORLD_SURNAME_ATTRIBUTES, world_names
+
+    given = world_names()
+    assert given == sorted(set(given)) and all(n.isascii() and n.islower() for n in given)
+    assert {"priya", "arjun", "siobhan"} <= set(given)
+    assert "chopra" in world_names(WORLD_SURNAME_ATTRIBUTES)
