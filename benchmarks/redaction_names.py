@@ -43,7 +43,7 @@ from pathlib import Path
 from redaction import Example, Report, evaluate, load_set
 
 from overheard.protect._lexicon import STOP_WORDS
-from overheard.protect._names import RELATIONS
+from overheard.protect._name_words import RELATIONS
 from overheard.protect.redact import Span, find_pii
 
 ROOT = Path(__file__).resolve().parents[1]
