@@ -1,13 +1,16 @@
 """A burst of N reviewers signing in at once: server memory and write stalls, bounded vs unbounded.
 
-Run: ``python benchmarks/signin_burst.py [--reviewers 50]``. Two runs on fresh SQLite data dirs with
-the production argon2id cost (64 MiB, 3 iterations, 4 lanes) against a real ``overheard serve``:
-the default (``login_max_concurrent_checks`` = 2, queued up to ``login_queue_timeout_s``, then 503
-with Retry-After, which the clients honour) and a baseline with the bound lifted (64 at once).
-During each burst a probe takes the database write lock (``BEGIN IMMEDIATE``) every 50 ms, as a
-claim or submit would, and records how long it waited. Printed: peak RSS of the server process
-(VmHWM), its RSS before the burst, time until every reviewer passed the password step, how many
-503s were answered, and the probe's p50/p99/max wait.
+Run: ``python benchmarks/signin_burst.py [--reviewers 50]``. Two runs on fresh SQLite data dirs
+with the production argon2id cost (64 MiB, 3 iterations, 4 lanes) against a real ``overheard
+serve``: the default (``login_max_concurrent_checks`` = 2 per web process, queued up to
+``login_queue_timeout_s``, then 503 with Retry-After, which the clients honour) and a baseline with
+the bound lifted (64 at once). During each burst a probe takes the database write lock (``BEGIN
+IMMEDIATE``) every 50 ms, as a claim or submit would, and records how long it waited. Printed, for
+the whole server (the ``serve`` process and the web processes it spawns, one per core by default):
+its RSS before the burst, the largest summed RSS sampled every 50 ms during it, and the sum of each
+process's own peak (VmHWM; an upper bound, the peaks need not coincide); the same for PSS (each
+shared page divided among the processes that map it: the memory the server really takes); the time until every
+reviewer passed the password step, how many 503s were answered, and the probe's p50/p99/max wait.
 """
 
 from __future__ import annotations
@@ -73,11 +76,47 @@ def free_port() -> int:
 
 
 def memory_kib(pid: int, field: str) -> int:
-    """``VmRSS`` or ``VmHWM`` (peak) of a process, KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """``VmRSS`` or ``VmHWM`` (peak) of a process, or its ``Pss`` (shared pages divided among the
+    processes that map them), KiB."""
+    path = Path(f"/proc/{pid}/smaps_rollup" if field == "Pss" else f"/proc/{pid}/status")
+    for line in path.read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for {pid}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (``overheard serve`` spawns its web processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def tree_kib(pid: int, field: str) -> int:
+    """``field`` summed over the process tree of ``pid`` (processes that ended count nothing)."""
+    total = 0
+    for each in process_tree(pid):
+        try:
+            total += memory_kib(each, field)
+        except (OSError, RuntimeError):
+            continue
+    return total
+
+
+def watch_memory(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    """Sample the tree's summed ``VmRSS`` and ``Pss`` every PROBE_EVERY_S until ``stop``; keep the
+    largest of each."""
+    while not stop.is_set():
+        peak[0] = max(peak[0], tree_kib(pid, "VmRSS"))
+        peak[1] = max(peak[1], tree_kib(pid, "Pss"))
+        time.sleep(PROBE_EVERY_S)
 
 
 def sign_in(url: str, name: str, barrier: threading.Barrier, busy: list[int]) -> float:
@@ -128,11 +167,14 @@ def burst(n: int, max_checks: int) -> dict[str, float]:
                 except httpx.HTTPError:
                     time.sleep(0.2)
             httpx.get(f"{url}/login")
-            before = memory_kib(server.pid, "VmRSS")
+            processes = len(process_tree(server.pid))
+            before, before_pss = tree_kib(server.pid, "VmRSS"), tree_kib(server.pid, "Pss")
             barrier, busy, waits = threading.Barrier(n), [], []
-            stop = threading.Event()
+            stop, sampled = threading.Event(), [before, before_pss]
             prober = threading.Thread(target=probe, args=(data_dir / "overheard.db", stop, waits))
+            watcher = threading.Thread(target=watch_memory, args=(server.pid, stop, sampled))
             prober.start()
+            watcher.start()
             results: list[float] = []
             threads = [
                 threading.Thread(target=lambda nm=nm: results.append(sign_in(url, nm, barrier, busy)))
@@ -144,14 +186,19 @@ def burst(n: int, max_checks: int) -> dict[str, float]:
                 t.join()
             stop.set()
             prober.join()
-            peak = memory_kib(server.pid, "VmHWM")
+            watcher.join()
+            peak = tree_kib(server.pid, "VmHWM")
         finally:
             server.terminate()
             server.wait(timeout=30)
     waits.sort()
     return {
+        "processes": float(processes),
         "rss_before_mib": before / 1024,
-        "rss_peak_mib": peak / 1024,
+        "rss_peak_sampled_mib": sampled[0] / 1024,
+        "pss_before_mib": before_pss / 1024,
+        "pss_peak_sampled_mib": sampled[1] / 1024,
+        "rss_peak_bound_mib": peak / 1024,
         "all_in_s": max(results),
         "busy_503": float(len(busy)),
         "write_wait_p50_ms": statistics.median(waits) * 1000,

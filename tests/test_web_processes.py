@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,9 +20,11 @@ from overheard.accounts.secrets import AccountKeys
 from overheard.accounts.service import staff_principal
 from overheard.accounts.settings import AccountSettings
 from overheard.db import transaction, utcnow
+from overheard.jobs import ForwardingBackend, InProcessBackend, wake_address
 from overheard.workbench.client import CSRF_RE, ReviewClient
+from tests.conftest import tone_wav
 from tests.privacy._world import add_clip, sample
-from tests.test_live_server import Server
+from tests.test_live_server import Server, enrol
 
 pytestmark = pytest.mark.slow
 PASSWORD = "violet harbour lantern 42"
@@ -107,3 +113,49 @@ def wrong_password(client: httpx.Client, pseudonym: str) -> int:
     assert token is not None
     form = {"username": pseudonym, "password": "not the password", "csrf_token": token.group(1)}
     return client.post("/login", data=form).status_code
+
+
+def test_a_forwarded_enqueue_wakes_the_serve_process_workers(platform):  # type: ignore[no-untyped-def]
+    inbox = InProcessBackend(platform, threads=0, listen=wake_address())
+    inbox.start()
+    try:
+        assert not inbox._wake.wait(0.3)  # nothing sent, nothing woken
+        web = ForwardingBackend(inbox.listen)
+        web.notify("job-1")
+        assert inbox._wake.wait(5)
+        web.stop()
+        web.notify("job-2")  # after close: dropped, never raised
+    finally:
+        inbox.stop()
+    nobody = ForwardingBackend(wake_address())
+    nobody.notify("job-3")  # nobody listening: silently dropped
+    nobody.stop()
+
+
+def test_jobs_run_in_the_serve_process_alone(tmp_path: Path):
+    """An upload to a web process is processed by the workers of the `serve` process; the web
+    processes never load the speech models (one copy of them, not one per process)."""
+    data_dir, database_url = tmp_path / "data", f"sqlite:///{tmp_path / 'o.db'}"
+    env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)], env=env, check=True)
+    token = enrol(data_dir, database_url)
+    server = Server(data_dir, database_url, OVERHEARD_WEB_PROCESSES="2", OVERHEARD_WORKERS="1")
+    server.start()
+    try:
+        assert server.proc is not None
+        with fresh_connections(server.url) as device:
+            device.headers["Authorization"] = f"Bearer {token}"
+            sent = device.post("/api/v1/utterances", content=tone_wav(1.5))
+            assert sent.status_code == 201, sent.text
+            status, deadline = "received", time.monotonic() + 300
+            while status == "received" and time.monotonic() < deadline:
+                time.sleep(0.5)
+                status = device.get(f"/api/v1/utterances/{sent.json()['id']}").json()["status"]
+        assert status != "received"
+        children = web_children(server.proc.pid)
+        assert len(children) == 2
+        assert b"onnxruntime" in Path(f"/proc/{server.proc.pid}/maps").read_bytes()  # the wake model ran here
+        for child in children:
+            assert b"onnxruntime" not in Path(f"/proc/{child}/maps").read_bytes()
+    finally:
+        server.stop()

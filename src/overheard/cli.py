@@ -157,11 +157,12 @@ def serve(
 
 
 def serve_processes(platform: Platform, count: int) -> None:
-    """``count`` web processes on one socket, each with its job workers; timers run here, once."""
+    """``count`` web processes on one socket; the job workers and the timers run here, once."""
     import os
 
     import uvicorn
 
+    from .jobs import WAKE_ENV, InProcessBackend, wake_address
     from .tasks import housekeeping
 
     settings = platform.settings
@@ -172,7 +173,12 @@ def serve_processes(platform: Platform, count: int) -> None:
         OVERHEARD_PORT=str(settings.port),
         OVERHEARD_DATABASE_URL=settings.database_url,
     )
+    if isinstance(platform.jobs, InProcessBackend):
+        # The job workers (and the models they load) live here, once; the web processes wake them.
+        platform.jobs.listen = wake_address()
+        os.environ[WAKE_ENV] = platform.jobs.listen
     platform.checkpointer.start()
+    platform.jobs.start()
     timers = [] if settings.broker_url else [housekeeping(platform)]
     for timer in timers:
         timer.start()

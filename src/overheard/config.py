@@ -68,14 +68,18 @@ class Settings(BaseSettings):
         "", description="redis://… to run jobs on Celery; empty = in-process workers."
     )
     workers: int = Field(
-        2, ge=0, description="In-process job worker threads in each web process `serve` starts."
+        2,
+        ge=0,
+        description=(
+            "In-process job worker threads, in the `serve` process (its web processes hold none, "
+            "nor the models the jobs load)."
+        ),
     )
     web_processes: int = Field(
         0,
         ge=0,
         description=(
-            "Web processes `serve` runs on one port (each with its job worker threads, so job "
-            "concurrency follows too); 0 = one per CPU core."
+            "Web processes `serve` runs on one port; 0 = one per CPU core."
         ),
     )
     job_max_attempts: int = Field(

@@ -9,7 +9,10 @@ once and handlers are idempotent. A job that keeps failing ends ``failed`` and i
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -39,6 +42,9 @@ DEFAULT_LEASE_S = 30.0
 """How long a claimed job is a worker's without a heartbeat (``job_lease_s`` overrides it)."""
 POLL_S = 1.0
 """How often idle in-process workers look for due jobs they were not told about."""
+WAKE_ENV = "OVERHEARD_JOB_WAKE"
+"""Set by ``serve`` for the web processes it spawns: the abstract Unix socket on which the job
+workers of the ``serve`` process listen, so a job enqueued by a web process starts at once."""
 
 
 class JobState(StrEnum):
@@ -296,10 +302,16 @@ class JobBackend(Protocol):
 
 @dataclass
 class InProcessBackend:
-    """Worker threads inside the serving process, polling the jobs table and woken on enqueue."""
+    """Worker threads inside the serving process, polling the jobs table and woken on enqueue.
+
+    With ``listen`` (an abstract Unix socket name) they are also woken by other processes'
+    :class:`ForwardingBackend`: the web processes ``serve`` spawns hold no workers (nor the models
+    the jobs load), the ``serve`` process does, once.
+    """
 
     platform: Platform
     threads: int
+    listen: str = ""
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -309,11 +321,18 @@ class InProcessBackend:
         self._wake.set()
 
     def start(self) -> None:
-        """Start the worker threads."""
+        """Start the worker threads (and the listener for other processes' wake-ups)."""
         for i in range(self.threads):
             worker = threading.Thread(target=self._loop, name=f"overheard-worker-{i}", daemon=True)
             worker.start()
             self._workers.append(worker)
+        if self.listen:
+            inbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            inbox.bind("\0" + self.listen)
+            inbox.settimeout(POLL_S)
+            listener = threading.Thread(target=self._listen, args=(inbox,), name="overheard-wake", daemon=True)
+            listener.start()
+            self._workers.append(listener)
 
     def stop(self) -> None:
         """Ask workers to finish their current job and stop."""
@@ -322,6 +341,15 @@ class InProcessBackend:
         for worker in self._workers:
             worker.join(timeout=30)
         self._workers.clear()
+
+    def _listen(self, inbox: socket.socket) -> None:
+        with inbox:
+            while not self._stop.is_set():
+                try:
+                    inbox.recv(16)
+                except TimeoutError:
+                    continue
+                self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -372,6 +400,38 @@ class CeleryBackend:
         """Nothing to stop in this process."""
 
 
+@dataclass
+class ForwardingBackend:
+    """A web process without job workers: after an enqueue it pokes the workers of the ``serve``
+    process that spawned it (a datagram on ``address``). Never raises and never blocks: a lost poke
+    only delays the job until the workers' next poll (``POLL_S``)."""
+
+    address: str
+    _out: socket.socket = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._out.setblocking(False)
+
+    def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
+        """Wake the workers (delayed jobs are found by their polling when due)."""
+        # The serve process is restarting or its inbox is full: the workers poll anyway.
+        with contextlib.suppress(OSError):
+            self._out.sendto(b"j", "\0" + self.address)
+
+    def start(self) -> None:
+        """Nothing runs here."""
+
+    def stop(self) -> None:
+        """Close the socket (later notifications are dropped; the workers poll)."""
+        self._out.close()
+
+
+def wake_address() -> str:
+    """A fresh abstract-socket name for this ``serve`` process's job workers."""
+    return f"overheard-jobs-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
 def announce(celery: Celery, job_id: str, *, delay_s: float = 0.0) -> bool:
     """Send ``job_id`` to the broker; False (logged) when the broker cannot take it.
 
@@ -387,9 +447,12 @@ def announce(celery: Celery, job_id: str, *, delay_s: float = 0.0) -> bool:
 
 
 def make_backend(platform: Platform) -> JobBackend:
-    """The in-process pool, or Celery when ``broker_url`` is set."""
+    """The in-process pool, Celery when ``broker_url`` is set, or (in a web process ``serve``
+    spawned) a forwarder to the pool of the ``serve`` process."""
     if platform.settings.broker_url:
         return CeleryBackend(platform, platform.settings.broker_url)
+    if forward := os.environ.get(WAKE_ENV):
+        return ForwardingBackend(forward)
     return InProcessBackend(platform, platform.settings.workers)
 
 

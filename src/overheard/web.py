@@ -52,7 +52,7 @@ def web_process_app() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.log_format)
-    return create_app(Platform.open(settings), timers=False)
+    return create_app(Platform.open(settings), run_workers=False)
 
 
 def make_templates() -> Jinja2Templates:
@@ -143,11 +143,11 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
-def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = True) -> FastAPI:
+def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     """The ASGI app over ``platform``; starts and stops the in-process workers with its lifespan.
 
-    ``timers=False`` (one of several web processes) starts only the job workers: the audit
-    checkpointer and the retention sweep run once, in the process that started the web processes.
+    ``run_workers=False`` (one of several web processes, or a test): no job workers and no timers
+    here; the ``serve`` process that spawned the web processes runs them, once.
     """
 
     @asynccontextmanager
@@ -157,15 +157,12 @@ def create_app(platform: Platform, *, run_workers: bool = True, timers: bool = T
 
             register_all()
             in_process = not platform.settings.broker_url
-            if timers:
-                platform.start_background(*([housekeeping(platform)] if in_process else []))
-            else:
-                platform.jobs.start()
+            platform.start_background(*([housekeeping(platform)] if in_process else []))
         try:
             yield
         finally:
             platform.jobs.stop()
-            if run_workers and timers:
+            if run_workers:
                 platform.checkpointer.stop()
 
     app = FastAPI(
