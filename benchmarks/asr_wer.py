@@ -30,6 +30,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import soundfile as sf
+from _procmem import process_tree, tree_kib
 from scipy.signal import resample_poly
 
 from overheard.config import Settings
@@ -188,8 +189,9 @@ def speed(clips: Sequence[Clip]) -> None:
     print(f"\npipeline / bare decode: {ratio:.2f}x (goal <= 1.3x)")
 
 
-def serve_memory(pcm: np.ndarray) -> None:
-    """Peak resident memory of ``overheard serve`` after it transcribed one upload."""
+def serve_memory(pcm: np.ndarray, web_processes: int = 0) -> None:
+    """Resident memory of ``overheard serve`` (all its processes) after it transcribed one upload;
+    ``web_processes`` 0 = the default (one per core), 1 = everything in one process."""
     exe = str(Path(sys.executable).with_name("overheard"))
     with tempfile.TemporaryDirectory() as tmp:
         data = ["--data-dir", tmp]
@@ -216,6 +218,7 @@ def serve_memory(pcm: np.ndarray) -> None:
         env = {
             "OVERHEARD_PORT": "8791",
             "OVERHEARD_WAKE_VERIFIER": "keyword",
+            "OVERHEARD_WEB_PROCESSES": str(web_processes),
             "PATH": "/usr/bin:/bin",
         }
         server = subprocess.Popen(
@@ -223,13 +226,16 @@ def serve_memory(pcm: np.ndarray) -> None:
         )
         try:
             status = _upload_and_wait(pcm, token)
-            rss = _status_kib(server.pid)
+            processes = len(process_tree(server.pid))
+            rss = {name: tree_kib(server.pid, name) for name in ("VmRSS", "VmHWM", "Pss")}
         finally:
             server.terminate()
             server.wait(30)
-    print(f"\n**`overheard serve` memory** (upload status: {status})\n")
+    shape = "one process" if web_processes == 1 else "default web processes"
+    print(f"\n**`overheard serve` memory, {shape}** (upload status: {status})\n")
     print(
-        f"VmRSS {rss['VmRSS'] / 1024:.0f} MiB, peak VmHWM {rss['VmHWM'] / 1024:.0f} MiB (goal < 1024 MiB)"
+        f"{processes} processes together: VmRSS {rss['VmRSS'] / 1024:.0f} MiB, PSS {rss['Pss'] / 1024:.0f} MiB, "
+        f"sum of peaks (VmHWM) {rss['VmHWM'] / 1024:.0f} MiB (goal < 1024 MiB)"
     )
 
 
@@ -255,22 +261,18 @@ def _upload_and_wait(pcm: np.ndarray, token: str) -> str:
     return "timeout"
 
 
-def _status_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
     )
     parser.add_argument("--no-serve", action="store_true", help="skip the serve memory check")
+    parser.add_argument("--serve-only", action="store_true", help="only the serve memory check")
     args = parser.parse_args()
+    if args.serve_only:
+        for count in (1, 0):  # the one-process server first: the baseline of the same run
+            serve_memory(espeak("alexa " + NEW_REQUESTS[0], "en-us", np.random.default_rng(0)), count)
+        return
     seen = {r.text for split in ("train", "heldout") for r in seed_requests(split)}
     assert not seen & set(NEW_REQUESTS), "benchmark phrasings must not be seed requests"
     rows: dict[str, AsrBackend] = {
@@ -300,7 +302,8 @@ def main() -> None:
     if spoken:
         speed(spoken[::3])
         if not args.no_serve:
-            serve_memory(espeak("alexa " + NEW_REQUESTS[0], "en-us", rng))
+            for count in (1, 0):
+                serve_memory(espeak("alexa " + NEW_REQUESTS[0], "en-us", rng), count)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/signin_burst.py [--reviewers 50]``. Two runs on fresh SQLite data dirs
 with the production argon2id cost (64 MiB, 3 iterations, 4 lanes) against a real ``overheard
-serve``: the default (``login_max_concurrent_checks`` = 2 per web process, queued up to
+serve``: the default (``login_max_concurrent_checks`` = 2 for the server, one per web process, queued up to
 ``login_queue_timeout_s``, then 503 with Retry-After, which the clients honour) and a baseline with
 the bound lifted (64 at once). During each burst a probe takes the database write lock (``BEGIN
 IMMEDIATE``) every 50 ms, as a claim or submit would, and records how long it waited. Printed, for
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import pyotp
+from _procmem import process_tree, tree_kib
 
 from overheard.accounts import passwords
 from overheard.accounts import service as accounts
@@ -73,41 +74,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def memory_kib(pid: int, field: str) -> int:
-    """``VmRSS`` or ``VmHWM`` (peak) of a process, or its ``Pss`` (shared pages divided among the
-    processes that map them), KiB."""
-    path = Path(f"/proc/{pid}/smaps_rollup" if field == "Pss" else f"/proc/{pid}/status")
-    for line in path.read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for {pid}")
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (``overheard serve`` spawns its web processes)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def tree_kib(pid: int, field: str) -> int:
-    """``field`` summed over the process tree of ``pid`` (processes that ended count nothing)."""
-    total = 0
-    for each in process_tree(pid):
-        try:
-            total += memory_kib(each, field)
-        except (OSError, RuntimeError):
-            continue
-    return total
 
 
 def watch_memory(pid: int, stop: threading.Event, peak: list[int]) -> None:

@@ -449,7 +449,10 @@ class Settings(BaseSettings):
     login_max_concurrent_checks: int = Field(
         2,
         ge=1,
-        description="Password checks (64 MiB each by default) one web process runs at once.",
+        description=(
+            "Password checks (64 MiB each by default) the server runs at once, shared out among "
+            "its web processes (at least one each)."
+        ),
     )
     login_queue_timeout_s: float = Field(
         5.0, ge=0, description="Seconds a sign-in waits for a free check before a 503."
