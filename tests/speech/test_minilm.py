@@ -76,3 +76,18 @@ def test_onnx_and_numpy_passes_agree(encoder):
     numpy_pass = _minilm.SentenceEncoder(_minilm.model_dir(), runtime="numpy")
     texts = ["wake me up at six thirty tomorrow", "delete that", "what's on my calendar for friday"]
     assert np.allclose(encoder.encode(texts), numpy_pass.encode(texts), atol=1e-4)
+
+
+def test_fused_and_int8_graphs_agree_with_the_plain_one(encoder):
+    if encoder.runtime != "onnx":
+        pytest.skip("onnx not installed: only the NumPy pass is available")
+    from overheard.speech import _minilm_onnx
+
+    tensors = _minilm.read_safetensors(_minilm.model_dir() / "model.safetensors")
+    ids = {"ids": np.array([encoder._tokenizer.encode("turn the kitchen lights off").ids])}
+    plain = _minilm_onnx.session(tensors, fused=False).run(None, ids)[0]
+    fused = _minilm_onnx.session(tensors, fused=True).run(None, ids)[0]
+    int8 = _minilm_onnx.session(tensors, fused=True, int8=True).run(None, ids)[0]
+    assert np.allclose(fused, plain, atol=1e-4)
+    cosine = float(int8[0] @ plain[0] / np.linalg.norm(int8[0]) / np.linalg.norm(plain[0]))
+    assert 0.97 < cosine < 0.99999  # close, and really quantised

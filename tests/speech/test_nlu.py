@@ -172,3 +172,16 @@ def test_two_class_model_round_trips(tmp_path: Path) -> None:
     again = IntentModel.load(tmp_path / "two.npz")
     assert again.predict("lights on please").intent == small.predict("lights on please").intent
     np.testing.assert_allclose(again.probabilities(["on"]), small.probabilities(["on"]))
+
+
+def test_direct_features_equal_the_vectorisers(tmp_path: Path) -> None:
+    """The request-time TF-IDF rows are exactly the two scikit-learn transforms side by side."""
+    from scipy.sparse import hstack
+
+    seed = [(r.text, r.intent) for r in seed_requests("train")]
+    model = train_intent_model(seed)
+    model.save(tmp_path / "m.npz")
+    texts = [r.text.lower() for r in seed_requests("heldout")] + ["", "zzz qqq", "it's 6 o'clock"]
+    for fitted in (model, IntentModel.load(tmp_path / "m.npz")):
+        expected = hstack([fitted._word.transform(texts), fitted._char.transform(texts)])
+        assert np.allclose(fitted._features(texts).toarray(), expected.toarray(), atol=1e-12)
