@@ -289,7 +289,12 @@ def main() -> None:
         type=Path,
         help="SLURP's test.jsonl (default <data>/nlu/slurp/test.jsonl; from the SLURP repository)",
     )
+    parser.add_argument("--int8", action="store_true", help="the encoder with int8 feed-forward")
     args = parser.parse_args()
+    if args.int8:
+        from overheard.speech import _minilm
+
+        _minilm.INT8 = True
     cache = args.embedding_cache
     encoder = MemoEncoder(cache) if args.embeddings or args.tune else None
     seed = [(r.text, r.intent) for r in seed_requests("train")]

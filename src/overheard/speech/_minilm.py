@@ -35,6 +35,9 @@ MAX_TOKENS = 64
 """Longer requests are cut (HWU64 and SLURP test requests: 99 % have at most 20 tokens, the
 longest 64): bounds the time of one request."""
 BATCH = 256
+INT8 = False
+"""Run the feed-forward products with int8 weights (faster, embeddings at cosine >= 0.989); off:
+docs/models/nlu.md has what it costs and saves (``benchmarks/nlu.py --int8``)."""
 _DTYPES = {"F32": np.float32, "I64": np.int64}
 
 
@@ -71,14 +74,14 @@ class SentenceEncoder:
 
     name = MODEL_NAME
 
-    def __init__(self, folder: Path, runtime: str = "onnx") -> None:
+    def __init__(self, folder: Path, runtime: str = "onnx", *, int8: bool = False) -> None:
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()  # the shipped tokenizer pads to 128: pooling would average pads
         tensors = read_safetensors(folder / "model.safetensors")
-        self._session = _onnx_session(tensors) if runtime == "onnx" else None
+        self._session = _onnx_session(tensors, int8) if runtime == "onnx" else None
         self.runtime = "onnx" if self._session is not None else "numpy"
         self._w = (
             {}
@@ -127,12 +130,12 @@ class SentenceEncoder:
         return np.asarray(h.mean(axis=1))
 
 
-def _onnx_session(tensors: dict[str, np.ndarray]) -> Any:
+def _onnx_session(tensors: dict[str, np.ndarray], int8: bool) -> Any:
     """The ONNX Runtime session of the same forward pass, or None when onnx is not installed."""
     from overheard.speech import _minilm_onnx
 
     try:
-        return _minilm_onnx.session(tensors)
+        return _minilm_onnx.session(tensors, int8=int8)
     except ConfigError:
         return None
 
@@ -179,4 +182,4 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 @cache
 def sentence_encoder() -> SentenceEncoder:
     """The packaged encoder, loaded once per process."""
-    return SentenceEncoder(model_dir())
+    return SentenceEncoder(model_dir(), int8=INT8)
