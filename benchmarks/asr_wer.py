@@ -249,7 +249,8 @@ def _upload_and_wait(pcm: np.ndarray, token: str) -> str:
             time.sleep(0.5)
     out = io.BytesIO()
     sf.write(out, pcm, SAMPLE_RATE_HZ, format="WAV", subtype="PCM_16")
-    headers = {"Authorization": f"Bearer {token}", "X-Captured-At": "2026-11-27T10:00:00Z"}
+    headers = {"Authorization": f"Bearer {token}", "X-Captured-At": "2026-11-27T10:00:00Z",
+               "Content-Type": "audio/wav"}
     request = urllib.request.Request(base, data=out.getvalue(), headers=headers, method="POST")
     rid = json.loads(urllib.request.urlopen(request, timeout=30).read())["id"]
     for _ in range(240):
