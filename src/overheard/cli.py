@@ -174,7 +174,7 @@ def serve_processes(platform: Platform, count: int) -> None:
         OVERHEARD_DATABASE_URL=settings.database_url,
     )
     # The password-check bound is the server's: shared out among the web processes (one at least).
-    share = max(1, settings.login_max_concurrent_checks // count)
+    share = settings.login_checks_per_web_process(count)
     os.environ["OVERHEARD_LOGIN_MAX_CONCURRENT_CHECKS"] = str(share)
     if isinstance(platform.jobs, InProcessBackend):
         # The job workers (and the models they load) live here, once; the web processes wake them.

@@ -487,6 +487,10 @@ class Settings(BaseSettings):
         """Where people reach this server: ``public_url``, or http://host:port."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def login_checks_per_web_process(self, count: int) -> int:
+        """Each of ``count`` web processes' share of ``login_max_concurrent_checks`` (one at least)."""
+        return max(1, self.login_max_concurrent_checks // count)
+
     @property
     def web_process_count(self) -> int:
         """Web processes to run: ``web_processes``, or the CPU cores this process may use."""

@@ -80,3 +80,11 @@ def test_password_check_holds_no_write_transaction(web, make_staff, platform, mo
     assert password_step(web, user, "wrong password!!").status_code == 401
     assert password_step(web, user).status_code == 303
     assert len(waited) == 2 and max(waited) < 1.0
+
+
+def test_the_check_bound_is_shared_out_among_web_processes():
+    """The bound is the server's: two processes of a bound of 2 run one check each, never fewer than one."""
+    from overheard.config import Settings
+
+    assert [Settings(login_max_concurrent_checks=2).login_checks_per_web_process(n) for n in (1, 2, 3)] == [2, 1, 1]
+    assert Settings(login_max_concurrent_checks=8).login_checks_per_web_process(3) == 2
