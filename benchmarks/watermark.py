@@ -1,11 +1,13 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
     python benchmarks/watermark.py [--split heldout] [--unmarked 1000] [--data ../shared/data]
-        [--transforms NAME,...] [--baseline v2|v1|none] [--issued 10000]
+        [--transforms NAME,...] [--baseline v3-union|v2|v1|none] [--issued 10000]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and espeak-ng
 voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the same run,
-an earlier one (``protect._watermark_v2`` unless ``--baseline`` says otherwise). Each goal transform is applied alone; the table counts
+an earlier one: by default (``--baseline v3-union``) the same marks read by the issued-id search
+over every alignment alone, as before the preselected alignments; ``v2`` or ``v1`` mark and read
+with an earlier version. Each goal transform is applied alone; the table counts
 correct traces, wrong traces and misses, then the rate by clip length. False traces are counted on
 at least 1,000 unmarked clips. Loudness and the serve-path cost (embed time against the time to
 decode the clip) close the report. ``--split tune`` runs on the tuning speakers instead. The current
@@ -60,6 +62,7 @@ class Scheme:
 
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
+    "v3-union": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v2": Scheme("baseline", v2.embed, v2.detect, v2.PAYLOAD_BITS),
     "v1": Scheme("baseline", v1.embed, v1.detect, v1.PAYLOAD_BITS),
 }
@@ -68,12 +71,32 @@ ISSUED: list[int] = []
 """Ids the current detector searches when Viterbi finds nothing (set in ``main``)."""
 
 
-def with_issued(ids: list[int]) -> Scheme:
-    """The current watermark whose detector also searches ``ids`` (none: Viterbi alone)."""
-    if not ids:
-        return CURRENT
-    among = v3.issued(ids, KEY)
-    return Scheme("current", v3.embed, lambda pcm, key: v3.detect(pcm, key, among=among), 24)
+def with_issued(ids: list[int], preselected: bool = True) -> Scheme:
+    """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
+
+    ``preselected=False`` is the baseline ``v3-union``: the search over every alignment alone, as
+    before the preselected alignments were added (the same marks, read by the earlier rule).
+    """
+    name = "current" if preselected else "baseline"
+    among = v3.issued(ids, KEY) if ids else None
+
+    def read(pcm: Pcm, key: bytes) -> object:
+        saved = v3.ISSUED_PRESELECTED
+        v3.ISSUED_PRESELECTED = saved if preselected else 0
+        try:
+            return v3.detect(pcm, key, among=among)
+        finally:
+            v3.ISSUED_PRESELECTED = saved
+
+    return Scheme(name, v3.embed, read, v3.PAYLOAD_BITS)
+
+
+def readers(payloads: list[int]) -> list[Scheme]:
+    """The current detector (with the issued ids) and the baseline's."""
+    table = _table(payloads)
+    if SCHEMES[1:] and SCHEMES[1] is BASELINES["v3-union"]:
+        return [with_issued(table), with_issued(table, preselected=False)]
+    return [with_issued(table), *SCHEMES[1:]]
 
 
 def masking_margin_db(original: Pcm, marked: Pcm) -> tuple[float, float]:
@@ -135,8 +158,12 @@ def mark_all(clips: list[Clip], scheme: Scheme, rng: np.random.Generator) -> tup
 
 def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) -> None:
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
-    marks = {s.name: mark_all(clips, s, rng) for s in SCHEMES}
-    schemes = [with_issued(_table(marks["current"][1])), *SCHEMES[1:]]
+    marks = {"current": mark_all(clips, CURRENT, rng)}
+    for scheme in SCHEMES[1:]:
+        # The v3-union baseline reads the very same marked and transformed clips.
+        same = scheme.embed is CURRENT.embed
+        marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
+    schemes = readers(marks["current"][1])
     print(
         f"\n{'transform':<22} {'goal':>5} {'current':>16} {'wrong':>5} {'baseline':>16} {'wrong':>5}"
     )
@@ -146,11 +173,14 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     for name in names:
         transform = TRANSFORMS[name]
         row, hits = [], []
+        attacks: dict[int, Pcm] = {}
         for scheme in schemes:
             marked, payloads = marks[scheme.name]
             correct, wrong = [], 0
             for out, payload in zip(marked, payloads, strict=True):
-                attacked = transform(out, rng)
+                if id(out) not in attacks:
+                    attacks[id(out)] = transform(out, rng)
+                attacked = attacks[id(out)]
                 t0 = time.perf_counter()
                 trace = scheme.detect(attacked, KEY)
                 found = trace.payload  # type: ignore[attr-defined]
@@ -224,7 +254,7 @@ def false_traces(unmarked: list[Pcm]) -> None:
     """Print how many unmarked clips yield a payload under each scheme."""
     hours = sum(len(c) for c in unmarked) / RATE_HZ / 3600
     print(f"\nfalse traces on {len(unmarked)} unmarked clips ({hours:.2f} h; goal 0):")
-    for scheme in [with_issued(_table([])), *SCHEMES[1:]]:
+    for scheme in readers([]):
         found = [scheme.detect(c, KEY) for c in unmarked]
         false = sum(t.payload is not None for t in found)  # type: ignore[attr-defined]
         bound = found[0].false_positive_bound  # type: ignore[attr-defined]
@@ -246,7 +276,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=("v2", "v1", "none"), default="v2")
+    parser.add_argument("--baseline", choices=("v3-union", "v2", "v1", "none"), default="v3-union")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)

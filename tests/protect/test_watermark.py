@@ -288,9 +288,28 @@ def test_issued_id_search_reads_a_mark_viterbi_cannot_and_nothing_by_chance() ->
     )
     assert words[0] != word  # beyond what Viterbi corrects
     among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
-    assert watermark._search_issued(soft, among) == PAYLOAD
-    assert watermark._search_issued(soft, watermark.issued(range(1000, 3000), KEY)) is None
-    assert watermark._search_issued(np.delete(soft, 17, axis=0), among) is None
+    metrics = _convcode.decode(soft)[1]
+    assert watermark._search_issued(soft, among, metrics) == PAYLOAD
+    others = watermark.issued(range(1000, 3000), KEY)
+    assert watermark._search_issued(soft, others, metrics) is None
+    unmarked = np.delete(soft, 17, axis=0)
+    assert watermark._search_issued(unmarked, among, _convcode.decode(unmarked)[1]) is None
+
+
+def test_preselected_alignments_read_a_mark_the_union_over_every_alignment_misses() -> None:
+    """A weaker mark at the alignment of best Viterbi metric passes the preselected test only."""
+    coded = watermark._codeword(KEY, PAYLOAD)
+    raw = np.random.default_rng(0).standard_normal((390, len(coded))) * 1.6
+    raw[17] += coded
+    soft = np.clip(raw / np.median(np.abs(raw), axis=1, keepdims=True), -1.5, 1.5)
+    metrics = _convcode.decode(soft)[1]
+    assert int(np.argmax(metrics)) == 17  # chosen from the soft bits alone
+    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
+    assert watermark._search_issued(soft, among, metrics) == PAYLOAD
+    # Ranked last, the same alignment faces the union over all 390 alignments, and fails it.
+    assert watermark._search_issued(soft, among, -metrics) is None
+    others = watermark.issued(range(1000, 3000), KEY)
+    assert watermark._search_issued(soft, others, metrics) is None
 
 
 def test_trellis_tail_bound_is_exact_and_batch_encoding_matches() -> None:

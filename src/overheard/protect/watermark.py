@@ -79,6 +79,9 @@ ISSUED_FALSE_POSITIVE = 2.0**-20
 """False-trace probability allowed to the search over issued ids, per unmarked clip (union bound)."""
 ISSUED_ALIGNMENTS = 16
 """Alignments (best match first) whose Chernoff bound the issued-id search evaluates."""
+ISSUED_PRESELECTED = 4
+"""Alignments with the best Viterbi metric (chosen without looking at any id) that the search also
+tests under a union over themselves alone; each of the two tests gets half the false-trace budget."""
 ISSUED_CHUNK = 8192
 """Issued ids correlated at once (memory: alignments × chunk floats)."""
 _LAMBDAS = np.geomspace(0.02, 4.0, 48)
@@ -320,17 +323,48 @@ def detect(
         payload = (word >> TAG_BITS) ^ code.mask
         if word & (2**TAG_BITS - 1) == _tag(key, payload):
             return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
-    payload = _search_issued(soft, among) if among is not None and len(among.ids) else None
+    payload = _search_issued(soft, among, metrics) if among is not None and len(among.ids) else None
     return Trace(payload=payload, score=float(metrics.max()), false_positive_bound=bound)
 
 
-def _search_issued(soft: NDArray[np.float64], among: Issued) -> int | None:
+def _search_issued(
+    soft: NDArray[np.float64], among: Issued, metrics: NDArray[np.float64]
+) -> int | None:
     """The issued id whose codeword matches an alignment beyond chance, or None.
 
     For an unmarked clip every issued codeword is, over the key, a uniformly random codeword, so
-    P(match >= u) <= min_λ E[exp(λ match)] e^(-λu) (computed exactly on the trellis); an id is
-    accepted when that bound times ids × alignments is at most ``ISSUED_FALSE_POSITIVE``.
+    P(match >= u) <= min_λ E[exp(λ match)] e^(-λu) (computed exactly on the trellis). Two tests,
+    each allowed half of ``ISSUED_FALSE_POSITIVE``: over every alignment (union over ids ×
+    alignments), and over the ``ISSUED_PRESELECTED`` alignments of best Viterbi ``metrics`` (a
+    choice made from the soft bits alone, so the union is over ids × those few).
     """
+    best, best_id = _best_issued(soft, among)
+    picked = np.argsort(best)[::-1][:ISSUED_ALIGNMENTS]
+    preselected = np.argsort(metrics)[::-1][:ISSUED_PRESELECTED]
+    rows = np.concatenate([picked, preselected])
+    log_mgf = _convcode.log_mgf(soft[rows], _LAMBDAS)
+    log_tail = np.min(log_mgf - _LAMBDAS[None, :] * best[rows, None], axis=1)
+    alignments = np.repeat([len(soft), len(preselected)], [len(picked), len(preselected)])
+    tries = np.log(len(among.ids) * alignments)
+    share = np.repeat(
+        [1.0 - _preselected_share(), _preselected_share()], [len(picked), len(preselected)]
+    )
+    margin = log_tail + tries - np.log(np.maximum(share, 1e-300))
+    winner = int(np.argmin(margin))
+    if margin[winner] > math.log(ISSUED_FALSE_POSITIVE):
+        return None
+    return int(best_id[rows[winner]])
+
+
+def _preselected_share() -> float:
+    """The part of ``ISSUED_FALSE_POSITIVE`` given to the preselected alignments (0 without any)."""
+    return 0.5 if ISSUED_PRESELECTED else 0.0
+
+
+def _best_issued(
+    soft: NDArray[np.float64], among: Issued
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per alignment: the best match of any issued codeword, and that id."""
     flat = soft.astype(np.float32)
     best = np.full(len(soft), -np.inf)
     best_id = np.zeros(len(soft), dtype=np.int64)
@@ -340,14 +374,7 @@ def _search_issued(soft: NDArray[np.float64], among: Issued) -> int | None:
         value = match[np.arange(len(soft)), top]
         better = value > best
         best[better], best_id[better] = value[better], among.ids[start + top[better]]
-    picked = np.argsort(best)[::-1][:ISSUED_ALIGNMENTS]
-    log_mgf = _convcode.log_mgf(soft[picked], _LAMBDAS)
-    log_tail = np.min(log_mgf - _LAMBDAS[None, :] * best[picked, None], axis=1)
-    tries = math.log(len(among.ids) * len(soft))
-    winner = int(np.argmin(log_tail))
-    if log_tail[winner] + tries > math.log(ISSUED_FALSE_POSITIVE):
-        return None
-    return int(best_id[picked[winner]])
+    return best, best_id
 
 
 def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
