@@ -17,15 +17,16 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from . import audit
 from .counters import JOB_RUNS
 from .db import Base, transaction, utcnow
 from .errors import NotFound
@@ -117,6 +118,55 @@ def enqueue(
     session.add(job)
     if flush:
         session.flush()
+    return job
+
+
+@dataclass(frozen=True)
+class Because:
+    """The audit event written with a queued job: who asked for it and why."""
+
+    actor: str
+    action: str
+    household_id: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
+def queue_audited(
+    session: Session,
+    because: Because,
+    subject: str,
+    *,
+    kind: str | None = None,
+    job: Job | None = None,
+    state: str = JobState.QUEUED.value,
+    run_after: datetime | None = None,
+    now: datetime | None = None,
+    audited_at: datetime | None = None,
+    flush: bool = True,
+) -> Job:
+    """Queue a new job of ``kind`` (or put an existing ``job`` back in ``state``) and append the
+    audit event ``because`` about ``subject``, both in the caller's transaction: neither commits
+    without the other. ``run_after`` defaults to ``now``; the event is dated ``audited_at`` (default
+    ``now``)."""
+    when = now or utcnow()
+    if job is None:
+        assert kind is not None, "a new job needs its kind"
+        job = enqueue(session, kind, subject, now=when, flush=flush)
+    job.state = state
+    job.run_after = run_after or when
+    job.updated_at = when
+    audit.append(
+        session,
+        actor=because.actor,
+        action=because.action,
+        subject=subject,
+        household_id=because.household_id,
+        reason=because.reason,
+        details=because.details,
+        now=audited_at or when,
+        flush=flush,
+    )
     return job
 
 
@@ -380,7 +430,9 @@ class CeleryBackend:
     def __post_init__(self) -> None:
         from .celery_app import make_celery
 
-        self.celery = make_celery(self.broker_url, timeout_s=self.platform.settings.broker_timeout_s)
+        self.celery = make_celery(
+            self.broker_url, timeout_s=self.platform.settings.broker_timeout_s
+        )
 
     def notify(self, job_id: str, *, delay_s: float = 0.0) -> None:
         """Send the job id to a Celery worker; never raises (see :func:`announce`).

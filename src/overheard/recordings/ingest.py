@@ -23,7 +23,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import audit, jobs
+from .. import jobs
 from ..db import utcnow
 from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
 from ..households import Device
@@ -111,19 +111,11 @@ def _store(
         return None  # an earlier attempt's commit went through after all: stored once already
     key.check_current(session)
     session.add(recording)
-    received = recording.received_at
-    job = jobs.enqueue(session, PROCESS_JOB, recording.id, now=received, flush=False)
-    audit.append(
-        session,
-        actor=device.id,
-        action="recording.ingest",
-        subject=recording.id,
-        household_id=device.household_id,
-        now=received,
-        details={"duration_s": round(duration_s, 3)},
-        flush=False,
+    details = {"duration_s": round(duration_s, 3)}
+    because = jobs.Because(device.id, "recording.ingest", device.household_id, None, details)
+    return jobs.queue_audited(
+        session, because, recording.id, kind=PROCESS_JOB, now=recording.received_at, flush=False
     )
-    return job
 
 
 def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from .. import audit, jobs
 from ..db import transaction, utcnow
 from ..errors import Conflict, NotFound
-from ..jobs import Job, JobState
+from ..jobs import Because, Job, JobState
 from ..platform import Platform
 from .deletion import Receipt, delete_last, delete_today
 from .models import Recording
@@ -55,18 +55,17 @@ def schedule(
     undo_s = platform.settings.voice_delete_undo_s
     if undo_s <= 0:
         return carry_out(platform, command, rec.id, now=when)
+    because = Because(
+        rec.device_id, "voice_delete.scheduled", rec.household_id, command, {"undo_s": undo_s}
+    )
     with transaction(platform.sessions) as session:
-        job = jobs.enqueue(session, JOB_KINDS[command], rec.id, now=when)
-        job.run_after = when + timedelta(seconds=undo_s)
-        audit.append(
+        jobs.queue_audited(
             session,
-            actor=rec.device_id,
-            action="voice_delete.scheduled",
-            subject=rec.id,
-            household_id=rec.household_id,
-            reason=command,
+            because,
+            rec.id,
+            kind=JOB_KINDS[command],
+            run_after=when + timedelta(seconds=undo_s),
             now=when,
-            details={"undo_s": undo_s},
         )
     return None
 
@@ -74,18 +73,19 @@ def schedule(
 def ask(platform: Platform, rec: Recording, command: str) -> None:
     """Hold the deletion ``command`` until a yes captured within ``voice_delete_confirm_s``."""
     window_s = platform.settings.voice_delete_confirm_s
+    because = Because(
+        rec.device_id, "voice_delete.asked", rec.household_id, command, {"confirm_s": window_s}
+    )
     with transaction(platform.sessions) as session:
-        job = jobs.enqueue(session, JOB_KINDS[command], rec.id, now=rec.captured_at)
-        job.state = AWAITING
-        job.run_after = rec.captured_at + timedelta(seconds=window_s)  # the yes's deadline
-        audit.append(
+        jobs.queue_audited(
             session,
-            actor=rec.device_id,
-            action="voice_delete.asked",
-            subject=rec.id,
-            household_id=rec.household_id,
-            reason=command,
-            details={"confirm_s": window_s},
+            because,
+            rec.id,
+            kind=JOB_KINDS[command],
+            state=AWAITING,
+            run_after=rec.captured_at + timedelta(seconds=window_s),  # the yes's deadline
+            now=rec.captured_at,
+            audited_at=utcnow(),
         )
 
 
@@ -114,17 +114,15 @@ def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -
         if job is None:
             return None
         undo_s = platform.settings.voice_delete_undo_s
-        job.state = JobState.QUEUED.value
-        job.run_after = when + timedelta(seconds=undo_s)
-        job.updated_at = when
-        audit.append(
+        details = {"answer": yes.id, "undo_s": undo_s}
+        because = Because(yes.device_id, "voice_delete.confirmed", yes.household_id, None, details)
+        jobs.queue_audited(
             session,
-            actor=yes.device_id,
-            action="voice_delete.confirmed",
-            subject=job.subject,
-            household_id=yes.household_id,
+            because,
+            job.subject,
+            job=job,
+            run_after=when + timedelta(seconds=undo_s),
             now=when,
-            details={"answer": yes.id, "undo_s": undo_s},
         )
         return job.subject
 
