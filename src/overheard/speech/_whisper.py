@@ -13,6 +13,7 @@ probability; the utterance confidence is their mean.
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ MODEL_FILE = "model.bin"
 SUPPRESSED = re.compile(r"[0-9%$£€]")
 """Tokens holding these are never emitted: numbers come out as words."""
 SPOKEN = re.compile(r"[a-z']+")
+PROMPTED_NBEST = 3
+"""Hypotheses kept from the prompted decode of :meth:`WhisperBackend.readings`."""
+MIN_TOKEN_PROB = 1e-9
+SELF = re.compile(r"\bi(?='|\b)")
+"""The pronoun "I" (also in "I'm", "I've") in spoken-form text."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,43 @@ class WhisperBackend:
         confidence = float(np.mean([w.confidence for w in words]))
         return Transcript(" ".join(w.text for w in words), words, confidence, self.name)
 
+    def readings(
+        self, pcm: np.ndarray, prompt: str, texts: tuple[str, ...], n: int = PROMPTED_NBEST
+    ) -> list[Reading]:
+        """``texts`` and the ``n`` best decodes of the clip when ``prompt`` is said before it, each
+        scored by the plain decoder (no prompt, teacher-forced): how likely the clip says it."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        audio = check_pcm(pcm).astype(np.float32) / PCM_SCALE
+        if audio.size == 0:
+            return []
+        model = self._loaded.model
+        with self._loaded.lock:
+            features = model.feature_extractor(audio)
+            frames = features.shape[-1] - 1
+            encoded = model.encode(pad_or_trim(features[:, :frames]))
+            tokenizer = Tokenizer(
+                model.hf_tokenizer,
+                model.model.is_multilingual,
+                task="transcribe",
+                language=LANGUAGE,
+            )
+            previous = tokenizer.encode(" " + prompt.strip())
+            request = model.get_prompt(tokenizer, previous, without_timestamps=True)
+            result = model.model.generate(
+                encoded,
+                [request],
+                beam_size=max(self.decoding.beam_size, n),
+                num_hypotheses=n,
+                suppress_blank=True,
+                suppress_tokens=self._loaded.suppress_tokens,
+                max_length=model.max_length,
+            )[0]
+            prompted = [spoken_text(tokenizer.decode(ids)) for ids in result.sequences_ids]
+            wanted = dict.fromkeys(t for t in (*texts, *prompted) if t)
+            return [_scored(model, tokenizer, encoded, frames, t, self.name) for t in wanted]
+
     def _decoded(self, audio: np.ndarray) -> tuple[Word, ...]:
         with self._loaded.lock:
             d = self.decoding
@@ -220,6 +263,41 @@ class WhisperBackend:
             best = max(hyps, key=lambda h: self._rescorer.score(h, SPOKEN.findall(h.text.lower())))  # type: ignore[union-attr]
             aligned = rs.aligned_words(model, tokenizer, best.tokens, encoded, frames)
         return tuple(w for raw in aligned for w in spoken_words(SimpleNamespace(**raw)))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a clip, scored by the plain decoder."""
+
+    text: str
+    """Spoken form: lowercase words."""
+    logprob: float
+    """Sum of the text tokens' log probabilities, natural log."""
+    words: tuple[Word, ...]
+    """The words with their times and probabilities (as a plain decode would give them)."""
+
+
+def spoken_text(text: str) -> str:
+    """Whisper output in the pipeline's spoken form (lowercase words, no punctuation)."""
+    return " ".join(
+        p.strip("'") for p in SPOKEN.findall(text.lower().replace("-", " ")) if p.strip("'")
+    )
+
+
+def as_written(text: str) -> str:
+    """A spoken-form reading as whisper writes it (first letter and "I" capitalised), so that no
+    reading is scored down for lowercase that the decoder would never emit."""
+    written = SELF.sub(lambda m: "I" + m.group(0)[1:], text)
+    return written[:1].upper() + written[1:]
+
+
+def _scored(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str, name: str) -> Reading:
+    tokens = tokenizer.encode(" " + as_written(text))
+    aligned = model.model.align(encoded, tokenizer.sot_sequence, [tokens], frames)[0]
+    logprob = sum(math.log(max(p, MIN_TOKEN_PROB)) for p in aligned.text_token_probs)
+    raw = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
+    words = tuple(w for r in raw for w in spoken_words(SimpleNamespace(**r)))
+    return Reading(text, logprob, words)
 
 
 MAX_RESCORED_SAMPLES = 30 * 16000

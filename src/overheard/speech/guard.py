@@ -102,6 +102,18 @@ class DeletionGuard:
     """Least utterance confidence, 0..1, of the spoken yes that confirms an asked deletion: the
     answer to a yes/no question is one short word, which recognisers score lower (faster-whisper
     heard "yes" at 0.60-0.81 from the tuning voices of benchmarks/voice_delete.py)."""
+    verify: bool = True
+    """Listen a second time (:mod:`overheard.speech.verify`) to a short request whose first decode
+    hints at a deletion, when the recogniser can."""
+    verify_hint_floor: float = 0.2
+    """Least probability the intent model gives the deletion intents together for a request without
+    a deletion word to be listened to again, 0..1."""
+    verify_margin_nats: float = 3.0
+    """How much less likely (natural log, plain decoder) a deletion reading of the second listen may
+    be than what the first decode heard."""
+    verified_floor: float = 0.45
+    """Least utterance confidence, 0..1, of a deletion reading taken from the second listen (it
+    always waits for a spoken yes); it replaces the recogniser's floors for such a reading."""
     confirm: ConfirmPolicy = "unnamed"
     """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
     was said, :data:`SPEECH_OBJECT`: "delete that") or ``always``."""
@@ -133,18 +145,21 @@ def judge(
     transcript: Transcript | None,
     speech_s: float,
     request_text: str | None = None,
+    *,
+    verified: bool = False,
 ) -> Verdict:
-    """Whether a request is a deletion to obey, and if not, why."""
+    """Whether a request is a deletion to obey, and if not, why. ``verified``: the reading comes
+    from the second listen (:mod:`overheard.speech.verify`): its own confidence floor, and a yes."""
     if interp.intent not in PRIVACY_INTENTS:
         return Verdict(None, "not_a_command")
     text = request_text if request_text is not None else (transcript.text if transcript else "")
-    words = _words(text)
+    words = words_of(text)
     plain = " ".join(words)
     if OTHER_OBJECT.search(plain):
         return Verdict(None, "other_object")
     named = SPEECH_OBJECT.search(plain) is not None
     floor = guard.named_intent_floor if named else guard.intent_floor
-    confirm = guard.confirm == "always" or (guard.confirm == "unnamed" and not named)
+    confirm = verified or guard.confirm == "always" or (guard.confirm == "unnamed" and not named)
     if interp.confidence < floor and guard.confirm != "never":
         floor, confirm = min(floor, guard.asked_intent_floor), True
     if interp.confidence < floor:
@@ -156,6 +171,8 @@ def judge(
     if transcript is None:
         return Verdict(None, "asr_unsure")
     floors = guard.floors(transcript.model)
+    if verified:
+        floors = ConfidenceFloors(guard.verified_floor, guard.verified_floor)
     if transcript.confidence < floors.utterance:
         return Verdict(None, "asr_unsure")
     if transcript.words and _verb_confidence(transcript) < floors.verb:
@@ -165,14 +182,14 @@ def judge(
 
 def is_confirmation(guard: DeletionGuard, transcript: Transcript | None, request_text: str) -> bool:
     """True when a request is a plain yes (:data:`CONFIRMATIONS`) the recogniser is sure of."""
-    if transcript is None or " ".join(_words(request_text)) not in CONFIRMATIONS:
+    if transcript is None or " ".join(words_of(request_text)) not in CONFIRMATIONS:
         return False
     return transcript.confidence >= guard.yes_floor
 
 
 def _verb_confidence(transcript: Transcript) -> float:
     """The recogniser's confidence in the first word of the first deletion phrase (0: none)."""
-    tokens = [" ".join(_words(w.text)) for w in transcript.words]
+    tokens = [" ".join(words_of(w.text)) for w in transcript.words]
     joined = " ".join(tokens)
     found = DELETION_WORDS.search(joined)
     if found is None:
@@ -185,7 +202,8 @@ def _verb_confidence(transcript: Transcript) -> float:
     return 0.0
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """The lowercase words of ``text``."""
     return re.findall(r"[a-z0-9']+", text.lower())
 
 

@@ -39,6 +39,7 @@ from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import QUESTION, DeletionGuard, Verdict, is_confirmation, judge
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
 from .vad import Segment, SileroVad, speech_segments, trim_silence
+from .verify import Verification, can_verify, hints_at_deletion, verify
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
 
 log = logging.getLogger(__name__)
@@ -238,26 +239,56 @@ def _analyse_request(
     wake: WakeResult | None,
     kept_from_s: float,
     heard_from_s: float,
+    *,
+    listen_again: bool = True,
 ) -> Outcome:
-    """Recognise the audio from ``heard_from_s`` on; word times count from ``kept_from_s``."""
+    """Recognise the audio from ``heard_from_s`` on; word times count from ``kept_from_s``.
+    ``listen_again=False`` leaves out the second listen (the benchmark runs it apart)."""
     request = after_wake_word(pcm, heard_from_s)
     segments = speech_segments(request, stack.vad)
     speech_s = sum(seg.end_s - seg.start_s for seg in segments)
     if not segments:
         return Outcome(Status.NO_SPEECH, wake, 0.0, kept_from_s=kept_from_s)
     offset_s = heard_from_s - kept_from_s + _first_start_s(segments)
-    transcript = shifted(stack.asr.transcribe(trim_silence(request, segments)), offset_s)
+    heard = trim_silence(request, segments)
+    transcript = shifted(stack.asr.transcribe(heard), offset_s)
     request_text = without_keywords(transcript.text, stack.wake_keywords)
     interpretation = stack.nlu.predict(request_text)
     verdict = judge(stack.guard, interpretation, transcript, speech_s, request_text)
+    found = (
+        second_listen(stack, heard, transcript, verdict, speech_s, request_text)
+        if listen_again
+        else None
+    )
+    if found is not None:
+        transcript, interpretation = shifted(found.transcript, offset_s), found.interpretation
+        verdict = found.verdict
     return Outcome(
         Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s, verdict
     )
 
 
-def understand(stack: SpeechStack, request: np.ndarray) -> Outcome:
+def second_listen(
+    stack: SpeechStack,
+    heard: np.ndarray,
+    transcript: Transcript,
+    verdict: Verdict,
+    speech_s: float,
+    request_text: str,
+) -> Verification | None:
+    """The deletion a second listen finds (:mod:`overheard.speech.verify`) when the first pass hints
+    at one and the recogniser can listen again; None keeps the first pass's verdict."""
+    if not can_verify(stack.asr):
+        return None
+    if not hints_at_deletion(stack.guard, stack.nlu, verdict, request_text, speech_s):
+        return None
+    found = verify(stack.guard, stack.asr, stack.nlu, heard, transcript, speech_s, request_text)  # type: ignore[arg-type]
+    return found if found is not None and found.verdict.command is not None else None
+
+
+def understand(stack: SpeechStack, request: np.ndarray, *, listen_again: bool = True) -> Outcome:
     """VAD, recogniser, intent model and deletion guard on a request whose wake word was cut."""
-    return _analyse_request(stack, request, None, 0.0, 0.0)
+    return _analyse_request(stack, request, None, 0.0, 0.0, listen_again=listen_again)
 
 
 def _first_start_s(segments: list[Segment]) -> float:

@@ -1,0 +1,150 @@
+"""A second listen before a voice deletion: is the clip as likely a deletion as what was first heard?
+
+The first decode of a short request can mishear a deletion ("erase what i just asked" as "there is
+what i just asked") or hear it right at a confidence under the guard's floor. When the first pass
+*hints* at a deletion (:func:`hints_at_deletion`), the clip is decoded again with deletion commands
+said before it (a whisper prompt: the decoder expects a command of that kind) and every reading —
+the first pass and the prompted n-best — is scored by the *plain* decoder, teacher-forced, with no
+prompt. A prompt can make a decoder hear a command in any clip; the plain score cannot be talked
+into it. A deletion reading is taken only when the plain decoder finds it nearly as likely as what
+it heard first (:attr:`~overheard.speech.guard.DeletionGuard.verify_margin_nats`), and a deletion
+taken this way always waits for a spoken yes. Measured in docs/models/nlu.md
+(``benchmarks/voice_delete.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .asr import AsrBackend, Transcript, Word
+from .guard import CONFIRMATIONS, DeletionGuard, Verdict, judge, words_of
+from .nlu import DELETION_WORDS, PRIVACY_INTENTS, IntentModel, Interpretation
+
+COMMAND_PROMPT = (
+    "Delete what I just said. Forget that. Erase everything I said today. Remove my last request."
+)
+"""What the second decode hears before the clip: seed deletion requests (the training phrasings)."""
+
+
+class Rereading(Protocol):
+    """A recogniser that can decode a clip again under a prompt and score readings of it."""
+
+    def readings(self, pcm: np.ndarray, prompt: str, texts: tuple[str, ...]) -> list[Reading]: ...
+
+
+class Reading(Protocol):
+    """One scored reading (see ``overheard.speech._whisper.Reading``)."""
+
+    text: str
+    logprob: float
+    """Natural log, summed over tokens, under the plain decoder."""
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The second listen's best deletion reading, and how it compares with the first."""
+
+    transcript: Transcript
+    """The deletion reading, with the plain decoder's word probabilities."""
+    interpretation: Interpretation
+    margin_nats: float
+    """Plain-decoder log probability of the deletion reading minus that of the first pass's."""
+    verdict: Verdict
+    """The guard's verdict on the reading (its floors for verified readings; always a yes)."""
+
+
+def can_verify(asr: AsrBackend) -> bool:
+    """Whether the recogniser supports a second, prompted listen (faster-whisper does)."""
+    return callable(getattr(asr, "readings", None))
+
+
+def hints_at_deletion(
+    guard: DeletionGuard,
+    model: IntentModel,
+    first: Verdict,
+    text: str,
+    speech_s: float,
+) -> bool:
+    """Whether a first pass is worth a second listen: short, not already obeyed outright, and either
+    a deletion word heard or deletion intents given at least ``verify_hint_floor`` probability."""
+    if not guard.verify or guard.confirm == "never" or speech_s > guard.max_speech_s:
+        return False
+    if first.command is not None and not first.confirm:
+        return False
+    if first.reason in ("other_object", "too_long", "shape"):
+        return False
+    words = words_of(text)
+    if not words or len(words) > guard.max_words + 2 or " ".join(words) in CONFIRMATIONS:
+        return False
+    if DELETION_WORDS.search(" ".join(words)):
+        return True
+    return privacy_probability(model, text) >= guard.verify_hint_floor
+
+
+def privacy_probability(model: IntentModel, text: str) -> float:
+    """The probability the intent model gives the deletion intents together."""
+    probs = model.probabilities([text.lower()])[0]
+    return float(
+        sum(p for name, p in zip(model.intents, probs, strict=True) if name in PRIVACY_INTENTS)
+    )
+
+
+def verify(
+    guard: DeletionGuard,
+    asr: Rereading,
+    model: IntentModel,
+    pcm: np.ndarray,
+    first: Transcript,
+    speech_s: float,
+    first_text: str,
+) -> Verification | None:
+    """The best deletion reading of ``pcm`` the guard would act on (after a yes), or None."""
+    plain = " ".join(words_of(first_text))
+    readings = asr.readings(pcm, COMMAND_PROMPT, (plain,) if plain else ())
+    return best_deletion(guard, model, readings, plain, first.model, speech_s)
+
+
+def best_deletion(
+    guard: DeletionGuard,
+    model: IntentModel,
+    readings: list[Reading],
+    plain: str,
+    recogniser: str,
+    speech_s: float,
+) -> Verification | None:
+    """The likeliest obeyable deletion among ``readings`` within the margin of the first pass's
+    reading ``plain``, or None."""
+    heard = next((r.logprob for r in readings if r.text == plain), None)
+    best: Verification | None = None
+    for reading in readings:
+        if not DELETION_WORDS.search(reading.text) or not reading.words:
+            continue
+        margin = -math.inf if heard is None else reading.logprob - heard
+        transcript = as_transcript(reading, recogniser)
+        interp = model.predict(reading.text)
+        verdict = judge(guard, interp, transcript, speech_s, reading.text, verified=True)
+        found = Verification(transcript, interp, margin, verdict)
+        if best is None or _better(found, best):
+            best = found
+    if best is None or best.margin_nats < -guard.verify_margin_nats:
+        return None
+    return best
+
+
+def as_transcript(reading: Reading, model: str) -> Transcript:
+    """A reading as a transcript: utterance confidence = the mean word probability."""
+    confidence = float(np.mean([w.confidence for w in reading.words])) if reading.words else 0.0
+    return Transcript(reading.text, tuple(reading.words), confidence, model)
+
+
+def _better(a: Verification, b: Verification) -> bool:
+    """Obeyable readings first, then the likelier."""
+    return (a.verdict.command is not None, a.margin_nats) > (
+        b.verdict.command is not None,
+        b.margin_nats,
+    )

@@ -1,0 +1,145 @@
+"""The second listen before a voice deletion: when it runs, what it may take, and through whisper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from overheard.speech.asr import Word
+from overheard.speech.guard import DeletionGuard, Verdict
+from overheard.speech.nlu import default_intent_model
+from overheard.speech.verify import best_deletion, hints_at_deletion
+
+GUARD = DeletionGuard()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A reading as a recogniser's ``readings`` returns it (text, summed log probability, words)."""
+
+    text: str
+    logprob: float
+    words: tuple[Word, ...]
+
+
+def scored(text: str, logprob: float, confidence: float = 0.7) -> Scored:
+    words = tuple(Word(w, i * 0.3, i * 0.3 + 0.25, confidence) for i, w in enumerate(text.split()))
+    return Scored(text, logprob, words)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return default_intent_model()
+
+
+def test_a_misheard_verb_is_recovered_and_waits_for_a_yes(model):
+    first = "there is what i just asked"
+    readings = [scored(first, -8.0), scored("erase what i just asked", -9.5)]
+    found = best_deletion(GUARD, model, readings, first, "whisper", 1.6)
+    assert found is not None
+    assert found.verdict.command == "delete_last"
+    assert found.verdict.confirm  # a reading the first pass did not hear never deletes unasked
+    assert found.margin_nats == pytest.approx(-1.5)
+
+
+def test_a_deletion_much_less_likely_than_what_was_heard_is_not_taken(model):
+    first = "what's the weather like in paris"
+    readings = [scored(first, -4.0), scored("delete what i said in paris", -4.0 - 3.5)]
+    assert best_deletion(GUARD, model, readings, first, "whisper", 2.0) is None
+    lenient = DeletionGuard(verify_margin_nats=4.0)
+    assert best_deletion(lenient, model, readings, first, "whisper", 2.0) is not None
+
+
+def test_other_objects_and_low_confidence_stay_refused(model):
+    first = "delete my shopping list"
+    other = best_deletion(GUARD, model, [scored(first, -3.0)], first, "whisper", 1.2)
+    assert other is not None and other.verdict.command is None
+    assert other.verdict.reason in {"other_object", "not_a_command"}
+    unsure = "forget what i just said"
+    weak = [scored(unsure, -6.0, confidence=GUARD.verified_floor - 0.05)]
+    found = best_deletion(GUARD, model, weak, unsure, "whisper", 1.2)
+    assert found is not None and found.verdict.reason == "asr_unsure"
+
+
+def test_an_obeyable_reading_wins_over_a_likelier_refused_one(model):
+    first = "the raise my last request"
+    readings = [
+        scored(first, -7.0),
+        scored("delete my last alarm", -7.2),
+        scored("erase my last request", -8.0),
+    ]
+    found = best_deletion(GUARD, model, readings, first, "whisper", 1.5)
+    assert found is not None and found.transcript.text == "erase my last request"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "speech_s", "expected"),
+    [
+        ("delete what i just said", Verdict(None, "asr_unsure"), 1.4, True),
+        ("delete that", Verdict("delete_last", "obeyed", confirm=True), 0.8, True),
+        ("delete what i just said", Verdict("delete_last", "obeyed"), 1.4, False),  # obeyed already
+        ("delete what i just said", Verdict(None, "asr_unsure"), 6.0, False),  # too long to be one
+        ("delete my morning alarm", Verdict(None, "other_object"), 1.5, False),
+        ("what's the weather like in paris tomorrow", Verdict(None, "not_a_command"), 2.0, False),
+    ],
+)
+def test_which_first_passes_are_listened_to_again(model, text, first, speech_s, expected):
+    assert hints_at_deletion(GUARD, model, first, text, speech_s) is expected
+
+
+def test_the_second_listen_can_be_turned_off(model):
+    first = Verdict(None, "asr_unsure")
+    assert not hints_at_deletion(DeletionGuard(verify=False), model, first, "delete that", 0.8)
+    assert not hints_at_deletion(DeletionGuard(confirm="never"), model, first, "delete that", 0.8)
+
+
+@pytest.fixture(scope="module")
+def whisper_stack():
+    from overheard.demo import espeak_available
+    from overheard.speech.pipeline import SpeechStack
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    pytest.importorskip("faster_whisper")
+    return SpeechStack("openwakeword", "", 0.5, ("alexa",), "whisper")
+
+
+def spoken(text: str, voice: str) -> np.ndarray:
+    from overheard.demo import synthesise
+
+    rng = np.random.default_rng(7)
+    pcm = synthesise(text, voice).astype(np.float64)
+    padded = np.concatenate([np.zeros(3200), pcm, np.zeros(3200)])
+    padded += rng.normal(0, 0.002 * 32767, padded.size)
+    return np.clip(padded, -32768, 32767).astype(np.int16)
+
+
+@pytest.mark.slow
+def test_whisper_scores_the_first_reading_and_prompted_ones(whisper_stack):
+    asr = whisper_stack.asr
+    pcm = spoken("forget the question i just asked", "en+f3")
+    readings = asr.readings(pcm, "Delete what I just said.", ("forget the question i just asked",))
+    assert readings[0].text == "forget the question i just asked"
+    assert all(r.logprob < 0 and r.words for r in readings)
+    assert len({r.text for r in readings}) == len(readings) >= 2
+    wrong = asr.readings(pcm, "Delete what I just said.", ("play some jazz in the kitchen",))
+    assert wrong[0].logprob < readings[0].logprob - 10  # the plain decoder is not talked into it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "deletes"),
+    [("forget the question i just asked", True), ("what's the weather like in paris", False)],
+)
+def test_the_pipeline_asks_about_what_the_second_listen_finds(whisper_stack, text, deletes):
+    from overheard.speech.pipeline import understand
+
+    outcome = understand(whisper_stack, spoken(text, "en+f3"))
+    assert outcome.verdict is not None
+    assert (outcome.verdict.command is not None) is deletes
+    if deletes:
+        first = understand(whisper_stack, spoken(text, "en+f3"), listen_again=False)
+        assert first.verdict is not None and first.verdict.command is None  # refused alone
+        assert outcome.verdict.confirm and outcome.question() is not None
