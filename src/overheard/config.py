@@ -230,10 +230,17 @@ class Settings(BaseSettings):
         "second listen may be than what the first decode heard.",
     )
     voice_delete_verified_floor: float = Field(
-        0.45,
+        0.5,
         ge=0,
         le=1,
         description="Least utterance confidence of a deletion reading taken from the second "
+        "listen, 0..1.",
+    )
+    voice_delete_verified_verb_floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Least confidence of the deletion verb of a reading taken from the second "
         "listen, 0..1.",
     )
     session_idle_timeout_s: float = Field(

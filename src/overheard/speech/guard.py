@@ -111,9 +111,11 @@ class DeletionGuard:
     verify_margin_nats: float = 3.0
     """How much less likely (natural log, plain decoder) a deletion reading of the second listen may
     be than what the first decode heard."""
-    verified_floor: float = 0.45
+    verified_floor: float = 0.5
     """Least utterance confidence, 0..1, of a deletion reading taken from the second listen (it
-    always waits for a spoken yes); it replaces the recogniser's floors for such a reading."""
+    always waits for a spoken yes); it replaces the recogniser's utterance floor for such a reading."""
+    verified_verb_floor: float = 0.1
+    """Least confidence, 0..1, of the deletion verb of a reading taken from the second listen."""
     confirm: ConfirmPolicy = "unnamed"
     """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
     was said, :data:`SPEECH_OBJECT`: "delete that") or ``always``."""
@@ -172,7 +174,7 @@ def judge(
         return Verdict(None, "asr_unsure")
     floors = guard.floors(transcript.model)
     if verified:
-        floors = ConfidenceFloors(guard.verified_floor, guard.verified_floor)
+        floors = ConfidenceFloors(guard.verified_floor, guard.verified_verb_floor)
     if transcript.confidence < floors.utterance:
         return Verdict(None, "asr_unsure")
     if transcript.words and _verb_confidence(transcript) < floors.verb:
