@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--profile", action="store_true", help="print the 40 costliest calls")
+    parser.add_argument(
+        "--sort", default="cumulative", help="profile order: cumulative (overheard's own calls) or tottime (all)"
+    )
     args = parser.parse_args()
     run_inline()
     os.environ.update(EXTRA_ENV)
@@ -87,7 +90,11 @@ def main() -> None:
     print(f"process CPU ms/cycle (client + server)      {1000 * process_cpu / args.cycles:.1f}")
     if args.profile:
         print("(profiled: cProfile adds its own overhead to the figures above)")
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(r"overheard", 40)
+        stats = pstats.Stats(profile).sort_stats(args.sort)
+        if args.sort == "cumulative":
+            stats.print_stats(r"overheard", 40)
+        else:
+            stats.print_stats(40)
 
 
 if __name__ == "__main__":

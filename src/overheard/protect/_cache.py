@@ -56,6 +56,8 @@ class Rendition:
     pcm: bytes
     """16 kHz mono PCM16."""
     method_version: int
+    blob_key: str = ""
+    """Where it is stored (a fresh nonce per rendition: names this exact audio)."""
 
 
 def stored_version(session: Session, recording_id: str) -> int | None:
@@ -73,7 +75,7 @@ def open_cached(
     if row is None:
         return None
     pcm = _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)
-    return None if pcm is None else Rendition(pcm, row.method_version)
+    return None if pcm is None else Rendition(pcm, row.method_version, row.blob_key)
 
 
 def _open_blob(

@@ -35,7 +35,7 @@ from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
 from ..speech.audio import to_wav_bytes
-from . import _cache, focus, rendition
+from . import _cache, _marking, focus, rendition
 from ._tables import Watermark
 from .disguise import SAMPLE_RATE_HZ
 from .redact import redact
@@ -240,7 +240,11 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
     if stored is None:
         raise rendition.AudioPreparing("the clip is being prepared; try again in a moment")
     samples = np.frombuffer(focus.cut(stored.pcm, span), dtype="<i2").astype(np.int16)
-    marked = embed(samples, mark_id, platform.secrets["watermark"])
+    key = platform.secrets["watermark"]
+    if stored.blob_key:  # the clip's id-free analysis is kept between serves of this rendition
+        marked = _marking.embed(samples, mark_id, key, (stored.blob_key, *span))
+    else:
+        marked = embed(samples, mark_id, key)
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
 
 
@@ -441,11 +445,13 @@ def _transcript(
 def on_sensitive(session: Session, event: FlagEvent) -> None:
     """A ``sensitive`` flag: the clip's disguised rendition goes with it."""
     _cache.purge(session, [event.recording_id])
+    _marking.CACHE.forget([event.recording_id])
 
 
 def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
     """Deletion: the recordings' cached disguised copies go too (counted on the receipt)."""
     removed = _cache.purge(session, recording_ids)
+    _marking.CACHE.forget(recording_ids)
     return {"disguised_copies": removed} if removed else {}
 
 

@@ -1,0 +1,83 @@
+"""The serving path's watermarking keeps each clip's id-free analysis and marks byte for byte alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from numpy.typing import NDArray
+
+from overheard.protect import _marking, watermark
+from overheard.protect.tracing import read_mark
+
+KEY = b"test server secret for the marks"
+CLIPS = ["1688-142285-0007.flac", "2609-156975-0009.flac", "3005-163389-0006.flac"]
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data: Path) -> list[NDArray[np.int16]]:
+    """Real utterances (LibriSpeech test-other), one cut to 2.3 s, and a loud saturating copy."""
+    root = shared_data / "speakers" / "librispeech-test-other"
+    clips = [sf.read(next(root.glob(f"*/{name}")), dtype="int16")[0] for name in CLIPS]
+    loud = np.clip(clips[0].astype(np.int32) * 8, -32768, 32767).astype(np.int16)
+    return [*clips, clips[1][: int(2.3 * 16000)], loud]
+
+
+def test_same_bytes_as_watermark_embed_on_first_serve_and_replays(
+    speech: list[NDArray[np.int16]],
+) -> None:
+    cache = _marking.AnalysisCache()
+    for i, pcm in enumerate(speech):
+        ref = (f"disguised/h/rec{i}/nonce", 0.0, len(pcm) / 16000)
+        for payload in (0, 0xC0FFEE + i, 2**24 - 1):
+            want = watermark.embed(pcm, payload, KEY)
+            got = _marking.embed(pcm, payload, KEY, ref, cache)
+            assert got.dtype == np.int16
+            assert np.array_equal(got, want), (i, payload)
+    assert cache.misses == len(speech)
+    assert cache.hits == 2 * len(speech)
+
+
+def test_a_kept_analysis_is_traced_to_its_own_serve(speech: list[NDArray[np.int16]]) -> None:
+    cache = _marking.AnalysisCache()
+    ref = ("disguised/h/rec/nonce", 0.0, 9.0)
+    first = _marking.embed(speech[0], 0x123456, KEY, ref, cache)
+    second = _marking.embed(speech[0], 0x654321, KEY, ref, cache)
+    assert read_mark(first, KEY).payload == 0x123456
+    assert read_mark(second, KEY).payload == 0x654321
+
+
+def test_silence_short_clips_and_bad_payloads_behave_as_watermark_embed() -> None:
+    cache = _marking.AnalysisCache()
+    silence = np.zeros(16000, dtype=np.int16)
+    short = np.full(100, 300, dtype=np.int16)
+    for pcm in (silence, short):
+        assert np.array_equal(_marking.embed(pcm, 5, KEY, ("k", 0.0, 1.0), cache), pcm)
+    assert len(cache) == 0
+    with pytest.raises(Exception, match="24 bits"):
+        _marking.embed(short, 2**24, KEY, ("k", 0.0, 1.0), cache)
+
+
+def test_the_cache_is_bounded_and_forgets_a_recording(speech: list[NDArray[np.int16]]) -> None:
+    one = _marking.analyse(speech[3])
+    assert one is not None
+    cache = _marking.AnalysisCache(max_bytes=2 * one.nbytes + 1)
+    for i in range(3):
+        cache.put((f"disguised/h/rec{i}/n", 0.0, 2.3), one)
+    assert len(cache) == 2
+    assert cache.get(("disguised/h/rec0/n", 0.0, 2.3)) is None  # the oldest went
+    cache.forget(["rec1"])
+    assert cache.get(("disguised/h/rec1/n", 0.0, 2.3)) is None
+    assert cache.get(("disguised/h/rec2/n", 0.0, 2.3)) is not None
+
+
+def test_a_different_mark_version_goes_to_watermark_embed(
+    speech: list[NDArray[np.int16]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _marking.AnalysisCache()
+    monkeypatch.setattr(_marking, "MIRRORED_VERSION", watermark.VERSION + 1)
+    got = _marking.embed(speech[3], 77, KEY, ("k", 0.0, 2.3), cache)
+    assert np.array_equal(got, watermark.embed(speech[3], 77, KEY))
+    assert len(cache) == 0
