@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -100,14 +101,25 @@ def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
     # Most requests need no write (the session is live and was touched recently): read without
     # the write lock, and take it only to touch or delete the session.
     with rt.platform.readers() as db:
+        # Held while the look-ups run: a session keeps the rows it loaded only weakly.
+        loaded = _prefetch(db, raw_id)
         row = sessions.peek(db, raw_id, settings=rt.settings, now=rt.now())
-        if row is not None:
+        if row is not None and loaded is not None:
             return _account(db, raw_id, row)
     with transaction(rt.platform.sessions) as db:
         row = sessions.load(db, raw_id, settings=rt.settings, now=rt.now())
         if row is None:
             return ANONYMOUS
         return _account(db, raw_id, row)
+
+
+def _prefetch(db: Session, raw_id: str) -> object:
+    """One query for the session row and its staff account; the look-ups below find them loaded."""
+    return db.execute(
+        select(WebSession, StaffUser)
+        .outerjoin(StaffUser, StaffUser.id == WebSession.staff_id)
+        .where(WebSession.id_hash == sessions.hash_id(raw_id))
+    ).first()
 
 
 def _account(db: Session, raw_id: str, row: WebSession) -> RequestAuth:

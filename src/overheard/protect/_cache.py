@@ -95,6 +95,7 @@ def _open_blob(
         household_id=recording.household_id,
         reason=purpose,
         details={"kind": DISGUISED_KIND},
+        flush=False,
     )
     return pcm
 

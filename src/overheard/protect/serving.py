@@ -34,6 +34,7 @@ from ..review.errors import LeaseExpired
 from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
+from ..review.queue import Lease, lease_of
 from ..speech.audio import to_wav_bytes
 from . import _cache, _marking, focus, rendition
 from ._tables import Watermark
@@ -122,6 +123,8 @@ class Target:
     """The clip's pseudonym as the listener knows it."""
     earlier: tuple[str, ...] = ()
     """Ids of annotations whose transcripts this listener may read."""
+    lease: Lease | None = None
+    """The live lease, for a lease grant (as checked inside the transaction)."""
 
 
 Resolver = Callable[[Session, datetime], Target]
@@ -158,7 +161,7 @@ def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy
         if task is None or recording is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
         earlier = _first_pass(session, task) if policy.second_sees_first else ()
-        return Target(recording, task.pseudonym, earlier)
+        return Target(recording, task.pseudonym, earlier, lease_of(task))
 
     return Grant("lease", lease_id, staff, resolve)
 
@@ -206,6 +209,16 @@ def text_for_lease(platform: Platform, *, lease_id: str, staff: str, now: dateti
     """The leased clip's redacted hypothesis (and first annotation, if policy allows), audited."""
     policy = ServingPolicy.from_settings(platform.settings)
     return serve_text(platform, lease_grant(lease_id, staff, policy), now=now)
+
+
+def text_and_lease(
+    platform: Platform, *, lease_id: str, staff: str, now: datetime
+) -> tuple[StaffText, Lease]:
+    """``text_for_lease`` and the lease it was served under, checked in the same transaction."""
+    policy = ServingPolicy.from_settings(platform.settings)
+    text, target = _serve_text(platform, lease_grant(lease_id, staff, policy), now=now)
+    assert target.lease is not None
+    return text, target.lease
 
 
 def clip_for_adjudication(
@@ -286,11 +299,8 @@ def _check_rate(
 ) -> None:
     """Replays of the clip under review are free up to ``max_replays``; new clips are held to a
     burst per ``window_s`` and a sustained rate per hour (bulk harvesting trips them, people don't)."""
-    replays = session.scalar(
-        select(func.count()).select_from(Watermark).where(
-            Watermark.grant_id == grant.id, Watermark.recording_id == recording_id
-        )
-    )
+    windows = ((policy.window_s, policy.max_per_window), (HOUR_S, policy.max_per_hour))
+    replays, found = _serve_counts(session, grant, recording_id, now, windows)
     if replays:
         if replays >= policy.max_replays:
             raise ServeLimitReached(
@@ -298,19 +308,25 @@ def _check_rate(
                 retry_after_s=policy.window_s,
             )
         return
-    windows = ((policy.window_s, policy.max_per_window), (HOUR_S, policy.max_per_hour))
-    _check_windows(session, grant.staff, recording_id, now, windows)
+    for (window_s, most), (clips, oldest) in zip(windows, found, strict=True):
+        if clips >= most:
+            wait = window_s - (now - _aware(oldest)).total_seconds() if oldest else window_s
+            raise ServeLimitReached(
+                f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
+                retry_after_s=max(wait, 1.0),
+            )
 
 
-def _check_windows(
+def _serve_counts(
     session: Session,
-    staff: str,
+    grant: Grant,
     recording_id: str,
     now: datetime,
     windows: tuple[tuple[float, int], ...],
-) -> None:
-    """Each ``(window_s, most)``: refuse when ``staff`` was served ``most`` other clips in the
-    last ``window_s``. One query for all windows: per clip, its first serve inside each window."""
+) -> tuple[int, list[tuple[int, datetime | None]]]:
+    """In one query: how often ``grant`` was served this clip, and per ``(window_s, most)`` how
+    many other clips its staff member was served in the last ``window_s`` and the oldest such
+    serve (per clip, its first serve inside each window)."""
     since = [now - timedelta(seconds=window_s) for window_s, _ in windows]
     firsts = (
         select(
@@ -319,23 +335,22 @@ def _check_windows(
                 for i, start in enumerate(since)
             )
         )
-        .where(Watermark.staff == staff, Watermark.served_at > min(since))
+        .where(Watermark.staff == grant.staff, Watermark.served_at > min(since))
         .where(Watermark.served_at <= now, Watermark.recording_id != recording_id)
         .group_by(Watermark.recording_id)
         .subquery()
     )
+    replays = (
+        select(func.count())
+        .select_from(Watermark)
+        .where(Watermark.grant_id == grant.id, Watermark.recording_id == recording_id)
+        .scalar_subquery()
+    )
     columns = [firsts.c[f"w{i}"] for i in range(len(windows))]
     found = session.execute(
-        select(*(part for c in columns for part in (func.count(c), func.min(c))))
+        select(replays, *(part for c in columns for part in (func.count(c), func.min(c))))
     ).one()
-    for i, (window_s, most) in enumerate(windows):
-        clips, oldest = found[2 * i], found[2 * i + 1]
-        if clips >= most:
-            wait = window_s - (now - _aware(oldest)).total_seconds() if oldest else window_s
-            raise ServeLimitReached(
-                f"at most {most} clips per {window_s:g} s; the next one in {max(wait, 1):.0f} s",
-                retry_after_s=max(wait, 1.0),
-            )
+    return found[0], [(found[1 + 2 * i], found[2 + 2 * i]) for i in range(len(windows))]
 
 
 def _aware(when: datetime) -> datetime:
@@ -361,7 +376,6 @@ def _new_mark(
             served_s=round(served_s, 3),
         )
     )
-    session.flush()
     audit.append(
         session,
         actor=grant.staff,
@@ -376,20 +390,28 @@ def _new_mark(
             "served_s": round(served_s, 3),
         },
         now=now,
+        flush=False,
     )
+    session.flush()  # the watermark row and this transaction's audit events, one INSERT each
     return mark_id
 
 
 def _unused_mark_id(session: Session) -> int:
     for _ in range(MARK_ID_ATTEMPTS):
         candidate = secrets.randbits(PAYLOAD_BITS)
-        if session.get(Watermark, candidate) is None:
+        with session.no_autoflush:  # pending audit events are written with the watermark
+            free = session.get(Watermark, candidate) is None
+        if free:
             return candidate
     raise OverheardError("no free watermark id; try again", code="watermark_ids_exhausted")
 
 
 def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
     """The redacted texts ``grant`` may read, each open audited, plus one ``text.view`` event."""
+    return _serve_text(platform, grant, now=now)[0]
+
+
+def _serve_text(platform: Platform, grant: Grant, *, now: datetime) -> tuple[StaffText, Target]:
     with transaction(platform.sessions) as session:
         target = grant.resolve(session, now)
         rec, actor = target.recording, grant.staff
@@ -410,8 +432,9 @@ def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
             reason=grant.kind,
             details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
             now=now,
+            flush=False,
         )
-    return StaffText(redact(hypothesis_text(raw)), earlier, staff_words(raw))
+    return StaffText(redact(hypothesis_text(raw)), earlier, staff_words(raw)), target
 
 
 def hypothesis_text(raw: str | None) -> str:

@@ -159,4 +159,5 @@ class ContentGate:
             household_id=rec.household_id,
             reason=purpose,
             details={"kind": kind},
+            flush=False,  # written with the transaction's next flush (one INSERT for several)
         )

@@ -98,8 +98,7 @@ def claim(request: Request, me: Reviewer) -> dict[str, object]:
 def task(request: Request, me: Reviewer, lease_id: str) -> dict[str, object]:
     """The redacted text of the caller's leased task and a fresh audio URL (60 s, this session)."""
     platform, now = platform_of(request), now_of(request)
-    lease = flow.held(platform, me.pseudonym, lease_id, now)
-    text = serving.text_for_lease(platform, lease_id=lease_id, staff=me.pseudonym, now=now)
+    text, lease = serving.text_and_lease(platform, lease_id=lease_id, staff=me.pseudonym, now=now)
     audio = audio_urls(request).mint("lease", lease_id, session_id(request), now)
     return {
         **lease_json(lease, now.timestamp()),

@@ -19,7 +19,6 @@ from ..errors import BadRequest, Conflict
 from ..platform import Platform
 from ..review import annotations, queue
 from ..review.content import MAX_INTENT_CHARS, AnnotationInput
-from ..review.errors import LeaseExpired
 from ..review.models import ReviewTask
 from ..review.policy import Draw, Flag, ReviewPolicy
 from ..review.undo import undo_submit
@@ -82,16 +81,6 @@ def claim(
     options = Options.of(platform)
     with transaction(platform.sessions) as session:
         return queue.claim(session, pseudonym, options.policy, rng=rng or _SYSTEM_RNG, now=now)
-
-
-def held(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
-    """The annotator's live lease ``lease_id`` (LeaseExpired when it is not theirs or not live)."""
-    with platform.readers() as session:  # a read: no write lock on SQLite
-        task = queue.held_by(session, pseudonym, now)
-        if task is None or task.lease_id != lease_id:
-            raise LeaseExpired("this lease has expired or was withdrawn")
-        assert task.lease_until is not None
-        return queue.Lease(lease_id, task.lease_until, queue.task_view(task))
 
 
 def heartbeat(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
