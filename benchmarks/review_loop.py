@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,6 +74,8 @@ class Level:
     duplicates: int
     cpu_s: float
     rss_mb: float
+    failed: int = 0
+    """Cycles that failed and were counted (see ``run_level``'s ``tolerate``)."""
 
 
 def real_clips(data: Path, n: int) -> list[np.ndarray]:
@@ -179,16 +182,36 @@ def cycle(client: ReviewClient) -> tuple[str, float] | None:
     return str(task["task_id"]), time.perf_counter() - start
 
 
-def measure(clients: list[ReviewClient], n: int, seconds: float, server: int) -> Level:
-    """``n`` clients loop for ``seconds``."""
+Cycle = Callable[[int], tuple[str, float] | None]
+"""Client ``i`` runs one cycle: (task id, seconds), or None when its queue is empty."""
+
+
+def run_level(
+    loop: Cycle,
+    n: int,
+    seconds: float,
+    server: int,
+    tolerate: tuple[type[Exception], ...] = (),
+) -> Level:
+    """``n`` clients run ``loop`` together for ``seconds`` (or until their queue is empty).
+
+    CPU and RSS are of the server's process tree (``server``). A cycle that raises one of
+    ``tolerate`` is counted in ``Level.failed`` and the client goes on (as a person would press
+    the button again); anything else ends the run.
+    """
     gate = threading.Barrier(n)
     deadline: list[float] = []
+    failed: list[str] = []
 
     def work(i: int) -> list[tuple[str, float]]:
         gate.wait()
         done = []
         while time.perf_counter() < deadline[0]:
-            one = cycle(clients[i])
+            try:
+                one = loop(i)
+            except tolerate as exc:
+                failed.append(f"{type(exc).__name__}: {str(exc)[:80]}")
+                continue
             if one is None:
                 break
             done.append(one)
@@ -203,7 +226,11 @@ def measure(clients: list[ReviewClient], n: int, seconds: float, server: int) ->
     cpu = cpu_seconds(server) - cpu0
     won = [one for part in parts for one in part]
     doubles = sum(1 for k in Counter(t for t, _ in won).values() if k > 1)
-    return Level(n, len(won), elapsed, [s for _, s in won], doubles, cpu, rss_mb(server))
+    if failed:
+        example = Counter(failed).most_common(1)[0][0]
+        print(f"({len(failed)} failed cycles, e.g. {example})", flush=True)
+    latencies = [s for _, s in won]
+    return Level(n, len(won), elapsed, latencies, doubles, cpu, rss_mb(server), len(failed))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -230,7 +257,7 @@ def bench(
         clients = sign_in_each(base, team)
         for n in levels:
             seed(platform, home, clips, made, int(TASKS_PER_S * seconds))
-            level = measure(clients, n, seconds, server.pid)
+            level = run_level(lambda i: cycle(clients[i]), n, seconds, server.pid)
             _drain(platform)
             rows.append(row(name, level))
             print(" | ".join(rows[-1]), flush=True)

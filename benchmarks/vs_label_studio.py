@@ -35,12 +35,9 @@ import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import wave
-from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +52,11 @@ from review_loop import (
     EXTRA_ENV,
     Level,
     _drain,
-    cpu_seconds,
     cycle,
     disguised,
     pct,
     real_clips,
-    rss_mb,
+    run_level,
     seed,
 )
 
@@ -105,9 +101,6 @@ except ImportError:
 print(json.dumps(tokens))
 """
 """Run in Label Studio's own interpreter: migrate, then one user + legacy API token per client."""
-
-Cycle = Callable[[int], tuple[str, float] | None]
-"""Client ``i`` runs one cycle: (task id, seconds), or None when its queue is empty."""
 
 
 @dataclass
@@ -287,47 +280,6 @@ def ls_cycle(client: httpx.Client, project: int) -> tuple[str, float] | None:
     return str(task["id"]), time.perf_counter() - start
 
 
-def measure(loop: Cycle, n: int, seconds: float, server: int, errors: dict[int, int]) -> Level:
-    """``n`` clients run ``loop`` for ``seconds``; CPU and RSS of the server's process tree.
-
-    A refused or failed cycle is counted in ``errors[n]`` and the client goes on (as a person would
-    press the button again)."""
-    gate = threading.Barrier(n)
-    deadline: list[float] = []
-    failed: list[str] = []
-
-    def work(i: int) -> list[tuple[str, float]]:
-        gate.wait()
-        done = []
-        while time.perf_counter() < deadline[0]:
-            try:
-                one = loop(i)
-            except (httpx.HTTPError, ReviewHttpError) as exc:
-                failed.append(f"{type(exc).__name__}: {str(exc)[:80]}")
-                continue
-            if one is None:
-                break
-            done.append(one)
-        return done
-
-    cpu0 = cpu_seconds(server)
-    deadline.append(time.perf_counter() + seconds)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(n) as pool:
-        parts = list(pool.map(work, range(n)))
-    elapsed = time.perf_counter() - start
-    cpu = cpu_seconds(server) - cpu0
-    won = [one for part in parts for one in part]
-    doubles = sum(1 for k in Counter(t for t, _ in won).values() if k > 1)
-    if failed:
-        print(
-            f"({len(failed)} failed cycles, e.g. {Counter(failed).most_common(1)[0][0]})",
-            flush=True,
-        )
-    errors[n] = len(failed)
-    return Level(n, len(won), elapsed, [s for _, s in won], doubles, cpu, rss_mb(server))
-
-
 @dataclass
 class Overheard:
     """A running Overheard server, its seeded state and signed-in clients."""
@@ -378,20 +330,28 @@ def sign_in(url: str, account: Account, tries: int = 5) -> ReviewClient:
     raise AssertionError("unreachable")
 
 
-def run_overheard(ovh: Overheard, n: int, seconds: float, errors: dict[int, int]) -> Level:
+FAILURES = (httpx.HTTPError, ReviewHttpError)
+"""A cycle failing with one of these is counted and the client goes on."""
+
+
+def run_overheard(ovh: Overheard, n: int, seconds: float) -> Level:
     """One level of Overheard's loop on fresh tasks."""
     seed(ovh.platform, ovh.home, ovh.clips, ovh.made, int(TASKS_PER_S * seconds))
-    level = measure(lambda i: cycle(ovh.clients[i]), n, seconds, ovh.proc.pid, errors)
+    level = run_level(lambda i: cycle(ovh.clients[i]), n, seconds, ovh.proc.pid, FAILURES)
     _drain(ovh.platform)
     return level
 
 
-def run_label_studio(studio: LabelStudio, n: int, seconds: float, errors: dict[int, int]) -> Level:
+def run_label_studio(studio: LabelStudio, n: int, seconds: float) -> Level:
     """One level of Label Studio's loop on a fresh project."""
     project = ls_seed(studio, int(TASKS_PER_S * seconds))
     clients = [ls_client(studio, i) for i in range(n)]
+
+    def loop(i: int) -> tuple[str, float] | None:
+        return ls_cycle(clients[i], project)
+
     try:
-        return measure(lambda i: ls_cycle(clients[i], project), n, seconds, studio.proc.pid, errors)
+        return run_level(loop, n, seconds, studio.proc.pid, FAILURES)
     finally:
         for c in clients:
             c.close()
@@ -444,12 +404,12 @@ def bench(args: argparse.Namespace, tmp: Path, venv: Path | None) -> list[tuple[
                 order = ["overheard", "label-studio"][:: 1 if (k + d) % 2 == 0 else -1]
                 for tool in order:
                     if tool == "overheard":
-                        level = run_overheard(ovh, n, args.seconds, errors := {})
+                        level = run_overheard(ovh, n, args.seconds)
                     elif studio is not None:
-                        level = run_label_studio(studio, n, args.seconds, errors := {})
+                        level = run_label_studio(studio, n, args.seconds)
                     else:
                         continue
-                    rows.append((*row(tool, name, level), str(errors.get(n, 0))))
+                    rows.append((*row(tool, name, level), str(level.failed)))
                     print(" | ".join(rows[-1]), f"(load {load_average()})", flush=True)
         finally:
             for client in ovh.clients:
