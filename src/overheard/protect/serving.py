@@ -16,9 +16,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -328,29 +330,39 @@ def _serve_counts(
     many other clips its staff member was served in the last ``window_s`` and the oldest such
     serve (per clip, its first serve inside each window)."""
     since = [now - timedelta(seconds=window_s) for window_s, _ in windows]
+    params: dict[str, object] = {"staff": grant.staff, "grant": grant.id, "recording": recording_id}
+    params |= {"now": now, "earliest": min(since)} | {f"since{i}": t for i, t in enumerate(since)}
+    found = session.execute(_serve_counts_query(len(windows)), params).one()
+    return found[0], [(found[1 + 2 * i], found[2 + 2 * i]) for i in range(len(windows))]
+
+
+@lru_cache(maxsize=4)
+def _serve_counts_query(windows: int) -> Select[Any]:
+    """The statement of ``_serve_counts``, built once (bound parameters) and reused."""
+    served = Watermark.served_at
     firsts = (
         select(
             *(
-                func.min(case((Watermark.served_at > start, Watermark.served_at))).label(f"w{i}")
-                for i, start in enumerate(since)
+                func.min(case((served > bindparam(f"since{i}"), served)))
+                .label(f"w{i}")
+                for i in range(windows)
             )
         )
-        .where(Watermark.staff == grant.staff, Watermark.served_at > min(since))
-        .where(Watermark.served_at <= now, Watermark.recording_id != recording_id)
+        .where(Watermark.staff == bindparam("staff"))
+        .where(served > bindparam("earliest"))
+        .where(served <= bindparam("now"))
+        .where(Watermark.recording_id != bindparam("recording"))
         .group_by(Watermark.recording_id)
         .subquery()
     )
     replays = (
         select(func.count())
         .select_from(Watermark)
-        .where(Watermark.grant_id == grant.id, Watermark.recording_id == recording_id)
+        .where(Watermark.grant_id == bindparam("grant"), Watermark.recording_id == bindparam("recording"))
         .scalar_subquery()
     )
-    columns = [firsts.c[f"w{i}"] for i in range(len(windows))]
-    found = session.execute(
-        select(replays, *(part for c in columns for part in (func.count(c), func.min(c))))
-    ).one()
-    return found[0], [(found[1 + 2 * i], found[2 + 2 * i]) for i in range(len(windows))]
+    columns = [firsts.c[f"w{i}"] for i in range(windows)]
+    return select(replays, *(part for c in columns for part in (func.count(c), func.min(c))))
 
 
 def _aware(when: datetime) -> datetime:
