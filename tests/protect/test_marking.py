@@ -73,6 +73,23 @@ def test_the_cache_is_bounded_and_forgets_a_recording(speech: list[NDArray[np.in
     assert cache.get(("disguised/h/rec2/n", 0.0, 2.3)) is not None
 
 
+def test_an_analysis_is_kept_no_longer_than_its_age_limit(speech: list[NDArray[np.int16]]) -> None:
+    """Another process's deletion never reaches this cache: the age limit bounds what stays."""
+    one = _marking.analyse(speech[3])
+    assert one is not None
+    now = [0.0]
+    cache = _marking.AnalysisCache(max_age_s=900.0, clock=lambda: now[0])
+    cache.put(("disguised/h/rec0/n", 0.0, 2.3), one)
+    now[0] = 899.0
+    assert cache.get(("disguised/h/rec0/n", 0.0, 2.3)) is not None  # a replay within the limit
+    cache.put(("disguised/h/rec1/n", 0.0, 2.3), one)
+    now[0] = 901.0
+    assert cache.get(("disguised/h/rec0/n", 0.0, 2.3)) is None
+    assert len(cache) == 1  # rec0 went on that use, rec1 stays
+    now[0] = 2000.0
+    assert cache.get(("disguised/h/rec1/n", 0.0, 2.3)) is None and len(cache) == 0
+
+
 def test_a_different_mark_version_goes_to_watermark_embed(
     speech: list[NDArray[np.int16]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,13 +10,18 @@ together); for a mark version this copy does not mirror, it simply calls ``water
 
 The cached arrays are derived from disguised audio, so they live only in memory, are keyed by the
 rendition's blob key (a fresh nonce per rendition: a remade or removed rendition is never found
-again) and are dropped when the recording is deleted or flagged in this process.
+again) and are dropped when the recording is deleted or flagged in this process. Another web
+process does not hear of the deletion: there an analysis lives until it is evicted or, at the
+latest, ``MAX_AGE_S`` after it was made (checked whenever the cache is used), and it can never be
+served again, since serving needs a live lease of a recording that exists.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +33,8 @@ MIRRORED_VERSION = 3
 """The mark version whose embedding this module reproduces (others go to ``watermark.embed``)."""
 CACHE_BYTES = 48 * 1024 * 1024
 """Most bytes of analyses kept per process (a 4 s clip takes about 1.5 MB)."""
+MAX_AGE_S = 900.0
+"""Longest an analysis is kept (replays, second passes and adjudications come within minutes)."""
 
 ClipRef = tuple[str, float, float]
 """A served cut of a stored rendition: (blob key, start s, end s)."""
@@ -67,11 +74,16 @@ def analyse(pcm: NDArray[np.int16]) -> Analysis | None:
 
 
 class AnalysisCache:
-    """A thread-safe LRU of analyses, bounded in bytes."""
+    """A thread-safe LRU of analyses, bounded in bytes and in age."""
 
-    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[ClipRef, Analysis] = OrderedDict()
+    def __init__(
+        self,
+        max_bytes: int = CACHE_BYTES,
+        max_age_s: float = MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_bytes, self.max_age_s, self._clock = max_bytes, max_age_s, clock
+        self._items: OrderedDict[ClipRef, tuple[Analysis, float]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -80,33 +92,41 @@ class AnalysisCache:
     def get(self, ref: ClipRef) -> Analysis | None:
         """The kept analysis of ``ref``, or None."""
         with self._lock:
+            self._expire()
             found = self._items.get(ref)
             if found is None:
                 self.misses += 1
                 return None
             self._items.move_to_end(ref)
             self.hits += 1
-            return found
+            return found[0]
 
     def put(self, ref: ClipRef, analysis: Analysis) -> None:
         """Keep ``analysis``; the least recently used go while over ``max_bytes``."""
         if analysis.nbytes > self.max_bytes:
             return
         with self._lock:
+            self._expire()
             old = self._items.pop(ref, None)
-            self._bytes -= old.nbytes if old is not None else 0
-            self._items[ref] = analysis
+            self._bytes -= old[0].nbytes if old is not None else 0
+            self._items[ref] = (analysis, self._clock())
             self._bytes += analysis.nbytes
             while self._bytes > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
+                _, (dropped, _made) = self._items.popitem(last=False)
                 self._bytes -= dropped.nbytes
+
+    def _expire(self) -> None:
+        """Drop analyses older than ``max_age_s`` (the caller holds the lock)."""
+        oldest = self._clock() - self.max_age_s
+        for ref in [r for r, (_, made) in self._items.items() if made < oldest]:
+            self._bytes -= self._items.pop(ref)[0].nbytes
 
     def forget(self, recording_ids: list[str]) -> None:
         """Drop the analyses of these recordings' renditions (blob keys name the recording)."""
         parts = {f"/{rid}/" for rid in recording_ids}
         with self._lock:
             for ref in [r for r in self._items if any(p in r[0] for p in parts)]:
-                self._bytes -= self._items.pop(ref).nbytes
+                self._bytes -= self._items.pop(ref)[0].nbytes
 
     def __len__(self) -> int:
         return len(self._items)
