@@ -163,12 +163,18 @@ def main() -> None:
         nargs="*",
         help="rows also scored on the external held-out set (a part of the label); all by default",
     )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="keep every n-th clip of the synthesised sets (espeak and piper parts alike)",
+    )
     args = parser.parse_args()
     tiny = wh.package_model_dir(wh.DEFAULT_PACKAGE)
     rows = {f"tiny.en, {k}": Cached(tiny, d, args.cache) for k, d in TINY_ROWS.items()}
     if args.base:
-        rows["base (multilingual), beam 5, no fallback"] = Cached(
-            args.base, TINY_ROWS["beam 5, no fallback"], args.cache
+        rows["base (multilingual), beam 5, fallback on (default decoding)"] = Cached(
+            args.base, BASELINE, args.cache
         )
     if args.rows:
         rows = {k: v for k, v in rows.items() if any(part in k for part in args.rows)}
@@ -177,22 +183,29 @@ def main() -> None:
     if asr_dir.is_dir():
         sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
         sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    sets["requests (tuning)"] = kept(
-        args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0)
-    )
+    tuning = kept(args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
+    sets["requests (tuning)"] = tuning[:: args.every]
     heldout = kept(args.cache, "external", lambda: external(HELDOUT_VOICES))
+    n_espeak = len(external_requests()) * len(HELDOUT_VOICES)
+    held_espeak, held_piper = heldout[:n_espeak][:: args.every], heldout[n_espeak:][:: args.every]
+    heldout = held_espeak + held_piper
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
     print(
         "\n| model, decoding | "
         + " | ".join(f"{k} WER" for k in sets)
-        + " | external held-out WER | RTF (requests) | peak RSS MiB |"
+        + " | external held-out WER (espeak / piper) | RTF (requests) | peak RSS MiB |"
     )
     print("|" + " --- |" * (len(sets) + 4))
     rss_seen: dict[tuple[Path, str], int] = {}
     for label, asr in rows.items():
         cells = [score(asr, clips) for clips in sets.values()]
         wanted = args.heldout_rows is None or any(part in label for part in args.heldout_rows)
-        held = f"{score(asr, heldout)[0]:.3f}" if wanted else "—"
+        held = (
+            f"{score(asr, heldout)[0]:.3f} ({score(asr, held_espeak)[0]:.3f} / "
+            + (f"{score(asr, held_piper)[0]:.3f})" if held_piper else "—)")
+            if wanted
+            else "—"
+        )
         key = (asr.model_dir, asr.decoding.compute_type)
         if key not in rss_seen:
             rss_seen[key] = peak_rss_mib(*key, sets["requests (tuning)"][0][1], args.cache)
@@ -206,7 +219,8 @@ def main() -> None:
     n_tune = len(sets["requests (tuning)"])
     print(
         f"\nrequests (tuning): {n_tune} clips; external held-out: {len(heldout)} clips "
-        f"({len(external_requests())} requests x {', '.join(HELDOUT_VOICES)} + piper); "
+        f"({len(external_requests())} requests x {', '.join(HELDOUT_VOICES)} + piper, "
+        f"every {args.every}: {len(held_espeak)} espeak + {len(held_piper)} piper); "
         f"load average at end: {os.getloadavg()[0]:.1f}"
     )
 

@@ -244,3 +244,56 @@ def test_rescoring_adaptation_picks_the_domain_hypothesis_with_timed_words(
     assert heard.text.split()[-2:] == ["bristol", "today"]
     starts = [w.start_s for w in heard.words]
     assert starts == sorted(starts) and 0 < heard.confidence <= 1
+
+
+def _split_model(source: Path, root: Path, names: tuple[str, str]) -> None:
+    """The model of ``source`` published as two packages, as model wheels on the index do:
+    ``model.bin`` cut in two, config and vocabulary beside the first part."""
+    blob = (source / "model.bin").read_bytes()
+    half = len(blob) // 2
+    for number, (name, chunk) in enumerate(
+        zip(names, (blob[:half], blob[half:]), strict=True), start=1
+    ):
+        data = root / name / "data"
+        data.mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (data / f"model.bin.part{number}").write_bytes(chunk)
+        if number == 1:
+            for extra in source.iterdir():
+                if extra.is_file() and extra.name != "model.bin":
+                    shutil.copyfile(extra, data / extra.name)
+
+
+def test_model_split_across_two_packages_is_put_back_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whisper_asr
+) -> None:
+    from overheard.speech import _whisper as wh
+
+    site = tmp_path / "site"
+    _split_model(whisper_asr.model_dir, site, ("split_tiny_part1", "split_tiny_part2"))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv(wh.ASSEMBLED_ENV, str(tmp_path / "cache"))
+    folder = wh.package_model_dir("split-tiny-part1")
+    assert [p.name for p in wh.model_parts(folder)] == ["model.bin.part1", "model.bin.part2"]
+    assembled = wh.assembled_dir(folder)
+    assert (assembled / "model.bin").read_bytes() == (
+        whisper_asr.model_dir / "model.bin"
+    ).read_bytes()
+    assert wh.assembled_dir(folder) == assembled  # put together once
+    split = asr_from_spec("whisper:split-tiny-part1")
+    assert split._loaded is not whisper_asr._loaded
+    pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None
+    if pcm is not None:
+        assert split.transcribe(pcm).text == whisper_asr.transcribe(pcm).text
+
+
+def test_missing_part_package_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whisper_asr
+) -> None:
+    site = tmp_path / "site"
+    _split_model(whisper_asr.model_dir, site, ("lonely_model_part1", "lonely_model_part2"))
+    shutil.rmtree(site / "lonely_model_part2")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(ConfigError, match="pip install lonely-model-part2") as caught:
+        asr_from_spec("whisper:lonely-model-part1")
+    assert caught.value.code == "missing_model"

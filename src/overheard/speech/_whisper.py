@@ -12,9 +12,13 @@ probability; the utterance confidence is their mean.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
+import os
 import re
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,18 +83,38 @@ _models: dict[tuple[Path, str], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def package_model_dir(package: str) -> Path:
-    """The folder holding ``model.bin`` inside an installed package, or a ConfigError naming it."""
-    name = package.replace("-", "_")
+PART_FILE = re.compile(rf"{re.escape(MODEL_FILE)}\.part(\d+)")
+"""A model split across packages: ``model.bin.part1``, ``model.bin.part2``, … in that order."""
+PART_PACKAGE = re.compile(r"(.*?)(_part|_)(\d+)")
+"""The packages of a split model differ only in their trailing number (``x_part1``, ``x_part2``)."""
+ASSEMBLED_ENV = "OVERHEARD_MODEL_CACHE"
+"""Where a split model is put back together (default: the user's cache folder)."""
+
+
+def _package_roots(name: str) -> list[Path] | None:
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
-        dist = name.replace("_", "-")
-        raise ConfigError(
-            f"the whisper recogniser needs the model package {dist!r}: pip install {dist}",
-            code="missing_model",
-        )
-    for root in map(Path, spec.submodule_search_locations):
-        found = sorted(root.glob(f"**/{MODEL_FILE}"))
+        return None
+    return [Path(p) for p in spec.submodule_search_locations]
+
+
+def _missing(name: str) -> ConfigError:
+    dist = name.replace("_", "-")
+    return ConfigError(
+        f"the whisper recogniser needs the model package {dist!r}: pip install {dist}",
+        code="missing_model",
+    )
+
+
+def package_model_dir(package: str) -> Path:
+    """The folder holding ``model.bin`` (or its first part) inside an installed package, or a
+    ConfigError naming the package."""
+    name = package.replace("-", "_")
+    roots = _package_roots(name)
+    if roots is None:
+        raise _missing(name)
+    for root in roots:
+        found = sorted(root.glob(f"**/{MODEL_FILE}")) or sorted(root.glob(f"**/{MODEL_FILE}.part*"))
         if found:
             return found[0].parent
     raise ConfigError(f"package {package!r} holds no CTranslate2 Whisper model ({MODEL_FILE})")
@@ -102,10 +126,92 @@ def model_dir_for(target: str) -> Path:
         return package_model_dir(DEFAULT_PACKAGE)
     if "/" in target or target.startswith("."):
         path = Path(target)
-        if not (path / MODEL_FILE).is_file():
+        if not (path / MODEL_FILE).is_file() and not any(path.glob(f"{MODEL_FILE}.part*")):
             raise ConfigError(f"no CTranslate2 Whisper model ({MODEL_FILE}) in {path}")
         return path
     return package_model_dir(target)
+
+
+def model_parts(model_dir: Path) -> list[Path]:
+    """The files whose concatenation is ``model.bin``: itself, or its numbered parts, found in
+    ``model_dir`` or else in the sibling packages of a split model (``x_part1`` → ``x_part2`` …).
+    A ConfigError names a part package that is not installed."""
+    if (model_dir / MODEL_FILE).is_file():
+        return [model_dir / MODEL_FILE]
+    local = {int(m[1]): p for p in model_dir.iterdir() if (m := PART_FILE.fullmatch(p.name))}
+    if not local:
+        raise ConfigError(f"no CTranslate2 Whisper model ({MODEL_FILE}) in {model_dir}")
+    package = _package_of(model_dir)
+    found = dict(local)
+    number = 1
+    while True:
+        if number not in found:
+            if package is None:
+                break
+            sibling = f"{package[0]}{package[1]}{number}"
+            roots = _package_roots(sibling)
+            if roots is None:
+                if number <= max(found) or len(found) < 2:  # a split model has two parts or more
+                    raise _missing(sibling)
+                break
+            hits = [p for r in roots for p in sorted(r.glob(f"**/{MODEL_FILE}.part{number}"))]
+            if not hits:
+                break
+            found[number] = hits[0]
+        number += 1
+    numbers = sorted(found)
+    if len(numbers) < 2 or numbers != list(range(1, len(numbers) + 1)):
+        raise ConfigError(f"the parts of the model in {model_dir} are not numbered 1..n: {numbers}")
+    return [found[n] for n in numbers]
+
+
+def _package_of(model_dir: Path) -> tuple[str, str] | None:
+    """(prefix, separator) of the split-model package that holds ``model_dir``, if any."""
+    for folder in (model_dir, *model_dir.parents):
+        m = PART_PACKAGE.fullmatch(folder.name)
+        if m and folder.name.isidentifier() and _package_roots(folder.name):
+            return m[1], m[2]
+    return None
+
+
+def assembled_dir(model_dir: Path) -> Path:
+    """A folder CTranslate2 can load: ``model_dir`` itself, or for a split model a copy with the
+    parts concatenated, made once under the cache folder (written to a temporary name, then
+    renamed, so a concurrent or interrupted run never sees half a model)."""
+    parts = model_parts(model_dir)
+    if parts == [model_dir / MODEL_FILE]:
+        return model_dir
+    stamp = hashlib.sha256(
+        "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in parts).encode()
+    ).hexdigest()[:16]
+    cache = Path(os.environ.get(ASSEMBLED_ENV) or _user_cache() / "overheard" / "whisper")
+    first = parts[0].parent
+    label = next(
+        (f.name for f in (first, *first.parents) if PART_PACKAGE.fullmatch(f.name)), "model"
+    )
+    target = cache / f"{label}-{stamp}"
+    if (target / MODEL_FILE).is_file():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in dict.fromkeys(p.parent for p in parts):  # config and vocabulary: in any part
+        for extra in folder.iterdir():
+            if extra.is_file() and not PART_FILE.fullmatch(extra.name) and extra.suffix != ".py":
+                shutil.copyfile(extra, target / extra.name)
+    expected = sum(p.stat().st_size for p in parts)
+    with tempfile.NamedTemporaryFile(dir=target, prefix=".model-", delete=False) as out:
+        for part in parts:
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+    written = Path(out.name)
+    if written.stat().st_size != expected:
+        written.unlink()
+        raise ConfigError(f"could not put the model in {model_dir} back together in {target}")
+    written.replace(target / MODEL_FILE)
+    return target
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def load_model(model_dir: Path, compute_type: str = COMPUTE_TYPE) -> LoadedModel:
@@ -126,7 +232,17 @@ def _whisper_model(model_dir: Path, compute_type: str) -> Any:
         raise ConfigError(
             f"the whisper recogniser needs faster-whisper: {INSTALL_HINT}", code="missing_extra"
         ) from exc
-    return WhisperModel(str(model_dir), device="cpu", compute_type=compute_type)
+    folder = assembled_dir(model_dir)
+    try:
+        return WhisperModel(str(folder), device="cpu", compute_type=compute_type)
+    except RuntimeError as exc:
+        if folder == model_dir:
+            raise
+        raise ConfigError(
+            f"the parts of the model in {model_dir} do not make a whole model ({exc}); "
+            "is one of its part packages missing?",
+            code="missing_model",
+        ) from exc
 
 
 def _suppressed(model: Any) -> list[int]:
