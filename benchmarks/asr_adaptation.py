@@ -81,14 +81,24 @@ def rare_hotwords(sentences: Sequence[str]) -> str:
 
 
 class NbestCache:
-    """n-best lists of the default model, kept on disk by audio."""
+    """n-best lists of a model (the default unless given), kept on disk by audio."""
 
-    def __init__(self, cache: Path, hotwords: str | None = None) -> None:
-        self.model_dir = wh.package_model_dir(wh.DEFAULT_PACKAGE)
+    def __init__(
+        self,
+        cache: Path,
+        hotwords: str | None = None,
+        model_dir: Path | None = None,
+        initial_prompt: str | None = None,
+    ) -> None:
+        self.model_dir = model_dir or wh.package_model_dir(wh.DEFAULT_PACKAGE)
         self.loaded = wh.load_model(self.model_dir)
-        key = json.dumps(["nbest", BEAM, NBEST, hotwords], sort_keys=True)
+        parts = ["nbest", BEAM, NBEST, hotwords]
+        if model_dir is not None or initial_prompt:  # keys of the earlier runs stay valid
+            parts += [str(self.model_dir.resolve()), initial_prompt]
+        key = json.dumps(parts, sort_keys=True)
         self.folder = cache / hashlib.sha256(key.encode()).hexdigest()[:16]
         self.hotwords = hotwords
+        self.initial_prompt = initial_prompt
         self.seconds = 0.0
         """Decode seconds of the lists returned so far (cached ones: as measured when decoded)."""
 
@@ -107,6 +117,7 @@ class NbestCache:
             n=NBEST,
             suppress_tokens=self.loaded.suppress_tokens,
             hotwords=self.hotwords,
+            initial_prompt=self.initial_prompt,
         )
         took = time.perf_counter() - started
         self.seconds += took
@@ -139,11 +150,23 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
     )
+    parser.add_argument(
+        "--model",
+        default="",
+        help="the recogniser's model as whisper:<model> names it (package or folder); default model",
+    )
+    parser.add_argument(
+        "--every", type=int, default=1, help="keep every n-th clip of the tuning set"
+    )
     args = parser.parse_args()
+    model_dir = wh.model_dir_for(args.model) if args.model else None
     train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
     lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
     build_language_model(train, lm_dir)
     domain = rs.NgramModel(lm_dir / "lm.arpa")
+    class_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-class-"))
+    build_language_model([" ".join(rs.number_classed(s.split())) for s in train], class_dir)
+    classed = rs.ClassModel(rs.NgramModel(class_dir / "lm.arpa"))
     general = rs.general_model()
     held_demo = [r.text for r in phrasebook()[SplitName.HELDOUT]][::7]
     voice = piper_voice()
@@ -151,7 +174,7 @@ def main() -> None:
     sets: dict[str, list[Clip]] = {
         "tuning (asr_wer phrasings)": kept(
             args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0)
-        ),
+        )[:: args.every],
         "demo held-out sentences": kept(
             args.cache,
             "demo-heldout",
@@ -175,35 +198,47 @@ def main() -> None:
     ):  # out of domain: what rescoring costs where the domain model does not apply
         sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
         sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    plain = NbestCache(args.cache)
+    plain = NbestCache(args.cache, model_dir=model_dir)
+    print(f"model: {plain.model_dir}")
     nb, rtf = {}, {}
     for name, clips in sets.items():
         plain.seconds = 0.0
         nb[name] = [plain.get(p) for _, p in clips]
         rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
     tuning = "tuning (asr_wer phrasings)"
-    grid = {
-        (w, m): set_wer(nb[tuning], sets[tuning], rs.Rescorer(domain, general, w, m))
-        for w, m in itertools.product(WEIGHTS, MIXES)
-    }
-    (w_best, m_best), _ = min(grid.items(), key=lambda kv: (round(kv[1], 6), kv[0][0]))
     print(f"training sentences: {len(train)} (seed + {args.reviewed} reviewed stand-ins)")
-    print(
-        "tuning grid (weight, mix -> WER): " + ", ".join(f"{k}: {v:.3f}" for k, v in grid.items())
-    )
-    print(f"chosen on the tuning set: weight {w_best}, mix {m_best}")
+    chosen = {}
+    for label, lm in (("trigram", domain), ("number-class trigram", classed)):
+        grid = {
+            (w, m): set_wer(nb[tuning], sets[tuning], rs.Rescorer(lm, general, w, m))
+            for w, m in itertools.product(WEIGHTS, MIXES)
+        }
+        chosen[label] = min(grid.items(), key=lambda kv: (round(kv[1], 6), kv[0][0]))[0]
+        print(f"{label} tuning grid (weight, mix -> WER): ")
+        print("  " + ", ".join(f"{k}: {v:.3f}" for k, v in grid.items()))
+        print(f"  chosen on the tuning set: weight {chosen[label][0]}, mix {chosen[label][1]}")
     hot = rare_hotwords(train)
     print(f"rare hotwords ({len(hot.split())}): {hot}")
-    biased = NbestCache(args.cache, hotwords=hot)
+    biased = NbestCache(args.cache, hotwords=hot, model_dir=model_dir)
+    (w3, m3), (wc, mc) = chosen["trigram"], chosen["number-class trigram"]
+    untuned = (tuning, "librivox", "cards")  # hotword rows: nothing to tune, not run there
+
+    def with_hotwords(name: str, rescorer: rs.Rescorer | None) -> float:
+        if name in untuned:
+            return float("nan")
+        return set_wer([biased.get(p) for _, p in sets[name]], sets[name], rescorer)
+
     rows = {
         "none (baseline, beam top)": lambda name: set_wer(nb[name], sets[name], None),
-        f"n-best rescoring (weight {w_best}, mix {m_best})": lambda name: set_wer(
-            nb[name], sets[name], rs.Rescorer(domain, general, w_best, m_best)
+        f"n-best rescoring, trigram (weight {w3}, mix {m3})": lambda name: set_wer(
+            nb[name], sets[name], rs.Rescorer(domain, general, w3, m3)
         ),
-        "hotwords: rare frequent words": lambda name: (
-            float("nan")
-            if name in (tuning, "librivox", "cards")
-            else set_wer([biased.get(p) for _, p in sets[name]], sets[name], None)
+        f"n-best rescoring, number-class trigram (weight {wc}, mix {mc})": lambda name: set_wer(
+            nb[name], sets[name], rs.Rescorer(classed, general, wc, mc)
+        ),
+        "hotwords: rare frequent words": lambda name: with_hotwords(name, None),
+        "hotwords + number-class rescoring": lambda name: with_hotwords(
+            name, rs.Rescorer(classed, general, wc, mc)
         ),
     }
     print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")

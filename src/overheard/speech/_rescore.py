@@ -68,11 +68,42 @@ def general_model() -> NgramModel:
     return NgramModel(Path(pocketsphinx.get_model_path()) / "en-us" / "en-us.lm.bin")
 
 
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    " sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety"
+    " hundred thousand".split()
+)
+"""Spoken numbers: one class in a class-based model (numbers come out as words, ``_whisper``)."""
+NUMBER_CLASS = "numberword"
+"""The class token standing for any number word in a class-based model's sentences."""
+
+
+def number_classed(words: list[str]) -> list[str]:
+    """``words`` with every number word replaced by the number class token."""
+    return [NUMBER_CLASS if w in NUMBER_WORDS else w for w in words]
+
+
+@dataclass(frozen=True)
+class ClassModel:
+    """An n-gram model estimated over number-classed sentences, queried with plain words: a number
+    word gets the class's probability shared evenly by the class's words, so "for seventeen minutes"
+    is as likely as the "for ten minutes" the reviewers happened to say."""
+
+    model: NgramModel
+
+    def logprob(self, word: str, history: list[str]) -> float | None:
+        """ln P(word | history) under the class model, or None for an unknown word."""
+        found = self.model.logprob(number_classed([word])[0], number_classed(history))
+        if found is None or word not in NUMBER_WORDS:
+            return found
+        return found - math.log(len(NUMBER_WORDS))
+
+
 @dataclass(frozen=True)
 class Rescorer:
     """Domain evidence from an adapted n-gram model, added to whisper's hypothesis scores."""
 
-    domain: NgramModel
+    domain: NgramModel | ClassModel
     general: NgramModel
     weight: float = WEIGHT
     mix: float = MIX
@@ -104,6 +135,7 @@ def nbest(
     suppress_tokens: list[int],
     language: str = "en",
     hotwords: str | None = None,
+    initial_prompt: str | None = None,
 ) -> tuple[list[Hypothesis], Any, int, Any]:
     """The ``n`` best hypotheses of a (<= 30 s) clip; also the encoder output, frame count and
     tokenizer the alignment needs."""
@@ -116,7 +148,8 @@ def nbest(
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
     )
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=hotwords)
+    previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords)
     result = model.model.generate(
         encoded,
         [prompt],
