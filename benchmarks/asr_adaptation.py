@@ -92,9 +92,7 @@ class NbestCache:
     ) -> None:
         self.model_dir = model_dir or wh.package_model_dir(wh.DEFAULT_PACKAGE)
         self.loaded = wh.load_model(self.model_dir)
-        parts = ["nbest", BEAM, NBEST, hotwords]
-        if model_dir is not None or initial_prompt:  # keys of the earlier runs stay valid
-            parts += [str(self.model_dir.resolve()), initial_prompt]
+        parts = ["nbest", BEAM, NBEST, hotwords, str(self.model_dir.resolve()), initial_prompt]
         key = json.dumps(parts, sort_keys=True)
         self.folder = cache / hashlib.sha256(key.encode()).hexdigest()[:16]
         self.hotwords = hotwords
@@ -158,6 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--every", type=int, default=1, help="keep every n-th clip of the tuning set"
     )
+    parser.add_argument("--no-hotwords", action="store_true", help="skip the hotword rows")
     args = parser.parse_args()
     model_dir = wh.model_dir_for(args.model) if args.model else None
     train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
@@ -241,6 +240,8 @@ def main() -> None:
             name, rs.Rescorer(classed, general, wc, mc)
         ),
     }
+    if args.no_hotwords:
+        rows = {k: v for k, v in rows.items() if not k.startswith("hotwords")}
     print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")
     print("|" + " --- |" * (len(sets) + 1))
     for label, run in rows.items():

