@@ -274,7 +274,7 @@ def test_model_split_across_two_packages_is_put_back_together(
     site = tmp_path / "site"
     _split_model(tiny.model_dir, site, ("split_tiny_part1", "split_tiny_part2"))
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv(wh.ASSEMBLED_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = wh.package_model_dir("split-tiny-part1")
     assert [p.name for p in wh.model_parts(folder)] == ["model.bin.part1", "model.bin.part2"]
     assembled = wh.assembled_dir(folder)
@@ -282,6 +282,7 @@ def test_model_split_across_two_packages_is_put_back_together(
         tiny.model_dir / "model.bin"
     ).read_bytes()
     assert wh.assembled_dir(folder) == assembled  # put together once
+    assert assembled.parent == tmp_path / "cache" / "overheard" / "whisper"
     split = asr_from_spec("whisper:split-tiny-part1")
     assert split._loaded is not tiny._loaded
     pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None

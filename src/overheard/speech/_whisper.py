@@ -91,8 +91,6 @@ PART_FILE = re.compile(rf"{re.escape(MODEL_FILE)}\.part(\d+)")
 """A model split across packages: ``model.bin.part1``, ``model.bin.part2``, … in that order."""
 PART_PACKAGE = re.compile(r"(.*?)(_part|_)(\d+)")
 """The packages of a split model differ only in their trailing number (``x_part1``, ``x_part2``)."""
-ASSEMBLED_ENV = "OVERHEARD_MODEL_CACHE"
-"""Where a split model is put back together (default: the user's cache folder)."""
 
 
 def _package_roots(name: str) -> list[Path] | None:
@@ -189,7 +187,7 @@ def assembled_dir(model_dir: Path) -> Path:
     stamp = hashlib.sha256(
         "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in parts).encode()
     ).hexdigest()[:16]
-    cache = Path(os.environ.get(ASSEMBLED_ENV) or _user_cache() / "overheard" / "whisper")
+    cache = _user_cache() / "overheard" / "whisper"
     first = parts[0].parent
     label = next(
         (f.name for f in (first, *first.parents) if PART_PACKAGE.fullmatch(f.name)), "model"
@@ -224,6 +222,7 @@ def _write_whole(path: Path, sources: list[Path]) -> bool:
 
 
 def _user_cache() -> Path:
+    """The user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
