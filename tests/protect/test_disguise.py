@@ -309,10 +309,42 @@ def test_knn_silence_stays_silent_and_bad_input_is_rejected() -> None:
 @pytest.mark.parametrize("source_hz", [100.0, 230.0])
 def test_knn_pitch_is_the_target_voices_whatever_the_speakers(source_hz: float) -> None:
     """A low and a high voice both come out at the target voice's median pitch (± the shift)."""
+    from overheard.protect import _knnvc
+
     voice = _voices.load("joe")
     expected = float(np.exp(voice.log_f0_mean) * 2 ** (KNN.f0_shift_semitones / 12))
-    assert median_f0(make_voice(source_hz)) == pytest.approx(source_hz, rel=0.03)
-    assert median_f0(disguise(make_voice(source_hz), KNN)) == pytest.approx(expected, rel=0.08)
+    pcm = make_voice(source_hz)
+    assert median_f0(pcm) == pytest.approx(source_hz, rel=0.03)
+    f0 = _world.analyse(pcm.astype(np.float64) / 32768, SAMPLE_RATE_HZ).f0_hz
+    mapped = _knnvc.map_f0(f0, voice, KNN.f0_contour_scale, KNN.f0_shift_semitones)
+    assert float(np.median(mapped[mapped > 0])) == pytest.approx(expected, rel=0.01)
+    # Re-estimated from the output, a synthetic buzz through matched speech envelopes reads a
+    # little high (100 Hz source: +8 % with the 23-min pool, where the F0 handed over is exact).
+    assert median_f0(disguise(pcm, KNN)) == pytest.approx(expected, rel=0.1)
+
+
+def test_a_voice_is_analysed_in_pieces_cut_in_its_silences(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Piecewise analysis (bounded memory) gives the frames of one analysis of the whole speech."""
+    from overheard.protect import _knnvc
+
+    gap = np.zeros(int(0.2 * SAMPLE_RATE_HZ), np.int16)
+    parts = [make_voice(f0, seconds=0.9, seed=i) for i, f0 in enumerate([110.0, 160.0, 210.0])]
+    x = np.concatenate([parts[0], gap, parts[1], gap, parts[2]]).astype(np.float64) / 32768
+    monkeypatch.setattr(_voices, "CHUNK_S", 0.8)
+    bounds = _voices.cuts(x)
+    quiet = int(_voices.QUIET_S * SAMPLE_RATE_HZ)
+    assert len(bounds) == 4 and bounds[0] == 0 and bounds[-1] == len(x)
+    for cut in bounds[1:-1]:
+        assert cut % 320 == 0 and not np.any(x[cut - quiet : cut + quiet])
+    f0, env, ap = _voices.analyse_coded(x)
+    whole = _world.analyse(x, SAMPLE_RATE_HZ)
+    whole_env, whole_ap = _knnvc.code(whole, SAMPLE_RATE_HZ)
+    assert env.shape == whole_env.shape and ap.shape == whole_ap.shape
+    voiced = whole.f0_hz > 0
+    assert np.mean(np.abs(f0[voiced] / whole.f0_hz[voiced] - 1) < 0.01) > 0.95
+    assert np.median(np.abs(env - whole_env)) < 0.05
 
 
 def _ltas(pcm: np.ndarray) -> np.ndarray:
@@ -339,7 +371,8 @@ def test_knn_disguised_voice_is_the_targets_not_the_speakers(shared_data: Path) 
 MAX_WER_INCREASE_KNN = 0.40
 """Allowed rise in whisper (tiny.en, the default recogniser) word error rate, ``"knnvc"``, one draw.
 
-Development measured +0.24 … +0.32 on these clips; the goal is +0.05 (see the model card)."""
+Development measured +0.24 … +0.32 on these clips with the 271 s pool, +0.14 … +0.16 with the
+23-min pool of version 3; the goal is +0.05 (see the model card)."""
 
 
 @pytest.mark.data

@@ -19,6 +19,8 @@ FEATURE_HOP_S = 0.020
 """Hop between content-feature frames, seconds (Whisper's encoder frame)."""
 SUBFRAMES = round(FEATURE_HOP_S * 1000 / _world.FRAME_PERIOD_MS)
 """WORLD frames per content frame (4 at 5 ms)."""
+FRAME_SAMPLES = round(16000 * _world.FRAME_PERIOD_MS / 1000)
+"""Samples per WORLD frame at 16 kHz (80)."""
 MIN_LOG_F0_STD = 0.05
 """Floor on the speaker's log-F0 spread used to standardise it (≈ 0.9 semitone): a near-monotone
 clip keeps a near-monotone contour instead of having its wobble blown up to the target's range."""
@@ -183,10 +185,17 @@ def build_voice(
     name: str, analysis: _world.Analysis, features: np.ndarray, rate: int, window: int
 ) -> TargetVoice:
     """A target voice from its WORLD analysis and raw content features (``window``-frame windows)."""
-    n = min(len(features), int(np.ceil(len(analysis.f0_hz) / SUBFRAMES)))
     env, ap = code(analysis, rate)
+    return build_coded_voice(name, analysis.f0_hz, env, ap, features, window)
+
+
+def build_coded_voice(
+    name: str, f0_hz: np.ndarray, env: np.ndarray, ap: np.ndarray, features: np.ndarray, window: int
+) -> TargetVoice:
+    """A target voice from WORLD-rate F0 and coded envelope/aperiodicity, and raw content features."""
+    n = min(len(features), int(np.ceil(len(f0_hz) / SUBFRAMES)))
     means = position_means(features[:n], window)
-    mean, std = log_f0_stats(analysis.f0_hz)
+    mean, std = log_f0_stats(f0_hz)
     return TargetVoice(
         name,
         centre(features[:n], means),

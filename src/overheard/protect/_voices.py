@@ -1,15 +1,17 @@
 """Target voices for the nearest-neighbour disguise: synthetic speech shipped with the package.
 
 Each voice is a FLAC of text-to-speech output (made offline by ``scripts/make_disguise_voice.py``;
-see ``protect/data/DISGUISE-VOICES.md`` for its source and licence). No recording of a real
+see ``protect/data/README.md`` for its source and licence). No recording of a real
 person is shipped. A voice is analysed (WORLD and Whisper features) on its first use in a process
-and kept in memory; that costs tens of seconds once per worker, never on a request.
+and kept in memory; that costs minutes once per worker (WORLD's analysis is 9/10 of it, about 0.5 s
+of compute per second of the voice's speech), never on a request.
 """
 
 from __future__ import annotations
 
 import threading
 from importlib import resources
+from itertools import pairwise
 
 import numpy as np
 import soundfile as sf
@@ -21,6 +23,14 @@ VOICE_FILES = {"joe": "disguise_voice_joe.flac"}
 """Target voices by name: the FLAC under ``protect/data`` holding its speech (16 kHz mono)."""
 WINDOW_MEL_FRAMES = 400
 """Mel frames (10 ms) per Whisper encoder window for disguise features: 4 s, 200 output frames."""
+CHUNK_S = 30.0
+"""A voice's speech is WORLD-analysed in pieces of about this length, seconds: its full-resolution
+envelope and aperiodicity of 23 min at once would hold ≈ 2.3 GB."""
+QUIET_S = 0.075
+"""A piece ends where this much digital silence lies on either side (inside a gap between
+sentences), so that no analysis window straddles the cut; seconds."""
+_ALIGN = 320
+"""Cuts fall on multiples of one content frame (20 ms), which is 4 WORLD frames."""
 
 _loaded: dict[str, _knnvc.TargetVoice] = {}
 _lock = threading.Lock()
@@ -46,12 +56,40 @@ def features(x: np.ndarray) -> np.ndarray:
     return _content.whisper_features(x, WINDOW_MEL_FRAMES)
 
 
+def cuts(x: np.ndarray) -> list[int]:
+    """Sample indices splitting ``x`` into pieces of about ``CHUNK_S``, at silences where possible."""
+    quiet = int(QUIET_S * SAMPLE_RATE_HZ)
+    loud = np.concatenate([[0], np.cumsum(x != 0)])
+    aligned = np.arange(quiet + _ALIGN - quiet % _ALIGN, len(x) - quiet, _ALIGN)
+    silent = aligned[loud[aligned + quiet] == loud[aligned - quiet]]
+    step, out = int(CHUNK_S * SAMPLE_RATE_HZ), [0]
+    while len(x) - out[-1] > 1.5 * step:
+        want = out[-1] + step
+        later = silent[(silent >= want) & (silent < want + step // 2)]
+        out.append(int(later[0]) if len(later) else want - want % _ALIGN)
+    return [*out, len(x)]
+
+
+def analyse_coded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD F0 and coded envelope/aperiodicity of ``x``, analysed piece by piece (bounded memory)."""
+    f0s, envs, aps = [], [], []
+    bounds = cuts(x)
+    for i, (start, end) in enumerate(pairwise(bounds)):
+        analysis = _world.analyse(x[start:end], SAMPLE_RATE_HZ)
+        env, ap = _knnvc.code(analysis, SAMPLE_RATE_HZ)
+        # WORLD puts a frame at both ends; a piece's last frame is the next piece's first.
+        keep = len(env) if i == len(bounds) - 2 else (end - start) // _knnvc.FRAME_SAMPLES
+        f0s.append(analysis.f0_hz[:keep])
+        envs.append(env[:keep])
+        aps.append(ap[:keep])
+    return np.concatenate(f0s), np.concatenate(envs), np.concatenate(aps)
+
+
 def voice_from(name: str, x: np.ndarray) -> _knnvc.TargetVoice:
     """A target voice pool built from float 16 kHz speech ``x``."""
-    analysis = _world.analyse(x, SAMPLE_RATE_HZ)
-    return _knnvc.build_voice(
-        name, analysis, features(x), SAMPLE_RATE_HZ, WINDOW_MEL_FRAMES // _content.ENCODER_STRIDE
-    )
+    f0, env, ap = analyse_coded(x)
+    window = WINDOW_MEL_FRAMES // _content.ENCODER_STRIDE
+    return _knnvc.build_coded_voice(name, f0, env, ap, features(x), window)
 
 
 def load(name: str) -> _knnvc.TargetVoice:
