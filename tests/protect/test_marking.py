@@ -88,13 +88,3 @@ def test_an_analysis_is_kept_no_longer_than_its_age_limit(speech: list[NDArray[n
     assert len(cache) == 1  # rec0 went on that use, rec1 stays
     now[0] = 2000.0
     assert cache.get(("disguised/h/rec1/n", 0.0, 2.3)) is None and len(cache) == 0
-
-
-def test_a_different_mark_version_goes_to_watermark_embed(
-    speech: list[NDArray[np.int16]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cache = _marking.AnalysisCache()
-    monkeypatch.setattr(_marking, "MIRRORED_VERSION", watermark.VERSION + 1)
-    got = _marking.embed(speech[3], 77, KEY, ("k", 0.0, 2.3), cache)
-    assert np.array_equal(got, watermark.embed(speech[3], 77, KEY))
-    assert len(cache) == 0

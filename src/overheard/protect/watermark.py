@@ -270,24 +270,62 @@ def embed(
     return np.clip(out, -32768, 32767).astype(np.int16)
 
 
-def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
-    """``x`` at 16 kHz with the tile gains that carry ``payload`` (float, int16 units)."""
-    code = _code(key)
-    wanted = _codeword(key, payload)
+@dataclass(frozen=True)
+class Analysis:
+    """What marking a clip needs before it knows the payload (serving keeps it per clip)."""
+
+    x: NDArray[np.float64]
+    """The clip at 16 kHz, float (int16 units)."""
+    spec: NDArray[np.complex128]
+    """Its square-root-Hann spectrum."""
+    tile_of_frame: NDArray[np.int64]
+    frames_per_tile: NDArray[np.int64]
+    first_tiles: NDArray[np.float64]
+    """Per-frame tile contrasts of the unmarked clip (the first pass's measurement)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the arrays hold."""
+        arrays = (self.x, self.spec, self.tile_of_frame, self.frames_per_tile, self.first_tiles)
+        return sum(a.nbytes for a in arrays)
+
+
+def analyse(x: NDArray[np.float64]) -> Analysis:
+    """The payload-free part of marking ``x`` (16 kHz, float, int16 units)."""
     spec = _stft(x)
     tile_of_frame = (np.arange(len(spec)) // TILE_FRAMES) % BLOCK_TILES
-    tiles_per_bit = np.bincount(code.bit_of_tile.ravel(), minlength=CODED_BITS)
     frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+    features = _features(_stft(x, hann=True), EMBED_FLOOR_WEIGHT)
+    tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
+    return Analysis(x, spec, tile_of_frame, frames_per_tile, tiles / frames_per_tile[:, None])
+
+
+def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
+    """``x`` at 16 kHz with the tile gains that carry ``payload`` (float, int16 units)."""
+    return mark_analysed(analyse(x), payload, key)
+
+
+def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
+    """The clip of ``a`` with the tile gains that carry ``payload``: each pass measures the tile
+    contrasts of the clip as marked so far (the first pass's, of the unmarked clip, come with
+    ``a``) and raises the gains of the bits still short of the margin."""
+    code = _code(key)
+    wanted = _codeword(key, payload)
+    tiles_per_bit = np.bincount(code.bit_of_tile.ravel(), minlength=CODED_BITS)
     gain_db = np.zeros((BLOCK_TILES, BANDS))
-    marked = x
-    for _ in range(PASSES):
-        features = _features(_stft(marked, hann=True), EMBED_FLOOR_WEIGHT)
-        tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
-        soft = _soft_bits((tiles / frames_per_tile[:, None])[None], code)[0]
+    marked = a.x
+    for step_no in range(PASSES):
+        if step_no == 0:
+            mean_tiles = a.first_tiles
+        else:
+            features = _features(_stft(marked, hann=True), EMBED_FLOOR_WEIGHT)
+            tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
+            mean_tiles = tiles / a.frames_per_tile[:, None]
+        soft = _soft_bits(mean_tiles[None], code)[0]
         shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
         step = (wanted * shortfall)[code.bit_of_tile] * code.signs
         gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
-        marked = _istft(spec * _gain_map(gain_db[tile_of_frame]), len(x))
+        marked = _istft(a.spec * _gain_map(gain_db[a.tile_of_frame]), len(a.x))
     return marked
 
 
