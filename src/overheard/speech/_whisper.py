@@ -196,13 +196,33 @@ def assembled_dir(model_dir: Path) -> Path:
     if (target / MODEL_FILE).is_file():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for folder in dict.fromkeys(p.parent for p in parts):  # config and vocabulary: in any part
-        for extra in folder.iterdir():
-            if extra.is_file() and not PART_FILE.fullmatch(extra.name) and extra.suffix != ".py":
-                _write_whole(target / extra.name, [extra])
+    for extra in _extras(parts):
+        _write_whole(target / extra.name, [extra])
     if not _write_whole(target / MODEL_FILE, parts):
         raise ConfigError(f"could not put the model in {model_dir} back together in {target}")
     return target
+
+
+def _files_in_memory(model_dir: Path) -> dict[str, bytes]:
+    """The files of a split model as CTranslate2 loads them from memory (``files=``): the parts
+    joined into ``model.bin`` beside the configuration and vocabulary. Used when no cache folder
+    can be written; costs the model's size in memory while it loads, and again in every process."""
+    parts = model_parts(model_dir)
+    files = {extra.name: extra.read_bytes() for extra in _extras(parts)}
+    files[MODEL_FILE] = b"".join(p.read_bytes() for p in parts)
+    if len(files[MODEL_FILE]) != sum(p.stat().st_size for p in parts):
+        raise ConfigError(f"could not read the parts of the model in {model_dir}")
+    return files
+
+
+def _extras(parts: list[Path]) -> list[Path]:
+    """The configuration and vocabulary files beside a split model's parts (in any part)."""
+    return [
+        extra
+        for folder in dict.fromkeys(p.parent for p in parts)
+        for extra in folder.iterdir()
+        if extra.is_file() and not PART_FILE.fullmatch(extra.name) and extra.suffix != ".py"
+    ]
 
 
 def _write_whole(path: Path, sources: list[Path]) -> bool:
@@ -244,11 +264,15 @@ def _whisper_model(model_dir: Path, compute_type: str) -> Any:
         raise ConfigError(
             f"the whisper recogniser needs faster-whisper: {INSTALL_HINT}", code="missing_extra"
         ) from exc
-    folder = assembled_dir(model_dir)
+    files: dict[str, bytes] | None = None
     try:
-        return WhisperModel(str(folder), device="cpu", compute_type=compute_type)
+        folder = assembled_dir(model_dir)
+    except OSError:  # no writable cache folder (a read-only home): join the parts in memory
+        folder, files = model_dir, _files_in_memory(model_dir)
+    try:
+        return WhisperModel(str(folder), device="cpu", compute_type=compute_type, files=files)
     except RuntimeError as exc:
-        if folder == model_dir:
+        if folder == model_dir and files is None:
             raise
         raise ConfigError(
             f"the parts of the model in {model_dir} do not make a whole model ({exc}); "
