@@ -19,6 +19,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -104,29 +105,38 @@ def tfidf_svc(
 
 
 class MemoEncoder:
-    """The packaged sentence encoder, each text encoded once per benchmark run."""
+    """The packaged sentence encoder, each text encoded once per benchmark run (per layer set)."""
 
     def __init__(self, cache: Path | None = None) -> None:
-        self._seen: dict[str, np.ndarray] = {}
+        self._seen: dict[tuple[str, str], np.ndarray] = {}
         self._cache = cache
         if cache is not None and cache.is_file():
             with np.load(cache, allow_pickle=False) as saved:
-                self._seen = dict(zip(saved["texts"].tolist(), saved["vectors"], strict=True))
+                for name in saved.files:
+                    if name.startswith("texts_"):
+                        tag = name.removeprefix("texts_")
+                        keys = [(tag, t) for t in saved[name].tolist()]
+                        self._seen.update(zip(keys, saved[f"vectors_{tag}"], strict=True))
 
     def save(self) -> None:
         """Keep every vector for the next run (``--embedding-cache``)."""
         if self._cache is not None and self._seen:
-            texts = list(self._seen)
-            vectors = np.vstack([self._seen[t] for t in texts])
-            np.savez(self._cache, texts=np.array(texts), vectors=vectors)
+            arrays = {}
+            for tag in {k[0] for k in self._seen}:
+                texts = [t for k, t in self._seen if k == tag]
+                arrays[f"texts_{tag}"] = np.array(texts)
+                arrays[f"vectors_{tag}"] = np.vstack([self._seen[tag, t] for t in texts])
+            np.savez(self._cache, **arrays)
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    def __call__(self, texts: Sequence[str], layers: tuple[int, ...]) -> np.ndarray:
         from overheard.speech._minilm import sentence_encoder
 
-        new = [t for t in dict.fromkeys(texts) if t not in self._seen]
+        tag = "-".join(map(str, layers))
+        new = [t for t in dict.fromkeys(texts) if (tag, t) not in self._seen]
         if new:
-            self._seen.update(zip(new, sentence_encoder().encode(new), strict=True))
-        return np.vstack([self._seen[t] for t in texts])
+            vectors = sentence_encoder().encode(new, layers)
+            self._seen.update(zip([(tag, t) for t in new], vectors, strict=True))
+        return np.vstack([self._seen[tag, t] for t in texts])
 
 
 Latency = dict[str, float]
@@ -251,6 +261,35 @@ def slurp_split(path: Path, heldout_percent: int = 30) -> tuple[list, list]:  # 
     return train, test
 
 
+def sentence_key(text: str) -> str:
+    """A sentence reduced to its letters and digits: the key duplicates are found by."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def hwu_as_slurp(
+    folder: Path, intents: set[str], exclude: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """HWU64 requests (all folds) whose intent is also a SLURP intent, as SLURP training rows.
+
+    The two share their label scheme (``scenario_intent``; SLURP's prompts grew out of the HWU64
+    collection): the 56 intents found in both are taken as they are, the 8 HWU64-only ones
+    (general_affirm, ...) are left out. Any request whose sentence is in ``exclude`` (the rows
+    evaluated) is dropped, and the count is printed.
+    """
+    excluded = {sentence_key(t) for t, _ in exclude}
+    rows = [
+        (t.lower(), i) for k in range(1, 10) for t, i in read_hwu_fold(folder / f"fold_{k}.csv")
+    ]
+    shared = [(t, i) for t, i in rows if i in intents]
+    kept = [(t, i) for t, i in shared if sentence_key(t) not in excluded]
+    print(
+        f"\nHWU64 as SLURP training rows: {len(rows)} requests, {len(shared)} of SLURP intents, "
+        f"{len(shared) - len(kept)} dropped (sentence among the {len(exclude)} evaluated), "
+        f"{len(kept)} kept"
+    )
+    return kept
+
+
 def tune(folder: Path, slurp: Path, encoder: MemoEncoder) -> None:
     """The embedding classifier's C and weight on HWU64 folds 1-7 -> fold 8 and on SLURP devel
     split by sentence (70 -> 30 %); never on HWU64 fold 9 or SLURP test."""
@@ -263,7 +302,10 @@ def tune(folder: Path, slurp: Path, encoder: MemoEncoder) -> None:
         )
     }
     if slurp.is_file():
-        parts["SLURP devel by sentence, 70 -> 30 %"] = slurp_split(slurp)
+        train, dev = slurp_split(slurp)
+        parts["SLURP devel by sentence, 70 -> 30 %"] = (train, dev)
+        extra = hwu_as_slurp(folder, {i for _, i in train}, dev)
+        parts["SLURP devel 70 % + HWU64 -> 30 %"] = (train + extra, dev)
     for name, (train, dev) in parts.items():
         texts, gold = [t for t, _ in dev], [i for _, i in dev]
         print(f"\ntuning on {name}\n| C | weight | accuracy |\n| --- | --- | --- |")
@@ -289,12 +331,26 @@ def main() -> None:
         type=Path,
         help="SLURP's test.jsonl (default <data>/nlu/slurp/test.jsonl; from the SLURP repository)",
     )
+    parser.add_argument(
+        "--slurp-train",
+        choices=["devel", "devel+hwu64", "both"],
+        default="both",
+        help="SLURP training rows: devel, devel plus the HWU64 requests of SLURP intents "
+        "(any sentence of the test split dropped), or one run of each",
+    )
+    parser.add_argument(
+        "--layers", type=int, nargs="+", help="encoder layers the embedding classifier reads"
+    )
     parser.add_argument("--int8", action="store_true", help="the encoder with int8 feed-forward")
     args = parser.parse_args()
     if args.int8:
         from overheard.speech import _minilm
 
         _minilm.INT8 = True
+    if args.layers:
+        from overheard.speech import nlu
+
+        nlu.EMBEDDING_LAYERS = tuple(args.layers)
     cache = args.embedding_cache
     encoder = MemoEncoder(cache) if args.embeddings or args.tune else None
     seed = [(r.text, r.intent) for r in seed_requests("train")]
@@ -303,19 +359,19 @@ def main() -> None:
         run("seed held-out phrasings", seed, held, encoder)
     slurp = args.data / "nlu" / "slurp" / "devel.jsonl"
     slurp_test = args.slurp_test or args.data / "nlu" / "slurp" / "test.jsonl"
+    folder = args.data / "nlu" / "hwu64"
     if "slurp" in args.sets and slurp.is_file() and slurp_test.is_file():
-        rows = read_slurp(slurp_test)
-        run(
-            f"SLURP official test ({slurp_test.name}), trained on devel",
-            read_slurp(slurp),
-            rows,
-            encoder,
-        )
+        rows, devel = read_slurp(slurp_test), read_slurp(slurp)
+        if args.slurp_train in ("devel", "both"):
+            run(f"SLURP official test ({slurp_test.name}), trained on devel", devel, rows, encoder)
+        if args.slurp_train in ("devel+hwu64", "both") and folder.is_dir():
+            extra = hwu_as_slurp(folder, {i for _, i in devel}, rows)
+            name = f"SLURP official test ({slurp_test.name}), trained on devel + HWU64"
+            run(name, devel + extra, rows, encoder)
     elif "slurp" in args.sets and slurp.is_file():
         print(f"\nSLURP test split not found at {slurp_test} (give --slurp-test)")
         name = "SLURP devel by sentence, 70 % -> 30 % (the TUNING split, not a held-out result)"
         run(name, *slurp_split(slurp), encoder)
-    folder = args.data / "nlu" / "hwu64"
     if not folder.is_dir():
         print(f"\nHWU64 not found at {folder}: skipped")
         privacy(held, [])

@@ -52,6 +52,20 @@ def test_batched_and_single_encodings_agree(encoder):
     assert np.allclose(together, alone, atol=1e-5)
 
 
+def test_several_layers_side_by_side(encoder):
+    texts = ["set a timer for ten minutes", "play jazz in the kitchen"]
+    last = encoder.encode(texts)
+    assert np.array_equal(encoder.encode(texts, (6,)), last)
+    both = encoder.encode(texts, (3, 6))
+    assert both.shape == (2, 2 * _minilm.DIMENSIONS)
+    assert np.allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(both[:, _minilm.DIMENSIONS :] * np.sqrt(2), last, atol=1e-5)
+    alone = np.vstack([encoder.encode([t], (3, 6)) for t in texts])
+    assert np.allclose(both, alone, atol=1e-5)
+    with pytest.raises(ValueError):
+        encoder.encode(texts, (0, 6))
+
+
 def test_intent_model_with_embeddings_round_trips(encoder, tmp_path):
     examples = [
         ("turn on the lights", "lights_on"),
@@ -64,7 +78,7 @@ def test_intent_model_with_embeddings_round_trips(encoder, tmp_path):
     model = train_intent_model(examples, embeddings=True)
     model.save(tmp_path / "m.npz")
     loaded = IntentModel.load(tmp_path / "m.npz")
-    assert loaded.embeddings
+    assert loaded.embeddings and loaded.embedding_layers == model.embedding_layers
     texts = ["is it going to be sunny", "illuminate the room"]
     assert np.allclose(model.probabilities(texts), loaded.probabilities(texts))
     assert loaded.predict("is it going to be sunny").intent == "weather"
@@ -76,6 +90,8 @@ def test_onnx_and_numpy_passes_agree(encoder):
     numpy_pass = _minilm.SentenceEncoder(_minilm.model_dir(), runtime="numpy")
     texts = ["wake me up at six thirty tomorrow", "delete that", "what's on my calendar for friday"]
     assert np.allclose(encoder.encode(texts), numpy_pass.encode(texts), atol=1e-4)
+    layers = (1, 3, 6)
+    assert np.allclose(encoder.encode(texts, layers), numpy_pass.encode(texts, layers), atol=1e-4)
 
 
 def test_fused_and_int8_graphs_agree_with_the_plain_one(encoder):

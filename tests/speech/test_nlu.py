@@ -186,3 +186,28 @@ def test_direct_features_equal_the_vectorisers(tmp_path: Path) -> None:
         direct = fitted._features(texts).toarray()  # first: a loaded model has not transformed yet
         expected = hstack([fitted._word.transform(texts), fitted._char.transform(texts)])
         assert np.allclose(direct, expected.toarray(), atol=1e-12)
+
+
+def test_embedding_layers_are_saved_and_older_files_read_the_last_layer(tmp_path: Path) -> None:
+    """The layers the embedding classifier reads go into the file; a file saved before they were
+    recorded gets the last layer alone (the encoder's sentence embedding), as it was fitted on."""
+    import json
+
+    asked: list[tuple[int, ...]] = []
+
+    def fake(texts, layers):  # type: ignore[no-untyped-def]
+        asked.append(layers)
+        return np.array([[len(t), t.count("on"), 1.0] for t in texts]) / 10
+
+    examples = [("lights on", "on"), ("turn the lights on", "on"), ("lights off", "off")]
+    model = train_intent_model([*examples, ("off", "off")], embeddings=True, encoder=fake)
+    assert asked == [model.embedding_layers]
+    model.save(tmp_path / "m.npz")
+    assert IntentModel.load(tmp_path / "m.npz").embedding_layers == model.embedding_layers
+    with np.load(tmp_path / "m.npz") as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    header = json.loads(str(arrays["header"]))
+    del header["embedding_layers"]
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert IntentModel.load(tmp_path / "old.npz").embedding_layers == (6,)

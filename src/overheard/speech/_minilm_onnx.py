@@ -27,7 +27,9 @@ INT8_LEVELS = 63
 
 
 def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: bool = False) -> Any:
-    """The ONNX model: token ids (batch, tokens) in, mean-pooled vectors (batch, 384) out.
+    """The ONNX model: token ids (batch, tokens) in; out: ``pooled``, the mean-pooled last hidden
+    states (batch, 384), and ``layers``, every layer's mean-pooled output (batch, 6, 384; the
+    last row is ``pooled``).
 
     ``fused``: each layer as ONNX Runtime's contrib kernels (``Attention``,
     ``SkipLayerNormalization``, ``BiasGelu`` of the ``com.microsoft`` domain) instead of the
@@ -54,6 +56,7 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
         "scale": np.array(1.0 / math.sqrt(width // HEADS), np.float32),
         "heads_shape": np.array([0, 0, HEADS, width // HEADS], np.int64),
         "flat_shape": np.array([0, 0, width], np.int64),
+        "axis1": np.array([1], np.int64),
     }
     inits += [numpy_helper.from_array(v, k) for k, v in consts.items()]
     add = _adder(nodes, helper)
@@ -65,6 +68,7 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
     add("Add", ["word", "position"], ["wp"])
     add("Add", ["wp", "token_type"], ["emb"])
     h = _layer_norm(add, "emb", "embeddings.LayerNorm")
+    pooled_layers = []
     for layer in range(LAYERS):
         name = f"encoder.layer.{layer}"
         if fused:
@@ -72,12 +76,17 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
             h = _fused_layer(add, h, name, int8)
         else:
             h = _encoder_layer(add, h, name)
-    add("ReduceMean", [h], ["pooled"], axes=[1], keepdims=0)
+        pooled_layers.append(add("ReduceMean", [h], [f"{name}/pooled"], axes=[1], keepdims=1))
+    add("Concat", pooled_layers, ["layers"], axis=1)
+    add("Squeeze", [pooled_layers[-1], "axis1"], ["pooled"])
     graph = helper.make_graph(
         nodes,
         "minilm",
         [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", width])],
+        [
+            helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", width]),
+            helper.make_tensor_value_info("layers", TensorProto.FLOAT, ["batch", LAYERS, width]),
+        ],
         inits,
     )
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(CONTRIB, 1)]

@@ -40,8 +40,12 @@ EMBEDDING_C = 5.0
 EMBEDDING_WEIGHT = 1.5
 """Weight of the embedding classifier's log-odds beside the n-gram one's (chosen with
 ``benchmarks/nlu.py --tune`` on folds 1-7 -> fold 8, never on the test fold)."""
-Encoder = Callable[[Sequence[str]], np.ndarray]
-"""Texts in, one sentence-embedding row per text out."""
+EMBEDDING_LAYERS: tuple[int, ...] = (6,)
+"""The encoder layers (1..6) whose mean-pooled outputs the embedding classifier reads side by side:
+the last alone, the model's sentence embedding (layers 3 and 6 measured, docs/models/nlu.md;
+``benchmarks/nlu.py --layers 3 6``). Saved in the model file; older files read (6,)."""
+Encoder = Callable[[Sequence[str], tuple[int, ...]], np.ndarray]
+"""Texts and encoder layers in, one embedding row per text out."""
 _WORD_PARAMS: dict[str, Any] = {
     "analyzer": "word",
     "ngram_range": (1, 2),
@@ -79,6 +83,7 @@ class IntentModel:
         self._encode: Encoder = encoder or _embed
         self._embed_coef: np.ndarray = np.zeros((0, 0))
         self._embed_intercept: np.ndarray = np.zeros(0)
+        self.embedding_layers = EMBEDDING_LAYERS
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -96,7 +101,7 @@ class IntentModel:
         self._coef, self._intercept = _binary_as_two_rows(classifier)
         if self.embeddings:
             semantic = LogisticRegression(C=EMBEDDING_C, max_iter=MAX_ITERATIONS)
-            semantic.fit(self._encode(texts), list(intents))
+            semantic.fit(self._encode(texts, self.embedding_layers), list(intents))
             self._embed_coef, self._embed_intercept = _binary_as_two_rows(semantic)
         return self
 
@@ -104,7 +109,8 @@ class IntentModel:
         """Intent probabilities, one row per text, columns in :attr:`intents` order."""
         scores = self._features(texts) @ self._coef.T + self._intercept
         if self.embeddings:
-            semantic = self._encode(texts) @ self._embed_coef.T + self._embed_intercept
+            vectors = self._encode(texts, self.embedding_layers)
+            semantic = vectors @ self._embed_coef.T + self._embed_intercept
             scores = scores + EMBEDDING_WEIGHT * semantic
         return _softmax(np.asarray(scores))
 
@@ -162,6 +168,7 @@ class IntentModel:
             "word_vocabulary": _plain_vocabulary(self._word),
             "char_vocabulary": _plain_vocabulary(self._char),
             "embedding_model": EMBEDDING_MODEL if self.embeddings else None,
+            "embedding_layers": list(self.embedding_layers),
         }
         with path.open("wb") as out:
             np.savez_compressed(
@@ -191,6 +198,7 @@ class IntentModel:
                 model.embeddings = True
                 model._embed_coef = saved["embed_coef"]
                 model._embed_intercept = saved["embed_intercept"]
+                model.embedding_layers = tuple(header.get("embedding_layers", [6]))
         return model
 
 
@@ -202,10 +210,10 @@ def _binary_as_two_rows(classifier: LogisticRegression) -> tuple[np.ndarray, np.
     return coef, intercept
 
 
-def _embed(texts: Sequence[str]) -> np.ndarray:
+def _embed(texts: Sequence[str], layers: tuple[int, ...]) -> np.ndarray:
     from overheard.speech._minilm import sentence_encoder
 
-    return sentence_encoder().encode(list(texts))
+    return sentence_encoder().encode(list(texts), layers)
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
