@@ -7,8 +7,10 @@ Run: .venv/bin/python benchmarks/nlu.py [--data ../shared/data] [--embeddings]
   prints that grid), never on fold 9.
 - SLURP: the official test split (``--slurp-test``, SLURP's ``dataset/slurp/test.jsonl``; no test
   sentence is in devel), the model trained on devel.jsonl (SLURP's train.jsonl is not available
-  here). devel split by sentence (SHA-256 of the normalised sentence, 30 % held out) is the
-  tuning split (``--tune``); without the test file it is run and labelled as such.
+  here) and on devel plus the HWU64 requests of SLURP intents whose sentence is not in the test
+  split (``--slurp-train``; the two share their labels). devel split by sentence (SHA-256 of the
+  normalised sentence, 30 % held out) is the tuning split (``--tune``); without the test file it
+  is run and labelled as such.
 Baselines measured in the same run: majority class, word TF-IDF + LR, and TF-IDF + LinearSVC.
 Latency: p50 / p99 milliseconds per single request (``predict``), embeddings included.
 """
