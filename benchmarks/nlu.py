@@ -276,7 +276,7 @@ def hwu_as_slurp(
     The two share their label scheme (``scenario_intent``; SLURP's prompts grew out of the HWU64
     collection): the 56 intents found in both are taken as they are, the 8 HWU64-only ones
     (general_affirm, ...) are left out. Any request whose sentence is in ``exclude`` (the rows
-    evaluated) is dropped, and the count is printed.
+    evaluated, and when tuning also the test rows) is dropped, and the count is printed.
     """
     excluded = {sentence_key(t) for t, _ in exclude}
     rows = [
@@ -286,15 +286,18 @@ def hwu_as_slurp(
     kept = [(t, i) for t, i in shared if sentence_key(t) not in excluded]
     print(
         f"\nHWU64 as SLURP training rows: {len(rows)} requests, {len(shared)} of SLURP intents, "
-        f"{len(shared) - len(kept)} dropped (sentence among the {len(exclude)} evaluated), "
+        f"{len(shared) - len(kept)} dropped (sentence among {len(exclude)} excluded rows), "
         f"{len(kept)} kept"
     )
     return kept
 
 
-def tune(folder: Path, slurp: Path, encoder: MemoEncoder) -> None:
+def tune(
+    folder: Path, slurp: Path, encoder: MemoEncoder, test: Sequence[tuple[str, str]] = ()
+) -> None:
     """The embedding classifier's C and weight on HWU64 folds 1-7 -> fold 8 and on SLURP devel
-    split by sentence (70 -> 30 %); never on HWU64 fold 9 or SLURP test."""
+    split by sentence (70 -> 30 %, also with HWU64 rows, none whose sentence is in the 30 % or in
+    SLURP ``test``); never on HWU64 fold 9 or SLURP test."""
     from overheard.speech import nlu
 
     parts = {
@@ -306,7 +309,7 @@ def tune(folder: Path, slurp: Path, encoder: MemoEncoder) -> None:
     if slurp.is_file():
         train, dev = slurp_split(slurp)
         parts["SLURP devel by sentence, 70 -> 30 %"] = (train, dev)
-        extra = hwu_as_slurp(folder, {i for _, i in train}, dev)
+        extra = hwu_as_slurp(folder, {i for _, i in train}, [*dev, *test])
         parts["SLURP devel 70 % + HWU64 -> 30 %"] = (train + extra, dev)
     for name, (train, dev) in parts.items():
         texts, gold = [t for t, _ in dev], [i for _, i in dev]
@@ -379,7 +382,7 @@ def main() -> None:
         privacy(held, [])
         return
     if args.tune and encoder is not None:
-        tune(folder, slurp, encoder)
+        tune(folder, slurp, encoder, read_slurp(slurp_test) if slurp_test.is_file() else [])
         encoder.save()
         return
     train = [row for k in range(1, 9) for row in read_hwu_fold(folder / f"fold_{k}.csv")]
