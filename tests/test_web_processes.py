@@ -26,7 +26,6 @@ from tests.conftest import tone_wav
 from tests.privacy._world import add_clip, sample
 from tests.test_live_server import Server, enrol
 
-pytestmark = pytest.mark.slow
 PASSWORD = "violet harbour lantern 42"
 LIMIT = 4
 """Sign-in attempts one address may make (the whole server, not each process)."""
@@ -68,6 +67,35 @@ def fresh_connections(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, follow_redirects=False, limits=limits, timeout=30)
 
 
+HEAVY_PACKAGES = ("scipy", "sklearn", "onnxruntime", "ctranslate2", "openwakeword", "pocketsphinx", "torch")
+"""What a web process never needs: speech and ML stacks (tens of MiB each, per process)."""
+
+
+def heavy_libraries(pid: int) -> set[str]:
+    """The HEAVY_PACKAGES a process has mapped (numpy's own ``libscipy_openblas`` is not scipy)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {name for name in HEAVY_PACKAGES if f"/{name}/" in maps or f"/{name}.libs/" in maps}
+
+
+def test_a_web_process_imports_no_speech_or_ml_stack(tmp_path: Path):
+    """What a web process imports to build its app and answer a page: no scipy, no models."""
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "OVERHEARD_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
+    subprocess.run([sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)], env=env, check=True)
+    probe = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from overheard.web import web_process_app\n"
+        "with TestClient(web_process_app()) as http:\n"
+        "    assert http.get('/login').status_code == 200\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env["OVERHEARD_DATA_DIR"] = str(data_dir)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    assert set(done.stdout.split()) & set(HEAVY_PACKAGES) == set()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 def test_two_web_processes_share_sessions_limits_and_audio(platform, make_household):  # type: ignore[no-untyped-def]
     clip = add_clip(platform, make_household, seconds=1.0)
@@ -95,6 +123,8 @@ def test_two_web_processes_share_sessions_limits_and_audio(platform, make_househ
         shown = reviewer.task(task["lease_id"])
         assert reviewer.audio(shown["audio_url"])[:4] == b"RIFF"  # minted by one process, redeemed anywhere
         reviewer.submit(task["lease_id"], shown["hypothesis"], intent="none")
+        for child in web_children(server.proc.pid):  # a whole review cycle, audio marked and all
+            assert heavy_libraries(child) == set()
         with fresh_connections(server.url) as stranger:
             statuses = [wrong_password(stranger, pseudonym) for _ in range(LIMIT + 2)]
         # Failures only count, from any process: the one after the LIMIT-th is refused wherever it
@@ -115,6 +145,7 @@ def wrong_password(client: httpx.Client, pseudonym: str) -> int:
     return client.post("/login", data=form).status_code
 
 
+@pytest.mark.slow
 def test_a_forwarded_enqueue_wakes_the_serve_process_workers(platform):  # type: ignore[no-untyped-def]
     inbox = InProcessBackend(platform, threads=0, listen=wake_address())
     inbox.start()
@@ -132,6 +163,7 @@ def test_a_forwarded_enqueue_wakes_the_serve_process_workers(platform):  # type:
     nobody.stop()
 
 
+@pytest.mark.slow
 def test_jobs_run_in_the_serve_process_alone(tmp_path: Path):
     """An upload to a web process is processed by the workers of the `serve` process; the web
     processes never load the speech models (one copy of them, not one per process)."""
@@ -156,6 +188,6 @@ def test_jobs_run_in_the_serve_process_alone(tmp_path: Path):
         assert len(children) == 2
         assert b"onnxruntime" in Path(f"/proc/{server.proc.pid}/maps").read_bytes()  # the wake model ran here
         for child in children:
-            assert b"onnxruntime" not in Path(f"/proc/{child}/maps").read_bytes()
+            assert heavy_libraries(child) == set()
     finally:
         server.stop()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from overheard.errors import AudioRejected
-from overheard.protect import _knnvc, _mcadams, _voices, _world
+from overheard.protect import _knnvc, _voices, _world
 
 DISGUISE_VERSION = 3
 """Version of the default method; raise it when a change should re-make every stored rendition."""
@@ -220,5 +220,7 @@ def disguise(
     y = _match_level(y[:n], x[:n])
     out = np.clip(np.round(y * _FULL_SCALE), -_FULL_SCALE, _FULL_SCALE - 1).astype(np.int16)
     if isinstance(params, DisguiseParams) and params.mcadams_alpha != 1.0:
+        from overheard.protect import _mcadams  # scipy: loaded where disguises are made, not served
+
         out = _mcadams.mcadams(out, params.mcadams_alpha, sample_rate_hz)
     return out

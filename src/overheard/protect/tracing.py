@@ -19,7 +19,6 @@ from ..errors import AudioRejected
 from ..platform import Platform
 from ..recordings.models import Recording
 from ..speech.audio import SAMPLE_RATE_HZ, read_audio_file
-from . import _watermark_v1, _watermark_v2
 from ._tables import Watermark
 from .watermark import PAYLOAD_BITS, Issued, Trace, detect, issued
 
@@ -92,6 +91,9 @@ def read_mark(pcm: np.ndarray, key: bytes, among: Issued | None = None) -> Trace
     if current.payload is not None:
         return current
     bound = current.false_positive_bound
+    # The earlier detectors need scipy.signal; tracing is rare and a web process has no use for it.
+    from . import _watermark_v1, _watermark_v2
+
     for earlier in (_watermark_v2.detect, _watermark_v1.detect):
         found = earlier(pcm, key)
         bound += found.false_positive_bound

@@ -22,8 +22,6 @@ from math import gcd
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import uniform_filter
-from scipy.signal import resample_poly
 
 from overheard.errors import BadRequest
 
@@ -221,9 +219,25 @@ def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.f
     # The bands are runs of adjacent bins: summing each run is the per-band energy.
     energy = power.reshape(len(spec), BANDS, BINS_PER_BAND).sum(axis=2)
     db = 10 * np.log10(energy + _EPS)
-    db -= uniform_filter(db, size=(LOCAL_FRAMES, LOCAL_BANDS), mode="nearest")
+    db -= _local_mean(db)
     floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
     return db * energy / (energy + floor_weight * floor + _EPS)
+
+
+def _local_mean(db: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean of each cell's LOCAL_FRAMES x LOCAL_BANDS neighbourhood, edges repeated (what
+    ``scipy.ndimage.uniform_filter(db, size, mode="nearest")`` gives, in numpy alone: the web
+    processes mark every serve and need not load scipy for it)."""
+    out = db
+    for axis, size in enumerate((LOCAL_FRAMES, LOCAL_BANDS)):
+        before = size // 2
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (before, size - 1 - before)
+        padded = np.pad(out, pad, mode="edge")
+        n = out.shape[axis]
+        total = sum(np.take(padded, range(k, k + n), axis=axis) for k in range(size))
+        out = total / size
+    return out
 
 
 def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -250,8 +264,12 @@ def _to_internal(pcm: NDArray[np.int16], sample_rate_hz: int) -> NDArray[np.floa
 
 
 def _resample(x: NDArray[np.float64], up: int, down: int) -> NDArray[np.float64]:
+    if up == down:
+        return x
+    from scipy.signal import resample_poly  # only off the serving path (16 kHz there)
+
     g = gcd(up, down)
-    return x if up == down else resample_poly(x, up // g, down // g)
+    return resample_poly(x, up // g, down // g)
 
 
 def embed(

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from overheard.errors import AudioRejected, OverheardError, UnsupportedMedia
 
@@ -310,7 +309,12 @@ def _resample(mono: np.ndarray, rate_hz: int) -> np.ndarray:
     """Resample to SAMPLE_RATE_HZ by the exact rational ratio of the two rates."""
     common = math.gcd(rate_hz, SAMPLE_RATE_HZ)
     up, down = SAMPLE_RATE_HZ // common, rate_hz // common
-    return mono if up == down else resample_poly(mono, up, down)
+    if up == down:
+        return mono
+    # scipy.signal costs a web process tens of MiB; only uploads at another rate need it.
+    from scipy.signal import resample_poly
+
+    return resample_poly(mono, up, down)
 
 
 def _to_pcm16(mono: np.ndarray) -> np.ndarray:
