@@ -105,6 +105,16 @@ def test_viterbi_corrects_flipped_coded_bits_and_rejects_noise() -> None:
     assert words[2] != word
 
 
+@pytest.mark.parametrize("shape", [(1, 44), (2, 44), (3, 1), (250, 44), (5, 3)])
+def test_local_mean_is_scipys_uniform_filter(shape: tuple[int, int]) -> None:
+    """The numpy box mean the embedder uses (web processes do not load scipy) is scipy's."""
+    from scipy.ndimage import uniform_filter
+
+    db = np.random.default_rng(7).normal(0, 30, shape)
+    want = uniform_filter(db, size=(watermark.LOCAL_FRAMES, watermark.LOCAL_BANDS), mode="nearest")
+    np.testing.assert_allclose(watermark._local_mean(db), want, rtol=0, atol=1e-12)
+
+
 def test_payload_out_of_range_is_refused() -> None:
     with pytest.raises(BadRequest):
         embed(synthetic_speech(1.0), 2**PAYLOAD_BITS, KEY)

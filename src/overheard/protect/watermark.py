@@ -198,10 +198,12 @@ def _stft(x: NDArray[np.float64], hann: bool = False) -> NDArray[np.complex128]:
 
 def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
     """Overlap-add of square-root-Hann frames at half overlap (the inverse of ``_stft``)."""
-    frames = np.fft.irfft(spec, FRAME_SAMPLES, axis=-1) * _window()
+    frames = np.fft.irfft(spec, FRAME_SAMPLES, axis=-1)
+    frames *= _window()
     halves = frames.reshape(*frames.shape[:-1], 2, HOP_SAMPLES)
-    out = np.zeros((*frames.shape[:-2], frames.shape[-2] + 1, HOP_SAMPLES))
-    out[..., :-1, :] += halves[..., 0, :]
+    out = np.empty((*frames.shape[:-2], frames.shape[-2] + 1, HOP_SAMPLES))
+    out[..., :-1, :] = halves[..., 0, :]
+    out[..., -1, :] = 0.0
     out[..., 1:, :] += halves[..., 1, :]
     flat = out.reshape(*frames.shape[:-2], -1)
     half = FRAME_SAMPLES // 2
@@ -230,13 +232,13 @@ def _local_mean(db: NDArray[np.float64]) -> NDArray[np.float64]:
     processes mark every serve and need not load scipy for it)."""
     out = db
     for axis, size in enumerate((LOCAL_FRAMES, LOCAL_BANDS)):
+        rows = np.moveaxis(out, axis, 0)
         before = size // 2
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (before, size - 1 - before)
-        padded = np.pad(out, pad, mode="edge")
-        n = out.shape[axis]
-        total = sum(np.take(padded, range(k, k + n), axis=axis) for k in range(size))
-        out = total / size
+        padded = np.concatenate([rows[:1]] * before + [rows] + [rows[-1:]] * (size - 1 - before))
+        total = padded[: len(rows)].copy()
+        for k in range(1, size):
+            total += padded[k : k + len(rows)]
+        out = np.moveaxis(total / size, 0, axis)
     return out
 
 
@@ -343,14 +345,18 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
         shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
         step = (wanted * shortfall)[code.bit_of_tile] * code.signs
         gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
-        marked = _istft(a.spec * _gain_map(gain_db[a.tile_of_frame]), len(a.x))
+        marked = _istft(_with_gains(a.spec, gain_db[a.tile_of_frame]), len(a.x))
     return marked
 
 
-def _gain_map(frame_gain_db: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Linear gain per (frame, bin): each band's gain on its bins, 1 outside ``BAND_HZ``."""
-    padded = np.concatenate([frame_gain_db, np.zeros((len(frame_gain_db), 1))], axis=1)
-    return (10 ** (padded / 20))[:, _band_of_bin()]
+def _with_gains(spec: NDArray[np.complex128], frame_gain_db: NDArray[np.float64]) -> NDArray[np.complex128]:
+    """``spec`` times ``_gain_map(frame_gain_db)``: only the bins of ``BAND_HZ`` are multiplied
+    (outside them the gain is exactly 1), each band's gain on its ``BINS_PER_BAND`` bins."""
+    first = _first_bin()
+    out = spec.copy()
+    gains = np.repeat(10 ** (frame_gain_db / 20), BINS_PER_BAND, axis=1)
+    out[:, first : first + BANDS * BINS_PER_BAND] *= gains
+    return out
 
 
 def detect(

@@ -109,10 +109,14 @@ def _lease_values(annotator: str, policy: ReviewPolicy, now: datetime) -> dict[s
     }
 
 
+_POOL = aliased(ReviewTask)
+"""The candidate side of a claim (made once: an alias builds a proxy of every column)."""
+
+
 def _claim_pool(
     session: Session, annotator: str, policy: ReviewPolicy, now: datetime
 ) -> ReviewTask | None:
-    pool = aliased(ReviewTask)
+    pool = _POOL
     barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == annotator)
     candidate = (
         select(pool.id)
