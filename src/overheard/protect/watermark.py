@@ -349,7 +349,9 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
     return marked
 
 
-def _with_gains(spec: NDArray[np.complex128], frame_gain_db: NDArray[np.float64]) -> NDArray[np.complex128]:
+def _with_gains(
+    spec: NDArray[np.complex128], frame_gain_db: NDArray[np.float64]
+) -> NDArray[np.complex128]:
     """``spec`` times ``_gain_map(frame_gain_db)``: only the bins of ``BAND_HZ`` are multiplied
     (outside them the gain is exactly 1), each band's gain on its ``BINS_PER_BAND`` bins."""
     first = _first_bin()
