@@ -51,7 +51,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,10 +61,10 @@ from scipy.signal import resample_poly
 
 from overheard.config import Settings
 from overheard.demo import synthesise
-from overheard.speech._whisper import PROMPTED_NBEST, Reading
+from overheard.speech._whisper import PROMPTED_NBEST, Reading, model_parts
 from overheard.speech.asr import Transcript, Word
 from overheard.speech.guard import DeletionGuard, Verdict, is_confirmation, judge, words_of
-from overheard.speech.nlu import DELETION_WORDS, Interpretation, is_privacy_command
+from overheard.speech.nlu import DELETION_WORDS, IntentModel, Interpretation, is_privacy_command
 from overheard.speech.pipeline import SpeechStack, understand, without_keywords
 from overheard.speech.seed import seed_requests
 from overheard.speech.vad import speech_segments, trim_silence
@@ -83,8 +83,15 @@ ORDINARY_VOICES = ("en-us", "en-gb", "en+f3", "en-us+m3", "en-gb-scotland", "en+
 TUNING_VOICES = ("en-us", "en-gb", "en+f3")
 TEST_DELETION_VOICES = ("en-us+f4", "en-gb-x-rp", "en-gb-scotland+m3", "en-us-nyc", PIPER_JOE)
 SAMPLED_PER_CORPUS = 700
+REAL_SPEECH = (
+    ("librivox", Path("asr") / "librivox"),
+    ("cards", Path("asr") / "cards"),
+    ("computer", Path("wakeword") / "computer"),
+)
+"""Recorded speech besides LibriSpeech (the wake-word clips of "computer" are short, real people)."""
 TUNING_ORDINARY = 200
 NOISE_FLOOR = 0.002
+PROGRESS_EVERY = 25
 OBSERVATION_VERSION = "2"
 """Bump when what a cached observation holds (VAD, transcript fields) changes."""
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "overheard-voice-delete"
@@ -138,8 +145,9 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
     speakers = data / "speakers" / "librispeech-test-other"
     for flac in sorted(speakers.glob("*/*.flac")):
         yield ("ordinary", "librispeech", str(flac)), "file", None
-    for wav in sorted((data / "asr" / "librivox").glob("*.wav")):
-        yield ("ordinary", "librivox", str(wav)), "file", None
+    for source, folder in REAL_SPEECH:
+        for wav in sorted((data / folder).glob("*.wav")):
+            yield ("ordinary", source, str(wav)), "file", None
     texts = [
         ("seed", r.text)
         for split in ("train", "heldout")
@@ -154,8 +162,9 @@ def plan(data: Path) -> Iterator[tuple[Clip, str, str | None]]:
         ("slurp", t)
         for t in with_deletion_verbs_first(slurp_texts(data / "nlu" / "slurp" / "devel.jsonl"), rng)
     ]
+    voices = (*ORDINARY_VOICES, PIPER_JOE)
     for i, (source, text) in enumerate(texts):
-        yield ("ordinary", source, text), ORDINARY_VOICES[i % len(ORDINARY_VOICES)], None
+        yield ("ordinary", source, text), voices[i % len(voices)], None
     for voice in (*TEST_DELETION_VOICES, *TUNING_VOICES, *ORDINARY_VOICES):
         for text in YES:
             yield ("yes", voice, text), voice, None
@@ -229,8 +238,9 @@ def recogniser_version(stack: SpeechStack) -> str:
     parts.append(repr(getattr(asr, "biasing", None)))
     model_dir = getattr(asr, "model_dir", None)
     if model_dir is not None:
-        stat = (Path(model_dir) / "model.bin").stat()
-        parts += [str(stat.st_size), str(int(stat.st_mtime))]
+        for part in model_parts(Path(model_dir)):  # model.bin, or the parts of a split model
+            stat = part.stat()
+            parts += [str(stat.st_size), str(int(stat.st_mtime))]
     for lib in ("faster_whisper", "ctranslate2", "pocketsphinx", "onnxruntime"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             parts.append(f"{lib}={importlib.metadata.version(lib.replace('_', '-'))}")
@@ -298,8 +308,13 @@ def rebuild(seen: dict) -> tuple[Transcript, Interpretation, float]:  # type: ig
     return transcript, Interpretation(**seen["interpretation"]), seen["speech_s"]
 
 
-def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict | None]]:  # type: ignore[type-arg]
-    """Every clip's observation, decoded once and then read from the cache."""
+def observations(
+    args: argparse.Namespace,
+    after: Callable[[Clip, dict | None], None] | None = None,  # type: ignore[type-arg]
+) -> list[tuple[Clip, str | None, dict | None]]:  # type: ignore[type-arg]
+    """Every clip's observation, decoded once and then read from the cache; ``after(key, seen)``
+    runs on each one as it is decoded or read (the second listen, so that a run stopped part way
+    has both passes of what it decoded). Progress is printed every ``PROGRESS_EVERY`` decodes."""
     stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
     cache = None if args.text else ClipCache(args.cache, recogniser_version(stack))
     out, started, decoded, missing = [], time.perf_counter(), 0, 0
@@ -314,9 +329,7 @@ def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict 
                 clips.remove(c)
     order = list(reversed(clips)) if args.reverse else list(clips)
     if args.hard_first:  # ordinary texts with a deletion verb are the likeliest false triggers
-        order.sort(
-            key=lambda c: not (c[0][0].endswith("ordinary") and DELETION_WORDS.search(c[0][2]))
-        )
+        order.sort(key=hard_first_rank(order))
     results: dict[str, tuple[bool, dict | None]] = {}  # type: ignore[type-arg]
     for key, voice, _ in order:
         if args.text:
@@ -330,6 +343,10 @@ def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict 
             seen = observe(stack, pcm, ordinary=key[0].endswith("ordinary"))
             cache.put(pcm, seen)
             decoded, found = decoded + 1, True
+            if decoded % PROGRESS_EVERY == 0:
+                print(progress(results, decoded, started), flush=True)
+        if found and after is not None:
+            after(key, seen)
         results[json.dumps(key)] = (found, seen)
     for key, _, expected in clips:
         found, seen = results.get(json.dumps(key), (False, None))
@@ -342,6 +359,37 @@ def observations(args: argparse.Namespace) -> list[tuple[Clip, str | None, dict 
     if missing:
         print(f"{missing} clips not decoded yet (left out: --cached-only)")
     return out
+
+
+def hard_first_rank(order: list[tuple[Clip, str, str | None]]):  # type: ignore[no-untyped-def]
+    """Sort key: sets in ``order``'s order; within an ordinary set the texts with a deletion verb
+    first, then the sources in rotation (a run stopped part way has some of every source)."""
+    sets = {name: i for i, name in reversed(list(enumerate(c[0][0] for c in order)))}
+    rank: dict[str, int] = {}
+    keys = {}
+    for c in order:
+        source = c[0][:2]
+        rank[str(source)] = rank.get(str(source), -1) + 1
+        keys[json.dumps(c[0])] = rank[str(source)]
+
+    def key(c: tuple[Clip, str, str | None]) -> tuple[int, bool, int]:
+        if not c[0][0].endswith("ordinary"):
+            return sets[c[0][0]], False, 0
+        hard = c[1] != "file" and bool(DELETION_WORDS.search(c[0][2]))
+        return sets[c[0][0]], not hard, keys[json.dumps(c[0])]
+
+    return key
+
+
+def progress(results: dict, decoded: int, started: float) -> str:  # type: ignore[type-arg]
+    """Clips decoded or read so far per set."""
+    per_set: dict[str, int] = {}
+    for key in results:
+        name = json.loads(key)[0]
+        per_set[name] = per_set.get(name, 0) + 1
+    return f"... {decoded} decoded in {time.perf_counter() - started:.0f} s; so far: " + ", ".join(
+        f"{name} {n}" for name, n in per_set.items()
+    )
 
 
 SETS = ("ordinary", "deletion-new", "deletion", "tuning-ordinary", "tuning-deletion")
@@ -416,13 +464,30 @@ class SecondListen:
         ]
 
 
+def listen_if_hinted(
+    listen: SecondListen, model: IntentModel, key: Clip, seen: dict | None
+) -> None:  # type: ignore[type-arg]
+    """Decode the second listen of a clip as soon as its first pass is known, when the default
+    guard (or ``confirm=always``) would listen again: what :meth:`Judge.verdict` will ask for."""
+    if key[0] == "yes" or not seen or seen["transcript"] is None:
+        return
+    transcript, _, speech_s = rebuild(seen)
+    text = without_keywords(transcript.text, ("alexa",))
+    interpretation = model.predict(text)
+    for guard in (DeletionGuard(), DeletionGuard(confirm="always")):
+        first = judge(guard, interpretation, transcript, speech_s, text)
+        if hints_at_deletion(guard, model, first, text, speech_s):
+            listen.readings(key, " ".join(words_of(text)))
+            return
+
+
 class Judge:
     """The guard's verdicts on cached observations, with a chosen intent model."""
 
-    def __init__(self, rows: list, nlu_kind: str, listen: SecondListen | None) -> None:  # type: ignore[type-arg]
+    def __init__(self, rows: list, model: IntentModel, listen: SecondListen | None) -> None:  # type: ignore[type-arg]
         self.rows = rows
         self.listen = listen
-        self.model = interpreter(nlu_kind)
+        self.model = model
         self.listened: set[int] = set()
         """Rows listened to a second time (under any guard judged)."""
         self.yes = {(key[1], key[2]): seen for key, _, seen in rows if key[0] == "yes"}
@@ -524,18 +589,22 @@ def main() -> None:
         help="sets to list misses of",
     )
     args = parser.parse_args()
-    rows = observations(args)
-    if args.reverse:
-        return
-    print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
-    print(f"intent model: {args.nlu}")
     listen = None
     if not args.text and not args.no_listen:
         stack = SpeechStack("openwakeword", "", 0.5, ("alexa",), args.asr)
         if can_verify(stack.asr):
             voices = {json.dumps(k): v for k, v, _ in plan(args.data)}
             listen = SecondListen(stack, args.cache, voices, cached_only=args.cached_listens_only)
-    judged = Judge(rows, args.nlu, listen)
+    model = interpreter(args.nlu)
+    after = None
+    if listen is not None and not args.cached_listens_only and not args.reverse:
+        after = functools.partial(listen_if_hinted, listen, model)
+    rows = observations(args, after)
+    if args.reverse:
+        return
+    print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
+    print(f"intent model: {args.nlu}")
+    judged = Judge(rows, model, listen)
 
     def before(i: int) -> str | None:
         got = judged.observed(i)

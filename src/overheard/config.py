@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         'not name what was said: "delete that") or always.',
     )
     voice_delete_yes_floor: float = Field(
-        0.55,
+        0.15,
         ge=0,
         le=1,
         description="Least recogniser utterance confidence of the spoken yes that confirms an "
@@ -225,13 +225,13 @@ class Settings(BaseSettings):
         "word to be listened to a second time, 0..1.",
     )
     voice_delete_verify_margin_nats: float = Field(
-        3.0,
+        4.0,
         ge=0,
         description="How much less likely (natural log, plain decoder) a deletion reading of the "
         "second listen may be than what the first decode heard.",
     )
     voice_delete_verified_floor: float = Field(
-        0.5,
+        0.4,
         ge=0,
         le=1,
         description="Least utterance confidence of a deletion reading taken from the second "

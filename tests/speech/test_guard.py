@@ -128,8 +128,8 @@ def test_an_unsure_intent_is_asked_about_rather_than_refused(text, probability, 
     [
         ("yes", (0.95,), "whisper:x", True),
         ("yes please", (0.9, 0.9), "whisper:x", True),
-        ("yes", (0.5,), "whisper:x", False),
-        ("yes", (0.6,), "whisper:x", True),
+        ("yes", (0.1,), "whisper:x", False),
+        ("yes", (0.2,), "whisper:x", True),  # whisper base's lone "yes": 0.19-0.73 when heard right
         ("yes i think so", (0.99, 0.99, 0.99, 0.99), "whisper:x", False),
         ("no", (0.99,), "whisper:x", False),
         ("yesterday", (0.99,), "whisper:x", False),

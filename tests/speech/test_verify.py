@@ -46,9 +46,9 @@ def test_a_misheard_verb_is_recovered_and_waits_for_a_yes(model):
 
 def test_a_deletion_much_less_likely_than_what_was_heard_is_not_taken(model):
     first = "what's the weather like in paris"
-    readings = [scored(first, -4.0), scored("delete what i said in paris", -4.0 - 3.5)]
+    readings = [scored(first, -4.0), scored("delete what i said in paris", -4.0 - 4.5)]
     assert best_deletion(GUARD, model, readings, first, "whisper", 2.0) is None
-    lenient = DeletionGuard(verify_margin_nats=4.0)
+    lenient = DeletionGuard(verify_margin_nats=5.0)
     assert best_deletion(lenient, model, readings, first, "whisper", 2.0) is not None
 
 
@@ -131,7 +131,8 @@ def test_whisper_scores_the_first_reading_and_prompted_ones(whisper_stack):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "deletes"),
-    [("forget the question i just asked", True), ("what's the weather like in paris", False)],
+    # a tuning phrasing that Whisper base first hears as "please believe in anything from today"
+    [("please delete everything from today", True), ("what's the weather like in paris", False)],
 )
 def test_the_pipeline_asks_about_what_the_second_listen_finds(whisper_stack, text, deletes):
     from overheard.speech.pipeline import understand

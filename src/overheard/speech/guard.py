@@ -98,20 +98,22 @@ class DeletionGuard:
     verb_within_words: int = 4
     """The deletion verb must start within this many words of the request's start, after only
     polite words (:data:`POLITE`): "i was not clear about what you said" is no command."""
-    yes_floor: float = 0.55
+    yes_floor: float = 0.15
     """Least utterance confidence, 0..1, of the spoken yes that confirms an asked deletion: the
-    answer to a yes/no question is one short word, which recognisers score lower (faster-whisper
-    heard "yes" at 0.60-0.81 from the tuning voices of benchmarks/voice_delete.py)."""
+    answer to a yes/no question is one short word, which whisper scores low even when it hears it
+    right (its probability is shared among "Yes", "Yes." and "Yeah"): from the tuning voices of
+    benchmarks/voice_delete.py, a lone "yes" at 0.60-0.81 with Whisper tiny.en but 0.19-0.68 with
+    Whisper base ("yes please" 0.79-0.81). Only a whole answer of :data:`CONFIRMATIONS` counts."""
     verify: bool = True
     """Listen a second time (:mod:`overheard.speech.verify`) to a short request whose first decode
     hints at a deletion, when the recogniser can."""
     verify_hint_floor: float = 0.2
     """Least probability the intent model gives the deletion intents together for a request without
     a deletion word to be listened to again, 0..1."""
-    verify_margin_nats: float = 3.0
+    verify_margin_nats: float = 4.0
     """How much less likely (natural log, plain decoder) a deletion reading of the second listen may
     be than what the first decode heard."""
-    verified_floor: float = 0.5
+    verified_floor: float = 0.4
     """Least utterance confidence, 0..1, of a deletion reading taken from the second listen (it
     always waits for a spoken yes); it replaces the recogniser's utterance floor for such a reading."""
     verified_verb_floor: float = 0.1
