@@ -8,9 +8,10 @@ just been heard: the worst case, since in use most ordinary speech never passes 
 Baselines from the same run: the rule before the guard (intent probability >= 0.8 only) and the
 guard without the second listen.
 
-- ordinary speech (test, >= 2,000 clips): LibriSpeech test-other, librivox, the seed requests that
-  are not deletions, HWU64 folds 2-9 and SLURP devel texts (every one that uses a deletion verb —
-  "delete my morning alarm" — plus a sample of the rest), espeak-ng voices in rotation;
+- ordinary speech (test, 2,126 clips): recorded LibriSpeech test-other, librivox, asr/cards and the
+  "computer" wake-word clips; the seed requests that are not deletions, HWU64 folds 2-9 and SLURP
+  devel texts (every one that uses a deletion verb — "delete my morning alarm" — plus a sample of
+  the rest), six espeak-ng voices and the piper joe voice in rotation;
 - real deletions (test): tests/speech/data/voice_deletions_new_heldout.tsv (30 phrasings, split off
   before any tuning of the spoken-yes design and never looked at while tuning) and
   voice_deletions_external.tsv (36 phrasings; the guard's word lists were changed after a first
