@@ -1,6 +1,7 @@
 """Voice disguise: privacy (speaker-verification EER, two attackers) against intelligibility (WER, wake word).
 
 Run: python benchmarks/disguise.py [--quick] [--only NAME ...] [--wake-clips 50] [--asr-draws 3]
+                                  [--split held-out] [--pool NAME=PATH ...]
 
 Needs the measurement extra (torch==2.13.0, resemblyzer) and ../shared/data. Speakers: the 10
 LibriSpeech test-other speakers, split by speaker id (numeric order): the first five are the tuning
@@ -14,6 +15,9 @@ audio, every utterance with its own independent draw. Per-sex EERs use same-sex 
 WER: the platform's default recogniser (whisper tiny.en) on librivox, original vs disguised,
 averaged over draws; pocketsphinx as a secondary column; on the held-out speakers (no reference
 transcripts) the share of words the disguise changes in whisper's own transcript.
+``--pool NAME=PATH`` adds a config "knnvc pool NAME": the default method converting into the
+target voice read from PATH (any 16 kHz mono file soundfile reads) instead of the shipped one, so
+that two target pools are compared in one run (``--only pool`` runs just those).
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ def wer(refs: list[str], hyps: list[str]) -> float:
 
 
 def measure_eers(row: Row, disguised: list[np.ndarray], tools: dict) -> None:
-    """Both attackers, both splits, ignorant and lazy-informed, all and per sex."""
+    """Both attackers, each split measured, ignorant and lazy-informed, all and per sex."""
     speakers: dd.SpeakerSet = tools["speakers"]
     for attacker in tools["attackers"]:
         reps = (
@@ -156,7 +160,7 @@ def measure_eers(row: Row, disguised: list[np.ndarray], tools: dict) -> None:
             else [attacker.represent(c) for c in disguised]
         )
         enrol = {"ignorant": tools["original_reps"][attacker.name], "lazy": reps}
-        for split in SPLITS:
+        for split in tools["splits"]:
             members = speakers.splits[split]
             for sex in SEXES:
                 keep = {s for s in members if sex == "all" or speakers.sexes[s] == sex}
@@ -186,12 +190,20 @@ def measure_asr(row: Row, fn: Disguiser | None, timer: Timer, rng, tools, args) 
 def measure(name: str, fn: Disguiser | None, tools: dict, args: argparse.Namespace) -> Row:
     rng, timer, row = np.random.default_rng(SEED), Timer(), Row(name)
     speakers: dd.SpeakerSet = tools["speakers"]
-    disguised = speakers.clips if fn is None else [timer.run(fn, c, rng) for c in speakers.clips]
+    measured = set().union(*(speakers.splits[s] for s in tools["splits"]))
+    disguised = (
+        speakers.clips
+        if fn is None
+        else [
+            timer.run(fn, c, rng) if o in measured else c
+            for c, o in zip(speakers.clips, speakers.owners, strict=True)
+        ]
+    )
     measure_eers(row, disguised, tools)
     measure_asr(row, fn, timer, rng, tools, args)
     if tools["held_out_text"] is not None and fn is None:
         row.changed = 0.0  # whisper decodes deterministically: the reference itself
-    elif tools["held_out_text"] is not None:
+    elif tools["held_out_text"] is not None and "held-out" in tools["splits"]:
         held = [i for i, o in enumerate(speakers.owners) if o in speakers.splits["held-out"]]
         whisper = tools["recognisers"][0]
         row.changed = wer(
@@ -259,6 +271,51 @@ def print_asr_table(rows: list[Row], recognisers: list[str]) -> None:
         )
 
 
+def pool_method(name: str) -> Disguiser:
+    """The default method converting into the extra target voice ``name`` (see ``add_pools``)."""
+    config = dg.KnnConfig(voices=(name,))
+    return lambda pcm, rng: dg.disguise(pcm, dg.draw_knn_params(rng, config), RATE_HZ)
+
+
+def add_pools(specs: list[str]) -> dict[str, Path]:
+    """One config per ``NAME=PATH`` of ``--pool``; the pool is built when its config starts."""
+    pools = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not name or not path:
+            raise SystemExit(f"--pool wants NAME=PATH, got {spec!r}")
+        pools[f"knnvc pool {name}"] = Path(path)
+        CONFIGS[f"knnvc pool {name}"] = pool_method(f"pool {name}")
+    return pools
+
+
+def build_pool(config_name: str, path: Path) -> None:
+    """Analyse the extra target voice at ``path`` into the process's voice cache (untimed)."""
+    import soundfile as sf
+
+    from overheard.protect import _voices
+
+    name = config_name.removeprefix("knnvc ")
+    x, rate = sf.read(path, dtype="float64")
+    assert rate == RATE_HZ and x.ndim == 1, (path, rate, x.shape)
+    start = time.perf_counter()
+    _voices.VOICE_FILES[name] = path.name
+    _voices._loaded[name] = _voices.voice_from(name, x)
+    print(
+        f"pool {name}: {len(x) / RATE_HZ:.0f} s of speech from {path} built in"
+        f" {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+
+
+def warm_up(fn: Disguiser) -> None:
+    """One short disguise before timing: builds the shipped target pool (minutes) untimed."""
+    start = time.perf_counter()
+    tone = 3000 * np.sin(2 * np.pi * 150 * np.arange(RATE_HZ // 2) / RATE_HZ)
+    fn(tone.astype(np.int16), np.random.default_rng(0))
+    print(f"warm-up ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
 def chosen(args: argparse.Namespace) -> dict[str, Disguiser | None]:
     """The baseline plus the configurations ``--only`` names (case-insensitive)."""
     names = list(CONFIGS)
@@ -290,6 +347,7 @@ def build_tools(args: argparse.Namespace) -> dict:
         "recognisers": recognisers,
         "wake": dd.WakeWord(),
         "held_out_text": None,
+        "splits": SPLITS if args.split is None else (args.split,),
     }
     print("attackers ready", flush=True)
     tools["original_reps"] = {a.name: [a.represent(c) for c in speakers.clips] for a in attackers}
@@ -316,6 +374,18 @@ def parse() -> argparse.Namespace:
         action="store_true",
         help="development run: 4 utterances per speaker, 2 ASR clips, whisper only, small UBM",
     )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="disguise and score only this half's speakers (default: both)",
+    )
+    parser.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run the default method with the target voice read from PATH",
+    )
     args = parser.parse_args()
     if args.quick:
         args.wake_clips, args.asr_draws = min(args.wake_clips, 10), 1
@@ -326,16 +396,21 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     args = parse()
+    pools = add_pools(args.pool)
     start = time.perf_counter()
     with threadpool_limits(1):
         tools = build_tools(args)
         print(f"tools ready ({time.perf_counter() - start:.0f} s)", flush=True)
         rows = []
         for name, fn in chosen(args).items():
+            if name in pools:
+                build_pool(name, pools[name])
+            elif fn is not None:
+                warm_up(fn)
             rows.append(measure(name, fn, tools, args))
             print(f"done: {name} ({time.perf_counter() - start:.0f} s): {rows[-1]}", flush=True)
     attackers = [a.name for a in tools["attackers"]]
-    for split in SPLITS:
+    for split in tools["splits"]:
         print_eer_table(rows, split, attackers)
     print_asr_table(rows, [r.name for r in tools["recognisers"]])
     speakers = tools["speakers"]

@@ -2,9 +2,10 @@
 
 Run: python benchmarks/disguise_knnvc.py [--methods original,knnvc,world] [--wake-clips 24]
 
-Speakers: the five LibriSpeech test-other speakers last in folder order (never used to develop the
-method). Attacker: resemblyzer d-vectors, leave-one-out mean enrolment, cosine, EER ("ignorant":
-enrolled on originals; "lazy-informed": enrolled on disguised clips, each its own draw). WER: whisper
+Speakers: the five LibriSpeech test-other speakers with the highest ids in numeric order (2414,
+2609, 3005, 3080, 3331), the held-out half of benchmarks/disguise.py (until disguise version 3
+this script sorted the ids as strings and held out 3005, 3080, 3331, 367, 533). Attacker:
+resemblyzer d-vectors, leave-one-out mean enrolment, cosine, EER ("ignorant": enrolled on originals; "lazy-informed": enrolled on disguised clips, each its own draw). WER: whisper
 tiny.en on asr/librivox (2 draws per clip); words changed: whisper's transcript of each held-out
 utterance disguised with a second draw against its transcript of the original; wake: openWakeWord alexa_v0.1.
 Needs the measurement extra and ../shared/data.
@@ -84,7 +85,7 @@ def main() -> None:
     torch.set_num_threads(1)
     encoder = VoiceEncoder("cpu", verbose=False)
     embed = lambda pcm: encoder.embed_utterance(preprocess_wav(pcm / 32768.0, source_sr=RATE_HZ))  # noqa: E731
-    held = sorted(p for p in SPEAKERS.iterdir() if p.is_dir())[5:]
+    held = sorted((p for p in SPEAKERS.iterdir() if p.is_dir()), key=lambda p: int(p.name))[5:]
     clips = [load(f) for d in held for f in sorted(d.glob("*.flac"))]
     owners = [d.name for d in held for _ in sorted(d.glob("*.flac"))]
     asr = asr_from_spec("whisper")
@@ -107,13 +108,17 @@ def main() -> None:
     original_emb = np.array([embed(c) for c in clips])
     original_text = [norm(asr.transcribe(c).text) for c in clips]
     print(f"held-out speakers: {[d.name for d in held]}")
-    print("| method | EER ignorant % | EER lazy-informed % | WER librivox % | words changed % | wake % | RTF |")
+    print(
+        "| method | EER ignorant % | EER lazy-informed % | WER librivox % | words changed % | wake % | RTF |"
+    )
     print("|---|---|---|---|---|---|---|")
     for method in args.methods.split(","):
         rng = np.random.default_rng(SEED)
         spent, heard = 0.0, 0.0
 
-        def run(pcm: np.ndarray, method: str = method, rng: np.random.Generator = rng) -> np.ndarray:
+        def run(
+            pcm: np.ndarray, method: str = method, rng: np.random.Generator = rng
+        ) -> np.ndarray:
             nonlocal spent, heard
             if method == "original":
                 return pcm
