@@ -1,10 +1,10 @@
 """Target voices for the nearest-neighbour disguise: synthetic speech shipped with the package.
 
-Each voice is a FLAC of text-to-speech output (made offline by ``scripts/make_disguise_voice.py``;
-see ``protect/data/README.md`` for its source and licence). No recording of a real
-person is shipped. A voice is analysed (WORLD and Whisper features) on its first use in a process
-and kept in memory; that costs minutes once per worker (WORLD's analysis is 9/10 of it, about 0.5 s
-of compute per second of the voice's speech), never on a request.
+Each voice is an Ogg Opus file of text-to-speech output (made offline by
+``scripts/make_disguise_voice.py``; see ``protect/data/README.md`` for its source and licence). No
+recording of a real person is shipped. A voice is analysed (WORLD and Whisper features) on its
+first use in a process and kept in memory; that costs minutes once per worker (WORLD's analysis is
+9/10 of it, about 0.5 s of compute per second of the voice's speech), never on a request.
 """
 
 from __future__ import annotations
@@ -19,16 +19,20 @@ import soundfile as sf
 from . import _content, _knnvc, _world
 
 SAMPLE_RATE_HZ = 16000
-VOICE_FILES = {"joe": "disguise_voice_joe.flac"}
-"""Target voices by name: the FLAC under ``protect/data`` holding its speech (16 kHz mono)."""
+VOICE_FILES = {"joe": "disguise_voice_joe.ogg"}
+"""Target voices by name: the file under ``protect/data`` holding its speech (16 kHz mono, any
+format libsndfile reads; the shipped one is Ogg Opus)."""
 WINDOW_MEL_FRAMES = 400
 """Mel frames (10 ms) per Whisper encoder window for disguise features: 4 s, 200 output frames."""
 CHUNK_S = 30.0
 """A voice's speech is WORLD-analysed in pieces of about this length, seconds: its full-resolution
 envelope and aperiodicity of 23 min at once would hold ≈ 2.3 GB."""
 QUIET_S = 0.075
-"""A piece ends where this much digital silence lies on either side (inside a gap between
-sentences), so that no analysis window straddles the cut; seconds."""
+"""A piece ends where this much silence lies on either side (inside a gap between sentences), so
+that no analysis window straddles the cut; seconds."""
+QUIET_LEVEL = 1e-3
+"""Samples below this magnitude (−60 dBFS) count as silence for the cuts: the lossy codec the
+voice is stored with leaves a faint residue in the gaps between sentences, not digital zeros."""
 _ALIGN = 320
 """Cuts fall on multiples of one content frame (20 ms), which is 4 WORLD frames."""
 
@@ -59,7 +63,7 @@ def features(x: np.ndarray) -> np.ndarray:
 def cuts(x: np.ndarray) -> list[int]:
     """Sample indices splitting ``x`` into pieces of about ``CHUNK_S``, at silences where possible."""
     quiet = int(QUIET_S * SAMPLE_RATE_HZ)
-    loud = np.concatenate([[0], np.cumsum(x != 0)])
+    loud = np.concatenate([[0], np.cumsum(np.abs(x) >= QUIET_LEVEL)])
     aligned = np.arange(quiet + _ALIGN - quiet % _ALIGN, len(x) - quiet, _ALIGN)
     silent = aligned[loud[aligned + quiet] == loud[aligned - quiet]]
     step, out = int(CHUNK_S * SAMPLE_RATE_HZ), [0]

@@ -21,11 +21,12 @@ import numpy as np
 from overheard.errors import AudioRejected
 from overheard.protect import _knnvc, _voices, _world
 
-DISGUISE_VERSION = 3
+DISGUISE_VERSION = 4
 """Version of the default method; raise it when a change should re-make every stored rendition."""
 METHOD_VERSIONS = {"world": 1, "knnvc": DISGUISE_VERSION}
 """The version a rendition made by each method is stored under (``world`` was version 1; ``knnvc``
-was 2 with the 270 s target pool, 3 with the larger one)."""
+was 2 with the 270 s target pool, 3 with the 23-min one, 4 with its HWU64 requests replaced by
+the project's own and the pool stored as Ogg Opus)."""
 SAMPLE_RATE_HZ = 16000
 """The rate clips are stored and served at, hertz."""
 MIN_ANALYSIS_S = 0.1
@@ -186,7 +187,9 @@ def _match_level(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _convert(x: np.ndarray, params: KnnParams, rate: int) -> np.ndarray:
     if rate != _voices.SAMPLE_RATE_HZ:
-        raise AudioRejected(f"the knnvc disguise needs 16 kHz audio, got {rate} Hz", code="bad_rate")
+        raise AudioRejected(
+            f"the knnvc disguise needs 16 kHz audio, got {rate} Hz", code="bad_rate"
+        )
     voice = _voices.load(params.voice)
     analysis = _world.analyse(x, rate)
     converted = _knnvc.convert(
