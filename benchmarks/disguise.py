@@ -229,7 +229,7 @@ def eer_cell(row: Row, attacker: str, split: str, mode: str) -> str:
     value = row.eer.get((attacker, split, mode, "all"), float("nan"))
     f = row.eer.get((attacker, split, mode, "F"), float("nan"))
     m = row.eer.get((attacker, split, mode, "M"), float("nan"))
-    return f"{pct(value)} {mark(value >= goal)} ({pct(f)}/{pct(m)})"
+    return f"{pct(value)} {mark(value >= goal - 1e-9)} ({pct(f)}/{pct(m)})"
 
 
 def print_eer_table(rows: list[Row], split: str, attackers: list[str]) -> None:
