@@ -247,6 +247,34 @@ def test_rescoring_adaptation_picks_the_domain_hypothesis_with_timed_words(
     assert starts == sorted(starts) and 0 < heard.confidence <= 1
 
 
+def test_rescoring_adaptation_decodes_with_its_initial_prompt(
+    tmp_path: Path, whisper_asr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learned adaptation's prompt reaches the n-best decode that the rescorer reads, as it
+    reaches the plain decode."""
+    from overheard.speech import _rescore as rs
+    from overheard.speech.asr import WHISPER_ADAPTATION
+
+    seen: list[str | None] = []
+    real = rs.nbest
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("initial_prompt"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rs, "nbest", spying)
+    build_language_model(["turn on the porch lights"] * 3, tmp_path)
+    adaptation = {
+        "base": "whisper",
+        "initial_prompt": "Turn on the porch lights.",
+        "rescore": {"lm": "lm.arpa", "weight": 0.3, "mix": 0.5},
+    }
+    (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(adaptation))
+    adapted = asr_from_spec(f"whisper:{tmp_path}")
+    adapted.transcribe(np.zeros(16_000, dtype=np.int16) + 1)
+    assert seen == ["Turn on the porch lights."]
+
+
 def _split_model(source: Path, root: Path, names: tuple[str, str]) -> None:
     """The model of ``source`` published as two packages, as model wheels on the index do:
     ``model.bin`` cut in two, config and vocabulary beside the first part."""

@@ -409,6 +409,7 @@ class WhisperBackend:
                 suppress_tokens=self._loaded.suppress_tokens,
                 language=LANGUAGE,
                 hotwords=self.biasing.hotwords,
+                initial_prompt=self.biasing.initial_prompt,
             )
             if not hyps:
                 return ()
