@@ -90,8 +90,10 @@ def test_failed_jobs_are_listed_and_retried(platform, make_household, speech_fil
 @pytest.mark.parametrize(
     ("text", "status"),
     [
-        ("Alexa, turn on the lights", Status.TRANSCRIBED),
-        ("turn on the lights please", Status.ACCIDENTAL),
+        # espeak-ng's "alexa" before "turn" is heard as "so" by Whisper base on some installs;
+        # before "what" it is heard as the word (the recogniser is not what is tested here)
+        ("Alexa, what is the weather", Status.TRANSCRIBED),
+        ("what is the weather please", Status.ACCIDENTAL),
     ],
 )
 def test_keyword_verifier_needs_the_word_in_the_transcript(text: str, status: Status):
