@@ -43,7 +43,9 @@ Analysis = wm.Analysis
 def analyse(pcm: NDArray[np.int16]) -> Analysis | None:
     """The id-free part of marking ``pcm`` (16 kHz); None when ``watermark.embed`` leaves it as is."""
     x = wm._to_internal(pcm, wm.SAMPLE_RATE_HZ)
-    return wm.analyse(x) if wm.markable(x) else None
+    if len(x) < wm.FRAME_SAMPLES or not np.any(x):
+        return None
+    return wm.analyse(x)
 
 
 class AnalysisCache:
@@ -121,4 +123,7 @@ def embed(
         if analysis is None:
             return wm.embed(pcm, payload, key)
         cache.put(ref, analysis)
-    return wm.with_mark(pcm, wm.mark_analysed(analysis, payload, key) - analysis.x)
+    marked = wm.mark_analysed(analysis, payload, key)
+    mark = marked - analysis.x
+    out = np.round(pcm.astype(np.float64) + mark)
+    return np.clip(out, -32768, 32767).astype(np.int16)
