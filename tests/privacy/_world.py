@@ -119,6 +119,17 @@ def prepare(platform, recording_id: str, rng: np.random.Generator | None = None)
     assert jobs.run_now(platform, DISGUISE_JOB, recording_id) is JobState.DONE
 
 
+def stored_rendition(platform, recording_id: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The clip's stored disguised rendition, as serving opens it (int16 PCM)."""
+    from overheard.protect import _cache
+
+    with transaction(platform.sessions) as s:
+        rec = s.get(Recording, recording_id)
+        found = _cache.open_cached(s, platform.gate, rec, actor="test", purpose="test")
+    assert found is not None
+    return np.frombuffer(found.pcm, dtype="<i2")
+
+
 def claim(platform, staff: str, now: datetime = T0, policy: ReviewPolicy = POLICY) -> queue.Lease:  # type: ignore[no-untyped-def]
     """``staff`` claims the next task."""
     with transaction(platform.sessions) as s:
