@@ -43,9 +43,7 @@ Analysis = wm.Analysis
 def analyse(pcm: NDArray[np.int16]) -> Analysis | None:
     """The id-free part of marking ``pcm`` (16 kHz); None when ``watermark.embed`` leaves it as is."""
     x = wm._to_internal(pcm, wm.SAMPLE_RATE_HZ)
-    if len(x) < wm.FRAME_SAMPLES or not np.any(x):
-        return None
-    return wm.analyse(x)
+    return wm.analyse(x) if wm.markable(x) else None
 
 
 class AnalysisCache:
@@ -123,7 +121,4 @@ def embed(
         if analysis is None:
             return wm.embed(pcm, payload, key)
         cache.put(ref, analysis)
-    marked = wm.mark_analysed(analysis, payload, key)
-    mark = marked - analysis.x
-    out = np.round(pcm.astype(np.float64) + mark)
-    return np.clip(out, -32768, 32767).astype(np.int16)
+    return wm.with_mark(pcm, wm.mark_analysed(analysis, payload, key) - analysis.x)

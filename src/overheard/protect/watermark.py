@@ -167,16 +167,6 @@ def _first_bin() -> int:
 
 
 @lru_cache(maxsize=1)
-def _band_of_bin() -> NDArray[np.int64]:
-    """Band index of each FFT bin (``BINS_PER_BAND`` bins from ``BAND_HZ[0]`` up), -1 outside."""
-    bins = np.arange(FRAME_SAMPLES // 2 + 1)
-    first = _first_bin()
-    band = (bins - first) // BINS_PER_BAND
-    band[(bins < first) | (band >= BANDS)] = -1
-    return band
-
-
-@lru_cache(maxsize=1)
 def _window() -> NDArray[np.float64]:
     return np.sqrt(np.hanning(FRAME_SAMPLES + 1)[:-1])
 
@@ -281,11 +271,20 @@ def embed(
     if not 0 <= payload < 2**PAYLOAD_BITS:
         raise BadRequest("watermark payload must fit in 24 bits", code="bad_payload")
     x = _to_internal(pcm, sample_rate_hz)
-    if len(x) < FRAME_SAMPLES or not np.any(x):
+    if not markable(x):
         return pcm.copy()
     marked = _mark(x, payload, key)
     mark = _resample(marked - x, sample_rate_hz, SAMPLE_RATE_HZ)[: len(pcm)]
-    mark = np.pad(mark, (0, len(pcm) - len(mark)))
+    return with_mark(pcm, np.pad(mark, (0, len(pcm) - len(mark))))
+
+
+def markable(x: NDArray[np.float64]) -> bool:
+    """Whether ``embed`` marks the clip ``x`` (16 kHz, float): at least a frame, not all silence."""
+    return len(x) >= FRAME_SAMPLES and bool(np.any(x))
+
+
+def with_mark(pcm: NDArray[np.int16], mark: NDArray[np.float64]) -> NDArray[np.int16]:
+    """``pcm`` plus ``mark`` (same length, int16 units), rounded and clipped to int16."""
     out = np.round(pcm.astype(np.float64) + mark)
     return np.clip(out, -32768, 32767).astype(np.int16)
 
@@ -315,9 +314,13 @@ def analyse(x: NDArray[np.float64]) -> Analysis:
     spec = _stft(x)
     tile_of_frame = (np.arange(len(spec)) // TILE_FRAMES) % BLOCK_TILES
     frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+    return Analysis(x, spec, tile_of_frame, frames_per_tile, _mean_tiles(x, frames_per_tile))
+
+
+def _mean_tiles(x: NDArray[np.float64], frames_per_tile: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Per-frame tile contrasts of ``x`` as the embedder measures them, (BLOCK_TILES, BANDS)."""
     features = _features(_stft(x, hann=True), EMBED_FLOOR_WEIGHT)
-    tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
-    return Analysis(x, spec, tile_of_frame, frames_per_tile, tiles / frames_per_tile[:, None])
+    return _tile_sums(features, np.zeros(1, dtype=np.int64))[0] / frames_per_tile[:, None]
 
 
 def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
@@ -335,12 +338,7 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
     gain_db = np.zeros((BLOCK_TILES, BANDS))
     marked = a.x
     for step_no in range(PASSES):
-        if step_no == 0:
-            mean_tiles = a.first_tiles
-        else:
-            features = _features(_stft(marked, hann=True), EMBED_FLOOR_WEIGHT)
-            tiles = _tile_sums(features, np.zeros(1, dtype=np.int64))[0]
-            mean_tiles = tiles / a.frames_per_tile[:, None]
+        mean_tiles = a.first_tiles if step_no == 0 else _mean_tiles(marked, a.frames_per_tile)
         soft = _soft_bits(mean_tiles[None], code)[0]
         shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
         step = (wanted * shortfall)[code.bit_of_tile] * code.signs
@@ -352,8 +350,8 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
 def _with_gains(
     spec: NDArray[np.complex128], frame_gain_db: NDArray[np.float64]
 ) -> NDArray[np.complex128]:
-    """``spec`` times ``_gain_map(frame_gain_db)``: only the bins of ``BAND_HZ`` are multiplied
-    (outside them the gain is exactly 1), each band's gain on its ``BINS_PER_BAND`` bins."""
+    """``spec`` with each band's linear gain on its ``BINS_PER_BAND`` bins; the bins outside
+    ``BAND_HZ`` are left as they are (a gain of exactly 1)."""
     first = _first_bin()
     out = spec.copy()
     gains = np.repeat(10 ** (frame_gain_db / 20), BINS_PER_BAND, axis=1)
