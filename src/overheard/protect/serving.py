@@ -209,14 +209,14 @@ def clip_for_lease(
 
 def text_for_lease(platform: Platform, *, lease_id: str, staff: str, now: datetime) -> StaffText:
     """The leased clip's redacted hypothesis (and first annotation, if policy allows), audited."""
-    policy = ServingPolicy.from_settings(platform.settings)
-    return serve_text(platform, lease_grant(lease_id, staff, policy), now=now)
+    return text_and_lease(platform, lease_id=lease_id, staff=staff, now=now)[0]
 
 
 def text_and_lease(
     platform: Platform, *, lease_id: str, staff: str, now: datetime
 ) -> tuple[StaffText, Lease]:
-    """``text_for_lease`` and the lease it was served under, checked in the same transaction."""
+    """The leased clip's texts (``text_for_lease``) and the lease they were served under, checked
+    in the same transaction."""
     policy = ServingPolicy.from_settings(platform.settings)
     text, target = _serve_text(platform, lease_grant(lease_id, staff, policy), now=now)
     assert target.lease is not None
