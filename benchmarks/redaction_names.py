@@ -19,7 +19,9 @@ Sets, each split in two before any tuning (``tune`` was looked at while changing
   ``Faker`` (``lexicon`` extra), seed 0, in request phrasings; half as written, half lowercase with
   the number spoken. Split by Faker locale and by phrasing: ``en_US``/``en_GB`` addresses in the
   tuning phrasings; ``en_AU``, ``en_IE``, ``en_NZ``, ``en_IN``, ``en_PH`` addresses (other street
-  types, other name stock) in the held-out phrasings.
+  types, other name stock) in the held-out phrasings. ``addresses-fresh`` (held-out split only):
+  ``en_CA``, ``en_BD``, ``en_MS`` addresses in the held-out phrasings, added in the third round
+  because the second round's card had already listed the held-out misses.
 
 Baseline, same run: the ``overheard.protect`` package as it is on ``--baseline-ref`` (``git archive``
 into a temporary folder, run in a subprocess).
@@ -104,7 +106,11 @@ def hwu64(data: Path) -> Iterator[tuple[Example, bool]]:
 ADDRESS_LOCALES = {
     "tune": ("en_US", "en_GB"),
     "heldout": ("en_AU", "en_IE", "en_NZ", "en_IN", "en_PH"),
+    "fresh": ("en_CA", "en_BD", "en_MS"),
 }
+"""``fresh``: English-language locales of countries no round of rules looked at, reported with the
+held-out split (in its phrasings) from the third round on, whose misses the second round's card
+had not already listed."""
 ADDRESS_TEMPLATES = {
     "tune": (
         "my address is {a}",
@@ -147,15 +153,16 @@ def spoken(n: int) -> str:
     return spoken(high) + " " + ("oh " + SMALL[low] if low < 10 else spoken(low))
 
 
-def addresses(split: str) -> list[Example]:
-    """Faker street addresses in request phrasings (see the module docstring)."""
+def addresses(split: str, locales: str | None = None) -> list[Example]:
+    """Faker street addresses in request phrasings (see the module docstring); ``locales`` picks
+    another locale group of ``ADDRESS_LOCALES`` than the split's own."""
     try:
         from faker import Faker
     except ImportError as exc:  # pragma: no cover - the benchmark's own extra
         raise SystemExit("the address set needs Faker: pip install '.[lexicon]'") from exc
     examples = []
     templates = ADDRESS_TEMPLATES[split]
-    for locale in ADDRESS_LOCALES[split]:
+    for locale in ADDRESS_LOCALES[locales or split]:
         fake = Faker(locale)
         fake.seed_instance(0)
         for k in range(ADDRESSES_PER_LOCALE):
@@ -293,9 +300,10 @@ def main() -> None:
     world = [e for e in load_set(WORLD_SET) if e.split == args.split]
     real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
     street = addresses(args.split)
+    fresh = addresses(args.split, "fresh") if args.split == "heldout" else []
     texts = list(
         dict.fromkeys(
-            [e.text for e in world + street] + [e.text for r in real.values() for e, _ in r]
+            [e.text for e in world + street + fresh] + [e.text for r in real.values() for e, _ in r]
         )
     )
     base.prime(texts)  # type: ignore[attr-defined]
@@ -308,13 +316,17 @@ def main() -> None:
         "world": (evaluate(world, ours), evaluate(world, base)),
         "addresses": (evaluate(street, ours), evaluate(street, base)),
     }
+    if fresh:
+        reports["addresses-fresh"] = (evaluate(fresh, ours), evaluate(fresh, base))
     for name, rows in real.items():
         named = [e for e, _ in rows if e.split == args.split]
         reports[name] = (evaluate(named, ours), evaluate(named, base))
     for name, (mine, theirs) in reports.items():
-        entities = {"world": ("NAME", "ADDRESS", "EMAIL"), "addresses": ("ADDRESS",)}.get(
-            name, ("NAME",)
-        )
+        entities = {
+            "world": ("NAME", "ADDRESS", "EMAIL"),
+            "addresses": ("ADDRESS",),
+            "addresses-fresh": ("ADDRESS",),
+        }.get(name, ("NAME",))
         for entity in entities:
             print(line(name, entity, mine, theirs))
     left, cases = name_left_beside_email(world, ours)

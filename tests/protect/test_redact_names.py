@@ -36,6 +36,13 @@ NAMES_IN_COMMANDS = [
     ("was einstein married", "was [NAME] married"),
     ("what is davids phone number", "what is [NAME] phone number"),
     ("send a message to sunny saying i'm late", "send a message to [NAME] saying i'm late"),
+    # third round: a deed told or asked about, a life told, a person put on a list
+    ("what oyelaran is doing this weekend", "what [NAME] is doing this weekend"),
+    ("chidinma will come over on sunday", "[NAME] will come over on sunday"),
+    ("what country was tolkien from", "what country was [NAME] from"),
+    ("tell me the life story of oyelaran", "tell me the life story of [NAME]"),
+    ("read me the biography of ngata", "read me the biography of [NAME]"),
+    ("add oyelaran to the group chat", "add [NAME] to the group chat"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -57,6 +64,15 @@ ADDRESSES = [
     ("book a cleaner for 12-14 high street", "book a cleaner for [ADDRESS]"),
     ("the flat is 31 shastri nagar", "the flat is [ADDRESS]"),
     ("take me to house no 9 17 ocean view tce", "take me to [ADDRESS]"),
+    # third round: road types that are everyday words after given names or surnames, a unit
+    # letter inside the address, Indian house-number marks and locality words
+    ("send it to 14 melinda edge", "send it to [ADDRESS]"),
+    ("the parcel goes to 95 Grace Turn", "the parcel goes to [ADDRESS]"),
+    ("drop me at 61 canal roadside", "drop me at [ADDRESS]"),
+    ("deliver to 1315 a cedar road", "deliver to [ADDRESS]"),
+    ("the van is going to 58 unit a willow court", "the van is going to [ADDRESS]"),
+    ("H.No. 12 Shanti Nagar", "[ADDRESS]"),
+    ("ship it to 3 kumar ganj", "ship it to [ADDRESS]"),
 ]
 
 POSTCODES = [
@@ -110,6 +126,15 @@ CLEAN_COMMANDS = [
     "what are the news headlines",
     "tweet to mcdonalds saying the fries were cold",
     "send a message to the group that i'm late",
+    # third round: what the new cues must leave alone
+    "how far is costco from here",
+    "add salt to the list",
+    "the weather is improving",
+    "what is the iphone doing",
+    "set an alarm for 7 mark end",
+    "turn to page 12 line 4",
+    "at seven will turn on the lights",
+    "go to 12 bell end",
 ]
 
 

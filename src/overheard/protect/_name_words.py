@@ -97,7 +97,7 @@ POSSESSED_NOUNS = PERSONAL_NOUNS | words(
 OWNED_NOUNS = PERSONAL_NOUNS | words(
     """
     id contact details spouse age birthdate movies songs films books photo picture post updates
-    mother father brother sister
+    mother father brother sister story biography life death career
     """
 )
 """``the number of john``, ``the wife of obama``: after ``of`` following these, a person."""

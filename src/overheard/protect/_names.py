@@ -54,6 +54,10 @@ CENSUS_SURNAME_RANKS = 30_000
 """Surnames ranked up to this come from the census list (the rest from Faker's locales)."""
 COMMON_SURNAME_RANK = 500
 """A surname this frequent extends a name even when it is also a word (``paul smith``)."""
+MIN_ING_CHARS = 5
+"""An ``-ing`` word at least this long counts as a verb after ``is/was`` (``doing``, not ``ring``)."""
+SUBJECT_AUXILIARIES = frozenset("is was will would has had can could".split())
+"""``rahul will come``: between a subject and its verb (``do/does/did`` come before the subject)."""
 CAPITALISED_SHARE_LIMIT = 0.6
 """Above this share of capitalised words, capitals carry no signal (title case, all caps)."""
 
@@ -151,6 +155,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return True  # "is barack obama", "of arijit singh": an unlisted word, then a surname
     if common and first and (_surname_follows(scan, i) or _asked_about(scan, i)):
         return True  # "bill pullman", "did mark post": a word-name before a surname or a deed
+    if not common and (_asked_about(scan, i, origin=True) or _subject_of(scan, i)):
+        return True  # "was einstein from", "what rihanna is doing": a deed asked or told about
     if common and context == Context.CONTACT and _verb_reading(scan, i):
         return False
     if context >= Context.CONTACT:
@@ -217,12 +223,24 @@ def _verb_reading(scan: _Scan, i: int) -> bool:
     return i + 1 < len(tokens) and tokens[i + 1].norm in VERB_OBJECTS
 
 
-def _asked_about(scan: _Scan, i: int) -> bool:
-    """``did mark post``, ``does bob live``: an auxiliary before token i, a person verb after it."""
+def _asked_about(scan: _Scan, i: int, origin: bool = False) -> bool:
+    """``did mark post``, ``does bob live``: an auxiliary before token i, a person verb after it;
+    with ``origin`` also a closing ``from`` (``was einstein from``, not ``is walmart from here``)."""
     tokens = scan.tokens
     if i == 0 or i + 1 >= len(tokens) or tokens[i - 1].norm not in AUXILIARIES:
         return False
-    return tokens[i + 1].norm in DEED_VERBS
+    after = tokens[i + 1].norm
+    return after in DEED_VERBS or (origin and after == "from" and i + 2 == len(tokens))
+
+
+def _subject_of(scan: _Scan, i: int) -> bool:
+    """``what rihanna is doing``, ``rahul will come``: a word that is no English word, followed by
+    an auxiliary and a verb a person does (``-ing`` or a deed verb), is the one doing it."""
+    tokens = scan.tokens
+    if i + 2 >= len(tokens) or tokens[i + 1].norm not in SUBJECT_AUXILIARIES:
+        return False
+    verb = tokens[i + 2].norm
+    return verb in DEED_VERBS or (verb.endswith("ing") and len(verb) >= MIN_ING_CHARS)
 
 
 def _full_name(scan: _Scan, i: int) -> bool:
@@ -275,14 +293,25 @@ def _context(scan: _Scan, i: int) -> Context:
         return Context.CONTACT
     if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
+    if prev == "add" and _added_to(scan, i):
+        return Context.CONTACT  # "add dariush to the party list", not "add song to …"
     if prev == "of" and len(before) >= 2 and before[-2] in OWNED_NOUNS:
         return Context.CONTACT
+    if prev == "of" and _ends_with(before[:-1], ("birth", "date")):
+        return Context.CONTACT  # "the birth date of mahatma gandhi"
     if prev in LINK_WORDS or prev in ("to", "from"):
         seen = scan.contact_before[i]
         if seen == CONTACT_SEEN or (seen == HANDING_SEEN and prev == "to"):
             return Context.CONTACT  # "show news from bbc": a handing verb points only with "to"
         return Context.LINK if prev in LINK_WORDS else Context.NONE
     return Context.NONE
+
+
+def _added_to(scan: _Scan, i: int) -> bool:
+    """``add X to``: token i, no ordinary word, is put on a list or into a group or call."""
+    tokens = scan.tokens
+    following = i + 1 < len(tokens) and tokens[i + 1].norm == "to"
+    return following and not scan.lex.is_common(tokens[i].stem)
 
 
 def _listed_after_name(scan: _Scan, i: int) -> bool:

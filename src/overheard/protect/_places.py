@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from overheard.protect._lexicon import STOP_WORDS, street_types, words
+from overheard.protect._lexicon import STOP_WORDS, lexicon, street_types, words
 from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
 from overheard.protect._tokens import Token
 
@@ -38,6 +38,8 @@ STREET_TYPES = words(
     plateau pocket quad quadrangle quadrant quays ramble reach ride ridgeway riverway riviera
     roadway ronde rotary siding slope tarn thoroughfare tollway tor trunkway villas wade walkway
     marg nagar chowk gali colony layout enclave vihar bagh puram peth salai sarani extension ext
+    roadside strip towers triangle rosebowl gully range
+    ganj pura bazar bazaar halli palya wadi
     """
 )
 """English road types of every country, with their postal abbreviations (``pde``, ``tce``, ``cct``),
@@ -45,6 +47,17 @@ including the road types of the Australian and New Zealand addressing standard (
 ``amble``, ``concourse``, ``laneway``), and the road and locality words of Indian addresses
 (``marg``, ``nagar``, ``salai``). The standard's types that are mostly function-like words
 (``end``, ``top``, ``run``, ``turn``, ``line``, ``part``) are left out."""
+WEAK_STREET_TYPES = words(
+    "end top turn line part edge lower upper front gap ground ring round sound follow steps stairs"
+)
+"""The AS/NZS 4819 road types that are everyday words (``95 john turn``, ``8 Banks Line``): a
+street type only after a house number and name words that are all given names or surnames (an
+ordinary word, ``mark``, ``banks``, only when capitalised), and only at the end of the request or
+before a function word (``at 7 will turn``, ``for 7 mark end`` are no address)."""
+NAME_LIKE_EXCLUDED = words("will may can shall would could should might must did does")
+"""Auxiliaries that are also given names: never the name part of a street with a weak type."""
+HOUSE_NUMBER_MARKS = words("h.no hno d.no dno")
+"""``H.No. 87``, ``D.No. 4``: house and door number marks of Indian addresses."""
 STREET_NAME_ADJECTIVES = words("new old little big upper lower first second great")
 """Function-like words that still open street names (``new road``, ``old mill lane``)."""
 ORDINAL = re.compile(r"\d{1,3}(?:st|nd|rd|th)")
@@ -163,10 +176,23 @@ def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     number_end = _house_number_end(tokens, i)
     if number_end is None:
         return None
-    street_end = _street_end(tokens, number_end + 1)
+    street_end = _street_end(tokens, _after_inner_unit(tokens, number_end + 1))
     if street_end is None:
         return None
     return _unit_start(tokens, i), street_end
+
+
+def _after_inner_unit(tokens: list[Token], j: int) -> int:
+    """Index after a unit letter or ``unit a`` written between house number and street
+    (``1315 a virgo road``, ``4243 unit a lily extension``), else j."""
+    if j >= len(tokens):
+        return j
+    word = tokens[j].norm
+    if len(word) == 1 and word.isalpha():
+        return j + 1
+    if word in UNIT_WORDS and j + 1 < len(tokens) and UNIT_NUMBER.fullmatch(tokens[j + 1].norm):
+        return j + 2
+    return j
 
 
 def _cued_street_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
@@ -223,6 +249,8 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
     """Last token index of ``name words + street type`` starting at j, or None."""
     for k in range(j, min(len(tokens), j + STREET_NAME_MAX_WORDS + 1)):
         word = tokens[k].norm
+        if k > j and word in WEAK_STREET_TYPES and _weak_type_street(tokens, j, k):
+            return k
         if k > j and _street_type(word):
             while k + 1 < len(tokens) and _street_type(tokens[k + 1].norm):
                 k += 1  # "ocean view terrace", "park lane": the last of the types ends it
@@ -230,6 +258,21 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
         if not _street_name_word(word):
             return None
     return None
+
+
+def _weak_type_street(tokens: list[Token], j: int, k: int) -> bool:
+    """True if tokens j..k-1 are given names or surnames and the weak road type at k closes the
+    request or comes before a function word (see ``WEAK_STREET_TYPES``)."""
+    lex = lexicon()
+    for token in tokens[j:k]:
+        word = token.stem
+        if word in STOP_WORDS or word in NAME_LIKE_EXCLUDED or not word.isalpha():
+            return False
+        if word not in lex.first_names and word not in lex.surnames:
+            return False
+        if lex.is_common(word) and not token.capitalised:
+            return False  # "for 7 mark end": a word-name only when written as a name
+    return k + 1 == len(tokens) or tokens[k + 1].norm in STOP_WORDS
 
 
 def _street_type(word: str) -> bool:
@@ -255,7 +298,7 @@ def _unit_start(tokens: list[Token], i: int) -> int:
     the house number, else i."""
     if i < 1:
         return i
-    if tokens[i - 1].norm in UNIT_WORDS:
+    if tokens[i - 1].norm in UNIT_WORDS or tokens[i - 1].norm in HOUSE_NUMBER_MARKS:
         return i - 1  # "flat seven twenty two ...": a spoken unit number ran into the house number
     if i < 2:
         return i
