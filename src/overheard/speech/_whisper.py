@@ -44,6 +44,8 @@ BEAM_SIZE = 5
 COMPUTE_TYPE = "int8"
 """Quantised weights: the CPU-friendly choice."""
 MODEL_FILE = "model.bin"
+TOKENIZER_FILE = "tokenizer.json"
+"""Without it faster-whisper would fetch a tokenizer from the network: such a model is refused."""
 SUPPRESSED = re.compile(r"[0-9%$£€]")
 """Tokens holding these are never emitted: numbers come out as words."""
 SPOKEN = re.compile(r"[a-z']+")
@@ -90,7 +92,8 @@ _models_lock = threading.Lock()
 PART_FILE = re.compile(rf"{re.escape(MODEL_FILE)}\.part(\d+)")
 """A model split across packages: ``model.bin.part1``, ``model.bin.part2``, … in that order."""
 PART_PACKAGE = re.compile(r"(.*?)(_part|_)(\d+)")
-"""The packages of a split model differ only in their trailing number (``x_part1``, ``x_part2``)."""
+"""The packages of a split model differ only in their trailing number (``x_part1``, ``x_part2`` or
+``x_1``, ``x_2``)."""
 
 
 def _package_roots(name: str) -> list[Path] | None:
@@ -264,6 +267,7 @@ def _whisper_model(model_dir: Path, compute_type: str) -> Any:
         raise ConfigError(
             f"the whisper recogniser needs faster-whisper: {INSTALL_HINT}", code="missing_extra"
         ) from exc
+    _check_tokenizer(model_dir)
     files: dict[str, bytes] | None = None
     try:
         folder = assembled_dir(model_dir)
@@ -274,11 +278,33 @@ def _whisper_model(model_dir: Path, compute_type: str) -> Any:
     except RuntimeError as exc:
         if folder == model_dir and files is None:
             raise
+        raise _not_whole(model_dir, exc) from exc
+
+
+def _check_tokenizer(model_dir: Path) -> None:
+    """A ConfigError unless ``tokenizer.json`` lies beside the model (or one of its parts)."""
+    folders = dict.fromkeys((model_dir, *(p.parent for p in model_parts(model_dir))))
+    if not any((folder / TOKENIZER_FILE).is_file() for folder in folders):
         raise ConfigError(
-            f"the parts of the model in {model_dir} do not make a whole model ({exc}); "
-            "is one of its part packages missing?",
+            f"the whisper model in {model_dir} has no {TOKENIZER_FILE} (nothing is downloaded "
+            "at run time); use a model package that ships its tokenizer",
             code="missing_model",
-        ) from exc
+        )
+
+
+def _not_whole(model_dir: Path, exc: Exception) -> ConfigError:
+    """The error for parts that CTranslate2 cannot load as one model, naming the part package
+    that would come next (a later part that was never installed, or never published)."""
+    parts = model_parts(model_dir)
+    size = sum(p.stat().st_size for p in parts)
+    package = _package_of(model_dir)
+    following = f"{package[0]}{package[1]}{len(parts) + 1}".replace("_", "-") if package else None
+    after = f"; is {following!r} (a later part) missing?" if following else ""
+    return ConfigError(
+        f"the {len(parts)} parts of the model in {model_dir} ({size:,} bytes) do not make a "
+        f"whole model ({exc}){after}",
+        code="missing_model",
+    )
 
 
 def _suppressed(model: Any) -> list[int]:

