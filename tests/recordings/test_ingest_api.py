@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from overheard import audit
 from overheard.jobs import Job
@@ -104,3 +104,23 @@ def test_replay_of_a_deleted_utterance_is_refused(client, platform, make_househo
     assert again.status_code == 410
     assert again.json()["error"]["code"] == "deleted"
     assert counts(platform) == (0, 0)
+
+
+def test_upload_limit_reads_the_device_index_in_order(platform):
+    """The per-device limit is read off (device_id, received_at), newest first: no scan and sort
+    of every recording the device ever made (it ran on every upload)."""
+    from datetime import UTC, datetime
+
+    from overheard.recordings.ingest import nth_newest_upload
+
+    query = nth_newest_upload("dev-1", datetime(2026, 1, 1, tzinfo=UTC), 120)
+    with platform.readers() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[-1] for row in s.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+            assert "ix_recordings_device_received" in plan and "TEMP B-TREE" not in plan, plan
+        else:
+            s.execute(text("SET LOCAL enable_seqscan = off"))
+            compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[0] for row in s.execute(text(f"EXPLAIN {compiled}")))
+            assert "ix_recordings_device_received" in plan and "Sort" not in plan, plan

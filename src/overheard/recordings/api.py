@@ -23,7 +23,7 @@ from ..errors import (
 from ..households import Device, authenticate_device
 from ..platform import Platform
 from ..speech.audio import container_of
-from .ingest import check_upload_rate, ingest
+from .ingest import admit, ingest
 from .models import DeletionReceipt, Recording, Tombstone
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(device())])
@@ -118,23 +118,29 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def platform_of(request: Request) -> Platform:
-    """The platform the app was built over."""
+async def platform_of(request: Request) -> Platform:
+    """The platform the app was built over (async: no worker thread for reading app state)."""
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
 PlatformDep = Annotated[Platform, Depends(platform_of)]
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (Unauthorized without one)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a device token is required: Authorization: Bearer <token>")
+    return token.strip()
+
+
 def current_device(
     platform: PlatformDep, authorization: Annotated[str | None, Header()] = None
 ) -> Device:
     """The device whose bearer token authorises this request."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("a device token is required: Authorization: Bearer <token>")
+    token = bearer_token(authorization)
     with platform.readers() as session:
-        return authenticate_device(session, token.strip())
+        return authenticate_device(session, token)
 
 
 DeviceDep = Annotated[Device, Depends(current_device)]
@@ -229,22 +235,25 @@ def _out(rec: Recording) -> UtteranceOut:
 async def upload_utterance(
     request: Request,
     platform: PlatformDep,
-    device: DeviceDep,
+    authorization: Annotated[str | None, Header()] = None,
     x_captured_at: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
     content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     """Upload one utterance (WAV, FLAC or OGG) recorded after a local wake-word detection."""
     now = datetime.now(UTC)
+    token = bearer_token(authorization)
     captured = parse_captured_at(x_captured_at, now)
     key = check_idempotency_key(idempotency_key)
-    await run_in_threadpool(check_upload_rate, platform, device.id, now)
+    # Token, upload limit and replay or sealing key in one read, before the body is received.
+    admitted = await run_in_threadpool(admit, platform, token, now, key)
     settings = platform.settings
     body = await read_limited(request, settings.upload_limit_bytes, settings.upload_read_timeout_s)
     check_content_type(content_type, body)
     result = await run_in_threadpool(
-        ingest, platform, device, body, captured_at=captured, idempotency_key=key
-    )
+        ingest, platform, admitted.device, body, captured_at=captured, idempotency_key=key,
+        admitted=admitted,
+    )  # fmt: skip
     return JSONResponse(
         _out(result.recording).model_dump(), status_code=201 if result.created else 200
     )

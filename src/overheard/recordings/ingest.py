@@ -15,18 +15,19 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import inspect, select
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import jobs
+from ..config import Settings
 from ..db import utcnow
 from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
-from ..households import Device
+from ..households import Device, authenticate_device
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
 from .gate import SealingKey
@@ -56,6 +57,37 @@ def _existing(session: Session, device_id: str, key: str | None) -> Recording | 
     return session.scalars(query).first()
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What one read transaction learnt before an upload's body is read: the device, the stored
+    recording an Idempotency-Key replays (if any), else the key to seal the new audio with."""
+
+    device: Device
+    replay: Recording | None
+    key: SealingKey | None
+
+
+def admit(
+    platform: Platform, token: str, now: datetime, idempotency_key: str | None = None
+) -> Admission:
+    """Authenticate ``token``, apply the per-device upload limit and look up a replay or the
+    sealing key, all in one read transaction (Unauthorized, TooManyRequests, Gone as usual)."""
+    with platform.readers() as session:
+        device = authenticate_device(session, token)
+        _check_rate(session, platform.settings, device.id, now)
+        return _admission(platform, session, device, idempotency_key)
+
+
+def _admission(
+    platform: Platform, session: Session, device: Device, idempotency_key: str | None
+) -> Admission:
+    found = _existing(session, device.id, idempotency_key)
+    if found is None and idempotency_key is not None:
+        _refuse_deleted_replay(session, device.id, idempotency_key)
+    key = None if found is not None else platform.gate.sealing_key(session, device.household_id)
+    return Admission(device, found, key)
+
+
 def ingest(
     platform: Platform,
     device: Device,
@@ -64,24 +96,29 @@ def ingest(
     captured_at: datetime | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    admitted: Admission | None = None,
 ) -> IngestResult:
     """Store one utterance from ``device``; replays of an Idempotency-Key return the first result
-    (the same key with another body is refused: 422 ``idempotency_mismatch``)."""
+    (the same key with another body is refused: 422 ``idempotency_mismatch``).
+
+    ``admitted`` is what :func:`admit` read for this device and key (the HTTP path reads it before
+    the body arrives); without it the same reads are made here.
+    """
     digest = body_digest(platform, body)
     received = now or utcnow()
-    with platform.readers() as session:
-        found = _existing(session, device.id, idempotency_key)
-        if found is None and idempotency_key is not None:
-            _refuse_deleted_replay(session, device.id, idempotency_key)
-        key = None if found is not None else platform.gate.sealing_key(session, device.household_id)
-    if found is not None:
-        return IngestResult(_same_body(found, digest), created=False)
+    if admitted is None or admitted.device.id != device.id:
+        with platform.readers() as session:
+            admitted = _admission(platform, session, device, idempotency_key)
+    if admitted.replay is not None:
+        return IngestResult(_same_body(admitted.replay, digest), created=False)
+    key = admitted.key
     assert key is not None
     clip = decode_upload(body, platform.audio_limits)
     recording = _new_recording(device, clip, captured_at or received, received, idempotency_key)
     recording.body_digest = digest
     # The blob is durable before the row commits; it is written outside any write transaction, so
-    # concurrent uploads sync their blobs side by side and then share one commit.
+    # concurrent uploads sync their blobs side by side and then share one commit. The key read
+    # earlier is checked again inside that commit (``SealingKey.check_current``).
     recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
         job = platform.committer.run(partial(_store, recording, key, clip.duration_s, device))
@@ -165,10 +202,13 @@ def body_digest(platform: Platform, body: bytes) -> bytes:
 
     Keyed, so the stored value cannot be used to test whether some known audio was uploaded.
     """
-    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=DIGEST_INFO).derive(
-        platform.secrets["session"]
-    )
-    return hmac.new(key, body, hashlib.sha256).digest()
+    return hmac.new(_digest_key(platform.secrets["session"]), body, hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=4)
+def _digest_key(secret: bytes) -> bytes:
+    # Derived once per secret rather than once per upload.
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=DIGEST_INFO).derive(secret)
 
 
 def _same_body(found: Recording, digest: bytes | None) -> Recording:
@@ -185,24 +225,34 @@ def check_upload_rate(platform: Platform, device_id: str, now: datetime) -> None
     """Refuse (429, ``Retry-After``) a device past ``upload_device_max_per_window`` stored uploads
     in the last ``upload_device_window_s``; counted from the recordings table, so every web
     process shares the limit."""
-    settings = platform.settings
+    with platform.readers() as session:
+        _check_rate(session, platform.settings, device_id, now)
+
+
+def _check_rate(session: Session, settings: Settings, device_id: str, now: datetime) -> None:
     window = timedelta(seconds=settings.upload_device_window_s)
     limit = settings.upload_device_max_per_window
-    # Only the limit-th newest upload in the window matters: none means under the limit, and its
-    # time says when the window frees a place. One row read, however busy the device.
-    nth_newest = (
-        select(Recording.received_at)
-        .where(Recording.device_id == device_id, Recording.received_at > now - window)
-        .order_by(Recording.received_at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
-    with platform.readers() as session:
-        oldest_counted = session.scalar(nth_newest)
+    oldest_counted = session.scalar(nth_newest_upload(device_id, now - window, limit))
     if oldest_counted is None:
         return
     wait = (oldest_counted + window - now).total_seconds()
     raise TooManyRequests(
         f"this device sent {limit} uploads in {settings.upload_device_window_s:g} s",
         retry_after_s=max(1, math.ceil(wait)),
+    )
+
+
+def nth_newest_upload(device_id: str, since: datetime, n: int) -> Select[tuple[datetime]]:
+    """When the ``n``-th newest upload of a device after ``since`` was received (no row: fewer).
+
+    Only that upload matters to the limit: none means under the limit, and its time says when the
+    window frees a place. Read off the (device_id, received_at) index, newest first, so it walks
+    at most ``n`` index entries of that device, however many recordings it has.
+    """
+    return (
+        select(Recording.received_at)
+        .where(Recording.device_id == device_id, Recording.received_at > since)
+        .order_by(Recording.received_at.desc())
+        .offset(n - 1)
+        .limit(1)
     )

@@ -29,11 +29,14 @@ class Recording(Base):
     __table_args__ = (
         UniqueConstraint("device_id", "idempotency_key", name="uq_recordings_device_idempotency"),
         Index("ix_recordings_household_captured", "household_id", "captured_at"),
+        # The per-device upload limit reads a device's newest uploads, in order (also serves
+        # device_id look-ups).
+        Index("ix_recordings_device_received", "device_id", "received_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     household_id: Mapped[str] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
-    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     body_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
     """Keyed hash (HMAC-SHA256) of the upload body, to tell a replay from a reused key."""
