@@ -102,3 +102,18 @@ def test_per_device_upload_rate_limit(client, make_household, platform):
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert post(client, other.device_token, tone_wav(0.2)).status_code == 201
     assert counts(platform)[0] == 3
+
+
+def test_refusals_keep_their_order_token_header_limit(client, make_household, platform):
+    """A bad token is refused before a bad header, and a bad header before the upload limit."""
+    platform.settings = platform.settings.model_copy(
+        update={"upload_device_max_per_window": 1, "upload_device_window_s": 60.0}
+    )
+    hh = make_household()
+    bad_time = {"X-Captured-At": "yesterday"}
+    assert post(client, "not-a-token", tone_wav(0.2), **bad_time).status_code == 401
+    assert post(client, hh.device_token, tone_wav(0.2)).status_code == 201
+    over = post(client, hh.device_token, tone_wav(0.2), **bad_time)
+    assert (over.status_code, over.json()["error"]["code"]) == (422, "bad_timestamp")
+    assert post(client, hh.device_token, tone_wav(0.2)).status_code == 429
+    assert counts(platform)[0] == 1

@@ -243,10 +243,17 @@ async def upload_utterance(
     """Upload one utterance (WAV, FLAC or OGG) recorded after a local wake-word detection."""
     now = datetime.now(UTC)
     token = bearer_token(authorization)
-    captured = parse_captured_at(x_captured_at, now)
-    key = check_idempotency_key(idempotency_key)
-    # Token, upload limit and replay or sealing key in one read, before the body is received.
-    admitted = await run_in_threadpool(admit, platform, token, now, key)
+    try:
+        captured = parse_captured_at(x_captured_at, now)
+        key = check_idempotency_key(idempotency_key)
+        refused = None
+    except InvalidHeader as exc:
+        captured, key, refused = None, None, exc
+    # Token, upload limit and replay or sealing key in one read, before the body is received; a
+    # bad token is refused first (401), then a bad header (422), then the limit (429).
+    admitted = await run_in_threadpool(admit, platform, token, now, key, limit=refused is None)
+    if refused is not None:
+        raise refused
     settings = platform.settings
     body = await read_limited(request, settings.upload_limit_bytes, settings.upload_read_timeout_s)
     check_content_type(content_type, body)

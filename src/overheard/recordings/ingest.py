@@ -68,13 +68,20 @@ class Admission:
 
 
 def admit(
-    platform: Platform, token: str, now: datetime, idempotency_key: str | None = None
+    platform: Platform,
+    token: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+    *,
+    limit: bool = True,
 ) -> Admission:
     """Authenticate ``token``, apply the per-device upload limit and look up a replay or the
-    sealing key, all in one read transaction (Unauthorized, TooManyRequests, Gone as usual)."""
+    sealing key, all in one read transaction (Unauthorized, TooManyRequests, Gone as usual).
+    ``limit=False`` leaves the limit out, for a request about to be refused for another reason."""
     with platform.readers() as session:
         device = authenticate_device(session, token)
-        _check_rate(session, platform.settings, device.id, now)
+        if limit:
+            _check_rate(session, platform.settings, device.id, now)
         return _admission(platform, session, device, idempotency_key)
 
 
