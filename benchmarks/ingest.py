@@ -7,28 +7,40 @@ steps (decode + AES-GCM + fsync'd durable blob write) run with the same concurre
 Processing is switched off on the server (``OVERHEARD_WORKERS=0``): ingest never waits for it.
 Platform and bare runs alternate in rounds so both see the same machine load; the server's CPU per
 upload is its process tree's user + system time. ``--in-process`` measures the service path without
-HTTP (device look-up, upload limit, ``ingest``) in this process instead, on SQLite.
+HTTP (``admit``: token, upload limit, key; then ``ingest``) in this process instead, on SQLite.
 
-Measured on the shared 2-core machine (load average 17–27 from other jobs), 120 uploads per row:
+Measured on the shared 2-core machine (load average 6–13 from other jobs) with ``nice -n 5 python
+benchmarks/ingest.py --uploads 160 --devices 1,8``: the code before this round (device, upload
+limit and data key read in three read transactions over four worker-thread hops; the limit sorting
+every recording of the device) and then the current code, one after the other, twice. Second pair:
 
     database    devices  platform/s   bare/s  ratio  server CPU ms  bare CPU ms
-    sqlite            1        11.9     77.8   0.15           16.0          1.8
-    sqlite            8        11.6    199.8   0.06           14.3          1.9
-    sqlite           32         5.3     83.7   0.06           12.3          3.5
-    postgresql        1        10.7     87.1   0.12           16.7          1.5
-    postgresql        8        12.3    195.2   0.06           12.7          1.3
-    postgresql       32         5.2    152.7   0.03           13.8          2.7
+    before:
+    sqlite            1        53.2    206.2   0.26            6.2          1.0
+    sqlite            8        58.3    591.8   0.10            5.8          0.8
+    postgresql        1        42.3    208.4   0.20            7.6          0.9
+    postgresql        8        52.5    857.2   0.06            6.7          0.8
+    now:
+    sqlite            1        60.7    180.5   0.34            5.7          1.0
+    sqlite            8        83.5    775.1   0.11            4.9          1.0
+    postgresql        1        61.7    233.4   0.26            6.2          0.8
+    postgresql        8        60.2    804.3   0.07            5.8          0.9
 
-and ``--in-process --uploads 96``:
+First pair, same rows: before 6.2, 5.7, 7.1, 6.9 ms (ratios 0.52, 0.06, 0.23, 0.07), now 5.7, 5.2,
+6.6, 6.1 ms (0.27, 0.08, 0.15, 0.06). The server's CPU per upload fell by 0.5–1.4 ms (7–18%); the
+ratios move with the machine's load more than with the code (the earlier code gave 0.52 and 0.26 at
+1 device on SQLite in two runs minutes apart). What is left is CPU per request: 5–6 ms in the
+server against 0.8–1.0 ms for the bare steps, spread over HTTP parsing and dependency resolution,
+the read before the body, the decode, the commit thread's ORM work (key check, audit head, three
+inserts) and the response; at 1 device an upload also waits for a commit fsync the bare steps do not
+make. The goal (≥ 0.5 of the bare steps) is missed: 0.07–0.11 at 8 devices, 0.26–0.34 at 1.
+Tried and not kept, no difference beyond the noise at 8 devices: the C HTTP parser (httptools), a
+file lock ordering the SQLite commits of the web processes, committing in the request's thread.
 
-    in-process        1        18.2     68.9   0.26            8.3          1.5
-    in-process        8        57.9    251.9   0.23            6.4          1.4
-    in-process       32        49.1    241.3   0.20            6.1          2.3
-
-The bare steps wait on fsync, the platform on CPU: on a machine this loaded the server gets a small
-share of the two cores and is CPU-bound at 12–16 ms per upload, so group commit shows in process
-(2–2.6× the uploads/s of one commit per upload at 8–32 devices, docs/operations.md) but not yet
-through HTTP. The goal (≥ 0.5 of the bare steps) is missed.
+Earlier figures, under load average 17–27 with 120 uploads per row: 0.06–0.15 on SQLite and
+0.03–0.12 on PostgreSQL at 12–16 ms server CPU per upload (CPU time itself grows on a machine that
+loaded); the service path without HTTP, ``--in-process --uploads 96``: 0.26, 0.23 and 0.20 of the
+bare steps at 1, 8 and 32 devices (6–8 ms CPU per upload).
 """
 
 from __future__ import annotations
@@ -52,10 +64,9 @@ from overheard.blobs import LocalBlobStore
 from overheard.config import Settings
 from overheard.crypto.aead import new_data_key, seal
 from overheard.db import transaction
-from overheard.households import authenticate_device
 from overheard.identity.service import enrol_household
 from overheard.platform import Platform, initialise
-from overheard.recordings.ingest import check_upload_rate, ingest
+from overheard.recordings.ingest import admit, ingest
 from overheard.speech.audio import decode_upload, to_wav_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -195,7 +206,7 @@ def run_backend(
 
 
 def service_rows(clips: list[bytes], work: Path, devices_list: list[int], uploads: int) -> list[tuple]:
-    """The service path without HTTP (device look-up, upload limit, ``ingest``) in this process,
+    """The service path without HTTP (``admit``, then ``ingest``) in this process,
     rounds alternating with the bare steps, on SQLite."""
     settings = Settings(
         data_dir=work / "service", database_url=f"sqlite:///{work / 'service.db'}", workers=0,
@@ -210,10 +221,8 @@ def service_rows(clips: list[bytes], work: Path, devices_list: list[int], upload
         ).device_token  # fmt: skip
 
     def one(i: int) -> None:
-        with platform.readers() as session:
-            device = authenticate_device(session, token)
-        check_upload_rate(platform, device.id, datetime.now(UTC))
-        ingest(platform, device, clips[i % len(clips)])
+        admitted = admit(platform, token, datetime.now(UTC))
+        ingest(platform, admitted.device, clips[i % len(clips)], admitted=admitted)
 
     def service(devices: int, n: int) -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.process_time()
@@ -239,7 +248,7 @@ def service_rows(clips: list[bytes], work: Path, devices_list: list[int], upload
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--uploads", type=int, default=240)
     parser.add_argument("--devices", default="1,8,32")
     parser.add_argument("--no-postgres", action="store_true")
