@@ -1,12 +1,14 @@
 """CPU of one review cycle inside one process, with the profile of where it goes.
 
-    python benchmarks/review_cycle_cpu.py [--cycles 200] [--database-url URL] [--profile]
+    python benchmarks/review_cycle_cpu.py [--cycles 200] [--database-url URL] [--loop two|four] [--profile]
 
 The real app on SQLite (or ``--database-url``) behind an in-process ASGI client, one signed-in
 annotator, real read-speech clips seeded as in ``review_loop.py``. Every route runs inline on the
 event loop's thread (no thread pool), so ``--profile`` (cProfile, thread CPU time) sees the whole
-server side of each cycle: claim → task text + audio URL → the marked audio → submit. Printed: CPU
-ms per cycle of that thread (server side, no sockets), and of the whole process (client included).
+server side of each cycle: claim → task text + audio URL → the marked audio → submit (``--loop
+four``), or by default (``--loop two``) the marked audio → a submit that claims the next task and
+answers its text and audio URL. Printed: CPU ms per cycle of that thread (server side, no sockets),
+and of the whole process (client included).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import fastapi.routing
 import starlette.concurrency
 from fastapi.testclient import TestClient
 from review_http import make_accounts, make_household
-from review_loop import DEFAULT_DATA, EXTRA_ENV, cycle, disguised, real_clips, seed
+from review_loop import DEFAULT_DATA, EXTRA_ENV, LOOPS, disguised, real_clips, seed
 
 from overheard.config import Settings
 from overheard.platform import Platform, initialise
@@ -49,11 +51,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--loop", choices=sorted(LOOPS), default="two", help="requests per task")
     parser.add_argument("--profile", action="store_true", help="print the 40 costliest calls")
     parser.add_argument(
         "--sort", default="cumulative", help="profile order: cumulative (overheard's own calls) or tottime (all)"
     )
     args = parser.parse_args()
+    cycle = LOOPS[args.loop]
     run_inline()
     os.environ.update(EXTRA_ENV)
     tmp = Path(tempfile.mkdtemp())
@@ -65,7 +69,7 @@ def main() -> None:
     platform = Platform.open(settings)
     account = make_accounts(platform, 1)[0]
     clips = real_clips(DEFAULT_DATA, 2)
-    seed(platform, make_household(platform), clips, disguised(clips), args.cycles + WARM_UP_CYCLES)
+    seed(platform, make_household(platform), clips, disguised(clips), args.cycles + WARM_UP_CYCLES + 1)
     profile = cProfile.Profile(time.thread_time)
     with TestClient(create_app(platform, run_workers=False), base_url="https://testserver") as http:
         http.follow_redirects = False
@@ -85,7 +89,7 @@ def main() -> None:
         server_cpu = http.portal.call(time.thread_time) - server_cpu
         process_cpu = time.process_time() - process_cpu
     platform.close()
-    print(f"{args.cycles} cycles on {url.split(':', 1)[0]}; nproc={os.cpu_count()}")
+    print(f"{args.cycles} cycles ({args.loop} requests a task) on {url.split(':', 1)[0]}; nproc={os.cpu_count()}")
     print(f"server-side CPU ms/cycle (the app's thread) {1000 * server_cpu / args.cycles:.1f}")
     print(f"process CPU ms/cycle (client + server)      {1000 * process_cpu / args.cycles:.1f}")
     if args.profile:

@@ -7,7 +7,9 @@ For each database it starts a real ``overheard serve`` on 127.0.0.1, seeds real 
 the rendition job has already made (one vocoder run per distinct clip, sealed per recording, as the
 sampling job does), signs 50 annotators in (password + TOTP), and runs the loop each annotator
 runs: next task (``POST /review/api/claim`` + ``GET /review/api/task/<lease>`` for the text and a
-fresh audio URL) → the whole audio (``GET`` the URL) → ``POST /review/api/submit``. Every level
+fresh audio URL) → the whole audio (``GET`` the URL) → ``POST /review/api/submit`` (``--loop four``);
+by default (``--loop two``) the same in two requests a task: the submit claims the next task and
+answers its text and audio URL (``"next": true``), the first claim is ``claim?with_task=true``. Every level
 runs for ``--seconds`` (bounded) on fresh tasks. Printed per level:
 
 * cycles/s, p50/p99 of one cycle (milliseconds);
@@ -35,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _databases import databases
@@ -182,6 +185,31 @@ def cycle(client: ReviewClient) -> tuple[str, float] | None:
     return str(task["task_id"]), time.perf_counter() - start
 
 
+_CARRIED: dict[int, dict[str, Any]] = {}
+"""Per client (by ``id``), the next task its last submit already claimed (``short_cycle``)."""
+
+
+def short_cycle(client: ReviewClient) -> tuple[str, float] | None:
+    """The same loop in two requests a task: the task with its text and audio URL (answered by the
+    previous submit, or by ``claim?with_task=true``), its whole audio, a submit that claims the next."""
+    start = time.perf_counter()
+    task = _CARRIED.pop(id(client), None) or client.claim(with_task=True)
+    if task is None:
+        return None
+    if "audio_url" not in task:  # the server could not open the text with the claim
+        task = {**task, **client.task(task["lease_id"])}
+    wav = client.audio(task["audio_url"])
+    assert wav[:4] == b"RIFF"
+    following = client.submit(task["lease_id"], task["hypothesis"], intent="weather", next_task=True)
+    if following is not None and following["task"] is not None:
+        _CARRIED[id(client)] = following["task"]
+    return str(task["task_id"]), time.perf_counter() - start
+
+
+LOOPS = {"four": cycle, "two": short_cycle}
+"""``--loop``: claim → task → audio → submit, or ``short_cycle``'s two requests a task."""
+
+
 Cycle = Callable[[int], tuple[str, float] | None]
 """Client ``i`` runs one cycle: (task id, seconds), or None when its queue is empty."""
 
@@ -240,7 +268,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench(
-    name: str, url: str, seconds: float, data: Path, tmp: Path, levels: tuple[int, ...] = LEVELS
+    name: str,
+    url: str,
+    seconds: float,
+    data: Path,
+    tmp: Path,
+    levels: tuple[int, ...] = LEVELS,
+    loop: Callable[[ReviewClient], tuple[str, float] | None] = short_cycle,
 ) -> list[tuple[str, ...]]:
     """Rows for one database."""
     settings = Settings(data_dir=tmp / name, database_url=url, workers=0).resolved()
@@ -257,7 +291,8 @@ def bench(
         clients = sign_in_each(base, team)
         for n in levels:
             seed(platform, home, clips, made, int(TASKS_PER_S * seconds))
-            level = run_level(lambda i: cycle(clients[i]), n, seconds, server.pid)
+            level = run_level(lambda i: loop(clients[i]), n, seconds, server.pid)
+            _CARRIED.clear()  # tasks claimed for a next cycle that will not come
             _drain(platform)
             rows.append(row(name, level))
             print(" | ".join(rows[-1]), flush=True)
@@ -293,13 +328,14 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--clients", default=",".join(map(str, LEVELS)), help="comma-separated levels")
+    parser.add_argument("--loop", choices=sorted(LOOPS), default="two", help="requests per task")
     args = parser.parse_args()
     levels = tuple(int(n) for n in args.clients.split(","))
     header = ("database", "clients", "cycles/s", "p50 ms", "p99 ms", "cycles", "dup", "CPU ms/cycle", "RSS MB")
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, url in databases(Path(tmp), set(args.databases.split(","))):
-            rows += bench(name, url, args.seconds, args.data, Path(tmp), levels)
+            rows += bench(name, url, args.seconds, args.data, Path(tmp), levels, LOOPS[args.loop])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for line in [header, tuple("-" * w for w in widths), *rows]:

@@ -11,6 +11,8 @@ import soundfile as sf
 from sqlalchemy import select
 
 from overheard.accounts.aliases import alias_key, staff_alias
+from overheard.audit import AuditEvent
+from overheard.errors import KeyUnavailable
 from overheard.review.models import Annotation, EmergencyReport, ReviewTask
 from tests.workbench.conftest import CAPTURED, api_csrf, page_fields
 
@@ -351,3 +353,55 @@ def test_undo_is_refused_when_late_or_not_yours(platform, clock, make_world, sta
     assert late.status_code == 409 and late.json()["error"]["code"] == "undo_refused"
     with platform.sessions() as s:
         assert s.get(Annotation, annotation_id) is not None
+
+
+def _actions(platform) -> list[str]:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        return list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+
+def test_json_api_runs_the_loop_in_two_requests_a_task(platform, make_world, staff_client):
+    make_world(2)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    before = len(_actions(platform))
+    task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    seen = []
+    while task is not None:
+        assert task["hypothesis"].startswith("what is the weather") and task["audio_url"]
+        assert {"words", "earlier", "intents", "expires_in_s"} <= set(task)
+        assert web.get(task["audio_url"]).status_code == 200
+        sent = web.post("/review/api/submit", headers=headers, json={
+            "lease_id": task["lease_id"], "transcript": task["hypothesis"], "intent": "weather",
+            "next": True}).json()
+        assert sent["submitted"] is True and sent["annotation_id"]
+        seen.append(task["pseudonym"])
+        task = sent["next"]["task"]
+    assert len(set(seen)) == 2
+    # Each task: claim, its text opened and viewed, its audio opened and served, its answer sealed
+    # and submitted, every one audited as with the four-request loop.
+    per_task = ["review.claim", "content.open", "text.view", "content.open", "audio.serve"]
+    done = _actions(platform)[before:]
+    assert done[:5] == per_task and done.count("text.view") == 2 and done.count("audio.serve") == 2
+    assert done.count("review.claim") == 2 and sent["next"] == {"task": None}
+
+
+def test_a_claim_whose_text_cannot_be_opened_still_leases_without_it(
+    platform, make_world, staff_client, monkeypatch
+):
+    make_world(1)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise KeyUnavailable("the data key was destroyed")
+
+    monkeypatch.setattr(type(platform.gate), "open_text", refuse)
+    task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    assert task is not None and "audio_url" not in task and "hypothesis" not in task
+    shown = web.get(f"/review/api/task/{task['lease_id']}")
+    assert shown.status_code == KeyUnavailable.status
+    assert "text.view" not in _actions(platform)
+    monkeypatch.undo()
+    again = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    assert again["lease_id"] == task["lease_id"] and again["audio_url"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -425,28 +425,50 @@ def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
 
 def _serve_text(platform: Platform, grant: Grant, *, now: datetime) -> tuple[StaffText, Target]:
     with transaction(platform.sessions) as session:
-        target = grant.resolve(session, now)
-        rec, actor = target.recording, grant.staff
-        raw = platform.gate.open_text(
-            session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE
-        )
-        earlier = tuple(
-            redact(text)
-            for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
-            if text is not None
-        )
-        audit.append(
-            session,
-            actor=actor,
-            action="text.view",
-            subject=rec.id,
-            household_id=rec.household_id,
-            reason=grant.kind,
-            details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
-            now=now,
-            flush=False,
-        )
-    return StaffText(redact(hypothesis_text(raw)), earlier, staff_words(raw)), target
+        opened, target = open_text_in(session, platform, grant, now=now)
+    return opened.redacted(), target
+
+
+@dataclass(frozen=True)
+class OpenedText:
+    """Texts opened (and audited) for a grant, not yet redacted; ``redacted()`` is what staff see."""
+
+    raw: str | None = field(repr=False)
+    """The sealed hypothesis as opened (JSON with ``text``), or None."""
+    earlier: tuple[str, ...] = field(repr=False)
+    """Earlier annotations' transcripts, already redacted."""
+
+    def redacted(self) -> StaffText:
+        """The staff-facing texts (PII redaction runs here, outside any transaction)."""
+        raw = self.raw
+        return StaffText(redact(hypothesis_text(raw)), self.earlier, staff_words(raw))
+
+
+def open_text_in(
+    session: Session, platform: Platform, grant: Grant, *, now: datetime
+) -> tuple[OpenedText, Target]:
+    """``serve_text``'s checks, opens and ``text.view`` event inside the caller's transaction
+    (they commit or roll back with it), and the target they were made for."""
+    target = grant.resolve(session, now)
+    rec, actor = target.recording, grant.staff
+    raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE)
+    earlier = tuple(
+        redact(text)
+        for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
+        if text is not None
+    )
+    audit.append(
+        session,
+        actor=actor,
+        action="text.view",
+        subject=rec.id,
+        household_id=rec.household_id,
+        reason=grant.kind,
+        details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
+        now=now,
+        flush=False,
+    )
+    return OpenedText(raw, earlier), target
 
 
 def hypothesis_text(raw: str | None) -> str:

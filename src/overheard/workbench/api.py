@@ -2,17 +2,22 @@
 
 Sign in through ``/login`` and ``/login/mfa`` as a browser would, read the CSRF token from
 ``GET /review/api/session``, then loop ``claim`` → ``task`` (→ audio) → ``submit`` or ``skip``.
+Fewer round trips: ``claim?with_task=true`` answers the task's text and audio URL too, and a
+``submit`` with ``"next": true`` answers the next such task (audio → submit, then again).
 ``overheard.workbench.client.ReviewClient`` does exactly this.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from ..accounts import csrf
+from ..accounts.rbac import StaffPrincipal
+from ..errors import OverheardError
 from ..protect import serving
 from ..recordings.api import ErrorBody
 from ..review.queue import Lease
@@ -61,6 +66,8 @@ class SubmitBody(LeaseRef):
     intent: str = ""
     flags: list[str] = Field(default_factory=list)
     comment: str = ""
+    next: bool = False
+    """Also claim the next task and answer it as ``POST /claim?with_task=true`` does."""
 
 
 class UndoBody(BaseModel):
@@ -87,11 +94,46 @@ def session_info(request: Request, me: Reviewer) -> dict[str, str]:
 
 
 @router.post("/claim")
-def claim(request: Request, me: Reviewer) -> dict[str, object]:
-    """The caller's live lease or a new one; ``{"task": null}`` when nothing waits."""
+def claim(request: Request, me: Reviewer, with_task: bool = False) -> dict[str, object]:
+    """The caller's live lease or a new one; ``{"task": null}`` when nothing waits.
+
+    With ``?with_task=true`` the task also carries what ``GET /task/{lease_id}`` answers (redacted
+    text, a fresh audio URL, the intents), opened and audited in the claim's transaction; a task
+    without ``audio_url`` could not be opened that way: ask ``/task`` for it.
+    """
     now = now_of(request)
-    lease = flow.claim(platform_of(request), me.pseudonym, now)
-    return {"task": None if lease is None else lease_json(lease, now.timestamp())}
+    return {"task": _claimed(request, me, now, with_task=with_task)}
+
+
+def _claimed(
+    request: Request, me: StaffPrincipal, now: datetime, *, with_task: bool
+) -> dict[str, object] | None:
+    platform = platform_of(request)
+    if not with_task:
+        lease = flow.claim(platform, me.pseudonym, now)
+        return None if lease is None else lease_json(lease, now.timestamp())
+    found = flow.claim_with_text(platform, me.pseudonym, now)
+    if found is None:
+        return None
+    lease, text = found
+    if text is None:
+        return lease_json(lease, now.timestamp())
+    return task_json(request, lease, text, now)
+
+
+def task_json(
+    request: Request, lease: Lease, text: serving.StaffText, now: datetime
+) -> dict[str, object]:
+    """A leased task as ``GET /task/{lease_id}`` shows it, with a fresh audio URL (60 s, this session)."""
+    audio = audio_urls(request).mint("lease", lease.lease_id, session_id(request), now)
+    return {
+        **lease_json(lease, now.timestamp()),
+        "hypothesis": text.hypothesis,
+        "words": [{**asdict(w), "low": w.low} for w in text.words],
+        "earlier": list(text.earlier),
+        "audio_url": audio,
+        "intents": list(flow.intent_choices(platform_of(request))),
+    }
 
 
 @router.get("/task/{lease_id}")
@@ -99,15 +141,7 @@ def task(request: Request, me: Reviewer, lease_id: str) -> dict[str, object]:
     """The redacted text of the caller's leased task and a fresh audio URL (60 s, this session)."""
     platform, now = platform_of(request), now_of(request)
     text, lease = serving.text_and_lease(platform, lease_id=lease_id, staff=me.pseudonym, now=now)
-    audio = audio_urls(request).mint("lease", lease_id, session_id(request), now)
-    return {
-        **lease_json(lease, now.timestamp()),
-        "hypothesis": text.hypothesis,
-        "words": [{**asdict(w), "low": w.low} for w in text.words],
-        "earlier": list(text.earlier),
-        "audio_url": audio,
-        "intents": list(flow.intent_choices(platform)),
-    }
+    return task_json(request, lease, text, now)
 
 
 @router.post("/heartbeat")
@@ -127,10 +161,22 @@ def skip(request: Request, me: Reviewer, body: SkipBody) -> dict[str, bool]:
 
 @router.post("/submit")
 def submit(request: Request, me: Reviewer, body: SubmitBody) -> dict[str, object]:
-    """Store the annotation (sealed); claim again for the next task."""
+    """Store the annotation (sealed); claim again for the next task.
+
+    With ``"next": true`` the answer also carries ``next``: what ``POST /claim?with_task=true``
+    answers, claimed after the annotation was committed (``null`` if that claim was refused: claim
+    again as usual).
+    """
+    now = now_of(request)
     answer = flow.answer_from(body.transcript, body.intent, body.flags, body.comment)
-    done = flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now_of(request))
-    return {"submitted": True, "annotation_id": done}
+    done = flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now)
+    reply: dict[str, object] = {"submitted": True, "annotation_id": done}
+    if body.next:
+        try:
+            reply["next"] = {"task": _claimed(request, me, now_of(request), with_task=True)}
+        except OverheardError:
+            reply["next"] = None
+    return reply
 
 
 @router.post("/undo", responses={409: {"description": "too late, or already worked on"}})

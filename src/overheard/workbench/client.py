@@ -5,6 +5,9 @@
         while (task := rc.claim()) is not None:
             rc.submit(task["lease_id"], rc.task(task["lease_id"])["hypothesis"], intent="none")
 
+The same loop in two requests a task: ``claim(with_task=True)`` answers the text and audio URL with
+the lease, and ``submit(..., next_task=True)`` answers the next task so (see ``review_loop.py``).
+
 Benchmarks and other review tools use it to run the same loop against a server on the same machine.
 """
 
@@ -77,9 +80,13 @@ class ReviewClient:
             raise ReviewHttpError(reply.status_code, error.get("code", "http_error"), error.get("message", ""))
         return reply.json()  # type: ignore[no-any-return]
 
-    def claim(self) -> dict[str, Any] | None:
-        """The held or next task (lease id, pseudonym, duration), or None when the queue is empty."""
-        task: dict[str, Any] | None = self._json("POST", "/review/api/claim")["task"]
+    def claim(self, *, with_task: bool = False) -> dict[str, Any] | None:
+        """The held or next task (lease id, pseudonym, duration), or None when the queue is empty.
+
+        ``with_task``: the task also carries what :meth:`task` answers (when it has ``audio_url``).
+        """
+        path = "/review/api/claim?with_task=true" if with_task else "/review/api/claim"
+        task: dict[str, Any] | None = self._json("POST", path)["task"]
         return task
 
     def task(self, lease_id: str) -> dict[str, Any]:
@@ -103,11 +110,26 @@ class ReviewClient:
         self._json("POST", "/review/api/skip", {"lease_id": lease_id, "reason": reason})
 
     def submit(
-        self, lease_id: str, transcript: str, *, intent: str = "", flags: Iterable[str] = ()
-    ) -> None:
-        """Store an annotation for the leased task."""
+        self,
+        lease_id: str,
+        transcript: str,
+        *,
+        intent: str = "",
+        flags: Iterable[str] = (),
+        next_task: bool = False,
+    ) -> dict[str, Any] | None:
+        """Store an annotation for the leased task.
+
+        With ``next_task`` the server claims the next task too and the answer is what
+        ``claim(with_task=True)`` answers: ``{"task": ...}`` (``{"task": None}`` when the queue is
+        empty), or None when that claim was refused (claim again). Without it, None.
+        """
         body = {"lease_id": lease_id, "transcript": transcript, "intent": intent, "flags": list(flags)}
-        self._json("POST", "/review/api/submit", body)
+        if next_task:
+            body["next"] = True
+        reply = self._json("POST", "/review/api/submit", body)
+        following: dict[str, Any] | None = reply.get("next") if next_task else None
+        return following
 
     def stats(self) -> dict[str, Any]:
         """Shift and all-time figures of the signed-in annotator."""

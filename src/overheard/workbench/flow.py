@@ -15,8 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import transaction
-from ..errors import BadRequest, Conflict
+from ..errors import BadRequest, Conflict, OverheardError
 from ..platform import Platform
+from ..protect import serving
+from ..protect.serving import StaffText
 from ..review import annotations, queue
 from ..review.content import MAX_INTENT_CHARS, AnnotationInput
 from ..review.models import ReviewTask
@@ -81,6 +83,32 @@ def claim(
     options = Options.of(platform)
     with transaction(platform.sessions) as session:
         return queue.claim(session, pseudonym, options.policy, rng=rng or _SYSTEM_RNG, now=now)
+
+
+def claim_with_text(
+    platform: Platform, pseudonym: str, now: datetime, rng: Draw | None = None
+) -> tuple[queue.Lease, StaffText | None] | None:
+    """``claim`` and the leased clip's texts (``serving.text_for_lease``) in one transaction; None
+    when nothing waits.
+
+    The texts are opened and audited exactly as a separate text request would; they are redacted
+    after the commit. Should opening them fail with a refusal (a key gone, say), that transaction
+    rolls back and the claim is made on its own: the lease comes without texts, the caller asks for
+    them (and sees the refusal) as before, and may skip the task.
+    """
+    options = Options.of(platform)
+    serve_policy = serving.ServingPolicy.from_settings(platform.settings)
+    try:
+        with transaction(platform.sessions) as session:
+            lease = queue.claim(session, pseudonym, options.policy, rng=rng or _SYSTEM_RNG, now=now)
+            if lease is None:
+                return None
+            grant = serving.lease_grant(lease.lease_id, pseudonym, serve_policy)
+            opened, _target = serving.open_text_in(session, platform, grant, now=now)
+    except OverheardError:
+        lease = claim(platform, pseudonym, now, rng)
+        return None if lease is None else (lease, None)
+    return lease, opened.redacted()
 
 
 def heartbeat(platform: Platform, pseudonym: str, lease_id: str, now: datetime) -> queue.Lease:
