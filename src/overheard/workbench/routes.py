@@ -86,7 +86,7 @@ def shift_since(request: Request) -> datetime:
 def workbench(request: Request, me: Reviewer, notice: str = "", undo: str = "") -> Response:
     """Claim (or resume) a task and show it; a friendly page when the queue is empty."""
     platform, now = platform_of(request), now_of(request)
-    lease = flow.claim(platform, me.pseudonym, now)
+    found = flow.claim_with_text(platform, me.pseudonym, now)
     context = {
         "me": me,
         "notice": NOTICES.get(notice),
@@ -94,12 +94,14 @@ def workbench(request: Request, me: Reviewer, notice: str = "", undo: str = "") 
         "stats": _stats(request, me.pseudonym),
         "title": "Review",
     }
-    if lease is None:
+    if found is None:
         return page(request, "review/empty.html", context)
+    lease, text = found
     try:
-        text = serving.text_for_lease(
-            platform, lease_id=lease.lease_id, staff=me.pseudonym, now=now
-        )
+        if text is None:  # could not be opened with the claim: ask again, for the refusal
+            text = serving.text_for_lease(
+                platform, lease_id=lease.lease_id, staff=me.pseudonym, now=now
+            )
     except LeaseExpired:
         return redirect("/review?notice=lease_expired", status_code=302)
     except OverheardError as exc:
