@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -322,6 +323,37 @@ def test_preselected_alignments_read_a_mark_the_union_over_every_alignment_misse
     assert watermark._search_issued(soft, others, metrics) is None
 
 
+def test_alignment_as_served_reads_a_mark_only_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mark too weak for the other tests passes at the alignment as served (speed 1, phase 0),
+    and only there: moved to another alignment, or with that test off, it names nobody."""
+    coded = watermark._codeword(KEY, PAYLOAD)
+    served = watermark._served_alignment()
+    raw = np.random.default_rng(2).standard_normal((390, len(coded))) * 1.5
+    raw[served] += coded
+    soft = np.clip(raw / np.median(np.abs(raw), axis=1, keepdims=True), -1.5, 1.5)
+    ranks = -_convcode.decode(soft)[1]  # the served alignment ranked far from the preselected 4
+    assert served not in np.argsort(ranks)[::-1][: watermark.ISSUED_PRESELECTED]
+    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
+    assert watermark._search_issued(soft, among, ranks) == PAYLOAD
+    moved = np.roll(soft, 5, axis=0)
+    assert watermark._search_issued(moved, among, np.roll(ranks, 5)) is None
+    others = watermark.issued(range(1000, 3000), KEY)
+    assert watermark._search_issued(soft, others, ranks) is None
+    monkeypatch.setattr(watermark, "ISSUED_AS_SERVED", False)
+    assert watermark._search_issued(soft, among, ranks) is None
+
+
+def test_issued_search_shares_its_false_trace_budget_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tests' parts of the budget add up to 1 whichever are on (the bound stays 2^-20)."""
+    assert sum(watermark._shares()) == pytest.approx(1.0)
+    monkeypatch.setattr(watermark, "ISSUED_AS_SERVED", False)
+    assert watermark._shares() == pytest.approx((0.5, 0.5, 0.0))
+    monkeypatch.setattr(watermark, "ISSUED_PRESELECTED", 0)
+    assert watermark._shares() == pytest.approx((1.0, 0.0, 0.0))
+
+
 def test_trellis_tail_bound_is_exact_and_batch_encoding_matches() -> None:
     """The log-MGF summed on the trellis equals brute force over every 8-bit message."""
     rng = np.random.default_rng(4)
@@ -333,6 +365,23 @@ def test_trellis_tail_bound_is_exact_and_batch_encoding_matches() -> None:
     words = rng.integers(0, 2**48, 20)
     batch = _convcode.encode_many(words, 48)
     assert all(np.array_equal(batch[i], _convcode.encode(int(w), 48)) for i, w in enumerate(words))
+
+
+def test_trellis_tail_bounds_the_exact_tail_tightly() -> None:
+    """The tail summed on the trellis is never under the brute-force tail and, with a fine step,
+    equals it; on a full codeword it is tighter than the Chernoff bound."""
+    rng = np.random.default_rng(4)
+    soft = np.clip(rng.standard_normal(_convcode.coded_bits(8)), -1.5, 1.5)
+    every = _convcode.encode_many(np.arange(2**8), 8).astype(np.float64)
+    match = soft @ every.T
+    for u in (-5.0, 0.0, 5.0, 10.0, 15.0, 25.0):
+        exact = float(np.mean(match >= u))
+        assert _convcode.tail(soft, u) >= exact
+        assert _convcode.tail(soft, u, step=1e-4) == pytest.approx(exact)
+    full = np.clip(rng.standard_normal(watermark.CODED_BITS) * 1.2, -1.5, 1.5)
+    lambdas = watermark._LAMBDAS
+    chernoff = np.min(_convcode.log_mgf(full[None], lambdas)[0] - lambdas * 70.0)
+    assert math.log(_convcode.tail(full, 70.0)) < chernoff - 1.0
 
 
 def test_issued_ids_leave_marked_clips_traced_and_unmarked_untraced() -> None:
