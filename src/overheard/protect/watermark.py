@@ -79,7 +79,7 @@ ISSUED_ALIGNMENTS = 16
 """Alignments (best match first) whose Chernoff bound the issued-id search evaluates."""
 ISSUED_PRESELECTED = 4
 """Alignments with the best Viterbi metric (chosen without looking at any id) that the search also
-tests under a union over themselves alone; each of the two tests gets half the false-trace budget."""
+tests under a union over themselves alone (its part of the budget: ``ISSUED_SHARES``)."""
 ISSUED_AS_SERVED = True
 """Whether the search also tests the alignment of the clip as served (speed 1, block phase 0: a
 leak that keeps the file's first sample, e.g. re-encoded or with noise added) under a union over
