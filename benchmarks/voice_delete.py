@@ -64,7 +64,14 @@ from overheard.config import Settings
 from overheard.demo import synthesise
 from overheard.speech._whisper import PROMPTED_NBEST, Reading, model_parts
 from overheard.speech.asr import Transcript, Word
-from overheard.speech.guard import DeletionGuard, Verdict, is_confirmation, judge, words_of
+from overheard.speech.guard import (
+    DeletionGuard,
+    Verdict,
+    answer_of,
+    judge,
+    mended,
+    words_of,
+)
 from overheard.speech.nlu import DELETION_WORDS, IntentModel, Interpretation, is_privacy_command
 from overheard.speech.pipeline import SpeechStack, understand, without_keywords
 from overheard.speech.seed import seed_requests
@@ -474,7 +481,7 @@ def listen_if_hinted(
         return
     transcript, _, speech_s = rebuild(seen)
     text = without_keywords(transcript.text, ("alexa",))
-    interpretation = model.predict(text)
+    interpretation = model.predict(mended(text))
     for guard in (DeletionGuard(), DeletionGuard(confirm="always")):
         first = judge(guard, interpretation, transcript, speech_s, text)
         if hints_at_deletion(guard, model, first, text, speech_s):
@@ -504,7 +511,7 @@ class Judge:
                 return None  # no speech, or too long to be a command (never decoded)
             transcript, _, speech_s = rebuild(seen)
             text = without_keywords(transcript.text, ("alexa",))
-            self._seen[i] = (transcript, self.model.predict(text), speech_s, text)
+            self._seen[i] = (transcript, self.model.predict(mended(text)), speech_s, text)
         return self._seen[i]
 
     def verdict(self, guard: DeletionGuard, i: int) -> Verdict | None:
@@ -523,15 +530,26 @@ class Judge:
 
     def answered_yes(self, guard: DeletionGuard, i: int) -> bool:
         """Whether what follows row ``i`` is heard as a yes: its voice's yes for a deletion, the
-        next ordinary clip for ordinary speech."""
+        next ordinary clip for ordinary speech. When that answer is unclear (``answer_of``) the
+        device asks once more: then the voice's "yes please" (what :data:`REASK` asks for) for a
+        deletion, the ordinary clip after the next for ordinary speech, must be a sure yes."""
         key = self.rows[i][0]
         if key[0].endswith("ordinary"):
             after = self.next_ordinary.get(i)
-            got = None if after is None else self.observed(after)
+            then = None if after is None else self.next_ordinary.get(after)
+            answers = [None if j is None else self.observed(j) for j in (after, then)]
         else:
-            seen = self.yes.get((key[1], YES[i % len(YES)]))
-            got = None if not seen else (rebuild(seen)[0], None, 0.0, rebuild(seen)[0].text)
-        return got is not None and is_confirmation(guard, got[0], got[3])
+            answers = [self._yes(key[1], YES[i % len(YES)]), self._yes(key[1], "yes please")]
+        for got in answers:
+            said = "other" if got is None else answer_of(guard, got[0], got[3])
+            if said != "unclear":
+                return said == "yes"
+        return False
+
+    def _yes(self, voice: str, text: str) -> tuple | None:  # type: ignore[type-arg]
+        """The voice's spoken ``text`` (a yes clip) as heard, like :meth:`observed`."""
+        seen = self.yes.get((voice, text))
+        return None if not seen else (rebuild(seen)[0], None, 0.0, rebuild(seen)[0].text)
 
     def rule(self, guard: DeletionGuard):  # type: ignore[no-untyped-def]
         def decide(i: int) -> str | None:
@@ -614,10 +632,11 @@ def main() -> None:
     report(rows, "before the guard (baseline: intent probability >= 0.8)", before)
     guards = {
         "guard, no spoken yes (never)": DeletionGuard(confirm="never"),
-        "guard + spoken yes (unnamed), no second listen (the previous default)": DeletionGuard(
-            verify=False
+        "guard + spoken yes (unnamed), no second listen, no asking again": DeletionGuard(
+            verify=False, reask=False
         ),
-        "guard + spoken yes (unnamed) + second listen (default)": DeletionGuard(),
+        "guard + spoken yes (unnamed) + second listen, no asking again": DeletionGuard(reask=False),
+        "guard + spoken yes (unnamed) + second listen + asking again (default)": DeletionGuard(),
         "guard + spoken yes (always) + second listen": DeletionGuard(confirm="always"),
     }
     for label, guard in guards.items():

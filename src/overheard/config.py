@@ -183,6 +183,18 @@ class Settings(BaseSettings):
         description="Least recogniser utterance confidence of the spoken yes that confirms an "
         "asked voice deletion, 0..1.",
     )
+    voice_delete_reask: bool = Field(
+        True,
+        description='Ask once more ("Sorry, I did not catch that. Say yes please to delete it.") '
+        "when the answer to a voice-deletion question is unclear, instead of dropping it.",
+    )
+    voice_delete_reask_floor: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="An answer of at most two words heard under this utterance confidence (or a yes "
+        "under voice_delete_yes_floor) is unclear and asked about once more, 0..1.",
+    )
     voice_delete_confirm_s: float = Field(
         10.0,
         gt=0,
@@ -243,6 +255,13 @@ class Settings(BaseSettings):
         le=1,
         description="Least confidence of the deletion verb of a reading taken from the second "
         "listen, 0..1.",
+    )
+    voice_delete_likelier_floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Least utterance and verb confidence of a second-listen deletion reading that "
+        "the plain decoder finds more likely than what the first decode heard, 0..1.",
     )
     session_idle_timeout_s: float = Field(
         1800.0,

@@ -138,3 +138,38 @@ def test_a_yes_in_time_schedules_the_asked_deletion_with_its_undo(platform, owne
     with platform.sessions() as s:
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
     assert actions.index("voice_delete.asked") < actions.index("voice_delete.confirmed")
+
+
+def test_an_unclear_answer_asks_once_more_and_a_yes_then_confirms(platform, owner):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    window_s = platform.settings.voice_delete_confirm_s
+    unclear = add_recording(platform, owner.device_id, "yes", at=START + timedelta(seconds=8))
+    assert voice_delete.reask(platform, unclear) == command.id
+    again = add_recording(platform, owner.device_id, "you", at=START + timedelta(seconds=12))
+    assert voice_delete.reask(platform, again) is None  # asked once more at most
+    # past the first deadline (START + window_s), within the one the question asked again set
+    yes = add_recording(
+        platform, owner.device_id, "yes please", at=START + timedelta(seconds=8 + window_s - 1)
+    )
+    assert voice_delete.answer(platform, yes, now=yes.captured_at) == command.id
+    run_due(platform, 8 + window_s - 1 + platform.settings.voice_delete_undo_s + 1)
+    assert not exists(platform, said)
+    with platform.sessions() as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    assert actions.index("voice_delete.asked") < actions.index("voice_delete.reasked")
+    assert actions.index("voice_delete.reasked") < actions.index("voice_delete.confirmed")
+
+
+def test_asking_once_more_does_not_outlast_its_own_deadline(platform, owner):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    window_s = platform.settings.voice_delete_confirm_s
+    unclear = add_recording(platform, owner.device_id, "yes", at=START + timedelta(seconds=2))
+    assert voice_delete.reask(platform, unclear) == command.id
+    late = add_recording(
+        platform, owner.device_id, "yes", at=START + timedelta(seconds=2 + window_s + 1)
+    )
+    assert voice_delete.answer(platform, late, now=late.captured_at) is None
+    run_due(platform, 3600)
+    assert exists(platform, said) and exists(platform, command.id)

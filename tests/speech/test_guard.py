@@ -141,3 +141,54 @@ def test_only_a_plain_sure_yes_confirms(text, confidences, model, expected):
     transcript = heard(text, *confidences, model=model)
     assert is_confirmation(GUARD, transcript, text) is expected
     assert not is_confirmation(GUARD, None, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("delete every thing i said to day", "delete everything i said today"),
+        ("for get what i just said", "forget what i just said"),
+        ("Re move my last request.", "remove my last request."),
+        ("what time is it today", "what time is it today"),
+        ("go to the day care", "go to the day care"),  # only whole pairs are joined
+        ("every", "every"),
+    ],
+)
+def test_words_a_recogniser_splits_are_mended(text, expected):
+    from overheard.speech.guard import mended
+
+    assert mended(text) == expected
+
+
+def test_a_split_deletion_verb_is_judged_by_its_weaker_piece():
+    interp = Interpretation("delete_last", 0.97)
+    sure = heard("for get what i just said", 0.9, 0.8, 0.95, 0.95, 0.95, 0.95)
+    unsure = heard("for get what i just said", 0.9, 0.3, 0.95, 0.95, 0.95, 0.95)
+    assert judge(GUARD, interp, sure, 1.4).reason == "obeyed"  # the shape check sees "forget"
+    assert judge(GUARD, interp, unsure, 1.4).reason == "word_unsure"
+    split_object = heard("delete every thing i said to day")
+    verdict = judge(GUARD, Interpretation("delete_today", 0.95), split_object, 1.8)
+    assert verdict.command == "delete_today" and not verdict.confirm
+
+
+@pytest.mark.parametrize(
+    ("text", "confidences", "expected"),
+    [
+        ("yes", (0.95,), "yes"),
+        ("yes", (0.14,), "unclear"),  # Whisper base hears a tuning voice's lone "yes" at 0.14
+        ("you", (0.05,), "unclear"),  # and another voice's as "you"
+        ("yes please", (0.7, 0.9), "yes"),
+        ("no", (0.2,), "other"),  # a no is never asked about again
+        ("what time is it", (0.3, 0.3, 0.3, 0.3), "other"),  # a new request, not an answer
+        ("play jazz", (0.9, 0.9), "other"),  # two sure words that are no yes
+    ],
+)
+def test_an_unclear_answer_is_asked_about_once_more(text, confidences, expected):
+    from overheard.speech.guard import answer_of
+
+    transcript = heard(text, *confidences)
+    assert answer_of(GUARD, transcript, text) == expected
+    assert answer_of(GUARD, None, text) == "other"
+    assert answer_of(DeletionGuard(reask=False), transcript, text) == (
+        "yes" if expected == "yes" else "other"
+    )

@@ -74,6 +74,41 @@ def test_an_obeyable_reading_wins_over_a_likelier_refused_one(model):
     assert found is not None and found.transcript.text == "erase my last request"
 
 
+def test_a_reading_likelier_than_the_first_pass_has_lower_confidence_floors(model):
+    first = "delete that rick west"  # Whisper base on a tuning voice saying "delete that request"
+    better = [scored(first, -9.0, 0.27), scored("delete that request", -6.0, 0.16)]
+    found = best_deletion(GUARD, model, better, first, "whisper", 1.2)
+    assert found is not None and found.verdict.command == "delete_last" and found.verdict.confirm
+    worse = [scored(first, -9.0, 0.27), scored("delete that request", -9.5, 0.16)]
+    found = best_deletion(GUARD, model, worse, first, "whisper", 1.2)
+    assert found is not None and found.verdict.reason == "asr_unsure"  # verified_floor applies
+    strict = DeletionGuard(likelier_floor=0.4)
+    assert best_deletion(strict, model, better, first, "whisper", 1.2).verdict.command is None
+    # the first pass's own reading (margin 0) is not "likelier": it keeps the verified floor
+    alone = [scored("delete that request", -6.0, 0.16)]
+    found = best_deletion(GUARD, model, alone, "delete that request", "whisper", 1.2)
+    assert found is not None and found.verdict.command is None
+
+
+def test_a_sure_intent_outranks_a_weak_one_nearly_as_likely(model):
+    first = "forget anything i asked you today"
+    readings = [
+        scored(first, -10.0, 0.63),
+        scored("forget everything i asked you to make", -9.8, 0.6),
+    ]
+    weak = model.predict("forget everything i asked you to make")
+    sure = model.predict(first)
+    assert sure.intent == "delete_today" and sure.confidence > weak.confidence
+    found = best_deletion(GUARD, model, readings, first, "whisper", 1.8)
+    assert found is not None and found.verdict.command == "delete_today"
+
+
+def test_readings_outside_the_margin_are_never_taken(model):
+    first = "the race recording on what i just said"
+    readings = [scored(first, -5.0), scored("erase the recording of what i just said", -32.0)]
+    assert best_deletion(GUARD, model, readings, first, "whisper", 2.0) is None
+
+
 @pytest.mark.parametrize(
     ("text", "first", "speech_s", "expected"),
     [

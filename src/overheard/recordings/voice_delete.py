@@ -7,7 +7,9 @@ is still queued) and is audited; a grace of 0 deletes at once. See docs/customer
 A deletion the guard wants confirmed ("delete that") is first *asked*: its job waits in state
 ``awaiting_yes``, which no worker claims, until a plain yes of the same household captured within
 ``voice_delete_confirm_s`` turns it into an ordinary scheduled deletion (:func:`answer`). Without
-a yes it is never carried out.
+a yes it is never carried out. An unclear answer (:func:`overheard.speech.guard.answer_of`) makes
+the device ask once more (:func:`reask`): the deadline moves to ``voice_delete_confirm_s`` after the
+unclear answer, and only a sure yes then confirms.
 """
 
 from __future__ import annotations
@@ -89,6 +91,59 @@ def ask(platform: Platform, rec: Recording, command: str) -> None:
         )
 
 
+def _waiting_for(session: Session, answer: Recording) -> Job | None:
+    """The household's newest asked deletion that ``answer`` was captured in time for (locked)."""
+    return session.scalars(
+        select(Job)
+        .join(Recording, Recording.id == Job.subject)
+        .where(
+            Job.state == AWAITING,
+            Job.kind.in_(JOB_KINDS.values()),
+            Recording.household_id == answer.household_id,
+            Recording.captured_at < answer.captured_at,
+            Job.run_after >= answer.captured_at,
+        )
+        .order_by(Recording.captured_at.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+
+
+def reask(platform: Platform, unclear: Recording) -> str | None:
+    """Ask once more about the newest asked deletion ``unclear`` answered in time: its deadline
+    becomes ``voice_delete_confirm_s`` after ``unclear``. A deletion is asked again at most once.
+
+    Returns the asked command's recording id (None: nothing waiting, or already asked again)."""
+    window_s = platform.settings.voice_delete_confirm_s
+    with transaction(platform.sessions) as session:
+        job = _waiting_for(session, unclear)
+        if job is None:
+            return None
+        again = session.scalars(
+            select(audit.AuditEvent.seq).where(
+                audit.AuditEvent.action == "voice_delete.reasked",
+                audit.AuditEvent.subject == job.subject,
+            )
+        ).first()
+        if again is not None:
+            return None
+        details = {"answer": unclear.id, "confirm_s": window_s}
+        because = Because(
+            unclear.device_id, "voice_delete.reasked", unclear.household_id, None, details
+        )
+        jobs.queue_audited(
+            session,
+            because,
+            job.subject,
+            job=job,
+            state=AWAITING,
+            run_after=unclear.captured_at + timedelta(seconds=window_s),
+            now=unclear.captured_at,
+            audited_at=utcnow(),
+        )
+        return job.subject
+
+
 def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:
     """Confirm the household's newest asked deletion that ``yes`` was captured in time for.
 
@@ -97,20 +152,7 @@ def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -
     """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
-        job = session.scalars(
-            select(Job)
-            .join(Recording, Recording.id == Job.subject)
-            .where(
-                Job.state == AWAITING,
-                Job.kind.in_(JOB_KINDS.values()),
-                Recording.household_id == yes.household_id,
-                Recording.captured_at < yes.captured_at,
-                Job.run_after >= yes.captured_at,
-            )
-            .order_by(Recording.captured_at.desc())
-            .limit(1)
-            .with_for_update()
-        ).first()
+        job = _waiting_for(session, yes)
         if job is None:
             return None
         undo_s = platform.settings.voice_delete_undo_s

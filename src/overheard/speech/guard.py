@@ -48,11 +48,33 @@ CONFIRMATIONS = frozenset(
     {"yes", "yes please", "yes delete it", "yes do it", "yes forget it", "yes confirm", "confirm"}
 )
 """The whole answers taken as a yes to "Delete your last recording?" (nothing else is)."""
+REFUSING_ANSWERS = frozenset(
+    {"no", "no thanks", "no thank you", "cancel", "stop", "don't", "keep it"}
+)
+"""Answers that are a no, however unsure the recogniser is of them: never asked again."""
 QUESTION = {
     "delete_last": "Delete your last recording? Say yes to confirm.",
     "delete_today": "Delete everything you said today? Say yes to confirm.",
 }
 """What the device says when a deletion waits for a spoken yes."""
+REASK = "Sorry, I did not catch that. Say yes please to delete it."
+"""What the device says, once, when the answer to :data:`QUESTION` was unclear (:func:`answer_of`)."""
+Answer = Literal["yes", "unclear", "other"]
+SPLIT_WORDS = {
+    ("every", "thing"): "everything",
+    ("any", "thing"): "anything",
+    ("to", "day"): "today",
+    ("to", "day's"): "today's",
+    ("to", "days"): "today's",
+    ("for", "get"): "forget",
+    ("re", "move"): "remove",
+    ("e", "rase"): "erase",
+    ("de", "lete"): "delete",
+    ("dis", "card"): "discard",
+    ("what", "ever"): "whatever",
+}
+"""Words a recogniser may write in two pieces ("delete every thing i said to day"), mended before a
+request is judged: a general rule about compounds and split syllables, not a list of misses."""
 ConfirmPolicy = Literal["never", "unnamed", "always"]
 
 
@@ -104,6 +126,12 @@ class DeletionGuard:
     right (its probability is shared among "Yes", "Yes." and "Yeah"): from the tuning voices of
     benchmarks/voice_delete.py, a lone "yes" at 0.60-0.81 with Whisper tiny.en but 0.19-0.68 with
     Whisper base ("yes please" 0.79-0.81). Only a whole answer of :data:`CONFIRMATIONS` counts."""
+    reask: bool = True
+    """Ask once more (:data:`REASK`) after an unclear answer instead of dropping the deletion."""
+    reask_floor: float = 0.5
+    """An answer of at most two words heard under this utterance confidence, or a plain yes heard
+    under ``yes_floor``, is unclear: the device asks once more (:data:`REASK`) rather than drop the
+    deletion, and only a sure yes answers that (:func:`answer_of`). Chosen before measuring."""
     verify: bool = True
     """Listen a second time (:mod:`overheard.speech.verify`) to a short request whose first decode
     hints at a deletion, when the recogniser can."""
@@ -117,6 +145,10 @@ class DeletionGuard:
     """Least utterance confidence, 0..1, of a deletion reading taken from the second listen (it
     always waits for a spoken yes); it replaces the recogniser's utterance floor for such a reading."""
     verified_verb_floor: float = 0.1
+    likelier_floor: float = 0.1
+    """Least utterance and verb confidence, 0..1, of a second-listen reading the plain decoder finds
+    more likely than what the first decode heard (its beam search lost it): the sequence's own
+    probability outranks the mean of its word probabilities. It still waits for a spoken yes."""
     """Least confidence, 0..1, of the deletion verb of a reading taken from the second listen."""
     confirm: ConfirmPolicy = "unnamed"
     """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
@@ -151,13 +183,15 @@ def judge(
     request_text: str | None = None,
     *,
     verified: bool = False,
+    likelier: bool = False,
 ) -> Verdict:
     """Whether a request is a deletion to obey, and if not, why. ``verified``: the reading comes
-    from the second listen (:mod:`overheard.speech.verify`): its own confidence floor, and a yes."""
+    from the second listen (:mod:`overheard.speech.verify`): its own confidence floor, and a yes;
+    ``likelier``: such a reading more likely than the first pass's (``likelier_floor``)."""
     if interp.intent not in PRIVACY_INTENTS:
         return Verdict(None, "not_a_command")
     text = request_text if request_text is not None else (transcript.text if transcript else "")
-    words = words_of(text)
+    words = words_of(mended(text))
     plain = " ".join(words)
     if OTHER_OBJECT.search(plain):
         return Verdict(None, "other_object")
@@ -177,6 +211,8 @@ def judge(
     floors = guard.floors(transcript.model)
     if verified:
         floors = ConfidenceFloors(guard.verified_floor, guard.verified_verb_floor)
+        if likelier:
+            floors = ConfidenceFloors(guard.likelier_floor, guard.likelier_floor)
     if transcript.confidence < floors.utterance:
         return Verdict(None, "asr_unsure")
     if transcript.words and _verb_confidence(transcript) < floors.verb:
@@ -191,17 +227,38 @@ def is_confirmation(guard: DeletionGuard, transcript: Transcript | None, request
     return transcript.confidence >= guard.yes_floor
 
 
+def answer_of(guard: DeletionGuard, transcript: Transcript | None, request_text: str) -> Answer:
+    """What a request says to a waiting deletion question: ``yes`` (:func:`is_confirmation`),
+    ``unclear`` (a yes under ``yes_floor``, or at most two words under ``reask_floor`` that are not a
+    no: worth asking once more) or ``other`` (anything else, which leaves the question unanswered)."""
+    if transcript is None:
+        return "other"
+    if is_confirmation(guard, transcript, request_text):
+        return "yes"
+    words = words_of(request_text)
+    said = " ".join(words)
+    if not guard.reask or not words or said in REFUSING_ANSWERS:
+        return "other"
+    if said in CONFIRMATIONS or (len(words) <= 2 and transcript.confidence < guard.reask_floor):
+        return "unclear"
+    return "other"
+
+
 def _verb_confidence(transcript: Transcript) -> float:
-    """The recogniser's confidence in the first word of the first deletion phrase (0: none)."""
-    tokens = [" ".join(words_of(w.text)) for w in transcript.words]
+    """The recogniser's confidence in the first word of the first deletion phrase (0: none); a verb
+    the recogniser split in two ("for get") has the lesser confidence of its pieces."""
+    merged = _mended_tokens([" ".join(words_of(w.text)) for w in transcript.words])
+    tokens = [token for token, _ in merged]
     joined = " ".join(tokens)
     found = DELETION_WORDS.search(joined)
     if found is None:
         return 0.0
     position = 0
-    for word, token in zip(transcript.words, tokens, strict=True):
+    for (token, first), next_first in zip(
+        merged, [f for _, f in merged[1:]] + [len(transcript.words)], strict=True
+    ):
         if position >= found.start() and token:
-            return word.confidence
+            return min(w.confidence for w in transcript.words[first:next_first])
         position += len(token) + 1
     return 0.0
 
@@ -209,6 +266,27 @@ def _verb_confidence(transcript: Transcript) -> float:
 def words_of(text: str) -> list[str]:
     """The lowercase words of ``text``."""
     return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def mended(text: str) -> str:
+    """``text`` with the words a recogniser split in two joined again (:data:`SPLIT_WORDS`)."""
+    return " ".join(word for word, _ in _mended_tokens(text.split()))
+
+
+def _mended_tokens(tokens: list[str]) -> list[tuple[str, int]]:
+    """(word, index of its first token) with split words joined; each token compared as spoken."""
+    plain = [" ".join(words_of(t)) for t in tokens]
+    out: list[tuple[str, int]] = []
+    i = 0
+    while i < len(tokens):
+        joined = SPLIT_WORDS.get((plain[i], plain[i + 1])) if i + 1 < len(tokens) else None
+        if joined is not None:
+            out.append((joined, i))
+            i += 2
+        else:
+            out.append((tokens[i], i))
+            i += 1
+    return out
 
 
 def _verb_near_start(words: list[str], within: int) -> bool:

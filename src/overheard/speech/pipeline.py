@@ -36,7 +36,7 @@ from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
-from .guard import QUESTION, DeletionGuard, Verdict, is_confirmation, judge
+from .guard import QUESTION, DeletionGuard, Verdict, answer_of, judge, mended
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
 from .vad import Segment, SileroVad, speech_segments, trim_silence
 from .verify import Verification, can_verify, hints_at_deletion, verify
@@ -253,7 +253,7 @@ def _analyse_request(
     heard = trim_silence(request, segments)
     transcript = shifted(stack.asr.transcribe(heard), offset_s)
     request_text = without_keywords(transcript.text, stack.wake_keywords)
-    interpretation = stack.nlu.predict(request_text)
+    interpretation = stack.nlu.predict(mended(request_text))
     verdict = judge(stack.guard, interpretation, transcript, speech_s, request_text)
     found = (
         second_listen(stack, heard, transcript, verdict, speech_s, request_text)
@@ -449,8 +449,11 @@ def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcom
             if outcome.transcript
             else ""
         )
-        if is_confirmation(stack.guard, outcome.transcript, text):
+        said = answer_of(stack.guard, outcome.transcript, text)
+        if said == "yes":
             voice_delete.answer(platform, rec)
+        elif said == "unclear":
+            voice_delete.reask(platform, rec)
         return
     if verdict.command is None:
         _record_refusal(platform, rec, verdict)

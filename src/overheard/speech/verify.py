@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from .asr import AsrBackend, Transcript, Word
-from .guard import CONFIRMATIONS, DeletionGuard, Verdict, judge, words_of
+from .guard import CONFIRMATIONS, DeletionGuard, Verdict, judge, mended, words_of
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, IntentModel, Interpretation
 
 COMMAND_PROMPT = (
@@ -78,12 +78,12 @@ def hints_at_deletion(
         return False
     if first.reason in ("other_object", "too_long", "shape"):
         return False
-    words = words_of(text)
+    words = words_of(mended(text))
     if not words or len(words) > guard.max_words + 2 or " ".join(words) in CONFIRMATIONS:
         return False
     if DELETION_WORDS.search(" ".join(words)):
         return True
-    return privacy_probability(model, text) >= guard.verify_hint_floor
+    return privacy_probability(model, " ".join(words)) >= guard.verify_hint_floor
 
 
 def privacy_probability(model: IntentModel, text: str) -> float:
@@ -122,17 +122,19 @@ def best_deletion(
     heard = next((r.logprob for r in readings if r.text == plain), None)
     best: Verification | None = None
     for reading in readings:
-        if not DELETION_WORDS.search(reading.text) or not reading.words:
+        if not DELETION_WORDS.search(mended(reading.text)) or not reading.words:
             continue
         margin = -math.inf if heard is None else reading.logprob - heard
+        if margin < -guard.verify_margin_nats:
+            continue
         transcript = as_transcript(reading, recogniser)
-        interp = model.predict(reading.text)
-        verdict = judge(guard, interp, transcript, speech_s, reading.text, verified=True)
+        interp = model.predict(mended(reading.text))
+        verdict = judge(
+            guard, interp, transcript, speech_s, reading.text, verified=True, likelier=margin > 0
+        )
         found = Verification(transcript, interp, margin, verdict)
         if best is None or _better(found, best):
             best = found
-    if best is None or best.margin_nats < -guard.verify_margin_nats:
-        return None
     return best
 
 
@@ -143,8 +145,11 @@ def as_transcript(reading: Reading, model: str) -> Transcript:
 
 
 def _better(a: Verification, b: Verification) -> bool:
-    """Obeyable readings first, then the likelier."""
-    return (a.verdict.command is not None, a.margin_nats) > (
-        b.verdict.command is not None,
-        b.margin_nats,
-    )
+    """Obeyable readings first, then the likelier reading *and* intent together: the margin plus
+    the log of the intent probability ("forget everything i asked you to make", a weak
+    ``delete_last``, does not beat a nearly as likely, sure ``delete_today`` reading)."""
+    return (a.verdict.command is not None, _joint(a)) > (b.verdict.command is not None, _joint(b))
+
+
+def _joint(found: Verification) -> float:
+    return found.margin_nats + math.log(max(found.interpretation.confidence, 1e-9))
