@@ -347,7 +347,10 @@ def observations(
         assert cache is not None
         pcm = audio(key, voice, args.cache)
         found, seen = cache.get(pcm)
-        if not found and not args.cached_only:
+        budget_left = (
+            args.decode_budget_s <= 0 or time.perf_counter() - started < args.decode_budget_s
+        )
+        if not found and not args.cached_only and budget_left:
             seen = observe(stack, pcm, ordinary=key[0].endswith("ordinary"))
             cache.put(pcm, seen)
             decoded, found = decoded + 1, True
@@ -599,6 +602,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--reverse", action="store_true", help="decode the plan backwards (a second process)"
+    )
+    parser.add_argument(
+        "--decode-budget-s",
+        type=float,
+        default=0.0,
+        help="stop decoding after this many seconds and judge the rest as --cached-only (0: none)",
     )
     parser.add_argument("--nlu", choices=("ngrams", "embeddings"), default="embeddings")
     parser.add_argument(
