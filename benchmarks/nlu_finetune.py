@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from nlu import latency_ms  # benchmarks/nlu.py: the same timing for every intent model
 from safetensors.torch import load_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
@@ -165,22 +166,6 @@ def frozen_encoder(model: MiniLM, tokenizer: Tokenizer):  # type: ignore[no-unty
         return np.vstack([seen[t] for t in texts]).astype(np.float32)
 
     return encode
-
-
-def latency_ms(predict, texts: Sequence[str], count: int = 200) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """CPU (this thread) and wall milliseconds of one ``predict(text)``, p50 / p99."""
-    cpu, wall = [], []
-    for text in list(texts)[:count]:
-        c, w = time.thread_time(), time.perf_counter()
-        predict(text)
-        cpu.append((time.thread_time() - c) * 1000)
-        wall.append((time.perf_counter() - w) * 1000)
-    return {
-        "cpu_p50": float(np.percentile(cpu, 50)),
-        "cpu_p99": float(np.percentile(cpu, 99)),
-        "wall_p50": float(np.percentile(wall, 50)),
-        "wall_p99": float(np.percentile(wall, 99)),
-    }
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -358,9 +343,9 @@ def main() -> None:
 
     one(texts[0])
     speed = {
-        "fine-tuned MiniLM, PyTorch, batch 1": latency_ms(one, texts),
+        "fine-tuned MiniLM, PyTorch, batch 1": latency_ms(one, texts, count=200),
         "TF-IDF + LinearSVC (baseline)": latency_ms(
-            lambda t: svc.predict(vectorizer.transform([t]))[0], texts
+            lambda t: svc.predict(vectorizer.transform([t]))[0], texts, count=200
         ),
     }
     print("\n| model | CPU ms p50 / p99 | wall ms p50 / p99 |\n| --- | --- | --- |")
