@@ -7,9 +7,14 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from overheard.audit import AuditEvent
+from overheard.db import utcnow
 from overheard.jobs import Job, claim, run_claimed
 from overheard.recordings import voice_delete
-from overheard.recordings.models import Recording
+from overheard.recordings.models import Recording, Status
+from overheard.speech import pipeline
+from overheard.speech.asr import Transcript, Word
+from overheard.speech.guard import Verdict
+from overheard.speech.pipeline import Outcome
 from tests.accounts.conftest import START, submit
 from tests.customer.conftest import add_recording
 
@@ -173,3 +178,44 @@ def test_asking_once_more_does_not_outlast_its_own_deadline(platform, owner):
     assert voice_delete.answer(platform, late, now=late.captured_at) is None
     run_due(platform, 3600)
     assert exists(platform, said) and exists(platform, command.id)
+
+
+def _heard(text: str, confidence: float) -> Outcome:
+    """The pipeline's outcome of a clip that is no command, heard as ``text`` at ``confidence``."""
+    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, confidence) for i, w in enumerate(text.split()))
+    transcript = Transcript(text, words, confidence, "whisper")
+    return Outcome(
+        Status.TRANSCRIBED,
+        None,
+        0.3 * len(words),
+        transcript=transcript,
+        verdict=Verdict(None, "not_a_command"),
+    )
+
+
+def test_the_pipeline_gives_an_unclear_answer_a_second_question_and_a_sure_yes_the_deletion(
+    platform, owner
+):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    window_s = platform.settings.voice_delete_confirm_s
+    answers = [("no", 0.9, 4), ("yes", 0.05, 8), ("yes please", 0.9, 8 + window_s - 1)]
+    for text, confidence, second in answers:
+        rec = add_recording(platform, owner.device_id, text, at=START + timedelta(seconds=second))
+        pipeline._obey_privacy_command(platform, rec.id, _heard(text, confidence))
+        with platform.sessions() as s:
+            actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+        if text == "no":  # neither an answer nor worth asking again: the question still waits
+            assert "voice_delete.reasked" not in actions
+            assert "voice_delete.confirmed" not in actions
+        elif text == "yes":  # heard, but too unsure to delete on: asked once more
+            assert "voice_delete.reasked" in actions
+            assert "voice_delete.confirmed" not in actions
+        else:  # past the first deadline, inside the one the second question set
+            assert actions.index("voice_delete.reasked") < actions.index("voice_delete.confirmed")
+    # the pipeline confirms at the time it runs (now), and the undo period runs from then
+    undone_at = (utcnow() - START).total_seconds() + platform.settings.voice_delete_undo_s
+    run_due(platform, undone_at - 5)
+    assert exists(platform, said)
+    run_due(platform, undone_at + 5)
+    assert not exists(platform, said) and not exists(platform, command.id)
