@@ -228,15 +228,10 @@ def _same_body(found: Recording, digest: bytes | None) -> Recording:
     return found
 
 
-def check_upload_rate(platform: Platform, device_id: str, now: datetime) -> None:
+def _check_rate(session: Session, settings: Settings, device_id: str, now: datetime) -> None:
     """Refuse (429, ``Retry-After``) a device past ``upload_device_max_per_window`` stored uploads
     in the last ``upload_device_window_s``; counted from the recordings table, so every web
     process shares the limit."""
-    with platform.readers() as session:
-        _check_rate(session, platform.settings, device_id, now)
-
-
-def _check_rate(session: Session, settings: Settings, device_id: str, now: datetime) -> None:
     window = timedelta(seconds=settings.upload_device_window_s)
     limit = settings.upload_device_max_per_window
     oldest_counted = session.scalar(nth_newest_upload(device_id, now - window, limit))
