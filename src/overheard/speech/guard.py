@@ -145,11 +145,11 @@ class DeletionGuard:
     """Least utterance confidence, 0..1, of a deletion reading taken from the second listen (it
     always waits for a spoken yes); it replaces the recogniser's utterance floor for such a reading."""
     verified_verb_floor: float = 0.1
+    """Least confidence, 0..1, of the deletion verb of a reading taken from the second listen."""
     likelier_floor: float = 0.1
     """Least utterance and verb confidence, 0..1, of a second-listen reading the plain decoder finds
     more likely than what the first decode heard (its beam search lost it): the sequence's own
     probability outranks the mean of its word probabilities. It still waits for a spoken yes."""
-    """Least confidence, 0..1, of the deletion verb of a reading taken from the second listen."""
     confirm: ConfirmPolicy = "unnamed"
     """Which deletions wait for a spoken yes: ``never``, ``unnamed`` (those that do not name what
     was said, :data:`SPEECH_OBJECT`: "delete that") or ``always``."""
