@@ -482,16 +482,29 @@ def transcribe(
             help="Require the wake word (default); --no-wake-gate transcribes plain speech.",
         ),
     ] = True,
+    answering: Annotated[
+        str | None,
+        typer.Option(
+            help="Take each file as the answer to the question about this deletion "
+            "(delete_last or delete_today): `say` then shows the question asked once more "
+            "after an unclear answer.",
+        ),
+    ] = None,
 ) -> None:
     """Run the speech pipeline on files (no server needed); one JSON line per file.
 
-    Each line: file, status, text, words (text, start_s, end_s, confidence), confidence, intent.
+    Each line: file, status, text, words (text, start_s, end_s, confidence), confidence, intent,
+    answer (yes, unclear or other, for a clip that is no deletion request) and say (what the
+    device would say next, if anything).
     """
     from rich.progress import track
 
     from .speech.audio import read_audio_file
+    from .speech.nlu import PRIVACY_INTENTS
     from .speech.pipeline import analyse, stack_from_settings
 
+    if answering not in (None, *PRIVACY_INTENTS):
+        raise typer.BadParameter(f"use one of {PRIVACY_INTENTS}", param_hint="--answering")
     stack = stack_from_settings(load_settings(asr=asr))
     err = Console(stderr=True)
     for path in track(files, description="transcribing", console=err):
@@ -500,7 +513,7 @@ def transcribe(
         except OverheardError as exc:
             typer.echo(json.dumps({"file": str(path), "error": exc.code, "message": exc.message}))
             continue
-        typer.echo(json.dumps({"file": str(path), **outcome.summary()}))
+        typer.echo(json.dumps({"file": str(path), **outcome.summary(answering)}))  # type: ignore[arg-type]
 
 
 @app.command()

@@ -185,8 +185,9 @@ class Settings(BaseSettings):
     )
     voice_delete_reask: bool = Field(
         True,
-        description='Ask once more ("Sorry, I did not catch that. Say yes please to delete it.") '
-        "when the answer to a voice-deletion question is unclear, instead of dropping it.",
+        description='Ask once more ("Sorry, I did not catch that. Say yes please to delete your '
+        'last recording.") when the answer to a voice-deletion question is unclear, instead of '
+        "dropping it.",
     )
     voice_delete_reask_floor: float = Field(
         0.5,

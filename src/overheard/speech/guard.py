@@ -18,6 +18,8 @@ from typing import Literal
 
 from .asr import Transcript
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, Interpretation, PrivacyCommand
+from .questions import QUESTION as QUESTION
+from .questions import REASK as REASK
 
 REFUSALS = (
     "not_a_command",
@@ -52,13 +54,6 @@ REFUSING_ANSWERS = frozenset(
     {"no", "no thanks", "no thank you", "cancel", "stop", "don't", "keep it"}
 )
 """Answers that are a no, however unsure the recogniser is of them: never asked again."""
-QUESTION = {
-    "delete_last": "Delete your last recording? Say yes to confirm.",
-    "delete_today": "Delete everything you said today? Say yes to confirm.",
-}
-"""What the device says when a deletion waits for a spoken yes."""
-REASK = "Sorry, I did not catch that. Say yes please to delete it."
-"""What the device says, once, when the answer to :data:`QUESTION` was unclear (:func:`answer_of`)."""
 Answer = Literal["yes", "unclear", "other"]
 SPLIT_WORDS = {
     ("every", "thing"): "everything",

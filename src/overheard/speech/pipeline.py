@@ -36,8 +36,9 @@ from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
-from .guard import QUESTION, DeletionGuard, Verdict, answer_of, judge, mended
-from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, default_intent_model
+from .guard import Answer, DeletionGuard, Verdict, answer_of, judge, mended
+from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, PrivacyCommand, default_intent_model
+from .questions import QUESTION, REASK
 from .vad import Segment, SileroVad, speech_segments, trim_silence
 from .verify import Verification, can_verify, hints_at_deletion, verify
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
@@ -155,9 +156,13 @@ class Outcome:
     """Seconds into the received clip where the kept audio starts; None = all of it is kept."""
     verdict: Verdict | None = None
     """The deletion guard's decision (None when nothing was understood)."""
+    answer: Answer | None = None
+    """What the request says to a deletion question waiting for a spoken yes (:func:`answer_of`);
+    None when it is a deletion request itself or nothing was understood."""
 
-    def summary(self) -> dict[str, object]:
-        """A JSON-ready view (for the command line)."""
+    def summary(self, asked: PrivacyCommand | None = None) -> dict[str, object]:
+        """A JSON-ready view (for the command line); ``asked``: the deletion whose question this
+        clip answers, if one waits."""
         interp = self.interpretation
         return {
             "status": self.status.value,
@@ -171,15 +176,20 @@ class Outcome:
             else [_word_json(w) for w in self.transcript.words],
             "intent": None if interp is None else interp.intent,
             "slots": None if interp is None else interp.slots,
-            "say": self.question(),
+            "answer": self.answer,
+            "say": self.question(asked),
         }
 
-    def question(self) -> str | None:
-        """What the device asks before a deletion that waits for a spoken yes (None: nothing)."""
+    def question(self, asked: PrivacyCommand | None = None) -> str | None:
+        """What the device says next (None: nothing): the question before a deletion that waits
+        for a spoken yes, or the question asked once more (:data:`REASK`) when this clip answers
+        the question about ``asked`` unclearly."""
         verdict = self.verdict
-        if verdict is None or verdict.command is None or not verdict.confirm:
-            return None
-        return QUESTION[verdict.command]
+        if verdict is not None and verdict.command is not None and verdict.confirm:
+            return QUESTION[verdict.command]
+        if asked is not None and self.answer == "unclear":
+            return REASK[asked]
+        return None
 
 
 def _word_json(word: Word) -> dict[str, object]:
@@ -263,8 +273,13 @@ def _analyse_request(
     if found is not None:
         transcript, interpretation = shifted(found.transcript, offset_s), found.interpretation
         verdict = found.verdict
+    answer = (
+        answer_of(stack.guard, transcript, request_text)
+        if verdict.reason == "not_a_command"
+        else None
+    )
     return Outcome(
-        Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s, verdict
+        Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s, verdict, answer
     )
 
 
@@ -321,10 +336,11 @@ def process_recording(platform: Platform, recording_id: str) -> None:
         )
     outcome = analyse(stack_for(platform), pcm)
     _store(platform, recording_id, outcome, pcm, utcnow())
+    # Before the disguise: a question the device must speak is asked while the household waits.
+    _obey_privacy_command(platform, recording_id, outcome)
     if outcome.status is Status.TRANSCRIBED:
         # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
         jobs.run_now(platform, DISGUISE_JOB, recording_id)
-    _obey_privacy_command(platform, recording_id, outcome)
 
 
 def _store(

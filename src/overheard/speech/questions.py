@@ -1,0 +1,21 @@
+"""What a device says about a voice deletion that waits for a spoken yes.
+
+Kept apart from the guard (:mod:`overheard.speech.guard`), which decides when to ask, so that the
+device API can hand these words to a device without loading the speech models' dependencies.
+"""
+
+from __future__ import annotations
+
+QUESTION = {
+    "delete_last": "Delete your last recording? Say yes to confirm.",
+    "delete_today": "Delete everything you said today? Say yes to confirm.",
+}
+"""What the device says when a deletion waits for a spoken yes, per command."""
+REASK = {
+    "delete_last": "Sorry, I did not catch that. Say yes please to delete your last recording.",
+    "delete_today": "Sorry, I did not catch that. Say yes please to delete everything you said "
+    "today.",
+}
+"""What the device says, once, when the answer to :data:`QUESTION` was unclear
+(:func:`overheard.speech.guard.answer_of`): it names the deletion again, since whoever answers may
+not have heard the question."""
