@@ -25,6 +25,7 @@ from ..platform import Platform
 from ..speech.audio import container_of
 from .ingest import admit, ingest
 from .models import DeletionReceipt, Recording, Tombstone
+from .voice_prompt import Prompt, tell
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(device())])
 
@@ -79,6 +80,19 @@ class DeletedBody(BaseModel):
     deletion: DeletionOut
 
 
+class PromptOut(BaseModel):
+    """A question the device is to speak now, because this utterance prompted it."""
+
+    kind: str = Field(
+        description="`question` (a voice deletion waits for a spoken yes) or `reask` (the "
+        "answer was unclear: asked once more)."
+    )
+    say: str = Field(description="The words to speak.")
+    answer_by: str = Field(
+        description="RFC 3339 time: an answer captured later no longer counts."
+    )
+
+
 class UtteranceOut(BaseModel):
     """A stored utterance as its device sees it."""
 
@@ -86,6 +100,12 @@ class UtteranceOut(BaseModel):
     status: str
     duration_s: float = Field(description="Seconds of audio stored.")
     reason: str | None = Field(None, description="Why processing ended where it did, if it failed.")
+    prompt: PromptOut | None = Field(
+        None,
+        description="What the server waits for from this device after this utterance: shown "
+        "only to the device that recorded it, until the question is answered or `answer_by` "
+        "passes (docs/device.md).",
+    )
 
 
 def _err(desc: str) -> dict[str, object]:
@@ -211,9 +231,18 @@ def check_content_type(value: str | None, body: bytes) -> None:
         raise UnsupportedMedia(f"Content-Type says {declared} but the body is {actual}")
 
 
-def _out(rec: Recording) -> UtteranceOut:
+def _out(rec: Recording, prompt: Prompt | None = None) -> UtteranceOut:
+    said = (
+        None
+        if prompt is None
+        else PromptOut(kind=prompt.kind, say=prompt.say, answer_by=prompt.answer_by.isoformat())
+    )
     return UtteranceOut(
-        id=rec.id, status=rec.status, duration_s=round(rec.duration_s, 3), reason=rec.status_reason
+        id=rec.id,
+        status=rec.status,
+        duration_s=round(rec.duration_s, 3),
+        reason=rec.status_reason,
+        prompt=said,
     )
 
 
@@ -278,7 +307,8 @@ async def upload_utterance(
 def get_utterance(
     recording_id: str, platform: PlatformDep, device: DeviceDep
 ) -> UtteranceOut | JSONResponse:
-    """Status of an utterance this device's household uploaded (410 once it was deleted)."""
+    """Status of an utterance this device's household uploaded (410 once it was deleted), with
+    the question the device is to speak when it recorded the utterance and a question waits."""
     with platform.readers() as session:
         rec = session.get(Recording, recording_id)
         stone = None if rec is not None else session.get(Tombstone, recording_id)
@@ -292,4 +322,4 @@ def get_utterance(
         return JSONResponse(body.model_dump(), status_code=410)
     if rec is None or rec.household_id != device.household_id:
         raise RecordingNotFound("no such recording")
-    return _out(rec)
+    return _out(rec, tell(platform, device.id, rec, datetime.now(UTC)))

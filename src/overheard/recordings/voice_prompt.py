@@ -1,0 +1,134 @@
+"""What the server waits for from a device: the spoken question of a voice deletion.
+
+A deletion held for a spoken yes (:func:`overheard.recordings.voice_delete.ask`) is asked by the
+device that heard the command; asked once more after an unclear answer
+(:func:`~overheard.recordings.voice_delete.reask`), by the device that heard that answer. That device,
+and no other (not even one of the same household), learns the words to say and the deadline from
+the status of the recording that prompted them (``GET /api/v1/utterances/{id}``, ``prompt``) until
+the question is answered or its deadline passes. The first time a device is told of a question, the
+audit log gets ``voice_delete.prompted`` (actor: the device) in the same transaction as the read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..db import transaction
+from ..jobs import Job
+from ..platform import Platform
+from ..speech.questions import QUESTION, REASK
+from .models import Recording
+from .voice_delete import AWAITING, JOB_KINDS
+
+PROMPTED = "voice_delete.prompted"
+"""Audit action: a device was told a question it is to speak."""
+REASKED = "voice_delete.reasked"
+COMMANDS = {kind: command for command, kind in JOB_KINDS.items()}
+PromptKind = Literal["question", "reask"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A question one device is to speak, and until when its answer counts."""
+
+    about: str
+    """The recording that prompted it: the command (question) or the unclear answer (re-ask)."""
+    command: str
+    """The deletion waiting: ``delete_last`` or ``delete_today``."""
+    kind: PromptKind
+    answer_by: datetime
+    """The latest capture time of an answer that counts (UTC)."""
+    subject: str
+    """The command's recording id (the deletion job's subject)."""
+
+    @property
+    def say(self) -> str:
+        """The words the device speaks."""
+        return (QUESTION if self.kind == "question" else REASK)[self.command]
+
+
+def prompt_about(session: Session, rec: Recording, now: datetime) -> Prompt | None:
+    """The question ``rec`` prompted that still waits for an answer at ``now`` (None: none)."""
+    waiting = session.execute(
+        select(Job.kind, Job.subject, Job.run_after)
+        .join(Recording, Recording.id == Job.subject)
+        .where(
+            Job.state == AWAITING,
+            Job.kind.in_(COMMANDS),
+            Job.run_after >= now,
+            Recording.household_id == rec.household_id,
+        )
+    ).all()
+    if not waiting:
+        return None
+    answers = _reasked_answers(session, [subject for _, subject, _ in waiting])
+    for kind, subject, due in waiting:
+        asker = answers.get(subject, subject)
+        if asker == rec.id:
+            said: PromptKind = "reask" if subject in answers else "question"
+            return Prompt(rec.id, COMMANDS[kind], said, _utc(due), subject)
+    return None
+
+
+def _utc(when: datetime) -> datetime:
+    """A stored time (naive on SQLite) as an aware UTC time."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _reasked_answers(session: Session, subjects: list[str]) -> dict[str, str]:
+    """Per asked command, the unclear answer it was asked again about (absent: not asked again)."""
+    events = session.execute(
+        select(audit.AuditEvent.subject, audit.AuditEvent.details).where(
+            audit.AuditEvent.action == REASKED, audit.AuditEvent.subject.in_(subjects)
+        )
+    ).all()
+    return {str(subject): str(details.get("answer")) for subject, details in events}
+
+
+def tell(platform: Platform, device_id: str, rec: Recording, now: datetime) -> Prompt | None:
+    """The question ``rec`` prompted, for the device that recorded it (None for any other device);
+    the first telling of each question to the device is audited."""
+    if rec.device_id != device_id:
+        return None
+    with platform.readers() as session:
+        prompt = prompt_about(session, rec, now)
+    if prompt is None or _told(platform, device_id, prompt):
+        return prompt
+    with transaction(platform.sessions) as session:
+        prompt = prompt_about(session, rec, now)
+        if prompt is not None and not _told_in(session, device_id, prompt):
+            audit.append(
+                session,
+                actor=device_id,
+                action=PROMPTED,
+                subject=prompt.subject,
+                household_id=rec.household_id,
+                reason=prompt.kind,
+                details={"about": rec.id, "answer_by": prompt.answer_by.isoformat()},
+                now=now,
+            )
+    return prompt
+
+
+def _told(platform: Platform, device_id: str, prompt: Prompt) -> bool:
+    with platform.readers() as session:
+        return _told_in(session, device_id, prompt)
+
+
+def _told_in(session: Session, device_id: str, prompt: Prompt) -> bool:
+    """Whether the device was already told this question (this kind, about this recording)."""
+    found = session.scalars(
+        select(audit.AuditEvent.seq).where(
+            audit.AuditEvent.action == PROMPTED,
+            audit.AuditEvent.subject == prompt.subject,
+            audit.AuditEvent.actor == device_id,
+            audit.AuditEvent.reason == prompt.kind,
+        )
+    ).first()
+    return found is not None
