@@ -20,6 +20,7 @@ from overheard.device.delivery import Backoff
 from overheard.device.mute import MuteSwitch
 from overheard.device.run import Device, DeviceFiles
 from overheard.device.state import StateLine
+from overheard.device.voice import Voice
 
 START_TIMEOUT_S = 60.0
 
@@ -95,11 +96,14 @@ def make_device(tmp_path: Path) -> Iterator[Callable[..., Device]]:
     """Factory: a device of a new household on ``server``, quick to retry, quiet."""
     made: list[Device] = []
 
-    def make(server: LiveServer, files: DeviceFiles | None = None, **options: object) -> Device:
+    def make(
+        server: LiveServer, files: DeviceFiles | None = None, *, voice: Voice | None = None,
+        **options: object,
+    ) -> Device:
         files = files or server.enrol(tmp_path)
         uploader_options = {"backoff": Backoff(first_s=0.05, max_s=0.3), "poll_s": 0.1, **options}
         device = Device.open(server.url, files, line=StateLine(io.StringIO(), live=False),
-                             switch=MuteSwitch(), uploader_options=uploader_options)
+                             switch=MuteSwitch(), voice=voice, uploader_options=uploader_options)
         made.append(device)
         return device
 

@@ -27,6 +27,7 @@ from overheard.device.queue import MAX_ITEMS
 from overheard.device.run import Device, DeviceFiles
 from overheard.device.simulate import SimReport, load_clips, simulate
 from overheard.device.state import StateLine
+from overheard.device.voice import Voice
 from overheard.speech.wake import DEFAULT_WAKE_THRESHOLD
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -68,6 +69,11 @@ def device(
         help="After file input ends, seconds to wait for deliveries and deletions.")] = DRAIN_S,
     mic: Annotated[str | None, typer.Option(help="PortAudio input device (index or name).")] = None,
     muted: Annotated[bool, typer.Option("--muted", help="Start muted.")] = False,
+    speak: Annotated[bool, typer.Option(
+        "--speak/--no-speak", help="Speak the server's questions with espeak-ng (they are always "
+        "printed).")] = True,
+    say_dir: Annotated[Path | None, typer.Option(
+        "--say-dir", help="Also keep every spoken question as a WAV file in this folder.")] = None,
 ) -> None:
     """Listen (microphone or --input), detect the wake word locally, upload what follows."""
     if ctx.invoked_subcommand is not None:
@@ -77,8 +83,9 @@ def device(
     config = DetectorConfig(wake_threshold=threshold, max_utterance_s=max_utterance_s)
     switch = MuteSwitch(muted)
     line = StateLine()
+    voice = Voice(line.say, keep_dir=say_dir) if speak else None
     dev = Device.open(server, files, detector=Detector(config), line=line, switch=switch,
-                      max_queue_items=max_queue)
+                      voice=voice, max_queue_items=max_queue)
     with _mute_controls(switch, uses_stdin=input_path == "-") as keys:
         line.say(f"device ready → {server}; " + ("press m to mute" if keys else
                  f"kill -USR1 {_pid()} to mute"))
@@ -152,7 +159,8 @@ def _summary(dev: Device) -> None:
     typer.echo(
         f"recorded {len(dev.utterances)}; sent {tally.sent}; already there {tally.replayed}; "
         f"refused {tally.refused}; dropped {tally.dropped}; cleared by deletions "
-        f"{tally.deleted_here}; queued {len(dev.queue)}"
+        f"{tally.deleted_here}; queued {len(dev.queue)}; questions {len(tally.prompts)}; "
+        f"answers {len(dev.answers)}"
     )
 
 

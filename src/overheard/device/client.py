@@ -69,11 +69,27 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """A question the server waits for this device to speak (docs/device.md)."""
+
+    about: str
+    """The recording that prompted it."""
+    kind: str
+    """``question`` or ``reask`` (the answer was unclear: asked once more)."""
+    say: str
+    """The words to speak."""
+    answer_by: datetime
+    """An answer captured after this no longer counts."""
+
+
+@dataclass(frozen=True)
 class Processing:
     """Where a recording stands."""
 
     id: str
     status: str
+    prompt: Prompt | None = None
+    """The question this recording prompted, while the server waits for its answer."""
 
     @property
     def settled(self) -> bool:
@@ -138,7 +154,8 @@ class DeviceClient:
         """What became of a recording; None when the server does not know it (404)."""
         response = self._send("GET", f"{UPLOAD_PATH}/{recording_id}")
         if response.status_code == 200:
-            return Processing(recording_id, response.json()["status"])
+            body = response.json()
+            return Processing(recording_id, body["status"], _prompt(recording_id, body.get("prompt")))
         if response.status_code == 410:
             return _deletion(recording_id, response.json()["deletion"])
         if response.status_code == 404:
@@ -166,6 +183,12 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
         return str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return "http_error", response.text[:200]
+
+
+def _prompt(recording_id: str, body: dict[str, Any] | None) -> Prompt | None:
+    if not body:
+        return None
+    return Prompt(recording_id, str(body["kind"]), str(body["say"]), _aware(body["answer_by"]))
 
 
 def _deletion(recording_id: str, body: dict[str, Any]) -> Deletion:

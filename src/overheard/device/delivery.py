@@ -2,7 +2,8 @@
 
 One thread does everything that talks to the network, in this order on every round:
 1. ask about recently delivered utterances (a 410 says a deletion removed them; the queue is then
-   cleared of whatever that deletion covers, *before* any backlog is sent);
+   cleared of whatever that deletion covers, *before* any backlog is sent; an answer may carry a
+   question the device is to speak, told once as a ``question`` event);
 2. send the oldest queued utterance, with the idempotency key it was given when recorded.
 Anything that fails for now backs off exponentially (with jitter) and retries the same request, so
 a lost answer is resent with the same key and the server stores it once.
@@ -21,6 +22,7 @@ from overheard.device.client import (
     Accepted,
     Deletion,
     DeviceClient,
+    Prompt,
     Refused,
     Unreachable,
 )
@@ -52,8 +54,11 @@ class Event:
     """Something the user should be told."""
 
     kind: str
-    """``sent``, ``replayed``, ``refused``, ``dropped``, ``deleted``, ``offline``, ``online``, ``settled``."""
+    """``sent``, ``replayed``, ``refused``, ``dropped``, ``deleted``, ``offline``, ``online``,
+    ``settled``, ``question``."""
     message: str
+    prompt: Prompt | None = None
+    """With ``question``: what the server asks the device to speak."""
 
 
 @dataclass
@@ -86,6 +91,9 @@ class _Watched:
     """Monotonic time after which it is no longer asked about."""
     next_poll: float = 0.0
     settled: bool = False
+    answers: bool = False
+    """Captured while a question was open: watched its full time even once settled, because the
+    deletion a yes confirms follows after the server's undo period."""
 
 
 @dataclass
@@ -100,6 +108,8 @@ class Tally:
     """Queued utterances cleared because a deletion covered them."""
     deletions: list[Deletion] = field(default_factory=list)
     delivered_ids: list[str] = field(default_factory=list)
+    prompts: list[Prompt] = field(default_factory=list)
+    """Questions the server asked this device to speak, in order."""
 
 
 class Uploader:
@@ -125,6 +135,8 @@ class Uploader:
         self._poll_s, self._watch_s, self._clock = poll_s, watch_s, clock
         self._watched: dict[str, _Watched] = {}
         self._handled_receipts: set[str] = set()
+        self._told: set[tuple[str, str]] = set()
+        self._answer_by: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -219,7 +231,10 @@ class Uploader:
             self.tally.sent += 1
         self.tally.delivered_ids.append(answer.id)
         now = self._clock()
-        self._watched[answer.id] = _Watched(answer.id, entry.captured_at, now + self._watch_s, now)
+        answers = self._answer_by is not None and entry.captured_at <= self._answer_by
+        self._watched[answer.id] = _Watched(
+            answer.id, entry.captured_at, now + self._watch_s, now, answers=answers
+        )
         kind = "replayed" if answer.replay else "sent"
         what = "already there" if answer.replay else "sent"
         self._notify(Event(kind, f"{what}: {answer.duration_s:.1f} s recorded at "
@@ -242,11 +257,25 @@ class Uploader:
         if answer is None:
             self._watched.pop(watched.id, None)
             return
+        if answer.prompt is not None:
+            self._asked(answer.prompt)
         if answer.settled and not watched.settled:
             watched.settled = True
-            watched.until = min(watched.until, now + SETTLED_GRACE_S)
+            if not watched.answers:
+                watched.until = min(watched.until, now + SETTLED_GRACE_S)
             self._notify(Event("settled", f"{answer.id}: {answer.status}"))
         watched.next_poll = now + self._poll_s
+
+    def _asked(self, prompt: Prompt) -> None:
+        """A question to speak: told once (the server shows it on every poll until answered)."""
+        if (prompt.about, prompt.kind) in self._told:
+            return
+        self._told.add((prompt.about, prompt.kind))
+        self._answer_by = prompt.answer_by
+        self.tally.prompts.append(prompt)
+        by = prompt.answer_by.astimezone().strftime("%H:%M:%S")
+        self._notify(Event("question", f'asks: "{prompt.say}" (answer by {by}: the wake word, '
+                           "then yes)", prompt))
 
     def _deleted(self, deletion: Deletion, seen_on: _Watched) -> None:
         if deletion.receipt_id in self._handled_receipts:

@@ -1,4 +1,9 @@
-"""The device: frames in, wake-word gate, utterances into the sealed queue, delivery behind it."""
+"""The device: frames in, wake-word gate, utterances into the sealed queue, delivery behind it.
+
+When the server asks a question (a voice deletion waiting for a spoken yes), the device prints it,
+speaks it (:mod:`overheard.device.voice`) and takes its next recording, made before the question's
+deadline, as the answer; the server's pipeline decides what that answer says.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from overheard.device.client import DeviceClient
+from overheard.device.client import DeviceClient, Prompt
 from overheard.device.delivery import Event, Uploader
 from overheard.device.detector import Detector, Phase, Utterance
 from overheard.device.mute import MuteSwitch
 from overheard.device.queue import OfflineQueue, load_or_create_key
 from overheard.device.state import StateLine
+from overheard.device.voice import Voice
 from overheard.speech.audio import to_wav_bytes
 
 KEY_FILE_NAME = "device.key"
@@ -56,11 +62,16 @@ class Device:
         uploader: Uploader,
         line: StateLine,
         switch: MuteSwitch,
+        voice: Voice | None = None,
     ) -> None:
         self.detector, self.queue, self.uploader = detector, queue, uploader
-        self.line, self.switch = line, switch
+        self.line, self.switch, self.voice = line, switch, voice
         self.utterances: list[Utterance] = []
         """Every utterance recorded, in order."""
+        self.asked: Prompt | None = None
+        """The question spoken last, while its answer is still to come."""
+        self.answers: list[Utterance] = []
+        """Utterances recorded as the answer to a question, in order."""
         self._muted_seen = switch.muted
         self._phase = Phase.IDLE
         switch.on_change(self._announce_mute)
@@ -77,6 +88,7 @@ class Device:
         detector: Detector | None = None,
         line: StateLine | None = None,
         switch: MuteSwitch | None = None,
+        voice: Voice | None = None,
         max_queue_items: int | None = None,
         uploader_options: dict[str, object] | None = None,
     ) -> Device:
@@ -87,7 +99,7 @@ class Device:
         line = line or StateLine()
         client = DeviceClient(server, files.token())
         uploader = Uploader(client, queue, **(uploader_options or {}))  # type: ignore[arg-type]
-        return cls(detector or Detector(), queue, uploader, line, switch or MuteSwitch())
+        return cls(detector or Detector(), queue, uploader, line, switch or MuteSwitch(), voice)
 
     def hear(self, frame: np.ndarray) -> None:
         """One 80 ms frame from the room (ignored entirely while muted)."""
@@ -120,6 +132,7 @@ class Device:
             f"wake word heard (score {utterance.wake_score:.2f}): recorded "
             f"{utterance.duration_s:.1f} s, ended by {utterance.ended_by.replace('_', ' ')}"
         )
+        self._answered(utterance)
         self.uploader.report_dropped(dropped)
         self.line.update(queued=len(self.queue))
         self.uploader.poke()
@@ -133,9 +146,21 @@ class Device:
             time.sleep(DRAIN_POLL_S)
         return True
 
+    def _answered(self, utterance: Utterance) -> None:
+        """The first recording after a question, before its deadline, is its answer."""
+        asked, self.asked = self.asked, None
+        if asked is None or utterance.captured_at > asked.answer_by:
+            return
+        self.answers.append(utterance)
+        self.line.say(f'sending it as the answer to "{asked.say}"')
+
     def delivery_event(self, event: Event) -> None:
-        """Show what delivery did."""
+        """Show what delivery did (and speak a question the server asks)."""
         self.line.say(event.message)
+        if event.prompt is not None:
+            self.asked = event.prompt
+            if self.voice is not None:
+                self.voice.speak(event.prompt.say)
         tally = self.uploader.tally
         self.line.update(
             queued=len(self.queue),
