@@ -40,6 +40,13 @@ def test_transcribe_prints_one_json_line_per_file(speech_file: Path, tmp_path: P
     assert lines[1]["error"] == "unsupported_media"
 
 
+def test_transcribe_answering_names_a_deletion(tmp_path: Path):
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, [0.0] * 1600, 16000)
+    result = runner.invoke(app, ["transcribe", "--answering", "delete_everything", str(clip)])
+    assert result.exit_code == 2 and "delete_last" in result.output
+
+
 def test_transcribe_without_the_wake_gate_reads_plain_speech(tmp_path: Path):
     if not espeak_available():
         pytest.skip("espeak-ng is not installed")
