@@ -23,6 +23,8 @@ from overheard.device.state import StateLine
 from overheard.device.voice import Voice
 
 START_TIMEOUT_S = 60.0
+CONFIRM_S = 30.0
+"""``voice_delete_confirm_s`` of the ``live`` server, seconds."""
 
 
 def free_port() -> int:
@@ -82,9 +84,10 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server without workers: recordings stay ``received``, so the tests decide what happens."""
+    """A server without workers: recordings stay ``received``, so the tests decide what happens.
+    A spoken yes may come 30 s after its question (a loaded machine plays and uploads slowly)."""
     data_dir = tmp_path_factory.mktemp("server") / "data"
-    server = LiveServer(data_dir, OVERHEARD_WORKERS="0")
+    server = LiveServer(data_dir, OVERHEARD_WORKERS="0", OVERHEARD_VOICE_DELETE_CONFIRM_S=str(CONFIRM_S))
     server.overheard("init")
     server.start()
     yield server
