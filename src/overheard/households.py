@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, LargeBinary, String, select
+from sqlalchemy import ForeignKey, LargeBinary, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, utcnow
@@ -102,7 +102,16 @@ def revoke_device(session: Session, device_id: str, *, now: datetime | None = No
 def authenticate_device(session: Session, token: str) -> Device:
     """The active device holding ``token``, or Unauthorized (one message for every failure)."""
     digest = hash_token(token)
-    device = session.scalars(select(Device).where(Device.token_hash == digest)).first()
+    return active_device(session.scalars(device_by_token(digest)).first(), digest)
+
+
+def device_by_token(digest: bytes) -> Select[tuple[Device]]:
+    """The device whose token hashes to ``digest`` (a query other columns can be added to)."""
+    return select(Device).where(Device.token_hash == digest)
+
+
+def active_device(device: Device | None, digest: bytes) -> Device:
+    """``device`` if it was found by ``digest`` and is not revoked; else Unauthorized."""
     stored = device.token_hash if device is not None else b"\0" * 32
     if device is None or not hmac.compare_digest(stored, digest) or device.revoked_at is not None:
         raise Unauthorized("invalid or revoked device token")

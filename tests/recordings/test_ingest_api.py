@@ -124,3 +124,34 @@ def test_upload_limit_reads_the_device_index_in_order(platform):
             compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
             plan = " ".join(row[0] for row in s.execute(text(f"EXPLAIN {compiled}")))
             assert "ix_recordings_device_received" in plan and "Sort" not in plan, plan
+
+
+def test_admission_reads_device_key_limit_and_replay_in_one_statement(
+    client, platform, make_household
+):
+    """Before the body arrives, an upload costs one SELECT (device, its household's key row, the
+    upload that decides the limit, the replay or tombstone of its key); a replay one more."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from overheard.recordings.ingest import admit
+
+    hh = make_household()
+    headers = {**auth(hh.device_token), "Idempotency-Key": "utt-7"}
+    stored = client.post("/api/v1/utterances", content=tone_wav(), headers=headers).json()["id"]
+    engine, selects = platform.readers.kw["bind"], []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        fresh = admit(platform, hh.device_token, datetime.now(UTC), "utt-8")
+        assert (len(selects), fresh.replay) == (1, None)
+        assert fresh.device.id == hh.device_id and fresh.key is not None
+        replay = admit(platform, hh.device_token, datetime.now(UTC), "utt-7")
+        assert len(selects) == 3 and replay.replay is not None and replay.replay.id == stored
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -16,10 +16,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
+from typing import Any
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, SQLColumnExpression, exists, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,8 @@ from .. import jobs
 from ..config import Settings
 from ..db import utcnow
 from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
-from ..households import Device, authenticate_device
+from ..households import Device, active_device, device_by_token, hash_token
+from ..keys import DataKey
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
 from .gate import SealingKey
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 PROCESS_JOB = "process_recording"
 """The job that runs the speech pipeline on a new recording."""
 DIGEST_INFO = b"overheard/recordings/upload-body-digest/v1"
+DELETED_REPLAY = "this utterance was received and has since been deleted"
+"""Why a replayed Idempotency-Key of a deleted utterance is refused (410)."""
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,48 @@ def admit(
 ) -> Admission:
     """Authenticate ``token``, apply the per-device upload limit and look up a replay or the
     sealing key, all in one read transaction (Unauthorized, TooManyRequests, Gone as usual).
-    ``limit=False`` leaves the limit out, for a request about to be refused for another reason."""
+    ``limit=False`` leaves the limit out, for a request about to be refused for another reason.
+
+    One statement reads the device, its household's key row, the upload that decides the limit
+    and the replay or tombstone of ``idempotency_key``; only a replay costs a second (its row).
+    """
+    digest = hash_token(token)
+    query = _admission_query(platform.settings, digest, now, idempotency_key, limit=limit)
     with platform.readers() as session:
-        device = authenticate_device(session, token)
+        row = session.execute(query).first()
+        device = active_device(row.Device if row is not None else None, digest)
+        found = row._mapping
         if limit:
-            _check_rate(session, platform.settings, device.id, now)
-        return _admission(platform, session, device, idempotency_key)
+            _refuse_over_limit(platform.settings, found["nth_newest"], now)
+        if found.get("replay_id") is not None:
+            return Admission(device, session.get(Recording, found["replay_id"]), None)
+        if found.get("deleted"):
+            raise Gone(DELETED_REPLAY)
+        # The key row came with the device: the key ring finds it in the session, not the database.
+        return Admission(device, None, platform.gate.sealing_key(session, device.household_id))
+
+
+def _admission_query(
+    settings: Settings, digest: bytes, now: datetime, key: str | None, *, limit: bool
+) -> Select[Any]:
+    query = (
+        device_by_token(digest)
+        .outerjoin(DataKey, DataKey.household_id == Device.household_id)
+        .add_columns(DataKey)
+    )
+    if limit:
+        since = now - timedelta(seconds=settings.upload_device_window_s)
+        nth = nth_newest_upload(Device.id, since, settings.upload_device_max_per_window)
+        query = query.add_columns(nth.scalar_subquery().label("nth_newest"))
+    if key is not None:
+        replay = select(Recording.id).where(
+            Recording.device_id == Device.id, Recording.idempotency_key == key
+        )
+        deleted = exists().where(Tombstone.device_id == Device.id, Tombstone.idempotency_key == key)
+        query = query.add_columns(
+            replay.limit(1).scalar_subquery().label("replay_id"), deleted.label("deleted")
+        )
+    return query
 
 
 def _admission(
@@ -168,7 +208,7 @@ def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:
         select(Tombstone).where(Tombstone.device_id == device_id, Tombstone.idempotency_key == key)
     ).first()
     if stone is not None:
-        raise Gone("this utterance was received and has since been deleted")
+        raise Gone(DELETED_REPLAY)
 
 
 def _new_recording(
@@ -228,15 +268,14 @@ def _same_body(found: Recording, digest: bytes | None) -> Recording:
     return found
 
 
-def _check_rate(session: Session, settings: Settings, device_id: str, now: datetime) -> None:
+def _refuse_over_limit(settings: Settings, oldest_counted: datetime | None, now: datetime) -> None:
     """Refuse (429, ``Retry-After``) a device past ``upload_device_max_per_window`` stored uploads
-    in the last ``upload_device_window_s``; counted from the recordings table, so every web
-    process shares the limit."""
-    window = timedelta(seconds=settings.upload_device_window_s)
-    limit = settings.upload_device_max_per_window
-    oldest_counted = session.scalar(nth_newest_upload(device_id, now - window, limit))
+    in the last ``upload_device_window_s``; ``oldest_counted`` is what :func:`nth_newest_upload`
+    read from the recordings table, so every web process shares the limit."""
     if oldest_counted is None:
         return
+    window = timedelta(seconds=settings.upload_device_window_s)
+    limit = settings.upload_device_max_per_window
     wait = (oldest_counted + window - now).total_seconds()
     raise TooManyRequests(
         f"this device sent {limit} uploads in {settings.upload_device_window_s:g} s",
@@ -244,7 +283,9 @@ def _check_rate(session: Session, settings: Settings, device_id: str, now: datet
     )
 
 
-def nth_newest_upload(device_id: str, since: datetime, n: int) -> Select[tuple[datetime]]:
+def nth_newest_upload(
+    device_id: str | SQLColumnExpression[str], since: datetime, n: int
+) -> Select[tuple[datetime]]:
     """When the ``n``-th newest upload of a device after ``since`` was received (no row: fewer).
 
     Only that upload matters to the limit: none means under the limit, and its time says when the
