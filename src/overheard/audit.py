@@ -143,9 +143,12 @@ def _head(session: Session) -> tuple[int, bytes]:
         return known[1] + 1, known[2]
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_AUDIT_LOCK_ID})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    # No event of this transaction is pending (its head would be known): the rows the caller left
+    # unflushed can wait for its one flush rather than be written before this read.
+    with session.no_autoflush:
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
     return (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
 
 

@@ -4,7 +4,9 @@ A caller hands in a function over a session and waits on its future. One writer 
 unit pending at that moment, runs them all, flushes once (one INSERT per table for the batch) and
 commits them together: N uploads arriving while the previous commit is syncing cost one commit (and
 one WAL fsync on SQLite) instead of N. There is no added waiting window: a lone unit commits at
-once; batches form only while the writer is busy, which is exactly when they save time.
+once; batches form only while a commit is under way, which is exactly when they save time. A unit
+handed to :meth:`GroupCommitter.run` while nothing is committing is committed by its caller's own
+thread, so an upload that finds the database idle makes no round trip through the writer thread.
 
 Isolation between units: units may leave their rows unflushed. If any unit (or the shared flush)
 fails, the whole attempt is rolled back and the batch is run again with each unit in its own
@@ -56,12 +58,34 @@ class GroupCommitter:
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._busy = False
+        """A commit is under way (in the writer or in a caller of :meth:`run`)."""
         self.commits = 0
         """Transactions committed so far (for tests and benchmarks)."""
 
     def run(self, unit: Unit) -> Any:
-        """Run ``unit`` in a shared transaction; returns its result once that has committed."""
-        return self.submit(unit).result()
+        """Run ``unit`` in a shared transaction; returns its result once that has committed.
+
+        With nothing committing or queued, the unit commits here, in the caller's thread; units
+        arriving meanwhile queue for the writer, which takes them together once this one is done.
+        """
+        item = _Pending(unit)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            here = not self._busy and not self._pending
+            if here:
+                self._busy = True
+            else:
+                self._queue_locked(item)
+        if here:
+            try:
+                self._commit_alone(item)
+            finally:
+                with self._ready:
+                    self._busy = False
+                    self._ready.notify_all()
+        return item.future.result()
 
     def submit(self, unit: Unit) -> Future[Any]:
         """Queue ``unit``; the future resolves after its transaction commits (or with its error)."""
@@ -69,10 +93,13 @@ class GroupCommitter:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            self._pending.append(item)
-            self._start_locked()
-            self._ready.notify()
+            self._queue_locked(item)
         return item.future
+
+    def _queue_locked(self, item: _Pending) -> None:
+        self._pending.append(item)
+        self._start_locked()
+        self._ready.notify_all()
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
@@ -91,13 +118,19 @@ class GroupCommitter:
     def _loop(self) -> None:
         while True:
             with self._ready:
-                while not self._pending and not self._closed:
+                # A caller committing its own unit: what queues meanwhile waits to go together.
+                while not self._closed and (self._busy or not self._pending):
                     self._ready.wait()
                 if not self._pending:
                     return
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-            self._commit(batch)
+                self._busy = True
+            try:
+                self._commit(batch)
+            finally:
+                with self._ready:
+                    self._busy = False
 
     def _commit(self, batch: list[_Pending]) -> None:
         if len(batch) == 1:

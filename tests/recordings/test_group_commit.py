@@ -63,6 +63,43 @@ def test_units_pending_together_share_one_commit(platform):
         assert s.scalar(select(func.count()).where(AuditEvent.action == "test.unit")) == 10
 
 
+def test_a_unit_run_while_idle_commits_in_its_callers_thread(platform):
+    committer = GroupCommitter(platform.sessions)
+    ran_in = []
+
+    def unit(session):
+        ran_in.append(threading.current_thread())
+        return _event("alone")(session)
+
+    event = committer.run(unit)
+    committer.close()
+    assert ran_in == [threading.current_thread()] and committer.commits == 1
+    with platform.sessions() as s:
+        assert s.get(audit.AuditEvent, event.seq).subject == "alone"
+
+
+def test_units_arriving_while_a_caller_commits_its_own_go_together_after_it(platform):
+    committer = GroupCommitter(platform.sessions)
+    started, release = threading.Event(), threading.Event()
+
+    def hold(session):
+        started.set()
+        release.wait(10)
+        return _event("first")(session)
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(committer.run, hold)
+        assert started.wait(10)
+        futures = [committer.submit(_event(f"u{i}")) for i in range(5)]
+        time.sleep(0.2)
+        assert not any(f.done() for f in futures)  # nothing commits beside the caller's unit
+        release.set()
+        seqs = [first.result(10).seq] + [f.result(10).seq for f in futures]
+    committer.close()
+    assert committer.commits == 2  # the caller's unit, then the five together
+    assert seqs == sorted(seqs) and len(set(seqs)) == 6
+
+
 def test_a_failing_unit_fails_alone_and_the_chain_stays_whole(platform):
     committer = GroupCommitter(platform.sessions)
     release = _held(committer)
