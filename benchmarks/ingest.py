@@ -46,14 +46,19 @@ bare steps at 1, 8 and 32 devices (6–8 ms CPU per upload).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import httpx
@@ -70,7 +75,7 @@ from overheard.recordings.ingest import admit, ingest
 from overheard.speech.audio import decode_upload, to_wav_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.test_live_server import Server, enrol
+from tests.test_live_server import Server
 
 CLIP_S = 3.0
 
@@ -156,52 +161,86 @@ ROUNDS = 4
 """Platform and bare runs alternate in this many rounds, so both see the same machine load."""
 
 
+@dataclass
+class Target:
+    """One running server under test: the current code, or an earlier tree (``--before``)."""
+
+    label: str
+    server: Server
+    tokens: list[str]
+
+
+def start_target(label: str, src: Path | None, database_url: str | None, data_dir: Path) -> Target:
+    """Initialise ``data_dir``, enrol a household and start `overheard serve` on it, importing
+    the code under ``src`` (None: this tree)."""
+    # A few tokens send every upload: lift the per-device rate limit, which is not measured here.
+    env = {"OVERHEARD_WORKERS": "0", "OVERHEARD_UPLOAD_DEVICE_MAX_PER_WINDOW": "1000000"}
+    env.update({k: v for k, v in os.environ.items() if k == "OVERHEARD_WEB_PROCESSES"})
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    url = database_url or f"sqlite:///{data_dir / 'overheard.db'}"
+    env["OVERHEARD_DATABASE_URL"] = url
+    child_env = {**os.environ, **env}
+    subprocess.run(
+        [sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
+        env=child_env, check=True, capture_output=True,
+    )  # fmt: skip
+    enrolled = subprocess.run(
+        [sys.executable, "-m", "overheard", "households", "add", "--name", "Ada", "--account",
+         "A-1", "--email", "ada@example.org", "--json", "--data-dir", str(data_dir)],
+        env=child_env, check=True, capture_output=True,
+    )  # fmt: skip
+    server = Server(data_dir, url, **env)
+    server.start()
+    return Target(label, server, [json.loads(enrolled.stdout)["device_token"]])
+
+
 def interleaved(
-    server: Server, tokens: list[str], clips: list[bytes], devices: int, uploads: int, work: Path
-) -> tuple[float, float, float, float, float]:
-    """Platform uploads/s, bare uploads/s, their ratio, and CPU ms per upload of each."""
+    targets: list[Target], clips: list[bytes], devices: int, uploads: int, work: Path
+) -> list[tuple[str, float, float, float, float, float]]:
+    """Per target: its label, uploads/s, bare uploads/s, their ratio, and CPU ms per upload of
+    each; the bare steps and every target take turns in each round."""
     per_round = max(devices, uploads // ROUNDS)
-    totals = [0.0, 0.0, 0.0, 0.0]
+    bare_s = bare_cpu_s = 0.0
+    spent = {t.label: [0.0, 0.0] for t in targets}
     for r in range(ROUNDS):
-        base = bare(clips, devices, per_round, work / f"bare-{devices}-{r}")
-        plat = platform_run(server, tokens, clips, devices, per_round)
-        for i, value in enumerate((*plat, *base)):
-            totals[i] += value
+        seconds, cpu = bare(clips, devices, per_round, work / f"bare-{devices}-{r}")
+        bare_s, bare_cpu_s = bare_s + seconds, bare_cpu_s + cpu
+        for target in targets[r % len(targets) :] + targets[: r % len(targets)]:
+            seconds, cpu = platform_run(target.server, target.tokens, clips, devices, per_round)
+            spent[target.label][0] += seconds
+            spent[target.label][1] += cpu
     n = per_round * ROUNDS
-    rate, base_rate = n / totals[0], n / totals[2]
-    return rate, base_rate, rate / base_rate, 1000 * totals[1] / n, 1000 * totals[3] / n
+    base_rate = n / bare_s
+    return [
+        (t.label, n / spent[t.label][0], base_rate, n / spent[t.label][0] / base_rate,
+         1000 * spent[t.label][1] / n, 1000 * bare_cpu_s / n)
+        for t in targets
+    ]  # fmt: skip
 
 
 def run_backend(
     name: str,
-    database_url: str | None,
+    database_urls: list[str | None],
+    trees: list[tuple[str, Path | None]],
     clips: list[bytes],
     work: Path,
     devices_list: list[int],
     uploads: int,
 ) -> list[tuple]:
-    data_dir = work / name
-    # A few tokens send every upload: lift the per-device rate limit, which is not measured here.
-    env = {"OVERHEARD_WORKERS": "0", "OVERHEARD_UPLOAD_DEVICE_MAX_PER_WINDOW": "1000000"}
-    env.update({k: v for k, v in os.environ.items() if k == "OVERHEARD_WEB_PROCESSES"})
-    if database_url:
-        env["OVERHEARD_DATABASE_URL"] = database_url
-    url = database_url or f"sqlite:///{data_dir / 'overheard.db'}"
-    subprocess.run(
-        [sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    tokens = [enrol(data_dir, url)]
-    server = Server(data_dir, url, **env)
-    server.start()
+    """Rows of every code tree in ``trees`` on one database kind (``database_urls``: one each,
+    None for a SQLite file in the server's data dir)."""
+    targets: list[Target] = []
     rows = []
     try:
+        for (label, src), url in zip(trees, database_urls, strict=True):
+            targets.append(start_target(label, src, url, work / f"{name}-{label}"))
         for devices in devices_list:
-            rows.append((name, devices, *interleaved(server, tokens, clips, devices, uploads, work)))
+            for label, *figures in interleaved(targets, clips, devices, uploads, work):
+                rows.append((label, name, devices, *figures))
     finally:
-        server.stop()
+        for target in targets:
+            target.server.stop()
     return rows
 
 
@@ -241,7 +280,7 @@ def service_rows(clips: list[bytes], work: Path, devices_list: list[int], upload
             n = per_round * ROUNDS
             rate, base_rate = n / totals[0], n / totals[2]
             cpu, base_cpu = 1000 * totals[1] / n, 1000 * totals[3] / n
-            rows.append(("in-process", devices, rate, base_rate, rate / base_rate, cpu, base_cpu))
+            rows.append(("now", "in-process", devices, rate, base_rate, rate / base_rate, cpu, base_cpu))
     finally:
         platform.close()
     return rows
@@ -255,30 +294,53 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="the service path without HTTP, SQLite only"
     )
+    parser.add_argument(
+        "--before", type=Path, metavar="SRC",
+        help="also serve the code under SRC (e.g. an export of main's src/), in the same rounds",
+    )  # fmt: skip
     args = parser.parse_args()
     uploads, devices = args.uploads, [int(d) for d in args.devices.split(",")]
+    trees: list[tuple[str, Path | None]] = [("now", None)]
+    if args.before is not None:
+        trees.insert(0, ("before", args.before.resolve()))
     clips = [clip(i) for i in range(16)]
     rows: list[tuple] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         if args.in_process:
             rows = service_rows(clips, work, devices, uploads)
         wanted = {"sqlite"} if args.no_postgres else {"sqlite", "postgresql"}
-        if args.in_process:
-            wanted = set()
-        for name, url in databases(work, wanted):
-            embedded = None if name == "sqlite" else url
-            rows += run_backend(name, embedded, clips, work, devices, uploads)
+        for name in sorted(set() if args.in_process else wanted, reverse=True):
+            # One database per server: a fresh SQLite file in its data dir, or a throw-away
+            # PostgreSQL database each.
+            urls: list[str | None] = []
+            for _ in trees:
+                found = next(stack.enter_context(_one(work, name)), None)
+                urls.append(None if name == "sqlite" or found is None else found[1])
+                if found is None:
+                    break
+            if len(urls) == len(trees) and (name == "sqlite" or None not in urls):
+                rows += run_backend(name, urls, trees, clips, work, devices, uploads)
     print(f"{uploads} uploads of {CLIP_S:.0f}-second clips per row; nproc={os.cpu_count()}")
     print(
-        f"{'database':<11} {'devices':>7} {'platform/s':>11} {'bare/s':>8} {'ratio':>6}"
+        f"{'code':<7} {'database':<11} {'devices':>7} {'platform/s':>11} {'bare/s':>8} {'ratio':>6}"
         f" {'server CPU ms':>14} {'bare CPU ms':>12}"
     )
-    for name, devices, rate, base, ratio, cpu, base_cpu in rows:
+    for label, name, devices, rate, base, ratio, cpu, base_cpu in rows:
         print(
-            f"{name:<11} {devices:>7} {rate:>11.1f} {base:>8.1f} {ratio:>6.2f}"
+            f"{label:<7} {name:<11} {devices:>7} {rate:>11.1f} {base:>8.1f} {ratio:>6.2f}"
             f" {cpu:>14.1f} {base_cpu:>12.1f}"
         )
+
+
+@contextmanager
+def _one(work: Path, name: str) -> Iterator[Iterator[tuple[str, str]]]:
+    """A database of kind ``name`` (dropped on exit), as a one-item iterator (empty: unreachable)."""
+    found = databases(work, {name})
+    try:
+        yield iter(list(islice(found, 1)))
+    finally:
+        found.close()
 
 
 if __name__ == "__main__":
