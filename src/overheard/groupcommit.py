@@ -102,13 +102,16 @@ class GroupCommitter:
         self._ready.notify_all()
 
     def close(self) -> None:
-        """Finish what is queued, then stop the writer thread."""
+        """Finish what is queued and any commit under way, then stop the writer thread."""
         with self._ready:
             self._closed = True
-            self._ready.notify()
+            self._ready.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join()
+        with self._ready:
+            while self._busy:
+                self._ready.wait()
 
     def _start_locked(self) -> None:
         if self._thread is None:
@@ -119,7 +122,7 @@ class GroupCommitter:
         while True:
             with self._ready:
                 # A caller committing its own unit: what queues meanwhile waits to go together.
-                while not self._closed and (self._busy or not self._pending):
+                while self._busy or (not self._pending and not self._closed):
                     self._ready.wait()
                 if not self._pending:
                     return
@@ -131,6 +134,7 @@ class GroupCommitter:
             finally:
                 with self._ready:
                     self._busy = False
+                    self._ready.notify_all()
 
     def _commit(self, batch: list[_Pending]) -> None:
         if len(batch) == 1:
