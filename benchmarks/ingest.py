@@ -3,44 +3,47 @@
 steps (decode + AES-GCM + fsync'd durable blob write) run with the same concurrency in the same run.
 
     python benchmarks/ingest.py [--uploads 240] [--devices 1,8,32] [--no-postgres] [--in-process]
+                                [--before SRC]
 
 Processing is switched off on the server (``OVERHEARD_WORKERS=0``): ingest never waits for it.
 Platform and bare runs alternate in rounds so both see the same machine load; the server's CPU per
-upload is its process tree's user + system time. ``--in-process`` measures the service path without
-HTTP (``admit``: token, upload limit, key; then ``ingest``) in this process instead, on SQLite.
+upload is its process tree's user + system time. ``--before SRC`` also serves the code under SRC (an
+export of an earlier commit, e.g. ``git archive main | tar -x -C /tmp/before`` and then
+``--before /tmp/before/src``) beside this tree, each on its own database, the two servers and the
+bare steps taking turns in every round. ``--in-process`` measures the service path without HTTP
+(``admit``: token, upload limit, key; then ``ingest``) in this process instead, on SQLite.
 
-Measured on the shared 2-core machine (load average 6–13 from other jobs) with ``nice -n 5 python
-benchmarks/ingest.py --uploads 160 --devices 1,8``: the code before this round (device, upload
-limit and data key read in three read transactions over four worker-thread hops; the limit sorting
-every recording of the device) and then the current code, one after the other, twice. Second pair:
+Measured on the shared 2-core machine under load average 15–19 from other jobs, with ``nice -n 5
+python benchmarks/ingest.py --uploads 160 --devices 1,8 --before /tmp/before/src``, main (b0f9be3)
+as ``before``; the admission read in one statement and a lone upload committed in its own thread
+are ``now``:
 
-    database    devices  platform/s   bare/s  ratio  server CPU ms  bare CPU ms
-    before:
-    sqlite            1        53.2    206.2   0.26            6.2          1.0
-    sqlite            8        58.3    591.8   0.10            5.8          0.8
-    postgresql        1        42.3    208.4   0.20            7.6          0.9
-    postgresql        8        52.5    857.2   0.06            6.7          0.8
-    now:
-    sqlite            1        60.7    180.5   0.34            5.7          1.0
-    sqlite            8        83.5    775.1   0.11            4.9          1.0
-    postgresql        1        61.7    233.4   0.26            6.2          0.8
-    postgresql        8        60.2    804.3   0.07            5.8          0.9
+    code    database    devices  platform/s   bare/s  ratio  server CPU ms  bare CPU ms
+    before  sqlite            1        14.7    113.1   0.13           16.4          1.8
+    now     sqlite            1        14.9    113.1   0.13           15.0          1.8
+    before  sqlite            8        14.6    260.2   0.06           14.7          2.1
+    now     sqlite            8        14.0    260.2   0.05           12.1          2.1
+    before  postgresql        1        10.9    144.7   0.08           18.6          1.8
+    now     postgresql        1        13.3    144.7   0.09           16.5          1.8
+    before  postgresql        8        12.5    240.5   0.05           18.0          1.9
+    now     postgresql        8        13.8    240.5   0.06           13.9          1.9
 
-First pair, same rows: before 6.2, 5.7, 7.1, 6.9 ms (ratios 0.52, 0.06, 0.23, 0.07), now 5.7, 5.2,
-6.6, 6.1 ms (0.27, 0.08, 0.15, 0.06). The server's CPU per upload fell by 0.5–1.4 ms (7–18%); the
-ratios move with the machine's load more than with the code (the earlier code gave 0.52 and 0.26 at
-1 device on SQLite in two runs minutes apart). What is left is CPU per request: 5–6 ms in the
-server against 0.8–1.0 ms for the bare steps, spread over HTTP parsing and dependency resolution,
-the read before the body, the decode, the commit thread's ORM work (key check, audit head, three
-inserts) and the response; at 1 device an upload also waits for a commit fsync the bare steps do not
-make. The goal (≥ 0.5 of the bare steps) is missed: 0.07–0.11 at 8 devices, 0.26–0.34 at 1.
-Tried and not kept, no difference beyond the noise at 8 devices: the C HTTP parser (httptools), a
-file lock ordering the SQLite commits of the web processes, committing in the request's thread.
+A second run minutes later (load average 19–23), same rows: before 14.8, 13.0, 18.2, 14.3 ms
+(ratios 0.13, 0.15, 0.06, 0.06), now 13.6, 11.6, 15.2, 11.7 ms (0.10, 0.17, 0.07, 0.08). The
+server spends 1.2–4.1 ms (8–23%) less CPU per upload; the rate is unchanged within the noise, and
+the goal (≥ 0.5 of the bare steps) is missed by far: 0.05–0.17. At this load every process gets
+a small slice of the two cores, so the rate follows CPU per upload, and the server's 12–17 ms (the
+HTTP client's 2–3 ms besides) stand against the bare steps' 2 ms. The service path without HTTP
+(``--in-process --uploads 96 --devices 1,8``, one run per tree, minutes apart): 10.1 and 8.5 ms CPU
+per upload before, 9.2 and 7.1 ms now; the rest (3–6 ms) is HTTP: uvicorn's h11 parser, FastAPI's
+middleware and dependency resolution, two worker-thread hops, the access log. Of the service path,
+the commit's ORM unit of work (three inserts, key check, audit head) is the largest part left.
 
-Earlier figures, under load average 17–27 with 120 uploads per row: 0.06–0.15 on SQLite and
-0.03–0.12 on PostgreSQL at 12–16 ms server CPU per upload (CPU time itself grows on a machine that
-loaded); the service path without HTTP, ``--in-process --uploads 96``: 0.26, 0.23 and 0.20 of the
-bare steps at 1, 8 and 32 devices (6–8 ms CPU per upload).
+Earlier rounds, under load average 6–13 (``--uploads 160 --devices 1,8``, before/after run one
+after the other): the single admission read took server CPU per upload from 5.8–7.6 to 4.9–6.2 ms,
+ratios 0.26–0.34 at 1 device and 0.07–0.11 at 8. Tried then and not kept, no difference beyond the
+noise at 8 devices: the C HTTP parser (httptools), a file lock ordering the SQLite commits of the
+web processes.
 """
 
 from __future__ import annotations
