@@ -1,14 +1,12 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
     python benchmarks/watermark.py [--split heldout] [--unmarked 1000] [--data ../shared/data]
-        [--transforms NAME,...] [--baseline v3-served|v3-preselected|v3-union|v2|v1|none]
-        [--issued 10000]
+        [--transforms NAME,...] [--baseline v3-preselected|v3-union|v2|v1|none] [--issued 10000]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and
 espeak-ng voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the
-same run, an earlier one: by default (``--baseline v3-served``) the same marks read by the detector
-as before its log floor (``DETECT_LOG_FLOOR`` 0, the rule of the search unchanged);
-``v3-preselected`` also without the test at the alignment as served and the exactly summed tails
+same run, an earlier one: by default (``--baseline v3-preselected``) the same marks read by the
+issued-id search as before the test at the alignment as served and the exactly summed tails
 (Chernoff bounds over every alignment and the preselected ones); ``v3-union`` the search over every
 alignment alone, as before the preselected alignments; ``v2`` or ``v1`` mark and read with an
 earlier version. Each goal transform is applied alone; the table counts correct traces, wrong
@@ -66,7 +64,6 @@ class Scheme:
 
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
-    "v3-served": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-preselected": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-union": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v2": Scheme("baseline", v2.embed, v2.detect, v2.PAYLOAD_BITS),
@@ -80,28 +77,23 @@ ISSUED: list[int] = []
 def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
 
-    ``rule`` ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the same marks read
-    without the detector's log floor, and for the last two by an earlier rule of the search
-    (Chernoff bounds alone, without the alignment as served; ``v3-union`` also without the
-    preselected alignments).
+    ``rule`` ``v3-preselected`` or ``v3-union`` is that baseline: the same marks read by an earlier
+    rule of the search (Chernoff bounds alone, without the alignment as served; ``v3-union`` also
+    without the preselected alignments).
     """
     name = "current" if rule == "current" else "baseline"
     among = v3.issued(ids, KEY) if ids else None
 
     def read(pcm: Pcm, key: bytes) -> object:
-        saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.DETECT_LOG_FLOOR
+        saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED
         if rule != "current":
-            v3.DETECT_LOG_FLOOR = 0.0
-        if rule in ("v3-preselected", "v3-union"):
             v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = False, 0
         if rule == "v3-union":
             v3.ISSUED_PRESELECTED = 0
         try:
             return v3.detect(pcm, key, among=among)
         finally:
-            v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.DETECT_LOG_FLOOR = (
-                saved
-            )
+            v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = saved
 
     return Scheme(name, v3.embed, read, v3.PAYLOAD_BITS)
 
@@ -109,7 +101,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 def readers(payloads: list[int]) -> list[Scheme]:
     """The current detector (with the issued ids) and the baseline's."""
     table = _table(payloads)
-    for rule in ("v3-served", "v3-preselected", "v3-union"):
+    for rule in ("v3-preselected", "v3-union"):
         if SCHEMES[1:] and SCHEMES[1] is BASELINES[rule]:
             return [with_issued(table), with_issued(table, rule)]
     return [with_issued(table), *SCHEMES[1:]]
@@ -176,8 +168,7 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
     marks = {"current": mark_all(clips, CURRENT, rng)}
     for scheme in SCHEMES[1:]:
-        # The v3-served, v3-preselected and v3-union baselines read the very same marked and
-        # transformed clips.
+        # The v3-preselected and v3-union baselines read the very same marked and transformed clips.
         same = scheme.embed is CURRENT.embed
         marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
     schemes = readers(marks["current"][1])
@@ -293,7 +284,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-served")
+    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-preselected")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)

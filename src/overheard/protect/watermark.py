@@ -67,9 +67,6 @@ EMBED_FLOOR_WEIGHT = 4.0
 """Embedding counts a cell at this many times its band's floor half (see ``_features``)."""
 DETECT_FLOOR_WEIGHT = 0.5
 """Detection counts a cell at this many times its band's floor half: noisy cells still vote."""
-DETECT_LOG_FLOOR = 2.0
-"""Detection takes the log of a cell's energy plus this many times its band's floor (the embedder:
-none), so the deep fades of cells drowned in noise do not swing the contrasts around them."""
 SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
 """Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
 SOFT_CLIP = 1.5
@@ -218,22 +215,19 @@ def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
     return flat[..., half : half + length]
 
 
-def _features(
-    spec: NDArray[np.complex128], floor_weight: float, log_floor: float = 0.0
-) -> NDArray[np.float64]:
+def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.float64]:
     """Weighted band log-energies (frames, BANDS), dB minus their local mean.
 
     A cell's weight is its energy over energy plus ``floor_weight`` × its band's floor (a low
-    percentile over frames): cells drowned in noise or silence count less. ``log_floor`` × the
-    floor is added to the energy before the log.
+    percentile over frames): cells drowned in noise or silence count less.
     """
     first = _first_bin()
     power = np.abs(spec[:, first : first + BANDS * BINS_PER_BAND]) ** 2
     # The bands are runs of adjacent bins: summing each run is the per-band energy.
     energy = power.reshape(len(spec), BANDS, BINS_PER_BAND).sum(axis=2)
-    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
-    db = 10 * np.log10(energy + log_floor * floor + _EPS)
+    db = 10 * np.log10(energy + _EPS)
     db -= _local_mean(db)
+    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
     return db * energy / (energy + floor_weight * floor + _EPS)
 
 
@@ -488,7 +482,7 @@ def _best_issued(
 
 def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
     """Detection features of ``x`` with a speed change by ``speed`` undone."""
-    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT, DETECT_LOG_FLOOR)
+    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT)
 
 
 def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
