@@ -400,3 +400,12 @@ def test_versions_2_and_3_read_each_others_marks() -> None:
     pcm = synthetic_speech(3.5, seed=6)
     assert detect(_watermark_v2.embed(pcm, 0x123456, KEY), KEY).payload == 0x123456
     assert _watermark_v2.detect(embed(pcm, 0x654321, KEY), KEY).payload == 0x654321
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 5, 6, 11, 250, 251])
+def test_band_floor_is_numpys_percentile_bit_for_bit(frames: int) -> None:
+    """The embedder's own percentile (it runs on every serve) is numpy's linear one, exactly."""
+    energy = np.random.default_rng(frames).lognormal(8, 3, (frames, watermark.BANDS))
+    energy[0, :3] = 0.0
+    want = np.percentile(energy, watermark.FLOOR_PERCENTILE, axis=0, keepdims=True)
+    assert np.array_equal(watermark._percentile(energy, watermark.FLOOR_PERCENTILE), want)

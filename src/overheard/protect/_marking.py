@@ -121,4 +121,6 @@ def embed(
         if analysis is None:
             return wm.embed(pcm, payload, key)
         cache.put(ref, analysis)
-    return wm.with_mark(pcm, wm.mark_analysed(analysis, payload, key) - analysis.x)
+    mark = wm.mark_analysed(analysis, payload, key)
+    mark -= analysis.x
+    return wm.with_mark(pcm, mark)

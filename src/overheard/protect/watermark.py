@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from overheard.errors import BadRequest
 
-from . import _convcode
+from . import _convcode, _scratch
 
 VERSION = 3
 """Mark version (2: ``protect._watermark_v2``; 1: ``protect._watermark_v1``, 32-bit ids)."""
@@ -39,6 +39,8 @@ CODED_BITS = _convcode.coded_bits(CODE_BITS)
 SAMPLE_RATE_HZ = 16000
 FRAME_SAMPLES = 512
 """Analysis frame (32 ms, square-root Hann)."""
+SPEC_BINS = FRAME_SAMPLES // 2 + 1
+"""Bins of a frame's real spectrum."""
 HOP_SAMPLES = 256
 """Frame step (16 ms)."""
 BAND_HZ = (400.0, 3200.0)
@@ -98,6 +100,9 @@ ISSUED_CHUNK = 8192
 _LAMBDAS = np.geomspace(0.02, 4.0, 48)
 """Chernoff parameters tried (soft bits are normalised to a median magnitude of 1)."""
 
+SCRATCH = _scratch.Scratch()
+"""Working memory of this process's marking passes (kept between serves)."""
+
 _EPS = 1e-3
 """Power floor (int16² units) so digital silence has a finite log."""
 _MATCH_ROUNDING = 1e-3
@@ -129,6 +134,8 @@ class _Code:
     """Tiles (flattened) ordered by the coded bit they carry."""
     bit_starts: NDArray[np.int64]
     """Where each coded bit's tiles start in ``by_bit``."""
+    tiles_per_bit: NDArray[np.int64]
+    """How many tiles carry each coded bit (CODED_BITS)."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,8 @@ def _code(key: bytes) -> _Code:
     mask = int.from_bytes(_derive(key, b"mask")[:4], "big") % 2**PAYLOAD_BITS
     by_bit = np.argsort(bits.ravel(), kind="stable")
     starts = np.searchsorted(bits.ravel()[by_bit], np.arange(CODED_BITS))
-    return _Code(signs=signs, bit_of_tile=bits, mask=mask, by_bit=by_bit, bit_starts=starts)
+    per_bit = np.bincount(bits.ravel(), minlength=CODED_BITS)
+    return _Code(signs, bits, mask, by_bit, starts, per_bit)
 
 
 def _tag(key: bytes, payload: int) -> int:
@@ -193,26 +201,32 @@ def _hann() -> NDArray[np.float64]:
 
 def _stft(x: NDArray[np.float64], hann: bool = False) -> NDArray[np.complex128]:
     """Frames centred on every hop (frame n at sample n × HOP_SAMPLES)."""
+    return np.fft.rfft(_frames(_padded(x)) * (_hann() if hann else _window()), axis=1)
+
+
+def _padded(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x`` with half a frame of zeros before it and at least that many after, to whole hops."""
     half = FRAME_SAMPLES // 2
     padded = np.zeros(len(x) + 2 * half + (-len(x)) % HOP_SAMPLES)
     padded[half : half + len(x)] = x
-    frames = np.lib.stride_tricks.sliding_window_view(padded, FRAME_SAMPLES)[::HOP_SAMPLES]
-    window = _hann() if hann else _window()
-    return np.fft.rfft(frames * window, axis=1)
+    return padded
 
 
-def _istft(spec: NDArray[np.complex128], length: int) -> NDArray[np.float64]:
-    """Overlap-add of square-root-Hann frames at half overlap (the inverse of ``_stft``)."""
-    frames = np.fft.irfft(spec, FRAME_SAMPLES, axis=-1)
-    frames *= _window()
-    halves = frames.reshape(*frames.shape[:-1], 2, HOP_SAMPLES)
-    out = np.empty((*frames.shape[:-2], frames.shape[-2] + 1, HOP_SAMPLES))
-    out[..., :-1, :] = halves[..., 0, :]
-    out[..., -1, :] = 0.0
-    out[..., 1:, :] += halves[..., 1, :]
-    flat = out.reshape(*frames.shape[:-2], -1)
-    half = FRAME_SAMPLES // 2
-    return flat[..., half : half + length]
+def _frames(padded: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The frames of a padded clip, one every hop (a view, frames × FRAME_SAMPLES)."""
+    return np.lib.stride_tricks.sliding_window_view(padded, FRAME_SAMPLES)[::HOP_SAMPLES]
+
+
+def _band() -> slice:
+    """The FFT bins of the bands, lowest first."""
+    return slice(_first_bin(), _first_bin() + BANDS * BINS_PER_BAND)
+
+
+def _overlap_add(frames: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    """Windowed frames (n, FRAME_SAMPLES) added at half overlap into ``out`` (n + 1, HOP_SAMPLES)."""
+    out[:-1] = frames[:, :HOP_SAMPLES]
+    out[-1] = 0.0
+    out[1:] += frames[:, HOP_SAMPLES:]
 
 
 def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.float64]:
@@ -221,30 +235,63 @@ def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.f
     A cell's weight is its energy over energy plus ``floor_weight`` × its band's floor (a low
     percentile over frames): cells drowned in noise or silence count less.
     """
-    first = _first_bin()
-    power = np.abs(spec[:, first : first + BANDS * BINS_PER_BAND]) ** 2
-    # The bands are runs of adjacent bins: summing each run is the per-band energy.
-    energy = power.reshape(len(spec), BANDS, BINS_PER_BAND).sum(axis=2)
+    power = np.abs(spec[:, _band()]) ** 2
+    # The bands are runs of adjacent bins: summing each run is the per-band energy (added bin by
+    # bin, which is what a sum over the run does, at a fraction of a small-axis reduction's cost).
+    energy = _run_sums(power, BINS_PER_BAND, axis=1)
     db = 10 * np.log10(energy + _EPS)
     db -= _local_mean(db)
-    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=0, keepdims=True)
+    floor = _percentile(energy, FLOOR_PERCENTILE)
     return db * energy / (energy + floor_weight * floor + _EPS)
+
+
+def _run_sums(values: NDArray[np.float64], run: int, axis: int) -> NDArray[np.float64]:
+    """Sums of consecutive runs of ``run`` entries along ``axis`` (0 or 1), added first to last."""
+    parts = [values[k::run] if axis == 0 else values[:, k::run] for k in range(run)]
+    total = parts[0] + parts[1] if run > 1 else parts[0].copy()
+    for part in parts[2:]:
+        total += part
+    return total
+
+
+def _percentile(values: NDArray[np.float64], percent: float) -> NDArray[np.float64]:
+    """``np.percentile(values, percent, axis=0, keepdims=True)`` (linear), bit for bit, without
+    its generic machinery (it runs on every measurement of every serve)."""
+    at = (len(values) - 1) * (percent / 100)
+    below = math.floor(at)
+    above = min(below + 1, len(values) - 1)
+    ranked = np.partition(values, (below, above) if above != below else below, axis=0)
+    low, high = ranked[below : below + 1], ranked[above : above + 1]
+    weight = at - below
+    step = high - low
+    # numpy's lerp: from the lower value below the middle, back from the upper one from it on.
+    return high - step * (1 - weight) if weight >= 0.5 else low + step * weight
 
 
 def _local_mean(db: NDArray[np.float64]) -> NDArray[np.float64]:
     """Mean of each cell's LOCAL_FRAMES x LOCAL_BANDS neighbourhood, edges repeated (what
     ``scipy.ndimage.uniform_filter(db, size, mode="nearest")`` gives, in numpy alone: the web
     processes mark every serve and need not load scipy for it)."""
-    out = db
-    for axis, size in enumerate((LOCAL_FRAMES, LOCAL_BANDS)):
-        rows = np.moveaxis(out, axis, 0)
-        before = size // 2
-        padded = np.concatenate([rows[:1]] * before + [rows] + [rows[-1:]] * (size - 1 - before))
-        total = padded[: len(rows)].copy()
-        for k in range(1, size):
-            total += padded[k : k + len(rows)]
-        out = np.moveaxis(total / size, 0, axis)
-    return out
+    return _box_mean(_box_mean(db, LOCAL_FRAMES, 0), LOCAL_BANDS, 1)
+
+
+def _box_mean(values: NDArray[np.float64], size: int, axis: int) -> NDArray[np.float64]:
+    """Mean over ``size`` neighbours along ``axis``, centred, edges repeated (summed in order)."""
+    n = values.shape[axis]
+    first, last = (values.take([i], axis=axis) for i in (0, n - 1))
+    before = size // 2
+    padded = np.concatenate([first] * before + [values] + [last] * (size - 1 - before), axis=axis)
+    cut = [slice(None)] * values.ndim
+
+    def shifted(k: int) -> NDArray[np.float64]:
+        cut[axis] = slice(k, k + n)
+        return padded[tuple(cut)]
+
+    total = shifted(0) + shifted(1) if size > 1 else shifted(0).copy()
+    for k in range(2, size):
+        total += shifted(k)
+    total /= size
+    return total
 
 
 def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -252,10 +299,16 @@ def _tile_sums(features: NDArray[np.float64], phases: NDArray[np.int64]) -> NDAr
 
     Phase p means the clip's frame 0 sat at block frame p.
     """
-    padded = np.pad(features, ((0, -len(features) % BLOCK_FRAMES), (0, 0)))
-    folded = padded.reshape(-1, BLOCK_FRAMES, BANDS).sum(axis=0)
+    folded = _folded(features)
     rolled = folded[(np.arange(BLOCK_FRAMES)[None, :] - phases[:, None]) % BLOCK_FRAMES]
     return rolled.reshape(len(phases), BLOCK_TILES, TILE_FRAMES, BANDS).sum(axis=2)
+
+
+def _folded(features: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Features summed over blocks (BLOCK_FRAMES, BANDS): block frame i holds frames i, i + 78, …"""
+    padded = np.zeros((len(features) + (-len(features)) % BLOCK_FRAMES, BANDS))
+    padded[: len(features)] = features
+    return padded.reshape(-1, BLOCK_FRAMES, BANDS).sum(axis=0)
 
 
 def _soft_bits(tiles: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
@@ -300,8 +353,10 @@ def markable(x: NDArray[np.float64]) -> bool:
 
 def with_mark(pcm: NDArray[np.int16], mark: NDArray[np.float64]) -> NDArray[np.int16]:
     """``pcm`` plus ``mark`` (same length, int16 units), rounded and clipped to int16."""
-    out = np.round(pcm.astype(np.float64) + mark)
-    return np.clip(out, -32768, 32767).astype(np.int16)
+    out = pcm.astype(np.float64)
+    out += mark
+    np.round(out, out=out)
+    return np.clip(out, -32768, 32767, out=out).astype(np.int16)
 
 
 @dataclass(frozen=True)
@@ -326,16 +381,27 @@ class Analysis:
 
 def analyse(x: NDArray[np.float64]) -> Analysis:
     """The payload-free part of marking ``x`` (16 kHz, float, int16 units)."""
-    spec = _stft(x)
-    tile_of_frame = (np.arange(len(spec)) // TILE_FRAMES) % BLOCK_TILES
+    frames = _frames(_padded(x))
+    n = len(frames)
+    tile_of_frame = (np.arange(n) // TILE_FRAMES) % BLOCK_TILES
     frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
-    return Analysis(x, spec, tile_of_frame, frames_per_tile, _mean_tiles(x, frames_per_tile))
+    need = _scratch.block_bytes(((n, FRAME_SAMPLES), np.float64), ((n, SPEC_BINS), np.complex128))
+    with SCRATCH.borrowed(need) as block:
+        windowed = block.array((n, FRAME_SAMPLES), np.float64)
+        spec = np.fft.rfft(np.multiply(frames, _window(), out=windowed), axis=1)
+        measured = block.array((n, SPEC_BINS), np.complex128)
+        np.fft.rfft(np.multiply(frames, _hann(), out=windowed), axis=1, out=measured)
+        first_tiles = _mean_tiles(measured, frames_per_tile)
+    return Analysis(x, spec, tile_of_frame, frames_per_tile, first_tiles)
 
 
-def _mean_tiles(x: NDArray[np.float64], frames_per_tile: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Per-frame tile contrasts of ``x`` as the embedder measures them, (BLOCK_TILES, BANDS)."""
-    features = _features(_stft(x, hann=True), EMBED_FLOOR_WEIGHT)
-    return _tile_sums(features, np.zeros(1, dtype=np.int64))[0] / frames_per_tile[:, None]
+def _mean_tiles(
+    measured: NDArray[np.complex128], frames_per_tile: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Per-frame tile contrasts as the embedder measures them from a clip's Hann spectrum
+    ``measured``, (BLOCK_TILES, BANDS) (block phase 0: the clip as it is served)."""
+    tiles = _run_sums(_folded(_features(measured, EMBED_FLOOR_WEIGHT)), TILE_FRAMES, axis=0)
+    return tiles / frames_per_tile[:, None]
 
 
 def _mark(x: NDArray[np.float64], payload: int, key: bytes) -> NDArray[np.float64]:
@@ -349,29 +415,66 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
     ``a``) and raises the gains of the bits still short of the margin."""
     code = _code(key)
     wanted = _codeword(key, payload)
-    tiles_per_bit = np.bincount(code.bit_of_tile.ravel(), minlength=CODED_BITS)
     gain_db = np.zeros((BLOCK_TILES, BANDS))
-    marked = a.x
-    for step_no in range(PASSES):
-        mean_tiles = a.first_tiles if step_no == 0 else _mean_tiles(marked, a.frames_per_tile)
-        soft = _soft_bits(mean_tiles[None], code)[0]
-        shortfall = np.maximum(0.0, MARGIN_DB * tiles_per_bit - wanted * soft) / tiles_per_bit
-        step = (wanted * shortfall)[code.bit_of_tile] * code.signs
-        gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
-        marked = _istft(_with_gains(a.spec, gain_db[a.tile_of_frame]), len(a.x))
-    return marked
+    with SCRATCH.borrowed(_Resynthesis.block_bytes(len(a.spec))) as block:
+        clip = _Resynthesis(a, block)
+        for step_no in range(PASSES):
+            mean_tiles = a.first_tiles if step_no == 0 else clip.mean_tiles()
+            soft = _soft_bits(mean_tiles[None], code)[0]
+            shortfall = np.maximum(0.0, MARGIN_DB * code.tiles_per_bit - wanted * soft)
+            shortfall /= code.tiles_per_bit
+            step = (wanted * shortfall)[code.bit_of_tile] * code.signs
+            gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
+            clip.resynthesise(gain_db)
+        return clip.signal().copy()
 
 
-def _with_gains(
-    spec: NDArray[np.complex128], frame_gain_db: NDArray[np.float64]
-) -> NDArray[np.complex128]:
-    """``spec`` with each band's linear gain on its ``BINS_PER_BAND`` bins; the bins outside
-    ``BAND_HZ`` are left as they are (a gain of exactly 1)."""
-    first = _first_bin()
-    out = spec.copy()
-    gains = np.repeat(10 ** (frame_gain_db / 20), BINS_PER_BAND, axis=1)
-    out[:, first : first + BANDS * BINS_PER_BAND] *= gains
-    return out
+class _Resynthesis:
+    """An analysed clip made again with gains on its tiles, in one borrowed block every pass reuses."""
+
+    def __init__(self, a: Analysis, block: _scratch.Block) -> None:
+        n = len(a.spec)
+        self.a = a
+        self.spec = block.array((n, SPEC_BINS), np.complex128)
+        self.spec[:] = a.spec  # bins outside BAND_HZ keep a gain of exactly 1
+        self.frames = block.array((n, FRAME_SAMPLES), np.float64)
+        self.overlap = block.array((n + 1, HOP_SAMPLES), np.float64)
+        self.measured = block.array((n, SPEC_BINS), np.complex128)
+
+    @staticmethod
+    def block_bytes(n: int) -> int:
+        """Bytes the buffers of a clip of ``n`` frames take."""
+        return _scratch.block_bytes(
+            ((n, SPEC_BINS), np.complex128),
+            ((n, FRAME_SAMPLES), np.float64),
+            ((n + 1, HOP_SAMPLES), np.float64),
+            ((n, SPEC_BINS), np.complex128),
+        )
+
+    def resynthesise(self, gain_db: NDArray[np.float64]) -> None:
+        """The clip with ``gain_db`` (BLOCK_TILES, BANDS) on every tile, linear per band on its bins."""
+        gains = (10 ** (gain_db / 20))[self.a.tile_of_frame]
+        band = _band()
+        per_bin = np.repeat(gains, BINS_PER_BAND, axis=1)
+        np.multiply(self.a.spec[:, band], per_bin, out=self.spec[:, band])
+        np.fft.irfft(self.spec, FRAME_SAMPLES, axis=-1, out=self.frames)
+        self.frames *= _window()
+        _overlap_add(self.frames, self.overlap)
+
+    def signal(self) -> NDArray[np.float64]:
+        """The clip as made last (a view into the block)."""
+        half = FRAME_SAMPLES // 2
+        return self.overlap.reshape(-1)[half : half + len(self.a.x)]
+
+    def mean_tiles(self) -> NDArray[np.float64]:
+        """The tile contrasts of the clip as made last (``_mean_tiles`` of its Hann spectrum)."""
+        padded = self.overlap.reshape(-1)
+        half = FRAME_SAMPLES // 2
+        padded[:half] = 0.0  # what overlap-add left beyond the clip's ends is not part of it
+        padded[half + len(self.a.x) :] = 0.0
+        np.multiply(_frames(padded), _hann(), out=self.frames)
+        np.fft.rfft(self.frames, axis=1, out=self.measured)
+        return _mean_tiles(self.measured, self.a.frames_per_tile)
 
 
 def detect(
