@@ -72,6 +72,14 @@ _ACTIONS = {
     "reidentify.deny": "refused a request to learn which household a recording came from",
     "reidentify.lapse": "let a re-identification request lapse unanswered",
     "reidentify.view": "saw which household a flagged recording came from",
+    "voice_delete.refused": "did not carry out a spoken deletion request",
+    "voice_delete.asked": "asked whether to carry out a spoken deletion request",
+    "voice_delete.prompted": "was told what to say to you about a spoken deletion request",
+    "voice_delete.reasked": "heard an unclear answer and asked once more",
+    "voice_delete.confirmed": "heard your yes to a spoken deletion request",
+    "voice_delete.declined": "heard your no: the spoken deletion request was dropped, nothing deleted",
+    "voice_delete.scheduled": "scheduled a spoken deletion request after its undo period",
+    "voice_delete.undone": "undid a spoken deletion request",
 }
 RECORDING_ACTIONS = frozenset(
     {
@@ -87,6 +95,7 @@ RECORDING_ACTIONS = frozenset(
         "audio.serve",
         "text.view",
     }
+    | {action for action in _ACTIONS if action.startswith("voice_delete.")}
 )
 """Actions whose audit subject is a recording id."""
 _REASONS = {
@@ -94,6 +103,11 @@ _REASONS = {
     "low_confidence": "the recogniser was unsure",
     "review.serve": "",
     "review.text": "",
+    "delete_last": "what you said just before",
+    "delete_today": "everything you said today",
+    "question": "",
+    "reask": "",
+    "declined": "",
 }
 
 
