@@ -487,14 +487,14 @@ def transcribe(
         typer.Option(
             help="Take each file as the answer to the question about this deletion "
             "(delete_last or delete_today): `say` then shows the question asked once more "
-            "after an unclear answer.",
+            "after an unclear answer, or that nothing was deleted after a no.",
         ),
     ] = None,
 ) -> None:
     """Run the speech pipeline on files (no server needed); one JSON line per file.
 
     Each line: file, status, text, words (text, start_s, end_s, confidence), confidence, intent,
-    answer (yes, unclear or other, for a clip that is no deletion request) and say (what the
+    answer (yes, no, unclear or other, for a clip that is no deletion request) and say (what the
     device would say next, if anything).
     """
     from rich.progress import track

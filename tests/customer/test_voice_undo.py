@@ -199,13 +199,13 @@ def test_the_pipeline_gives_an_unclear_answer_a_second_question_and_a_sure_yes_t
     voice_delete.register()
     said, command = ask_delete_that(platform, owner)
     window_s = platform.settings.voice_delete_confirm_s
-    answers = [("no", 0.9, 4), ("yes", 0.05, 8), ("yes please", 0.9, 8 + window_s - 1)]
+    answers = [("play jazz", 0.9, 4), ("yes", 0.05, 8), ("yes please", 0.9, 8 + window_s - 1)]
     for text, confidence, second in answers:
         rec = add_recording(platform, owner.device_id, text, at=START + timedelta(seconds=second))
         pipeline._obey_privacy_command(platform, rec.id, _heard(text, confidence))
         with platform.sessions() as s:
             actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
-        if text == "no":  # neither an answer nor worth asking again: the question still waits
+        if text == "play jazz":  # neither an answer nor worth asking again: the question waits
             assert "voice_delete.reasked" not in actions
             assert "voice_delete.confirmed" not in actions
         elif text == "yes":  # heard, but too unsure to delete on: asked once more
@@ -219,3 +219,23 @@ def test_the_pipeline_gives_an_unclear_answer_a_second_question_and_a_sure_yes_t
     assert exists(platform, said)
     run_due(platform, undone_at + 5)
     assert not exists(platform, said) and not exists(platform, command.id)
+
+
+def test_a_spoken_no_is_final_and_shown_to_the_household(platform, owner):
+    voice_delete.register()
+    said, command = ask_delete_that(platform, owner)
+    answers = [("no", 0.9, 4), ("yes", 0.05, 6), ("yes please", 0.95, 8)]  # all in time
+    for text, confidence, second in answers:
+        rec = add_recording(platform, owner.device_id, text, at=START + timedelta(seconds=second))
+        pipeline._obey_privacy_command(platform, rec.id, _heard(text, confidence))
+    run_due(platform, 3600)
+    assert exists(platform, said) and exists(platform, command.id)
+    with platform.sessions() as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    assert actions.count("voice_delete.declined") == 1
+    assert "voice_delete.reasked" not in actions and "voice_delete.confirmed" not in actions
+    page = owner.client.get("/me/access").text
+    assert "heard your no: the spoken deletion request was dropped, nothing deleted" in page
+    assert "asked whether to carry out a spoken deletion request" in page
+    assert "voice_delete." not in page  # in words, not codes
+    assert f"#rec-{command.id}" in page  # the command it was about, linked

@@ -178,7 +178,11 @@ def test_a_split_deletion_verb_is_judged_by_its_weaker_piece():
         ("yes", (0.14,), "unclear"),  # Whisper base hears a tuning voice's lone "yes" at 0.14
         ("you", (0.05,), "unclear"),  # and another voice's as "you"
         ("yes please", (0.7, 0.9), "yes"),
-        ("no", (0.2,), "other"),  # a no is never asked about again
+        ("no", (0.2,), "no"),  # a no, however unsure: dropped, never asked about again
+        ("No.", (0.9,), "no"),
+        ("cancel", (0.6,), "no"),
+        ("no thanks", (0.05, 0.05), "no"),
+        ("no delete it", (0.9, 0.9, 0.9), "other"),  # only a whole refusal is a no
         ("what time is it", (0.3, 0.3, 0.3, 0.3), "other"),  # a new request, not an answer
         ("play jazz", (0.9, 0.9), "other"),  # two sure words that are no yes
     ],
@@ -190,5 +194,5 @@ def test_an_unclear_answer_is_asked_about_once_more(text, confidences, expected)
     assert answer_of(GUARD, transcript, text) == expected
     assert answer_of(GUARD, None, text) == "other"
     assert answer_of(DeletionGuard(reask=False), transcript, text) == (
-        "yes" if expected == "yes" else "other"
+        expected if expected in ("yes", "no") else "other"
     )

@@ -1,5 +1,6 @@
 """What the device says next: the question before an asked deletion, the re-ask after an unclear
-answer (``Outcome.summary()["say"]``, as ``overheard transcribe --answering`` prints it)."""
+answer, "nothing was deleted" after a no (``Outcome.summary()["say"]``, as ``overheard transcribe
+--answering`` prints it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from overheard.recordings.models import Status
 from overheard.speech.asr import Transcript, Word
 from overheard.speech.guard import DeletionGuard, Verdict, answer_of
 from overheard.speech.pipeline import Outcome
-from overheard.speech.questions import QUESTION, REASK
+from overheard.speech.questions import DECLINED, QUESTION, REASK
 
 
 def heard(text: str, confidence: float, verdict: Verdict) -> Outcome:
@@ -30,7 +31,9 @@ NOT_A_COMMAND = Verdict(None, "not_a_command")
         ("you", 0.05, "delete_last", "unclear", REASK["delete_last"]),
         ("yes", 0.05, None, "unclear", None),  # nothing was asked: nothing to ask again
         ("yes please", 0.9, "delete_last", "yes", None),
-        ("no", 0.1, "delete_last", "other", None),
+        ("no", 0.1, "delete_last", "no", DECLINED["delete_last"]),  # said once, nothing asked
+        ("cancel", 0.9, "delete_today", "no", DECLINED["delete_today"]),
+        ("no", 0.9, None, "no", None),  # nothing was asked: nothing to acknowledge
         ("turn on the kitchen lights please", 0.3, "delete_last", "other", None),
     ],
 )

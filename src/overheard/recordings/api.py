@@ -81,11 +81,12 @@ class DeletedBody(BaseModel):
 
 
 class PromptOut(BaseModel):
-    """A question the device is to speak now, because this utterance prompted it."""
+    """A question (or the end of one) the device is to speak now, because this utterance prompted it."""
 
     kind: str = Field(
-        description="`question` (a voice deletion waits for a spoken yes) or `reask` (the "
-        "answer was unclear: asked once more)."
+        description="`question` (a voice deletion waits for a spoken yes), `reask` (the "
+        "answer was unclear: asked once more) or `declined` (the answer was a no: the deletion is "
+        "dropped; say so, expect no answer)."
     )
     say: str = Field(description="The words to speak.")
     answer_by: str = Field(

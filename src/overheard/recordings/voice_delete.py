@@ -9,7 +9,8 @@ A deletion the guard wants confirmed ("delete that") is first *asked*: its job w
 ``voice_delete_confirm_s`` turns it into an ordinary scheduled deletion (:func:`answer`). Without
 a yes it is never carried out. An unclear answer (:func:`overheard.speech.guard.answer_of`) makes
 the device ask once more (:func:`reask`): the deadline moves to ``voice_delete_confirm_s`` after the
-unclear answer, and only a sure yes then confirms.
+unclear answer, and only a sure yes then confirms. A clear no (:func:`decline`) is final: the job is
+cancelled, audited ``voice_delete.declined``, and no later yes brings it back.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ CANCELLED = "cancelled"
 """State of a voice-deletion job the household undid."""
 AWAITING = "awaiting_yes"
 """State of a voice-deletion job waiting for a spoken yes (never claimed by a worker)."""
+DECLINED = "voice_delete.declined"
+"""Audit action: the household answered an asked deletion with a no; its job is cancelled."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,57 @@ def reask(platform: Platform, unclear: Recording) -> str | None:
             audited_at=utcnow(),
         )
         return job.subject
+
+
+def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -> str | None:
+    """Drop for good the household's newest asked deletion that ``no`` was captured in time for: its
+    job is cancelled in the same transaction as the ``voice_delete.declined`` event (actor: the
+    device that heard the no), so a later yes finds nothing waiting. A yes captured *after* the no
+    but processed before it (several workers) does not outrun it: the deletion it confirmed is
+    cancelled too, while it has not started.
+
+    Returns the declined command's recording id (None: nothing was waiting)."""
+    when = now or utcnow()
+    with transaction(platform.sessions) as session:
+        job = _waiting_for(session, no) or _confirmed_after(session, no)
+        if job is None:
+            return None
+        job.state, job.updated_at = CANCELLED, when
+        audit.append(
+            session,
+            actor=no.device_id,
+            action=DECLINED,
+            subject=job.subject,
+            household_id=no.household_id,
+            reason={kind: command for command, kind in JOB_KINDS.items()}[job.kind],
+            details={"answer": no.id},
+            now=when,
+        )
+        return job.subject
+
+
+def _confirmed_after(session: Session, no: Recording) -> Job | None:
+    """The household's asked deletion, confirmed but not started, whose command came before ``no``
+    and whose yes came after it (locked)."""
+    confirmed = session.execute(
+        select(Job, audit.AuditEvent.details)
+        .join(Recording, Recording.id == Job.subject)
+        .join(audit.AuditEvent, audit.AuditEvent.subject == Job.subject)
+        .where(
+            Job.state == JobState.QUEUED.value,
+            Job.kind.in_(JOB_KINDS.values()),
+            Recording.household_id == no.household_id,
+            Recording.captured_at < no.captured_at,
+            audit.AuditEvent.action == "voice_delete.confirmed",
+        )
+        .order_by(Recording.captured_at.desc())
+        .with_for_update(of=Job)
+    ).all()
+    for job, details in confirmed:
+        yes = session.get(Recording, str(details.get("answer")))
+        if yes is not None and yes.captured_at > no.captured_at:
+            return job
+    return None
 
 
 def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:

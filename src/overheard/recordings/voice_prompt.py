@@ -5,14 +5,18 @@ device that heard the command; asked once more after an unclear answer
 (:func:`~overheard.recordings.voice_delete.reask`), by the device that heard that answer. That device,
 and no other (not even one of the same household), learns the words to say and the deadline from
 the status of the recording that prompted them (``GET /api/v1/utterances/{id}``, ``prompt``) until
-the question is answered or its deadline passes. The first time a device is told of a question, the
-audit log gets ``voice_delete.prompted`` (actor: the device) in the same transaction as the read.
+the question is answered or its deadline passes. A clear no (:func:`~overheard.recordings.voice_delete.decline`)
+ends the question at once; the device that heard the no is then told, on that recording's status and
+for ``voice_delete_confirm_s`` after the no was processed, to say that nothing was deleted (kind
+``declined``, no answer expected: ``answer_by`` is the no's own capture time). The first time a device
+is told of a question or its acknowledgement, the audit log gets ``voice_delete.prompted`` (actor:
+the device) in the same transaction as the read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
@@ -22,15 +26,18 @@ from .. import audit
 from ..db import transaction
 from ..jobs import Job
 from ..platform import Platform
-from ..speech.questions import QUESTION, REASK
+from ..speech.questions import DECLINED, QUESTION, REASK
 from .models import Recording
 from .voice_delete import AWAITING, JOB_KINDS
+from .voice_delete import DECLINED as DECLINED_ACTION
 
 PROMPTED = "voice_delete.prompted"
 """Audit action: a device was told a question it is to speak."""
 REASKED = "voice_delete.reasked"
 COMMANDS = {kind: command for command, kind in JOB_KINDS.items()}
-PromptKind = Literal["question", "reask"]
+PromptKind = Literal["question", "reask", "declined"]
+WORDS = {"question": QUESTION, "reask": REASK, "declined": DECLINED}
+"""What the device says, per prompt kind and command."""
 
 
 @dataclass(frozen=True)
@@ -38,23 +45,32 @@ class Prompt:
     """A question one device is to speak, and until when its answer counts."""
 
     about: str
-    """The recording that prompted it: the command (question) or the unclear answer (re-ask)."""
+    """The recording that prompted it: the command (question), the unclear answer (re-ask) or the
+    no (declined)."""
     command: str
     """The deletion waiting: ``delete_last`` or ``delete_today``."""
     kind: PromptKind
     answer_by: datetime
-    """The latest capture time of an answer that counts (UTC)."""
+    """The latest capture time of an answer that counts (UTC); for ``declined``, the no's own."""
     subject: str
     """The command's recording id (the deletion job's subject)."""
 
     @property
     def say(self) -> str:
         """The words the device speaks."""
-        return (QUESTION if self.kind == "question" else REASK)[self.command]
+        return WORDS[self.kind][self.command]
 
 
-def prompt_about(session: Session, rec: Recording, now: datetime) -> Prompt | None:
-    """The question ``rec`` prompted that still waits for an answer at ``now`` (None: none)."""
+def prompt_about(
+    session: Session, rec: Recording, now: datetime, told_s: float = 0.0
+) -> Prompt | None:
+    """The question ``rec`` prompted that still waits for an answer at ``now``, or the
+    acknowledgement of the no ``rec`` is, declined less than ``told_s`` seconds before (None: none)."""
+    return _question_about(session, rec, now) or _declined_by(session, rec, now, told_s)
+
+
+def _question_about(session: Session, rec: Recording, now: datetime) -> Prompt | None:
+    """The question ``rec`` prompted that still waits for an answer at ``now``."""
     waiting = session.execute(
         select(Job.kind, Job.subject, Job.run_after)
         .join(Recording, Recording.id == Job.subject)
@@ -76,6 +92,21 @@ def prompt_about(session: Session, rec: Recording, now: datetime) -> Prompt | No
     return None
 
 
+def _declined_by(session: Session, rec: Recording, now: datetime, told_s: float) -> Prompt | None:
+    """The deletion ``rec`` said no to, declined within ``told_s`` seconds before ``now``."""
+    events = session.execute(
+        select(audit.AuditEvent.subject, audit.AuditEvent.reason, audit.AuditEvent.details).where(
+            audit.AuditEvent.action == DECLINED_ACTION,
+            audit.AuditEvent.household_id == rec.household_id,
+            audit.AuditEvent.at >= now - timedelta(seconds=told_s),
+        )
+    ).all()
+    for subject, command, details in events:
+        if details.get("answer") == rec.id and command in DECLINED:
+            return Prompt(rec.id, str(command), "declined", _utc(rec.captured_at), str(subject))
+    return None
+
+
 def _utc(when: datetime) -> datetime:
     """A stored time (naive on SQLite) as an aware UTC time."""
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
@@ -92,16 +123,17 @@ def _reasked_answers(session: Session, subjects: list[str]) -> dict[str, str]:
 
 
 def tell(platform: Platform, device_id: str, rec: Recording, now: datetime) -> Prompt | None:
-    """The question ``rec`` prompted, for the device that recorded it (None for any other device);
-    the first telling of each question to the device is audited."""
+    """The question ``rec`` prompted (or the acknowledgement of the no it is), for the device that
+    recorded it (None for any other device); the first telling of each to the device is audited."""
     if rec.device_id != device_id:
         return None
+    told_s = platform.settings.voice_delete_confirm_s
     with platform.readers() as session:
-        prompt = prompt_about(session, rec, now)
+        prompt = prompt_about(session, rec, now, told_s)
     if prompt is None or _told(platform, device_id, prompt):
         return prompt
     with transaction(platform.sessions) as session:
-        prompt = prompt_about(session, rec, now)
+        prompt = prompt_about(session, rec, now, told_s)
         if prompt is not None and not _told_in(session, device_id, prompt):
             audit.append(
                 session,

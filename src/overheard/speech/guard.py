@@ -18,6 +18,7 @@ from typing import Literal
 
 from .asr import Transcript
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, Interpretation, PrivacyCommand
+from .questions import DECLINED as DECLINED
 from .questions import QUESTION as QUESTION
 from .questions import REASK as REASK
 
@@ -53,8 +54,9 @@ CONFIRMATIONS = frozenset(
 REFUSING_ANSWERS = frozenset(
     {"no", "no thanks", "no thank you", "cancel", "stop", "don't", "keep it"}
 )
-"""Answers that are a no, however unsure the recogniser is of them: never asked again."""
-Answer = Literal["yes", "unclear", "other"]
+"""Answers that are a no, however unsure the recogniser is of them: the deletion is dropped for good
+(a wrong no costs only saying the command again), never asked again."""
+Answer = Literal["yes", "no", "unclear", "other"]
 SPLIT_WORDS = {
     ("every", "thing"): "everything",
     ("any", "thing"): "anything",
@@ -223,16 +225,19 @@ def is_confirmation(guard: DeletionGuard, transcript: Transcript | None, request
 
 
 def answer_of(guard: DeletionGuard, transcript: Transcript | None, request_text: str) -> Answer:
-    """What a request says to a waiting deletion question: ``yes`` (:func:`is_confirmation`),
-    ``unclear`` (a yes under ``yes_floor``, or at most two words under ``reask_floor`` that are not a
-    no: worth asking once more) or ``other`` (anything else, which leaves the question unanswered)."""
+    """What a request says to a waiting deletion question: ``yes`` (:func:`is_confirmation`), ``no``
+    (a whole answer of :data:`REFUSING_ANSWERS`, however sure: the deletion is dropped), ``unclear``
+    (a yes under ``yes_floor``, or at most two words under ``reask_floor`` that are not a no: worth
+    asking once more) or ``other`` (anything else, which leaves the question unanswered)."""
     if transcript is None:
         return "other"
     if is_confirmation(guard, transcript, request_text):
         return "yes"
     words = words_of(request_text)
     said = " ".join(words)
-    if not guard.reask or not words or said in REFUSING_ANSWERS:
+    if said in REFUSING_ANSWERS:
+        return "no"
+    if not guard.reask or not words:
         return "other"
     if said in CONFIRMATIONS or (len(words) <= 2 and transcript.confidence < guard.reask_floor):
         return "unclear"

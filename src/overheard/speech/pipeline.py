@@ -38,7 +38,7 @@ from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import Answer, DeletionGuard, Verdict, answer_of, judge, mended
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, PrivacyCommand, default_intent_model
-from .questions import QUESTION, REASK
+from .questions import DECLINED, QUESTION, REASK
 from .vad import Segment, SileroVad, speech_segments, trim_silence
 from .verify import Verification, can_verify, hints_at_deletion, verify
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
@@ -182,13 +182,16 @@ class Outcome:
 
     def question(self, asked: PrivacyCommand | None = None) -> str | None:
         """What the device says next (None: nothing): the question before a deletion that waits
-        for a spoken yes, or the question asked once more (:data:`REASK`) when this clip answers
-        the question about ``asked`` unclearly."""
+        for a spoken yes, the question asked once more (:data:`REASK`) when this clip answers
+        the question about ``asked`` unclearly, or that nothing was deleted (:data:`DECLINED`) when
+        it answers no."""
         verdict = self.verdict
         if verdict is not None and verdict.command is not None and verdict.confirm:
             return QUESTION[verdict.command]
         if asked is not None and self.answer == "unclear":
             return REASK[asked]
+        if asked is not None and self.answer == "no":
+            return DECLINED[asked]
         return None
 
 
@@ -468,6 +471,8 @@ def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcom
         said = answer_of(stack.guard, outcome.transcript, text)
         if said == "yes":
             voice_delete.answer(platform, rec)
+        elif said == "no":
+            voice_delete.decline(platform, rec)
         elif said == "unclear":
             voice_delete.reask(platform, rec)
         return

@@ -19,3 +19,10 @@ REASK = {
 """What the device says, once, when the answer to :data:`QUESTION` was unclear
 (:func:`overheard.speech.guard.answer_of`): it names the deletion again, since whoever answers may
 not have heard the question."""
+DECLINED = {
+    "delete_last": "Okay, nothing was deleted.",
+    "delete_today": "Okay, nothing was deleted.",
+}
+"""What the device says, once, when the answer to :data:`QUESTION` or :data:`REASK` was a clear no
+(:data:`overheard.speech.guard.REFUSING_ANSWERS`): the deletion is dropped for good, and whoever
+answered hears that nothing was deleted."""

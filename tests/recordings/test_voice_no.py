@@ -1,0 +1,184 @@
+"""A clear no to an asked voice deletion is final: the job is cancelled and audited once, a later yes
+finds nothing, and the device's status stops showing the question (it shows "nothing was deleted"
+once, on the no's own status). Answers go through the pipeline's answer path; statuses through the
+device API of the ASGI app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.jobs import Job, claim
+from overheard.recordings import voice_delete
+from overheard.recordings.models import Recording, Status
+from overheard.speech import pipeline
+from overheard.speech.asr import Transcript, Word
+from overheard.speech.guard import Verdict
+from overheard.speech.pipeline import Outcome
+from overheard.speech.questions import DECLINED, QUESTION
+from tests.conftest import tone_wav
+
+CONFIRM_S = 300.0
+"""A wide answer window, so that a loaded machine still answers in time."""
+
+
+@pytest.fixture
+def platform(platform):  # type: ignore[no-untyped-def]
+    platform.settings = platform.settings.model_copy(update={"voice_delete_confirm_s": CONFIRM_S})
+    return platform
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def upload(client, token: str, seconds_ago: float) -> str:  # type: ignore[no-untyped-def]
+    captured = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    headers = {**auth(token), "X-Captured-At": captured.isoformat()}
+    answer = client.post("/api/v1/utterances", content=tone_wav(0.5), headers=headers)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def recording(platform, rid: str) -> Recording:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        rec = s.get(Recording, rid)
+        s.expunge_all()
+        return rec
+
+
+def answered(platform, rid: str, text: str, confidence: float) -> None:  # type: ignore[no-untyped-def]
+    """Recording ``rid`` heard as ``text`` (no command), through the pipeline's answer path."""
+    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, confidence) for i, w in enumerate(text.split()))
+    transcript = Transcript(text, words, confidence, "whisper")
+    heard = Outcome(Status.TRANSCRIBED, None, 0.3 * len(words), transcript=transcript,
+                    verdict=Verdict(None, "not_a_command"))
+    pipeline._obey_privacy_command(platform, rid, heard)
+
+
+def prompt_of(client, token: str, rid: str):  # type: ignore[no-untyped-def]
+    answer = client.get(f"/api/v1/utterances/{rid}", headers=auth(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["prompt"]
+
+
+def voice_job(platform, command: str) -> Job:  # type: ignore[no-untyped-def]
+    kinds = list(voice_delete.JOB_KINDS.values())
+    with platform.sessions() as s:
+        job = s.scalars(select(Job).where(Job.subject == command, Job.kind.in_(kinds))).one()
+        s.expunge_all()
+        return job
+
+
+def events(platform, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        s.expunge_all()
+        return rows
+
+
+def asked_then(client, platform, make_household, first: str):  # type: ignore[no-untyped-def]
+    """A request, "delete that" held for a yes, then the answer ``first`` through the pipeline."""
+    hh = make_household()
+    said = upload(client, hh.device_token, 60)
+    command = upload(client, hh.device_token, 3)
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    assert prompt_of(client, hh.device_token, command)["say"] == QUESTION["delete_last"]
+    no = upload(client, hh.device_token, 2)
+    answered(platform, no, first, 0.9)
+    return hh, said, command, no
+
+
+@pytest.mark.parametrize("no", ["no", "No.", "cancel", "no thanks"])
+def test_a_no_then_a_yes_in_time_deletes_nothing(client, platform, make_household, no):
+    voice_delete.register()
+    hh, said, command, _ = asked_then(client, platform, make_household, no)
+    yes = upload(client, hh.device_token, 1)
+    answered(platform, yes, "yes please", 0.95)  # a sure yes, well inside the deadline
+    assert events(platform, "voice_delete.confirmed") == []
+    job = voice_job(platform, command)
+    assert job.state == voice_delete.CANCELLED
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert claim(platform.sessions, job_id=job.id, now=later) is None  # no worker ever runs it
+    for rid in (said, command):
+        assert recording(platform, rid) is not None
+
+
+def test_a_no_heard_unsure_is_still_a_no(client, platform, make_household):
+    hh = make_household()
+    command = upload(client, hh.device_token, 3)
+    voice_delete.ask(platform, recording(platform, command), "delete_today")
+    no = upload(client, hh.device_token, 2)
+    answered(platform, no, "no", 0.05)  # an unsure no is never asked about again: it is a no
+    assert [e.subject for e in events(platform, "voice_delete.declined")] == [command]
+    assert events(platform, "voice_delete.reasked") == []
+
+
+def test_the_no_is_audited_once_by_the_device_that_heard_it(client, platform, make_household):
+    hh, _, command, no = asked_then(client, platform, make_household, "no")
+    again = upload(client, hh.device_token, 1)
+    answered(platform, again, "no", 0.9)  # nothing waits any more: nothing more to decline
+    [declined] = events(platform, "voice_delete.declined")
+    assert (declined.actor, declined.subject) == (hh.device_id, command)
+    assert (declined.household_id, declined.reason) == (hh.household_id, "delete_last")
+    assert declined.details == {"answer": no}
+    assert voice_job(platform, command).state == voice_delete.CANCELLED  # with the event
+
+
+def test_the_device_stops_showing_the_question_and_says_nothing_was_deleted_once(
+    client, platform, make_household
+):
+    hh, _, command, no = asked_then(client, platform, make_household, "no")
+    assert prompt_of(client, hh.device_token, command) is None  # the question is over
+    for _ in range(2):  # polled again and again: the same acknowledgement, told (audited) once
+        said = prompt_of(client, hh.device_token, no)
+        assert said["kind"] == "declined" and said["say"] == DECLINED["delete_last"]
+        assert datetime.fromisoformat(said["answer_by"]) == recording(platform, no).captured_at
+    told = [(e.reason, e.subject) for e in events(platform, "voice_delete.prompted")]
+    assert told == [("question", command), ("declined", command)]
+    kitchen = make_household()  # another household's device learns nothing of it
+    assert client.get(f"/api/v1/utterances/{no}", headers=auth(kitchen.device_token)).status_code == 404
+
+
+def test_the_acknowledgement_is_shown_only_for_the_answer_window(client, platform, make_household):
+    from overheard.recordings.voice_prompt import prompt_about
+
+    _, _, _, no = asked_then(client, platform, make_household, "no")
+    rec = recording(platform, no)
+    soon = datetime.now(UTC) + timedelta(seconds=CONFIRM_S / 2)
+    with platform.sessions() as s:
+        assert prompt_about(s, rec, soon, CONFIRM_S).kind == "declined"
+        assert prompt_about(s, rec, soon + timedelta(seconds=CONFIRM_S), CONFIRM_S) is None
+
+
+def test_a_no_is_not_outrun_by_a_later_yes_processed_first(client, platform, make_household):
+    voice_delete.register()
+    hh = make_household()
+    said = upload(client, hh.device_token, 60)
+    command = upload(client, hh.device_token, 4)
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    no, yes = upload(client, hh.device_token, 3), upload(client, hh.device_token, 2)
+    answered(platform, yes, "yes please", 0.95)  # another worker got to the yes first
+    assert [e.subject for e in events(platform, "voice_delete.confirmed")] == [command]
+    answered(platform, no, "no", 0.9)
+    assert voice_job(platform, command).state == voice_delete.CANCELLED
+    assert [e.details for e in events(platform, "voice_delete.declined")] == [{"answer": no}]
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert claim(platform.sessions, job_id=voice_job(platform, command).id, now=later) is None
+    assert recording(platform, said) is not None
+
+
+def test_a_no_after_the_yes_leaves_the_confirmed_deletion_to_the_undo_button(
+    client, platform, make_household
+):
+    hh = make_household()
+    command = upload(client, hh.device_token, 4)
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    yes, no = upload(client, hh.device_token, 3), upload(client, hh.device_token, 2)
+    answered(platform, yes, "yes please", 0.95)
+    answered(platform, no, "no", 0.9)
+    assert events(platform, "voice_delete.declined") == []
+    assert voice_job(platform, command).state == "queued"
