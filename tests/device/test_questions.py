@@ -23,7 +23,7 @@ from overheard.device.voice import Voice, pcm_of
 from overheard.speech.asr import Transcript, Word
 from overheard.speech.audio import read_audio_file, to_wav_bytes
 from overheard.speech.guard import Verdict
-from overheard.speech.questions import QUESTION, REASK
+from overheard.speech.questions import DECLINED, QUESTION, REASK
 from tests.device.conftest import CONFIRM_S, LiveServer, recordings_of
 
 pytestmark = [
@@ -187,7 +187,7 @@ def test_an_unclear_answer_makes_the_device_ask_again_in_other_words(
 
 
 @pytest.mark.parametrize("case", ["no", "deadline"])
-def test_nothing_is_said_after_a_no_or_after_the_deadline(
+def test_after_a_no_only_that_nothing_was_deleted_is_said_and_nothing_after_the_deadline(
     live: LiveServer, make_device: Callable[..., Device], platform_of, tmp_path: Path, case: str
 ):
     from overheard.speech import pipeline
@@ -203,20 +203,26 @@ def test_nothing_is_said_after_a_no_or_after_the_deadline(
         wait_until(lambda: len(device.uploader.tally.delivered_ids) == 1)
         command = device.uploader.tally.delivered_ids[0]
         ask(platform_of, command, "delete_last")
-        watched_id = command
     else:
         command = say_and_send(device, clip, 1)
         ask(platform_of, command, "delete_last")
         wait_until(lambda: len(voice.spoken) == 1)
-        watched_id = say_and_send(device, spoken(tmp_path, "Alexa, no"), 2)
-        pipeline._obey_privacy_command(platform_of, watched_id, heard("no", 0.9))
-    # the device keeps asking about its recording; the server has nothing for it to say
-    polled = device.uploader.client.status(watched_id)
+        no = say_and_send(device, spoken(tmp_path, "Alexa, no"), 2)
+        pipeline._obey_privacy_command(platform_of, no, heard("no", 0.9))
+        wait_until(lambda: len(voice.spoken) == 2)  # "Okay, nothing was deleted."
+    # the device keeps asking about its recordings; the question is over for both
+    polled = device.uploader.client.status(command)
     assert isinstance(polled, Processing) and polled.prompt is None
     time.sleep(1.0)
     kinds = [p.kind for p in device.uploader.tally.prompts]
-    assert kinds == ([] if case == "deadline" else ["question"])
-    assert len(voice.spoken) == len(kinds) and output(device).count("asks:") == len(kinds)
+    assert kinds == ([] if case == "deadline" else ["question", "declined"])
+    assert len(voice.spoken) == len(kinds) and output(device).count("asks:") == min(len(kinds), 1)
+    if case == "no":
+        assert device.uploader.tally.prompts[1].say == DECLINED["delete_last"]
+        assert device.uploader.tally.prompts[1].about == no
+        assert f'says: "{DECLINED["delete_last"]}"' in output(device)
+        assert device.asked is None  # nothing waits for an answer any more
+        assert len(events(platform_of, "voice_delete.declined", command)) == 1
     assert events(platform_of, "voice_delete.reasked", command) == []
     assert len(events(platform_of, "voice_delete.prompted", command)) == len(kinds)
 

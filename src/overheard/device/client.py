@@ -75,7 +75,13 @@ class Prompt:
     about: str
     """The recording that prompted it."""
     kind: str
-    """``question`` or ``reask`` (the answer was unclear: asked once more)."""
+    """``question``, ``reask`` (the answer was unclear: asked once more) or ``declined`` (the answer
+    was a no: nothing was deleted, and no answer is expected)."""
+
+    @property
+    def expects_answer(self) -> bool:
+        """Whether the device's next recording answers it (not after a no)."""
+        return self.kind != "declined"
     say: str
     """The words to speak."""
     answer_by: datetime

@@ -271,8 +271,12 @@ class Uploader:
         if (prompt.about, prompt.kind) in self._told:
             return
         self._told.add((prompt.about, prompt.kind))
-        self._answer_by = prompt.answer_by
         self.tally.prompts.append(prompt)
+        if not prompt.expects_answer:
+            self._answer_by = None
+            self._notify(Event("question", f'says: "{prompt.say}"', prompt))
+            return
+        self._answer_by = prompt.answer_by
         by = prompt.answer_by.astimezone().strftime("%H:%M:%S")
         self._notify(Event("question", f'asks: "{prompt.say}" (answer by {by}: the wake word, '
                            "then yes)", prompt))

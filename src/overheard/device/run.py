@@ -158,7 +158,7 @@ class Device:
         """Show what delivery did (and speak a question the server asks)."""
         self.line.say(event.message)
         if event.prompt is not None:
-            self.asked = event.prompt
+            self.asked = event.prompt if event.prompt.expects_answer else None
             if self.voice is not None:
                 self.voice.speak(event.prompt.say)
         tally = self.uploader.tally
