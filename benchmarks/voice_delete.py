@@ -76,7 +76,15 @@ from overheard.speech.nlu import DELETION_WORDS, IntentModel, Interpretation, is
 from overheard.speech.pipeline import SpeechStack, understand, without_keywords
 from overheard.speech.seed import seed_requests
 from overheard.speech.vad import speech_segments, trim_silence
-from overheard.speech.verify import COMMAND_PROMPT, best_deletion, can_verify, hints_at_deletion
+from overheard.speech.verify import (
+    COMMAND_PROMPT,
+    SWAPPED_VERBS,
+    SWAPPED_WORDS,
+    best_deletion,
+    can_verify,
+    hints_at_deletion,
+    verb_swaps,
+)
 
 SAMPLE_RATE_HZ = 16000
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +112,9 @@ OBSERVATION_VERSION = "2"
 """Bump when what a cached observation holds (VAD, transcript fields) changes."""
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "overheard-voice-delete"
 PAD_SAMPLES = 3200
+SWAPS_KEPT_NATS = 10.0
+"""Verb swaps within this many nats of the first pass are kept in the cache (with their words), so
+that any swap margin up to it is judged from one decode."""
 Clip = tuple[str, str, str]
 """(set, source, text or file) — the key of one clip."""
 
@@ -453,6 +464,7 @@ class SecondListen:
         self.root = cache
         self.voices = voices
         self.decoded = 0
+        self.swap_caches: dict[str, ClipCache] = {}
 
     def readings(self, key: Clip, plain: str) -> list[Reading]:
         """The scored readings of the clip ``key`` (the first pass's ``plain`` text among them)."""
@@ -469,10 +481,39 @@ class SecondListen:
             self.cache.put(heard, seen)
             self.decoded += 1
         assert seen is not None
-        return [
-            Reading(r["text"], r["logprob"], tuple(Word(**w) for w in r["words"]))
-            for r in seen["readings"]
-        ]
+        return as_readings(seen)
+
+    def swapped(self, key: Clip, plain: str, within_nats: float) -> list[Reading]:
+        """The verb swaps of ``plain`` (:func:`verb_swaps`) the plain decoder puts within
+        :data:`SWAPS_KEPT_NATS` of it (``within_nats`` at most), kept by audio hash apart from the
+        prompted readings: one decode serves every margin judged."""
+        if within_nats > SWAPS_KEPT_NATS:
+            raise SystemExit(f"a swap margin over {SWAPS_KEPT_NATS} nats needs a new cache")
+        version = f"{self.cache.folder.name}|{SWAPPED_VERBS}|{SWAPPED_WORDS}|{SWAPS_KEPT_NATS}"
+        folder = "swaps-" + hashlib.sha256(version.encode()).hexdigest()[:16]
+        cache = self.swap_caches.setdefault(folder, ClipCache(self.root, folder))
+        pcm = audio(key, self.voices[json.dumps(key)], self.root)
+        heard = trim_silence(pcm, speech_segments(pcm, self.stack.vad))
+        found, seen = cache.get(heard)
+        if not found and self.cached_only:
+            self.missing.add(json.dumps(key))
+            return []
+        if not found:
+            asr = self.stack.asr
+            got = asr.likely_readings(heard, plain, verb_swaps(plain), SWAPS_KEPT_NATS)  # type: ignore[attr-defined]
+            seen = {"readings": [asdict(r) for r in got]}
+            cache.put(heard, seen)
+            self.decoded += 1
+        assert seen is not None
+        return as_readings(seen)
+
+
+def as_readings(seen: dict) -> list[Reading]:  # type: ignore[type-arg]
+    """Cached readings back as objects."""
+    return [
+        Reading(r["text"], r["logprob"], tuple(Word(**w) for w in r["words"]))
+        for r in seen["readings"]
+    ]
 
 
 def listen_if_hinted(
@@ -488,7 +529,10 @@ def listen_if_hinted(
     for guard in (DeletionGuard(), DeletionGuard(confirm="always")):
         first = judge(guard, interpretation, transcript, speech_s, text)
         if hints_at_deletion(guard, model, first, text, speech_s):
-            listen.readings(key, " ".join(words_of(text)))
+            plain = " ".join(words_of(text))
+            listen.readings(key, plain)
+            if guard.verify_verb_swaps and plain:
+                listen.swapped(key, plain, guard.verify_swap_margin_nats)
             return
 
 
@@ -528,7 +572,10 @@ class Judge:
         self.listened.add(i)
         plain = " ".join(words_of(got[3]))
         readings = self.listen.readings(self.rows[i][0], plain)
-        found = best_deletion(guard, self.model, readings, plain, got[0].model, got[2])
+        swapped = []
+        if guard.verify_verb_swaps and plain:
+            swapped = self.listen.swapped(self.rows[i][0], plain, guard.verify_swap_margin_nats)
+        found = best_deletion(guard, self.model, readings, plain, got[0].model, got[2], swapped)
         return found.verdict if found is not None and found.verdict.command is not None else first
 
     def answered_yes(self, guard: DeletionGuard, i: int) -> bool:
@@ -645,7 +692,12 @@ def main() -> None:
             verify=False, reask=False
         ),
         "guard + spoken yes (unnamed) + second listen, no asking again": DeletionGuard(reask=False),
-        "guard + spoken yes (unnamed) + second listen + asking again (default)": DeletionGuard(),
+        "guard + spoken yes (unnamed) + second listen + asking again, no verb swaps (main's rule)": (
+            DeletionGuard(verify_verb_swaps=False)
+        ),
+        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps (default)": (
+            DeletionGuard()
+        ),
         "guard + spoken yes (always) + second listen": DeletionGuard(confirm="always"),
     }
     for label, guard in guards.items():

@@ -230,6 +230,17 @@ class Settings(BaseSettings):
         description="Listen a second time (a prompted decode scored by the plain one) to a short "
         "request whose first decode hints at a deletion; what it finds waits for a spoken yes.",
     )
+    voice_delete_verify_verb_swaps: bool = Field(
+        True,
+        description="In the second listen, also weigh what the first decode heard with a deletion "
+        "verb in place of its first words (a misheard verb alone).",
+    )
+    voice_delete_verify_swap_margin_nats: float = Field(
+        4.0,
+        ge=0,
+        description="How much less likely (natural log, plain decoder) a verb swap of the second "
+        "listen may be than what the first decode heard.",
+    )
     voice_delete_verify_hint_floor: float = Field(
         0.2,
         ge=0,

@@ -10,7 +10,7 @@ import pytest
 from overheard.speech.asr import Word
 from overheard.speech.guard import DeletionGuard, Verdict
 from overheard.speech.nlu import default_intent_model
-from overheard.speech.verify import best_deletion, hints_at_deletion
+from overheard.speech.verify import SWAPPED_VERBS, best_deletion, hints_at_deletion, verb_swaps
 
 GUARD = DeletionGuard()
 
@@ -130,6 +130,37 @@ def test_the_second_listen_can_be_turned_off(model):
     assert not hints_at_deletion(DeletionGuard(confirm="never"), model, first, "delete that", 0.8)
 
 
+def test_a_verb_swap_is_weighed_with_its_own_margin(model):
+    first = "believe in everything i ask today"
+    swap = scored("delete everything i ask today", -10.0 - 5.0)
+    narrow = DeletionGuard(verify_swap_margin_nats=4.0)
+    assert (
+        best_deletion(narrow, model, [scored(first, -10.0)], first, "whisper", 1.6, [swap]) is None
+    )
+    wide = DeletionGuard(verify_swap_margin_nats=6.0, verify_margin_nats=4.0)
+    found = best_deletion(wide, model, [scored(first, -10.0)], first, "whisper", 1.6, [swap])
+    assert found is not None and found.verdict.command == "delete_today"
+    assert found.verdict.confirm  # found by the second listen: it waits for a yes
+    prompted = [scored(first, -10.0), swap]  # the same reading from the prompted decode
+    assert best_deletion(wide, model, prompted, first, "whisper", 1.6) is None
+
+
+def test_verb_swaps_put_a_deletion_verb_in_place_of_the_first_words():
+    swaps = verb_swaps("race everything i sent today")
+    assert "erase everything i sent today" in swaps  # the misheard verb replaced, the rest kept
+    assert "delete race everything i sent today" in swaps  # a verb not heard at all
+    assert "wipe i sent today" in swaps  # two words heard for one verb
+    assert "race everything i sent today" not in swaps
+    assert len(swaps) == len(set(swaps)) == 3 * len(SWAPPED_VERBS)
+
+
+def test_verb_swaps_keep_or_replace_polite_words_and_never_leave_a_verb_alone():
+    swaps = verb_swaps("please race my last request")
+    assert {"please erase my last request", "erase my last request"} <= set(swaps)
+    assert all(len(s.split()) >= 2 for s in verb_swaps("you believe"))
+    assert verb_swaps("please") == tuple(f"{verb} please" for verb in SWAPPED_VERBS)
+
+
 @pytest.fixture(scope="module")
 def whisper_stack():
     from overheard.demo import espeak_available
@@ -161,6 +192,17 @@ def test_whisper_scores_the_first_reading_and_prompted_ones(whisper_stack):
     assert len({r.text for r in readings}) == len(readings)  # each reading once
     wrong = asr.readings(pcm, "Delete what I just said.", ("play some jazz in the kitchen",))
     assert wrong[0].logprob < readings[0].logprob - 10  # the plain decoder is not talked into it
+
+
+@pytest.mark.slow
+def test_whisper_keeps_only_the_swaps_within_the_margin(whisper_stack):
+    pcm = spoken("erase everything i said today", "en-us")
+    heard = "race everything i said today"
+    texts = ("erase everything i said today", "play some jazz in the kitchen")
+    kept = whisper_stack.asr.likely_readings(pcm, heard, texts, 8.0)
+    assert [r.text for r in kept] == ["erase everything i said today"]
+    assert kept[0].words and kept[0].logprob < 0
+    assert whisper_stack.asr.likely_readings(pcm, heard, texts, 0.0) in ([], kept)
 
 
 @pytest.mark.slow

@@ -368,23 +368,12 @@ class WhisperBackend:
     ) -> list[Reading]:
         """``texts`` and the ``n`` best decodes of the clip when ``prompt`` is said before it, each
         scored by the plain decoder (no prompt, teacher-forced): how likely the clip says it."""
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-
         audio = check_pcm(pcm).astype(np.float32) / PCM_SCALE
         if audio.size == 0:
             return []
         model = self._loaded.model
         with self._loaded.lock:
-            features = model.feature_extractor(audio)
-            frames = features.shape[-1] - 1
-            encoded = model.encode(pad_or_trim(features[:, :frames]))
-            tokenizer = Tokenizer(
-                model.hf_tokenizer,
-                model.model.is_multilingual,
-                task="transcribe",
-                language=LANGUAGE,
-            )
+            tokenizer, encoded, frames = _encoded(model, audio)
             previous = tokenizer.encode(" " + prompt.strip())
             request = model.get_prompt(tokenizer, previous, without_timestamps=True)
             result = model.model.generate(
@@ -399,6 +388,22 @@ class WhisperBackend:
             prompted = [spoken_text(tokenizer.decode(ids)) for ids in result.sequences_ids]
             wanted = dict.fromkeys(t for t in (*texts, *prompted) if t)
             return [_scored(model, tokenizer, encoded, frames, t, self.name) for t in wanted]
+
+    def likely_readings(
+        self, pcm: np.ndarray, heard: str, texts: tuple[str, ...], within_nats: float
+    ) -> list[Reading]:
+        """Those of ``texts`` the plain decoder finds at most ``within_nats`` less likely than
+        ``heard`` (what the first pass heard), scored like :meth:`readings`; the others are only
+        scored, never aligned word by word (the costlier half of a reading)."""
+        audio = check_pcm(pcm).astype(np.float32) / PCM_SCALE
+        if audio.size == 0 or not texts:
+            return []
+        model = self._loaded.model
+        with self._loaded.lock:
+            tokenizer, encoded, frames = _encoded(model, audio)
+            least = _logprob(model, tokenizer, encoded, frames, heard) - within_nats
+            kept = [t for t in texts if _logprob(model, tokenizer, encoded, frames, t) >= least]
+            return [_scored(model, tokenizer, encoded, frames, t, self.name) for t in kept]
 
     def _decoded(self, audio: np.ndarray) -> tuple[Word, ...]:
         with self._loaded.lock:
@@ -470,10 +475,30 @@ def as_written(text: str) -> str:
     return written[:1].upper() + written[1:]
 
 
-def _scored(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str, name: str) -> Reading:
+def _encoded(model: Any, audio: np.ndarray) -> tuple[Any, Any, int]:
+    """The tokenizer, the encoder's output for ``audio`` and its frame count."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    features = model.feature_extractor(audio)
+    frames = features.shape[-1] - 1
+    encoded = model.encode(pad_or_trim(features[:, :frames]))
+    tokenizer = Tokenizer(
+        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=LANGUAGE
+    )
+    return tokenizer, encoded, frames
+
+
+def _logprob(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str) -> float:
+    """The plain decoder's log probability of ``text`` (teacher-forced, no prompt), natural log."""
     tokens = tokenizer.encode(" " + as_written(text))
     aligned = model.model.align(encoded, tokenizer.sot_sequence, [tokens], frames)[0]
-    logprob = sum(math.log(max(p, MIN_TOKEN_PROB)) for p in aligned.text_token_probs)
+    return sum(math.log(max(p, MIN_TOKEN_PROB)) for p in aligned.text_token_probs)
+
+
+def _scored(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str, name: str) -> Reading:
+    tokens = tokenizer.encode(" " + as_written(text))
+    logprob = _logprob(model, tokenizer, encoded, frames, text)
     raw = model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
     words = tuple(w for r in raw for w in spoken_words(SimpleNamespace(**r)))
     return Reading(text, logprob, words)

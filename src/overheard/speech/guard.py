@@ -132,6 +132,13 @@ class DeletionGuard:
     verify: bool = True
     """Listen a second time (:mod:`overheard.speech.verify`) to a short request whose first decode
     hints at a deletion, when the recogniser can."""
+    verify_verb_swaps: bool = True
+    """Also weigh, in the second listen, what the first decode heard with a deletion verb in place
+    of its first words (:func:`overheard.speech.verify.verb_swaps`): a misheard verb alone."""
+    verify_swap_margin_nats: float = 4.0
+    """How much less likely (natural log, plain decoder) a verb swap may be than what the first
+    decode heard: a swap changes the verb alone, and whisper's prior weighs some verbs down at the
+    start of a sentence ("Erase" under "Race")."""
     verify_hint_floor: float = 0.2
     """Least probability the intent model gives the deletion intents together for a request without
     a deletion word to be listened to again, 0..1."""

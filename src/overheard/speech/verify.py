@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from .asr import AsrBackend, Transcript, Word
-from .guard import CONFIRMATIONS, DeletionGuard, Verdict, judge, mended, words_of
+from .guard import CONFIRMATIONS, POLITE, DeletionGuard, Verdict, judge, mended, words_of
 from .nlu import DELETION_WORDS, PRIVACY_INTENTS, IntentModel, Interpretation
 
 COMMAND_PROMPT = (
@@ -30,10 +30,21 @@ COMMAND_PROMPT = (
 """What the second decode hears before the clip: seed deletion requests (the training phrasings)."""
 
 
+SWAPPED_VERBS = ("delete", "forget", "erase", "remove", "wipe", "clear", "scrap", "discard")
+"""The one-word deletion verbs (:data:`~overheard.speech.nlu.DELETION_WORDS`) a swap puts at the
+start of what was heard (:func:`verb_swaps`)."""
+SWAPPED_WORDS = 2
+"""Most words at the start of what was heard that a swapped-in verb replaces (0 to this many)."""
+
+
 class Rereading(Protocol):
     """A recogniser that can decode a clip again under a prompt and score readings of it."""
 
     def readings(self, pcm: np.ndarray, prompt: str, texts: tuple[str, ...]) -> list[Reading]: ...
+
+    def likely_readings(
+        self, pcm: np.ndarray, heard: str, texts: tuple[str, ...], within_nats: float
+    ) -> list[Reading]: ...
 
 
 class Reading(Protocol):
@@ -106,7 +117,29 @@ def verify(
     """The best deletion reading of ``pcm`` the guard would act on (after a yes), or None."""
     plain = " ".join(words_of(first_text))
     readings = asr.readings(pcm, COMMAND_PROMPT, (plain,) if plain else ())
-    return best_deletion(guard, model, readings, plain, first.model, speech_s)
+    swapped: list[Reading] = []
+    if guard.verify_verb_swaps and plain:
+        swaps = verb_swaps(plain)
+        swapped = asr.likely_readings(pcm, plain, swaps, guard.verify_swap_margin_nats)
+    return best_deletion(guard, model, readings, plain, first.model, speech_s, swapped)
+
+
+def verb_swaps(plain: str) -> tuple[str, ...]:
+    """What was heard with a deletion verb (:data:`SWAPPED_VERBS`) in place of its first words
+    (none to :data:`SWAPPED_WORDS` of them, at the start or after any of its polite words): the
+    readings a misheard verb hides ("race everything i sent today" -> "erase everything i sent
+    today"; "you believe what i said" -> "delete what i said"). The prompted decode may bring the
+    verb back but rewrite the rest; a swap changes only the verb, so the plain decoder's margin
+    weighs the verb alone."""
+    words = plain.split()
+    polite = next((i for i, w in enumerate(words) if w not in POLITE), len(words))
+    swaps = [
+        " ".join([*words[:start], verb, *words[start + k :]])
+        for start in range(min(polite, len(words) - 1) + 1)
+        for k in range(min(SWAPPED_WORDS, len(words) - start - 1) + 1)
+        for verb in SWAPPED_VERBS
+    ]
+    return tuple(t for t in dict.fromkeys(swaps) if t != plain)
 
 
 def best_deletion(
@@ -116,16 +149,19 @@ def best_deletion(
     plain: str,
     recogniser: str,
     speech_s: float,
+    swapped: list[Reading] | tuple[Reading, ...] = (),
 ) -> Verification | None:
     """The likeliest obeyable deletion among ``readings`` within the margin of the first pass's
-    reading ``plain``, or None."""
+    reading ``plain`` and among the verb swaps ``swapped`` within theirs, or None."""
     heard = next((r.logprob for r in readings if r.text == plain), None)
     best: Verification | None = None
-    for reading in readings:
+    limits = [guard.verify_margin_nats] * len(readings)
+    limits += [guard.verify_swap_margin_nats] * len(swapped)
+    for reading, limit in zip([*readings, *swapped], limits, strict=True):
         if not DELETION_WORDS.search(mended(reading.text)) or not reading.words:
             continue
         margin = -math.inf if heard is None else reading.logprob - heard
-        if margin < -guard.verify_margin_nats:
+        if margin < -limit:
             continue
         transcript = as_transcript(reading, recogniser)
         interp = model.predict(mended(reading.text))
