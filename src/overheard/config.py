@@ -236,7 +236,7 @@ class Settings(BaseSettings):
         "verb in place of its first words (a misheard verb alone).",
     )
     voice_delete_verify_swap_margin_nats: float = Field(
-        4.0,
+        6.0,
         ge=0,
         description="How much less likely (natural log, plain decoder) a verb swap of the second "
         "listen may be than what the first decode heard.",

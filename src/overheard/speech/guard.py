@@ -135,7 +135,7 @@ class DeletionGuard:
     verify_verb_swaps: bool = True
     """Also weigh, in the second listen, what the first decode heard with a deletion verb in place
     of its first words (:func:`overheard.speech.verify.verb_swaps`): a misheard verb alone."""
-    verify_swap_margin_nats: float = 4.0
+    verify_swap_margin_nats: float = 6.0
     """How much less likely (natural log, plain decoder) a verb swap may be than what the first
     decode heard: a swap changes the verb alone, and whisper's prior weighs some verbs down at the
     start of a sentence ("Erase" under "Race")."""
