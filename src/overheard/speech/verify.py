@@ -8,8 +8,11 @@ the first pass and the prompted n-best — is scored by the *plain* decoder, tea
 prompt. A prompt can make a decoder hear a command in any clip; the plain score cannot be talked
 into it. A deletion reading is taken only when the plain decoder finds it nearly as likely as what
 it heard first (:attr:`~overheard.speech.guard.DeletionGuard.verify_margin_nats`), and a deletion
-taken this way always waits for a spoken yes. Measured in docs/models/nlu.md
-(``benchmarks/voice_delete.py``).
+taken this way always waits for a spoken yes. The prompted decode may bring a misheard verb back but
+rewrite the rest of the request with it; so what was first heard is also scored with a deletion verb
+in place of its first words (:func:`verb_swaps`), within a margin of its own
+(:attr:`~overheard.speech.guard.DeletionGuard.verify_swap_margin_nats`). Measured in
+docs/models/nlu.md (``benchmarks/voice_delete.py``).
 """
 
 from __future__ import annotations
