@@ -692,11 +692,9 @@ def main() -> None:
             verify=False, reask=False
         ),
         "guard + spoken yes (unnamed) + second listen, no asking again": DeletionGuard(reask=False),
-        "guard + spoken yes (unnamed) + second listen + asking again, no verb swaps (main's rule)": (
-            DeletionGuard(verify_verb_swaps=False)
-        ),
-        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps (default)": (
-            DeletionGuard()
+        "guard + spoken yes (unnamed) + second listen + asking again (default)": DeletionGuard(),
+        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps (option)": (
+            DeletionGuard(verify_verb_swaps=True)
         ),
         "guard + spoken yes (always) + second listen": DeletionGuard(confirm="always"),
     }

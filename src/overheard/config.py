@@ -231,9 +231,10 @@ class Settings(BaseSettings):
         "request whose first decode hints at a deletion; what it finds waits for a spoken yes.",
     )
     voice_delete_verify_verb_swaps: bool = Field(
-        True,
+        False,
         description="In the second listen, also weigh what the first decode heard with a deletion "
-        "verb in place of its first words (a misheard verb alone).",
+        "verb in place of its first words (a misheard verb alone). Off until its 0 false "
+        "deletions on ordinary speech are measured (docs/models/nlu.md).",
     )
     voice_delete_verify_swap_margin_nats: float = Field(
         6.0,
