@@ -10,6 +10,7 @@ Expired leases are reclaimed lazily by the next claim; no sweeper is needed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -229,12 +230,44 @@ def lease_state(session: Session, lease_id: str, annotator: str, now: datetime) 
     task = session.scalars(
         select(ReviewTask).where(ReviewTask.lease_id == lease_id, ReviewTask.leased_to == annotator)
     ).first()
-    if task is None:
-        return "ended"
-    if task.state == TaskState.WITHDRAWN.value:
+    return "ended" if task is None else _state_of(task.state, task.lease_until, now)
+
+
+def lease_states(
+    session: Session, annotator: str, *, since: datetime, watched: Iterable[str], now: datetime
+) -> dict[str, str]:
+    """``lease_state`` of every lease given to ``annotator`` at or after ``since``, of the one they
+    hold, and of each ``watched`` lease (``ended`` once it is no longer theirs) — one read, no lock."""
+    watched = list(watched)
+    rows = session.execute(
+        select(ReviewTask.lease_id, ReviewTask.state, ReviewTask.lease_until).where(
+            ReviewTask.leased_to == annotator,
+            ReviewTask.lease_id.is_not(None),
+            or_(
+                ReviewTask.leased_at >= since,
+                ReviewTask.state == TaskState.LEASED.value,
+                ReviewTask.lease_id.in_(watched),
+            ),
+        )
+    ).all()
+    found = {str(r.lease_id): _state_of(r.state, r.lease_until, now) for r in rows}
+    return {**dict.fromkeys(watched, "ended"), **found}
+
+
+def leased_at(session: Session, lease_id: str, annotator: str) -> datetime | None:
+    """When ``annotator`` was given ``lease_id`` (None if it is not theirs)."""
+    return session.scalar(
+        select(ReviewTask.leased_at).where(
+            ReviewTask.lease_id == lease_id, ReviewTask.leased_to == annotator
+        )
+    )
+
+
+def _state_of(state: str, lease_until: datetime | None, now: datetime) -> str:
+    if state == TaskState.WITHDRAWN.value:
         return "withdrawn"
-    live = task.state == TaskState.LEASED.value and task.lease_until is not None
-    return "live" if live and task.lease_until >= now else "ended"
+    live = state == TaskState.LEASED.value and lease_until is not None and lease_until >= now
+    return "live" if live else "ended"
 
 
 def lease_of(task: ReviewTask) -> Lease:
