@@ -254,3 +254,65 @@ def test_every_workbench_key(scene, server):
             assert s.scalars(select(Annotation)).all() == []  # the one submit was undone
     finally:
         plat.close()
+
+
+CRITICAL_SKIP = ("/review/events/", "/review/heartbeat")
+"""Requests the page makes on its own clock (the withdrawal stream, lease renewal), not per clip."""
+
+
+def test_a_reviewed_clip_costs_its_submit_and_its_audio(scene, server):
+    """From Ctrl+Enter to the next clip ready: one submit answered with that clip, its marked audio,
+    no page load; the stream that watches for withdrawal follows the new lease without reopening."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import expect, sync_playwright
+
+    world, settings = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
+        _enrol(page, server, world)
+        page.goto(f"{server}/review")
+        player = page.locator("#player")
+        expect(player).to_have_attribute("data-state", "ready")
+        seen: list[tuple[str, str, int]] = []
+        loads: list[str] = []
+        page.on("response", lambda r: seen.append((r.request.method, r.url.removeprefix(server), r.status))
+                if r.url.startswith(server) else None)  # not the page's own blob: URL of the clip
+        page.on("framenavigated", lambda f: loads.append(f.url) if f == page.main_frame else None)
+        started = time.monotonic()
+        for n, (_, intent) in enumerate(ANSWERS[:2]):
+            clip = page.locator("#clip-pseudonym").inner_text()
+            page.keyboard.press("i")
+            page.keyboard.type(intent.split("_")[0])
+            page.keyboard.press("Enter")
+            before = len(seen)
+            page.keyboard.press("Control+Enter")
+            expect(page.locator("#clip-pseudonym")).not_to_have_text(clip)
+            expect(player).to_have_attribute("data-state", "ready")
+            critical = [(m, u, s) for m, u, s in seen[before:] if not u.startswith(CRITICAL_SKIP)]
+            kinds = [(m, "/".join(u.split("?")[0].split("/")[:3]), s) for m, u, s in critical]
+            assert kinds == [("POST", "/review/submit", 200), ("GET", "/review/audio", 200)], critical
+            expect(page.locator("#notice")).to_contain_text("Saved")
+            expect(page.locator("#shift-clips")).to_have_text(str(n + 1))
+            assert page.evaluate("document.activeElement.id") == "play"
+            assert page.locator("#transcript").input_value() == SAID[n + 1]
+            assert page.locator("#intent").input_value() == ""
+        elapsed = time.monotonic() - started
+        assert loads == [], loads
+        violations = Axe().run(page).response["violations"]
+        assert [(v["id"], v["impact"]) for v in violations] == []
+        streams = [u for _, u, _ in seen if u.startswith("/review/events/")]
+        assert len(streams) <= 1 + int(elapsed // 25), streams
+        plat = Platform.open(settings)
+        try:
+            with transaction(plat.sessions) as s:
+                from overheard.households import Household
+
+                for hh in s.scalars(select(Household)):
+                    set_human_review(s, hh.id, False, actor="customer", now=CAPTURED)
+        finally:
+            plat.close()
+        expect(player).to_have_attribute("data-state", "withdrawn", timeout=5_000)
+        assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
+        browser.close()

@@ -261,7 +261,7 @@ def test_the_event_stream_tells_the_page_at_once_when_the_household_withdraws(
     with transaction(platform.sessions) as s:
         set_human_review(s, world.household_id, False, actor="customer", now=clock())
     ended = web.get(events_url)
-    assert 'event: ended\ndata: {"why": "withdrawn"}' in ended.text
+    assert f'event: ended\ndata: {{"why": "withdrawn", "lease_id": "{lease}"}}' in ended.text
     stranger, _ = staff_client("annotator")
     assert '"why": "ended"' in stranger.get(events_url).text  # never says whose or why to others
 
@@ -405,3 +405,61 @@ def test_a_claim_whose_text_cannot_be_opened_still_leases_without_it(
     monkeypatch.undo()
     again = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
     assert again["lease_id"] == task["lease_id"] and again["audio_url"]
+
+
+PAGE_SCRIPT = {"Accept": "application/json"}
+"""What the page's script sends with the very form a plain browser posts."""
+
+
+def _form_loop(web, first: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    done = web.post("/review/submit", data={**first, "transcript": "x", "intent": "weather"})
+    assert "Saved. Here is the next clip." in done.text  # followed the redirect to the next page
+
+
+def _script_loop(web, first: dict[str, str]) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    reply = web.post("/review/submit", data={**first, "transcript": "x", "intent": "weather"},
+                     headers=PAGE_SCRIPT)
+    assert reply.status_code == 200 and reply.headers["cache-control"] == "no-store"
+    return reply.json()  # type: ignore[no-any-return]
+
+
+def test_the_pages_script_gets_the_next_clip_with_its_submit_and_the_same_audit(
+    platform, make_world, staff_client
+):
+    make_world(4)
+    plain, _ = staff_client("annotator")
+    before = len(_actions(platform))
+    _form_loop(plain, page_fields(plain.get("/review").text))
+    with_form = _actions(platform)[before:]
+    scripted, _ = staff_client("annotator")
+    first = page_fields(scripted.get("/review").text)
+    before = len(_actions(platform))
+    answer = _script_loop(scripted, first)
+    assert _actions(platform)[before:] == with_form  # submit, claim, text opened and viewed
+    task = answer["task"]
+    assert set(task) == {"lease_id", "pseudonym", "duration", "hypothesis", "words", "earlier",
+                         "audio_url", "intents"}  # no task id, no lease expiry: what the page shows
+    assert task["pseudonym"] != first["pseudonym"] and task["hypothesis"].startswith("what is the weather")
+    assert answer["notice"] == "Saved. Here is the next clip." and answer["undo"]
+    assert answer["stats"]["shift-clips"] == "1" and answer["stats"]["total-clips"] == "1"
+    assert scripted.get(task["audio_url"]).status_code == 200
+    assert plain.get(task["audio_url"]).status_code == 404  # bound to the session that asked
+    forged = scripted.post("/review/submit", headers=PAGE_SCRIPT, data={
+        "lease_id": task["lease_id"], "transcript": "x", "intent": "weather"})
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+
+
+def test_the_pages_script_stays_on_a_refused_answer_and_loads_a_page_at_the_end(
+    make_world, staff_client
+):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    fields = page_fields(web.get("/review").text)
+    bad = web.post("/review/submit", headers=PAGE_SCRIPT,
+                   data={**fields, "transcript": "x", "intent": "DROP TABLE"})
+    assert bad.json() == {"notice": "an intent is a lower-case label such as weather_query", "stay": True}
+    assert page_fields(web.get("/review").text)["lease_id"] == fields["lease_id"]  # still theirs
+    end = _script_loop(web, fields)
+    assert end == {"load": "/review?notice=submitted"}  # the empty queue's page
+    late = web.post("/review/skip", headers=PAGE_SCRIPT, data={**fields, "reason": "cannot_hear"})
+    assert late.json() == {"load": "/review?notice=lease_expired"}

@@ -1,6 +1,8 @@
 // Overheard workbench: a keyboard-first player over <audio>, a zoomable waveform with a time axis,
 // an optional spectrogram under it (spectrogram.js), lease heartbeats and the lease's event stream. No framework, no external assets. The clip is
 // fetched once from a short-lived URL. Every key is listed on the page and in docs/workbench.md.
+// The forms are sent from here and answered with the next clip as JSON (workbench/steps.py), shown
+// in place: a clip costs its submit and its audio, no page load. Without this script they post as usual.
 "use strict";
 (function () {
   const box = document.getElementById("player");
@@ -12,7 +14,7 @@
   const seekS = Number(box.dataset.seekS), requireFull = box.dataset.requireFull === "yes";
   const BIN_S = 0.1, AXIS_PX = 16, PEAK_COLUMNS = 4096, ZOOMS = [1, 2, 4, 8, 16];
   const AUTOPLAY_KEY = "overheard.autoplay", SPECTROGRAM_KEY = "overheard.spectrogram";
-  let pcm = null, spec = null;
+  let pcm = null, spec = null, clip = 0, pending = null;
   let rateIndex = rates.indexOf(1), peaks = null, heard = null, last = null, zoomIndex = 0, viewStart = 0;
 
   const say = (text) => { status.textContent = text; };
@@ -34,15 +36,19 @@
     return new Promise(() => {});
   }
 
+  // ``clip`` counts the clips this page has shown: a fetch that finishes after the page moved on is dropped.
   async function load() {
+    const mine = clip;
     try {
       const reply = await fetchClip();
       if (!reply.ok) throw new Error(String(reply.status));
       const bytes = await reply.arrayBuffer();
+      if (mine !== clip) return;
       pcm = wavPcm(bytes);
       peaks = pcm && peaksOf(pcm.samples, PEAK_COLUMNS);
       audio.src = URL.createObjectURL(new Blob([bytes], { type: "audio/wav" }));
       audio.addEventListener("loadedmetadata", () => {
+        if (mine !== clip) return;
         heard = new Uint8Array(Math.max(1, Math.ceil(duration() / BIN_S)));
         draw();
         box.dataset.state = "ready";
@@ -53,6 +59,7 @@
         }
       }, { once: true });
     } catch (err) {
+      if (mine !== clip) return;
       say("The clip could not be loaded (" + err.message + "). Reload the page to try again.");
       box.dataset.state = "failed";
     }
@@ -212,12 +219,16 @@
   audio.addEventListener("play", () => { $("play").textContent = "Pause"; box.dataset.state = "playing"; say("Playing."); });
   audio.addEventListener("pause", () => { $("play").textContent = "Play"; if (!audio.ended && box.dataset.state !== "withdrawn") { box.dataset.state = "paused"; say("Paused."); } });
   // The recognised words under the waveform: the one playing is outlined, a click seeks to it.
-  const words = Array.from(document.querySelectorAll("#words li"));
+  let words = [];
   function markWord() {
     const t = audio.currentTime;
     for (const li of words) li.classList.toggle("current", t >= Number(li.dataset.startS) && t < Number(li.dataset.endS));
   }
-  for (const li of words) li.addEventListener("click", () => { audio.currentTime = Number(li.dataset.startS); markWord(); });
+  function bindWords() {
+    words = Array.from(document.querySelectorAll("#words li"));
+    for (const li of words) li.addEventListener("click", () => { audio.currentTime = Number(li.dataset.startS); markWord(); });
+  }
+  bindWords();
   audio.addEventListener("timeupdate", () => { markHeard(); draw(); markWord(); });
   audio.addEventListener("ended", () => {
     markHeard(); box.dataset.state = "ended";
@@ -233,12 +244,18 @@
 
   const form = $("annotate");
   if (form) form.addEventListener("submit", (event) => {
+    event.preventDefault();
     if (requireFull && !heardAll()) {
-      event.preventDefault();
       say("Listen to the whole clip before submitting.");
       $("play").focus();
+      return;
     }
+    step(form);
   });
+  for (const id of ["skip", "undo"]) {
+    const f = $(id);
+    if (f) f.addEventListener("submit", (event) => { event.preventDefault(); step(f); });
+  }
 
   // Type-to-filter over the intent selector: Enter picks the first match.
   const filter = $("intent-filter"), intent = $("intent");
@@ -267,7 +284,7 @@
   const native = (el) => ["BUTTON", "SELECT", "A"].includes(el.tagName) || el.type === "checkbox";
   const flags = [...document.querySelectorAll("#flags input[type=checkbox]")];
   const focusOn = (id) => { const el = $(id); if (el && !el.disabled) el.focus(); };
-  const send = (id) => { const f = $(id); if (f) f.requestSubmit(); };
+  const send = (id) => { const f = $(id); if (f && !f.hidden) f.requestSubmit(); };
   const KEYS = {
     r: replay, R: replay,
     ArrowLeft: () => seek(-seekS), ArrowRight: () => seek(seekS),
@@ -299,6 +316,8 @@
     if (act) { event.preventDefault(); act(); }
   });
 
+  // The lease is renewed every heartbeatS while one clip is open; a new clip starts the count again.
+  let beating = null;
   const beat = async () => {
     const body = new URLSearchParams({ lease_id: box.dataset.lease });
     const reply = await fetch(box.dataset.heartbeatUrl, {
@@ -307,7 +326,10 @@
     }).catch(() => null);
     if (reply && reply.status === 409) say("This clip was taken back. Reload for the next one.");
   };
-  if (box.dataset.lease) setInterval(beat, Number(box.dataset.heartbeatS) * 1000);
+  function heartbeats() {
+    clearInterval(beating);
+    if (box.dataset.lease) beating = setInterval(beat, Number(box.dataset.heartbeatS) * 1000);
+  }
 
   // The lease can end under us (above all: the household withdrew the clip). The server says so
   // within a second; the page stops, drops the audio it holds and cannot play it again.
@@ -315,25 +337,146 @@
     withdrawn: "The household withdrew this clip. It has been removed from this page; do not note anything from it.",
     ended: "This clip is no longer yours (its lease ended). Reload for the next one.",
   };
-  function drop(why) {
-    box.dataset.state = "withdrawn";
+  const PLAYER_BUTTONS = ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"];
+  const fields = () => [...document.querySelectorAll("#annotate, #skip")].flatMap((f) => [...f.querySelectorAll("textarea, select, input, button")]);
+  function release() {
     audio.pause();
     const src = audio.src;
     audio.removeAttribute("src");
     audio.load();
     if (src) URL.revokeObjectURL(src);
-    peaks = null; heard = null; pcm = null; spec = null; draw();
+    peaks = null; heard = null; pcm = null; spec = null; last = null;
     if (specCanvas) { delete specCanvas.dataset.frames; delete specCanvas.dataset.seconds; }
-    ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"].forEach((id) => { $(id).disabled = true; });
+  }
+  function drop(why) {
+    box.dataset.state = "withdrawn";
+    release();
+    draw();
+    PLAYER_BUTTONS.forEach((id) => { $(id).disabled = true; });
     say(WHY[why] || WHY.ended);
     if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
   }
-  if (box.dataset.eventsUrl && window.EventSource) {
-    const events = new EventSource(box.dataset.eventsUrl);
+  // One stream follows this lease and the ones after it (the server watches every lease given to
+  // this annotator since); when it closes, a new one starts from the clip shown then.
+  let events = null;
+  function listen() {
+    if (!box.dataset.eventsUrl || !window.EventSource || box.dataset.state === "withdrawn") return;
+    const lease = box.dataset.lease;
+    events = new EventSource(box.dataset.eventsUrl.replace(/[^/]*$/, encodeURIComponent(lease)));
     events.addEventListener("ended", (event) => {
+      const told = JSON.parse(event.data);
+      if (told.lease_id !== box.dataset.lease || pending === told.lease_id) return;  // not the clip shown, or our own step
       events.close();
-      drop(JSON.parse(event.data).why);
+      drop(told.why);
+    });
+    events.addEventListener("error", () => {
+      const refused = events.readyState === EventSource.CLOSED;  // an error answer: the browser gave up
+      events.close();
+      if (!refused) setTimeout(listen, 1000);
     });
   }
+
+  // A form sent from here: the answer is the next clip (or the same one with a notice, or a page to load).
+  async function step(f) {
+    if (pending !== null) return;
+    pending = box.dataset.lease;
+    let reply = null;
+    try {
+      reply = await fetch(f.action, {
+        method: "POST", credentials: "same-origin", body: new URLSearchParams(new FormData(f)),
+        headers: { Accept: "application/json" },
+      });
+    } catch (err) {
+      pending = null;
+      say("The server could not be reached; try again.");
+      return;
+    }
+    if (!reply.ok || !(reply.headers.get("content-type") || "").startsWith("application/json")) {
+      // The answer a form without this script gets (an error page, the sign-in page); the form's
+      // button is named "submit", which hides the form's own method.
+      HTMLFormElement.prototype.submit.call(f);
+      return;
+    }
+    const answer = await reply.json();
+    if (answer.load) { location.assign(answer.load); return; }
+    pending = null;
+    notify(answer.notice);
+    if (!answer.stay) show(answer);
+    else if (f.id === "undo") $("undo").hidden = true;
+  }
+
+  function notify(text) {
+    const notice = $("notice");
+    notice.textContent = text || "";
+    notice.hidden = !text;
+  }
+
+  const round2 = (x) => { const v = Math.round(x * 100) / 100; return Number.isInteger(v) ? v.toFixed(1) : String(v); };
+  function fill(list, items, make) {
+    list.replaceChildren(...items.map(make));
+    list.hidden = items.length === 0;
+  }
+  function word(w) {
+    const li = document.createElement("li");
+    li.textContent = w.text;
+    li.dataset.startS = String(w.start_s);
+    li.dataset.endS = String(w.end_s);
+    li.title = round2(w.start_s) + "–" + round2(w.end_s) + " s, confidence " + round2(w.confidence);
+    const cls = [w.low && "low", w.redacted && "redacted"].filter(Boolean);
+    if (cls.length) li.className = cls.join(" ");
+    return li;
+  }
+  function line(text) { const li = document.createElement("li"); li.textContent = text; return li; }
+  function intentOptions(names) {
+    const now = [...intent.options].slice(1).map((o) => o.value);
+    if (now.join() === names.join()) return;
+    intent.replaceChildren(intent.options[0], ...names.map((name) => {
+      const o = document.createElement("option");
+      o.value = name;
+      o.textContent = name.replaceAll("_", " ");
+      return o;
+    }));
+  }
+
+  // The next clip in place of this one, as a fresh page would show it (every text set as text).
+  function show(answer) {
+    const task = answer.task;
+    clip += 1;
+    release();
+    box.dataset.lease = task.lease_id;
+    box.dataset.audioUrl = task.audio_url;
+    box.dataset.state = "loading";
+    delete box.dataset.heard;
+    document.title = "Review " + task.pseudonym + " · Overheard";
+    $("clip-pseudonym").textContent = task.pseudonym;
+    $("clip-duration").textContent = task.duration;
+    fill($("words"), task.words, word);
+    bindWords();
+    fill($("earlier"), task.earlier, line);
+    $("earlier-section").hidden = task.earlier.length === 0;
+    intentOptions(task.intents);
+    $("transcript").defaultValue = task.hypothesis;
+    for (const f of [form, $("skip")]) {
+      f.reset();
+      f.querySelector("input[name=lease_id]").value = task.lease_id;
+    }
+    for (const o of intent.options) o.hidden = false;
+    fields().forEach((el) => { el.disabled = false; });
+    const undo = $("undo");
+    undo.querySelector("input[name=annotation_id]").value = answer.undo || "";
+    undo.hidden = !answer.undo;
+    for (const [id, text] of Object.entries(answer.stats)) $(id).textContent = text;
+    PLAYER_BUTTONS.forEach((id) => { $(id).disabled = false; });
+    rateIndex = rates.indexOf(1); audio.playbackRate = 1; $("rate").textContent = "1×";
+    zoomIndex = 0; viewStart = 0;
+    draw();
+    say("Loading the clip…");
+    $("play").focus();
+    heartbeats();
+    load();
+  }
+
+  heartbeats();
+  listen();
   load();
 })();

@@ -16,10 +16,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..accounts import csrf
+from ..accounts.rbac import StaffPrincipal
 from ..accounts.web import redirect
 from ..errors import OverheardError
 from ..platform import Platform
@@ -29,7 +30,7 @@ from ..review.errors import LeaseExpired
 from ..review.policy import Flag, SkipReason
 from ..review.queue import Lease
 from ..review.stats import annotator_stats
-from . import flow, metrics
+from . import flow, metrics, steps
 from ._web import Reviewer, audio_urls, now_of, page, platform_of, session_id
 from .audio_urls import AudioUrls
 
@@ -135,10 +136,14 @@ def task_context(
 
 
 def _stats(request: Request, pseudonym: str) -> dict[str, object]:
+    shift, record = _figures(request, pseudonym)
+    return {"shift": shift, "record": record}
+
+
+def _figures(request: Request, pseudonym: str) -> steps.Figures:
     with platform_of(request).sessions() as session:
         shift = metrics.shift_stats(session, pseudonym, shift_since(request))
-        record = annotator_stats(session, pseudonym)
-    return {"shift": shift, "record": record}
+        return shift, annotator_stats(session, pseudonym)
 
 
 @router.post("/review/submit")
@@ -156,8 +161,8 @@ def submit_form(
         answer = flow.answer_from(transcript, intent, flags or [], comment)
         done = flow.submit(platform_of(request), me.pseudonym, lease_id, answer, now_of(request))
     except OverheardError as exc:
-        return _next_with(exc.code)
-    return redirect(f"/review?notice=submitted&undo={quote(done)}")
+        return _refused(request, me, exc)
+    return _next(request, me, "submitted", undo=done)
 
 
 @router.post("/review/undo")
@@ -166,8 +171,9 @@ def undo_form(request: Request, me: Reviewer, annotation_id: TextField = "") -> 
     try:
         flow.undo(platform_of(request), me.pseudonym, annotation_id, now_of(request))
     except OverheardError as exc:
-        return _next_with("undo_refused" if exc.status == 409 else exc.code)
-    return _next_with("undone")
+        code = "undo_refused" if exc.status == 409 else exc.code
+        return _stay(code, exc) if steps.wants_json(request) else _next(request, me, code)
+    return _next(request, me, "undone")
 
 
 @router.post("/review/skip")
@@ -178,12 +184,27 @@ def skip_form(
     try:
         flow.skip(platform_of(request), me.pseudonym, lease_id, reason, now_of(request))
     except OverheardError as exc:
-        return _next_with(exc.code)
-    return _next_with("skipped")
+        return _refused(request, me, exc)
+    return _next(request, me, "skipped")
 
 
-def _next_with(code: str) -> RedirectResponse:
-    return redirect(f"/review?notice={quote(code)}")
+def _refused(request: Request, me: StaffPrincipal, exc: OverheardError) -> Response:
+    # A lost lease goes on to the next clip; the page's script stays on the clip for anything else.
+    if steps.wants_json(request) and not isinstance(exc, LeaseExpired):
+        return _stay(exc.code, exc)
+    return _next(request, me, exc.code)
+
+
+def _next(request: Request, me: StaffPrincipal, code: str, *, undo: str = "") -> Response:
+    """The next clip: a redirect to ``/review`` for a form, or the page's script's JSON step."""
+    if steps.wants_json(request):
+        step = steps.Step(code, NOTICES.get(code), undo)
+        return steps.next_step(request, me, step, _figures(request, me.pseudonym))
+    return redirect(f"/review?notice={quote(code)}" + (f"&undo={quote(undo)}" if undo else ""))
+
+
+def _stay(code: str, exc: OverheardError) -> Response:
+    return steps.stay(NOTICES.get(code, exc.message))
 
 
 @router.post("/review/heartbeat")
@@ -202,28 +223,43 @@ EVENTS_STREAM_S = 25.0
 
 @router.get("/review/events/{lease_id}")
 async def lease_events(request: Request, me: Reviewer, lease_id: str) -> StreamingResponse:
-    """Server-sent events for the open page: ``ended`` (with why) as soon as the lease stops being
-    theirs — above all when the household withdraws the clip — so the page drops the audio."""
-    platform, stream_s = platform_of(request), request.app.state.workbench_events_stream_s
+    """Server-sent events for the open page: ``ended`` (with the lease and why) as soon as a lease
+    stops being theirs — above all when the household withdraws the clip — so the page drops the
+    audio. It watches ``lease_id`` and every lease given to them after it, so the page moves on to
+    the next clips in place without opening another stream; it opens one with its current lease
+    when this one closes."""
+    platform, stream_s, who = platform_of(request), request.app.state.workbench_events_stream_s, me.pseudonym
 
-    def state() -> str:
+    def since() -> datetime:
         with platform.sessions() as session:
-            return queue.lease_state(session, lease_id, me.pseudonym, now_of(request))
+            return queue.leased_at(session, lease_id, who) or now_of(request)
 
-    async def events(now_state: str) -> AsyncIterator[str]:
+    def look(start: datetime, watched: set[str]) -> dict[str, str]:
+        with platform.sessions() as session:
+            return queue.lease_states(session, who, since=start, watched=watched, now=now_of(request))
+
+    async def events(start: datetime, states: dict[str, str]) -> AsyncIterator[str]:
         yield f"retry: {int(EVENTS_POLL_S * 1000)}\n\n"
+        told: set[str] = set()
         deadline = time.monotonic() + stream_s
-        while now_state == "live":
+        while True:
+            news = [(lease, why) for lease, why in states.items() if why != "live" and lease not in told]
+            for lease, why in news:
+                told.add(lease)
+                yield f"event: ended\ndata: {json.dumps({'why': why, 'lease_id': lease})}\n\n"
+            if news and "live" not in states.values():
+                return  # nothing of theirs left to watch: the page opens a new stream if it goes on
             await asyncio.sleep(EVENTS_POLL_S)
             if time.monotonic() >= deadline or await request.is_disconnected():
                 return
-            now_state = await run_in_threadpool(state)
-        yield f"event: ended\ndata: {json.dumps({'why': now_state})}\n\n"
+            live = {lease for lease, why in states.items() if why == "live"}
+            states = await run_in_threadpool(look, start, live)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     # The first look happens before the stream starts, so a bad id is an ordinary error answer.
-    first = await run_in_threadpool(state)
-    return StreamingResponse(events(first), media_type="text/event-stream", headers=headers)
+    start = await run_in_threadpool(since)
+    first = await run_in_threadpool(look, start, {lease_id})
+    return StreamingResponse(events(start, first), media_type="text/event-stream", headers=headers)
 
 
 AUDIO_HEADERS = {
