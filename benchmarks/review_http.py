@@ -235,10 +235,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """`overheard serve` on a free loopback port, once /healthz answers."""
+def serve(settings: Settings, *, source: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`overheard serve` on a free loopback port, once /healthz answers; ``source``: another
+    ``src`` directory to import overheard from (an earlier version, for a comparison)."""
     port = free_port()
     env = {**os.environ, **SERVER_ENV, "OVERHEARD_DATABASE_URL": settings.database_url}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     cmd = [
         sys.executable,
         "-m",

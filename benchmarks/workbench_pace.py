@@ -1,6 +1,7 @@
 """A reviewer at human pace in Chromium: the workbench's keys against Tab navigation, same server.
 
-    python benchmarks/workbench_pace.py [--clips 100] [--seed 7] [--key-s 0.2]
+    python benchmarks/workbench_pace.py [--clips 100] [--seed 7] [--key-s 0.2] [--flows keys,tab]
+                                        [--before-src /path/to/earlier/src]
 
 Seeds a fresh SQLite server with ``2 × clips + 2`` clips the way the demo does (espeak-ng speech of
 the project's seed requests when espeak-ng is installed, a tone otherwise; ingested, marked
@@ -27,6 +28,19 @@ over the wall time from the first page to the last submit, page loads included. 
 serving limit's refusals the pages met (goal 0). The two reviewers work at once, so the run takes
 about ``clips × 10 s`` plus seeding (about 3 s a clip, mostly the voice disguise): 27 minutes for
 ``--clips 100`` on a busy 2-core machine, about a minute for ``--clips 3``.
+
+Requests and waits. Every request a page makes after its first clip is shown is counted by kind
+(``page``: ``GET /review``; ``submit``, ``skip``, ``undo``; ``audio``; ``events``: the withdrawal
+stream; ``heartbeat``; ``static``: scripts, styles, icon), and so are the ones on the critical path
+of each clip: from ``Ctrl+Enter`` to the next clip ready to play, less the stream and the
+heartbeats (they run on the page's own clock). ``wait`` is that time, the one the reviewer spends
+waiting. Server CPU is the user + system time of the server's process tree over the reviewers'
+run, divided by the clips it served (listening time included: the stream's polls and heartbeats
+run then).
+
+``--before-src`` also serves a copy of the same seeded world from another source tree (``main``'s
+``src``, say) on a second server, with the same flows and the same choices at the same time, so
+the two versions share the machine's load.
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -44,6 +59,7 @@ from pathlib import Path
 
 import pyotp
 from review_http import serve
+from review_loop import cpu_seconds
 
 from overheard import jobs
 from overheard.accounts.service import create_staff
@@ -94,6 +110,41 @@ class Tally:
     seconds: float = 0.0
     keys: list[int] = field(default_factory=list)
     refused: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    """Requests by kind after the first clip was shown."""
+    on_path: list[int] = field(default_factory=list)
+    """Requests from each Ctrl+Enter to the next clip ready, less the stream and heartbeats."""
+    waits: list[float] = field(default_factory=list)
+    """Seconds from each Ctrl+Enter to the next clip ready to play."""
+    source: str = "this"
+    cpu_ms_per_clip: float = 0.0
+    """The server's CPU over the run ÷ the clips it served (all its reviewers)."""
+
+
+BACKGROUND = ("events", "heartbeat")
+"""Requests the page makes on its own clock, not because a clip was submitted."""
+
+
+def kind(method: str, path: str) -> str:
+    """What a request of the page is for (see the module's docstring)."""
+    path = path.split("?")[0]
+    if path.startswith(("/static/", "/favicon")):
+        return "static"
+    parts = path.split("/")
+    if path == "/review":
+        return "page"
+    if len(parts) > 2 and parts[1] == "review" and parts[2] in ("submit", "skip", "undo", "audio",
+                                                                 "events", "heartbeat"):
+        return parts[2]
+    return f"{method} {path}"
+
+
+NEXT_READY = """clip => {
+  const shown = document.getElementById("clip-pseudonym"), player = document.getElementById("player");
+  if (document.getElementById("queue-empty")) return true;
+  return !!shown && shown.textContent !== clip && ["ready", "playing", "ended"].includes(player.dataset.state);
+}"""
+"""True once the page shows a clip other than ``clip`` ready to play (or the empty queue)."""
 
 
 def choices(n: int, seed: int) -> list[Choice]:
@@ -246,20 +297,30 @@ async def enrol(page, url: str, path: str) -> None:  # type: ignore[no-untyped-d
 
 
 async def reviewer(browser, url: str, path: str, name: str, plan: list[Choice], world: World,
-                   key_s: float) -> Tally:  # type: ignore[no-untyped-def]
+                   key_s: float, source: str = "this") -> Tally:  # type: ignore[no-untyped-def]
     """One annotator working ``len(plan)`` clips through the page."""
+    from playwright.async_api import Error as PlaywrightError
+
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     autoplay = "on" if name == "keys" else "off"
     await context.add_init_script(f"localStorage.setItem('overheard.autoplay', '{autoplay}')")
     page = await context.new_page()
-    tally, work = Tally(name), with_keys if name == "keys" else with_tabs
+    tally, work = Tally(name, source=source), with_keys if name == "keys" else with_tabs
+    log: list[str] = []
+    counting = [False]
 
     def count_refusals(response) -> None:  # type: ignore[no-untyped-def]
         tally.refused += response.status == 429
 
+    def count(request) -> None:  # type: ignore[no-untyped-def]
+        if counting[0] and request.url.startswith(url):
+            log.append(kind(request.method, request.url.removeprefix(url)))
+
     page.on("response", count_refusals)
+    page.on("request", count)
     await enrol(page, url, path)
     await page.goto(f"{url}/review")
+    counting[0] = True
     started = time.monotonic()
     for choice in plan:
         kb = Keyboard(page, key_s)
@@ -269,37 +330,77 @@ async def reviewer(browser, url: str, path: str, name: str, plan: list[Choice], 
         chosen = await page.evaluate("document.getElementById('intent').value")
         if chosen != intent:
             raise RuntimeError(f"{name}: chose {chosen!r} for {intent!r}")
-        async with page.expect_navigation():
-            await kb.press("Control+Enter")
+        before, pressed = len(log), time.monotonic()
+        await kb.press("Control+Enter")
+        while True:  # the old page navigates in between: wait again in the new one
+            try:
+                await page.wait_for_function(NEXT_READY, arg=clip, polling=10, timeout=60_000)
+                break
+            except PlaywrightError as exc:
+                if "Timeout" in str(exc):
+                    raise
+                await asyncio.sleep(0.01)
+        tally.waits.append(time.monotonic() - pressed - key_s)  # the key's own pause is not waiting
+        tally.on_path.append(sum(1 for k in log[before:] if k not in BACKGROUND))
         tally.clips += 1
         tally.keys.append(kb.count)
     tally.seconds = time.monotonic() - started
+    tally.requests = {k: log.count(k) for k in sorted(set(log))}
     await context.close()
     return tally
 
 
-async def run(url: str, world: World, plan: list[Choice], key_s: float) -> list[Tally]:
-    """Both reviewers at once, each in its own browser context."""
+@dataclass(frozen=True)
+class Site:
+    """One server under test: where it is, what it runs, whom it enrols."""
+
+    url: str
+    source: str
+    """``this`` or ``before``."""
+    pid: int
+
+
+async def run(sites: list[Site], world: World, plan: list[Choice], key_s: float,
+              flows: list[str]) -> list[Tally]:
+    """Every flow on every server at once, each reviewer in its own browser context."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tallies = await asyncio.gather(
-            reviewer(browser, url, world.enrol[0], "keys", plan, world, key_s),
-            reviewer(browser, url, world.enrol[1], "tab", plan, world, key_s),
-        )
+        jobs_ = [reviewer(browser, site.url, world.enrol[i], flow, plan, world, key_s, site.source)
+                 for site in sites for i, flow in enumerate(flows)]
+        cpu0 = {site.source: cpu_seconds(site.pid) for site in sites}
+        tallies = list(await asyncio.gather(*jobs_))
+        for site in sites:
+            mine = [t for t in tallies if t.source == site.source]
+            clips = sum(t.clips for t in mine)
+            for t in mine:
+                t.cpu_ms_per_clip = 1000 * (cpu_seconds(site.pid) - cpu0[site.source]) / max(clips, 1)
         await browser.close()
-    return list(tallies)
+    return tallies
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(tallies: list[Tally], args: argparse.Namespace) -> None:
-    """One row per flow."""
+    """One row per server and flow, then the requests by kind."""
     print(f"{args.clips} clips per reviewer, listen {LISTEN_S[0]:g}–{LISTEN_S[1]:g} s, {args.key_s:g} s per key, "
           f"seed {args.seed}, espeak-ng speech: {'yes' if espeak_available() else 'no (tone)'}")
-    print(f"{'flow':<6} {'clips':>5} {'429s':>5} {'clips/hour':>10} {'s/clip':>7} {'keys/clip':>9} {'median':>6}")
+    print(f"{'source':<7} {'flow':<6} {'clips':>5} {'429s':>5} {'clips/hour':>10} {'s/clip':>7} {'keys/clip':>9} "
+          f"{'median':>6} {'req/clip':>8} {'on path':>7} {'wait p50 ms':>11} {'wait p99 ms':>11} {'CPU ms/clip':>11}")
     for t in tallies:
-        print(f"{t.name:<6} {t.clips:>5} {t.refused:>5} {3600 * t.clips / t.seconds:>10.0f} {t.seconds / t.clips:>7.2f} "
-              f"{statistics.mean(t.keys):>9.1f} {statistics.median(t.keys):>6.0f}")
+        print(f"{t.source:<7} {t.name:<6} {t.clips:>5} {t.refused:>5} {3600 * t.clips / t.seconds:>10.0f} "
+              f"{t.seconds / t.clips:>7.2f} {statistics.mean(t.keys):>9.1f} {statistics.median(t.keys):>6.0f} "
+              f"{sum(t.requests.values()) / t.clips:>8.2f} {statistics.mean(t.on_path):>7.2f} "
+              f"{1000 * statistics.median(t.waits):>11.0f} {1000 * pct(t.waits, 0.99):>11.0f} {t.cpu_ms_per_clip:>11.1f}")
+    print("requests per clip by kind:")
+    for t in tallies:
+        kinds = ", ".join(f"{k} {n / t.clips:.2f}" for k, n in t.requests.items())
+        print(f"  {t.source:<7} {t.name:<6} {kinds}")
 
 
 def main() -> None:
@@ -307,18 +408,29 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=100, help="clips each reviewer works")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--key-s", type=float, default=0.2, help="seconds per keystroke")
+    parser.add_argument("--flows", default="keys,tab", help="comma-separated: keys, tab")
+    parser.add_argument("--before-src", type=Path, help="also serve the same world from this src tree")
     args = parser.parse_args()
+    flows = args.flows.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", database_url=f"sqlite:///{tmp}/pace.db").resolved()
+        here = Path(tmp) / "this"
+        settings = Settings(data_dir=here / "data", database_url=f"sqlite:///{here}/pace.db").resolved()
         began = time.monotonic()
-        world = seed(settings, 2 * args.clips + 2, random.Random(args.seed))
-        print(f"seeded {2 * args.clips + 2} clips in {time.monotonic() - began:.0f} s", flush=True)
-        proc, url = serve(settings)  # its log: data/server.log
+        world = seed(settings, len(flows) * args.clips + 2, random.Random(args.seed))
+        print(f"seeded {len(flows) * args.clips + 2} clips in {time.monotonic() - began:.0f} s", flush=True)
+        servers = [(serve(settings), "this")]  # its log: data/server.log
+        if args.before_src:
+            there = Path(tmp) / "before"
+            shutil.copytree(here, there)
+            copy = Settings(data_dir=there / "data", database_url=f"sqlite:///{there}/pace.db").resolved()
+            servers.append((serve(copy, source=args.before_src.resolve()), "before"))
+        sites = [Site(url, source, proc.pid) for (proc, url), source in servers]
         try:
-            tallies = asyncio.run(run(url, world, choices(args.clips, args.seed), args.key_s))
+            tallies = asyncio.run(run(sites, world, choices(args.clips, args.seed), args.key_s, flows))
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for (proc, _), _source in servers:
+                proc.terminate()
+                proc.wait(timeout=30)
     report(tallies, args)
 
 

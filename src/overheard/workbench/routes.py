@@ -1,4 +1,5 @@
-"""The annotator workbench: ``/review`` claims and shows one clip; submit or skip loads the next.
+"""The annotator workbench: ``/review`` claims and shows one clip; submit or skip brings the next
+(as JSON shown in place when the page's script sends the form, see ``steps``; else a redirect).
 
 The page knows the clip only by its pseudonym and duration. Audio and text come from
 ``overheard.protect.serving`` (disguised voice, watermark, redacted text, every open audited), the
