@@ -26,6 +26,17 @@ START_TIMEOUT_S = 60.0
 CONFIRM_S = 30.0
 """``voice_delete_confirm_s`` of the ``live`` server, seconds."""
 
+WAIT_S = 20.0
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    """Poll ``condition`` until it holds; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

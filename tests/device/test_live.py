@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,20 +15,9 @@ from overheard.device.cli import device_app
 from overheard.device.frames import file_frames
 from overheard.device.run import Device
 from overheard.device.state import Light
-from tests.device.conftest import LiveServer, recordings_of
+from tests.device.conftest import LiveServer, recordings_of, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
-WAIT_S = 20.0
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 def alexa(shared_data: Path, *names: str) -> list[Path]:
     return [shared_data / "wakeword" / "alexa" / name for name in names]
 

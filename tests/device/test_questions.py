@@ -24,23 +24,12 @@ from overheard.speech.asr import Transcript, Word
 from overheard.speech.audio import read_audio_file, to_wav_bytes
 from overheard.speech.guard import Verdict
 from overheard.speech.questions import DECLINED, QUESTION, REASK
-from tests.device.conftest import CONFIRM_S, LiveServer, recordings_of
+from tests.device.conftest import CONFIRM_S, LiveServer, recordings_of, wait_until
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
 ]
-WAIT_S = 20.0
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 def spoken(tmp_path: Path, text: str, words_per_minute: int = 175) -> Path:
     """``text`` said by espeak-ng, as a WAV file (the device's input)."""
     path = tmp_path / f"{abs(hash(text)):x}-{words_per_minute}.wav"
