@@ -31,10 +31,14 @@ from .models import Recording
 
 JOB_KINDS = {"delete_last": "voice.delete_last", "delete_today": "voice.delete_today"}
 """Job kind per voice command; the job's subject is the command's recording id."""
+COMMANDS = {kind: command for command, kind in JOB_KINDS.items()}
+"""Voice command per job kind."""
 CANCELLED = "cancelled"
 """State of a voice-deletion job the household undid."""
 AWAITING = "awaiting_yes"
 """State of a voice-deletion job waiting for a spoken yes (never claimed by a worker)."""
+REASKED = "voice_delete.reasked"
+"""Audit action: an unclear answer made the device ask once more."""
 DECLINED = "voice_delete.declined"
 """Audit action: the household answered an asked deletion with a no; its job is cancelled."""
 
@@ -124,7 +128,7 @@ def reask(platform: Platform, unclear: Recording) -> str | None:
             return None
         again = session.scalars(
             select(audit.AuditEvent.seq).where(
-                audit.AuditEvent.action == "voice_delete.reasked",
+                audit.AuditEvent.action == REASKED,
                 audit.AuditEvent.subject == job.subject,
             )
         ).first()
@@ -132,7 +136,7 @@ def reask(platform: Platform, unclear: Recording) -> str | None:
             return None
         details = {"answer": unclear.id, "confirm_s": window_s}
         because = Because(
-            unclear.device_id, "voice_delete.reasked", unclear.household_id, None, details
+            unclear.device_id, REASKED, unclear.household_id, None, details
         )
         jobs.queue_audited(
             session,
@@ -167,7 +171,7 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
             action=DECLINED,
             subject=job.subject,
             household_id=no.household_id,
-            reason={kind: command for command, kind in JOB_KINDS.items()}[job.kind],
+            reason=COMMANDS[job.kind],
             details={"answer": no.id},
             now=when,
         )
@@ -238,18 +242,17 @@ def carry_out(
 
 def pending(session: Session, household_id: str) -> list[PendingDeletion]:
     """The household's voice deletions still waiting, soonest first."""
-    commands = {kind: command for command, kind in JOB_KINDS.items()}
     rows = session.execute(
         select(Job.id, Job.kind, Job.subject, Job.run_after)
         .join(Recording, Recording.id == Job.subject)
         .where(
-            Job.kind.in_(commands),
+            Job.kind.in_(COMMANDS),
             Job.state == JobState.QUEUED.value,
             Recording.household_id == household_id,
         )
         .order_by(Job.run_after)
     )
-    return [PendingDeletion(j, commands[k], s, due) for j, k, s, due in rows]
+    return [PendingDeletion(j, COMMANDS[k], s, due) for j, k, s, due in rows]
 
 
 def undo(platform: Platform, household_id: str, job_id: str, actor: str, now: datetime) -> str:

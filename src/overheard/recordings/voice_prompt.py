@@ -28,13 +28,11 @@ from ..jobs import Job
 from ..platform import Platform
 from ..speech.questions import DECLINED, QUESTION, REASK
 from .models import Recording
-from .voice_delete import AWAITING, JOB_KINDS
+from .voice_delete import AWAITING, COMMANDS, REASKED
 from .voice_delete import DECLINED as DECLINED_ACTION
 
 PROMPTED = "voice_delete.prompted"
 """Audit action: a device was told a question it is to speak."""
-REASKED = "voice_delete.reasked"
-COMMANDS = {kind: command for command, kind in JOB_KINDS.items()}
 PromptKind = Literal["question", "reask", "declined"]
 WORDS = {"question": QUESTION, "reask": REASK, "declined": DECLINED}
 """What the device says, per prompt kind and command."""
