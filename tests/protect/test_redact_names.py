@@ -73,6 +73,16 @@ ADDRESSES = [
     ("the van is going to 58 unit a willow court", "the van is going to [ADDRESS]"),
     ("H.No. 12 Shanti Nagar", "[ADDRESS]"),
     ("ship it to 3 kumar ganj", "ship it to [ADDRESS]"),
+    # fourth round: Malaysian street types first, section numbers, flat numbers; Bangladeshi
+    # joined street names and locality words
+    ("deliver it to 12 jalan bukit bintang", "deliver it to [ADDRESS]"),
+    ("my address is 45 Jalan 4/32c", "my address is [ADDRESS]"),
+    ("navigate to 8v-09 jln pudu 5/8", "navigate to [ADDRESS]"),
+    ("i live at h-89-10 Lorong Kedah 2/73", "i live at [ADDRESS]"),
+    ("send a taxi to 36 NandiRoad", "send a taxi to [ADDRESS]"),
+    ("deliver it to sixty seven fatiktala ghat", "deliver it to [ADDRESS]"),
+    ("my address is 9 KumarNagar Square", "my address is [ADDRESS]"),
+    ("navigate to 58 north rayhat stand", "navigate to [ADDRESS]"),
 ]
 
 POSTCODES = [
@@ -135,6 +145,13 @@ CLEAN_COMMANDS = [
     "turn to page 12 line 4",
     "at seven will turn on the lights",
     "go to 12 bell end",
+    # fourth round: what the Malaysian, Bangladeshi and joined street forms must leave alone
+    "buy 2 red hat",
+    "remind me at 7 tomorrow",
+    "buy 2 hot dog stand",
+    "order 2 taxi stand signs",
+    "the score was 2 para 1",
+    "play 5 medan songs",
 ]
 
 

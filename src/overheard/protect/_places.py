@@ -60,10 +60,55 @@ HOUSE_NUMBER_MARKS = words("h.no hno d.no dno")
 """``H.No. 87``, ``D.No. 4``: house and door number marks of Indian addresses."""
 STREET_NAME_ADJECTIVES = words("new old little big upper lower first second great")
 """Function-like words that still open street names (``new road``, ``old mill lane``)."""
+STREET_NAME_QUALIFIERS = STREET_NAME_ADJECTIVES | words("north south east west middle")
+"""Words that qualify a street name rather than name it (``old``, ``north``, ``middle``)."""
 ORDINAL = re.compile(r"\d{1,3}(?:st|nd|rd|th)")
 """``5th avenue``, ``21st street``."""
-STREET_PREFIXES = words("rue calle rua avenida viale piazza plaza corso carrer strada ulica")
-"""``27 rue de rivoli``, ``56 calle mayor``: the street type comes first in these languages."""
+STREET_PREFIXES = words(
+    """
+    rue calle rua avenida viale piazza plaza corso carrer strada ulica
+    jalan jln lorong lrg persiaran psn lebuh lebuhraya lengkok lingkaran laluan lintang
+    """
+)
+MALAY_STREET_PREFIXES = words(
+    "jalan jln lorong lrg persiaran psn lebuh lebuhraya lengkok lingkaran laluan lintang"
+)
+"""``27 rue de rivoli``, ``56 calle mayor``, ``12 jalan bukit bintang``: the street type comes
+first in these languages (the second line: the road types of Malaysian addresses, Malay, with
+their postal abbreviations ``jln``, ``lrg``, ``psn``)."""
+SECTION_NUMBER = re.compile(r"\d{1,3}(?:/\d{1,3})?[a-z]?")
+"""``jalan 4/32c``, ``jln pudu 5``, ``jalan sultan abdul samad 38t``: the section or road number
+that closes a Malaysian street name, after or instead of its name words."""
+LOCAL_STREET_TYPES = words(
+    "sarak sorok moor mor para ghat hat char danga tala tola khali diya mati mohalla stand"
+)
+"""Road, crossing and locality words of Bangladeshi (Bengali) addresses: ``sarak``/``sorok``
+road, ``mor`` crossing, ``para``/``mohalla`` neighbourhood, ``ghat`` landing, ``hat`` market,
+``char`` river island, ``danga``, ``tala``, ``khali``, ``diya``, ``mati`` (place-name endings),
+and ``stand`` (bus or rickshaw stand). Many are English words (``hat``, ``char``, ``stand``), so
+alone they end a street only after name words that are no common word (``rayhat stand``,
+``lalchar para``), never after ``2 red hat``."""
+JOINED_STREET_TYPES = (
+    *sorted(LOCAL_STREET_TYPES),
+    "road",
+    "lane",
+    "street",
+    "avenue",
+    "plaza",
+    "center",
+    "centre",
+    "corner",
+    "station",
+    "market",
+    "bazar",
+    "bazaar",
+    "ganj",
+    "nagar",
+)
+"""``nandiroad``, ``bijoychar``, ``hakimcorner``: a street name and its type written as one word, as
+Bangladeshi and Indian addresses often are; the word must be in no dictionary (``tomorrow`` ends in
+``row`` but is a word, and ``row`` and the other short types are not tried)."""
+MIN_JOINED_HEAD_CHARS = 3
 STREET_SUFFIXES = (
     "strasse",
     "straße",
@@ -83,9 +128,12 @@ STREET_SUFFIXES = (
 STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
-HOUSE_NUMBER = re.compile(r"#?\d{1,5}(?:/\d{1,5})?(?:-\d{1,5})?(?:-?[a-z])?")
+HOUSE_NUMBER = re.compile(
+    r"#?\d{1,5}(?:/\d{1,5})?(?:-\d{1,5})?(?:-?[a-z])?|\d{1,3}[a-z]-\d{1,4}|[a-z]-\d{1,3}-\d{1,4}"
+)
 """``12``, ``221b``, ``5181-g``, ``12-14`` (a range), ``#12``, and ``6/170`` (unit 6 at number
-170, as written in Australia)."""
+170, as written in Australia); block, floor and unit of a flat as Malaysian addresses write them
+(``8v-09``, ``2f-47``, ``h-89-10``)."""
 RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
 UNIT_WORDS = words("flat apartment apt unit suite lot block blk plot house door")
@@ -223,9 +271,15 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     last = j
     while last + 1 < len(tokens) and last - j < STREET_NAME_MAX_WORDS:
         nxt = tokens[last + 1].norm
-        if not nxt.isalpha() or nxt in STOP_WORDS or nxt in NUMBER_WORDS:
+        if not _street_word(nxt) or nxt in STOP_WORDS or nxt in NUMBER_WORDS:
             break
         last += 1
+    if (
+        tokens[j].norm in MALAY_STREET_PREFIXES
+        and last + 1 < len(tokens)
+        and SECTION_NUMBER.fullmatch(tokens[last + 1].norm)
+    ):
+        last += 1  # "jalan pudu 5", "jln 4/6": the road's section number closes it
     return (_unit_start(tokens, i), last) if last > j else None
 
 
@@ -249,7 +303,15 @@ def _street_end(tokens: list[Token], j: int) -> int | None:
     """Last token index of ``name words + street type`` starting at j, or None."""
     for k in range(j, min(len(tokens), j + STREET_NAME_MAX_WORDS + 1)):
         word = tokens[k].norm
+        if _joined_street(word):
+            while k + 1 < len(tokens) and (
+                _street_type(tokens[k + 1].norm) or tokens[k + 1].norm in LOCAL_STREET_TYPES
+            ):
+                k += 1  # "kumarnagar square", "hossaindanga moor"
+            return k
         if k > j and word in WEAK_STREET_TYPES and _weak_type_street(tokens, j, k):
+            return k
+        if k > j and word in LOCAL_STREET_TYPES and _local_type_street(tokens, j, k):
             return k
         if k > j and _street_type(word):
             while k + 1 < len(tokens) and _street_type(tokens[k + 1].norm):
@@ -273,6 +335,25 @@ def _weak_type_street(tokens: list[Token], j: int, k: int) -> bool:
         if lex.is_common(word) and not token.capitalised:
             return False  # "for 7 mark end": a word-name only when written as a name
     return k + 1 == len(tokens) or tokens[k + 1].norm in STOP_WORDS
+
+
+def _joined_street(word: str) -> bool:
+    """``nandiroad``, ``kaliachar``: a word in no dictionary that ends in a road or locality word
+    (``JOINED_STREET_TYPES``) after a name part of at least three letters."""
+    if not word.isalpha() or not word.endswith(JOINED_STREET_TYPES):
+        return False
+    kind = next(t for t in JOINED_STREET_TYPES if word.endswith(t))
+    if len(word) - len(kind) < MIN_JOINED_HEAD_CHARS:
+        return False
+    return not lexicon().is_word(word)
+
+
+def _local_type_street(tokens: list[Token], j: int, k: int) -> bool:
+    """True if the name words j..k-1 before a Bengali road or locality word include one and are
+    otherwise only qualifiers (``north``, ``new``), with none a common English word."""
+    lex = lexicon()
+    named = [t.norm for t in tokens[j:k] if t.norm not in STREET_NAME_QUALIFIERS]
+    return bool(named) and not any(lex.is_common(w) for w in named)
 
 
 def _street_type(word: str) -> bool:
