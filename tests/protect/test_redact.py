@@ -172,6 +172,8 @@ HOSTILE = {
     "titles": "principal dr mrs " * (HOSTILE_CHARS // 17),
     "eircode lookalikes": "d02 x285 " * (HOSTILE_CHARS // 9),
     "units and ordinals": "unit no 5 21st new " * (HOSTILE_CHARS // 19),
+    "name particles and hyphens": "call ahmed bin van de ji-woo " * (HOSTILE_CHARS // 29),
+    "malay and joined streets": "8v-09 jalan 4/32c kaliachar moor " * (HOSTILE_CHARS // 33),
 }
 
 

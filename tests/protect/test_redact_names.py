@@ -43,6 +43,18 @@ NAMES_IN_COMMANDS = [
     ("tell me the life story of oyelaran", "tell me the life story of [NAME]"),
     ("read me the biography of ngata", "read me the biography of [NAME]"),
     ("add oyelaran to the group chat", "add [NAME] to the group chat"),
+    # fourth round: particles and hyphens inside a full name, "let X know", a contact verb that is
+    # a given name elsewhere, whose life event, a surname run together from two words
+    ("call ahmed bin salem tonight", "call [NAME] tonight"),
+    ("message ludwig van beethoven", "message [NAME]"),
+    ("call kim ji-woo about the lease", "call [NAME] about the lease"),
+    ("facetime ngozi okonkwo-adeyemi", "facetime [NAME]"),
+    ("let priyanka know i'm late", "let [NAME] know i'm late"),
+    ("ping rashida on slack", "ping [NAME] on slack"),
+    ("rahul marriage reminder", "[NAME] marriage reminder"),
+    ("set a reminder for obiageli birthday", "set a reminder for [NAME] birthday"),
+    ("the birth date of mahatma gandhi", "the birth date of [NAME]"),
+    ("play the ryan seacrest show", "play the [NAME] show"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -149,6 +161,13 @@ CLEAN_COMMANDS = [
     "buy 2 red hat",
     "remind me at 7 tomorrow",
     "buy 2 hot dog stand",
+    # fourth round: what the particle, event and "let … know" cues must leave alone
+    "let me know when it's done",
+    "let it know the door is open",
+    "flights from van to de moines",
+    "how was the royal wedding",
+    "set a reminder for the office birthday party",
+    "play the birthday song",
     "order 2 taxi stand signs",
     "the score was 2 para 1",
     "play 5 medan songs",

@@ -112,6 +112,14 @@ BARE_OWNED = words(
     "birthday bday phone mobile number email address house home office wedding party pager"
 )
 """After a given name plus ``s`` with no apostrophe (``johns number``): a possessive."""
+NAME_PARTICLES = words(
+    "bin binti bint ibn ben van von der den ter de del della di da dos das du al el"
+)
+"""``ahmed bin salem``, ``ludwig van beethoven``, ``nguyen van thanh``: the small words inside a
+full name; part of the name only between two name parts."""
+LIFE_EVENTS = words("birthday bday wedding marriage anniversary graduation funeral")
+"""``rahul marriage reminder``, ``ngozi birthday``: a word in no list right before one of these,
+with or without a possessive, is whose event it is."""
 MESSAGE_NOUNS = words("email e-mail mail message text note reply")
 """Not ``tweet``: tweets go to brands (``tweet to mcdonalds saying``)."""
 SAYING_STARTS = words("that saying telling asking i we about")

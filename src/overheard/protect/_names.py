@@ -18,9 +18,11 @@ from overheard.protect._name_words import (
     HANDING_VERBS,
     INTRODUCER_ENDS,
     INTRODUCERS,
+    LIFE_EVENTS,
     LINK_WORDS,
     MEDIA_VERBS,
     MESSAGE_NOUNS,
+    NAME_PARTICLES,
     NEVER_NAMES,
     OWNED_NOUNS,
     PERSON_VERBS,
@@ -135,6 +137,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     if word in NEVER_NAMES:
         return False
+    if word in CONTACT_VERBS and _context(scan, i) == Context.NONE:
+        return False  # "ping rashida", "dm tomasz": the verb is the cue, not a name
     if _bare_possessive(scan, i) or _addressed_message(scan, i):
         return True
     first = word in lex.first_names
@@ -144,9 +148,12 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     if common and not first and word not in lex.surnames:
         return False  # an ordinary word in every context
     unlisted = not (first or common or word in lex.surnames)
-    if unlisted and not _unknown_word(scan, i):
-        return False  # "takeout", "upcoming", "ny": run-together words and fragments
     context = _context(scan, i)
+    if unlisted and not _unknown_word(scan, i):
+        # "of mahatma gandhi": a word of the larger dictionaries opens a name only with a person
+        # cue and a surname that is no word after it; "takeout", "ny" never do
+        rare = not common and scan.lex.is_word(word)
+        return rare and context >= Context.CONTACT and _surname_follows(scan, i, rare=True)
     if _is_place(scan, i) and not _person_cue(scan, i, context):
         return False
     if first and not common and _full_name(scan, i):
@@ -165,6 +172,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return known or not common or (context == Context.STRONG and frequent)
     if _person_follows(scan.tokens, i) and (not common or (first and token.norm.endswith("'s"))):
         return True  # "reply to jason's email": the possessive outweighs the preposition
+    if unlisted and i + 1 < len(scan.tokens) and scan.tokens[i + 1].norm in LIFE_EVENTS:
+        return True  # "rahul marriage reminder": a word in no list owns the event after it
     if context == Context.NONE and (_after_place(scan.tokens, i) or _after_media(scan.tokens, i)):
         return False
     if context <= Context.LINK and (_in_place_name(scan.tokens, i) or word in US_STATES):
@@ -244,8 +253,13 @@ def _subject_of(scan: _Scan, i: int) -> bool:
 
 
 def _full_name(scan: _Scan, i: int) -> bool:
-    """True if a surname or a word in no list (not a place) follows token i."""
-    following = i + 1 < len(scan.tokens) and _unknown_word(scan, i + 1, rare_ok=True)
+    """True if a surname or a word in no list (not a place) follows token i, which is no
+    possessive (``charley's steakhouse``: what follows a possessive is owned, not a surname)."""
+    if scan.tokens[i].norm.endswith("'s"):
+        return False
+    following = i + 1 < len(scan.tokens) and _unknown_word(
+        scan, i + 1, rare_ok=True, compound_ok=True
+    )
     return _surname_follows(scan, i) or following or _census_surname_follows(scan, i)
 
 
@@ -282,6 +296,19 @@ def _hyphenated_name(word: str, lex: Lexicon) -> bool:
     )
 
 
+def _hyphenated_part(scan: _Scan, word: str) -> bool:
+    """A hyphenated further name part: letters only, no function word, and at least one part a
+    name or a word of no dictionary (``ji-woo``, ``okonkwo-adeyemi``, not ``well-known``)."""
+    parts = word.split("-")
+    if len(parts) < 2 or not all(p.isalpha() and p not in STOP_WORDS for p in parts):
+        return False
+    lex = scan.lex
+    return any(
+        not lex.is_common(p) and (p in lex.first_names or p in lex.surnames or not lex.is_word(p))
+        for p in parts
+    )
+
+
 def _context(scan: _Scan, i: int) -> Context:
     """The context class the tokens before i give."""
     before = [t.norm for t in scan.tokens[max(0, i - 3) : i]]
@@ -293,6 +320,8 @@ def _context(scan: _Scan, i: int) -> Context:
         return Context.CONTACT
     if prev in CONTACT_VERBS or (prev in HANDING_VERBS and _object_follows(scan.tokens, i)):
         return Context.CONTACT
+    if prev == "let" and i + 1 < len(scan.tokens) and scan.tokens[i + 1].norm == "know":
+        return Context.CONTACT  # "let priyanka know i'm late"
     if prev == "add" and _added_to(scan, i):
         return Context.CONTACT  # "add dariush to the party list", not "add song to …"
     if prev == "of" and len(before) >= 2 and before[-2] in OWNED_NOUNS:
@@ -378,18 +407,36 @@ def _extend(scan: _Scan, i: int) -> int:
     last = i
     tokens = scan.tokens
     while not tokens[last].norm.endswith("'s") and last + 1 < len(tokens):
-        if not _continues_name(scan, last + 1) and not (
-            last == i and _census_surname_follows(scan, i)
-        ):
+        if _continues_name(scan, last + 1) or (last == i and _census_surname_follows(scan, i)):
+            last += 1
+            continue
+        particles = _particles_end(scan, last + 1)
+        if particles is None:
             break
-        last += 1
+        last = particles + 1  # "ahmed bin salem", "maria de la cruz"
     return last
+
+
+def _particles_end(scan: _Scan, j: int) -> int | None:
+    """Index of the last of one or two name particles at j (``bin``, ``van der``) when a name part
+    follows them, else None."""
+    tokens = scan.tokens
+    k = j
+    while k < len(tokens) and k - j < 2 and tokens[k].norm in NAME_PARTICLES:
+        if "," in scan.text[tokens[k - 1].end : tokens[k].start]:
+            return None
+        k += 1
+    if k == j or k >= len(tokens) or not _continues_name(scan, k):
+        return None
+    return k - 1
 
 
 def _continues_name(scan: _Scan, j: int) -> bool:
     """True if token j is a further part of the name before it."""
     token, lex = scan.tokens[j], scan.lex
     word = token.stem
+    if "-" in word and not _sentence_start(scan, j) and _hyphenated_part(scan, word):
+        return True  # "kim ji-woo", "ngozi okonkwo-adeyemi"
     if not word.isalpha() or word in STOP_WORDS or _sentence_start(scan, j):
         return False
     if "," in scan.text[scan.tokens[j - 1].end : token.start]:
@@ -400,20 +447,23 @@ def _continues_name(scan: _Scan, j: int) -> bool:
         return True
     if word in lex.first_names and not common:
         return True
-    if _unknown_word(scan, j, rare_ok=True):
-        return True  # "george clooney", "arijit singh": a word no dictionary holds
+    if _unknown_word(scan, j, rare_ok=True, compound_ok=True):
+        return True  # "george clooney", "ryan seacrest": a word no dictionary holds
     return scan.caps and token.capitalised and not common
 
 
-def _unknown_word(scan: _Scan, j: int, rare_ok: bool = False) -> bool:
+def _unknown_word(scan: _Scan, j: int, rare_ok: bool = False, compound_ok: bool = False) -> bool:
     """True if token j is in no word list, no place, and not two dictionary words run together;
-    with ``rare_ok`` a word only the larger dictionaries hold counts as unknown (``grebe``)."""
+    with ``rare_ok`` a word only the larger dictionaries hold counts as unknown (``grebe``), with
+    ``compound_ok`` also two words run together (``seacrest`` after ``ryan``)."""
     word, lex = scan.tokens[j].stem, scan.lex
     known = lex.is_common(word) if rare_ok else lex.is_word(word)
     if known or word in NEVER_NAMES or _is_place(scan, j):
         return False
     if len(word) > COMPOUND_CHECK_CHARS or len(word) < MIN_UNLISTED_CHARS or not word.isalpha():
         return False
+    if compound_ok:
+        return True
     splits = range(COMPOUND_HEAD_CHARS, len(word) - COMPOUND_TAIL_CHARS + 1)
     return not any(lex.is_common(word[:k]) and lex.is_common(word[k:]) for k in splits)
 
