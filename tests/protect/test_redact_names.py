@@ -95,6 +95,10 @@ ADDRESSES = [
     ("deliver it to sixty seven fatiktala ghat", "deliver it to [ADDRESS]"),
     ("my address is 9 KumarNagar Square", "my address is [ADDRESS]"),
     ("navigate to 58 north rayhat stand", "navigate to [ADDRESS]"),
+    # the flat, suite or unit number after the street
+    ("send it to 200 main street apt 4b", "send it to [ADDRESS]"),
+    ("deliver to 14 high road, flat 3 please", "deliver to [ADDRESS] please"),
+    ("the office is at 500 market street suite three hundred", "the office is at [ADDRESS]"),
 ]
 
 POSTCODES = [
@@ -104,6 +108,12 @@ POSTCODES = [
     ("ship it to parramatta nsw 2150", "ship it to parramatta nsw [POSTCODE]"),
     ("the pin code is 560001", "the pin code is [POSTCODE]"),
     ("our post code is three zero zero zero", "our post code is [POSTCODE]"),
+    # fourth round: Canadian postal codes, five- and seven-digit postcodes after a postcode word
+    ("my postal code is K1A 0B1", "my postal code is [POSTCODE]"),
+    ("ship it to 12 main street toronto m5v3l9", "ship it to [ADDRESS] toronto [POSTCODE]"),
+    ("my postal code is k one a zero b one", "my postal code is [POSTCODE]"),
+    ("my postcode is 50450", "my postcode is [POSTCODE]"),
+    ("the postcode is 100-0001", "the postcode is [POSTCODE]"),
 ]
 
 CLEAN_COMMANDS = [
@@ -168,6 +178,10 @@ CLEAN_COMMANDS = [
     "how was the royal wedding",
     "set a reminder for the office birthday party",
     "play the birthday song",
+    "what does h1n1 mean",
+    "the flat is on 12 floor",
+    "play track 5a on side b",
+    "set an alarm for 50450 seconds",
     "order 2 taxi stand signs",
     "the score was 2 para 1",
     "play 5 medan songs",

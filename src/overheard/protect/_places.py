@@ -17,6 +17,11 @@ UK_OUTWARD = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
 UK_INWARD = re.compile(r"\d[a-z]{2}")
 EIRCODE = re.compile(r"(?:[ac-fhknprtv-y]\d{2}|d6w)(?=[0-9a-z]*\d)[0-9ac-fhknprtv-y]{4}")
 """Irish Eircode, routing key and identifier joined (``d02x285``); letters from its own alphabet."""
+CA_POSTCODE = re.compile(r"[abceghj-nprstvxy]\d[abceghj-nprstv-z]\d[abceghj-nprstv-z]\d")
+"""Canadian postal code, forward sortation area and local delivery unit joined (``k1a0b1``); the
+letters of its own alphabet (no ``d f i o q u``, no ``w z`` first)."""
+CA_FSA = re.compile(r"[abceghj-nprstvxy]\d[abceghj-nprstv-z]")
+CA_LDU = re.compile(r"\d[abceghj-nprstv-z]\d")
 EIRCODE_ROUTING = re.compile(r"[ac-fhknprtv-y]\d{2}|d6w")
 EIRCODE_UNIQUE = re.compile(r"(?=[0-9a-z]*\d)(?=[0-9a-z]*[a-z])[0-9ac-fhknprtv-y]{4}")
 """The four-character identifier of a written-apart Eircode (``d02 x285``): a letter and a digit."""
@@ -138,12 +143,15 @@ RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
 UNIT_WORDS = words("flat apartment apt unit suite lot block blk plot house door")
 UNIT_NUMBER = re.compile(r"#?\d{1,4}[a-z]?|[a-z]\d{0,3}")
+UNIT_DIGITS = re.compile(r"#?\d{1,4}[a-z]?|[a-z]-?\d{1,4}")
+"""A unit number after the street has a digit (``4b``, ``b12``); ``house a few`` is no unit."""
 NUMBER_MARKS = words("no no. number #")
 """``unit no 5``, ``house number 12``: a word between the unit word and its number."""
 
 
 def find_postcodes(tokens: list[Token]) -> Iterator[Found]:
-    """UK postcodes written (``SW1A 1AA``, ``sw1a1aa``) or spelled after ``postcode``."""
+    """UK postcodes written (``SW1A 1AA``, ``sw1a1aa``) or spelled after ``postcode``; Irish
+    Eircodes and Canadian postal codes (``K1A 0B1``) written."""
     i = 0
     while i < len(tokens):
         last = _written_postcode_end(tokens, i)
@@ -159,10 +167,12 @@ def find_postcodes(tokens: list[Token]) -> Iterator[Found]:
 def _written_postcode_end(tokens: list[Token], i: int) -> int | None:
     """Last token index of a written postcode at i, or None."""
     word = tokens[i].norm
-    if UK_POSTCODE.fullmatch(word) or EIRCODE.fullmatch(word):
+    if UK_POSTCODE.fullmatch(word) or EIRCODE.fullmatch(word) or CA_POSTCODE.fullmatch(word):
         return i
     nxt = tokens[i + 1].norm if i + 1 < len(tokens) else ""
     if EIRCODE_ROUTING.fullmatch(word) and EIRCODE_UNIQUE.fullmatch(nxt):
+        return i + 1
+    if CA_FSA.fullmatch(word) and CA_LDU.fullmatch(nxt):
         return i + 1
     if (
         UK_OUTWARD.fullmatch(word)
@@ -184,7 +194,8 @@ def _after_postcode_word(tokens: list[Token], i: int) -> bool:
 
 
 def _spoken_postcode_end(tokens: list[Token], i: int) -> int | None:
-    """Last token index of the longest spelled postcode at i (``m one one a e``), or None."""
+    """Last token index of the longest spelled UK or Canadian postcode at i (``m one one a e``,
+    ``k one a zero b one``), or None."""
     spelled = ""
     best = None
     for j in range(i, min(len(tokens), i + SPOKEN_POSTCODE_MAX_TOKENS)):
@@ -192,7 +203,7 @@ def _spoken_postcode_end(tokens: list[Token], i: int) -> int | None:
         if piece is None:
             break
         spelled += piece
-        if UK_POSTCODE.fullmatch(spelled):
+        if UK_POSTCODE.fullmatch(spelled) or CA_POSTCODE.fullmatch(spelled):
             best = j
     return best
 
@@ -215,8 +226,27 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
             i += 1
             continue
         first, last = found
+        last = _unit_after(tokens, last)
         yield tokens[first].start, tokens[last].end, "ADDRESS"
         i = last + 1
+
+
+def _unit_after(tokens: list[Token], last: int) -> int:
+    """Index of the last token of a flat, suite or unit number written after the street
+    (``200 main street apt 4b``, ``14 high road, flat 3``, ``suite three hundred``), else last.
+    The unit word may already close the street as a street type (USPS ``flat``)."""
+    j = last if tokens[last].norm in UNIT_WORDS else last + 1
+    if j >= len(tokens) or tokens[j].norm not in UNIT_WORDS:
+        return last
+    k = j + 1
+    if k < len(tokens) and tokens[k].norm in NUMBER_MARKS:
+        k += 1
+    if k < len(tokens) and UNIT_DIGITS.fullmatch(tokens[k].norm):
+        return k
+    end = k
+    while end < len(tokens) and end - k < HOUSE_NUMBER_MAX_WORDS and is_spoken_number(tokens, end):
+        end += 1
+    return end - 1 if end > k else last
 
 
 def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:

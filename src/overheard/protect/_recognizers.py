@@ -30,9 +30,10 @@ ZIP_WORDS = words("zip zipcode postal")
 POSTCODE_WORDS = ZIP_WORDS | words("postcode pincode eircode")
 POSTCODE_PAIRS = (frozenset({"post", "code"}), frozenset({"pin", "code"}))
 """``post code``, ``pin code`` (India's postal index number), said as two words."""
-SHORT_POSTCODE_DIGITS = (4, 6)
-"""Australia, New Zealand, the Philippines (4); India (6): only after a postcode word or an
-Australian state code."""
+SHORT_POSTCODE_DIGITS = (4, 5, 6, 7)
+"""Australia, New Zealand, the Philippines (4); Malaysia, Indonesia, Germany, France (5); India,
+Singapore, China (6); Japan (7): only after a postcode word, or 4 digits after an Australian state
+code."""
 AU_STATE_CODES = words("nsw vic qld wa sa tas act nt NSW VIC QLD WA SA TAS ACT NT")
 US_STATES = words(
     """
