@@ -55,6 +55,8 @@ NAMES_IN_COMMANDS = [
     ("set a reminder for obiageli birthday", "set a reminder for [NAME] birthday"),
     ("the birth date of mahatma gandhi", "the birth date of [NAME]"),
     ("play the ryan seacrest show", "play the [NAME] show"),
+    ("jenny's coming over at six", "[NAME]'s coming over at six"),
+    ("my friend joe's cafe is open", "my friend [NAME]'s cafe is open"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -179,6 +181,9 @@ CLEAN_COMMANDS = [
     "set a reminder for the office birthday party",
     "play the birthday song",
     "what does h1n1 mean",
+    "does charley's steakhouse deliver",
+    "is luigi's open on sunday",
+    "book a table at marco's pizzeria",
     "the flat is on 12 floor",
     "play track 5a on side b",
     "set an alarm for 50450 seconds",

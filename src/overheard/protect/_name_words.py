@@ -117,6 +117,15 @@ NAME_PARTICLES = words(
 )
 """``ahmed bin salem``, ``ludwig van beethoven``, ``nguyen van thanh``: the small words inside a
 full name; part of the name only between two name parts."""
+SHOP_FOLLOWERS = words(
+    """
+    steakhouse restaurant diner cafe grill pizza pizzeria bistro deli bakery takeaway takeout
+    do does deliver delivers open opens close closes serve serves sell sells
+    """
+)
+"""``charley's steakhouse``, ``does louie's do take out``, ``is luigi's open``: a possessive before
+an eatery word or a shop's verb names a business, not a person (``jenny's coming`` is a person:
+``'s`` is ``is`` there)."""
 LIFE_EVENTS = words("birthday bday wedding marriage anniversary graduation funeral")
 """``rahul marriage reminder``, ``ngozi birthday``: a word in no list right before one of these,
 with or without a possessive, is whose event it is."""

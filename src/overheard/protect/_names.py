@@ -34,6 +34,7 @@ from overheard.protect._name_words import (
     RELATIONS,
     SAYING_STARTS,
     SECOND_OBJECT_STARTS,
+    SHOP_FOLLOWERS,
     TITLES,
     VERB_OBJECTS,
     WORK_NOUNS,
@@ -137,6 +138,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False
     if word in NEVER_NAMES:
         return False
+    if _shop_possessive(scan.tokens, i):
+        return False  # "charley's steakhouse", "does louie's do take out"
     if word in CONTACT_VERBS and _context(scan, i) == Context.NONE:
         return False  # "ping rashida", "dm tomasz": the verb is the cue, not a name
     if _bare_possessive(scan, i) or _addressed_message(scan, i):
@@ -182,6 +185,17 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
+
+
+def _shop_possessive(tokens: list[Token], i: int) -> bool:
+    """True for ``X's`` before an eatery word or a shop's verb (``SHOP_FOLLOWERS``), with no
+    relation or title before it (``my friend joe's cafe`` is still a person's)."""
+    if not tokens[i].norm.endswith("'s") or i + 1 >= len(tokens):
+        return False
+    if i > 0 and (tokens[i - 1].norm in RELATIONS or tokens[i - 1].norm in TITLES):
+        return False
+    after = tokens[i + 1].norm
+    return after in SHOP_FOLLOWERS
 
 
 def _bare_possessive(scan: _Scan, i: int) -> bool:
