@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, LargeBinary, Select, String, select
+from sqlalchemy import BindParameter, ForeignKey, LargeBinary, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, utcnow
@@ -105,7 +105,7 @@ def authenticate_device(session: Session, token: str) -> Device:
     return active_device(session.scalars(device_by_token(digest)).first(), digest)
 
 
-def device_by_token(digest: bytes) -> Select[tuple[Device]]:
+def device_by_token(digest: bytes | BindParameter[bytes]) -> Select[tuple[Device]]:
     """The device whose token hashes to ``digest`` (a query other columns can be added to)."""
     return select(Device).where(Device.token_hash == digest)
 

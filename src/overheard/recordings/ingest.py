@@ -20,7 +20,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Select, SQLColumnExpression, exists, inspect, select
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    exists,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,9 +95,17 @@ def admit(
     and the replay or tombstone of ``idempotency_key``; only a replay costs a second (its row).
     """
     digest = hash_token(token)
-    query = _admission_query(platform.settings, digest, now, idempotency_key, limit=limit)
+    settings = platform.settings
+    query = _admission_query(
+        settings.upload_device_max_per_window, idempotency_key is not None, limit
+    )
+    values: dict[str, Any] = {"digest": digest}
+    if limit:
+        values["since"] = now - timedelta(seconds=settings.upload_device_window_s)
+    if idempotency_key is not None:
+        values["key"] = idempotency_key
     with platform.readers() as session:
-        row = session.execute(query).first()
+        row = session.execute(query, values).first()
         device = active_device(row.Device if row is not None else None, digest)
         found = row._mapping
         if limit:
@@ -102,19 +118,22 @@ def admit(
         return Admission(device, None, platform.gate.sealing_key(session, device.household_id))
 
 
-def _admission_query(
-    settings: Settings, digest: bytes, now: datetime, key: str | None, *, limit: bool
-) -> Select[Any]:
+@lru_cache(maxsize=16)
+def _admission_query(max_per_window: int, with_key: bool, limit: bool) -> Select[Any]:
+    """The admission statement, built once per shape: ``digest``, ``since`` (with ``limit``) and
+    ``key`` (with ``with_key``) are bound at execution, so an upload neither builds the statement
+    nor computes its cache key again (that was a third of the admission's CPU)."""
     query = (
-        device_by_token(digest)
+        device_by_token(bindparam("digest", type_=Device.token_hash.type))
         .outerjoin(DataKey, DataKey.household_id == Device.household_id)
         .add_columns(DataKey)
     )
     if limit:
-        since = now - timedelta(seconds=settings.upload_device_window_s)
-        nth = nth_newest_upload(Device.id, since, settings.upload_device_max_per_window)
+        since = bindparam("since", type_=Recording.received_at.type)
+        nth = nth_newest_upload(Device.id, since, max_per_window)
         query = query.add_columns(nth.scalar_subquery().label("nth_newest"))
-    if key is not None:
+    if with_key:
+        key = bindparam("key", type_=Recording.idempotency_key.type)
         replay = select(Recording.id).where(
             Recording.device_id == Device.id, Recording.idempotency_key == key
         )
@@ -284,7 +303,7 @@ def _refuse_over_limit(settings: Settings, oldest_counted: datetime | None, now:
 
 
 def nth_newest_upload(
-    device_id: str | SQLColumnExpression[str], since: datetime, n: int
+    device_id: str | SQLColumnExpression[str], since: datetime | BindParameter[datetime], n: int
 ) -> Select[tuple[datetime]]:
     """When the ``n``-th newest upload of a device after ``since`` was received (no row: fewer).
 
