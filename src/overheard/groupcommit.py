@@ -82,9 +82,7 @@ class GroupCommitter:
             try:
                 self._commit_alone(item)
             finally:
-                with self._ready:
-                    self._busy = False
-                    self._ready.notify_all()
+                self._release()
         return item.future.result()
 
     def submit(self, unit: Unit) -> Future[Any]:
@@ -132,9 +130,13 @@ class GroupCommitter:
             try:
                 self._commit(batch)
             finally:
-                with self._ready:
-                    self._busy = False
-                    self._ready.notify_all()
+                self._release()
+
+    def _release(self) -> None:
+        """The commit under way has ended: the writer (and :meth:`close`) may go on."""
+        with self._ready:
+            self._busy = False
+            self._ready.notify_all()
 
     def _commit(self, batch: list[_Pending]) -> None:
         if len(batch) == 1:
