@@ -131,6 +131,11 @@ def append(
     return event
 
 
+_LAST_EVENT = select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
+"""The chain's head (built once: every writing transaction that audits reads it)."""
+_PG_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=PG_AUDIT_LOCK_ID)
+
+
 def _head(session: Session) -> tuple[int, bytes]:
     """The next ``seq`` and the hash to chain onto, read once per transaction.
 
@@ -142,13 +147,11 @@ def _head(session: Session) -> tuple[int, bytes]:
     if known is not None and known[0] is session.get_transaction():
         return known[1] + 1, known[2]
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_AUDIT_LOCK_ID})
+        session.execute(_PG_APPEND_LOCK)
     # No event of this transaction is pending (its head would be known): the rows the caller left
     # unflushed can wait for its one flush rather than be written before this read.
     with session.no_autoflush:
-        last = session.execute(
-            select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
-        ).first()
+        last = session.execute(_LAST_EVENT).first()
     return (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -29,6 +29,13 @@ AUDIO_KIND = "audio.pcm16"
 def audio_blob_key(recording: Recording) -> str:
     """Where a recording's sealed audio is stored."""
     return f"audio/{recording.household_id}/{recording.id}"
+
+
+_WRAPPED_KEY = select(DataKey.wrapped).where(
+    DataKey.household_id == bindparam("household_id", type_=DataKey.household_id.type)
+)
+"""A household's wrapped key, built once (it is read in every upload's commit)."""
+_WRAPPED_KEY_FOR_SHARE = _WRAPPED_KEY.with_for_update(read=True)
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,9 @@ class SealingKey:
         transaction = session.get_transaction()
         if checked.get(self.household_id) == (transaction, self.wrapped):
             return
-        query = select(DataKey.wrapped).where(DataKey.household_id == self.household_id)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(read=True)
-        if session.scalar(query) != self.wrapped:
+        pg = session.get_bind().dialect.name == "postgresql"
+        query = _WRAPPED_KEY_FOR_SHARE if pg else _WRAPPED_KEY
+        if session.scalar(query, {"household_id": self.household_id}) != self.wrapped:
             raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
         checked[self.household_id] = (transaction, self.wrapped)
 
