@@ -113,6 +113,10 @@ def _err(desc: str) -> dict[str, object]:
     return {"model": ErrorBody, "description": desc}
 
 
+UPLOAD_HEADERS = ("authorization", "x-captured-at", "idempotency-key")
+"""The headers an upload reads, in the order its OpenAPI description lists them."""
+
+
 def _optional_header(name: str) -> dict[str, object]:
     """An optional string header of the upload, documented as FastAPI documents a declared one."""
     title = "-".join(part.capitalize() for part in name.split("-"))
@@ -269,7 +273,7 @@ def _out(rec: Recording, prompt: Prompt | None = None) -> UtteranceOut:
         },
         # Read off the request rather than declared as parameters: FastAPI then resolves no
         # parameters per upload on the busiest route (docs/operations.md, "How an upload...").
-        "parameters": [_optional_header(name) for name in ("x-captured-at", "idempotency-key")],
+        "parameters": [_optional_header(name) for name in UPLOAD_HEADERS],
     },
 )
 async def upload_utterance(request: Request) -> JSONResponse:
