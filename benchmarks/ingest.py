@@ -13,31 +13,36 @@ export of an earlier commit, e.g. ``git archive main | tar -x -C /tmp/before`` a
 bare steps taking turns in every round. ``--in-process`` measures the service path without HTTP
 (``admit``: token, upload limit, key; then ``ingest``) in this process instead, on SQLite.
 
-Measured on the shared 2-core machine under load average 15–19 from other jobs, with ``nice -n 5
-python benchmarks/ingest.py --uploads 160 --devices 1,8 --before /tmp/before/src``, main (b0f9be3)
-as ``before``; the admission read in one statement and a lone upload committed in its own thread
-are ``now``:
+Measured on the shared 2-core machine under load average 11–14 from other jobs, with ``nice -n 5
+python benchmarks/ingest.py --uploads 160 --devices 1,8 --before /tmp/before/src``, main (3ff11c8)
+as ``before``; ``now`` builds the admission statement once (values bound at execution), reads the
+upload's headers off the request instead of having FastAPI resolve declared parameters, and
+builds the commit's key-check and audit-head statements once:
 
     code    database    devices  platform/s   bare/s  ratio  server CPU ms  bare CPU ms
-    before  sqlite            1        14.7    113.1   0.13           16.4          1.8
-    now     sqlite            1        14.9    113.1   0.13           15.0          1.8
-    before  sqlite            8        14.6    260.2   0.06           14.7          2.1
-    now     sqlite            8        14.0    260.2   0.05           12.1          2.1
-    before  postgresql        1        10.9    144.7   0.08           18.6          1.8
-    now     postgresql        1        13.3    144.7   0.09           16.5          1.8
-    before  postgresql        8        12.5    240.5   0.05           18.0          1.9
-    now     postgresql        8        13.8    240.5   0.06           13.9          1.9
+    before  sqlite            1        24.9    138.8   0.18            8.4          1.2
+    now     sqlite            1        28.4    138.8   0.20            8.1          1.2
+    before  sqlite            8        38.1    272.7   0.14            7.7          1.5
+    now     sqlite            8        38.5    272.7   0.14            5.7          1.5
+    before  postgresql        1        17.8    129.1   0.14            9.4          1.2
+    now     postgresql        1        23.6    129.1   0.18            8.8          1.2
+    before  postgresql        8        49.2    327.3   0.15            7.3          1.0
+    now     postgresql        8        46.8    327.3   0.14            6.2          1.0
 
-A second run minutes later (load average 19–23), same rows: before 14.8, 13.0, 18.2, 14.3 ms
-(ratios 0.13, 0.15, 0.06, 0.06), now 13.6, 11.6, 15.2, 11.7 ms (0.10, 0.17, 0.07, 0.08). The
-server spends 1.2–4.1 ms (8–23%) less CPU per upload; the rate is unchanged within the noise, and
-the goal (≥ 0.5 of the bare steps) is missed by far: 0.05–0.17. At this load every process gets
-a small slice of the two cores, so the rate follows CPU per upload, and the server's 12–17 ms (the
-HTTP client's 2–3 ms besides) stand against the bare steps' 2 ms. The service path without HTTP
-(``--in-process --uploads 96 --devices 1,8``, one run per tree, minutes apart): 10.1 and 8.5 ms CPU
-per upload before, 9.2 and 7.1 ms now; the rest (3–6 ms) is HTTP: uvicorn's h11 parser, FastAPI's
-middleware and dependency resolution, two worker-thread hops, the access log. Of the service path,
-the commit's ORM unit of work (three inserts, key check, audit head) is the largest part left.
+A second run minutes later, same rows: before 9.2, 6.1, 9.3, 8.7 ms (ratios 0.21, 0.11, 0.24,
+0.07), now 7.3, 5.9, 8.4, 8.6 ms (0.28, 0.13, 0.24, 0.07). The server spends 0.1–2.0 ms (1–26%)
+less CPU per upload; the ratio moves within the noise, and the goal (≥ 0.5 of the bare steps) is
+still missed: 0.07–0.28. The service path without HTTP (``--in-process --uploads 96 --devices
+1,8``, one run per tree, minutes apart): 5.4 and 4.2 ms CPU per upload before, 5.1 and 2.7 ms now.
+Where the server's CPU goes now (cProfile on each thread's CPU clock in one web process, 300
+uploads from 1 device, SQLite): SQLAlchemy a third (the commit's ORM flush of the three rows the
+largest part, then the reads: admission, key check, audit head, and session set-up), the HTTP
+stack (uvicorn and h11, asyncio, anyio's worker-thread hops, Starlette and FastAPI) a quarter,
+decoding, sealing and the blob write (the bare steps) a ninth; the rest is spread thin.
+
+The round before, under load average 15–19 (main b0f9be3 as ``before``; the admission read in one
+statement and a lone upload committed in its own thread as ``now``): server CPU per upload 16.4,
+14.7, 18.6, 18.0 ms before and 15.0, 12.1, 16.5, 13.9 ms now, ratios 0.05–0.17.
 
 Earlier rounds, under load average 6–13 (``--uploads 160 --devices 1,8``, before/after run one
 after the other): the single admission read took server CPU per upload from 5.8–7.6 to 4.9–6.2 ms,
