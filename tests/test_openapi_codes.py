@@ -32,6 +32,20 @@ def test_upload_codes_are_the_documented_ones(client, make_household):
         assert f"`{code}`" in documented["422"]["description"]
 
 
+def test_device_routes_document_the_headers_they_read(client):
+    # The upload and the device requirement read their headers off the request, not as declared
+    # parameters: the description must still list every header a device sends, once each.
+    paths = client.get("/openapi.json").json()["paths"]
+    upload = paths["/api/v1/utterances"]["post"]["parameters"]
+    assert [(p["in"], p["name"]) for p in upload] == [
+        ("header", "authorization"), ("header", "x-captured-at"), ("header", "idempotency-key"),
+    ]
+    status = paths["/api/v1/utterances/{recording_id}"]["get"]["parameters"]
+    assert sorted((p["in"], p["name"]) for p in status) == [
+        ("header", "authorization"), ("path", "recording_id"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [("GET", "/api/v1/utterances", {"POST"}), ("DELETE", "/healthz", {"GET"}),
