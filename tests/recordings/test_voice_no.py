@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from overheard.audit import AuditEvent
+from overheard.customer.access import access_page
 from overheard.jobs import Job, claim
 from overheard.recordings import voice_delete
 from overheard.recordings.models import Recording, Status
@@ -165,20 +166,82 @@ def test_a_no_is_not_outrun_by_a_later_yes_processed_first(client, platform, mak
     assert [e.subject for e in events(platform, "voice_delete.confirmed")] == [command]
     answered(platform, no, "no", 0.9)
     assert voice_job(platform, command).state == voice_delete.CANCELLED
-    assert [e.details for e in events(platform, "voice_delete.declined")] == [{"answer": no}]
+    [declined] = events(platform, "voice_delete.declined")
+    assert declined.details == {"answer": no, "after_yes": yes}
     later = datetime.now(UTC) + timedelta(days=1)
     assert claim(platform.sessions, job_id=voice_job(platform, command).id, now=later) is None
     assert recording(platform, said) is not None
 
 
-def test_a_no_after_the_yes_leaves_the_confirmed_deletion_to_the_undo_button(
-    client, platform, make_household
-):
+def yes_then(client, platform, make_household, no_after_s: float):  # type: ignore[no-untyped-def]
+    """A request, "delete that" asked and confirmed by a yes; then a no captured ``no_after_s``
+    seconds after the yes (the no not yet processed)."""
+    voice_delete.register()
     hh = make_household()
+    said = upload(client, hh.device_token, 60)
     command = upload(client, hh.device_token, 4)
     voice_delete.ask(platform, recording(platform, command), "delete_last")
-    yes, no = upload(client, hh.device_token, 3), upload(client, hh.device_token, 2)
+    yes = upload(client, hh.device_token, 3)
     answered(platform, yes, "yes please", 0.95)
+    assert voice_job(platform, command).state == "queued"  # confirmed, in its undo period
+    no = upload(client, hh.device_token, 3 - no_after_s)
+    return hh, said, command, yes, no
+
+
+def test_a_no_after_the_yes_cancels_the_confirmed_deletion_in_its_undo_period(
+    client, platform, make_household
+):
+    hh, said, command, yes, no = yes_then(client, platform, make_household, 1)
     answered(platform, no, "no", 0.9)
-    assert events(platform, "voice_delete.declined") == []
+    job = voice_job(platform, command)
+    assert job.state == voice_delete.CANCELLED  # in the same transaction as the event
+    [declined] = events(platform, "voice_delete.declined")
+    assert (declined.actor, declined.subject, declined.reason) == (
+        hh.device_id, command, "delete_last"
+    )
+    assert declined.details == {"answer": no, "after_yes": yes}
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert claim(platform.sessions, job_id=job.id, now=later) is None  # never runs
+    assert recording(platform, said) is not None
+    said_now = prompt_of(client, hh.device_token, no)  # the device says nothing was deleted
+    assert said_now["kind"] == "declined" and said_now["say"] == DECLINED["delete_last"]
+    log = access_page(platform, hh.household_id, "nobody", before_seq=None, show="all").lines
+    [line] = [x for x in log if x.what.startswith("heard your no")]
+    assert line.recording_id == command and "nothing deleted" in line.what
+
+
+def test_a_no_from_another_household_cancels_nothing(client, platform, make_household):
+    hh, _, command, _, _ = yes_then(client, platform, make_household, 1)
+    neighbour = make_household()
+    their_no = upload(client, neighbour.device_token, 2)
+    answered(platform, their_no, "no", 0.9)
     assert voice_job(platform, command).state == "queued"
+    assert events(platform, "voice_delete.declined") == []
+    own_no = upload(client, hh.device_token, 1)  # the household's own no still can
+    answered(platform, own_no, "no", 0.9)
+    assert voice_job(platform, command).state == voice_delete.CANCELLED
+
+
+def test_a_no_captured_after_the_undo_period_cancels_nothing(client, platform, make_household):
+    undo_s = platform.settings.voice_delete_undo_s
+    # captured after the undo period ran out, before any worker got to the deletion
+    hh, _, command, yes, late = yes_then(client, platform, make_household, undo_s + 30)
+    answered(platform, late, "no", 0.9)
+    assert voice_job(platform, command).state == "queued"
+    assert events(platform, "voice_delete.declined") == []
+    in_time = upload(client, hh.device_token, 1)  # captured in the period, processed later
+    answered(platform, in_time, "no", 0.9)
+    assert voice_job(platform, command).state == voice_delete.CANCELLED
+    [declined] = events(platform, "voice_delete.declined")
+    assert declined.details == {"answer": in_time, "after_yes": yes}
+
+
+def test_a_no_after_the_deletion_started_undoes_nothing(client, platform, make_household):
+    hh, _, command, _, no = yes_then(client, platform, make_household, 1)
+    later = datetime.now(UTC) + timedelta(days=1)
+    started = claim(platform.sessions, job_id=voice_job(platform, command).id, now=later)
+    assert started is not None  # a worker has it: too late to cancel
+    answered(platform, no, "no", 0.9)
+    assert voice_job(platform, command).state == "running"
+    assert events(platform, "voice_delete.declined") == []
+    assert prompt_of(client, hh.device_token, no) is None  # no "nothing was deleted"

@@ -10,7 +10,9 @@ A deletion the guard wants confirmed ("delete that") is first *asked*: its job w
 a yes it is never carried out. An unclear answer (:func:`overheard.speech.guard.answer_of`) makes
 the device ask once more (:func:`reask`): the deadline moves to ``voice_delete_confirm_s`` after the
 unclear answer, and only a sure yes then confirms. A clear no (:func:`decline`) is final: the job is
-cancelled, audited ``voice_delete.declined``, and no later yes brings it back.
+cancelled, audited ``voice_delete.declined``, and no later yes brings it back. A no also cancels a
+deletion a yes already confirmed, while its undo period runs and it has not started: a spoken
+Undo, as the dashboard's.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ REASKED = "voice_delete.reasked"
 """Audit action: an unclear answer made the device ask once more."""
 DECLINED = "voice_delete.declined"
 """Audit action: the household answered an asked deletion with a no; its job is cancelled."""
+CONFIRMED = "voice_delete.confirmed"
+"""Audit action: a spoken yes confirmed an asked deletion; it is scheduled with its undo period."""
 
 
 @dataclass(frozen=True)
@@ -154,17 +158,22 @@ def reask(platform: Platform, unclear: Recording) -> str | None:
 def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -> str | None:
     """Drop for good the household's newest asked deletion that ``no`` was captured in time for: its
     job is cancelled in the same transaction as the ``voice_delete.declined`` event (actor: the
-    device that heard the no), so a later yes finds nothing waiting. A yes captured *after* the no
-    but processed before it (several workers) does not outrun it: the deletion it confirmed is
-    cancelled too, while it has not started.
+    device that heard the no), so a later yes finds nothing waiting. Failing that, the newest
+    deletion a yes already confirmed is cancelled the same way (details: ``after_yes``), when ``no``
+    was captured after its command and before its undo period ended, and it has not started: a yes
+    captured after the no but processed first (several workers), or a no said after the yes, while
+    the deletion can still be undone.
 
     Returns the declined command's recording id (None: nothing was waiting)."""
     when = now or utcnow()
     with transaction(platform.sessions) as session:
-        job = _waiting_for(session, no) or _confirmed_after(session, no)
+        job, yes = _waiting_for(session, no), None
+        if job is None:
+            job, yes = _confirmed_undoable(session, no)
         if job is None:
             return None
         job.state, job.updated_at = CANCELLED, when
+        details = {"answer": no.id} if yes is None else {"answer": no.id, "after_yes": yes}
         audit.append(
             session,
             actor=no.device_id,
@@ -172,15 +181,16 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
             subject=job.subject,
             household_id=no.household_id,
             reason=COMMANDS[job.kind],
-            details={"answer": no.id},
+            details=details,
             now=when,
         )
         return job.subject
 
 
-def _confirmed_after(session: Session, no: Recording) -> Job | None:
-    """The household's asked deletion, confirmed but not started, whose command came before ``no``
-    and whose yes came after it (locked)."""
+def _confirmed_undoable(session: Session, no: Recording) -> tuple[Job | None, str | None]:
+    """The household's newest asked deletion that a yes confirmed, whose command came before ``no``,
+    whose undo period had not ended when ``no`` was captured and which has not started (locked);
+    with the yes's recording id."""
     confirmed = session.execute(
         select(Job, audit.AuditEvent.details)
         .join(Recording, Recording.id == Job.subject)
@@ -188,18 +198,19 @@ def _confirmed_after(session: Session, no: Recording) -> Job | None:
         .where(
             Job.state == JobState.QUEUED.value,
             Job.kind.in_(JOB_KINDS.values()),
+            Job.run_after >= no.captured_at,
             Recording.household_id == no.household_id,
             Recording.captured_at < no.captured_at,
-            audit.AuditEvent.action == "voice_delete.confirmed",
+            audit.AuditEvent.action == CONFIRMED,
         )
         .order_by(Recording.captured_at.desc())
+        .limit(1)
         .with_for_update(of=Job)
-    ).all()
-    for job, details in confirmed:
-        yes = session.get(Recording, str(details.get("answer")))
-        if yes is not None and yes.captured_at > no.captured_at:
-            return job
-    return None
+    ).first()
+    if confirmed is None:
+        return None, None
+    job, details = confirmed
+    return job, str(details.get("answer"))
 
 
 def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:
@@ -215,7 +226,7 @@ def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -
             return None
         undo_s = platform.settings.voice_delete_undo_s
         details = {"answer": yes.id, "undo_s": undo_s}
-        because = Because(yes.device_id, "voice_delete.confirmed", yes.household_id, None, details)
+        because = Because(yes.device_id, CONFIRMED, yes.household_id, None, details)
         jobs.queue_audited(
             session,
             because,
