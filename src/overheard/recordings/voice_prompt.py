@@ -11,6 +11,10 @@ for ``voice_delete_confirm_s`` after the no was processed, to say that nothing w
 ``declined``, no answer expected: ``answer_by`` is the no's own capture time). The first time a device
 is told of a question or its acknowledgement, the audit log gets ``voice_delete.prompted`` (actor:
 the device) in the same transaction as the read.
+
+While a question waits for a device that was told it (:func:`open_question`), that device's next
+recording may lack the wake word: the pipeline then uses it only as the answer
+(docs/privacy-model.md, "The answer window").
 """
 
 from __future__ import annotations
@@ -162,3 +166,31 @@ def _told_in(session: Session, device_id: str, prompt: Prompt) -> bool:
         )
     ).first()
     return found is not None
+
+
+def open_question(session: Session, rec: Recording) -> Prompt | None:
+    """The question waiting for ``rec``'s device when ``rec`` was captured (None: none): asked, or
+    asked again, by a recording of that same device captured before ``rec``, its deadline not yet
+    passed at ``rec``'s capture, and already told to that device (``voice_delete.prompted``)."""
+    waiting = session.execute(
+        select(Job.kind, Job.subject, Job.run_after)
+        .join(Recording, Recording.id == Job.subject)
+        .where(
+            Job.state == AWAITING,
+            Job.kind.in_(COMMANDS),
+            Job.run_after >= rec.captured_at,
+            Recording.household_id == rec.household_id,
+        )
+    ).all()
+    answers = _reasked_answers(session, [subject for _, subject, _ in waiting])
+    for kind, subject, due in waiting:
+        asker = session.get(Recording, answers.get(subject, subject))
+        if asker is None or asker.device_id != rec.device_id:
+            continue
+        if asker.captured_at >= rec.captured_at:
+            continue
+        said: PromptKind = "reask" if subject in answers else "question"
+        prompt = Prompt(asker.id, COMMANDS[kind], said, _utc(due), subject)
+        if _told_in(session, rec.device_id, prompt):
+            return prompt
+    return None

@@ -35,6 +35,7 @@ from ..recordings.models import Recording, Status
 from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio_purge
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
+from . import answer_window
 from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import Answer, DeletionGuard, Verdict, answer_of, judge, mended
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, PrivacyCommand, default_intent_model
@@ -337,13 +338,36 @@ def process_recording(platform: Platform, recording_id: str) -> None:
         pcm = np.frombuffer(
             platform.gate.open_audio(session, rec, actor=ACTOR, purpose="pipeline"), dtype=np.int16
         )
-    outcome = analyse(stack_for(platform), pcm)
+    stack = stack_for(platform)
+    outcome = analyse(stack, pcm)
+    accidental = outcome.status is Status.ACCIDENTAL
+    if accidental and _heard_as_answer(platform, recording_id, stack, pcm, outcome):
+        return  # recognised only as the answer to a question waiting for its device
     _store(platform, recording_id, outcome, pcm, utcnow())
     # Before the disguise: a question the device must speak is asked while the household waits.
     _obey_privacy_command(platform, recording_id, outcome)
     if outcome.status is Status.TRANSCRIBED:
         # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
         jobs.run_now(platform, DISGUISE_JOB, recording_id)
+
+
+def _heard_as_answer(
+    platform: Platform, recording_id: str, stack: SpeechStack, pcm: np.ndarray, outcome: Outcome
+) -> bool:
+    """A clip without the wake word, captured while a question waits for its device: recognised,
+    acted on and kept only as the answer (:mod:`overheard.speech.answer_window`). False: no
+    question waits for it, it stays an ordinary accidental wake."""
+    question = answer_window.question_for(platform, recording_id)
+    if question is None:
+        return False
+    heard = analyse(stack, pcm, wake_gate=False)
+    said: Answer = heard.answer or "other"
+    rec = answer_window.keep_as_answer(
+        platform, recording_id, question, said, heard.speech_s, outcome.wake, utcnow()
+    )
+    if rec is not None:
+        _act_on_answer(platform, rec, said)
+    return True
 
 
 def _store(
@@ -468,13 +492,7 @@ def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcom
             if outcome.transcript
             else ""
         )
-        said = answer_of(stack.guard, outcome.transcript, text)
-        if said == "yes":
-            voice_delete.answer(platform, rec)
-        elif said == "no":
-            voice_delete.decline(platform, rec)
-        elif said == "unclear":
-            voice_delete.reask(platform, rec)
+        _act_on_answer(platform, rec, answer_of(stack.guard, outcome.transcript, text))
         return
     if verdict.command is None:
         _record_refusal(platform, rec, verdict)
@@ -482,6 +500,16 @@ def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcom
         voice_delete.ask(platform, rec, verdict.command)
     else:
         voice_delete.schedule(platform, rec, verdict.command)
+
+
+def _act_on_answer(platform: Platform, rec: Recording, said: Answer) -> None:
+    """Confirm, decline or ask again about the deletion question ``rec`` answers."""
+    if said == "yes":
+        voice_delete.answer(platform, rec)
+    elif said == "no":
+        voice_delete.decline(platform, rec)
+    elif said == "unclear":
+        voice_delete.reask(platform, rec)
 
 
 def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> None:
