@@ -69,3 +69,22 @@ def test_reset_discards_an_utterance_in_progress(shared_data: Path):
             assert run(detector, frames[index + 1 :]) == []
             return
     pytest.fail("the wake word was not detected")
+
+
+def test_an_open_answer_window_records_one_utterance_without_the_wake_word(shared_data: Path):
+    speaker = sorted((shared_data / "speakers" / "librispeech-test-other").iterdir())[1]
+    question, answer = (read_audio_file(p).pcm for p in sorted(speaker.glob("*.flac"))[:2])
+    question, answer = question[: 3 * 16000], answer[: 2 * 16000]
+    quiet = np.zeros(2 * 16000, np.int16)
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    detector = Detector(clock=lambda: now)
+    assert run(detector, frames_of(np.concatenate([question, quiet]))) == []  # no window: nothing
+    assert run(detector, frames_of(question)) == []  # the device's own question, heard
+    detector.open_answer_window(datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC))
+    [heard] = run(detector, frames_of(np.concatenate([answer, quiet, answer, quiet])))
+    assert heard.answer_only and heard.ended_by == "silence"  # used once: the second is not kept
+    # the pre-roll holds nothing of the question heard before the window opened
+    assert heard.duration_s <= answer.size / 16000 + DetectorConfig().end_silence_s + 0.25
+    assert detector.answer_until is None
+    detector.open_answer_window(datetime(2024, 5, 1, 11, 59, tzinfo=UTC))  # already past
+    assert run(detector, frames_of(np.concatenate([answer, quiet]))) == []

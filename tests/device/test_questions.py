@@ -175,6 +175,30 @@ def test_an_unclear_answer_makes_the_device_ask_again_in_other_words(
     assert isinstance(status, Processing) and status.prompt is None
 
 
+def test_after_speaking_the_question_the_device_takes_one_answer_without_the_wake_word(
+    live: LiveServer, make_device: Callable[..., Device], platform_of, tmp_path: Path
+):
+    voice, _ = quiet_voice(tmp_path)
+    device = make_device(live, voice=voice)
+    device.uploader.start()
+    yes = spoken(tmp_path, "yes please")
+    device.run(file_frames([yes]))  # no question open: without the wake word nothing is recorded
+    assert device.utterances == []
+    command = say_and_send(device, spoken(tmp_path, "Alexa, delete that"), 1)
+    ask(platform_of, command, "delete_last")
+    wait_until(lambda: device.detector.answer_until is not None)  # once the question is spoken
+    assert len(voice.spoken) == 1
+    assert device.detector.answer_until == device.uploader.tally.prompts[0].answer_by
+    say_and_send(device, yes, 2)
+    [answer] = device.answers
+    assert answer.answer_only
+    assert "answer heard without the wake word" in output(device)
+    assert 'sending it as the answer to "Delete your last' in output(device)
+    assert device.detector.answer_until is None
+    device.run(file_frames([yes]))  # the window is used once
+    assert len(device.utterances) == 2
+
+
 @pytest.mark.parametrize("case", ["no", "deadline"])
 def test_after_a_no_only_that_nothing_was_deleted_is_said_and_nothing_after_the_deadline(
     live: LiveServer, make_device: Callable[..., Device], platform_of, tmp_path: Path, case: str

@@ -5,6 +5,11 @@ sit in a ring buffer that is overwritten continuously. On a detection the ring b
 the wake word itself, which the server verifies again) starts the utterance, and Silero VAD on
 32 ms sub-frames decides where speech ends: after ``end_silence_s`` of quiet, or at
 ``max_utterance_s``. Nothing else is ever kept.
+
+One exception, after the device has asked a question (:attr:`Detector.answer_until`): until the
+question's deadline, speech alone (VAD) also starts the next utterance, once, so that the answer
+need not begin with the wake word. The server uses such a clip only as the answer
+(docs/privacy-model.md, "The answer window").
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ class Utterance:
     """The score that started it, 0..1."""
     ended_by: str
     """``"silence"``, ``"max_length"`` or ``"end_of_input"``."""
+    answer_only: bool = False
+    """Started by speech in a question's answer window, without the wake word."""
 
     @property
     def duration_s(self) -> float:
@@ -86,10 +93,13 @@ def _utc_now() -> datetime:
 class _Recording:
     """An utterance in progress and its end-of-speech bookkeeping."""
 
-    def __init__(self, frames: list[np.ndarray], started_at: datetime, score: float) -> None:
+    def __init__(
+        self, frames: list[np.ndarray], started_at: datetime, score: float, answer_only: bool
+    ) -> None:
         self.frames = frames
         self.started_at = started_at
         self.score = score
+        self.answer_only = answer_only
         self.pending = np.zeros(0, np.int16)
         self.quiet_samples = 0
 
@@ -119,19 +129,34 @@ class Detector:
         self._recording: _Recording | None = None
         self.last_score = 0.0
         """Wake-word score of the latest idle frame, 0..1."""
+        self.answer_until: datetime | None = None
+        """Until when (UTC) speech without the wake word starts one utterance: the answer to a
+        question the device asked (None: no question open). Cleared when an utterance starts."""
+        self._forget_ring = False
 
     @property
     def phase(self) -> Phase:
         """Idle or listening."""
         return Phase.IDLE if self._recording is None else Phase.LISTENING
 
+    def open_answer_window(self, until: datetime) -> None:
+        """Let speech alone start one utterance until ``until`` (UTC). The audio heard before
+        (the question the device just spoke) is left out of that utterance's pre-roll."""
+        self._forget_ring = True
+        self.answer_until = until
+
     def feed(self, frame: np.ndarray) -> Utterance | None:
         """Take one frame of ``FRAME_SAMPLES`` int16 samples; an utterance when one just ended."""
+        if self._forget_ring:
+            self._forget_ring = False
+            self._ring.clear()
         if self._recording is None:
             self._ring.append(frame.copy())
             self.last_score = self._wake.predict(frame)
             if self.last_score >= self.config.wake_threshold:
                 self._start(self.last_score)
+            elif self._answer_begins(frame):
+                self._start(self.last_score, answer_only=True)
             return None
         return self._continue(self._recording, frame.copy())
 
@@ -147,10 +172,27 @@ class Detector:
         self._wake.reset()
         self._vad.reset()
 
-    def _start(self, score: float) -> None:
+    def _answer_begins(self, frame: np.ndarray) -> bool:
+        """Speech in ``frame`` while a question's answer window is open."""
+        until = self.answer_until
+        if until is None:
+            return False
+        if self._clock() > until:
+            self.answer_until = None
+            return False
+        whole = frame.size - frame.size % VAD_FRAME_SAMPLES
+        heard = [
+            self._vad.predict(frame[start : start + VAD_FRAME_SAMPLES])
+            for start in range(0, whole, VAD_FRAME_SAMPLES)
+        ]
+        return max(heard, default=0.0) >= self.config.vad_threshold
+
+    def _start(self, score: float, *, answer_only: bool = False) -> None:
+        self.answer_until = None  # whatever starts now is the answer: the window is used once
         frames = list(self._ring)
         seconds = sum(frame.size for frame in frames) / SAMPLE_RATE_HZ
-        recording = _Recording(frames, self._clock() - timedelta(seconds=seconds), score)
+        started_at = self._clock() - timedelta(seconds=seconds)
+        recording = _Recording(frames, started_at, score, answer_only)
         self._vad.reset()
         # Prime the recurrent VAD on the wake word so its first verdicts are not from a cold state.
         self._vad_quiet(recording, np.concatenate(frames))
@@ -181,4 +223,4 @@ class Detector:
     def _finish(self, recording: _Recording, ended_by: str) -> Utterance:
         self.reset()
         pcm = np.concatenate(recording.frames)
-        return Utterance(pcm, recording.started_at, recording.score, ended_by)
+        return Utterance(pcm, recording.started_at, recording.score, ended_by, recording.answer_only)

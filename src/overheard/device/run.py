@@ -2,7 +2,9 @@
 
 When the server asks a question (a voice deletion waiting for a spoken yes), the device prints it,
 speaks it (:mod:`overheard.device.voice`) and takes its next recording, made before the question's
-deadline, as the answer; the server's pipeline decides what that answer says.
+deadline, as the answer; the server's pipeline decides what that answer says. Once the question
+is spoken, until its deadline, that answer may be said without the wake word (the detector's
+answer window): the server uses such a clip only as the answer.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Device:
         if self.switch.muted:
             if not self._muted_seen:
                 self.detector.reset()  # an utterance in progress is discarded, not sent
+                self.detector.answer_until = None  # and no answer is taken without the wake word
                 self._muted_seen = True
                 self._show_phase()
             return
@@ -128,8 +131,13 @@ class Device:
         """Seal an utterance into the queue and wake delivery."""
         self.utterances.append(utterance)
         _, dropped = self.queue.put(to_wav_bytes(utterance.pcm), utterance.captured_at)
+        heard = (
+            "answer heard without the wake word"
+            if utterance.answer_only
+            else f"wake word heard (score {utterance.wake_score:.2f})"
+        )
         self.line.say(
-            f"wake word heard (score {utterance.wake_score:.2f}): recorded "
+            f"{heard}: recorded "
             f"{utterance.duration_s:.1f} s, ended by {utterance.ended_by.replace('_', ' ')}"
         )
         self._answered(utterance)
@@ -149,6 +157,7 @@ class Device:
     def _answered(self, utterance: Utterance) -> None:
         """The first recording after a question, before its deadline, is its answer."""
         asked, self.asked = self.asked, None
+        self.detector.answer_until = None
         if asked is None or utterance.captured_at > asked.answer_by:
             return
         self.answers.append(utterance)
@@ -159,8 +168,11 @@ class Device:
         self.line.say(event.message)
         if event.prompt is not None:
             self.asked = event.prompt if event.prompt.expects_answer else None
+            self.detector.answer_until = None
             if self.voice is not None:
                 self.voice.speak(event.prompt.say)
+            if self.asked is not None:  # opened once spoken: the question is not its own answer
+                self.detector.open_answer_window(self.asked.answer_by)
         tally = self.uploader.tally
         self.line.update(
             queued=len(self.queue),
