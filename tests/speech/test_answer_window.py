@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from overheard.audit import AuditEvent
+from overheard.customer.access import access_page
 from overheard.db import transaction, utcnow
 from overheard.households import Device, add_device
 from overheard.jobs import Job, claim, run_claimed
@@ -153,6 +154,9 @@ def test_a_wake_free_no_from_the_asked_device_is_heard_only_as_the_answer(platfo
     [used] = events(platform, WINDOW_USED)
     assert (used.subject, used.reason, used.household_id) == (command, "no", hall.household_id)
     assert used.details["answer"] == answer and used.details["about"] == command
+    log = access_page(platform, hall.household_id, "nobody", before_seq=None, show="all").lines
+    [line] = [x for x in log if "without the wake word" in x.what]
+    assert (line.why, line.recording_id) == ("it said no", command)  # in words, linked
     purged = [e for e in events(platform, "recordings.purge_audio") if e.subject == answer]
     assert len(purged) == 1  # at once, whatever accidental_retention_s says
 
