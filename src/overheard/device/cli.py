@@ -25,7 +25,7 @@ from overheard.device.enrol import enrol_device, enrol_households, write_secret
 from overheard.device.mute import MuteSwitch, install_signal, key_reader
 from overheard.device.queue import MAX_ITEMS
 from overheard.device.run import Device, DeviceFiles
-from overheard.device.simulate import SimReport, load_clips, simulate
+from overheard.device.simulate import ANSWER, SimReport, load_clip, load_clips, simulate
 from overheard.device.state import StateLine
 from overheard.device.voice import Voice
 from overheard.speech.wake import DEFAULT_WAKE_THRESHOLD
@@ -181,6 +181,12 @@ def simulate_command(
     per_folder: Annotated[int | None, typer.Option(help="Clips sampled per folder.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of arrivals and clip choice.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="Only the summary.")] = False,
+    prompts: Annotated[bool, typer.Option(
+        "--prompts/--no-prompts", help="Watch each sent clip's status for the server's questions "
+        "and print them (--no-prompts: pure load).")] = True,
+    answer: Annotated[Path | None, typer.Option(
+        "--answer", help="Audio file a device plays, without the wake word, to answer a question "
+        "(e.g. a recorded \"yes please\"); implies --prompts.")] = None,
 ) -> None:
     """Drive many simulated devices against a server from folders of clips; print the outcome."""
     tokens = _tokens(households, tokens_file, data_dir)
@@ -190,7 +196,9 @@ def simulate_command(
     loaded = load_clips(clips, per_folder, rng)
     console.print(f"{len(tokens)} devices, {len(loaded)} clips, {rate:g} clips/s each, {duration:g} s")
     say = (lambda message: None) if quiet else (lambda message: console.print(message))
-    report = simulate(server, tokens, loaded, rate_per_s=rate, duration_s=duration, seed=seed, say=say)
+    scripted = None if answer is None else load_clip(answer, ANSWER)
+    report = simulate(server, tokens, loaded, rate_per_s=rate, duration_s=duration, seed=seed,
+                      say=say, follow_prompts=prompts or scripted is not None, answer=scripted)
     Console(width=160).print(report_table(report))
     typer.echo(report_line(report))
 
@@ -228,5 +236,5 @@ def report_line(report: SimReport) -> str:
         f"frames {report.frames}; wake+VAD {per_frame_ms:.2f} ms/frame "
         f"(real-time factor {per_frame_ms / 80:.3f}); worst lag {report.max_lag_s:.2f} s; "
         f"upload latency p50 {report.latency_s(0.5) * 1000:.0f} ms, "
-        f"p95 {report.latency_s(0.95) * 1000:.0f} ms"
+        f"p95 {report.latency_s(0.95) * 1000:.0f} ms; questions heard {len(report.prompts)}"
     )

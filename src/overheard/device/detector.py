@@ -155,7 +155,7 @@ class Detector:
             self.last_score = self._wake.predict(frame)
             if self.last_score >= self.config.wake_threshold:
                 self._start(self.last_score)
-            elif self._answer_begins(frame):
+            elif self.answer_until is not None and self._answer_begins(frame):
                 self._start(self.last_score, answer_only=True)
             return None
         return self._continue(self._recording, frame.copy())
