@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from overheard.audit import AuditEvent
 from overheard.customer.access import access_page
-from overheard.jobs import Job, claim
+from overheard.jobs import Job, claim, run_claimed
 from overheard.recordings import voice_delete
 from overheard.recordings.models import Recording, Status
 from overheard.speech import pipeline
 from overheard.speech.asr import Transcript, Word
 from overheard.speech.guard import Verdict
 from overheard.speech.pipeline import Outcome
-from overheard.speech.questions import DECLINED, QUESTION
+from overheard.speech.questions import DECLINED, QUESTION, TOO_LATE
 from tests.conftest import tone_wav
 
 CONFIRM_S = 300.0
@@ -236,12 +236,28 @@ def test_a_no_captured_after_the_undo_period_cancels_nothing(client, platform, m
     assert declined.details == {"answer": in_time, "after_yes": yes}
 
 
-def test_a_no_after_the_deletion_started_undoes_nothing(client, platform, make_household):
-    hh, _, command, _, no = yes_then(client, platform, make_household, 1)
+@pytest.mark.parametrize("undo_s", [None, 0.0])
+def test_a_no_after_the_deletion_started_undoes_nothing_and_the_device_says_so(
+    client, platform, make_household, undo_s
+):
+    """Started by a worker within the undo period, or (undo period 0) carried out at once."""
+    if undo_s is not None:
+        platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": undo_s})
+    hh, said, command, _, no = yes_then(client, platform, make_household, -0.5)  # before the yes
     later = datetime.now(UTC) + timedelta(days=1)
     started = claim(platform.sessions, job_id=voice_job(platform, command).id, now=later)
     assert started is not None  # a worker has it: too late to cancel
+    if undo_s == 0.0:
+        run_claimed(platform, started)
+        assert recording(platform, said) is None  # deleted: no undo period
     answered(platform, no, "no", 0.9)
-    assert voice_job(platform, command).state == "running"
+    if undo_s is None:
+        assert voice_job(platform, command).state == "running"
     assert events(platform, "voice_delete.declined") == []
-    assert prompt_of(client, hh.device_token, no) is None  # no "nothing was deleted"
+    [late] = events(platform, "voice_delete.too_late")
+    assert (late.actor, late.subject, late.reason) == (hh.device_id, command, "delete_last")
+    assert late.details == {"answer": no}
+    told = prompt_of(client, hh.device_token, no)  # not "nothing was deleted": the truth
+    assert told["kind"] == "too_late" and told["say"] == TOO_LATE["delete_last"]
+    log = access_page(platform, hh.household_id, "nobody", before_seq=None, show="all").lines
+    assert any(line.what.startswith("heard your no after the spoken deletion") for line in log)

@@ -75,13 +75,14 @@ class Prompt:
     about: str
     """The recording that prompted it."""
     kind: str
-    """``question``, ``reask`` (the answer was unclear: asked once more) or ``declined`` (the answer
-    was a no: nothing was deleted, and no answer is expected)."""
+    """``question``, ``reask`` (the answer was unclear: asked once more), ``declined`` (the answer
+    was a no: nothing was deleted, and no answer is expected) or ``too_late`` (the no came once the
+    deletion had started or finished: nothing was undone, no answer is expected)."""
 
     @property
     def expects_answer(self) -> bool:
         """Whether the device's next recording answers it (not after a no)."""
-        return self.kind != "declined"
+        return self.kind in ("question", "reask")
     say: str
     """The words to speak."""
     answer_by: datetime

@@ -86,7 +86,8 @@ class PromptOut(BaseModel):
     kind: str = Field(
         description="`question` (a voice deletion waits for a spoken yes), `reask` (the "
         "answer was unclear: asked once more) or `declined` (the answer was a no: the deletion is "
-        "dropped; say so, expect no answer)."
+        "dropped; say so, expect no answer) or `too_late` (the no came after a yes whose deletion had "
+        "already started or finished: nothing was undone; say so, expect no answer)."
     )
     say: str = Field(description="The words to speak.")
     answer_by: str = Field(

@@ -18,7 +18,7 @@ Undo, as the dashboard's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -43,6 +43,8 @@ REASKED = "voice_delete.reasked"
 """Audit action: an unclear answer made the device ask once more."""
 DECLINED = "voice_delete.declined"
 """Audit action: the household answered an asked deletion with a no; its job is cancelled."""
+TOO_LATE = "voice_delete.too_late"
+"""Audit action: a no came for a confirmed deletion that had already started or finished."""
 CONFIRMED = "voice_delete.confirmed"
 """Audit action: a spoken yes confirmed an asked deletion; it is scheduled with its undo period."""
 
@@ -164,6 +166,11 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
     captured after the no but processed first (several workers), or a no said after the yes, while
     the deletion can still be undone.
 
+    A no that finds nothing to cancel, but a confirmed deletion of the household that has started
+    or finished, was due no earlier than the no's capture and whose yes was processed at most
+    ``voice_delete_confirm_s`` after it, is audited ``voice_delete.too_late`` (nothing undone), so
+    the device can say so.
+
     Returns the declined command's recording id (None: nothing was waiting)."""
     when = now or utcnow()
     with transaction(platform.sessions) as session:
@@ -171,6 +178,7 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
         if job is None:
             job, yes = _confirmed_undoable(session, no)
         if job is None:
+            _record_too_late(platform, session, no, when)
             return None
         job.state, job.updated_at = CANCELLED, when
         details = {"answer": no.id} if yes is None else {"answer": no.id, "after_yes": yes}
@@ -211,6 +219,61 @@ def _confirmed_undoable(session: Session, no: Recording) -> tuple[Job | None, st
         return None, None
     job, details = confirmed
     return job, str(details.get("answer"))
+
+
+def _record_too_late(platform: Platform, session: Session, no: Recording, when: datetime) -> None:
+    """Audit a no that came after its confirmed deletion had started or finished, if one did."""
+    late = _too_late_for(session, no, platform.settings.voice_delete_confirm_s)
+    if late is None:
+        return
+    subject, command = late
+    audit.append(
+        session,
+        actor=no.device_id,
+        action=TOO_LATE,
+        subject=subject,
+        household_id=no.household_id,
+        reason=command,
+        details={"answer": no.id},
+        now=when,
+    )
+
+
+def _too_late_for(session: Session, no: Recording, window_s: float) -> tuple[str, str] | None:
+    """(command's recording id, command) of the household's newest confirmed deletion whose yes was
+    processed at most ``window_s`` after ``no`` was captured, that was due no earlier than that
+    capture, and whose job has started, finished or is gone with what it deleted."""
+    captured = _aware(no.captured_at)
+    confirmed = session.execute(
+        select(audit.AuditEvent.subject, audit.AuditEvent.at, audit.AuditEvent.details)
+        .where(
+            audit.AuditEvent.action == CONFIRMED,
+            audit.AuditEvent.household_id == no.household_id,
+            audit.AuditEvent.at >= no.captured_at - timedelta(seconds=window_s),
+        )
+        .order_by(audit.AuditEvent.seq.desc())
+    ).all()
+    for subject, at, details in confirmed:
+        if _aware(at) + timedelta(seconds=float(details.get("undo_s", 0.0))) < captured:
+            continue  # due before the no was said
+        state = session.scalars(
+            select(Job.state).where(Job.subject == subject, Job.kind.in_(JOB_KINDS.values()))
+        ).first()
+        if state not in (None, JobState.RUNNING.value, JobState.DONE.value):
+            continue  # cancelled (or still to be cancelled): not too late
+        command = session.scalars(
+            select(audit.AuditEvent.reason).where(
+                audit.AuditEvent.action == "voice_delete.asked", audit.AuditEvent.subject == subject
+            )
+        ).first()
+        if command in JOB_KINDS:
+            return str(subject), str(command)
+    return None
+
+
+def _aware(when: datetime) -> datetime:
+    """A stored time (naive on SQLite) as an aware UTC time."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:

@@ -30,16 +30,19 @@ from .. import audit
 from ..db import transaction
 from ..jobs import Job
 from ..platform import Platform
-from ..speech.questions import DECLINED, QUESTION, REASK
+from ..speech.questions import DECLINED, QUESTION, REASK, TOO_LATE
 from .models import Recording
 from .voice_delete import AWAITING, COMMANDS, REASKED
 from .voice_delete import DECLINED as DECLINED_ACTION
+from .voice_delete import TOO_LATE as TOO_LATE_ACTION
 
 PROMPTED = "voice_delete.prompted"
 """Audit action: a device was told a question it is to speak."""
-PromptKind = Literal["question", "reask", "declined"]
-WORDS = {"question": QUESTION, "reask": REASK, "declined": DECLINED}
+PromptKind = Literal["question", "reask", "declined", "too_late"]
+WORDS = {"question": QUESTION, "reask": REASK, "declined": DECLINED, "too_late": TOO_LATE}
 """What the device says, per prompt kind and command."""
+ACKNOWLEDGED: dict[str, PromptKind] = {DECLINED_ACTION: "declined", TOO_LATE_ACTION: "too_late"}
+"""The prompt kind that acknowledges a no, per audit action: dropped, or too late to undo."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +98,24 @@ def _question_about(session: Session, rec: Recording, now: datetime) -> Prompt |
 
 
 def _declined_by(session: Session, rec: Recording, now: datetime, told_s: float) -> Prompt | None:
-    """The deletion ``rec`` said no to, declined within ``told_s`` seconds before ``now``."""
+    """The deletion ``rec`` said no to, declined (or found too late to undo) within ``told_s``
+    seconds before ``now``."""
     events = session.execute(
-        select(audit.AuditEvent.subject, audit.AuditEvent.reason, audit.AuditEvent.details).where(
-            audit.AuditEvent.action == DECLINED_ACTION,
+        select(
+            audit.AuditEvent.action,
+            audit.AuditEvent.subject,
+            audit.AuditEvent.reason,
+            audit.AuditEvent.details,
+        ).where(
+            audit.AuditEvent.action.in_(ACKNOWLEDGED),
             audit.AuditEvent.household_id == rec.household_id,
             audit.AuditEvent.at >= now - timedelta(seconds=told_s),
         )
     ).all()
-    for subject, command, details in events:
+    for action, subject, command, details in events:
         if details.get("answer") == rec.id and command in DECLINED:
-            return Prompt(rec.id, str(command), "declined", _utc(rec.captured_at), str(subject))
+            said = ACKNOWLEDGED[action]
+            return Prompt(rec.id, str(command), said, _utc(rec.captured_at), str(subject))
     return None
 
 

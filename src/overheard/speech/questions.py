@@ -26,3 +26,10 @@ DECLINED = {
 """What the device says, once, when the answer to :data:`QUESTION` or :data:`REASK` was a clear no
 (:data:`overheard.speech.guard.REFUSING_ANSWERS`): the deletion is dropped for good, and whoever
 answered hears that nothing was deleted."""
+TOO_LATE = {
+    "delete_last": "Sorry, your last recording was already deleted.",
+    "delete_today": "Sorry, what you said today was already deleted.",
+}
+"""What the device says, once, when a clear no came after a yes whose deletion had already started
+or finished (:func:`overheard.recordings.voice_delete.decline`): nothing can be undone any more, and
+the device does not pretend otherwise."""
