@@ -1,6 +1,7 @@
 """The recognised words of a clip as staff may see them: timed, with confidence, PII redacted.
 
-A word that overlaps a PII span of the hypothesis text is not shown: the run of words inside one
+A word that overlaps a PII span of the hypothesis text is not shown (found in as many passes as
+``redact`` makes over the hypothesis): the run of words inside one
 span becomes a single ``[ENTITY]`` word covering their time span (the redaction span in seconds).
 """
 
@@ -10,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .redact import Span, find_pii
+from .redact import MAX_PASSES, Span, find_pii
 
 LOW_CONFIDENCE_BELOW = 0.5
 """Words the recogniser was less sure of than this are marked for the reviewer."""
@@ -36,32 +37,49 @@ class StaffWord:
 
 
 def staff_words(raw: str | None) -> tuple[StaffWord, ...]:
-    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted."""
+    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted.
+
+    Redaction repeats as :func:`~overheard.protect.redact.redact` does: a pass over the words as
+    shown so far (runs already redacted read ``[ENTITY]``), until no span covers a word still shown,
+    so the timeline hides every word the redacted hypothesis hides.
+    """
     words = _words(raw)
     if not words:
         return ()
-    text, offsets = _joined(w["text"] for w in words)
-    spans = find_pii(text)
+    out = [
+        StaffWord(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w["confidence"]))
+        for w in words
+    ]
+    for _ in range(MAX_PASSES):
+        text, offsets = _joined(w.text for w in out)
+        spans = find_pii(text)
+        if not any(
+            not w.redacted and _covering(spans, start, end) is not None
+            for w, (start, end) in zip(out, offsets, strict=True)
+        ):
+            break
+        out = _redacted_once(out, offsets, spans)
+    return tuple(out)
+
+
+def _redacted_once(
+    words: list[StaffWord], offsets: list[tuple[int, int]], spans: list[Span]
+) -> list[StaffWord]:
+    """One pass: each run of words inside one span becomes a single ``[ENTITY]`` word."""
     out: list[StaffWord] = []
     previous: Span | None = None
     for word, (start, end) in zip(words, offsets, strict=True):
         span = _covering(spans, start, end)
-        plain = StaffWord(
-            str(word["text"]),
-            float(word["start_s"]),
-            float(word["end_s"]),
-            float(word["confidence"]),
-        )
         if span is None:
-            out.append(plain)
+            out.append(word)
         elif span == previous:
-            out.append(_extended(out.pop(), plain))
+            out.append(_extended(out.pop(), word))
         else:
             out.append(
-                StaffWord(f"[{span.entity}]", plain.start_s, plain.end_s, plain.confidence, True)
+                StaffWord(f"[{span.entity}]", word.start_s, word.end_s, word.confidence, True)
             )
         previous = span
-    return tuple(out)
+    return out
 
 
 def _words(raw: str | None) -> list[dict[str, Any]]:
