@@ -142,3 +142,30 @@ def test_evaluation_refuses_a_version_trained_on_heldout_clips(platform, reviewe
         assert [e.clip.recording_id for e in examples] == [held]
         with pytest.raises(Conflict, match="held-out"):
             _check_disjoint(s, [result.version_id], examples)
+
+
+def test_a_model_is_written_where_nobody_else_can_read_it(platform, reviewed, tmp_path):
+    """The n-grams of reviewed transcripts are plaintext: an operator's models folder that others can
+    list (0755) is closed before the first byte is written, not after the build."""
+    import os
+    import stat
+
+    from overheard.learn.models import ModelKind
+    from overheard.learn.train_asr import build_asr
+    from overheard.learn.training import train_and_register
+
+    models = tmp_path / "shared-models"
+    old = os.umask(0o022)
+    try:
+        models.mkdir(mode=0o755)
+        seen = []
+
+        def build(examples, path):  # the real build; the folder's mode looked at while it is written
+            stats = build_asr(examples, path, include_seed=False)
+            seen.append(stat.S_IMODE(path.parent.stat().st_mode))
+            return stats
+
+        train_and_register(platform, ModelKind.ASR, TrainOptions(models_dir=models, actor="test"), build)
+    finally:
+        os.umask(old)
+    assert seen == [0o700]

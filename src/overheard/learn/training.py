@@ -25,7 +25,7 @@ from .registry import (
 )
 from .reviewed import Example, open_labels, reviewed_clips
 from .split import HELDOUT_PERCENT, assign_splits
-from .working import make_private
+from .working import close_folder, make_private
 
 RETIRED_BECAUSE = "retrained_without_deleted"
 
@@ -121,6 +121,7 @@ def _train_and_register(
         if path.exists():
             raise Conflict(f"{path} already exists; is another training run going?", code="busy")
         written.append(path)
+        close_folder(options.models_dir)  # before a byte of a transcript's n-grams is written
         stats = build(examples, path)
         make_private(path)
         stale = affected_versions(session, kind) if options.exclude_deleted else []

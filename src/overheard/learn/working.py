@@ -78,6 +78,12 @@ def seal_modes(folder: Path) -> None:
             os.chmod(os.path.join(root, name), FILE_MODE)
 
 
+def close_folder(folder: Path) -> None:
+    """``folder`` made (or kept) 0700: what is written inside is reachable by nobody else."""
+    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    folder.chmod(FOLDER_MODE)
+
+
 def make_private(path: Path) -> None:
     """A model file 0600 or a model folder 0700 with 0600 files, in a 0700 parent."""
     path.parent.chmod(FOLDER_MODE)
