@@ -141,6 +141,30 @@ def test_json_api_runs_the_loop(platform, make_world, staff_client):
     assert bad.status_code == 403 and bad.json()["error"]["code"] == "csrf_failed"
 
 
+def test_json_api_answers_are_never_stored_by_a_cache(make_world, staff_client):
+    """The API carries a clip's text (redacted hypothesis, timed words, earlier transcripts) and
+    its audio URL: like the page and the audio, no browser or proxy cache may keep it."""
+    make_world(2)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    claimed = web.post("/review/api/claim?with_task=true", headers=headers)
+    task = claimed.json()["task"]
+    assert task["hypothesis"]
+    answers = {
+        "claim": claimed,
+        "task": web.get(f"/review/api/task/{task['lease_id']}"),
+        "session": web.get("/review/api/session"),
+        "stats": web.get("/review/api/stats"),
+        "submit": web.post("/review/api/submit", headers=headers, json={
+            "lease_id": task["lease_id"], "transcript": task["hypothesis"], "intent": "weather",
+            "next": True}),
+    }
+    assert answers["submit"].json()["next"]["task"]["hypothesis"]
+    assert {name: r.headers.get("cache-control") for name, r in answers.items()} == {
+        name: "no-store" for name in answers
+    }
+
+
 def test_bad_intent_or_flag_is_refused(make_world, staff_client):
     make_world(1)
     web, _ = staff_client("annotator")

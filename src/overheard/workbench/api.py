@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from ..accounts import csrf
@@ -44,7 +44,19 @@ REVIEW_ERRORS: dict[int | str, dict[str, object]] = {
 }
 """What every review API route may answer besides its success."""
 
-router = APIRouter(prefix="/review/api", tags=["review"], responses=REVIEW_ERRORS)
+
+
+def _never_stored(response: Response) -> None:
+    """Answers carry a clip's text and audio URL: no browser or proxy cache may keep them."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(
+    prefix="/review/api",
+    tags=["review"],
+    responses=REVIEW_ERRORS,
+    dependencies=[Depends(_never_stored)],
+)
 
 
 class LeaseRef(BaseModel):
