@@ -6,6 +6,8 @@ through Alembic migrations in ``overheard/migrations``; ``migrate()`` brings a d
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,9 +76,9 @@ def make_engine(
     reader engine (``writer=False``) begins deferred, so reads proceed beside a writer under WAL.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE is ours to send.
@@ -93,6 +95,23 @@ def make_engine(
             connect_args=_postgres_timeouts(connect_timeout_s, statement_timeout_s),
         )
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 (its -wal and -shm files follow its mode), wherever it lives.
+
+    Rows hold ciphertext, wrapped keys, password hashes and the audit log: nobody else on the host
+    should read them, even when an operator points the database outside the 0700 data folder.
+    An existing file of ours is narrowed to 0600 as well.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _postgres_timeouts(connect_timeout_s: float, statement_timeout_s: float) -> dict[str, Any]:
