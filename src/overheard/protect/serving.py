@@ -145,27 +145,53 @@ class Grant:
     resolve: Resolver
 
 
+_LEASE_TARGET = (
+    select(ReviewTask, Recording)
+    .join(Recording, Recording.id == ReviewTask.recording_id)
+    .where(
+        ReviewTask.lease_id == bindparam("lease_id"),
+        ReviewTask.leased_to == bindparam("staff"),
+        ReviewTask.state == TaskState.LEASED.value,
+        ReviewTask.lease_until >= bindparam("now"),
+    )
+    .with_for_update(of=ReviewTask)
+)
+"""A live lease's task (its row locked) and recording in one query, built once and reused."""
+
+
 def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
     """The grant of an annotator's lease (live, and held by ``staff``)."""
 
     def resolve(session: Session, now: datetime) -> Target:
-        task = session.scalars(
-            select(ReviewTask)
-            .where(
-                ReviewTask.lease_id == lease_id,
-                ReviewTask.leased_to == staff,
-                ReviewTask.state == TaskState.LEASED.value,
-                ReviewTask.lease_until >= now,
-            )
-            .with_for_update()
-        ).first()
-        recording = _recording(session, task.recording_id if task else None)
-        if task is None or recording is None:
+        params = {"lease_id": lease_id, "staff": staff, "now": now}
+        found = session.execute(_LEASE_TARGET, params).first()
+        if found is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
-        earlier = _first_pass(session, task) if policy.second_sees_first else ()
-        return Target(recording, task.pseudonym, earlier, lease_of(task))
+        return _lease_target(session, found[0], found[1], policy)
 
     return Grant("lease", lease_id, staff, resolve)
+
+
+def claimed_grant(task: ReviewTask, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
+    """The grant of a lease ``staff`` was given (or found holding) by ``queue.claim_task`` in the
+    caller's transaction: the task is not read again, only its recording."""
+    assert task.lease_id is not None
+
+    def resolve(session: Session, now: datetime) -> Target:
+        live = task.state == TaskState.LEASED.value and task.leased_to == staff
+        recording = _recording(session, task.recording_id)
+        if not live or task.lease_until is None or task.lease_until < now or recording is None:
+            raise LeaseExpired("this lease has expired or was withdrawn")
+        return _lease_target(session, task, recording, policy)
+
+    return Grant("lease", task.lease_id, staff, resolve)
+
+
+def _lease_target(
+    session: Session, task: ReviewTask, recording: Recording, policy: ServingPolicy
+) -> Target:
+    earlier = _first_pass(session, task) if policy.second_sees_first else ()
+    return Target(recording, task.pseudonym, earlier, lease_of(task))
 
 
 def _recording(session: Session, recording_id: str | None) -> Recording | None:

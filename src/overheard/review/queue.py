@@ -13,9 +13,22 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, exists, func, or_, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from .. import audit
 from ..errors import BadRequest
@@ -63,41 +76,50 @@ def _lease(task: ReviewTask) -> Lease:
     return Lease(task.lease_id, task.lease_until, task_view(task))
 
 
-def _claimable(task: type[ReviewTask], now: datetime) -> ColumnElement[bool]:
+def _claimable(task: type[ReviewTask], now: BindParameter[Any]) -> ColumnElement[bool]:
     queued = task.state == TaskState.QUEUED.value
     stale = (task.state == TaskState.LEASED.value) & (task.lease_until < now)
     return or_(queued, stale)
-
-
-def _live(lease_id: str, now: datetime) -> ColumnElement[bool]:
-    return (
-        (ReviewTask.lease_id == lease_id)
-        & (ReviewTask.state == TaskState.LEASED.value)
-        & (ReviewTask.lease_until >= now)
-    )
 
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+_ANNOTATOR_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:a))")
+
+
 def _serialise_annotator(session: Session, annotator: str) -> None:
     # Two tabs of one annotator must not both win a task; SQLite already serialises all writers.
     if _is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": annotator})
+        session.execute(_ANNOTATOR_LOCK, {"a": annotator})
+
+
+_COLUMNS = ReviewTask.__table__.c
+
+
+def _param(name: str, column: str) -> BindParameter[Any]:
+    # Typed as its column, so a statement built once binds values as the column would.
+    return bindparam(name, type_=_COLUMNS[column].type)
+
+
+_NOW = _param("now", "lease_until")
+_HELD = (
+    select(ReviewTask)
+    .where(
+        ReviewTask.leased_to == bindparam("annotator"),
+        ReviewTask.state == TaskState.LEASED.value,
+        ReviewTask.lease_until >= _NOW,
+    )
+    .limit(1)
+)
+"""``held_by``'s statement, built once (bound parameters) and reused; ``_HELD_LOCKED`` locks the row."""
+_HELD_LOCKED = _HELD.with_for_update()
 
 
 def held_by(session: Session, annotator: str, now: datetime) -> ReviewTask | None:
     """The task ``annotator`` holds a live lease on, if any."""
-    return session.scalars(
-        select(ReviewTask)
-        .where(
-            ReviewTask.leased_to == annotator,
-            ReviewTask.state == TaskState.LEASED.value,
-            ReviewTask.lease_until >= now,
-        )
-        .limit(1)
-    ).first()
+    return session.scalars(_HELD, {"annotator": annotator, "now": now}).first()
 
 
 def _lease_values(annotator: str, policy: ReviewPolicy, now: datetime) -> dict[str, object]:
@@ -114,31 +136,53 @@ _POOL = aliased(ReviewTask)
 """The candidate side of a claim (made once: an alias builds a proxy of every column)."""
 
 
-def _claim_pool(
-    session: Session, annotator: str, policy: ReviewPolicy, now: datetime
-) -> ReviewTask | None:
+def _claim_statement(*, skip_locked: bool) -> ReturningUpdate[tuple[ReviewTask]]:
+    """The claim's one conditional UPDATE, built once per dialect with bound parameters."""
     pool = _POOL
-    barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == annotator)
+    barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == bindparam("annotator"))
     candidate = (
         select(pool.id)
-        .where(_claimable(pool, now), pool.reason != Reason.GOLD.value, ~barred)
+        .where(_claimable(pool, _NOW), pool.reason != Reason.GOLD.value, ~barred)
         .order_by(pool.created_at)
         .limit(1)
     )
-    if _is_postgres(session):
+    if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True, of=pool)
-    return _update_returning(
-        session,
+    return (
         update(ReviewTask)
-        .where(ReviewTask.id == candidate.scalar_subquery(), _claimable(ReviewTask, now))
-        .values(**_lease_values(annotator, policy, now)),
+        .where(ReviewTask.id == candidate.scalar_subquery(), _claimable(ReviewTask, _NOW))
+        .returning(ReviewTask)
+        .values(
+            state=TaskState.LEASED.value,
+            lease_id=_param("new_lease_id", "lease_id"),
+            leased_to=_param("new_leased_to", "leased_to"),
+            leased_at=_param("new_leased_at", "leased_at"),
+            lease_until=_param("new_lease_until", "lease_until"),
+        )
     )
 
 
-def _update_returning(session: Session, statement: Update) -> ReviewTask | None:
+_CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(skip_locked=True)}
+"""The claim's UPDATE, by whether the candidate is taken ``FOR UPDATE SKIP LOCKED`` (PostgreSQL)."""
+
+
+def _claim_pool(
+    session: Session, annotator: str, policy: ReviewPolicy, now: datetime
+) -> ReviewTask | None:
+    values = _lease_values(annotator, policy, now)
+    params = {"annotator": annotator, "now": now} | {
+        f"new_{key}": values[key] for key in ("lease_id", "leased_to", "leased_at", "lease_until")
+    }
+    return _update_returning(session, _CLAIM[_is_postgres(session)], params)
+
+
+def _update_returning(
+    session: Session, statement: ReturningUpdate[tuple[ReviewTask]], params: dict[str, object]
+) -> ReviewTask | None:
     # One round trip: the UPDATE hands back the fresh row it changed (or none).
     return session.scalars(
-        statement.returning(ReviewTask),
+        statement,
+        params,
         execution_options={"synchronize_session": False, "populate_existing": True},
     ).one_or_none()
 
@@ -180,10 +224,20 @@ def claim(
     session: Session, annotator: str, policy: ReviewPolicy, *, rng: Draw, now: datetime
 ) -> Lease | None:
     """Lease the next task to ``annotator`` (their live lease if they hold one); None if none waits."""
+    task = claim_task(session, annotator, policy, rng=rng, now=now)
+    return None if task is None else _lease(task)
+
+
+def claim_task(
+    session: Session, annotator: str, policy: ReviewPolicy, *, rng: Draw, now: datetime
+) -> ReviewTask | None:
+    """``claim``, answering the leased task's row: held by ``annotator`` and live in this
+    transaction (on PostgreSQL locked by the claim's UPDATE, or a held one ``FOR UPDATE``), so
+    the caller may serve it without reading it again."""
     _serialise_annotator(session, annotator)
-    task = held_by(session, annotator, now)
+    task = session.scalars(_HELD_LOCKED, {"annotator": annotator, "now": now}).first()
     if task is not None:
-        return _lease(task)
+        return task
     if policy.gold_share > 0 and rng.random() < policy.gold_share:
         task = _claim_gold(session, annotator, policy, rng, now)
     if task is None:
@@ -200,12 +254,20 @@ def claim(
         details={"task": task.id},
         now=now,
     )
-    return _lease(task)
+    return task
 
 
 def lease_is_live(session: Session, lease_id: str, *, now: datetime) -> bool:
     """Whether ``lease_id`` still entitles its holder to the audio (check before every chunk)."""
-    found = session.scalar(select(func.count()).select_from(ReviewTask).where(_live(lease_id, now)))
+    found = session.scalar(
+        select(func.count())
+        .select_from(ReviewTask)
+        .where(
+            ReviewTask.lease_id == lease_id,
+            ReviewTask.state == TaskState.LEASED.value,
+            ReviewTask.lease_until >= now,
+        )
+    )
     return bool(found)
 
 
@@ -275,16 +337,26 @@ def lease_of(task: ReviewTask) -> Lease:
     return _lease(task)
 
 
+@lru_cache(maxsize=8)
+def _end_statement(keys: tuple[str, ...]) -> ReturningUpdate[tuple[ReviewTask]]:
+    """``end_lease``'s UPDATE of the columns ``keys``, built once per set of columns."""
+    live = (
+        (ReviewTask.lease_id == bindparam("live_lease_id"))
+        & (ReviewTask.state == TaskState.LEASED.value)
+        & (ReviewTask.lease_until >= _NOW)
+        & (ReviewTask.leased_to == bindparam("annotator"))
+    )
+    values = {key: _param(f"new_{key}", key) for key in keys}
+    return update(ReviewTask).where(live).values(values).returning(ReviewTask)
+
+
 def end_lease(
     session: Session, lease_id: str, annotator: str, now: datetime, values: dict[str, object]
 ) -> ReviewTask:
     """Atomically change a live lease of ``annotator`` (``values``); LeaseExpired if not live."""
-    task = _update_returning(
-        session,
-        update(ReviewTask)
-        .where(_live(lease_id, now), ReviewTask.leased_to == annotator)
-        .values(values),
-    )
+    params = {"live_lease_id": lease_id, "annotator": annotator, "now": now}
+    params |= {f"new_{key}": value for key, value in values.items()}
+    task = _update_returning(session, _end_statement(tuple(sorted(values))), params)
     if task is None:
         raise LeaseExpired("this lease has expired or was withdrawn")
     return task

@@ -100,11 +100,14 @@ def claim_with_text(
     serve_policy = serving.ServingPolicy.from_settings(platform.settings)
     try:
         with transaction(platform.sessions) as session:
-            lease = queue.claim(session, pseudonym, options.policy, rng=rng or _SYSTEM_RNG, now=now)
-            if lease is None:
+            draw = rng or _SYSTEM_RNG
+            task = queue.claim_task(session, pseudonym, options.policy, rng=draw, now=now)
+            if task is None:
                 return None
-            grant = serving.lease_grant(lease.lease_id, pseudonym, serve_policy)
-            opened, _target = serving.open_text_in(session, platform, grant, now=now)
+            grant = serving.claimed_grant(task, pseudonym, serve_policy)
+            opened, target = serving.open_text_in(session, platform, grant, now=now)
+            assert target.lease is not None
+            lease = target.lease
     except OverheardError:
         lease = claim(platform, pseudonym, now, rng)
         return None if lease is None else (lease, None)
