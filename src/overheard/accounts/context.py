@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -113,13 +113,17 @@ def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
         return _account(db, raw_id, row)
 
 
+_SESSION_AND_STAFF = (
+    select(WebSession, StaffUser)
+    .outerjoin(StaffUser, StaffUser.id == WebSession.staff_id)
+    .where(WebSession.id_hash == bindparam("id_hash"))
+)
+"""The session row and its staff account (built once: every signed-in request reads it)."""
+
+
 def _prefetch(db: Session, raw_id: str) -> object:
     """One query for the session row and its staff account; the look-ups below find them loaded."""
-    return db.execute(
-        select(WebSession, StaffUser)
-        .outerjoin(StaffUser, StaffUser.id == WebSession.staff_id)
-        .where(WebSession.id_hash == sessions.hash_id(raw_id))
-    ).first()
+    return db.execute(_SESSION_AND_STAFF, {"id_hash": sessions.hash_id(raw_id)}).first()
 
 
 def _account(db: Session, raw_id: str, row: WebSession) -> RequestAuth:

@@ -24,6 +24,10 @@ _CHECKED_INFO = "overheard.sealing_keys_checked"
 """``Session.info`` key: households whose sealing key this transaction has confirmed."""
 AUDIO_KIND = "audio.pcm16"
 """Sealed audio is raw 16 kHz mono little-endian PCM16."""
+_SEALED_TEXT = select(SealedText).where(
+    SealedText.recording_id == bindparam("recording_id"), SealedText.kind == bindparam("kind")
+)
+"""A recording's sealed text of one kind (built once: every text open and seal reads it)."""
 
 
 def audio_blob_key(recording: Recording) -> str:
@@ -112,11 +116,7 @@ class ContentGate:
         """Store (or replace) a text derived from ``recording``, sealed."""
         key = self.keyring.data_key(session, recording.household_id)
         sealed = seal(key, text.encode(), record_id=recording.id, kind=kind)
-        row = session.scalars(
-            select(SealedText).where(
-                SealedText.recording_id == recording.id, SealedText.kind == kind
-            )
-        ).first()
+        row = session.scalars(_SEALED_TEXT, {"recording_id": recording.id, "kind": kind}).first()
         if row is None:
             session.add(SealedText(recording_id=recording.id, kind=kind, sealed=sealed))
         else:
@@ -144,11 +144,7 @@ class ContentGate:
         self, session: Session, recording: Recording, kind: str, *, actor: str, purpose: str
     ) -> str | None:
         """A derived text in plaintext (None if there is none), with an audit event."""
-        row = session.scalars(
-            select(SealedText).where(
-                SealedText.recording_id == recording.id, SealedText.kind == kind
-            )
-        ).first()
+        row = session.scalars(_SEALED_TEXT, {"recording_id": recording.id, "kind": kind}).first()
         if row is None:
             return None
         key = self.keyring.data_key(session, recording.household_id)

@@ -200,7 +200,7 @@ def _next(request: Request, me: StaffPrincipal, code: str, *, undo: str = "") ->
     """The next clip: a redirect to ``/review`` for a form, or the page's script's JSON step."""
     if steps.wants_json(request):
         step = steps.Step(code, NOTICES.get(code), undo)
-        return steps.next_step(request, me, step, _figures(request, me.pseudonym))
+        return steps.next_step(request, me, step, lambda: _figures(request, me.pseudonym))
     return redirect(f"/review?notice={quote(code)}" + (f"&undo={quote(undo)}" if undo else ""))
 
 

@@ -12,6 +12,7 @@ then loads that page as a form would have.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -54,8 +55,11 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def next_step(request: Request, me: StaffPrincipal, step: Step, figures: Figures) -> JSONResponse:
-    """The next clip (claimed, or the one held) as the page shows it, or ``load`` for a page."""
+def next_step(
+    request: Request, me: StaffPrincipal, step: Step, figures: Callable[[], Figures]
+) -> JSONResponse:
+    """The next clip (claimed, or the one held) as the page shows it, or ``load`` for a page;
+    ``figures`` are read only for a clip (the page that ``load`` opens reads its own)."""
     platform, now = platform_of(request), now_of(request)
     found = flow.claim_with_text(platform, me.pseudonym, now)
     if found is None or found[1] is None:  # empty queue, or the page says why the text is refused
@@ -66,7 +70,7 @@ def next_step(request: Request, me: StaffPrincipal, step: Step, figures: Figures
         "notice": step.notice,
         "undo": step.undo,
         "task": task_json(request, lease, text, audio),
-        "stats": stats_json(*figures),
+        "stats": stats_json(*figures()),
     }
     return JSONResponse(body, headers=JSON_HEADERS)
 
