@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import ForeignKey, LargeBinary, String, select
+from sqlalchemy import ForeignKey, LargeBinary, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .crypto.aead import new_data_key
@@ -115,6 +115,10 @@ def derive(unwrapped: bytes, share: bytes, household_id: str, generation: int) -
     return HKDF(hashes.SHA256(), length=SHARE_BYTES, salt=share, info=info).derive(unwrapped)
 
 
+_DATA_KEY = select(DataKey).where(DataKey.household_id == bindparam("household_id"))
+"""A household's key row (built once: every open and seal of content reads it)."""
+
+
 @dataclass
 class KeyRing:
     """Data keys of every household, unwrapped through the KEK and cached for ``CACHE_TTL_S``."""
@@ -146,7 +150,7 @@ class KeyRing:
 
     def data_key(self, session: Session, household_id: str) -> bytes:
         """The household's plaintext data key; KeyUnavailable once it was destroyed."""
-        row = session.get(DataKey, household_id)
+        row = session.scalars(_DATA_KEY, {"household_id": household_id}).first()
         if row is None or row.wrapped is None:
             self.forget(household_id)
             raise KeyUnavailable(f"the data key of {household_id} was destroyed")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import bindparam, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import audit, purges
@@ -67,11 +67,15 @@ def stored_version(session: Session, recording_id: str) -> int | None:
     )
 
 
+_RENDITION = select(DisguisedClip).where(DisguisedClip.recording_id == bindparam("recording_id"))
+"""A recording's rendition row (built once: every serve reads it)."""
+
+
 def open_cached(
     session: Session, gate: ContentGate, recording: Recording, *, actor: str, purpose: str
 ) -> Rendition | None:
     """The stored rendition, audited like a gate open; None when there is none (yet)."""
-    row = session.get(DisguisedClip, recording.id)
+    row = session.scalars(_RENDITION, {"recording_id": recording.id}).first()
     if row is None:
         return None
     pcm = _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)

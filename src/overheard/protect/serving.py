@@ -194,8 +194,13 @@ def _lease_target(
     return Target(recording, task.pseudonym, earlier, lease_of(task))
 
 
+_RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
+
+
 def _recording(session: Session, recording_id: str | None) -> Recording | None:
-    return session.get(Recording, recording_id) if recording_id else None
+    if not recording_id:
+        return None
+    return session.scalars(_RECORDING, {"recording_id": recording_id}).first()
 
 
 def _first_pass(session: Session, task: ReviewTask) -> tuple[str, ...]:
@@ -434,11 +439,15 @@ def _new_mark(
     return mark_id
 
 
+_MARK_USED = select(Watermark.id).where(Watermark.id == bindparam("id"))
+"""Whether a watermark id was issued (built once: every serve draws one)."""
+
+
 def _unused_mark_id(session: Session) -> int:
     for _ in range(MARK_ID_ATTEMPTS):
         candidate = secrets.randbits(PAYLOAD_BITS)
         with session.no_autoflush:  # pending audit events are written with the watermark
-            free = session.get(Watermark, candidate) is None
+            free = session.scalar(_MARK_USED, {"id": candidate}) is None
         if free:
             return candidate
     raise OverheardError("no free watermark id; try again", code="watermark_ids_exhausted")

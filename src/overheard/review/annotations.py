@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -20,6 +21,8 @@ from .policy import Flag, Reason, ReviewPolicy
 from .queue import end_lease
 
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
+_RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
+"""The submitted task's recording (built once: every submit reads it)."""
 
 
 def queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> ReviewTask:
@@ -75,7 +78,11 @@ def submit(
         now,
         {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now},
     )
-    recording = session.get(Recording, task.recording_id) if task.recording_id else None
+    recording = (
+        session.scalars(_RECORDING, {"recording_id": task.recording_id}).first()
+        if task.recording_id
+        else None
+    )
     if recording is None:
         raise LeaseExpired("this clip is no longer available")
     row = _record(session, task, annotator, answer, now)
