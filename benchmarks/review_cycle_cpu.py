@@ -8,7 +8,9 @@ event loop's thread (no thread pool), so ``--profile`` (cProfile, thread CPU tim
 server side of each cycle: claim → task text + audio URL → the marked audio → submit (``--loop
 four``), or by default (``--loop two``) the marked audio → a submit that claims the next task and
 answers its text and audio URL. Printed: CPU ms per cycle of that thread (server side, no sockets),
-and of the whole process (client included).
+and of the whole process (client included), and the SQL statements the server sent per cycle
+(counted by the engines' statement hook: SQLite's ``BEGIN IMMEDIATE`` is among them; ``COMMIT``,
+and PostgreSQL's implicit ``BEGIN``, which the driver sends itself, are not).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import starlette.concurrency
 from fastapi.testclient import TestClient
 from review_http import make_accounts, make_household
 from review_loop import DEFAULT_DATA, EXTRA_ENV, LOOPS, disguised, real_clips, seed
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from overheard.config import Settings
 from overheard.platform import Platform, initialise
@@ -45,6 +49,18 @@ def run_inline() -> None:
     """Sync routes and dependencies run on the event loop's thread (one thread to measure)."""
     for module in (starlette.concurrency, fastapi.routing, fastapi.dependencies.utils):
         module.run_in_threadpool = _inline  # type: ignore[attr-defined]
+
+
+class StatementCount:
+    """SQL statements sent through any engine while ``on``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.count = 0
+        event.listen(Engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += self.on
 
 
 def main() -> None:
@@ -71,6 +87,7 @@ def main() -> None:
     clips = real_clips(DEFAULT_DATA, 2)
     seed(platform, make_household(platform), clips, disguised(clips), args.cycles + WARM_UP_CYCLES + 1)
     profile = cProfile.Profile(time.thread_time)
+    statements = StatementCount()
     with TestClient(create_app(platform, run_workers=False), base_url="https://testserver") as http:
         http.follow_redirects = False
         client = ReviewClient("https://testserver")
@@ -82,8 +99,10 @@ def main() -> None:
         process_cpu, server_cpu = time.process_time(), http.portal.call(time.thread_time)
         if args.profile:
             http.portal.call(profile.enable)
+        statements.on = True
         for _ in range(args.cycles):
             assert cycle(client) is not None
+        statements.on = False
         if args.profile:
             http.portal.call(profile.disable)
         server_cpu = http.portal.call(time.thread_time) - server_cpu
@@ -92,6 +111,7 @@ def main() -> None:
     print(f"{args.cycles} cycles ({args.loop} requests a task) on {url.split(':', 1)[0]}; nproc={os.cpu_count()}")
     print(f"server-side CPU ms/cycle (the app's thread) {1000 * server_cpu / args.cycles:.1f}")
     print(f"process CPU ms/cycle (client + server)      {1000 * process_cpu / args.cycles:.1f}")
+    print(f"SQL statements per cycle                    {statements.count / args.cycles:.1f}")
     if args.profile:
         print("(profiled: cProfile adds its own overhead to the figures above)")
         stats = pstats.Stats(profile).sort_stats(args.sort)
