@@ -39,6 +39,7 @@ def parse_line(line: str) -> SeedRequest:
     return SeedRequest(text=text, intent=intent, slots=json.loads(slots))
 
 
+@cache
 def seed_intents() -> tuple[str, ...]:
-    """Every intent of the training split, sorted."""
+    """Every intent of the training split, sorted (read once: every task shown lists them)."""
     return tuple(sorted({r.intent for r in seed_requests("train")}))
