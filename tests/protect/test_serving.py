@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pytest
 import pyworld
 import soundfile as sf
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from overheard.audit import AuditEvent
 from overheard.db import transaction
@@ -20,6 +24,7 @@ from overheard.protect.watermark import detect, embed, mark_to_signal_db
 from overheard.recordings.deletion import HOUSEHOLD_BLOB_PREFIXES, delete_recordings
 from overheard.review import agreement
 from overheard.review.consent import set_human_review
+from overheard.workbench import flow
 from tests.privacy._world import (
     DOUBLE,
     POLICY,
@@ -73,6 +78,37 @@ def test_serving_needs_a_live_lease_of_the_same_staff(served, make_household):  
         assert refused.value.message == "this lease has expired or was withdrawn"  # never whose
         with pytest.raises(serving.LeaseExpired):
             serving.text_for_lease(served, lease_id=lease_id, staff=staff, now=when)
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement sent while inside, whitespace collapsed."""
+    seen: list[str] = []
+
+    def hook(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", hook)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", hook)
+
+
+def test_claim_with_text_reads_the_task_once_and_a_serve_joins_task_and_recording(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household)
+    sample(served, clip)
+    with statements() as seen:
+        found = flow.claim_with_text(served, "R-a1", later(1))
+    assert found is not None and found[1] is not None
+    task_reads = [s for s in seen if s.startswith("SELECT") and "FROM review_tasks" in s]
+    assert len(task_reads) == 1  # the held-lease check: the claim's UPDATE answers the row it leased
+    assert len([s for s in seen if "FROM recordings" in s]) == 1
+    with statements() as seen:
+        out = serving.clip_for_lease(served, lease_id=found[0].lease_id, staff="R-a1", now=later(2))
+    assert out.duration_s == pytest.approx(len(clip.pcm) / 16000)
+    reads = [s for s in seen if "FROM review_tasks" in s or "FROM recordings" in s]
+    assert len(reads) == 1 and "JOIN recordings" in reads[0]
 
 
 def test_withdrawn_consent_stops_serving_at_once(served, make_household):  # type: ignore[no-untyped-def]
