@@ -44,11 +44,14 @@ def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     from .customer.retention import sweep_retention
     from .db import utcnow
     from .learn.forget import forget_deleted
+    from .learn.settings import LearnSettings
+    from .learn.staging import sweep_dead_builds
     from .learn.working import expire
 
     now = utcnow()
     sweep_retention(platform, now, accidental_retention_s=platform.settings.accidental_retention_s)
     expire(platform, now)
+    sweep_dead_builds(LearnSettings.from_settings(platform.settings).models_dir)
     forget_deleted(platform, now)
     purges.run(platform)
 

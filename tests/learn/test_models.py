@@ -169,3 +169,41 @@ def test_a_model_is_written_where_nobody_else_can_read_it(platform, reviewed, tm
     finally:
         os.umask(old)
     assert seen == [0o700]
+
+
+def test_a_build_killed_before_registering_does_not_block_the_next_run(platform, reviewed, options):
+    """SIGKILL mid-build leaves plaintext n-grams under a staging name; the retention sweep removes
+    them, and the next run builds the same version number instead of stopping as busy."""
+    import signal
+    import subprocess
+    import sys
+
+    from overheard.tasks import retention_sweep
+
+    models = platform.settings.data_dir / "models"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from overheard.learn.staging import staged_build\n"
+            "with staged_build(Path(sys.argv[1]), 'asr-0001') as s:\n"
+            "    s.mkdir(); (s / 'lm.arpa').write_text('kitchen lights secret'); print('up', flush=True)"
+            "; time.sleep(600)",
+            str(models),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "up"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    assert any(p.name.startswith(".building-") for p in models.iterdir())
+
+    retention_sweep(platform)
+    assert not any(p.name.startswith(".building-") for p in models.iterdir())
+
+    result = train_asr(platform, TrainOptions(models_dir=models, actor="test"))
+    assert result.path == models / "asr-0001"
+    assert (result.path / "lm.arpa").exists()

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..db import transaction, utcnow
-from ..errors import Conflict
 from ..platform import Platform
 from ..purges import remove_path
 from .models import ModelKind, ModelVersion, SplitName, VersionState
@@ -25,7 +24,8 @@ from .registry import (
 )
 from .reviewed import Example, open_labels, reviewed_clips
 from .split import HELDOUT_PERCENT, assign_splits
-from .working import close_folder, make_private
+from .staging import staged_build
+from .working import make_private
 
 RETIRED_BECAUSE = "retrained_without_deleted"
 
@@ -117,12 +117,13 @@ def _train_and_register(
     with transaction(platform.sessions) as session:
         examples = training_examples(platform, session, options, f"train.{kind.value}")
         number = next_number(session, kind)
-        path = options.models_dir / f"{version_id(kind, number)}{suffix}"
-        if path.exists():
-            raise Conflict(f"{path} already exists; is another training run going?", code="busy")
+        name = f"{version_id(kind, number)}{suffix}"
+        path = options.models_dir / name
+        # Built under a staging name and a lock, renamed when whole: a build killed even by
+        # SIGKILL leaves no artifact the next run or the retention sweep does not remove.
+        with staged_build(options.models_dir, name) as staging:
+            stats = build(examples, staging)
         written.append(path)
-        close_folder(options.models_dir)  # before a byte of a transcript's n-grams is written
-        stats = build(examples, path)
         make_private(path)
         stale = affected_versions(session, kind) if options.exclude_deleted else []
         version = register_version(
