@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -74,18 +74,25 @@ def prompt_about(
     return _question_about(session, rec, now) or _declined_by(session, rec, now, told_s)
 
 
+def _waiting(session: Session, household_id: str, at: datetime) -> list[Any]:
+    """(kind, subject, deadline) of the household's deletion commands still waiting at ``at``."""
+    return list(
+        session.execute(
+            select(Job.kind, Job.subject, Job.run_after)
+            .join(Recording, Recording.id == Job.subject)
+            .where(
+                Job.state == AWAITING,
+                Job.kind.in_(COMMANDS),
+                Job.run_after >= at,
+                Recording.household_id == household_id,
+            )
+        ).all()
+    )
+
+
 def _question_about(session: Session, rec: Recording, now: datetime) -> Prompt | None:
     """The question ``rec`` prompted that still waits for an answer at ``now``."""
-    waiting = session.execute(
-        select(Job.kind, Job.subject, Job.run_after)
-        .join(Recording, Recording.id == Job.subject)
-        .where(
-            Job.state == AWAITING,
-            Job.kind.in_(COMMANDS),
-            Job.run_after >= now,
-            Recording.household_id == rec.household_id,
-        )
-    ).all()
+    waiting = _waiting(session, rec.household_id, now)
     if not waiting:
         return None
     answers = _reasked_answers(session, [subject for _, subject, _ in waiting])
@@ -182,16 +189,7 @@ def open_question(session: Session, rec: Recording) -> Prompt | None:
     """The question waiting for ``rec``'s device when ``rec`` was captured (None: none): asked, or
     asked again, by a recording of that same device captured before ``rec``, its deadline not yet
     passed at ``rec``'s capture, and already told to that device (``voice_delete.prompted``)."""
-    waiting = session.execute(
-        select(Job.kind, Job.subject, Job.run_after)
-        .join(Recording, Recording.id == Job.subject)
-        .where(
-            Job.state == AWAITING,
-            Job.kind.in_(COMMANDS),
-            Job.run_after >= rec.captured_at,
-            Recording.household_id == rec.household_id,
-        )
-    ).all()
+    waiting = _waiting(session, rec.household_id, rec.captured_at)
     answers = _reasked_answers(session, [subject for _, subject, _ in waiting])
     for kind, subject, due in waiting:
         asker = session.get(Recording, answers.get(subject, subject))
