@@ -59,3 +59,18 @@ def test_hard_first_order_keeps_sets_in_order_and_rotates_sources():
         "play some jazz",
         "b.flac",
     ]
+
+
+def test_a_piper_stand_in_speaks_the_same_ordinary_texts_and_drops_piper_deletions(
+    planned, shared_data
+):
+    stood_in = list(vd.plan(shared_data, "en-us-nyc"))
+    ordinary = [(key, voice) for key, voice, _ in planned if key[0] == "ordinary"]
+    replaced = [(key, voice) for key, voice, _ in stood_in if key[0] == "ordinary"]
+    assert [key for key, _ in replaced] == [key for key, _ in ordinary]  # same texts, same count
+    assert [v if v != vd.PIPER_JOE else "en-us-nyc" for _, v in ordinary] == [
+        v for _, v in replaced
+    ]
+    assert vd.PIPER_JOE not in {voice for _, voice, _ in stood_in}
+    heldout = [key for key, _, _ in stood_in if key[0] == "deletion-new"]
+    assert len(heldout) == 120  # the four espeak-ng held-out voices
