@@ -541,13 +541,35 @@ def listen_if_hinted(
             return
 
 
+class Remembered:
+    """An intent model whose predictions are kept per text: every rule judged re-reads the same
+    second-listen readings (up to ~50 a clip with verb swaps)."""
+
+    def __init__(self, model: IntentModel) -> None:
+        self.model = model
+        self.intents = model.intents
+        self._predicted: dict[str, Interpretation] = {}
+        self._probabilities: dict[str, np.ndarray] = {}
+
+    def predict(self, text: str) -> Interpretation:
+        if text not in self._predicted:
+            self._predicted[text] = self.model.predict(text)
+        return self._predicted[text]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        for t in texts:
+            if t not in self._probabilities:
+                self._probabilities[t] = self.model.probabilities([t])[0]
+        return np.stack([self._probabilities[t] for t in texts])
+
+
 class Judge:
     """The guard's verdicts on cached observations, with a chosen intent model."""
 
     def __init__(self, rows: list, model: IntentModel, listen: SecondListen | None) -> None:  # type: ignore[type-arg]
         self.rows = rows
         self.listen = listen
-        self.model = model
+        self.model: IntentModel = Remembered(model)  # type: ignore[assignment]
         self.listened: set[int] = set()
         """Rows listened to a second time (under any guard judged)."""
         self.yes = {(key[1], key[2]): seen for key, _, seen in rows if key[0] == "yes"}
@@ -582,6 +604,22 @@ class Judge:
             swapped = self.listen.swapped(self.rows[i][0], plain, guard.verify_swap_margin_nats)
         found = best_deletion(guard, self.model, readings, plain, got[0].model, got[2], swapped)
         return found.verdict if found is not None and found.verdict.command is not None else first
+
+    def nearest_deletion(self, i: int) -> tuple[str, float] | None:
+        """The second listen's likeliest reading of row ``i`` with a deletion word (prompted or a
+        verb swap) and its plain-decoder margin over the first pass, whatever the guard's margins."""
+        got = self.observed(i)
+        if got is None or self.listen is None:
+            return None
+        plain = " ".join(words_of(got[3]))
+        readings = self.listen.readings(self.rows[i][0], plain)
+        readings += self.listen.swapped(self.rows[i][0], plain, SWAPS_KEPT_NATS) if plain else []
+        heard = next((r.logprob for r in readings if r.text == plain), None)
+        found = [r for r in readings if DELETION_WORDS.search(mended(r.text))]
+        if heard is None or not found:
+            return None
+        best = max(found, key=lambda r: r.logprob)
+        return best.text, best.logprob - heard
 
     def answered_yes(self, guard: DeletionGuard, i: int) -> bool:
         """Whether what follows row ``i`` is heard as a yes: its voice's yes for a deletion, the
@@ -656,6 +694,12 @@ def main() -> None:
         "--reverse", action="store_true", help="decode the plan backwards (a second process)"
     )
     parser.add_argument(
+        "--decode-only",
+        action="store_true",
+        help="decode first passes and second listens into --cache and judge nothing (a helper "
+        "process beside a judging one; --reverse alone decodes first passes only)",
+    )
+    parser.add_argument(
         "--decode-budget-s",
         type=float,
         default=0.0,
@@ -668,6 +712,13 @@ def main() -> None:
         metavar="VOICE",
         help="without piper-tts: this espeak-ng voice speaks the piper voice's ordinary texts, and "
         "the piper voice's yes and deletion clips are left out",
+    )
+    parser.add_argument(
+        "--swap-margins",
+        nargs="*",
+        type=float,
+        default=[],
+        help=f"also judge verb swaps within these margins (nats, at most {SWAPS_KEPT_NATS:g})",
     )
     parser.add_argument(
         "--show-missed",
@@ -684,10 +735,14 @@ def main() -> None:
             listen = SecondListen(stack, args.cache, voices, cached_only=args.cached_listens_only)
     model = interpreter(args.nlu)
     after = None
-    if listen is not None and not args.cached_listens_only and not args.reverse:
+    if (
+        listen is not None
+        and not args.cached_listens_only
+        and (args.decode_only or not args.reverse)
+    ):
         after = functools.partial(listen_if_hinted, listen, model)
     rows = observations(args, after)
-    if args.reverse:
+    if args.reverse or args.decode_only:
         return
     print(f"recogniser: {'reference texts (perfect recogniser)' if args.text else args.asr}")
     print(f"intent model: {args.nlu}")
@@ -703,13 +758,23 @@ def main() -> None:
         "guard + spoken yes (unnamed), no second listen, no asking again": DeletionGuard(
             verify=False, reask=False
         ),
-        "guard + spoken yes (unnamed) + second listen, no asking again": DeletionGuard(reask=False),
-        "guard + spoken yes (unnamed) + second listen + asking again (default)": DeletionGuard(),
-        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps (option)": (
+        "guard + spoken yes (unnamed) + second listen, no asking again, no verb swaps": (
+            DeletionGuard(reask=False, verify_verb_swaps=False)
+        ),
+        "guard + spoken yes (unnamed) + second listen + asking again, no verb swaps": (
+            DeletionGuard(verify_verb_swaps=False)
+        ),
+        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps": (
             DeletionGuard(verify_verb_swaps=True)
         ),
-        "guard + spoken yes (always) + second listen": DeletionGuard(confirm="always"),
+        "guard + spoken yes (always) + second listen + asking again + verb swaps": (
+            DeletionGuard(confirm="always", verify_verb_swaps=True)
+        ),
     }
+    for margin in args.swap_margins:
+        guards[f"... + verb swaps within {margin:g} nats"] = DeletionGuard(
+            verify_verb_swaps=True, verify_swap_margin_nats=margin
+        )
     for label, guard in guards.items():
         judged.listened.clear()
         report(rows, label, judged.rule(guard))
@@ -736,6 +801,8 @@ def main() -> None:
                 reason = verdict.reason if verdict and verdict.command is None else "no_yes_heard"
                 refusals[reason] = refusals.get(reason, 0) + 1
                 print(f"  missed ({key[0]}, {key[1]}): {key[2]!r} heard {got[3]!r} -> {reason}")
+                if i in judged.listened and (near := judged.nearest_deletion(i)):
+                    print(f"    nearest deletion reading: {near[0]!r} at {near[1]:+.1f} nats")
     print(f"missed deletions by reason (default guard): {refusals}")
 
 
