@@ -470,6 +470,19 @@ class SecondListen:
         self.voices = voices
         self.decoded = 0
         self.swap_caches: dict[str, ClipCache] = {}
+        self._kept: dict[str, list[Reading]] = {}
+        """Readings already read in this run, by kind, clip and first-pass text (each rule judged
+        asks again; rebuilding the clip's audio to find its cache file is the slow part)."""
+
+    def remembered(self, kind: str, key: Clip, plain: str) -> list[Reading]:
+        """:meth:`readings` (``kind`` "prompted") or :meth:`swapped` ("swaps"), read once a run."""
+        memo = json.dumps([kind, key, plain])
+        if memo not in self._kept:
+            if kind == "prompted":
+                self._kept[memo] = self.readings(key, plain)
+            else:
+                self._kept[memo] = self.swapped(key, plain, SWAPS_KEPT_NATS)
+        return self._kept[memo]
 
     def readings(self, key: Clip, plain: str) -> list[Reading]:
         """The scored readings of the clip ``key`` (the first pass's ``plain`` text among them)."""
@@ -598,10 +611,10 @@ class Judge:
             return first
         self.listened.add(i)
         plain = " ".join(words_of(got[3]))
-        readings = self.listen.readings(self.rows[i][0], plain)
+        readings = self.listen.remembered("prompted", self.rows[i][0], plain)
         swapped = []
         if guard.verify_verb_swaps and plain:
-            swapped = self.listen.swapped(self.rows[i][0], plain, guard.verify_swap_margin_nats)
+            swapped = self.listen.remembered("swaps", self.rows[i][0], plain)
         found = best_deletion(guard, self.model, readings, plain, got[0].model, got[2], swapped)
         return found.verdict if found is not None and found.verdict.command is not None else first
 
@@ -612,8 +625,8 @@ class Judge:
         if got is None or self.listen is None:
             return None
         plain = " ".join(words_of(got[3]))
-        readings = self.listen.readings(self.rows[i][0], plain)
-        readings += self.listen.swapped(self.rows[i][0], plain, SWAPS_KEPT_NATS) if plain else []
+        readings = self.listen.remembered("prompted", self.rows[i][0], plain)
+        readings += self.listen.remembered("swaps", self.rows[i][0], plain) if plain else []
         heard = next((r.logprob for r in readings if r.text == plain), None)
         found = [r for r in readings if DELETION_WORDS.search(mended(r.text))]
         if heard is None or not found:
