@@ -175,3 +175,27 @@ def test_a_clip_served_then_withdrawn_says_who_was_sent_it(platform, owner):
     assert "R-1a2b" not in html
     other = html[html.index(f'id="rec-{unheard.id}"'):].split("</article>")[0]
     assert "before anyone was sent the audio" in other and "R-1a2b" not in other
+
+
+def test_a_recording_that_was_never_a_request_says_what_it_was(platform, owner):
+    """An accidental wake and a wake-free answer are listed in words, not as ordinary requests."""
+    from overheard.customer.service import ACCIDENTAL_WORDS, ANSWER_WORDS
+    from overheard.recordings.models import Recording, Status
+    from overheard.speech.answer_window import ANSWER_ONLY
+
+    request = add_recording(platform, owner.device_id, "what time is it")
+    accidental = add_recording(platform, owner.device_id, "so then she said")
+    answer = add_recording(platform, owner.device_id, "yes")
+    with transaction(platform.sessions) as s:
+        s.get(Recording, accidental.id).status = Status.ACCIDENTAL.value
+        row = s.get(Recording, answer.id)
+        row.status, row.status_reason = Status.ACCIDENTAL.value, ANSWER_ONLY
+    html = owner.client.get("/me").text
+
+    def article(rec_id: str) -> str:
+        start = html.index(f'id="rec-{rec_id}"')
+        return html[start : html.index("</article>", start)]
+
+    assert "What it was" not in article(request.id)
+    assert ACCIDENTAL_WORDS in article(accidental.id) and ANSWER_WORDS not in article(accidental.id)
+    assert ANSWER_WORDS in article(answer.id)

@@ -24,10 +24,11 @@ from ..households import Household, Retention
 from ..platform import Platform
 from ..protect.tracing import listeners
 from ..recordings import deletion, voice_delete
-from ..recordings.models import DeletionReceipt, Recording
+from ..recordings.models import DeletionReceipt, Recording, Status
 from ..recordings.voice_delete import PendingDeletion
 from ..review.consent import set_human_review
 from ..review.models import Exclusion, ReviewTask
+from ..speech.answer_window import ANSWER_ONLY
 from ..speech.audio import to_wav_bytes
 from .rekey import reseal_identity
 
@@ -83,6 +84,30 @@ class RecordingView:
     reviews: list[ReviewEntry]
     flagged_personal: bool = False
     """A reviewer flagged it as intimate or personal: removed from review and from training."""
+    what_it_was: str | None = None
+    """In words, for a recording that was never a request: an accidental wake, an answer to the
+    device's question, no speech (None: an ordinary request)."""
+
+
+ACCIDENTAL_WORDS = (
+    "No wake word was heard at its start: it was never transcribed for review nor sent to a "
+    "person, and its audio is deleted when the retention of accidental recordings ends."
+)
+ANSWER_WORDS = (
+    "Your spoken answer to a question from this device, said without the wake word: used only "
+    "as that answer, never sent to a person; its words were not kept and its audio is deleted "
+    "at once."
+)
+NO_SPEECH_WORDS = "No speech was heard in it; it was never sent to a person."
+
+
+def what_it_was(status: str, reason: str | None) -> str | None:
+    """The dashboard's words for a recording that was never a request (None: it was one)."""
+    if status == Status.ACCIDENTAL.value:
+        return ANSWER_WORDS if reason == ANSWER_ONLY else ACCIDENTAL_WORDS
+    if status == Status.NO_SPEECH.value:
+        return NO_SPEECH_WORDS
+    return None
 
 
 @dataclass(frozen=True)
@@ -196,6 +221,7 @@ def list_recordings(
                 _open(platform, session, r, "intent", actor),
                 reviews[r.id],
                 r.id in flagged,
+                what_it_was(r.status, r.status_reason),
             )
             for r in rows
         ]
