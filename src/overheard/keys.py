@@ -150,7 +150,10 @@ class KeyRing:
 
     def data_key(self, session: Session, household_id: str) -> bytes:
         """The household's plaintext data key; KeyUnavailable once it was destroyed."""
-        row = session.scalars(_DATA_KEY, {"household_id": household_id}).first()
+        # A row this session already loaded (the upload's admission joins it) costs no query.
+        row = session.identity_map.get(Session.identity_key(DataKey, household_id))
+        if row is None:
+            row = session.scalars(_DATA_KEY, {"household_id": household_id}).first()
         if row is None or row.wrapped is None:
             self.forget(household_id)
             raise KeyUnavailable(f"the data key of {household_id} was destroyed")
