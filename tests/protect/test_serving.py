@@ -101,7 +101,9 @@ def test_claim_with_text_reads_the_task_once_and_a_serve_joins_task_and_recordin
     with statements() as seen:
         found = flow.claim_with_text(served, "R-a1", later(1))
     assert found is not None and found[1] is not None
-    task_reads = [s for s in seen if s.startswith("SELECT") and "FROM review_tasks" in s]
+    task_reads = [  # the gold draw (random per claim) reads gold tasks: not a re-read of the lease
+        s for s in seen if s.startswith("SELECT") and "FROM review_tasks" in s and "review_gold" not in s
+    ]
     assert len(task_reads) == 1  # the held-lease check: the claim's UPDATE answers the row it leased
     assert len([s for s in seen if "FROM recordings" in s]) == 1
     with statements() as seen:

@@ -24,11 +24,10 @@ from ..households import Household, Retention
 from ..platform import Platform
 from ..protect.tracing import listeners
 from ..recordings import deletion, voice_delete
-from ..recordings.models import DeletionReceipt, Recording, Status
+from ..recordings.models import ANSWER_ONLY, DeletionReceipt, Recording, Status
 from ..recordings.voice_delete import PendingDeletion
 from ..review.consent import set_human_review
 from ..review.models import Exclusion, ReviewTask
-from ..speech.answer_window import ANSWER_ONLY
 from ..speech.audio import to_wav_bytes
 from .rekey import reseal_identity
 

@@ -22,6 +22,11 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+ANSWER_ONLY = "answer_only"
+"""``status_reason`` of an accidental clip used only as the answer to a spoken question
+(``overheard.speech.answer_window``)."""
+
+
 class Recording(Base):
     """One utterance a device uploaded. Its audio is a sealed blob; nothing here is content."""
 

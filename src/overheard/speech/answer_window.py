@@ -19,7 +19,7 @@ from datetime import datetime
 from .. import audit
 from ..db import transaction
 from ..platform import Platform
-from ..recordings.models import Recording, Status
+from ..recordings.models import ANSWER_ONLY, Recording, Status
 from ..recordings.purging import ACCIDENTAL_PURGE, schedule_audio_purge
 from ..recordings.voice_prompt import Prompt, open_question
 from .guard import Answer
@@ -27,8 +27,6 @@ from .wake import WakeResult
 
 ACTOR = "system:pipeline"
 """Who the audit events name: the pipeline."""
-ANSWER_ONLY = "answer_only"
-"""``status_reason`` of an accidental clip used only as the answer to a question."""
 WINDOW_USED = "voice_delete.answer_window"
 """Audit action: a clip without the wake word was recognised only as the answer to a question."""
 
