@@ -39,6 +39,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def as_utc(when: datetime) -> datetime:
+    """A stored time as an aware UTC time: SQLite hands back naive times where a column's type
+    does not apply (an aggregate, a row read before the type's processing)."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     """Base of every table."""
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import AuditEvent
 from .auditlog.checkpoints import Checkpoint
-from .db import utcnow
+from .db import as_utc, utcnow
 from .jobs import Job, JobState
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -113,18 +113,12 @@ def _lag_s(session: Session, now: datetime) -> float:
     )
     if oldest is None:
         return 0.0
-    return max(0.0, (now - _aware(oldest)).total_seconds())
+    return max(0.0, (now - as_utc(oldest)).total_seconds())
 
 
 def _checkpoint_age_s(session: Session, now: datetime) -> float:
     last = session.scalar(select(func.max(Checkpoint.at)))
-    return -1.0 if last is None else (now - _aware(last)).total_seconds()
-
-
-def _aware(when: datetime) -> datetime:
-    from datetime import UTC
-
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return -1.0 if last is None else (now - as_utc(last)).total_seconds()
 
 
 def exposition(sessions: sessionmaker[Session], multiprocess_dir: str) -> bytes:

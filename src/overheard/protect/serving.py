@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..config import settings_section
-from ..db import transaction
+from ..db import as_utc, transaction
 from ..errors import NotFound, OverheardError
 from ..platform import Platform
 from ..recordings.deletion import DELETION_HOOKS
@@ -400,7 +400,7 @@ def _aware(when: datetime) -> datetime:
     # An aggregate over a timestamp column comes back without the column's type on SQLite.
     if isinstance(when, str):
         when = datetime.fromisoformat(when)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return as_utc(when)
 
 
 def _new_mark(

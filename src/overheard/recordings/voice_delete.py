@@ -18,13 +18,13 @@ Undo, as the dashboard's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, jobs
-from ..db import transaction, utcnow
+from ..db import as_utc, transaction, utcnow
 from ..errors import Conflict, NotFound
 from ..jobs import Because, Job, JobState
 from ..platform import Platform
@@ -39,6 +39,8 @@ CANCELLED = "cancelled"
 """State of a voice-deletion job the household undid."""
 AWAITING = "awaiting_yes"
 """State of a voice-deletion job waiting for a spoken yes (never claimed by a worker)."""
+ASKED = "voice_delete.asked"
+"""Audit action: a deletion the guard wants confirmed was asked about; its job waits for a yes."""
 REASKED = "voice_delete.reasked"
 """Audit action: an unclear answer made the device ask once more."""
 DECLINED = "voice_delete.declined"
@@ -89,7 +91,7 @@ def ask(platform: Platform, rec: Recording, command: str) -> None:
     """Hold the deletion ``command`` until a yes captured within ``voice_delete_confirm_s``."""
     window_s = platform.settings.voice_delete_confirm_s
     because = Because(
-        rec.device_id, "voice_delete.asked", rec.household_id, command, {"confirm_s": window_s}
+        rec.device_id, ASKED, rec.household_id, command, {"confirm_s": window_s}
     )
     with transaction(platform.sessions) as session:
         jobs.queue_audited(
@@ -243,7 +245,7 @@ def _too_late_for(session: Session, no: Recording, window_s: float) -> tuple[str
     """(command's recording id, command) of the household's newest confirmed deletion whose yes was
     processed at most ``window_s`` after ``no`` was captured, that was due no earlier than that
     capture, and whose job has started, finished or is gone with what it deleted."""
-    captured = _aware(no.captured_at)
+    captured = as_utc(no.captured_at)
     confirmed = session.execute(
         select(audit.AuditEvent.subject, audit.AuditEvent.at, audit.AuditEvent.details)
         .where(
@@ -254,7 +256,7 @@ def _too_late_for(session: Session, no: Recording, window_s: float) -> tuple[str
         .order_by(audit.AuditEvent.seq.desc())
     ).all()
     for subject, at, details in confirmed:
-        if _aware(at) + timedelta(seconds=float(details.get("undo_s", 0.0))) < captured:
+        if as_utc(at) + timedelta(seconds=float(details.get("undo_s", 0.0))) < captured:
             continue  # due before the no was said
         state = session.scalars(
             select(Job.state).where(Job.subject == subject, Job.kind.in_(JOB_KINDS.values()))
@@ -263,17 +265,12 @@ def _too_late_for(session: Session, no: Recording, window_s: float) -> tuple[str
             continue  # cancelled (or still to be cancelled): not too late
         command = session.scalars(
             select(audit.AuditEvent.reason).where(
-                audit.AuditEvent.action == "voice_delete.asked", audit.AuditEvent.subject == subject
+                audit.AuditEvent.action == ASKED, audit.AuditEvent.subject == subject
             )
         ).first()
         if command in JOB_KINDS:
             return str(subject), str(command)
     return None
-
-
-def _aware(when: datetime) -> datetime:
-    """A stored time (naive on SQLite) as an aware UTC time."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -> str | None:

@@ -20,14 +20,14 @@ recording may lack the wake word: the pipeline then uses it only as the answer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..db import transaction
+from ..db import as_utc, transaction
 from ..jobs import Job
 from ..platform import Platform
 from ..speech.questions import DECLINED, QUESTION, REASK, TOO_LATE
@@ -100,7 +100,7 @@ def _question_about(session: Session, rec: Recording, now: datetime) -> Prompt |
         asker = answers.get(subject, subject)
         if asker == rec.id:
             said: PromptKind = "reask" if subject in answers else "question"
-            return Prompt(rec.id, COMMANDS[kind], said, _utc(due), subject)
+            return Prompt(rec.id, COMMANDS[kind], said, as_utc(due), subject)
     return None
 
 
@@ -122,13 +122,8 @@ def _declined_by(session: Session, rec: Recording, now: datetime, told_s: float)
     for action, subject, command, details in events:
         if details.get("answer") == rec.id and command in DECLINED:
             said = ACKNOWLEDGED[action]
-            return Prompt(rec.id, str(command), said, _utc(rec.captured_at), str(subject))
+            return Prompt(rec.id, str(command), said, as_utc(rec.captured_at), str(subject))
     return None
-
-
-def _utc(when: datetime) -> datetime:
-    """A stored time (naive on SQLite) as an aware UTC time."""
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _reasked_answers(session: Session, subjects: list[str]) -> dict[str, str]:
@@ -198,7 +193,7 @@ def open_question(session: Session, rec: Recording) -> Prompt | None:
         if asker.captured_at >= rec.captured_at:
             continue
         said: PromptKind = "reask" if subject in answers else "question"
-        prompt = Prompt(asker.id, COMMANDS[kind], said, _utc(due), subject)
+        prompt = Prompt(asker.id, COMMANDS[kind], said, as_utc(due), subject)
         if _told_in(session, rec.device_id, prompt):
             return prompt
     return None
