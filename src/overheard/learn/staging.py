@@ -66,15 +66,6 @@ def sweep_dead_builds(models_dir: Path) -> list[str]:
             removed.append(name)
         finally:
             _release(lock, fd)
-    # A staging artifact without a lock file was left by a build killed between the two.
-    for staged in sorted(models_dir.glob(f"{PREFIX}*")):
-        if (
-            staged.name.endswith(LOCK_SUFFIX)
-            or _lock_path(models_dir, staged.name[len(PREFIX) :]).exists()
-        ):
-            continue
-        remove_path(staged)
-        removed.append(staged.name[len(PREFIX) :])
     return removed
 
 
