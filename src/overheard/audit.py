@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Integer, LargeBinary, String, select, text
+from sqlalchemy import JSON, Integer, LargeBinary, String, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, utcnow
@@ -74,15 +74,31 @@ class EventFields(Protocol):
 
 def canonical(event: EventFields) -> bytes:
     """The bytes an event's hash commits to (sorted-key JSON, UTC microsecond time)."""
+    return _canonical(
+        event.seq, event.at, event.actor, event.action, event.subject, event.household_id,
+        event.reason, event.details,
+    )  # fmt: skip
+
+
+def _canonical(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str | None,
+    household_id: str | None,
+    reason: str | None,
+    details: Mapping[str, Any],
+) -> bytes:
     body = {
-        "seq": event.seq,
-        "at": event.at.isoformat(timespec="microseconds"),
-        "actor": event.actor,
-        "action": event.action,
-        "subject": event.subject,
-        "household_id": event.household_id,
-        "reason": event.reason,
-        "details": event.details,
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "household_id": household_id,
+        "reason": reason,
+        "details": details,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
@@ -110,29 +126,53 @@ def append(
     a repeated key), finite numbers; anything else is refused before it is written. With
     ``flush=False`` the row is written at the session's next flush (one INSERT for many events).
     """
-    _check_canonical(details or {})
-    seq, prev = _head(session)
-    event = AuditEvent(
-        seq=seq,
-        at=now or utcnow(),
-        actor=actor,
-        action=action,
-        subject=subject,
-        household_id=household_id,
-        reason=reason,
-        details=dict(details or {}),
-        prev_hash=prev,
-    )
-    event.entry_hash = chain_hash(prev, event)
+    row = next_event(
+        session, actor=actor, action=action, subject=subject, household_id=household_id,
+        reason=reason, details=details, now=now,
+    )  # fmt: skip
+    event = AuditEvent(**row)
     session.add(event)
     if flush:
         session.flush()
-    session.info[HEAD_INFO] = (session.get_transaction(), seq, event.entry_hash)
     return event
 
 
-_LAST_EVENT = select(AuditEvent.seq, AuditEvent.entry_hash).order_by(AuditEvent.seq.desc()).limit(1)
-"""The chain's head (built once: every writing transaction that audits reads it)."""
+def next_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    household_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The next event of the chain as a row of ``audit_events`` (every column), for the caller to
+    insert in this transaction without the ORM (:data:`INSERT_EVENT`); the chain's head moves on
+    to it as :func:`append` moves it. The caller must insert it before the transaction commits,
+    or roll back: a later event chains onto it."""
+    _check_canonical(details or {})
+    seq, prev = _head(session)
+    at = now or utcnow()
+    body = dict(details or {})
+    entry = hashlib.sha256(
+        prev + _canonical(seq, at, actor, action, subject, household_id, reason, body)
+    ).digest()
+    session.info[HEAD_INFO] = (session.get_transaction(), seq, entry)
+    return {
+        "seq": seq, "at": at, "actor": actor, "action": action, "subject": subject,
+        "household_id": household_id, "reason": reason, "details": body, "prev_hash": prev,
+        "entry_hash": entry,
+    }  # fmt: skip
+
+
+INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
+"""The Core INSERT of rows made by :func:`next_event` (built once)."""
+_EVENTS = AuditEvent.__table__.c
+_LAST_EVENT = select(_EVENTS.seq, _EVENTS.entry_hash).order_by(_EVENTS.seq.desc()).limit(1)
+"""The chain's head (built once: every writing transaction that audits reads it), a Core
+statement run on the session's connection: it needs none of the ORM's execution."""
 _PG_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(:id)").bindparams(id=PG_AUDIT_LOCK_ID)
 
 
@@ -146,12 +186,13 @@ def _head(session: Session) -> tuple[int, bytes]:
     known = session.info.get(HEAD_INFO)
     if known is not None and known[0] is session.get_transaction():
         return known[1] + 1, known[2]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_APPEND_LOCK)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PG_APPEND_LOCK)
     # No event of this transaction is pending (its head would be known): the rows the caller left
-    # unflushed can wait for its one flush rather than be written before this read.
-    with session.no_autoflush:
-        last = session.execute(_LAST_EVENT).first()
+    # unflushed can wait for its one flush rather than be written before this read (executed on
+    # the connection, the read does not flush the session).
+    last = connection.execute(_LAST_EVENT).first()
     return (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
 
 

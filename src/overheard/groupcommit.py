@@ -16,7 +16,11 @@ bad unit can never fail or lose the rest. A future resolves only after the trans
 unit has committed: an acknowledgement is always durable. Units must therefore be safe to run again
 (they only add rows; they do not touch anything outside the session), and since a commit reported
 as failed may in fact have gone through, a unit run again must notice rows of its own that are
-already stored (see ``recordings.ingest._store``).
+already stored (see ``recordings.ingest._Store``).
+
+Units may also hand rows to :func:`insert_later` instead of adding ORM objects: the committer
+writes them after the ORM flush, one executemany per prebuilt INSERT for the whole batch (in the
+savepoint path, inside the unit's own savepoint), so a batch of uploads costs no ORM unit of work.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import HEAD_INFO
@@ -40,6 +45,37 @@ MAX_BATCH_UNITS = 64
 
 Unit = Callable[[Session], Any]
 """Work over a session; its return value becomes the future's result."""
+_DEFERRED = "overheard.groupcommit.deferred"
+"""``Session.info`` key: the rows units of this transaction left to :func:`insert_later`."""
+
+
+def insert_later(session: Session, statement: Insert, row: dict[str, Any]) -> None:
+    """Have the committer insert ``row`` with the prebuilt Core ``statement`` when it flushes
+    the unit (rows of one statement go in one executemany; statements in the order first used).
+
+    Only for a unit a :class:`GroupCommitter` runs: outside one there is no flush to write it.
+    Every row of a statement must name the same columns.
+    """
+    deferred = session.info.get(_DEFERRED)
+    if deferred is None:
+        raise RuntimeError("insert_later is for units run by a GroupCommitter")
+    deferred.setdefault(statement, []).append(row)
+
+
+def _begin(session: Session) -> Session:
+    session.info[_DEFERRED] = {}
+    return session
+
+
+def _flush(session: Session) -> None:
+    """The ORM flush, then the rows left to :func:`insert_later`."""
+    session.flush()
+    deferred: dict[Insert, list[dict[str, Any]]] = session.info[_DEFERRED]
+    if deferred:
+        connection = session.connection()
+        for statement, rows in deferred.items():
+            connection.execute(statement, rows)
+        deferred.clear()
 
 
 @dataclass
@@ -147,6 +183,7 @@ class GroupCommitter:
         results: list[tuple[_Pending, Any]] = []
         try:
             with transaction(self._sessions) as session:
+                _begin(session)
                 for item in batch:
                     outcome = _in_savepoint(session, item)
                     if outcome is not _FAILED:
@@ -164,8 +201,9 @@ class GroupCommitter:
         """Every unit, one flush, one commit; False (all rolled back) if anything failed."""
         try:
             with transaction(self._sessions) as session:
+                _begin(session)
                 outcomes = [item.unit(session) for item in batch]
-                session.flush()
+                _flush(session)
         except Exception:
             return False
         self.commits += 1
@@ -176,7 +214,9 @@ class GroupCommitter:
     def _commit_alone(self, item: _Pending) -> None:
         try:
             with transaction(self._sessions) as session:
+                _begin(session)
                 outcome = item.unit(session)
+                _flush(session)
             self.commits += 1
         except BaseException as exc:
             item.future.set_exception(exc)
@@ -192,10 +232,12 @@ def _in_savepoint(session: Session, item: _Pending) -> Any:
     try:
         with session.begin_nested():
             outcome = item.unit(session)
-            session.flush()
+            _flush(session)
             return outcome
     except Exception as exc:
-        # The audit head this transaction remembered may belong to the rolled-back savepoint.
+        # The audit head this transaction remembered may belong to the rolled-back savepoint, and
+        # so may the rows the unit left unwritten.
         session.info.pop(HEAD_INFO, None)
+        session.info[_DEFERRED].clear()
         item.future.set_exception(exc)
         return _FAILED

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import String, Text, or_, select, update
+from sqlalchemy import String, Text, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from . import audit
@@ -119,6 +119,20 @@ def enqueue(
     if flush:
         session.flush()
     return job
+
+
+def new_job_row(kind: str, subject: str, now: datetime) -> dict[str, Any]:
+    """A new queued job due at ``now`` as a row of ``jobs`` (every column), the row
+    :func:`queue_audited` would add, for a caller that inserts it with :data:`INSERT_JOB`."""
+    return {
+        "id": uuid.uuid4().hex, "kind": kind, "subject": subject,
+        "state": JobState.QUEUED.value, "attempts": 0, "run_after": now, "lease_until": None,
+        "last_error": None, "created_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+INSERT_JOB = insert(Job.__table__)  # type: ignore[arg-type]
+"""The Core INSERT of rows made by :func:`new_job_row` (built once)."""
 
 
 @dataclass(frozen=True)

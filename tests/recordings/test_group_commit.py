@@ -178,15 +178,15 @@ def test_an_upload_sealed_under_a_key_destroyed_meanwhile_is_refused(
 ):
     hh = make_household()
     device = _device(platform, hh)
-    real_store = ingest_module._store
+    real_store = ingest_module._Store.__call__
 
-    def destroy_then_store(recording, key, duration_s, dev, session):
+    def destroy_then_store(unit, session):
         with transaction(platform.sessions) as other:
             platform.keyring.destroy(other, hh.household_id)
-        return real_store(recording, key, duration_s, dev, session)
+        return real_store(unit, session)
 
     # The destruction commits between the blob write and the row's commit.
-    monkeypatch.setattr(ingest_module, "_store", destroy_then_store)
+    monkeypatch.setattr(ingest_module._Store, "__call__", destroy_then_store)
     with pytest.raises(KeyUnavailable):
         ingest(platform, device, tone_wav())
     with platform.sessions() as s:
@@ -225,3 +225,173 @@ def test_uploads_of_a_commit_that_failed_after_committing_are_kept(
             assert s.scalar(select(func.count()).where(Job.subject == rid)) == 1
             assert s.scalar(select(func.count()).where(AuditEvent.subject == rid)) == 1
         assert audit.verify_chain(s).ok
+
+
+def _columns(session, table, **where) -> dict:
+    """One row of ``table`` as stored (raw column values, through the table's types)."""
+    query = select(*table.c).where(*(table.c[k] == v for k, v in where.items()))
+    return dict(session.execute(query).one()._mapping)
+
+
+def test_the_rows_an_upload_writes_are_those_the_orm_wrote(platform, make_household):
+    """The upload's Core INSERTs write exactly what adding the ORM objects wrote: the recording
+    (with its sealed blob's key), its queued job and its audit event, every column."""
+    from overheard import jobs
+
+    device = _device(platform, make_household())
+    stored = ingest(platform, device, tone_wav(1.5), idempotency_key="k-core").recording
+    twin = Recording(
+        id="0" * 32, household_id=device.household_id, device_id=device.id,
+        idempotency_key="k-orm", body_digest=stored.body_digest, captured_at=stored.captured_at,
+        received_at=stored.received_at, duration_s=stored.duration_s,
+        source_rate_hz=stored.source_rate_hz, source_format=stored.source_format,
+        audio_blob=stored.audio_blob, status=stored.status,
+    )  # fmt: skip
+    because = jobs.Because(device.id, "recording.ingest", device.household_id, None,
+                           {"duration_s": round(stored.duration_s, 3)})  # fmt: skip
+    with transaction(platform.sessions) as s:
+        s.add(twin)
+        jobs.queue_audited(s, because, twin.id, kind=ingest_module.PROCESS_JOB,
+                           now=twin.received_at, flush=False)  # fmt: skip
+    differ = {"id", "idempotency_key", "subject", "seq", "prev_hash", "entry_hash"}
+    with platform.sessions() as s:
+        for table, key in ((Recording.__table__, "id"), (Job.__table__, "subject"),
+                           (AuditEvent.__table__, "subject")):  # fmt: skip
+            core = _columns(s, table, **{key: stored.id})
+            orm = _columns(s, table, **{key: twin.id})
+            assert set(core) == set(orm)
+            assert {k: v for k, v in core.items() if k not in differ} == {
+                k: v for k, v in orm.items() if k not in differ
+            }, table.name
+        assert _columns(s, Recording.__table__, id=stored.id)["idempotency_key"] == "k-core"
+        assert audit.verify_chain(s).ok
+
+
+def test_a_conflict_in_a_shared_commit_is_retried_per_upload_in_savepoints(
+    platform, make_household
+):
+    """Two uploads with one Idempotency-Key in the same batch: the shared INSERT fails, each
+    upload runs again in its own savepoint; the first is stored, the second answered with it, and
+    an upload beside them is stored with its job and event."""
+    hh = make_household()
+    device = _device(platform, hh)
+    body = tone_wav(freq_hz=500)
+    release = _held(platform.committer)
+    with ThreadPoolExecutor(3) as pool:
+        same = [pool.submit(ingest, platform, device, body, idempotency_key="dup") for _ in "ab"]
+        other = pool.submit(ingest, platform, device, tone_wav(freq_hz=600))
+        while len(platform.committer._pending) < 3:
+            time.sleep(0.01)
+        commits = platform.committer.commits
+        release.set()
+        results = [u.result(30) for u in same]
+        beside = other.result(30)
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].recording.id == results[1].recording.id
+    # The holding unit, then the savepoint retry: the shared attempt rolled back.
+    assert platform.committer.commits == commits + 2
+    ids = {results[0].recording.id, beside.recording.id}
+    with platform.sessions() as s:
+        assert set(s.scalars(select(Recording.id))) == ids
+        for rid in ids:
+            assert platform.blobs.exists(s.get(Recording, rid).audio_blob)
+            assert s.scalar(select(func.count()).where(Job.subject == rid)) == 1
+            assert s.scalar(select(func.count()).where(AuditEvent.subject == rid)) == 1
+        assert audit.verify_chain(s).ok
+    assert len(list(platform.blobs.list("audio/"))) == 2  # the loser's blob was removed
+
+
+def test_rows_left_by_a_failing_unit_are_not_written(platform):
+    committer = GroupCommitter(platform.sessions)
+    release = _held(committer)
+
+    def leaves_a_row_then_fails(session):
+        row = audit.next_event(session, actor="test", action="test.unit", subject="bad")
+        groupcommit.insert_later(session, audit.INSERT_EVENT, row)
+        raise ValueError("this unit fails")
+
+    def leaves_a_row(name):
+        def unit(session):
+            row = audit.next_event(session, actor="test", action="test.unit", subject=name)
+            groupcommit.insert_later(session, audit.INSERT_EVENT, row)
+            return row["seq"]
+
+        return unit
+
+    good = [committer.submit(leaves_a_row(f"g{i}")) for i in range(2)]
+    bad = committer.submit(leaves_a_row_then_fails)
+    good += [committer.submit(leaves_a_row(f"h{i}")) for i in range(2)]
+    release.set()
+    with pytest.raises(ValueError, match="this unit fails"):
+        bad.result(10)
+    seqs = [f.result(10) for f in good]
+    committer.close()
+    with platform.sessions() as s:
+        stored = s.execute(select(AuditEvent.seq, AuditEvent.subject).where(
+            AuditEvent.action == "test.unit").order_by(AuditEvent.seq)).all()  # fmt: skip
+        assert [seq for seq, _ in stored] == seqs
+        assert [subject for _, subject in stored] == ["g0", "g1", "h0", "h1"]
+        assert audit.verify_chain(s).ok
+
+
+def test_insert_later_outside_a_committer_is_refused(platform):
+    with transaction(platform.sessions) as s, pytest.raises(RuntimeError, match="GroupCommitter"):
+        groupcommit.insert_later(s, audit.INSERT_EVENT, {})
+
+
+def test_a_key_checked_in_a_rolled_back_savepoint_is_checked_again(platform, make_household):
+    """Rolling a savepoint back releases the key row's lock it took (PostgreSQL): the next upload
+    of the household in that transaction checks (and locks) the key again."""
+    from sqlalchemy import event
+
+    hh = make_household()
+    with platform.readers() as s:
+        key = platform.gate.sealing_key(s, hh.household_id)
+    committer = GroupCommitter(platform.sessions)
+    release = _held(committer)
+
+    def checks_then_fails(session):
+        key.check_current(session)
+        raise ValueError("this unit fails")
+
+    engine, reads = platform.sessions.kw["bind"], []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "FROM data_keys" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        bad = committer.submit(checks_then_fails)
+        good = committer.submit(key.check_current)
+        release.set()
+        with pytest.raises(ValueError):
+            bad.result(10)
+        good.result(10)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        committer.close()
+    # Together: one check for both; then each savepoint its own.
+    assert len(reads) == 3
+
+
+def test_an_upload_unit_run_again_after_its_commit_went_through_stores_nothing_twice(
+    platform, make_household
+):
+    """A commit reported as failed may have gone through: the unit, run again, finds its row
+    and answers with the job it queued, rather than failing on its own primary key."""
+    device = _device(platform, make_household())
+    with platform.readers() as s:
+        key = platform.gate.sealing_key(s, device.household_id)
+    recording = ingest_module._new_recording(
+        device, ingest_module.decode_upload(tone_wav()), ingest_module.utcnow(),
+        ingest_module.utcnow(), None,
+    )  # fmt: skip
+    unit = ingest_module._Store(recording, key, device)
+    first = platform.committer.run(unit)
+    assert platform.committer.run(unit) == first
+    with platform.sessions() as s:
+        assert s.scalar(select(func.count()).where(Recording.id == recording.id)) == 1
+        assert s.scalar(select(func.count()).where(Job.subject == recording.id)) == 1
+        assert s.scalar(select(func.count()).where(AuditEvent.subject == recording.id)) == 1
+        assert s.get(Job, first).subject == recording.id

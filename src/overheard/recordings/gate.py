@@ -35,10 +35,12 @@ def audio_blob_key(recording: Recording) -> str:
     return f"audio/{recording.household_id}/{recording.id}"
 
 
-_WRAPPED_KEY = select(DataKey.wrapped).where(
-    DataKey.household_id == bindparam("household_id", type_=DataKey.household_id.type)
+_KEYS = DataKey.__table__.c
+_WRAPPED_KEY = select(_KEYS.wrapped).where(
+    _KEYS.household_id == bindparam("household_id", type_=DataKey.household_id.type)
 )
-"""A household's wrapped key, built once (it is read in every upload's commit)."""
+"""A household's wrapped key, built once (it is read in every upload's commit, on the session's
+connection: a Core statement needs none of the ORM's execution)."""
 _WRAPPED_KEY_FOR_SHARE = _WRAPPED_KEY.with_for_update(read=True)
 
 
@@ -56,15 +58,17 @@ class SealingKey:
 
         On PostgreSQL the key row is locked ``FOR SHARE``: destroying the key waits for the caller's
         commit. On SQLite the caller's write transaction already holds the database lock. Checked
-        once per household and transaction: a batch of uploads pays one query.
+        once per household and transaction: a batch of uploads pays one query. Inside a SAVEPOINT
+        the check counts for that savepoint only: rolling it back releases the lock it took.
         """
         checked = session.info.setdefault(_CHECKED_INFO, {})
-        transaction = session.get_transaction()
+        transaction = session.get_nested_transaction() or session.get_transaction()
         if checked.get(self.household_id) == (transaction, self.wrapped):
             return
         pg = session.get_bind().dialect.name == "postgresql"
         query = _WRAPPED_KEY_FOR_SHARE if pg else _WRAPPED_KEY
-        if session.scalar(query, {"household_id": self.household_id}) != self.wrapped:
+        found = session.connection().scalar(query, {"household_id": self.household_id})
+        if found != self.wrapped:
             raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
         checked[self.household_id] = (transaction, self.wrapped)
 

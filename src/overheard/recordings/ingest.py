@@ -15,7 +15,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -26,16 +26,17 @@ from sqlalchemy import (
     SQLColumnExpression,
     bindparam,
     exists,
-    inspect,
+    insert,
     select,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import jobs
+from .. import audit, jobs
 from ..config import Settings
 from ..db import utcnow
 from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
+from ..groupcommit import insert_later
 from ..households import Device, active_device, device_by_token, hash_token
 from ..keys import DataKey
 from ..platform import Platform
@@ -187,7 +188,7 @@ def ingest(
     # earlier is checked again inside that commit (``SealingKey.check_current``).
     recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
-        job = platform.committer.run(partial(_store, recording, key, clip.duration_s, device))
+        job_id = platform.committer.run(_Store(recording, key, device))
     except (IntegrityError, KeyUnavailable) as exc:
         if _committed(platform, recording.id):
             # A shared commit that reported failure had in fact committed, and its retry then
@@ -200,25 +201,53 @@ def ingest(
         if replay is None:
             raise
         return replay
-    if job is not None:
-        platform.jobs.notify(job.id)
+    platform.jobs.notify(job_id)
     return IngestResult(recording, created=True)
 
 
-def _store(
-    recording: Recording, key: SealingKey, duration_s: float, device: Device, session: Session
-) -> jobs.Job | None:
-    """The row, its processing job and its audit event, in the (shared) transaction; the committer
-    flushes them together with the other uploads of its batch."""
-    if inspect(recording).has_identity and session.get(Recording, recording.id) is not None:
-        return None  # an earlier attempt's commit went through after all: stored once already
-    key.check_current(session)
-    session.add(recording)
-    details = {"duration_s": round(duration_s, 3)}
-    because = jobs.Because(device.id, "recording.ingest", device.household_id, None, details)
-    return jobs.queue_audited(
-        session, because, recording.id, kind=PROCESS_JOB, now=recording.received_at, flush=False
-    )
+_RECORDING_COLUMNS = tuple(column.key for column in Recording.__table__.columns)
+_INSERT_RECORDING = insert(Recording.__table__)  # type: ignore[arg-type]
+_STORED = select(Recording.__table__.c.id).where(
+    Recording.__table__.c.id == bindparam("id", type_=Recording.id.type)
+)
+"""Whether a recording row exists (built once; read only when a unit runs again)."""
+
+
+class _Store:
+    """The commit unit of one upload: its recording row (with the sealed blob's key), its
+    processing job and its audit event, in the (shared) transaction, after checking that the key
+    it was sealed under is still the household's. Returns the job's id.
+
+    The rows are prebuilt Core INSERTs the committer writes for the whole batch at once
+    (:func:`overheard.groupcommit.insert_later`); nothing is added to the session. A unit is run
+    again after its transaction failed (alone, or in its own savepoint); since a commit reported
+    as failed may have gone through, a run after the first reads whether its row is stored.
+    """
+
+    def __init__(self, recording: Recording, key: SealingKey, device: Device) -> None:
+        self.recording, self.key, self.device = recording, key, device
+        self.job_id: str | None = None
+        """Set by the first run: the id of the job its rows queue (kept by any later run)."""
+
+    def __call__(self, session: Session) -> str:
+        rec, device, rerun = self.recording, self.device, self.job_id is not None
+        if rerun and session.connection().execute(_STORED, {"id": rec.id}).first() is not None:
+            assert self.job_id is not None
+            return self.job_id  # an earlier attempt's commit went through after all: stored once
+        self.key.check_current(session)
+        job = jobs.new_job_row(PROCESS_JOB, rec.id, rec.received_at)
+        if self.job_id is not None:
+            job["id"] = self.job_id  # the same job as the first run, had that committed
+        self.job_id = job["id"]
+        event = audit.next_event(
+            session, actor=device.id, action="recording.ingest", subject=rec.id,
+            household_id=device.household_id, details={"duration_s": round(rec.duration_s, 3)},
+            now=rec.received_at,
+        )  # fmt: skip
+        insert_later(session, _INSERT_RECORDING, {c: getattr(rec, c) for c in _RECORDING_COLUMNS})
+        insert_later(session, jobs.INSERT_JOB, job)
+        insert_later(session, audit.INSERT_EVENT, event)
+        return job["id"]
 
 
 def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:
