@@ -30,7 +30,9 @@ objects, and runs the commit's key-check and audit-head reads on the session's c
     now     postgresql        8        23.9    352.6   0.07            8.5          1.5
 
 A run ten minutes earlier (load 10–11), same rows: before 8.7, 8.1, 11.9, 10.1 ms (ratios 0.25,
-0.10, 0.15, 0.06), now 9.1, 6.6, 10.1, 8.6 ms (0.25, 0.09, 0.17, 0.06). Server CPU per upload:
+0.10, 0.15, 0.06), now 9.1, 6.6, 10.1, 8.6 ms (0.25, 0.09, 0.17, 0.06); one fifteen minutes
+later (load 12–14): before 9.4, 6.3, 8.9, 7.5 ms (0.17, 0.08, 0.13, 0.13), now 7.6, 6.2, 7.8,
+6.3 ms (0.20, 0.08, 0.15, 0.12). Server CPU per upload:
 PostgreSQL 4–20% less, SQLite between 5% more and 19% less; the ratio moves within the noise and
 the goal (≥ 0.5) is still missed: 0.06–0.25. Through HTTP it is not the server's CPU that
 limits the rate (at 8 devices 24–42 uploads/s at 6–9 ms each is a fifth to a quarter of one

@@ -62,9 +62,8 @@ def insert_later(session: Session, statement: Insert, row: dict[str, Any]) -> No
     deferred.setdefault(statement, []).append(row)
 
 
-def _begin(session: Session) -> Session:
+def _begin(session: Session) -> None:
     session.info[_DEFERRED] = {}
-    return session
 
 
 def _flush(session: Session) -> None:

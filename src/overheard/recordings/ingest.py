@@ -230,15 +230,12 @@ class _Store:
         """Set by the first run: the id of the job its rows queue (kept by any later run)."""
 
     def __call__(self, session: Session) -> str:
-        rec, device, rerun = self.recording, self.device, self.job_id is not None
-        if rerun and session.connection().execute(_STORED, {"id": rec.id}).first() is not None:
-            assert self.job_id is not None
-            return self.job_id  # an earlier attempt's commit went through after all: stored once
+        rec, device, ran = self.recording, self.device, self.job_id
+        if ran is not None and session.connection().execute(_STORED, {"id": rec.id}).first():
+            return ran  # an earlier attempt's commit went through after all: stored once already
         self.key.check_current(session)
         job = jobs.new_job_row(PROCESS_JOB, rec.id, rec.received_at)
-        if self.job_id is not None:
-            job["id"] = self.job_id  # the same job as the first run, had that committed
-        self.job_id = job["id"]
+        job["id"] = self.job_id = ran or job["id"]  # one upload, one job id, however many runs
         event = audit.next_event(
             session, actor=device.id, action="recording.ingest", subject=rec.id,
             household_id=device.household_id, details={"duration_s": round(rec.duration_s, 3)},
