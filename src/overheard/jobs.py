@@ -74,6 +74,16 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Later(Exception):
+    """Raised by a handler that must not run yet: the job goes back to the queue, due ``delay_s``
+    later, without counting as an attempt."""
+
+    def __init__(self, delay_s: float, why: str) -> None:
+        super().__init__(why)
+        self.delay_s = delay_s
+        """Seconds until the job is due again."""
+
+
 class Handler(Protocol):
     """What a job kind does, and what happens when it has failed for good."""
 
@@ -231,6 +241,8 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
             raise LookupError(f"unknown job kind {job.kind!r}")
         with Heartbeat(platform.sessions, job, platform.settings):
             kind.run(platform, job.subject)
+    except Later as later:
+        return _put_back(platform, job, later, now())
     except Exception as exc:  # any handler error is recorded, never lost
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
@@ -238,12 +250,36 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
         return _record_failure(platform, job, reason, traceback.format_exc(), now())
     JOB_RUNS.labels(job.kind, "done").inc()
     with transaction(platform.sessions) as session:
-        session.execute(
+        session.execute(  # a job cancelled while it ran (a spoken no) stays cancelled
             update(Job)
-            .where(Job.id == job.id)
+            .where(Job.id == job.id, Job.state == JobState.RUNNING.value)
             .values(state=JobState.DONE.value, lease_until=None, updated_at=now())
         )
     return JobState.DONE
+
+
+def _put_back(platform: Platform, job: Job, later: Later, when: datetime) -> JobState:
+    """Queue a job whose handler said :class:`Later` again, its attempt not counted (if this claim
+    still holds it: a job cancelled meanwhile stays cancelled)."""
+    log.info("job %s (%s) waits %.1f s: %s", job.id, job.kind, later.delay_s, later)
+    with transaction(platform.sessions) as session:
+        session.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.state == JobState.RUNNING.value,
+                Job.attempts == job.attempts,
+            )
+            .values(
+                state=JobState.QUEUED.value,
+                attempts=Job.attempts - 1,
+                lease_until=None,
+                run_after=when + timedelta(seconds=later.delay_s),
+                updated_at=when,
+            )
+        )
+    platform.jobs.notify(job.id, delay_s=later.delay_s)
+    return JobState.QUEUED
 
 
 @dataclass

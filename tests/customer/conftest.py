@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from overheard.db import transaction
 from overheard.households import Device
+from overheard.jobs import Job, JobState
 from overheard.keys import KeyRing, KeyShares
 from overheard.recordings.gate import ContentGate
-from overheard.recordings.ingest import ingest
+from overheard.recordings.ingest import PROCESS_JOB, ingest
 from overheard.recordings.models import Recording, Status
 from overheard.review import hooks as review_hooks
 from tests.accounts.conftest import START, Clock, invite, make_client, submit
@@ -99,7 +101,8 @@ def add_recording(
     at: datetime | None = None,
     seconds: float = 0.3,
 ) -> Recording:
-    """A stored recording (real ingest of a short tone) with a sealed hypothesis and intent."""
+    """A stored recording (real ingest of a short tone) with a sealed hypothesis and intent, as
+    the pipeline leaves it (its job done)."""
     with platform.sessions() as s:
         device = s.get(Device, device_id)
     when = at or START - timedelta(hours=1)
@@ -108,6 +111,11 @@ def add_recording(
         row = s.get(Recording, rec.id)
         row.status = Status.TRANSCRIBED.value
         row.processed_at = when
+        s.execute(
+            update(Job)
+            .where(Job.subject == rec.id, Job.kind == PROCESS_JOB)
+            .values(state=JobState.DONE.value)
+        )
         platform.gate.seal_text(s, row, "hypothesis", json.dumps({"text": text, "confidence": 0.9}))
         platform.gate.seal_text(s, row, "intent", json.dumps({"intent": intent, "confidence": 0.9}))
     return row

@@ -12,8 +12,10 @@ from sqlalchemy import select
 
 from overheard.audit import AuditEvent
 from overheard.customer.access import access_page
-from overheard.jobs import Job, claim, run_claimed
+from overheard.db import transaction
+from overheard.jobs import Job, JobState, claim, pending_id, run_claimed
 from overheard.recordings import voice_delete
+from overheard.recordings.ingest import PROCESS_JOB
 from overheard.recordings.models import Recording, Status
 from overheard.speech import pipeline
 from overheard.speech.asr import Transcript, Word
@@ -188,6 +190,76 @@ def yes_then(client, platform, make_household, no_after_s: float):  # type: igno
     return hh, said, command, yes, no
 
 
+def confirmed(client, platform, make_household):  # type: ignore[no-untyped-def]
+    """A request, "delete that" asked and confirmed by a yes (nothing else uploaded)."""
+    voice_delete.register()
+    hh = make_household()
+    said = upload(client, hh.device_token, 60)
+    command = upload(client, hh.device_token, 4)
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    yes = upload(client, hh.device_token, 3)
+    answered(platform, yes, "yes please", 0.95)
+    return hh, said, command, yes
+
+
+def heard_by_the_pipeline(platform, rid: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """A pipeline worker takes ``rid``'s job, hears ``text`` through the answer path, finishes."""
+    with platform.sessions() as s:
+        job_id = pending_id(s, PROCESS_JOB, rid)
+    job = claim(platform.sessions, job_id=job_id)
+    assert job is not None
+    answered(platform, rid, text, 0.9)
+    with transaction(platform.sessions) as s:
+        s.get_one(Job, job.id).state = JobState.DONE.value
+
+
+def test_without_an_undo_period_a_confirmed_deletion_waits_for_a_no_said_before_it(
+    client, platform, make_household
+):
+    """The yes is processed first, the deletion is due at once and a worker runs it while the no
+    (captured before the yes) still waits for the pipeline: it waits too, and the no cancels it."""
+    platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": 0.0})
+    hh = make_household()
+    said = upload(client, hh.device_token, 60)
+    command = upload(client, hh.device_token, 4)
+    voice_delete.register()
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    no, yes = upload(client, hh.device_token, 3), upload(client, hh.device_token, 2)
+    answered(platform, yes, "yes please", 0.95)  # another worker got to the yes first
+    job = claim(platform.sessions, job_id=voice_job(platform, command).id)
+    assert job is not None  # due at once: a worker has it
+    assert run_claimed(platform, job) == JobState.QUEUED  # put back: the no is still unheard
+    assert recording(platform, said) is not None
+    assert voice_job(platform, command).attempts == 0  # waiting is not a failed attempt
+    assert events(platform, voice_delete.STARTED) == []
+    heard_by_the_pipeline(platform, no, "no")
+    assert voice_job(platform, command).state == voice_delete.CANCELLED
+    [declined] = events(platform, "voice_delete.declined")
+    assert declined.details == {"answer": no, "after_yes": yes}
+    assert claim(platform.sessions, job_id=job.id, now=datetime.now(UTC) + timedelta(days=1)) is None
+    assert recording(platform, said) is not None and recording(platform, command) is not None
+    told = prompt_of(client, hh.device_token, no)
+    assert told["kind"] == "declined" and told["say"] == DECLINED["delete_last"]
+
+
+def test_a_no_heard_while_a_worker_holds_the_deletion_before_it_started_cancels_it(
+    client, platform, make_household
+):
+    platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": 0.0})
+    hh, said, command, yes = confirmed(client, platform, make_household)
+    job = claim(platform.sessions, job_id=voice_job(platform, command).id)
+    assert job is not None  # claimed, not yet started
+    no = upload(client, hh.device_token, 3.5)  # said before the yes
+    answered(platform, no, "no", 0.9)
+    assert events(platform, "voice_delete.too_late") == []
+    [declined] = events(platform, "voice_delete.declined")
+    assert declined.details == {"answer": no, "after_yes": yes}
+    run_claimed(platform, job)  # the worker goes on: it finds the deletion cancelled
+    assert voice_job(platform, command).state == voice_delete.CANCELLED
+    assert recording(platform, said) is not None and recording(platform, command) is not None
+    assert events(platform, voice_delete.STARTED) == []
+
+
 def test_a_no_after_the_yes_cancels_the_confirmed_deletion_in_its_undo_period(
     client, platform, make_household
 ):
@@ -240,16 +312,22 @@ def test_a_no_captured_after_the_undo_period_cancels_nothing(client, platform, m
 def test_a_no_after_the_deletion_started_undoes_nothing_and_the_device_says_so(
     client, platform, make_household, undo_s
 ):
-    """Started by a worker within the undo period, or (undo period 0) carried out at once."""
+    """Started by a worker within the undo period, or (undo period 0) carried out at once, before
+    the no (captured before the yes) reached the server."""
     if undo_s is not None:
         platform.settings = platform.settings.model_copy(update={"voice_delete_undo_s": undo_s})
-    hh, said, command, _, no = yes_then(client, platform, make_household, -0.5)  # before the yes
+    hh, said, command, _ = confirmed(client, platform, make_household)
     later = datetime.now(UTC) + timedelta(days=1)
     started = claim(platform.sessions, job_id=voice_job(platform, command).id, now=later)
-    assert started is not None  # a worker has it: too late to cancel
+    assert started is not None
     if undo_s == 0.0:
         run_claimed(platform, started)
         assert recording(platform, said) is None  # deleted: no undo period
+    else:  # started (nothing of the household waits to be heard), not finished
+        assert voice_delete._clear_to_start(platform, "delete_last", command)
+    [began] = events(platform, voice_delete.STARTED)
+    assert (began.actor, began.subject, began.reason) == (hh.device_id, command, "delete_last")
+    no = upload(client, hh.device_token, 3.5)  # said before the yes, uploaded late
     answered(platform, no, "no", 0.9)
     if undo_s is None:
         assert voice_job(platform, command).state == "running"

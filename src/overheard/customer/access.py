@@ -80,6 +80,8 @@ _ACTIONS = {
     "voice_delete.declined": "heard your no: the spoken deletion request was dropped, nothing deleted",
     "voice_delete.scheduled": "scheduled a spoken deletion request after its undo period",
     "voice_delete.undone": "undid a spoken deletion request",
+    "voice_delete.started": "began carrying out the spoken deletion request you confirmed, once "
+    "every earlier recording of yours had been heard",
     "voice_delete.too_late": "heard your no after the spoken deletion had already been carried "
     "out: nothing could be undone",
     "voice_delete.answer_window": "heard a recording without the wake word only as your answer "

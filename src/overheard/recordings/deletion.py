@@ -278,24 +278,44 @@ def delete_range(
     return delete_recordings(platform, household_id, ids, actor=actor, scope=scope, now=now)
 
 
+def last_said(session: Session, command: Recording, window_s: float) -> list[str]:
+    """What "delete what I just said" names: the command and its device's previous recording
+    captured within ``window_s`` before it."""
+    since = command.captured_at - timedelta(seconds=window_s)
+    previous = session.scalars(
+        select(Recording.id)
+        .where(
+            Recording.device_id == command.device_id,
+            Recording.id != command.id,
+            Recording.captured_at >= since,
+            Recording.captured_at <= command.captured_at,
+        )
+        .order_by(Recording.captured_at.desc())
+        .limit(1)
+    ).first()
+    return [command.id] + ([previous] if previous else [])
+
+
+def said_today(session: Session, command: Recording) -> tuple[datetime, list[str]]:
+    """What "delete everything I said today" names: the start of the command's day in the
+    household's time zone, and the household's recordings captured since (with the command)."""
+    household = session.get(Household, command.household_id)
+    since = local_midnight(command.captured_at, household.timezone if household else "UTC")
+    ids = session.scalars(
+        select(Recording.id).where(
+            Recording.household_id == command.household_id, Recording.captured_at >= since
+        )
+    )
+    return since, sorted(set(ids) | {command.id})
+
+
 def delete_last(
     platform: Platform, command: Recording, *, window_s: float, now: datetime | None = None
 ) -> Receipt:
     """ "Delete what I just said": the device's previous recording within the window, and the command."""
     since = command.captured_at - timedelta(seconds=window_s)
     with platform.sessions() as session:
-        previous = session.scalars(
-            select(Recording.id)
-            .where(
-                Recording.device_id == command.device_id,
-                Recording.id != command.id,
-                Recording.captured_at >= since,
-                Recording.captured_at <= command.captured_at,
-            )
-            .order_by(Recording.captured_at.desc())
-            .limit(1)
-        ).first()
-    ids = [command.id] + ([previous] if previous else [])
+        ids = last_said(session, command, window_s)
     scope = {"kind": "voice_last", "command": command.id, "since": since.isoformat()}
     return delete_recordings(
         platform, command.household_id, ids, actor=command.device_id, scope=scope, now=now
@@ -311,17 +331,7 @@ def local_midnight(when: datetime, tz_name: str) -> datetime:
 def delete_today(platform: Platform, command: Recording, *, now: datetime | None = None) -> Receipt:
     """ "Delete everything I said today": the household's recordings since local midnight."""
     with platform.sessions() as session:
-        household = session.get(Household, command.household_id)
-        tz = household.timezone if household else "UTC"
-        since = local_midnight(command.captured_at, tz)
-        ids = list(
-            session.scalars(
-                select(Recording.id).where(
-                    Recording.household_id == command.household_id, Recording.captured_at >= since
-                )
-            )
-        )
-    ids = sorted(set(ids) | {command.id})
+        since, ids = said_today(session, command)
     scope = {"kind": "voice_today", "command": command.id, "since": since.isoformat()}
     return delete_recordings(
         platform, command.household_id, ids, actor=command.device_id, scope=scope, now=now

@@ -13,22 +13,30 @@ unclear answer, and only a sure yes then confirms. A clear no (:func:`decline`) 
 cancelled, audited ``voice_delete.declined``, and no later yes brings it back. A no also cancels a
 deletion a yes already confirmed, while its undo period runs and it has not started: a spoken
 Undo, as the dashboard's.
+
+A confirmed deletion is not carried out while a clip of the household captured between its command
+and its due time is still waiting for the pipeline (other than its yes): that clip may be the no
+that cancels it, whatever the order in which workers reach them (:func:`_clear_to_start`). Once
+it starts, the worker audits ``voice_delete.started`` under the job's lock; until then a no cancels
+it even if a worker has claimed it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, jobs
 from ..db import as_utc, transaction, utcnow
 from ..errors import Conflict, NotFound
-from ..jobs import Because, Job, JobState
+from ..jobs import Because, Job, JobState, Later
 from ..platform import Platform
-from .deletion import Receipt, delete_last, delete_today
+from .deletion import Receipt, delete_last, delete_today, last_said, said_today
+from .ingest import PROCESS_JOB
 from .models import Recording
 
 JOB_KINDS = {"delete_last": "voice.delete_last", "delete_today": "voice.delete_today"}
@@ -49,6 +57,13 @@ TOO_LATE = "voice_delete.too_late"
 """Audit action: a no came for a confirmed deletion that had already started or finished."""
 CONFIRMED = "voice_delete.confirmed"
 """Audit action: a spoken yes confirmed an asked deletion; it is scheduled with its undo period."""
+STARTED = "voice_delete.started"
+"""Audit action: a worker began carrying out a confirmed deletion; from then on a no is too late."""
+HOLD_HOOKS: list[Callable[[Session, list[str]], int]] = []
+"""Called with the recordings a voice deletion names, in the transaction that asks about or
+schedules it: they leave human review at once (returns how many review items were withdrawn)."""
+HEAR_FIRST_S = 2.0
+"""How long a confirmed deletion waits, each time, for earlier clips still in the pipeline, s."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ def schedule(
         rec.device_id, "voice_delete.scheduled", rec.household_id, command, {"undo_s": undo_s}
     )
     with transaction(platform.sessions) as session:
+        _hold(platform, session, rec, command)
         jobs.queue_audited(
             session,
             because,
@@ -94,6 +110,7 @@ def ask(platform: Platform, rec: Recording, command: str) -> None:
         rec.device_id, ASKED, rec.household_id, command, {"confirm_s": window_s}
     )
     with transaction(platform.sessions) as session:
+        _hold(platform, session, rec, command)
         jobs.queue_audited(
             session,
             because,
@@ -104,6 +121,46 @@ def ask(platform: Platform, rec: Recording, command: str) -> None:
             now=rec.captured_at,
             audited_at=utcnow(),
         )
+
+
+def _hold(platform: Platform, session: Session, rec: Recording, command: str) -> None:
+    """Take what the voice deletion ``command`` of ``rec`` names out of human review now, not when
+    it is carried out: no reviewer hears what the household asked to delete while its question or
+    undo period runs (an undo or a no brings the recordings back, not their review)."""
+    if command == "delete_last":
+        ids = last_said(session, rec, platform.settings.voice_delete_window_s)
+    else:
+        ids = said_today(session, rec)[1]
+    for hook in HOLD_HOOKS:
+        hook(session, ids)
+
+
+HELD_AROUND = timedelta(days=1)
+"""A pending voice deletion keeps from review the household's recordings captured this close to
+its command (``delete_today`` names a whole local day, also what is said after the command)."""
+
+
+def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
+    """Whether a voice deletion of ``rec``'s household that may name it is still pending: asked
+    (its answer window open), in its undo period, or running. The sampler leaves such a recording
+    out, as :func:`_hold` took out those that had been sampled already."""
+    live = or_(
+        Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
+        (Job.state == AWAITING) & (Job.run_after >= now),
+    )
+    found = session.scalars(
+        select(Job.id)
+        .join(Recording, Recording.id == Job.subject)
+        .where(
+            Job.kind.in_(JOB_KINDS.values()),
+            live,
+            Recording.household_id == rec.household_id,
+            Recording.captured_at >= rec.captured_at - HELD_AROUND,
+            Recording.captured_at <= rec.captured_at + HELD_AROUND,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def _waiting_for(session: Session, answer: Recording) -> Job | None:
@@ -199,14 +256,14 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
 
 def _confirmed_undoable(session: Session, no: Recording) -> tuple[Job | None, str | None]:
     """The household's newest asked deletion that a yes confirmed, whose command came before ``no``,
-    whose undo period had not ended when ``no`` was captured and which has not started (locked);
-    with the yes's recording id."""
+    whose undo period had not ended when ``no`` was captured and which no worker has started
+    (queued, or claimed but not yet ``voice_delete.started``; locked); with the yes's recording id."""
     confirmed = session.execute(
         select(Job, audit.AuditEvent.details)
         .join(Recording, Recording.id == Job.subject)
         .join(audit.AuditEvent, audit.AuditEvent.subject == Job.subject)
         .where(
-            Job.state == JobState.QUEUED.value,
+            Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
             Job.kind.in_(JOB_KINDS.values()),
             Job.run_after >= no.captured_at,
             Recording.household_id == no.household_id,
@@ -217,10 +274,20 @@ def _confirmed_undoable(session: Session, no: Recording) -> tuple[Job | None, st
         .limit(1)
         .with_for_update(of=Job)
     ).first()
-    if confirmed is None:
+    # Read after the lock: a worker that started the deletion audited it holding the same lock.
+    if confirmed is None or _started(session, confirmed[0].subject):
         return None, None
     job, details = confirmed
     return job, str(details.get("answer"))
+
+
+def _started(session: Session, command_id: str) -> bool:
+    """Whether a worker has begun carrying out the confirmed deletion of ``command_id``."""
+    return session.scalars(
+        select(audit.AuditEvent.seq).where(
+            audit.AuditEvent.action == STARTED, audit.AuditEvent.subject == command_id
+        )
+    ).first() is not None
 
 
 def _record_too_late(platform: Platform, session: Session, no: Recording, when: datetime) -> None:
@@ -356,9 +423,74 @@ def undo(platform: Platform, household_id: str, job_id: str, actor: str, now: da
         return rec.id
 
 
+def _clear_to_start(platform: Platform, command: str, command_id: str) -> bool:
+    """Whether the worker holding the deletion of ``command_id`` may carry it out now.
+
+    Only a deletion a yes confirmed is held back (a spoken no can cancel only those): False when
+    a no cancelled it after the worker claimed it; :class:`~overheard.jobs.Later` while a clip
+    the household captured after the command and by the deletion's due time (the yes aside) still
+    waits for the pipeline; otherwise ``voice_delete.started`` is audited under the job's lock, in
+    the same transaction as that check, and it may.
+    """
+    with transaction(platform.sessions) as session:
+        job = session.scalars(
+            select(Job)
+            .where(Job.subject == command_id, Job.kind == JOB_KINDS[command])
+            .order_by(Job.created_at.desc())
+            .limit(1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        yes = session.scalars(
+            select(audit.AuditEvent)
+            .where(audit.AuditEvent.action == CONFIRMED, audit.AuditEvent.subject == command_id)
+            .order_by(audit.AuditEvent.seq.desc())
+        ).first()
+        rec = session.get(Recording, command_id)
+        if yes is None or rec is None or _started(session, command_id):
+            return True
+        if job is None or job.state != JobState.RUNNING.value:
+            return False  # a no cancelled it while it was claimed
+        due = as_utc(yes.at) + timedelta(seconds=float(yes.details.get("undo_s", 0.0)))
+        unheard = _unheard(session, rec, due, str(yes.details.get("answer")))
+        if unheard:
+            raise Later(HEAR_FIRST_S, f"{unheard} earlier clip(s) of the household not yet heard")
+        audit.append(
+            session,
+            actor=rec.device_id,
+            action=STARTED,
+            subject=command_id,
+            household_id=rec.household_id,
+            reason=command,
+        )
+        return True
+
+
+def _unheard(session: Session, command: Recording, due: datetime, yes_id: str) -> int:
+    """How many of the household's clips captured after ``command`` and by ``due`` (``yes_id``
+    aside) the pipeline has still to process (its job queued or running)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .join(Recording, Recording.id == Job.subject)
+            .where(
+                Job.kind == PROCESS_JOB,
+                Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
+                Recording.household_id == command.household_id,
+                Recording.captured_at > command.captured_at,
+                Recording.captured_at <= due,
+                Recording.id != yes_id,
+            )
+        )
+        or 0
+    )
+
+
 def _runner(command: str):  # type: ignore[no-untyped-def]
     def run(platform: Platform, recording_id: str) -> None:
-        carry_out(platform, command, recording_id)
+        if _clear_to_start(platform, command, recording_id):
+            carry_out(platform, command, recording_id)
 
     return run
 

@@ -7,10 +7,13 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..db import utcnow
 from ..recordings.deletion import DELETION_HOOKS
+from ..recordings.voice_delete import HOLD_HOOKS
 from ._tasks import withdraw_recordings
 from .models import Agreement, Annotation, EmergencyReport, GoldItem
 
 DELETED = "recording_deleted"
+VOICE_DELETION = "voice_deletion_pending"
+"""Why tasks of recordings a voice deletion names were withdrawn while it was asked or pending."""
 
 
 def _count(session: Session, column: InstrumentedAttribute[str], ids: list[str]) -> int:
@@ -42,7 +45,14 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
     return counts
 
 
+def on_voice_deletion(session: Session, recording_ids: list[str]) -> int:
+    """A voice deletion was asked for or scheduled: its recordings leave review now."""
+    return withdraw_recordings(session, recording_ids, VOICE_DELETION)
+
+
 def register() -> None:
-    """Install the deletion hook (idempotent); call once at start-up."""
+    """Install the deletion hooks (idempotent); call once at start-up."""
     if on_recordings_deleted not in DELETION_HOOKS:
         DELETION_HOOKS.append(on_recordings_deleted)
+    if on_voice_deletion not in HOLD_HOOKS:
+        HOLD_HOOKS.append(on_voice_deletion)

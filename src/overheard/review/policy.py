@@ -34,6 +34,8 @@ class Decision(StrEnum):
     NOT_DRAWN = "not_drawn"
     NOT_ELIGIBLE = "not_eligible"
     ALREADY_SAMPLED = "already_sampled"
+    DELETION_PENDING = "deletion_pending"
+    """A voice deletion of the household that may name the recording is asked or pending."""
 
 
 class Flag(StrEnum):

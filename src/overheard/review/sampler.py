@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit, jobs
 from ..db import UTCDateTime
+from ..recordings import voice_delete
 from ..recordings.models import Recording, Status
 from ._tasks import add_task
 from .consent import lock_household
@@ -83,6 +84,8 @@ def _decide(
     household = lock_household(session, recording.household_id)
     if household is None or not household.human_review:
         return Decision.NO_CONSENT, None, False
+    if voice_delete.pending_near(session, recording, now):
+        return Decision.DELETION_PENDING, None, False
     reason = draw_reason(rng.random(), recording.asr_confidence, policy, weakest_word)
     if reason is None:
         return Decision.NOT_DRAWN, None, False

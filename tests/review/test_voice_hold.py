@@ -1,0 +1,105 @@
+"""A voice deletion takes what it names out of review when it is asked or scheduled, not when it
+is carried out: no reviewer hears "that" while the household's question or undo period runs, and
+the sampler leaves out a recording such a pending deletion may name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from overheard.audit import AuditEvent
+from overheard.db import transaction
+from overheard.recordings import voice_delete
+from overheard.recordings.models import Recording
+from overheard.review import hooks
+from overheard.review.models import ReviewTask, TaskState
+from overheard.review.policy import Decision
+from overheard.review.queue import claim, lease_is_live
+from overheard.review.sampler import sample_after_transcription
+
+from .conftest import T0, later
+
+CONFIRM_S = 300.0
+
+
+@pytest.fixture
+def platform(platform):  # type: ignore[no-untyped-def]
+    platform.settings = platform.settings.model_copy(
+        update={"voice_delete_confirm_s": CONFIRM_S, "voice_delete_undo_s": 30.0}
+    )
+    hooks.register()
+    return platform
+
+
+def task_of(platform, recording_id: str) -> ReviewTask:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        task = s.scalars(select(ReviewTask).where(ReviewTask.recording_id == recording_id)).one()
+        s.expunge_all()
+        return task
+
+
+def sampled(platform, rec: Recording, policy, rng, now):  # type: ignore[no-untyped-def]
+    """The sampler's decision about ``rec`` at ``now``."""
+    with transaction(platform.sessions) as s:
+        sample_after_transcription(s, s.merge(rec), policy, rng, now)
+    with platform.sessions() as s:
+        event = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "review.sample", AuditEvent.subject == rec.id)
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+        return event.reason
+
+
+def test_an_asked_deletion_takes_the_clip_it_names_out_of_review_at_once(
+    platform, make_home, add_recordings, policy, rng
+):
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))  # a reviewer has it
+    assert task_of(platform, said.id).lease_id == lease.lease_id
+    [other] = add_recordings(home, at=later(-3600))  # outside the window: not named
+    assert sampled(platform, other, policy, rng, later(-7)) == Decision.SAMPLED
+    [command] = add_recordings(home, at=T0)
+    voice_delete.ask(platform, command, "delete_last")  # "delete that", held for a yes
+    named = task_of(platform, said.id)
+    assert named.state == TaskState.WITHDRAWN.value
+    assert named.withdrawn_because == hooks.VOICE_DELETION
+    with platform.sessions() as s:  # the reviewer loses the clip at once
+        assert not lease_is_live(s, lease.lease_id, now=later(1))
+    assert task_of(platform, other.id).state == TaskState.QUEUED.value
+
+
+def test_a_scheduled_delete_today_takes_the_day_out_of_review(
+    platform, make_home, add_recordings, policy, rng
+):
+    home = make_home()
+    today = add_recordings(home, 3, at=later(-600))
+    for rec in today:
+        assert sampled(platform, rec, policy, rng, later(-599)) == Decision.SAMPLED
+    [command] = add_recordings(home, at=T0)
+    voice_delete.schedule(platform, command, "delete_today", now=T0)  # in its undo period
+    assert {task_of(platform, r.id).state for r in today} == {TaskState.WITHDRAWN.value}
+
+
+def test_the_sampler_leaves_out_what_a_pending_deletion_may_name(
+    platform, make_home, add_recordings, policy, rng
+):
+    """"That" is processed after the command (another worker): it is never sampled while the
+    question waits; once the question lapsed unanswered, the household's clips are sampled again."""
+    home, neighbour = make_home(), make_home()
+    [said] = add_recordings(home, at=later(-5))
+    [command] = add_recordings(home, at=T0)
+    voice_delete.ask(platform, command, "delete_last")
+    assert sampled(platform, said, policy, rng, later(1)) == Decision.DELETION_PENDING
+    with platform.sessions() as s:
+        assert s.scalars(select(ReviewTask).where(ReviewTask.recording_id == said.id)).first() is None
+    [theirs] = add_recordings(neighbour, at=later(-4))  # another household is not held
+    assert sampled(platform, theirs, policy, rng, later(1)) == Decision.SAMPLED
+    lapsed = T0 + timedelta(seconds=CONFIRM_S + 1)
+    [afterwards] = add_recordings(home, at=lapsed)
+    assert sampled(platform, afterwards, policy, rng, lapsed) == Decision.SAMPLED
