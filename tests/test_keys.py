@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
 from overheard.db import transaction
 from overheard.errors import KeyUnavailable
-from overheard.keys import DataKey
+from overheard.keys import DataKey, KeyRing
 from overheard.recordings.models import Recording
 from tests.conftest import tone_wav
 from tests.recordings.test_ingest_api import auth
@@ -50,3 +52,17 @@ def test_destroyed_key_cannot_open_content(client, platform, make_household):
         with pytest.raises(KeyUnavailable):
             platform.gate.open_audio(s, rec, actor="test", purpose="t")
         assert s.scalars(select(DataKey.wrapped)).all() == [None]
+
+
+def test_an_idle_process_drops_unwrapped_keys_when_their_time_is_up(platform, make_household):
+    """A key another process shredded must not stay in this one's memory past its time, even when
+    nothing here asks for a key again."""
+    ring = KeyRing(platform.keyring.kek, platform.keyring.shares, ttl_s=0.3)
+    hh = make_household()
+    with platform.sessions() as s:
+        ring.data_key(s, hh.household_id)
+    assert ring.cached() == 1
+    deadline = time.monotonic() + 10
+    while ring.cached() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ring.cached() == 0

@@ -29,9 +29,10 @@ from .crypto.aead import new_data_key
 from .crypto.kek import KeyEncryptionKey
 from .db import Base, utcnow
 from .errors import KeyUnavailable
+from .expiry import ExpiryTimer
 
 CACHE_TTL_S = 60.0
-"""How long an unwrapped data key stays in memory."""
+"""How long an unwrapped data key stays in memory, seconds (swept by a timer, not only on use)."""
 CACHE_SIZE = 1024
 """How many unwrapped data keys stay in memory at most."""
 SHARE_BYTES = 32
@@ -126,10 +127,15 @@ class KeyRing:
     kek: KeyEncryptionKey
     shares: KeyShares | None = None
     """Where key shares live; None = keys without shares."""
+    ttl_s: float = CACHE_TTL_S
+    """How long an unwrapped key stays in memory, seconds (dropped then even if nothing asks)."""
 
     def __post_init__(self) -> None:
+        # Oldest first: every entry lives ttl_s from when it was unwrapped, so the order of
+        # insertion is the order of expiry (a hit does not renew it).
         self._cache: OrderedDict[str, tuple[float, bytes, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self._expiry = ExpiryTimer(self._sweep, name="overheard-key-expiry")
 
     def create(self, session: Session, household_id: str) -> None:
         """Make and store the wrapped data key of a new household."""
@@ -158,17 +164,36 @@ class KeyRing:
             self.forget(household_id)
             raise KeyUnavailable(f"the data key of {household_id} was destroyed")
         with self._lock:
+            self._drop_expired(time.monotonic())
             hit = self._cache.get(household_id)
             # A hit counts only for the same wrapped key: another process may have replaced it.
-            if hit is not None and hit[0] > time.monotonic() and hit[1] == row.wrapped:
-                self._cache.move_to_end(household_id)
+            if hit is not None and hit[1] == row.wrapped:
                 return hit[2]
         key = self._unwrap(row)
         with self._lock:
-            self._cache[household_id] = (time.monotonic() + CACHE_TTL_S, row.wrapped, key)
+            self._cache.pop(household_id, None)
+            self._cache[household_id] = (time.monotonic() + self.ttl_s, row.wrapped, key)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
+        self._expiry.arm(self.ttl_s)
         return key
+
+    def cached(self) -> int:
+        """How many unwrapped keys this process holds in memory."""
+        with self._lock:
+            return len(self._cache)
+
+    def _drop_expired(self, now: float) -> None:
+        """Drop the keys whose time is up (the caller holds the lock)."""
+        while self._cache and next(iter(self._cache.values()))[0] <= now:
+            self._cache.popitem(last=False)
+
+    def _sweep(self) -> float | None:
+        """The expiry timer's sweep: seconds until the next key is due, None when none is left."""
+        now = time.monotonic()
+        with self._lock:
+            self._drop_expired(now)
+            return next(iter(self._cache.values()))[0] - now if self._cache else None
 
     def _unwrap(self, row: DataKey) -> bytes:
         assert row.wrapped is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,17 @@ def test_an_analysis_is_kept_no_longer_than_its_age_limit(speech: list[NDArray[n
     assert len(cache) == 1  # rec0 went on that use, rec1 stays
     now[0] = 2000.0
     assert cache.get(("disguised/h/rec1/n", 0.0, 2.3)) is None and len(cache) == 0
+
+
+def test_an_idle_process_drops_its_analyses_once_they_are_due(
+    speech: list[NDArray[np.int16]],
+) -> None:
+    """Another process never hears of a deletion: what it keeps goes at its age even if that
+    process serves nothing more (nobody calls the cache again)."""
+    cache = _marking.AnalysisCache(max_age_s=0.3)
+    _marking.embed(speech[0], 0x123456, KEY, ("disguised/h/rec/nonce", 0.0, 9.0), cache)
+    assert len(cache) == 1
+    deadline = time.monotonic() + 10
+    while len(cache) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(cache) == 0

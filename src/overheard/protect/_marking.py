@@ -12,8 +12,9 @@ The cached arrays are derived from disguised audio, so they live only in memory,
 rendition's blob key (a fresh nonce per rendition: a remade or removed rendition is never found
 again) and are dropped when the recording is deleted or flagged in this process. Another web
 process does not hear of the deletion: there an analysis lives until it is evicted or, at the
-latest, ``MAX_AGE_S`` after it was made (checked whenever the cache is used), and it can never be
-served again, since serving needs a live lease of a recording that exists.
+latest, ``MAX_AGE_S`` after it was made (a timer sweeps the cache even when the process serves
+nothing more), and it can never be served again, since serving needs a live lease of a recording
+that exists.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from ..expiry import ExpiryTimer
 from . import watermark as wm
 
 CACHE_BYTES = 48 * 1024 * 1024
@@ -59,6 +61,7 @@ class AnalysisCache:
         self._items: OrderedDict[ClipRef, tuple[Analysis, float]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._expiry = ExpiryTimer(self._sweep, name="overheard-analysis-expiry")
         self.hits = 0
         self.misses = 0
 
@@ -87,12 +90,23 @@ class AnalysisCache:
             while self._bytes > self.max_bytes:
                 _, (dropped, _made) = self._items.popitem(last=False)
                 self._bytes -= dropped.nbytes
+        self._expiry.arm(self.max_age_s)
 
     def _expire(self) -> None:
         """Drop analyses older than ``max_age_s`` (the caller holds the lock)."""
         oldest = self._clock() - self.max_age_s
         for ref in [r for r, (_, made) in self._items.items() if made < oldest]:
             self._bytes -= self._items.pop(ref)[0].nbytes
+
+    def _sweep(self) -> float | None:
+        """The expiry timer's sweep, for a process that stopped serving: seconds until the oldest
+        analysis left is due, None when none is."""
+        with self._lock:
+            self._expire()
+            if not self._items:
+                return None
+            made = min(made for _, made in self._items.values())
+            return made + self.max_age_s - self._clock()
 
     def forget(self, recording_ids: list[str]) -> None:
         """Drop the analyses of these recordings' renditions (blob keys name the recording)."""
