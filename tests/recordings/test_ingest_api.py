@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from sqlalchemy import func, select, text
 
 from overheard import audit
+from overheard.customer.retention import sweep_retention
+from overheard.db import transaction
+from overheard.households import Household
 from overheard.jobs import Job
 from overheard.recordings.models import Recording
 from tests.conftest import tone_wav
@@ -155,3 +161,46 @@ def test_admission_reads_device_key_limit_and_replay_in_one_statement(
         assert len(selects) == 3 and replay.replay is not None and replay.replay.id == stored
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def _stored_capture(client, platform, token: str, stamp: str) -> tuple[str, datetime, datetime]:
+    before = datetime.now(UTC)
+    resp = client.post(
+        "/api/v1/utterances", content=tone_wav(), headers={**auth(token), "X-Captured-At": stamp}
+    )
+    assert resp.status_code == 201, resp.text
+    with platform.sessions() as s:
+        rec = s.get(Recording, resp.json()["id"])
+        return rec.id, rec.captured_at, before
+
+
+@pytest.mark.parametrize("ahead", [timedelta(hours=20), timedelta(seconds=90)])
+def test_a_device_clock_ahead_cannot_stretch_the_households_retention(
+    client, platform, make_household, ahead
+):
+    """A clip is not captured after it arrived: a day-ahead clock would keep it past 24 hours."""
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        s.get(Household, hh.household_id).retention = "24_hours"
+    stamp = (datetime.now(UTC) + ahead).isoformat()
+    rid, captured, before = _stored_capture(client, platform, hh.device_token, stamp)
+    assert before <= captured <= datetime.now(UTC)  # the time of receipt
+    sweep_retention(platform, datetime.now(UTC) + timedelta(hours=24, minutes=1))
+    with platform.sessions() as s:
+        assert s.get(Recording, rid) is None  # gone after the household's 24 hours
+
+
+def test_a_device_clock_that_was_never_set_does_not_get_its_clip_swept_at_once(
+    client, platform, make_household
+):
+    """A clock counting from 1970 since power-on: the clip is not years old, it is kept."""
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        s.get(Household, hh.household_id).retention = "3_months"
+    rid, captured, before = _stored_capture(
+        client, platform, hh.device_token, "1970-01-01T00:00:42Z"
+    )
+    assert before <= captured <= datetime.now(UTC)
+    sweep_retention(platform, datetime.now(UTC))
+    with platform.sessions() as s:
+        assert s.get(Recording, rid) is not None

@@ -32,7 +32,11 @@ router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(dev
 MAX_CLOCK_SKEW = timedelta(days=1)
 """How far in the future a device's capture time may lie."""
 EARLIEST_CAPTURE = datetime(1970, 1, 1, tzinfo=UTC)
-"""Capture times before this are a device clock that was never set."""
+"""Capture times before this are refused: not a time any clock gives."""
+CLOCK_SET_SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+"""A capture time before this comes from a device clock that was never set (one that counts from
+1970 since power-on): the time of receipt stands in for it, so that the retention sweep does not
+delete the clip as years old, and "delete what I said today" finds it."""
 CONTAINER_OF_TYPE = {
     "audio/wav": "WAV",
     "audio/x-wav": "WAV",
@@ -180,7 +184,8 @@ DeviceDep = Annotated[Device, Depends(current_device)]
 
 
 def parse_captured_at(value: str | None, now: datetime) -> datetime | None:
-    """An RFC 3339 time with a zone, not more than a day in the future."""
+    """An RFC 3339 time with a zone, not more than a day in the future; None (the time of receipt
+    stands in) for a clock that was never set (before ``CLOCK_SET_SINCE``)."""
     if value is None:
         return None
     try:
@@ -196,7 +201,7 @@ def parse_captured_at(value: str | None, now: datetime) -> datetime | None:
         raise InvalidHeader("X-Captured-At lies before 1970", code="bad_timestamp")
     if utc - now > MAX_CLOCK_SKEW:
         raise InvalidHeader("X-Captured-At lies in the future", code="bad_timestamp")
-    return utc
+    return utc if utc >= CLOCK_SET_SINCE else None
 
 
 def check_idempotency_key(value: str | None) -> str | None:

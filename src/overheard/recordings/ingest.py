@@ -181,7 +181,10 @@ def ingest(
     key = admitted.key
     assert key is not None
     clip = decode_upload(body, platform.audio_limits)
-    recording = _new_recording(device, clip, captured_at or received, received, idempotency_key)
+    # A clip is not captured after it arrives: a device clock that runs ahead would otherwise keep
+    # it past its household's retention (a day ahead: a 24-hour choice kept for two).
+    captured = min(captured_at, received) if captured_at is not None else received
+    recording = _new_recording(device, clip, captured, received, idempotency_key)
     recording.body_digest = digest
     # The blob is durable before the row commits; it is written outside any write transaction, so
     # concurrent uploads sync their blobs side by side and then share one commit. The key read
