@@ -11,10 +11,14 @@ from sqlalchemy import select
 
 from overheard.audit import AuditEvent
 from overheard.db import transaction
+from overheard.errors import Conflict
 from overheard.recordings import voice_delete
 from overheard.recordings.models import Recording
 from overheard.review import hooks
-from overheard.review.models import ReviewTask, TaskState
+from overheard.review.annotations import submit
+from overheard.review.content import AnnotationInput
+from overheard.review.lead import ask_second, gold_from
+from overheard.review.models import Annotation, ReviewTask, TaskState
 from overheard.review.policy import Decision
 from overheard.review.queue import claim, lease_is_live
 from overheard.review.sampler import sample_after_transcription
@@ -103,3 +107,31 @@ def test_the_sampler_leaves_out_what_a_pending_deletion_may_name(
     lapsed = T0 + timedelta(seconds=CONFIRM_S + 1)
     [afterwards] = add_recordings(home, at=lapsed)
     assert sampled(platform, afterwards, policy, rng, lapsed) == Decision.SAMPLED
+
+
+def test_a_lead_cannot_bring_back_into_review_what_a_pending_deletion_names(
+    platform, make_home, add_recordings, policy, rng
+):
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               policy, now=later(-7))  # fmt: skip
+    with platform.sessions() as s:
+        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    [command] = add_recordings(home, at=T0)
+    voice_delete.ask(platform, command, "delete_last")
+    for act in (
+        lambda s: ask_second(s, annotation, "L-0001", later(1)),
+        lambda s: gold_from(s, platform.gate, annotation, "L-0001", later(1)),
+    ):
+        with pytest.raises(Conflict), transaction(platform.sessions) as s:
+            act(s)
+    with platform.sessions() as s:
+        assert s.scalars(
+            select(ReviewTask).where(
+                ReviewTask.recording_id == said.id, ReviewTask.state == TaskState.QUEUED.value
+            )
+        ).first() is None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..errors import BadRequest, Conflict, NotFound
+from ..recordings import voice_delete
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording, Status
 from ._tasks import new_short_id
@@ -19,13 +20,15 @@ from .flags import is_excluded
 from .models import Annotation, GoldItem
 
 
-def _check_goldable(session: Session, recording: Recording | None) -> Recording:
+def _check_goldable(session: Session, recording: Recording | None, now: datetime) -> Recording:
     if recording is None or recording.status != Status.TRANSCRIBED.value:
         raise NotFound("no such reviewable recording", code="recording_not_found")
     if not has_consent(session, recording.household_id):
         raise Conflict("the household does not take part in review", code="no_consent")
     if is_excluded(session, recording.id):
         raise Conflict("this recording is excluded from review use", code="excluded")
+    if voice_delete.pending_near(session, recording, now):
+        raise Conflict("the household asked by voice to delete this recording", code="excluded")
     reviewed = session.scalar(
         select(Annotation.id).where(
             Annotation.recording_id == recording.id, Annotation.kind == "review"
@@ -47,7 +50,7 @@ def make_gold(
     now: datetime,
 ) -> GoldItem:
     """A gold item from a reviewed recording, its answer given or copied from an annotation."""
-    recording = _check_goldable(session, session.get(Recording, recording_id))
+    recording = _check_goldable(session, session.get(Recording, recording_id), now)
     if (answer is None) == (from_annotation_id is None):
         raise BadRequest("give an answer or an annotation to copy, not both")
     if from_annotation_id is not None:

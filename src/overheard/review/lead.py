@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..errors import Conflict, NotFound
+from ..recordings import voice_delete
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from .annotations import queue_second
@@ -76,7 +77,9 @@ def recent_reviewed(session: Session, limit: int = RECENT_LIMIT) -> list[Reviewe
     ]
 
 
-def _first_pass(session: Session, annotation_id: str) -> tuple[Annotation, ReviewTask, Recording]:
+def _first_pass(
+    session: Session, annotation_id: str, now: datetime
+) -> tuple[Annotation, ReviewTask, Recording]:
     found = session.execute(
         select(Annotation, ReviewTask)
         .join(ReviewTask, ReviewTask.id == Annotation.task_id)
@@ -88,12 +91,14 @@ def _first_pass(session: Session, annotation_id: str) -> tuple[Annotation, Revie
         raise NotFound("no such reviewed clip", code="annotation_not_found")
     if not has_consent(session, recording.household_id) or is_excluded(session, recording.id):
         raise Conflict("this clip is no longer in review use", code="excluded")
+    if voice_delete.pending_near(session, recording, now):
+        raise Conflict("the household asked by voice to delete this clip", code="excluded")
     return found[0], found[1], recording
 
 
 def ask_second(session: Session, annotation_id: str, lead: str, now: datetime) -> ReviewTask:
     """Queue a double-check of a reviewed clip (never for its first annotator); once per clip."""
-    annotation, task, recording = _first_pass(session, annotation_id)
+    annotation, task, recording = _first_pass(session, annotation_id, now)
     existing = session.scalar(
         select(ReviewTask.id).where(
             ReviewTask.first_task_id == task.id, ReviewTask.state != TaskState.WITHDRAWN.value
@@ -118,7 +123,7 @@ def gold_from(
     session: Session, gate: ContentGate, annotation_id: str, lead: str, now: datetime
 ) -> GoldItem:
     """A gold item whose answer is this reviewed annotation; once per recording."""
-    annotation, _task, recording = _first_pass(session, annotation_id)
+    annotation, _task, recording = _first_pass(session, annotation_id, now)
     active = session.scalar(
         select(GoldItem.id).where(GoldItem.recording_id == recording.id, GoldItem.active.is_(True))
     )
