@@ -526,7 +526,11 @@ def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> Non
 
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
-    """A job that gave up leaves its recording ``failed`` with the reason."""
+    """A job that gave up leaves its recording ``failed`` with the reason (``Type: message``).
+
+    The audit event, which outlives every deletion, names only the exception's type: a message
+    (a library's ``KeyError`` on a recognised word, a parser quoting its input) may hold content,
+    and that stays on the recording's row, which goes with the recording."""
     with transaction(platform.sessions) as session:
         session.execute(
             update(Recording)
@@ -538,7 +542,7 @@ def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
             actor=ACTOR,
             action="pipeline.failed",
             subject=recording_id,
-            reason=reason[:200],
+            reason=reason.split(":", 1)[0].strip()[:64],
         )
 
 
