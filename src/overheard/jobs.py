@@ -245,7 +245,11 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
         return _put_back(platform, job, later, now())
     except Exception as exc:  # any handler error is recorded, never lost
         reason = f"{type(exc).__name__}: {exc}"
-        log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
+        # The log names the type only (a message may quote content, and logs are kept apart from
+        # every deletion); the message and trace go to the job's row, deleted with its subject.
+        log.warning(
+            "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, type(exc).__name__
+        )
         JOB_RUNS.labels(job.kind, "failed").inc()
         return _record_failure(platform, job, reason, traceback.format_exc(), now())
     JOB_RUNS.labels(job.kind, "done").inc()

@@ -31,3 +31,22 @@ def test_a_failed_recording_leaves_no_words_in_the_audit_log(client, platform, m
         assert event.reason == "KeyError"
         left = " ".join(str(e.reason) + str(e.details) for e in s.scalars(select(AuditEvent)))
     assert "four three" not in left
+
+
+def test_a_failed_job_logs_no_message(platform, caplog):
+    """A job kind whose handler fails with content in its message: the log names the type."""
+    from overheard import jobs
+    from overheard.db import transaction
+
+    def fails(_platform, _subject: str) -> None:
+        raise KeyError(SAID)
+
+    jobs.register("test.quotes_content", fails)
+    with transaction(platform.sessions) as s:
+        job_id = jobs.enqueue(s, "test.quotes_content", "nothing").id
+    job = jobs.claim(platform.sessions, job_id=job_id)
+    with caplog.at_level("INFO", logger="overheard.jobs"):
+        jobs.run_claimed(platform, job)
+    assert "KeyError" in caplog.text and "four three" not in caplog.text
+    with platform.sessions() as s:
+        assert SAID in (s.get(jobs.Job, job_id).last_error or "")  # on the row, for the operator
