@@ -1,6 +1,7 @@
 """A voice deletion takes what it names out of review when it is asked or scheduled, not when it
 is carried out: no reviewer hears "that" while the household's question or undo period runs, and
-the sampler leaves out a recording such a pending deletion may name."""
+the sampler, a lead's actions and an annotator's undo leave out a recording such a pending deletion
+may name (the undo also a clip of a household that turned review off)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from overheard.recordings import voice_delete
 from overheard.recordings.models import Recording
 from overheard.review import hooks
 from overheard.review.annotations import submit
+from overheard.review.consent import set_human_review
 from overheard.review.content import AnnotationInput
 from overheard.review.lead import ask_second, gold_from
 from overheard.review.models import Annotation, ReviewTask, TaskState
 from overheard.review.policy import Decision
 from overheard.review.queue import claim, lease_is_live
 from overheard.review.sampler import sample_after_transcription
+from overheard.review.undo import UndoRefused, undo_submit
 
 from .conftest import T0, later
 
@@ -135,3 +138,31 @@ def test_a_lead_cannot_bring_back_into_review_what_a_pending_deletion_names(
                 ReviewTask.recording_id == said.id, ReviewTask.state == TaskState.QUEUED.value
             )
         ).first() is None
+
+
+@pytest.mark.parametrize("leaves", ["consent_off", "voice_deletion"])
+def test_an_undo_does_not_lease_again_a_clip_that_left_review(
+    platform, make_home, add_recordings, policy, rng, leaves
+):
+    """An annotator may take back an answer while its lease would have lived, and gets the clip
+    again: not once the household turned review off or asked by voice to delete the clip."""
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               policy, now=later(-7))  # fmt: skip
+    with platform.sessions() as s:
+        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    if leaves == "consent_off":
+        with transaction(platform.sessions) as s:
+            set_human_review(s, home.household_id, False, actor="customer", now=later(-6))
+    else:
+        [command] = add_recordings(home, at=T0)
+        voice_delete.ask(platform, command, "delete_last")
+    with pytest.raises(UndoRefused), transaction(platform.sessions) as s:
+        undo_submit(s, annotation, "R-0001", policy, now=later(1))
+    with platform.sessions() as s:
+        assert not lease_is_live(s, lease.lease_id, now=later(2))
+    assert task_of(platform, said.id).state == TaskState.DONE.value

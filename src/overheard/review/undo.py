@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..errors import Conflict, NotFound
-from ..recordings.models import SealedText
+from ..recordings import voice_delete
+from ..recordings.models import Recording, SealedText
+from .consent import has_consent
 from .content import annotation_kind
+from .flags import is_excluded
 from .models import Agreement, Annotation, ReviewTask, TaskState
 from .policy import Reason, ReviewPolicy
 from .queue import Lease, held_by, lease_of
@@ -80,6 +83,17 @@ def _check_undoable(
     )
     if compared is not None or started is not None:
         raise UndoRefused("another annotator has already worked on this clip")
+    _check_still_in_review(session, task, now)
+
+
+def _check_still_in_review(session: Session, task: ReviewTask, now: datetime) -> None:
+    """A clip that left review since the answer (the household turned review off, a flag or a
+    lead excluded it, a voice deletion may name it) is not leased again by an undo."""
+    recording = session.get(Recording, task.recording_id)
+    if recording is None or not has_consent(session, task.household_id):
+        raise UndoRefused("this clip is no longer in review")
+    if is_excluded(session, recording.id) or voice_delete.pending_near(session, recording, now):
+        raise UndoRefused("this clip is no longer in review")
 
 
 def _release_held(session: Session, annotator: str, now: datetime) -> None:
