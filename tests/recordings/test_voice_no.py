@@ -296,12 +296,19 @@ def test_a_no_from_another_household_cancels_nothing(client, platform, make_hous
 
 def test_a_no_captured_after_the_undo_period_cancels_nothing(client, platform, make_household):
     undo_s = platform.settings.voice_delete_undo_s
+    voice_delete.register()
+    hh = make_household()
+    command = upload(client, hh.device_token, undo_s + 120)
+    voice_delete.ask(platform, recording(platform, command), "delete_last")
+    yes = upload(client, hh.device_token, undo_s + 110)
+    processed = datetime.now(UTC) - timedelta(seconds=undo_s + 100)  # its undo period is over
+    assert voice_delete.answer(platform, recording(platform, yes), now=processed) == command
     # captured after the undo period ran out, before any worker got to the deletion
-    hh, _, command, yes, late = yes_then(client, platform, make_household, undo_s + 30)
+    late = upload(client, hh.device_token, 60)
     answered(platform, late, "no", 0.9)
     assert voice_job(platform, command).state == "queued"
     assert events(platform, "voice_delete.declined") == []
-    in_time = upload(client, hh.device_token, 1)  # captured in the period, processed later
+    in_time = upload(client, hh.device_token, undo_s + 105)  # in the period, processed later
     answered(platform, in_time, "no", 0.9)
     assert voice_job(platform, command).state == voice_delete.CANCELLED
     [declined] = events(platform, "voice_delete.declined")
