@@ -177,3 +177,22 @@ def test_switching_the_method_remakes_renditions_with_it(served, make_household)
     assert made[-1].details["method"] == "world"
     world = stored_rendition(served, clip.recording_id)
     assert len(world) == len(knnvc) and not np.array_equal(world, knnvc)
+
+
+def test_turning_review_off_removes_the_households_renditions(platform, make_household):  # type: ignore[no-untyped-def]
+    """A rendition exists only to be reviewed: when the household turns review off, it goes (its
+    blob by a purge), as with a ``sensitive`` flag; another household's stays."""
+    from overheard.review.consent import set_human_review
+
+    serving.register()
+    clip, other = add_clip(platform, make_household), add_clip(platform, make_household)
+    for each in (clip, other):
+        sample_after_transcription_only(platform, each)
+        prepare(platform, each.recording_id)
+    with transaction(platform.sessions) as s:
+        set_human_review(s, clip.household_id, False, actor="customer", now=later(1))
+    assert list(platform.blobs.list(f"disguised/{clip.household_id}/")) == []
+    assert len(list(platform.blobs.list(f"disguised/{other.household_id}/"))) == 1
+    with platform.sessions() as s:
+        kept = list(s.scalars(select(DisguisedClip.recording_id)))
+    assert kept == [other.recording_id]

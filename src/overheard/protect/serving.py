@@ -31,6 +31,7 @@ from ..errors import NotFound, OverheardError
 from ..platform import Platform
 from ..recordings.deletion import DELETION_HOOKS
 from ..recordings.models import Recording
+from ..review import consent
 from ..review.content import annotation_kind, open_answer
 from ..review.errors import LeaseExpired
 from ..review.flags import FLAG_HOOKS, FlagEvent
@@ -39,7 +40,7 @@ from ..review.policy import Flag
 from ..review.queue import Lease, lease_of
 from ..speech.audio import to_wav_bytes
 from . import _cache, _marking, focus, rendition
-from ._tables import Watermark
+from ._tables import DisguisedClip, Watermark
 from .disguise import SAMPLE_RATE_HZ
 from .redact import redact
 from .timeline import StaffWord, staff_words
@@ -547,11 +548,27 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
     return {"disguised_copies": removed} if removed else {}
 
 
+def on_review_off(session: Session, household_id: str) -> None:
+    """The household turned review off: its disguised renditions, made only for review, go."""
+    ids = list(
+        session.scalars(
+            select(DisguisedClip.recording_id)
+            .join(Recording, Recording.id == DisguisedClip.recording_id)
+            .where(Recording.household_id == household_id)
+        )
+    )
+    _cache.purge(session, ids)
+    _marking.CACHE.forget(ids)
+
+
 def register() -> None:
-    """Install the deletion and ``sensitive`` flag hooks and the rendition job (idempotent)."""
+    """Install the deletion, ``sensitive`` flag and review-off hooks and the rendition job
+    (idempotent)."""
     rendition.register()
     if on_recordings_deleted not in DELETION_HOOKS:
         DELETION_HOOKS.append(on_recordings_deleted)
+    if on_review_off not in consent.OFF_HOOKS:
+        consent.OFF_HOOKS.append(on_review_off)
     hooks = FLAG_HOOKS.setdefault(Flag.SENSITIVE, [])
     if on_sensitive not in hooks:
         hooks.append(on_sensitive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
@@ -13,6 +14,9 @@ from ..households import Household
 from ._tasks import withdraw_household
 
 CONSENT_WITHDRAWN = "consent_withdrawn"
+OFF_HOOKS: list[Callable[[Session, str], object]] = []
+"""Called with the household id in the transaction that turns its review off: copies made only
+for review (disguised renditions) go with it."""
 
 
 _LOCK_HOUSEHOLD = (
@@ -37,6 +41,8 @@ def set_human_review(
         raise NotFound(f"no household {household_id}", code="household_not_found")
     household.human_review = on
     withdrawn = 0 if on else withdraw_household(session, household_id, CONSENT_WITHDRAWN)
+    for hook in () if on else OFF_HOOKS:
+        hook(session, household_id)
     audit.append(
         session,
         actor=actor,
