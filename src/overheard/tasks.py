@@ -10,18 +10,27 @@ from .jobs import Periodic
 
 log = logging.getLogger(__name__)
 
-def register_all() -> None:
-    """Register the handlers of every job kind."""
-    from . import learn, purges
+def register_hooks() -> None:
+    """Install the hooks a deletion, a consent change or a voice deletion runs (review tasks,
+    exports, working copies, models, renditions): every process that can delete needs them, the
+    web processes included, which load no job handler (nor the speech stack)."""
+    from . import learn
     from .protect import serving
     from .review import hooks as review_hooks
+
+    review_hooks.register()
+    learn.register()
+    serving.register()
+
+
+def register_all() -> None:
+    """Register the handlers of every job kind, and the hooks."""
+    from . import purges
     from .speech import pipeline
 
     purges.register()
     pipeline.register()
-    review_hooks.register()
-    learn.register()
-    serving.register()
+    register_hooks()
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]

@@ -147,8 +147,12 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     """The ASGI app over ``platform``; starts and stops the in-process workers with its lifespan.
 
     ``run_workers=False`` (one of several web processes, or a test): no job workers and no timers
-    here; the ``serve`` process that spawned the web processes runs them, once.
+    here; the ``serve`` process that spawned the web processes runs them, once. The deletion and
+    consent hooks are installed either way: a customer deletes through any web process.
     """
+    from .tasks import register_hooks
+
+    register_hooks()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
