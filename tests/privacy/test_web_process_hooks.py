@@ -20,6 +20,7 @@ from overheard.recordings.deletion import DELETION_HOOKS
 from overheard.recordings.voice_delete import HOLD_HOOKS
 from overheard.review.consent import OFF_HOOKS
 from overheard.web import create_app
+HEAVY = ("scipy", "sklearn", "onnxruntime", "ctranslate2", "openwakeword", "pocketsphinx", "torch")
 
 settings = Settings(data_dir=Path(sys.argv[1]), workers=1).resolved()
 initialise(settings)
@@ -29,7 +30,7 @@ print(json.dumps({
     "deletion": [name(h) for h in DELETION_HOOKS],
     "hold": [name(h) for h in HOLD_HOOKS],
     "off": [name(h) for h in OFF_HOOKS],
-    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in ("scipy", "sklearn", "onnxruntime")),
+    "heavy": sorted(m for m in sys.modules if m.split(".")[0] in HEAVY),
 }))
 """
 
