@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
@@ -29,6 +30,7 @@ from .errors import OverheardError, ServiceUnavailable
 from .observe import RequestContext, route_of
 from .platform import Platform
 from .privacy import routes as privacy_routes
+from .protect import redact
 from .proxies import trusted_proxies
 from .recordings import api as recordings_api
 from .unavailable import backend_unavailable
@@ -156,6 +158,9 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before the first request: a reviewer's first text would otherwise load these, and several
+        # first requests at once held up everything else in the process (event loop included).
+        await run_in_threadpool(redact.warm_up)
         if run_workers:
             from .tasks import housekeeping, register_all
 

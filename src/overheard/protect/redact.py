@@ -66,6 +66,16 @@ def find_pii(text: str) -> list[Span]:
     return merge(Span(start, end, entity) for start, end, entity in found)
 
 
+WARM_UP_TEXT = "call John Smith at 12 Oak Street, Springfield, born 3 May 1990, on 555 0100"
+"""A text that makes redaction load every table it reads (names, places, street types, dates)."""
+
+
+def warm_up() -> None:
+    """Load the tables redaction reads once per process (0.1–0.5 s of CPU), so that the first text
+    a web process redacts, a reviewer's, does not wait for them."""
+    redact(WARM_UP_TEXT)
+
+
 def redact(text: str) -> str:
     """The text with every PII span replaced by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``."""
     for _ in range(MAX_PASSES):
