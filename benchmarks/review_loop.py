@@ -15,7 +15,12 @@ runs for ``--seconds`` (bounded) on fresh tasks. Printed per level:
 * cycles/s, p50/p99 of one cycle (milliseconds);
 * duplicates: tasks handed to more than one client (must be 0);
 * server CPU per cycle: user + system CPU of the server process tree during the level ÷ cycles;
-* RSS: resident memory of the server process tree at the end of the level (MB).
+* RSS: resident memory of the server process tree at the end of the level (MB);
+* load: the machine's 1-minute load average as the level began.
+
+``--compare ../main/src --rounds 2`` runs every level on a server importing that source ("before")
+and on one importing this checkout ("after"), taking turns (before, after, after, before, …) on the
+same seeded database, so a change is measured against its baseline in the same session.
 
 Goals (issue 13, this 2-core machine): CPU/cycle ≤ 10 ms; 1-client p99 ≤ 30 ms; 8 clients p99 ≤ 100 ms;
 50 clients p99 ≤ 250 ms; 0 duplicates. The serve limit per staff member is opened for the run
@@ -275,8 +280,11 @@ def bench(
     tmp: Path,
     levels: tuple[int, ...] = LEVELS,
     loop: Callable[[ReviewClient], tuple[str, float] | None] = short_cycle,
+    sources: tuple[tuple[str, Path | None], ...] = (("", None),),
+    rounds: int = 1,
 ) -> list[tuple[str, ...]]:
-    """Rows for one database."""
+    """Rows for one database: every level on a server of each source (label, ``src`` directory or
+    None for this one), the order of the sources reversed every other round, on one seeded database."""
     settings = Settings(data_dir=tmp / name, database_url=url, workers=0).resolved()
     initialise(settings)
     platform = Platform.open(settings)
@@ -285,23 +293,48 @@ def bench(
     clips = real_clips(data, CLIPS)
     made = disguised(clips)
     os.environ.update(EXTRA_ENV)
-    server, base = start_server(settings)
+    rows = []
+    try:
+        for turn in range(rounds):
+            for label, source in sources if turn % 2 == 0 else sources[::-1]:
+                tag = f"{name} {label}".strip()
+                rows += _levels(tag, settings, source, platform, home, clips, made, team, seconds, levels, loop)
+    finally:
+        platform.close()
+    return rows
+
+
+def _levels(
+    tag: str,
+    settings: Settings,
+    source: Path | None,
+    platform: Platform,
+    home: tuple[str, str],
+    clips: list[np.ndarray],
+    made: list[bytes],
+    team: list,  # type: ignore[type-arg]
+    seconds: float,
+    levels: tuple[int, ...],
+    loop: Callable[[ReviewClient], tuple[str, float] | None],
+) -> list[tuple[str, ...]]:
+    """Every level against one server started from ``source``."""
+    server, base = start_server(settings, source=source)
     rows = []
     try:
         clients = sign_in_each(base, team)
         for n in levels:
             seed(platform, home, clips, made, int(TASKS_PER_S * seconds))
+            load = os.getloadavg()[0]
             level = run_level(lambda i: loop(clients[i]), n, seconds, server.pid)
             _CARRIED.clear()  # tasks claimed for a next cycle that will not come
             _drain(platform)
-            rows.append(row(name, level))
+            rows.append((*row(tag, level), f"{load:.1f}"))
             print(" | ".join(rows[-1]), flush=True)
         for client in clients:
             client.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
-        platform.close()
     return rows
 
 
@@ -329,13 +362,27 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--clients", default=",".join(map(str, LEVELS)), help="comma-separated levels")
     parser.add_argument("--loop", choices=sorted(LOOPS), default="two", help="requests per task")
+    parser.add_argument(
+        "--compare", type=Path, default=None,
+        help="another src directory (e.g. main's): its server and this one take turns on each database",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="turns of each source (with --compare)")
     args = parser.parse_args()
     levels = tuple(int(n) for n in args.clients.split(","))
-    header = ("database", "clients", "cycles/s", "p50 ms", "p99 ms", "cycles", "dup", "CPU ms/cycle", "RSS MB")
+    sources: tuple[tuple[str, Path | None], ...] = (("", None),)
+    if args.compare is not None:
+        sources = (("before", args.compare.resolve()), ("after", None))
+    header = (
+        "database", "clients", "cycles/s", "p50 ms", "p99 ms", "cycles", "dup", "CPU ms/cycle", "RSS MB",
+        "load",
+    )  # fmt: skip
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, url in databases(Path(tmp), set(args.databases.split(","))):
-            rows += bench(name, url, args.seconds, args.data, Path(tmp), levels, LOOPS[args.loop])
+            rows += bench(
+                name, url, args.seconds, args.data, Path(tmp), levels, LOOPS[args.loop], sources,
+                args.rounds,
+            )  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for line in [header, tuple("-" * w for w in widths), *rows]:
