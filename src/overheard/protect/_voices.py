@@ -36,7 +36,8 @@ voice is stored with leaves a faint residue in the gaps between sentences, not d
 _ALIGN = 320
 """Cuts fall on multiples of one content frame (20 ms), which is 4 WORLD frames."""
 
-_loaded: dict[str, _knnvc.TargetVoice] = {}
+_loaded: dict[tuple[str, str], _knnvc.TargetVoice] = {}
+"""Pools built in this process, by voice name and content encoder."""
 _lock = threading.Lock()
 
 
@@ -55,9 +56,9 @@ def read_speech(name: str) -> np.ndarray:
     return x
 
 
-def features(x: np.ndarray) -> np.ndarray:
+def features(x: np.ndarray, encoder: str = "tiny.en") -> np.ndarray:
     """Raw content features of float 16 kHz ``x`` as the disguise uses them (frames × dims)."""
-    return _content.whisper_features(x, WINDOW_MEL_FRAMES)
+    return _content.whisper_features(x, WINDOW_MEL_FRAMES, encoder)
 
 
 def cuts(x: np.ndarray) -> list[int]:
@@ -89,19 +90,26 @@ def analyse_coded(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(f0s), np.concatenate(envs), np.concatenate(aps)
 
 
-def voice_from(name: str, x: np.ndarray) -> _knnvc.TargetVoice:
-    """A target voice pool built from float 16 kHz speech ``x``."""
+def voice_from(name: str, x: np.ndarray, encoder: str = "tiny.en") -> _knnvc.TargetVoice:
+    """A target voice pool built from float 16 kHz speech ``x``, matched by ``encoder``'s features."""
     f0, env, ap = analyse_coded(x)
     window = WINDOW_MEL_FRAMES // _content.ENCODER_STRIDE
-    return _knnvc.build_coded_voice(name, f0, env, ap, features(x), window)
+    return _knnvc.build_coded_voice(name, f0, env, ap, features(x, encoder), window)
 
 
-def load(name: str) -> _knnvc.TargetVoice:
-    """The named target voice, built on first use in this process."""
+def load(name: str, encoder: str = "tiny.en") -> _knnvc.TargetVoice:
+    """The named target voice with ``encoder``'s content features, built on first use in this
+    process; another encoder's pool of the same voice, if loaded, lends it its WORLD frames."""
     if name not in VOICE_FILES:
         raise KeyError(f"unknown disguise voice {name!r}; shipped: {', '.join(names())}")
     with _lock:
-        voice = _loaded.get(name)
+        voice = _loaded.get((name, encoder))
         if voice is None:
-            voice = _loaded[name] = voice_from(name, read_speech(name))
+            other = next((v for (n, _), v in _loaded.items() if n == name), None)
+            if other is None:
+                voice = voice_from(name, read_speech(name), encoder)
+            else:
+                window = WINDOW_MEL_FRAMES // _content.ENCODER_STRIDE
+                voice = _knnvc.with_features(other, features(read_speech(name), encoder), window)
+            _loaded[name, encoder] = voice
         return voice

@@ -52,6 +52,14 @@ class KnnConfig:
     """Shift of the target voice's median pitch, semitones."""
     smooth_frames: int = 1
     """Width of the moving average over the converted envelope, 5 ms frames (1 = none)."""
+    encoder: str = "tiny.en"
+    """Whisper encoder whose output frames are matched (``_content.ENCODERS``)."""
+    context: int = 0
+    """Neighbouring content frames on each side compared along with a frame (0 = the frame alone)."""
+    temperature: float = 0.0
+    """Softmax temperature on the matched frames' cosines for their averaging weights (0 = mean)."""
+    source_aperiodicity: bool = False
+    """Keep the speaker's own aperiodicity instead of the matched frames'."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,14 @@ class KnnParams:
     """Shift of the target voice's median pitch, semitones."""
     smooth_frames: int = 1
     """Moving-average width over the converted envelope, 5 ms frames."""
+    encoder: str = "tiny.en"
+    """Whisper encoder whose output frames are matched."""
+    context: int = 0
+    """Neighbouring content frames on each side compared along with a frame."""
+    temperature: float = 0.0
+    """Softmax temperature of the averaging weights (0 = plain mean)."""
+    source_aperiodicity: bool = False
+    """Keep the speaker's own aperiodicity."""
 
 
 def draw_knn_params(rng: np.random.Generator, config: KnnConfig = KnnConfig()) -> KnnParams:
@@ -78,6 +94,10 @@ def draw_knn_params(rng: np.random.Generator, config: KnnConfig = KnnConfig()) -
         f0_contour_scale=_uniform(rng, *config.f0_contour_scale_range),
         f0_shift_semitones=_uniform(rng, *config.f0_shift_range_semitones),
         smooth_frames=config.smooth_frames,
+        encoder=config.encoder,
+        context=config.context,
+        temperature=config.temperature,
+        source_aperiodicity=config.source_aperiodicity,
     )
 
 
@@ -190,16 +210,19 @@ def _convert(x: np.ndarray, params: KnnParams, rate: int) -> np.ndarray:
         raise AudioRejected(
             f"the knnvc disguise needs 16 kHz audio, got {rate} Hz", code="bad_rate"
         )
-    voice = _voices.load(params.voice)
+    voice = _voices.load(params.voice, params.encoder)
     analysis = _world.analyse(x, rate)
     converted = _knnvc.convert(
         analysis,
-        _voices.features(x),
+        _voices.features(x, params.encoder),
         voice,
         k=params.k,
         contour_scale=params.f0_contour_scale,
         shift_semitones=params.f0_shift_semitones,
         smooth_frames=params.smooth_frames,
+        context=params.context,
+        temperature=params.temperature,
+        source_aperiodicity=params.source_aperiodicity,
         rate=rate,
     )
     return _world.synthesise(converted, rate, len(x))
