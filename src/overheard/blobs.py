@@ -11,6 +11,7 @@ folder of other keys (``a`` and ``a/b`` together); S3 does not enforce this, so 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import secrets
@@ -25,6 +26,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from overheard.errors import ConfigError, Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 KEY_MAX_BYTES = 512
 """Longest key accepted, in bytes (S3 allows 1024; a store prefix takes part of that)."""
@@ -93,6 +96,19 @@ class BlobStore(Protocol):
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
         ...
+
+
+def delete_quietly(store: BlobStore, keys: Iterable[str]) -> None:
+    """Remove ``keys`` written by a transaction that did not commit (an error is logged, not raised).
+
+    Called while that transaction's own error propagates; a blob left behind is ciphertext that no
+    row names, removed by the orphan sweep.
+    """
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception as exc:  # the caller's error is the one that matters
+            log.warning("could not remove uncommitted blob (%s)", type(exc).__name__)
 
 
 def validate_key(key: str) -> str:

@@ -32,6 +32,7 @@ from ..accounts.service import get_staff
 from ..db import transaction, utcnow
 from ..errors import BadRequest, DecryptionFailed, Forbidden, KeyUnavailable, NotFound
 from ..platform import Platform
+from ..recordings.deletion import hold_against_deletion
 from ..recordings.models import Recording
 from ..speech.audio import to_wav_bytes
 from . import _sealing, working
@@ -71,6 +72,10 @@ def _selected(
     if split not in SPLITS:
         raise BadRequest(f"split must be one of {SPLITS}", code="bad_split")
     clips = reviewed_clips(session, with_audio=True)
+    # Held until the export commits: a deletion meanwhile waits and then erases the clip keys
+    # this export gives them, or it went first and they are left out.
+    held = hold_against_deletion(session, (c.recording_id for c in clips))
+    clips = [c for c in clips if c.recording_id in held]
     sides = assign_splits(
         session, ((c.recording_id, c.household_id) for c in clips), heldout_percent=heldout_percent
     )

@@ -106,8 +106,9 @@ def _open_blob(
 
 def store(
     session: Session, gate: ContentGate, recording: Recording, pcm: bytes, *, method_version: int
-) -> None:
+) -> str:
     """Seal ``pcm`` as the recording's rendition; a replaced blob is removed once this commits.
+    Returns the new blob's key.
 
     Call inside a transaction that holds the recording's row; the blob is written before the row,
     so a crash in between leaves only ciphertext that ``sweep_orphans`` removes.
@@ -124,6 +125,7 @@ def store(
         old, row.blob_key, row.method_version = row.blob_key, key, method_version
         _after_commit(session, lambda: _delete_all(gate.blobs, [old]))
     session.flush()
+    return key
 
 
 def purge(session: Session, recording_ids: list[str]) -> int:

@@ -15,12 +15,15 @@ import logging
 import secrets
 
 import numpy as np
+from sqlalchemy.orm import Session
 
-from .. import audit, jobs
+from .. import audit, blobs, jobs
 from ..db import transaction
 from ..errors import OverheardError
 from ..platform import Platform
 from ..recordings.models import Recording
+from ..review.consent import has_consent, hold_consent
+from ..review.flags import is_excluded
 from ..review.sampler import DISGUISE_JOB
 from . import _cache
 from .disguise import DEFAULT_METHOD, METHOD_VERSIONS, disguise, draw
@@ -64,30 +67,64 @@ def _needs_rendition(rec: Recording | None, version: int | None, wanted: int) ->
 
 def render(platform: Platform, recording_id: str, rng: np.random.Generator | None = None) -> bool:
     """Make the recording's rendition if it has none of the current version; True if one was made."""
-    method, wanted = platform.settings.disguise_method, current_version(platform)
+    wanted = current_version(platform)
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id)
+        if rec is not None and not _wanted(session, rec):
+            return False  # no audio opened for a clip that has left review
         if not _needs_rendition(rec, _cache.stored_version(session, recording_id), wanted):
             return False
         assert rec is not None
         pcm = platform.gate.open_audio(session, rec, actor=ACTOR, purpose=PURPOSE)
-    fresh = disguise_pcm(pcm, rng or os_random(), method)
+    fresh = disguise_pcm(pcm, rng or os_random(), platform.settings.disguise_method)
+    written: list[str] = []
+    try:
+        return _store(platform, recording_id, fresh, wanted, written)
+    except BaseException:
+        blobs.delete_quietly(platform.blobs, written)
+        raise
+
+
+def _store(
+    platform: Platform, recording_id: str, fresh: bytes, wanted: int, written: list[str]
+) -> bool:
+    """Store ``fresh`` unless, under the locks, the clip no longer wants it; ``written`` gets the
+    blob key before the commit (the caller removes it if the commit fails)."""
     with transaction(platform.sessions) as session:
-        # Locked and checked again: a deletion or another job may have finished meanwhile.
-        rec = session.get(Recording, recording_id, with_for_update=True)
+        rec = _still_wanted(session, recording_id)
         if not _needs_rendition(rec, _cache.stored_version(session, recording_id), wanted):
             return False
         assert rec is not None
-        _cache.store(session, platform.gate, rec, fresh, method_version=wanted)
+        written.append(_cache.store(session, platform.gate, rec, fresh, method_version=wanted))
         audit.append(
             session,
             actor=ACTOR,
             action="audio.disguise",
             subject=rec.id,
             household_id=rec.household_id,
-            details={"method": method, "method_version": wanted},
+            details={"method": platform.settings.disguise_method, "method_version": wanted},
         )
     return True
+
+
+def _still_wanted(session: Session, recording_id: str) -> Recording | None:
+    """The recording, locked, if it may still have a rendition: not deleted, not flagged
+    ``sensitive``, its household's review on.
+
+    The row is locked ``FOR UPDATE`` first, then the household ``FOR SHARE`` (the sampler's
+    order): a deletion, a ``sensitive`` flag (``serving.on_sensitive`` holds the row ``FOR KEY
+    SHARE``) or review turned off either committed before these reads, or waits for this commit
+    and then removes what it stores.
+    """
+    rec = session.get(Recording, recording_id, with_for_update=True)
+    if rec is None or not hold_consent(session, rec.household_id):
+        return None
+    return None if is_excluded(session, recording_id) else rec
+
+
+def _wanted(session: Session, rec: Recording) -> bool:
+    """Unlocked: the household's review is on and the clip is not flagged ``sensitive``."""
+    return has_consent(session, rec.household_id) and not is_excluded(session, rec.id)
 
 
 def run_job(platform: Platform, recording_id: str) -> None:

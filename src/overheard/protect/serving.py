@@ -536,7 +536,17 @@ def _transcript(
 
 
 def on_sensitive(session: Session, event: FlagEvent) -> None:
-    """A ``sensitive`` flag: the clip's disguised rendition goes with it."""
+    """A ``sensitive`` flag: the clip's disguised rendition goes with it.
+
+    The row is held ``FOR KEY SHARE`` first (PostgreSQL): a rendition job holding it ``FOR UPDATE``
+    commits before the purge looks, or waits and then finds the clip excluded. A deletion's lock
+    (``FOR NO KEY UPDATE``) does not wait for this one.
+    """
+    session.execute(
+        select(Recording.id)
+        .where(Recording.id == event.recording_id)
+        .with_for_update(read=True, key_share=True)
+    )
     _cache.purge(session, [event.recording_id])
     _marking.CACHE.forget([event.recording_id])
 

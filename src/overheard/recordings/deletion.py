@@ -156,16 +156,44 @@ def _complete_now(session: Session, receipt_id: str, household_id: str, when: da
 
 
 def _owned(session: Session, household_id: str, recording_ids: list[str]) -> list[Any]:
+    """The rows to delete, locked (``FOR NO KEY UPDATE`` on PostgreSQL, in id order) before
+    anything is read from them or from the hooks' tables.
+
+    A job that writes a copy derived from a recording (the pre-wake trim's new audio, a disguised
+    rendition, an export's clip key) locks the recording's row before its check and holds it to its
+    commit: the deletion then waits for that commit and sees the copy (its blob is on the receipt),
+    or the job waits for the deletion and finds the row gone. On SQLite both hold the write lock.
+    """
     found: list[Any] = []
     for chunk in batched(sorted(set(recording_ids))):
         found += session.execute(
             select(
                 Recording.id, Recording.audio_blob, Recording.device_id, Recording.idempotency_key
-            ).where(
-                Recording.household_id == household_id, Recording.id.in_(chunk)
             )
+            .where(Recording.household_id == household_id, Recording.id.in_(chunk))
+            .order_by(Recording.id)
+            .with_for_update(key_share=True)
         ).all()
     return found
+
+
+def hold_against_deletion(session: Session, recording_ids: Iterable[str]) -> set[str]:
+    """Of ``recording_ids``, those not deleted, held (``FOR SHARE`` on PostgreSQL, in id order)
+    until this transaction ends: a deletion of one of them waits for this commit and then sees
+    what the transaction derived from it (an export's membership, for instance), or it committed
+    first and the recording is left out. For a job that copies many recordings in one transaction;
+    on SQLite the write lock already keeps deletions out."""
+    held: set[str] = set()
+    for chunk in batched(sorted(set(recording_ids))):
+        held.update(
+            session.scalars(
+                select(Recording.id)
+                .where(Recording.id.in_(chunk))
+                .order_by(Recording.id)
+                .with_for_update(read=True)
+            )
+        )
+    return held
 
 
 def _purge_rows(session: Session, ids: list[str]) -> dict[str, int]:

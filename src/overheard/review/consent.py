@@ -56,6 +56,20 @@ def set_human_review(
     return withdrawn
 
 
+_HOLD_CONSENT = (
+    select(Household.human_review)
+    .where(Household.id == bindparam("household_id"))
+    .with_for_update(read=True)
+)
+
+
+def hold_consent(session: Session, household_id: str) -> bool:
+    """Whether the household has review on, its row held ``FOR SHARE`` until this transaction ends
+    (PostgreSQL; SQLite holds the write lock): turning review off waits for this commit, or this
+    reads its commit. For a job about to store a copy made only for review."""
+    return bool(session.scalar(_HOLD_CONSENT, {"household_id": household_id}))
+
+
 def has_consent(session: Session, household_id: str) -> bool:
     """Whether the household has human review on."""
     return bool(session.scalar(select(Household.human_review).where(Household.id == household_id)))

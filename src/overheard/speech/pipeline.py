@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .. import audit, jobs, purges
+from .. import audit, blobs, jobs, purges
 from ..config import Settings, settings_section
 from ..db import transaction, utcnow
 from ..errors import ConfigError
@@ -377,9 +377,29 @@ def _store(
 
     An accidental wake's audio is not marked purged here: its purge clears ``audio_blob`` and audits
     ``audio_purged`` only once the blob is gone (see :mod:`overheard.purges`).
+
+    The row is locked before the trimmed audio is written and until it commits, so a deletion of
+    the recording either finds the trimmed blob on the row or leaves no row to trim; a transaction
+    that fails after the write removes the blob it wrote.
     """
+    written: list[str] = []
+    try:
+        _store_locked(platform, recording_id, outcome, pcm, when, written)
+    except BaseException:
+        blobs.delete_quietly(platform.blobs, written)
+        raise
+
+
+def _store_locked(
+    platform: Platform,
+    recording_id: str,
+    outcome: Outcome,
+    pcm: np.ndarray,
+    when: datetime,
+    written: list[str],
+) -> None:
     with transaction(platform.sessions) as session:
-        rec = session.get(Recording, recording_id)
+        rec = session.get(Recording, recording_id, with_for_update={"key_share": True})
         if rec is None:
             return
         rec.status = outcome.status.value
@@ -392,7 +412,9 @@ def _store(
         if accidental and platform.settings.accidental_retention_s <= 0 and rec.audio_blob:
             purge = bool(schedule_audio_purge(session, rec, reason=ACCIDENTAL_PURGE, now=when))
         elif outcome.kept_from_s is not None and outcome.kept_from_s > 0:
-            _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
+            written.append(
+                _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
+            )
         if outcome.transcript is not None and outcome.interpretation is not None:
             rec.asr_confidence = outcome.transcript.confidence
             platform.gate.seal_text(
@@ -431,8 +453,10 @@ def _keep_request_only(
     pcm: np.ndarray,
     kept_from_s: float,
     when: datetime,
-) -> None:
+) -> str:
     """Re-seal only the audio after the wake word as the recording's content; purge the received clip.
+
+    Returns the new blob's key.
 
     The received clip becomes a purge (retried until it is gone), so what was said before the wake
     word survives in no copy: not for reviewers, exports or the customer.
@@ -464,6 +488,7 @@ def _keep_request_only(
         household_id=rec.household_id,
         now=when,
     )
+    return rec.audio_blob
 
 
 def _transcript_json(transcript: Transcript) -> str:
