@@ -44,9 +44,11 @@ def interleaved(
     other: Callable[[], Any],
     *,
     at_commit: int,
+    finish_after: bool = False,
 ) -> Iterator[list[Any]]:
     """Run ``other`` in a thread just before this thread's ``at_commit``-th commit (1 = the first)
-    inside the block; yields a list that holds ``other``'s result after the block."""
+    inside the block; yields a list that holds ``other``'s result after the block. With
+    ``finish_after``, this thread goes on after that commit only once ``other`` has finished."""
     me, seen, result, errors = threading.get_ident(), [0], [], []
 
     def run() -> None:
@@ -65,11 +67,19 @@ def interleaved(
             thread.start()
             _until_done_or_blocked(platform, thread)
 
+    def after_commit(session: Session) -> None:
+        if threading.get_ident() == me and seen[0] == at_commit and thread.ident is not None:
+            thread.join(BLOCKED_WAIT_S)
+
     event.listen(platform.sessions, "before_commit", before_commit)
+    if finish_after:
+        event.listen(platform.sessions, "after_commit", after_commit)
     try:
         yield result
     finally:
         event.remove(platform.sessions, "before_commit", before_commit)
+        if finish_after:
+            event.remove(platform.sessions, "after_commit", after_commit)
         if thread.ident is not None:
             thread.join(BLOCKED_WAIT_S)
     assert seen[0] >= at_commit, "the job did not reach that commit"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
+from overheard.errors import Conflict
 from overheard.learn.export import export_sealed, open_for_training
 from overheard.learn.models import ExportMember
 from overheard.recordings.deletion import delete_recordings
@@ -34,3 +36,29 @@ def test_a_deletion_during_an_export_erases_the_clip_key_it_gave(
     summary = open_for_training(platform, tmp_path / "ex", tmp_path / "run")
     assert summary.clips == 1
     assert receipts[0].body["counts"].get("export_memberships_removed", 0) == int(victim in members)
+
+
+def test_a_deletion_while_a_training_copy_is_written_leaves_no_plaintext(
+    platform, make_home, make_reviewed, tmp_path
+):  # type: ignore[no-untyped-def]
+    """Opening an export for training writes the clips' audio in its transaction and the layouts
+    after it; a deletion that commits in between removes the folder at once. The layouts written
+    afterwards (the Kaldi writer makes its folder again) must not stay: the opening notices that its
+    working copy was removed, removes the folder and fails."""
+    home = make_home()
+    victim = make_reviewed(home, "alexa play some folk", "music_play")
+    export_sealed(platform, tmp_path / "ex")
+    run = tmp_path / "run"
+
+    def delete() -> object:
+        return delete_recordings(
+            platform, home.household_id, [victim], actor="customer", scope={"kind": "one"}
+        )
+
+    # Commit 1 registers the working copy, commit 2 ends the reading of the shards.
+    racing = interleaved(platform, delete, at_commit=2, finish_after=True)
+    with pytest.raises(Conflict) as refused, racing as receipts:
+        open_for_training(platform, tmp_path / "ex", run, formats=("kaldi",))
+    assert refused.value.code == "working_copy_removed"
+    assert not run.exists()
+    assert receipts[0].body["working_copies_removed"] == [str(run.resolve())]

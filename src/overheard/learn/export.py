@@ -286,11 +286,13 @@ def open_for_training(
     with transaction(platform.sessions) as session:
         if session.get(Export, export_id) is None:
             raise NotFound(f"export {export_id} is not registered here", code="export_not_found")
-        working.register(
+        copy = working.register(
             session, export_id, run_dir, purpose="training", ttl_s=ttl_s(platform), now=utcnow()
         )
     try:
-        return _open_into(platform, manifest, export_dir, run_dir, formats, actor)
+        summary = _open_into(platform, manifest, export_dir, run_dir, formats, actor)
+        working.confirm_live(platform, copy.id)
+        return summary
     except BaseException:
         purges.remove_path(run_dir)  # registered, so a failed removal is still found later
         raise
@@ -461,7 +463,7 @@ def _write_plaintext(
             actor=actor,
             now=when,
         )
-        working.register(
+        copy = working.register(
             session, export.id, out_dir, purpose="plaintext", ttl_s=ttl_s(platform), now=when
         )
         registered.append(True)
@@ -505,4 +507,5 @@ def _write_plaintext(
     write_formats(out_dir, rows, formats)
     (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
     working.seal_modes(out_dir)
+    working.confirm_live(platform, copy.id)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(rows), {})

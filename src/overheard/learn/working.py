@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit, purges
 from ..db import transaction, utcnow
-from ..errors import BadRequest
+from ..errors import BadRequest, Conflict
 from ..platform import Platform
 from ..purges import Target
 from ..recordings.purging import DELETION_PURGE
@@ -91,6 +91,22 @@ def make_private(path: Path) -> None:
         seal_modes(path)
     elif path.exists():
         path.chmod(FILE_MODE)
+
+
+def confirm_live(platform: Platform, copy_id: str) -> None:
+    """After the last write into a working copy: Conflict if a deletion marked it removed meanwhile
+    (the caller then removes the folder, whatever the deletion's purge found in it).
+
+    The row is locked: a deletion that has not marked it yet does so after this commit, and its
+    purge then finds every file this copy will ever hold.
+    """
+    with transaction(platform.sessions) as session:
+        copy = session.get(WorkingCopy, copy_id, with_for_update=True)
+        if copy is None or copy.removed_at is not None:
+            raise Conflict(
+                "a deletion removed this working copy while it was written",
+                code="working_copy_removed",
+            )
 
 
 def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
