@@ -4,7 +4,9 @@ The job that samples a clip for review queues ``review.disguise`` in the same tr
 task, then runs it itself right after committing (so the rendition is normally ready before anyone
 claims the clip). The job opens the audio through the content gate, disguises it with one fresh
 random draw, and stores the result sealed under the household key. It does nothing when a
-rendition of the configured method's version exists, so at-least-once delivery is harmless. A
+rendition of the configured method's version exists, so at-least-once delivery is harmless, and
+stores nothing for a clip deleted, flagged ``sensitive`` or whose household turned review off
+(checked under locks in the storing transaction, see :func:`_still_wanted`). A
 serve that finds no rendition (a crash between the two steps, a ``sensitive`` purge) queues the job
 and answers 503 with ``Retry-After``; a serve that finds an older version serves it and queues the job.
 """
