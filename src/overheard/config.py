@@ -583,15 +583,35 @@ def load_settings(**overrides: Any) -> Settings:
     return base.resolved()
 
 
+_SECTIONS: dict[tuple[int, type, str], tuple[Settings, object]] = {}
+"""Sections built from a ``Settings`` (frozen), by its identity: a request builds its policies from
+the platform's one settings object several times, and each build reads every field by name."""
+_MAX_SECTIONS = 64
+
+
 def settings_section(cls: type[T], settings: object, prefix: str = "") -> T:
     """A settings dataclass ``cls`` filled from ``settings.<prefix><field>`` where those exist,
-    with the dataclass's own defaults elsewhere (so a module can be used before it is wired)."""
+    with the dataclass's own defaults elsewhere (so a module can be used before it is wired).
+
+    From a ``Settings`` (frozen: its fields never change) the section is built once and the same
+    object answered again; ``cls`` must be a frozen dataclass. Any other object is read afresh.
+    """
+    key = (id(settings), cls, prefix)
+    if isinstance(settings, Settings):
+        hit = _SECTIONS.get(key)
+        if hit is not None and hit[0] is settings:
+            return hit[1]  # type: ignore[return-value]
     given = {
         f.name: getattr(settings, prefix + f.name)
         for f in fields(cls)  # type: ignore[arg-type]
         if hasattr(settings, prefix + f.name)
     }
-    return cls(**given)
+    section = cls(**given)
+    if isinstance(settings, Settings):
+        if len(_SECTIONS) >= _MAX_SECTIONS:
+            _SECTIONS.clear()
+        _SECTIONS[key] = (settings, section)  # holds ``settings``, so its id is not reused
+    return section
 
 
 def remember_setting(data_dir: Path, name: str, value: str) -> None:
