@@ -169,6 +169,33 @@ def next_event(
 
 INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
 """The Core INSERT of rows made by :func:`next_event` (built once)."""
+
+
+def append_now(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    household_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``append``, written at once by one :data:`INSERT_EVENT` instead of the session's unit of
+    work; the event's ``seq``.
+
+    The same row and chain hash as ``append`` (same columns, types and values). Nothing pending
+    in the session is written with it, so a caller whose rows must be written before the event
+    flushes them first; the session does not hold the event as an ``AuditEvent``.
+    """
+    row = next_event(
+        session, actor=actor, action=action, subject=subject, household_id=household_id,
+        reason=reason, details=details, now=now,
+    )  # fmt: skip
+    session.connection().execute(INSERT_EVENT, row)
+    seq: int = row["seq"]
+    return seq
 _EVENTS = AuditEvent.__table__.c
 _LAST_EVENT = select(_EVENTS.seq, _EVENTS.entry_hash).order_by(_EVENTS.seq.desc()).limit(1)
 """The chain's head (built once: every writing transaction that audits reads it), a Core
