@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from overheard.audit import AuditEvent
+from overheard.audit import AuditEvent, verify_chain
 from overheard.db import transaction
 from overheard.errors import BadRequest
 from overheard.recordings.models import Recording, SealedText
@@ -63,6 +65,48 @@ def test_submit_seals_the_content_and_keeps_metadata_plain(platform, make_tasks,
     assert (opened.transcript, opened.intent) == (ANSWER.transcript, ANSWER.intent)
     assert event.details == {"task": task_id, "annotation": row.id, "flags": []}
     assert "kitchen" not in repr(event.details)
+
+
+def test_submit_writes_annotation_and_sealed_answer_in_one_flush_before_the_audit_lock(
+    platform, make_tasks, policy, rng
+):
+    make_tasks(1)
+    lease = _claim(platform, "R-0001", policy, rng)
+    seen: list[str] = []
+    flushes: list[object] = []
+
+    def statement(_conn, _cursor, sql, *_rest):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(sql.split()))
+
+    def flushed(*_args):  # type: ignore[no-untyped-def]
+        flushes.append(None)
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Session, "after_flush", flushed)
+    try:
+        row = _submit(platform, lease, "R-0001", ANSWER, policy)
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+        event.remove(Session, "after_flush", flushed)
+    assert len(flushes) == 1  # the annotation and its sealed answer (the audit row is one INSERT)
+    assert not [q for q in seen if "FROM sealed_texts" in q]  # a new kind: no earlier text to read
+    writes = [q.split(" (")[0] for q in seen if q.startswith("INSERT")]
+    assert sorted(writes) == [
+        "INSERT INTO audit_events",
+        "INSERT INTO review_annotations",
+        "INSERT INTO sealed_texts",
+    ]
+    head = next(i for i, q in enumerate(seen) if "FROM audit_events" in q)
+    assert all(
+        i < head
+        for i, q in enumerate(seen)
+        if q.startswith(("INSERT INTO review", "INSERT INTO sealed"))
+    )
+    with platform.sessions() as s:
+        event_row = s.scalars(select(AuditEvent).where(AuditEvent.action == "review.submit")).one()
+        assert verify_chain(s).ok
+    assert (event_row.actor, event_row.at, event_row.reason) == ("R-0001", SUBMITTED_AT, "random")
+    assert event_row.details == {"task": row.task_id, "annotation": row.id, "flags": []}
 
 
 def test_a_lease_is_spent_by_submitting(platform, make_tasks, policy, rng):

@@ -127,6 +127,16 @@ class ContentGate:
             row.sealed = sealed
         session.flush()
 
+    def seal_new_text(self, session: Session, recording: Recording, kind: str, text: str) -> None:
+        """Seal a text of a ``kind`` new to ``recording`` (named after a row this transaction
+        adds), written at the session's next flush: no read of an earlier text of that kind and no
+        flush of its own. Were there one after all, the unique (recording, kind) constraint refuses
+        the flush rather than the text being replaced."""
+        with session.no_autoflush:  # the key read need not write the caller's pending rows first
+            key = self.keyring.data_key(session, recording.household_id)
+        sealed = seal(key, text.encode(), record_id=recording.id, kind=kind)
+        session.add(SealedText(recording_id=recording.id, kind=kind, sealed=sealed))
+
     def open_audio(
         self, session: Session, recording: Recording, *, actor: str, purpose: str
     ) -> bytes:

@@ -55,8 +55,7 @@ def _record(
         submitted_at=now,
         **{flag.value: True for flag in answer.flags},
     )
-    session.add(row)
-    session.flush()
+    session.add(row)  # written by the submit's one flush (or a query's autoflush before it)
     return row
 
 
@@ -91,13 +90,15 @@ def submit(
     sensitive = Flag.SENSITIVE in answer.flags
     if task.wants_second and not sensitive:
         queue_second(session, task, annotator, now)
-    seal_answer(session, gate, recording, annotation_kind(row.id), answer)
+    seal_answer(session, gate, recording, annotation_kind(row.id), answer, new=True)
     if task.reason == Reason.GOLD.value and task.gold_id is not None:
         gold.score(session, gate, recording, task.gold_id, row, answer)
     first = agreement.first_annotation(session, task) if task.first_task_id else None
     if first is not None and not sensitive:
         agreement.compare(session, gate, recording, first, row, answer, policy, now)
-    audit.append(
+    # The annotation and its sealed answer in one flush, their row locks before the audit lock.
+    session.flush()
+    audit.append_now(
         session,
         actor=annotator,
         action="review.submit",
@@ -107,5 +108,4 @@ def submit(
         details={"task": task.id, "annotation": row.id, "flags": sorted(answer.flags)},
         now=now,
     )
-    session.flush()
     return row

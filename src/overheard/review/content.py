@@ -59,10 +59,23 @@ def _encode(answer: AnnotationInput) -> str:
 
 
 def seal_answer(
-    session: Session, gate: ContentGate, recording: Recording, kind: str, answer: AnnotationInput
+    session: Session,
+    gate: ContentGate,
+    recording: Recording,
+    kind: str,
+    answer: AnnotationInput,
+    *,
+    new: bool = False,
 ) -> None:
-    """Seal the transcript and intent of ``answer`` under the household key (flags stay outside)."""
-    gate.seal_text(session, recording, kind, _encode(answer))
+    """Seal the transcript and intent of ``answer`` under the household key (flags stay outside).
+
+    With ``new`` the ``kind`` is one no text of ``recording`` has yet (a fresh annotation's): the
+    sealed text is written at the session's next flush (``ContentGate.seal_new_text``).
+    """
+    if new:
+        gate.seal_new_text(session, recording, kind, _encode(answer))
+    else:
+        gate.seal_text(session, recording, kind, _encode(answer))
 
 
 def open_answer(
