@@ -244,7 +244,7 @@ def claim_task(
         task = _claim_pool(session, annotator, policy, now)
     if task is None:
         return None
-    audit.append(
+    audit.append_now(  # the task row is written (the UPDATE, or add_task's flush): nothing pending
         session,
         actor=annotator,
         action="review.claim",
@@ -257,18 +257,21 @@ def claim_task(
     return task
 
 
+_LIVE_LEASES = (
+    select(func.count())
+    .select_from(ReviewTask)
+    .where(
+        ReviewTask.lease_id == _param("lease_id", "lease_id"),
+        ReviewTask.state == TaskState.LEASED.value,
+        ReviewTask.lease_until >= _NOW,
+    )
+)
+"""``lease_is_live``'s count, built once with bound parameters."""
+
+
 def lease_is_live(session: Session, lease_id: str, *, now: datetime) -> bool:
     """Whether ``lease_id`` still entitles its holder to the audio (check before every chunk)."""
-    found = session.scalar(
-        select(func.count())
-        .select_from(ReviewTask)
-        .where(
-            ReviewTask.lease_id == lease_id,
-            ReviewTask.state == TaskState.LEASED.value,
-            ReviewTask.lease_until >= now,
-        )
-    )
-    return bool(found)
+    return bool(session.scalar(_LIVE_LEASES, {"lease_id": lease_id, "now": now}))
 
 
 def heartbeat(
