@@ -398,6 +398,14 @@ class Settings(BaseSettings):
         le=100,
         description="Share of reviewed clips (by id hash) kept out of training for evaluation, percent.",
     )
+    learn_min_households: int = Field(
+        2,
+        ge=1,
+        description="An n-gram (any order) or word of reviewed transcripts enters an adapted ASR "
+        "model (`train asr`: lm.arpa, words.dict, whisper.json) only if at least this many distinct "
+        "households said it; the seed requests always do. 1 turns the rule off "
+        "(docs/models/adapted-asr.md).",
+    )
     learn_working_copy_ttl_s: float = Field(
         604800.0,
         gt=0,

@@ -51,8 +51,13 @@ def lineage(platform, version_id: str) -> set[str]:
         return set(s.scalars(select(Lineage.recording_id).where(Lineage.version_id == version_id)))
 
 
-def test_asr_version_knows_the_reviewed_words_and_its_lineage(platform, reviewed, options):
+def test_asr_version_knows_the_reviewed_words_and_its_lineage(
+    platform, reviewed, options, make_home, make_reviewed
+):
+    """Words two households said (``learn_min_households``, default 2) enter the model."""
     train, held = reviewed
+    neighbour = make_home()
+    train = train + [make_reviewed(neighbour, text, intent) for text, intent in REQUESTS]
     result = train_asr(platform, options)
     assert result.version_id == "asr-0001" and result.trained_on == len(train)
     assert lineage(platform, "asr-0001") == set(train) and held not in lineage(platform, "asr-0001")

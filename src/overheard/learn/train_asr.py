@@ -10,18 +10,25 @@ when ``RESCORE_WEIGHT`` is above 0, has the recogniser rescore its n-best list w
 model (interpolated with the general en-us model, ``overheard.speech._rescore``). Hotwords and an
 initial prompt raised WER on wording they were not built from (docs/models/adapted-asr.md), so
 ``BIAS_WITH_HOTWORDS`` is off.
+
+Households: every n-gram of a reviewed transcript (each order, sentence markers included) enters the
+model only if at least ``learn_min_households`` distinct households said it; n-grams of the seed
+requests (shipped with the project) always do. So a name, an address or a medical word one household
+said never reaches the model that rescores another household's speech, nor its dictionary or
+``whisper.json``. Households are told apart by the clip's household id, which the artifact never holds.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..platform import Platform
 from ..speech.asr import DEFAULT_SPEC, WHISPER_ADAPTATION
-from ..speech.lm import build_language_model
+from ..speech.lm import Ngram, build_language_model, normalise_words, sentence_ngrams
 from ..speech.seed import seed_requests
 from .models import ModelKind
 from .reviewed import Example
@@ -44,33 +51,91 @@ STOPWORDS = frozenset(
 )
 
 
+MIN_HOUSEHOLDS = 2
+"""Default of ``learn_min_households``."""
+
+
+def seed_sentences(include_seed: bool) -> list[str]:
+    """The project's seed training requests (public: shipped with it), or none."""
+    return [r.text for r in seed_requests("train")] if include_seed else []
+
+
 def asr_sentences(examples: list[Example], *, include_seed: bool) -> list[str]:
     """The sentences the language model is estimated on."""
-    seed = [r.text for r in seed_requests("train")] if include_seed else []
-    return seed + [e.transcript for e in examples if e.transcript.strip()]
+    return seed_sentences(include_seed) + [e.transcript for e in examples if e.transcript.strip()]
+
+
+def shared_ngrams(
+    said: Iterable[tuple[str, str]],
+    *,
+    min_households: int,
+    public: Iterable[str] = (),
+    order: int = LM_ORDER,
+) -> set[Ngram]:
+    """The n-grams (orders 1..``order``) at least ``min_households`` distinct households said.
+
+    ``said`` is ``(household key, sentence)`` pairs; ``public`` sentences (the seed requests) count
+    as said by everyone. The result holds every shorter n-gram inside each of its n-grams, as
+    :func:`overheard.speech.lm.build_language_model` needs.
+    """
+    if min_households < 1:
+        raise ValueError(f"min_households must be at least 1, got {min_households}")
+    allowed = {ng for text in public for ng in sentence_ngrams(normalise_words(text), order)}
+    households: dict[Ngram, set[str]] = defaultdict(set)
+    for household, text in said:
+        words = normalise_words(text)
+        if words:
+            for ngram in sentence_ngrams(words, order):
+                households[ngram].add(household)
+    allowed.update(ng for ng, who in households.items() if len(who) >= min_households)
+    return allowed
 
 
 def build_asr(
-    examples: list[Example], folder: Path, *, include_seed: bool, whisper_base: str = DEFAULT_SPEC
+    examples: list[Example],
+    folder: Path,
+    *,
+    include_seed: bool,
+    whisper_base: str = DEFAULT_SPEC,
+    min_households: int = MIN_HOUSEHOLDS,
 ) -> dict[str, Any]:
-    """Write ``lm.arpa``, ``words.dict`` and ``whisper.json`` into ``folder``; counts for the registry."""
+    """Write ``lm.arpa``, ``words.dict`` and ``whisper.json`` into ``folder``; counts for the registry.
+
+    Only n-grams ``min_households`` households said (or the seed requests hold) enter any of them.
+    """
     sentences = asr_sentences(examples, include_seed=include_seed)
-    files = build_language_model(sentences, folder, order=LM_ORDER)
-    biasing = whisper_biasing(sentences, whisper_base)
+    allowed = shared_ngrams(
+        ((e.clip.household_id, e.transcript) for e in examples),
+        min_households=min_households,
+        public=seed_sentences(include_seed),
+    )
+    files = build_language_model(sentences, folder, order=LM_ORDER, allowed=allowed)
+    biasing = whisper_biasing(sentences, whisper_base, allowed=allowed)
     (folder / WHISPER_ADAPTATION).write_text(json.dumps(biasing), encoding="utf-8")
     folder.chmod(0o700)
     return {
         "whisper_hotwords": len(str(biasing["hotwords"] or "").split()),
         "sentences": len(sentences),
         "order": LM_ORDER,
+        "min_households": min_households,
         "vocabulary": files.vocabulary_size,
         "rule_pronunciations": len(files.oov_words),
     }
 
 
-def whisper_biasing(sentences: list[str], base: str = "whisper") -> dict[str, object]:
-    """``whisper.json``: the ``HOTWORDS`` most frequent non-stop words of ``sentences``."""
-    counts = Counter(w for s in sentences for w in s.lower().split() if w not in STOPWORDS)
+def whisper_biasing(
+    sentences: list[str], base: str = "whisper", *, allowed: set[Ngram] | None = None
+) -> dict[str, object]:
+    """``whisper.json``: the ``HOTWORDS`` most frequent non-stop words of ``sentences``.
+
+    With ``allowed``, only words whose unigram it holds are listed.
+    """
+    counts = Counter(
+        w
+        for s in sentences
+        for w in s.lower().split()
+        if w not in STOPWORDS and (allowed is None or (w,) in allowed)
+    )
     words = " ".join(sorted(counts, key=lambda w: (-counts[w], w))[:HOTWORDS])
     return {
         "base": base,
@@ -98,6 +163,10 @@ def train_asr(platform: Platform, options: TrainOptions) -> TrainResult:
         ModelKind.ASR,
         options,
         lambda examples, path: build_asr(
-            examples, path, include_seed=options.include_seed, whisper_base=_whisper_base(platform)
+            examples,
+            path,
+            include_seed=options.include_seed,
+            whisper_base=_whisper_base(platform),
+            min_households=platform.settings.learn_min_households,
         ),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -53,9 +53,20 @@ def normalise_words(text: str) -> list[str]:
 
 
 def build_language_model(
-    sentences: Iterable[str], out_dir: Path, *, order: int = 3
+    sentences: Iterable[str],
+    out_dir: Path,
+    *,
+    order: int = 3,
+    allowed: Collection[Ngram] | None = None,
 ) -> LanguageModelFiles:
-    """Write ``lm.arpa`` and ``words.dict`` for ``sentences`` into ``out_dir``."""
+    """Write ``lm.arpa`` and ``words.dict`` for ``sentences`` into ``out_dir``.
+
+    With ``allowed``, only those n-grams (every order, sentence-padded, as :func:`sentence_ngrams`
+    makes them) are counted: the probabilities, discounts, backoff weights and the dictionary come
+    from their counts alone, as if no other n-gram had been counted. ``allowed`` must hold every
+    shorter n-gram inside each of its n-grams (a set of what some group of speakers said does); the
+    sentence markers are always kept.
+    """
     if order < 1:
         raise ValueError(f"order must be at least 1, got {order}")
     corpus = [words for words in map(normalise_words, sentences) if words]
@@ -63,8 +74,11 @@ def build_language_model(
         raise ValueError("no words in the sentences")
     out_dir.mkdir(parents=True, exist_ok=True)
     lm_path, dict_path = out_dir / LM_FILENAME, out_dir / DICT_FILENAME
-    lm_path.write_text(arpa_text(corpus, order), encoding="utf-8")
-    vocabulary = sorted({word for words in corpus for word in words})
+    counts = count_ngrams(corpus, order)
+    if allowed is not None:
+        counts = [keep_allowed(c, allowed) for c in counts]
+    lm_path.write_text(arpa_from_counts(counts), encoding="utf-8")
+    vocabulary = sorted(ng[0] for ng in counts[0] if ng[0] not in (SENTENCE_START, SENTENCE_END))
     oov = write_dictionary(vocabulary, dict_path)
     return LanguageModelFiles(lm_path, dict_path, len(vocabulary), oov)
 
@@ -72,15 +86,29 @@ def build_language_model(
 # --- counting and estimation -------------------------------------------------------------------
 
 
+def sentence_ngrams(words: list[str], order: int) -> Iterator[Ngram]:
+    """Every n-gram of orders 1..``order`` of one sentence, padded with the sentence markers."""
+    padded = [SENTENCE_START, *words, SENTENCE_END]
+    for n in range(1, order + 1):
+        for i in range(len(padded) - n + 1):
+            yield tuple(padded[i : i + n])
+
+
 def count_ngrams(corpus: list[list[str]], order: int) -> list[Counter[Ngram]]:
     """N-gram counts for orders 1..``order`` (index 0 holds unigrams), sentences padded."""
     counts: list[Counter[Ngram]] = [Counter() for _ in range(order)]
     for words in corpus:
-        padded = [SENTENCE_START, *words, SENTENCE_END]
-        for n in range(1, order + 1):
-            for i in range(len(padded) - n + 1):
-                counts[n - 1][tuple(padded[i : i + n])] += 1
+        for ngram in sentence_ngrams(words, order):
+            counts[len(ngram) - 1][ngram] += 1
     return counts
+
+
+_MARKERS = frozenset({(SENTENCE_START,), (SENTENCE_END,)})
+
+
+def keep_allowed(counts: Counter[Ngram], allowed: Collection[Ngram]) -> Counter[Ngram]:
+    """The counts of the n-grams in ``allowed`` (and of the sentence markers)."""
+    return Counter({ng: c for ng, c in counts.items() if ng in allowed or ng in _MARKERS})
 
 
 def ney_discount(counts: Counter[Ngram]) -> float:
@@ -132,7 +160,12 @@ class _Estimator:
 
 def arpa_text(corpus: list[list[str]], order: int) -> str:
     """The ARPA file for ``corpus``."""
-    counts = count_ngrams(corpus, order)
+    return arpa_from_counts(count_ngrams(corpus, order))
+
+
+def arpa_from_counts(counts: list[Counter[Ngram]]) -> str:
+    """The ARPA file for n-gram counts of orders 1..``len(counts)``."""
+    order = len(counts)
     estimator = _Estimator(counts)
     lines = ["\\data\\", *(f"ngram {n}={len(counts[n - 1])}" for n in range(1, order + 1)), ""]
     for n in range(1, order + 1):
