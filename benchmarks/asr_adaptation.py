@@ -17,6 +17,14 @@ en-us, en-gb, en+f3 + piper); demo held-out = sentences on the held-out side of 
 (in-domain, never trained on), spoken by ``en-gb-scotland`` + piper; external held-out = the shipped
 ``external_heldout_requests.txt`` (new wording) in ``en-gb-scotland`` + piper. Only the tuning set
 chooses anything (the hotwords row, which has nothing to tune, is not run on it). Baseline: the unadapted recogniser, same decodes. n-best lists are cached.
+
+``--min-households K [K ...]``: what the household rule of ``overheard train asr``
+(``learn_min_households``) costs. Each reviewed stand-in is given to one of ``--households``
+households at random (default 3: the demo world's training households), and the trigram model is
+built as ``train asr`` builds it (seed n-grams always, reviewed n-grams only when K households said
+them), for each K in the same run (K = 1 is the model before the rule). Rescoring uses the weight
+and mix ``train asr`` ships; the tuning set (``--every``) is the one to choose K on, the two held-out
+sets report; librivox, cards and the hotword rows are not run.
 """
 
 from __future__ import annotations
@@ -44,10 +52,17 @@ from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, piper, piper_v
 from overheard.learn.demo_world import phrasebook
 from overheard.learn.heldout import external_requests, spoken_external
 from overheard.learn.models import SplitName
-from overheard.learn.train_asr import STOPWORDS, asr_sentences
+from overheard.learn.train_asr import (
+    RESCORE_MIX,
+    RESCORE_WEIGHT,
+    STOPWORDS,
+    asr_sentences,
+    seed_sentences,
+    shared_ngrams,
+)
 from overheard.speech import _rescore as rs
 from overheard.speech import _whisper as wh
-from overheard.speech.lm import build_language_model
+from overheard.speech.lm import build_language_model, count_ngrams, normalise_words
 
 NBEST = 5
 BEAM = 5
@@ -64,6 +79,12 @@ def reviewed_sentences(count: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     train = phrasebook()[SplitName.TRAIN]
     return [f"alexa {rng.choice(train).text}" for _ in range(count)]
+
+
+def reviewed_by_household(count: int, households: int, seed: int = 0) -> list[tuple[str, str]]:
+    """The same sentences as :func:`reviewed_sentences`, each said by one of ``households``."""
+    rng = random.Random(seed + 1)
+    return [(f"hh_{rng.randrange(households)}", s) for s in reviewed_sentences(count, seed)]
 
 
 def rare_hotwords(sentences: Sequence[str]) -> str:
@@ -157,8 +178,19 @@ def main() -> None:
         "--every", type=int, default=1, help="keep every n-th clip of the tuning set"
     )
     parser.add_argument("--no-hotwords", action="store_true", help="skip the hotword rows")
+    parser.add_argument(
+        "--min-households",
+        type=int,
+        nargs="+",
+        default=[],
+        help="only the household rule: rescoring with n-grams of at least K households, per K",
+    )
+    parser.add_argument("--households", type=int, default=3, help="households of the stand-ins")
     args = parser.parse_args()
     model_dir = wh.model_dir_for(args.model) if args.model else None
+    if args.min_households:
+        households_only(args, model_dir)
+        return
     train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
     lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
     build_language_model(train, lm_dir)
@@ -248,6 +280,83 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(f"{run(k):.3f}" for k in sets) + " |", flush=True)
     counts = ", ".join(f"{k}: {len(v)} clips, n-best RTF {rtf[k]:.2f}" for k, v in sets.items())
     print(f"\n{counts}")
+
+
+def heldout_sets(cache: Path) -> dict[str, list[Clip]]:
+    """The demo held-out and external held-out sets, as :func:`main` builds them."""
+    held_demo = [r.text for r in phrasebook()[SplitName.HELDOUT]][::7]
+    voice = piper_voice()
+    rng = np.random.default_rng(3)
+    return {
+        "demo held-out sentences": kept(
+            cache,
+            "demo-heldout",
+            lambda: (
+                [(s.text, s.pcm) for s in _spoken_texts(held_demo, ("en-gb-scotland",))]
+                + ([(t, piper(voice, t, rng)) for t in held_demo] if voice else [])
+            ),
+        ),
+        "external held-out": kept(
+            cache,
+            "external-adaptation",
+            lambda: (
+                [(s.text, s.pcm) for s in spoken_external(EXTERNAL_VOICES)]
+                + ([(t, piper(voice, t, rng)) for t in external_requests()] if voice else [])
+            ),
+        ),
+    }
+
+
+def households_only(args: argparse.Namespace, model_dir: Path | None) -> None:
+    """Rescoring with the model ``train asr`` builds, for each household threshold, same decodes."""
+    said = reviewed_by_household(args.reviewed, args.households)
+    seed = seed_sentences(True)
+    train = seed + [s for _, s in said]
+    reviewed_counts = count_ngrams([normalise_words(s) for _, s in said], 3)
+    general = rs.general_model()
+    models: dict[int, rs.NgramModel] = {}
+    print(f"training sentences: {len(train)} (seed + {args.reviewed} reviewed stand-ins said by")
+    print(f"  {args.households} households; weight {RESCORE_WEIGHT}, mix {RESCORE_MIX})")
+    for k in sorted({1, *args.min_households}):
+        allowed = shared_ngrams(said, min_households=k, public=seed)
+        lm_dir = Path(tempfile.mkdtemp(prefix=f"asr-adapt-k{k}-"))
+        build_language_model(train, lm_dir, allowed=allowed)
+        models[k] = rs.NgramModel(lm_dir / "lm.arpa")
+        kept_share = [sum(1 for ng in c if ng in allowed) / len(c) for c in reviewed_counts]
+        print(
+            f"  K={k}: distinct reviewed n-grams kept (orders 1-3): "
+            + ", ".join(f"{x:.2f}" for x in kept_share)
+        )
+    tuning = kept(args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
+    sets = {"tuning (asr_wer phrasings)": tuning[:: args.every], **heldout_sets(args.cache)}
+    plain = NbestCache(args.cache, model_dir=model_dir)
+    print(f"model: {plain.model_dir}")
+    nb, rtf = {}, {}
+    for name, clips in sets.items():
+        plain.seconds = 0.0
+        nb[name] = [plain.get(p) for _, p in clips]
+        rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
+    print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")
+    print("|" + " --- |" * (len(sets) + 1))
+    print(
+        "| none (baseline) | "
+        + " | ".join(f"{set_wer(nb[n], sets[n], None):.3f}" for n in sets)
+        + " |"
+    )
+    for k, lm in models.items():
+        rescorer = rs.Rescorer(lm, general, RESCORE_WEIGHT, RESCORE_MIX)
+        label = (
+            "rescoring, every reviewed n-gram (before)"
+            if k == 1
+            else f"rescoring, n-grams of >= {k} households"
+        )
+        print(
+            f"| {label} | "
+            + " | ".join(f"{set_wer(nb[n], sets[n], rescorer):.3f}" for n in sets)
+            + " |"
+        )
+    counts = ", ".join(f"{k}: {len(v)} clips, n-best RTF {rtf[k]:.2f}" for k, v in sets.items())
+    print(f"\n{counts}", flush=True)
 
 
 def _spoken_texts(texts: Sequence[str], voices: Sequence[str]):
