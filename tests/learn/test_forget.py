@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from overheard import purges
 from overheard.db import transaction
 from overheard.learn.active import active_specs
@@ -24,6 +26,14 @@ OURS = [
     ("alexa will it rain in leeds", "weather"),
     ("alexa play some folk in the kitchen", "music_play"),
 ]
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """``learn_min_households`` 1 (allowed: a one-household install): one household's words then
+    enter the ASR model, and deletion must still reach every version that holds them. (With the
+    default, 2, they never enter: tests/learn/test_households.py.)"""
+    return settings.model_copy(update={"learn_min_households": 1})
 
 
 def text_under(path: Path) -> str:
