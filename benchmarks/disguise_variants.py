@@ -31,7 +31,7 @@ import _disguise_data as dd  # noqa: E402
 import _speaker_attack as sa  # noqa: E402
 from disguise import SEED, wer  # noqa: E402
 
-from overheard.protect import _knnvc, _voices, _world  # noqa: E402
+from overheard.protect import _voices, _world  # noqa: E402
 from overheard.protect import disguise as dg  # noqa: E402
 
 RATE_HZ = dd.RATE_HZ
@@ -67,20 +67,10 @@ class Source:
 
     def convert(self, params: dg.KnnParams) -> np.ndarray:
         """What ``disguise(pcm, params)`` returns, from the cached analysis and features."""
-        converted = _knnvc.convert(
-            self.analysis,
-            self.features[params.encoder],
-            _voices.load(params.voice, params.encoder),
-            k=params.k,
-            contour_scale=params.f0_contour_scale,
-            shift_semitones=params.f0_shift_semitones,
-            smooth_frames=params.smooth_frames,
-            context=params.context,
-            temperature=params.temperature,
-            source_aperiodicity=params.source_aperiodicity,
-            rate=RATE_HZ,
+        converted = dg.convert_analysed(
+            self.analysis, self.features[params.encoder], params, self.x
         )
-        y = dg._match_level(_world.synthesise(converted, RATE_HZ, len(self.x)), self.x)
+        y = dg._match_level(converted, self.x)
         return np.clip(np.round(y * 32768), -32768, 32767).astype(np.int16)
 
 

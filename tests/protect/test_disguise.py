@@ -292,6 +292,16 @@ def test_knn_output_is_int16_of_the_same_length_and_deterministic() -> None:
     assert not np.array_equal(out, disguise(pcm, other))
 
 
+def test_knn_conversion_from_a_kept_analysis_is_what_disguise_returns() -> None:
+    from overheard.protect import disguise as dg
+
+    pcm = make_voice(120.0, seconds=0.77)
+    x = pcm.astype(np.float64) / 32768.0
+    y = dg.convert_analysed(_world.analyse(x, 16_000), _voices.features(x, KNN.encoder), KNN, x)
+    out = np.clip(np.round(dg._match_level(y, x) * 32768), -32768, 32767).astype(np.int16)
+    assert np.array_equal(out, disguise(pcm, KNN))
+
+
 @pytest.mark.parametrize("n_samples", [0, 1, 37, 400, 1600])
 def test_knn_very_short_input_keeps_its_length(n_samples: int) -> None:
     out = disguise(make_voice(140.0)[:n_samples], KNN)

@@ -210,12 +210,20 @@ def _convert(x: np.ndarray, params: KnnParams, rate: int) -> np.ndarray:
         raise AudioRejected(
             f"the knnvc disguise needs 16 kHz audio, got {rate} Hz", code="bad_rate"
         )
-    voice = _voices.load(params.voice, params.encoder)
-    analysis = _world.analyse(x, rate)
+    return convert_analysed(_world.analyse(x, rate), _voices.features(x, params.encoder), params, x)
+
+
+def convert_analysed(
+    analysis: _world.Analysis, features: np.ndarray, params: KnnParams, x: np.ndarray
+) -> np.ndarray:
+    """The knnvc conversion of ``x`` (floats, 16 kHz) from its WORLD ``analysis`` and content
+    ``features`` (for ``params.encoder``), before the level is matched: what ``_convert``
+    computes, for a caller that keeps the analysis to convert one clip several ways."""
+    rate = _voices.SAMPLE_RATE_HZ
     converted = _knnvc.convert(
         analysis,
-        _voices.features(x, params.encoder),
-        voice,
+        features,
+        _voices.load(params.voice, params.encoder),
         k=params.k,
         contour_scale=params.f0_contour_scale,
         shift_semitones=params.f0_shift_semitones,
