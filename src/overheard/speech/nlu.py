@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -90,18 +90,38 @@ class IntentModel:
         """The intents this model can answer."""
         return tuple(str(c) for c in self._classes)
 
-    def fit(self, texts: Sequence[str], intents: Sequence[str]) -> IntentModel:
-        """Learn from example requests; returns ``self``."""
-        features = hstack([self._word.fit_transform(texts), self._char.fit_transform(texts)])
+    def fit(
+        self,
+        texts: Sequence[str],
+        intents: Sequence[str],
+        *,
+        features: tuple[Collection[str], Collection[str]] | None = None,
+    ) -> IntentModel:
+        """Learn from example requests; returns ``self``.
+
+        ``features``: the only word and character n-grams the vocabularies may hold (all the texts
+        have, otherwise). The sentence encoder then reads each text without its words outside the
+        word vocabulary, so nothing of the model depends on a word it may not hold.
+        """
+        encoded = texts
+        if features is not None:
+            words, chars = (sorted(set(f)) for f in features)
+            if not words or not chars:
+                raise ValueError("no word or character n-gram of the examples may be learned")
+            self._word = TfidfVectorizer(**_WORD_PARAMS, vocabulary=words)
+            self._char = TfidfVectorizer(**_CHAR_PARAMS, vocabulary=chars)
+            known = frozenset(words)
+            encoded = [t if _words(t) <= known else _only_words(t, known) for t in texts]
+        matrix = hstack([self._word.fit_transform(texts), self._char.fit_transform(texts)])
         classifier = LogisticRegression(
             C=REGULARISATION_C, solver="newton-cg", max_iter=MAX_ITERATIONS
         )
-        classifier.fit(features.tocsr(), list(intents))
+        classifier.fit(matrix.tocsr(), list(intents))
         self._classes = classifier.classes_.astype(str)
         self._coef, self._intercept = _binary_as_two_rows(classifier)
         if self.embeddings:
             semantic = LogisticRegression(C=EMBEDDING_C, max_iter=MAX_ITERATIONS)
-            semantic.fit(self._encode(texts, self.embedding_layers), list(intents))
+            semantic.fit(self._encode(encoded, self.embedding_layers), list(intents))
             self._embed_coef, self._embed_intercept = _binary_as_two_rows(semantic)
         return self
 
@@ -221,6 +241,25 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 
+_WORD_ANALYSER = TfidfVectorizer(**_WORD_PARAMS).build_analyzer()
+_CHAR_ANALYSER = TfidfVectorizer(**_CHAR_PARAMS).build_analyzer()
+_TOKENS = re.compile(_WORD_PARAMS["token_pattern"])
+
+
+def text_features(text: str) -> tuple[set[str], set[str]]:
+    """The word and character n-grams of ``text`` the model's vocabularies are built from."""
+    return set(_WORD_ANALYSER(text)), set(_CHAR_ANALYSER(text))
+
+
+def _words(text: str) -> set[str]:
+    return set(_TOKENS.findall(text.lower()))
+
+
+def _only_words(text: str, known: frozenset[str]) -> str:
+    """``text`` with only its words in ``known`` (lowercase, one space between)."""
+    return " ".join(w for w in _TOKENS.findall(text.lower()) if w in known)
+
+
 def _plain_vocabulary(vectorizer: TfidfVectorizer) -> dict[str, int]:
     return {term: int(index) for term, index in vectorizer.vocabulary_.items()}
 
@@ -238,11 +277,13 @@ def train_intent_model(
     *,
     embeddings: bool = False,
     encoder: Encoder | None = None,
+    features: tuple[Collection[str], Collection[str]] | None = None,
 ) -> IntentModel:
-    """A model fitted on ``(text, intent)`` pairs (``embeddings``: add the sentence encoder)."""
+    """A model fitted on ``(text, intent)`` pairs (``embeddings``: add the sentence encoder;
+    ``features``: the only word and character n-grams it may hold, see :meth:`IntentModel.fit`)."""
     texts, intents = zip(*examples, strict=True)
     model = IntentModel(embeddings=embeddings, encoder=encoder)
-    return model.fit([t.lower() for t in texts], intents)
+    return model.fit([t.lower() for t in texts], intents, features=features)
 
 
 @cache
