@@ -53,9 +53,7 @@ def holds(path: Path, word: str) -> bool:
     arrays, raw = npz_contents(path)
     strings = [str(a) for a in arrays.values() if a.dtype.kind in "US"]
     return (
-        any(word in s for s in strings)
-        or word.encode() in raw
-        or word.encode("utf-32-le") in raw
+        any(word in s for s in strings) or word.encode() in raw or word.encode("utf-32-le") in raw
     )
 
 
@@ -80,11 +78,15 @@ def test_a_name_one_household_said_is_nowhere_in_the_intent_model(
     assert "kitchen lights" in header["word_vocabulary"]
     assert "lane" not in header["word_vocabulary"] and "forty two" not in header["word_vocabulary"]
     assert result.stats["min_households"] == 2
-    assert IntentModel.load(result.path).predict("add metformin to my list").intent == "shopping_add"
+    assert (
+        IntentModel.load(result.path).predict("add metformin to my list").intent == "shopping_add"
+    )
 
 
 @pytest.mark.parametrize("settings", [1], indirect=True)
-def test_with_the_rule_off_one_household_s_name_enters(platform, make_home, make_reviewed, tmp_path):
+def test_with_the_rule_off_one_household_s_name_enters(
+    platform, make_home, make_reviewed, tmp_path
+):
     """The check above can fail: with ``learn_min_households`` 1 the same data puts the name in."""
     homes_saying(make_home, make_reviewed, (*COMMON, ONLY_ONE, SHARED), (*COMMON, SHARED))
     result = train_nlu(platform, TrainOptions(models_dir=tmp_path / "m", include_seed=False))
