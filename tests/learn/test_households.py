@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from overheard.learn.reviewed import Example, ReviewedClip
-from overheard.learn.train_asr import build_asr, shared_ngrams, train_asr
+from overheard.learn.train_asr import build_asr, shared_ngrams, train_asr, whisper_biasing
 from overheard.learn.training import TrainOptions
 from overheard.speech import _rescore as rs
 
@@ -129,3 +129,14 @@ def test_shared_ngrams_counts_households_not_repetitions():
     assert ("zebedee",) in public and ("ring", "zebedee") not in public
     with pytest.raises(ValueError):
         shared_ngrams(said, min_households=0)
+
+
+def test_whisper_lists_a_kept_word_written_with_punctuation():
+    """Transcripts carry punctuation ("bob," "Bob."); the word list counts words as the language
+    model does, so a word kept by the household rule is listed however it was written."""
+    said = ["Alexa, call Bob, please.", "alexa, call bob."]
+    allowed = shared_ngrams([("hh_a", said[0]), ("hh_b", said[1])], min_households=2)
+    assert ("bob",) in allowed
+    listed = whisper_biasing(said, allowed=allowed)["domain_words"]
+    assert isinstance(listed, str) and "bob" in listed.split() and "alexa" in listed.split()
+    assert not any(ch in listed for ch in ",.")

@@ -128,12 +128,13 @@ def whisper_biasing(
 ) -> dict[str, object]:
     """``whisper.json``: the ``HOTWORDS`` most frequent non-stop words of ``sentences``.
 
+    Words are split as the language model counts them (:func:`normalise_words`: "bob," is "bob").
     With ``allowed``, only words whose unigram it holds are listed.
     """
     counts = Counter(
         w
         for s in sentences
-        for w in s.lower().split()
+        for w in normalise_words(s)
         if w not in STOPWORDS and (allowed is None or (w,) in allowed)
     )
     words = " ".join(sorted(counts, key=lambda w: (-counts[w], w))[:HOTWORDS])
