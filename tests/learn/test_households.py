@@ -11,8 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from overheard.learn.models import ModelKind
+from overheard.learn.registry import list_versions
 from overheard.learn.reviewed import Example, ReviewedClip
-from overheard.learn.train_asr import build_asr, shared_ngrams, train_asr, whisper_biasing
+from overheard.learn.train_asr import (
+    NothingToLearn,
+    build_asr,
+    shared_ngrams,
+    train_asr,
+    whisper_biasing,
+)
 from overheard.learn.training import TrainOptions
 from overheard.speech import _rescore as rs
 
@@ -140,3 +148,20 @@ def test_whisper_lists_a_kept_word_written_with_punctuation():
     listed = whisper_biasing(said, allowed=allowed)["domain_words"]
     assert isinstance(listed, str) and "bob" in listed.split() and "alexa" in listed.split()
     assert not any(ch in listed for ch in ",.")
+
+
+def test_no_word_shared_and_no_seed_requests_writes_and_registers_no_model(
+    platform, make_home, make_reviewed, tmp_path
+):
+    """One household alone, seed requests left out: every word is held back, and a model with no
+    word would decode nothing; the run says why and leaves neither a file nor a version."""
+    homes_saying(make_home, make_reviewed, (*COMMON, ONLY_ONE))
+    models = tmp_path / "models"
+    with pytest.raises(NothingToLearn, match="learn_min_households"):
+        train_asr(platform, TrainOptions(models_dir=models, include_seed=False))
+    assert not models.exists() or not any(models.iterdir())
+    with platform.sessions() as s:
+        assert list_versions(s, ModelKind.ASR) == []
+    # with the seed requests the same data trains (their words always enter)
+    result = train_asr(platform, TrainOptions(models_dir=models, include_seed=True))
+    assert "zebedee" not in artifact_text(result.path)

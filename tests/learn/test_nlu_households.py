@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from overheard.learn.reviewed import Example, ReviewedClip
+from overheard.learn.train_asr import NothingToLearn
 from overheard.learn.train_nlu import build_nlu, shared_features, train_nlu
 from overheard.learn.training import TrainOptions
 from overheard.speech.nlu import IntentModel
@@ -144,5 +145,5 @@ def test_shared_features_counts_households_not_repetitions():
 
 def test_no_feature_to_learn_is_refused_clearly(tmp_path):
     said = [("hh_a", r) for r in COMMON]
-    with pytest.raises(ValueError, match="may be learned"):
+    with pytest.raises(NothingToLearn, match="learn_min_households"):
         build(tmp_path, "none", said, 2)

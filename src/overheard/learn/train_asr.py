@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..errors import BadRequest
 from ..platform import Platform
 from ..speech.asr import DEFAULT_SPEC, WHISPER_ADAPTATION
 from ..speech.lm import Ngram, build_language_model, normalise_words, sentence_ngrams
@@ -53,6 +54,13 @@ STOPWORDS = frozenset(
 
 MIN_HOUSEHOLDS = 2
 """Default of ``learn_min_households``."""
+SENTENCE_MARKS = ("<s>", "</s>")
+
+
+class NothingToLearn(BadRequest):
+    """The household rule leaves no word of the training data: no model is written."""
+
+    code = "nothing_to_learn"
 
 
 def seed_sentences(include_seed: bool) -> list[str]:
@@ -109,6 +117,13 @@ def build_asr(
         min_households=min_households,
         public=seed_sentences(include_seed),
     )
+    if not any(len(ng) == 1 and ng[0] not in SENTENCE_MARKS for ng in allowed):
+        raise NothingToLearn(
+            f"no word of the reviewed transcripts was said by {min_households} households"
+            " (learn_min_households) and the seed requests are left out: the model would hold no"
+            " word, so none is written; train with the seed requests or once more households said"
+            " the same words"
+        )
     files = build_language_model(sentences, folder, order=LM_ORDER, allowed=allowed)
     biasing = whisper_biasing(sentences, whisper_base, allowed=allowed)
     (folder / WHISPER_ADAPTATION).write_text(json.dumps(biasing), encoding="utf-8")

@@ -20,7 +20,7 @@ from ..speech.nlu import embeddings_available, text_features, train_intent_model
 from ..speech.seed import seed_requests
 from .models import ModelKind
 from .reviewed import Example
-from .train_asr import MIN_HOUSEHOLDS
+from .train_asr import MIN_HOUSEHOLDS, NothingToLearn
 from .training import TrainOptions, TrainResult, train_and_register
 
 MODEL_SUFFIX = ".npz"
@@ -85,6 +85,12 @@ def build_nlu(
         min_households=min_households,
         public=[text for text, _ in seed],
     )
+    if not features[0]:
+        raise NothingToLearn(
+            f"no word of the reviewed transcripts was said by {min_households} households"
+            " (learn_min_households) and no seed, catalogue or external example is included:"
+            " the model would hold no word, so none is written"
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if embeddings is None:
         embeddings = embeddings_available()
