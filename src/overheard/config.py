@@ -402,9 +402,10 @@ class Settings(BaseSettings):
         2,
         ge=1,
         description="An n-gram (any order) or word of reviewed transcripts enters an adapted ASR "
-        "model (`train asr`: lm.arpa, words.dict, whisper.json) only if at least this many distinct "
+        "model (`train asr`: lm.arpa, words.dict, whisper.json), and a word or character n-gram "
+        "the intent model (`train nlu`: its vocabularies), only if at least this many distinct "
         "households said it; the seed requests always do. 1 turns the rule off "
-        "(docs/models/adapted-asr.md).",
+        "(docs/models/adapted-asr.md, docs/models/nlu.md).",
     )
     learn_working_copy_ttl_s: float = Field(
         604800.0,
