@@ -166,7 +166,7 @@ def test_a_model_is_written_where_nobody_else_can_read_it(platform, reviewed, tm
         seen = []
 
         def build(examples, path):  # the real build; the folder's mode looked at while it is written
-            stats = build_asr(examples, path, include_seed=False)
+            stats = build_asr(examples, path, include_seed=True)
             seen.append(stat.S_IMODE(path.parent.stat().st_mode))
             return stats
 
