@@ -163,22 +163,25 @@ def test_a_wake_free_no_from_the_asked_device_is_heard_only_as_the_answer(platfo
 
 def test_a_wake_free_yes_counts_only_inside_the_window_of_a_told_question(platform, home, speak):
     hall, _, _ = home
-    now = utcnow()
-    command = asked(platform, hall, now - timedelta(seconds=30), told=False)
+    # Every capture time in the past (the server takes a later one for the receipt's), the
+    # question's deadline included, so that a yes can be captured after it.
+    t0 = utcnow() - timedelta(seconds=CONFIRM_S + 100)
+    command = asked(platform, hall, t0, told=False)
     yes = speak("yes", "en-gb")
-    untold = upload(platform, hall, yes, now - timedelta(seconds=25))  # before it was told
+    untold = upload(platform, hall, yes, t0 + timedelta(seconds=5))  # before it was told
     run_jobs(platform)
     assert state(platform, command) == voice_delete.AWAITING
     assert recording(platform, untold).status_reason is None
-    assert tell(platform, hall.id, recording(platform, command), utcnow()) is not None
-    late = now - timedelta(seconds=30) + timedelta(seconds=CONFIRM_S + 5)  # past answer_by
+    told_at = t0 + timedelta(seconds=8)
+    assert tell(platform, hall.id, recording(platform, command), told_at) is not None
+    late = t0 + timedelta(seconds=CONFIRM_S + 5)  # past answer_by
     too_late = upload(platform, hall, yes, late)
     run_jobs(platform)
     assert state(platform, command) == voice_delete.AWAITING
     assert recording(platform, too_late).status_reason is None
     assert events(platform, WINDOW_USED) == []
 
-    answer = upload(platform, hall, yes, now - timedelta(seconds=20))
+    answer = upload(platform, hall, yes, t0 + timedelta(seconds=10))
     run_jobs(platform)
     assert state(platform, command) == "queued"  # confirmed: scheduled with its undo period
     [confirmed] = events(platform, "voice_delete.confirmed")
