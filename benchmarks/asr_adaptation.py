@@ -162,6 +162,18 @@ def set_wer(nbests: list[list[rs.Hypothesis]], clips: Sequence[Clip], rescorer) 
     return jiwer.wer(refs, [best(h, rescorer) for h in nbests])
 
 
+def decode_sets(cache, model_dir, sets):  # type: ignore[no-untyped-def]
+    """The plain n-best of every clip of ``sets`` (cached), and each set's real-time factor."""
+    plain = NbestCache(cache, model_dir=model_dir)
+    print(f"model: {plain.model_dir}")
+    nb, rtf = {}, {}
+    for name, clips in sets.items():
+        plain.seconds = 0.0
+        nb[name] = [plain.get(p) for _, p in clips]
+        rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
+    return nb, rtf
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reviewed", type=int, default=200)
@@ -229,13 +241,7 @@ def main() -> None:
     ):  # out of domain: what rescoring costs where the domain model does not apply
         sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
         sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    plain = NbestCache(args.cache, model_dir=model_dir)
-    print(f"model: {plain.model_dir}")
-    nb, rtf = {}, {}
-    for name, clips in sets.items():
-        plain.seconds = 0.0
-        nb[name] = [plain.get(p) for _, p in clips]
-        rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
+    nb, rtf = decode_sets(args.cache, model_dir, sets)
     tuning = "tuning (asr_wer phrasings)"
     print(f"training sentences: {len(train)} (seed + {args.reviewed} reviewed stand-ins)")
     chosen = {}
@@ -329,13 +335,7 @@ def households_only(args: argparse.Namespace, model_dir: Path | None) -> None:
         )
     tuning = kept(args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
     sets = {"tuning (asr_wer phrasings)": tuning[:: args.every], **heldout_sets(args.cache)}
-    plain = NbestCache(args.cache, model_dir=model_dir)
-    print(f"model: {plain.model_dir}")
-    nb, rtf = {}, {}
-    for name, clips in sets.items():
-        plain.seconds = 0.0
-        nb[name] = [plain.get(p) for _, p in clips]
-        rtf[name] = plain.seconds / (sum(len(p) for _, p in clips) / 16000)
+    nb, rtf = decode_sets(args.cache, model_dir, sets)
     print("\n| adaptation | " + " | ".join(f"{k} WER" for k in sets) + " |")
     print("|" + " --- |" * (len(sets) + 1))
     print(
