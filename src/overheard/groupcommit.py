@@ -180,12 +180,15 @@ class GroupCommitter:
         if self._commit_together(batch):
             return
         results: list[tuple[_Pending, Any]] = []
+        failures: list[tuple[_Pending, Exception]] = []
         try:
             with transaction(self._sessions) as session:
                 _begin(session)
                 for item in batch:
                     outcome = _in_savepoint(session, item)
-                    if outcome is not _FAILED:
+                    if isinstance(outcome, _Failed):
+                        failures.append((item, outcome.error))
+                    else:
                         results.append((item, outcome))
             self.commits += 1
         except Exception:
@@ -193,6 +196,11 @@ class GroupCommitter:
             for item, _ in results:
                 self._commit_alone(item)
             return
+        finally:
+            # A unit's own error is told only once the transaction holding the others has ended:
+            # its caller may go and read what they wrote (a rival upload's row, say).
+            for item, error in failures:
+                item.future.set_exception(error)
         for item, outcome in results:
             item.future.set_result(outcome)
 
@@ -223,11 +231,14 @@ class GroupCommitter:
         item.future.set_result(outcome)
 
 
-_FAILED = object()
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
 
 
 def _in_savepoint(session: Session, item: _Pending) -> Any:
-    """Run one unit in a SAVEPOINT; on error roll back only it and fail only its future."""
+    """Run one unit in a SAVEPOINT; on error roll back only it and return the error as
+    :class:`_Failed` (its future is failed once the transaction has ended, not here)."""
     try:
         with session.begin_nested():
             outcome = item.unit(session)
@@ -238,5 +249,4 @@ def _in_savepoint(session: Session, item: _Pending) -> Any:
         # so may the rows the unit left unwritten.
         session.info.pop(HEAD_INFO, None)
         session.info[_DEFERRED].clear()
-        item.future.set_exception(exc)
-        return _FAILED
+        return _Failed(exc)

@@ -301,6 +301,32 @@ def test_a_conflict_in_a_shared_commit_is_retried_per_upload_in_savepoints(
     assert len(list(platform.blobs.list("audio/"))) == 2  # the loser's blob was removed
 
 
+def test_a_failing_unit_hears_of_it_only_after_the_others_committed(platform):
+    """The loser of an Idempotency-Key race reads the winner's row as soon as its unit fails: in
+    the savepoint path the failure must not be told before the winner's transaction commits."""
+    committer = GroupCommitter(platform.sessions)
+    release = _held(committer)
+    winner = committer.submit(_event("winner"))
+
+    def fails(session):
+        raise ValueError("this unit fails")
+
+    loser = committer.submit(fails)
+    seen: list[int] = []
+
+    def on_failure(_future) -> None:
+        with platform.sessions() as s:
+            seen.append(s.scalar(select(func.count()).where(AuditEvent.subject == "winner")))
+
+    loser.add_done_callback(on_failure)
+    release.set()
+    with pytest.raises(ValueError, match="this unit fails"):
+        loser.result(10)
+    winner.result(10)
+    committer.close()
+    assert seen == [1]
+
+
 def test_rows_left_by_a_failing_unit_are_not_written(platform):
     committer = GroupCommitter(platform.sessions)
     release = _held(committer)
