@@ -60,6 +60,19 @@ def sampled(platform, rec: Recording, policy, rng, now):  # type: ignore[no-unty
         return event.reason
 
 
+def answered(platform, home, add_recordings, policy, rng):  # type: ignore[no-untyped-def]
+    """A clip of ``home`` sampled, leased to R-0001 and answered: (recording, lease, annotation id)."""
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               policy, now=later(-7))  # fmt: skip
+    with platform.sessions() as s:
+        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    return said, lease, annotation
+
+
 def test_an_asked_deletion_takes_the_clip_it_names_out_of_review_at_once(
     platform, make_home, add_recordings, policy, rng
 ):
@@ -116,14 +129,7 @@ def test_a_lead_cannot_bring_back_into_review_what_a_pending_deletion_names(
     platform, make_home, add_recordings, policy, rng
 ):
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
-        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
-               policy, now=later(-7))  # fmt: skip
-    with platform.sessions() as s:
-        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    said, _lease, annotation = answered(platform, home, add_recordings, policy, rng)
     [command] = add_recordings(home, at=T0)
     voice_delete.ask(platform, command, "delete_last")
     for act in (
@@ -147,14 +153,7 @@ def test_an_undo_does_not_lease_again_a_clip_that_left_review(
     """An annotator may take back an answer while its lease would have lived, and gets the clip
     again: not once the household turned review off or asked by voice to delete the clip."""
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
-        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
-               policy, now=later(-7))  # fmt: skip
-    with platform.sessions() as s:
-        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    said, lease, annotation = answered(platform, home, add_recordings, policy, rng)
     if leaves == "consent_off":
         with transaction(platform.sessions) as s:
             set_human_review(s, home.household_id, False, actor="customer", now=later(-6))
