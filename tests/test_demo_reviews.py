@@ -3,14 +3,14 @@ same services as a person's clicks."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from overheard.accounts.service import create_staff
 from overheard.audit import AuditEvent
-from overheard.db import transaction
-from overheard.demo_reviews import seed_reviews
+from overheard.db import transaction, utcnow
+from overheard.demo_reviews import MAX_FIRST_PASSES, seed_reviews
 from overheard.review.agreement import adjudication_queue
-from overheard.review.models import Annotation, GoldItem, ReviewTask
+from overheard.review.models import Annotation, GoldItem, ReviewTask, TaskState
 from tests.workbench.conftest import CAPTURED, make_world  # noqa: F401
 
 
@@ -29,6 +29,26 @@ def test_demo_reviews_leave_one_disagreement_and_one_gold_item(platform, make_wo
         assert len(annotators) == 2 and lead.pseudonym not in annotators
         asked = s.scalars(select(AuditEvent).where(AuditEvent.action == "review.ask_second")).one()
         assert asked.actor == lead.pseudonym
+
+
+def test_demo_reviews_leave_the_rest_of_the_queue_to_the_person_trying_the_demo(
+    platform, make_world  # noqa: F811
+):
+    """The second demo annotator answers only the double check it disagrees on: the first-pass
+    tasks beyond the demo's first passes are still waiting when someone signs in."""
+    world = make_world(MAX_FIRST_PASSES + 3)
+    with transaction(platform.sessions) as s:
+        lead = create_staff(s, name="Demo Lead", role="lead", actor="demo")[0]
+    seeded = seed_reviews(platform, lead.pseudonym, utcnow())  # after the tasks, as `demo` runs it
+    assert seeded.reviewed == MAX_FIRST_PASSES
+    with platform.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Annotation)) == MAX_FIRST_PASSES + 1
+        waiting = s.scalars(
+            select(ReviewTask.recording_id).where(
+                ReviewTask.state == TaskState.QUEUED.value, ReviewTask.first_task_id.is_(None)
+            )
+        ).all()
+    assert len(waiting) == 3 and set(waiting) <= set(world.recording_ids)
 
 
 def test_demo_reviews_with_nothing_sampled_do_nothing(platform):

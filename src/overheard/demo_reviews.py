@@ -16,6 +16,7 @@ from .platform import Platform
 from .protect import serving
 from .review.lead import ask_second, gold_from
 from .review.models import Annotation, ReviewTask, TaskState
+from .review.policy import SkipReason
 from .review.queue import Lease
 from .speech.nlu import IntentModel, default_intent_model
 from .workbench import flow
@@ -55,11 +56,13 @@ def seed_reviews(platform: Platform, lead: str, now: datetime) -> DemoReviews:
     disagreements = 0
     while (lease := flow.claim(platform, second.pseudonym, clock)) is not None:
         clock += timedelta(seconds=20)
-        is_second = lease.task.task_id == wanted
-        _answer(platform, second.pseudonym, lease, model, clock, disagree=is_second)
-        disagreements += int(is_second)
-        if is_second:
-            break
+        if lease.task.task_id != wanted:
+            # Given back, not answered: the clips the demo leaves are for the person trying it.
+            flow.skip(platform, second.pseudonym, lease.lease_id, SkipReason.OTHER, clock)
+            continue
+        _answer(platform, second.pseudonym, lease, model, clock, disagree=True)
+        disagreements += 1
+        break
     return DemoReviews(len(done), disagreements, 1)
 
 
