@@ -9,6 +9,7 @@ no row naming one, and a deletion's receipt covers what it removes.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -17,14 +18,21 @@ from sqlalchemy.orm import Session
 
 from overheard import purges
 from overheard.db import transaction
-from overheard.protect import rendition, serving
+from overheard.protect import _marking, rendition, serving
 from overheard.protect._tables import DisguisedClip
 from overheard.recordings.deletion import delete_recordings
 from overheard.recordings.models import DeletionReceipt, Recording, Status
 from overheard.review.consent import set_human_review
 from overheard.speech import pipeline
 from tests.interleave import interleaved
-from tests.privacy._world import add_clip, claim, later, sample_after_transcription_only, submit
+from tests.privacy._world import (
+    add_clip,
+    claim,
+    later,
+    sample,
+    sample_after_transcription_only,
+    submit,
+)
 
 
 def blobs_of(platform, household_id: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -151,3 +159,76 @@ def test_a_job_whose_commit_fails_removes_the_blob_it_wrote(platform, make_house
     finally:
         event.remove(platform.sessions, "before_commit", refuse_the_last)
     assert blobs_of(platform, clip.household_id) == [received]
+
+
+class _Paused:
+    """Runs an operation in a thread up to its commit (``committing``) or through it
+    (``committed``), while the serving thread is between its own commit and keeping its analysis."""
+
+    def __init__(self, platform, operation, until: str) -> None:  # type: ignore[no-untyped-def]
+        self.platform, self.operation, self.until = platform, operation, until
+        self.at_commit, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.errors: list[BaseException] = []
+
+    def _run(self) -> None:
+        try:
+            self.operation()
+        except BaseException as exc:  # re-raised in the test's thread
+            self.errors.append(exc)
+        finally:
+            self.at_commit.set()
+
+    def _before_commit(self, session: Session) -> None:
+        if threading.get_ident() == self.thread.ident:
+            self.at_commit.set()
+            assert self.release.wait(20.0)
+
+    def start(self) -> None:
+        if self.until == "committing":
+            event.listen(self.platform.sessions, "before_commit", self._before_commit)
+        self.thread.start()
+        if self.until == "committed":
+            self.thread.join(20.0)
+        else:
+            assert self.at_commit.wait(20.0)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(20.0)
+        if self.until == "committing":
+            event.remove(self.platform.sessions, "before_commit", self._before_commit)
+        if self.errors:
+            raise self.errors[0]
+
+
+@pytest.mark.parametrize("until", ["committed", "committing"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_serve_racing_removal_keeps_no_watermark_analysis(
+    platform, make_household, monkeypatch, operation, until
+):  # type: ignore[no-untyped-def]
+    """A serve commits, then analyses the disguised clip for its watermark outside the
+    transaction and keeps that analysis in memory. A deletion, a ``sensitive`` flag or review
+    turned off that commits (or is committing) meanwhile must not leave the analysis kept: before,
+    it lived until the 15-minute expiry, after the removal had dropped everything it could see."""
+    serving.install(platform)
+    platform.settings = platform.settings.model_copy(update={"disguise_method": "world"})  # quick
+    clip = add_clip(platform, make_household, seconds=2.0)
+    sample(platform, clip)
+    other = _Paused(platform, OPERATIONS[operation](platform, clip), until)
+    lease = claim(platform, "R-a1")  # the flag's own lease: a reviewer holds one at a time
+    analyse = _marking.analyse
+
+    def analyse_while_removed(pcm):  # type: ignore[no-untyped-def]
+        found = analyse(pcm)
+        other.start()
+        return found
+
+    monkeypatch.setattr(_marking, "analyse", analyse_while_removed)
+    _marking.CACHE.forget([clip.recording_id])
+    try:
+        serving.clip_for_lease(platform, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    finally:
+        other.finish()
+    kept = [ref for ref in _marking.CACHE._items if f"/{clip.recording_id}/" in ref[0]]
+    assert kept == []

@@ -10,7 +10,12 @@ id-dependent part (``watermark.mark_analysed``). The output is byte for byte wha
 
 The cached arrays are derived from disguised audio, so they live only in memory, are keyed by the
 rendition's blob key (a fresh nonce per rendition: a remade or removed rendition is never found
-again) and are dropped when the recording is deleted or flagged in this process. Another web
+again) and are dropped when the recording is deleted or flagged in this process: when the removal's
+transaction runs its hooks and again once it has committed. A serve analyses its clip after its own
+transaction committed, so a removal may commit in between; it keeps the analysis first and then asks
+``still_current`` (a fresh read of the rendition's row) and drops it if the row is gone. Either
+the removal's post-commit drop comes after the keep, or the fresh read sees the removal
+(``tests/privacy/test_copy_races.py``). Another web
 process does not hear of the deletion: there an analysis lives until it is evicted or, at the
 latest, ``MAX_AGE_S`` after it was made (a timer sweeps the cache even when the process serves
 nothing more), and it can never be served again, since serving needs a live lease of a recording
@@ -108,6 +113,12 @@ class AnalysisCache:
             made = min(made for _, made in self._items.values())
             return made + self.max_age_s - self._clock()
 
+    def discard(self, ref: ClipRef) -> None:
+        """Drop the analysis kept for ``ref``, if any."""
+        with self._lock:
+            found = self._items.pop(ref, None)
+            self._bytes -= found[0].nbytes if found is not None else 0
+
     def forget(self, recording_ids: list[str]) -> None:
         """Drop the analyses of these recordings' renditions (blob keys name the recording)."""
         parts = {f"/{rid}/" for rid in recording_ids}
@@ -124,9 +135,16 @@ CACHE = AnalysisCache()
 
 
 def embed(
-    pcm: NDArray[np.int16], payload: int, key: bytes, ref: ClipRef, cache: AnalysisCache = CACHE
+    pcm: NDArray[np.int16],
+    payload: int,
+    key: bytes,
+    ref: ClipRef,
+    cache: AnalysisCache = CACHE,
+    still_current: Callable[[], bool] | None = None,
 ) -> NDArray[np.int16]:
-    """``watermark.embed(pcm, payload, key)`` (16 kHz), reusing the analysis kept for ``ref``."""
+    """``watermark.embed(pcm, payload, key)`` (16 kHz), reusing the analysis kept for ``ref``;
+    a fresh analysis is kept, then dropped again unless ``still_current()`` (checked after the
+    keep, so a removal that committed meanwhile is seen)."""
     if not 0 <= payload < 2**wm.PAYLOAD_BITS or pcm.ndim != 1:
         return wm.embed(pcm, payload, key)
     analysis = cache.get(ref)
@@ -135,6 +153,8 @@ def embed(
         if analysis is None:
             return wm.embed(pcm, payload, key)
         cache.put(ref, analysis)
+        if still_current is not None and not still_current():
+            cache.discard(ref)
     mark = wm.mark_analysed(analysis, payload, key)
     mark -= analysis.x
     return wm.with_mark(pcm, mark)

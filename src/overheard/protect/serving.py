@@ -16,11 +16,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, case, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -289,10 +289,24 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
     samples = np.frombuffer(focus.cut(stored.pcm, span), dtype="<i2").astype(np.int16)
     key = platform.secrets["watermark"]
     if stored.blob_key:  # the clip's id-free analysis is kept between serves of this rendition
-        marked = _marking.embed(samples, mark_id, key, (stored.blob_key, *span))
+        current = partial(_rendition_stored, platform, recording_id, stored.blob_key)
+        ref = (stored.blob_key, *span)
+        marked = _marking.embed(samples, mark_id, key, ref, still_current=current)
     else:
         marked = embed(samples, mark_id, key)
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
+
+
+_RENDITION_KEY = select(DisguisedClip.blob_key).where(
+    DisguisedClip.recording_id == bindparam("recording_id")
+)
+
+
+def _rendition_stored(platform: Platform, recording_id: str, blob_key: str) -> bool:
+    """Whether ``blob_key`` is still the recording's rendition (a fresh read: a deletion, a
+    ``sensitive`` flag or review turned off that committed has removed its row)."""
+    with platform.readers() as session:  # never waits for a writer's lock (SQLite)
+        return session.scalar(_RENDITION_KEY, {"recording_id": recording_id}) == blob_key
 
 
 def _focus(
@@ -548,13 +562,13 @@ def on_sensitive(session: Session, event: FlagEvent) -> None:
         .with_for_update(read=True, key_share=True)
     )
     _cache.purge(session, [event.recording_id])
-    _marking.CACHE.forget([event.recording_id])
+    _forget_analyses(session, [event.recording_id])
 
 
 def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[str, int]:
     """Deletion: the recordings' cached disguised copies go too (counted on the receipt)."""
     removed = _cache.purge(session, recording_ids)
-    _marking.CACHE.forget(recording_ids)
+    _forget_analyses(session, recording_ids)
     return {"disguised_copies": removed} if removed else {}
 
 
@@ -568,8 +582,17 @@ def on_review_off(session: Session, household_id: str) -> None:
         )
     )
     _cache.purge(session, ids)
-    _marking.CACHE.forget(ids)
+    _forget_analyses(session, ids)
 
+
+def _forget_analyses(session: Session, recording_ids: list[str]) -> None:
+    """Drop this process's watermark analyses of the recordings now and once ``session`` commits:
+    a serve that read the rendition before the commit may keep one after the first drop (it then
+    checks the rendition's row, which a still uncommitted removal has not yet removed)."""
+    _marking.CACHE.forget(recording_ids)
+    event.listen(
+        session, "after_commit", lambda _s: _marking.CACHE.forget(recording_ids), once=True
+    )
 
 def register() -> None:
     """Install the deletion, ``sensitive`` flag and review-off hooks and the rendition job
