@@ -81,6 +81,25 @@ def test_revoked_token_is_refused(client, platform, make_household):
     assert resp.json()["error"]["code"] == "invalid_token"
 
 
+def test_a_device_revoked_after_it_was_looked_up_stores_nothing(platform, make_household):
+    """``overheard wyoming`` looks its device up once at start and then calls ``ingest`` for every
+    utterance: a device revoked meanwhile must not go on storing recordings in its household
+    (before, only the HTTP route checked revocation, when it read the token)."""
+    from overheard.errors import Unauthorized
+    from overheard.households import Device, revoke_device
+    from overheard.recordings.ingest import ingest
+
+    hh = make_household()
+    with platform.sessions() as s:
+        device = s.get_one(Device, hh.device_id)  # as the service holds it from its start
+    assert ingest(platform, device, tone_wav()).created
+    with transaction(platform.sessions) as s:
+        revoke_device(s, hh.device_id)
+    with pytest.raises(Unauthorized):
+        ingest(platform, device, tone_wav())
+    assert counts(platform) == (1, 1)
+
+
 def test_status_is_scoped_to_the_household(client, make_household):
     a, b = make_household(), make_household()
     rid = client.post(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from .. import audit, jobs
 from ..config import Settings
 from ..db import utcnow
-from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
+from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests, Unauthorized
 from ..groupcommit import insert_later
 from ..households import Device, active_device, device_by_token, hash_token
 from ..keys import DataKey
@@ -148,6 +148,11 @@ def _admission_query(max_per_window: int, with_key: bool, limit: bool) -> Select
 def _admission(
     platform: Platform, session: Session, device: Device, idempotency_key: str | None
 ) -> Admission:
+    # A caller that looked its device up long ago (``overheard wyoming``, for its whole run) must
+    # not store for a device revoked or removed since: read it again.
+    current = session.get(Device, device.id)
+    if current is None or current.revoked_at is not None:
+        raise Unauthorized("invalid or revoked device token")
     found = _existing(session, device.id, idempotency_key)
     if found is None and idempotency_key is not None:
         _refuse_deleted_replay(session, device.id, idempotency_key)
