@@ -56,8 +56,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=FULL")
+    # Freed space is zeroed whatever the build's default (Debian's is on, SQLite's own is off): a
+    # deleted clip's ciphertext is readable with its household's live key.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+WAL_TRUNCATE_WAIT_MS = 2000
+"""Longest wait of :func:`truncate_wal` for readers of older snapshots and writers to finish."""
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """On SQLite, copy the write-ahead log into the database and empty the log file; True when done
+    (always on PostgreSQL, which has no such file to empty).
+
+    The log keeps every page as it was written until its frames are overwritten, deleted rows
+    included: after a deletion, this leaves their bytes only where ``secure_delete`` zeroed them.
+    It waits at most ``WAL_TRUNCATE_WAIT_MS`` for readers and writers (the next call retries).
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    cur = raw.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout={WAL_TRUNCATE_WAIT_MS}")
+        busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+        raw.close()
+    return bool(busy == 0)
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:
