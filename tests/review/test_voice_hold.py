@@ -20,7 +20,7 @@ from overheard.review.annotations import submit
 from overheard.review.consent import set_human_review
 from overheard.review.content import AnnotationInput
 from overheard.review.lead import ask_second, gold_from
-from overheard.review.models import Annotation, ReviewTask, TaskState
+from overheard.review.models import Annotation, GoldItem, ReviewTask, TaskState
 from overheard.review.policy import Decision
 from overheard.review.queue import claim, lease_is_live
 from overheard.review.sampler import sample_after_transcription
@@ -165,3 +165,46 @@ def test_an_undo_does_not_lease_again_a_clip_that_left_review(
     with platform.sessions() as s:
         assert not lease_is_live(s, lease.lease_id, now=later(2))
     assert task_of(platform, said.id).state == TaskState.DONE.value
+
+
+@pytest.mark.parametrize("act", ["undo", "ask_second", "gold"])
+def test_review_turned_off_meanwhile_is_not_outrun_by_an_undo_or_a_leads_action(
+    platform, make_home, add_recordings, policy, rng, act
+):
+    """An undo leases the clip again, a second annotation or a gold item queues it: each read the
+    household's consent unlocked, so on PostgreSQL review turned off while one of them ran found
+    nothing to withdraw yet, and the clip of a household that had opted out then went to a
+    reviewer. The household's row is now held ``FOR SHARE`` from that check to the commit."""
+    from tests.interleave import interleaved
+
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               policy, now=later(-7))  # fmt: skip
+    with platform.sessions() as s:
+        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+
+    def review_off() -> None:
+        with transaction(platform.sessions) as s:
+            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+
+    acts = {
+        "undo": lambda s: undo_submit(s, annotation, "R-0001", policy, now=later(1)),
+        "ask_second": lambda s: ask_second(s, annotation, "L-0001", later(1)),
+        "gold": lambda s: gold_from(s, platform.gate, annotation, "L-0001", later(1)),
+    }
+    with interleaved(platform, review_off, at_commit=1), transaction(platform.sessions) as s:
+        acts[act](s)
+    with platform.sessions() as s:
+        assert not lease_is_live(s, lease.lease_id, now=later(2))
+        open_tasks = s.scalars(
+            select(ReviewTask.id).where(
+                ReviewTask.recording_id == said.id,
+                ReviewTask.state.in_([TaskState.QUEUED.value, TaskState.LEASED.value]),
+            )
+        ).all()
+        assert open_tasks == []
+        assert s.scalars(select(GoldItem.id).where(GoldItem.active.is_(True))).all() == []

@@ -66,7 +66,8 @@ _HOLD_CONSENT = (
 def hold_consent(session: Session, household_id: str) -> bool:
     """Whether the household has review on, its row held ``FOR SHARE`` until this transaction ends
     (PostgreSQL; SQLite holds the write lock): turning review off waits for this commit, or this
-    reads its commit. For a job about to store a copy made only for review."""
+    reads its commit. For a job about to store a copy made only for review, and for anything
+    that puts a clip (back) in front of staff: an undo, a second annotation, a gold item."""
     return bool(session.scalar(_HOLD_CONSENT, {"household_id": household_id}))
 
 
