@@ -208,3 +208,44 @@ def test_review_turned_off_meanwhile_is_not_outrun_by_an_undo_or_a_leads_action(
         ).all()
         assert open_tasks == []
         assert s.scalars(select(GoldItem.id).where(GoldItem.active.is_(True))).all() == []
+
+
+@pytest.mark.parametrize("leaves", ["consent_off", "voice_deletion"])
+def test_a_gold_claim_racing_a_withdrawal_leases_nothing(
+    platform, make_home, add_recordings, policy, rng, leaves
+):
+    """A gold claim makes a new task from an active gold item: review turned off, or a voice
+    deletion asked, while the claim ran found that task not yet committed and withdrew nothing,
+    so the reviewer kept a live lease on the clip (PostgreSQL). The claim now holds the gold item
+    ``FOR SHARE`` and withdrawals deactivate gold items before they withdraw tasks."""
+    from dataclasses import replace
+
+    from tests.interleave import interleaved
+
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               policy, now=later(-7))  # fmt: skip
+    with platform.sessions() as s:
+        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    with transaction(platform.sessions) as s:
+        gold_from(s, platform.gate, annotation, "L-0001", later(-6))
+    [command] = add_recordings(home, at=T0) if leaves == "voice_deletion" else [None]
+
+    def withdraw() -> None:
+        if command is not None:
+            voice_delete.ask(platform, command, "delete_last")
+            return
+        with transaction(platform.sessions) as s:
+            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+
+    gold_only = replace(policy, gold_share=1.0)
+    with interleaved(platform, withdraw, at_commit=1), transaction(platform.sessions) as s:
+        got = claim(s, "R-0002", gold_only, rng=rng, now=later(1))
+    assert got is not None
+    with platform.sessions() as s:
+        assert not lease_is_live(s, got.lease_id, now=later(2))
+

@@ -68,28 +68,30 @@ def withdraw_recordings(session: Session, recording_ids: list[str], because: str
     """Withdraw the recordings' open tasks, open adjudications and gold items."""
     if not recording_ids:
         return 0
-    count = withdraw_where(session, ReviewTask.recording_id.in_(recording_ids), because)
-    _close_adjudications(session, Agreement.recording_id.in_(recording_ids))
+    # Gold items first: a gold claim holds its item until it commits its new task, which the
+    # task withdrawal (a later statement, a fresh snapshot) then sees.
     session.execute(
         update(GoldItem)
         .where(GoldItem.recording_id.in_(recording_ids))
         .values(active=False)
         .execution_options(synchronize_session="fetch")
     )
+    count = withdraw_where(session, ReviewTask.recording_id.in_(recording_ids), because)
+    _close_adjudications(session, Agreement.recording_id.in_(recording_ids))
     return count
 
 
 def withdraw_household(session: Session, household_id: str, because: str) -> int:
     """Withdraw everything of a household that could still reach a reviewer or a lead."""
-    count = withdraw_where(session, ReviewTask.household_id == household_id, because)
-    recordings = select(Recording.id).where(Recording.household_id == household_id)
-    _close_adjudications(session, Agreement.recording_id.in_(recordings))
-    session.execute(
+    session.execute(  # gold items first, as in ``withdraw_recordings``
         update(GoldItem)
         .where(GoldItem.household_id == household_id)
         .values(active=False)
         .execution_options(synchronize_session="fetch")
     )
+    count = withdraw_where(session, ReviewTask.household_id == household_id, because)
+    recordings = select(Recording.id).where(Recording.household_id == household_id)
+    _close_adjudications(session, Agreement.recording_id.in_(recordings))
     return count
 
 

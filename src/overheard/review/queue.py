@@ -207,7 +207,11 @@ def _claim_gold(
     )
     if not ids:
         return None
-    gold = session.get_one(GoldItem, ids[int(rng.random() * len(ids))])
+    # Held to the commit: a withdrawal deactivates gold items before it withdraws tasks, so it
+    # either waits and then withdraws this task, or committed first and the item is inactive.
+    gold = session.get_one(GoldItem, ids[int(rng.random() * len(ids))], with_for_update={"read": True})
+    if not gold.active:
+        return None
     return add_task(
         session,
         recording_id=gold.recording_id,
