@@ -13,6 +13,7 @@ from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from . import agreement, gold
 from ._tasks import add_task, new_short_id
+from .consent import hold_consent
 from .content import AnnotationInput, annotation_kind, seal_answer
 from .errors import LeaseExpired
 from .flags import FlagEvent, run_flag_hooks
@@ -23,6 +24,10 @@ from .queue import end_lease
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
 _RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
 """The submitted task's recording (built once: every submit reads it)."""
+_DOUBLE_CHECKED = select(ReviewTask.household_id).where(
+    ReviewTask.lease_id == bindparam("lease_id"), ReviewTask.wants_second
+)
+"""The household of a leased task whose submit queues a second task (built once)."""
 
 
 def queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> ReviewTask:
@@ -70,6 +75,11 @@ def submit(
     now: datetime,
 ) -> Annotation:
     """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
+    double_checked = session.scalar(_DOUBLE_CHECKED, {"lease_id": lease_id})
+    if double_checked is not None:
+        # Before the task's row, as turning review off takes them: it then waits for this
+        # commit and withdraws the second task queued below, or ended the lease first.
+        hold_consent(session, double_checked)
     task = end_lease(
         session,
         lease_id,
