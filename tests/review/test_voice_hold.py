@@ -250,12 +250,14 @@ def test_a_gold_claim_racing_a_withdrawal_leases_nothing(
         assert not lease_is_live(s, got.lease_id, now=later(2))
 
 
-def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_review_turned_off(
-    platform, make_home, add_recordings, policy, rng
+@pytest.mark.parametrize("leaves", ["consent_off", "voice_deletion"])
+def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_a_withdrawal(
+    platform, make_home, add_recordings, policy, rng, leaves
 ):
-    """A submit of a clip drawn for a double-check queues its second task. Review turned off
-    while the submit ran waited for the submitted task's row and then found it done; the second
-    task, inserted meanwhile, was not withdrawn (PostgreSQL) and went to another reviewer."""
+    """A submit of a clip drawn for a double-check queues its second task. Review turned off, or
+    a voice deletion asked, while the submit ran waited for the submitted task's row and then
+    found it done; the second task, inserted meanwhile, was not withdrawn (PostgreSQL) and went
+    to another reviewer."""
     from dataclasses import replace
 
     from tests.interleave import interleaved
@@ -266,12 +268,16 @@ def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_review_turned
     assert sampled(platform, said, double, rng, later(-9)) == Decision.SAMPLED
     with transaction(platform.sessions) as s:
         lease = claim(s, "R-0001", double, rng=rng, now=later(-8))
+    [command] = add_recordings(home, at=T0) if leaves == "voice_deletion" else [None]
 
-    def review_off() -> None:
+    def withdraw() -> None:
+        if command is not None:
+            voice_delete.ask(platform, command, "delete_last")
+            return
         with transaction(platform.sessions) as s:
             set_human_review(s, home.household_id, False, actor="customer", now=later(1))
 
-    with interleaved(platform, review_off, at_commit=1), transaction(platform.sessions) as s:
+    with interleaved(platform, withdraw, at_commit=1), transaction(platform.sessions) as s:
         submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
                double, now=later(1))  # fmt: skip
     with platform.sessions() as s:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from .. import audit, jobs
 from ..db import as_utc, transaction, utcnow
 from ..errors import Conflict, NotFound
+from ..households import Household
 from ..jobs import Because, Job, JobState, Later
 from ..platform import Platform
 from .deletion import Receipt, delete_last, delete_today, last_said, said_today
@@ -126,7 +127,13 @@ def ask(platform: Platform, rec: Recording, command: str) -> None:
 def _hold(platform: Platform, session: Session, rec: Recording, command: str) -> None:
     """Take what the voice deletion ``command`` of ``rec`` names out of human review now, not when
     it is carried out: no reviewer hears what the household asked to delete while its question or
-    undo period runs (an undo or a no brings the recordings back, not their review)."""
+    undo period runs (an undo or a no brings the recordings back, not their review).
+
+    The household's row is locked first, as turning review off locks it: a submit that queues a
+    second annotation holds it ``FOR SHARE`` before its task, so this waits for that commit and
+    then withdraws the new task too (a task inserted meanwhile is not seen by an ``UPDATE`` that
+    waited on another row)."""
+    session.get(Household, rec.household_id, with_for_update=True)
     if command == "delete_last":
         ids = last_said(session, rec, platform.settings.voice_delete_window_s)
     else:
