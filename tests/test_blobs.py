@@ -337,6 +337,29 @@ def test_s3_prefix_places_and_isolates_objects(s3_bucket: MotoBucket) -> None:
     outer.close()
 
 
+def test_s3_delete_in_a_versioned_bucket_leaves_no_version(s3_bucket: MotoBucket) -> None:
+    """A bucket with versioning on keeps a deleted object as a noncurrent version behind a delete
+    marker: the key looks gone while its ciphertext stays readable (under a household key that a
+    one-clip deletion or an accidental wake's purge leaves alive). Deleting removes every version
+    of the key, the marker included, and no version of a neighbouring key."""
+    raw = s3_client(s3_bucket.endpoint_url)
+    raw.put_bucket_versioning(
+        Bucket=s3_bucket.name, VersioningConfiguration={"Status": "Enabled"}
+    )
+    store = blob_store_from_url(f"s3://{s3_bucket.name}/{S3_PREFIX}", **s3_bucket.blob_store_options())
+    store.put("audio/hh/r1", b"first")
+    store.put("audio/hh/r1", b"second")  # a rewrite: two versions
+    store.put("audio/hh/r10", b"neighbour")  # shares the key as a prefix
+    store.delete("audio/hh/r1")
+    assert not store.exists("audio/hh/r1")
+    found = raw.list_object_versions(Bucket=s3_bucket.name, Prefix=f"{S3_PREFIX}/audio/hh/")
+    left = [v["Key"] for v in found.get("Versions", []) + found.get("DeleteMarkers", [])]
+    raw.close()
+    assert left == [f"{S3_PREFIX}/audio/hh/r10"]
+    assert store.get("audio/hh/r10") == b"neighbour"
+    store.close()
+
+
 def test_s3_list_follows_small_pages(s3_bucket: MotoBucket) -> None:
     store = S3BlobStore(
         s3_bucket.name, "p", client=s3_client(s3_bucket.endpoint_url), list_page_keys=7

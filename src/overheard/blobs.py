@@ -364,8 +364,41 @@ class S3BlobStore:
         return data
 
     def delete(self, key: str) -> None:
-        """One ``delete_object``, which S3 answers the same whether the key existed or not."""
-        self._call("delete_object", key)
+        """One ``delete_object``, which S3 answers the same whether the key existed or not.
+
+        In a bucket with versioning on (or suspended) that only hides the object behind a delete
+        marker and keeps its data as a noncurrent version; the answer then names the marker, and
+        every version of the key, the marker included, is deleted as well.
+        """
+        answer = self._call("delete_object", key)
+        if answer.get("DeleteMarker") or answer.get("VersionId"):
+            self._delete_versions(self._key_prefix + validate_key(key))
+
+    def _delete_versions(self, full_key: str) -> None:
+        pages = self._client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=full_key
+        )
+        try:
+            for page in pages:
+                versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                doomed = [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in versions
+                    if v["Key"] == full_key  # the prefix also matches longer keys
+                ]
+                if doomed:
+                    self._delete_objects(doomed)
+        except ClientError as exc:
+            raise self._translate(exc, key=full_key) from None
+
+    def _delete_objects(self, doomed: list[dict[str, str]]) -> None:
+        answer = self._client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": doomed, "Quiet": True}
+        )
+        failed = answer.get("Errors") or []
+        if failed:  # the purge that asked is retried
+            first = failed[0]
+            raise OSError(f"S3 kept {len(failed)} version(s) of {first.get('Key')!r}: {first.get('Code')}")
 
     def exists(self, key: str) -> bool:
         """One ``head_object``."""
