@@ -178,14 +178,7 @@ def test_review_turned_off_meanwhile_is_not_outrun_by_an_undo_or_a_leads_action(
     from tests.interleave import interleaved
 
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
-        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
-               policy, now=later(-7))  # fmt: skip
-    with platform.sessions() as s:
-        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    said, lease, annotation = answered(platform, home, add_recordings, policy, rng)
 
     def review_off() -> None:
         with transaction(platform.sessions) as s:
@@ -223,14 +216,7 @@ def test_a_gold_claim_racing_a_withdrawal_leases_nothing(
     from tests.interleave import interleaved
 
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", policy, rng=rng, now=later(-8))
-        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
-               policy, now=later(-7))  # fmt: skip
-    with platform.sessions() as s:
-        annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
+    _said, _lease, annotation = answered(platform, home, add_recordings, policy, rng)
     with transaction(platform.sessions) as s:
         gold_from(s, platform.gate, annotation, "L-0001", later(-6))
     [command] = add_recordings(home, at=T0) if leaves == "voice_deletion" else [None]
