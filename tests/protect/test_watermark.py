@@ -395,6 +395,43 @@ def test_issued_ids_leave_marked_clips_traced_and_unmarked_untraced() -> None:
     assert detect(pcm, KEY, among=watermark.issued([], KEY)).payload is None  # an empty table
 
 
+def test_with_issued_ids_a_viterbi_payload_counts_only_if_issued() -> None:
+    """Given the table, a mark of an id never issued is no trace of the current detector (that is
+    what leaves the search the rest of the bound); tracing still reports it, through version 2."""
+    pcm = synthetic_speech(3.0, seed=4)
+    marked = embed(pcm, PAYLOAD, KEY)
+    among = watermark.issued([5, 6], KEY)
+    assert detect(marked, KEY).payload == PAYLOAD
+    assert detect(marked, KEY, among=among).payload is None
+    assert read_mark(marked, KEY, among=among).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("ids", [1, 10_000, 2**24, 2**25])
+def test_pooled_search_budget_keeps_the_bound_per_clip(ids: int) -> None:
+    """Viterbi's part (its payload must be issued) and the search's add up to the bound as it was,
+    and the search never gets less than its own 2⁻²⁰."""
+    viterbi = watermark.CHECKS * 2.0**-24 * min(1.0, ids / 2.0**24)
+    assert viterbi + watermark._search_budget(ids) == pytest.approx(32 * 2.0**-24 + 2.0**-20)
+    assert watermark._search_budget(ids) >= watermark.ISSUED_FALSE_POSITIVE
+
+
+def test_pooled_budget_traces_a_weak_match_the_search_alone_misses() -> None:
+    """Soft bits carrying a codeword faintly at the alignment as served (random elsewhere): the
+    search's own 2⁻²⁰ is too little to accept it, the pooled budget (same bound per clip) is not."""
+    ids = list(range(1000, 11000))
+    among = watermark.issued(ids, KEY)
+    rng = np.random.default_rng(7)
+    soft = np.clip(
+        rng.standard_normal((len(watermark.SCALES) * 78, watermark.CODED_BITS)), -1.5, 1.5
+    )
+    row = watermark._served_alignment()
+    soft[row] = np.clip(soft[row] + 0.51 * watermark._codeword(KEY, 4242), -1.5, 1.5)
+    metrics = np.zeros(len(soft))
+    assert watermark._search_issued(soft, among, metrics) is None
+    budget = watermark._search_budget(len(ids))
+    assert watermark._search_issued(soft, among, metrics, budget) == 4242
+
+
 def test_versions_2_and_3_read_each_others_marks() -> None:
     """One key material, tiles and code: a serve of either version is read by either detector."""
     pcm = synthetic_speech(3.5, seed=6)

@@ -76,7 +76,11 @@ SOFT_CLIP = 1.5
 CHECKS = 32
 """Candidates (speed × phase) whose keyed tag is checked, best Viterbi metric first."""
 ISSUED_FALSE_POSITIVE = 2.0**-20
-"""False-trace probability allowed to the search over issued ids, per unmarked clip (union bound)."""
+"""False-trace probability added by the search over issued ids, per unmarked clip (union bound)."""
+ISSUED_POOLED = True
+"""Whether, given the issued ids, a payload decoded by Viterbi counts only if it was issued, and the
+search gets what that leaves of the whole bound: Viterbi's part shrinks from ``CHECKS`` × 2⁻²⁴ to
+that × ids / 2²⁴ (see ``_search_budget``), the bound per clip stays what it was."""
 ISSUED_ALIGNMENTS = 16
 """Alignments (best match first) whose Chernoff bound the issued-id search evaluates."""
 ISSUED_PRESELECTED = 4
@@ -490,6 +494,7 @@ def detect(
     """
     x = _to_internal(pcm, sample_rate_hz)
     bound = CHECKS * 2.0**-TAG_BITS + (ISSUED_FALSE_POSITIVE if among is not None else 0.0)
+    pooled = ISSUED_POOLED and among is not None and len(among.ids) > 0
     if len(x) < FRAME_SAMPLES or not np.any(x):
         return Trace(payload=None, score=0.0, false_positive_bound=bound)
     code = _code(key)
@@ -501,14 +506,42 @@ def detect(
     for idx in np.argsort(metrics)[::-1][:CHECKS]:
         word = int(words[idx])
         payload = (word >> TAG_BITS) ^ code.mask
-        if word & (2**TAG_BITS - 1) == _tag(key, payload):
+        if word & (2**TAG_BITS - 1) == _tag(key, payload) and (
+            not pooled or _holds(among, payload)
+        ):
             return Trace(payload=payload, score=float(metrics[idx]), false_positive_bound=bound)
-    payload = _search_issued(soft, among, metrics) if among is not None and len(among.ids) else None
+    payload = None
+    if among is not None and len(among.ids):
+        budget = _search_budget(len(among.ids)) if pooled else ISSUED_FALSE_POSITIVE
+        payload = _search_issued(soft, among, metrics, budget)
     return Trace(payload=payload, score=float(metrics.max()), false_positive_bound=bound)
 
 
+def _holds(among: Issued | None, payload: int) -> bool:
+    """Whether ``payload`` is one of the issued ids."""
+    if among is None:
+        return False
+    at = int(np.searchsorted(among.ids, payload))
+    return at < len(among.ids) and int(among.ids[at]) == payload
+
+
+def _search_budget(ids: int) -> float:
+    """False-trace probability the issued-id search may use when Viterbi's payloads must be issued.
+
+    For an unmarked clip a Viterbi candidate's payload is uniform over 2²⁴ (the keyed whitening
+    mask) and its tag matches with probability 2⁻²⁴ independently (another keyed output), so the
+    ``CHECKS`` candidates name an issued id with probability at most ``CHECKS`` × 2⁻²⁴ ×
+    ids / 2²⁴; the search gets the rest of ``CHECKS`` × 2⁻²⁴ + ``ISSUED_FALSE_POSITIVE``.
+    """
+    viterbi = CHECKS * 2.0**-TAG_BITS * min(1.0, ids / 2.0**PAYLOAD_BITS)
+    return CHECKS * 2.0**-TAG_BITS + ISSUED_FALSE_POSITIVE - viterbi
+
+
 def _search_issued(
-    soft: NDArray[np.float64], among: Issued, metrics: NDArray[np.float64]
+    soft: NDArray[np.float64],
+    among: Issued,
+    metrics: NDArray[np.float64],
+    budget: float = ISSUED_FALSE_POSITIVE,
 ) -> int | None:
     """The issued id whose codeword matches an alignment beyond chance, or None.
 
@@ -536,7 +569,7 @@ def _search_issued(
     log_mgf = _convcode.log_mgf(soft[rows], _LAMBDAS)
     log_tail = np.min(log_mgf - _LAMBDAS[None, :] * best[rows, None], axis=1)
     margin = log_tail + tries
-    limit = math.log(ISSUED_FALSE_POSITIVE)
+    limit = math.log(budget)
     if margin.min() > limit:
         # The Chernoff bound is loose by a polynomial factor (about 2 nats here): the alignments
         # that come close get the tail summed on the trellis (both are upper bounds; the smaller
