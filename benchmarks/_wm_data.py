@@ -1,4 +1,8 @@
-"""Clips for the watermark benchmark: 1.5–3 s requests, split by speaker into tuning and held-out."""
+"""Clips for the watermark benchmark: 1.5–3 s requests, split by speaker into tuning and held-out.
+
+``fresh_clips`` is a second held-out set, drawn from recordings, sentences and voices that no
+tuning or held-out run of any version used as marked clips (see its docstring).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ TUNE_VOICES = ("en-us", "en-gb", "en-us+f3")
 HELD_VOICES = ("en-gb-scotland", "en-029", "en-us-nyc+f2", "en-gb-x-rp+m3", "en-gb-x-gbclan+f4")
 """espeak-ng voices never used for tuning."""
 REQUESTS_PER_VOICE = 12
+FRESH_VOICES = (
+    "en-gb-x-gbcwmd",
+    "en-gb-x-gbcwmd+f1",
+    "en-us+m7",
+    "en-gb+f4",
+    "en-gb-x-rp+f5",
+    "en-us+klatt2",
+)
+"""espeak-ng voices of the fresh set: none was used for tuning or in the held-out split."""
+FRESH_PER_VOICE = 15
+FRESH_WAKE_WORDS = 40
+"""Recordings of the wake word alone (1.5–3 s, about 0.6 s of it speech) in the fresh set."""
 EXCERPTS_PER_UTTERANCE = 2
 
 Pcm = NDArray[np.int16]
@@ -108,6 +124,69 @@ def _synth(text: str, voice: str, words_per_minute: int) -> Pcm | None:
     pcm, rate = sf.read(io.BytesIO(done.stdout), dtype="int16")
     x = resample_poly(pcm.astype(np.float64), RATE_HZ, rate)
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def _hwu64_sentences(data: Path) -> list[str]:
+    """HWU64 requests (the user's wording), every fold."""
+    sentences = []
+    for path in sorted((data / "nlu" / "hwu64").glob("fold_*.csv")):
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split(";")
+            if len(fields) >= 6:
+                sentences.append(fields[4].strip('"'))
+    return sentences
+
+
+def _windows(pcm: Pcm, rng: np.random.Generator) -> list[Pcm]:
+    """Consecutive, non-overlapping windows of random 1.5–3 s lengths (the whole clip if it fits)."""
+    if CLIP_S[0] * RATE_HZ <= len(pcm) <= CLIP_S[1] * RATE_HZ:
+        return [pcm]
+    out, start = [], 0
+    while True:
+        n = int(rng.uniform(*CLIP_S) * RATE_HZ)
+        if start + n > len(pcm):
+            return out
+        out.append(pcm[start : start + n])
+        start += n
+
+
+def fresh_clips(data: Path, seed: int) -> list[Clip]:
+    """A held-out set no earlier run used as marked clips: never tuned on, never read before.
+
+    - ``asr/<name>``: real read speech and commands of other speakers (``asr/librivox``,
+      ``asr/cards``), cut into consecutive 1.5–3 s windows;
+    - ``espeak-hwu64/<voice>``: HWU64 requests (SLURP's were used before) in espeak-ng voices
+      used neither for tuning nor in the held-out split (``FRESH_VOICES``);
+    - ``wakeword/alexa``: crowd-sourced recordings of the wake word alone, 1.5–3 s long, of which
+      about 0.6 s is speech (harder than a request: most of a block is silence).
+
+    These recordings were in the unmarked pool of the false-trace count (never marked there).
+    """
+    rng = np.random.default_rng(seed + 7)
+    clips = []
+    for folder in ("librivox", "cards"):
+        for path in sorted((data / "asr" / folder).glob("*.wav")):
+            pcm = _read(path)
+            if pcm is not None:
+                clips += [Clip(x, f"asr/{folder}") for x in _windows(pcm, rng)]
+    sentences = _hwu64_sentences(data)
+    for voice in FRESH_VOICES:
+        made = 0
+        for idx in rng.permutation(len(sentences)):
+            pcm = _synth(sentences[idx], voice, int(rng.integers(140, 190)))
+            if pcm is not None and CLIP_S[0] <= len(pcm) / RATE_HZ <= CLIP_S[1]:
+                clips.append(Clip(pcm, f"espeak-hwu64/{voice}"))
+                made += 1
+            if made == FRESH_PER_VOICE:
+                break
+    wake = []
+    for path in sorted((data / "wakeword" / "alexa").glob("*.flac")):
+        pcm = _read(path)
+        if pcm is not None and CLIP_S[0] <= len(pcm) / RATE_HZ <= CLIP_S[1]:
+            wake.append(pcm)
+    for idx in sorted(rng.choice(len(wake), size=min(FRESH_WAKE_WORDS, len(wake)), replace=False)):
+        clips.append(Clip(wake[idx], "wakeword/alexa"))
+    return clips
 
 
 def marked_clips(data: Path, held_out: bool, seed: int) -> list[Clip]:

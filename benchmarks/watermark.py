@@ -1,18 +1,21 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
-    python benchmarks/watermark.py [--split heldout] [--unmarked 1000] [--data ../shared/data]
-        [--transforms NAME,...] [--baseline v3-preselected|v3-union|v2|v1|none] [--issued 10000]
+    python benchmarks/watermark.py [--split heldout|fresh|tune] [--unmarked 1000] [--data ../shared/data]
+        [--transforms NAME,...] [--baseline v3-served|v3-preselected|v3-union|v2|v1|none] [--issued 10000]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and
 espeak-ng voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the
-same run, an earlier one: by default (``--baseline v3-preselected``) the same marks read by the
-issued-id search as before the test at the alignment as served and the exactly summed tails
+same run, an earlier one: by default (``--baseline v3-served``) the same marks read as before the
+pooled budget (Viterbi's payloads need not be issued, the search has 2⁻²⁰ of the bound);
+``v3-preselected`` as before the test at the alignment as served and the exactly summed tails
 (Chernoff bounds over every alignment and the preselected ones); ``v3-union`` the search over every
 alignment alone, as before the preselected alignments; ``v2`` or ``v1`` mark and read with an
 earlier version. Each goal transform is applied alone; the table counts correct traces, wrong
 traces and misses, then the rate by clip length. False traces are counted on at least 1,000
 unmarked clips. Loudness and the serve-path cost (embed time against the time to decode the clip)
-close the report. ``--split tune`` runs on the tuning speakers instead. The current watermark's
+close the report. ``--split tune`` runs on the tuning speakers instead; ``--split fresh`` on a second
+held-out set no earlier run marked (other recordings, sentences and voices; ``_wm_data.fresh_clips``),
+whose rates are also printed by source. The current watermark's
 detector is given a table of ``--issued`` issued ids (the marked clips' ids and random others), as
 ``overheard trace`` gives it the ``watermarks`` table; 0 reads by Viterbi alone.
 """
@@ -36,7 +39,7 @@ from scipy.signal import stft
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _wm_data import Clip, marked_clips, unmarked_pool
+from _wm_data import Clip, fresh_clips, marked_clips, unmarked_pool
 from _wm_transforms import TRANSFORMS
 
 from overheard.protect import _watermark_v1 as v1
@@ -64,6 +67,7 @@ class Scheme:
 
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
+    "v3-served": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-preselected": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-union": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v2": Scheme("baseline", v2.embed, v2.detect, v2.PAYLOAD_BITS),
@@ -77,23 +81,27 @@ ISSUED: list[int] = []
 def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
 
-    ``rule`` ``v3-preselected`` or ``v3-union`` is that baseline: the same marks read by an earlier
-    rule of the search (Chernoff bounds alone, without the alignment as served; ``v3-union`` also
-    without the preselected alignments).
+    ``rule`` ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the same marks
+    read by an earlier rule of the search. ``v3-served``: Viterbi's payloads need not be issued and
+    the search has 2⁻²⁰ of the bound (not the pooled budget); ``v3-preselected`` also without the
+    alignment as served and the exact tails (Chernoff bounds alone); ``v3-union`` also without the
+    preselected alignments.
     """
     name = "current" if rule == "current" else "baseline"
     among = v3.issued(ids, KEY) if ids else None
 
     def read(pcm: Pcm, key: bytes) -> object:
-        saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED
+        saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED
         if rule != "current":
+            v3.ISSUED_POOLED = False
+        if rule in ("v3-preselected", "v3-union"):
             v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = False, 0
         if rule == "v3-union":
             v3.ISSUED_PRESELECTED = 0
         try:
             return v3.detect(pcm, key, among=among)
         finally:
-            v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = saved
+            v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED = saved
 
     return Scheme(name, v3.embed, read, v3.PAYLOAD_BITS)
 
@@ -101,7 +109,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 def readers(payloads: list[int]) -> list[Scheme]:
     """The current detector (with the issued ids) and the baseline's."""
     table = _table(payloads)
-    for rule in ("v3-preselected", "v3-union"):
+    for rule in ("v3-served", "v3-preselected", "v3-union"):
         if SCHEMES[1:] and SCHEMES[1] is BASELINES[rule]:
             return [with_issued(table), with_issued(table, rule)]
     return [with_issued(table), *SCHEMES[1:]]
@@ -168,7 +176,8 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
     marks = {"current": mark_all(clips, CURRENT, rng)}
     for scheme in SCHEMES[1:]:
-        # The v3-preselected and v3-union baselines read the very same marked and transformed clips.
+        # The v3-served, v3-preselected and v3-union baselines read the very same marked and
+        # transformed clips.
         same = scheme.embed is CURRENT.embed
         marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
     schemes = readers(marks["current"][1])
@@ -176,6 +185,7 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
         f"\n{'transform':<22} {'goal':>5} {'current':>16} {'wrong':>5} {'baseline':>16} {'wrong':>5}"
     )
     by_length: dict[str, list[str]] = {}
+    by_source: dict[str, list[str]] = {}
     scores: dict[str, tuple[list[float], list[float]]] = {}
     detect_s = 0.0
     for name in names:
@@ -202,11 +212,17 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
             hits.append(correct)
         print(f"{name:<22} {GOAL:>5.0%} " + " ".join(f"{r:>22}" for r in row), flush=True)
         by_length[name] = _by_length(clips, hits[0])
+        by_source[name] = _by_source(clips, hits)
     print(
         f"\ncurrent watermark by clip length ({', '.join(f'{a}–{min(b, 3.0)} s' for a, b in LENGTHS)}):"
     )
     for name, cells in by_length.items():
         print(f"{name:<22} " + "  ".join(cells))
+    groups = sorted({_group(c) for c in clips})
+    if len(groups) > 1:
+        print(f"\nby source, current (baseline) ({', '.join(groups)}):")
+        for name, cells in by_source.items():
+            print(f"{name:<22} " + "  ".join(cells))
     print(f"detect: {detect_s / (len(clips) * len(names)):.2f} s per clip (current)")
     print("\ncurrent watermark, best Viterbi metric (5th / 50th / 95th percentile):")
     for name, (traced, missed) in scores.items():
@@ -225,6 +241,21 @@ def _by_length(clips: list[Clip], hits: list[bool]) -> list[str]:
         picked = [h for c, h in zip(clips, hits, strict=True) if lo <= c.seconds < hi]
         rate = np.mean(picked) if picked else float("nan")
         cells.append(f"{sum(picked):>3}/{len(picked):<3} {rate:>6.1%}")
+    return cells
+
+
+def _group(clip: Clip) -> str:
+    return clip.source.split("/")[0]
+
+
+def _by_source(clips: list[Clip], hits: list[list[bool]]) -> list[str]:
+    """Traced / clips per source group for the current watermark (the baseline's in brackets)."""
+    cells = []
+    for group in sorted({_group(c) for c in clips}):
+        picked = [i for i, c in enumerate(clips) if _group(c) == group]
+        counts = [sum(h[i] for i in picked) for h in hits]
+        extra = f" ({counts[1]})" if len(counts) > 1 else ""
+        cells.append(f"{counts[0]:>3}{extra}/{len(picked):<3}")
     return cells
 
 
@@ -276,7 +307,7 @@ def false_traces(unmarked: list[Pcm]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("heldout", "tune"), default="heldout")
+    parser.add_argument("--split", choices=("heldout", "fresh", "tune"), default="heldout")
     parser.add_argument("--unmarked", type=int, default=1000, help="unmarked clips (0: skip)")
     default_data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     parser.add_argument("--data", type=Path, default=default_data)
@@ -284,7 +315,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-preselected")
+    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-served")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)
@@ -292,7 +323,10 @@ def main() -> None:
     SCHEMES = (CURRENT,) if args.baseline == "none" else (CURRENT, BASELINES[args.baseline])
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    clips = marked_clips(args.data, held_out=args.split == "heldout", seed=args.seed)
+    if args.split == "fresh":
+        clips = fresh_clips(args.data, seed=args.seed)
+    else:
+        clips = marked_clips(args.data, held_out=args.split == "heldout", seed=args.seed)
     sources = sorted({c.source for c in clips})
     print(f"{len(clips)} clips of 1.5–3 s ({args.split}: {', '.join(sources)})\n")
     names = [n for n in args.transforms.split(",") if n]
