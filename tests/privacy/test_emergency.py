@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -11,7 +13,9 @@ from overheard.errors import BadRequest, Conflict, NotFound
 from overheard.privacy import emergency
 from overheard.protect import serving
 from overheard.protect._tables import Watermark
+from overheard.recordings import voice_delete
 from overheard.recordings.deletion import delete_recordings
+from overheard.recordings.models import Recording, Status
 from overheard.review import hooks as review_hooks
 from overheard.review.consent import set_human_review
 from tests.privacy._world import add_clip, claim, later, sample, submit
@@ -108,3 +112,46 @@ def test_withdrawn_consent_or_deletion_ends_access(platform, flagged):  # type: 
     with platform.sessions() as s:
         (item,) = emergency.queue(s, POLICY, later(60))
     assert item.recording_deleted
+
+
+def _say_delete_that(platform, clip, at: float) -> Recording:  # type: ignore[no-untyped-def]
+    """A recording of ``clip``'s household, captured ``at`` seconds after T0, asking "delete that"
+    (held for a yes: the voice deletion is pending)."""
+    with transaction(platform.sessions) as s:
+        said = s.get_one(Recording, clip.recording_id)
+        command = Recording(
+            id=uuid.uuid4().hex,
+            household_id=said.household_id,
+            device_id=said.device_id,
+            captured_at=later(at),
+            received_at=later(at),
+            duration_s=1.0,
+            source_rate_hz=16000,
+            source_format="WAV/PCM_16",
+            status=Status.TRANSCRIBED.value,
+        )
+        s.add(command)
+    voice_delete.ask(platform, command, "delete_last")
+    return command
+
+
+def test_a_pending_voice_deletion_keeps_the_clip_from_a_case(platform, flagged):  # type: ignore[no-untyped-def]
+    """While the household's "delete that" may name the flagged clip, no officer opens a case on
+    it nor hears or reads it under one already open (409 ``excluded``, as a lead's actions)."""
+    clip, _lease, report_id = flagged
+    case = open_case(platform, report_id)
+    _say_delete_that(platform, clip, at=35)
+    for serve in (emergency.clip_for_case, emergency.text_for_case):
+        with pytest.raises(Conflict) as refused:
+            serve(platform, case_id=case.id, officer="P-1", now=later(40))
+        assert refused.value.code == "excluded"
+    with pytest.raises(Conflict) as refused:
+        open_case(platform, report_id, officer="P-2", at=40)
+    assert refused.value.code == "excluded"
+    with platform.sessions() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent)).all()]
+    assert "audio.serve" not in actions and "text.view" not in actions
+    assert actions.count("privacy.emergency.open_case") == 1
+    # once the question lapsed unanswered (no yes), the clip is there for a case again
+    lapsed = 35 + platform.settings.voice_delete_confirm_s + 1
+    assert open_case(platform, report_id, officer="P-2", at=lapsed).officer == "P-2"

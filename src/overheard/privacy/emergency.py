@@ -22,6 +22,7 @@ from ..errors import BadRequest, Conflict, NotFound
 from ..households import Household
 from ..platform import Platform
 from ..protect.serving import Grant, ServedClip, StaffText, Target, serve_clip, serve_text
+from ..recordings import voice_delete
 from ..recordings.models import Recording
 from ..review.models import Annotation, EmergencyReport, ReviewTask
 from .models import NOTE_MAX_CHARS, EmergencyAction, PrivacyCase
@@ -153,16 +154,24 @@ def _log(
     )
 
 
+def _refuse_if_deletion_pending(session: Session, recording: Recording, now: datetime) -> None:
+    """409 ``excluded`` while a voice deletion that may name ``recording`` is pending, as a lead's
+    actions answer: the household asked to delete it, so nobody hears it meanwhile."""
+    if voice_delete.pending_near(session, recording, now):
+        raise Conflict("the household asked by voice to delete this clip", code="excluded")
+
+
 def open_case(
     session: Session, report_id: str, officer: str, policy: EmergencyPolicy, now: datetime
 ) -> PrivacyCase:
     """Time-boxed access for ``officer`` to a report's clip (their live case if they have one)."""
     report = _report(session, report_id)
-    gone = report.recording_deleted_at is not None or _household_of(session, report) is None
-    if report.state == ReportState.CLOSED or gone:
+    recording = session.get(Recording, report.recording_id)
+    if report.state == ReportState.CLOSED or report.recording_deleted_at or recording is None:
         raise Conflict(
             "this report is closed or its recording was deleted", code="case_unavailable"
         )
+    _refuse_if_deletion_pending(session, recording, now)
     live = session.scalars(
         select(PrivacyCase).where(
             PrivacyCase.report_id == report.id,
@@ -211,6 +220,7 @@ def case_grant(case_id: str, officer: str) -> Grant:
             raise NotFound("this clip is no longer available", code="case_not_found")
         if not household.human_review:
             raise NotFound("the household withdrew consent to review", code="consent_withdrawn")
+        _refuse_if_deletion_pending(session, recording, now)
         return Target(recording, _pseudonym(session, report), (report.annotation_id,))
 
     return Grant("case", case_id, officer, resolve)
