@@ -17,12 +17,13 @@ from functools import partial
 import numpy as np
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
+from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
 from wyoming.server import AsyncEventHandler, AsyncServer
 
 from . import __version__
-from .errors import OverheardError
+from .errors import OverheardError, Unauthorized
 from .households import Device
 from .platform import Platform
 from .recordings.ingest import ingest
@@ -85,9 +86,12 @@ class Utterance:
 
 
 def transcribe_and_store(platform: Platform, device: Device, pcm: np.ndarray) -> str:
-    """Store the utterance as a recording of ``device`` and return the recogniser's text."""
+    """Store the utterance as a recording of ``device`` and return the recogniser's text;
+    Unauthorized, and no text, for a device revoked or removed since the service started."""
     try:
         ingest(platform, device, to_wav_bytes(pcm))
+    except Unauthorized:
+        raise  # ingest reads the device again first: a revoked one gets no transcript either
     except OverheardError as exc:  # e.g. empty audio: nothing to store, still answer
         log.info("wyoming audio not stored: %s", exc.code)
     stack: SpeechStack = stack_for(platform)
@@ -129,7 +133,11 @@ class AsrHandler(AsyncEventHandler):
         if AudioStop.is_type(event.type):
             pcm = self.utterance.pcm if self.utterance else np.zeros(0, np.int16)
             self.utterance = None
-            text = await asyncio.get_running_loop().run_in_executor(None, self.work, pcm)
+            try:
+                text = await asyncio.get_running_loop().run_in_executor(None, self.work, pcm)
+            except Unauthorized as exc:
+                await self.write_event(Error(text=exc.message, code=exc.code).event())
+                return False
             await self.write_event(Transcript(text=text).event())
             return False
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,12 +16,17 @@ from sqlalchemy import select
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncClient
+from wyoming.error import Error
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 
 from overheard.config import Settings
+from overheard.db import transaction
 from overheard.demo import espeak_available, synthesise
+from overheard.households import Device, revoke_device
 from overheard.platform import Platform
 from overheard.recordings.models import Recording
+from overheard.wyoming_asr import serve_wyoming
 from tests.test_live_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -133,3 +139,52 @@ def test_wyoming_transcribes_and_stores(tmp_path: Path, database_url: str):
         platform.close()
     assert len(stored) == 1
     assert abs(stored[0].duration_s - speech.size / 16000) < 0.05
+
+
+async def answer_of(uri: str, pcm: np.ndarray) -> Event:
+    """What the service at ``uri`` answers one utterance of 16 kHz mono ``pcm`` with."""
+    async with AsyncClient.from_uri(uri) as client:
+        await client.write_event(Transcribe(language="en").event())
+        await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        await client.write_event(
+            AudioChunk(rate=16000, width=2, channels=1, audio=pcm.tobytes()).event()
+        )
+        await client.write_event(AudioStop().event())
+        while True:
+            event = await client.read_event()
+            assert event is not None
+            if Transcript.is_type(event.type) or Error.is_type(event.type):
+                return event
+
+
+async def ask_running_service(platform: Platform, device: Device, pcm: np.ndarray) -> Event:
+    uri = f"tcp://127.0.0.1:{free_port()}"
+    service = asyncio.create_task(serve_wyoming(platform, device, uri))
+    try:
+        for _ in range(100):
+            try:
+                return await answer_of(uri, pcm)
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise AssertionError("the Wyoming service did not start")
+    finally:
+        service.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await service
+
+
+def test_a_device_revoked_while_the_service_runs_gets_an_error_and_no_text(
+    platform, make_household
+):  # type: ignore[no-untyped-def]
+    """The service looks its device up once, at start: once that device is revoked (or removed),
+    an utterance gets a Wyoming error, never the recogniser's text, and nothing is stored."""
+    hh = make_household()
+    with platform.sessions() as s:
+        device = s.get_one(Device, hh.device_id)  # as `overheard wyoming` holds it from its start
+    with transaction(platform.sessions) as s:
+        revoke_device(s, hh.device_id)
+    answer = asyncio.run(ask_running_service(platform, device, np.zeros(16000, np.int16)))
+    assert Error.is_type(answer.type), answer
+    assert Error.from_event(answer).code == "invalid_token"
+    with platform.sessions() as s:
+        assert s.scalars(select(Recording).where(Recording.device_id == device.id)).all() == []
