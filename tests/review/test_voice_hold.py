@@ -274,3 +274,41 @@ def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_a_withdrawal(
             )
         ).all()
     assert waiting == []
+
+
+def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_deleting_the_clip(
+    platform, make_home, add_recordings, policy, rng
+):
+    """A deletion of the clip while its double-checked submit ran waited for the submitted task's
+    row, found it done, and missed the second task queued meanwhile (PostgreSQL): that task stayed
+    queued with no recording. The submit now holds the recording ``FOR SHARE`` first, so the
+    deletion waits for its commit and withdraws the second task too."""
+    from dataclasses import replace
+
+    from overheard.recordings.deletion import delete_recordings
+    from tests.interleave import interleaved
+
+    double = replace(policy, double_share=1.0)
+    home = make_home()
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, double, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", double, rng=rng, now=later(-8))
+
+    def delete_the_clip() -> None:
+        delete_recordings(
+            platform, home.household_id, [said.id], actor="customer", scope={"kind": "one"}
+        )
+
+    with interleaved(platform, delete_the_clip, at_commit=1), transaction(platform.sessions) as s:
+        submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
+               double, now=later(1))  # fmt: skip
+    with platform.sessions() as s:
+        assert s.get(Recording, said.id) is None
+        waiting = s.scalars(
+            select(ReviewTask.id).where(
+                ReviewTask.household_id == home.household_id,
+                ReviewTask.state.in_([TaskState.QUEUED.value, TaskState.LEASED.value]),
+            )
+        ).all()
+    assert waiting == []

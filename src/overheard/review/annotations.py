@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..recordings.deletion import hold_against_deletion
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from . import agreement, gold
@@ -24,10 +25,10 @@ from .queue import end_lease
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
 _RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
 """The submitted task's recording (built once: every submit reads it)."""
-_DOUBLE_CHECKED = select(ReviewTask.household_id).where(
+_DOUBLE_CHECKED = select(ReviewTask.household_id, ReviewTask.recording_id).where(
     ReviewTask.lease_id == bindparam("lease_id"), ReviewTask.wants_second
 )
-"""The household of a leased task whose submit queues a second task (built once)."""
+"""The household and recording of a leased task whose submit queues a second task (built once)."""
 
 
 def queue_second(session: Session, task: ReviewTask, annotator: str, now: datetime) -> ReviewTask:
@@ -75,11 +76,13 @@ def submit(
     now: datetime,
 ) -> Annotation:
     """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
-    double_checked = session.scalar(_DOUBLE_CHECKED, {"lease_id": lease_id})
+    double_checked = session.execute(_DOUBLE_CHECKED, {"lease_id": lease_id}).first()
     if double_checked is not None:
-        # Before the task's row, as turning review off takes them: it then waits for this
-        # commit and withdraws the second task queued below, or ended the lease first.
-        hold_consent(session, double_checked)
+        # Before the task's row, as a deletion and turning review off take them: either waits
+        # for this commit and withdraws the second task queued below, or ended the lease first.
+        # The recording first, as the rendition job holds it before the household.
+        hold_against_deletion(session, [double_checked.recording_id or ""])
+        hold_consent(session, double_checked.household_id)
     task = end_lease(
         session,
         lease_id,
