@@ -5,6 +5,10 @@ and nothing that opens them: no KEK, no server secrets, no household key shares.
 can only be read again with the live key-share folder, so a household whose share was erased
 after the backup (deleted, or moved to a new key generation) stays unreadable after a restore;
 ``restore`` names those households, removes their restored content rows' blobs, and audits it.
+
+A household whose key lives on gets back every recording deleted after the backup was taken (one
+clip, a range, a voice deletion): no record of those deletions survives the restore. ``restore``
+says so (``RestoreReport.warning``) and audits it; the operator must re-apply them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,22 @@ class RestoreReport:
     rows: int
     blobs: int
     shredded_households: list[str]
+    taken_at: str | None = None
+    """When the backup was taken (ISO 8601, from its manifest)."""
+    live_households: int = 0
+    """Restored households whose key lives on: deletions of their clips after ``taken_at`` are
+    undone (the restore cannot know them)."""
+
+    @property
+    def warning(self) -> str | None:
+        """What the operator must do about deletions made after the backup, if any may be undone."""
+        if not self.live_households:
+            return None
+        return (
+            f"{self.live_households} households kept their keys: any recording of theirs deleted after "
+            f"{self.taken_at} (one clip, a range, a voice deletion) other than by 'delete "
+            "everything' is back and readable; re-apply those deletions (docs/operations.md)"
+        )
 
 
 def _encode(value: Any) -> Any:
@@ -108,8 +128,8 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
                 rows += len(batch)
         _reset_sequences(session)
     blobs = _copy_blobs_in(platform, source / "blobs")
-    shredded = _shut_shredded(platform, actor, manifest)
-    return RestoreReport(rows, blobs, shredded)
+    shredded, live = _shut_shredded(platform, actor, manifest)
+    return RestoreReport(rows, blobs, shredded, manifest.get("taken_at"), live)
 
 
 def _refuse_non_empty(session: Any) -> None:
@@ -151,8 +171,11 @@ def _copy_blobs_in(platform: Platform, folder: Path) -> int:
     return count
 
 
-def _shut_shredded(platform: Platform, actor: str, manifest: dict[str, Any]) -> list[str]:
-    """Households whose live key share is gone: destroy the restored wrapped key, audit it."""
+def _shut_shredded(
+    platform: Platform, actor: str, manifest: dict[str, Any]
+) -> tuple[list[str], int]:
+    """Households whose live key share is gone: destroy the restored wrapped key, audit it.
+    Also how many restored households kept their key (their later deletions are undone)."""
     shares = platform.keyring.shares
     with transaction(platform.sessions) as session:
         keys = session.scalars(select(DataKey).where(DataKey.wrapped.is_not(None))).all()
@@ -179,6 +202,11 @@ def _shut_shredded(platform: Platform, actor: str, manifest: dict[str, Any]) -> 
             session,
             actor=actor,
             action="backup.restore",
-            details={"shredded_households": len(gone), "taken_at": manifest.get("taken_at")},
+            details={
+                "shredded_households": len(gone),
+                "live_households": len(keys) - len(gone),
+                "later_deletions_reapplied": False,
+                "taken_at": manifest.get("taken_at"),
+            },
         )
-    return [k.household_id for k in gone]
+    return [k.household_id for k in gone], len(keys) - len(gone)

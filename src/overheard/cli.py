@@ -300,6 +300,8 @@ def restore(
     console.print(f"restored {report.rows} rows and {report.blobs} blobs")
     for household in report.shredded_households:
         console.print(f"household {household}: deleted after the backup; its content stays shredded")
+    if report.warning:
+        console.print(f"[bold yellow]warning:[/] {report.warning}")
 
 
 @households_app.command("add")

@@ -104,3 +104,44 @@ def make_household_on(platform) -> None:  # type: ignore[no-untyped-def]
             name="Cy", account="ACC-new", email="c@example.org", serial="SN-new",
         )  # fmt: skip
     upload(platform, enrolment)
+
+
+def test_restore_warns_that_clips_deleted_after_the_backup_come_back(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """A clip deleted alone after the backup (its household's key alive) comes back readable:
+    nothing of that deletion survives the restore. The restore says so, with the backup's time,
+    and audits it, so the operator re-applies it (the known limit, docs/operations.md)."""
+    from overheard import audit
+    from overheard.recordings.deletion import delete_recordings
+
+    home = make_household()
+    rid = upload(platform, home)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    taken_at = json.loads((backup_dir / "manifest.json").read_text())["taken_at"]
+    delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
+    s = platform.settings
+    target = Settings(
+        data_dir=tmp_path / "restored",
+        database_url=empty_database_url,
+        kek_url=s.kek_url,
+        secrets_path=s.secrets_path,
+        audit_signing_key_path=s.audit_signing_key_path,
+        key_share_dir=s.key_share_dir,
+    ).resolved()
+    initialise(target)
+    restored = Platform.open(target)
+    try:
+        report = restore_backup(restored, backup_dir)
+        assert report.shredded_households == [] and report.live_households == 1
+        assert report.warning is not None and taken_at in report.warning
+        with restored.sessions() as session:
+            back = session.get(Recording, rid)  # the limit itself: the deleted clip is back
+            assert back is not None
+            event = session.scalars(
+                select(audit.AuditEvent).where(audit.AuditEvent.action == "backup.restore")
+            ).one()
+        assert event.details["later_deletions_reapplied"] is False
+    finally:
+        restored.close()
