@@ -242,6 +242,12 @@ class Settings(BaseSettings):
         description="How much less likely (natural log, plain decoder) a verb swap of the second "
         "listen may be than what the first decode heard.",
     )
+    voice_delete_verify_unsure: bool = Field(
+        False,
+        description="Also listen a second time to a short request that hints at no deletion when "
+        "the recogniser is unsure of it (under its utterance floor). Off until its 0 false "
+        "deletions on ordinary speech are measured (docs/models/nlu.md).",
+    )
     voice_delete_verify_hint_floor: float = Field(
         0.2,
         ge=0,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from overheard.speech.asr import Word
+from overheard.speech.asr import Transcript, Word
 from overheard.speech.guard import DeletionGuard, Verdict
 from overheard.speech.nlu import default_intent_model
 from overheard.speech.verify import SWAPPED_VERBS, best_deletion, hints_at_deletion, verb_swaps
@@ -122,6 +122,53 @@ def test_readings_outside_the_margin_are_never_taken(model):
 )
 def test_which_first_passes_are_listened_to_again(model, text, first, speech_s, expected):
     assert hints_at_deletion(GUARD, model, first, text, speech_s) is expected
+
+
+def heard(text: str, confidence: float, model: str = "whisper") -> Transcript:
+    words = tuple(Word(w, i * 0.3, i * 0.3 + 0.25, confidence) for i, w in enumerate(text.split()))
+    return Transcript(text, words, confidence, model)
+
+
+def test_an_unsure_first_pass_without_a_hint_is_listened_to_again(model):
+    # Whisper base on a tuning voice saying "delete that request": no deletion word, and the
+    # intent model gives the deletion intents 0.13 together (under the hint floor)
+    text, first = "believe not rick west", Verdict(None, "not_a_command")
+    unsure = DeletionGuard(verify_unsure=True)
+    assert not hints_at_deletion(GUARD, model, first, text, 1.3, heard(text, 0.61))
+    assert hints_at_deletion(unsure, model, first, text, 1.3, heard(text, 0.61))
+    # whisper's utterance floor (0.75) decides; a recogniser nobody measured has a stricter one
+    assert not hints_at_deletion(unsure, model, first, text, 1.3, heard(text, 0.8))
+    assert hints_at_deletion(unsure, model, first, text, 1.3, heard(text, 0.8, "other"))
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "speech_s"),
+    [
+        ("believe not rick west", Verdict(None, "not_a_command"), 6.0),  # too long to be one
+        (
+            "the weather in paris and then the weather in rome and in london",
+            Verdict(None, "not_a_command"),
+            4.0,
+        ),
+        ("yes", Verdict(None, "not_a_command"), 0.4),  # an answer, not a request
+        ("believe my morning alarm", Verdict(None, "other_object"), 1.5),
+        ("delete that", Verdict("delete_last", "obeyed"), 0.8),  # obeyed already
+    ],
+)
+def test_an_unsure_first_pass_is_still_not_listened_to_when_it_cannot_be_a_command(
+    model, text, first, speech_s
+):
+    unsure = DeletionGuard(verify_unsure=True)
+    assert not hints_at_deletion(unsure, model, first, text, speech_s, heard(text, 0.3))
+
+
+def test_listening_to_unsure_first_passes_is_a_setting():
+    from overheard.config import Settings
+    from overheard.speech.pipeline import stack_from_settings
+
+    assert not stack_from_settings(Settings()).guard.verify_unsure  # off until measured
+    on = stack_from_settings(Settings(voice_delete_verify_unsure=True))
+    assert on.guard.verify_unsure
 
 
 def test_the_second_listen_can_be_turned_off(model):

@@ -299,7 +299,7 @@ def second_listen(
     at one and the recogniser can listen again; None keeps the first pass's verdict."""
     if not can_verify(stack.asr):
         return None
-    if not hints_at_deletion(stack.guard, stack.nlu, verdict, request_text, speech_s):
+    if not hints_at_deletion(stack.guard, stack.nlu, verdict, request_text, speech_s, transcript):
         return None
     found = verify(stack.guard, stack.asr, stack.nlu, heard, transcript, speech_s, request_text)  # type: ignore[arg-type]
     return found if found is not None and found.verdict.command is not None else None

@@ -83,9 +83,11 @@ def hints_at_deletion(
     first: Verdict,
     text: str,
     speech_s: float,
+    transcript: Transcript | None = None,
 ) -> bool:
     """Whether a first pass is worth a second listen: short, not already obeyed outright, and either
-    a deletion word heard or deletion intents given at least ``verify_hint_floor`` probability."""
+    a deletion word heard, deletion intents given at least ``verify_hint_floor`` probability, or
+    (``verify_unsure``) the recogniser unsure of ``transcript``, the first pass."""
     if not guard.verify or guard.confirm == "never" or speech_s > guard.max_speech_s:
         return False
     if first.command is not None and not first.confirm:
@@ -97,7 +99,14 @@ def hints_at_deletion(
         return False
     if DELETION_WORDS.search(" ".join(words)):
         return True
+    if guard.verify_unsure and transcript is not None and _unsure(guard, transcript):
+        return True
     return privacy_probability(model, " ".join(words)) >= guard.verify_hint_floor
+
+
+def _unsure(guard: DeletionGuard, transcript: Transcript) -> bool:
+    """Whether the recogniser heard ``transcript`` under its own utterance floor."""
+    return transcript.confidence < guard.floors(transcript.model).utterance
 
 
 def privacy_probability(model: IntentModel, text: str) -> float:
