@@ -419,6 +419,13 @@ def progress(results: dict, decoded: int, started: float) -> str:  # type: ignor
     )
 
 
+MISSED_UNDER = {
+    "default": DeletionGuard(),
+    "swaps": DeletionGuard(verify_verb_swaps=True),
+    "unsure": DeletionGuard(verify_unsure=True),
+    "swaps+unsure": DeletionGuard(verify_verb_swaps=True, verify_unsure=True),
+}
+"""Rules whose misses ``--missed-under`` lists, by name."""
 SETS = ("ordinary", "deletion-new", "deletion", "tuning-ordinary", "tuning-deletion")
 
 
@@ -538,15 +545,20 @@ def listen_if_hinted(
     listen: SecondListen, model: IntentModel, key: Clip, seen: dict | None
 ) -> None:  # type: ignore[type-arg]
     """Decode the second listen of a clip as soon as its first pass is known, when the default
-    guard (or ``confirm=always``) would listen again: what :meth:`Judge.verdict` will ask for."""
+    guard (or ``confirm=always``, or listening to unsure first passes) would listen again: what
+    :meth:`Judge.verdict` will ask for."""
     if key[0] == "yes" or not seen or seen["transcript"] is None:
         return
     transcript, _, speech_s = rebuild(seen)
     text = without_keywords(transcript.text, ("alexa",))
     interpretation = model.predict(mended(text))
-    for guard in (DeletionGuard(), DeletionGuard(confirm="always")):
+    for guard in (
+        DeletionGuard(),
+        DeletionGuard(confirm="always"),
+        DeletionGuard(confirm="always", verify_unsure=True),
+    ):
         first = judge(guard, interpretation, transcript, speech_s, text)
-        if hints_at_deletion(guard, model, first, text, speech_s):
+        if hints_at_deletion(guard, model, first, text, speech_s, transcript):
             plain = " ".join(words_of(text))
             listen.readings(key, plain)
             if plain:  # judged with verb swaps on and off: both from one run
@@ -607,7 +619,8 @@ class Judge:
         if got is None:
             return None
         first = judge(guard, got[1], got[0], got[2], got[3])
-        if self.listen is None or not hints_at_deletion(guard, self.model, first, got[3], got[2]):
+        hinted = hints_at_deletion(guard, self.model, first, got[3], got[2], got[0])
+        if self.listen is None or not hinted:
             return first
         self.listened.add(i)
         plain = " ".join(words_of(got[3]))
@@ -734,6 +747,12 @@ def main() -> None:
         help=f"also judge verb swaps within these margins (nats, at most {SWAPS_KEPT_NATS:g})",
     )
     parser.add_argument(
+        "--missed-under",
+        choices=tuple(MISSED_UNDER),
+        default="default",
+        help="the rule whose misses are listed",
+    )
+    parser.add_argument(
         "--show-missed",
         nargs="*",
         default=["deletion-new", "deletion"],
@@ -783,6 +802,11 @@ def main() -> None:
         "guard + spoken yes (always) + second listen + asking again + verb swaps": (
             DeletionGuard(confirm="always", verify_verb_swaps=True)
         ),
+        "guard + spoken yes (unnamed) + second listen + asking again + unsure first passes": (
+            DeletionGuard(verify_unsure=True)
+        ),
+        "guard + spoken yes (unnamed) + second listen + asking again + verb swaps + unsure first "
+        "passes": DeletionGuard(verify_verb_swaps=True, verify_unsure=True),
     }
     for margin in args.swap_margins:
         guards[f"... + verb swaps within {margin:g} nats"] = DeletionGuard(
@@ -804,19 +828,22 @@ def main() -> None:
         print(
             f"{len(listen.missing)} second listens not decoded yet (judged without: --cached-only)"
         )
-    guard = DeletionGuard()
+    guard = MISSED_UNDER[args.missed_under]
     refusals: dict[str, int] = {}
     rule = judged.rule(guard)
     for i, (key, expected, _) in enumerate(rows):
         if key[0] in args.show_missed and (got := judged.observed(i)):
+            judged.listened.clear()
             verdict = judged.verdict(guard, i)
             if rule(i) != expected:
                 reason = verdict.reason if verdict and verdict.command is None else "no_yes_heard"
+                if verdict and verdict.command is None:  # what the second listen did about it
+                    reason += ", listened again" if i in judged.listened else ", not listened again"
                 refusals[reason] = refusals.get(reason, 0) + 1
                 print(f"  missed ({key[0]}, {key[1]}): {key[2]!r} heard {got[3]!r} -> {reason}")
                 if i in judged.listened and (near := judged.nearest_deletion(i)):
                     print(f"    nearest deletion reading: {near[0]!r} at {near[1]:+.1f} nats")
-    print(f"missed deletions by reason (default guard): {refusals}")
+    print(f"missed deletions by reason ({args.missed_under} rule): {refusals}")
 
 
 if __name__ == "__main__":
