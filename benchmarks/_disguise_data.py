@@ -223,11 +223,43 @@ class WakeWord:
         return best >= WAKE_THRESHOLD
 
 
-def build_shipped_pools(encoders: tuple[str, ...], cache: Path | None) -> None:
+def _analyse_piece(piece: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
+    """WORLD F0 and coded envelope/aperiodicity of one piece (a worker process's task)."""
+    from overheard.protect import _knnvc, _voices, _world
+
+    analysis = _world.analyse(piece, _voices.SAMPLE_RATE_HZ)
+    env, ap = _knnvc.code(analysis, _voices.SAMPLE_RATE_HZ)
+    return analysis.f0_hz, env, ap
+
+
+def analyse_coded(x: NDArray[np.float64], workers: int = 1) -> tuple[NDArray, NDArray, NDArray]:
+    """``_voices.analyse_coded(x)``, its pieces shared among ``workers`` processes (the pieces are
+    analysed independently, so the result is the same)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import pairwise
+
+    from overheard.protect import _knnvc, _voices
+
+    if workers <= 1:
+        return _voices.analyse_coded(x)
+    bounds = _voices.cuts(x)
+    with ProcessPoolExecutor(workers) as pool:
+        done = list(pool.map(_analyse_piece, [x[a:b] for a, b in pairwise(bounds)]))
+    f0s, envs, aps = [], [], []
+    for i, ((start, end), (f0, env, ap)) in enumerate(zip(pairwise(bounds), done, strict=True)):
+        keep = len(env) if i == len(bounds) - 2 else (end - start) // _knnvc.FRAME_SAMPLES
+        f0s.append(f0[:keep])
+        envs.append(env[:keep])
+        aps.append(ap[:keep])
+    return np.concatenate(f0s), np.concatenate(envs), np.concatenate(aps)
+
+
+def build_shipped_pools(encoders: tuple[str, ...], cache: Path | None, workers: int = 1) -> None:
     """The shipped voice's pool for each content encoder, put in the process's voice cache.
 
-    The pool's WORLD analysis (minutes) is computed as ``_voices.analyse_coded`` computes it, once
-    for all encoders, and kept in ``cache`` (a folder) when given so that later runs read it.
+    The pool's WORLD analysis (minutes) is computed as ``_voices.analyse_coded`` computes it (in
+    ``workers`` processes), once for all encoders, and kept in ``cache`` (a folder) when given so
+    that later runs read it.
     """
     from overheard.protect import _content, _knnvc, _voices
 
@@ -237,7 +269,7 @@ def build_shipped_pools(encoders: tuple[str, ...], cache: Path | None) -> None:
         saved = np.load(path)
         f0, env, ap = saved["f0"], saved["env"], saved["ap"]
     else:
-        f0, env, ap = _voices.analyse_coded(x)
+        f0, env, ap = analyse_coded(x, workers)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(path, f0=f0, env=env, ap=ap)

@@ -2,6 +2,7 @@
 
 Run: python benchmarks/disguise.py [--quick] [--only NAME ...] [--wake-clips 50] [--asr-draws 3]
                                   [--split held-out] [--pool NAME=PATH ...]
+                                  [--pool-cache DIR [--pool-workers N]]
 
 Needs the measurement extra (torch==2.13.0, resemblyzer) and ../shared/data. Speakers: the 10
 LibriSpeech test-other speakers, split by speaker id (numeric order): the first five are the tuning
@@ -40,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _disguise_data as dd  # noqa: E402
 import _speaker_attack as sa  # noqa: E402
 
-from overheard.protect import _content  # noqa: E402
 from overheard.protect import disguise as dg  # noqa: E402
 from overheard.protect._mcadams import mcadams  # noqa: E402
 
@@ -331,6 +331,11 @@ def warm_up(fn: Disguiser) -> None:
     print(f"warm-up ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
+def pool_encoders() -> tuple[str, ...]:
+    """The content encoders the knnvc configurations match with (the default's and version 4's)."""
+    return tuple(sorted({dg.KnnConfig().encoder, KNN_V4.encoder}))
+
+
 def chosen(args: argparse.Namespace) -> dict[str, Disguiser | None]:
     """The baseline plus the configurations ``--only`` names (case-insensitive)."""
     names = list(CONFIGS)
@@ -402,6 +407,12 @@ def parse() -> argparse.Namespace:
         help="read (or keep) the shipped pool's WORLD analysis here instead of redoing it",
     )
     parser.add_argument(
+        "--pool-workers",
+        type=int,
+        default=1,
+        help="with --pool-cache: processes analysing the pool when it is not cached (same result)",
+    )
+    parser.add_argument(
         "--pool",
         action="append",
         default=[],
@@ -424,7 +435,7 @@ def main() -> None:
         tools = build_tools(args)
         print(f"tools ready ({time.perf_counter() - start:.0f} s)", flush=True)
         if args.pool_cache is not None:
-            dd.build_shipped_pools(tuple(_content.ENCODERS), args.pool_cache)
+            dd.build_shipped_pools(pool_encoders(), args.pool_cache, args.pool_workers)
             print(f"pools ready ({time.perf_counter() - start:.0f} s)", flush=True)
         rows = []
         for name, fn in chosen(args).items():

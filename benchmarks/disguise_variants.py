@@ -1,6 +1,7 @@
 """Variants of the nearest-neighbour disguise on the TUNING speakers only: words against linkability.
 
 Run: python benchmarks/disguise_variants.py [--variants NAME ...] [--asr-draws 2] [--cache DIR]
+                                           [--pool-workers N]
 
 Every variant converts the tuning half's 50 LibriSpeech utterances (one draw each) and the 5
 librivox clips (``--asr-draws`` draws each) with the same random draws (the variants' extra
@@ -36,34 +37,48 @@ from overheard.protect import disguise as dg  # noqa: E402
 
 RATE_HZ = dd.RATE_HZ
 SPLIT = "tuning"
+V4 = {"encoder": "tiny.en", "k": 4, "context": 0, "temperature": 0.0, "source_aperiodicity": False}
+"""Version 4's matching options, whatever ``KnnConfig``'s defaults are now."""
 VARIANTS: dict[str, dict] = {
-    "v4: tiny.en, k=4, mean": {"encoder": "tiny.en"},
-    "base, k=4, mean": {"encoder": "base"},
-    "base, k=8, mean": {"encoder": "base", "k": 8},
-    "base, k=8, softmax 0.05": {"encoder": "base", "k": 8, "temperature": 0.05},
-    "base, k=4, softmax 0.05": {"encoder": "base", "temperature": 0.05},
-    "base, k=4, context ±1": {"encoder": "base", "context": 1},
-    "base, k=4, context ±2": {"encoder": "base", "context": 2},
-    "base, k=4, source aperiodicity": {"encoder": "base", "source_aperiodicity": True},
-    "tiny.en, k=4, context ±1": {"encoder": "tiny.en", "context": 1},
-    "tiny.en, k=4, source aperiodicity": {"encoder": "tiny.en", "source_aperiodicity": True},
-    "tiny.en, k=8, mean": {"encoder": "tiny.en", "k": 8},
-    "tiny.en, k=8, softmax 0.05": {"encoder": "tiny.en", "k": 8, "temperature": 0.05},
-    "base, k=2, mean": {"encoder": "base", "k": 2},
-    "base, k=16, softmax 0.05": {"encoder": "base", "k": 16, "temperature": 0.05},
+    "v4: tiny.en, k=4, mean": {**V4, "encoder": "tiny.en"},
+    "base, k=4, mean": {**V4, "encoder": "base"},
+    "base, k=8, mean": {**V4, "encoder": "base", "k": 8},
+    "base, k=8, softmax 0.05": {**V4, "encoder": "base", "k": 8, "temperature": 0.05},
+    "base, k=4, softmax 0.05": {**V4, "encoder": "base", "temperature": 0.05},
+    "base, k=4, context ±1": {**V4, "encoder": "base", "context": 1},
+    "base, k=4, context ±2": {**V4, "encoder": "base", "context": 2},
+    "base, k=4, source aperiodicity": {**V4, "encoder": "base", "source_aperiodicity": True},
+    "tiny.en, k=4, context ±1": {**V4, "encoder": "tiny.en", "context": 1},
+    "tiny.en, k=4, source aperiodicity": {**V4, "encoder": "tiny.en", "source_aperiodicity": True},
+    "tiny.en, k=8, mean": {**V4, "encoder": "tiny.en", "k": 8},
+    "tiny.en, k=8, softmax 0.05": {**V4, "encoder": "tiny.en", "k": 8, "temperature": 0.05},
+    "tiny.en, k=8, context ±1": {**V4, "encoder": "tiny.en", "k": 8, "context": 1},
+    "tiny.en, k=8, source aperiodicity": {
+        **V4,
+        "encoder": "tiny.en",
+        "k": 8,
+        "source_aperiodicity": True,
+    },
+    "tiny.en, k=12, mean": {**V4, "encoder": "tiny.en", "k": 12},
+    "base, k=2, mean": {**V4, "encoder": "base", "k": 2},
+    "base, k=16, softmax 0.05": {**V4, "encoder": "base", "k": 16, "temperature": 0.05},
 }
-"""Variants by name: ``KnnConfig`` fields on top of the version 4 defaults."""
-ENCODERS = ("tiny.en", "base")
+"""Variants by name: ``KnnConfig`` fields, version 4's options changed."""
+
+
+def encoders(names: list[str]) -> tuple[str, ...]:
+    """The content encoders the named variants match with (only these are computed)."""
+    return tuple(sorted({dg.KnnConfig(**VARIANTS[n]).encoder for n in names}))
 
 
 class Source:
     """A clip's WORLD analysis and content features (per encoder), computed once."""
 
-    def __init__(self, pcm: np.ndarray) -> None:
+    def __init__(self, pcm: np.ndarray, encoders: tuple[str, ...]) -> None:
         self.pcm = pcm
         self.x = pcm.astype(np.float64) / 32768.0
         self.analysis = _world.analyse(self.x, RATE_HZ)
-        self.features = {e: _voices.features(self.x, e) for e in ENCODERS}
+        self.features = {e: _voices.features(self.x, e) for e in encoders}
 
     def convert(self, params: dg.KnnParams) -> np.ndarray:
         """What ``disguise(pcm, params)`` returns, from the cached analysis and features."""
@@ -91,10 +106,16 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="names, run in this order")
     parser.add_argument("--asr-draws", type=int, default=2)
     parser.add_argument("--cache", type=Path)
+    parser.add_argument(
+        "--pool-workers", type=int, default=1, help="processes analysing the pool (same result)"
+    )
     args = parser.parse_args()
     names = (
         [n for w in args.variants for n in VARIANTS if w == n] if args.variants else list(VARIANTS)
     )
+    unknown = [w for w in args.variants or [] if w not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     start = time.perf_counter()
     with threadpool_limits(1):
         full = dd.speaker_set(10)
@@ -115,10 +136,11 @@ def main() -> None:
         own_text = [whisper(c) for c in speakers.clips]
         base_wer = wer([t for _, t in asr], [whisper(p) for p, _ in asr])
         print(f"tools ready ({time.perf_counter() - start:.0f} s)", flush=True)
-        dd.build_shipped_pools(ENCODERS, args.cache)
+        used = encoders(names)
+        dd.build_shipped_pools(used, args.cache, args.pool_workers)
         print(f"pools ready ({time.perf_counter() - start:.0f} s)", flush=True)
-        sources = [Source(c) for c in speakers.clips]
-        asr_sources = [Source(p) for p, _ in asr]
+        sources = [Source(c, used) for c in speakers.clips]
+        asr_sources = [Source(p, used) for p, _ in asr]
         audio_s = (
             sum(len(c) for c in speakers.clips) + args.asr_draws * sum(len(p) for p, _ in asr)
         ) / RATE_HZ
