@@ -187,7 +187,7 @@ def main() -> None:
         f" {100 * base_wer:.1f} %; {len(asr)} librivox clips x {args.asr_draws} draws; seed {SEED}"
     )
     print(
-        "| variant | WER librivox % | tuning words changed % | "
+        f"| variant | WER librivox % | {args.split} words changed % | "
         + " | ".join(f"{h} EER %" for h in heads)
         + " | CPU s/s |"
     )
