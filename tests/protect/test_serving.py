@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from overheard.audit import AuditEvent
 from overheard.db import transaction
-from overheard.errors import NotFound
+from overheard.errors import NotFound, OverheardError
 from overheard.protect import serving
 from overheard.protect._tables import DisguisedClip, Watermark
 from overheard.protect.disguise import disguise, draw
@@ -182,6 +182,41 @@ def test_every_serve_is_recorded_and_audited(served, make_household):  # type: i
     assert serve[0].details["task"] == lease.task.pseudonym
     opens = [e for e in events if e.action == "content.open" and e.actor == "R-a1"]
     assert opens and opens[-1].reason == serving.SERVE_PURPOSE
+
+
+def _serve_rows(platform):  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        marks = {m.id: (m.served_at, m.grant_id) for m in s.scalars(select(Watermark))}
+        audited = select(AuditEvent).where(AuditEvent.action == "audio.serve")
+        serves = [e.details["watermark"] for e in s.scalars(audited.order_by(AuditEvent.seq))]
+    return marks, serves
+
+
+def test_a_watermark_id_issued_before_is_drawn_again(served, make_household, monkeypatch):  # type: ignore[no-untyped-def]
+    _clip, lease = leased(served, make_household)
+    first = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    draws = iter([first.watermark_id, first.watermark_id, first.watermark_id ^ 1])
+    monkeypatch.setattr(serving.secrets, "randbits", lambda bits: next(draws))
+    again = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(2))
+    assert again.watermark_id == first.watermark_id ^ 1
+    marks, serves = _serve_rows(served)
+    # the issued row is untouched, the new serve has its own row and its own audited id
+    assert marks == {
+        first.watermark_id: (later(1), lease.lease_id),
+        again.watermark_id: (later(2), lease.lease_id),
+    }
+    assert serves == [first.watermark_id, again.watermark_id]
+
+
+def test_no_free_watermark_id_serves_nothing_and_records_nothing(served, make_household, monkeypatch):  # type: ignore[no-untyped-def]
+    _clip, lease = leased(served, make_household)
+    first = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    monkeypatch.setattr(serving.secrets, "randbits", lambda bits: first.watermark_id)
+    with pytest.raises(OverheardError) as refused:
+        serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(2))
+    assert refused.value.code == "watermark_ids_exhausted"
+    issued = {first.watermark_id: (later(1), lease.lease_id)}
+    assert _serve_rows(served) == (issued, [first.watermark_id])
 
 
 def test_hypothesis_is_redacted_and_audited(served, make_household):  # type: ignore[no-untyped-def]

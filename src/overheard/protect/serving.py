@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, bindparam, case, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,10 @@ from .. import audit
 from ..config import settings_section
 from ..db import as_utc, transaction
 from ..errors import NotFound, OverheardError
+from ..keys import DataKey
 from ..platform import Platform
 from ..recordings.deletion import DELETION_HOOKS
+from ..recordings.gate import recording_and_key
 from ..recordings.models import Recording
 from ..review import consent
 from ..review.content import annotation_kind, open_answer
@@ -128,6 +131,9 @@ class Target:
     """Ids of annotations whose transcripts this listener may read."""
     lease: Lease | None = None
     """The live lease, for a lease grant (as checked inside the transaction)."""
+    held: object = field(default=None, repr=False, compare=False)
+    """Rows read with the recording that the transaction goes on to use (its household's key row):
+    kept here because the session holds loaded rows only weakly."""
 
 
 Resolver = Callable[[Session, datetime], Target]
@@ -147,8 +153,9 @@ class Grant:
 
 
 _LEASE_TARGET = (
-    select(ReviewTask, Recording)
+    select(ReviewTask, Recording, DataKey)
     .join(Recording, Recording.id == ReviewTask.recording_id)
+    .outerjoin(DataKey, DataKey.household_id == Recording.household_id)
     .where(
         ReviewTask.lease_id == bindparam("lease_id"),
         ReviewTask.leased_to == bindparam("staff"),
@@ -157,7 +164,8 @@ _LEASE_TARGET = (
     )
     .with_for_update(of=ReviewTask)
 )
-"""A live lease's task (its row locked) and recording in one query, built once and reused."""
+"""A live lease's task (its row locked), its recording and the household's key row (which the
+serve's open then finds loaded) in one query, built once and reused."""
 
 
 def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
@@ -168,7 +176,7 @@ def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy
         found = session.execute(_LEASE_TARGET, params).first()
         if found is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
-        return _lease_target(session, found[0], found[1], policy)
+        return _lease_target(session, found[0], found[1], policy, held=found[2])
 
     return Grant("lease", lease_id, staff, resolve)
 
@@ -180,19 +188,19 @@ def claimed_grant(task: ReviewTask, staff: str, policy: ServingPolicy = ServingP
 
     def resolve(session: Session, now: datetime) -> Target:
         live = task.state == TaskState.LEASED.value and task.leased_to == staff
-        recording = _recording(session, task.recording_id)
-        if not live or task.lease_until is None or task.lease_until < now or recording is None:
+        loaded = recording_and_key(session, task.recording_id) if task.recording_id else None
+        if not live or task.lease_until is None or task.lease_until < now or loaded is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
-        return _lease_target(session, task, recording, policy)
+        return _lease_target(session, task, loaded[0], policy, held=loaded[1])
 
     return Grant("lease", task.lease_id, staff, resolve)
 
 
 def _lease_target(
-    session: Session, task: ReviewTask, recording: Recording, policy: ServingPolicy
+    session: Session, task: ReviewTask, recording: Recording, policy: ServingPolicy, *, held: object
 ) -> Target:
     earlier = _first_pass(session, task) if policy.second_sees_first else ()
-    return Target(recording, task.pseudonym, earlier, lease_of(task))
+    return Target(recording, task.pseudonym, earlier, lease_of(task), held)
 
 
 _RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
@@ -421,19 +429,16 @@ def _aware(when: datetime) -> datetime:
 def _new_mark(
     session: Session, grant: Grant, target: Target, now: datetime, served_s: float
 ) -> int:
-    mark_id = _unused_mark_id(session)
-    session.add(
-        Watermark(
-            id=mark_id,
-            grant_kind=grant.kind,
-            grant_id=grant.id,
-            staff=grant.staff,
-            task_pseudonym=target.pseudonym,
-            recording_id=target.recording.id,
-            served_at=now,
-            served_s=round(served_s, 3),
-        )
-    )
+    row = {
+        "grant_kind": grant.kind,
+        "grant_id": grant.id,
+        "staff": grant.staff,
+        "task_pseudonym": target.pseudonym,
+        "recording_id": target.recording.id,
+        "served_at": now,
+        "served_s": round(served_s, 3),
+    }
+    mark_id = _insert_unused_mark(session, row)
     audit.append(
         session,
         actor=grant.staff,
@@ -450,22 +455,31 @@ def _new_mark(
         now=now,
         flush=False,
     )
-    session.flush()  # the watermark row and this transaction's audit events, one INSERT each
+    session.flush()  # this transaction's audit events, one INSERT
     return mark_id
 
 
-_MARK_USED = select(Watermark.id).where(Watermark.id == bindparam("id"))
-"""Whether a watermark id was issued (built once: every serve draws one)."""
+def _insert_unused_mark(session: Session, row: dict[str, object]) -> int:
+    """Insert the serve's ``watermarks`` row under a fresh random id not issued before; the id.
 
-
-def _unused_mark_id(session: Session) -> int:
+    One statement a draw: the INSERT does nothing and returns no row when the id is taken (``ON
+    CONFLICT DO NOTHING``, which on PostgreSQL also waits out a concurrent serve that drew the same
+    id), and then the next draw is tried."""
+    connection = session.connection()
+    statement = _insert_mark_statement(connection.dialect.name)
     for _ in range(MARK_ID_ATTEMPTS):
         candidate = secrets.randbits(PAYLOAD_BITS)
-        with session.no_autoflush:  # pending audit events are written with the watermark
-            free = session.scalar(_MARK_USED, {"id": candidate}) is None
-        if free:
+        if connection.execute(statement, {**row, "id": candidate}).first() is not None:
             return candidate
     raise OverheardError("no free watermark id; try again", code="watermark_ids_exhausted")
+
+
+@lru_cache(maxsize=2)
+def _insert_mark_statement(dialect: str) -> Any:
+    """The watermark row's INSERT that skips a used id, built once per dialect."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Watermark.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
 
 
 def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:

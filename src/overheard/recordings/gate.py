@@ -30,6 +30,24 @@ _SEALED_TEXT = select(SealedText).where(
 """A recording's sealed text of one kind (built once: every text open and seal reads it)."""
 
 
+RECORDING_AND_KEY = (
+    select(Recording, DataKey)
+    .outerjoin(DataKey, DataKey.household_id == Recording.household_id)
+    .where(Recording.id == bindparam("recording_id"))
+)
+"""A recording and its household's key row in one query (built once). While the caller holds the
+key row, the gate's opens and seals in that transaction find it loaded and read it no more."""
+
+
+def recording_and_key(
+    session: Session, recording_id: str
+) -> tuple[Recording, DataKey | None] | None:
+    """The recording and its household's key row (``RECORDING_AND_KEY``), or None. Keep the pair
+    for as long as the transaction uses the key: the session holds loaded rows only weakly."""
+    found = session.execute(RECORDING_AND_KEY, {"recording_id": recording_id}).first()
+    return None if found is None else (found[0], found[1])
+
+
 def audio_blob_key(recording: Recording) -> str:
     """Where a recording's sealed audio is stored."""
     return f"audio/{recording.household_id}/{recording.id}"

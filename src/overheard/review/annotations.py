@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..recordings.deletion import hold_against_deletion
-from ..recordings.gate import ContentGate
-from ..recordings.models import Recording
+from ..recordings.gate import ContentGate, recording_and_key
 from . import agreement, gold
 from ._tasks import add_task, new_short_id
 from .consent import hold_consent
@@ -23,8 +22,6 @@ from .policy import Flag, Reason, ReviewPolicy
 from .queue import end_lease
 
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
-_RECORDING = select(Recording).where(Recording.id == bindparam("recording_id"))
-"""The submitted task's recording (built once: every submit reads it)."""
 _DOUBLE_CHECKED = select(ReviewTask.household_id, ReviewTask.recording_id).where(
     ReviewTask.lease_id == bindparam("lease_id"), ReviewTask.wants_second
 )
@@ -90,13 +87,11 @@ def submit(
         now,
         {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now},
     )
-    recording = (
-        session.scalars(_RECORDING, {"recording_id": task.recording_id}).first()
-        if task.recording_id
-        else None
-    )
-    if recording is None:
+    # With its key row, which the sealing of the answer then finds loaded (held until the return).
+    loaded = recording_and_key(session, task.recording_id) if task.recording_id else None
+    if loaded is None:
         raise LeaseExpired("this clip is no longer available")
+    recording = loaded[0]
     row = _record(session, task, annotator, answer, now)
     # Row locks first (flags withdraw other tasks), audited gate opens last: no lock-order cycles.
     run_flag_hooks(session, answer.flags, FlagEvent(recording.id, task.id, row.id, annotator, now))

@@ -1,0 +1,71 @@
+"""The review loop's requests send no more SQL than they need: ceilings per request, per database.
+
+Each ceiling is the count the code sends today, so a statement added back (a second read of the
+household's key row, a look-up before the watermark's INSERT, …) fails here; lower it when a
+request needs fewer. The gold draw's reads (random per claim) are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from tests.workbench.conftest import api_csrf
+
+CEILINGS = {
+    # audio: the session look-up (SQLite: its BEGIN too), then one transaction: lease with recording
+    # and key row, serve counts, rendition row, audit head, watermark row, audit events
+    # (+ the audit chain's lock on PostgreSQL).
+    "sqlite": {"audio": 9, "submit": 17},
+    "postgresql": {"audio": 8, "submit": 16},
+}
+"""Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement sent while inside, whitespace collapsed."""
+    seen: list[str] = []
+
+    def hook(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", hook)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", hook)
+
+
+def _counted(seen: list[str]) -> list[str]:
+    return [s for s in seen if "review_gold" not in s]
+
+
+def test_the_review_loop_stays_under_its_statement_ceilings(platform, make_world, staff_client):  # type: ignore[no-untyped-def]
+    make_world(3)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    ceiling = CEILINGS[platform.engine.dialect.name]
+    task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    served = 0
+    while task is not None:
+        with statements() as audio:
+            assert web.get(task["audio_url"]).status_code == 200
+        with statements() as submit:
+            sent = web.post("/review/api/submit", headers=headers, json={
+                "lease_id": task["lease_id"], "transcript": task["hypothesis"], "intent": "weather",
+                "next": True}).json()  # fmt: skip
+        assert sent["submitted"] is True
+        assert len(_counted(audio)) <= ceiling["audio"], audio
+        assert len(_counted(submit)) <= ceiling["submit"], submit
+        for sent_sql in (audio, submit):
+            # the household's key row comes with the recording; a watermark id is drawn by its INSERT
+            assert not [s for s in sent_sql if "FROM data_keys WHERE" in s]
+            assert not [s for s in sent_sql if s.startswith("SELECT watermarks.id FROM watermarks")]
+        served += 1
+        task = sent["next"]["task"]
+    assert served == 3
