@@ -1,6 +1,7 @@
 """CPU of one review cycle inside one process, with the profile of where it goes.
 
     python benchmarks/review_cycle_cpu.py [--cycles 200] [--database-url URL] [--loop two|four] [--profile]
+        [--renditions FILE]
 
 The real app on SQLite (or ``--database-url``) behind an in-process ASGI client, one signed-in
 annotator, real read-speech clips seeded as in ``review_loop.py``. Every route runs inline on the
@@ -18,14 +19,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
+import pickle
 import pstats
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import fastapi.dependencies.utils
-import fastapi.routing
 import starlette.concurrency
 from fastapi.testclient import TestClient
 from review_http import make_accounts, make_household
@@ -46,9 +47,16 @@ async def _inline(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def run_inline() -> None:
-    """Sync routes and dependencies run on the event loop's thread (one thread to measure)."""
-    for module in (starlette.concurrency, fastapi.routing, fastapi.dependencies.utils):
-        module.run_in_threadpool = _inline  # type: ignore[attr-defined]
+    """Sync routes and dependencies run on the event loop's thread (one thread to measure).
+
+    Every loaded module that holds starlette's ``run_in_threadpool`` under that name is patched,
+    the app's own included (the session look-up is called so): what runs on a pool thread would
+    not be counted.
+    """
+    original = starlette.concurrency.run_in_threadpool
+    for module in list(sys.modules.values()):
+        if getattr(module, "run_in_threadpool", None) is original:
+            module.run_in_threadpool = _inline  # type: ignore[attr-defined]
 
 
 class StatementCount:
@@ -70,6 +78,9 @@ def main() -> None:
     parser.add_argument("--loop", choices=sorted(LOOPS), default="two", help="requests per task")
     parser.add_argument("--profile", action="store_true", help="print the 40 costliest calls")
     parser.add_argument(
+        "--renditions", type=Path, help="a pickle of disguised renditions to reuse (made and kept if absent)"
+    )
+    parser.add_argument(
         "--sort", default="cumulative", help="profile order: cumulative (overheard's own calls) or tottime (all)"
     )
     args = parser.parse_args()
@@ -85,7 +96,13 @@ def main() -> None:
     platform = Platform.open(settings)
     account = make_accounts(platform, 1)[0]
     clips = real_clips(DEFAULT_DATA, 2)
-    seed(platform, make_household(platform), clips, disguised(clips), args.cycles + WARM_UP_CYCLES + 1)
+    if args.renditions and args.renditions.exists():
+        made = pickle.loads(args.renditions.read_bytes())
+    else:
+        made = disguised(clips)
+        if args.renditions:
+            args.renditions.write_bytes(pickle.dumps(made))
+    seed(platform, make_household(platform), clips, made, args.cycles + WARM_UP_CYCLES + 1)
     profile = cProfile.Profile(time.thread_time)
     statements = StatementCount()
     with TestClient(create_app(platform, run_workers=False), base_url="https://testserver") as http:
