@@ -75,7 +75,10 @@ def open_cached(
     session: Session, gate: ContentGate, recording: Recording, *, actor: str, purpose: str
 ) -> Rendition | None:
     """The stored rendition, audited like a gate open; None when there is none (yet)."""
-    row = session.scalars(_RENDITION, {"recording_id": recording.id}).first()
+    # A row this transaction already loaded (the serve's lease check joins it) costs no query.
+    row = session.identity_map.get(Session.identity_key(DisguisedClip, recording.id))
+    if row is None:
+        row = session.scalars(_RENDITION, {"recording_id": recording.id}).first()
     if row is None:
         return None
     pcm = _open_blob(session, gate, recording, row.blob_key, actor=actor, purpose=purpose)

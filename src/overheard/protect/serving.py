@@ -132,8 +132,8 @@ class Target:
     lease: Lease | None = None
     """The live lease, for a lease grant (as checked inside the transaction)."""
     held: object = field(default=None, repr=False, compare=False)
-    """Rows read with the recording that the transaction goes on to use (its household's key row):
-    kept here because the session holds loaded rows only weakly."""
+    """Rows read with the recording that the transaction goes on to use (its household's key row,
+    its rendition's row): kept here because the session holds loaded rows only weakly."""
 
 
 Resolver = Callable[[Session, datetime], Target]
@@ -153,9 +153,10 @@ class Grant:
 
 
 _LEASE_TARGET = (
-    select(ReviewTask, Recording, DataKey)
+    select(ReviewTask, Recording, DataKey, DisguisedClip)
     .join(Recording, Recording.id == ReviewTask.recording_id)
     .outerjoin(DataKey, DataKey.household_id == Recording.household_id)
+    .outerjoin(DisguisedClip, DisguisedClip.recording_id == Recording.id)
     .where(
         ReviewTask.lease_id == bindparam("lease_id"),
         ReviewTask.leased_to == bindparam("staff"),
@@ -164,8 +165,8 @@ _LEASE_TARGET = (
     )
     .with_for_update(of=ReviewTask)
 )
-"""A live lease's task (its row locked), its recording and the household's key row (which the
-serve's open then finds loaded) in one query, built once and reused."""
+"""A live lease's task (its row locked), its recording, the household's key row and the clip's
+rendition row (which the serve's open then finds loaded) in one query, built once and reused."""
 
 
 def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
@@ -176,7 +177,7 @@ def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy
         found = session.execute(_LEASE_TARGET, params).first()
         if found is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
-        return _lease_target(session, found[0], found[1], policy, held=found[2])
+        return _lease_target(session, found[0], found[1], policy, held=found[2:])
 
     return Grant("lease", lease_id, staff, resolve)
 
