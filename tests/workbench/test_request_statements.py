@@ -21,7 +21,7 @@ CEILINGS = {
     # recording, key row and rendition row, serve counts, audit head, watermark row, audit events
     # (+ the audit chain's lock on PostgreSQL).
     "sqlite": {"audio": 8, "submit": 17},
-    "postgresql": {"audio": 7, "submit": 16},
+    "postgresql": {"audio": 7, "submit": 17},
 }
 """Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
 
