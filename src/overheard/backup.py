@@ -6,9 +6,13 @@ can only be read again with the live key-share folder, so a household whose shar
 after the backup (deleted, or moved to a new key generation) stays unreadable after a restore;
 ``restore`` names those households, removes their restored content rows' blobs, and audits it.
 
-A household whose key lives on gets back every recording deleted after the backup was taken (one
-clip, a range, a voice deletion): no record of those deletions survives the restore. ``restore``
-says so (``RestoreReport.warning``) and audits it; the operator must re-apply them.
+A household whose key lives on would get back every recording deleted after the backup was taken
+(one clip, a range, a voice deletion, a retention expiry): their receipts are rows of the replaced
+database. The deletion journal (``overheard.recordings.journal``, next to the key shares, outside
+every backup) names them; ``restore`` deletes again, through the one deletion path, every
+journalled recording the backup brought back, and reports how many. A deletion whose process
+stopped between its commit and its journal line is not re-applied: ``RestoreReport.warning`` still
+names the backup's time so the operator can check the receipts made since.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from .db import Base, transaction, utcnow
 from .errors import Conflict
 from .keys import DataKey
 from .platform import Platform
+from .recordings import journal
+from .recordings.deletion import batched, delete_recordings
+from .recordings.models import Recording
 
 FORMAT = 1
 """Version of the backup layout."""
@@ -45,18 +52,29 @@ class RestoreReport:
     taken_at: str | None = None
     """When the backup was taken (ISO 8601, from its manifest)."""
     live_households: int = 0
-    """Restored households whose key lives on: deletions of their clips after ``taken_at`` are
-    undone (the restore cannot know them)."""
+    """Restored households whose key lives on (deletions of their clips after ``taken_at`` would be
+    undone but for the journal)."""
+    reapplied: int | None = None
+    """Recordings deleted again from the deletion journal; None when there is no journal (no local
+    key-share folder), so later deletions stay undone."""
 
     @property
     def warning(self) -> str | None:
         """What the operator must do about deletions made after the backup, if any may be undone."""
         if not self.live_households:
             return None
+        if self.reapplied is None:
+            return (
+                f"{self.live_households} households kept their keys: any recording of theirs deleted "
+                f"after {self.taken_at} (one clip, a range, a voice deletion) other than by 'delete "
+                "everything' is back and readable, and there is no deletion journal to re-apply; "
+                "re-apply those deletions (docs/operations.md)"
+            )
         return (
-            f"{self.live_households} households kept their keys: any recording of theirs deleted after "
-            f"{self.taken_at} (one clip, a range, a voice deletion) other than by 'delete "
-            "everything' is back and readable; re-apply those deletions (docs/operations.md)"
+            f"{self.reapplied} recordings deleted after {self.taken_at} were deleted again from the "
+            f"deletion journal ({self.live_households} households kept their keys); a deletion "
+            "whose process stopped before its journal line was written is not among them: check "
+            "the receipts issued since (docs/operations.md)"
         )
 
 
@@ -129,7 +147,56 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
         _reset_sequences(session)
     blobs = _copy_blobs_in(platform, source / "blobs")
     shredded, live = _shut_shredded(platform, actor, manifest)
-    return RestoreReport(rows, blobs, shredded, manifest.get("taken_at"), live)
+    reapplied = _reapply_deletions(platform, actor, manifest, set(shredded))
+    with transaction(platform.sessions) as session:
+        audit.append(
+            session,
+            actor=actor,
+            action="backup.restore",
+            details={
+                "shredded_households": len(shredded),
+                "live_households": live,
+                "later_deletions_reapplied": reapplied is not None,
+                "reapplied_recordings": reapplied or 0,
+                "taken_at": manifest.get("taken_at"),
+            },
+        )
+    return RestoreReport(rows, blobs, shredded, manifest.get("taken_at"), live, reapplied)
+
+
+def _reapply_deletions(
+    platform: Platform, actor: str, manifest: dict[str, Any], shredded: set[str]
+) -> int | None:
+    """Delete again every journalled recording the backup brought back (households whose key
+    lives on), one receipt per household; how many, or None without a journal."""
+    if journal.journal_path(platform) is None:
+        return None
+    count = 0
+    for household_id, ids in sorted(journal.read(platform).items()):
+        if household_id in shredded:
+            continue  # its key share is gone: nothing of it opens again
+        with platform.sessions() as session:
+            present = [
+                rid
+                for chunk in batched(sorted(ids))
+                for rid in session.scalars(
+                    select(Recording.id).where(
+                        Recording.household_id == household_id, Recording.id.in_(chunk)
+                    )
+                )
+            ]
+        if not present:
+            continue
+        receipt = delete_recordings(
+            platform,
+            household_id,
+            present,
+            actor=actor,
+            scope={"kind": "restore_reapply", "backup_taken_at": manifest.get("taken_at")},
+            journalled=False,
+        )
+        count += receipt.body["counts"]["recordings"]
+    return count
 
 
 def _refuse_non_empty(session: Any) -> None:
@@ -198,15 +265,4 @@ def _shut_shredded(
                 household_id=key.household_id,
                 details={"backup_taken_at": manifest.get("taken_at")},
             )
-        audit.append(
-            session,
-            actor=actor,
-            action="backup.restore",
-            details={
-                "shredded_households": len(gone),
-                "live_households": len(keys) - len(gone),
-                "later_deletions_reapplied": False,
-                "taken_at": manifest.get("taken_at"),
-            },
-        )
     return [k.household_id for k in gone], len(keys) - len(gone)

@@ -298,6 +298,8 @@ def restore(
     with opened(data_dir) as platform:
         report = restore_backup(platform, source)
     console.print(f"restored {report.rows} rows and {report.blobs} blobs")
+    if report.reapplied:
+        console.print(f"deleted again {report.reapplied} recordings from the deletion journal")
     for household in report.shredded_households:
         console.print(f"household {household}: deleted after the backup; its content stays shredded")
     if report.warning:

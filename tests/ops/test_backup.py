@@ -106,21 +106,8 @@ def make_household_on(platform) -> None:  # type: ignore[no-untyped-def]
     upload(platform, enrolment)
 
 
-def test_restore_warns_that_clips_deleted_after_the_backup_come_back(
-    platform, make_household, tmp_path: Path, empty_database_url: str
-):
-    """A clip deleted alone after the backup (its household's key alive) comes back readable:
-    nothing of that deletion survives the restore. The restore says so, with the backup's time,
-    and audits it, so the operator re-applies it (the known limit, docs/operations.md)."""
-    from overheard import audit
-    from overheard.recordings.deletion import delete_recordings
-
-    home = make_household()
-    rid = upload(platform, home)
-    backup_dir = tmp_path / "backup"
-    write_backup(platform, backup_dir)
-    taken_at = json.loads((backup_dir / "manifest.json").read_text())["taken_at"]
-    delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
+def restored_platform(platform, tmp_path: Path, empty_database_url: str) -> Platform:  # type: ignore[no-untyped-def]
+    """A fresh deployment on the same KEK, secrets and live key-share folder, empty otherwise."""
     s = platform.settings
     target = Settings(
         data_dir=tmp_path / "restored",
@@ -131,17 +118,92 @@ def test_restore_warns_that_clips_deleted_after_the_backup_come_back(
         key_share_dir=s.key_share_dir,
     ).resolved()
     initialise(target)
-    restored = Platform.open(target)
+    return Platform.open(target)
+
+
+def test_restore_deletes_again_the_clips_deleted_after_the_backup(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """A clip deleted alone after the backup (its household's key alive) would come back readable:
+    its receipt is a row of the replaced database. The deletion journal, next to the key shares and
+    outside the backup, names it, and the restore deletes it again through the deletion path: the
+    row and its blob are gone, a receipt and an audit event say why. A clip kept stays."""
+    from overheard import audit
+    from overheard.recordings import journal
+    from overheard.recordings.deletion import delete_recordings
+    from overheard.recordings.models import DeletionReceipt, Tombstone
+
+    home = make_household(name="Ada")
+    rid, kept = upload(platform, home), upload(platform, home)
+    with platform.sessions() as session:
+        blob = session.get_one(Recording, rid).audio_blob
+    assert blob
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    assert not list(backup_dir.rglob(journal.FILE_NAME))
+    taken_at = json.loads((backup_dir / "manifest.json").read_text())["taken_at"]
+    delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
+
+    path = journal.journal_path(platform)
+    assert path is not None and path.parent == Path(platform.settings.key_share_dir)
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = path.read_text().splitlines()
+    assert [line.split("\t")[1:] for line in lines] == [[home.household_id, rid]]
+    assert "Ada" not in path.read_text()
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
     try:
         report = restore_backup(restored, backup_dir)
         assert report.shredded_households == [] and report.live_households == 1
+        assert report.reapplied == 1
         assert report.warning is not None and taken_at in report.warning
+        assert not restored.blobs.exists(blob)
         with restored.sessions() as session:
-            back = session.get(Recording, rid)  # the limit itself: the deleted clip is back
-            assert back is not None
+            assert session.get(Recording, rid) is None
+            assert session.get(Recording, kept) is not None
+            tomb = session.get_one(Tombstone, rid)
+            receipt = session.get_one(DeletionReceipt, tomb.receipt_id)
+            assert receipt.actor == "cli" and receipt.completed_at is not None
+            again = session.scalars(
+                select(audit.AuditEvent).where(
+                    audit.AuditEvent.action == "recordings.delete",
+                    audit.AuditEvent.subject == receipt.id,
+                )
+            ).one()
+            assert again.reason == "restore_reapply"
             event = session.scalars(
                 select(audit.AuditEvent).where(audit.AuditEvent.action == "backup.restore")
             ).one()
-        assert event.details["later_deletions_reapplied"] is False
+            assert audit.verify_chain(session).ok
+        assert event.details["later_deletions_reapplied"] is True
+        assert event.details["reapplied_recordings"] == 1
+        # The re-application is not journalled twice.
+        assert path.read_text().splitlines() == lines
     finally:
         restored.close()
+
+
+def test_a_deletion_that_rolled_back_leaves_no_journal_line(platform, make_household):
+    """Journalled only after the commit: a line for a deletion that rolled back would delete, on
+    the next restore, a clip that should live on."""
+    from overheard.recordings import deletion, journal
+
+    def failing(session, ids):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a hook failed mid-deletion")
+
+    home = make_household()
+    rid = upload(platform, home)
+    deletion.DELETION_HOOKS.append(failing)
+    try:
+        with pytest.raises(RuntimeError, match="mid-deletion"):
+            deletion.delete_recordings(
+                platform, home.household_id, [rid], actor="customer", scope={"kind": "one"}
+            )
+    finally:
+        deletion.DELETION_HOOKS.remove(failing)
+    with platform.sessions() as session:
+        assert session.get(Recording, rid) is not None
+    path = journal.journal_path(platform)
+    assert path is not None
+    assert rid not in (path.read_text() if path.exists() else "")
+    assert journal.read(platform) == {}

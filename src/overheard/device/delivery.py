@@ -46,6 +46,7 @@ SCOPE_WORDS = {
     "range": "recordings in a time range",
     "one": "one recording",
     "retention": "recordings past their retention",
+    "restore_reapply": "a deletion made again after a restore",
 }
 
 

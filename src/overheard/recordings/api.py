@@ -71,8 +71,9 @@ class DeletionOut(BaseModel):
 
     receipt_id: str
     scope: dict[str, object] = Field(
-        description="`kind` (voice_last, voice_today, range, one, everything, retention) and its bounds; "
-        "`command` is the id of the voice command that asked for it, if one did."
+        description="`kind` (voice_last, voice_today, range, one, everything, retention, "
+        "restore_reapply) and its bounds; `command` is the id of the voice command that asked "
+        "for it, if one did."
     )
     deleted_at: str
 

@@ -31,6 +31,7 @@ from ..jobs import Job
 from ..keys import DataKey
 from ..platform import Platform
 from ..purges import Target
+from . import journal
 from .models import DeletionReceipt, Recording, SealedText, Tombstone
 from .purging import DELETION_PURGE, complete_receipt_audit
 
@@ -112,13 +113,16 @@ def delete_recordings(
     key_destroyed: bool = False,
     extra: Mapping[str, Any] | None = None,
     extra_blobs: Sequence[str] = (),
+    journalled: bool = True,
 ) -> Receipt:
     """Delete the household's recordings among ``recording_ids`` (others' ids are ignored).
 
     Rows go in one transaction with the receipt; every copy outside the rows (audio and other
     blobs, working folders, model files) becomes a purge under the receipt, tried as the
     transaction commits and retried until done. The receipt is ``completed_at`` only when the
-    last of them is gone.
+    last of them is gone. Once committed, the ids go to the deletion journal (``journal``) so a
+    restore of an older backup deletes them again; not when the key was destroyed (its share is
+    gone, a restore keeps the household shut) nor when ``journalled`` is False (a re-application).
     """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
@@ -145,6 +149,8 @@ def delete_recordings(
         if not purge_ids:
             _complete_now(session, receipt.id, household_id, when)
     # Committing ran the purges once (the platform's sessions carry the runner); the job retries.
+    if journalled and not key_destroyed:
+        journal.append(platform, household_id, ids, when)
     truncate_wal(platform.engine)  # the deleted rows' bytes in SQLite's log (the key may live on)
     return receipt
 

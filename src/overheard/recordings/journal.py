@@ -1,0 +1,69 @@
+"""The deletion journal: ids of deleted recordings, kept where a restore cannot undo them.
+
+A backup holds database rows and blobs only, so the receipts of deletions made after it was taken
+are gone once it is restored. The journal keeps, next to the household key shares (which no backup
+copies and a restore leaves alone), one line per deleted recording: when, household, recording id.
+Ids only, never content. It is written after the deletion's transaction commits, so a deletion that
+rolled back leaves no line; ``restore`` re-applies every journalled deletion of a recording the
+restored database holds (``overheard.backup``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from ..platform import Platform
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "deletions.journal"
+"""The journal's name inside the key-share folder (share names are ``<household>.g<n>``)."""
+MODE = 0o600
+
+
+def journal_path(platform: Platform) -> Path | None:
+    """Where the journal lives; None without a local key-share folder (no journal is kept)."""
+    shares = platform.keyring.shares
+    return None if shares is None else shares.root / FILE_NAME
+
+
+def append(
+    platform: Platform, household_id: str, recording_ids: Iterable[str], when: datetime
+) -> None:
+    """Add one line per recording (one ``write``, fsynced). A failure is logged, never raised:
+    the deletion it records has committed."""
+    path = journal_path(platform)
+    lines = "".join(f"{when.isoformat()}\t{household_id}\t{rid}\n" for rid in recording_ids)
+    if path is None or not lines:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
+        try:
+            os.fchmod(fd, MODE)
+            data = memoryview(lines.encode())
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        log.exception("the deletion journal could not be written; a restore would not re-apply it")
+
+
+def read(platform: Platform) -> dict[str, set[str]]:
+    """Journalled recording ids by household (empty when there is no journal)."""
+    path = journal_path(platform)
+    found: dict[str, set[str]] = {}
+    if path is None or not path.exists():
+        return found
+    with path.open() as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3:  # a line cut short by a crash mid-write is skipped
+                found.setdefault(parts[1], set()).add(parts[2])
+    return found
