@@ -31,6 +31,10 @@ UNKNOWN = -100_000_000
 GENERAL_FLOOR_LN = -16.0
 """Log probability given a word the general model does not know, natural log."""
 NBEST = 5
+NO_SPEECH_PROB = 0.6
+"""With the best hypothesis' mean token log probability at most ``SILENT_LOGPROB``: no speech, as
+faster-whisper's ``transcribe`` decides by default (its ``no_speech_threshold``)."""
+SILENT_LOGPROB = -1.0
 WEIGHT = 1.0
 MIX = 0.5
 
@@ -156,10 +160,13 @@ def nbest(
         beam_size=max(beam_size, n),
         num_hypotheses=n,
         return_scores=True,
+        return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=suppress_tokens,
         max_length=model.max_length,
     )[0]
+    if result.no_speech_prob > NO_SPEECH_PROB and result.scores[0] <= SILENT_LOGPROB:
+        return [], encoded, frames, tokenizer
     found = []
     for tokens, score in zip(result.sequences_ids, result.scores, strict=True):
         text = tokenizer.decode(tokens).strip()
