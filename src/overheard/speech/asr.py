@@ -127,7 +127,9 @@ def _whisper_from(rest: str) -> AsrBackend:
             float(rescore.get("mix", 0.5)),
         )
         return wh.WhisperBackend(base.model_dir, name=f"whisper:{rest}", biasing=biasing)
-    return wh.WhisperBackend(wh.model_dir_for(rest), name=f"whisper:{rest}" if rest else "whisper")
+    if not rest:
+        return wh.WhisperBackend(wh.model_dir_for(""), name="whisper", biasing=wh.DEFAULT_BIASING)
+    return wh.WhisperBackend(wh.model_dir_for(rest), name=f"whisper:{rest}")
 
 
 def _pocketsphinx_from(rest: str) -> AsrBackend:
