@@ -550,11 +550,16 @@ DEFAULT_BIASING = Biasing(
 
 @functools.cache
 def seed_model() -> Any:
-    """The trigram model of the seed training requests, read into memory once per process."""
+    """The trigram model of the seed training requests, read into memory once per process; half
+    of them again after the wake word, as the pocketsphinx default has them, so a transcript
+    that starts with the word (the keyword verifier looks for it) is not rescored away."""
     from overheard.speech import _rescore as rs
+    from overheard.speech._pocketsphinx import WAKE_PREFIXED_EVERY, WAKE_WORD
     from overheard.speech.lm import build_language_model
     from overheard.speech.seed import seed_requests
 
+    texts = [r.text for r in seed_requests("train")]
+    texts += [f"{WAKE_WORD} {text}" for text in texts[::WAKE_PREFIXED_EVERY]]
     with tempfile.TemporaryDirectory(prefix="overheard-seed-lm-") as tmp:
-        files = build_language_model([r.text for r in seed_requests("train")], Path(tmp))
+        files = build_language_model(texts, Path(tmp))
         return rs.NgramModel(files.lm_path)
