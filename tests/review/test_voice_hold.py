@@ -5,6 +5,7 @@ may name (the undo also a clip of a household that turned review off)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import Conflict
 from overheard.recordings import voice_delete
+from overheard.recordings.deletion import delete_recordings
 from overheard.recordings.models import Recording
 from overheard.review import hooks
 from overheard.review.annotations import submit
@@ -25,6 +27,7 @@ from overheard.review.policy import Decision
 from overheard.review.queue import claim, lease_is_live
 from overheard.review.sampler import sample_after_transcription
 from overheard.review.undo import UndoRefused, undo_submit
+from tests.interleave import interleaved
 
 from .conftest import T0, later
 
@@ -71,6 +74,30 @@ def answered(platform, home, add_recordings, policy, rng):  # type: ignore[no-un
     with platform.sessions() as s:
         annotation = s.scalars(select(Annotation.id).where(Annotation.recording_id == said.id)).one()
     return said, lease, annotation
+
+
+def leased_for_a_double_check(platform, home, add_recordings, double, rng):  # type: ignore[no-untyped-def]
+    """A clip of ``home`` sampled under ``double`` (every clip double-checked) and leased to
+    R-0001: (recording, lease)."""
+    [said] = add_recordings(home, at=later(-10))
+    assert sampled(platform, said, double, rng, later(-9)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-0001", double, rng=rng, now=later(-8))
+    return said, lease
+
+
+def withdrawal(platform, home, command):  # type: ignore[no-untyped-def]
+    """What takes ``home``'s clips out of review while a race runs: a voice deletion asked by
+    ``command``, or (``command`` None) the household turning review off."""
+
+    def withdraw() -> None:
+        if command is not None:
+            voice_delete.ask(platform, command, "delete_last")
+            return
+        with transaction(platform.sessions) as s:
+            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+
+    return withdraw
 
 
 def test_an_asked_deletion_takes_the_clip_it_names_out_of_review_at_once(
@@ -175,14 +202,10 @@ def test_review_turned_off_meanwhile_is_not_outrun_by_an_undo_or_a_leads_action(
     household's consent unlocked, so on PostgreSQL review turned off while one of them ran found
     nothing to withdraw yet, and the clip of a household that had opted out then went to a
     reviewer. The household's row is now held ``FOR SHARE`` from that check to the commit."""
-    from tests.interleave import interleaved
-
     home = make_home()
     said, lease, annotation = answered(platform, home, add_recordings, policy, rng)
 
-    def review_off() -> None:
-        with transaction(platform.sessions) as s:
-            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+    review_off = withdrawal(platform, home, None)
 
     acts = {
         "undo": lambda s: undo_submit(s, annotation, "R-0001", policy, now=later(1)),
@@ -211,22 +234,13 @@ def test_a_gold_claim_racing_a_withdrawal_leases_nothing(
     deletion asked, while the claim ran found that task not yet committed and withdrew nothing,
     so the reviewer kept a live lease on the clip (PostgreSQL). The claim now holds the gold item
     ``FOR SHARE`` and withdrawals deactivate gold items before they withdraw tasks."""
-    from dataclasses import replace
-
-    from tests.interleave import interleaved
-
     home = make_home()
     _said, _lease, annotation = answered(platform, home, add_recordings, policy, rng)
     with transaction(platform.sessions) as s:
         gold_from(s, platform.gate, annotation, "L-0001", later(-6))
     [command] = add_recordings(home, at=T0) if leaves == "voice_deletion" else [None]
 
-    def withdraw() -> None:
-        if command is not None:
-            voice_delete.ask(platform, command, "delete_last")
-            return
-        with transaction(platform.sessions) as s:
-            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+    withdraw = withdrawal(platform, home, command)
 
     gold_only = replace(policy, gold_share=1.0)
     with interleaved(platform, withdraw, at_commit=1), transaction(platform.sessions) as s:
@@ -244,24 +258,12 @@ def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_a_withdrawal(
     a voice deletion asked, while the submit ran waited for the submitted task's row and then
     found it done; the second task, inserted meanwhile, was not withdrawn (PostgreSQL) and went
     to another reviewer."""
-    from dataclasses import replace
-
-    from tests.interleave import interleaved
-
     double = replace(policy, double_share=1.0)
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, double, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", double, rng=rng, now=later(-8))
+    said, lease = leased_for_a_double_check(platform, home, add_recordings, double, rng)
     [command] = add_recordings(home, at=T0) if leaves == "voice_deletion" else [None]
 
-    def withdraw() -> None:
-        if command is not None:
-            voice_delete.ask(platform, command, "delete_last")
-            return
-        with transaction(platform.sessions) as s:
-            set_human_review(s, home.household_id, False, actor="customer", now=later(1))
+    withdraw = withdrawal(platform, home, command)
 
     with interleaved(platform, withdraw, at_commit=1), transaction(platform.sessions) as s:
         submit(s, platform.gate, lease.lease_id, "R-0001", AnnotationInput("eggs", "shopping"),
@@ -283,17 +285,9 @@ def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_deleting_the_
     row, found it done, and missed the second task queued meanwhile (PostgreSQL): that task stayed
     queued with no recording. The submit now holds the recording ``FOR SHARE`` first, so the
     deletion waits for its commit and withdraws the second task too."""
-    from dataclasses import replace
-
-    from overheard.recordings.deletion import delete_recordings
-    from tests.interleave import interleaved
-
     double = replace(policy, double_share=1.0)
     home = make_home()
-    [said] = add_recordings(home, at=later(-10))
-    assert sampled(platform, said, double, rng, later(-9)) == Decision.SAMPLED
-    with transaction(platform.sessions) as s:
-        lease = claim(s, "R-0001", double, rng=rng, now=later(-8))
+    said, lease = leased_for_a_double_check(platform, home, add_recordings, double, rng)
 
     def delete_the_clip() -> None:
         delete_recordings(
