@@ -51,18 +51,7 @@ def test_restore_brings_back_kept_households_and_not_deleted_ones(
 
     delete_everything(platform, deleted.household_id, actor="customer")
 
-    # A fresh deployment on the same KEK, secrets and live key-share folder, empty otherwise.
-    s = platform.settings
-    target = Settings(
-        data_dir=tmp_path / "restored",
-        database_url=empty_database_url,
-        kek_url=s.kek_url,
-        secrets_path=s.secrets_path,
-        audit_signing_key_path=s.audit_signing_key_path,
-        key_share_dir=s.key_share_dir,
-    ).resolved()
-    initialise(target)
-    restored = Platform.open(target)
+    restored = restored_platform(platform, tmp_path, empty_database_url)
     try:
         report = restore_backup(restored, backup_dir)
         assert report.shredded_households == [deleted.household_id]
