@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import pytest
 import pyworld
 import soundfile as sf
-from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
 from overheard.audit import AuditEvent
 from overheard.db import transaction
@@ -35,6 +31,7 @@ from tests.privacy._world import (
     stored_rendition,
     submit,
 )
+from tests.statements import statements
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -78,21 +75,6 @@ def test_serving_needs_a_live_lease_of_the_same_staff(served, make_household):  
         assert refused.value.message == "this lease has expired or was withdrawn"  # never whose
         with pytest.raises(serving.LeaseExpired):
             serving.text_for_lease(served, lease_id=lease_id, staff=staff, now=when)
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement sent while inside, whitespace collapsed."""
-    seen: list[str] = []
-
-    def hook(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", hook)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", hook)
 
 
 def test_claim_with_text_reads_the_task_once_and_a_serve_joins_task_and_recording(served, make_household):  # type: ignore[no-untyped-def]

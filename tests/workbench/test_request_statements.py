@@ -7,13 +7,7 @@ request needs fewer. The gold draw's reads (random per claim) are not counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
+from tests.statements import statements
 from tests.workbench.conftest import api_csrf
 
 CEILINGS = {
@@ -27,21 +21,6 @@ CEILINGS = {
     "postgresql": {"audio": 8, "submit": 18},
 }
 """Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement sent while inside, whitespace collapsed."""
-    seen: list[str] = []
-
-    def hook(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", hook)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", hook)
 
 
 def _counted(seen: list[str]) -> list[str]:
