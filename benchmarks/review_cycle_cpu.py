@@ -26,6 +26,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,24 @@ PARTS = (
 """``--parts``: (module, function, label) timed with thread CPU around each call."""
 
 
+def timed_by_path(app: Any, add: Callable[[str, float], None]) -> Any:
+    """``app`` calling ``add(key, seconds)`` with each HTTP request's thread CPU, ``key`` being
+    ``audio``, ``submit`` or ``other`` by its path."""
+
+    async def timed(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        path = scope["path"]
+        key = "submit" if path.endswith("/submit") else "audio" if "/audio" in path else "other"
+        start = time.thread_time()
+        try:
+            await app(scope, receive, send)
+        finally:
+            add(key, time.thread_time() - start)
+
+    return timed
+
+
 class Parts:
     """Thread CPU seconds spent inside each of ``PARTS`` (and each request path) while ``on``."""
 
@@ -100,19 +119,7 @@ class Parts:
 
     def app(self, app: Any) -> Any:
         """``app`` with each request's thread CPU counted by path (audio, submit, other)."""
-
-        async def timed(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return await app(scope, receive, send)
-            path = scope["path"]
-            key = "submit" if path.endswith("/submit") else "audio" if "/audio" in path else "other"
-            start = time.thread_time()
-            try:
-                await app(scope, receive, send)
-            finally:
-                self.add(f"request: {key}", time.thread_time() - start)
-
-        return timed
+        return timed_by_path(app, lambda key, seconds: self.add(f"request: {key}", seconds))
 
 
 class StatementCount:

@@ -25,7 +25,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 def worker(url: str, tasks: int, renditions: Path, loop_name: str) -> None:
     """One side: set up as ``review_cycle_cpu.main`` does; on each ``go N`` line run N cycles."""
     from fastapi.testclient import TestClient
-    from review_cycle_cpu import StatementCount, run_inline
+    from review_cycle_cpu import StatementCount, run_inline, timed_by_path
     from review_http import make_accounts, make_household
     from review_loop import DEFAULT_DATA, EXTRA_ENV, LOOPS, real_clips, seed
 
@@ -60,17 +59,10 @@ def worker(url: str, tasks: int, renditions: Path, loop_name: str) -> None:
     per_path: dict[str, float] = {}
     app = create_app(platform, run_workers=False)
 
-    async def timed(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        path = scope["path"]
-        key = "submit" if path.endswith("/submit") else "audio" if "/audio" in path else "other"
-        start = time.thread_time()
-        try:
-            await app(scope, receive, send)
-        finally:
-            per_path[key] = per_path.get(key, 0.0) + time.thread_time() - start
+    def add(key: str, seconds: float) -> None:
+        per_path[key] = per_path.get(key, 0.0) + seconds
 
+    timed = timed_by_path(app, add)
     statements = StatementCount()
     with TestClient(timed, base_url="https://testserver") as http:
         http.follow_redirects = False
