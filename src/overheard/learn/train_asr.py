@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import BadRequest
 from ..platform import Platform
-from ..speech.asr import DEFAULT_SPEC, WHISPER_ADAPTATION
+from ..speech.asr import DEFAULT_SPEC, RESCORE_MIX, RESCORE_WEIGHT, WHISPER_ADAPTATION
 from ..speech.lm import Ngram, build_language_model, normalise_words, sentence_ngrams
 from ..speech.seed import seed_requests
 from .models import ModelKind
@@ -41,11 +41,6 @@ HOTWORDS = 40
 BIAS_WITH_HOTWORDS = False
 """Measured on new phrasings (benchmarks/asr_adaptation.py): WER 0.135 unbiased, 0.227 with hotwords,
 0.175 with an initial prompt."""
-RESCORE_WEIGHT = 0.2
-"""Weight of the domain evidence in n-best rescoring (0 = off); chosen on the tuning set of
-benchmarks/asr_adaptation.py (docs/models/adapted-asr.md)."""
-RESCORE_MIX = 0.8
-"""Share of the domain model in the interpolation."""
 STOPWORDS = frozenset(
     "a an the to of in on at for and or is it i me my you your is are be what's what how"
     " please can could would will do does this that".split()

@@ -609,6 +609,7 @@ def _forget_analyses(session: Session, recording_ids: list[str]) -> None:
         session, "after_commit", lambda _s: _marking.CACHE.forget(recording_ids), once=True
     )
 
+
 def register() -> None:
     """Install the deletion, ``sensitive`` flag and review-off hooks and the rendition job
     (idempotent)."""

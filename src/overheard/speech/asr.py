@@ -33,6 +33,12 @@ SAMPLE_RATE_HZ = 16000
 GRAMMAR_SUFFIX = ".gram"
 DEFAULT_SPEC = "whisper"
 WHISPER_ADAPTATION = "whisper.json"
+RESCORE_WEIGHT = 0.2
+"""Weight of the domain evidence in n-best rescoring (0 = off); chosen on the tuning set of
+benchmarks/asr_adaptation.py (docs/models/adapted-asr.md). The learning loop's adaptation and the
+default recogniser's seed-request rescoring both use it."""
+RESCORE_MIX = 0.8
+"""Share of the domain model in the interpolation."""
 """A learned whisper adaptation: ``{"base": spec, "initial_prompt": …, "hotwords": …}``."""
 
 
