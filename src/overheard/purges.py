@@ -1,4 +1,5 @@
-"""Purges: a copy (a blob, a plaintext folder, a model file) is recorded as gone only once it is.
+"""Purges: a copy (a blob, a plaintext folder, a model file, the bytes of deleted rows in SQLite's
+write-ahead log) is recorded as gone only once it is.
 
 A purge is a row in ``purges``, written in the same transaction as the decision to remove the copy
 (a deletion, an accidental wake, a retention expiry), together with a job for its batch. Anyone may
@@ -32,10 +33,9 @@ from sqlalchemy import String, Text, delete, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from . import jobs
-from .db import Base, transaction, utcnow
+from .db import Base, transaction, truncate_wal, utcnow
 
 if TYPE_CHECKING:
-    from .blobs import BlobStore
     from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class Target(StrEnum):
     """A key in the platform's blob store."""
     PATH = "path"
     """A file or folder on the local file system of ``host``."""
+    DB_LOG = "db_log"
+    """SQLite's write-ahead log (the location names the database): emptied into the database."""
 
 
 class Purge(Base):
@@ -237,18 +239,22 @@ def remove(platform: Platform, purge: Purge) -> bool:
     if purge.target == Target.PATH.value and purge.host != this_host():
         return False
     try:
-        _remove(platform.blobs, purge)
+        _remove(platform, purge)
     except Exception as exc:  # any failure leaves the purge pending, with why
         _note_failure(platform, purge, f"{type(exc).__name__}: {exc}")
         return False
     return True
 
 
-def _remove(blobs: BlobStore, purge: Purge) -> None:
+def _remove(platform: Platform, purge: Purge) -> None:
     if purge.target == Target.BLOB.value:
-        blobs.delete(purge.location)
-        if blobs.exists(purge.location):
+        platform.blobs.delete(purge.location)
+        if platform.blobs.exists(purge.location):
             raise RuntimeError(f"blob {purge.location} still exists after delete")
+        return
+    if purge.target == Target.DB_LOG.value:
+        if not truncate_wal(platform.engine):
+            raise RuntimeError("the database log is in use by a reader or writer; not emptied yet")
         return
     remove_path(Path(purge.location))
 

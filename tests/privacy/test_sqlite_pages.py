@@ -51,3 +51,34 @@ def test_a_deleted_clips_ciphertext_is_in_no_database_file(platform, make_househ
         assert "lights" in text
     finally:
         again.close()
+
+
+def test_a_reader_holding_the_log_keeps_the_receipt_open_until_the_log_is_emptied(  # type: ignore[no-untyped-def]
+    platform, make_household, tmp_path
+):
+    import sqlite3
+
+    from overheard import purges
+    from overheard.recordings.models import DeletionReceipt
+
+    clip = add_clip(platform, make_household, hypothesis="the biopsy came back positive")
+    with platform.sessions() as s:
+        sealed = s.scalars(select(SealedText.sealed).where(SealedText.recording_id == clip.recording_id))
+        pieces = [bytes(x[16:48]) for x in sealed]
+    reader = sqlite3.connect(str(platform.engine.url.database))
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM recordings").fetchone()  # a snapshot older than the deletion
+    try:
+        receipt = delete_recordings(
+            platform, clip.household_id, [clip.recording_id], actor="customer", scope={"kind": "one"}
+        )
+        with platform.sessions() as s:
+            assert s.get_one(DeletionReceipt, receipt.id).completed_at is None  # not every copy gone
+            assert purges.pending(s, receipt_id=receipt.id) == 1
+    finally:
+        reader.rollback()
+        reader.close()
+    assert purges.run(platform) == 0  # the job's retry, once the reader is done
+    with platform.sessions() as s:
+        assert s.get_one(DeletionReceipt, receipt.id).completed_at is not None
+    assert holding(tmp_path, pieces) == []

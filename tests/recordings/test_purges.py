@@ -213,7 +213,8 @@ def test_every_deletion_path_completes_its_receipt_only_when_every_copy_is_gone(
     with flaky.sessions() as s:
         receipts = {r.id: s.get(DeletionReceipt, r.id) for r in (one, ranged, gone)}
         assert all(row.completed_at is None for row in receipts.values())
-        assert {r.body["copies_to_remove"] for r in (one, ranged, gone)} == {1, 5, 3}
+        log = int(flaky.engine.dialect.name == "sqlite")  # SQLite's log, emptied at once
+        assert {r.body["copies_to_remove"] for r in (one, ranged, gone)} == {1 + log, 5 + log, 3 + log}
         assert purges.pending(s) == 9
     assert all(flaky.blobs.inner.exists(k) for k in all_keys.values())
 

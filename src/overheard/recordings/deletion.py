@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit, purges
 from ..customer.receipts import RECEIPT_FORMAT, sign_receipt
-from ..db import transaction, truncate_wal, utcnow
+from ..db import transaction, utcnow
 from ..errors import KeyUnavailable
 from ..households import Household
 from ..jobs import Job
@@ -139,6 +139,15 @@ def delete_recordings(
             household_id=household_id,
             now=when,
         )
+        if platform.engine.dialect.name == "sqlite":  # the deleted rows' bytes in its log
+            purges.schedule(
+                session,
+                Target.DB_LOG,
+                [str(platform.engine.url.database)],
+                reason=DELETION_PURGE,
+                household_id=household_id,
+                now=when,
+            )
         body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
         body["working_copies_removed"] = purges.scheduled_here(session, Target.PATH)
         lists = session.info.pop(RECEIPT_LISTS, {})
@@ -151,7 +160,6 @@ def delete_recordings(
     # Committing ran the purges once (the platform's sessions carry the runner); the job retries.
     if journalled and not key_destroyed:
         journal.append(platform, household_id, ids, when)
-    truncate_wal(platform.engine)  # the deleted rows' bytes in SQLite's log (the key may live on)
     return receipt
 
 
