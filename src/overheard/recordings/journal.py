@@ -10,6 +10,7 @@ restored database holds (``overheard.backup``).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Iterable
@@ -34,25 +35,38 @@ def journal_path(platform: Platform) -> Path | None:
 def append(
     platform: Platform, household_id: str, recording_ids: Iterable[str], when: datetime
 ) -> None:
-    """Add one line per recording (one ``write``, fsynced). A failure is logged, never raised:
-    the deletion it records has committed."""
+    """Add one line per recording (fsynced), holding the file's lock so that processes appending
+    at once never mix their lines. A failure is logged, never raised: the deletion it records has
+    committed."""
     path = journal_path(platform)
     lines = "".join(f"{when.isoformat()}\t{household_id}\t{rid}\n" for rid in recording_ids)
     if path is None or not lines:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, MODE)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, MODE)
         try:
             os.fchmod(fd, MODE)
-            data = memoryview(lines.encode())
-            while data:
-                data = data[os.write(fd, data) :]
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _write(fd, _after_cut(fd) + lines.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError:
         log.exception("the deletion journal could not be written; a restore would not re-apply it")
+
+
+def _after_cut(fd: int) -> bytes:
+    """A newline when the file ends inside a line (an earlier write cut short: a full disk, a
+    process killed), so the next line is not glued to it and skipped by ``read``."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    return b"\n" if end and os.pread(fd, 1, end - 1) != b"\n" else b""
+
+
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def read(platform: Platform) -> dict[str, set[str]]:
