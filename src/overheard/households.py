@@ -110,6 +110,15 @@ def device_by_token(digest: bytes | BindParameter[bytes]) -> Select[tuple[Device
     return select(Device).where(Device.token_hash == digest)
 
 
+def still_active(session: Session, device_id: str) -> Device:
+    """The device read again now; Unauthorized if it was revoked or removed since a caller that
+    holds it for long (``overheard wyoming``, for its whole run) looked it up."""
+    current = session.get(Device, device_id, populate_existing=True)
+    if current is None or current.revoked_at is not None:
+        raise Unauthorized("invalid or revoked device token")
+    return current
+
+
 def active_device(device: Device | None, digest: bytes) -> Device:
     """``device`` if it was found by ``digest`` and is not revoked; else Unauthorized."""
     stored = device.token_hash if device is not None else b"\0" * 32

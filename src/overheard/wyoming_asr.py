@@ -24,7 +24,7 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 
 from . import __version__
 from .errors import OverheardError, Unauthorized
-from .households import Device
+from .households import Device, still_active
 from .platform import Platform
 from .recordings.ingest import ingest
 from .speech.asr import DEFAULT_SPEC
@@ -87,7 +87,8 @@ class Utterance:
 
 def transcribe_and_store(platform: Platform, device: Device, pcm: np.ndarray) -> str:
     """Store the utterance as a recording of ``device`` and return the recogniser's text;
-    Unauthorized, and no text, for a device revoked or removed since the service started."""
+    Unauthorized, and no text, for a device revoked or removed since the service started, or
+    while its utterance was being recognised."""
     try:
         ingest(platform, device, to_wav_bytes(pcm))
     except Unauthorized:
@@ -96,9 +97,10 @@ def transcribe_and_store(platform: Platform, device: Device, pcm: np.ndarray) ->
         log.info("wyoming audio not stored: %s", exc.code)
     stack: SpeechStack = stack_for(platform)
     segments = speech_segments(pcm, stack.vad)
-    if not segments:
-        return ""
-    return stack.asr.transcribe(trim_silence(pcm, segments)).text
+    text = stack.asr.transcribe(trim_silence(pcm, segments)).text if segments else ""
+    with platform.readers() as session:  # recognising takes seconds: the device is read again
+        still_active(session, device.id)
+    return text
 
 
 class AsrHandler(AsyncEventHandler):

@@ -35,9 +35,9 @@ from sqlalchemy.orm import Session
 from .. import audit, jobs
 from ..config import Settings
 from ..db import utcnow
-from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests, Unauthorized
+from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
 from ..groupcommit import insert_later
-from ..households import Device, active_device, device_by_token, hash_token
+from ..households import Device, active_device, device_by_token, hash_token, still_active
 from ..keys import DataKey
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
@@ -150,9 +150,7 @@ def _admission(
 ) -> Admission:
     # A caller that looked its device up long ago (``overheard wyoming``, for its whole run) must
     # not store for a device revoked or removed since: read it again.
-    current = session.get(Device, device.id)
-    if current is None or current.revoked_at is not None:
-        raise Unauthorized("invalid or revoked device token")
+    still_active(session, device.id)
     found = _existing(session, device.id, idempotency_key)
     if found is None and idempotency_key is not None:
         _refuse_deleted_replay(session, device.id, idempotency_key)
