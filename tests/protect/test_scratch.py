@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -53,3 +54,41 @@ def test_what_is_kept_stays_within_its_bound() -> None:
     for t in threads:
         t.join()
     assert 0 < scratch.kept_bytes() <= 10_000
+
+
+def test_a_kept_block_is_zeroed_and_let_go_at_its_age() -> None:
+    """A block holds what the last serves wrote into it: it is kept no longer than its age limit,
+    counted from when it was first given back, however often it is lent again meanwhile."""
+    now = [0.0]
+    scratch = Scratch(keep_bytes=1 << 20, max_age_s=900.0, clock=lambda: now[0])
+    need = block_bytes(((512,), np.float64))
+    with scratch.borrowed(need) as block:
+        written = block.array((512,), np.float64)
+        written[:] = 7.0
+    now[0] = 899.0
+    with scratch.borrowed(need) as block:  # lent again within the limit: the same block
+        assert np.shares_memory(block.array((512,), np.float64), written)
+    now[0] = 900.0
+    with scratch.borrowed(need) as block:  # past it: a fresh block, the old one zeroed
+        assert not np.shares_memory(block.array((512,), np.float64), written)
+    assert not written.any()
+
+
+def test_an_idle_process_zeroes_what_it_kept_once_it_is_due() -> None:
+    scratch = Scratch(keep_bytes=1 << 20, max_age_s=0.3)
+    with scratch.borrowed(block_bytes(((512,), np.float64))) as block:
+        written = block.array((512,), np.float64)
+        written[:] = 7.0
+    deadline = time.monotonic() + 10
+    while scratch.kept_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert scratch.kept_bytes() == 0 and not written.any()
+
+
+def test_clear_zeroes_every_kept_block() -> None:
+    scratch = Scratch(keep_bytes=1 << 20)
+    with scratch.borrowed(block_bytes(((512,), np.float64))) as block:
+        written = block.array((512,), np.float64)
+        written[:] = 7.0
+    scratch.clear()
+    assert scratch.kept_bytes() == 0 and not written.any()

@@ -134,6 +134,13 @@ CACHE = AnalysisCache()
 """This process's analyses."""
 
 
+def forget(recording_ids: list[str], cache: AnalysisCache = CACHE) -> None:
+    """Drop what this process keeps of these recordings' renditions: their analyses, and the
+    marking passes' working memory (``watermark.SCRATCH``, which holds the clips served last)."""
+    cache.forget(recording_ids)
+    wm.SCRATCH.clear()
+
+
 def embed(
     pcm: NDArray[np.int16],
     payload: int,

@@ -601,13 +601,12 @@ def on_review_off(session: Session, household_id: str) -> None:
 
 
 def _forget_analyses(session: Session, recording_ids: list[str]) -> None:
-    """Drop this process's watermark analyses of the recordings now and once ``session`` commits:
-    a serve that read the rendition before the commit may keep one after the first drop (it then
-    checks the rendition's row, which a still uncommitted removal has not yet removed)."""
-    _marking.CACHE.forget(recording_ids)
-    event.listen(
-        session, "after_commit", lambda _s: _marking.CACHE.forget(recording_ids), once=True
-    )
+    """Drop this process's watermark analyses of the recordings, and the marking's working memory,
+    now and once ``session`` commits: a serve that read the rendition before the commit may keep
+    one after the first drop (it then checks the rendition's row, which a still uncommitted
+    removal has not yet removed)."""
+    _marking.forget(recording_ids)
+    event.listen(session, "after_commit", lambda _s: _marking.forget(recording_ids), once=True)
 
 
 def register() -> None:
