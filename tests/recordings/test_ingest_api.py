@@ -223,3 +223,31 @@ def test_a_device_clock_that_was_never_set_does_not_get_its_clip_swept_at_once(
     sweep_retention(platform, datetime.now(UTC))
     with platform.sessions() as s:
         assert s.get(Recording, rid) is not None
+
+
+def test_a_clip_captured_before_delete_everything_is_not_stored_after_it(
+    client, platform, make_household
+):
+    """A device that was offline uploads its backlog once it is back: a clip it captured before
+    the household deleted everything must not be stored after the deletion (readable, sampled for
+    review, in the household's list as if nothing had been deleted). One captured after it is."""
+    from overheard.customer.service import delete_all
+
+    hh = make_household()
+    said = datetime.now(UTC) - timedelta(minutes=5)
+    _stored_capture(client, platform, hh.device_token, said.isoformat())
+    delete_all(platform, hh.household_id, "customer", datetime.now(UTC))
+    late = client.post(
+        "/api/v1/utterances",
+        content=tone_wav(),
+        headers={
+            **auth(hh.device_token),
+            "X-Captured-At": (said + timedelta(minutes=1)).isoformat(),
+        },
+    )
+    assert late.status_code == 410, late.text
+    assert late.json()["error"]["code"] == "deleted"
+    assert counts(platform) == (0, 0)
+    after = datetime.now(UTC).isoformat()
+    _stored_capture(client, platform, hh.device_token, after)
+    assert counts(platform) == (1, 1)

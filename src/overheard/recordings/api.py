@@ -143,7 +143,10 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     413: _err(
         "`upload_too_large`: the body exceeds `upload_limit_bytes`; refused while streaming."
     ),
-    410: _err("`deleted`: a replay of an Idempotency-Key whose utterance was since deleted."),
+    410: _err(
+        "`deleted`: a replay of an Idempotency-Key whose utterance was since deleted, or an "
+        "utterance captured before the household deleted everything."
+    ),
     415: _err(
         "`unsupported_media`: the body is not audio in a supported format, or not the container "
         "its Content-Type names."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..blobs import BlobStore
 from ..crypto.aead import open_sealed, seal
+from ..db import as_utc
 from ..errors import KeyUnavailable, NotFound, RecordingNotFound
 from ..keys import DataKey, KeyRing
 from .models import Recording, SealedText
@@ -70,6 +72,8 @@ class SealingKey:
     wrapped: bytes = field(repr=False)
     """The wrapped key as stored when it was read; a change means it was destroyed or replaced."""
     _key: bytes = field(repr=False)
+    erased_at: datetime | None = None
+    """When the household last deleted everything (its previous key was destroyed), if it did."""
 
     def check_current(self, session: Session) -> None:
         """Raise KeyUnavailable unless the household still has this key, and keep it so until commit.
@@ -110,7 +114,8 @@ class ContentGate:
         key = self.keyring.data_key(session, household_id)
         row = session.get(DataKey, household_id)
         assert row is not None and row.wrapped is not None  # data_key() raised otherwise
-        return SealingKey(household_id, row.wrapped, key)
+        erased = as_utc(row.destroyed_at) if row.destroyed_at is not None else None
+        return SealingKey(household_id, row.wrapped, key, erased)
 
     def store_audio(self, key: SealingKey, recording: Recording, pcm16: bytes) -> str:
         """Encrypt and durably store a recording's audio under ``key``; returns the blob key.

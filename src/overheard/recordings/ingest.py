@@ -51,6 +51,8 @@ PROCESS_JOB = "process_recording"
 DIGEST_INFO = b"overheard/recordings/upload-body-digest/v1"
 DELETED_REPLAY = "this utterance was received and has since been deleted"
 """Why a replayed Idempotency-Key of a deleted utterance is refused (410)."""
+ERASED_BEFORE = "captured before the household deleted everything"
+"""Why an utterance captured before the household's last "delete everything" is refused (410)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,10 @@ def ingest(
     # A clip is not captured after it arrives: a device clock that runs ahead would otherwise keep
     # it past its household's retention (a day ahead: a 24-hour choice kept for two).
     captured = min(captured_at, received) if captured_at is not None else received
+    if key.erased_at is not None and captured <= key.erased_at:
+        # A device's offline backlog, sent after "delete everything", must not bring back what
+        # was said before it.
+        raise Gone(ERASED_BEFORE)
     recording = _new_recording(device, clip, captured, received, idempotency_key)
     recording.body_digest = digest
     # The blob is durable before the row commits; it is written outside any write transaction, so
