@@ -138,6 +138,12 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
     if manifest.get("format") != FORMAT:
         raise Conflict(f"backup format {manifest.get('format')!r} is not {FORMAT}")
     rows = 0
+    with platform.sessions() as session:
+        _refuse_non_empty(session)
+    # Blobs before rows: a copy that fails leaves the database empty, so the restore can be run
+    # again; rows committed first would bring back, with a live key and the journal not yet
+    # re-applied, what was deleted after the backup, and refuse a second run.
+    blobs = _copy_blobs_in(platform, source / "blobs")
     with transaction(platform.sessions) as session:
         _refuse_non_empty(session)
         for table in _tables():
@@ -145,7 +151,6 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
                 session.execute(insert(table), batch)
                 rows += len(batch)
         _reset_sequences(session)
-    blobs = _copy_blobs_in(platform, source / "blobs")
     shredded, live = _shut_shredded(platform, actor, manifest)
     reapplied = _reapply_deletions(platform, actor, manifest, set(shredded))
     with transaction(platform.sessions) as session:

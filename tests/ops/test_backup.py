@@ -196,3 +196,37 @@ def test_a_deletion_that_rolled_back_leaves_no_journal_line(platform, make_house
     assert path is not None
     assert rid not in (path.read_text() if path.exists() else "")
     assert journal.read(platform) == {}
+
+
+def test_a_restore_that_fails_copying_blobs_can_be_run_again_and_deletes_again(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """A backup folder that went through a file browser holds a stray ``.DS_Store``, which is no
+    blob key: the restore fails copying blobs. Before, the rows had committed by then, so the clip
+    deleted after the backup was back with its sealed transcript under a live key, the journal not
+    re-applied, and a second restore was refused (the database was not empty). Now nothing is
+    written to the database until the blobs are in, and the restore run again finishes."""
+    from overheard.recordings.deletion import delete_recordings
+
+    home = make_household(name="Ada")
+    rid, kept = upload(platform, home), upload(platform, home)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
+    stray = backup_dir / "blobs" / ".DS_Store"
+    stray.write_bytes(b"\0\0\0\1Bud1")
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        with pytest.raises(ValueError, match="invalid blob key"):
+            restore_backup(restored, backup_dir)
+        with restored.sessions() as session:
+            assert session.get(Recording, rid) is None
+        stray.unlink()
+        report = restore_backup(restored, backup_dir)
+        assert report.reapplied == 1
+        with restored.sessions() as session:
+            assert session.get(Recording, rid) is None
+            assert session.get(Recording, kept) is not None
+    finally:
+        restored.close()
