@@ -15,10 +15,11 @@ CEILINGS = {
     # recording, key row and rendition row, serve counts, audit head (+ the audit chain's lock on
     # PostgreSQL), watermark row, audit events; after the mark, a fresh read of the rendition's key
     # (SQLite: with its BEGIN). submit: the session look-up; the annotation's transaction (the
-    # double-check read, the lease's end, the recording with its key row, the sealed answer, the
-    # annotation, audit); the next claim's transaction (with its text).
-    "sqlite": {"audio": 10, "submit": 18},
-    "postgresql": {"audio": 8, "submit": 18},
+    # lease's end — no double-check read first for a task that wants no second pass —, the
+    # recording with its key row, the sealed answer, the annotation, audit); the next claim's
+    # transaction (with its text).
+    "sqlite": {"audio": 10, "submit": 17},
+    "postgresql": {"audio": 8, "submit": 17},
 }
 """Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
 

@@ -19,7 +19,7 @@ from .errors import LeaseExpired
 from .flags import FlagEvent, run_flag_hooks
 from .models import Annotation, ReviewTask, TaskBar, TaskState
 from .policy import Flag, Reason, ReviewPolicy
-from .queue import end_lease
+from .queue import end_lease, end_single_pass_lease
 
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
 _DOUBLE_CHECKED = select(ReviewTask.household_id, ReviewTask.recording_id).where(
@@ -73,20 +73,18 @@ def submit(
     now: datetime,
 ) -> Annotation:
     """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
-    double_checked = session.execute(_DOUBLE_CHECKED, {"lease_id": lease_id}).first()
-    if double_checked is not None:
-        # Before the task's row, as a deletion and turning review off take them: either waits
-        # for this commit and withdraws the second task queued below, or ended the lease first.
-        # The recording first, as the rendition job holds it before the household.
-        hold_against_deletion(session, [double_checked.recording_id or ""])
-        hold_consent(session, double_checked.household_id)
-    task = end_lease(
-        session,
-        lease_id,
-        annotator,
-        now,
-        {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now},
-    )
+    done = {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now}
+    # Most tasks want no second pass and need no holds: their lease ends in the first statement.
+    task = end_single_pass_lease(session, lease_id, annotator, now, done)
+    if task is None:
+        double_checked = session.execute(_DOUBLE_CHECKED, {"lease_id": lease_id}).first()
+        if double_checked is not None:
+            # Before the task's row, as a deletion and turning review off take them: either waits
+            # for this commit and withdraws the second task queued below, or ended the lease
+            # first. The recording first, as the rendition job holds it before the household.
+            hold_against_deletion(session, [double_checked.recording_id or ""])
+            hold_consent(session, double_checked.household_id)
+        task = end_lease(session, lease_id, annotator, now, done)
     # With its key row, which the sealing of the answer then finds loaded (held until the return).
     loaded = recording_and_key(session, task.recording_id) if task.recording_id else None
     if loaded is None:

@@ -345,14 +345,19 @@ def lease_of(task: ReviewTask) -> Lease:
 
 
 @lru_cache(maxsize=8)
-def _end_statement(keys: tuple[str, ...]) -> ReturningUpdate[tuple[ReviewTask]]:
-    """``end_lease``'s UPDATE of the columns ``keys``, built once per set of columns."""
+def _end_statement(
+    keys: tuple[str, ...], single_pass: bool = False
+) -> ReturningUpdate[tuple[ReviewTask]]:
+    """``end_lease``'s UPDATE of the columns ``keys``, built once per set of columns (and for
+    ``single_pass``, only of a task that wants no second pass)."""
     live = (
         (ReviewTask.lease_id == bindparam("live_lease_id"))
         & (ReviewTask.state == TaskState.LEASED.value)
         & (ReviewTask.lease_until >= _NOW)
         & (ReviewTask.leased_to == bindparam("annotator"))
     )
+    if single_pass:
+        live &= ~ReviewTask.wants_second
     values = {key: _param(f"new_{key}", key) for key in keys}
     return update(ReviewTask).where(live).values(values).returning(ReviewTask)
 
@@ -361,12 +366,33 @@ def end_lease(
     session: Session, lease_id: str, annotator: str, now: datetime, values: dict[str, object]
 ) -> ReviewTask:
     """Atomically change a live lease of ``annotator`` (``values``); LeaseExpired if not live."""
-    params = {"live_lease_id": lease_id, "annotator": annotator, "now": now}
-    params |= {f"new_{key}": value for key, value in values.items()}
-    task = _update_returning(session, _end_statement(tuple(sorted(values))), params)
+    task = _ended(session, lease_id, annotator, now, values, single_pass=False)
     if task is None:
         raise LeaseExpired("this lease has expired or was withdrawn")
     return task
+
+
+def end_single_pass_lease(
+    session: Session, lease_id: str, annotator: str, now: datetime, values: dict[str, object]
+) -> ReviewTask | None:
+    """``end_lease`` of a task that wants no second pass; None (nothing changed, no row locked:
+    ``wants_second`` never changes after a task is made) when the lease is not live or its task
+    wants a second pass."""
+    return _ended(session, lease_id, annotator, now, values, single_pass=True)
+
+
+def _ended(
+    session: Session,
+    lease_id: str,
+    annotator: str,
+    now: datetime,
+    values: dict[str, object],
+    *,
+    single_pass: bool,
+) -> ReviewTask | None:
+    params = {"live_lease_id": lease_id, "annotator": annotator, "now": now}
+    params |= {f"new_{key}": value for key, value in values.items()}
+    return _update_returning(session, _end_statement(tuple(sorted(values)), single_pass), params)
 
 
 def skip(
