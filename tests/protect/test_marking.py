@@ -74,6 +74,30 @@ def test_the_cache_is_bounded_and_forgets_a_recording(speech: list[NDArray[np.in
     assert cache.get(("disguised/h/rec2/n", 0.0, 2.3)) is not None
 
 
+def test_an_analysis_made_across_a_drop_of_its_recording_is_not_kept(
+    speech: list[NDArray[np.int16]],
+) -> None:
+    """A serve takes the marker before it reads the rendition; a drop of its recording since then
+    (a removal committing while it marks) leaves nothing kept, a drop of another one does not."""
+    one = _marking.analyse(speech[3])
+    assert one is not None
+    cache = _marking.AnalysisCache()
+    ref = ("disguised/h/rec1/n", 0.0, 2.3)
+    before = cache.marker()
+    cache.forget(["rec1"])
+    cache.put(ref, one, unless_dropped_since=before)
+    assert cache.get(ref) is None
+    before = cache.marker()
+    cache.forget(["rec2"])
+    cache.put(ref, one, unless_dropped_since=before)
+    assert cache.get(ref) is not None
+    before = cache.marker()
+    for i in range(_marking.DROPS_KEPT + 1):  # more drops than are remembered: keep nothing
+        cache.forget([f"other{i}"])
+    cache.put(("disguised/h/rec3/n", 0.0, 2.3), one, unless_dropped_since=before)
+    assert cache.get(("disguised/h/rec3/n", 0.0, 2.3)) is None
+
+
 def test_an_analysis_is_kept_no_longer_than_its_age_limit(speech: list[NDArray[np.int16]]) -> None:
     """Another process's deletion never reaches this cache: the age limit bounds what stays."""
     one = _marking.analyse(speech[3])

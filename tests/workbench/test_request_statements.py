@@ -13,13 +13,13 @@ from tests.workbench.conftest import api_csrf
 CEILINGS = {
     # audio: the session look-up (SQLite: its BEGIN too); one transaction: the lease with its
     # recording, key row and rendition row, serve counts, audit head (+ the audit chain's lock on
-    # PostgreSQL), watermark row, audit events; after the mark, a fresh read of the rendition's key
-    # (SQLite: with its BEGIN). submit: the session look-up; the annotation's transaction (the
+    # PostgreSQL), watermark row, audit events; no read after the mark (a removal meanwhile is
+    # seen by the analysis cache's drop count). submit: the session look-up; the annotation's transaction (the
     # lease's end — no double-check read first for a task that wants no second pass —, the
     # recording with its key row, the sealed answer, the annotation, audit); the next claim's
     # transaction (with its text).
-    "sqlite": {"audio": 10, "submit": 17},
-    "postgresql": {"audio": 8, "submit": 17},
+    "sqlite": {"audio": 8, "submit": 17},
+    "postgresql": {"audio": 7, "submit": 17},
 }
 """Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
 

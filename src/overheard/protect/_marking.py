@@ -12,9 +12,12 @@ The cached arrays are derived from disguised audio, so they live only in memory,
 rendition's blob key (a fresh nonce per rendition: a remade or removed rendition is never found
 again) and are dropped when the recording is deleted or flagged in this process: when the removal's
 transaction runs its hooks and again once it has committed. A serve analyses its clip after its own
-transaction committed, so a removal may commit in between; it keeps the analysis first and then asks
-``still_current`` (a fresh read of the rendition's row) and drops it if the row is gone. Either
-the removal's post-commit drop comes after the keep, or the fresh read sees the removal
+transaction committed, so a removal may commit in between. The cache counts its drops: a serve
+takes the count (``AnalysisCache.marker``) before its transaction reads the rendition, and keeps
+its analysis only if no drop since then named the recording (checked under the lock the drops
+take). A removal that committed before the serve's transaction began left no rendition to read;
+one that commits later drops after the marker was taken, so either its drop names the recording
+before the keep (nothing is kept) or it comes after the keep and removes it
 (``tests/privacy/test_copy_races.py``). Another web
 process does not hear of the deletion: there an analysis lives until it is evicted or, at the
 latest, ``MAX_AGE_S`` after it was made (a timer sweeps the cache even when the process serves
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +42,8 @@ CACHE_BYTES = 48 * 1024 * 1024
 """Most bytes of analyses kept per process (a 4 s clip takes about 1.5 MB)."""
 MAX_AGE_S = 900.0
 """Longest an analysis is kept (replays, second passes and adjudications come within minutes)."""
+DROPS_KEPT = 1024
+"""Drops remembered for serves in flight; a serve that began before the oldest keeps nothing."""
 
 ClipRef = tuple[str, float, float]
 """A served cut of a stored rendition: (blob key, start s, end s)."""
@@ -67,8 +72,15 @@ class AnalysisCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._expiry = ExpiryTimer(self._sweep, name="overheard-analysis-expiry")
+        self._drops = 0
+        self._dropped: deque[tuple[int, frozenset[str]]] = deque(maxlen=DROPS_KEPT)
         self.hits = 0
         self.misses = 0
+
+    def marker(self) -> int:
+        """The count of drops so far, for ``put(..., unless_dropped_since=)``."""
+        with self._lock:
+            return self._drops
 
     def get(self, ref: ClipRef) -> Analysis | None:
         """The kept analysis of ``ref``, or None."""
@@ -82,11 +94,17 @@ class AnalysisCache:
             self.hits += 1
             return found[0]
 
-    def put(self, ref: ClipRef, analysis: Analysis) -> None:
-        """Keep ``analysis``; the least recently used go while over ``max_bytes``."""
+    def put(
+        self, ref: ClipRef, analysis: Analysis, unless_dropped_since: int | None = None
+    ) -> None:
+        """Keep ``analysis``; the least recently used go while over ``max_bytes``. With
+        ``unless_dropped_since`` (a ``marker``), nothing is kept if a drop since then named the
+        recording of ``ref`` (or is no longer remembered)."""
         if analysis.nbytes > self.max_bytes:
             return
         with self._lock:
+            if unless_dropped_since is not None and self._dropped_since(ref, unless_dropped_since):
+                return
             self._expire()
             old = self._items.pop(ref, None)
             self._bytes -= old[0].nbytes if old is not None else 0
@@ -121,10 +139,20 @@ class AnalysisCache:
 
     def forget(self, recording_ids: list[str]) -> None:
         """Drop the analyses of these recordings' renditions (blob keys name the recording)."""
-        parts = {f"/{rid}/" for rid in recording_ids}
+        parts = frozenset(f"/{rid}/" for rid in recording_ids)
         with self._lock:
+            self._drops += 1
+            self._dropped.append((self._drops, parts))
             for ref in [r for r in self._items if any(p in r[0] for p in parts)]:
                 self._bytes -= self._items.pop(ref)[0].nbytes
+
+    def _dropped_since(self, ref: ClipRef, marker: int) -> bool:
+        """Whether a drop after ``marker`` named ``ref``'s recording (the caller holds the lock)."""
+        if marker == self._drops:
+            return False
+        if not self._dropped or self._dropped[0][0] > marker + 1:
+            return True  # some drops since the marker are no longer remembered
+        return any(n > marker and any(p in ref[0] for p in parts) for n, parts in self._dropped)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -147,11 +175,11 @@ def embed(
     key: bytes,
     ref: ClipRef,
     cache: AnalysisCache = CACHE,
-    still_current: Callable[[], bool] | None = None,
+    read_since: int | None = None,
 ) -> NDArray[np.int16]:
     """``watermark.embed(pcm, payload, key)`` (16 kHz), reusing the analysis kept for ``ref``;
-    a fresh analysis is kept, then dropped again unless ``still_current()`` (checked after the
-    keep, so a removal that committed meanwhile is seen)."""
+    a fresh analysis is kept unless the recording was dropped from ``cache`` since ``read_since``
+    (its ``marker`` taken before the rendition was read)."""
     if not 0 <= payload < 2**wm.PAYLOAD_BITS or pcm.ndim != 1:
         return wm.embed(pcm, payload, key)
     analysis = cache.get(ref)
@@ -159,9 +187,7 @@ def embed(
         analysis = analyse(pcm)
         if analysis is None:
             return wm.embed(pcm, payload, key)
-        cache.put(ref, analysis)
-        if still_current is not None and not still_current():
-            cache.discard(ref)
+        cache.put(ref, analysis, unless_dropped_since=read_since)
     mark = wm.mark_analysed(analysis, payload, key)
     mark -= analysis.x
     return wm.with_mark(pcm, mark)

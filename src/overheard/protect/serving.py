@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -285,6 +285,8 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
     """
     policy = ServingPolicy.from_settings(platform.settings)
     for attempt in range(COMMIT_ATTEMPTS):
+        # Before the rendition is read: a removal committing from here on is seen by the keep.
+        read_since = _marking.CACHE.marker()
         try:
             stored, mark_id, recording_id, span = _open_and_mark(platform, grant, policy, now)
             break
@@ -298,24 +300,11 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
     samples = np.frombuffer(focus.cut(stored.pcm, span), dtype="<i2").astype(np.int16)
     key = platform.secrets["watermark"]
     if stored.blob_key:  # the clip's id-free analysis is kept between serves of this rendition
-        current = partial(_rendition_stored, platform, recording_id, stored.blob_key)
         ref = (stored.blob_key, *span)
-        marked = _marking.embed(samples, mark_id, key, ref, still_current=current)
+        marked = _marking.embed(samples, mark_id, key, ref, read_since=read_since)
     else:
         marked = embed(samples, mark_id, key)
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)
-
-
-_RENDITION_KEY = select(DisguisedClip.blob_key).where(
-    DisguisedClip.recording_id == bindparam("recording_id")
-)
-
-
-def _rendition_stored(platform: Platform, recording_id: str, blob_key: str) -> bool:
-    """Whether ``blob_key`` is still the recording's rendition (a fresh read: a deletion, a
-    ``sensitive`` flag or review turned off that committed has removed its row)."""
-    with platform.readers() as session:  # never waits for a writer's lock (SQLite)
-        return session.scalar(_RENDITION_KEY, {"recording_id": recording_id}) == blob_key
 
 
 def _focus(
@@ -602,9 +591,8 @@ def on_review_off(session: Session, household_id: str) -> None:
 
 def _forget_analyses(session: Session, recording_ids: list[str]) -> None:
     """Drop this process's watermark analyses of the recordings, and the marking's working memory,
-    now and once ``session`` commits: a serve that read the rendition before the commit may keep
-    one after the first drop (it then checks the rendition's row, which a still uncommitted
-    removal has not yet removed)."""
+    now and once ``session`` commits: a serve that read the rendition before the commit may come to
+    keep one after either drop (it then sees the drop, counted since it began, and keeps nothing)."""
     _marking.forget(recording_ids)
     event.listen(session, "after_commit", lambda _s: _marking.forget(recording_ids), once=True)
 

@@ -73,7 +73,12 @@ def submit(
     now: datetime,
 ) -> Annotation:
     """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
-    done = {"state": TaskState.DONE.value, "lease_until": None, "done_by": annotator, "done_at": now}
+    done = {
+        "state": TaskState.DONE.value,
+        "lease_until": None,
+        "done_by": annotator,
+        "done_at": now,
+    }
     # Most tasks want no second pass and need no holds: their lease ends in the first statement.
     task = end_single_pass_lease(session, lease_id, annotator, now, done)
     if task is None:
