@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Integer, LargeBinary, String, insert, select, text
+from sqlalchemy import JSON, Integer, LargeBinary, String, event, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, utcnow
@@ -28,6 +28,8 @@ PG_AUDIT_LOCK_ID = 0x6F76657268656172
 """PostgreSQL advisory-lock id that serialises appends so the chain never forks."""
 HEAD_INFO = "overheard.audit_head"
 """``Session.info`` key of the chain head this session's current transaction appended last."""
+LATER_INFO = "overheard.audit_later"
+"""``Session.info`` key of the rows :func:`append_later` left for :func:`write_pending`."""
 
 
 class AuditEvent(Base):
@@ -196,7 +198,54 @@ def append_now(
     session.connection().execute(INSERT_EVENT, row)
     seq: int = row["seq"]
     return seq
+
+
+def append_later(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    household_id: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``append``, its row kept (not as an ``AuditEvent``) until :func:`write_pending` writes it
+    with the transaction's other pending events in one INSERT, at the latest when the transaction
+    commits; the event's ``seq``. A rollback discards it with the transaction."""
+    row = next_event(
+        session, actor=actor, action=action, subject=subject, household_id=household_id,
+        reason=reason, details=details, now=now,
+    )  # fmt: skip
+    transaction = session.get_transaction()
+    kept = session.info.get(LATER_INFO)
+    if kept is None or kept[0] is not transaction:
+        kept = session.info[LATER_INFO] = (transaction, [])
+        event.listen(session, "before_commit", write_pending, once=True)
+    kept[1].append(row)
+    seq: int = row["seq"]
+    return seq
+
+
+def write_pending(session: Session) -> None:
+    """Write this transaction's events not yet written — kept by :func:`append_later` or added
+    by ``append(..., flush=False)`` — by one :data:`INSERT_EVENT`, after the session's other
+    pending rows (flushed first): the same rows the unit of work would write, without it."""
+    kept = session.info.pop(LATER_INFO, None)
+    rows = list(kept[1]) if kept is not None and kept[0] is session.get_transaction() else []
+    events = [row for row in session.new if isinstance(row, AuditEvent)]
+    for added in events:
+        session.expunge(added)
+    session.flush()
+    rows += [{column: getattr(added, column) for column in _COLUMN_NAMES} for added in events]
+    if rows:
+        rows.sort(key=lambda row: row["seq"])
+        session.connection().execute(INSERT_EVENT, rows)
+
+
 _EVENTS = AuditEvent.__table__.c
+_COLUMN_NAMES = tuple(column.key for column in _EVENTS)
 _LAST_EVENT = select(_EVENTS.seq, _EVENTS.entry_hash).order_by(_EVENTS.seq.desc()).limit(1)
 """The chain's head (built once: every writing transaction that audits reads it), a Core
 statement run on the session's connection: it needs none of the ORM's execution."""

@@ -47,3 +47,43 @@ def test_append_now_stores_the_rows_and_chain_of_append(platform):  # type: igno
     with platform.sessions() as s:
         report = audit.verify_chain(s)
     assert report.ok and report.events == 4
+
+
+def _later(session: Session, **fields: Any) -> None:
+    # one kept by append_later, one added as the gate adds its opens: one INSERT writes both
+    audit.append_later(session, **fields)
+    audit.append(session, **(fields | {"action": "text.view"}), flush=False)
+    audit.write_pending(session)
+
+
+def _by_orm(session: Session, **fields: Any) -> None:
+    audit.append(session, **fields)
+    audit.append(session, **(fields | {"action": "text.view"}))
+
+
+def test_write_pending_stores_the_rows_and_chain_of_append(platform):  # type: ignore[no-untyped-def]
+    with transaction(platform.sessions) as s:
+        audit.append(s, actor="system", action="test.first")
+    with platform.sessions() as s:
+        by_orm = _written(s, _by_orm)
+        s.rollback()
+    with transaction(platform.sessions) as s:
+        by_insert = _written(s, _later)
+    assert len(by_insert) == 5
+    assert by_insert == by_orm
+    with platform.sessions() as s:
+        report = audit.verify_chain(s)
+    assert report.ok and report.events == 5
+
+
+def test_an_event_kept_for_later_is_written_by_the_commit_and_gone_with_a_rollback(platform):  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        audit.append_later(s, actor="system", action="test.rolled_back")
+        s.rollback()
+        audit.append_later(s, actor="system", action="test.committed")
+        s.commit()  # nobody called write_pending: the commit writes it
+    with platform.sessions() as s:
+        actions = list(s.scalars(select(audit.AuditEvent.action).order_by(audit.AuditEvent.seq)))
+        report = audit.verify_chain(s)
+    assert actions == ["test.committed"]
+    assert report.ok and report.events == 1

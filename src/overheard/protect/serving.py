@@ -429,7 +429,7 @@ def _new_mark(
         "served_s": round(served_s, 3),
     }
     mark_id = _insert_unused_mark(session, row)
-    audit.append(
+    audit.append_later(
         session,
         actor=grant.staff,
         action="audio.serve",
@@ -443,9 +443,8 @@ def _new_mark(
             "served_s": round(served_s, 3),
         },
         now=now,
-        flush=False,
     )
-    session.flush()  # this transaction's audit events, one INSERT
+    audit.write_pending(session)  # this transaction's audit events, one INSERT
     return mark_id
 
 

@@ -248,7 +248,8 @@ def claim_task(
         task = _claim_pool(session, annotator, policy, now)
     if task is None:
         return None
-    audit.append_now(  # the task row is written (the UPDATE, or add_task's flush): nothing pending
+    # Written with the transaction's other events (a claim with its text: one INSERT for three).
+    audit.append_later(
         session,
         actor=annotator,
         action="review.claim",

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import audit
 from ..db import transaction
 from ..errors import BadRequest, Conflict, OverheardError
 from ..platform import Platform
@@ -106,6 +107,7 @@ def claim_with_text(
                 return None
             grant = serving.claimed_grant(task, pseudonym, serve_policy)
             opened, target = serving.open_text_in(session, platform, grant, now=now)
+            audit.write_pending(session)  # the claim, the open and the view: one INSERT
             assert target.lease is not None
             lease = target.lease
     except OverheardError:
