@@ -154,6 +154,9 @@ def _lead_pages(page, url: str, check) -> None:  # type: ignore[no-untyped-def]
     page.locator("#adjudications a").first.click()
     page.wait_for_selector("#player[data-state=ready], #player[data-state=playing]")
     check("/review/lead/adjudications/{id}")
+    page.check("#choice-first")
+    page.locator("#submit").click()  # saved once: the lead's page says so, not "already settled"
+    page.wait_for_url(f"{url}/review/lead?notice=adjudicated")
     page.goto(f"{url}/review/lead/models")
     check("/review/lead/models")
 

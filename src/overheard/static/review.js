@@ -244,12 +244,16 @@
 
   const form = $("annotate");
   if (form) form.addEventListener("submit", (event) => {
-    event.preventDefault();
     if (requireFull && !heardAll()) {
+      event.preventDefault();
       say("Listen to the whole clip before submitting.");
       $("play").focus();
       return;
     }
+    // Only a task (a lease) is answered with the next clip as JSON; an adjudication posts as a
+    // plain form, whose answer is the lead's page (sent from here, it would be sent twice).
+    if (!box.dataset.lease) return;
+    event.preventDefault();
     step(form);
   });
   for (const id of ["skip", "undo"]) {
