@@ -118,6 +118,8 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
             for secret in world.forbidden:
                 assert secret not in html, secret
             assert page.evaluate("document.activeElement.id") == "play"
+            if n == 0:  # nothing submitted yet: nothing to undo
+                expect(page.locator("#undo-button")).to_be_hidden()
             page.keyboard.press("]")
             expect(page.locator("#rate")).to_have_text("1.25×")
             page.keyboard.press("Space")
@@ -296,6 +298,8 @@ def test_a_reviewed_clip_costs_its_submit_and_its_audio(scene, server):
             expect(page.locator("#notice")).to_contain_text("Saved")
             expect(page.locator("#shift-clips")).to_have_text(str(n + 1))
             assert page.evaluate("document.activeElement.id") == "play"
+            if n == 0:  # nothing submitted yet: nothing to undo
+                expect(page.locator("#undo-button")).to_be_hidden()
             assert page.locator("#transcript").input_value() == SAID[n + 1]
             assert page.locator("#intent").input_value() == ""
         elapsed = time.monotonic() - started
