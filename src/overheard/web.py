@@ -103,11 +103,11 @@ _BACKEND_ERRORS = (
 
 def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(OverheardError)
-    async def _overheard(_: Request, exc: OverheardError) -> JSONResponse:
+    async def _overheard(request: Request, exc: OverheardError) -> Response:
         if isinstance(exc, ServiceUnavailable):
             log.warning("%s unavailable: %s", exc.service, exc.message)
             return unavailable_response(exc, retry_after_s)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return _error(request, exc.status, exc.code, exc.message, exc.headers)
 
     async def _backend(request: Request, exc: Exception) -> JSONResponse:
         unavailable = backend_unavailable(exc)
@@ -128,10 +128,11 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         app.add_exception_handler(error_type, _backend)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+        message = f"{where}: {first.get('msg', 'invalid')}"
+        return _error(request, 422, "invalid_request", message)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
@@ -140,9 +141,19 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         return error_response(400, "invalid_value", "a value in the request cannot be stored")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+        return _error(request, exc.status_code, code, str(exc.detail), exc.headers)
+
+
+def _error(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The one JSON error shape, or the same error as a page when a browser asked for one (a form
+    post or a typed address: a person should not be shown JSON)."""
+    if accounts_web.wants_html(request):
+        return accounts_web.error_page(request, status, code, message, headers)
+    return error_response(status, code, message, headers)
 
 
 def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:

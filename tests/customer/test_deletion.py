@@ -15,7 +15,7 @@ from overheard.errors import DecryptionFailed, KeyUnavailable
 from overheard.identity.service import open_identity
 from overheard.keys import DataKey
 from overheard.recordings import deletion
-from overheard.recordings.models import Recording, SealedText, Tombstone
+from overheard.recordings.models import DeletionReceipt, Recording, SealedText, Tombstone
 from overheard.review.models import ReviewTask
 from tests.accounts.conftest import START, csrf_of, submit
 from tests.customer.conftest import add_recording
@@ -193,3 +193,37 @@ def test_receipt_page_says_whether_every_copy_is_gone(platform, owner):
     page = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{second.id}/delete", confirm="yes").headers["location"])
     assert "not yet: 1 copy still being removed" in page.text
     assert platform.blobs.inner.exists(second.audio_blob)
+
+
+def test_a_range_with_nothing_in_it_says_so_and_offers_nothing_to_confirm(platform, owner):
+    kept = add_recording(platform, owner.device_id, "keep me", at=START.replace(hour=12))
+    empty = submit(owner.client, "/me", "/me/delete/range", first="2021-03-01", last="2021-03-02")
+    assert empty.status_code == 200
+    assert "There are no recordings captured from 2021-03-01 to 2021-03-02" in empty.text
+    assert 'name="confirm"' not in empty.text and 'action="/me/delete/range"' not in empty.text
+    one_day = submit(owner.client, "/me", "/me/delete/range", first="2021-03-01")
+    assert "There are no recordings captured on 2021-03-01" in one_day.text
+    with platform.sessions() as s:
+        assert s.get(Recording, kept.id) is not None
+        assert not s.scalars(select(DeletionReceipt)).all()
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+"""What a browser asks for when it sends a form or follows a link."""
+
+
+def test_a_browser_is_shown_a_refusal_as_a_page_with_a_way_back(platform, owner):
+    shown = owner.client.get("/me")
+    backwards = {"first": "2026-12-05", "last": "2026-12-01", "csrf_token": csrf_of(shown.text)}
+    page = owner.client.post("/me/delete/range", data=backwards, headers=BROWSER)
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>That cannot be done</h1>" in page.text
+    assert "The range must run forwards" in page.text and "Back to your household" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    for path, status in (("/me/receipts/nope", 404), ("/me?page=abc", 422)):
+        answer = owner.client.get(path, headers=BROWSER)
+        assert answer.status_code == status and "Back to your household" in answer.text, path
+    nowhere = owner.client.get("/no/such/page", headers=BROWSER)
+    assert nowhere.status_code == 404 and "<h1>Not found</h1>" in nowhere.text
+    device = owner.client.post("/me/delete/range", data=backwards)  # no page asked for: JSON
+    assert device.status_code == 400 and device.json()["error"]["code"] == "bad_range"

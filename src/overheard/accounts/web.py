@@ -98,17 +98,61 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+ERROR_TITLES = {
+    400: "That cannot be done",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not found",
+    409: "Too late",
+    410: "Gone",
+    413: "Too large",
+    422: "That cannot be done",
+    429: "Too many attempts",
+    503: "Busy",
+}
+"""The heading of an error page, by HTTP status."""
+
+
+def error_page(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    title: str | None = None,
+) -> Response:
+    """An error as a page for a browser (a form post or a typed address), with a way back."""
+    auth = getattr(request.state, "auth", None)
+    if auth is None:
+        from .context import ANONYMOUS
+
+        request.state.auth = auth = ANONYMOUS
+    context = {
+        "title": title or ERROR_TITLES.get(status, "Something went wrong"),
+        "message": message[:1].upper() + message[1:],
+        "code": code,
+        "back": _way_back(auth),
+    }
+    response = render(request, "accounts/message.html", context, status_code=status)
+    response.headers.update(headers or {})
+    return response
+
+
+def _way_back(auth: Any) -> tuple[str, str]:
+    """Where the error page's link leads: the signed-in person's own start page."""
+    if auth is not None and auth.row is not None and auth.row.stage == "full":
+        if auth.customer is not None:
+            return "/me", "Back to your household"
+        if auth.staff is not None:
+            return "/account", "Back to your account"
+    return "/", "Back to the start page"
+
+
 def _error_page(request: Request, exc: OverheardError, title: str = "Not allowed") -> Response:
     if not wants_html(request):
         return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
-    if getattr(request.state, "auth", None) is None:
-        from .context import ANONYMOUS
-
-        request.state.auth = ANONYMOUS
-    context = {"title": title, "message": exc.message, "code": exc.code}
-    response = render(request, "accounts/message.html", context, status_code=exc.status)
-    response.headers.update(exc.headers)
-    return response
+    return error_page(request, exc.status, exc.code, exc.message, exc.headers, title=title)
 
 
 async def _busy(request: Request, exc: OverheardError) -> Response:

@@ -116,7 +116,10 @@ def delete_range(
     rt = runtime(request)
     if confirm != "yes":
         count = service.count_dates(rt.platform, me.household_id, start, end)
-        what = f"{count} recording{'s' if count != 1 else ''} captured from {start} to {end}"
+        days = f"from {start} to {end}" if end != start else f"on {start}"
+        if count == 0:  # nothing to confirm: say so rather than offer to delete nothing
+            return _page(request, "nothing.html", {"me": me, "days": days})
+        what = f"{count} recording{'s' if count != 1 else ''} captured {days}"
         fields = {"first": start.isoformat(), "last": end.isoformat()}
         return _confirm(request, me, "/me/delete/range", what, fields)
     actor = service.actor_of(me.account_id)
