@@ -199,3 +199,13 @@ def test_a_recording_that_was_never_a_request_says_what_it_was(platform, owner):
     assert "What it was" not in article(request.id)
     assert ACCIDENTAL_WORDS in article(accidental.id) and ANSWER_WORDS not in article(accidental.id)
     assert ANSWER_WORDS in article(answer.id)
+
+
+def test_each_recordings_player_and_delete_button_name_their_recording(platform, owner):
+    recs = [add_recording(platform, owner.device_id, f"clip {i}", at=START - timedelta(hours=i))
+            for i in (1, 2)]
+    html = owner.client.get("/me").text
+    for rec in recs:  # a screen reader's list of buttons tells one recording from the next
+        when = f"{rec.captured_at:%Y-%m-%d %H:%M:%S}"
+        assert f'aria-label="Delete this recording ({when})"' in html
+        assert f'aria-label="Recording of {when}"' in html
