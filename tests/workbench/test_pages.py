@@ -488,3 +488,16 @@ def test_the_pages_script_stays_on_a_refused_answer_and_loads_a_page_at_the_end(
     assert end == {"load": "/review?notice=submitted"}  # the empty queue's page
     late = web.post("/review/skip", headers=PAGE_SCRIPT, data={**fields, "reason": "cannot_hear"})
     assert late.json() == {"load": "/review?notice=lease_expired"}
+
+
+def test_without_the_script_a_plain_player_still_plays_the_clip(make_world, staff_client):
+    make_world(1)
+    web, _ = staff_client("annotator")
+    html = web.get("/review").text
+    fields = page_fields(html)
+    fallback = re.search(r"<noscript>(.*?)</noscript>", html, re.S)
+    assert fallback is not None, "no player for a browser without JavaScript"
+    plain = re.search(r"<audio[^>]*>", fallback.group(1)).group(0)
+    assert f'src="{fields["audio_url"]}"' in plain and re.search(r"\scontrols[\s>=]", plain)
+    assert 'controlslist="nodownload' in plain
+    assert web.get(fields["audio_url"]).headers["content-type"] == "audio/wav"
