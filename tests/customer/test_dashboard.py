@@ -127,6 +127,7 @@ def test_turning_review_off_withdraws_open_tasks_at_once(platform, owner):
     assert "Turn human review off" in shown
     done = submit(owner.client, "/me", "/me/review", human_review="off")
     assert done.status_code == 303
+    assert "Saved: human review is off" in owner.client.get(done.headers["location"]).text
     with platform.sessions() as s:
         assert s.get(Household, owner.household_id).human_review is False
         states = set(s.scalars(select(ReviewTask.state).where(ReviewTask.recording_id == rec.id)))
@@ -137,7 +138,10 @@ def test_turning_review_off_withdraws_open_tasks_at_once(platform, owner):
 
 
 def test_retention_choice_is_saved_and_audited(platform, owner):
-    assert submit(owner.client, "/me", "/me/retention", retention="3_months").status_code == 303
+    saved = submit(owner.client, "/me", "/me/retention", retention="3_months")
+    assert saved.status_code == 303
+    shown = owner.client.get(saved.headers["location"]).text  # the owner is told it was saved
+    assert 'id="notice">Saved: how long your recordings are kept.<' in shown
     with platform.sessions() as s:
         assert s.get(Household, owner.household_id).retention == "3_months"
     bad = submit(owner.client, "/me", "/me/retention", retention="forever")

@@ -66,6 +66,7 @@ def test_undo_keeps_the_recordings_and_is_audited(platform, owner):
         [pending] = voice_delete.pending(s, owner.household_id)
     undone = submit(owner.client, "/me", f"/me/voice-deletions/{pending.job_id}/undo")
     assert undone.status_code == 303
+    assert "Undone: that voice deletion will not happen." in owner.client.get(undone.headers["location"]).text
     run_due(platform, 3600)
     assert exists(platform, said) and exists(platform, command)
     with platform.sessions() as s:

@@ -38,6 +38,14 @@ RETENTION_LABELS = {
     Retention.HOURS_24.value: "24 hours",
 }
 
+NOTICES = {
+    "review_on": "Saved: human review is on.",
+    "review_off": "Saved: human review is off, and every clip waiting for a reviewer was withdrawn.",
+    "retention": "Saved: how long your recordings are kept.",
+    "undone": "Undone: that voice deletion will not happen.",
+}
+"""What the dashboard says after one of its own forms was saved (``/me?saved=…``)."""
+
 
 def _platform(request: Request) -> Platform:
     return runtime(request).platform
@@ -51,7 +59,10 @@ def _page(request: Request, name: str, context: dict[str, object], status: int =
 
 @router.get("/me")
 def dashboard(
-    request: Request, me: Customer, page: Annotated[int, Query(ge=0, le=service.MAX_PAGE)] = 0
+    request: Request,
+    me: Customer,
+    page: Annotated[int, Query(ge=0, le=service.MAX_PAGE)] = 0,
+    saved: str = "",
 ) -> Response:
     """Every recording with its transcript, intent, playback and human-review history; controls."""
     plat = _platform(request)
@@ -61,6 +72,7 @@ def dashboard(
         home = service.household(session, me.household_id)
     context = {
         "me": me,
+        "notice": NOTICES.get(saved),
         "recordings": views,
         "total": total,
         "page": max(page, 0),
@@ -141,7 +153,7 @@ def undo_voice_deletion(request: Request, me: Customer, job_id: str) -> Response
     rt = runtime(request)
     actor = service.actor_of(me.account_id)
     voice_delete.undo(rt.platform, me.household_id, job_id, actor, rt.now())
-    return redirect("/me")
+    return redirect("/me?saved=undone")
 
 
 @router.get("/me/delete/everything")
@@ -169,7 +181,7 @@ def set_review(request: Request, me: Customer, human_review: TextField = "") -> 
     on = human_review == "on"
     actor = service.actor_of(me.account_id)
     service.set_review(rt.platform, me.household_id, on, actor, rt.now())
-    return redirect("/me#controls")
+    return redirect(f"/me?saved=review_{'on' if on else 'off'}#controls")
 
 
 @router.post("/me/retention")
@@ -178,7 +190,7 @@ def set_retention(request: Request, me: Customer, retention: TextField = "") -> 
     rt = runtime(request)
     actor = service.actor_of(me.account_id)
     service.set_retention(rt.platform, me.household_id, retention, actor, rt.now())
-    return redirect("/me#controls")
+    return redirect("/me?saved=retention#controls")
 
 
 @router.get("/me/access")
