@@ -23,6 +23,9 @@ Phases (the held-out sets are split by sentence and voice from the tuning set):
 
 - ``tune``: the grid on the tuning set only (the 24 phrasings of benchmarks/asr_wer.py × espeak-ng
   en-us, en-gb, en+f3, + piper en_US-joe-medium when installed); no held-out clip is decoded.
+- ``tiny-tune`` / ``tiny-final``: a second acoustic opinion instead, each hypothesis of the
+  default's list also scored by the packaged tiny.en (teacher-forced), added at a weight chosen on
+  the tuning set (``TINY_FROZEN``), then the same held-out sets.
 - ``final``: the frozen method (``FROZEN``) beside the default, on librivox, cards, the tuning set,
   the external held-out set (every 2nd clip, as docs/models/asr.md measured it) and a fresh
   held-out set (``FRESH_REQUESTS``, written before any tuning, × ``FRESH_VOICES``, espeak-ng voices
@@ -351,9 +354,78 @@ def final(cache: Path, sets: dict[str, list[Clip]]) -> None:
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
+TINY_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+TINY_FROZEN = 0.5
+"""Weight of tiny.en's log probability, chosen on the tuning set (the middle of the flat stretch
+0.25-1.0); not adopted (docs/models/asr.md)."""
+
+
+def tiny_scores(
+    cache: Path, clips: Sequence[Clip], lists: Lists
+) -> tuple[list[list[float]], float]:
+    """tiny.en's teacher-forced log probability of each hypothesis of the default decode (kept on
+    disk), and its seconds per clip."""
+    model: object | None = None
+    out, seconds = [], 0.0
+    for (_, pcm), hyps in zip(clips, lists.lists[DEFAULT.decode], strict=True):
+        key = hashlib.sha256(b"tiny|" + "|".join(h.text for h in hyps).encode() + pcm.tobytes())
+        path = cache / "tiny" / f"{key.hexdigest()[:24]}.json"
+        if not path.is_file():
+            if model is None:
+                model = wh.load_model(wh.package_model_dir(wh.TINY_PACKAGE)).model
+            started = time.perf_counter()
+            tokenizer, encoded, frames = wh._encoded(model, pcm.astype(np.float32) / wh.PCM_SCALE)
+            row = []
+            for h in hyps:
+                ids = tokenizer.encode(" " + h.text.strip())
+                aligned = model.model.align(encoded, tokenizer.sot_sequence, [ids], frames)[0]  # type: ignore[attr-defined]
+                row.append(
+                    sum(math.log(max(p, wh.MIN_TOKEN_PROB)) for p in aligned.text_token_probs)
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"scores": row, "s": time.perf_counter() - started}))
+        found = json.loads(path.read_text())
+        out.append(found["scores"])
+        seconds += found["s"]
+    return out, seconds / max(1, len(clips))
+
+
+def with_tiny(lists: Lists, tiny: list[list[float]], m: Method, weight: float) -> list[str]:
+    """The hypotheses ``m`` chooses once tiny.en's log probability is added at ``weight``."""
+    return [
+        normalise(
+            max(zip(hyps, row, strict=True), key=lambda x: x[0].score(m) + weight * x[1])[0].text
+        )
+        if hyps
+        else "<empty>"
+        for hyps, row in zip(lists.lists[m.decode], tiny, strict=True)
+    ]
+
+
+def tiny_phase(cache: Path, sets: dict[str, list[Clip]], weights: Sequence[float]) -> None:
+    """Errors per set with tiny.en's opinion added at each weight (0 = the default)."""
+    print(
+        f"| set | clips | {' | '.join(f'tiny.en weight {w}' for w in weights)} | tiny.en s per clip |"
+    )
+    print("|" + " --- |" * (len(weights) + 3))
+    for name, clips in sets.items():
+        if not clips:
+            continue
+        lists = Lists(cache, clips, [DEFAULT.decode])
+        tiny, seconds = tiny_scores(cache, clips, lists)
+        cells = []
+        for w in weights:
+            out = jiwer.process_words(lists.refs, with_tiny(lists, tiny, DEFAULT, w))
+            errors = out.substitutions + out.deletions + out.insertions
+            cells.append(f"{out.wer:.3f} ({errors})")
+        print(f"| {name} | {len(clips)} | {' | '.join(cells)} | {seconds:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--phase", choices=("tune", "final"), required=True)
+    parser.add_argument(
+        "--phase", choices=("tune", "final", "tiny-tune", "tiny-final"), required=True
+    )
     parser.add_argument(
         "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
     )
@@ -364,6 +436,9 @@ def main() -> None:
     tuning = kept(args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
     if args.phase == "tune":
         tune(args.cache, tuning)
+        return
+    if args.phase == "tiny-tune":
+        tiny_phase(args.cache, {"requests (tuning)": tuning}, TINY_WEIGHTS)
         return
     sets: dict[str, list[Clip]] = {}
     asr_dir = args.data / "asr"
@@ -382,7 +457,10 @@ def main() -> None:
     sets["fresh held-out (piper)"] = fresh[n_espeak:]
     if fresh[n_espeak:]:
         sets["fresh held-out (all)"] = fresh
-    final(args.cache, sets)
+    if args.phase == "tiny-final":
+        tiny_phase(args.cache, sets, (0.0, TINY_FROZEN))
+    else:
+        final(args.cache, sets)
 
 
 if __name__ == "__main__":
