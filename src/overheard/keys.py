@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import ForeignKey, LargeBinary, String, bindparam, select
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .crypto.aead import new_data_key
@@ -60,6 +60,9 @@ class DataKey(Base):
     """1 for the first key; each "delete everything" moves to a new generation."""
     share_id: Mapped[str | None] = mapped_column(String(64), default=None)
     """Name of the key share outside the database; NULL = no share (the key is the unwrapped one)."""
+    deleted_spans: Mapped[list[list[str]] | None] = mapped_column(JSON, default=None)
+    """Capture-time spans ``[from, to)`` (ISO UTC) the household deleted, merged and bounded: an
+    upload captured in one is refused (``overheard.recordings.erased``). NULL = none."""
 
 
 class KeyShares:

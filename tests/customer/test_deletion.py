@@ -227,3 +227,41 @@ def test_a_browser_is_shown_a_refusal_as_a_page_with_a_way_back(platform, owner)
     assert nowhere.status_code == 404 and "<h1>Not found</h1>" in nowhere.text
     device = owner.client.post("/me/delete/range", data=backwards)  # no page asked for: JSON
     assert device.status_code == 400 and device.json()["error"]["code"] == "bad_range"
+
+
+def test_a_range_deleted_on_the_dashboard_stays_deleted_when_a_device_uploads_it_later(
+    platform, owner
+):
+    """A device that was offline sends its backlog after the owner deleted those days: what was
+    said in them is refused (410) and stores nothing; what was said either side is stored."""
+    from datetime import UTC, datetime, time
+
+    from overheard.households import add_device
+    from tests.conftest import tone_wav
+
+    day = START.replace(hour=12) - timedelta(days=1)
+    older = add_recording(platform, owner.device_id, "older", at=day - timedelta(days=3))
+    with transaction(platform.sessions) as s:
+        _, token = add_device(s, owner.household_id)
+    first = day.date()
+    receipt_of(owner, submit(owner.client, "/me", "/me/delete/range", first=str(first),
+                             last=str(first), confirm="yes"))  # fmt: skip
+    start = datetime.combine(first, time.min, tzinfo=UTC)  # the household is on UTC
+
+    def upload(at: datetime):  # type: ignore[no-untyped-def]
+        headers = {"Authorization": f"Bearer {token}", "X-Captured-At": at.isoformat()}
+        return owner.client.post("/api/v1/utterances", content=tone_wav(), headers=headers)
+
+    def stored() -> set[str]:
+        with platform.sessions() as s:
+            return set(s.scalars(select(Recording.id)))
+
+    for inside in (start, day, start + timedelta(days=1, microseconds=-1)):
+        refused = upload(inside)
+        assert refused.status_code == 410, refused.text
+        assert refused.json()["error"]["code"] == "deleted"
+        assert stored() == {older.id}
+    assert len(list(platform.blobs.list(f"audio/{owner.household_id}/"))) == 1
+    edges = [upload(at) for at in (start - timedelta(microseconds=1), start + timedelta(days=1))]
+    assert [r.status_code for r in edges] == [201, 201]
+    assert stored() == {older.id, *(r.json()["id"] for r in edges)}

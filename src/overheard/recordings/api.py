@@ -145,7 +145,8 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     ),
     410: _err(
         "`deleted`: a replay of an Idempotency-Key whose utterance was since deleted, or an "
-        "utterance captured before the household deleted everything."
+        "utterance captured before the household deleted everything or within a time it deleted "
+        "(a range of days, everything said one day)."
     ),
     415: _err(
         "`unsupported_media`: the body is not audio in a supported format, or not the container "

@@ -31,7 +31,7 @@ from ..jobs import Job
 from ..keys import DataKey
 from ..platform import Platform
 from ..purges import Target
-from . import journal
+from . import erased, journal
 from .models import DeletionReceipt, Recording, SealedText, Tombstone
 from .purging import DELETION_PURGE, complete_receipt_audit
 
@@ -114,6 +114,7 @@ def delete_recordings(
     extra: Mapping[str, Any] | None = None,
     extra_blobs: Sequence[str] = (),
     journalled: bool = True,
+    span: tuple[datetime, datetime] | None = None,
 ) -> Receipt:
     """Delete the household's recordings among ``recording_ids`` (others' ids are ignored).
 
@@ -123,10 +124,14 @@ def delete_recordings(
     last of them is gone. Once committed, the ids go to the deletion journal (``journal``) so a
     restore of an older backup deletes them again; not when the key was destroyed (its share is
     gone, a restore keeps the household shut) nor when ``journalled`` is False (a re-application).
+    ``span`` is the capture time the deletion names (up to ``now``), kept so that an upload
+    captured in it later is refused (:mod:`.erased`).
     """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
         rows = _owned(session, household_id, recording_ids)
+        if span is not None:  # after the recordings' locks, as every job that takes both
+            erased.remember(session, household_id, *span, now=when)
         ids = [r.id for r in rows]
         blobs = [r.audio_blob for r in rows if r.audio_blob]
         counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
@@ -318,7 +323,9 @@ def delete_range(
             )
         )
     scope = {"kind": "range", "from": start.isoformat(), "to": end.isoformat()}
-    return delete_recordings(platform, household_id, ids, actor=actor, scope=scope, now=now)
+    return delete_recordings(
+        platform, household_id, ids, actor=actor, scope=scope, now=now, span=(start, end)
+    )
 
 
 def last_said(session: Session, command: Recording, window_s: float) -> list[str]:
@@ -376,9 +383,11 @@ def delete_today(platform: Platform, command: Recording, *, now: datetime | None
     with platform.sessions() as session:
         since, ids = said_today(session, command)
     scope = {"kind": "voice_today", "command": command.id, "since": since.isoformat()}
+    when = now or utcnow()
     return delete_recordings(
-        platform, command.household_id, ids, actor=command.device_id, scope=scope, now=now
-    )
+        platform, command.household_id, ids, actor=command.device_id, scope=scope, now=when,
+        span=(since, when),
+    )  # fmt: skip
 
 
 def shred_household(

@@ -18,12 +18,17 @@ from .. import audit
 from ..blobs import BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..db import as_utc
-from ..errors import KeyUnavailable, NotFound, RecordingNotFound
+from ..errors import Gone, KeyUnavailable, NotFound, RecordingNotFound
 from ..keys import DataKey, KeyRing
+from . import erased
 from .models import Recording, SealedText
 
 _CHECKED_INFO = "overheard.sealing_keys_checked"
 """``Session.info`` key: households whose sealing key this transaction has confirmed."""
+ERASED_BEFORE = "captured before the household deleted everything"
+"""Why an utterance captured before the household's last "delete everything" is refused (410)."""
+ERASED_WITHIN = "captured within a time the household deleted"
+"""Why an utterance captured in a span the household deleted is refused (410)."""
 AUDIO_KIND = "audio.pcm16"
 """Sealed audio is raw 16 kHz mono little-endian PCM16."""
 _SEALED_TEXT = select(SealedText).where(
@@ -56,11 +61,11 @@ def audio_blob_key(recording: Recording) -> str:
 
 
 _KEYS = DataKey.__table__.c
-_WRAPPED_KEY = select(_KEYS.wrapped).where(
+_WRAPPED_KEY = select(_KEYS.wrapped, _KEYS.deleted_spans).where(
     _KEYS.household_id == bindparam("household_id", type_=DataKey.household_id.type)
 )
-"""A household's wrapped key, built once (it is read in every upload's commit, on the session's
-connection: a Core statement needs none of the ORM's execution)."""
+"""A household's wrapped key and deleted spans, built once (it is read in every upload's commit,
+on the session's connection: a Core statement needs none of the ORM's execution)."""
 _WRAPPED_KEY_FOR_SHARE = _WRAPPED_KEY.with_for_update(read=True)
 
 
@@ -74,25 +79,40 @@ class SealingKey:
     _key: bytes = field(repr=False)
     erased_at: datetime | None = None
     """When the household last deleted everything (its previous key was destroyed), if it did."""
+    deleted_spans: tuple[erased.Span, ...] = ()
+    """The capture times the household deleted, as read with the key (:mod:`.erased`)."""
 
-    def check_current(self, session: Session) -> None:
-        """Raise KeyUnavailable unless the household still has this key, and keep it so until commit.
+    def refuse_erased(self, captured: datetime) -> None:
+        """Raise Gone if an utterance captured at ``captured`` was deleted before it arrived."""
+        if self.erased_at is not None and captured <= self.erased_at:
+            raise Gone(ERASED_BEFORE)
+        if erased.within(self.deleted_spans, captured):
+            raise Gone(ERASED_WITHIN)
 
-        On PostgreSQL the key row is locked ``FOR SHARE``: destroying the key waits for the caller's
-        commit. On SQLite the caller's write transaction already holds the database lock. Checked
-        once per household and transaction: a batch of uploads pays one query. Inside a SAVEPOINT
-        the check counts for that savepoint only: rolling it back releases the lock it took.
+    def check_current(self, session: Session, captured: datetime | None = None) -> None:
+        """Raise KeyUnavailable unless the household still has this key, and keep it so until
+        commit; raise Gone if ``captured`` falls in a span deleted since the key was read.
+
+        On PostgreSQL the key row is locked ``FOR SHARE``: destroying the key, or a deletion adding
+        a span, waits for the caller's commit. On SQLite the caller's write transaction already
+        holds the database lock. Checked once per household and transaction: a batch of uploads
+        pays one query. Inside a SAVEPOINT the check counts for that savepoint only: rolling it
+        back releases the lock it took.
         """
         checked = session.info.setdefault(_CHECKED_INFO, {})
         transaction = session.get_nested_transaction() or session.get_transaction()
-        if checked.get(self.household_id) == (transaction, self.wrapped):
-            return
-        pg = session.get_bind().dialect.name == "postgresql"
-        query = _WRAPPED_KEY_FOR_SHARE if pg else _WRAPPED_KEY
-        found = session.connection().scalar(query, {"household_id": self.household_id})
-        if found != self.wrapped:
-            raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
-        checked[self.household_id] = (transaction, self.wrapped)
+        seen = checked.get(self.household_id)
+        if seen is None or seen[:2] != (transaction, self.wrapped):
+            pg = session.get_bind().dialect.name == "postgresql"
+            query = _WRAPPED_KEY_FOR_SHARE if pg else _WRAPPED_KEY
+            found = session.connection().execute(query, {"household_id": self.household_id})
+            row = found.first()
+            if row is None or row.wrapped != self.wrapped:
+                raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
+            seen = (transaction, self.wrapped, erased.parse(row.deleted_spans))
+            checked[self.household_id] = seen
+        if captured is not None and erased.within(seen[2], captured):
+            raise Gone(ERASED_WITHIN)
 
 
 @dataclass
@@ -114,8 +134,9 @@ class ContentGate:
         key = self.keyring.data_key(session, household_id)
         row = session.get(DataKey, household_id)
         assert row is not None and row.wrapped is not None  # data_key() raised otherwise
-        erased = as_utc(row.destroyed_at) if row.destroyed_at is not None else None
-        return SealingKey(household_id, row.wrapped, key, erased)
+        at = as_utc(row.destroyed_at) if row.destroyed_at is not None else None
+        spans = erased.parse(row.deleted_spans)
+        return SealingKey(household_id, row.wrapped, key, at, spans)
 
     def store_audio(self, key: SealingKey, recording: Recording, pcm16: bytes) -> str:
         """Encrypt and durably store a recording's audio under ``key``; returns the blob key.

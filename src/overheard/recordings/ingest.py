@@ -51,8 +51,6 @@ PROCESS_JOB = "process_recording"
 DIGEST_INFO = b"overheard/recordings/upload-body-digest/v1"
 DELETED_REPLAY = "this utterance was received and has since been deleted"
 """Why a replayed Idempotency-Key of a deleted utterance is refused (410)."""
-ERASED_BEFORE = "captured before the household deleted everything"
-"""Why an utterance captured before the household's last "delete everything" is refused (410)."""
 
 
 @dataclass(frozen=True)
@@ -189,10 +187,8 @@ def ingest(
     # A clip is not captured after it arrives: a device clock that runs ahead would otherwise keep
     # it past its household's retention (a day ahead: a 24-hour choice kept for two).
     captured = min(captured_at, received) if captured_at is not None else received
-    if key.erased_at is not None and captured <= key.erased_at:
-        # A device's offline backlog, sent after "delete everything", must not bring back what
-        # was said before it.
-        raise Gone(ERASED_BEFORE)
+    # A device's offline backlog, sent after a deletion, must not bring back what was said in it.
+    key.refuse_erased(captured)
     recording = _new_recording(device, clip, captured, received, idempotency_key)
     recording.body_digest = digest
     # The blob is durable before the row commits; it is written outside any write transaction, so
@@ -201,13 +197,14 @@ def ingest(
     recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
         job_id = platform.committer.run(_Store(recording, key, device))
-    except (IntegrityError, KeyUnavailable) as exc:
+    except (IntegrityError, KeyUnavailable, Gone) as exc:
         if _committed(platform, recording.id):
             # A shared commit that reported failure had in fact committed, and its retry then
             # collided with our own row: the upload is stored; keep its blob.
             return IngestResult(recording, created=True)
-        if isinstance(exc, KeyUnavailable):
-            platform.blobs.delete(recording.audio_blob)  # sealed under a key that is gone
+        if isinstance(exc, KeyUnavailable | Gone):
+            # sealed under a key that is gone, or said in a span deleted while it was sent
+            platform.blobs.delete(recording.audio_blob)
             raise
         replay = _lost_race(platform, device, recording, idempotency_key)
         if replay is None:
@@ -245,7 +242,7 @@ class _Store:
         rec, device, ran = self.recording, self.device, self.job_id
         if ran is not None and session.connection().execute(_STORED, {"id": rec.id}).first():
             return ran  # an earlier attempt's commit went through after all: stored once already
-        self.key.check_current(session)
+        self.key.check_current(session, rec.captured_at)
         job = jobs.new_job_row(PROCESS_JOB, rec.id, rec.received_at)
         job["id"] = self.job_id = ran or job["id"]  # one upload, one job id, however many runs
         event = audit.next_event(

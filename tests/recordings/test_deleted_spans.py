@@ -1,0 +1,131 @@
+"""A clip captured in a span the household deleted and uploaded afterwards is refused (410), on
+SQLite and PostgreSQL, without an extra statement on the upload's path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from overheard.errors import Gone
+from overheard.households import Device
+from overheard.recordings import deletion, erased
+from overheard.recordings.ingest import admit, ingest
+from overheard.recordings.models import Recording
+from tests.conftest import tone_wav
+from tests.statements import statements
+
+MICRO = timedelta(microseconds=1)
+
+
+def upload(client, token: str, captured: datetime):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/utterances",
+        content=tone_wav(),
+        headers={"Authorization": f"Bearer {token}", "X-Captured-At": captured.isoformat()},
+    )
+
+
+def stored(platform) -> tuple[set[str], set[str]]:
+    """The recording ids and audio blobs there are."""
+    with platform.sessions() as s:
+        ids = set(s.scalars(select(Recording.id)))
+    return ids, {b.key for b in platform.blobs.list("audio/")}
+
+
+def assert_refused(client, platform, token: str, captured: datetime) -> None:
+    before = stored(platform)
+    late = upload(client, token, captured)
+    assert late.status_code == 410, late.text
+    assert late.json()["error"] == {
+        "code": "deleted",
+        "message": "captured within a time the household deleted",
+    }
+    assert stored(platform) == before
+
+
+def test_a_backlog_sent_after_a_range_deletion_does_not_bring_the_range_back(
+    client, platform, make_household
+):
+    hh = make_household()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    end = start + timedelta(hours=1)
+    kept = [upload(client, hh.device_token, at).json()["id"] for at in (start - MICRO, end)]
+    gone = upload(client, hh.device_token, start + timedelta(minutes=30)).json()["id"]
+    deletion.delete_range(platform, hh.household_id, start, end, actor="customer")
+    assert stored(platform)[0] == set(kept)
+    for inside in (start, start + timedelta(minutes=30), end - MICRO):
+        assert_refused(client, platform, hh.device_token, inside)
+    for outside in (start - MICRO, end):
+        assert upload(client, hh.device_token, outside).status_code == 201
+    ids = stored(platform)[0]
+    assert set(kept) < ids and gone not in ids and len(ids) == 4
+
+
+def test_a_backlog_sent_after_delete_everything_i_said_today_does_not_bring_the_day_back(
+    client, platform, make_household
+):
+    hh = make_household()
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)  # the household is on UTC
+    command_id = upload(client, hh.device_token, now - timedelta(seconds=1)).json()["id"]
+    yesterday = upload(client, hh.device_token, midnight - MICRO).json()["id"]
+    with platform.sessions() as s:
+        command = s.get(Recording, command_id)
+    deletion.delete_today(platform, command)
+    for inside in (midnight, now - timedelta(seconds=2)):
+        assert_refused(client, platform, hh.device_token, inside)
+    after = upload(client, hh.device_token, datetime.now(UTC))  # said after the deletion
+    assert after.status_code == 201, after.text
+    assert stored(platform)[0] == {yesterday, after.json()["id"]}
+
+
+def test_an_upload_admitted_before_a_range_deletion_and_committed_after_it_is_refused(
+    platform, make_household
+):
+    """The span is read again in the upload's commit (the key check it already makes)."""
+    hh = make_household()
+    said = datetime.now(UTC) - timedelta(minutes=10)
+    admitted = admit(platform, hh.device_token, datetime.now(UTC))
+    deletion.delete_range(platform, hh.household_id, said - timedelta(minutes=1), said,
+                          actor="customer")  # fmt: skip
+    with platform.sessions() as s:
+        device = s.get(Device, hh.device_id)
+    before = stored(platform)
+    with pytest.raises(Gone, match="within a time the household deleted"):
+        ingest(platform, device, tone_wav(), captured_at=said - MICRO, admitted=admitted)
+    assert stored(platform) == before
+
+
+def test_a_deleted_span_costs_an_upload_no_statement(client, platform, make_household):
+    plain, spanned = make_household(), make_household()
+    old = datetime.now(UTC) - timedelta(days=2)
+    for i in range(erased.SPANS_MAX + 3):
+        at = old + timedelta(minutes=2 * i)
+        deletion.delete_range(platform, spanned.household_id, at, at + timedelta(minutes=1),
+                              actor="customer")  # fmt: skip
+    seen = []
+    for hh in (plain, spanned, plain, spanned):
+        with statements() as sent:
+            assert upload(client, hh.device_token, datetime.now(UTC)).status_code == 201
+        seen.append(len(sent))
+    assert seen[2] == seen[3], seen  # the first of each may warm caches
+
+
+def test_spans_are_merged_bounded_and_dropped_before_delete_everything():
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    h = timedelta(hours=1)
+    assert erased.merged([(t0 + h, t0 + 2 * h), (t0, t0 + h), (t0 + 3 * h, t0 + 4 * h)]) == [
+        (t0, t0 + 2 * h),
+        (t0 + 3 * h, t0 + 4 * h),
+    ]
+    assert erased.merged([(t0, t0 + h), (t0 + 2 * h, t0 + 3 * h)], floor=t0 + h) == [
+        (t0 + 2 * h, t0 + 3 * h)
+    ]
+    many = [(t0 + i * 3 * h, t0 + i * 3 * h + h) for i in range(erased.SPANS_MAX)]
+    many.append((many[-1][1] + timedelta(minutes=1), many[-1][1] + h))  # nearly touches the last
+    bounded = erased.merged(many)
+    assert len(bounded) == erased.SPANS_MAX
+    assert bounded[-1] == (many[-2][0], many[-1][1])  # the closest pair was joined
+    assert bounded[:-1] == many[:-2]
