@@ -6,10 +6,11 @@ of its bearer token. Names, account numbers, e-mail addresses and serials live i
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import BindParameter, ForeignKey, LargeBinary, Select, String, select
@@ -30,6 +31,28 @@ class Retention(StrEnum):
     MONTHS_18 = "18_months"
     MONTHS_3 = "3_months"
     HOURS_24 = "24_hours"
+
+
+RETENTION_MONTHS = {Retention.MONTHS_18: 18, Retention.MONTHS_3: 3}
+RETENTION_SPANS = {Retention.HOURS_24: timedelta(hours=24)}
+
+
+def months_before(when: datetime, months: int) -> datetime:
+    """``when`` moved back by calendar months (the day clamped to the month's length)."""
+    total = when.year * 12 + (when.month - 1) - months
+    year, month = divmod(total, 12)
+    day = min(when.day, calendar.monthrange(year, month + 1)[1])
+    return when.replace(year=year, month=month + 1, day=day)
+
+
+def cutoff(retention: str, now: datetime) -> datetime | None:
+    """Recordings captured before this time are past ``retention``; None = kept until deleted."""
+    choice = Retention(retention)
+    if choice in RETENTION_MONTHS:
+        return months_before(now, RETENTION_MONTHS[choice])
+    if choice in RETENTION_SPANS:
+        return now - RETENTION_SPANS[choice]
+    return None
 
 
 class Household(Base):

@@ -129,3 +129,23 @@ def test_spans_are_merged_bounded_and_dropped_before_delete_everything():
     assert len(bounded) == erased.SPANS_MAX
     assert bounded[-1] == (many[-2][0], many[-1][1])  # the closest pair was joined
     assert bounded[:-1] == many[:-2]
+
+
+def test_a_clip_past_its_households_retention_when_it_arrives_is_refused(
+    client, platform, make_household
+):
+    """The retention sweep would delete it on its next run; until then it would be listed,
+    processed and sampled for review."""
+    from overheard.db import transaction
+    from overheard.households import Household
+
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        s.get_one(Household, hh.household_id).retention = "24_hours"
+    before = stored(platform)
+    late = upload(client, hh.device_token, datetime.now(UTC) - timedelta(hours=24, minutes=1))
+    assert late.status_code == 410, late.text
+    assert late.json()["error"]["code"] == "deleted"
+    assert stored(platform) == before
+    kept = upload(client, hh.device_token, datetime.now(UTC) - timedelta(hours=23, minutes=59))
+    assert kept.status_code == 201, kept.text

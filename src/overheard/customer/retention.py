@@ -8,14 +8,20 @@ duration and score. Schedule :func:`sweep_retention` (e.g. hourly); ``now`` is a
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from ..db import transaction
-from ..households import Household, Retention
+from ..households import (  # noqa: F401 - the cutoff is the sweep's, kept importable here
+    RETENTION_MONTHS,
+    RETENTION_SPANS,
+    Household,
+    Retention,
+    cutoff,
+    months_before,
+)
 from ..platform import Platform
 from ..purges import Purge
 from ..recordings.deletion import delete_recordings
@@ -23,8 +29,6 @@ from ..recordings.models import Recording, Status
 from ..recordings.purging import RETENTION_PURGE, schedule_audio_purge
 
 SYSTEM_ACTOR = "system:retention"
-RETENTION_MONTHS = {Retention.MONTHS_18: 18, Retention.MONTHS_3: 3}
-RETENTION_SPANS = {Retention.HOURS_24: timedelta(hours=24)}
 SWEEP_BATCH = 1000
 """Recordings deleted per receipt at most; a larger backlog takes several receipts."""
 
@@ -37,24 +41,6 @@ class SweepReport:
     """Per household id, recordings deleted."""
     receipts: list[str] = field(default_factory=list)
     accidental_audio_purged: int = 0
-
-
-def months_before(when: datetime, months: int) -> datetime:
-    """``when`` moved back by calendar months (the day clamped to the month's length)."""
-    total = when.year * 12 + (when.month - 1) - months
-    year, month = divmod(total, 12)
-    day = min(when.day, calendar.monthrange(year, month + 1)[1])
-    return when.replace(year=year, month=month + 1, day=day)
-
-
-def cutoff(retention: str, now: datetime) -> datetime | None:
-    """Recordings captured before this time are past ``retention``; None = kept until deleted."""
-    choice = Retention(retention)
-    if choice in RETENTION_MONTHS:
-        return months_before(now, RETENTION_MONTHS[choice])
-    if choice in RETENTION_SPANS:
-        return now - RETENTION_SPANS[choice]
-    return None
 
 
 def sweep_retention(

@@ -146,7 +146,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     410: _err(
         "`deleted`: a replay of an Idempotency-Key whose utterance was since deleted, or an "
         "utterance captured before the household deleted everything or within a time it deleted "
-        "(a range of days, everything said one day)."
+        "(a range of days, everything said one day), or already past its household's retention."
     ),
     415: _err(
         "`unsupported_media`: the body is not audio in a supported format, or not the container "

@@ -37,7 +37,15 @@ from ..config import Settings
 from ..db import utcnow
 from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
 from ..groupcommit import insert_later
-from ..households import Device, active_device, device_by_token, hash_token, still_active
+from ..households import (
+    Device,
+    Household,
+    active_device,
+    cutoff,
+    device_by_token,
+    hash_token,
+    still_active,
+)
 from ..keys import DataKey
 from ..platform import Platform
 from ..speech.audio import Clip, decode_upload
@@ -51,6 +59,8 @@ PROCESS_JOB = "process_recording"
 DIGEST_INFO = b"overheard/recordings/upload-body-digest/v1"
 DELETED_REPLAY = "this utterance was received and has since been deleted"
 """Why a replayed Idempotency-Key of a deleted utterance is refused (410)."""
+EXPIRED = "captured longer ago than the household keeps recordings"
+"""Why an utterance already past its household's retention when it arrives is refused (410)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class Admission:
     device: Device
     replay: Recording | None
     key: SealingKey | None
+    retention: str | None = None
+    """The household's retention choice (``Household.retention``), read with the device."""
 
 
 def admit(
@@ -116,7 +128,8 @@ def admit(
         if found.get("deleted"):
             raise Gone(DELETED_REPLAY)
         # The key row came with the device: the key ring finds it in the session, not the database.
-        return Admission(device, None, platform.gate.sealing_key(session, device.household_id))
+        key = platform.gate.sealing_key(session, device.household_id)
+        return Admission(device, None, key, found["retention"])
 
 
 @lru_cache(maxsize=16)
@@ -127,7 +140,8 @@ def _admission_query(max_per_window: int, with_key: bool, limit: bool) -> Select
     query = (
         device_by_token(bindparam("digest", type_=Device.token_hash.type))
         .outerjoin(DataKey, DataKey.household_id == Device.household_id)
-        .add_columns(DataKey)
+        .join(Household, Household.id == Device.household_id)
+        .add_columns(DataKey, Household.retention)
     )
     if limit:
         since = bindparam("since", type_=Recording.received_at.type)
@@ -154,8 +168,11 @@ def _admission(
     found = _existing(session, device.id, idempotency_key)
     if found is None and idempotency_key is not None:
         _refuse_deleted_replay(session, device.id, idempotency_key)
-    key = None if found is not None else platform.gate.sealing_key(session, device.household_id)
-    return Admission(device, found, key)
+    if found is not None:
+        return Admission(device, found, None)
+    household = session.get_one(Household, device.household_id)
+    key = platform.gate.sealing_key(session, device.household_id)
+    return Admission(device, None, key, household.retention)
 
 
 def ingest(
@@ -187,8 +204,12 @@ def ingest(
     # A clip is not captured after it arrives: a device clock that runs ahead would otherwise keep
     # it past its household's retention (a day ahead: a 24-hour choice kept for two).
     captured = min(captured_at, received) if captured_at is not None else received
-    # A device's offline backlog, sent after a deletion, must not bring back what was said in it.
+    # A device's offline backlog, sent after a deletion, must not bring back what was said in it,
+    # nor what its household's retention has already removed (the sweep would only later).
     key.refuse_erased(captured)
+    expiry = cutoff(admitted.retention, received) if admitted.retention else None
+    if expiry is not None and captured < expiry:
+        raise Gone(EXPIRED)
     recording = _new_recording(device, clip, captured, received, idempotency_key)
     recording.body_digest = digest
     # The blob is durable before the row commits; it is written outside any write transaction, so
