@@ -26,3 +26,37 @@ def test_every_setting_is_documented():
     doc = (PROJECT_ROOT / "docs" / "settings.md").read_text()
     missing = [name for name in Settings.model_fields if f"`OVERHEARD_{name.upper()}`" not in doc]
     assert missing == []
+
+
+def test_0007_keeps_every_household_key_on_upgrade_and_downgrade(database_url):
+    """``deleted_spans`` is added to existing key rows as none (nothing refused until a deletion
+    records a span), and a downgrade drops only that column."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from overheard.households import create_household
+    from overheard.keys import DataKey
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    with Session(engine) as s:
+        hh = create_household(s)
+        s.add(DataKey(household_id=hh.id, wrapped=b"wrapped", kek_version="v1"))
+        s.commit()
+        household_id = hh.id
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "src/overheard/migrations"))
+    for step, target in ((command.downgrade, "0006_recordings_device_received"),
+                         (command.upgrade, "head")):  # fmt: skip
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT wrapped, deleted_spans FROM data_keys WHERE household_id = :h"),
+            {"h": household_id},
+        ).one()
+    engine.dispose()
+    assert (bytes(row.wrapped), row.deleted_spans) == (b"wrapped", None)
