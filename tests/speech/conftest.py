@@ -43,3 +43,28 @@ def encode_audio() -> Encode:
         return out.getvalue()
 
     return make
+
+
+@pytest.fixture
+def reviewing(platform):  # type: ignore[no-untyped-def]
+    """The platform sampling every transcribed clip of a consenting household, serving on."""
+    from overheard.protect import serving
+
+    platform.settings = platform.settings.model_copy(
+        update={"review_sample_rate": 1.0, "review_double_share": 0.0, "review_gold_share": 0.0}
+    )
+    serving.install(platform)
+    return platform
+
+
+@pytest.fixture
+def device(platform, make_household):  # type: ignore[no-untyped-def]
+    """A device of a household that turned human review on."""
+    from overheard.db import transaction, utcnow
+    from overheard.households import Device
+    from overheard.review.consent import set_human_review
+
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
+        return s.get(Device, hh.device_id)

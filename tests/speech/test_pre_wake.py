@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,62 +11,25 @@ from sqlalchemy import select
 
 from overheard.audit import AuditEvent
 from overheard.config import Settings
-from overheard.db import transaction, utcnow
-from overheard.households import Device
-from overheard.jobs import claim, run_claimed
-from overheard.protect import serving
-from overheard.recordings.ingest import ingest
-from overheard.recordings.models import Recording, Status
-from overheard.review import queue
-from overheard.review.consent import set_human_review
+from overheard.recordings.models import Status
 from overheard.review.models import ReviewTask
-from overheard.review.policy import ReviewPolicy
 from overheard.speech import pipeline
-from overheard.speech.audio import read_audio_file, to_wav_bytes
 from overheard.speech.wake import WAKE_THRESHOLD_FLOOR
 
-RATE_HZ = 16000
+from .wake_clips import (
+    RATE_HZ,
+    private_talk,
+    served_to_reviewer,
+    stored_audio,
+    upload_and_process,
+    wake_word,
+)
+
 PRIVATE_S = 15.0
 """Seconds of private talk before the wake word in the issue's clip."""
 FAR_S = 21.0
 """Seconds of private talk that put the wake word past ``wake_latest_end_s`` (20 s)."""
 REQUEST = "turn on the lights in the kitchen"
-
-
-@pytest.fixture(autouse=True)
-def _registered():  # type: ignore[no-untyped-def]
-    pipeline.register()
-
-
-@pytest.fixture
-def reviewing(platform):  # type: ignore[no-untyped-def]
-    """The platform sampling every transcribed clip of a consenting household, serving on."""
-    platform.settings = platform.settings.model_copy(
-        update={"review_sample_rate": 1.0, "review_double_share": 0.0, "review_gold_share": 0.0}
-    )
-    serving.install(platform)
-    return platform
-
-
-@pytest.fixture
-def device(platform, make_household) -> Device:  # type: ignore[no-untyped-def]
-    hh = make_household()
-    with transaction(platform.sessions) as s:
-        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
-        return s.get(Device, hh.device_id)
-
-
-def private_talk(shared_data: Path, seconds: float) -> np.ndarray:
-    """Real read speech of one LibriSpeech speaker, ``seconds`` long."""
-    folder = shared_data / "speakers" / "librispeech-test-other" / "1688"
-    pcm = np.concatenate([read_audio_file(p).pcm for p in sorted(folder.glob("*.flac"))])
-    assert pcm.size >= seconds * RATE_HZ
-    return pcm[: round(seconds * RATE_HZ)]
-
-
-def wake_word(shared_data: Path) -> np.ndarray:
-    """A real recording of "alexa"."""
-    return read_audio_file(shared_data / "wakeword" / "alexa" / "0.flac").pcm
 
 
 @pytest.fixture(scope="module")
@@ -80,18 +41,9 @@ def request_speech() -> np.ndarray:
     return synthesise(REQUEST, "en-gb")
 
 
-def upload_and_process(platform, device: Device, pcm: np.ndarray) -> Recording:  # type: ignore[no-untyped-def]
-    rid = ingest(platform, device, to_wav_bytes(pcm)).recording.id
-    while (job := claim(platform.sessions)) is not None:
-        run_claimed(platform, job)
-    with platform.sessions() as s:
-        return s.get(Recording, rid)
-
-
-def stored_audio(platform, rec: Recording) -> np.ndarray:  # type: ignore[no-untyped-def]
-    with transaction(platform.sessions) as s:
-        raw = platform.gate.open_audio(s, rec, actor="test", purpose="test")
-    return np.frombuffer(raw, dtype="<i2")
+@pytest.fixture(autouse=True)
+def _registered():  # type: ignore[no-untyped-def]
+    pipeline.register()
 
 
 @pytest.mark.slow
@@ -121,12 +73,9 @@ def test_private_talk_before_the_wake_word_is_never_kept(
     assert trimmed.details["kept_from_s"] >= PRIVATE_S
     assert "light" in hyp["text"] and "alexa" not in hyp["text"]
 
-    policy = ReviewPolicy.from_settings(reviewing.settings)
-    with transaction(reviewing.sessions) as s:
+    with reviewing.sessions() as s:
         assert s.scalars(select(ReviewTask.recording_id)).all() == [rec.id]
-        lease = queue.claim(s, "R-a1", policy, rng=random.Random(1), now=utcnow())
-    assert lease is not None
-    served = serving.clip_for_lease(reviewing, lease_id=lease.lease_id, staff="R-a1", now=utcnow())
+    served = served_to_reviewer(reviewing)
     assert served.duration_s == pytest.approx(kept.size / RATE_HZ)
     assert served.duration_s <= (clip.size - private.size) / RATE_HZ
 
