@@ -10,10 +10,12 @@ import soundfile as sf
 
 from overheard.errors import AudioRejected, ConfigError
 from overheard.speech.vad import (
+    REQUEST_END_PAD_S,
     SAMPLE_RATE_HZ,
     VAD_FRAME_SAMPLES,
     Segment,
     SileroVad,
+    request_end_s,
     speech_segments,
     trim_silence,
 )
@@ -120,6 +122,56 @@ def test_short_pauses_join_and_long_pauses_split(
     assert len(apart) == 2
     gap_start_s = first.size / SAMPLE_RATE_HZ
     assert apart[0].end_s <= gap_start_s + 0.5 and apart[1].start_s >= gap_start_s + 2.5
+
+
+END_PAUSE_S = 2.0
+"""The pause that ends a request in these tests: longer than any inside a read sentence."""
+VAD_LAG_S = 0.1
+"""The speech probability falls a few frames after the sound stops, seconds."""
+
+
+def spoken(vad: SileroVad, utterances: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two utterances cut to their speech, so that the pauses between them are the test's own."""
+    return tuple(  # type: ignore[return-value]
+        trim_silence(u, speech_segments(u, vad)) for u in (utterances[1], utterances[2])
+    )
+
+
+@pytest.mark.data
+def test_a_request_ends_at_the_first_long_pause(
+    vad: SileroVad, utterances: list[np.ndarray]
+) -> None:
+    first, second = spoken(vad, utterances)
+    said_s = speech_segments(first, vad)[-1].end_s
+    pcm = np.concatenate([first, silence(END_PAUSE_S + 1.0), second])
+    end_s = request_end_s(pcm, vad, pause_s=END_PAUSE_S)
+    assert end_s is not None
+    assert said_s - 0.3 <= end_s <= said_s + REQUEST_END_PAD_S + VAD_LAG_S
+
+
+@pytest.mark.data
+def test_a_shorter_pause_does_not_end_the_request(
+    vad: SileroVad, utterances: list[np.ndarray]
+) -> None:
+    first, second = spoken(vad, utterances)
+    both = np.concatenate([first, silence(END_PAUSE_S - 0.5), second])
+    assert request_end_s(both, vad, pause_s=END_PAUSE_S) is None  # speech to the end
+    end_s = request_end_s(np.concatenate([both, silence(3.0)]), vad, pause_s=END_PAUSE_S)
+    assert end_s is not None and end_s >= speech_segments(both, vad)[-1].end_s - 0.3
+
+
+@pytest.mark.data
+def test_speech_before_after_s_does_not_start_the_request(
+    vad: SileroVad, utterances: list[np.ndarray]
+) -> None:
+    first, second = spoken(vad, utterances)
+    start = round(speech_segments(first, vad)[0].start_s * SAMPLE_RATE_HZ)
+    blip = first[start : start + round(0.6 * SAMPLE_RATE_HZ)]
+    pcm = np.concatenate([blip, silence(END_PAUSE_S + 0.5), second, silence(3.0)])
+    early = request_end_s(pcm, vad, pause_s=END_PAUSE_S)
+    late = request_end_s(pcm, vad, pause_s=END_PAUSE_S, after_s=1.0)
+    assert early is not None and early <= blip.size / SAMPLE_RATE_HZ + REQUEST_END_PAD_S + VAD_LAG_S
+    assert late is not None and late >= (pcm.size - second.size) / SAMPLE_RATE_HZ
 
 
 @pytest.mark.data

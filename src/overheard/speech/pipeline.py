@@ -40,7 +40,7 @@ from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import Answer, DeletionGuard, Verdict, answer_of, judge, mended
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, PrivacyCommand, default_intent_model
 from .questions import DECLINED, QUESTION, REASK
-from .vad import Segment, SileroVad, speech_segments, trim_silence
+from .vad import Segment, SileroVad, request_end_s, speech_segments, trim_silence
 from .verify import Verification, can_verify, hints_at_deletion, verify
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
 
@@ -51,6 +51,13 @@ SAMPLE_RATE_HZ = 16000
 WAKE_PRE_ROLL_S = 0.1
 """Seconds kept before where the wake word ends, so a request said without a pause keeps its first
 sound; the end is found inside the word's last syllable (docs/models/wake-word.md)."""
+REQUEST_END_SILENCE_FLOOR_S = 0.5
+"""The least ``request_end_silence_s``: shorter pauses fall inside spoken sentences."""
+REQUEST_MAX_FLOOR_S = 3.0
+"""The least ``request_max_s``: below it ordinary requests lose words."""
+WAKE_TAIL_S = 0.5
+"""Speech ending this soon after where recognition starts is the wake word's tail, not the start of
+the request: the pause after it does not end the request (docs/privacy-model.md)."""
 _REVIEW_RNG = random.SystemRandom()
 """Sampling draws come from the OS: nobody can predict or steer which clips are reviewed."""
 VERIFIERS = ("openwakeword", "keyword")
@@ -73,6 +80,10 @@ class SpeechStack:
     asr_spec: str
     wake_latest_end_s: float = 20.0
     """A wake word ending later than this into the clip makes it ``accidental``, seconds."""
+    request_end_silence_s: float = 1.2
+    """Quiet after the request's speech that ends it; what follows is cut, seconds."""
+    request_max_s: float = 10.0
+    """Longest audio kept after the wake word, seconds."""
     nlu_path: str | None = None
     """A lead-approved retrained intent model; None = the default seed model."""
     guard: DeletionGuard = field(default_factory=DeletionGuard)
@@ -117,6 +128,8 @@ def stack_from_settings(settings: Settings) -> SpeechStack:
         keywords,
         settings.asr,
         settings.wake_latest_end_s,
+        settings.request_end_silence_s,
+        settings.request_max_s,
         guard=settings_section(DeletionGuard, settings, "voice_delete_"),
     )
 
@@ -160,6 +173,9 @@ class Outcome:
     answer: Answer | None = None
     """What the request says to a deletion question waiting for a spoken yes (:func:`answer_of`);
     None when it is a deletion request itself or nothing was understood."""
+    kept_until_s: float | None = None
+    """Seconds into the received clip where the kept audio ends (the request's end); None = the
+    clip's end."""
 
     def summary(self, asked: PrivacyCommand | None = None) -> dict[str, object]:
         """A JSON-ready view (for the command line); ``asked``: the deletion whose question this
@@ -169,6 +185,7 @@ class Outcome:
             "status": self.status.value,
             "wake_score": None if self.wake is None else round(self.wake.score, 4),
             "kept_from_s": None if self.kept_from_s is None else round(self.kept_from_s, 3),
+            "kept_until_s": None if self.kept_until_s is None else round(self.kept_until_s, 3),
             "speech_s": round(self.speech_s, 3),
             "text": None if self.transcript is None else self.transcript.text,
             "confidence": None if self.transcript is None else round(self.transcript.confidence, 4),
@@ -205,11 +222,29 @@ def _word_json(word: Word) -> dict[str, object]:
     }
 
 
-def after_wake_word(pcm: np.ndarray, kept_from_s: float | None) -> np.ndarray:
-    """The audio kept: from ``kept_from_s`` on (all of it when None)."""
-    if kept_from_s is None:
-        return pcm
-    return pcm[round(kept_from_s * SAMPLE_RATE_HZ) :]
+def after_wake_word(
+    pcm: np.ndarray, kept_from_s: float | None, kept_until_s: float | None = None
+) -> np.ndarray:
+    """The audio kept: from ``kept_from_s`` (the start when None) to ``kept_until_s`` (the end)."""
+    start = 0 if kept_from_s is None else round(kept_from_s * SAMPLE_RATE_HZ)
+    end = pcm.size if kept_until_s is None else round(kept_until_s * SAMPLE_RATE_HZ)
+    return pcm[start:end]
+
+
+def request_until(
+    stack: SpeechStack, pcm: np.ndarray, kept_from_s: float, heard_from_s: float
+) -> float | None:
+    """Where the kept audio ends, seconds into ``pcm``: at the request's first pause of
+    ``request_end_silence_s`` (:func:`~overheard.speech.vad.request_end_s`), and at most
+    ``request_max_s`` after ``kept_from_s``; None when the clip ends first."""
+    heard = after_wake_word(pcm, heard_from_s)
+    end_s = request_end_s(
+        heard, stack.vad, pause_s=stack.request_end_silence_s, after_s=WAKE_TAIL_S
+    )
+    until_s = kept_from_s + stack.request_max_s
+    if end_s is not None:
+        until_s = min(until_s, heard_from_s + end_s)
+    return until_s if until_s < pcm.size / SAMPLE_RATE_HZ else None
 
 
 def kept_from(wake_end_s: float) -> float:
@@ -218,9 +253,10 @@ def kept_from(wake_end_s: float) -> float:
 
 
 def analyse(stack: SpeechStack, pcm: np.ndarray, *, wake_gate: bool = True) -> Outcome:
-    """Run the models on a clip; pure, no storage. ``wake_gate=False`` transcribes plain speech."""
+    """Run the models on a clip; pure, no storage. ``wake_gate=False`` transcribes plain speech
+    (the whole clip: nothing of it is kept)."""
     if not wake_gate:
-        return _analyse_request(stack, pcm, None, 0.0, 0.0)
+        return _analyse_request(stack, pcm, None, 0.0, 0.0, end_pointed=False)
     if stack.verifier == "keyword":
         return _analyse_keyword(stack, pcm)
     wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
@@ -255,14 +291,17 @@ def _analyse_request(
     heard_from_s: float,
     *,
     listen_again: bool = True,
+    end_pointed: bool = True,
 ) -> Outcome:
-    """Recognise the audio from ``heard_from_s`` on; word times count from ``kept_from_s``.
-    ``listen_again=False`` leaves out the second listen (the benchmark runs it apart)."""
-    request = after_wake_word(pcm, heard_from_s)
+    """Recognise the audio from ``heard_from_s`` to the request's end; word times count from
+    ``kept_from_s``. ``listen_again=False`` leaves out the second listen (the benchmark runs it
+    apart); ``end_pointed=False`` hears to the clip's end (a clip of which nothing is kept)."""
+    until_s = request_until(stack, pcm, kept_from_s, heard_from_s) if end_pointed else None
+    request = after_wake_word(pcm, heard_from_s, until_s)
     segments = speech_segments(request, stack.vad)
     speech_s = sum(seg.end_s - seg.start_s for seg in segments)
     if not segments:
-        return Outcome(Status.NO_SPEECH, wake, 0.0, kept_from_s=kept_from_s)
+        return Outcome(Status.NO_SPEECH, wake, 0.0, kept_from_s=kept_from_s, kept_until_s=until_s)
     offset_s = heard_from_s - kept_from_s + _first_start_s(segments)
     heard = trim_silence(request, segments)
     transcript = shifted(stack.asr.transcribe(heard), offset_s)
@@ -283,7 +322,15 @@ def _analyse_request(
         else None
     )
     return Outcome(
-        Status.TRANSCRIBED, wake, speech_s, transcript, interpretation, kept_from_s, verdict, answer
+        Status.TRANSCRIBED,
+        wake,
+        speech_s,
+        transcript,
+        interpretation,
+        kept_from_s,
+        verdict,
+        answer,
+        until_s,
     )
 
 
@@ -306,8 +353,11 @@ def second_listen(
 
 
 def understand(stack: SpeechStack, request: np.ndarray, *, listen_again: bool = True) -> Outcome:
-    """VAD, recogniser, intent model and deletion guard on a request whose wake word was cut."""
-    return _analyse_request(stack, request, None, 0.0, 0.0, listen_again=listen_again)
+    """VAD, recogniser, intent model and deletion guard on a request whose wake word was cut (and
+    whose end was found: the whole clip is heard)."""
+    return _analyse_request(
+        stack, request, None, 0.0, 0.0, listen_again=listen_again, end_pointed=False
+    )
 
 
 def _first_start_s(segments: list[Segment]) -> float:
@@ -411,10 +461,8 @@ def _store_locked(
         accidental = outcome.status is Status.ACCIDENTAL
         if accidental and platform.settings.accidental_retention_s <= 0 and rec.audio_blob:
             purge = bool(schedule_audio_purge(session, rec, reason=ACCIDENTAL_PURGE, now=when))
-        elif outcome.kept_from_s is not None and outcome.kept_from_s > 0:
-            written.append(
-                _keep_request_only(platform, session, rec, pcm, outcome.kept_from_s, when)
-            )
+        elif _trimmed(outcome):
+            written.append(_keep_request_only(platform, session, rec, pcm, outcome, when))
         if outcome.transcript is not None and outcome.interpretation is not None:
             rec.asr_confidence = outcome.transcript.confidence
             platform.gate.seal_text(
@@ -442,8 +490,15 @@ def _store_locked(
                 "audio_purged": False,
                 "audio_purge_scheduled": purge,
                 "kept_from_s": outcome.kept_from_s,
+                "kept_until_s": outcome.kept_until_s,
             },
         )
+
+
+def _trimmed(outcome: Outcome) -> bool:
+    """Whether the outcome keeps less than the received clip."""
+    starts_late = outcome.kept_from_s is not None and outcome.kept_from_s > 0
+    return starts_late or outcome.kept_until_s is not None
 
 
 def _keep_request_only(
@@ -451,18 +506,20 @@ def _keep_request_only(
     session: Session,
     rec: Recording,
     pcm: np.ndarray,
-    kept_from_s: float,
+    outcome: Outcome,
     when: datetime,
 ) -> str:
-    """Re-seal only the audio after the wake word as the recording's content; purge the received clip.
+    """Re-seal only the request (after the wake word, up to its end) as the recording's content;
+    purge the received clip.
 
     Returns the new blob's key.
 
     The received clip becomes a purge (retried until it is gone), so what was said before the wake
-    word survives in no copy: not for reviewers, exports or the customer.
+    word or after the request survives in no copy: not for reviewers, exports or the customer.
     """
     old = rec.audio_blob
-    request = after_wake_word(pcm, kept_from_s)
+    kept_from_s = outcome.kept_from_s or 0.0
+    request = after_wake_word(pcm, kept_from_s, outcome.kept_until_s)
     rec.audio_blob = platform.gate.reseal_audio(session, rec, request.tobytes())
     received_s = rec.duration_s
     rec.duration_s = request.size / SAMPLE_RATE_HZ
@@ -476,6 +533,9 @@ def _keep_request_only(
         details={
             "received_s": round(received_s, 3),
             "kept_from_s": round(kept_from_s, 3),
+            "kept_until_s": None
+            if outcome.kept_until_s is None
+            else round(outcome.kept_until_s, 3),
             "kept_s": round(rec.duration_s, 3),
         },
     )

@@ -30,6 +30,8 @@ STATE_SHAPE = (2, 1, 64)
 """Shape of each LSTM state tensor (``h`` and ``c``): layers, batch, units."""
 HYSTERESIS = 0.15
 """Speech ends only when the probability falls this far below the threshold (silero's rule)."""
+REQUEST_END_PAD_S = 0.25
+"""Seconds kept after the last speech frame of a request, so its last sound is not clipped."""
 BUNDLED_MODEL = "silero_vad.onnx"
 """The graph used when no path is given (MIT licence, see docs/models/vad.md)."""
 _INPUTS = {"input", "sr", "h", "c"}
@@ -120,6 +122,32 @@ def speech_segments(
             start_s = segments.pop().start_s
         segments.append(Segment(start_s=start_s, end_s=end_s))
     return segments
+
+
+def request_end_s(
+    pcm: np.ndarray,
+    vad: SileroVad,
+    *,
+    pause_s: float,
+    after_s: float = 0.0,
+    threshold: float = 0.5,
+    min_speech_s: float = 0.25,
+    pad_s: float = REQUEST_END_PAD_S,
+) -> float | None:
+    """Where the request that starts ``pcm`` ends: ``pad_s`` after the first speech span (at least
+    ``min_speech_s`` long, ending later than ``after_s``) that ``pause_s`` of quiet follows.
+
+    None when no such pause comes before the clip ends: the request fills it."""
+    frame_s = VAD_FRAME_SAMPLES / SAMPLE_RATE_HZ
+    probabilities = vad.probabilities(pcm)
+    pause_frames = math.ceil(pause_s / frame_s)
+    for first, last in _raw_spans(probabilities, threshold, pause_frames):
+        if (last - first) * frame_s < min_speech_s or last * frame_s <= after_s:
+            continue  # a click, or the tail of the wake word: the request has not started
+        if probabilities.size - last < pause_frames:
+            return None  # speech (or too short a pause) runs to the end of the clip
+        return min(last * frame_s + min(pad_s, pause_s), pcm.size / SAMPLE_RATE_HZ)
+    return None
 
 
 def _raw_spans(
