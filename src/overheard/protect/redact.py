@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from overheard.protect._dates import find_dates_of_birth
+from overheard.protect._name_tagger import tagged_names
 from overheard.protect._names import find_names, names_before_emails
 from overheard.protect._places import find_addresses, find_postcodes
 from overheard.protect._recognizers import (
@@ -42,8 +43,10 @@ class Span:
     """One of ``ENTITIES``, e.g. ``"NAME"``."""
 
 
-def find_pii(text: str) -> list[Span]:
-    """Non-overlapping PII spans in text order (runs in time linear in the text length)."""
+def find_pii(text: str, *, tagger: bool = True) -> list[Span]:
+    """Non-overlapping PII spans in text order (runs in time linear in the text length).
+
+    ``tagger=False``: names from the rules alone, without the learned tagger's additions."""
     tokens = tokenize(text)
     found = [
         *find_written_emails(tokens),
@@ -58,11 +61,17 @@ def find_pii(text: str) -> list[Span]:
     found += find_numbers(tokens, _covered_tokens(starts, found))
     taken = _covered_tokens(starts, found)
     emails = [(start, end) for start, end, entity in found if entity == "EMAIL"]
-    found += (
-        (start, end, "NAME")
+    names = [
+        (start, end)
         for start, end in [*find_names(text, tokens), *names_before_emails(tokens, emails)]
         if not any(k in taken for k in _tokens_in(starts, start, end))
+    ]
+    names += (
+        (start, end)
+        for start, end in (tagged_names(text, tokens, names) if tagger else [])
+        if not any(k in taken for k in _tokens_in(starts, start, end))
     )
+    found += ((start, end, "NAME") for start, end in names)
     return merge(Span(start, end, entity) for start, end, entity in found)
 
 

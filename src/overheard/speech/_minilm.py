@@ -131,9 +131,28 @@ class SentenceEncoder:
         flat = pooled.reshape(len(ids), -1) / math.sqrt(len(layers))
         return np.asarray(flat, dtype=np.float32)
 
+    def token_states(self, text: str, layer: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The output of ``layer`` (1..6) for every WordPiece token of ``text`` (tokens x 384,
+        float32, the ``[CLS]`` and ``[SEP]`` rows included), and each token's character span in
+        ``text`` (``(0, 0)`` for ``[CLS]`` and ``[SEP]``). The text is cut at ``MAX_TOKENS``."""
+        if not 1 <= layer <= LAYERS:
+            raise ValueError(f"layer must be a number 1..{LAYERS}, not {layer}")
+        encoding = self._tokenizer.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        with self._lock:
+            if self._session is not None:
+                states = self._session.run(["states"], {"ids": ids})[0][0, layer - 1]
+            else:
+                states = self._states_numpy(ids)[layer - 1][0]
+        return np.asarray(states, dtype=np.float32), list(encoding.offsets)
+
     def _forward_numpy(self, ids: np.ndarray) -> np.ndarray:
         """Every layer's mean-pooled output (batch, 6, 384), the forward pass in NumPy (when onnx
         is missing)."""
+        return np.stack([h.mean(axis=1) for h in self._states_numpy(ids)], axis=1)
+
+    def _states_numpy(self, ids: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output per token (6 arrays of batch x tokens x 384), in NumPy."""
         w = self._w
         h = (
             w["embeddings.word_embeddings.weight"][ids]
@@ -141,11 +160,11 @@ class SentenceEncoder:
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         h = _layer_norm(h, w, "embeddings.LayerNorm")
-        pooled = []
+        states = []
         for layer in range(LAYERS):
             h = _encoder_layer(h, w, f"encoder.layer.{layer}")
-            pooled.append(h.mean(axis=1))
-        return np.stack(pooled, axis=1)
+            states.append(h)
+        return states
 
 
 def _onnx_session(tensors: dict[str, np.ndarray], int8: bool) -> Any:

@@ -28,8 +28,9 @@ INT8_LEVELS = 63
 
 def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: bool = False) -> Any:
     """The ONNX model: token ids (batch, tokens) in; out: ``pooled``, the mean-pooled last hidden
-    states (batch, 384), and ``layers``, every layer's mean-pooled output (batch, 6, 384; the
-    last row is ``pooled``).
+    states (batch, 384), ``layers``, every layer's mean-pooled output (batch, 6, 384; the
+    last row is ``pooled``), and ``states``, every layer's output per token (batch, 6, tokens,
+    384), which the name tagger of :mod:`overheard.protect._name_tagger` reads.
 
     ``fused``: each layer as ONNX Runtime's contrib kernels (``Attention``,
     ``SkipLayerNormalization``, ``BiasGelu`` of the ``com.microsoft`` domain) instead of the
@@ -68,7 +69,7 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
     add("Add", ["word", "position"], ["wp"])
     add("Add", ["wp", "token_type"], ["emb"])
     h = _layer_norm(add, "emb", "embeddings.LayerNorm")
-    pooled_layers = []
+    pooled_layers, token_layers = [], []
     for layer in range(LAYERS):
         name = f"encoder.layer.{layer}"
         if fused:
@@ -77,7 +78,9 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
         else:
             h = _encoder_layer(add, h, name)
         pooled_layers.append(add("ReduceMean", [h], [f"{name}/pooled"], axes=[1], keepdims=1))
+        token_layers.append(add("Unsqueeze", [h, "axis1"], [f"{name}/states"]))
     add("Concat", pooled_layers, ["layers"], axis=1)
+    add("Concat", token_layers, ["states"], axis=1)
     add("Squeeze", [pooled_layers[-1], "axis1"], ["pooled"])
     graph = helper.make_graph(
         nodes,
@@ -86,6 +89,9 @@ def build_graph(tensors: dict[str, np.ndarray], *, fused: bool = True, int8: boo
         [
             helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", width]),
             helper.make_tensor_value_info("layers", TensorProto.FLOAT, ["batch", LAYERS, width]),
+            helper.make_tensor_value_info(
+                "states", TensorProto.FLOAT, ["batch", LAYERS, "tokens", width]
+            ),
         ],
         inits,
     )

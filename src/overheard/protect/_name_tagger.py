@@ -1,0 +1,156 @@
+"""Names the rules miss, from a learned word tagger: a logistic regression over each word's
+all-MiniLM-L6-v2 states (layer 4, the mean of its WordPiece tokens) and its lexicon classes,
+with those of its neighbours and whether the rules took each for a name.
+
+Its words are added to the rules' names (a union), so it can only add redactions: a public figure
+by one name (``what's trump been up to``), a name the lists lack in a weak context. Trained on
+the tuning splits of HWU64 and SLURP (CC BY 4.0; ``benchmarks/redaction_tagger.py`` writes
+``data/name_tagger.npz``); method, figures and attribution in ``docs/models/redaction.md``.
+When the packaged MiniLM weights are not installed, redaction runs on the rules alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib import resources
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+
+from overheard.errors import ConfigError
+from overheard.protect._lexicon import STOP_WORDS, Lexicon, lexicon
+from overheard.protect._name_words import NEVER_NAMES, RELATIONS, TITLES
+from overheard.protect._tokens import Token
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "name_tagger.npz"
+LAYER = 4
+"""MiniLM layer whose token states the tagger reads (tuning split: layer 4 beat 6)."""
+THRESHOLD = 0.7
+"""A word is a name above this probability (tuned on held-apart folds of the tuning split)."""
+MIN_CHARS = 3
+"""A name the tagger starts has at least this many letters (``shell s stock`` is no person)."""
+LEXICON_FEATURES = 13
+"""Lexicon classes of one word, and whether the rules took it for a name (see ``_word_flags``)."""
+
+
+def _word_flags(token: Token, lex: Lexicon, by_rules: bool) -> list[float]:
+    """The lexicon classes of one word, and whether the rules took it for a name."""
+    s = token.stem
+    return [
+        float(x)
+        for x in (
+            s in lex.census_first_names,
+            s in lex.first_names,
+            s in lex.surnames,
+            lex.surnames.get(s, 10**9) <= 500,
+            s in lex.common_words,
+            s in lex.rare_words,
+            s in lex.places,
+            s in STOP_WORDS,
+            not (s in lex.first_names or s in lex.surnames or lex.is_word(s)),
+            token.norm.endswith("'s"),
+            len(s) <= 2,
+            any(c.isdigit() for c in s),
+            by_rules,
+        )
+    ]
+
+
+def features(
+    tokens: list[Token],
+    by_rules: list[bool],
+    states: np.ndarray,
+    offsets: list[tuple[int, int]],
+) -> np.ndarray:
+    """One row per word: its MiniLM state (mean over its WordPiece tokens, zeros for a word past
+    the encoder's length limit), then the lexicon flags of the word, the word before and after."""
+    lex = lexicon()
+    width = states.shape[1]
+    vectors = np.zeros((len(tokens), width), np.float32)
+    pieces = [(k, a, b) for k, (a, b) in enumerate(offsets) if b > a]
+    cursor = 0
+    for w, token in enumerate(tokens):
+        while cursor < len(pieces) and pieces[cursor][2] <= token.start:
+            cursor += 1
+        inside = []
+        k = cursor
+        while k < len(pieces) and pieces[k][1] < token.end:
+            inside.append(pieces[k][0])
+            k += 1
+        if inside:
+            vectors[w] = states[inside].mean(axis=0)
+    flags = np.array(
+        [_word_flags(t, lex, r) for t, r in zip(tokens, by_rules, strict=True)], np.float32
+    ).reshape(len(tokens), LEXICON_FEATURES)
+    pad = np.zeros((1, LEXICON_FEATURES), np.float32)
+    before = np.vstack([pad, flags[:-1]])
+    after = np.vstack([flags[1:], pad])
+    return np.hstack([vectors, flags, before, after])
+
+
+@cache
+def _model() -> tuple[Any, np.ndarray, float] | None:
+    """(encoder, weights, bias), or None when the MiniLM weights or the tagger's are missing."""
+    try:
+        from overheard.speech._minilm import sentence_encoder
+
+        encoder = sentence_encoder()
+    except (ConfigError, ModuleNotFoundError) as exc:
+        log.warning("name tagger off, redaction uses its rules alone: %s", exc)
+        return None
+    raw = resources.files("overheard.protect").joinpath("data", WEIGHTS).read_bytes()
+    with np.load(BytesIO(raw)) as saved:
+        return encoder, saved["coef"].astype(np.float32), float(saved["intercept"].item())
+
+
+def available() -> bool:
+    """True if the tagger runs (its encoder's packaged weights are installed)."""
+    return _model() is not None
+
+
+def probabilities(text: str, tokens: list[Token], by_rules: list[bool]) -> np.ndarray:
+    """Each word's probability of being (part of) a personal name; zeros without the model."""
+    model = _model()
+    if model is None or not tokens:
+        return np.zeros(len(tokens), np.float32)
+    encoder, coef, intercept = model
+    states, offsets = encoder.token_states(text, LAYER)
+    logits = features(tokens, by_rules, states, offsets) @ coef + intercept
+    return np.asarray(1.0 / (1.0 + np.exp(-logits)), np.float32)
+
+
+def tagged_names(
+    text: str, tokens: list[Token], rule_names: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Character spans of runs of words the tagger finds to be names (rules' names included in
+    its input, so mostly words next to or apart from them)."""
+    by_rules = [any(s < t.end and t.start < e for s, e in rule_names) for t in tokens]
+    found: list[tuple[int, int]] = []
+    run: list[int] | None = None
+    for token, p in zip(tokens, probabilities(text, tokens, by_rules), strict=True):
+        placeholder = token.text.startswith("[")
+        if p > THRESHOLD and not placeholder and (run is not None or _may_start(token)):
+            run = [run[0] if run else token.start, token.stem_end]
+            continue
+        if run is not None:
+            found.append((run[0], run[1]))
+            run = None
+    if run is not None:
+        found.append((run[0], run[1]))
+    return found
+
+
+def _may_start(token: Token) -> bool:
+    """A word a name found by the tagger may start with: no initial, function word or title."""
+    s = token.stem
+    return (
+        len(s) >= MIN_CHARS
+        and s not in STOP_WORDS
+        and s not in TITLES
+        and s not in RELATIONS
+        and s not in NEVER_NAMES
+    )
