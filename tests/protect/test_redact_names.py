@@ -249,3 +249,33 @@ def test_world_lists_are_rebuilt_from_faker_without_the_us_baby_name_locales() -
     assert given == sorted(set(given)) and all(n.isascii() and n.islower() for n in given)
     assert {"priya", "arjun", "siobhan"} <= set(given)
     assert "chopra" in world_names(WORLD_SURNAME_ATTRIBUTES)
+
+
+# The learned tagger (overheard.protect._name_tagger): a public figure by one name, with no cue
+# the rules know, is found; commands with no person stay as they are.
+TAGGER_NAMES = [
+    ("what did trump tweet this morning", "what did [NAME] tweet this morning"),
+    ("is trump giving a speech today", "is [NAME] giving a speech today"),
+]
+TAGGER_CLEAN = [
+    "play some jazz in the kitchen",
+    "what is the stock price of apple",
+    "remind me to water the plants",
+    "what does the fox say",
+    "order a pizza from dominos",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TAGGER_NAMES)
+def test_the_tagger_finds_names_the_rules_miss(text: str, expected: str) -> None:
+    from overheard.protect import _name_tagger
+
+    if not _name_tagger.available():
+        pytest.skip("the packaged MiniLM weights are not installed")
+    assert not [s for s in find_pii(text, tagger=False) if s.entity == "NAME"]
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", TAGGER_CLEAN)
+def test_the_tagger_leaves_clean_commands_alone(text: str) -> None:
+    assert redact(text) == text

@@ -94,6 +94,22 @@ def test_onnx_and_numpy_passes_agree(encoder):
     assert np.allclose(encoder.encode(texts, layers), numpy_pass.encode(texts, layers), atol=1e-4)
 
 
+def test_token_states_agree_between_passes_and_pool_to_the_sentence_embedding(encoder):
+    numpy_pass = _minilm.SentenceEncoder(_minilm.model_dir(), runtime="numpy")
+    text = "call Jenny about the party"
+    states, offsets = encoder.token_states(text, 6)
+    assert states.shape == (len(offsets), _minilm.DIMENSIONS)
+    assert [text[a:b].lower() for a, b in offsets if b > a][:2] == ["call", "jenny"]
+    pooled = states.mean(axis=0)
+    assert np.allclose(pooled / np.linalg.norm(pooled), encoder.encode([text])[0], atol=1e-4)
+    for layer in (1, 4):
+        assert np.allclose(
+            encoder.token_states(text, layer)[0], numpy_pass.token_states(text, layer)[0], atol=1e-3
+        )
+    with pytest.raises(ValueError, match="layer"):
+        encoder.token_states(text, 7)
+
+
 def test_fused_and_int8_graphs_agree_with_the_plain_one(encoder):
     if encoder.runtime != "onnx":
         pytest.skip("onnx not installed: only the NumPy pass is available")

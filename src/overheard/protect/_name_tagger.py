@@ -23,6 +23,7 @@ from overheard.errors import ConfigError
 from overheard.protect._lexicon import STOP_WORDS, Lexicon, lexicon
 from overheard.protect._name_words import NEVER_NAMES, RELATIONS, TITLES
 from overheard.protect._tokens import Token
+from overheard.speech._minilm import MAX_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -113,25 +114,41 @@ def available() -> bool:
 
 
 def probabilities(text: str, tokens: list[Token], by_rules: list[bool]) -> np.ndarray:
-    """Each word's probability of being (part of) a personal name; zeros without the model."""
+    """The probability of being (part of) a personal name of each of the first ``len(by_rules)``
+    words (at most ``MAX_TOKENS``): zeros without the model and for words past the encoder's
+    length limit (``MAX_TOKENS`` WordPiece tokens)."""
+    head = tokens[: len(by_rules)]
+    out = np.zeros(len(head), np.float32)
     model = _model()
-    if model is None or not tokens:
-        return np.zeros(len(tokens), np.float32)
+    if model is None or not head:
+        return out
     encoder, coef, intercept = model
-    states, offsets = encoder.token_states(text, LAYER)
-    logits = features(tokens, by_rules, states, offsets) @ coef + intercept
-    return np.asarray(1.0 / (1.0 + np.exp(-logits)), np.float32)
+    # every word is one WordPiece token or more: on a long text the encoder stops before the
+    # end of word MAX_TOKENS, so the rest is never tokenised
+    cut = text if len(tokens) <= MAX_TOKENS else text[: tokens[MAX_TOKENS - 1].end]
+    states, offsets = encoder.token_states(cut, LAYER)
+    read_to = max(b for _, b in offsets)
+    head = [t for t in head if t.start < read_to]
+    if not head:
+        return out
+    logits = features(head, by_rules[: len(head)], states, offsets) @ coef + intercept
+    out[: len(head)] = 1.0 / (1.0 + np.exp(-logits))
+    return out
 
 
 def tagged_names(
     text: str, tokens: list[Token], rule_names: list[tuple[int, int]]
 ) -> list[tuple[int, int]]:
-    """Character spans of runs of words the tagger finds to be names (rules' names included in
-    its input, so mostly words next to or apart from them)."""
-    by_rules = [any(s < t.end and t.start < e for s, e in rule_names) for t in tokens]
+    """Character spans of runs of words the tagger finds to be names, among the words the
+    encoder reads (the first ``MAX_TOKENS`` WordPiece tokens; the rules cover the rest)."""
+    head = tokens[:MAX_TOKENS]
+    if not head:
+        return []
+    near = [(s, e) for s, e in rule_names if s < head[-1].end]
+    by_rules = [any(s < t.end and t.start < e for s, e in near) for t in head]
     found: list[tuple[int, int]] = []
     run: list[int] | None = None
-    for token, p in zip(tokens, probabilities(text, tokens, by_rules), strict=True):
+    for token, p in zip(head, probabilities(text, tokens, by_rules), strict=True):
         placeholder = token.text.startswith("[")
         if p > THRESHOLD and not placeholder and (run is not None or _may_start(token)):
             run = [run[0] if run else token.start, token.stem_end]
