@@ -80,8 +80,9 @@ WARM_UP_TEXT = "call John Smith at 12 Oak Street, Springfield, born 3 May 1990, 
 
 
 def warm_up() -> None:
-    """Load the tables redaction reads once per process (0.1–0.5 s of CPU), so that the first text
-    a web process redacts, a reviewer's, does not wait for them."""
+    """Load the tables redaction reads once per process (0.1–0.5 s of CPU) and the name tagger's
+    encoder (about 2 s), so that the first text a web process redacts, a reviewer's, does not
+    wait for them."""
     redact(WARM_UP_TEXT)
 
 
