@@ -4,6 +4,8 @@ taken from the benchmark sets or from the lexicon."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from overheard.protect.redact import find_pii, redact
@@ -272,10 +274,43 @@ def test_the_tagger_finds_names_the_rules_miss(text: str, expected: str) -> None
 
     if not _name_tagger.available():
         pytest.skip("the packaged MiniLM weights are not installed")
-    assert not [s for s in find_pii(text, tagger=False) if s.entity == "NAME"]
-    assert redact(text) == expected
+    assert not [s for s in find_pii(text) if s.entity == "NAME"]
+    assert redact(text, tagger=True) == expected
 
 
 @pytest.mark.parametrize("text", TAGGER_CLEAN)
 def test_the_tagger_leaves_clean_commands_alone(text: str) -> None:
-    assert redact(text) == text
+    assert redact(text, tagger=True) == text
+
+
+def _hypothesis(text: str) -> str:
+    words = [
+        {"text": w, "start_s": k * 0.3, "end_s": k * 0.3 + 0.25, "confidence": 0.9}
+        for k, w in enumerate(text.split())
+    ]
+    return json.dumps({"text": text, "confidence": 0.9, "model": "test", "words": words})
+
+
+def test_without_the_setting_serving_redacts_by_the_rules_and_loads_no_encoder() -> None:
+    # The tagger costs about 15 ms of CPU a text and 250 MB a process: off unless asked for.
+    from overheard.protect import _name_tagger
+    from overheard.protect.serving import OpenedText
+
+    _name_tagger._model.cache_clear()
+    staff = OpenedText(_hypothesis("what did trump tweet this morning"), ()).redacted()
+    assert staff.hypothesis == "what did trump tweet this morning"
+    assert "trump" in [w.text for w in staff.words]
+    assert redact("is trump giving a speech today") == "is trump giving a speech today"
+    assert _name_tagger._model.cache_info().currsize == 0
+
+
+def test_with_the_setting_serving_redacts_the_tagger_s_names() -> None:
+    from overheard.protect import _name_tagger
+    from overheard.protect.serving import OpenedText
+
+    if not _name_tagger.available():
+        pytest.skip("the packaged MiniLM weights are not installed")
+    raw = _hypothesis("what did trump tweet this morning")
+    staff = OpenedText(raw, (), tagger=True).redacted()
+    assert staff.hypothesis == "what did [NAME] tweet this morning"
+    assert [w.text for w in staff.words] == ["what", "did", "[NAME]", "tweet", "this", "morning"]

@@ -43,10 +43,11 @@ class Span:
     """One of ``ENTITIES``, e.g. ``"NAME"``."""
 
 
-def find_pii(text: str, *, tagger: bool = True) -> list[Span]:
+def find_pii(text: str, *, tagger: bool = False) -> list[Span]:
     """Non-overlapping PII spans in text order (runs in time linear in the text length).
 
-    ``tagger=False``: names from the rules alone, without the learned tagger's additions."""
+    ``tagger=True``: the learned tagger's names are added to the rules' (setting
+    ``redaction_name_tagger``; it loads the MiniLM encoder, about 15 ms of CPU a text)."""
     tokens = tokenize(text)
     found = [
         *find_written_emails(tokens),
@@ -79,28 +80,30 @@ WARM_UP_TEXT = "call John Smith at 12 Oak Street, Springfield, born 3 May 1990, 
 """A text that makes redaction load every table it reads (names, places, street types, dates)."""
 
 
-def warm_up() -> None:
-    """Load the tables redaction reads once per process (0.1–0.5 s of CPU) and the name tagger's
-    encoder (about 2 s), so that the first text a web process redacts, a reviewer's, does not
-    wait for them."""
-    redact(WARM_UP_TEXT)
+def warm_up(*, tagger: bool = False) -> None:
+    """Load the tables redaction reads once per process (0.1–0.5 s of CPU), and with ``tagger`` the
+    name tagger's encoder (about 2 s), so that the first text a web process redacts, a reviewer's,
+    does not wait for them."""
+    redact(WARM_UP_TEXT, tagger=tagger)
 
 
-def redact(text: str) -> str:
-    """The text with every PII span replaced by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``."""
+def redact(text: str, *, tagger: bool = False) -> str:
+    """The text with every PII span replaced by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``.
+
+    ``tagger``: as for :func:`find_pii`."""
     for _ in range(MAX_PASSES):
-        redacted = _redact_once(text)
+        redacted = _redact_once(text, tagger)
         if redacted == text:
             break
         text = redacted
     return text
 
 
-def _redact_once(text: str) -> str:
+def _redact_once(text: str, tagger: bool) -> str:
     """One replacement pass over the spans ``find_pii`` reports."""
     pieces: list[str] = []
     cursor = 0
-    for span in find_pii(text):
+    for span in find_pii(text, tagger=tagger):
         pieces += [text[cursor : span.start], f"[{span.entity}]"]
         cursor = span.end
     pieces.append(text[cursor:])

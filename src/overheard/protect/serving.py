@@ -490,11 +490,17 @@ class OpenedText:
     """The sealed hypothesis as opened (JSON with ``text``), or None."""
     earlier: tuple[str, ...] = field(repr=False)
     """Earlier annotations' transcripts, already redacted."""
+    tagger: bool = False
+    """Whether redaction adds the learned name tagger's names (setting ``redaction_name_tagger``)."""
 
     def redacted(self) -> StaffText:
         """The staff-facing texts (PII redaction runs here, outside any transaction)."""
-        raw = self.raw
-        return StaffText(redact(hypothesis_text(raw)), self.earlier, staff_words(raw))
+        raw, tagger = self.raw, self.tagger
+        return StaffText(
+            redact(hypothesis_text(raw), tagger=tagger),
+            self.earlier,
+            staff_words(raw, tagger=tagger),
+        )
 
 
 def open_text_in(
@@ -505,8 +511,9 @@ def open_text_in(
     target = grant.resolve(session, now)
     rec, actor = target.recording, grant.staff
     raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE)
+    tagger = platform.settings.redaction_name_tagger
     earlier = tuple(
-        redact(text)
+        redact(text, tagger=tagger)
         for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
         if text is not None
     )
@@ -521,7 +528,7 @@ def open_text_in(
         now=now,
         flush=False,
     )
-    return OpenedText(raw, earlier), target
+    return OpenedText(raw, earlier, tagger), target
 
 
 def hypothesis_text(raw: str | None) -> str:

@@ -36,8 +36,9 @@ class StaffWord:
         return self.confidence < LOW_CONFIDENCE_BELOW
 
 
-def staff_words(raw: str | None) -> tuple[StaffWord, ...]:
-    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted.
+def staff_words(raw: str | None, *, tagger: bool = False) -> tuple[StaffWord, ...]:
+    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted (``tagger``: as
+    for :func:`~overheard.protect.redact.find_pii`).
 
     Redaction repeats as :func:`~overheard.protect.redact.redact` does: a pass over the words as
     shown so far (runs already redacted read ``[ENTITY]``), until no span covers a word still shown,
@@ -52,7 +53,7 @@ def staff_words(raw: str | None) -> tuple[StaffWord, ...]:
     ]
     for _ in range(MAX_PASSES):
         text, offsets = _joined(w.text for w in out)
-        spans = find_pii(text)
+        spans = find_pii(text, tagger=tagger)
         if not any(
             not w.redacted and _covering(spans, start, end) is not None
             for w, (start, end) in zip(out, offsets, strict=True)
