@@ -6,7 +6,6 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -172,8 +171,7 @@ def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Before the first request: a reviewer's first text would otherwise load these, and several
         # first requests at once held up everything else in the process (event loop included).
-        tagger = platform.settings.redaction_name_tagger
-        await run_in_threadpool(partial(redact.warm_up, tagger=tagger))
+        await run_in_threadpool(redact.warm_up)
         if run_workers:
             from .tasks import housekeeping, register_all
 

@@ -291,26 +291,44 @@ def _hypothesis(text: str) -> str:
     return json.dumps({"text": text, "confidence": 0.9, "model": "test", "words": words})
 
 
-def test_without_the_setting_serving_redacts_by_the_rules_and_loads_no_encoder() -> None:
-    # The tagger costs about 15 ms of CPU a text and 250 MB a process: off unless asked for.
+def test_serving_adds_the_stored_names_and_loads_no_encoder() -> None:
+    # The tagger costs about 15 ms of CPU a text and 250 MB a process: the pipeline runs it once
+    # and stores its names with the hypothesis; serving reads them.
     from overheard.protect import _name_tagger
     from overheard.protect.serving import OpenedText
 
+    text = "what did trump tweet this morning"
+    stored = json.loads(_hypothesis(text)) | {"names": [[9, 14]]}
     _name_tagger._model.cache_clear()
-    staff = OpenedText(_hypothesis("what did trump tweet this morning"), ()).redacted()
-    assert staff.hypothesis == "what did trump tweet this morning"
-    assert "trump" in [w.text for w in staff.words]
-    assert redact("is trump giving a speech today") == "is trump giving a speech today"
+    staff = OpenedText(json.dumps(stored), ()).redacted()
+    assert staff.hypothesis == "what did [NAME] tweet this morning"
+    assert [w.text for w in staff.words] == ["what", "did", "[NAME]", "tweet", "this", "morning"]
+    old = OpenedText(_hypothesis(text), ()).redacted()  # sealed before names were stored
+    assert old.hypothesis == text and [w.text for w in old.words] == text.split()
     assert _name_tagger._model.cache_info().currsize == 0
 
 
-def test_with_the_setting_serving_redacts_the_tagger_s_names() -> None:
-    from overheard.protect import _name_tagger
+@pytest.mark.parametrize("stored", [[[9, 99]], [[-1, 3]], [[5, 5]], [["a", 3]], [9, 14], "x"])
+def test_stored_names_that_do_not_fit_the_text_are_ignored(stored: object) -> None:
     from overheard.protect.serving import OpenedText
+
+    text = "what did trump tweet this morning"
+    raw = json.dumps(json.loads(_hypothesis(text)) | {"names": stored})
+    assert OpenedText(raw, ()).redacted().hypothesis == text
+
+
+@pytest.mark.parametrize(("text", "expected"), TAGGER_NAMES)
+def test_the_stored_names_redact_as_the_tagger_does(text: str, expected: str) -> None:
+    from overheard.protect import _name_tagger
+    from overheard.protect.redact import tagged_name_spans
+    from overheard.protect.serving import OpenedText
+    from overheard.protect.timeline import with_tagged_names
 
     if not _name_tagger.available():
         pytest.skip("the packaged MiniLM weights are not installed")
-    raw = _hypothesis("what did trump tweet this morning")
-    staff = OpenedText(raw, (), tagger=True).redacted()
-    assert staff.hypothesis == "what did [NAME] tweet this morning"
-    assert [w.text for w in staff.words] == ["what", "did", "[NAME]", "tweet", "this", "morning"]
+    assert redact(text, names=tagged_name_spans(text)) == expected
+    body = with_tagged_names(json.loads(_hypothesis(text)))
+    assert "word_names" not in body  # the words joined read as the text
+    staff = OpenedText(json.dumps(body), ()).redacted()
+    assert staff.hypothesis == expected
+    assert " ".join(w.text for w in staff.words) == expected

@@ -235,3 +235,41 @@ def test_long_speech_with_a_deletion_phrase_deletes_nothing(platform, device, sp
         assert s.scalar(select(func.count()).select_from(DeletionReceipt)) == 0
         actions = set(s.scalars(select(audit.AuditEvent.action)))
     assert "voice_delete.scheduled" not in actions
+
+
+@pytest.mark.parametrize("tag_names", [True, False])
+def test_the_pipeline_stores_the_tagger_s_names_and_serving_redacts_them_without_an_encoder(
+    platform, device, speak, tag_names
+):
+    # A public figure by one name, which the rules miss: the job worker's tagger finds it once, the
+    # sealed hypothesis keeps its span, and serving redacts it with no encoder loaded.
+    from overheard.protect import _name_tagger
+    from overheard.protect.redact import redact
+    from overheard.protect.serving import OpenedText
+    from overheard.speech import _minilm
+
+    if not _name_tagger.available():
+        pytest.skip("the packaged MiniLM weights are not installed")
+    update = {"redaction_name_tagger": tag_names}
+    platform.settings = platform.settings.model_copy(update=update)
+    rid = upload(platform, device, speak("Alexa, what did trump tweet this morning", "en-gb"))
+    run_jobs(platform)
+    rec = recording(platform, rid)
+    assert rec.status == Status.TRANSCRIBED, rec.status_reason
+    with platform.sessions() as s:
+        raw = platform.gate.open_text(s, rec, "hypothesis", actor="t", purpose="t")
+    hyp = json.loads(raw)
+    assert "trump" in hyp["text"].lower()
+    assert "trump" in redact(hyp["text"]).lower()  # the rules alone miss it
+    _name_tagger._model.cache_clear()
+    _minilm.sentence_encoder.cache_clear()
+    staff = OpenedText(raw, ()).redacted()
+    assert _name_tagger._model.cache_info().currsize == 0
+    assert _minilm.sentence_encoder.cache_info().currsize == 0
+    shown = [w.text.lower() for w in staff.words]
+    if tag_names:
+        assert "trump" not in staff.hypothesis.lower() and "[NAME]" in staff.hypothesis
+        assert "[name]" in shown and not any("trump" in w for w in shown)
+    else:  # a hypothesis sealed without names: the rules alone
+        assert "names" not in hyp
+        assert "trump" in staff.hypothesis.lower()

@@ -9,7 +9,7 @@ Method, lexicon sources and measured accuracy: ``docs/models/redaction.md``.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from overheard.protect._dates import find_dates_of_birth
@@ -24,7 +24,7 @@ from overheard.protect._recognizers import (
     find_spoken_emails,
     find_written_emails,
 )
-from overheard.protect._tokens import tokenize
+from overheard.protect._tokens import Token, tokenize
 
 ENTITIES = ("NAME", "PHONE", "EMAIL", "ADDRESS", "POSTCODE", "CARD", "ACCOUNT", "IBAN", "DOB")
 MAX_PASSES = 8
@@ -43,12 +43,40 @@ class Span:
     """One of ``ENTITIES``, e.g. ``"NAME"``."""
 
 
-def find_pii(text: str, *, tagger: bool = False) -> list[Span]:
+def find_pii(
+    text: str, *, tagger: bool = False, names: Sequence[tuple[int, int]] = ()
+) -> list[Span]:
     """Non-overlapping PII spans in text order (runs in time linear in the text length).
 
-    ``tagger=True``: the learned tagger's names are added to the rules' (setting
-    ``redaction_name_tagger``; it loads the MiniLM encoder, about 15 ms of CPU a text)."""
+    ``tagger=True``: the learned tagger's names are added to the rules' (it loads the MiniLM
+    encoder, about 15 ms of CPU a text). ``names``: the tagger's names found earlier, as
+    :func:`tagged_name_spans` gave them for this very text (the pipeline stores them with the
+    hypothesis, so that serving needs no encoder); spans outside the text are ignored."""
     tokens = tokenize(text)
+    found, rule_names, taken = _by_rules(text, tokens)
+    starts = [t.start for t in tokens]
+    added = [*(tagged_names(text, tokens, rule_names) if tagger else []), *names]
+    rule_names += (
+        (start, end)
+        for start, end in added
+        if 0 <= start < end <= len(text)
+        and not any(k in taken for k in _tokens_in(starts, start, end))
+    )
+    found += ((start, end, "NAME") for start, end in rule_names)
+    return merge(Span(start, end, entity) for start, end, entity in found)
+
+
+def tagged_name_spans(text: str) -> list[tuple[int, int]]:
+    """The learned tagger's names in ``text`` (character spans, before the rules' PII is taken
+    out): what ``find_pii(text, names=...)`` adds later as ``find_pii(text, tagger=True)`` would."""
+    tokens = tokenize(text)
+    return tagged_names(text, tokens, _by_rules(text, tokens)[1])
+
+
+def _by_rules(
+    text: str, tokens: list[Token]
+) -> tuple[list[Found], list[tuple[int, int]], set[int]]:
+    """The rules' PII other than names, their names, and the tokens the former cover."""
     found = [
         *find_written_emails(tokens),
         *find_spoken_emails(tokens),
@@ -67,43 +95,39 @@ def find_pii(text: str, *, tagger: bool = False) -> list[Span]:
         for start, end in [*find_names(text, tokens), *names_before_emails(tokens, emails)]
         if not any(k in taken for k in _tokens_in(starts, start, end))
     ]
-    names += (
-        (start, end)
-        for start, end in (tagged_names(text, tokens, names) if tagger else [])
-        if not any(k in taken for k in _tokens_in(starts, start, end))
-    )
-    found += ((start, end, "NAME") for start, end in names)
-    return merge(Span(start, end, entity) for start, end, entity in found)
+    return found, names, taken
 
 
 WARM_UP_TEXT = "call John Smith at 12 Oak Street, Springfield, born 3 May 1990, on 555 0100"
 """A text that makes redaction load every table it reads (names, places, street types, dates)."""
 
 
-def warm_up(*, tagger: bool = False) -> None:
-    """Load the tables redaction reads once per process (0.1–0.5 s of CPU), and with ``tagger`` the
-    name tagger's encoder (about 2 s), so that the first text a web process redacts, a reviewer's,
-    does not wait for them."""
-    redact(WARM_UP_TEXT, tagger=tagger)
+def warm_up() -> None:
+    """Load the tables redaction reads once per process (0.1–0.5 s of CPU), so that the first text
+    a web process redacts, a reviewer's, does not wait for them. Serving never runs the name tagger
+    (the pipeline stores its names with the hypothesis), so no encoder is loaded."""
+    redact(WARM_UP_TEXT)
 
 
-def redact(text: str, *, tagger: bool = False) -> str:
+def redact(text: str, *, tagger: bool = False, names: Sequence[tuple[int, int]] = ()) -> str:
     """The text with every PII span replaced by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``.
 
-    ``tagger``: as for :func:`find_pii`."""
+    ``tagger`` and ``names``: as for :func:`find_pii` (``names`` in the first pass, the only one
+    whose text they were found in)."""
     for _ in range(MAX_PASSES):
-        redacted = _redact_once(text, tagger)
+        redacted = _redact_once(text, tagger, names)
+        names = ()
         if redacted == text:
             break
         text = redacted
     return text
 
 
-def _redact_once(text: str, tagger: bool) -> str:
+def _redact_once(text: str, tagger: bool, names: Sequence[tuple[int, int]] = ()) -> str:
     """One replacement pass over the spans ``find_pii`` reports."""
     pieces: list[str] = []
     cursor = 0
-    for span in find_pii(text, tagger=tagger):
+    for span in find_pii(text, tagger=tagger, names=names):
         pieces += [text[cursor : span.start], f"[{span.entity}]"]
         cursor = span.end
     pieces.append(text[cursor:])

@@ -46,7 +46,7 @@ from . import _cache, _marking, focus, rendition
 from ._tables import DisguisedClip, Watermark
 from .disguise import SAMPLE_RATE_HZ
 from .redact import redact
-from .timeline import StaffWord, staff_words
+from .timeline import StaffWord, hypothesis_names, staff_words
 from .watermark import PAYLOAD_BITS, embed
 
 SERVE_PURPOSE = "review.serve"
@@ -490,17 +490,13 @@ class OpenedText:
     """The sealed hypothesis as opened (JSON with ``text``), or None."""
     earlier: tuple[str, ...] = field(repr=False)
     """Earlier annotations' transcripts, already redacted."""
-    tagger: bool = False
-    """Whether redaction adds the learned name tagger's names (setting ``redaction_name_tagger``)."""
 
     def redacted(self) -> StaffText:
-        """The staff-facing texts (PII redaction runs here, outside any transaction)."""
-        raw, tagger = self.raw, self.tagger
-        return StaffText(
-            redact(hypothesis_text(raw), tagger=tagger),
-            self.earlier,
-            staff_words(raw, tagger=tagger),
-        )
+        """The staff-facing texts (PII redaction runs here, outside any transaction): the rules'
+        PII and the names the pipeline's tagger stored with the hypothesis; no encoder runs."""
+        raw = self.raw
+        text = redact(hypothesis_text(raw), names=hypothesis_names(raw))
+        return StaffText(text, self.earlier, staff_words(raw))
 
 
 def open_text_in(
@@ -511,9 +507,8 @@ def open_text_in(
     target = grant.resolve(session, now)
     rec, actor = target.recording, grant.staff
     raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE)
-    tagger = platform.settings.redaction_name_tagger
-    earlier = tuple(
-        redact(text, tagger=tagger)
+    earlier = tuple(  # typed by reviewers: the rules alone, no tagger ran on them
+        redact(text)
         for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
         if text is not None
     )
@@ -528,7 +523,7 @@ def open_text_in(
         now=now,
         flush=False,
     )
-    return OpenedText(raw, earlier, tagger), target
+    return OpenedText(raw, earlier), target
 
 
 def hypothesis_text(raw: str | None) -> str:

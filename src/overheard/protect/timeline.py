@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .redact import MAX_PASSES, Span, find_pii
+from .redact import MAX_PASSES, Span, find_pii, tagged_name_spans
 
 LOW_CONFIDENCE_BELOW = 0.5
 """Words the recogniser was less sure of than this are marked for the reviewer."""
@@ -36,24 +36,27 @@ class StaffWord:
         return self.confidence < LOW_CONFIDENCE_BELOW
 
 
-def staff_words(raw: str | None, *, tagger: bool = False) -> tuple[StaffWord, ...]:
-    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted (``tagger``: as
-    for :func:`~overheard.protect.redact.find_pii`).
+def staff_words(raw: str | None) -> tuple[StaffWord, ...]:
+    """The timed words of a sealed hypothesis (JSON with ``words``), PII redacted: the rules' PII
+    and the names the pipeline's tagger stored with it (see :func:`with_tagged_names`).
 
     Redaction repeats as :func:`~overheard.protect.redact.redact` does: a pass over the words as
     shown so far (runs already redacted read ``[ENTITY]``), until no span covers a word still shown,
     so the timeline hides every word the redacted hypothesis hides.
     """
-    words = _words(raw)
+    body = _body(raw)
+    words = _words(body)
     if not words:
         return ()
+    names = _stored_names(body, "names" if _words_text(body) == body.get("text") else "word_names")
     out = [
         StaffWord(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w["confidence"]))
         for w in words
     ]
     for _ in range(MAX_PASSES):
         text, offsets = _joined(w.text for w in out)
-        spans = find_pii(text, tagger=tagger)
+        spans = find_pii(text, names=names)
+        names = []  # found in the words as stored, before any pass redacted some
         if not any(
             not w.redacted and _covering(spans, start, end) is not None
             for w, (start, end) in zip(out, offsets, strict=True)
@@ -83,15 +86,53 @@ def _redacted_once(
     return out
 
 
-def _words(raw: str | None) -> list[dict[str, Any]]:
+def hypothesis_names(raw: str | None) -> list[tuple[int, int]]:
+    """The tagger's names stored with a sealed hypothesis: character spans of its ``text``
+    (none in a hypothesis sealed without them, which the rules alone redact)."""
+    return _stored_names(_body(raw), "names")
+
+
+def with_tagged_names(body: dict[str, Any]) -> dict[str, Any]:
+    """A hypothesis (``text`` and ``words``) with the learned name tagger's names, found once when
+    it is sealed so that serving it needs no encoder: ``names``, spans of ``text``, and, only when
+    the words joined by spaces read otherwise, ``word_names``, spans of that joined text."""
+    text = str(body.get("text") or "")
+    out = {**body, "names": [list(span) for span in tagged_name_spans(text)]}
+    joined = _words_text(body)
+    if joined and joined != text:
+        out["word_names"] = [list(span) for span in tagged_name_spans(joined)]
+    return out
+
+
+def _body(raw: str | None) -> dict[str, Any]:
     try:
         body = json.loads(raw or "")
     except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _stored_names(body: dict[str, Any], key: str) -> list[tuple[int, int]]:
+    spans = body.get(key)
+    if not isinstance(spans, list):
         return []
-    words = body.get("words") if isinstance(body, dict) else None
+    return [
+        (int(span[0]), int(span[1]))
+        for span in spans
+        if isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
+    ]
+
+
+def _words(body: dict[str, Any]) -> list[dict[str, Any]]:
+    words = body.get("words")
     if not isinstance(words, list):
         return []
     return [w for w in words if isinstance(w, dict) and str(w.get("text", "")).strip()]
+
+
+def _words_text(body: dict[str, Any]) -> str:
+    """The words shown on the timeline joined as :func:`staff_words` reads them."""
+    return _joined(str(w["text"]) for w in _words(body))[0]
 
 
 def _joined(texts: Any) -> tuple[str, list[tuple[int, int]]]:

@@ -28,6 +28,7 @@ from ..db import transaction, utcnow
 from ..errors import ConfigError
 from ..learn.active import active_specs
 from ..platform import Platform
+from ..protect.timeline import with_tagged_names
 from ..purges import Target
 from ..recordings import voice_delete
 from ..recordings.ingest import PROCESS_JOB
@@ -449,6 +450,9 @@ def _store_locked(
     when: datetime,
     written: list[str],
 ) -> None:
+    tag_names = platform.settings.redaction_name_tagger  # before the row lock: about 9 ms of CPU
+    said = outcome.transcript
+    hypothesis = None if said is None else _transcript_json(said, tag_names=tag_names)
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id, with_for_update={"key_share": True})
         if rec is None:
@@ -464,11 +468,9 @@ def _store_locked(
             purge = bool(schedule_audio_purge(session, rec, reason=ACCIDENTAL_PURGE, now=when))
         elif _trimmed(outcome):
             written.append(_keep_request_only(platform, session, rec, pcm, outcome, when))
-        if outcome.transcript is not None and outcome.interpretation is not None:
-            rec.asr_confidence = outcome.transcript.confidence
-            platform.gate.seal_text(
-                session, rec, "hypothesis", _transcript_json(outcome.transcript)
-            )
+        if hypothesis is not None and said is not None and outcome.interpretation is not None:
+            rec.asr_confidence = said.confidence
+            platform.gate.seal_text(session, rec, "hypothesis", hypothesis)
             platform.gate.seal_text(
                 session, rec, "intent", json.dumps(asdict(outcome.interpretation))
             )
@@ -552,15 +554,16 @@ def _keep_request_only(
     return rec.audio_blob
 
 
-def _transcript_json(transcript: Transcript) -> str:
-    return json.dumps(
-        {
-            "text": transcript.text,
-            "confidence": transcript.confidence,
-            "model": transcript.model,
-            "words": [asdict(w) for w in transcript.words],
-        }
-    )
+def _transcript_json(transcript: Transcript, *, tag_names: bool = False) -> str:
+    """The sealed hypothesis; ``tag_names`` (setting ``redaction_name_tagger``): with the learned
+    name tagger's names, which redaction adds to its rules' when staff are served the text."""
+    body: dict[str, object] = {
+        "text": transcript.text,
+        "confidence": transcript.confidence,
+        "model": transcript.model,
+        "words": [asdict(w) for w in transcript.words],
+    }
+    return json.dumps(with_tagged_names(body) if tag_names else body)
 
 
 def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcome) -> None:
