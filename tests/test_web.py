@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+import overheard
 from overheard.web import create_app
 
 
@@ -71,3 +76,19 @@ def test_the_redaction_tables_are_loaded_before_the_first_request(platform, tagg
     with TestClient(app, base_url="https://testserver"):
         assert _lexicon.lexicon.cache_info().currsize == 1
         assert _name_tagger._model.cache_info().currsize == 0
+
+
+def test_a_web_process_imports_no_encoder(tmp_path):
+    # Redaction at serve time reads the names the pipeline stored: the tagger's module, the
+    # encoder's and SciPy stay out of a web process (about 20 MB).
+    code = (
+        "import sys\nimport overheard.web\nfrom overheard.protect import redact\n"
+        "redact.warm_up()\nprint(sorted(m for m in sys.modules if m.startswith(("
+        "'overheard.speech._minilm', 'overheard.protect._name_tagger', 'scipy'))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(overheard.__file__).parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

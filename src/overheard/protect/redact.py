@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from overheard.protect._dates import find_dates_of_birth
-from overheard.protect._name_tagger import tagged_names
 from overheard.protect._names import find_names, names_before_emails
 from overheard.protect._places import find_addresses, find_postcodes
 from overheard.protect._recognizers import (
@@ -55,7 +54,7 @@ def find_pii(
     tokens = tokenize(text)
     found, rule_names, taken = _by_rules(text, tokens)
     starts = [t.start for t in tokens]
-    added = [*(tagged_names(text, tokens, rule_names) if tagger else []), *names]
+    added = [*(_tagged_names(text, tokens, rule_names) if tagger else []), *names]
     rule_names += (
         (start, end)
         for start, end in added
@@ -70,7 +69,17 @@ def tagged_name_spans(text: str) -> list[tuple[int, int]]:
     """The learned tagger's names in ``text`` (character spans, before the rules' PII is taken
     out): what ``find_pii(text, names=...)`` adds later as ``find_pii(text, tagger=True)`` would."""
     tokens = tokenize(text)
-    return tagged_names(text, tokens, _by_rules(text, tokens)[1])
+    return _tagged_names(text, tokens, _by_rules(text, tokens)[1])
+
+
+def _tagged_names(
+    text: str, tokens: list[Token], rule_names: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    # Imported here: the tagger's module imports the encoder's (and SciPy), which a web process,
+    # redacting by the rules and stored names only, never needs (about 20 MB).
+    from overheard.protect._name_tagger import tagged_names
+
+    return tagged_names(text, tokens, rule_names)
 
 
 def _by_rules(
