@@ -7,6 +7,8 @@ by one name (``what's trump been up to``), a name the lists lack in a weak conte
 the tuning splits of HWU64 and SLURP (CC BY 4.0; ``benchmarks/redaction_tagger.py`` writes
 ``data/name_tagger.npz``); method, figures and attribution in ``docs/models/redaction.md``.
 When the packaged MiniLM weights are not installed, redaction runs on the rules alone.
+It runs in the pipeline, which seals the names it finds with the hypothesis (setting
+``redaction_name_tagger``); serving reads those and never loads the encoder.
 """
 
 from __future__ import annotations
