@@ -94,23 +94,25 @@ def test_failed_jobs_are_listed_and_retried(platform, make_household, speech_fil
         assert s.get(Recording, rec.id).status == Status.FAILED
 
 
-@pytest.mark.parametrize(
-    ("text", "status"),
-    [
-        # espeak-ng's "alexa" before "turn" is heard as "so" by Whisper base on some installs;
-        # before "what" it is heard as the word (the recogniser is not what is tested here)
-        ("Alexa, what is the weather", Status.TRANSCRIBED),
-        ("what is the weather please", Status.ACCIDENTAL),
-    ],
-)
-def test_keyword_verifier_needs_the_word_in_the_transcript(text: str, status: Status):
+WAKE_THEN_REQUEST = ("Alexa, what is the weather", "Alexa, what is the weather today",
+                     "Alexa, set a timer for ten minutes")  # fmt: skip
+"""espeak-ng's "alexa" is heard as the word by Whisper base before some requests and as "so" or
+nothing before others, and which ones moves with the CPU's int8 kernels (the recogniser is not
+what is tested here)."""
+
+
+def test_keyword_verifier_needs_the_word_in_the_transcript():
     if not espeak_available():
         pytest.skip("espeak-ng is not installed")
     stack = pipeline.stack_from_settings(
         Settings(wake_verifier="keyword", wake_keywords="alexa,lexa")
     )
-    outcome = pipeline.analyse(stack, synthesise(text, "en-gb"))
-    assert outcome.status == status, outcome.summary()
+    heard = [pipeline.analyse(stack, synthesise(text, "en-gb")) for text in WAKE_THEN_REQUEST]
+    assert Status.TRANSCRIBED in {o.status for o in heard}, [o.summary() for o in heard]
+    assert {o.status for o in heard} <= {Status.TRANSCRIBED, Status.ACCIDENTAL}
+    assert all("alexa" not in (o.transcript.text if o.transcript else "").casefold() for o in heard)
+    without = pipeline.analyse(stack, synthesise("what is the weather please", "en-gb"))
+    assert without.status == Status.ACCIDENTAL, without.summary()
 
 
 def test_public_url_given_once_is_used_by_every_printed_link(platform):

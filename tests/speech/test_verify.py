@@ -252,19 +252,33 @@ def test_whisper_keeps_only_the_swaps_within_the_margin(whisper_stack):
     assert whisper_stack.asr.likely_readings(pcm, heard, texts, 0.0) in ([], kept)
 
 
+GARBLED_FIRST = (("please delete everything from today", "en+f3"), ("erase everything i said today", "en-us"))
+"""Requests Whisper base first hears past any deletion ("please believe in anything from today",
+"race everything i said today"); which of them it garbles moves with the CPU's int8 kernels."""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("text", "deletes"),
-    # a tuning phrasing that Whisper base first hears as "please believe in anything from today"
-    [("please delete everything from today", True), ("what's the weather like in paris", False)],
-)
-def test_the_pipeline_asks_about_what_the_second_listen_finds(whisper_stack, text, deletes):
+def test_the_pipeline_asks_about_what_the_second_listen_finds(whisper_stack):
     from overheard.speech.pipeline import understand
 
-    outcome = understand(whisper_stack, spoken(text, "en+f3"))
-    assert outcome.verdict is not None
-    assert (outcome.verdict.command is not None) is deletes
-    if deletes:
-        first = understand(whisper_stack, spoken(text, "en+f3"), listen_again=False)
-        assert first.verdict is not None and first.verdict.command is None  # refused alone
-        assert outcome.verdict.confirm and outcome.question() is not None
+    recovered = []
+    for text, voice in GARBLED_FIRST:
+        pcm = spoken(text, voice)
+        first = understand(whisper_stack, pcm, listen_again=False)
+        assert first.verdict is not None
+        if first.verdict.command is not None:
+            continue  # heard right the first time here: nothing for the second listen to find
+        outcome = understand(whisper_stack, pcm)
+        assert outcome.verdict is not None
+        if outcome.verdict.command is not None:
+            assert outcome.verdict.confirm and outcome.question() is not None  # asked, not done
+            recovered.append(text)
+    assert recovered, "the second listen found none of the garbled deletions"
+
+
+@pytest.mark.slow
+def test_the_second_listen_finds_no_deletion_in_an_ordinary_request(whisper_stack):
+    from overheard.speech.pipeline import understand
+
+    outcome = understand(whisper_stack, spoken("what's the weather like in paris", "en+f3"))
+    assert outcome.verdict is not None and outcome.verdict.command is None
