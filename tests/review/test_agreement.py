@@ -17,6 +17,7 @@ from overheard.review.agreement import (
 from overheard.review.annotations import submit
 from overheard.review.content import AnnotationInput, annotation_kind, open_answer
 from overheard.review.models import Agreement, Annotation, ReviewTask
+from overheard.review.policy import Flag
 from overheard.review.queue import claim
 
 from .conftest import T0, later
@@ -142,6 +143,13 @@ def test_intent_disagreement_alone_needs_a_lead_who_can_correct(
     with platform.sessions() as s:
         (item,) = adjudication_queue(s)
     assert (item.wer, item.intent_agree) == (0.0, False)
+    for empty in ("", "   "):
+        with pytest.raises(BadRequest) as refused, transaction(platform.sessions) as s:
+            blank = AnnotationInput(empty.strip(), "play_music")
+            adjudicate(s, platform.gate, item.agreement_id, "R-lead", corrected=blank, now=later(4))
+        assert refused.value.code == "empty_correction"
+    with platform.sessions() as s:
+        assert [i.agreement_id for i in adjudication_queue(s)] == [item.agreement_id]
     corrected = AnnotationInput(text, "play_music")
     with transaction(platform.sessions) as s:
         final = adjudicate(
@@ -153,6 +161,24 @@ def test_intent_disagreement_alone_needs_a_lead_who_can_correct(
         opened = open_answer(s, platform.gate, rec, annotation_kind(final), actor="t", purpose="t")
     assert (row.kind, row.annotator) == ("adjudication", "R-lead")
     assert opened.intent == "play_music"
+
+
+def test_an_empty_correction_stands_when_a_flag_says_why(platform, make_tasks, double_policy, rng):
+    make_tasks(1, double_share=1.0)
+    _pass(platform, "R-0001", AnnotationInput("turn it up", "volume"), double_policy, rng, T0)
+    _pass(
+        platform, "R-0002", AnnotationInput("turn it off", "lights"), double_policy, rng, later(1)
+    )
+    with platform.sessions() as s:
+        (item,) = adjudication_queue(s)
+    corrected = AnnotationInput("", None, frozenset({Flag.UNINTELLIGIBLE}))
+    with transaction(platform.sessions) as s:
+        final = adjudicate(
+            s, platform.gate, item.agreement_id, "R-lead", corrected=corrected, now=later(5)
+        )
+    with platform.sessions() as s:
+        assert s.get(Annotation, final).kind == "adjudication"
+        assert adjudication_queue(s) == []
 
 
 def test_small_wer_within_threshold_agrees(platform, make_tasks, double_policy, rng):

@@ -136,6 +136,11 @@ def adjudicate(
         final = chosen_annotation_id
     else:
         assert corrected is not None
+        if not corrected.transcript and not corrected.flags:
+            raise BadRequest(
+                "a correction needs the words heard, or a flag saying why there are none",
+                code="empty_correction",
+            )
         final = _add_correction(session, gate, item, lead, corrected, now)
     item.state, item.resolved_by, item.resolved_at = "resolved", lead, now
     item.resolved_annotation_id = final
