@@ -44,6 +44,8 @@ MATRIX = [
     ("POST", "/review/lead/reviewed/{annotation_id}/gold", {"lead"}),
     ("GET", "/review/lead/models", OVERSEERS),
     ("POST", "/review/lead/models/{version_id}/approve", {"lead"}),
+    ("GET", "/review/lead/intents", OVERSEERS),
+    ("POST", "/review/lead/intents", {"lead"}),
 ]
 IDENTITIES = ["anonymous", "half_signed_in", *[r.value for r in Role]]
 PARAM_RE = re.compile(r"\{[^}]+\}")

@@ -69,7 +69,7 @@ FlagsField = Annotated[list[str] | None, Form()]
 
 def install(app: FastAPI, platform: Platform) -> None:
     """Give ``app`` the workbench, its API and the lead pages."""
-    from . import api, lead, models
+    from . import api, intents, lead, models
 
     app.state.workbench_audio = AudioUrls(platform.secrets)
     app.state.workbench_events_stream_s = EVENTS_STREAM_S
@@ -77,6 +77,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     app.include_router(router)
     app.include_router(lead.router)
     app.include_router(models.router)
+    app.include_router(intents.router)
 
 
 def shift_since(request: Request) -> datetime:
