@@ -29,6 +29,8 @@ Customer = Annotated[CustomerPrincipal, Depends(require_customer())]
 TextField = Annotated[str, Form()]
 CONFIRM_PHRASE = "delete everything"
 """What the owner types to confirm deleting everything."""
+RECENT_RECEIPTS = 10
+"""Deletion receipts the dashboard lists; the rest are a link away (/me/receipts)."""
 PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
 """The account pages' policy, plus playback of the owner's own audio from this site."""
 RETENTION_LABELS = {
@@ -70,6 +72,7 @@ def dashboard(
     views, total = service.list_recordings(plat, me.household_id, actor, page=page)
     with plat.sessions() as session:
         home = service.household(session, me.household_id)
+    receipts, receipts_total = service.receipts(plat, me.household_id, size=RECENT_RECEIPTS)
     context = {
         "me": me,
         "notice": NOTICES.get(saved),
@@ -81,7 +84,8 @@ def dashboard(
         "retention": home.retention,
         "retention_labels": RETENTION_LABELS,
         "timezone": home.timezone,
-        "receipts": service.receipts(plat, me.household_id)[:10],
+        "receipts": receipts,
+        "receipts_total": receipts_total,
         "pending_deletions": service.pending_voice_deletions(plat, me.household_id),
     }
     return _page(request, "dashboard.html", context)
@@ -209,6 +213,26 @@ def access_page(
     return _page(request, "access.html", context)
 
 
+@router.get("/me/receipts")
+def receipts_page(
+    request: Request,
+    me: Customer,
+    page: Annotated[int, Query(ge=0, le=service.MAX_PAGE)] = 0,
+) -> Response:
+    """Every deletion receipt of the household, newest first, a page at a time."""
+    rows, total = service.receipts(
+        _platform(request), me.household_id, page=page, size=service.PAGE_SIZE
+    )
+    context = {
+        "me": me,
+        "receipts": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // service.PAGE_SIZE)),
+    }
+    return _page(request, "receipts.html", context)
+
+
 @router.get("/me/receipts/{receipt_id}")
 def receipt_page(request: Request, me: Customer, receipt_id: str) -> Response:
     """A deletion receipt: what was destroyed, signed."""
@@ -233,8 +257,9 @@ def receipt_json(request: Request, me: Customer, receipt_id: str) -> Response:
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="deletion-receipt-{receipt_id}.json"',
     }
-    return Response(json.dumps(body, indent=2, sort_keys=True), media_type="application/json",
-                    headers=headers)
+    return Response(
+        json.dumps(body, indent=2, sort_keys=True), media_type="application/json", headers=headers
+    )
 
 
 @router.get("/me/export")

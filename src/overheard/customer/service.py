@@ -167,7 +167,9 @@ def reviews_of(
     return out
 
 
-def _open(platform: Platform, session: Session, rec: Recording, kind: str, actor: str) -> str | None:
+def _open(
+    platform: Platform, session: Session, rec: Recording, kind: str, actor: str
+) -> str | None:
     try:
         raw = platform.gate.open_text(session, rec, kind, actor=actor, purpose="owner_view")
     except KeyUnavailable:
@@ -320,10 +322,14 @@ def count_dates(platform: Platform, household_id: str, first: date, last: date) 
     """How many recordings ``delete_dates`` with these days would delete."""
     with platform.sessions() as session:
         start, end = day_bounds(household(session, household_id).timezone, first, last)
-        query = select(func.count()).select_from(Recording).where(
-            Recording.household_id == household_id,
-            Recording.captured_at >= start,
-            Recording.captured_at < end,
+        query = (
+            select(func.count())
+            .select_from(Recording)
+            .where(
+                Recording.household_id == household_id,
+                Recording.captured_at >= start,
+                Recording.captured_at < end,
+            )
         )
         return int(session.scalar(query) or 0)
 
@@ -343,16 +349,21 @@ def delete_all(
     )
 
 
-def receipts(platform: Platform, household_id: str) -> list[DeletionReceipt]:
-    """The household's deletion receipts, newest first."""
+def receipts(
+    platform: Platform, household_id: str, *, page: int = 0, size: int = PAGE_SIZE
+) -> tuple[list[DeletionReceipt], int]:
+    """One page of the household's deletion receipts, newest first, and how many it has in all."""
+    mine = DeletionReceipt.household_id == household_id
     with platform.sessions() as session:
-        return list(
-            session.scalars(
-                select(DeletionReceipt)
-                .where(DeletionReceipt.household_id == household_id)
-                .order_by(DeletionReceipt.at.desc())
-            )
+        total = session.scalar(select(func.count()).select_from(DeletionReceipt).where(mine)) or 0
+        rows = session.scalars(
+            select(DeletionReceipt)
+            .where(mine)
+            .order_by(DeletionReceipt.at.desc(), DeletionReceipt.id)
+            .offset(max(page, 0) * size)
+            .limit(size)
         )
+        return list(rows), total
 
 
 def receipt(platform: Platform, household_id: str, receipt_id: str) -> dict[str, Any]:
