@@ -23,6 +23,7 @@ from swagger_ui_bundle import swagger_ui_path
 from . import __version__
 from .accounts import web as accounts_web
 from .accounts.aliases import alias_key, display_actor
+from .accounts.context import resolve as resolve_auth
 from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
@@ -107,7 +108,7 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         if isinstance(exc, ServiceUnavailable):
             log.warning("%s unavailable: %s", exc.service, exc.message)
             return unavailable_response(exc, retry_after_s)
-        return _error(request, exc.status, exc.code, exc.message, exc.headers)
+        return await _error(request, exc.status, exc.code, exc.message, exc.headers)
 
     async def _backend(request: Request, exc: Exception) -> JSONResponse:
         unavailable = backend_unavailable(exc)
@@ -132,7 +133,7 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"{where}: {first.get('msg', 'invalid')}"
-        return _error(request, 422, "invalid_request", message)
+        return await _error(request, 422, "invalid_request", message)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
@@ -143,17 +144,23 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(request, exc.status_code, code, str(exc.detail), exc.headers)
+        return await _error(request, exc.status_code, code, str(exc.detail), exc.headers)
 
 
-def _error(
+async def _error(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
     """The one JSON error shape, or the same error as a page when a browser asked for one (a form
-    post or a typed address: a person should not be shown JSON)."""
-    if accounts_web.wants_html(request):
-        return accounts_web.error_page(request, status, code, message, headers)
-    return error_response(status, code, message, headers)
+    post or a typed address: a person should not be shown JSON). The page knows who is signed in
+    even where no route ran (an unknown address): its header and way back are theirs."""
+    if not accounts_web.wants_html(request):
+        return error_response(status, code, message, headers)
+    if getattr(request.state, "auth", None) is None:
+        try:
+            await resolve_auth(request)
+        except Exception:  # the error page must render; it shows signed-out then
+            log.warning("sign-in state unknown on an error page", exc_info=True)
+    return accounts_web.error_page(request, status, code, message, headers)
 
 
 def create_app(platform: Platform, *, run_workers: bool = True) -> FastAPI:

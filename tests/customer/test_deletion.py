@@ -225,6 +225,8 @@ def test_a_browser_is_shown_a_refusal_as_a_page_with_a_way_back(platform, owner)
         assert answer.status_code == status and "Back to your household" in answer.text, path
     nowhere = owner.client.get("/no/such/page", headers=BROWSER)
     assert nowhere.status_code == 404 and "<h1>Not found</h1>" in nowhere.text
+    # no route ran, yet the page knows who is signed in: their header and their way back
+    assert 'href="/me">Your household' in nowhere.text and "Back to your household" in nowhere.text
     device = owner.client.post("/me/delete/range", data=backwards)  # no page asked for: JSON
     assert device.status_code == 400 and device.json()["error"]["code"] == "bad_range"
 
