@@ -66,3 +66,24 @@ def test_an_idle_process_drops_unwrapped_keys_when_their_time_is_up(platform, ma
     while ring.cached() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ring.cached() == 0
+
+
+@pytest.mark.parametrize("how", ["destroy", "replace"])
+def test_a_cached_key_is_not_used_after_another_process_changed_it(platform, make_household, how):
+    """Another process's key ring destroys (or replaces) the key: this one's cached copy must not
+    seal or open anything after, although nothing told it (no ``forget`` here)."""
+    here = KeyRing(platform.keyring.kek, platform.keyring.shares)
+    elsewhere = KeyRing(platform.keyring.kek, platform.keyring.shares)
+    hh = make_household()
+    with platform.sessions() as s:
+        old = here.data_key(s, hh.household_id)
+    assert here.cached() == 1
+    with transaction(platform.sessions) as s:
+        getattr(elsewhere, how)(s, hh.household_id)
+    with platform.sessions() as s:
+        if how == "destroy":
+            with pytest.raises(KeyUnavailable):
+                here.data_key(s, hh.household_id)
+            assert here.cached() == 0
+        else:
+            assert here.data_key(s, hh.household_id) == elsewhere.data_key(s, hh.household_id) != old
