@@ -163,6 +163,13 @@ class KeyRing:
         row = session.identity_map.get(Session.identity_key(DataKey, household_id))
         if row is None:
             row = session.scalars(_DATA_KEY, {"household_id": household_id}).first()
+        return self.data_key_of(row, household_id)
+
+    def data_key_of(self, row: DataKey | None, household_id: str) -> bytes:
+        """:meth:`data_key` of a key row the caller read (None: the household has no key row),
+        e.g. columns read without a session into a transient :class:`DataKey`. The cache counts
+        a hit only for the same wrapped key, so a row read before a destruction still unwraps
+        (the caller's commit checks it again); one read after gets KeyUnavailable."""
         if row is None or row.wrapped is None:
             self.forget(household_id)
             raise KeyUnavailable(f"the data key of {household_id} was destroyed")

@@ -123,6 +123,12 @@ class Platform:
         """The key that signs audit checkpoints (kept outside the database)."""
         return load_signing_key(Path(self.settings.audit_signing_key_path))
 
+    @property
+    def reader_engine(self) -> Engine:
+        """The engine the ``readers`` sessions use, for a read without a session (Core)."""
+        bind = self.readers.kw.get("bind")
+        return bind if isinstance(bind, Engine) else self.engine
+
     @cached_property
     def committer(self) -> GroupCommitter:
         """Shares one transaction (one commit, one fsync) among concurrent uploads."""

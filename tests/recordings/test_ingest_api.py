@@ -8,10 +8,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from overheard import audit
+from overheard.crypto.aead import open_sealed
 from overheard.customer.retention import sweep_retention
 from overheard.db import transaction
+from overheard.errors import DecryptionFailed
 from overheard.households import Household
 from overheard.jobs import Job
+from overheard.keys import DataKey, KeyRing
+from overheard.recordings.gate import AUDIO_KIND
 from overheard.recordings.models import Recording
 from tests.conftest import tone_wav
 
@@ -251,3 +255,39 @@ def test_a_clip_captured_before_delete_everything_is_not_stored_after_it(
     after = datetime.now(UTC).isoformat()
     _stored_capture(client, platform, hh.device_token, after)
     assert counts(platform) == (1, 1)
+
+
+@pytest.mark.parametrize("how", ["destroy", "replace"])
+def test_an_upload_after_another_process_changed_the_key_is_not_sealed_under_the_old_one(
+    client, platform, make_household, how
+):
+    """This process unwrapped (and caches) the household's key at the first upload; another
+    process then destroys it, or replaces it ("delete everything"). The next upload must not be
+    sealed under the cached key: refused once destroyed, sealed under the new key once replaced."""
+    hh = make_household()
+    first = client.post("/api/v1/utterances", content=tone_wav(), headers=auth(hh.device_token))
+    assert first.status_code == 201 and platform.keyring.cached() == 1
+    old = platform.keyring.data_key_of(_key_row(platform, hh.household_id), hh.household_id)
+    elsewhere = KeyRing(platform.keyring.kek, platform.keyring.shares)
+    with transaction(platform.sessions) as s:
+        getattr(elsewhere, how)(s, hh.household_id)
+    before = counts(platform)
+    resp = client.post("/api/v1/utterances", content=tone_wav(), headers=auth(hh.device_token))
+    if how == "destroy":
+        assert resp.status_code == 410 and resp.json()["error"]["code"] == "key_destroyed"
+        assert counts(platform) == before
+        return
+    assert resp.status_code == 201
+    with platform.sessions() as s:
+        rec = s.get(Recording, resp.json()["id"])
+        sealed = platform.blobs.get(rec.audio_blob)
+        new = elsewhere.data_key(s, hh.household_id)
+    assert new != old
+    assert open_sealed(new, sealed, record_id=rec.id, kind=AUDIO_KIND)
+    with pytest.raises(DecryptionFailed):
+        open_sealed(old, sealed, record_id=rec.id, kind=AUDIO_KIND)
+
+
+def _key_row(platform, household_id):
+    with platform.sessions() as s:
+        return s.get(DataKey, household_id)

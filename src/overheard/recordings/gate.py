@@ -131,9 +131,12 @@ class ContentGate:
 
     def sealing_key(self, session: Session, household_id: str) -> SealingKey:
         """The household's key, to seal audio with outside this (read) transaction."""
-        key = self.keyring.data_key(session, household_id)
-        row = session.get(DataKey, household_id)
-        assert row is not None and row.wrapped is not None  # data_key() raised otherwise
+        return self.sealing_key_of(session.get(DataKey, household_id), household_id)
+
+    def sealing_key_of(self, row: DataKey | None, household_id: str) -> SealingKey:
+        """:meth:`sealing_key` of a key row the caller read in its (ended) read transaction."""
+        key = self.keyring.data_key_of(row, household_id)
+        assert row is not None and row.wrapped is not None  # data_key_of() raised otherwise
         at = as_utc(row.destroyed_at) if row.destroyed_at is not None else None
         spans = erased.parse(row.deleted_spans)
         return SealingKey(household_id, row.wrapped, key, at, spans)

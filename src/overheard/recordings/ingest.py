@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     BindParameter,
+    Row,
     Select,
     SQLColumnExpression,
     bindparam,
@@ -42,7 +43,6 @@ from ..households import (
     Household,
     active_device,
     cutoff,
-    device_by_token,
     hash_token,
     still_active,
 )
@@ -117,19 +117,53 @@ def admit(
         values["since"] = now - timedelta(seconds=settings.upload_device_window_s)
     if idempotency_key is not None:
         values["key"] = idempotency_key
-    with platform.readers() as session:
-        row = session.execute(query, values).first()
-        device = active_device(row.Device if row is not None else None, digest)
-        found = row._mapping
-        if limit:
-            _refuse_over_limit(platform.settings, found["nth_newest"], now)
-        if found.get("replay_id") is not None:
-            return Admission(device, session.get(Recording, found["replay_id"]), None)
-        if found.get("deleted"):
-            raise Gone(DELETED_REPLAY)
-        # The key row came with the device: the key ring finds it in the session, not the database.
-        key = platform.gate.sealing_key(session, device.household_id)
-        return Admission(device, None, key, found["retention"])
+    # Core on a pooled connection, no ORM session: the rows come back as plain columns.
+    with platform.reader_engine.connect() as connection:
+        row = connection.execute(query, values).first()
+    device = active_device(_device_of(row), digest)
+    assert row is not None  # active_device() refused a missing device
+    found = row._mapping
+    if limit:
+        _refuse_over_limit(platform.settings, found["nth_newest"], now)
+    if found.get("replay_id") is not None:
+        with platform.readers() as session:
+            replay = session.get(Recording, found["replay_id"])
+        if replay is not None:
+            return Admission(device, replay, None)
+        # Deleted since the statement read it: answered as a deleted replay is.
+        raise Gone(DELETED_REPLAY)
+    if found.get("deleted"):
+        raise Gone(DELETED_REPLAY)
+    key = platform.gate.sealing_key_of(_key_row_of(row), device.household_id)
+    return Admission(device, None, key, found["retention"])
+
+
+_DEVICE_COLUMNS = (Device.id, Device.household_id, Device.token_hash, Device.revoked_at)
+_KEY_COLUMNS = (
+    DataKey.household_id.label("key_household_id"), DataKey.wrapped, DataKey.share_id,
+    DataKey.generation, DataKey.destroyed_at, DataKey.deleted_spans,
+)  # fmt: skip
+
+
+def _device_of(row: Row[Any] | None) -> Device | None:
+    """The admission row's device as a transient :class:`Device` holding only the columns read
+    (id, household, token hash, revocation): what an upload uses of it."""
+    if row is None:
+        return None
+    return Device(
+        id=row.id, household_id=row.household_id, token_hash=row.token_hash,
+        revoked_at=row.revoked_at,
+    )  # fmt: skip
+
+
+def _key_row_of(row: Row[Any]) -> DataKey | None:
+    """The admission row's household key as a transient :class:`DataKey` (None: no key row)."""
+    if row.key_household_id is None:
+        return None
+    return DataKey(
+        household_id=row.key_household_id, wrapped=row.wrapped, share_id=row.share_id,
+        generation=row.generation, destroyed_at=row.destroyed_at, deleted_spans=row.deleted_spans,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=16)
@@ -138,10 +172,11 @@ def _admission_query(max_per_window: int, with_key: bool, limit: bool) -> Select
     ``key`` (with ``with_key``) are bound at execution, so an upload neither builds the statement
     nor computes its cache key again (that was a third of the admission's CPU)."""
     query = (
-        device_by_token(bindparam("digest", type_=Device.token_hash.type))
+        select(*_DEVICE_COLUMNS, *_KEY_COLUMNS, Household.retention)
+        .select_from(Device)
+        .where(Device.token_hash == bindparam("digest", type_=Device.token_hash.type))
         .outerjoin(DataKey, DataKey.household_id == Device.household_id)
         .join(Household, Household.id == Device.household_id)
-        .add_columns(DataKey, Household.retention)
     )
     if limit:
         since = bindparam("since", type_=Recording.received_at.type)
