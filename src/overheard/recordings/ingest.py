@@ -86,6 +86,8 @@ class Admission:
     recording an Idempotency-Key replays (if any), else the key to seal the new audio with."""
 
     device: Device
+    """The device; from :func:`admit` a transient copy of the columns an upload uses (id,
+    household, token hash, revocation), attached to no session."""
     replay: Recording | None
     key: SealingKey | None
     retention: str | None = None
