@@ -10,6 +10,7 @@ once and handlers are idempotent. A job that keeps failing ends ``failed`` and i
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from . import audit
 from .counters import JOB_RUNS
 from .db import Base, transaction, utcnow
-from .errors import NotFound
+from .errors import NotFound, OverheardError
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -70,6 +71,7 @@ class Job(Base):
     run_after: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    """The last failure's exception types and frames, never a message (:func:`safe_trace`)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -244,14 +246,10 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
     except Later as later:
         return _put_back(platform, job, later, now())
     except Exception as exc:  # any handler error is recorded, never lost
-        reason = f"{type(exc).__name__}: {exc}"
-        # The log names the type only (a message may quote content, and logs are kept apart from
-        # every deletion); the message and trace go to the job's row, deleted with its subject.
-        log.warning(
-            "job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, type(exc).__name__
-        )
+        reason = safe_reason(exc)
+        log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
         JOB_RUNS.labels(job.kind, "failed").inc()
-        return _record_failure(platform, job, reason, traceback.format_exc(), now())
+        return _record_failure(platform, job, reason, safe_trace(exc), now())
     JOB_RUNS.labels(job.kind, "done").inc()
     with transaction(platform.sessions) as session:
         session.execute(  # a job cancelled while it ran (a spoken no) stays cancelled
@@ -260,6 +258,38 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
             .values(state=JobState.DONE.value, lease_until=None, updated_at=now())
         )
     return JobState.DONE
+
+
+def safe_reason(exc: BaseException) -> str:
+    """What a failure may say where content must never go (the log, ``jobs.last_error``, the
+    recording's ``status_reason``): the exception's type, and the code of one of ours (or the
+    ``errno`` name of an ``OSError``).
+
+    Never its message: a message may quote what was said (a library's ``KeyError`` on a recognised
+    word, a parser quoting its input, a file name), and those places are plaintext an operator
+    reads outside the content gate."""
+    code = exc.code if isinstance(exc, OverheardError) else None
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        code = errno.errorcode.get(exc.errno)  # ENOSPC, EACCES: why, without the file's name
+    return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+
+
+def safe_trace(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of the exceptions it was raised from or while handling, each
+    named by :func:`safe_reason` with the frames it passed (file, line, function, source line):
+    the messages are left out (see :func:`safe_reason`)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        stack = traceback.StackSummary.extract(traceback.walk_tb(current.__traceback__))
+        parts.append(f"{safe_reason(current)}\n{''.join(stack.format())}")
+        cause = current.__cause__
+        if cause is None and not current.__suppress_context__:
+            cause = current.__context__
+        current = cause
+    return "\nwhich came from\n".join(parts)
 
 
 def _put_back(platform: Platform, job: Job, later: Later, when: datetime) -> JobState:
@@ -337,6 +367,8 @@ def extend_lease(
 def _record_failure(
     platform: Platform, job: Job, reason: str, trace: str, when: datetime
 ) -> JobState:
+    """Queue the job again, or fail it for good; ``trace`` (from :func:`safe_trace`) goes on its
+    row, ``reason`` to its kind's ``on_failure``."""
     final = job.attempts >= platform.settings.job_max_attempts
     delay = platform.settings.job_retry_base_s * 2 ** (job.attempts - 1)
     state = JobState.FAILED if final else JobState.QUEUED
@@ -347,7 +379,7 @@ def _record_failure(
             .values(
                 state=state.value,
                 lease_until=None,
-                last_error=f"{reason}\n{trace}"[:8000],
+                last_error=trace[:8000],
                 run_after=when + timedelta(seconds=delay),
                 updated_at=when,
             )

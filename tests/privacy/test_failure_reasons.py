@@ -1,14 +1,19 @@
-"""A pipeline job that gave up is audited by the exception's type only: the audit log outlives
-every deletion, and an exception's message may quote what was said (a library's ``KeyError`` on a
-recognised word, a parser quoting its input). The message stays on the recording's row, which
-goes with the recording."""
+"""A job that fails records the exception's type (and an error code of ours), never its message:
+a message may quote what was said (a library's ``KeyError`` on a recognised word, a parser quoting
+its input), and the job's row, the recording's ``status_reason`` and the log are plaintext an
+operator reads outside the content gate (the audit log outlives every deletion besides)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
+from sqlalchemy import select, text
+
+from overheard import jobs
 from overheard.audit import AuditEvent
-from overheard.recordings.deletion import delete_recordings
+from overheard.db import transaction, utcnow
+from overheard.errors import AudioRejected
+from overheard.recordings.deletion import delete_everything, delete_recordings
 from overheard.recordings.models import Recording
 from overheard.speech import pipeline
 from tests.conftest import tone_wav
@@ -21,10 +26,9 @@ def test_a_failed_recording_leaves_no_words_in_the_audit_log(client, platform, m
     hh = make_household()
     answer = client.post("/api/v1/utterances", content=tone_wav(0.5), headers=auth(hh.device_token))
     rid = answer.json()["id"]
-    pipeline.mark_failed(platform, rid, f"KeyError: '{SAID}'")  # the job's on_failure
+    pipeline.mark_failed(platform, rid, "KeyError")  # the job's on_failure
     with platform.sessions() as s:
-        rec = s.get(Recording, rid)
-        assert rec.status == "failed" and SAID in (rec.status_reason or "")
+        assert s.get(Recording, rid).status == "failed"
     delete_recordings(platform, hh.household_id, [rid], actor="customer", scope={"kind": "one"})
     with platform.sessions() as s:
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "pipeline.failed"))
@@ -35,8 +39,6 @@ def test_a_failed_recording_leaves_no_words_in_the_audit_log(client, platform, m
 
 def test_a_failed_job_logs_no_message(platform, caplog):
     """A job kind whose handler fails with content in its message: the log names the type."""
-    from overheard import jobs
-    from overheard.db import transaction
 
     def fails(_platform, _subject: str) -> None:
         raise KeyError(SAID)
@@ -48,5 +50,75 @@ def test_a_failed_job_logs_no_message(platform, caplog):
     with caplog.at_level("INFO", logger="overheard.jobs"):
         jobs.run_claimed(platform, job)
     assert "KeyError" in caplog.text and "four three" not in caplog.text
+
+
+def _quoting(platform, subject: str) -> None:
+    """A handler whose error quotes the clip's words, a file name and a household, the way a
+    library's ``KeyError`` or ``FileNotFoundError`` would, chained to another that does too."""
+    try:
+        raise FileNotFoundError(2, "No such file", f"/tmp/{SAID}.wav")
+    except FileNotFoundError as exc:
+        raise ValueError(f"cannot parse {SAID!r} for {subject}") from exc
+
+
+def _fail_for_good(platform, job_id: str) -> None:
+    later = utcnow()
+    for _ in range(platform.settings.job_max_attempts):
+        later += timedelta(hours=1)
+        job = jobs.claim(platform.sessions, job_id=job_id, now=later)
+        assert job is not None
+        jobs.run_claimed(platform, job, now=lambda at=later: at)
+
+
+def test_a_failed_job_keeps_no_words_on_its_row_or_its_recording(client, platform, make_household):
+    """Before, ``jobs.last_error`` kept ``Type: message`` and the whole trace (chained messages
+    included), and ``on_failure`` put ``Type: message`` on the recording's row: the words were
+    readable, unaudited, by anyone who can list failed jobs or query the table."""
+    jobs.register("test.quotes_clip", _quoting, pipeline.mark_failed)
+    hh = make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(0.5), headers=auth(hh.device_token)
+    ).json()["id"]
+    with transaction(platform.sessions) as s:
+        job_id = jobs.enqueue(s, "test.quotes_clip", rid).id
+    _fail_for_good(platform, job_id)
     with platform.sessions() as s:
-        assert SAID in (s.get(jobs.Job, job_id).last_error or "")  # on the row, for the operator
+        job, rec = s.get(jobs.Job, job_id), s.get(Recording, rid)
+        assert job.state == "failed" and rec.status == "failed"
+        error, reason = job.last_error or "", rec.status_reason or ""
+    # the operator still learns what failed, and where
+    assert error.startswith("ValueError") and "FileNotFoundError (ENOENT)" in error
+    assert "_quoting" in error and reason == "ValueError"
+    assert "four three" not in error + reason and hh.household_id not in error
+
+
+def test_an_error_code_of_ours_is_kept(platform):
+    """A deliberate error's machine-readable code says what went wrong without quoting anything."""
+
+    def rejects(_platform, _subject: str) -> None:
+        raise AudioRejected(f"{SAID} is not audio", code="bad_format")
+
+    jobs.register("test.rejects", rejects)
+    with transaction(platform.sessions) as s:
+        job_id = jobs.enqueue(s, "test.rejects", "nothing").id
+    jobs.run_claimed(platform, jobs.claim(platform.sessions, job_id=job_id))
+    with platform.sessions() as s:
+        error = s.get(jobs.Job, job_id).last_error or ""
+    assert error.startswith("AudioRejected (bad_format)") and "four three" not in error
+
+
+def test_no_job_row_holds_a_deleted_households_words(client, platform, make_household):
+    """After "delete everything" no row of ``jobs``, whatever its subject, holds the words."""
+    jobs.register("test.quotes_clip", _quoting, pipeline.mark_failed)
+    hh = make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(0.5), headers=auth(hh.device_token)
+    ).json()["id"]
+    with transaction(platform.sessions) as s:
+        job_id = jobs.enqueue(s, "test.quotes_clip", rid).id
+    _fail_for_good(platform, job_id)
+    delete_everything(platform, hh.household_id, actor="customer")
+    with platform.sessions() as s:
+        rows = s.execute(text("SELECT * FROM jobs")).all()
+    assert not [r for r in rows if "four three" in " ".join(map(str, r))]
+    assert not [r for r in rows if rid in " ".join(map(str, r))]

@@ -615,11 +615,8 @@ def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> Non
 
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
-    """A job that gave up leaves its recording ``failed`` with the reason (``Type: message``).
-
-    The audit event, which outlives every deletion, names only the exception's type: a message
-    (a library's ``KeyError`` on a recognised word, a parser quoting its input) may hold content,
-    and that stays on the recording's row, which goes with the recording."""
+    """A job that gave up leaves its recording ``failed`` with the reason: the exception's type
+    (``jobs.safe_reason``; never its message, which may quote what was said), also audited."""
     with transaction(platform.sessions) as session:
         session.execute(
             update(Recording)
