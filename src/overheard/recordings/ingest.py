@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     BindParameter,
+    Connection,
     Row,
     Select,
     SQLColumnExpression,
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from .. import audit, jobs
 from ..config import Settings
 from ..db import utcnow
-from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests
+from ..errors import Gone, IdempotencyMismatch, KeyUnavailable, TooManyRequests, Unauthorized
 from ..groupcommit import insert_later
 from ..households import (
     Device,
@@ -255,13 +256,14 @@ def ingest(
     recording.audio_blob = platform.gate.store_audio(key, recording, clip.pcm.tobytes())
     try:
         job_id = platform.committer.run(_Store(recording, key, device))
-    except (IntegrityError, KeyUnavailable, Gone) as exc:
+    except (IntegrityError, KeyUnavailable, Gone, Unauthorized) as exc:
         if _committed(platform, recording.id):
             # A shared commit that reported failure had in fact committed, and its retry then
             # collided with our own row: the upload is stored; keep its blob.
             return IngestResult(recording, created=True)
-        if isinstance(exc, KeyUnavailable | Gone):
-            # sealed under a key that is gone, or said in a span deleted while it was sent
+        if isinstance(exc, KeyUnavailable | Gone | Unauthorized):
+            # sealed under a key that is gone, said in a span deleted while it was sent, deleted
+            # as another sending of it, or from a device revoked meanwhile
             platform.blobs.delete(recording.audio_blob)
             raise
         replay = _lost_race(platform, device, recording, idempotency_key)
@@ -278,6 +280,30 @@ _STORED = select(Recording.__table__.c.id).where(
     Recording.__table__.c.id == bindparam("id", type_=Recording.id.type)
 )
 """Whether a recording row exists (built once; read only when a unit runs again)."""
+_DEVICES, _RECORDINGS, _TOMBSTONES = (
+    Device.__table__.c, Recording.__table__.c, Tombstone.__table__.c  # type: ignore[attr-defined]
+)
+_DEVICE_NOW = (
+    select(_DEVICES.revoked_at)
+    .where(_DEVICES.id == bindparam("device_id", type_=Device.id.type))
+    .with_for_update(read=True)
+)
+"""The uploading device as it is now, held ``FOR SHARE`` on PostgreSQL (a revocation waits for
+the commit, or committed first and is seen); SQLite's write lock does the same."""
+_SAME_CLIP = (
+    select(_RECORDINGS.id)
+    .where(
+        _RECORDINGS.device_id == bindparam("device_id", type_=Recording.device_id.type),
+        _RECORDINGS.idempotency_key == bindparam("key", type_=Recording.idempotency_key.type),
+    )
+    .with_for_update(read=True)
+)
+"""A stored recording of the same clip (device and Idempotency-Key), held ``FOR SHARE``: a deletion
+of it holds it ``FOR NO KEY UPDATE`` until it commits, its tombstone with it."""
+_CLIP_DELETED = select(_TOMBSTONES.recording_id).where(
+    _TOMBSTONES.device_id == bindparam("device_id", type_=Tombstone.device_id.type),
+    _TOMBSTONES.idempotency_key == bindparam("key", type_=Tombstone.idempotency_key.type),
+).limit(1)
 
 
 class _Store:
@@ -298,8 +324,10 @@ class _Store:
 
     def __call__(self, session: Session) -> str:
         rec, device, ran = self.recording, self.device, self.job_id
-        if ran is not None and session.connection().execute(_STORED, {"id": rec.id}).first():
+        connection = session.connection()
+        if ran is not None and connection.execute(_STORED, {"id": rec.id}).first():
             return ran  # an earlier attempt's commit went through after all: stored once already
+        _check_still_wanted(connection, rec)
         self.key.check_current(session, rec.captured_at)
         job = jobs.new_job_row(PROCESS_JOB, rec.id, rec.received_at)
         job["id"] = self.job_id = ran or job["id"]  # one upload, one job id, however many runs
@@ -312,6 +340,23 @@ class _Store:
         insert_later(session, jobs.INSERT_JOB, job)
         insert_later(session, audit.INSERT_EVENT, event)
         return job["id"]
+
+
+def _check_still_wanted(connection: Connection, rec: Recording) -> None:
+    """What :func:`admit` read before the body arrived, read again in the storing transaction
+    (before the key, as a deletion locks recordings before the key): the device must still be
+    active (Unauthorized) and the clip must not have been deleted meanwhile, stored by another
+    sending of it (Gone). Before, a device revoked while its body arrived stored it, and so did
+    the first sending of a clip whose second sending was stored and then deleted."""
+    same = {"device_id": rec.device_id, "key": rec.idempotency_key}
+    if rec.idempotency_key is not None:
+        # Waits for a deletion of the same clip under way; then its tombstone is committed.
+        connection.execute(_SAME_CLIP, same).first()
+        if connection.execute(_CLIP_DELETED, same).first() is not None:
+            raise Gone(DELETED_REPLAY)
+    device = connection.execute(_DEVICE_NOW, same).first()
+    if device is None or device.revoked_at is not None:
+        raise Unauthorized("invalid or revoked device token")
 
 
 def _refuse_deleted_replay(session: Session, device_id: str, key: str) -> None:
