@@ -127,3 +127,24 @@ def test_the_end_of_request_settings_have_floors(field: str, floor: float) -> No
     assert getattr(Settings(**{field: floor}), field) == floor
     with pytest.raises(ValidationError):
         Settings(**{field: floor - 0.01})
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_evaluation_hears_only_the_request_the_pipeline_keeps(shared_data, synthesise) -> None:  # type: ignore[no-untyped-def]
+    """Before, ``evaluate.request_audio`` cut only the wake word: a held-out clip was scored with
+    whatever followed the request (a hypothesis the pipeline never made, from talk it never kept)."""
+    from overheard.learn.evaluate import request_audio
+
+    stack = pipeline.stack_from_settings(Settings())
+    request = speech_only(synthesise("what time is it", "en-us"))
+    talk = private_talk(shared_data, 8.0, speaker="2033")
+    clip = np.concatenate([wake_word(shared_data), request, silence(PAUSE_S), talk])
+    outcome = pipeline.analyse(stack, clip)
+    assert outcome.kept_from_s is not None and outcome.kept_until_s is not None
+    heard = request_audio(clip, stack)
+    # from just after the wake word's peak (at or after where the kept audio starts) to its end
+    assert heard.size <= round((outcome.kept_until_s - outcome.kept_from_s) * RATE_HZ)
+    assert heard.size / RATE_HZ >= request.size / RATE_HZ
+    end = round(outcome.kept_until_s * RATE_HZ)
+    assert np.array_equal(heard, clip[end - heard.size : end])

@@ -4,9 +4,9 @@ Held-out clips are the reviewed clips whose recorded split is ``heldout`` and th
 household nor a sentence with the train side (nor a sentence with the seed training requests), so a
 score measures new speakers on new wording; evaluation refuses to score a version whose lineage
 contains one (that would measure memory, not skill). Audio is opened through the content gate and
-prepared exactly as the pipeline prepares it (cut after the wake word, VAD, silence trimmed). Scores
-are also given per sampling reason: ``random`` clips are an unbiased sample of traffic,
-``low_confidence`` clips the hard cases the sampler adds on purpose. Beside them, every recogniser is
+prepared exactly as the pipeline prepares it (cut after the wake word and at the request's end,
+VAD, silence trimmed). Scores are also given per sampling reason: ``random`` clips are an unbiased
+sample of traffic, ``low_confidence`` clips the hard cases the sampler adds on purpose. Beside them, every recogniser is
 scored on the external held-out set (:mod:`overheard.learn.heldout`), wording shipped with the project
 and spoken at evaluation time.
 """
@@ -157,8 +157,10 @@ def prepare(pcm: np.ndarray, vad: SileroVad) -> np.ndarray:
 
 
 def request_audio(pcm: np.ndarray, stack: SpeechStack) -> np.ndarray:
-    """What follows the wake word, cut as the pipeline cuts it (the recogniser never hears it)."""
-    from ..speech.pipeline import after_wake_word, kept_from
+    """The request the pipeline's recogniser hears in ``pcm``, cut by the pipeline's own functions:
+    after the wake word, and at the request's end (``request_end_silence_s``, ``request_max_s``),
+    so nothing the pipeline never kept is scored."""
+    from ..speech.pipeline import after_wake, heard_request
     from ..speech.wake import verify_wake_word
 
     if stack.verifier != "openwakeword":
@@ -166,7 +168,7 @@ def request_audio(pcm: np.ndarray, stack: SpeechStack) -> np.ndarray:
     wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
     if not wake.detected or wake.at_s is None:
         return pcm
-    return after_wake_word(pcm, kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s))
+    return heard_request(stack, pcm, *after_wake(wake))[0]
 
 
 def load_heldout(

@@ -254,6 +254,29 @@ def kept_from(wake_end_s: float) -> float:
     return max(wake_end_s - WAKE_PRE_ROLL_S, 0.0)
 
 
+def after_wake(wake: WakeResult) -> tuple[float, float]:
+    """Where the kept audio starts after a detected wake word, and where the recogniser starts
+    hearing (after the score's peak: the tail of the wake word, kept for the listener, confuses a
+    language model that has no wake word in it), seconds into the clip."""
+    assert wake.at_s is not None
+    return kept_from(wake.at_s), kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s)
+
+
+def heard_request(
+    stack: SpeechStack,
+    pcm: np.ndarray,
+    kept_from_s: float,
+    heard_from_s: float,
+    *,
+    end_pointed: bool = True,
+) -> tuple[np.ndarray, float | None]:
+    """The audio the recogniser hears, from ``heard_from_s`` to the request's end
+    (:func:`request_until`; the clip's end without ``end_pointed``), and that end (None: the
+    clip's). Evaluation hears held-out clips through this too (``learn.evaluate``)."""
+    until_s = request_until(stack, pcm, kept_from_s, heard_from_s) if end_pointed else None
+    return after_wake_word(pcm, heard_from_s, until_s), until_s
+
+
 def analyse(stack: SpeechStack, pcm: np.ndarray, *, wake_gate: bool = True) -> Outcome:
     """Run the models on a clip; pure, no storage. ``wake_gate=False`` transcribes plain speech
     (the whole clip: nothing of it is kept)."""
@@ -264,10 +287,7 @@ def analyse(stack: SpeechStack, pcm: np.ndarray, *, wake_gate: bool = True) -> O
     wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
     if not wake.detected or wake.at_s is None or wake.at_s > stack.wake_latest_end_s:
         return Outcome(Status.ACCIDENTAL, wake, 0.0)
-    # The recogniser starts after the score's peak: the tail of the wake word, kept for the
-    # listener, confuses a language model that has no wake word in it.
-    heard_from_s = kept_from(wake.peak_s if wake.peak_s is not None else wake.at_s)
-    return _analyse_request(stack, pcm, wake, kept_from(wake.at_s), heard_from_s)
+    return _analyse_request(stack, pcm, wake, *after_wake(wake))
 
 
 def _analyse_keyword(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
@@ -298,8 +318,9 @@ def _analyse_request(
     """Recognise the audio from ``heard_from_s`` to the request's end; word times count from
     ``kept_from_s``. ``listen_again=False`` leaves out the second listen (the benchmark runs it
     apart); ``end_pointed=False`` hears to the clip's end (a clip of which nothing is kept)."""
-    until_s = request_until(stack, pcm, kept_from_s, heard_from_s) if end_pointed else None
-    request = after_wake_word(pcm, heard_from_s, until_s)
+    request, until_s = heard_request(
+        stack, pcm, kept_from_s, heard_from_s, end_pointed=end_pointed
+    )
     segments = speech_segments(request, stack.vad)
     speech_s = sum(seg.end_s - seg.start_s for seg in segments)
     if not segments:
