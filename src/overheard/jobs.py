@@ -237,19 +237,15 @@ def claim(
 
 def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = utcnow) -> JobState:
     """Run a claimed job's handler and record the outcome; returns the job's new state."""
-    kind = REGISTRY.get(job.kind)
     try:
-        if kind is None:
-            raise LookupError(f"unknown job kind {job.kind!r}")
-        with Heartbeat(platform.sessions, job, platform.settings):
-            kind.run(platform, job.subject)
+        failure = _run_handler(platform, job)
     except Later as later:
         return _put_back(platform, job, later, now())
-    except Exception as exc:  # any handler error is recorded, never lost
-        reason = safe_reason(exc)
+    if failure is not None:  # any handler error is recorded, never lost
+        reason, trace = failure
         log.warning("job %s (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, reason)
         JOB_RUNS.labels(job.kind, "failed").inc()
-        return _record_failure(platform, job, reason, safe_trace(exc), now())
+        return _record_failure(platform, job, reason, trace, now())
     JOB_RUNS.labels(job.kind, "done").inc()
     with transaction(platform.sessions) as session:
         session.execute(  # a job cancelled while it ran (a spoken no) stays cancelled
@@ -258,6 +254,26 @@ def run_claimed(platform: Platform, job: Job, *, now: Callable[[], datetime] = u
             .values(state=JobState.DONE.value, lease_until=None, updated_at=now())
         )
     return JobState.DONE
+
+
+def _run_handler(platform: Platform, job: Job) -> tuple[str, str] | None:
+    """Run the job's handler: None if it succeeded, else the failure's :func:`safe_reason` and
+    :func:`safe_trace` (:class:`Later` passes through).
+
+    The failure is recorded by the caller, outside this ``except``: an error while recording it
+    would otherwise carry the handler's error, message and all, along as its context into a log
+    line or a Celery traceback."""
+    kind = REGISTRY.get(job.kind)
+    try:
+        if kind is None:
+            raise LookupError(f"unknown job kind {job.kind!r}")
+        with Heartbeat(platform.sessions, job, platform.settings):
+            kind.run(platform, job.subject)
+    except Later:
+        raise
+    except Exception as exc:
+        return safe_reason(exc), safe_trace(exc)
+    return None
 
 
 def safe_reason(exc: BaseException) -> str:
@@ -500,8 +516,8 @@ class InProcessBackend:
                 continue
             try:
                 run_claimed(self.platform, job)
-            except Exception:  # the outcome could not be recorded; the lease expires, it reruns
-                log.exception("recording the outcome of job %s failed", job.id)
+            except Exception as exc:  # outcome not recorded: the lease expires, the job reruns
+                log.error("recording the outcome of job %s failed: %s", job.id, safe_trace(exc))
 
 
 @dataclass

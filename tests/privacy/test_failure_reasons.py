@@ -122,3 +122,36 @@ def test_no_job_row_holds_a_deleted_households_words(client, platform, make_hous
         rows = s.execute(text("SELECT * FROM jobs")).all()
     assert not [r for r in rows if "four three" in " ".join(map(str, r))]
     assert not [r for r in rows if rid in " ".join(map(str, r))]
+
+
+def test_a_failure_that_cannot_be_recorded_logs_no_words(platform, caplog):
+    """A worker logs a job whose outcome it could not record (its ``on_failure`` raised, the
+    database went away). Before, that log line carried the whole traceback, and the handler's
+    error rode along in it as the context ("During handling of the above exception…"): the
+    words it quoted reached the log, which no deletion reaches."""
+    import time
+
+    def fails(_platform, _subject: str) -> None:
+        raise KeyError(SAID)
+
+    def cannot_record(_platform, _subject: str, _reason: str) -> None:
+        raise RuntimeError("the database went away")
+
+    jobs.register("test.unrecorded", fails, cannot_record)
+    with transaction(platform.sessions) as s:
+        job = jobs.enqueue(s, "test.unrecorded", "nothing")
+        job.attempts, job_id = platform.settings.job_max_attempts - 1, job.id  # its last try
+    workers = jobs.InProcessBackend(platform, threads=1)
+    with caplog.at_level("INFO"):
+        workers.start()
+        try:
+            deadline = time.monotonic() + 60
+            while "recording the outcome" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            workers.stop()
+    logged = caplog.text + "".join(
+        str(r.exc_info) + (r.exc_text or "") for r in caplog.records
+    )
+    assert f"recording the outcome of job {job_id} failed" in logged
+    assert "RuntimeError" in logged and "four three" not in logged
