@@ -101,3 +101,65 @@ def test_a_clip_deleted_while_its_first_sending_arrives_is_not_stored_again(
     assert answer.status_code == 410, answer.text
     assert answer.json()["error"]["code"] == "deleted"
     assert stored(platform) == (0, 0)
+
+
+def test_a_sending_committing_while_its_clip_is_being_deleted_waits_and_is_refused(
+    platform, make_household
+):
+    """The same race with the deletion still open (its rows deleted, not yet committed) when the
+    first sending commits: the commit waits for it (PostgreSQL: the stored clip's row
+    ``FOR SHARE`` against the deletion's lock; SQLite: the write lock) and then finds the
+    tombstone. Reading the tombstone alone is not enough on PostgreSQL: the uncommitted
+    tombstone is invisible, the sending takes the audit chain's lock and its INSERT then waits on
+    the unique key for the deletion, which waits for the audit chain's lock: PostgreSQL found the
+    deadlock and aborted one of the two (the deletion, when this was tried without the hold)."""
+    import threading
+
+    from sqlalchemy import event
+
+    from overheard.db import utcnow
+    from overheard.errors import Gone
+    from overheard.recordings.ingest import admit, ingest
+
+    hh = make_household()
+    first = admit(platform, hh.device_token, utcnow(), "clip-9")  # before the second sending
+    again = ingest(platform, first.device, tone_wav(), idempotency_key="clip-9")
+    deleted_rows, go = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def pause(_conn, _cursor, statement: str, *_rest: object) -> None:
+        deleting_now = threading.current_thread().name == "deleting"
+        if deleting_now and statement.lstrip().upper().startswith("DELETE FROM RECORDINGS"):
+            deleted_rows.set()
+            assert go.wait(30)
+
+    def send_first() -> None:
+        try:
+            outcome["stored"] = ingest(
+                platform, first.device, tone_wav(), idempotency_key="clip-9", admitted=first
+            )
+        except Exception as exc:  # the test looks at which
+            outcome["refused"] = exc
+
+    deleting = threading.Thread(
+        target=delete_recordings,
+        args=(platform, hh.household_id, [again.recording.id]),
+        kwargs={"actor": "customer", "scope": {"kind": "one"}},
+        name="deleting",
+    )
+    event.listen(platform.engine, "after_cursor_execute", pause)
+    try:
+        deleting.start()
+        assert deleted_rows.wait(30)
+        sender = threading.Thread(target=send_first)
+        sender.start()
+        sender.join(1.0)
+        assert sender.is_alive(), outcome  # it waits for the deletion
+        go.set()
+        deleting.join(30)
+        sender.join(30)
+    finally:
+        go.set()
+        event.remove(platform.engine, "after_cursor_execute", pause)
+    assert isinstance(outcome.get("refused"), Gone), outcome
+    assert stored(platform) == (0, 0)
