@@ -177,6 +177,10 @@ HOSTILE = {
     "units and ordinals": "unit no 5 21st new " * (HOSTILE_CHARS // 19),
     "name particles and hyphens": "call ahmed bin van de ji-woo " * (HOSTILE_CHARS // 29),
     "malay and joined streets": "8v-09 jalan 4/32c kaliachar moor " * (HOSTILE_CHARS // 33),
+    "bare streets after cues": "to 49 oxford to 560 nelson " * (HOSTILE_CHARS // 27),
+    "type-first streets": "jl. k.h. a. de no. 7 rt 02/rw 05 " * (HOSTILE_CHARS // 33),
+    "separate types": "berliner straße goethe weg 4 " * (HOSTILE_CHARS // 29),
+    "pinyin names": "xiaoming meilin yuxuan " * (HOSTILE_CHARS // 23),
 }
 
 

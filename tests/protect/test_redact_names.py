@@ -59,6 +59,19 @@ NAMES_IN_COMMANDS = [
     ("play the ryan seacrest show", "play the [NAME] show"),
     ("jenny's coming over at six", "[NAME]'s coming over at six"),
     ("my friend joe's cafe is open", "my friend [NAME]'s cafe is open"),
+    # sixth round: Chinese given names in pinyin (two syllables in no list), more contact verbs
+    # and personal nouns, and a name that stops before an adverb or adjective
+    ("can you phone xiaoming for me", "can you phone [NAME] for me"),
+    ("is zhiwei free this afternoon", "is [NAME] free this afternoon"),
+    ("buy a present for ruoxi", "buy a present for [NAME]"),
+    ("call wang xiaoming", "call [NAME]"),
+    ("respond to gunnhild and say yes", "respond to [NAME] and say yes"),
+    ("write an email recipient ifeoma", "write an email recipient [NAME]"),
+    ("is marks cell phone number in my contacts", "is [NAME] cell phone number in my contacts"),
+    ("play tiana's favorite playlist", "play [NAME]'s favorite playlist"),
+    ("read me the mails of anneliese", "read me the mails of [NAME]"),
+    ("is elvis still alive", "is [NAME] still alive"),
+    ("what is elvis favorite song", "what is [NAME] favorite song"),
 ]
 """Given names from Ireland, Greece, Brazil, Japan, India, Poland, Pakistan, Nigeria, Russia, Spain,
 Turkey, China; word-names with a deed; full names of public figures."""
@@ -103,6 +116,23 @@ ADDRESSES = [
     ("send it to 200 main street apt 4b", "send it to [ADDRESS]"),
     ("deliver to 14 high road, flat 3 please", "deliver to [ADDRESS] please"),
     ("the office is at 500 market street suite three hundred", "the office is at [ADDRESS]"),
+    # sixth round: Indonesian streets (type first, the house number before or after with "no"),
+    # South African streets said without their type after a destination word, Zulu and Afrikaans
+    # road types, and the type-first streets of other languages with the number after them
+    ("deliver it to 12 jl. mawar", "deliver it to [ADDRESS]"),
+    ("my address is 7 Gg. Kenanga", "my address is [ADDRESS]"),
+    ("send it to Jl. Melati No. 8 RT 03/RW 07, Bandung", "send it to [ADDRESS], Bandung"),
+    ("the party is at 10 Jl. K.H. Agus Salim tonight", "the party is at [ADDRESS] tonight"),
+    ("pick me up from nine gang kenari", "pick me up from [ADDRESS]"),
+    ("drive me to 312 Steve Biko", "drive me to [ADDRESS]"),
+    ("take me to four hundred and two winnie madikizela", "take me to [ADDRESS]"),
+    ("send the parcel to 88 Kerk Straat", "send the parcel to [ADDRESS]"),
+    ("my gran lives at 14 tambo umgwaqo", "my gran lives at [ADDRESS]"),
+    ("navigate to via garibaldi 14", "navigate to [ADDRESS]"),
+    ("deliver to rua das laranjeiras, 210", "deliver to [ADDRESS]"),
+    ("my address is ul. Kwiatowa 9", "my address is [ADDRESS]"),
+    ("ship it to Lindenallee Weg 4", "ship it to [ADDRESS]"),
+    ("ship it to Goethe Straße 4", "ship it to [ADDRESS]"),
 ]
 
 POSTCODES = [
@@ -192,6 +222,22 @@ CLEAN_COMMANDS = [
     "order 2 taxi stand signs",
     "the score was 2 para 1",
     "play 5 medan songs",
+    # sixth round: what the pinyin names, bare streets and type-first streets must leave alone
+    "flights to wuhan next week",
+    "post a photo to weibo",
+    "is my xiaomi phone charged",
+    "i wanna go home",
+    "a gang of 5 kids",
+    "send 5 via email",
+    "go via london 2 times",
+    "set an alarm for 7 mark",
+    "change the channel to 4 espn",
+    "set the heating to 21 degrees",
+    "turn the volume to 5 alexa",
+    "how long to 63 high",
+    "respond to this email",
+    "what is the status of my order",
+    "is it still raining",
 ]
 
 

@@ -28,6 +28,7 @@ CONTACT_VERBS = words(
     """
     call ring phone text message email e-mail tell ask remind invite facetime whatsapp skype ping
     dm pay contact meet thank congratulate wish i'm im reply speak spoke talk talked chat chatted
+    respond responded notify inform
     """
 )
 """Verbs whose object is usually a person: a lexicon name right after one is a name."""
@@ -47,6 +48,7 @@ PLACE_WORDS = words("to in near from at of around towards into")
 """Before these a census first name is more likely a place (``flights to sydney``)."""
 PLATFORMS = words(
     "facebook instagram twitter youtube whatsapp linkedin tiktok snapchat gmail outlook"
+    " weibo wechat baidu taobao douyin"
 )
 """Where people post and message: the object of ``post to`` or ``updates from``, not a person."""
 STREAMING = words(
@@ -64,8 +66,11 @@ REGIONS = words(
 )
 """Continents and peoples (``news about america``, ``the nearest irish pub``): census given names
 or surnames some of them, but capitalised proper words the dictionary leaves out."""
-ASSISTANT_NAMES = words("alexa siri olly cortana bixby mycroft jarvis google computer echo")
-"""What people call their assistant: given names in some lists, never a person in a request."""
+ASSISTANT_NAMES = words(
+    "alexa siri olly cortana bixby mycroft jarvis google computer echo xiaomi huawei xiaoai"
+)
+"""What people call their assistant, and the makers of Chinese assistants (two pinyin syllables,
+as given names are): never a person in a request."""
 NEVER_NAMES = (
     ASSISTANT_NAMES
     | CARD_WORDS
@@ -85,19 +90,20 @@ PERSONAL_NOUNS = words(
     birthday bday flight house home place party number phone mobile email e-mail address wedding
     anniversary car mum mom dad wife husband kids school office room message messages text call
     appointment funeral graduation recital facebook instagram twitter feed profile children
-    son daughter posts photos pictures
+    son daughter posts photos pictures youtube tiktok linkedin snapchat whatsapp cell cellphone
+    status
     """
 )
 """``xiaoming's birthday``: after a possessive, these point at a person."""
 POSSESSED_NOUNS = PERSONAL_NOUNS | words(
     "contact contacts information info details podcast channel account page schedule calendar"
-    " gift present marriage location"
+    " gift present marriage location favorite favourite"
 )
 """``derek's contact information``, ``adele's podcast``: owned by a person, not by ``of`` one."""
 OWNED_NOUNS = PERSONAL_NOUNS | words(
     """
     id contact details spouse age birthdate movies songs films books photo picture post updates
-    mother father brother sister story biography life death career
+    mother father brother sister story biography life death career mail mails emails
     """
 )
 """``the number of john``, ``the wife of obama``: after ``of`` following these, a person."""
@@ -109,7 +115,8 @@ WORK_NOUNS = words(
 )
 """``santana music``, ``the bob and tom show``: census surnames too, but here what a person made."""
 BARE_OWNED = words(
-    "birthday bday phone mobile number email address house home office wedding party pager"
+    "birthday bday phone mobile number email address house home office wedding party pager cell"
+    " cellphone"
 )
 """After a given name plus ``s`` with no apostrophe (``johns number``): a possessive."""
 NAME_PARTICLES = words(
@@ -151,6 +158,22 @@ VERB_OBJECTS = words(
 """``to see if``, ``and mark the date``: a word-name followed by these is a verb taking its object."""
 AUXILIARIES = words("did does do has have is was will would can could should")
 """``did mark post``, ``does bob live``: before a name that is also a word and a person verb."""
-INTRODUCERS = (("my", "name", "is"), ("name", "is"), ("named",), ("this", "is"), ("i", "am"))
+INTRODUCERS = (
+    ("my", "name", "is"),
+    ("name", "is"),
+    ("named",),
+    ("this", "is"),
+    ("i", "am"),
+    ("recipient",),
+    ("recipient", "is"),
+)
 INTRODUCER_ENDS = frozenset(p[-1] for p in INTRODUCERS)
 CALENDAR_WORDS = MONTHS | WEEKDAYS | HOLIDAYS
+SUBJECT_MODIFIERS = words(
+    """
+    still ever even really always never already also usually actually currently sometimes often
+    favorite favourite fav alive dead
+    """
+)
+"""``is elvis still alive``, ``what is elvis favorite ride``: adverbs and the adjectives that follow
+a person's name in a question; census surnames some of them (``still``), never one here."""

@@ -35,10 +35,12 @@ from overheard.protect._name_words import (
     SAYING_STARTS,
     SECOND_OBJECT_STARTS,
     SHOP_FOLLOWERS,
+    SUBJECT_MODIFIERS,
     TITLES,
     VERB_OBJECTS,
     WORK_NOUNS,
 )
+from overheard.protect._pinyin import pinyin_given_name
 from overheard.protect._recognizers import US_STATES
 from overheard.protect._tokens import Token
 
@@ -144,7 +146,7 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False  # "ping rashida", "dm tomasz": the verb is the cue, not a name
     if _bare_possessive(scan, i) or _addressed_message(scan, i):
         return True
-    first = word in lex.first_names
+    first = word in lex.first_names or _pinyin_name(word, lex)
     common = lex.is_common(word)
     if first and word not in lex.census_first_names and (common or len(word) < MIN_UNLISTED_CHARS):
         first = False  # "joke", "come", "co": given names elsewhere, words or fragments here
@@ -185,6 +187,12 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     capital = scan.caps and token.capitalised and not _sentence_start(scan, i)
     capital = capital and word not in CALENDAR_WORDS  # English capitalises these anyway
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
+
+
+def _pinyin_name(word: str, lex: Lexicon) -> bool:
+    """``xiaoming``, ``meilin``: two pinyin syllables joined, a word of no dictionary and no place
+    (``shanghai``, ``beijing`` are places; ``panda``, ``sedan`` words)."""
+    return pinyin_given_name(word) and not lex.is_word(word) and word not in lex.places
 
 
 def _shop_possessive(tokens: list[Token], i: int) -> bool:
@@ -288,6 +296,7 @@ def _census_surname_follows(scan: _Scan, i: int) -> bool:
     rank = scan.lex.surnames.get(word, CENSUS_SURNAME_RANKS + 1)
     ordinary = word in STOP_WORDS or word in CALENDAR_WORDS or word in WORK_NOUNS
     ordinary = ordinary or word in DEED_VERBS or word in AUXILIARIES or word in VERB_OBJECTS
+    ordinary = ordinary or word in SUBJECT_MODIFIERS
     return rank <= CENSUS_SURNAME_RANKS and not ordinary
 
 
@@ -459,7 +468,7 @@ def _continues_name(scan: _Scan, j: int) -> bool:
     rank = lex.surnames.get(word)
     if rank is not None and (not common or rank <= COMMON_SURNAME_RANK):
         return True
-    if word in lex.first_names and not common:
+    if (word in lex.first_names or _pinyin_name(word, lex)) and not common:
         return True
     if _unknown_word(scan, j, rare_ok=True, compound_ok=True):
         return True  # "george clooney", "ryan seacrest": a word no dictionary holds

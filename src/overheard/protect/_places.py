@@ -45,13 +45,16 @@ STREET_TYPES = words(
     marg nagar chowk gali colony layout enclave vihar bagh puram peth salai sarani extension ext
     roadside strip towers triangle rosebowl gully range
     ganj pura bazar bazaar halli palya wadi
+    umgwaqo indlela isitaladi ithafa indawo straat rylaan singel laan steeg
     """
 )
 """English road types of every country, with their postal abbreviations (``pde``, ``tce``, ``cct``),
 including the road types of the Australian and New Zealand addressing standard (AS/NZS 4819:
 ``amble``, ``concourse``, ``laneway``), and the road and locality words of Indian addresses
-(``marg``, ``nagar``, ``salai``). The standard's types that are mostly function-like words
-(``end``, ``top``, ``run``, ``turn``, ``line``, ``part``) are left out."""
+(``marg``, ``nagar``, ``salai``), and the Zulu and Afrikaans road types of South African
+addresses (``umgwaqo`` road, ``indlela`` way, ``isitaladi`` street, ``straat``, ``rylaan``,
+``singel``). The standard's types that are mostly function-like words (``end``, ``top``, ``run``,
+``turn``, ``line``, ``part``) are left out."""
 WEAK_STREET_TYPES = words(
     "end top turn line part edge lower upper front gap ground ring round sound follow steps stairs"
 )
@@ -73,6 +76,12 @@ STREET_PREFIXES = words(
     """
     rue calle rua avenida viale piazza plaza corso carrer strada ulica
     jalan jln lorong lrg persiaran psn lebuh lebuhraya lengkok lingkaran laluan lintang
+    jl gg gang
+    chemin impasse allee allée quai
+    travessa rodovia estrada alameda praca praça avda carrera camino paseo callejon callejón
+    via vicolo piazzale contrada borgo
+    ul aleja plac
+    duong đường pho phố ngo ngõ hem hẻm kalye soi
     """
 )
 MALAY_STREET_PREFIXES = words(
@@ -80,7 +89,22 @@ MALAY_STREET_PREFIXES = words(
 )
 """``27 rue de rivoli``, ``56 calle mayor``, ``12 jalan bukit bintang``: the street type comes
 first in these languages (the second line: the road types of Malaysian addresses, Malay, with
-their postal abbreviations ``jln``, ``lrg``, ``psn``)."""
+their postal abbreviations ``jln``, ``lrg``, ``psn``; then Indonesian ``jl.``/``gg.``/``gang``,
+French, Portuguese and Spanish, Italian, Polish ``ul.``, Vietnamese ``đường``/``phố``/``ngõ``/
+``hẻm``, Filipino ``kalye``, Thai ``soi``)."""
+WORD_PREFIXES = words("gang via borgo contrada pho ngo hem soi plac plaza corso strada")
+"""Prefixes that are also English words or fragments (``a gang of``, ``via email``): a street
+type only before a name word that is no common English word (``9 gang dipatiukur``)."""
+NUMBER_AFTER_PREFIXES = STREET_PREFIXES
+"""Prefixes whose street may be written before its house number (``jl. peta no. 75``, ``via roma
+10``, ``rua augusta, 123``, ``ul. dluga 5``, ``calle mayor 56``)."""
+STREET_NAME_LINKS = words(
+    "de da do das dos del della delle dei di du des la le les van von der y e"
+)
+"""Small words inside a prefixed street name (``rua do carmo``, ``rue de la paix``): part of it
+only between two name words."""
+HOUSE_NUMBER_WORDS = words("no nr nº n° num numero número")
+"""``jl. peta no. 75``, ``calle mayor nº 5``: the mark between a street and its house number."""
 SECTION_NUMBER = re.compile(r"\d{1,3}(?:/\d{1,3})?[a-z]?")
 """``jalan 4/32c``, ``jln pudu 5``, ``jalan sultan abdul samad 38t``: the section or road number
 that closes a Malaysian street name, after or instead of its name words."""
@@ -128,8 +152,35 @@ STREET_SUFFIXES = (
     "vagen",
     "utca",
     "ulica",
+    "damm",
+    "ufer",
+    "chaussee",
+    "steig",
+    "pfad",
+    "gracht",
+    "kade",
+    "plein",
+    "vej",
+    "gata",
+    "vägen",
 )
-"""``hauptstrasse 5``: one word ending in a street type, then the house number."""
+"""``hauptstrasse 5``: one word ending in a street type, then the house number (a word of no
+dictionary: ``offering 5`` is no street)."""
+SEPARATE_SUFFIX_TYPES = words(
+    "strasse straße str weg gasse allee platz ring damm ufer chaussee straat laan gracht kade"
+    " plein vej gata gatan vägen vagen utca"
+)
+"""``berliner straße 12``, ``frankfurter str. 5``: the German, Dutch and Nordic type as a word of
+its own after the name, then the house number."""
+RT_RW = re.compile(r"(?:(?:rt|rw)\.?)?\d{0,3}(?:/(?:(?:rt|rw)\.?)?\d{0,3})?")
+"""``rt 02/rw 05``, ``rt.02/rw.05``: the neighbourhood and hamlet numbers of Indonesian addresses."""
+RT_RW_MAX_TOKENS = 4
+BARE_CUES = words("to at from for")
+"""``drive to 49 oxford``, ``the party is at 560 milner``: before a house number and a bare street
+name with no street type (as South African addresses are often said)."""
+BARE_STREET_MAX_WORDS = 2
+MAX_TIME_NUMBER = 12
+"""A lone number up to this is read as a time (``at seven thomas``, ``at 5 john``), not a house."""
 STREET_NAME_MAX_WORDS = 3
 HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
@@ -219,9 +270,16 @@ def _spelled_piece(word: str) -> str | None:
 
 def find_addresses(tokens: list[Token]) -> Iterator[Found]:
     """House number, up to three name words, and a street type; a leading flat number joins."""
+    caps = _capitals_informative(tokens)
     i = 0
     while i < len(tokens):
-        found = _address_at(tokens, i) or _continental_at(tokens, i) or _cued_street_at(tokens, i)
+        found = (
+            _address_at(tokens, i)
+            or _continental_at(tokens, i)
+            or _cued_street_at(tokens, i)
+            or _number_after_at(tokens, i)
+            or _bare_street_at(tokens, i, caps)
+        )
         if found is None:
             i += 1
             continue
@@ -235,6 +293,7 @@ def _unit_after(tokens: list[Token], last: int) -> int:
     """Index of the last token of a flat, suite or unit number written after the street
     (``200 main street apt 4b``, ``14 high road, flat 3``, ``suite three hundred``), else last.
     The unit word may already close the street as a street type (USPS ``flat``)."""
+    last = _rt_rw_after(tokens, last)
     j = last if tokens[last].norm in UNIT_WORDS else last + 1
     if j >= len(tokens) or tokens[j].norm not in UNIT_WORDS:
         return last
@@ -247,6 +306,18 @@ def _unit_after(tokens: list[Token], last: int) -> int:
     while end < len(tokens) and end - k < HOUSE_NUMBER_MAX_WORDS and is_spoken_number(tokens, end):
         end += 1
     return end - 1 if end > k else last
+
+
+def _rt_rw_after(tokens: list[Token], last: int) -> int:
+    """Index of the last token of ``rt 02/rw 05`` written after an Indonesian street, else last."""
+    k = last + 1
+    if k >= len(tokens) or not tokens[k].norm.startswith(("rt", "rw")):
+        return last
+    end = last
+    while k < len(tokens) and k - last <= RT_RW_MAX_TOKENS and RT_RW.fullmatch(tokens[k].norm):
+        end = k
+        k += 1
+    return end
 
 
 def _address_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
@@ -289,21 +360,19 @@ def _cued_street_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
 def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     """``hauptstrasse 5`` at i, or a house number then ``rue de rivoli``; else None."""
     word = tokens[i].norm
-    suffixed = word.isalpha() and word.endswith(STREET_SUFFIXES) and len(word) > 5
-    if suffixed and i + 1 < len(tokens) and HOUSE_NUMBER.fullmatch(tokens[i + 1].norm):
+    numbered = i + 1 < len(tokens) and HOUSE_NUMBER.fullmatch(tokens[i + 1].norm)
+    if numbered and _joined_suffix_street(word):
         return i, i + 1
+    separate = _separate_type_at(tokens, i)
+    if separate is not None:
+        return separate
     number_end = _house_number_end(tokens, i)
     if number_end is None or number_end + 2 >= len(tokens) + 1:
         return None
     j = number_end + 1
     if j >= len(tokens) or tokens[j].norm not in STREET_PREFIXES:
         return None
-    last = j
-    while last + 1 < len(tokens) and last - j < STREET_NAME_MAX_WORDS:
-        nxt = tokens[last + 1].norm
-        if not _street_word(nxt) or nxt in STOP_WORDS or nxt in NUMBER_WORDS:
-            break
-        last += 1
+    last = _prefixed_name_end(tokens, j)
     if (
         tokens[j].norm in MALAY_STREET_PREFIXES
         and last + 1 < len(tokens)
@@ -311,6 +380,145 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     ):
         last += 1  # "jalan pudu 5", "jln 4/6": the road's section number closes it
     return (_unit_start(tokens, i), last) if last > j else None
+
+
+def _joined_suffix_street(word: str) -> bool:
+    """``hauptstrasse``, ``kerkstraat``: one word of no dictionary ending in a street type."""
+    if not word.isalpha() or not word.endswith(STREET_SUFFIXES) or len(word) <= 5:
+        return False
+    return not lexicon().is_word(word)
+
+
+def _separate_type_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``berliner straße 12``: one or two name words at i, a type of ``SEPARATE_SUFFIX_TYPES``,
+    then a written house number; else None."""
+    for k in range(i + 1, min(len(tokens) - 1, i + 3)):
+        if tokens[k].norm in SEPARATE_SUFFIX_TYPES:
+            named = all(
+                _street_word(t.norm) and t.norm not in STOP_WORDS and t.norm not in NUMBER_WORDS
+                for t in tokens[i:k]
+            )
+            if named and HOUSE_NUMBER.fullmatch(tokens[k + 1].norm) and _digits(tokens[k + 1]):
+                return i, k + 1
+            return None
+    return None
+
+
+def _digits(token: Token) -> bool:
+    """True if the token has a digit (a written house number, not ``a``)."""
+    return any(c.isdigit() for c in token.norm)
+
+
+INITIAL = re.compile(r"[^\W\d_]{1,4}(?:\.[^\W\d_]{1,4})*")
+"""``k.h``, ``r.e``, ``ir``, ``a``: initials and title abbreviations inside a street's name
+(``jl. k.h. wahid hasyim``, ``gg. jend. a. yani``)."""
+PREFIXED_NAME_MAX_WORDS = 4
+
+
+def _prefixed_name_end(tokens: list[Token], j: int) -> int:
+    """Index of the last name word after the street prefix at j (j itself if there is none).
+    Initials and linking words (``de``, ``das``) count only with a name word after them; after a
+    prefix that is also an English word (``gang``, ``via``) the first name word must be no common
+    English word."""
+    lex = lexicon()
+    if j + 1 < len(tokens) and tokens[j].norm in WORD_PREFIXES:
+        first = tokens[j + 1].norm
+        if lex.is_common(first) or first in NUMBER_WORDS:
+            return j
+    last = j
+    k = j + 1
+    while k < len(tokens) and k - j <= PREFIXED_NAME_MAX_WORDS:
+        word = tokens[k].norm
+        plain = _street_word(word) and word not in STOP_WORDS and word not in NUMBER_WORDS
+        if plain and word not in STREET_NAME_LINKS and word not in HOUSE_NUMBER_WORDS:
+            last = k
+        elif not (word in STREET_NAME_LINKS or _initial(word)):
+            break
+        k += 1
+    return last
+
+
+def _initial(word: str) -> bool:
+    """``k.h``, ``r.e``, ``a``: dotted initials or a single letter."""
+    return ("." in word or len(word) == 1) and INITIAL.fullmatch(word) is not None
+
+
+def _number_after_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``jl. peta no. 75``, ``via roma 10``, ``rua augusta, 123``: a prefix of
+    ``NUMBER_AFTER_PREFIXES``, name words, an optional number mark, then a written house number
+    that does not count something (``calle mayor 5 minutes`` is no address)."""
+    if tokens[i].norm not in NUMBER_AFTER_PREFIXES:
+        return None
+    last = _prefixed_name_end(tokens, i)
+    if last == i:
+        return None
+    k = last + 1
+    if k < len(tokens) and tokens[k].norm in HOUSE_NUMBER_WORDS:
+        k += 1
+    if k >= len(tokens) or not HOUSE_NUMBER.fullmatch(tokens[k].norm) or not _digits(tokens[k]):
+        return None
+    after = tokens[k + 1].norm if k + 1 < len(tokens) else ""
+    if after and lexicon().is_common(after) and after not in STOP_WORDS:
+        return None
+    return _unit_start(tokens, i), k
+
+
+def _bare_street_at(tokens: list[Token], i: int, caps: bool) -> tuple[int, int] | None:
+    """``drive to 49 oxford``, ``pick me up from 2924 nelson mandela at six``: after ``to/at/
+    from/for``, a house number and one or two words that are given names, surnames or places
+    (an ordinary word, ``queen``, ``high``, only when capitalised in cased text), closing the
+    request or before a function word. A lone number up to twelve is a time."""
+    if i == 0 or tokens[i - 1].norm not in BARE_CUES:
+        return None
+    number_end = _house_number_end(tokens, i)
+    if number_end is None:
+        return None
+    word = tokens[i].norm
+    lone = number_end == i and (word.isdigit() or word in _SPOKEN_SMALL)
+    if lone and int(_SPOKEN_SMALL.get(word, word)) <= MAX_TIME_NUMBER:
+        return None  # "text me at 5 john", "at seven thomas": a time
+    lex = lexicon()
+    last = number_end
+    named = False
+    for k in range(number_end + 1, min(len(tokens), number_end + 1 + BARE_STREET_MAX_WORDS)):
+        token = tokens[k]
+        word = token.norm
+        if not word.isalpha() or word in STOP_WORDS or word in NUMBER_WORDS:
+            break
+        listed = word in lex.first_names or word in lex.surnames or word in lex.places
+        unknown = not lex.is_word(word) and len(word) > 2
+        if not (listed or unknown) or word in NAME_LIKE_EXCLUDED or word in _NEVER_STREETS:
+            break
+        if lex.is_common(word) and not (caps and token.capitalised):
+            break
+        last = k
+        named = named or listed
+    if last == number_end or not named:
+        return None
+    after = tokens[last + 1].norm if last + 1 < len(tokens) else ""
+    if after and after not in STOP_WORDS:
+        return None
+    return _unit_start(tokens, i), last
+
+
+_SPOKEN_SMALL = {
+    **{
+        w: str(n) for n, w in enumerate("zero one two three four five six seven eight nine".split())
+    },
+    **{w: str(n + 10) for n, w in enumerate("ten eleven twelve".split())},
+}
+_NEVER_STREETS = words("alexa siri olly cortana echo google")
+"""Assistant names: ``turn it to 5 alexa`` is no street."""
+
+
+def _capitals_informative(tokens: list[Token]) -> bool:
+    """True if some but not most words are capitalised (cased, punctuated text)."""
+    alphabetic = [t for t in tokens if t.text[:1].isalpha()]
+    capitalised = sum(1 for t in alphabetic if t.capitalised)
+    return 0 < capitalised <= CAPITALISED_SHARE * len(alphabetic)
+
+
+CAPITALISED_SHARE = 0.6
 
 
 def _house_number_end(tokens: list[Token], i: int) -> int | None:
