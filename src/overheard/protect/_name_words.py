@@ -91,13 +91,12 @@ PERSONAL_NOUNS = words(
     anniversary car mum mom dad wife husband kids school office room message messages text call
     appointment funeral graduation recital facebook instagram twitter feed profile children
     son daughter posts photos pictures youtube tiktok linkedin snapchat whatsapp cell cellphone
-    status
     """
 )
 """``xiaoming's birthday``: after a possessive, these point at a person."""
 POSSESSED_NOUNS = PERSONAL_NOUNS | words(
     "contact contacts information info details podcast channel account page schedule calendar"
-    " gift present marriage location favorite favourite"
+    " gift present marriage location favorite favourite status"
 )
 """``derek's contact information``, ``adele's podcast``: owned by a person, not by ``of`` one."""
 OWNED_NOUNS = PERSONAL_NOUNS | words(

@@ -63,6 +63,9 @@ MIN_ING_CHARS = 5
 """An ``-ing`` word at least this long counts as a verb after ``is/was`` (``doing``, not ``ring``)."""
 SUBJECT_AUXILIARIES = frozenset("is was will would has had can could".split())
 """``rahul will come``: between a subject and its verb (``do/does/did`` come before the subject)."""
+MIN_PINYIN_CHARS = 6
+"""A pinyin given name in no list counts anywhere from this length (``meilin``, ``yuxuan``); a
+five-letter one (``jiayi``) only after a link word or with a stronger cue."""
 CAPITALISED_SHARE_LIMIT = 0.6
 """Above this share of capitalised words, capitals carry no signal (title case, all caps)."""
 
@@ -154,6 +157,8 @@ def _starts_name(scan: _Scan, i: int) -> bool:
         return False  # an ordinary word in every context
     unlisted = not (first or common or word in lex.surnames)
     context = _context(scan, i)
+    if unlisted and context == Context.LINK and _pinyin_name(word, lex, short_ok=True):
+        return True  # "a present for jiayi": a short pinyin name only after a link word
     if unlisted and not _unknown_word(scan, i):
         # "of mahatma gandhi": a word of the larger dictionaries opens a name only with a person
         # cue and a surname that is no word after it; "takeout", "ny" never do
@@ -189,9 +194,13 @@ def _starts_name(scan: _Scan, i: int) -> bool:
     return (first and not common) or possessive or (capital and (first or word in lex.surnames))
 
 
-def _pinyin_name(word: str, lex: Lexicon) -> bool:
+def _pinyin_name(word: str, lex: Lexicon, short_ok: bool = False) -> bool:
     """``xiaoming``, ``meilin``: two pinyin syllables joined, a word of no dictionary and no place
-    (``shanghai``, ``beijing`` are places; ``panda``, ``sedan`` words)."""
+    (``shanghai``, ``beijing`` are places; ``panda``, ``sedan`` words), of at least
+    ``MIN_PINYIN_CHARS`` letters unless ``short_ok`` (five-letter ones are often fragments or
+    misspellings: ``chane light``, ``handi paneer``)."""
+    if len(word) < MIN_PINYIN_CHARS and not short_ok:
+        return False
     return pinyin_given_name(word) and not lex.is_word(word) and word not in lex.places
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from overheard.protect._lexicon import STOP_WORDS, lexicon, street_types, words
+from overheard.protect._lexicon import (
+    HOLIDAYS,
+    MONTHS,
+    STOP_WORDS,
+    WEEKDAYS,
+    lexicon,
+    street_types,
+    words,
+)
 from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
 from overheard.protect._tokens import Token
 
@@ -179,6 +187,9 @@ BARE_CUES = words("to at from for")
 """``drive to 49 oxford``, ``the party is at 560 milner``: before a house number and a bare street
 name with no street type (as South African addresses are often said)."""
 BARE_STREET_MAX_WORDS = 2
+MIN_UNKNOWN_STREET_CHARS = 5
+"""A bare street name of words in no list needs one of at least this many letters
+(``voortrekker``; ``to 150 kmph`` is no street)."""
 MAX_TIME_NUMBER = 12
 """A lone number up to this is read as a time (``at seven thomas``, ``at 5 john``), not a house."""
 STREET_NAME_MAX_WORDS = 3
@@ -463,12 +474,20 @@ def _number_after_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     return _unit_start(tokens, i), k
 
 
+def _address_is(tokens: list[Token], i: int) -> bool:
+    """``my address is 560 milner``: ``address is`` right before token i."""
+    return i >= 2 and tokens[i - 1].norm == "is" and tokens[i - 2].norm == "address"
+
+
 def _bare_street_at(tokens: list[Token], i: int, caps: bool) -> tuple[int, int] | None:
     """``drive to 49 oxford``, ``pick me up from 2924 nelson mandela at six``: after ``to/at/
-    from/for``, a house number and one or two words that are given names, surnames or places
-    (an ordinary word, ``queen``, ``high``, only when capitalised in cased text), closing the
-    request or before a function word. A lone number up to twelve is a time."""
-    if i == 0 or tokens[i - 1].norm not in BARE_CUES:
+    from/for`` or ``address is``, a house number and one or two words that are given names,
+    surnames or places, or in no dictionary (``voortrekker``; an ordinary word, ``queen``,
+    ``high``, only when capitalised in cased text and a census given name or one of its 5,000
+    most frequent surnames), closing the request or before a function
+    word. A lone number up to twelve is a time, one from 1950 to 2039 a year; units, currencies
+    and calendar words are no street."""
+    if i == 0 or not (tokens[i - 1].norm in BARE_CUES or _address_is(tokens, i)):
         return None
     number_end = _house_number_end(tokens, i)
     if number_end is None:
@@ -477,6 +496,8 @@ def _bare_street_at(tokens: list[Token], i: int, caps: bool) -> tuple[int, int] 
     lone = number_end == i and (word.isdigit() or word in _SPOKEN_SMALL)
     if lone and int(_SPOKEN_SMALL.get(word, word)) <= MAX_TIME_NUMBER:
         return None  # "text me at 5 john", "at seven thomas": a time
+    if lone and word.isdigit() and YEARS[0] <= int(word) <= YEARS[1]:
+        return None  # "songs from 1990 madonna": a year
     lex = lexicon()
     last = number_end
     named = False
@@ -489,10 +510,11 @@ def _bare_street_at(tokens: list[Token], i: int, caps: bool) -> tuple[int, int] 
         unknown = not lex.is_word(word) and len(word) > 2
         if not (listed or unknown) or word in NAME_LIKE_EXCLUDED or word in _NEVER_STREETS:
             break
-        if lex.is_common(word) and not (caps and token.capitalised):
-            break
+        frequent = word in lex.census_first_names or lex.surnames.get(word, 10**9) <= 5_000
+        if lex.is_common(word) and not (caps and token.capitalised and frequent):
+            break  # "for 20 People": an ordinary word only as a capitalised frequent name
         last = k
-        named = named or listed
+        named = named or listed or len(word) >= MIN_UNKNOWN_STREET_CHARS
     if last == number_end or not named:
         return None
     after = tokens[last + 1].norm if last + 1 < len(tokens) else ""
@@ -507,8 +529,23 @@ _SPOKEN_SMALL = {
     },
     **{w: str(n + 10) for n, w in enumerate("ten eleven twelve".split())},
 }
-_NEVER_STREETS = words("alexa siri olly cortana echo google")
-"""Assistant names: ``turn it to 5 alexa`` is no street."""
+_NEVER_STREETS = (
+    words("alexa siri olly cortana echo google")
+    | words(
+        """
+        celsius centigrade fahrenheit kelvin kmph mph kph bpm rpm fps dpi mbps kbps gbps hz khz
+        mhz ghz lumens decibels watts volts amps kcal calories pesos rupees rupiah euros yen yuan
+        dirhams baht ringgit rand naira shillings cedis kwacha
+        """
+    )
+    | MONTHS
+    | WEEKDAYS
+    | HOLIDAYS
+)
+"""Assistant names, units, currencies and calendar words: ``turn it to 5 alexa``, ``set the
+heating to 21 celsius``, ``a reminder for 15 May`` are no street."""
+YEARS = (1950, 2039)
+"""A lone four-digit number in this range after ``from/to/for`` is read as a year."""
 
 
 def _capitals_informative(tokens: list[Token]) -> bool:
