@@ -181,6 +181,8 @@ HOSTILE = {
     "type-first streets": "jl. k.h. a. de no. 7 rt 02/rw 05 " * (HOSTILE_CHARS // 33),
     "separate types": "berliner straße goethe weg 4 " * (HOSTILE_CHARS // 29),
     "pinyin names": "xiaoming meilin yuxuan " * (HOSTILE_CHARS // 23),
+    "type-first streets after cues": "to rue de la via " * (HOSTILE_CHARS // 17),
+    "flats after flats": "calle a 5 edif 2 depto 3 piano 4 " * (HOSTILE_CHARS // 33),
 }
 
 

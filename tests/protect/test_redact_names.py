@@ -133,6 +133,16 @@ ADDRESSES = [
     ("my address is ul. Kwiatowa 9", "my address is [ADDRESS]"),
     ("ship it to Lindenallee Weg 4", "ship it to [ADDRESS]"),
     ("ship it to Goethe Straße 4", "ship it to [ADDRESS]"),
+    # sixth round, second part: French avenue/boulevard first, Brazilian, Mexican and Italian
+    # types first, flats after the number, a hyphenated German street, a spoken number after the
+    # name, and a type-first street with no number after a destination word
+    ("send it to 18, boulevard de la marne", "send it to [ADDRESS]"),
+    ("deliver to ladeira dos tamoios, 44", "deliver to [ADDRESS]"),
+    ("my address is cerrada olmos 212 interior 4", "my address is [ADDRESS]"),
+    ("the party is at piazza dante, 3 piano 2 tonight", "the party is at [ADDRESS] tonight"),
+    ("drive to heinrich-heine-allee 12/3", "drive to [ADDRESS]"),
+    ("pick me up from vicolo stretto, forty two at six", "pick me up from [ADDRESS] at six"),
+    ("take me to rue des lilas", "take me to [ADDRESS]"),
 ]
 
 POSTCODES = [
@@ -238,6 +248,10 @@ CLEAN_COMMANDS = [
     "respond to this email",
     "what is the status of my order",
     "is it still raining",
+    "listen to spring 5 times",
+    "walk to the park",
+    "take me to the lago",
+    "i want to go to a diagonal",
 ]
 
 

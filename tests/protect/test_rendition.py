@@ -106,7 +106,9 @@ def test_serving_streams_the_stored_rendition_marked(served, make_household):  #
     assert mark_to_signal_db(stored, heard) < -3
     with served.sessions() as s:
         made = s.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "audio.disguise")
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "audio.disguise")
         )
     assert made == 1  # the job's, not the serve's
 
@@ -138,7 +140,9 @@ def test_the_job_is_idempotent_and_skips_deleted_recordings(served, make_househo
     assert rendition.render(served, clip.recording_id) is False  # already made
     gone = add_clip(served, make_household)
     sample_after_transcription_only(served, gone)
-    delete_recordings(served, gone.household_id, [gone.recording_id], actor="customer", scope={"kind": "one"})
+    delete_recordings(
+        served, gone.household_id, [gone.recording_id], actor="customer", scope={"kind": "one"}
+    )
     assert rendition.render(served, gone.recording_id) is False
     assert list(served.blobs.list(f"disguised/{gone.household_id}/")) == []
     assert DISGUISED_KIND == "audio.disguised.pcm16"

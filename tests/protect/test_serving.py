@@ -77,16 +77,22 @@ def test_serving_needs_a_live_lease_of_the_same_staff(served, make_household):  
             serving.text_for_lease(served, lease_id=lease_id, staff=staff, now=when)
 
 
-def test_claim_with_text_reads_the_task_once_and_a_serve_joins_task_and_recording(served, make_household):  # type: ignore[no-untyped-def]
+def test_claim_with_text_reads_the_task_once_and_a_serve_joins_task_and_recording(
+    served, make_household
+):  # type: ignore[no-untyped-def]
     clip = add_clip(served, make_household)
     sample(served, clip)
     with statements() as seen:
         found = flow.claim_with_text(served, "R-a1", later(1))
     assert found is not None and found[1] is not None
     task_reads = [  # the gold draw (random per claim) reads gold tasks: not a re-read of the lease
-        s for s in seen if s.startswith("SELECT") and "FROM review_tasks" in s and "review_gold" not in s
+        s
+        for s in seen
+        if s.startswith("SELECT") and "FROM review_tasks" in s and "review_gold" not in s
     ]
-    assert len(task_reads) == 1  # the held-lease check: the claim's UPDATE answers the row it leased
+    assert (
+        len(task_reads) == 1
+    )  # the held-lease check: the claim's UPDATE answers the row it leased
     assert len([s for s in seen if "FROM recordings" in s]) == 1
     with statements() as seen:
         out = serving.clip_for_lease(served, lease_id=found[0].lease_id, staff="R-a1", now=later(2))
@@ -190,7 +196,9 @@ def test_a_watermark_id_issued_before_is_drawn_again(served, make_household, mon
     assert serves == [first.watermark_id, again.watermark_id]
 
 
-def test_no_free_watermark_id_serves_nothing_and_records_nothing(served, make_household, monkeypatch):  # type: ignore[no-untyped-def]
+def test_no_free_watermark_id_serves_nothing_and_records_nothing(
+    served, make_household, monkeypatch
+):  # type: ignore[no-untyped-def]
     _clip, lease = leased(served, make_household)
     first = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
     monkeypatch.setattr(serving.secrets, "randbits", lambda bits: first.watermark_id)

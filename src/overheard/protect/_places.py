@@ -90,6 +90,15 @@ STREET_PREFIXES = words(
     via vicolo piazzale contrada borgo
     ul aleja plac
     duong đường pho phố ngo ngõ hem hẻm kalye soi
+    avenue boulevard bd
+    beco viela vila largo ladeira parque jardim quadra setor conjunto residencial condominio
+    condomínio vereda trecho passarela patio pátio sitio sítio chacara chácara fazenda nucleo
+    núcleo colonia colônia distrito morro lago lagoa praia recanto esplanada trevo favela campo
+    vale estacao estação
+    calzada cerrada privada andador circuito circunvalacion circunvalación continuacion
+    continuación corredor diagonal eje pasaje peatonal periferico periférico prolongacion
+    prolongación retorno viaducto ampliacion ampliación carretera
+    stretto incrocio canale rotonda salita galleria lungomare vico traversa
     """
 )
 MALAY_STREET_PREFIXES = words(
@@ -99,8 +108,15 @@ MALAY_STREET_PREFIXES = words(
 first in these languages (the second line: the road types of Malaysian addresses, Malay, with
 their postal abbreviations ``jln``, ``lrg``, ``psn``; then Indonesian ``jl.``/``gg.``/``gang``,
 French, Portuguese and Spanish, Italian, Polish ``ul.``, Vietnamese ``đường``/``phố``/``ngõ``/
-``hẻm``, Filipino ``kalye``, Thai ``soi``)."""
-WORD_PREFIXES = words("gang via borgo contrada pho ngo hem soi plac plaza corso strada")
+``hẻm``, Filipino ``kalye``, Thai ``soi``; French ``avenue``/``boulevard`` before the name
+(``50, avenue de lebon``); then the street types of Brazil's postal standard, Mexico's
+national address standard and Italy's generic street names that come first: ``beco``,
+``ladeira``, ``quadra``, ``vereda``, ``cerrada``, ``privada``, ``andador``, ``eje``,
+``prolongación``, ``stretto``, ``incrocio``, ``rotonda``…)."""
+WORD_PREFIXES = words(
+    "gang via borgo contrada pho ngo hem soi plac plaza corso strada avenue boulevard bd vale"
+    " campo diagonal circuito corredor parque lago vila"
+)
 """Prefixes that are also English words or fragments (``a gang of``, ``via email``): a street
 type only before a name word that is no common English word (``9 gang dipatiukur``)."""
 NUMBER_AFTER_PREFIXES = STREET_PREFIXES
@@ -171,9 +187,11 @@ STREET_SUFFIXES = (
     "vej",
     "gata",
     "vägen",
+    "ring",
 )
-"""``hauptstrasse 5``: one word ending in a street type, then the house number (a word of no
-dictionary: ``offering 5`` is no street)."""
+"""``hauptstrasse 5``, ``karl-peter-etzold-gasse 9/3``: one word (hyphens allowed) ending in a
+street type, then the house number, written or spoken (a word of no dictionary: ``offering 5``,
+``spring 5`` are no street)."""
 SEPARATE_SUFFIX_TYPES = words(
     "strasse straße str weg gasse allee platz ring damm ufer chaussee straat laan gracht kade"
     " plein vej gata gatan vägen vagen utca"
@@ -203,7 +221,10 @@ HOUSE_NUMBER = re.compile(
 (``8v-09``, ``2f-47``, ``h-89-10``)."""
 RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
-UNIT_WORDS = words("flat apartment apt unit suite lot block blk plot house door")
+UNIT_WORDS = words(
+    "flat apartment apt unit suite lot block blk plot house door interior int edif depto dpto"
+    " apto appartamento piano bloco casa sala lote"
+)
 UNIT_NUMBER = re.compile(r"#?\d{1,4}[a-z]?|[a-z]\d{0,3}")
 UNIT_DIGITS = re.compile(r"#?\d{1,4}[a-z]?|[a-z]-?\d{1,4}")
 """A unit number after the street has a digit (``4b``, ``b12``); ``house a few`` is no unit."""
@@ -290,6 +311,7 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
             or _cued_street_at(tokens, i)
             or _number_after_at(tokens, i)
             or _bare_street_at(tokens, i, caps)
+            or _cued_prefix_street_at(tokens, i)
         )
         if found is None:
             i += 1
@@ -300,11 +322,26 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
         i = last + 1
 
 
+MAX_UNITS_AFTER = 3
+"""``edif. 241, depto. 157``: building, then flat, after the street; at most this many."""
+
+
 def _unit_after(tokens: list[Token], last: int) -> int:
-    """Index of the last token of a flat, suite or unit number written after the street
-    (``200 main street apt 4b``, ``14 high road, flat 3``, ``suite three hundred``), else last.
-    The unit word may already close the street as a street type (USPS ``flat``)."""
+    """Index of the last token of the flat, suite or unit numbers written after the street
+    (``200 main street apt 4b``, ``14 high road, flat 3``, ``calle chiapas 489 edif. 241, depto.
+    157``), else last."""
     last = _rt_rw_after(tokens, last)
+    for _ in range(MAX_UNITS_AFTER):
+        further = _one_unit_after(tokens, last)
+        if further == last:
+            break
+        last = further
+    return last
+
+
+def _one_unit_after(tokens: list[Token], last: int) -> int:
+    """One flat, suite or unit number after token ``last`` (the unit word may already close the
+    street as a street type, USPS ``flat``), else last."""
     j = last if tokens[last].norm in UNIT_WORDS else last + 1
     if j >= len(tokens) or tokens[j].norm not in UNIT_WORDS:
         return last
@@ -371,9 +408,10 @@ def _cued_street_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
 def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     """``hauptstrasse 5`` at i, or a house number then ``rue de rivoli``; else None."""
     word = tokens[i].norm
-    numbered = i + 1 < len(tokens) and HOUSE_NUMBER.fullmatch(tokens[i + 1].norm)
-    if numbered and _joined_suffix_street(word):
-        return i, i + 1
+    if i + 1 < len(tokens) and _joined_suffix_street(word):
+        number_end = _house_number_end(tokens, i + 1)
+        if number_end is not None:
+            return i, number_end
     separate = _separate_type_at(tokens, i)
     if separate is not None:
         return separate
@@ -395,7 +433,7 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
 
 def _joined_suffix_street(word: str) -> bool:
     """``hauptstrasse``, ``kerkstraat``: one word of no dictionary ending in a street type."""
-    if not word.isalpha() or not word.endswith(STREET_SUFFIXES) or len(word) <= 5:
+    if not _street_word(word) or not word.endswith(STREET_SUFFIXES) or len(word) <= 5:
         return False
     return not lexicon().is_word(word)
 
@@ -454,6 +492,21 @@ def _initial(word: str) -> bool:
     return ("." in word or len(word) == 1) and INITIAL.fullmatch(word) is not None
 
 
+def _cued_prefix_street_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``drive to rue de seguin``, ``pick me up from praça de pinto at six``: after ``to/at/
+    from/for`` or ``address is``, a type-first street with no house number, closing the request or
+    before a function word."""
+    if i == 0 or tokens[i].norm not in STREET_PREFIXES:
+        return None
+    if not (tokens[i - 1].norm in BARE_CUES or _address_is(tokens, i)):
+        return None
+    last = _prefixed_name_end(tokens, i)
+    if last == i:
+        return None
+    after = tokens[last + 1].norm if last + 1 < len(tokens) else ""
+    return (i, last) if not after or after in STOP_WORDS else None
+
+
 def _number_after_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     """``jl. peta no. 75``, ``via roma 10``, ``rua augusta, 123``: a prefix of
     ``NUMBER_AFTER_PREFIXES``, name words, an optional number mark, then a written house number
@@ -466,12 +519,20 @@ def _number_after_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     k = last + 1
     if k < len(tokens) and tokens[k].norm in HOUSE_NUMBER_WORDS:
         k += 1
-    if k >= len(tokens) or not HOUSE_NUMBER.fullmatch(tokens[k].norm) or not _digits(tokens[k]):
+    if k >= len(tokens):
         return None
-    after = tokens[k + 1].norm if k + 1 < len(tokens) else ""
-    if after and lexicon().is_common(after) and after not in STOP_WORDS:
-        return None
-    return _unit_start(tokens, i), k
+    if HOUSE_NUMBER.fullmatch(tokens[k].norm) and _digits(tokens[k]):
+        end = k
+    else:
+        spoken_end = _house_number_end(tokens, k)
+        if spoken_end is None or _digits(tokens[k]):
+            return None
+        end = spoken_end  # "via angelo, nine hundred and ninety eight"
+    after = tokens[end + 1].norm if end + 1 < len(tokens) else ""
+    counted = lexicon().is_common(after) and after not in STOP_WORDS and after not in UNIT_WORDS
+    if after and counted:
+        return None  # "calle mayor 5 minutes"; "privada sur 547 interior 063" is a flat
+    return _unit_start(tokens, i), end
 
 
 def _address_is(tokens: list[Token], i: int) -> bool:
