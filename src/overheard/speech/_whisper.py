@@ -79,6 +79,8 @@ class Decoding:
     patience: float = 1.0
     length_penalty: float = 1.0
     compute_type: str = COMPUTE_TYPE
+    nbest: int = 5
+    """Hypotheses the rescorer chooses from (the n-best decode's beam is at least this wide)."""
 
 
 DEFAULT_DECODING = Decoding()
@@ -446,7 +448,7 @@ class WhisperBackend:
                 model,
                 audio,
                 beam_size=self.decoding.beam_size,
-                n=rs.NBEST,
+                n=self.decoding.nbest,
                 suppress_tokens=self._loaded.suppress_tokens,
                 language=LANGUAGE,
                 hotwords=self.biasing.hotwords,
