@@ -3,7 +3,8 @@ hotwords, and how the n-best list is chosen from (the seed-request rescoring's w
 normalisation, the intent model's confidence, fewer hypotheses).
 
 Run: PYTHONPATH=src:benchmarks nice -n 5 .venv/bin/python benchmarks/asr_decoding.py
-     --phase tune|final [--data ../shared/data] [--cache /tmp/overheard-asr-cache]
+     --phase tune|final|speed [--data ../shared/data] [--cache /tmp/overheard-asr-cache]
+     [--method beam10|new]
 
 Each clip is decoded once per *decode* (an n-best decode as the default recogniser makes it,
 ``overheard.speech._rescore.nbest``, with the decode's options) and the n-best list is kept on
@@ -21,11 +22,14 @@ Phases (split by sentence and voice before anything was tuned):
 
 - ``tune``: every decode and method on the tuning set only (the 24 phrasings of
   benchmarks/asr_wer.py × espeak-ng en-us, en-gb, en+f3; plus piper when installed); no held-out
-  clip is decoded. Prints WER, errors, the 5-best oracle and seconds per clip per decode.
-- ``final``: the method frozen on the tuning set (``FROZEN``) beside the default in the same run, on
-  librivox, cards, the tuning set, the external held-out set (every 2nd clip, as
-  docs/models/asr.md measured it) and the fresh held-out set of benchmarks/asr_lm.py, with the
-  decode seconds per clip of each.
+  clip is decoded. Prints WER, errors, the n-best oracle and seconds per clip per decode.
+- ``final``: the methods frozen on the tuning set (``BEAM10`` first, then ``FROZEN``) beside the
+  default in the same run, on librivox, cards, the tuning set, the external held-out set (every
+  2nd clip, as docs/models/asr.md measured it) and the fresh held-out set of
+  benchmarks/asr_lm.py, with the decode seconds per clip of each (cached: from the run that
+  decoded, so not comparable between decodes).
+- ``speed``: seconds per clip of the pipeline and of two bare decodes with the same settings, for
+  the default's decode and ``--method``'s, clip by clip in turn (every 4th tuning clip).
 
 WER is benchmarks/asr_wer.py's (lowercase words, punctuation dropped, titles folded), the same for
 every row; ``--phase tune`` also prints the tuning WER under a fuller normaliser (contractions,
@@ -46,7 +50,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +120,16 @@ class Method:
 
 
 DEFAULT = Method()
-FROZEN = Method(Decode(beam=10, n=10))
-"""Chosen on the tuning set before any held-out clip was scored: the 10 best of a beam of 10 with
-the default's rescoring (82 → 77 errors of 450 words). The prompt (78) and patience 2 (79) were
-about as good, the intent model's confidence added at most 2 more (75 at weight 2, on a flat
-stretch: not taken), hotwords worse (96) (docs/models/asr.md)."""
+BEAM10 = Method(Decode(beam=10, n=10))
+"""Frozen first on the tuning set (82 → 77 errors) and scored once on the held-out sets: external
+0.206 → 0.180, fresh 0.166 → 0.157 (docs/models/asr.md)."""
+FROZEN = Method(Decode(beam=10, n=10, prompt=PROMPT))
+"""Chosen on the tuning set before any held-out clip was scored with it: the 10 best of a beam of 10
+decoded after the generic prompt, with the default's rescoring (82 → 72 errors of 450 words; 72 at
+seed weights 0.2 and 0.35, so the default's 0.2 was kept). Each alone: beam 10 77, the prompt 78
+(beam 10 alone was frozen first and scored on the held-out sets, ``BEAM10``); patience 2 79;
+hotwords 96; the intent model's confidence moved the best rows by 0-2 errors (not taken)
+(docs/models/asr.md)."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,7 @@ DECODES = (
     Decode(patience=2.0),
     Decode(prompt=PROMPT),
     Decode(hotwords=HOTWORDS),
+    Decode(beam=10, n=10, prompt=PROMPT),
 )
 METHOD_GRID = dict(
     weight=(0.0, 0.2, 0.35, 0.5),
@@ -326,7 +336,7 @@ def tune(cache: Path, clips: list[Clip]) -> None:
     lists = Lists(cache, clips, DECODES)
     words = lists.words
     print(f"tuning set: {len(clips)} clips, {words} words; load {os.getloadavg()[0]:.1f}\n")
-    print("| decode | s per clip | 5-best oracle errors | default choice | top of list |")
+    print("| decode | s per clip | n-best oracle errors | default choice | top of list |")
     print("| --- | --- | --- | --- | --- |")
     for d in DECODES:
         default = lists.errors(Method(decode=d))
@@ -364,10 +374,15 @@ def tune(cache: Path, clips: list[Clip]) -> None:
 
 
 def final(cache: Path, sets: dict[str, list[Clip]]) -> None:
-    decodes = list(dict.fromkeys([DEFAULT.decode, FROZEN.decode]))
+    methods = {"default": DEFAULT, "beam 10": BEAM10, "**new**": FROZEN}
+    decodes = list(dict.fromkeys(m.decode for m in methods.values()))
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    print(f"\n| set | clips | words | default ({DEFAULT.label()}) | **new** ({FROZEN.label()}) |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "\n| set | clips | words | "
+        + " | ".join(f"{k} ({m.label()})" for k, m in methods.items())
+        + " |\n|"
+        + " --- |" * (3 + len(methods))
+    )
     seconds = dict.fromkeys(decodes, 0.0)
     n = 0
     for name, clips in sets.items():
@@ -377,10 +392,11 @@ def final(cache: Path, sets: dict[str, list[Clip]]) -> None:
         for d in decodes:
             seconds[d] += lists.seconds[d] * len(clips)
         n += len(clips)
-        a, b = lists.errors(DEFAULT), lists.errors(FROZEN)
+        cells = [lists.errors(m) for m in methods.values()]
         print(
-            f"| {name} | {len(clips)} | {lists.words} | {a / lists.words:.3f} ({a}) | "
-            f"{b / lists.words:.3f} ({b}) |",
+            f"| {name} | {len(clips)} | {lists.words} | "
+            + " | ".join(f"{e / lists.words:.3f} ({e})" for e in cells)
+            + " |",
             flush=True,
         )
     for d in decodes:
@@ -388,9 +404,9 @@ def final(cache: Path, sets: dict[str, list[Clip]]) -> None:
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
-def speed(clips: Sequence[Clip]) -> None:
+def speed(clips: Sequence[Clip], other: Method) -> None:
     """Seconds per clip of the pipeline (VAD + whisper with the rescored n-best + intent) with the
-    default's decode and the frozen one, each beside two bare decodes with the same beam (the n-best
+    default's decode and ``other``'s, each beside two bare decodes with the same beam (the n-best
     generate alone, and faster-whisper's ``transcribe``); clip by clip, the six in turn."""
     from overheard.config import Settings
     from overheard.speech.pipeline import analyse, stack_from_settings
@@ -398,12 +414,12 @@ def speed(clips: Sequence[Clip]) -> None:
     model_dir = wh.package_model_dir(wh.DEFAULT_PACKAGE)
     loaded = wh.load_model(model_dir)
     runs = {}
-    for name, d in (("default", DEFAULT.decode), ("new", FROZEN.decode)):
+    for name, d in (("default", DEFAULT.decode), ("new", other.decode)):
         stack = stack_from_settings(Settings(asr="whisper"))
         backend = wh.WhisperBackend(
             model_dir,
             name="whisper",
-            biasing=wh.DEFAULT_BIASING,
+            biasing=replace(wh.DEFAULT_BIASING, initial_prompt=d.prompt, hotwords=d.hotwords),
             decoding=wh.Decoding(beam_size=d.beam, nbest=d.n),
         )
         stack = copy.copy(stack)
@@ -448,6 +464,8 @@ def _bare_transcribe(loaded: wh.LoadedModel, d: Decode, pcm: np.ndarray) -> obje
         word_timestamps=True,
         condition_on_previous_text=False,
         suppress_tokens=loaded.suppress_tokens,
+        initial_prompt=d.prompt,
+        hotwords=d.hotwords,
     )
     return list(segments)
 
@@ -463,6 +481,12 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).parents[1].parent / "shared" / "data"
     )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/overheard-asr-cache"))
+    parser.add_argument(
+        "--method",
+        choices=("beam10", "new"),
+        default="beam10",
+        help="--phase speed: the decode timed beside the default's (BEAM10 or FROZEN)",
+    )
     args = parser.parse_args()
     tested = [*NEW_REQUESTS, *external_requests(), *FRESH_REQUESTS]
     for text in tested:
@@ -476,7 +500,7 @@ def main() -> None:
         tune(args.cache, tuning)
         return
     if args.phase == "speed":
-        speed(tuning[::4])
+        speed(tuning[::4], FROZEN if args.method == "new" else BEAM10)
         return
     sets: dict[str, list[Clip]] = {}
     asr_dir = args.data / "asr"
