@@ -251,23 +251,67 @@ def test_domain_evidence_favours_domain_words_and_bounds_the_cost_of_new_ones(
     assert unknown >= 2 * math.log(0.5) - 1e-9
 
 
+def test_a_learned_adaptation_rescores_with_its_own_model_and_weights(tmp_path: Path) -> None:
+    """The adaptation file's language model, weight and mix are the ones the rescorer uses (not
+    the seed requests' model, and not one number in another's place)."""
+    from overheard.speech._whisper import seed_model
+    from overheard.speech.asr import WHISPER_ADAPTATION
+
+    build_language_model(["what is the weapon bristol today"] * 3, tmp_path)
+    adaptation = {"base": "whisper", "rescore": {"lm": "lm.arpa", "weight": 0.3, "mix": 0.7}}
+    (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(adaptation))
+    rescorer = asr_from_spec(f"whisper:{tmp_path}")._rescorer
+    assert (rescorer.weight, rescorer.mix) == (0.3, 0.7)
+    assert rescorer.domain is not seed_model()
+    history = ["<s>", "what", "is", "the"]
+    assert rescorer.domain.logprob("weapon", history) is not None
+    assert seed_model().logprob("weapon", history) is None
+
+
 def test_rescoring_adaptation_picks_the_domain_hypothesis_with_timed_words(
     tmp_path: Path, whisper_asr
 ) -> None:
+    """A domain model built from one of whisper's other readings makes the adapted decode give it.
+
+    Which readings the beam holds moves with the CPU's int8 kernels (on one machine the request
+    below comes out "... bristol today" first, on another "... crystal today"), so the domain
+    model is built from a reading of the beam that the plain decode did not give; the adaptation
+    must then answer with that reading (for at least one of them: the domain evidence also weighs
+    each reading's length and whisper's own score), with timed words.
+    """
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
+    from overheard.speech import _rescore as rs
+    from overheard.speech._whisper import spoken_text
     from overheard.speech.asr import WHISPER_ADAPTATION
 
-    build_language_model(["what's the weather like in bristol today"] * 3, tmp_path)
-    adaptation = {"base": "whisper", "rescore": {"lm": "lm.arpa", "weight": 0.3, "mix": 0.5}}
-    (tmp_path / WHISPER_ADAPTATION).write_text(json.dumps(adaptation))
-    adapted = asr_from_spec(f"whisper:{tmp_path}")
-    assert adapted._loaded is whisper_asr._loaded
     pcm = synthesise("what is the weather like in bristol today", "en+f3")
-    heard = adapted.transcribe(pcm)
-    assert heard.text.split()[-2:] == ["bristol", "today"]
-    starts = [w.start_s for w in heard.words]
-    assert starts == sorted(starts) and 0 < heard.confidence <= 1
+    loaded, decoding = whisper_asr._loaded, whisper_asr.decoding
+    with loaded.lock:
+        hyps, *_ = rs.nbest(
+            loaded.model,
+            pcm.astype(np.float32) / 32768.0,
+            beam_size=decoding.beam_size,
+            n=decoding.nbest,
+            suppress_tokens=loaded.suppress_tokens,
+        )
+    plain = whisper_asr.transcribe(pcm).text
+    others = [r for r in dict.fromkeys(spoken_text(h.text) for h in hyps) if r != plain]
+    assert others, hyps
+    picked = []
+    for n, reading in enumerate(others):
+        folder = tmp_path / str(n)
+        build_language_model([reading] * 3, folder)
+        adaptation = {"base": "whisper", "rescore": {"lm": "lm.arpa", "weight": 0.3, "mix": 0.5}}
+        (folder / WHISPER_ADAPTATION).write_text(json.dumps(adaptation))
+        adapted = asr_from_spec(f"whisper:{folder}")
+        assert adapted._loaded is whisper_asr._loaded
+        heard = adapted.transcribe(pcm)
+        starts = [w.start_s for w in heard.words]
+        assert starts == sorted(starts) and 0 < heard.confidence <= 1
+        if heard.text == reading:
+            picked.append(reading)
+    assert picked, (plain, others)
 
 
 def test_rescoring_adaptation_decodes_with_its_initial_prompt(

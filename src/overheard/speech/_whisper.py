@@ -327,7 +327,7 @@ def _first_special(model: Any) -> int:
     return int(model.hf_tokenizer.token_to_id("<|endoftext|>") or 0) or 50257
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Biasing:
     """Domain adaptation by decoding options (from the learning loop)."""
 

@@ -126,11 +126,11 @@ def _whisper_from(rest: str) -> AsrBackend:
         if rescore.get("lm") and not (Path(rest) / rescore["lm"]).is_file():
             raise ConfigError(f"{adaptation} rescores with {rescore['lm']}, which is missing")
         biasing = wh.Biasing(
-            learned.get("initial_prompt"),
-            learned.get("hotwords"),
-            Path(rest) / rescore["lm"] if rescore.get("lm") else None,
-            float(rescore.get("weight", 0.0)),
-            float(rescore.get("mix", 0.5)),
+            initial_prompt=learned.get("initial_prompt"),
+            hotwords=learned.get("hotwords"),
+            rescore_lm=Path(rest) / rescore["lm"] if rescore.get("lm") else None,
+            rescore_weight=float(rescore.get("weight", 0.0)),
+            rescore_mix=float(rescore.get("mix", 0.5)),
         )
         return wh.WhisperBackend(base.model_dir, name=f"whisper:{rest}", biasing=biasing)
     if not rest:
