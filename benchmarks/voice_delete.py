@@ -73,7 +73,12 @@ from overheard.speech.guard import (
     words_of,
 )
 from overheard.speech.nlu import DELETION_WORDS, IntentModel, Interpretation, is_privacy_command
-from overheard.speech.pipeline import SpeechStack, understand, without_keywords
+from overheard.speech.pipeline import (
+    SpeechStack,
+    stack_from_settings,
+    understand,
+    without_keywords,
+)
 from overheard.speech.seed import seed_requests
 from overheard.speech.vad import speech_segments, trim_silence
 from overheard.speech.verify import (
@@ -419,8 +424,11 @@ def progress(results: dict, decoded: int, started: float) -> str:  # type: ignor
     )
 
 
+PREVIOUS_DEFAULT = DeletionGuard(verify_verb_swaps=False, verify_unsure=False)
+"""The pipeline's rule before verb swaps and unsure first passes were turned on: the baseline."""
 MISSED_UNDER = {
     "default": DeletionGuard(),
+    "previous": PREVIOUS_DEFAULT,
     "swaps": DeletionGuard(verify_verb_swaps=True),
     "unsure": DeletionGuard(verify_unsure=True),
     "swaps+unsure": DeletionGuard(verify_verb_swaps=True, verify_unsure=True),
@@ -450,6 +458,61 @@ def report(rows: list, label: str, rule) -> None:  # type: ignore[no-untyped-def
     for i, (key, _, seen) in enumerate(rows):
         if key[0].endswith("ordinary") and seen and rule(i):
             print(f"  false deletion ({key[1]}): {seen['transcript']['text']!r}")
+
+
+GOAL_ORDINARY_CLIPS = 2000
+GOAL_OBEYED = 0.95
+
+
+def goals(rows: list, rules: dict) -> None:  # type: ignore[type-arg]
+    """Both goals beside the baseline, from the same decodes: 0 false deletions on at least
+    :data:`GOAL_ORDINARY_CLIPS` ordinary clips, at least :data:`GOAL_OBEYED` of the held-out real
+    deletions (new phrasings x held-out voices) obeyed."""
+    ordinary = [i for i, r in enumerate(rows) if r[0][0] == "ordinary"]
+    heldout = [i for i, r in enumerate(rows) if r[0][0] == "deletion-new"]
+    print(
+        f"\ngoals: 0 false deletions on >= {GOAL_ORDINARY_CLIPS:,} ordinary clips; "
+        f">= {GOAL_OBEYED:.0%} of held-out deletions obeyed"
+    )
+    print("| rule | ordinary clips judged | false deletions | held-out obeyed | both goals |")
+    print("| --- | --- | --- | --- | --- |")
+    for label, rule in rules.items():
+        fired = [i for i in ordinary if rule(i) is not None]
+        right = sum(rule(i) == rows[i][1] for i in heldout)
+        share = right / len(heldout) if heldout else 0.0
+        met = (
+            "met"
+            if len(ordinary) >= GOAL_ORDINARY_CLIPS and not fired and share >= GOAL_OBEYED
+            else "not met"
+        )
+        print(
+            f"| {label} | {len(ordinary):,} | {len(fired)} | {right}/{len(heldout)} "
+            f"({share:.1%}) | {met} |"
+        )
+
+
+def dump(path: Path, rows: list, rules: dict) -> None:  # type: ignore[type-arg]
+    """One JSON line per judged clip: what it was, what the first pass heard (text, utterance and
+    word confidences, seconds of speech) and what each rule in ``rules`` carried out. Written
+    outside the project, so that a decision can be looked at or re-run without decoding."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for i, (key, expected, seen) in enumerate(rows):
+            t = (seen or {}).get("transcript")
+            line = {
+                "set": key[0],
+                "source": key[1],
+                "said": key[2],
+                "expected": expected,
+                "heard": None if t is None else t["text"],
+                "confidence": None if t is None else t["confidence"],
+                "words": None
+                if t is None
+                else [[w["text"], round(w["confidence"], 4)] for w in t["words"]],
+                "speech_s": None if seen is None else seen.get("speech_s"),
+                "decided": {label: rule(i) for label, rule in rules.items()},
+            }
+            f.write(json.dumps(line) + "\n")
 
 
 def interpreter(kind: str):  # type: ignore[no-untyped-def]
@@ -758,6 +821,13 @@ def main() -> None:
         default=["deletion-new", "deletion"],
         help="sets to list misses of",
     )
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every judged clip's transcript (word confidences) and decisions as JSON lines",
+    )
     args = parser.parse_args()
     listen = None
     if not args.text and not args.no_listen:
@@ -785,26 +855,26 @@ def main() -> None:
         return None if got is None else is_privacy_command(got[1])
 
     report(rows, "before the guard (baseline: intent probability >= 0.8)", before)
+    off = {"verify_verb_swaps": False, "verify_unsure": False}
     guards = {
         "guard, no spoken yes (never)": DeletionGuard(confirm="never"),
         "guard + spoken yes (unnamed), no second listen, no asking again": DeletionGuard(
             verify=False, reask=False
         ),
         "guard + spoken yes (unnamed) + second listen, no asking again, no verb swaps": (
-            DeletionGuard(reask=False, verify_verb_swaps=False)
+            DeletionGuard(reask=False, **off)
         ),
-        "guard + spoken yes (unnamed) + second listen + asking again, no verb swaps": (
-            DeletionGuard(verify_verb_swaps=False)
+        "guard + spoken yes (unnamed) + second listen + asking again (previous default)": (
+            PREVIOUS_DEFAULT
         ),
         "guard + spoken yes (unnamed) + second listen + asking again + verb swaps": (
-            DeletionGuard(verify_verb_swaps=True)
-        ),
-        "guard + spoken yes (always) + second listen + asking again + verb swaps": (
-            DeletionGuard(confirm="always", verify_verb_swaps=True)
+            DeletionGuard(verify_verb_swaps=True, verify_unsure=False)
         ),
         "guard + spoken yes (unnamed) + second listen + asking again + unsure first passes": (
-            DeletionGuard(verify_unsure=True)
+            DeletionGuard(verify_verb_swaps=False, verify_unsure=True)
         ),
+        "guard + spoken yes (always) + second listen + asking again + verb swaps + unsure first "
+        "passes": DeletionGuard(confirm="always", verify_verb_swaps=True, verify_unsure=True),
         "guard + spoken yes (unnamed) + second listen + asking again + verb swaps + unsure first "
         "passes": DeletionGuard(verify_verb_swaps=True, verify_unsure=True),
     }
@@ -812,6 +882,8 @@ def main() -> None:
         guards[f"... + verb swaps within {margin:g} nats"] = DeletionGuard(
             verify_verb_swaps=True, verify_swap_margin_nats=margin
         )
+    pipeline_guard = stack_from_settings(Settings()).guard
+    guards["the pipeline's rule (the settings' defaults)"] = pipeline_guard
     for label, guard in guards.items():
         judged.listened.clear()
         report(rows, label, judged.rule(guard))
@@ -822,6 +894,15 @@ def main() -> None:
                 f"{name} {sum(rows[i][0][0] == name for i in judged.listened)}" for name in SETS
             )
         )
+    summary = {
+        "baseline (intent probability >= 0.8)": before,
+        "previous default": judged.rule(PREVIOUS_DEFAULT),
+        "the pipeline's rule": judged.rule(pipeline_guard),
+    }
+    goals(rows, summary)
+    if args.dump is not None:
+        dump(args.dump, rows, summary)
+        print(f"transcripts and decisions written to {args.dump}")
     if listen is not None and listen.decoded:
         print(f"second listens decoded in this run: {listen.decoded}")
     if listen is not None and listen.missing:

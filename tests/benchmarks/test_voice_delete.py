@@ -74,3 +74,66 @@ def test_a_piper_stand_in_speaks_the_same_ordinary_texts_and_drops_piper_deletio
     assert vd.PIPER_JOE not in {voice for _, voice, _ in stood_in}
     heldout = [key for key, _, _ in stood_in if key[0] == "deletion-new"]
     assert len(heldout) == 120  # the four espeak-ng held-out voices
+
+
+def _rows(ordinary: int, deletions: int) -> list:
+    seen = {
+        "transcript": {
+            "text": "delete that",
+            "confidence": 0.81,
+            "words": [
+                {"text": "delete", "start_s": 0.0, "end_s": 0.4, "confidence": 0.9},
+                {"text": "that", "start_s": 0.4, "end_s": 0.7, "confidence": 0.72},
+            ],
+            "model": "whisper:base",
+        },
+        "speech_s": 0.7,
+    }
+    rows = [(("ordinary", "hwu64", f"text {i}"), None, seen) for i in range(ordinary)]
+    rows += [
+        (("deletion-new", "en-us+f4", f"del {i}"), "delete_last", seen) for i in range(deletions)
+    ]
+    return rows
+
+
+def test_the_goals_need_two_thousand_clean_ordinary_clips_and_95_percent_obeyed(capsys):
+    rows = _rows(2000, 20)
+    deletions = range(2000, 2020)
+    vd.goals(
+        rows,
+        {
+            "obeys all": lambda i: "delete_last" if i in deletions else None,
+            "one false": lambda i: "delete_last" if i in deletions or i == 7 else None,
+            "obeys 18": lambda i: "delete_last" if i in deletions[:18] else None,
+            "obeys 19": lambda i: "delete_last" if i in deletions[:19] else None,
+        },
+    )
+    lines = {line.split(" | ")[0][2:]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["obeys all"].endswith("| 2,000 | 0 | 20/20 (100.0%) | met |")
+    assert lines["one false"].endswith("| 1 | 20/20 (100.0%) | not met |")
+    assert lines["obeys 18"].endswith("| 0 | 18/20 (90.0%) | not met |")
+    assert lines["obeys 19"].endswith("| 0 | 19/20 (95.0%) | met |")
+    vd.goals(_rows(1999, 20), {"too few": lambda i: "delete_last" if i >= 1999 else None})
+    assert capsys.readouterr().out.rstrip().endswith("| not met |")
+
+
+def test_the_dump_keeps_word_confidences_and_each_rules_decision(tmp_path):
+    import json
+
+    rows = _rows(2, 1)
+    path = tmp_path / "out" / "heard.jsonl"
+    rules = {"baseline": lambda i: "delete_last", "guard": lambda i: None}
+    vd.dump(path, rows, rules)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["heard"] == "delete that" and lines[0]["confidence"] == 0.81
+    assert lines[0]["words"] == [["delete", 0.9], ["that", 0.72]]
+    assert lines[2]["set"] == "deletion-new" and lines[2]["expected"] == "delete_last"
+    assert lines[2]["decided"] == {"baseline": "delete_last", "guard": None}
+
+
+def test_the_benchmark_judges_the_pipelines_own_rule():
+    from overheard.config import Settings
+    from overheard.speech.pipeline import stack_from_settings
+
+    assert vd.MISSED_UNDER["default"] == stack_from_settings(Settings()).guard
