@@ -231,7 +231,7 @@ def audio(key: Clip, voice: str, cache: Path = DEFAULT_CACHE) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(json.dumps(key).encode()).digest()[:8], "big")
     rng = np.random.default_rng(seed)
     if voice == PIPER_JOE:
-        kept = cache / "piper" / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()}.npy"
+        kept = piper_rendering(key, cache)
         if not kept.exists():
             kept.parent.mkdir(parents=True, exist_ok=True)
             partial = kept.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -239,6 +239,11 @@ def audio(key: Clip, voice: str, cache: Path = DEFAULT_CACHE) -> np.ndarray:
             partial.replace(kept)
         return np.load(kept)
     return padded(synthesise(key[2], voice), rng)
+
+
+def piper_rendering(key: Clip, cache: Path) -> Path:
+    """Where the piper voice's first rendering of the clip ``key`` is kept."""
+    return cache / "piper" / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()}.npy"
 
 
 @functools.cache
@@ -366,6 +371,12 @@ def observations(
                 results[json.dumps(key)] = (True, as_if_heard(stack, key[2]))
             continue
         assert cache is not None
+        if (
+            args.cached_only
+            and voice == PIPER_JOE
+            and not piper_rendering(key, args.cache).exists()
+        ):
+            continue  # never rendered, so never decoded: not worth rendering to find out
         pcm = audio(key, voice, args.cache)
         found, seen = cache.get(pcm)
         budget_left = (
