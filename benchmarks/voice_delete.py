@@ -24,6 +24,11 @@ guard without the second listen.
   held-out phrasings) and voice_deletions_new_tuning.tsv in three voices, and HWU64 fold 1 (every
   text with a deletion verb plus a sample). Printed apart; never part of the test figures.
 
+The rule the pipeline runs is judged as it is built from the settings (``stack_from_settings``),
+beside the previous default and the baseline; a goals table closes the report. ``--dump FILE``
+writes every judged clip's first-pass transcript (utterance and word confidences, seconds of
+speech) and each of those rules' decisions as JSON lines, for re-reading without decoding.
+
 ``--nlu`` picks the intent model judged with (both fitted on the seed requests): ``embeddings``
 (the default model whenever the encoder's package is installed) or ``ngrams``; the cache keeps
 transcripts, the intent is re-predicted.
