@@ -40,6 +40,16 @@ FRESH_PER_VOICE = 15
 FRESH_WAKE_WORDS = 40
 """Recordings of the wake word alone (1.5–3 s, about 0.6 s of it speech) in the fresh set."""
 EXCERPTS_PER_UTTERANCE = 2
+FRESH_WAKE_FILES = (
+    2, 19, 21, 22, 25, 27, 100, 103, 105, 106, 113, 115, 124, 125, 131, 139, 140, 146, 163, 176,
+    180, 189, 192, 193, 195, 199, 201, 209, 217, 226, 230, 233, 238, 239, 247, 249, 251, 252, 256,
+    278,
+)  # fmt: skip
+"""The ``wakeword/alexa`` recordings ``fresh_clips`` draws (seed 2026; ``test_wm_data`` checks it)."""
+WAKE_SPLIT_SEED = 12
+"""Splits the other ``wakeword/alexa`` recordings of 1.5–3 s in half: tuning and held out."""
+WORD_S = 0.5
+"""A ``wakeword/computer`` window keeps the word's loudest half second whole."""
 
 Pcm = NDArray[np.int16]
 
@@ -187,6 +197,44 @@ def fresh_clips(data: Path, seed: int) -> list[Clip]:
     for idx in sorted(rng.choice(len(wake), size=min(FRESH_WAKE_WORDS, len(wake)), replace=False)):
         clips.append(Clip(wake[idx], "wakeword/alexa"))
     return clips
+
+
+def wake_clips(data: Path, held_out: bool, seed: int) -> list[Clip]:
+    """Single words alone in 1.5–3 s (what a wake word without a request is), never in the fresh set.
+
+    The ``wakeword/alexa`` recordings of 1.5–3 s that ``fresh_clips`` does not draw, split in half
+    (``WAKE_SPLIT_SEED``; the recordings name no speaker, so the halves may share speakers): one half
+    to tune on, the other held out. The held-out split adds every ``wakeword/computer`` recording
+    (a word no run has marked; most are 3.07 s long) cut to a random 1.5–3 s window that keeps the
+    loudest ``WORD_S`` whole.
+    """
+    rest = []
+    for path in sorted((data / "wakeword" / "alexa").glob("*.flac"), key=lambda p: int(p.stem)):
+        pcm = _read(path) if int(path.stem) not in FRESH_WAKE_FILES else None
+        if pcm is not None and CLIP_S[0] <= len(pcm) / RATE_HZ <= CLIP_S[1]:
+            rest.append(pcm)
+    order = np.random.default_rng(WAKE_SPLIT_SEED).permutation(len(rest))
+    half = order[len(rest) // 2 :] if held_out else order[: len(rest) // 2]
+    clips = [Clip(rest[i], "wakeword/alexa") for i in sorted(half)]
+    if not held_out:
+        return clips
+    rng = np.random.default_rng(seed + 11)
+    for path in sorted((data / "wakeword" / "computer").glob("*.wav")):
+        pcm = _read(path)
+        if pcm is not None and len(pcm) >= CLIP_S[0] * RATE_HZ:
+            clips.append(Clip(_word_window(pcm, rng), "wakeword/computer"))
+    return clips
+
+
+def _word_window(pcm: Pcm, rng: np.random.Generator) -> Pcm:
+    """A random 1.5–3 s window of ``pcm`` (all of it if shorter) holding its loudest ``WORD_S``."""
+    n = min(len(pcm), int(rng.uniform(*CLIP_S) * RATE_HZ))
+    word = int(WORD_S * RATE_HZ)
+    power = np.convolve(pcm.astype(np.float64) ** 2, np.ones(word), mode="valid")
+    at = int(np.argmax(power))
+    low, high = max(0, at + word - n), min(at, len(pcm) - n)
+    start = int(rng.integers(low, high + 1)) if high >= low else max(0, min(at, len(pcm) - n))
+    return pcm[start : start + n]
 
 
 def marked_clips(data: Path, held_out: bool, seed: int) -> list[Clip]:

@@ -1,12 +1,14 @@
 """Leak-tracing watermark on 1.5–3 s requests: what survives a phone line, and what it costs.
 
-    python benchmarks/watermark.py [--split heldout|fresh|tune] [--unmarked 1000] [--data ../shared/data]
-        [--transforms NAME,...] [--baseline v3-served|v3-preselected|v3-union|v2|v1|none] [--issued 10000]
+    python benchmarks/watermark.py [--split heldout|fresh|wake|tune|wake-tune] [--unmarked 1000]
+        [--data ../shared/data] [--transforms NAME,...] [--issued 10000]
+        [--baseline v3-frames|v3-served|v3-preselected|v3-union|v2|v1|none]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and
 espeak-ng voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the
-same run, an earlier one: by default (``--baseline v3-served``) the same marks read as before the
-pooled budget (Viterbi's payloads need not be issued, the search has 2⁻²⁰ of the bound);
+same run, an earlier one: by default (``--baseline v3-frames``) the same marks read as before the
+frame presence weight (``watermark.DETECT_PRESENCE``: noise-only frames vote as much as speech);
+``v3-served`` as before the pooled budget (Viterbi's payloads need not be issued, the search has 2⁻²⁰ of the bound);
 ``v3-preselected`` as before the test at the alignment as served and the exactly summed tails
 (Chernoff bounds over every alignment and the preselected ones); ``v3-union`` the search over every
 alignment alone, as before the preselected alignments; ``v2`` or ``v1`` mark and read with an
@@ -15,7 +17,9 @@ traces and misses, then the rate by clip length. False traces are counted on at 
 unmarked clips. Loudness and the serve-path cost (embed time against the time to decode the clip)
 close the report. ``--split tune`` runs on the tuning speakers instead; ``--split fresh`` on a second
 held-out set no earlier run marked (other recordings, sentences and voices; ``_wm_data.fresh_clips``),
-whose rates are also printed by source. The current watermark's
+whose rates are also printed by source; ``--split wake`` on single words alone in 1.5–3 s
+(``_wm_data.wake_clips``: held-out ``wakeword/alexa`` recordings and every ``wakeword/computer``
+one), ``--split wake-tune`` on the other half of the ``alexa`` recordings. The current watermark's
 detector is given a table of ``--issued`` issued ids (the marked clips' ids and random others), as
 ``overheard trace`` gives it the ``watermarks`` table; 0 reads by Viterbi alone.
 """
@@ -39,7 +43,7 @@ from scipy.signal import stft
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _wm_data import Clip, fresh_clips, marked_clips, unmarked_pool
+from _wm_data import Clip, fresh_clips, marked_clips, unmarked_pool, wake_clips
 from _wm_transforms import TRANSFORMS
 
 from overheard.protect import _watermark_v1 as v1
@@ -67,6 +71,7 @@ class Scheme:
 
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
+    "v3-frames": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-served": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-preselected": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-union": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
@@ -81,8 +86,8 @@ ISSUED: list[int] = []
 def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
 
-    ``rule`` ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the same marks
-    read by an earlier rule of the search. ``v3-served``: Viterbi's payloads need not be issued and
+    ``rule`` ``v3-frames``, ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the
+    same marks read by an earlier rule. ``v3-frames``: without the frame presence weight. ``v3-served``: Viterbi's payloads need not be issued and
     the search has 2⁻²⁰ of the bound (not the pooled budget); ``v3-preselected`` also without the
     alignment as served and the exact tails (Chernoff bounds alone); ``v3-union`` also without the
     preselected alignments.
@@ -92,7 +97,10 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 
     def read(pcm: Pcm, key: bytes) -> object:
         saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED
+        presence = v3.DETECT_PRESENCE
         if rule != "current":
+            v3.DETECT_PRESENCE = False
+        if rule not in ("current", "v3-frames"):
             v3.ISSUED_POOLED = False
         if rule in ("v3-preselected", "v3-union"):
             v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = False, 0
@@ -102,6 +110,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
             return v3.detect(pcm, key, among=among)
         finally:
             v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED = saved
+            v3.DETECT_PRESENCE = presence
 
     return Scheme(name, v3.embed, read, v3.PAYLOAD_BITS)
 
@@ -109,7 +118,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 def readers(payloads: list[int]) -> list[Scheme]:
     """The current detector (with the issued ids) and the baseline's."""
     table = _table(payloads)
-    for rule in ("v3-served", "v3-preselected", "v3-union"):
+    for rule in ("v3-frames", "v3-served", "v3-preselected", "v3-union"):
         if SCHEMES[1:] and SCHEMES[1] is BASELINES[rule]:
             return [with_issued(table), with_issued(table, rule)]
     return [with_issued(table), *SCHEMES[1:]]
@@ -176,8 +185,8 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
     marks = {"current": mark_all(clips, CURRENT, rng)}
     for scheme in SCHEMES[1:]:
-        # The v3-served, v3-preselected and v3-union baselines read the very same marked and
-        # transformed clips.
+        # The v3-frames, v3-served, v3-preselected and v3-union baselines read the very same
+        # marked and transformed clips.
         same = scheme.embed is CURRENT.embed
         marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
     schemes = readers(marks["current"][1])
@@ -307,7 +316,9 @@ def false_traces(unmarked: list[Pcm]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("heldout", "fresh", "tune"), default="heldout")
+    parser.add_argument(
+        "--split", choices=("heldout", "fresh", "wake", "tune", "wake-tune"), default="heldout"
+    )
     parser.add_argument("--unmarked", type=int, default=1000, help="unmarked clips (0: skip)")
     default_data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     parser.add_argument("--data", type=Path, default=default_data)
@@ -315,7 +326,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-served")
+    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-frames")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)
@@ -325,6 +336,8 @@ def main() -> None:
     started = time.perf_counter()
     if args.split == "fresh":
         clips = fresh_clips(args.data, seed=args.seed)
+    elif args.split.startswith("wake"):
+        clips = wake_clips(args.data, held_out=args.split == "wake", seed=args.seed)
     else:
         clips = marked_clips(args.data, held_out=args.split == "heldout", seed=args.seed)
     sources = sorted({c.source for c in clips})

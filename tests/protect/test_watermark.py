@@ -446,3 +446,26 @@ def test_band_floor_is_numpys_percentile_bit_for_bit(frames: int) -> None:
     energy[0, :3] = 0.0
     want = np.percentile(energy, watermark.FLOOR_PERCENTILE, axis=0, keepdims=True)
     assert np.array_equal(watermark._percentile(energy, watermark.FLOOR_PERCENTILE), want)
+
+
+def test_presence_weighs_noise_only_frames_about_half() -> None:
+    """Frames at the clip's quiet level count about 1/2, frames far above it about 1."""
+    energy = np.full((100, watermark.BANDS), 10.0)
+    energy[40:60] *= 1000.0  # 30 dB above the quiet level: the word
+    presence = watermark._presence(energy)[:, 0]
+    assert presence[:40] == pytest.approx(0.5, rel=1e-3)
+    assert presence[40:60] == pytest.approx(1.0, abs=2e-3)
+
+
+@pytest.mark.data
+def test_a_wake_word_alone_is_traced_after_noise_only_with_the_presence_weight(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recording of "alexa" alone (2.9 s, under 1 s of it speech; a clip of the tuning half)
+    after 20 dB white noise: the frames of noise alone no longer drown the mark's votes."""
+    pcm = sf.read(shared_data / "wakeword" / "alexa" / "178.flac", dtype="int16")[0]
+    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
+    leaked = noise_20db(embed(pcm, PAYLOAD, KEY), 2)
+    assert detect(leaked, KEY, among=among).payload == PAYLOAD
+    monkeypatch.setattr(watermark, "DETECT_PRESENCE", False)
+    assert detect(leaked, KEY, among=among).payload is None

@@ -69,6 +69,14 @@ EMBED_FLOOR_WEIGHT = 4.0
 """Embedding counts a cell at this many times its band's floor half (see ``_features``)."""
 DETECT_FLOOR_WEIGHT = 0.5
 """Detection counts a cell at this many times its band's floor half: noisy cells still vote."""
+DETECT_PRESENCE = True
+"""Whether detection also weighs each frame by how far it stands above the clip's quiet frames
+(``_presence``): frames of noise alone, which carry no mark, vote less (a wake word alone is about
+0.6 s of speech in a 1.5–3 s clip)."""
+PRESENCE_PERCENTILE = 20.0
+"""Percentile of a clip's in-band frame energies taken as its quiet level (noise or silence)."""
+PRESENCE_WEIGHT = 1.0
+"""A frame counts E / (E + this × the quiet level), E its in-band energy."""
 SCALES = (0.98, 0.99, 1.0, 1.01, 1.02)
 """Speed factors the detector tries (±2 % in 1 % steps; a step's neighbours are tolerated)."""
 SOFT_CLIP = 1.5
@@ -233,11 +241,14 @@ def _overlap_add(frames: NDArray[np.float64], out: NDArray[np.float64]) -> None:
     out[1:] += frames[:, HOP_SAMPLES:]
 
 
-def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.float64]:
+def _features(
+    spec: NDArray[np.complex128], floor_weight: float, presence: bool = False
+) -> NDArray[np.float64]:
     """Weighted band log-energies (frames, BANDS), dB minus their local mean.
 
     A cell's weight is its energy over energy plus ``floor_weight`` × its band's floor (a low
-    percentile over frames): cells drowned in noise or silence count less.
+    percentile over frames): cells drowned in noise or silence count less. With ``presence``
+    (detection), times its frame's ``_presence``.
     """
     power = np.abs(spec[:, _band()]) ** 2
     # The bands are runs of adjacent bins: summing each run is the per-band energy (added bin by
@@ -246,7 +257,19 @@ def _features(spec: NDArray[np.complex128], floor_weight: float) -> NDArray[np.f
     db = 10 * np.log10(energy + _EPS)
     db -= _local_mean(db)
     floor = _percentile(energy, FLOOR_PERCENTILE)
-    return db * energy / (energy + floor_weight * floor + _EPS)
+    weighted = db * energy / (energy + floor_weight * floor + _EPS)
+    if presence:
+        weighted *= _presence(energy)
+    return weighted
+
+
+def _presence(energy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per frame (frames, 1): its in-band energy E over E + ``PRESENCE_WEIGHT`` × the clip's
+    quiet level (``PRESENCE_PERCENTILE`` of the frames' E). About 1 on speech, 1/2 on frames of
+    noise alone: where the clip is silence plus whatever noise a leak added, there is no mark."""
+    total = energy.sum(axis=1, keepdims=True)
+    quiet = _percentile(total, PRESENCE_PERCENTILE)
+    return total / (total + PRESENCE_WEIGHT * quiet + _EPS)
 
 
 def _run_sums(values: NDArray[np.float64], run: int, axis: int) -> NDArray[np.float64]:
@@ -618,7 +641,7 @@ def _best_issued(
 
 def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
     """Detection features of ``x`` with a speed change by ``speed`` undone."""
-    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT)
+    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT, DETECT_PRESENCE)
 
 
 def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
