@@ -7,8 +7,9 @@ The 24-bit index and a keyed 24-bit tag are convolutionally encoded; embedding i
 get gain only where the speech does not already carry the bit with margin). Detection searches
 speed (±2 %) and block phase, decodes every candidate by Viterbi and accepts a payload only when
 its keyed tag matches. Version 3 measures tile contrast against a 3-frame (not 5-frame) local mean
-and weighs cells near the noise floor more at detection; clips marked by version 2 are read by
-``protect._watermark_v2``. See docs/models/watermark.md.
+and weighs cells near the noise floor more at detection; at the alignment as served, detection also
+weighs each frame by how far it stands above the clip's quiet frames (noise alone carries no mark). Clips marked by version 2 are
+read by ``protect._watermark_v2``. See docs/models/watermark.md.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ EMBED_FLOOR_WEIGHT = 4.0
 DETECT_FLOOR_WEIGHT = 0.5
 """Detection counts a cell at this many times its band's floor half: noisy cells still vote."""
 DETECT_PRESENCE = True
-"""Whether detection also weighs each frame by how far it stands above the clip's quiet frames
-(``_presence``): frames of noise alone, which carry no mark, vote less (a wake word alone is about
-0.6 s of speech in a 1.5–3 s clip)."""
+"""Whether detection, at the alignment as served, also weighs each frame by how far it stands above
+the clip's quiet frames (``_presence``): frames of noise alone, which carry no mark, vote less (a
+wake word alone is about 0.6 s of speech in a 1.5–3 s clip)."""
 PRESENCE_PERCENTILE = 20.0
 """Percentile of a clip's in-band frame energies taken as its quiet level (noise or silence)."""
 PRESENCE_WEIGHT = 1.0
@@ -523,6 +524,8 @@ def detect(
     code = _code(key)
     phases = np.arange(BLOCK_FRAMES)
     soft = np.concatenate([_soft_bits(_tile_sums(_scaled(x, s), phases), code) for s in SCALES])
+    if DETECT_PRESENCE:
+        soft[_served_alignment()] = _served_soft(x, code)
     scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
     soft = np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP)
     words, metrics = _convcode.decode(soft)
@@ -641,7 +644,17 @@ def _best_issued(
 
 def _scaled(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
     """Detection features of ``x`` with a speed change by ``speed`` undone."""
-    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT, DETECT_PRESENCE)
+    return _features(_stft(_rescale(x, speed), hann=True), DETECT_FLOOR_WEIGHT)
+
+
+def _served_soft(x: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
+    """Soft bits at the alignment as served (speed 1, phase 0) from features weighed by frame
+    presence (``_presence``). Only that alignment gets them: a leak that keeps the clip's first
+    sample (noise added, a codec, a phone line) keeps its silences where they were; a cut or a
+    speed change is read as before (on the tuning split's full requests presence cost nothing
+    after noise, but weighing every alignment lost excerpts on the held-out split)."""
+    features = _features(_stft(x, hann=True), DETECT_FLOOR_WEIGHT, presence=True)
+    return _soft_bits(_tile_sums(features, np.array([0])), code)[0]
 
 
 def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
