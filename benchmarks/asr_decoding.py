@@ -60,8 +60,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from asr_choice import kept, spoken
-from asr_lm import FRESH_REQUESTS, FRESH_VOICES, fresh_set, heldout_set, lm_scores
-from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise, read_set
+from asr_lm import FRESH_REQUESTS, FRESH_VOICES, fresh_set, lm_scores, reported_sets
+from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, Clip, normalise
 
 from overheard.learn.heldout import HELDOUT_VOICES, external_requests
 from overheard.speech import _rescore as rs
@@ -502,15 +502,7 @@ def main() -> None:
     if args.phase == "speed":
         speed(tuning[::4], FROZEN if args.method == "new" else BEAM10)
         return
-    sets: dict[str, list[Clip]] = {}
-    asr_dir = args.data / "asr"
-    if asr_dir.is_dir():
-        sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
-        sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    sets["requests (tuning)"] = tuning
-    held_espeak, held_piper = heldout_set(args.cache)
-    sets["external held-out (espeak-ng, every 2nd)"] = held_espeak
-    sets["external held-out (piper, every 2nd)"] = held_piper
+    sets = reported_sets(args.data, args.cache, tuning)
     fresh = fresh_set(args.cache)
     sets[f"fresh held-out ({', '.join(FRESH_VOICES)}; + piper when installed)"] = fresh
     final(args.cache, sets)

@@ -440,15 +440,9 @@ def main() -> None:
     if args.phase == "tiny-tune":
         tiny_phase(args.cache, {"requests (tuning)": tuning}, TINY_WEIGHTS)
         return
-    sets: dict[str, list[Clip]] = {}
-    asr_dir = args.data / "asr"
-    if asr_dir.is_dir():
-        sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
-        sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
-    sets["requests (tuning)"] = tuning
-    held_espeak, held_piper = heldout_set(args.cache)
-    sets["external held-out (espeak-ng, every 2nd)"] = held_espeak
-    sets["external held-out (piper, every 2nd)"] = held_piper
+    sets = reported_sets(args.data, args.cache, tuning)
+    held_espeak = sets["external held-out (espeak-ng, every 2nd)"]
+    held_piper = sets["external held-out (piper, every 2nd)"]
     if held_piper:
         sets["external held-out (all)"] = held_espeak + held_piper
     fresh = fresh_set(args.cache)
@@ -462,6 +456,21 @@ def main() -> None:
     else:
         final(args.cache, sets)
 
+
+
+def reported_sets(data: Path, cache: Path, tuning: list[Clip]) -> dict[str, list[Clip]]:
+    """The sets every final phase reports, in order: librivox and cards (when the data holds them),
+    the tuning requests, and the external held-out requests in each voice family."""
+    sets: dict[str, list[Clip]] = {}
+    asr_dir = data / "asr"
+    if asr_dir.is_dir():
+        sets["librivox"] = read_set(asr_dir / "librivox", "transcription")
+        sets["cards"] = read_set(asr_dir / "cards", "cards.transcription")
+    sets["requests (tuning)"] = tuning
+    held_espeak, held_piper = heldout_set(cache)
+    sets["external held-out (espeak-ng, every 2nd)"] = held_espeak
+    sets["external held-out (piper, every 2nd)"] = held_piper
+    return sets
 
 if __name__ == "__main__":
     main()
