@@ -70,10 +70,8 @@ def _fail_for_good(platform, job_id: str) -> None:
         jobs.run_claimed(platform, job, now=lambda at=later: at)
 
 
-def test_a_failed_job_keeps_no_words_on_its_row_or_its_recording(client, platform, make_household):
-    """Before, ``jobs.last_error`` kept ``Type: message`` and the whole trace (chained messages
-    included), and ``on_failure`` put ``Type: message`` on the recording's row: the words were
-    readable, unaudited, by anyone who can list failed jobs or query the table."""
+def _a_clip_whose_job_quoted_it(client, platform, make_household):  # type: ignore[no-untyped-def]
+    """A household's uploaded clip whose job failed for good quoting words, a path and the id."""
     jobs.register("test.quotes_clip", _quoting, pipeline.mark_failed)
     hh = make_household()
     rid = client.post(
@@ -82,6 +80,13 @@ def test_a_failed_job_keeps_no_words_on_its_row_or_its_recording(client, platfor
     with transaction(platform.sessions) as s:
         job_id = jobs.enqueue(s, "test.quotes_clip", rid).id
     _fail_for_good(platform, job_id)
+    return hh, rid, job_id
+
+def test_a_failed_job_keeps_no_words_on_its_row_or_its_recording(client, platform, make_household):
+    """Before, ``jobs.last_error`` kept ``Type: message`` and the whole trace (chained messages
+    included), and ``on_failure`` put ``Type: message`` on the recording's row: the words were
+    readable, unaudited, by anyone who can list failed jobs or query the table."""
+    hh, rid, job_id = _a_clip_whose_job_quoted_it(client, platform, make_household)
     with platform.sessions() as s:
         job, rec = s.get(jobs.Job, job_id), s.get(Recording, rid)
         assert job.state == "failed" and rec.status == "failed"
@@ -109,14 +114,7 @@ def test_an_error_code_of_ours_is_kept(platform):
 
 def test_no_job_row_holds_a_deleted_households_words(client, platform, make_household):
     """After "delete everything" no row of ``jobs``, whatever its subject, holds the words."""
-    jobs.register("test.quotes_clip", _quoting, pipeline.mark_failed)
-    hh = make_household()
-    rid = client.post(
-        "/api/v1/utterances", content=tone_wav(0.5), headers=auth(hh.device_token)
-    ).json()["id"]
-    with transaction(platform.sessions) as s:
-        job_id = jobs.enqueue(s, "test.quotes_clip", rid).id
-    _fail_for_good(platform, job_id)
+    hh, rid, _ = _a_clip_whose_job_quoted_it(client, platform, make_household)
     delete_everything(platform, hh.household_id, actor="customer")
     with platform.sessions() as s:
         rows = s.execute(text("SELECT * FROM jobs")).all()
