@@ -153,3 +153,48 @@ def test_a_failure_that_cannot_be_recorded_logs_no_words(platform, caplog):
     )
     assert f"recording the outcome of job {job_id} failed" in logged
     assert "RuntimeError" in logged and "four three" not in logged
+
+
+def test_failures_recorded_the_old_way_keep_only_their_type_after_0008(
+    client, platform, make_household
+):
+    """Migration 0008 rewrites failures recorded as ``Type: message`` and the whole trace (before
+    messages were kept out) to their type; failures recorded the new way stay as they are."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tests.conftest import PROJECT_ROOT
+
+    hh = make_household()
+    rid = client.post(
+        "/api/v1/utterances", content=tone_wav(0.5), headers=auth(hh.device_token)
+    ).json()["id"]
+    old_trace = f'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: {SAID}\n'
+    with transaction(platform.sessions) as s:
+        old = jobs.enqueue(s, "test.old", rid).id
+        new = jobs.enqueue(s, "test.new", "nothing").id
+    safe = 'AudioRejected (bad_format)\n  File "x.py", line 1, in run\n    decode(body)\n'
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "src/overheard/migrations"))
+    engine = platform.engine
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007_data_keys_deleted_spans")
+    with engine.begin() as conn:
+        for job_id, error in ((old, f"ValueError: {SAID}\n{old_trace}"), (new, safe)):
+            conn.execute(
+                text("UPDATE jobs SET state = 'failed', last_error = :e WHERE id = :i"),
+                {"e": error, "i": job_id},
+            )
+        conn.execute(
+            text("UPDATE recordings SET status = 'failed', status_reason = :r WHERE id = :i"),
+            {"r": f"ValueError: {SAID}", "i": rid},
+        )
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with platform.sessions() as s:
+        old_error, new_error = s.get(jobs.Job, old).last_error, s.get(jobs.Job, new).last_error
+        reason = s.get(Recording, rid).status_reason
+    assert old_error.splitlines()[0] == "ValueError" and "four three" not in old_error
+    assert new_error == safe
+    assert reason == "ValueError"
