@@ -63,3 +63,24 @@ def test_a_new_folder_for_the_database_is_private(tmp_path: Path) -> None:
         os.umask(old)
     assert _mode(tmp_path / "new") == 0o700
     assert _mode(tmp_path / "new" / "db.sqlite") == 0o600
+
+
+def test_a_database_error_names_the_statement_never_its_values(database_url):
+    """Errors are logged (an unhandled one with its trace): a value in them would put sign-in
+    names, token hashes or addresses in the log."""
+    import pytest
+    from sqlalchemy import exc, text
+
+    from overheard.db import make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    secret = "grace.hopper@example.org-0123"
+    insert = text("INSERT INTO households (id) VALUES (:id)")
+    with pytest.raises(exc.DBAPIError) as refused, engine.begin() as conn:
+        conn.execute(insert, {"id": secret})
+        conn.execute(insert, {"id": secret})  # the same key again
+    engine.dispose()
+    message = str(refused.value)  # PostgreSQL's own detail may quote the row: see test_web
+    assert "INSERT INTO households" in message and "[parameters:" not in message
+    assert f"'{secret}'" not in message

@@ -92,3 +92,31 @@ def test_a_web_process_imports_no_encoder(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_an_unhandled_database_error_is_logged_without_the_values_it_quotes(platform, caplog):
+    """PostgreSQL's error detail quotes the row it refused, and SQLAlchemy the statement's values:
+    the log holds the error's type and where it was raised, never those."""
+    import logging
+
+    from sqlalchemy import exc
+
+    secret = "grace.hopper@example.org"
+    app = create_app(platform, run_workers=False)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise exc.IntegrityError(
+            "INSERT INTO t (email) VALUES (%(email)s)",
+            {"email": secret},
+            Exception(f"Failing row contains ({secret}, null)"),
+        )
+
+    with caplog.at_level(logging.ERROR), TestClient(
+        app, base_url="https://testserver", raise_server_exceptions=False
+    ) as c:
+        answer = c.get("/boom")
+    assert answer.status_code == 500 and secret not in answer.text
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert "IntegrityError" in logged and "boom" in logged
+    assert secret not in logged

@@ -109,12 +109,16 @@ def make_engine(
 
     On SQLite a writer engine begins every transaction IMMEDIATE (the write lock up front); a
     reader engine (``writer=False``) begins deferred, so reads proceed beside a writer under WAL.
+    Either way a database error's message names the statement, never its values
+    (``hide_parameters``): errors are logged, and values are sign-in names, token hashes, addresses.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             _private_sqlite_file(Path(path))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE is ours to send.
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
@@ -123,6 +127,7 @@ def make_engine(
     if url.startswith("postgresql"):
         return create_engine(
             url,
+            hide_parameters=True,
             pool_size=10,
             max_overflow=20,
             pool_pre_ping=True,

@@ -28,6 +28,7 @@ from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
 from .errors import OverheardError, ServiceUnavailable
+from .jobs import safe_trace
 from .observe import RequestContext, route_of
 from .platform import Platform
 from .privacy import routes as privacy_routes
@@ -113,8 +114,8 @@ def _install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     async def _backend(request: Request, exc: Exception) -> JSONResponse:
         unavailable = backend_unavailable(exc)
         route = route_of(request.scope)  # the template: raw paths may hold one-time tokens
-        if unavailable is None:
-            log.error("unhandled %s on %s", type(exc).__name__, route, exc_info=exc)
+        if unavailable is None:  # the trace without messages: a database's quotes the row's values
+            log.error("unhandled %s on %s\n%s", type(exc).__name__, route, safe_trace(exc))
             return error_response(500, "internal_error", "internal error")
         log.warning(
             "%s unavailable (%s) on %s",
