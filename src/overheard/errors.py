@@ -6,7 +6,9 @@ one JSON shape, ``{"error": {"code": ..., "message": ...}}``, and the CLI prints
 
 from __future__ import annotations
 
+import errno
 import math
+import traceback
 
 
 class OverheardError(Exception):
@@ -174,3 +176,35 @@ class ConfigError(OverheardError):
 
     status = 500
     code = "config_error"
+
+
+def safe_reason(exc: BaseException) -> str:
+    """What a failure may say where content must never go (the log, ``jobs.last_error``, the
+    recording's ``status_reason``): the exception's type, and the code of one of ours (or the
+    ``errno`` name of an ``OSError``).
+
+    Never its message: a message may quote what was said (a library's ``KeyError`` on a recognised
+    word, a parser quoting its input, a file name), and those places are plaintext an operator
+    reads outside the content gate."""
+    code = exc.code if isinstance(exc, OverheardError) else None
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        code = errno.errorcode.get(exc.errno)  # ENOSPC, EACCES: why, without the file's name
+    return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+
+
+def safe_trace(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of the exceptions it was raised from or while handling, each
+    named by :func:`safe_reason` with the frames it passed (file, line, function, source line):
+    the messages are left out (see :func:`safe_reason`)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        stack = traceback.StackSummary.extract(traceback.walk_tb(current.__traceback__))
+        parts.append(f"{safe_reason(current)}\n{''.join(stack.format())}")
+        cause = current.__cause__
+        if cause is None and not current.__suppress_context__:
+            cause = current.__context__
+        current = cause
+    return "\nwhich came from\n".join(parts)

@@ -10,13 +10,11 @@ once and handlers are idempotent. A job that keeps failing ends ``failed`` and i
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from . import audit
 from .counters import JOB_RUNS
 from .db import Base, transaction, utcnow
-from .errors import NotFound, OverheardError
+from .errors import NotFound, safe_reason, safe_trace
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -276,38 +274,6 @@ def _run_handler(platform: Platform, job: Job) -> tuple[str, str] | None:
     return None
 
 
-def safe_reason(exc: BaseException) -> str:
-    """What a failure may say where content must never go (the log, ``jobs.last_error``, the
-    recording's ``status_reason``): the exception's type, and the code of one of ours (or the
-    ``errno`` name of an ``OSError``).
-
-    Never its message: a message may quote what was said (a library's ``KeyError`` on a recognised
-    word, a parser quoting its input, a file name), and those places are plaintext an operator
-    reads outside the content gate."""
-    code = exc.code if isinstance(exc, OverheardError) else None
-    if isinstance(exc, OSError) and isinstance(exc.errno, int):
-        code = errno.errorcode.get(exc.errno)  # ENOSPC, EACCES: why, without the file's name
-    return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
-
-
-def safe_trace(exc: BaseException) -> str:
-    """The traceback of ``exc`` and of the exceptions it was raised from or while handling, each
-    named by :func:`safe_reason` with the frames it passed (file, line, function, source line):
-    the messages are left out (see :func:`safe_reason`)."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        stack = traceback.StackSummary.extract(traceback.walk_tb(current.__traceback__))
-        parts.append(f"{safe_reason(current)}\n{''.join(stack.format())}")
-        cause = current.__cause__
-        if cause is None and not current.__suppress_context__:
-            cause = current.__context__
-        current = cause
-    return "\nwhich came from\n".join(parts)
-
-
 def _put_back(platform: Platform, job: Job, later: Later, when: datetime) -> JobState:
     """Queue a job whose handler said :class:`Later` again, its attempt not counted (if this claim
     still holds it: a job cancelled meanwhile stays cancelled)."""
@@ -507,8 +473,8 @@ class InProcessBackend:
         while not self._stop.is_set():
             try:
                 job = claim(self.platform.sessions, lease_s=self.platform.settings.job_lease_s)
-            except Exception:
-                log.exception("claiming a job failed")
+            except Exception as exc:
+                log.error("claiming a job failed\n%s", safe_trace(exc))
                 job = None
             if job is None:
                 self._wake.wait(POLL_S)
@@ -641,5 +607,5 @@ class Periodic:
         while not self._stop.wait(self.every_s):
             try:
                 self.action()
-            except Exception:
-                log.exception("%s failed", self.name)
+            except Exception as exc:
+                log.error("%s failed\n%s", self.name, safe_trace(exc))

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from . import jobs
 from .db import Base, transaction, truncate_wal, utcnow
+from .errors import safe_trace
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -177,8 +178,8 @@ def _session_batch(session: Session, when: datetime) -> str:
 def _try_batch(runner: Platform, batch: str) -> None:
     try:
         run(runner, batch=batch)
-    except Exception:  # the job and the sweep retry; the committed work stands
-        log.exception("purging after commit failed; the purge job will retry")
+    except Exception as exc:  # the job and the sweep retry; the committed work stands
+        log.error("purging after commit failed; the purge job will retry\n%s", safe_trace(exc))
 
 
 def _forget_batch(session: Session) -> None:

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from .config import Settings
+from .errors import safe_trace
 from .jobs import Periodic
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,8 @@ def reannounce_loop(settings: Settings) -> threading.Thread:
         while not stop.wait(settings.job_reannounce_every_s):
             try:
                 reannounce_due(sessions, celery)
-            except Exception:
-                log.exception("re-announcing due jobs failed")
+            except Exception as exc:
+                log.error("re-announcing due jobs failed\n%s", safe_trace(exc))
 
     thread = threading.Thread(target=loop, name="overheard-reannounce", daemon=True)
     thread.start()

@@ -27,8 +27,7 @@ from .accounts.context import resolve as resolve_auth
 from .accounts.rbac import public
 from .accounts.web import render
 from .customer import routes as customer_routes
-from .errors import OverheardError, ServiceUnavailable
-from .jobs import safe_trace
+from .errors import OverheardError, ServiceUnavailable, safe_trace
 from .observe import RequestContext, route_of
 from .platform import Platform
 from .privacy import routes as privacy_routes

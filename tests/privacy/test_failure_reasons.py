@@ -198,3 +198,25 @@ def test_failures_recorded_the_old_way_keep_only_their_type_after_0008(
     assert old_error.splitlines()[0] == "ValueError" and "four three" not in old_error
     assert new_error == safe
     assert reason == "ValueError"
+
+
+def test_a_timer_that_fails_logs_where_not_what(caplog):
+    """The background timers (retention sweep, key rotation checks, re-announcing jobs) log a
+    failure by type and frames: a database error there quotes the row it refused."""
+    import logging
+    import threading
+
+    failed = threading.Event()
+
+    def sweep() -> None:
+        failed.set()
+        raise ValueError(f"Failing row contains ({SAID})")
+
+    timer = jobs.Periodic("retention sweep", 0.01, sweep)
+    with caplog.at_level(logging.ERROR, logger="overheard.jobs"):
+        timer.start()
+        assert failed.wait(10)
+        timer.stop()
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert "retention sweep failed" in logged and "ValueError" in logged and "sweep" in logged
+    assert "four three" not in logged

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from ..audit import GENESIS_HASH, AuditEvent, EventFields, chain_hash
 from ..db import Base, transaction, utcnow
-from ..errors import Conflict
+from ..errors import Conflict, safe_trace
 from ._rows import extend_range, iter_events, lock_log, log_size
 from .merkle import CompactRange
 from .signing import Signer, TreeHead, sign_tree_head
@@ -193,5 +193,5 @@ class Checkpointer:
         while not self._stop.wait(self.poll_s):
             try:
                 self.tick()
-            except Exception:
-                log.exception("audit checkpoint failed")
+            except Exception as exc:
+                log.error("audit checkpoint failed\n%s", safe_trace(exc))

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from ..errors import safe_trace
 from ..platform import Platform
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,11 @@ def append(
             os.fsync(fd)
         finally:
             os.close(fd)
-    except OSError:
-        log.exception("the deletion journal could not be written; a restore would not re-apply it")
+    except OSError as exc:  # by errno, not message: the message names the journal's path
+        log.error(
+            "the deletion journal could not be written; a restore would not re-apply it\n%s",
+            safe_trace(exc),
+        )
 
 
 def _after_cut(fd: int) -> bytes:

@@ -637,7 +637,7 @@ def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> Non
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
     """A job that gave up leaves its recording ``failed`` with the reason: the exception's type
-    (``jobs.safe_reason``; never its message, which may quote what was said), also audited."""
+    (``errors.safe_reason``; never its message, which may quote what was said), also audited."""
     with transaction(platform.sessions) as session:
         session.execute(
             update(Recording)
