@@ -158,8 +158,8 @@ async def _error(
     if getattr(request.state, "auth", None) is None:
         try:
             await resolve_auth(request)
-        except Exception:  # the error page must render; it shows signed-out then
-            log.warning("sign-in state unknown on an error page", exc_info=True)
+        except Exception as exc:  # the error page must render; it shows signed-out then
+            log.warning("sign-in state unknown on an error page\n%s", safe_trace(exc))
     return accounts_web.error_page(request, status, code, message, headers)
 
 
