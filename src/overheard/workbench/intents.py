@@ -8,6 +8,7 @@ the number of examples, never their text).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -32,13 +33,9 @@ NOTICES = {"added": "Added: reviewers can pick it now; the next `train nlu` lear
 def intents_page(request: Request, me: Overseer, notice: str = "") -> Response:
     """Every intent of the catalogue with its seed and added example counts; the add form."""
     settings = platform_of(request).settings
-    seed: dict[str, int] = {}
-    for row in seed_requests("train"):
-        seed[row.intent] = seed.get(row.intent, 0) + 1
-    added: dict[str, int] = {}
-    for _, intent in catalogue.lead_examples(settings):
-        added[intent] = added.get(intent, 0) + 1
-    rows = [(name, seed.get(name, 0), added.get(name, 0)) for name in catalogue.intents(settings)]
+    seed = Counter(row.intent for row in seed_requests("train"))
+    added = Counter(intent for _, intent in catalogue.lead_examples(settings))
+    rows = [(name, seed[name], added[name]) for name in catalogue.intents(settings)]
     context = {
         "me": me,
         "title": "Intent catalogue",
@@ -59,9 +56,7 @@ def add_intent(
     if len(lines) > MAX_EXAMPLES:
         raise BadRequest(f"at most {MAX_EXAMPLES} examples at once", code="too_many_examples")
     label = intent.strip().lower()
-    for text in lines:  # every line checked before anything is written
-        catalogue.check_example(text, label)
-    with transaction(platform.sessions) as session:
+    with transaction(platform.sessions) as session:  # add_intent checks every line before writing
         written = catalogue.add_intent(platform.settings, label, lines)
         audit.append(
             session,
