@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from . import jobs
 from .db import Base, transaction, truncate_wal, utcnow
-from .errors import safe_trace
+from .errors import safe_reason, safe_trace
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -242,7 +242,7 @@ def remove(platform: Platform, purge: Purge) -> bool:
     try:
         _remove(platform, purge)
     except Exception as exc:  # any failure leaves the purge pending, with why
-        _note_failure(platform, purge, f"{type(exc).__name__}: {exc}")
+        _note_failure(platform, purge, exc)
         return False
     return True
 
@@ -274,8 +274,12 @@ def remove_path(path: Path) -> None:
         raise RuntimeError(f"{path} still exists after removal")
 
 
-def _note_failure(platform: Platform, purge: Purge, reason: str) -> None:
-    log.warning("purge %s of %s failed: %s", purge.id, purge.location, reason)
+def _note_failure(platform: Platform, purge: Purge, exc: BaseException) -> None:
+    """Count the failed try and say why by type only (:func:`safe_reason`): a store's message
+    quotes the copy's key or path, which names the household and the recording, and the row and the
+    log are read outside the content gate; the purge's id leads an operator to the rest."""
+    reason = safe_reason(exc)
+    log.warning("purge %s (%s) failed: %s", purge.id, purge.target, reason)
     with transaction(platform.sessions) as session:
         session.execute(
             update(Purge)

@@ -195,6 +195,26 @@ def test_accidental_audio_is_recorded_purged_only_once_gone(flaky, device):
     assert not any(flaky.blobs.inner.exists(k) for k in keys.values())
 
 
+def test_a_refused_purge_says_why_by_type_without_the_copys_key(flaky, device, caplog):
+    """A store's refusal quotes the blob key (household and recording in it): the purge row and
+    the log, read outside the content gate, keep the error's type and the purge's id only."""
+    keys = store_clips(flaky, device, 2, wav=to_wav_bytes(np.zeros(8000, dtype=np.int16)))
+    flaky.blobs.down = True
+    with caplog.at_level("DEBUG", logger="overheard"):  # ours; a store library's debug log is its own
+        run_due_jobs(flaky, limit=6)
+    with flaky.sessions() as s:
+        rows = s.scalars(select(purges.Purge)).all()
+    assert len(rows) == len(keys)
+    assert {r.last_error for r in rows} == {"RefusedByStore"}
+    assert all(r.attempts >= 1 for r in rows)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("overheard"))
+    assert "RefusedByStore" in logged and all(r.id in logged for r in rows)
+    for key in keys.values():
+        assert key not in logged
+    assert device.household_id not in logged
+    assert "service unavailable" not in logged
+
+
 def test_every_deletion_path_completes_its_receipt_only_when_every_copy_is_gone(
     flaky, device, make_household_on
 ):
