@@ -38,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from functools import cache, partial
 from io import BytesIO
@@ -112,6 +113,19 @@ ADDRESS_LOCALES = {
     "new": ("zu_ZA", "id_ID"),
     "world": ("pt_BR", "es_MX", "de_DE", "fr_FR", "it_IT", "vi_VN"),
     "world2": ("es_ES", "pt_PT", "nl_NL", "pl_PL", "sv_SE", "ro_RO"),
+    "spoken-tune": ("cs_CZ", "da_DK", "fi_FI", "hr_HR", "es_CO", "de_AT", "fr_CA"),
+    "spoken-heldout": (
+        "sk_SK",
+        "no_NO",
+        "hu_HU",
+        "sl_SI",
+        "es_AR",
+        "es_CL",
+        "nl_BE",
+        "fr_CH",
+        "de_CH",
+        "az_AZ",
+    ),
 }
 """``fresh``: English-language locales of countries no round of rules looked at, reported with the
 held-out split (in its phrasings) from the third round on, whose misses the second round's card
@@ -127,7 +141,16 @@ street-address format (``Jl. Peta No. 75``, ``Rua das Flores, 123``, ``Hauptstr.
 house number + street name. Both were read after their first held-out run, so they are also run
 in the tuning phrasings with ``--split tune``, and ``world2`` (Spain, Portugal, the Netherlands,
 Poland, Sweden, Romania: chosen the same way before any was generated, after that run) is the
-untouched held-out group for the rules changed after it."""
+untouched held-out group for the rules changed after it.
+
+Seventh round: ``world2`` was read as a figure (its misses are listed in the card), so it is
+reported as a secondary, "looked at" group, and a new split by country was frozen before any of
+its addresses was generated: ``spoken-tune`` (Czechia, Denmark, Finland, Croatia, Colombia,
+Austria, Canada in French) to change the rules on, and ``spoken-heldout`` (Slovakia, Norway,
+Hungary, Slovenia, Argentina, Chile, Belgium, Switzerland in French and German, Azerbaijan:
+the remaining Latin-script Faker address providers) never looked at, in phrasings of their own
+(``ADDRESS_TEMPLATES["fresh"]``). Both in each locale's full street-address format, half as
+written and half as a recogniser writes them (``asr_form``)."""
 LOCALE_OF: dict[int, str] = {}
 """The Faker locale of every generated address request (by the example's ``id``), for the
 per-country table (two locales may give the same request: ``en_CA`` reuses ``en_US`` streets)."""
@@ -148,7 +171,16 @@ ADDRESS_TEMPLATES = {
         "the party is at {a} tonight",
         "book a cleaner for {a}",
     ),
+    "fresh": (
+        "get directions to {a}",
+        "the delivery address is {a}",
+        "order a taxi from {a} to the airport",
+        "how far is {a} from here",
+        "remind me to drop the keys at {a}",
+        "add {a} as my work address",
+    ),
 }
+"""``fresh``: phrasings written for the seventh round's held-out countries, never used to tune."""
 ADDRESSES_PER_LOCALE = 40
 SMALL = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -174,27 +206,40 @@ def spoken(n: int) -> str:
 
 
 def addresses(
-    split: str, locales: str | None = None, *, seed: int = 0, full: bool = False
+    split: str,
+    locales: str | None = None,
+    *,
+    seed: int = 0,
+    full: bool = False,
+    asr: bool = False,
+    templates_of: str | None = None,
 ) -> list[Example]:
     """Faker street addresses in request phrasings (see the module docstring); ``locales`` picks
     another locale group of ``ADDRESS_LOCALES`` than the split's own. ``full``: the locale's own
-    street-address format (``street_address()``), else house number + street name."""
+    street-address format (``street_address()``), else house number + street name. ``asr``: every
+    other one as a recogniser writes it (``asr_form``). ``templates_of``: another phrasing group
+    of ``ADDRESS_TEMPLATES`` than the split's own."""
     try:
         from faker import Faker
     except ImportError as exc:  # pragma: no cover - the benchmark's own extra
         raise SystemExit("the address set needs Faker: pip install '.[lexicon]'") from exc
     examples = []
-    templates = ADDRESS_TEMPLATES[split]
+    templates = ADDRESS_TEMPLATES[templates_of or split]
     for locale in ADDRESS_LOCALES[locales or split]:
         fake = Faker(locale)
         fake.seed_instance(seed)
         for k in range(ADDRESSES_PER_LOCALE):
-            address = _full_address(fake, k) if full else _number_street(fake, k)
+            if asr:
+                written = " ".join(fake.street_address().split())
+                address = asr_form(written, fold=k % 4 == 3) if k % 2 else written
+            else:
+                address = _full_address(fake, k) if full else _number_street(fake, k)
             template = templates[k % len(templates)]
             start = template.index("{a}")
             text = template.format(a=address)
             example = Example(text, [Span(start, start + len(address), "ADDRESS")], split)
             LOCALE_OF[id(example)] = locale
+            FORM_OF[id(example)] = "spoken" if asr and k % 2 else "written"
             examples.append(example)
     return examples
 
@@ -208,6 +253,27 @@ def _number_street(fake: Any, k: int) -> str:
 
 
 HOUSE_DIGITS = re.compile(r"\b\d{1,4}\b")
+FORM_OF: dict[int, str] = {}
+"""``written`` or ``spoken`` (``asr_form``) for every generated address (by the example's ``id``)."""
+
+
+FOLDED = str.maketrans({"ß": "ss", "ø": "o", "æ": "ae", "đ": "d", "ł": "l", "ı": "i", "ð": "d"})
+ASR_PUNCTUATION = re.compile(r"[^\w\s']+")
+DIGIT_RUN = re.compile(r"\d+")
+
+
+def asr_form(address: str, *, fold: bool = False) -> str:
+    """An address as a recogniser writes it: lower case, no punctuation (``/`` and ``-`` become
+    spaces), every number of up to four digits spoken (``12/3b`` → ``twelve three b``); ``fold``:
+    letters without accents too, as an English-only recogniser spells foreign words."""
+    text = ASR_PUNCTUATION.sub(" ", address.lower())
+    text = DIGIT_RUN.sub(
+        lambda m: f" {spoken(int(m.group()))} " if len(m.group()) <= 4 else f" {m.group()} ", text
+    )
+    if fold:
+        text = unicodedata.normalize("NFKD", text.translate(FOLDED))
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(text.split())
 
 
 def _full_address(fake: Any, k: int) -> str:
@@ -345,11 +411,16 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="main")
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--split", default="heldout", choices=("heldout", "tune"))
+    parser.add_argument(
+        "--addresses-only",
+        action="store_true",
+        help="only the address groups and the clean commands, rules without the name tagger",
+    )
     args = parser.parse_args()
     # as hypotheses are redacted when served: the rules plus the names the pipeline's tagger sealed
-    ours: Finder = cache(partial(find_pii, tagger=True))  # the tables call it several times
+    ours: Finder = cache(partial(find_pii, tagger=not args.addresses_only))
     base = baseline_finder(args.baseline_ref)
-    world = [e for e in load_set(WORLD_SET) if e.split == args.split]
+    world = [] if args.addresses_only else [e for e in load_set(WORLD_SET) if e.split == args.split]
     real = {"slurp": list(slurp(args.data)), "hwu64": list(hwu64(args.data))}
     street = addresses(args.split)
     fresh = addresses(args.split, "fresh")
@@ -360,6 +431,11 @@ def main() -> None:
     }
     if args.split == "heldout":
         unseen["addresses-world2"] = addresses(args.split, "world2", full=True)
+        unseen["addresses-spoken"] = addresses(
+            args.split, "spoken-heldout", asr=True, templates_of="fresh"
+        )
+    else:
+        unseen["addresses-spoken"] = addresses(args.split, "spoken-tune", asr=True)
     generated = street + fresh + new + [e for group in unseen.values() for e in group]
     texts = list(
         dict.fromkeys(
@@ -372,27 +448,26 @@ def main() -> None:
         "| set | entity | gold | recall | precision | baseline recall | baseline precision | goal |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-    reports = {
-        "world": (evaluate(world, ours), evaluate(world, base)),
-        "addresses": (evaluate(street, ours), evaluate(street, base)),
-    }
+    reports = {"world": (evaluate(world, ours), evaluate(world, base))} if world else {}
+    reports["addresses"] = (evaluate(street, ours), evaluate(street, base))
     reports["addresses-fresh"] = (evaluate(fresh, ours), evaluate(fresh, base))
     reports["addresses-new"] = (evaluate(new, ours), evaluate(new, base))
     for name, group in unseen.items():
         reports[name] = (evaluate(group, ours), evaluate(group, base))
+    spoken = unseen["addresses-spoken"]
+    for form in ("written", "spoken"):
+        group = [e for e in spoken if FORM_OF[id(e)] == form]
+        reports[f"addresses-spoken ({form} half)"] = (evaluate(group, ours), evaluate(group, base))
     for name, rows in real.items():
+        if args.addresses_only:
+            break
         named = [e for e, _ in rows if e.split == args.split]
         reports[name] = (evaluate(named, ours), evaluate(named, base))
     for name, (mine, theirs) in reports.items():
-        entities = {
-            "world": ("NAME", "ADDRESS", "EMAIL"),
-            "addresses": ("ADDRESS",),
-            "addresses-fresh": ("ADDRESS",),
-            "addresses-new": ("ADDRESS",),
-            "addresses-world": ("ADDRESS",),
-            "addresses-new-other": ("ADDRESS",),
-            "addresses-world2": ("ADDRESS",),
-        }.get(name, ("NAME",))
+        if name == "world":
+            entities: tuple[str, ...] = ("NAME", "ADDRESS", "EMAIL")
+        else:
+            entities = ("ADDRESS",) if name.startswith("addresses") else ("NAME",)
         for entity in entities:
             print(line(name, entity, mine, theirs))
     print("\n| address group | country (Faker locale) | gold | recall | baseline recall |")
@@ -404,9 +479,10 @@ def main() -> None:
             a = evaluate(mine, ours).tallies["ADDRESS"]
             b = evaluate(mine, base).tallies["ADDRESS"]
             print(f"| {name} | {locale} | {a.tp + a.fn} | {a.recall():.3f} | {b.recall():.3f} |")
-    left, cases = name_left_beside_email(world, ours)
-    b_left, _ = name_left_beside_email(world, base)
-    print(f"\nfirst name left right before an e-mail: {left}/{cases} (baseline {b_left}/{cases})")
+    if world:
+        left, cases = name_left_beside_email(world, ours)
+        b_left, _ = name_left_beside_email(world, base)
+        print(f"\nfirst name left beside an e-mail: {left}/{cases} (baseline {b_left}/{cases})")
     print(
         "\n| set | clean commands | falsely redacted | baseline "
         "| of which inside a non-person slot | baseline |"
@@ -415,7 +491,8 @@ def main() -> None:
     for name, rows in real.items():
         clean = [e for e, ok in rows if ok and e.split == args.split and not e.spans]
         print(clean_row(name, clean, ours, base))
-    print("\n" + timing_line(texts, base.timing))  # type: ignore[attr-defined]
+    if not args.addresses_only:
+        print("\n" + timing_line(texts, base.timing))  # type: ignore[attr-defined]
     if args.misses:
         for name, (mine, _) in reports.items():
             for entity, missed, text in mine.misses:
