@@ -16,6 +16,17 @@ from overheard.protect._lexicon import (
     words,
 )
 from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
+from overheard.protect._street_words import (
+    ADJECTIVE_ENDINGS,
+    JOINED_SUFFIXES,
+    MIN_JOINED_NAME_CHARS,
+    SLAVIC_PREPOSITIONS,
+    TYPES_AFTER,
+    TYPES_BEFORE,
+    WEAK_TYPES_AFTER,
+    WEAK_TYPES_BEFORE,
+    fold,
+)
 from overheard.protect._tokens import Token
 
 Found = tuple[int, int, str]
@@ -215,10 +226,12 @@ HOUSE_NUMBER_MAX_WORDS = 6
 """``one hundred and twenty three`` is five words; a longer spoken run is no house number."""
 HOUSE_NUMBER = re.compile(
     r"#?\d{1,5}(?:/\d{1,5})?(?:-\d{1,5})?(?:-?[a-z])?|\d{1,3}[a-z]-\d{1,4}|[a-z]-\d{1,3}-\d{1,4}"
+    r"|\d{1,5}[a-z]/\d{1,5}[a-z]?"
 )
 """``12``, ``221b``, ``5181-g``, ``12-14`` (a range), ``#12``, and ``6/170`` (unit 6 at number
 170, as written in Australia); block, floor and unit of a flat as Malaysian addresses write them
-(``8v-09``, ``2f-47``, ``h-89-10``)."""
+(``8v-09``, ``2f-47``, ``h-89-10``); a letter and a building part, as Croatian and Czech
+addresses write them (``7c/7``, ``5b/3``)."""
 RESIDING_WORDS = words("live lives living lived stay stays staying")
 """``lives on``, ``staying at``: the street after these is someone's home, number or not."""
 UNIT_WORDS = words(
@@ -432,25 +445,72 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
 
 
 def _joined_suffix_street(word: str) -> bool:
-    """``hauptstrasse``, ``kerkstraat``: one word of no dictionary ending in a street type."""
-    if not _street_word(word) or not word.endswith(STREET_SUFFIXES) or len(word) <= 5:
+    """``hauptstrasse``, ``kerkstraat``, ``tonemestergade``, ``elimäentie``: one word of no
+    dictionary ending in a street type (``JOINED_SUFFIXES``: of many languages, accent-free)
+    after a name part of at least three letters."""
+    if not _street_word(word) or len(word) <= 5:
         return False
-    return not lexicon().is_word(word)
+    if not word.endswith(STREET_SUFFIXES):
+        plain = fold(word)
+        kind = next((t for t in JOINED_SUFFIXES if plain.endswith(t)), None)
+        if kind is None or len(plain) - len(kind) < MIN_JOINED_NAME_CHARS:
+            return False
+    lex = lexicon()
+    return not lex.is_word(word) and not lex.is_word(word.replace("-", ""))
 
 
 def _separate_type_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
-    """``berliner straße 12``: one or two name words at i, a type of ``SEPARATE_SUFFIX_TYPES``,
-    then a written house number; else None."""
-    for k in range(i + 1, min(len(tokens) - 1, i + 3)):
-        if tokens[k].norm in SEPARATE_SUFFIX_TYPES:
-            named = all(
-                _street_word(t.norm) and t.norm not in STOP_WORDS and t.norm not in NUMBER_WORDS
-                for t in tokens[i:k]
-            )
-            if named and HOUSE_NUMBER.fullmatch(tokens[k + 1].norm) and _digits(tokens[k + 1]):
-                return i, k + 1
+    """``berliner straße 12``, ``egils allé 994``, ``lilli scholz gasse five three``: one to three
+    name words at i, a type of ``SEPARATE_SUFFIX_TYPES`` or ``TYPES_AFTER`` (or a word of no
+    dictionary ending in one, ``puistokatu``), then a written or spoken house number. With a
+    spoken number or a type that is an English word (``ring``, ``tie``), the name words must be
+    no common English word or be written capitalised; else None."""
+    for k in range(i + 1, min(len(tokens) - 1, i + 4)):
+        word = tokens[k].norm
+        plain = fold(word)
+        known = word in SEPARATE_SUFFIX_TYPES or plain in TYPES_AFTER
+        if not (known or _joined_suffix_street(word)):
+            continue
+        named = all(
+            _street_word(t.norm) and t.norm not in STOP_WORDS and t.norm not in NUMBER_WORDS
+            for t in tokens[i:k]
+        )
+        if not named:
             return None
+        if HOUSE_NUMBER.fullmatch(tokens[k + 1].norm) and _digits(tokens[k + 1]):
+            end = k + 1
+            strict = plain in WEAK_TYPES_AFTER
+        else:
+            number_end = _house_number_end(tokens, k + 1)
+            if number_end is None:
+                return None
+            end, strict = number_end, True
+        if strict and not _unusual_name(tokens[i:k]):
+            return None
+        return i, _house_number_tail(tokens, end)
     return None
+
+
+def _unusual_name(tokens: list[Token]) -> bool:
+    """True if every word is no common English word, or written capitalised (``Ring``)."""
+    lex = lexicon()
+    return all(not lex.is_common(t.norm) or t.capitalised for t in tokens)
+
+
+def _house_number_tail(tokens: list[Token], end: int) -> int:
+    """Index of the last token of a letter, and a building part after it, that follow a house
+    number ending at end (``nine a``, ``five b nine``, ``zero c one``: ``9a``, ``5b/9``); a letter
+    counts only at the end of the request or before a function word or a number; else end."""
+    k = end + 1
+    if k >= len(tokens) or len(tokens[k].norm) != 1 or not tokens[k].norm.isalpha():
+        return end
+    after = tokens[k + 1].norm if k + 1 < len(tokens) else ""
+    if after.isdigit() and len(after) <= 3:
+        return k + 1
+    if after and after in NUMBER_WORDS:
+        number_end = _house_number_end(tokens, k + 1)
+        return number_end if number_end is not None else k
+    return k if not after or after in STOP_WORDS else end
 
 
 def _digits(token: Token) -> bool:
