@@ -138,7 +138,7 @@ STREET_NAME_LINKS = words(
 )
 """Small words inside a prefixed street name (``rua do carmo``, ``rue de la paix``): part of it
 only between two name words."""
-HOUSE_NUMBER_WORDS = words("no nr nº n° num numero número")
+HOUSE_NUMBER_WORDS = words("no nr nº n° num numero número #")
 """``jl. peta no. 75``, ``calle mayor nº 5``: the mark between a street and its house number."""
 SECTION_NUMBER = re.compile(r"\d{1,3}(?:/\d{1,3})?[a-z]?")
 """``jalan 4/32c``, ``jln pudu 5``, ``jalan sultan abdul samad 38t``: the section or road number
@@ -322,9 +322,11 @@ def find_addresses(tokens: list[Token]) -> Iterator[Found]:
             _address_at(tokens, i)
             or _continental_at(tokens, i)
             or _cued_street_at(tokens, i)
+            or _grid_at(tokens, i)
             or _number_after_at(tokens, i)
             or _bare_street_at(tokens, i, caps)
             or _cued_prefix_street_at(tokens, i)
+            or _name_then_number_at(tokens, i)
         )
         if found is None:
             i += 1
@@ -432,9 +434,9 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     if number_end is None or number_end + 2 >= len(tokens) + 1:
         return None
     j = number_end + 1
-    if j >= len(tokens) or tokens[j].norm not in STREET_PREFIXES:
+    if j >= len(tokens) or not _prefix_type(tokens[j].norm):
         return None
-    last = _prefixed_name_end(tokens, j)
+    last = _prefixed_name_end(tokens, j, after_number=True)
     if (
         tokens[j].norm in MALAY_STREET_PREFIXES
         and last + 1 < len(tokens)
@@ -524,15 +526,24 @@ INITIAL = re.compile(r"[^\W\d_]{1,4}(?:\.[^\W\d_]{1,4})*")
 PREFIXED_NAME_MAX_WORDS = 4
 
 
-def _prefixed_name_end(tokens: list[Token], j: int) -> int:
+def _prefix_type(word: str) -> bool:
+    """A street type written before the name (``rue``, ``jalan``, ``montée``, ``carrera``)."""
+    return word in STREET_PREFIXES or fold(word) in TYPES_BEFORE
+
+
+def _prefixed_name_end(tokens: list[Token], j: int, *, after_number: bool = False) -> int:
     """Index of the last name word after the street prefix at j (j itself if there is none).
     Initials and linking words (``de``, ``das``) count only with a name word after them; after a
-    prefix that is also an English word (``gang``, ``via``) the first name word must be no common
-    English word."""
+    prefix that is also an English word (``gang``, ``via``, ``route``) the first name word must be
+    no common English word, or, after a house number, a given name or surname (``1510 avenue
+    martin``)."""
     lex = lexicon()
-    if j + 1 < len(tokens) and tokens[j].norm in WORD_PREFIXES:
+    prefix = tokens[j].norm
+    if j + 1 < len(tokens) and (prefix in WORD_PREFIXES or fold(prefix) in WEAK_TYPES_BEFORE):
         first = tokens[j + 1].norm
-        if lex.is_common(first) or first in NUMBER_WORDS:
+        listed = first in lex.first_names or first in lex.surnames
+        named = after_number and listed and first not in NAME_LIKE_EXCLUDED
+        if (lex.is_common(first) and not named) or first in NUMBER_WORDS or first in STOP_WORDS:
             return j
     last = j
     k = j + 1
@@ -556,7 +567,7 @@ def _cued_prefix_street_at(tokens: list[Token], i: int) -> tuple[int, int] | Non
     """``drive to rue de seguin``, ``pick me up from praça de pinto at six``: after ``to/at/
     from/for`` or ``address is``, a type-first street with no house number, closing the request or
     before a function word."""
-    if i == 0 or tokens[i].norm not in STREET_PREFIXES:
+    if i == 0 or not _prefix_type(tokens[i].norm):
         return None
     if not (tokens[i - 1].norm in BARE_CUES or _address_is(tokens, i)):
         return None
@@ -571,7 +582,7 @@ def _number_after_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     """``jl. peta no. 75``, ``via roma 10``, ``rua augusta, 123``: a prefix of
     ``NUMBER_AFTER_PREFIXES``, name words, an optional number mark, then a written house number
     that does not count something (``calle mayor 5 minutes`` is no address)."""
-    if tokens[i].norm not in NUMBER_AFTER_PREFIXES:
+    if tokens[i].norm not in NUMBER_AFTER_PREFIXES and fold(tokens[i].norm) not in TYPES_BEFORE:
         return None
     last = _prefixed_name_end(tokens, i)
     if last == i:
@@ -642,6 +653,113 @@ def _bare_street_at(tokens: list[Token], i: int, caps: bool) -> tuple[int, int] 
     if after and after not in STOP_WORDS:
         return None
     return _unit_start(tokens, i), last
+
+
+GRID_TYPES = words("calle cl carrera cra cr kr diagonal dg transversal tv tr avenida av avda")
+"""Road types of Colombian grid addresses (``Calle 94 # 59Z-22 Este``, ``Cr. 11 # 35-4``): the
+road's number, then after ``#`` the crossing road's number and the house's distance from it."""
+GRID_MARKS = words("# no nº n° numero número bis ª -")
+GRID_QUARTERS = words("sur este norte oeste")
+GRID_MAX_TOKENS = 12
+GRID_PART = re.compile(r"\d{1,3}[a-z]?ª?(?:-\d{1,3}[a-z]?)?")
+
+
+def _grid_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``calle 94 # 59z-22 este``, ``cl nine a ninety one p fifty four este``, ``avenida carrera
+    7ª # 9-8 sur``: a grid road type, then at least two numbers (written or spoken) with the
+    letters, ``bis``, ``ª`` and ``#`` between them, and maybe a quarter (``sur``, ``este``);
+    closing the request or before a function word; else None."""
+    if fold(tokens[i].norm) not in GRID_TYPES:
+        return None
+    k = i + 1
+    if k < len(tokens) and tokens[i].norm in ("avenida", "av") and tokens[k].norm in GRID_TYPES:
+        k += 1  # "avenida carrera 7ª"
+    numbers, last = 0, None
+    while k < len(tokens) and k - i <= GRID_MAX_TOKENS:
+        word = tokens[k].norm
+        if GRID_PART.fullmatch(word):
+            numbers, last = numbers + 1 + word.count("-"), k
+        elif word in NUMBER_WORDS:
+            end = _house_number_end(tokens, k)
+            if end is None:
+                break
+            numbers, last, k = numbers + 1, end, end
+        elif not ((len(word) == 1 and word.isalpha() and last is not None) or word in GRID_MARKS):
+            break
+        k += 1
+    if last is None or numbers < 2 or tokens[i + 1].norm in GRID_MARKS:
+        return None
+    k = last + 1
+    while k < len(tokens) and len(tokens[k].norm) == 1 and tokens[k].norm.isalpha():
+        k += 1
+    if k < len(tokens) and tokens[k].norm in GRID_QUARTERS:
+        last = k
+    after = tokens[last + 1].norm if last + 1 < len(tokens) else ""
+    if after and after not in STOP_WORDS and after not in UNIT_WORDS:
+        return None
+    return i, last
+
+
+ROMAN_NUMERALS = words("i ii iii iv v vi vii viii ix x")
+"""``Do Zahrádek II 1``: a numbered street name."""
+NAME_THEN_NUMBER_MAX_WORDS = 3
+MIN_NAME_THEN_NUMBER_CHARS = 5
+
+
+def _name_then_number_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """``navigate to husova 7``, ``deliver it to nad obcí sixty seven``, ``how far is palackého
+    forty eight``: a street name with no type, then its house number, as Czech, Slovak, Croatian
+    and Slovene addresses are written. One to three words in no English dictionary, no number,
+    no given name, no place, with five letters or more in all (``to bbc 1``, ``to fifa 21`` are
+    no street), maybe opened by a Slavic preposition (``na``, ``nad``, ``pod``, ``u``, ``za``) or
+    closed by a Roman numeral; then a written or spoken house number (not a year) that closes the
+    request or comes before a function word. Either after ``to/at/from/for`` or ``address is``,
+    or with no cue when the name is a preposition phrase or its last word has the ending of a
+    Slavic adjective (``-ova``, ``-ská``, ``-ého``, ``-eva``, ``-ica``); else None."""
+    cued = i > 0 and (tokens[i - 1].norm in BARE_CUES or _address_is(tokens, i))
+    j = i
+    phrase = fold(tokens[i].norm) in SLAVIC_PREPOSITIONS
+    if phrase:
+        j += 1
+    lex = lexicon()
+    last, letters = j - 1, 0
+    while last + 1 < len(tokens) and last + 1 - j < NAME_THEN_NUMBER_MAX_WORDS:
+        word = tokens[last + 1].norm
+        plain = fold(word)
+        if not _street_word(word) or word in STOP_WORDS or word in NUMBER_WORDS:
+            break
+        if lex.is_word(word) or lex.is_word(plain) or word in ROMAN_NUMERALS:
+            break
+        if word in lex.census_first_names or word in lex.places or word in _NEVER_STREETS:
+            return None
+        last += 1
+        letters += len(word)
+    if phrase:
+        letters += len(tokens[i].norm)
+    if last < j or letters < MIN_NAME_THEN_NUMBER_CHARS:
+        return None
+    adjective = fold(tokens[last].norm).endswith(ADJECTIVE_ENDINGS)
+    if not (cued or phrase or adjective):
+        return None
+    k = last + 1
+    if k < len(tokens) and tokens[k].norm in ROMAN_NUMERALS and tokens[k].capitalised:
+        k += 1
+    if k >= len(tokens):
+        return None
+    if HOUSE_NUMBER.fullmatch(tokens[k].norm) and _digits(tokens[k]):
+        if tokens[k].norm.isdigit() and YEARS[0] <= int(tokens[k].norm) <= YEARS[1]:
+            return None
+        end = k
+    else:
+        number_end = _house_number_end(tokens, k)
+        if number_end is None:
+            return None
+        end = number_end
+    end = _house_number_tail(tokens, end)
+    after = tokens[end + 1].norm if end + 1 < len(tokens) else ""
+    if after and after not in STOP_WORDS and after not in UNIT_WORDS:
+        return None
+    return i, end
 
 
 _SPOKEN_SMALL = {
