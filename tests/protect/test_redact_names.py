@@ -145,6 +145,49 @@ ADDRESSES = [
     ("take me to rue des lilas", "take me to [ADDRESS]"),
 ]
 
+SPOKEN_STREETS_OF_MANY_COUNTRIES = [
+    ("navigate to nørrebrogade forty two", "navigate to [ADDRESS]"),
+    ("deliver it to Kongens Tværgade 7", "deliver it to [ADDRESS]"),
+    ("my address is jens baggesens allé twelve", "my address is [ADDRESS]"),
+    ("how far is mannerheimintie eighty five from here", "how far is [ADDRESS] from here"),
+    ("send a taxi to Pasilan puistotie 3", "send a taxi to [ADDRESS]"),
+    ("i live at klosterneuburger gasse nine a", "i live at [ADDRESS]"),
+    ("get directions to andrassy ut sixty", "get directions to [ADDRESS]"),
+    ("pick me up from nizami kucesi fourteen", "pick me up from [ADDRESS]"),
+    ("drive me to husova seven please", "drive me to [ADDRESS] please"),
+    ("the parcel goes to na prikope twenty three", "the parcel goes to [ADDRESS]"),
+    ("how far is jiraskova forty from here", "how far is [ADDRESS] from here"),
+    ("deliver it to Vukovarska 5b/3", "deliver it to [ADDRESS]"),
+    ("navigate to 1510 avenue martin", "navigate to [ADDRESS]"),
+    ("my mum lives at 12 montée des pins", "my mum lives at [ADDRESS]"),
+    ("i live at calle 94 # 59z-22 este", "i live at [ADDRESS]"),
+    ("send a taxi to carrera seven a forty five twelve sur", "send a taxi to [ADDRESS]"),
+]
+"""Streets of Denmark, Finland, Austria, Hungary, Azerbaijan, Czechia, Croatia, Canada and
+Colombia as a recogniser writes them: types after the name, joined or apart, a typeless name
+then its number, types before the name, grid addresses."""
+CLEAN_COMMANDS_WITH_NUMBERS = [
+    "switch to bbc one",
+    "set the thermostat to 21",
+    "turn the volume up to 7",
+    "play fifa 21 highlights",
+    "set an alarm for 7",
+    "give me a ring at 5",
+    "play the song from the street",
+    "add 2 tickets to my basket",
+    "change the channel to espn 2",
+    "what's on tv 4 tonight",
+    "remind me to take my vitamins at 9",
+    "how far is paris from here",
+    "listen to adele 21",
+    "put on radio 1",
+    "move my meeting to friday 3",
+    "book a table for 4 at nando's",
+    "i want to go to starbucks at 8",
+]
+"""Commands with a number after a destination word or a name-like word: none is an address."""
+
+
 POSTCODES = [
     ("my eircode is d02 x285", "my eircode is [POSTCODE]"),
     ("it's A65F4E2 on the form", "it's [POSTCODE] on the form"),
@@ -392,3 +435,13 @@ def test_the_stored_names_redact_as_the_tagger_does(text: str, expected: str) ->
     staff = OpenedText(json.dumps(body), ()).redacted()
     assert staff.hypothesis == expected
     assert " ".join(w.text for w in staff.words) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), SPOKEN_STREETS_OF_MANY_COUNTRIES)
+def test_spoken_streets_of_many_countries(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", CLEAN_COMMANDS_WITH_NUMBERS)
+def test_commands_with_numbers_are_no_address(text: str) -> None:
+    assert not [s for s in find_pii(text) if s.entity == "ADDRESS"], text
