@@ -183,7 +183,7 @@ HOSTILE = {
     "pinyin names": "xiaoming meilin yuxuan " * (HOSTILE_CHARS // 23),
     "type-first streets after cues": "to rue de la via " * (HOSTILE_CHARS // 17),
     "flats after flats": "calle a 5 edif 2 depto 3 piano 4 " * (HOSTILE_CHARS // 33),
-    "streets of many languages": "to na husova egils allé katu gade nine a b " * (HOSTILE_CHARS // 43),
+    "streets of many languages": "to na husova egils allé katu gade 9 a b " * (HOSTILE_CHARS // 41),
     "grid addresses": "calle 5 # a bis 3 cl nine a " * (HOSTILE_CHARS // 28),
 }
 
