@@ -264,9 +264,11 @@ DIGIT_RUN = re.compile(r"\d+")
 
 def asr_form(address: str, *, fold: bool = False) -> str:
     """An address as a recogniser writes it: lower case, no punctuation (``/`` and ``-`` become
-    spaces), every number of up to four digits spoken (``12/3b`` → ``twelve three b``); ``fold``:
+    spaces; Turkish ``İ`` becomes ``i``, not ``i`` and a loose dot), every number of up to four
+    digits spoken (``12/3b`` → ``twelve three b``); ``fold``:
     letters without accents too, as an English-only recogniser spells foreign words."""
-    text = ASR_PUNCTUATION.sub(" ", address.lower())
+    lowered = unicodedata.normalize("NFC", address.lower().replace("i\u0307", "i"))
+    text = ASR_PUNCTUATION.sub(" ", lowered)
     text = DIGIT_RUN.sub(
         lambda m: f" {spoken(int(m.group()))} " if len(m.group()) <= 4 else f" {m.group()} ", text
     )
