@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from overheard.protect._lexicon import (
     HOLIDAYS,
@@ -446,6 +447,7 @@ def _continental_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     return (_unit_start(tokens, i), last) if last > j else None
 
 
+@lru_cache(maxsize=16384)
 def _joined_suffix_street(word: str) -> bool:
     """``hauptstrasse``, ``kerkstraat``, ``tonemestergade``, ``elimäentie``: one word of no
     dictionary ending in a street type (``JOINED_SUFFIXES``: of many languages, accent-free)
@@ -454,8 +456,10 @@ def _joined_suffix_street(word: str) -> bool:
         return False
     if not word.endswith(STREET_SUFFIXES):
         plain = fold(word)
-        kind = next((t for t in JOINED_SUFFIXES if plain.endswith(t)), None)
-        if kind is None or len(plain) - len(kind) < MIN_JOINED_NAME_CHARS:
+        if not plain.endswith(JOINED_SUFFIXES):
+            return False
+        kind = next(t for t in JOINED_SUFFIXES if plain.endswith(t))
+        if len(plain) - len(kind) < MIN_JOINED_NAME_CHARS:
             return False
     lex = lexicon()
     return not lex.is_word(word) and not lex.is_word(word.replace("-", ""))
