@@ -17,6 +17,7 @@ from overheard.protect._lexicon import (
     words,
 )
 from overheard.protect._numbers import NUMBER_WORDS, UNITS, is_spoken_number
+from overheard.protect._recognizers import AU_STATE_CODES, US_STATE_CODES, US_STATES
 from overheard.protect._street_words import (
     ADJECTIVE_ENDINGS,
     JOINED_SUFFIXES,
@@ -714,8 +715,8 @@ def _name_then_number_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     """``navigate to husova 7``, ``deliver it to nad obcí sixty seven``, ``how far is palackého
     forty eight``: a street name with no type, then its house number, as Czech, Slovak, Croatian
     and Slovene addresses are written. One to three words in no English dictionary, no number,
-    no given name, no place, with five letters or more in all (``to bbc 1``, ``to fifa 21`` are
-    no street), maybe opened by a Slavic preposition (``na``, ``nad``, ``pod``, ``u``, ``za``) or
+    no given name, no place, no state, with five letters or more in all (``to bbc 1``, ``to fifa
+    21`` are no street; ``to parramatta nsw 2150`` is a town and a postcode), maybe opened by a Slavic preposition (``na``, ``nad``, ``pod``, ``u``, ``za``) or
     closed by a Roman numeral; then a written or spoken house number (not a year) that closes the
     request or comes before a function word. Either after ``to/at/from/for`` or ``address is``,
     or with no cue when the name is a preposition phrase or its last word has the ending of a
@@ -734,6 +735,8 @@ def _name_then_number_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
             break
         if lex.is_word(word) or lex.is_word(plain) or word in ROMAN_NUMERALS:
             break
+        if word in AU_STATE_CODES or word.upper() in US_STATE_CODES or word in US_STATES:
+            return None  # "to parramatta nsw 2150": a town, a state and its postcode
         if word in lex.census_first_names or word in lex.places or word in _NEVER_STREETS:
             return None
         last += 1
