@@ -379,6 +379,25 @@ def clean_row(label: str, clean: list[Example], ours: Finder, base: Finder) -> s
     return f"| {label} | {len(clean)} | {mine} | {theirs} | {mine_slot} | {theirs_slot} |"
 
 
+def address_change_line(label: str, texts: list[str], ours: Finder, base: Finder) -> str:
+    """How many requests (clean or not) have an address or postcode span, ours beside the
+    baseline, and in how many the two differ."""
+
+    def places(finder: Finder, text: str) -> set[tuple[int, int, str]]:
+        return {(s.start, s.end, s.entity) for s in finder(text) if s.entity in PLACE_ENTITIES}
+
+    mine = sum(bool(places(ours, t)) for t in texts)
+    theirs = sum(bool(places(base, t)) for t in texts)
+    changed = sum(places(ours, t) != places(base, t) for t in texts)
+    return (
+        f"{label}: {len(texts)} requests, with an address or postcode {mine} "
+        f"(baseline {theirs}), different from the baseline's {changed}"
+    )
+
+
+PLACE_ENTITIES = frozenset({"ADDRESS", "POSTCODE"})
+
+
 def _in_other_slot(text: str, finder: Finder) -> bool:
     """True if a redaction overlaps a slot annotated as something other than a person."""
     slots = OTHER_SLOTS.get(text, [])
@@ -493,6 +512,9 @@ def main() -> None:
     for name, rows in real.items():
         clean = [e for e, ok in rows if ok and e.split == args.split and not e.spans]
         print(clean_row(name, clean, ours, base))
+    for name, rows in real.items():
+        texts_of_split = [e.text for e, _ in rows if e.split == args.split]
+        print(address_change_line(name, texts_of_split, ours, base))
     if not args.addresses_only:
         print("\n" + timing_line(texts, base.timing))  # type: ignore[attr-defined]
     if args.misses:
