@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, event, func, select, update
 
 from overheard import audit
-from overheard.accounts.models import WebSession
+from overheard.accounts import context, sessions
+from overheard.accounts.models import StaffUser, WebSession
 from overheard.accounts.settings import (
     SESSION_ABSOLUTE_TIMEOUT_S,
     SESSION_IDLE_TIMEOUT_S,
     SESSION_PENDING_TIMEOUT_S,
 )
+from overheard.db import transaction
 from tests.accounts.conftest import csrf_of, password_step, sign_in, tune
 
 
@@ -124,3 +126,67 @@ def test_pre_session_cookie_has_the_same_flags(web):
     assert all(flag in header.lower() for flag in ("httponly", "samesite=strict", "secure"))
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def _columns(row: object, table) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in table.c}
+
+
+def test_a_staff_look_up_reads_in_one_statement_what_loading_the_rows_gives(
+    web, make_staff, clock, platform
+):
+    """The look-up of a staff session that needs no write is one Core read, and gives the same
+    session and account, column for column, as loading both rows through an ORM session."""
+    user = make_staff("lead")
+    sign_in(web, user, clock)
+    raw = web.cookies["overheard_session"]
+    runtime = web.app.state.accounts
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        auth = context._load(runtime, raw)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert [s.split()[0] for s in statements if not s.startswith("BEGIN")] == ["SELECT"]
+    with platform.readers() as db:
+        row = db.get(WebSession, sessions.hash_id(raw))
+        staff = db.get(StaffUser, user.id)
+        assert row is not None and staff is not None
+        assert _columns(auth.row, WebSession.__table__) == _columns(row, WebSession.__table__)
+        assert _columns(auth.staff, StaffUser.__table__) == _columns(staff, StaffUser.__table__)
+    assert (auth.raw_id, auth.kind, auth.customer) == (raw, "staff", None)
+
+
+def test_an_account_disabled_or_a_session_ended_elsewhere_is_refused_at_the_next_request(
+    web, new_client, make_staff, clock, platform
+):
+    """Nothing of a look-up is kept between requests: a change committed by another process (the
+    CLI, another web process) takes effect at this process's very next request."""
+    user, other = make_staff(), make_staff(name="Ada Lovelace")
+    sign_in(web, user, clock)
+    second = new_client()
+    sign_in(second, other, clock)
+    assert web.get("/account").status_code == 200
+    assert second.get("/account").status_code == 200
+    with transaction(platform.sessions) as db:  # as `overheard users disable` would commit it
+        db.execute(update(StaffUser).where(StaffUser.id == user.id).values(disabled_at=clock()))
+    assert sent_to_login(web)
+    assert second.get("/account").status_code == 200
+    with transaction(platform.sessions) as db:  # every session of the account ended
+        db.execute(delete(WebSession).where(WebSession.staff_id == other.id))
+    assert sent_to_login(second)
+
+
+def test_a_role_taken_away_elsewhere_is_refused_at_the_next_request(
+    web, make_staff, clock, platform
+):
+    user = make_staff("lead")
+    sign_in(web, user, clock)
+    assert web.get("/review/api/session").status_code == 200
+    with transaction(platform.sessions) as db:
+        db.execute(update(StaffUser).where(StaffUser.id == user.id).values(role="privacy_officer"))
+    assert web.get("/review/api/session").status_code == 403

@@ -110,9 +110,14 @@ def peek(
     None otherwise, also when a touch or a deletion is due: then call :func:`load` in a transaction.
     """
     row = db.get(WebSession, hash_id(raw_id))
-    if row is None or expired(row, settings, now):
-        return None
-    return row if (now - row.last_seen_at).total_seconds() < TOUCH_INTERVAL_S else None
+    return row if row is not None and usable_now(row, settings=settings, now=now) else None
+
+
+def usable_now(row: WebSession, *, settings: AccountSettings, now: datetime) -> bool:
+    """Whether the session ``row`` is live and needs no write now (not expired, touched lately)."""
+    if expired(row, settings, now):
+        return False
+    return (now - row.last_seen_at).total_seconds() < TOUCH_INTERVAL_S
 
 
 def destroy(db: Session, raw_id: str) -> WebSession | None:
