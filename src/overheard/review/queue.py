@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from .. import audit
 from ..errors import BadRequest
@@ -136,7 +137,18 @@ _POOL = aliased(ReviewTask)
 """The candidate side of a claim (made once: an alias builds a proxy of every column)."""
 
 
-def _claim_statement(*, skip_locked: bool) -> ReturningUpdate[tuple[ReviewTask]]:
+_Loading = ExecutableReturnsRows
+"""An UPDATE … RETURNING the task, as a statement the ORM loads the task from."""
+
+
+def _loading(statement: ReturningUpdate[tuple[ReviewTask]]) -> _Loading:
+    """``statement`` for :func:`_update_returning`: run as an ORM UPDATE, the ORM annotates it
+    afresh on every call and SQLAlchemy recomputes its cache key (the whole claim's subquery);
+    loaded from, it is compiled once and found in the cache after."""
+    return select(ReviewTask).from_statement(statement)
+
+
+def _claim_statement(*, skip_locked: bool) -> _Loading:
     """The claim's one conditional UPDATE, built once per dialect with bound parameters."""
     pool = _POOL
     barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == bindparam("annotator"))
@@ -148,7 +160,7 @@ def _claim_statement(*, skip_locked: bool) -> ReturningUpdate[tuple[ReviewTask]]
     )
     if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True, of=pool)
-    return (
+    return _loading(
         update(ReviewTask)
         .where(ReviewTask.id == candidate.scalar_subquery(), _claimable(ReviewTask, _NOW))
         .returning(ReviewTask)
@@ -177,13 +189,12 @@ def _claim_pool(
 
 
 def _update_returning(
-    session: Session, statement: ReturningUpdate[tuple[ReviewTask]], params: dict[str, object]
+    session: Session, statement: _Loading, params: dict[str, object]
 ) -> ReviewTask | None:
-    # One round trip: the UPDATE hands back the fresh row it changed (or none).
+    # One round trip: the UPDATE hands back the fresh row it changed (or none), loaded as the task
+    # (a copy already in the session refreshed with it).
     return session.scalars(
-        statement,
-        params,
-        execution_options={"synchronize_session": False, "populate_existing": True},
+        statement, params, execution_options={"populate_existing": True}
     ).one_or_none()
 
 
@@ -346,9 +357,7 @@ def lease_of(task: ReviewTask) -> Lease:
 
 
 @lru_cache(maxsize=8)
-def _end_statement(
-    keys: tuple[str, ...], single_pass: bool = False
-) -> ReturningUpdate[tuple[ReviewTask]]:
+def _end_statement(keys: tuple[str, ...], single_pass: bool = False) -> _Loading:
     """``end_lease``'s UPDATE of the columns ``keys``, built once per set of columns (and for
     ``single_pass``, only of a task that wants no second pass)."""
     live = (
@@ -360,7 +369,7 @@ def _end_statement(
     if single_pass:
         live &= ~ReviewTask.wants_second
     values = {key: _param(f"new_{key}", key) for key in keys}
-    return update(ReviewTask).where(live).values(values).returning(ReviewTask)
+    return _loading(update(ReviewTask).where(live).values(values).returning(ReviewTask))
 
 
 def end_lease(
