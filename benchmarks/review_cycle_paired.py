@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+GOAL_MS = 10.0
+"""Issue 13's goal: server CPU per review cycle, ms."""
 
 
 def worker(url: str, tasks: int, renditions: Path, loop_name: str) -> None:
@@ -173,7 +175,8 @@ def main() -> None:
     for side, src in (("A", args.before), ("B", args.after)):
         shares = " ".join(f"{k} {1000 * v / total:.2f}" for k, v in sorted(paths[side].items()))
         print(
-            f"{side} {src}: server CPU ms/cycle {1000 * sum(cpu[side]) / total:.2f} ({shares}); "
+            f"{side} {src}: server CPU ms/cycle {1000 * sum(cpu[side]) / total:.2f} "
+            f"(goal <= {GOAL_MS:.0f}; {shares}); "
             f"SQL statements/cycle {statements[side] / total:.1f}"
         )
     diffs = [1000 * (b - a) / n for a, b in zip(cpu["A"], cpu["B"], strict=True)]
