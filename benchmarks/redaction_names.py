@@ -48,7 +48,7 @@ from typing import Any
 from redaction import Example, Report, evaluate, load_set
 
 from overheard.protect._lexicon import STOP_WORDS
-from overheard.protect._name_words import RELATIONS
+from overheard.protect._name_words import RELATIONS, TITLES
 from overheard.protect.redact import Span, find_pii
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +87,25 @@ def from_annotation(annotation: str, split: str) -> tuple[Example, bool]:
 def _is_name(value: str) -> bool:
     words = re.findall(r"[\w']+", value.lower())
     return any(w not in RELATIONS and w not in STOP_WORDS for w in words)
+
+
+LEADING_WORD = re.compile(r"([\w']+)\.? +")
+
+
+def titles_left_visible(ex: Example) -> Example:
+    """The request with each gold name trimmed of the titles and relations that open it
+    (``principal lowry`` → ``lowry``, ``aunt ruth`` → ``ruth``): the data sets' slots hold them,
+    the redactor leaves them visible by design (``principal [NAME]``), so a secondary figure
+    asks only whether the name itself is hidden."""
+    spans = []
+    for span in ex.spans:
+        start = span.start
+        while (m := LEADING_WORD.match(ex.text, start, span.end)) and (
+            m.group(1).lower() in TITLES or m.group(1).lower() in RELATIONS
+        ):
+            start = m.end()
+        spans.append(Span(start, span.end, span.entity))
+    return Example(ex.text, spans, ex.split)
 
 
 def slurp(data: Path) -> Iterator[tuple[Example, bool]]:
@@ -484,6 +503,11 @@ def main() -> None:
             break
         named = [e for e, _ in rows if e.split == args.split]
         reports[name] = (evaluate(named, ours), evaluate(named, base))
+        trimmed = [titles_left_visible(e) for e in named]
+        reports[f"{name} (titles left visible)"] = (
+            evaluate(trimmed, ours),
+            evaluate(trimmed, base),
+        )
     for name, (mine, theirs) in reports.items():
         if name == "world":
             entities: tuple[str, ...] = ("NAME", "ADDRESS", "EMAIL")
