@@ -14,6 +14,8 @@ Sets, each split in two before any tuning (``tune`` was looked at while changing
   or function words, ``my mom``, is not a name). SLURP is split by id parity (even: tune), HWU64 by
   fold (1–5: tune, 6–9: held out). Requests without a person, personal-info or artist slot are the
   clean commands: any redaction in one is a false redaction.
+  Each is also reported with its gold names trimmed of the titles and relations that open them
+  (``titles left visible``: ``principal lowry`` → ``lowry``), as the redactor leaves those visible.
 
 - ``addresses``: street addresses (house number and street name) made by the PyPI package
   ``Faker`` (``lexicon`` extra), seed 0, in request phrasings; half as written, half lowercase with
