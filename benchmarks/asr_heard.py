@@ -104,8 +104,8 @@ HEARINGS = (
 )
 FROZEN = Hearing(pad_s=0.2)
 """Chosen on the tuning set before any held-out clip was scored: 100 → 88 errors of 450 words
-(pre-roll +0.2 s gave 83, but +0.1 s 104 and +1.0 s 118: not a trend to trust; docs/models/asr.md).
-The recogniser pads what it hears so (``_whisper.EDGE_PAD_S``)."""
+(pre-roll +0.2 s gave 83, but +0.1 s 104 and +1.0 s 118: no trend). Held-out, once: external
+0.271 → 0.249, fresh 0.164 → 0.188; not adopted (docs/models/asr.md)."""
 
 
 def wake_words(data: Path, parity: int, stack: SpeechStack) -> list[np.ndarray]:
