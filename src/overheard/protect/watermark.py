@@ -416,7 +416,7 @@ class Analysis:
     def nbytes(self) -> int:
         """Memory the arrays hold."""
         arrays = (self.x, self.spec, self.tile_of_frame, self.frames_per_tile, self.first_tiles)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + (0 if self.spread is None else self.spread.nbytes)
 
 
 def analyse(x: NDArray[np.float64]) -> Analysis:
