@@ -2,14 +2,12 @@
 
     python benchmarks/watermark.py [--split heldout|fresh|wake|tune|wake-tune] [--unmarked 1000]
         [--data ../shared/data] [--transforms NAME,...] [--issued 10000]
-        [--baseline v3-even|v3-frames|v3-served|v3-preselected|v3-union|v2|v1|none]
+        [--baseline v3-frames|v3-served|v3-preselected|v3-union|v2|v1|none]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and
 espeak-ng voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the
-same run, an earlier one: by default (``--baseline v3-even``) marks made as before the noise-aware
-spread (``watermark.EMBED_SPREAD``: each coded bit's missing contrast shared evenly over its tiles),
-with the same payloads and the same noise and cuts, read by the same detector; ``v3-frames`` the
-current marks read as before the frame presence weight (``watermark.DETECT_PRESENCE``: noise-only frames vote as much as speech);
+same run, an earlier one: by default (``--baseline v3-frames``) the same marks read as before the
+frame presence weight (``watermark.DETECT_PRESENCE``: noise-only frames vote as much as speech);
 ``v3-served`` as before the pooled budget (Viterbi's payloads need not be issued, the search has 2⁻²⁰ of the bound);
 ``v3-preselected`` as before the test at the alignment as served and the exactly summed tails
 (Chernoff bounds over every alignment and the preselected ones); ``v3-union`` the search over every
@@ -71,19 +69,8 @@ class Scheme:
     payload_bits: int
 
 
-def _even_embed(pcm: Pcm, payload: int, key: bytes) -> Pcm:
-    """Version 3 marked as before the noise-aware spread (missing contrast shared evenly)."""
-    saved = v3.EMBED_SPREAD
-    v3.EMBED_SPREAD = False
-    try:
-        return v3.embed(pcm, payload, key)
-    finally:
-        v3.EMBED_SPREAD = saved
-
-
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
-    "v3-even": Scheme("baseline", _even_embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-frames": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-served": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-preselected": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
@@ -99,8 +86,7 @@ ISSUED: list[int] = []
 def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
 
-    ``rule`` ``v3-even`` reads with the current detector (its marks are made as before the spread;
-    ``robustness``). ``v3-frames``, ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the
+    ``rule`` ``v3-frames``, ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the
     same marks read by an earlier rule. ``v3-frames``: without the frame presence weight. ``v3-served``: Viterbi's payloads need not be issued and
     the search has 2⁻²⁰ of the bound (not the pooled budget); ``v3-preselected`` also without the
     alignment as served and the exact tails (Chernoff bounds alone); ``v3-union`` also without the
@@ -112,9 +98,9 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     def read(pcm: Pcm, key: bytes) -> object:
         saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED
         presence = v3.DETECT_PRESENCE
-        if rule not in ("current", "v3-even"):
+        if rule != "current":
             v3.DETECT_PRESENCE = False
-        if rule not in ("current", "v3-even", "v3-frames"):
+        if rule not in ("current", "v3-frames"):
             v3.ISSUED_POOLED = False
         if rule in ("v3-preselected", "v3-union"):
             v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = False, 0
@@ -132,8 +118,6 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 def readers(payloads: list[int]) -> list[Scheme]:
     """The current detector (with the issued ids) and the baseline's."""
     table = _table(payloads)
-    if SCHEMES[1:] and SCHEMES[1] is BASELINES["v3-even"]:
-        return [with_issued(table), with_issued(table, "v3-even")]
     for rule in ("v3-frames", "v3-served", "v3-preselected", "v3-union"):
         if SCHEMES[1:] and SCHEMES[1] is BASELINES[rule]:
             return [with_issued(table), with_issued(table, rule)]
@@ -164,32 +148,16 @@ def masking_margin_db(original: Pcm, marked: Pcm) -> tuple[float, float]:
     return float(np.median(flat)), float(np.percentile(flat, 95))
 
 
-def segmental_snr_db(original: Pcm, marked: Pcm) -> float:
-    """Mean over 32 ms speech frames of speech over mark energy, dB, each frame clipped to
-    [-10, 35] dB (higher: a quieter mark). Speech frames: within 30 dB of the loudest frame."""
-    n = len(original) // 512
-    o = original[: n * 512].astype(np.float64).reshape(n, 512)
-    d = marked[: n * 512].astype(np.float64).reshape(n, 512) - o
-    speech, mark = (o**2).sum(axis=1), (d**2).sum(axis=1)
-    active = speech > 1e-3 * speech.max()
-    snr = 10 * np.log10((speech[active] + 1e-9) / (mark[active] + 1e-9))
-    return float(np.mean(np.clip(snr, -10, 35)))
-
-
 def _flac(pcm: Pcm) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, pcm, RATE_HZ, format="FLAC")
     return buf.getvalue()
 
 
-def mark_all(
-    clips: list[Clip], scheme: Scheme, rng: np.random.Generator, payloads: list[int] | None = None
-) -> tuple[list, list]:
-    """Marked copies and their payloads (drawn unless given); prints loudness and embed cost
-    against decode."""
-    if payloads is None:
-        payloads = [int(rng.integers(0, 2**scheme.payload_bits)) for _ in clips]
-    marked, embed_s, decode_s, msr, margins, seg = [], [], [], [], [], []
+def mark_all(clips: list[Clip], scheme: Scheme, rng: np.random.Generator) -> tuple[list, list]:
+    """Marked copies and their payloads; prints loudness and embed cost against decode."""
+    payloads = [int(rng.integers(0, 2**scheme.payload_bits)) for _ in clips]
+    marked, embed_s, decode_s, msr, margins = [], [], [], [], []
     for clip, payload in zip(clips, payloads, strict=True):
         data = _flac(clip.pcm)
         t0 = time.perf_counter()
@@ -201,14 +169,12 @@ def mark_all(
         marked.append(out)
         msr.append(v3.mark_to_signal_db(clip.pcm, out))
         margins.append(masking_margin_db(clip.pcm, out))
-        seg.append(segmental_snr_db(clip.pcm, out))
     audio_s = sum(c.seconds for c in clips)
     print(
         f"{scheme.name:>8}: mark-to-signal median {np.median(msr):.1f} dB "
         f"(quietest {min(msr):.1f}, loudest {max(msr):.1f}); per frame × 1/3-octave band "
         f"median {np.median([m[0] for m in margins]):.1f} dB, "
-        f"95th pct {np.median([m[1] for m in margins]):.1f} dB; segmental SNR mean "
-        f"{np.mean(seg):.1f} dB; embed "
+        f"95th pct {np.median([m[1] for m in margins]):.1f} dB; embed "
         f"{1000 * np.mean(embed_s):.1f} ms/clip = {sum(embed_s) / sum(decode_s):.1f}× the FLAC "
         f"decode ({1000 * np.mean(decode_s):.1f} ms), real-time factor {sum(embed_s) / audio_s:.4f}"
     )
@@ -220,10 +186,9 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     marks = {"current": mark_all(clips, CURRENT, rng)}
     for scheme in SCHEMES[1:]:
         # The v3-frames, v3-served, v3-preselected and v3-union baselines read the very same
-        # marked and transformed clips; v3-even marks the same payloads its own way.
+        # marked and transformed clips.
         same = scheme.embed is CURRENT.embed
-        given = marks["current"][1] if scheme is BASELINES["v3-even"] else None
-        marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng, given)
+        marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
     schemes = readers(marks["current"][1])
     print(
         f"\n{'transform':<22} {'goal':>5} {'current':>16} {'wrong':>5} {'baseline':>16} {'wrong':>5}"
@@ -236,14 +201,12 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
         transform = TRANSFORMS[name]
         row, hits = [], []
         attacks: dict[int, Pcm] = {}
-        # One generator per clip: both schemes' copies of a clip get the same noise and cut.
-        seeds = rng.integers(0, 2**63, size=len(clips))
         for scheme in schemes:
             marked, payloads = marks[scheme.name]
             correct, wrong = [], 0
-            for out, payload, seed in zip(marked, payloads, seeds, strict=True):
+            for out, payload in zip(marked, payloads, strict=True):
                 if id(out) not in attacks:
-                    attacks[id(out)] = transform(out, np.random.default_rng(seed))
+                    attacks[id(out)] = transform(out, rng)
                 attacked = attacks[id(out)]
                 t0 = time.perf_counter()
                 trace = scheme.detect(attacked, KEY)
@@ -363,7 +326,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-even")
+    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-frames")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)

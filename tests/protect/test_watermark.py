@@ -465,65 +465,10 @@ def test_a_wake_word_alone_is_traced_after_noise_only_with_the_presence_weight(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A recording of "alexa" alone (2.9 s, under 1 s of it speech; a clip of the tuning half)
-    marked as before the noise-aware spread, after 20 dB white noise: the frames of noise alone no
-    longer drown the mark's votes."""
+    after 20 dB white noise: the frames of noise alone no longer drown the mark's votes."""
     pcm = sf.read(shared_data / "wakeword" / "alexa" / "178.flac", dtype="int16")[0]
     among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
-    monkeypatch.setattr(watermark, "EMBED_SPREAD", False)
     leaked = noise_20db(embed(pcm, PAYLOAD, KEY), 2)
     assert detect(leaked, KEY, among=among).payload == PAYLOAD
     monkeypatch.setattr(watermark, "DETECT_PRESENCE", False)
     assert detect(leaked, KEY, among=among).payload is None
-
-
-@pytest.mark.data
-def test_the_noise_aware_spread_carries_a_wake_word_through_noise_without_presence(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The same word and noise: marked with the spread, the mark survives the noise well enough
-    to be read even without the presence weight (marked with even shares, above, it is not)."""
-    pcm = sf.read(shared_data / "wakeword" / "alexa" / "178.flac", dtype="int16")[0]
-    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
-    marked = embed(pcm, PAYLOAD, KEY)
-    assert mark_to_signal_db(pcm, marked) < -12.0
-    monkeypatch.setattr(watermark, "DETECT_PRESENCE", False)
-    assert detect(noise_20db(marked, 2), KEY, among=among).payload == PAYLOAD
-
-
-def test_spread_shares_add_up_per_bit_and_spare_drowned_and_loudest_tiles() -> None:
-    """Each coded bit's missing contrast is shared out whole; a tile a leak's noise would drown
-    takes almost none of it and a very loud one (costly in mark energy) less than a middling one."""
-    frames = 2 * watermark.BLOCK_FRAMES
-    tile_of_frame = (np.arange(frames) // watermark.TILE_FRAMES) % watermark.BLOCK_TILES
-    frames_per_tile = np.bincount(tile_of_frame, minlength=watermark.BLOCK_TILES)
-    level = np.full((frames, watermark.BANDS), 1e6)  # band energy per frame: middling speech
-    level[:, :10] = 1e2  # drowned: 40 dB under the rest
-    level[:, 10:20] = 1e9  # loud: 30 dB over the rest
-    level[::3] = 1.0  # pauses: every band's floor is far below its speech
-    measured = np.zeros((frames, watermark.SPEC_BINS), dtype=np.complex128)
-    measured[:, watermark._band()] = np.sqrt(np.repeat(level, watermark.BINS_PER_BAND, axis=1) / 2)
-    noise = 1e4  # white noise 20 dB under the middling tiles
-    spread = watermark._spread(measured, frames_per_tile, noise)
-    assert spread[:, :10].max() < 0.2 * spread[:, 20:].min()
-    assert spread[:, 10:20].max() < 0.5 * spread[:, 20:].min()
-    code = watermark._code(KEY)
-    share = watermark._shares_of_bits(spread, code)
-    per_bit = np.bincount(code.bit_of_tile.ravel(), share.ravel(), minlength=watermark.CODED_BITS)
-    assert per_bit == pytest.approx(np.ones(watermark.CODED_BITS))
-
-
-@pytest.mark.data
-def test_spread_marks_are_quieter_and_read_by_the_same_detector(
-    real_speech: list[NDArray[np.int16]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Marks made with the noise-aware spread put less energy into the speech than even shares
-    did, and the one detector reads both (clips served before the spread are traced as before)."""
-    clips = [request(pcm) for pcm in real_speech]
-    spread = [embed(pcm, PAYLOAD + i, KEY) for i, pcm in enumerate(clips)]
-    monkeypatch.setattr(watermark, "EMBED_SPREAD", False)
-    even = [embed(pcm, PAYLOAD + i, KEY) for i, pcm in enumerate(clips)]
-    monkeypatch.undo()
-    for i, pcm in enumerate(clips):
-        assert mark_to_signal_db(pcm, spread[i]) < mark_to_signal_db(pcm, even[i]) - 1.0
-        assert detect(spread[i], KEY).payload == PAYLOAD + i
-        assert detect(even[i], KEY).payload == PAYLOAD + i

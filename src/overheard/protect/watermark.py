@@ -70,16 +70,6 @@ EMBED_FLOOR_WEIGHT = 4.0
 """Embedding counts a cell at this many times its band's floor half (see ``_features``)."""
 DETECT_FLOOR_WEIGHT = 0.5
 """Detection counts a cell at this many times its band's floor half: noisy cells still vote."""
-EMBED_SPREAD = True
-"""Whether each coded bit's missing contrast goes to its tiles by what they are worth after noise
-and what they cost in mark energy (``_spread``); else it is shared evenly (marks before it)."""
-SPREAD_NOISE_DB = 20.0
-"""``_spread`` counts a tile by its energy over energy plus the floor weight × band floor plus the
-band energy of white noise this many dB under the clip's power: tiles a leak's noise would drown
-get little of a bit's gain."""
-SPREAD_LEVEL_POWER = 0.25
-"""…and divides by its energy (over the clip's median tile) to this power: the loudest tiles, where
-a dB of gain costs most mark energy, get less, quieter tiles that still stand above noise more."""
 DETECT_PRESENCE = True
 """Whether detection, at the alignment as served, also weighs each frame by how far it stands above
 the clip's quiet frames (``_presence``): frames of noise alone, which carry no mark, vote less (a
@@ -409,14 +399,12 @@ class Analysis:
     frames_per_tile: NDArray[np.int64]
     first_tiles: NDArray[np.float64]
     """Per-frame tile contrasts of the unmarked clip (the first pass's measurement)."""
-    spread: NDArray[np.float64] | None = None
-    """Each tile's share of its coded bit's gain (``_spread``; None: even shares)."""
 
     @property
     def nbytes(self) -> int:
         """Memory the arrays hold."""
         arrays = (self.x, self.spec, self.tile_of_frame, self.frames_per_tile, self.first_tiles)
-        return sum(a.nbytes for a in arrays) + (0 if self.spread is None else self.spread.nbytes)
+        return sum(a.nbytes for a in arrays)
 
 
 def analyse(x: NDArray[np.float64]) -> Analysis:
@@ -432,37 +420,7 @@ def analyse(x: NDArray[np.float64]) -> Analysis:
         measured = block.array((n, SPEC_BINS), np.complex128)
         np.fft.rfft(np.multiply(frames, _hann(), out=windowed), axis=1, out=measured)
         first_tiles = _mean_tiles(measured, frames_per_tile)
-        spread = _spread(measured, frames_per_tile, _noise_band_energy(x)) if EMBED_SPREAD else None
-    return Analysis(x, spec, tile_of_frame, frames_per_tile, first_tiles, spread)
-
-
-def _noise_band_energy(x: NDArray[np.float64]) -> float:
-    """Expected energy of one band of a Hann frame of white noise ``SPREAD_NOISE_DB`` under the
-    power of ``x``."""
-    variance = float(np.mean(x**2)) * 10 ** (-SPREAD_NOISE_DB / 10)
-    return variance * BINS_PER_BAND * float(np.sum(_hann() ** 2))
-
-
-def _spread(
-    measured: NDArray[np.complex128], frames_per_tile: NDArray[np.int64], noise: float
-) -> NDArray[np.float64]:
-    """How much of its coded bit's missing contrast each tile takes (BLOCK_TILES, BANDS), before
-    normalising per bit: its mean weight E / (E + ``EMBED_FLOOR_WEIGHT`` × band floor + ``noise``)
-    over its frames, divided by (its mean energy over the median tile's) ** ``SPREAD_LEVEL_POWER``.
-
-    A gain of g dB on a tile moves the detector's feature by about g where the tile stands above a
-    leak's noise and by nothing where the noise drowns it, and costs mark energy in proportion to
-    the tile's energy: the even share (before) spent most of a bit's energy on its loudest tiles
-    and part of its contrast on tiles noise takes away.
-    """
-    energy = _run_sums(np.abs(measured[:, _band()]) ** 2, BINS_PER_BAND, axis=1)
-    floor = _percentile(energy, FLOOR_PERCENTILE)
-    weight = energy / (energy + EMBED_FLOOR_WEIGHT * floor + noise + _EPS)
-    count = TILE_FRAMES * frames_per_tile[:, None]
-    worth = _run_sums(_folded(weight), TILE_FRAMES, axis=0) / count
-    level = _run_sums(_folded(energy), TILE_FRAMES, axis=0) / count
-    level /= np.median(level) + _EPS
-    return worth / (level + 1e-6) ** SPREAD_LEVEL_POWER
+    return Analysis(x, spec, tile_of_frame, frames_per_tile, first_tiles)
 
 
 def _mean_tiles(
@@ -486,27 +444,17 @@ def mark_analysed(a: Analysis, payload: int, key: bytes) -> NDArray[np.float64]:
     code = _code(key)
     wanted = _codeword(key, payload)
     gain_db = np.zeros((BLOCK_TILES, BANDS))
-    share = None if a.spread is None else _shares_of_bits(a.spread, code)
     with SCRATCH.borrowed(_Resynthesis.block_bytes(len(a.spec))) as block:
         clip = _Resynthesis(a, block)
         for step_no in range(PASSES):
             mean_tiles = a.first_tiles if step_no == 0 else clip.mean_tiles()
             soft = _soft_bits(mean_tiles[None], code)[0]
             shortfall = np.maximum(0.0, MARGIN_DB * code.tiles_per_bit - wanted * soft)
-            if share is None:  # even shares, as marks were made before the spread
-                shortfall /= code.tiles_per_bit
-                step = (wanted * shortfall)[code.bit_of_tile] * code.signs
-            else:
-                step = (wanted * shortfall)[code.bit_of_tile] * share * code.signs
+            shortfall /= code.tiles_per_bit
+            step = (wanted * shortfall)[code.bit_of_tile] * code.signs
             gain_db = np.clip(gain_db + step, -MAX_GAIN_DB, MAX_GAIN_DB)
             clip.resynthesise(gain_db)
         return clip.signal().copy()
-
-
-def _shares_of_bits(spread: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
-    """Each tile's part of its coded bit's missing contrast (parts of a bit add up to 1)."""
-    per_bit = np.bincount(code.bit_of_tile.ravel(), spread.ravel(), minlength=CODED_BITS)
-    return spread / np.maximum(per_bit[code.bit_of_tile], 1e-12)
 
 
 class _Resynthesis:
