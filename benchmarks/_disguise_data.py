@@ -144,16 +144,33 @@ class Gmm:
 
     name = "GMM-UBM"
 
-    def __init__(self, speakers: SpeakerSet, background: list[Pcm], components: int) -> None:
+    def __init__(
+        self,
+        speakers: SpeakerSet,
+        background: list[Pcm],
+        components: int,
+        splits: tuple[str, ...] | None = None,
+    ) -> None:
+        """A UBM for each of ``splits`` (default: every split of ``speakers``)."""
         import _speaker_attack as sa
 
         self._sa = sa
         bg = [sa.features(c) for c in background]
         feats = [sa.features(c) for c in speakers.clips]
         self.ubm = {}
-        for split, members in speakers.splits.items():
+        for split in splits or tuple(speakers.splits):
+            members = speakers.splits[split]
             others = [f for f, o in zip(feats, speakers.owners, strict=True) if o not in members]
             self.ubm[split] = sa.GmmUbm(components).fit(bg + others)
+
+    @classmethod
+    def with_ubms(cls, ubm: dict) -> Gmm:
+        """The attacker with UBMs trained earlier (split -> ``_speaker_attack.GmmUbm``)."""
+        import _speaker_attack as sa
+
+        gmm = cls.__new__(cls)
+        gmm._sa, gmm.ubm = sa, dict(ubm)
+        return gmm
 
     def represent(self, pcm: Pcm) -> NDArray[np.float64]:
         """The utterance's normalised MFCC frames."""

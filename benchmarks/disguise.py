@@ -354,7 +354,9 @@ def wants(word: str, name: str) -> bool:
 def build_tools(args: argparse.Namespace) -> dict:
     """Data, attackers (each split's UBM trained first), recognisers and the wake word."""
     speakers = dd.speaker_set(4 if args.quick else 10)
-    attackers = [dd.Gmm(speakers, dd.background_clips(), 32 if args.quick else sa.COMPONENTS)]
+    splits = SPLITS if args.split is None else (args.split,)
+    components = 32 if args.quick else sa.COMPONENTS
+    attackers = [dd.Gmm(speakers, dd.background_clips(), components, splits)]
     if dd.dvector_available():
         attackers.insert(0, dd.DVector())
     else:
@@ -368,7 +370,7 @@ def build_tools(args: argparse.Namespace) -> dict:
         "recognisers": recognisers,
         "wake": dd.WakeWord(),
         "held_out_text": None,
-        "splits": SPLITS if args.split is None else (args.split,),
+        "splits": splits,
     }
     print("attackers ready", flush=True)
     tools["original_reps"] = {a.name: [a.represent(c) for c in speakers.clips] for a in attackers}

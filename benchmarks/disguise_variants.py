@@ -14,15 +14,22 @@ utterance's transcript against the original's), and both attackers' EERs on the 
 ignorant and lazy-informed (see benchmarks/disguise.py). The held-out half is not converted unless
 ``--split held-out`` asks for it: that is for one run, once a variant has been chosen on the
 tuning half, beside version 4 (the GMM-UBM of a half is trained on the other half's originals).
-``--cache DIR`` keeps the pool's WORLD analysis (minutes) between runs.
+``--cache DIR`` keeps between runs what does not depend on the variant, each computed once: the
+pool's WORLD analysis, the GMM-UBM, the attackers' representations and whisper's transcripts of the
+originals, and the WORLD analyses and content features of the clips converted (on a loaded shared
+machine these took half an hour before the first variant started). Delete the folder after
+changing the data, the attackers or the recogniser.
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,7 +45,15 @@ from overheard.protect import _voices, _world  # noqa: E402
 from overheard.protect import disguise as dg  # noqa: E402
 
 RATE_HZ = dd.RATE_HZ
-V4 = {"encoder": "tiny.en", "k": 4, "context": 0, "temperature": 0.0, "source_aperiodicity": False}
+T = TypeVar("T")
+V4 = {
+    "encoder": "tiny.en",
+    "k": 4,
+    "context": 0,
+    "temperature": 0.0,
+    "source_aperiodicity": False,
+    "smooth_frames": 1,
+}
 """Version 4's matching options, whatever ``KnnConfig``'s defaults are now."""
 VARIANTS: dict[str, dict] = {
     "v4: tiny.en, k=4, mean": {**V4, "encoder": "tiny.en"},
@@ -61,6 +76,8 @@ VARIANTS: dict[str, dict] = {
         "source_aperiodicity": True,
     },
     "tiny.en, k=12, mean": {**V4, "encoder": "tiny.en", "k": 12},
+    "tiny.en, k=8, smooth 15 ms": {**V4, "encoder": "tiny.en", "k": 8, "smooth_frames": 3},
+    "tiny.en, k=8, smooth 25 ms": {**V4, "encoder": "tiny.en", "k": 8, "smooth_frames": 5},
     "base, k=2, mean": {**V4, "encoder": "base", "k": 2},
     "base, k=16, softmax 0.05": {**V4, "encoder": "base", "k": 16, "temperature": 0.05},
 }
@@ -72,14 +89,53 @@ def encoders(names: list[str]) -> tuple[str, ...]:
     return tuple(sorted({dg.KnnConfig(**VARIANTS[n]).encoder for n in names}))
 
 
+def kept(cache: Path | None, name: str, make: Callable[[], T]) -> T:
+    """``make()``; with a ``cache`` folder, what an earlier run kept there under ``name`` (made and
+    kept when absent). The files are this benchmark's own pickles, read by nothing else."""
+    if cache is None:
+        return make()
+    path = cache / name
+    if path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)  # written by this benchmark into the given folder
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return value
+
+
 class Source:
     """A clip's WORLD analysis and content features (per encoder), computed once."""
 
-    def __init__(self, pcm: np.ndarray, encoders: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        pcm: np.ndarray,
+        encoders: tuple[str, ...],
+        analysed: tuple[_world.Analysis, dict[str, np.ndarray]] | None = None,
+    ) -> None:
         self.pcm = pcm
         self.x = pcm.astype(np.float64) / 32768.0
-        self.analysis = _world.analyse(self.x, RATE_HZ)
-        self.features = {e: _voices.features(self.x, e) for e in encoders}
+        if analysed is None:
+            analysed = (
+                _world.analyse(self.x, RATE_HZ),
+                {e: _voices.features(self.x, e) for e in encoders},
+            )
+        self.analysis, self.features = analysed
+
+
+def analysed_sources(
+    clips: list[np.ndarray], encoders: tuple[str, ...], cache: Path | None, name: str
+) -> list[Source]:
+    """A ``Source`` for each clip, their analyses kept in ``cache`` under ``name``."""
+    made = kept(
+        cache,
+        f"{name}-{'+'.join(encoders)}.pkl",
+        lambda: [(s.analysis, s.features) for s in (Source(c, encoders) for c in clips)],
+    )
+    return [Source(c, encoders, a) for c, a in zip(clips, made, strict=True)]
 
     def convert(self, params: dg.KnnParams) -> np.ndarray:
         """What ``disguise(pcm, params)`` returns, from the cached analysis and features."""
@@ -130,7 +186,13 @@ def main() -> None:
         keep = [i for i, o in enumerate(full.owners) if o in members]
         # The GMM-UBM of a half is trained on the other half's originals (as in
         # benchmarks/disguise.py); only the chosen half is converted and scored.
-        gmm = dd.Gmm(full, dd.background_clips(), sa.COMPONENTS)
+        gmm = dd.Gmm.with_ubms(
+            kept(
+                args.cache,
+                f"ubm-{args.split}.pkl",
+                lambda: dd.Gmm(full, dd.background_clips(), sa.COMPONENTS, (args.split,)).ubm,
+            )
+        )
         speakers = dd.SpeakerSet(
             [full.clips[i] for i in keep], [full.owners[i] for i in keep], full.sexes, full.splits
         )
@@ -139,15 +201,21 @@ def main() -> None:
             print("d-vector attacker skipped: torch/resemblyzer (measurement extra) missing")
         whisper = dd.Whisper()
         asr = dd.asr_set(5)
-        originals = {a.name: [a.represent(c) for c in speakers.clips] for a in attackers}
-        own_text = [whisper(c) for c in speakers.clips]
-        base_wer = wer([t for _, t in asr], [whisper(p) for p, _ in asr])
+        originals, own_text, base_wer = kept(
+            args.cache,
+            f"originals-{args.split}-{'+'.join(a.name for a in attackers)}.pkl",
+            lambda: (
+                {a.name: [a.represent(c) for c in speakers.clips] for a in attackers},
+                [whisper(c) for c in speakers.clips],
+                wer([t for _, t in asr], [whisper(p) for p, _ in asr]),
+            ),
+        )
         print(f"tools ready ({time.perf_counter() - start:.0f} s)", flush=True)
         used = encoders(names)
         dd.build_shipped_pools(used, args.cache, args.pool_workers)
         print(f"pools ready ({time.perf_counter() - start:.0f} s)", flush=True)
-        sources = [Source(c, used) for c in speakers.clips]
-        asr_sources = [Source(p, used) for p, _ in asr]
+        sources = analysed_sources(speakers.clips, used, args.cache, f"sources-{args.split}")
+        asr_sources = analysed_sources([p for p, _ in asr], used, args.cache, "sources-librivox")
         audio_s = (
             sum(len(c) for c in speakers.clips) + args.asr_draws * sum(len(p) for p, _ in asr)
         ) / RATE_HZ

@@ -28,3 +28,18 @@ def test_the_pool_analysed_in_worker_processes_is_the_sequential_analysis(
     shared = dd.analyse_coded(x, workers=2)
     for a, b in zip(sequential, shared, strict=True):
         assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_the_gmm_attacker_with_kept_ubms_scores_as_the_trained_one() -> None:
+    import _speaker_attack as sa
+
+    rng = np.random.default_rng(0)
+    # two "speakers" whose frames sit around different means
+    feats = [rng.normal(loc=(i // 3) * 2.0, size=(200, 4)) for i in range(6)]
+    owners = ["a"] * 3 + ["b"] * 3
+    ubm = sa.GmmUbm(components=2).fit(feats)
+    gmm = dd.Gmm.with_ubms({"tuning": ubm})
+    scores, labels = gmm.trials(feats, feats, owners, {"a", "b"}, "tuning")
+    expected = sa.loo_trials(ubm, feats, feats, owners, {"a", "b"})
+    assert np.array_equal(scores, expected[0]) and np.array_equal(labels, expected[1])
+    assert sa.eer(scores, labels) == 0.0
