@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +25,25 @@ WAKE_LEAD_S = 1.0
 WAKE_THRESHOLD = 0.5
 
 Pcm = NDArray[np.int16]
+T = TypeVar("T")
+
+
+def kept(cache: Path | None, name: str, make: Callable[[], T]) -> T:
+    """``make()``; with a ``cache`` folder, what an earlier run kept there under ``name`` (made and
+    kept when absent). The files are this benchmark's own pickles, read by nothing else."""
+    if cache is None:
+        return make()
+    path = cache / name
+    if path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)  # written by this benchmark into the given folder
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return value
 
 
 def load(path: Path) -> Pcm:

@@ -20,6 +20,9 @@ transcripts) the share of words the disguise changes in whisper's own transcript
 ``--pool NAME=PATH`` adds a config "knnvc pool NAME": the default method converting into the
 target voice read from PATH (any 16 kHz mono file soundfile reads) instead of the shipped one, so
 that two target pools are compared in one run (``--only pool`` runs just those).
+``--pool-cache DIR`` keeps there what every run computes alike (the shipped pool's WORLD analysis,
+the GMM-UBMs, the originals' representations and whisper transcripts); delete the folder after
+changing the data, the attackers or the recogniser.
 """
 
 from __future__ import annotations
@@ -353,10 +356,17 @@ def wants(word: str, name: str) -> bool:
 
 def build_tools(args: argparse.Namespace) -> dict:
     """Data, attackers (each split's UBM trained first), recognisers and the wake word."""
-    speakers = dd.speaker_set(4 if args.quick else 10)
+    per_speaker = 4 if args.quick else 10
+    speakers = dd.speaker_set(per_speaker)
     splits = SPLITS if args.split is None else (args.split,)
     components = 32 if args.quick else sa.COMPONENTS
-    attackers = [dd.Gmm(speakers, dd.background_clips(), components, splits)]
+    cache = args.pool_cache
+    ubm = dd.kept(
+        cache,
+        f"disguise-ubm-{'+'.join(splits)}-{per_speaker}-{components}.pkl",
+        lambda: dd.Gmm(speakers, dd.background_clips(), components, splits).ubm,
+    )
+    attackers = [dd.Gmm.with_ubms(ubm)]
     if dd.dvector_available():
         attackers.insert(0, dd.DVector())
     else:
@@ -373,13 +383,21 @@ def build_tools(args: argparse.Namespace) -> dict:
         "splits": splits,
     }
     print("attackers ready", flush=True)
-    tools["original_reps"] = {a.name: [a.represent(c) for c in speakers.clips] for a in attackers}
+    tools["original_reps"] = dd.kept(
+        cache,
+        f"disguise-originals-{per_speaker}-{'+'.join(a.name for a in attackers)}.pkl",
+        lambda: {a.name: [a.represent(c) for c in speakers.clips] for a in attackers},
+    )
     if not args.quick:
-        tools["held_out_text"] = {
-            i: recognisers[0](c)
-            for i, (c, o) in enumerate(zip(speakers.clips, speakers.owners, strict=True))
-            if o in speakers.splits["held-out"]
-        }
+        tools["held_out_text"] = dd.kept(
+            cache,
+            "disguise-held-out-text.pkl",
+            lambda: {
+                i: recognisers[0](c)
+                for i, (c, o) in enumerate(zip(speakers.clips, speakers.owners, strict=True))
+                if o in speakers.splits["held-out"]
+            },
+        )
     return tools
 
 
@@ -406,7 +424,8 @@ def parse() -> argparse.Namespace:
         "--pool-cache",
         type=Path,
         metavar="DIR",
-        help="read (or keep) the shipped pool's WORLD analysis here instead of redoing it",
+        help="read (or keep) here what every run computes alike: the shipped pool's WORLD"
+        " analysis, the GMM-UBMs, the originals' representations and whisper transcripts",
     )
     parser.add_argument(
         "--pool-workers",

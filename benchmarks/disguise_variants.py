@@ -24,12 +24,9 @@ changing the data, the attackers or the recogniser.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -45,7 +42,6 @@ from overheard.protect import _voices, _world  # noqa: E402
 from overheard.protect import disguise as dg  # noqa: E402
 
 RATE_HZ = dd.RATE_HZ
-T = TypeVar("T")
 V4 = {
     "encoder": "tiny.en",
     "k": 4,
@@ -89,24 +85,6 @@ def encoders(names: list[str]) -> tuple[str, ...]:
     return tuple(sorted({dg.KnnConfig(**VARIANTS[n]).encoder for n in names}))
 
 
-def kept(cache: Path | None, name: str, make: Callable[[], T]) -> T:
-    """``make()``; with a ``cache`` folder, what an earlier run kept there under ``name`` (made and
-    kept when absent). The files are this benchmark's own pickles, read by nothing else."""
-    if cache is None:
-        return make()
-    path = cache / name
-    if path.exists():
-        with path.open("rb") as f:
-            return pickle.load(f)  # written by this benchmark into the given folder
-    value = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as f:
-        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return value
-
-
 class Source:
     """A clip's WORLD analysis and content features (per encoder), computed once."""
 
@@ -130,7 +108,7 @@ def analysed_sources(
     clips: list[np.ndarray], encoders: tuple[str, ...], cache: Path | None, name: str
 ) -> list[Source]:
     """A ``Source`` for each clip, their analyses kept in ``cache`` under ``name``."""
-    made = kept(
+    made = dd.kept(
         cache,
         f"{name}-{'+'.join(encoders)}.pkl",
         lambda: [(s.analysis, s.features) for s in (Source(c, encoders) for c in clips)],
@@ -187,7 +165,7 @@ def main() -> None:
         # The GMM-UBM of a half is trained on the other half's originals (as in
         # benchmarks/disguise.py); only the chosen half is converted and scored.
         gmm = dd.Gmm.with_ubms(
-            kept(
+            dd.kept(
                 args.cache,
                 f"ubm-{args.split}.pkl",
                 lambda: dd.Gmm(full, dd.background_clips(), sa.COMPONENTS, (args.split,)).ubm,
@@ -201,7 +179,7 @@ def main() -> None:
             print("d-vector attacker skipped: torch/resemblyzer (measurement extra) missing")
         whisper = dd.Whisper()
         asr = dd.asr_set(5)
-        originals, own_text, base_wer = kept(
+        originals, own_text, base_wer = dd.kept(
             args.cache,
             f"originals-{args.split}-{'+'.join(a.name for a in attackers)}.pkl",
             lambda: (

@@ -11,6 +11,7 @@ from tests.conftest import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
+import _disguise_data as dd
 import disguise_variants as dv
 
 
@@ -21,11 +22,11 @@ def test_a_kept_value_is_made_once_and_read_back(tmp_path: Path) -> None:
         calls.append(1)
         return {"a": np.arange(5.0)}
 
-    first = dv.kept(tmp_path, "x.pkl", make)
-    again = dv.kept(tmp_path, "x.pkl", make)
+    first = dd.kept(tmp_path, "x.pkl", make)
+    again = dd.kept(tmp_path, "x.pkl", make)
     assert len(calls) == 1 and np.array_equal(first["a"], again["a"])
     assert [p.name for p in tmp_path.iterdir()] == ["x.pkl"]  # no partial file left
-    assert dv.kept(None, "x.pkl", make) is not None and len(calls) == 2
+    assert dd.kept(None, "x.pkl", make) is not None and len(calls) == 2
 
 
 def test_every_variant_is_a_valid_configuration_with_its_own_options() -> None:
