@@ -78,6 +78,12 @@ def default_method(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 KNN_V4 = dg.KnnConfig(encoder="tiny.en", k=4, context=0, temperature=0.0, source_aperiodicity=False)
 """The nearest-neighbour method as version 4 made it (whatever the defaults are now)."""
 
+KNN_K8_SMOOTH = dg.KnnConfig(
+    encoder="tiny.en", k=8, context=0, temperature=0.0, source_aperiodicity=False, smooth_frames=3
+)
+"""Version 4 with 8 matched frames averaged and the envelope smoothed over 15 ms: the candidate the
+tuning half chose for version 5 (docs/models/voice-disguise.md)."""
+
 V1_OFF = {"warp_power_range": (1.0, 1.0), "mcadams_alpha_range": (1.0, 1.0)}
 """The steps added after the first WORLD disguise, switched off (and drawing nothing)."""
 
@@ -86,6 +92,9 @@ CONFIGS: dict[str, Disguiser | None] = {
     "default": default_method,
     "knnvc": lambda pcm, rng: dg.disguise(pcm, dg.draw(rng, "knnvc"), RATE_HZ),
     "knnvc v4": lambda pcm, rng: dg.disguise(pcm, dg.draw_knn_params(rng, KNN_V4), RATE_HZ),
+    "knnvc k=8, smooth 15 ms": lambda pcm, rng: dg.disguise(
+        pcm, dg.draw_knn_params(rng, KNN_K8_SMOOTH), RATE_HZ
+    ),
     "mcadams a=0.8": mcadams_range(0.8, 0.8),
     "mcadams a~U(0.6,0.9)": mcadams_range(0.6, 0.9),
     "world pitch+warp": world(
@@ -336,7 +345,7 @@ def warm_up(fn: Disguiser) -> None:
 
 def pool_encoders() -> tuple[str, ...]:
     """The content encoders the knnvc configurations match with (the default's and version 4's)."""
-    return tuple(sorted({dg.KnnConfig().encoder, KNN_V4.encoder}))
+    return tuple(sorted({dg.KnnConfig().encoder, KNN_V4.encoder, KNN_K8_SMOOTH.encoder}))
 
 
 def chosen(args: argparse.Namespace) -> dict[str, Disguiser | None]:

@@ -36,3 +36,13 @@ def test_every_variant_is_a_valid_configuration_with_its_own_options() -> None:
     assert len(set(configs.values())) == len(configs)
     v4 = configs["v4: tiny.en, k=4, mean"]
     assert (v4.k, v4.context, v4.smooth_frames, v4.source_aperiodicity) == (4, 0, 1, False)
+
+
+def test_the_held_out_benchmark_measures_the_variant_chosen_on_the_tuning_half() -> None:
+    import disguise as bench
+
+    from overheard.protect import disguise as dg
+
+    assert dg.KnnConfig(**dv.VARIANTS["tiny.en, k=8, smooth 15 ms"]) == bench.KNN_K8_SMOOTH
+    assert dg.KnnConfig(**dv.VARIANTS["v4: tiny.en, k=4, mean"]) == bench.KNN_V4
+    assert "knnvc k=8, smooth 15 ms" in bench.CONFIGS
