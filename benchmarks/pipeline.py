@@ -4,11 +4,15 @@ beside a bare decode of the same audio with the same model, in the same run.
     python benchmarks/pipeline.py [--clips 24]
 
 Clips are assistant requests spoken by espeak-ng voices that the wake-word model accepts, so every
-clip goes through every stage. The baseline is the configured recogniser (``stack.asr``: the same
-backend and model the pipeline uses) decoding exactly the samples the pipeline hands it (the request
-after the wake word, silence trimmed), computed beforehand and not timed: the floor any pipeline
-with that recogniser pays. A generic full-clip pocketsphinx decode is printed for reference.
-Prints per-clip medians, the ratio pipeline / bare and real-time factors.
+clip goes through every stage; every second one goes on, after a pause that ends the request, with
+talk not meant for the assistant, which the pipeline cuts before recognition. The baseline is the
+configured recogniser (``stack.asr``: the same backend and model the pipeline uses) decoding exactly
+the samples the pipeline hands it (from the wake word's peak to the request's end, silence trimmed:
+cut by the pipeline's own functions), computed beforehand and not timed: the floor any pipeline with
+that recogniser pays. Each clip checks that these are the very samples ``analyse`` handed the
+recogniser, and stops otherwise. A generic full-clip pocketsphinx decode is printed for reference.
+Prints per-clip medians, the ratio pipeline / bare and real-time factors. Measures the
+``openwakeword`` verifier (the default).
 """
 
 from __future__ import annotations
@@ -16,24 +20,29 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from pocketsphinx import Decoder
 
 from overheard.config import Settings
-from overheard.demo import WAKE_VOICES, seed_requests, synthesise
+from overheard.demo import ACCIDENTAL_SPEECH, WAKE_VOICES, seed_requests, synthesise
 from overheard.recordings.models import Status
+from overheard.speech.asr import Transcript
 from overheard.speech.pipeline import (
     SpeechStack,
-    after_wake_word,
+    after_wake,
     analyse,
-    kept_from,
+    heard_request,
     stack_from_settings,
 )
 from overheard.speech.vad import speech_segments, trim_silence
 from overheard.speech.wake import verify_wake_word
 
 SAMPLE_RATE_HZ = 16000
+PAUSE_AFTER_S = 2.0
+"""Quiet between a request and the talk after it: longer than the default end of request (1.2 s)."""
 
 
 def bare_decode(decoder: Decoder, pcm: np.ndarray) -> str:
@@ -46,15 +55,51 @@ def bare_decode(decoder: Decoder, pcm: np.ndarray) -> str:
 
 
 def decoded_samples(stack: SpeechStack, pcm: np.ndarray) -> np.ndarray:
-    """The samples the pipeline gives its recogniser for ``pcm`` last (as ``analyse`` cuts them)."""
-    heard_from_s = None
-    if stack.verifier == "openwakeword":
-        wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
-        end_s = wake.peak_s if wake.peak_s is not None else wake.at_s
-        heard_from_s = kept_from(end_s) if end_s is not None else None
-    request = after_wake_word(pcm, heard_from_s)
+    """The samples the pipeline gives its recogniser for ``pcm`` (as ``analyse`` cuts them: from
+    after the wake word's peak to the request's end, silence trimmed); empty when it gives none."""
+    if stack.verifier != "openwakeword":
+        raise SystemExit("the benchmark measures the openwakeword verifier")
+    wake = verify_wake_word(pcm, stack.wake, stack.wake_threshold)
+    if not wake.detected or wake.at_s is None or wake.at_s > stack.wake_latest_end_s:
+        return pcm[:0]
+    request, _ = heard_request(stack, pcm, *after_wake(wake))
     segments = speech_segments(request, stack.vad)
-    return trim_silence(request, segments) if segments else request
+    return trim_silence(request, segments) if segments else request[:0]
+
+
+@contextmanager
+def heard_by(stack: SpeechStack) -> Iterator[list[np.ndarray]]:
+    """Every array handed to the recogniser's ``transcribe`` while the block runs, in order."""
+    asr = stack.asr
+    transcribe = asr.transcribe
+    heard: list[np.ndarray] = []
+
+    def recording(pcm: np.ndarray) -> Transcript:
+        heard.append(pcm)
+        return transcribe(pcm)
+
+    asr.transcribe = recording  # type: ignore[method-assign]
+    try:
+        yield heard
+    finally:
+        del asr.transcribe
+
+
+def same_as_heard(same: np.ndarray, heard: list[np.ndarray]) -> None:
+    """Stop unless ``same`` is what the pipeline's recogniser heard (nothing, or one request)."""
+    first = heard[0] if heard else same[:0]
+    if not np.array_equal(same, first):
+        raise SystemExit(
+            f"the baseline's audio is not the pipeline's: {same.size} samples against {first.size}"
+        )
+
+
+def with_talk_after(request: np.ndarray, voice: str, n: int) -> np.ndarray:
+    """``request``, a pause that ends it, then talk not meant for the assistant (which the pipeline
+    cuts before recognition), in the same voice."""
+    pause = np.zeros(round(PAUSE_AFTER_S * SAMPLE_RATE_HZ), dtype=np.int16)
+    talk = synthesise(ACCIDENTAL_SPEECH[n % len(ACCIDENTAL_SPEECH)], voice)
+    return np.concatenate([request, pause, talk])
 
 
 def main() -> None:
@@ -67,16 +112,21 @@ def main() -> None:
         synthesise(f"Alexa, {texts[int(rng.integers(len(texts)))]}", WAKE_VOICES[i % 2])
         for i in range(args.clips)
     ]
+    for i in range(1, len(clips), 2):
+        clips[i] = with_talk_after(clips[i], WAKE_VOICES[i % 2], i // 2)
     stack = stack_from_settings(Settings())
     decoder = Decoder(loglevel="ERROR")
     analyse(stack, clips[0])  # load every model once before timing
     bare_decode(decoder, clips[0])
-    pipe_s, bare_s, generic_s, audio_s, statuses = [], [], [], [], []
+    pipe_s, bare_s, generic_s, audio_s, heard_s, statuses = [], [], [], [], [], []
     for pcm in clips:
-        start = time.perf_counter()
-        outcome = analyse(stack, pcm)
-        pipe_s.append(time.perf_counter() - start)
+        with heard_by(stack) as heard:
+            start = time.perf_counter()
+            outcome = analyse(stack, pcm)
+            pipe_s.append(time.perf_counter() - start)
         same = decoded_samples(stack, pcm)
+        same_as_heard(same, heard)
+        heard_s.append(same.size / SAMPLE_RATE_HZ)
         start = time.perf_counter()
         stack.asr.transcribe(same)
         bare_s.append(time.perf_counter() - start)
@@ -88,7 +138,9 @@ def main() -> None:
     pipe, bare = statistics.median(pipe_s), statistics.median(bare_s)
     print(
         f"{len(clips)} clips, median {statistics.median(audio_s):.2f} s of audio; "
-        f"{statuses.count(Status.TRANSCRIBED)} reached transcribed"
+        f"{args.clips // 2} with talk after the request; "
+        f"{statuses.count(Status.TRANSCRIBED)} reached transcribed; the recogniser heard a median "
+        f"{statistics.median(heard_s):.2f} s, the same samples as the bare decode on every clip"
     )
     print(f"{'step':<34} {'median s/clip':>13} {'RTF':>7}")
     generic = statistics.median(generic_s)
