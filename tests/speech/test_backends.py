@@ -1,13 +1,14 @@
 """A clip posted to a running server reaches `transcribed` or `accidental` by itself, on both job
-backends: in-process worker threads, and Celery workers on Redis."""
+backends: in-process worker threads, and Celery workers on a Redis of the test's own."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,19 +16,23 @@ import pytest
 
 from overheard.demo import espeak_available, synthesise
 from overheard.speech.audio import to_wav_bytes
+from tests.ops.services import redis_service
 from tests.test_live_server import Server, enrol
 
 pytestmark = pytest.mark.slow
-REDIS_URL = os.environ.get("OVERHEARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def redis_reachable() -> bool:
-    import redis
-
+@pytest.fixture
+def broker_url(tmp_path: Path) -> Iterator[str]:
+    """A private Redis on a free port: no other test (or test run) shares its queues."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    redis = redis_service(tmp_path)
+    redis.start()
     try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
+        yield f"redis://127.0.0.1:{redis.port}/0"
+    finally:
+        redis.stop()
 
 
 def wait_for_final(server_url: str, token: str, rid: str, timeout_s: float = 120) -> str:
@@ -65,12 +70,12 @@ def clips() -> tuple[bytes, bytes]:
 
 
 @pytest.mark.parametrize("backend", ["in-process", "celery"])
-def test_posted_clip_is_processed_by_itself(tmp_path: Path, database_url: str, clips, backend):
+def test_posted_clip_is_processed_by_itself(
+    tmp_path: Path, database_url: str, clips, backend, request: pytest.FixtureRequest
+):
     env = {"OVERHEARD_DATABASE_URL": database_url}
     if backend == "celery":
-        if not redis_reachable():
-            pytest.skip(f"Redis not reachable at {REDIS_URL}")
-        env["OVERHEARD_BROKER_URL"] = REDIS_URL.rsplit("/", 1)[0] + f"/{uuid.uuid4().int % 14 + 1}"
+        env["OVERHEARD_BROKER_URL"] = request.getfixturevalue("broker_url")
     data_dir = tmp_path / "data"
     subprocess.run(
         [sys.executable, "-m", "overheard", "init", "--data-dir", str(data_dir)],
