@@ -3,6 +3,9 @@
 VENV ?= .venv
 PYTHON ?= python3
 DATA_DIR ?= var
+# Parallel test processes for `make test` (pytest-xdist; 0 runs serially). Each test file stays on
+# one process (--dist loadfile), so a module's fixtures are built once.
+TEST_WORKERS ?= 4
 DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1 libportaudio2
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -14,7 +17,7 @@ run: install
 	$(VENV)/bin/overheard serve --data-dir $(DATA_DIR)
 
 test: install lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts

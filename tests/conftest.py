@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
+import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +35,39 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"evaluation data not found at {path} (set OVERHEARD_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _voice_pools_built_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In parallel runs (pytest-xdist), the disguise's target-voice pools are built by the first
+    worker that needs one and read back by the others, instead of once in every worker (a pool's
+    WORLD analysis of 23 min of speech is about a minute of CPU; reading it back, a second)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    from overheard.protect import _voices
+
+    shared = tmp_path_factory.getbasetemp().parent / "voice-pools"
+    shared.mkdir(exist_ok=True)
+    build = _voices.load
+
+    def load(name: str, encoder: str = "tiny.en"):  # type: ignore[no-untyped-def]
+        if (name, encoder) not in _voices._loaded:
+            path = shared / f"{name}-{encoder}.pickle"
+            with (shared / f"{path.name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it right now
+                if path.is_file():
+                    with _voices._lock:
+                        _voices._loaded.setdefault((name, encoder), pickle.loads(path.read_bytes()))
+                else:
+                    written = path.with_suffix(".part")
+                    written.write_bytes(pickle.dumps(build(name, encoder), protocol=5))
+                    written.replace(path)
+        return build(name, encoder)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_voices, "load", load)
+        yield
 
 
 def _admin_engine():  # type: ignore[no-untyped-def]
