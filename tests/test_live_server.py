@@ -66,6 +66,7 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
+        self.kill()  # not left running (and busy) for the rest of the run
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
