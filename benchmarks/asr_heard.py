@@ -48,13 +48,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _alexa import alexa_words
 from asr_choice import kept, spoken
 from asr_decoding import DEFAULT, Lists
 from asr_lm import fresh_set, heldout_set
 from asr_wer import ESPEAK_VOICES, NEW_REQUESTS, PAD_SAMPLES, Clip, normalise, read_set
 
 from overheard.config import Settings
-from overheard.speech.audio import read_audio_file
 from overheard.speech.pipeline import (
     SAMPLE_RATE_HZ,
     SpeechStack,
@@ -65,9 +65,6 @@ from overheard.speech.pipeline import (
 )
 from overheard.speech.vad import speech_segments, trim_silence
 from overheard.speech.wake import verify_wake_word
-
-WORD_MARGIN_S = 0.05
-"""Kept around an alexa recording's speech when it is cut out (as benchmarks/wake_position.py)."""
 
 
 @dataclass(frozen=True)
@@ -106,19 +103,6 @@ FROZEN = Hearing(pad_s=0.2)
 """Chosen on the tuning set before any held-out clip was scored: 100 → 88 errors of 450 words
 (pre-roll +0.2 s gave 83, but +0.1 s 104 and +1.0 s 118: no trend). Held-out, once: external
 0.271 → 0.249, fresh 0.164 → 0.188; not adopted (docs/models/asr.md)."""
-
-
-def wake_words(data: Path, parity: int, stack: SpeechStack) -> list[np.ndarray]:
-    """The alexa recordings of one parity (in name order), each cut to its speech."""
-    out = []
-    for path in sorted((data / "wakeword" / "alexa").glob("*.flac"))[parity::2]:
-        pcm = read_audio_file(path).pcm
-        segments = speech_segments(pcm, stack.vad)
-        if segments:
-            start = max(0, round((segments[0].start_s - WORD_MARGIN_S) * SAMPLE_RATE_HZ))
-            end = round((segments[-1].end_s + WORD_MARGIN_S) * SAMPLE_RATE_HZ)
-            out.append(pcm[start:end])
-    return out
 
 
 def after_words(clips: Sequence[Clip], words: Sequence[np.ndarray]) -> list[Clip]:
@@ -242,7 +226,7 @@ def kinds(refs: Sequence[str], hyps: Sequence[str], english: Callable[[str], str
 def tune(data: Path, cache: Path) -> None:
     stack = stack_from_settings(Settings())
     tuning = kept(cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
-    clips = after_words(tuning, wake_words(data, 1, stack))
+    clips = after_words(tuning, alexa_words(data, stack.vad, parity=1))
     scorer = Scorer()
     print(
         f"tuning: {len(clips)} clips after odd-numbered alexa recordings; load {os.getloadavg()[0]:.1f}"
@@ -275,7 +259,7 @@ def tune(data: Path, cache: Path) -> None:
 
 def final(data: Path, cache: Path, alone: bool) -> None:
     stack = stack_from_settings(Settings())
-    words = wake_words(data, 0, stack)
+    words = alexa_words(data, stack.vad, parity=0)
     external, _ = heldout_set(cache)
     sets = {
         "external held-out (espeak-ng, every 2nd)": (external, after_words(external, words)),

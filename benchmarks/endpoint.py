@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from _alexa import alexa_words
 
 from overheard.config import Settings
 from overheard.demo import synthesise
@@ -47,8 +48,6 @@ PRIVATE_S = 15.0
 """Seconds of private talk after the request in part 2."""
 HESITATION_S = 0.6
 """A pause inside two of the part-2 requests, seconds."""
-WORD_MARGIN_S = 0.05
-"""Kept around the alexa recording's speech when it is cut out."""
 REQUESTS = (
     (("what time is it",), "en-us"),
     (("set a timer for", "ten minutes"), "en-gb"),
@@ -154,19 +153,6 @@ class Row:
     """Every sample of the request (from the wake word's end) is kept."""
 
 
-def alexa_words(stack: SpeechStack, data: Path) -> list[np.ndarray]:
-    """The held-out alexa recordings, each cut to its speech."""
-    out = []
-    for path in sorted((data / "wakeword" / "alexa").glob("*.flac"))[0::2]:
-        pcm = read_audio_file(path).pcm
-        segments = speech_segments(pcm, stack.vad)
-        if segments:
-            start = max(0, round((segments[0].start_s - WORD_MARGIN_S) * SAMPLE_RATE_HZ))
-            end = round((segments[-1].end_s + WORD_MARGIN_S) * SAMPLE_RATE_HZ)
-            out.append(pcm[start:end])
-    return out
-
-
 def spoken(stack: SpeechStack, request: tuple[tuple[str, ...], str]) -> np.ndarray:
     """The request, each part cut to its speech, the parts separated by a hesitation."""
     parts, voice = request
@@ -196,7 +182,7 @@ def part2_row(stack: SpeechStack, word: np.ndarray, request: np.ndarray, quiet_s
 
 def part2(stack: SpeechStack, data: Path, clips: int) -> None:
     """Table of part 2."""
-    words = alexa_words(stack, data)[:clips]
+    words = alexa_words(data, stack.vad, parity=0)[:clips]
     paths = sorted((data / LIBRISPEECH).rglob("*.flac"))
     stream = np.concatenate([read_audio_file(p).pcm for p in paths])
     n = round(PRIVATE_S * SAMPLE_RATE_HZ)

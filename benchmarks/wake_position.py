@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _alexa import alexa_words
 
 from overheard.config import Settings
 from overheard.demo import synthesise
@@ -33,8 +34,6 @@ NEAR_S = (0.0, 5.0, 10.0, 15.0)
 """Seconds of private talk before a wake word that is near enough to keep the request."""
 FAR_S = (21.0, 24.0)
 """Seconds of private talk that put the wake word past ``wake_latest_end_s``."""
-WORD_MARGIN_S = 0.05
-"""Kept around the alexa recording's speech when it is cut out."""
 REQUESTS = (
     ("turn on the lights in the kitchen", "en-gb"),
     ("what is the weather in paris tomorrow", "en-us"),
@@ -60,21 +59,9 @@ class Row:
     old_words_heard: float
 
 
-def alexa_words(data: Path) -> list[np.ndarray]:
+def held_out_alexa_words(data: Path) -> list[np.ndarray]:
     """The held-out alexa recordings, each cut to its speech."""
-    stack = stack_from_settings(Settings())
-    out = []
-    for path in sorted((data / "wakeword" / "alexa").glob("*.flac"))[0::2]:
-        try:
-            pcm = read_audio_file(path).pcm
-        except Exception:
-            continue
-        segments = speech_segments(pcm, stack.vad)
-        if segments:
-            start = max(0, round((segments[0].start_s - WORD_MARGIN_S) * SAMPLE_RATE_HZ))
-            end = round((segments[-1].end_s + WORD_MARGIN_S) * SAMPLE_RATE_HZ)
-            out.append(pcm[start:end])
-    return out
+    return alexa_words(data, stack_from_settings(Settings()).vad, parity=0)
 
 
 def librispeech(data: Path) -> np.ndarray:
@@ -171,7 +158,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=100, help="held-out alexa clips to use")
     args = parser.parse_args()
     stack = stack_from_settings(Settings())
-    words = alexa_words(args.data)[: args.clips]
+    words = held_out_alexa_words(args.data)[: args.clips]
     stream = librispeech(args.data)
     near: dict[float, list[Row]] = {s: [] for s in NEAR_S}
     far: dict[float, list[tuple[bool, bool]]] = {s: [] for s in FAR_S}
