@@ -28,6 +28,31 @@ START_TIMEOUT_S = 180
 pytestmark = pytest.mark.slow
 
 
+ORPHAN_EXIT_S = 30
+"""Seconds the web processes of a killed serve process may take to stop (their grace is 10 s)."""
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,9 +95,17 @@ class Server:
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
+        """SIGKILL the serve process; its web processes must stop by themselves (they hold the port)."""
         assert self.proc is not None
+        web = children_of(self.proc.pid)
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        deadline = time.monotonic() + ORPHAN_EXIT_S
+        while (left := [pid for pid in web if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in left:  # not left running through the rest of the run
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"web processes {left} outlived the killed serve process"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -116,7 +149,13 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
         env={**os.environ, "OVERHEARD_DATABASE_URL": database_url},
         check=True,
     )
-    srv = Server(data_dir, database_url, OVERHEARD_ORPHAN_BLOB_GRACE_S="0", OVERHEARD_WORKERS="0")
+    srv = Server(
+        data_dir,
+        database_url,
+        OVERHEARD_ORPHAN_BLOB_GRACE_S="0",
+        OVERHEARD_WORKERS="0",
+        OVERHEARD_WEB_PROCESSES="2",  # serve and two web processes, as on a 2-core machine
+    )
     srv.start()
     yield srv
     srv.stop()
@@ -180,10 +219,11 @@ def test_sigkill_during_uploads_loses_nothing_acknowledged(server: Server, datab
                     acknowledged[resp.json()["id"]] = n % len(clips)
                 n += 8
 
+    assert server.proc is not None and len(children_of(server.proc.pid)) >= 2
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(upload, i) for i in range(8)]
         time.sleep(2.5)
-        server.kill()
+        server.kill()  # and its web processes stop by themselves
         for f in futures:
             f.result()
     assert len(acknowledged) > 5

@@ -164,6 +164,7 @@ def serve_processes(platform: Platform, count: int) -> None:
 
     from .jobs import WAKE_ENV, InProcessBackend, wake_address
     from .tasks import housekeeping
+    from .web import SERVE_PID_ENV
 
     settings = platform.settings
     # The web processes are spawned: they read these from the environment they inherit.
@@ -173,6 +174,7 @@ def serve_processes(platform: Platform, count: int) -> None:
         OVERHEARD_PORT=str(settings.port),
         OVERHEARD_DATABASE_URL=settings.database_url,
     )
+    os.environ[SERVE_PID_ENV] = str(os.getpid())  # each web process stops when this one is gone
     # The password-check bound is the server's: shared out among the web processes (one at least).
     share = settings.login_checks_per_web_process(count)
     os.environ["OVERHEARD_LOGIN_MAX_CONCURRENT_CHECKS"] = str(share)

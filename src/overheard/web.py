@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,11 +52,47 @@ API_DOCS_ASSETS = {
 """The Swagger UI files served from the installed bundle, so ``/docs`` works offline."""
 
 
+SERVE_PID_ENV = "OVERHEARD_SERVE_PID"
+"""Set by ``serve`` for the web processes it spawns: its own process id, so each one can tell when
+the ``serve`` process is gone."""
+PARENT_POLL_S = 0.5
+"""How often a web process checks that the ``serve`` process that spawned it is still there."""
+ORPHAN_GRACE_S = 10.0
+"""Seconds an orphaned web process gets to finish its requests before it exits regardless."""
+
+
+def exit_with_parent(parent_pid: int) -> threading.Thread:
+    """Stop this process once ``parent_pid`` is no longer its parent.
+
+    A ``serve`` process killed outright (SIGKILL, the OOM killer) cannot stop its web processes;
+    left alone they would keep the port and answer requests without the job workers, the timers
+    and the checkpointer that live in ``serve``. Each web process therefore watches its parent:
+    when it is gone, a SIGTERM starts the usual graceful shutdown, and after
+    :data:`ORPHAN_GRACE_S` the process exits regardless. Committed uploads are durable at their
+    acknowledgement, so nothing acknowledged is lost either way.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        log.warning("serve process %d is gone: this web process stops", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def web_process_app() -> FastAPI:
     """The app of one of several web processes: settings from the environment ``serve`` passed on."""
     from .config import load_settings
     from .observe import configure_logging
 
+    parent = os.environ.get(SERVE_PID_ENV)
+    if parent:
+        exit_with_parent(int(parent))
     settings = load_settings()
     configure_logging(settings.log_format)
     return create_app(Platform.open(settings), run_workers=False)
