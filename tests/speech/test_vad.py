@@ -15,6 +15,7 @@ from overheard.speech.vad import (
     VAD_FRAME_SAMPLES,
     Segment,
     SileroVad,
+    _raw_spans,
     request_end_s,
     speech_segments,
     trim_silence,
@@ -183,6 +184,56 @@ def test_streaming_predict_matches_whole_clip(vad: SileroVad, utterances: list[n
     streamed = [stream.predict(frame) for frame in pcm.reshape(-1, VAD_FRAME_SAMPLES)]
     np.testing.assert_allclose(streamed, vad.probabilities(pcm), atol=1e-6)
     assert max(streamed) > 0.5
+
+
+def full_clip_request_end_s(pcm: np.ndarray, vad: SileroVad, pause_s: float) -> float | None:
+    """The end-pointer's rule read off the whole clip's probabilities (as it was first written)."""
+    frame_s = VAD_FRAME_SAMPLES / SAMPLE_RATE_HZ
+    probabilities = vad.probabilities(pcm)
+    pause_frames = int(np.ceil(pause_s / frame_s))
+    for first, last in _raw_spans(probabilities, 0.5, pause_frames):
+        if (last - first) * frame_s < 0.25:
+            continue
+        if probabilities.size - last < pause_frames:
+            return None
+        return min(last * frame_s + min(REQUEST_END_PAD_S, pause_s), pcm.size / SAMPLE_RATE_HZ)
+    return None
+
+
+@pytest.mark.data
+def test_the_end_pointer_reads_the_vad_only_up_to_the_request_end(
+    vad: SileroVad, utterances: list[np.ndarray]
+) -> None:
+    first, second = spoken(vad, utterances)
+    talk_after = np.concatenate([first, silence(END_PAUSE_S + 1.0), second, second, second])
+    vad_pass = vad.run(talk_after)
+    end_s = request_end_s(talk_after, vad, pause_s=END_PAUSE_S, vad_pass=vad_pass)
+    assert end_s == full_clip_request_end_s(talk_after, vad, END_PAUSE_S)
+    assert end_s is not None
+    assert vad_pass.frames_run <= (end_s + END_PAUSE_S) * SAMPLE_RATE_HZ / VAD_FRAME_SAMPLES + 2
+    assert vad_pass.frames_run < vad_pass.frame_count / 2  # the talk after it was never run
+    # A clip the request fills is read to its end, and gives the same answer as before.
+    for pcm in (np.concatenate([first, silence(END_PAUSE_S - 0.5), second]), utterances[0]):
+        assert request_end_s(pcm, vad, pause_s=END_PAUSE_S) == full_clip_request_end_s(
+            pcm, vad, END_PAUSE_S
+        )
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("frames", [0, 0.4, 1, 7, 7.5, 63.2])
+def test_a_pass_gives_any_prefix_the_probabilities_of_a_fresh_run(
+    vad: SileroVad, utterances: list[np.ndarray], frames: float
+) -> None:
+    pcm = utterances[1]
+    samples = round(frames * VAD_FRAME_SAMPLES)
+    vad_pass = vad.run(pcm)
+    list(zip(range(30), vad_pass.frames(), strict=False))  # some frames read already
+    expected = vad.probabilities(pcm[:samples])
+    assert np.array_equal(vad_pass.prefix(samples), expected)
+    assert speech_segments(
+        pcm[:samples], vad, probabilities=vad_pass.prefix(samples)
+    ) == speech_segments(pcm[:samples], vad)
+    assert np.array_equal(np.fromiter(vad_pass.frames(), float), vad.probabilities(pcm))
 
 
 def test_trim_silence_cuts_at_segment_edges() -> None:

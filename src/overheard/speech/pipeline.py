@@ -41,7 +41,14 @@ from .asr import AsrBackend, Transcript, Word, asr_from_spec
 from .guard import Answer, DeletionGuard, Verdict, answer_of, judge, mended
 from .nlu import PRIVACY_INTENTS, IntentModel, Interpretation, PrivacyCommand, default_intent_model
 from .questions import DECLINED, QUESTION, REASK
-from .vad import Segment, SileroVad, request_end_s, speech_segments, trim_silence
+from .vad import (
+    Segment,
+    SileroVad,
+    VadPass,
+    request_end_s,
+    speech_segments,
+    trim_silence,
+)
 from .verify import Verification, can_verify, hints_at_deletion, verify
 from .wake import WakeResult, WakeWordModel, keyword_end_s, verify_wake_word
 
@@ -234,14 +241,23 @@ def after_wake_word(
 
 
 def request_until(
-    stack: SpeechStack, pcm: np.ndarray, kept_from_s: float, heard_from_s: float
+    stack: SpeechStack,
+    pcm: np.ndarray,
+    kept_from_s: float,
+    heard_from_s: float,
+    vad_pass: VadPass | None = None,
 ) -> float | None:
     """Where the kept audio ends, seconds into ``pcm``: at the request's first pause of
     ``request_end_silence_s`` (:func:`~overheard.speech.vad.request_end_s`), and at most
-    ``request_max_s`` after ``kept_from_s``; None when the clip ends first."""
+    ``request_max_s`` after ``kept_from_s``; None when the clip ends first. ``vad_pass``: the
+    VAD's pass over the audio from ``heard_from_s``, to read (and keep) its frames from."""
     heard = after_wake_word(pcm, heard_from_s)
     end_s = request_end_s(
-        heard, stack.vad, pause_s=stack.request_end_silence_s, after_s=WAKE_TAIL_S
+        heard,
+        stack.vad,
+        pause_s=stack.request_end_silence_s,
+        after_s=WAKE_TAIL_S,
+        vad_pass=vad_pass,
     )
     until_s = kept_from_s + stack.request_max_s
     if end_s is not None:
@@ -273,8 +289,27 @@ def heard_request(
     """The audio the recogniser hears, from ``heard_from_s`` to the request's end
     (:func:`request_until`; the clip's end without ``end_pointed``), and that end (None: the
     clip's). Evaluation hears held-out clips through this too (``learn.evaluate``)."""
-    until_s = request_until(stack, pcm, kept_from_s, heard_from_s) if end_pointed else None
-    return after_wake_word(pcm, heard_from_s, until_s), until_s
+    request, until_s, _vad_pass = _heard_request(
+        stack, pcm, kept_from_s, heard_from_s, end_pointed=end_pointed
+    )
+    return request, until_s
+
+
+def _heard_request(
+    stack: SpeechStack,
+    pcm: np.ndarray,
+    kept_from_s: float,
+    heard_from_s: float,
+    *,
+    end_pointed: bool,
+) -> tuple[np.ndarray, float | None, VadPass]:
+    """:func:`heard_request`, and the VAD's pass over the audio heard: the end-pointer runs the
+    VAD only up to the request's end, and the request's segments reuse those frames."""
+    vad_pass = stack.vad.run(after_wake_word(pcm, heard_from_s))
+    until_s = (
+        request_until(stack, pcm, kept_from_s, heard_from_s, vad_pass) if end_pointed else None
+    )
+    return after_wake_word(pcm, heard_from_s, until_s), until_s, vad_pass
 
 
 def analyse(stack: SpeechStack, pcm: np.ndarray, *, wake_gate: bool = True) -> Outcome:
@@ -318,10 +353,10 @@ def _analyse_request(
     """Recognise the audio from ``heard_from_s`` to the request's end; word times count from
     ``kept_from_s``. ``listen_again=False`` leaves out the second listen (the benchmark runs it
     apart); ``end_pointed=False`` hears to the clip's end (a clip of which nothing is kept)."""
-    request, until_s = heard_request(
+    request, until_s, vad_pass = _heard_request(
         stack, pcm, kept_from_s, heard_from_s, end_pointed=end_pointed
     )
-    segments = speech_segments(request, stack.vad)
+    segments = speech_segments(request, stack.vad, probabilities=vad_pass.prefix(request.size))
     speech_s = sum(seg.end_s - seg.start_s for seg in segments)
     if not segments:
         return Outcome(Status.NO_SPEECH, wake, 0.0, kept_from_s=kept_from_s, kept_until_s=until_s)

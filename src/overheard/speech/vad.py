@@ -12,6 +12,7 @@ worker thread; ``predict``/``reset`` keep per-stream state: one :class:`SileroVa
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,10 @@ class SileroVad:
         frames = padded.reshape(-1, VAD_FRAME_SAMPLES)
         return np.array([self._step(frame, state) for frame in frames], dtype=np.float64)
 
+    def run(self, pcm: np.ndarray) -> VadPass:
+        """A pass over a clip computed only as far as it is read (see :class:`VadPass`)."""
+        return VadPass(self, pcm)
+
     def _step(self, frame: np.ndarray, state: _State) -> float:
         feed = {
             "input": (frame / PCM16_FULL_SCALE).astype(np.float32)[None],
@@ -99,6 +104,65 @@ class SileroVad:
         return float(probability[0, 0])
 
 
+class VadPass:
+    """One pass of the graph over a clip from a fresh state, computed frame by frame only as far
+    as it is read, and kept: the end-pointer reads up to the request's end (not over the talk
+    that may follow it), and the speech segments of the request reuse those frames."""
+
+    def __init__(self, vad: SileroVad, pcm: np.ndarray) -> None:
+        _check_pcm16(pcm)
+        self._vad, self._pcm = vad, pcm
+        self._state = _State()
+        self._probabilities: list[float] = []
+        self._states = [(self._state.h, self._state.c)]
+        """The recurrent state before each full frame (the graph returns new arrays each step)."""
+
+    @property
+    def frame_count(self) -> int:
+        """Frames of the clip, the last one zero-padded."""
+        return -(-self._pcm.size // VAD_FRAME_SAMPLES)
+
+    @property
+    def frames_run(self) -> int:
+        """Frames the graph has run on so far."""
+        return len(self._probabilities)
+
+    def frames(self) -> Iterator[float]:
+        """Every frame's probability in order, computing those not yet computed."""
+        index = 0
+        while index < self.frame_count:
+            if index == len(self._probabilities):
+                self._compute_next()
+            yield self._probabilities[index]
+            index += 1
+
+    def prefix(self, samples: int) -> np.ndarray:
+        """What :meth:`SileroVad.probabilities` gives for the clip's first ``samples`` samples:
+        the full frames already computed (or computed now), the last partial frame zero-padded
+        and run from the state the pass had there."""
+        full, rest = divmod(min(samples, self._pcm.size), VAD_FRAME_SAMPLES)
+        while len(self._probabilities) < full:
+            self._compute_next()
+        probabilities = self._probabilities[:full]
+        if rest:
+            h, c = self._states[full]
+            state = _State()
+            state.h, state.c = h, c
+            start = full * VAD_FRAME_SAMPLES
+            frame = np.zeros(VAD_FRAME_SAMPLES, np.int16)
+            frame[:rest] = self._pcm[start : start + rest]
+            probabilities = [*probabilities, self._vad._step(frame, state)]
+        return np.array(probabilities, dtype=np.float64)
+
+    def _compute_next(self) -> None:
+        start = len(self._probabilities) * VAD_FRAME_SAMPLES
+        frame = self._pcm[start : start + VAD_FRAME_SAMPLES]
+        if frame.size < VAD_FRAME_SAMPLES:
+            frame = np.concatenate([frame, np.zeros(VAD_FRAME_SAMPLES - frame.size, np.int16)])
+        self._probabilities.append(self._vad._step(frame, self._state))
+        self._states.append((self._state.h, self._state.c))
+
+
 def speech_segments(
     pcm: np.ndarray,
     vad: SileroVad,
@@ -107,10 +171,16 @@ def speech_segments(
     min_speech_s: float = 0.25,
     min_silence_s: float = 0.3,
     pad_s: float = 0.1,
+    probabilities: np.ndarray | None = None,
 ) -> list[Segment]:
-    """Speech spans of a 16 kHz int16 clip, widened by ``pad_s``, merged where they touch."""
+    """Speech spans of a 16 kHz int16 clip, widened by ``pad_s``, merged where they touch.
+
+    ``probabilities``: the clip's frame probabilities when already computed (as
+    :meth:`VadPass.prefix` gives them); otherwise the graph runs over the clip."""
     frame_s = VAD_FRAME_SAMPLES / SAMPLE_RATE_HZ
-    spans = _raw_spans(vad.probabilities(pcm), threshold, math.ceil(min_silence_s / frame_s))
+    if probabilities is None:
+        probabilities = vad.probabilities(pcm)
+    spans = _raw_spans(probabilities, threshold, math.ceil(min_silence_s / frame_s))
     duration_s = pcm.size / SAMPLE_RATE_HZ
     segments: list[Segment] = []
     for first, last in spans:
@@ -133,21 +203,20 @@ def request_end_s(
     threshold: float = 0.5,
     min_speech_s: float = 0.25,
     pad_s: float = REQUEST_END_PAD_S,
+    vad_pass: VadPass | None = None,
 ) -> float | None:
     """Where the request that starts ``pcm`` ends: ``pad_s`` after the first speech span (at least
     ``min_speech_s`` long, ending later than ``after_s``) that ``pause_s`` of quiet follows.
 
-    None when no such pause comes before the clip ends: the request fills it."""
+    None when no such pause comes before the clip ends: the request fills it. The graph runs only
+    as far as that pause (``vad_pass``: a pass over ``pcm`` to read, and keep, the frames from)."""
     frame_s = VAD_FRAME_SAMPLES / SAMPLE_RATE_HZ
-    probabilities = vad.probabilities(pcm)
-    pause_frames = math.ceil(pause_s / frame_s)
-    for first, last in _raw_spans(probabilities, threshold, pause_frames):
+    frames = (vad_pass or VadPass(vad, pcm)).frames()
+    for first, last in _closed_spans(frames, threshold, math.ceil(pause_s / frame_s)):
         if (last - first) * frame_s < min_speech_s or last * frame_s <= after_s:
             continue  # a click, or the tail of the wake word: the request has not started
-        if probabilities.size - last < pause_frames:
-            return None  # speech (or too short a pause) runs to the end of the clip
         return min(last * frame_s + min(pad_s, pause_s), pcm.size / SAMPLE_RATE_HZ)
-    return None
+    return None  # speech (or too short a pause) runs to the end of the clip
 
 
 def _raw_spans(
@@ -155,6 +224,30 @@ def _raw_spans(
 ) -> list[tuple[int, int]]:
     """Frame spans [first, last) of speech: start at ``threshold``, end after enough quiet."""
     spans: list[tuple[int, int]] = []
+    tail = _Tail()
+    spans.extend(_closed_spans(probabilities, threshold, min_silence_frames, tail))
+    if tail.start is not None:
+        last = tail.quiet_since if tail.quiet_since is not None else len(probabilities)
+        spans.append((tail.start, last))
+    return spans
+
+
+@dataclass
+class _Tail:
+    """Where the speech still open when the probabilities ran out started, and its quiet since."""
+
+    start: int | None = None
+    quiet_since: int | None = None
+
+
+def _closed_spans(
+    probabilities: Iterable[float],
+    threshold: float,
+    min_silence_frames: int,
+    tail: _Tail | None = None,
+) -> Iterator[tuple[int, int]]:
+    """The spans that ``min_silence_frames`` of quiet close, each as soon as it is closed (lazily:
+    nothing after that frame is read until the next one is asked for); ``tail`` gets the open one."""
     start: int | None = None
     quiet_since: int | None = None
     for index, probability in enumerate(probabilities):
@@ -164,11 +257,10 @@ def _raw_spans(
         elif start is not None and probability < threshold - HYSTERESIS:
             quiet_since = index if quiet_since is None else quiet_since
             if index + 1 - quiet_since >= min_silence_frames:
-                spans.append((start, quiet_since))
+                yield start, quiet_since
                 start = quiet_since = None
-    if start is not None:
-        spans.append((start, quiet_since if quiet_since is not None else len(probabilities)))
-    return spans
+    if tail is not None:
+        tail.start, tail.quiet_since = start, quiet_since
 
 
 def trim_silence(pcm: np.ndarray, segments: list[Segment]) -> np.ndarray:
