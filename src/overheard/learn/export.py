@@ -4,7 +4,9 @@
   ``manifest.json``. No plaintext is written.
 * :func:`open_for_training` — ``overheard export --for-training``: opens the shards (audited per
   shard) into a training run's folder and writes the dataset layouts there, leaving out every clip
-  deleted since the export (its clip key is gone) and every shard whose household key was destroyed.
+  deleted since the export (its clip key is gone), every shard whose household key was destroyed,
+  and every clip that is no longer reviewed data (its household turned review off, it was flagged
+  ``sensitive`` or excluded since: ``reviewed_clips``).
 * :func:`export_plaintext` — the layouts in plaintext, only for a privacy officer, audited.
 
 Removals are tracked in ``learn_export_members`` (the database is the truth); each opening also
@@ -34,6 +36,7 @@ from ..errors import BadRequest, DecryptionFailed, Forbidden, KeyUnavailable, No
 from ..platform import Platform
 from ..recordings.deletion import hold_against_deletion
 from ..recordings.models import Recording
+from ..review.consent import hold_consent
 from ..speech.audio import to_wav_bytes
 from . import _sealing, working
 from .alignment import aligned_words
@@ -313,7 +316,7 @@ def _open_into(
 ) -> ExportSummary:
     export_id = manifest["export_id"]
     (run_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
-    skipped = {"deleted": 0, "key_destroyed": 0}
+    skipped = {"deleted": 0, "key_destroyed": 0, "withdrawn": 0}
     rows: list[Row] = []
     with transaction(platform.sessions) as session:
         members = {
@@ -323,6 +326,7 @@ def _open_into(
             )
         }
         lines = {m["recording_id"]: m for m in manifest["members"]}
+        usable = _still_usable(session, manifest)
         for shard in manifest["shards"]:
             rows += _open_shard(
                 platform,
@@ -335,6 +339,7 @@ def _open_into(
                 run_dir,
                 skipped,
                 actor,
+                usable,
             )
         skipped["removed_listed"] = write_removals(session, export_id, export_dir)
         audit.append(
@@ -356,6 +361,19 @@ def _open_into(
     return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
 
 
+def _still_usable(session: Session, manifest: dict[str, Any]) -> set[str]:
+    """The export's recordings that are still reviewed data (``reviewed_clips``): not those of a
+    household that turned review off since, nor a clip excluded or flagged ``sensitive`` since.
+
+    The households' rows are held ``FOR SHARE`` to the commit (PostgreSQL; SQLite holds the write
+    lock): turning review off either committed first and is seen here, or waits for this opening.
+    """
+    for household_id in sorted({shard["household_id"] for shard in manifest["shards"]}):
+        hold_consent(session, household_id)
+    listed = {m["recording_id"] for m in manifest["members"]}
+    return {c.recording_id for c in reviewed_clips(session) if c.recording_id in listed}
+
+
 def _open_shard(
     platform: Platform,
     session: Session,
@@ -367,8 +385,17 @@ def _open_shard(
     run_dir: Path,
     skipped: dict[str, int],
     actor: str,
+    usable: set[str],
 ) -> list[Row]:
     hh, shard_id = shard["household_id"], shard["shard_id"]
+    listed = [rid for rid, line in lines.items() if line.get("shard_id") == shard_id]
+    gone = {rid for rid in listed if not _openable(members.get(rid))}
+    if any(rid not in gone for rid in listed) and not any(rid in usable for rid in listed):
+        # Nothing of it may be used any more (its household turned review off, say): the shard
+        # is not even opened.
+        skipped["deleted"] += len(gone)
+        skipped["withdrawn"] += len(listed) - len(gone)
+        return []
     sealed = (export_dir / "shards" / f"{shard_id}.sealed").read_bytes()
     try:
         clips = _sealing.open_shard(session, platform.keyring, hh, shard_id, sealed, actor=actor)
@@ -378,13 +405,21 @@ def _open_shard(
     rows = []
     for rid, blob in sorted(clips.items()):
         member = members.get(rid)
-        if member is None or member.clip_key is None or member.removed_at is not None:
+        if member is None or not _openable(member):
             skipped["deleted"] += 1
+            continue
+        if rid not in usable:  # left training use since the export: review off, sensitive, …
+            skipped["withdrawn"] += 1
             continue
         record = _sealing.clip_record(export_id, rid)
         payload = _sealing.open_clip(session, platform.keyring, hh, record, member.clip_key, blob)
         rows.append(_row(run_dir, lines[rid], payload))
     return rows
+
+
+def _openable(member: ExportMember | None) -> bool:
+    """Whether an export member still has its clip key (a deletion erases it)."""
+    return member is not None and member.clip_key is not None and member.removed_at is None
 
 
 def _row(root: Path, line: dict[str, Any], payload: _sealing.ClipPayload) -> Row:

@@ -1,0 +1,76 @@
+"""Opening an earlier export for training leaves out what has left training use since it was
+sealed: a household that turned review off, a clip a later annotation flagged ``sensitive``."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from overheard.db import transaction
+from overheard.learn.export import export_sealed, open_for_training
+from overheard.review.annotations import submit
+from overheard.review.consent import set_human_review
+from overheard.review.content import AnnotationInput
+from overheard.review.lead import ask_second
+from overheard.review.models import Annotation
+from overheard.review.policy import Flag
+from overheard.review.queue import claim
+from tests.learn.conftest import POLICY
+from tests.review.conftest import T0
+
+LATER = T0 + timedelta(days=1)
+
+
+def _opened_texts(run) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted((run / "kaldi" / "text").read_text().splitlines())
+
+
+def _everything_in(run) -> bytes:  # type: ignore[no-untyped-def]
+    return b"".join(p.read_bytes() for p in run.rglob("*") if p.is_file())
+
+
+def test_a_household_that_turned_review_off_is_left_out_of_a_later_opening(
+    platform, make_home, make_reviewed, tmp_path
+):  # type: ignore[no-untyped-def]
+    stays, leaves = make_home(), make_home()
+    make_reviewed(stays, "alexa switch on the lounge lights", "lights_on")
+    make_reviewed(leaves, "alexa remind me about the clinic on thursday", "reminder_set")
+    export_sealed(platform, tmp_path / "ex")
+    with transaction(platform.sessions) as s:
+        set_human_review(s, leaves.household_id, False, actor="customer", now=LATER)
+
+    run = tmp_path / "run"
+    summary = open_for_training(platform, tmp_path / "ex", run)
+
+    assert summary.clips == 1 and summary.skipped["withdrawn"] == 1
+    assert b"clinic" not in _everything_in(run)
+    assert len(list((run / "audio").iterdir())) == 1
+
+
+def test_a_clip_flagged_sensitive_after_the_export_is_left_out_of_a_later_opening(
+    platform, make_home, make_reviewed, tmp_path
+):  # type: ignore[no-untyped-def]
+    home = make_home()
+    make_reviewed(home, "alexa switch on the lounge lights", "lights_on")
+    private = make_reviewed(home, "alexa call my doctor about the results", "general_question")
+    export_sealed(platform, tmp_path / "ex")
+    # A lead asks for a second annotation; its annotator flags the clip sensitive.
+    with transaction(platform.sessions) as s:
+        first = s.scalars(select(Annotation.id).where(Annotation.recording_id == private)).one()
+        ask_second(s, first, "R-lead", LATER)
+    with transaction(platform.sessions) as s:
+        lease = claim(s, "R-second", POLICY, rng=random.Random(1), now=LATER)
+        assert lease is not None
+        answer = AnnotationInput(
+            transcript="call my doctor", intent=None, flags=frozenset({Flag.SENSITIVE})
+        )
+        submit(s, platform.gate, lease.lease_id, "R-second", answer, POLICY, now=LATER)
+
+    run = tmp_path / "run"
+    summary = open_for_training(platform, tmp_path / "ex", run)
+
+    assert summary.clips == 1 and summary.skipped["withdrawn"] == 1
+    assert b"doctor" not in _everything_in(run)
+    assert _opened_texts(run)[0].endswith("alexa switch on the lounge lights")
