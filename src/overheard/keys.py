@@ -40,6 +40,9 @@ SHARE_BYTES = 32
 SHARE_MODE = 0o600
 SHARE_INFO = b"overheard/household-data-key/v1|"
 """HKDF context prefix; the household id and generation follow it."""
+KEY_GONE = "this household's data key was destroyed"
+"""What a refusal for want of a destroyed key (or key share) says: never which household (or share,
+whose name holds the household): it reaches a reviewer holding a lease on one of its clips."""
 
 
 class DataKey(Base):
@@ -87,7 +90,7 @@ class KeyShares:
         try:
             return (self.root / share_id).read_bytes()
         except FileNotFoundError:
-            raise KeyUnavailable(f"key share {share_id} was destroyed") from None
+            raise KeyUnavailable(KEY_GONE) from None
 
     def destroy(self, share_id: str) -> bool:
         """Overwrite, then unlink a share; True if it existed."""
@@ -172,7 +175,7 @@ class KeyRing:
         (the caller's commit checks it again); one read after gets KeyUnavailable."""
         if row is None or row.wrapped is None:
             self.forget(household_id)
-            raise KeyUnavailable(f"the data key of {household_id} was destroyed")
+            raise KeyUnavailable(KEY_GONE)
         with self._lock:
             self._drop_expired(time.monotonic())
             hit = self._cache.get(household_id)
@@ -211,7 +214,7 @@ class KeyRing:
         if row.share_id is None:
             return unwrapped
         if self.shares is None:
-            raise KeyUnavailable(f"the key of {row.household_id} needs a key share store")
+            raise KeyUnavailable("this data key needs a key share store (key_share_dir)")
         share = self.shares.get(row.share_id)
         return derive(unwrapped, share, row.household_id, row.generation)
 

@@ -19,7 +19,7 @@ from ..blobs import BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..db import as_utc
 from ..errors import Gone, KeyUnavailable, NotFound, RecordingNotFound
-from ..keys import DataKey, KeyRing
+from ..keys import KEY_GONE, DataKey, KeyRing
 from . import erased
 from .models import Recording, SealedText
 
@@ -108,7 +108,7 @@ class SealingKey:
             found = session.connection().execute(query, {"household_id": self.household_id})
             row = found.first()
             if row is None or row.wrapped != self.wrapped:
-                raise KeyUnavailable(f"the data key of {self.household_id} was destroyed")
+                raise KeyUnavailable(KEY_GONE)
             seen = (transaction, self.wrapped, erased.parse(row.deleted_spans))
             checked[self.household_id] = seen
         if captured is not None and erased.within(seen[2], captured):
