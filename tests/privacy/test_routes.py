@@ -112,3 +112,30 @@ def test_two_officers_through_the_pages(web, new_client, make_staff, clock, flag
         f"/privacy/reidentify/{request_id}/view", data={"csrf_token": csrf_of(own.text)}
     )
     assert again.status_code == 409
+
+
+def test_a_case_names_the_other_officers_by_alias(web, new_client, make_staff, clock, flagged):  # type: ignore[no-untyped-def]
+    """The case's history shows what each officer did: a colleague by alias, as the queue does,
+    never by sign-in name."""
+    alice, bob = make_staff("privacy_officer"), make_staff("privacy_officer")
+    sign_in(web, alice, clock)
+    queue = web.get("/privacy")
+    report = re.search(r'action="/privacy/emergencies/([0-9a-f]+)/case"', queue.text).group(1)  # type: ignore[union-attr]
+    acted = web.post(
+        f"/privacy/emergencies/{report}/act",
+        data={"csrf_token": csrf_of(queue.text), "action": "acknowledge", "note": "Looking."},
+        follow_redirects=False,
+    )
+    assert acted.status_code == 303
+    other = new_client()
+    sign_in(other, bob, clock)
+    page = other.get("/privacy")
+    opened = other.post(
+        f"/privacy/emergencies/{report}/case",
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    case = other.get(opened.headers["location"])
+    assert case.status_code == 200 and "Looking." in case.text
+    assert alice.pseudonym not in case.text
+    assert staff_alias(alias_key(web.app.state.platform.secrets), alice.pseudonym) in case.text
