@@ -12,9 +12,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from overheard.expiry import ExpiryTimer
 from overheard.protect._dates import find_dates_of_birth
 from overheard.protect._names import find_names, names_before_emails
-from overheard.protect._places import find_addresses, find_postcodes
+from overheard.protect._places import _joined_suffix_street, find_addresses, find_postcodes
 from overheard.protect._recognizers import (
     Found,
     find_account_ids,
@@ -23,11 +24,53 @@ from overheard.protect._recognizers import (
     find_spoken_emails,
     find_written_emails,
 )
+from overheard.protect._street_words import fold
 from overheard.protect._tokens import Token, tokenize
 
 ENTITIES = ("NAME", "PHONE", "EMAIL", "ADDRESS", "POSTCODE", "CARD", "ACCOUNT", "IBAN", "DOB")
 MAX_PASSES = 8
 """Redaction repeats until nothing more is found; each pass only shrinks the unredacted text."""
+WORD_CACHE_MAX_AGE_S = 900.0
+"""Longest a word of a redacted text stays in the rules' look-up caches, seconds."""
+
+
+class WordCaches:
+    """The rules' look-up caches keyed by the words of the texts they read (``fold``, the joined
+    street names): the words of every transcript staff were shown, the very PII redaction hides.
+
+    Emptied ``max_age_s`` after a text was read, by a timer (so also in a process that has gone
+    idle), and by :func:`forget_words` when a recording is deleted or leaves review.
+    """
+
+    CACHES = (fold, _joined_suffix_street)
+
+    def __init__(self, max_age_s: float = WORD_CACHE_MAX_AGE_S) -> None:
+        self.max_age_s = max_age_s
+        self._expiry = ExpiryTimer(self._sweep, name="overheard-redaction-words")
+
+    def used(self) -> None:
+        """Words were just looked up: empty the caches within ``max_age_s`` (call after the look-ups)."""
+        self._expiry.arm(self.max_age_s)
+
+    def clear(self) -> None:
+        """Forget every word now."""
+        for cache in self.CACHES:
+            cache.cache_clear()
+
+    def held(self) -> int:
+        """How many words the caches hold."""
+        return sum(cache.cache_info().currsize for cache in self.CACHES)
+
+    def _sweep(self) -> None:
+        self.clear()
+
+
+WORD_CACHES = WordCaches()
+
+
+def forget_words() -> None:
+    """Forget the words of every text this process redacted (a deletion or a withdrawal)."""
+    WORD_CACHES.clear()
 
 
 @dataclass(frozen=True)
@@ -104,6 +147,7 @@ def _by_rules(
         for start, end in [*find_names(text, tokens), *names_before_emails(tokens, emails)]
         if not any(k in taken for k in _tokens_in(starts, start, end))
     ]
+    WORD_CACHES.used()  # after the look-ups: a sweep meanwhile would miss what they kept
     return found, names, taken
 
 

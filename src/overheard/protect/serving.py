@@ -45,6 +45,7 @@ from ..speech.audio import to_wav_bytes
 from . import _cache, _marking, focus, rendition
 from ._tables import DisguisedClip, Watermark
 from .disguise import SAMPLE_RATE_HZ
+from .redact import forget_words as redact_words
 from .redact import redact
 from .timeline import StaffWord, hypothesis_names, staff_words
 from .watermark import PAYLOAD_BITS, embed
@@ -591,11 +592,18 @@ def on_review_off(session: Session, household_id: str) -> None:
 
 
 def _forget_analyses(session: Session, recording_ids: list[str]) -> None:
-    """Drop this process's watermark analyses of the recordings, and the marking's working memory,
-    now and once ``session`` commits: a serve that read the rendition before the commit may come to
-    keep one after either drop (it then sees the drop, counted since it began, and keeps nothing)."""
+    """Drop this process's watermark analyses of the recordings, the marking's working memory and
+    the words redaction looked up, now and once ``session`` commits: a serve that read the
+    rendition before the commit may come to keep one after either drop (it then sees the drop,
+    counted since it began, and keeps nothing)."""
     _marking.forget(recording_ids)
-    event.listen(session, "after_commit", lambda _s: _marking.forget(recording_ids), once=True)
+    redact_words()
+    event.listen(session, "after_commit", lambda _s: _forget_now(recording_ids), once=True)
+
+
+def _forget_now(recording_ids: list[str]) -> None:
+    _marking.forget(recording_ids)
+    redact_words()
 
 
 def register() -> None:
