@@ -74,3 +74,37 @@ def test_a_clip_flagged_sensitive_after_the_export_is_left_out_of_a_later_openin
     assert summary.clips == 1 and summary.skipped["withdrawn"] == 1
     assert b"doctor" not in _everything_in(run)
     assert _opened_texts(run)[0].endswith("alexa switch on the lounge lights")
+
+
+def test_a_clip_the_household_asked_by_voice_to_delete_is_in_no_export_meanwhile(
+    platform, make_home, make_reviewed, make_staff, tmp_path
+):  # type: ignore[no-untyped-def]
+    """While "delete what I just said" waits out its undo period, nobody reads the clip: not a
+    privacy officer's plaintext export, not a training run (a reviewer's lease was already
+    withdrawn)."""
+    from overheard.accounts.service import create_staff
+    from overheard.learn.export import export_plaintext
+    from overheard.learn.reviewed import reviewed_clips
+    from overheard.recordings import voice_delete
+    from overheard.recordings.models import Recording
+
+    home, other = make_home(), make_home()
+    asked = make_reviewed(home, "alexa call my sister about the clinic", "general_question")
+    make_reviewed(other, "alexa switch on the lounge lights", "lights_on")
+    with platform.sessions() as s:
+        command = s.get_one(Recording, asked)
+        s.expunge(command)
+    voice_delete.schedule(platform, command, "delete_last")  # the undo period runs
+    with transaction(platform.sessions) as s:
+        officer, _ = create_staff(s, name="Officer", role="privacy_officer")
+
+    summary = export_plaintext(platform, tmp_path / "pt", staff_id=officer.id)
+
+    assert summary.clips == 1 and b"clinic" not in _everything_in(tmp_path / "pt")
+    with platform.sessions() as s:
+        assert asked not in {c.recording_id for c in reviewed_clips(s)}
+    with transaction(platform.sessions) as s:  # undone: it is reviewed data again
+        job_id = voice_delete.pending(s, home.household_id)[0].job_id
+    voice_delete.undo(platform, home.household_id, job_id, "customer", LATER)
+    with platform.sessions() as s:
+        assert asked in {c.recording_id for c in reviewed_clips(s)}

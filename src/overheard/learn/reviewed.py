@@ -3,7 +3,8 @@
 A clip counts when its household has human review on, it was transcribed (never an accidental wake),
 it still exists, it is not excluded from training (``review_exclusions``), no annotation of it raised
 a flag that keeps it out (``sensitive``, ``emergency``, ``unintelligible``, ``not_directed``,
-``wrong_language``), and no disagreement about it is still waiting for a lead. The label is the
+``wrong_language``), no disagreement about it is still waiting for a lead, and no voice deletion of
+its household that may name it is pending (asked, in its undo period or running). The label is the
 lead's adjudicated annotation where there was one, else the first review annotation. Gold tasks are
 measurements of annotators and are not used.
 """
@@ -13,11 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..db import as_utc, utcnow
 from ..households import Household
+from ..recordings import voice_delete
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording, Status
 from ..review.content import annotation_kind, open_answer
@@ -75,14 +79,26 @@ def reviewed_clips(session: Session, *, with_audio: bool = False) -> list[Review
         .order_by(Annotation.submitted_at, Annotation.id)
     ).all()
     by_recording: dict[str, list[tuple[Annotation, str, str | None, Recording]]] = defaultdict(list)
+    commands = voice_delete.pending_commands(session, utcnow())
     for annotation, reason, first_task, recording in rows:
         if with_audio and recording.audio_blob is None:
+            continue
+        if _asked_to_delete(commands.get(recording.household_id), recording):
             continue
         by_recording[recording.id].append((annotation, reason, first_task, recording))
     settled = _settled(session, list(by_recording))
     clips = [_choose(entries, settled.get(rid)) for rid, entries in by_recording.items()]
     found = [c for c in clips if c is not None]
     return sorted(_with_reasons(session, found), key=lambda c: c.recording_id)
+
+
+def _asked_to_delete(commands: list[datetime] | None, recording: Recording) -> bool:
+    """Whether a voice deletion of the household still pending may name ``recording``
+    (``voice_delete.pending_near``): it is nobody's data to read or learn from meanwhile."""
+    if not commands:
+        return False
+    captured = as_utc(recording.captured_at)
+    return any(abs(captured - at) <= voice_delete.HELD_AROUND for at in commands)
 
 
 _PENDING = "pending"

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, jobs
@@ -151,16 +151,12 @@ def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
     """Whether a voice deletion of ``rec``'s household that may name it is still pending: asked
     (its answer window open), in its undo period, or running. The sampler leaves such a recording
     out, as :func:`_hold` took out those that had been sampled already."""
-    live = or_(
-        Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
-        (Job.state == AWAITING) & (Job.run_after >= now),
-    )
     found = session.scalars(
         select(Job.id)
         .join(Recording, Recording.id == Job.subject)
         .where(
             Job.kind.in_(JOB_KINDS.values()),
-            live,
+            _live(now),
             Recording.household_id == rec.household_id,
             Recording.captured_at >= rec.captured_at - HELD_AROUND,
             Recording.captured_at <= rec.captured_at + HELD_AROUND,
@@ -168,6 +164,30 @@ def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
         .limit(1)
     ).first()
     return found is not None
+
+
+def _live(now: datetime) -> ColumnElement[bool]:
+    """A voice deletion job that may still be carried out: asked (its answer window open), in its
+    undo period, or running."""
+    return or_(
+        Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
+        (Job.state == AWAITING) & (Job.run_after >= now),
+    )
+
+
+def pending_commands(session: Session, now: datetime) -> dict[str, list[datetime]]:
+    """Per household, when the commands of its voice deletions still pending were captured: a
+    recording of the household captured within ``HELD_AROUND`` of one is :func:`pending_near`
+    (one query for many recordings)."""
+    rows = session.execute(
+        select(Recording.household_id, Recording.captured_at)
+        .join(Job, Job.subject == Recording.id)
+        .where(Job.kind.in_(JOB_KINDS.values()), _live(now))
+    ).all()
+    found: dict[str, list[datetime]] = {}
+    for household_id, captured_at in rows:
+        found.setdefault(household_id, []).append(as_utc(captured_at))
+    return found
 
 
 def _waiting_for(session: Session, answer: Recording) -> Job | None:
