@@ -2,12 +2,14 @@
 
     python benchmarks/watermark.py [--split heldout|fresh|wake|tune|wake-tune] [--unmarked 1000]
         [--data ../shared/data] [--transforms NAME,...] [--issued 10000]
-        [--baseline v3-frames|v3-served|v3-preselected|v3-union|v2|v1|none]
+        [--baseline v3-presence|v3-frames|v3-served|v3-preselected|v3-union|v2|v1|none]
 
 Marks 1.5–3 s clips of speakers the watermark was never tuned on (LibriSpeech speakers and
 espeak-ng voices held out, see ``_wm_data.py``) with the current watermark and, as the baseline of the
-same run, an earlier one: by default (``--baseline v3-frames``) the same marks read as before the
-frame presence weight (``watermark.DETECT_PRESENCE``: noise-only frames vote as much as speech);
+same run, an earlier one: by default (``--baseline v3-presence``) the same marks read as before the
+tile features at the alignment as served (``watermark.DETECT_SERVED_TILES``: each frame's own
+log-energy minus a 3 × 5 local mean there, as at every other alignment); ``v3-frames`` also without
+the frame presence weight (``watermark.DETECT_PRESENCE``: noise-only frames vote as much as speech);
 ``v3-served`` as before the pooled budget (Viterbi's payloads need not be issued, the search has 2⁻²⁰ of the bound);
 ``v3-preselected`` as before the test at the alignment as served and the exactly summed tails
 (Chernoff bounds over every alignment and the preselected ones); ``v3-union`` the search over every
@@ -71,6 +73,7 @@ class Scheme:
 
 CURRENT = Scheme("current", v3.embed, v3.detect, v3.PAYLOAD_BITS)
 BASELINES = {
+    "v3-presence": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-frames": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-served": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
     "v3-preselected": Scheme("baseline", v3.embed, v3.detect, v3.PAYLOAD_BITS),
@@ -86,8 +89,9 @@ ISSUED: list[int] = []
 def with_issued(ids: list[int], rule: str = "current") -> Scheme:
     """The current watermark whose detector also searches ``ids`` (none: Viterbi alone).
 
-    ``rule`` ``v3-frames``, ``v3-served``, ``v3-preselected`` or ``v3-union`` is that baseline: the
-    same marks read by an earlier rule. ``v3-frames``: without the frame presence weight. ``v3-served``: Viterbi's payloads need not be issued and
+    ``rule`` ``v3-presence``, ``v3-frames``, ``v3-served``, ``v3-preselected`` or ``v3-union`` is that
+    baseline: the same marks read by an earlier rule. ``v3-presence``: without the tile features at
+    the alignment as served. ``v3-frames``: also without the frame presence weight. ``v3-served``: Viterbi's payloads need not be issued and
     the search has 2⁻²⁰ of the bound (not the pooled budget); ``v3-preselected`` also without the
     alignment as served and the exact tails (Chernoff bounds alone); ``v3-union`` also without the
     preselected alignments.
@@ -97,10 +101,12 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 
     def read(pcm: Pcm, key: bytes) -> object:
         saved = v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED
-        presence = v3.DETECT_PRESENCE
+        presence, tiles = v3.DETECT_PRESENCE, v3.DETECT_SERVED_TILES
         if rule != "current":
+            v3.DETECT_SERVED_TILES = False
+        if rule not in ("current", "v3-presence"):
             v3.DETECT_PRESENCE = False
-        if rule not in ("current", "v3-frames"):
+        if rule not in ("current", "v3-presence", "v3-frames"):
             v3.ISSUED_POOLED = False
         if rule in ("v3-preselected", "v3-union"):
             v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED = False, 0
@@ -110,7 +116,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
             return v3.detect(pcm, key, among=among)
         finally:
             v3.ISSUED_PRESELECTED, v3.ISSUED_AS_SERVED, v3.ISSUED_REFINED, v3.ISSUED_POOLED = saved
-            v3.DETECT_PRESENCE = presence
+            v3.DETECT_PRESENCE, v3.DETECT_SERVED_TILES = presence, tiles
 
     return Scheme(name, v3.embed, read, v3.PAYLOAD_BITS)
 
@@ -118,7 +124,7 @@ def with_issued(ids: list[int], rule: str = "current") -> Scheme:
 def readers(payloads: list[int]) -> list[Scheme]:
     """The current detector (with the issued ids) and the baseline's."""
     table = _table(payloads)
-    for rule in ("v3-frames", "v3-served", "v3-preselected", "v3-union"):
+    for rule in ("v3-presence", "v3-frames", "v3-served", "v3-preselected", "v3-union"):
         if SCHEMES[1:] and SCHEMES[1] is BASELINES[rule]:
             return [with_issued(table), with_issued(table, rule)]
     return [with_issued(table), *SCHEMES[1:]]
@@ -185,7 +191,7 @@ def robustness(clips: list[Clip], names: list[str], rng: np.random.Generator) ->
     """Per transform: traced / wrong / missed for both schemes, then the current one by length."""
     marks = {"current": mark_all(clips, CURRENT, rng)}
     for scheme in SCHEMES[1:]:
-        # The v3-frames, v3-served, v3-preselected and v3-union baselines read the very same
+        # The v3-presence, v3-frames, v3-served, v3-preselected and v3-union baselines read the same
         # marked and transformed clips.
         same = scheme.embed is CURRENT.embed
         marks[scheme.name] = marks["current"] if same else mark_all(clips, scheme, rng)
@@ -326,7 +332,7 @@ def main() -> None:
     parser.add_argument(
         "--transforms", default=",".join(TRANSFORMS), help="comma-separated subset ('' for none)"
     )
-    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-frames")
+    parser.add_argument("--baseline", choices=(*BASELINES, "none"), default="v3-presence")
     parser.add_argument("--issued", type=int, default=10000, help="issued ids to search (0: none)")
     args = parser.parse_args()
     ISSUED.append(args.issued)

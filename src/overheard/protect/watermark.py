@@ -74,6 +74,12 @@ DETECT_PRESENCE = True
 """Whether detection, at the alignment as served, also weighs each frame by how far it stands above
 the clip's quiet frames (``_presence``): frames of noise alone, which carry no mark, vote less (a
 wake word alone is about 0.6 s of speech in a 1.5–3 s clip)."""
+DETECT_SERVED_TILES = True
+"""Whether detection, at the alignment as served, takes a cell's log-energy over its whole tile
+(both frames' energies summed before the log) and subtracts its mean over ``SERVED_LOCAL_BANDS``
+bands (``_served_features``): a noisy cell's log is steadier, its own gain less subtracted."""
+SERVED_LOCAL_BANDS = 7
+"""Bands of the local mean at the alignment as served with ``DETECT_SERVED_TILES``."""
 PRESENCE_PERCENTILE = 20.0
 """Percentile of a clip's in-band frame energies taken as its quiet level (noise or silence)."""
 PRESENCE_WEIGHT = 1.0
@@ -524,7 +530,7 @@ def detect(
     code = _code(key)
     phases = np.arange(BLOCK_FRAMES)
     soft = np.concatenate([_soft_bits(_tile_sums(_scaled(x, s), phases), code) for s in SCALES])
-    if DETECT_PRESENCE:
+    if DETECT_PRESENCE or DETECT_SERVED_TILES:
         soft[_served_alignment()] = _served_soft(x, code)
     scale = np.median(np.abs(soft), axis=1, keepdims=True) + 1e-9
     soft = np.clip(soft / scale, -SOFT_CLIP, SOFT_CLIP)
@@ -653,8 +659,35 @@ def _served_soft(x: NDArray[np.float64], code: _Code) -> NDArray[np.float64]:
     sample (noise added, a codec, a phone line) keeps its silences where they were; a cut or a
     speed change is read as before (on the tuning split's full requests presence cost nothing
     after noise, but weighing every alignment lost excerpts on the held-out split)."""
-    features = _features(_stft(x, hann=True), DETECT_FLOOR_WEIGHT, presence=True)
+    spec = _stft(x, hann=True)
+    if DETECT_SERVED_TILES:
+        features = _served_features(spec)
+    else:
+        features = _features(spec, DETECT_FLOOR_WEIGHT, presence=DETECT_PRESENCE)
     return _soft_bits(_tile_sums(features, np.array([0])), code)[0]
+
+
+def _served_features(spec: NDArray[np.complex128]) -> NDArray[np.float64]:
+    """Detection features at the alignment as served (``DETECT_SERVED_TILES``), (frames, BANDS).
+
+    Frames 2k and 2k + 1 make tile k there, so each takes the log of the tile's energy (the two
+    frames' band energies summed: a noise-drowned cell's log varies less than each frame's) minus
+    its mean over LOCAL_FRAMES frames × ``SERVED_LOCAL_BANDS`` bands (the cell's own gain is a
+    smaller part of that mean than of the 5-band one). Weighed as ``_features`` weighs a frame's
+    cells (its own energy over its band's floor, and its ``_presence`` if ``DETECT_PRESENCE``).
+    """
+    energy = _run_sums(np.abs(spec[:, _band()]) ** 2, BINS_PER_BAND, axis=1)
+    frames = len(energy)
+    paired = np.zeros((frames + frames % TILE_FRAMES, BANDS))
+    paired[:frames] = energy
+    tiles = paired.reshape(-1, TILE_FRAMES, BANDS).sum(axis=1) / TILE_FRAMES
+    db = 10 * np.log10(np.repeat(tiles, TILE_FRAMES, axis=0)[:frames] + _EPS)
+    db -= _box_mean(_box_mean(db, LOCAL_FRAMES, 0), SERVED_LOCAL_BANDS, 1)
+    floor = _percentile(energy, FLOOR_PERCENTILE)
+    db *= energy / (energy + DETECT_FLOOR_WEIGHT * floor + _EPS)
+    if DETECT_PRESENCE:
+        db *= _presence(energy)
+    return db
 
 
 def _rescale(x: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
