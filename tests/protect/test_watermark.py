@@ -465,10 +465,49 @@ def test_a_wake_word_alone_is_traced_after_noise_only_with_the_presence_weight(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A recording of "alexa" alone (2.9 s, under 1 s of it speech; a clip of the tuning half)
-    after 20 dB white noise: the frames of noise alone no longer drown the mark's votes."""
+    after 20 dB white noise: the frames of noise alone no longer drown the mark's votes (read
+    with per-frame features at the alignment as served, as before the tile features)."""
+    monkeypatch.setattr(watermark, "DETECT_SERVED_TILES", False)
     pcm = sf.read(shared_data / "wakeword" / "alexa" / "178.flac", dtype="int16")[0]
     among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
     leaked = noise_20db(embed(pcm, PAYLOAD, KEY), 2)
     assert detect(leaked, KEY, among=among).payload == PAYLOAD
     monkeypatch.setattr(watermark, "DETECT_PRESENCE", False)
     assert detect(leaked, KEY, among=among).payload is None
+
+
+@pytest.mark.data
+def test_a_wake_word_alone_is_traced_after_noise_only_with_the_tile_features(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another "alexa" alone of the tuning half (2.3 s) after 20 dB white noise: read at the
+    alignment as served from whole-tile log-energies and a 7-band local mean, not from each
+    frame's log-energy and a 5-band mean."""
+    pcm = sf.read(shared_data / "wakeword" / "alexa" / "150.flac", dtype="int16")[0]
+    among = watermark.issued([*range(1000, 3000), PAYLOAD], KEY)
+    leaked = noise_20db(embed(pcm, PAYLOAD, KEY), 2)
+    assert detect(leaked, KEY, among=among).payload == PAYLOAD
+    monkeypatch.setattr(watermark, "DETECT_SERVED_TILES", False)
+    assert detect(leaked, KEY, among=among).payload is None
+
+
+def test_served_tile_features_take_each_tiles_log_energy() -> None:
+    """Both frames of a tile get the log of the tile's mean energy minus a 3 × 7 local mean
+    (scipy's uniform filter), weighed by each frame's own energy over its band's floor."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(4)
+    spec = rng.standard_normal((41, watermark.SPEC_BINS)) + 1j * rng.standard_normal(
+        (41, watermark.SPEC_BINS)
+    )
+    spec *= rng.lognormal(5, 2, (41, 1))
+    power = np.abs(spec[:, watermark._band()]) ** 2
+    energy = power[:, 0::2] + power[:, 1::2]
+    tiles = np.vstack([energy, np.zeros((1, watermark.BANDS))]).reshape(-1, 2, watermark.BANDS)
+    per_tile = np.repeat(tiles.mean(axis=1), 2, axis=0)[:41]
+    db = 10 * np.log10(per_tile + watermark._EPS)
+    db -= uniform_filter(db, size=(3, watermark.SERVED_LOCAL_BANDS), mode="nearest")
+    floor = np.percentile(energy, watermark.FLOOR_PERCENTILE, axis=0, keepdims=True)
+    want = db * energy / (energy + watermark.DETECT_FLOOR_WEIGHT * floor + watermark._EPS)
+    want *= watermark._presence(energy)
+    np.testing.assert_allclose(watermark._served_features(spec), want, rtol=1e-9, atol=1e-9)
