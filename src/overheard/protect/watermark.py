@@ -8,7 +8,8 @@ get gain only where the speech does not already carry the bit with margin). Dete
 speed (±2 %) and block phase, decodes every candidate by Viterbi and accepts a payload only when
 its keyed tag matches. Version 3 measures tile contrast against a 3-frame (not 5-frame) local mean
 and weighs cells near the noise floor more at detection; at the alignment as served, detection also
-weighs each frame by how far it stands above the clip's quiet frames (noise alone carries no mark). Clips marked by version 2 are
+weighs each frame by how far it stands above the clip's quiet frames (noise alone carries no mark)
+and reads each cell's log-energy over its whole tile against a 7-band local mean. Clips marked by version 2 are
 read by ``protect._watermark_v2``. See docs/models/watermark.md.
 """
 
