@@ -7,7 +7,7 @@ request needs fewer. The gold draw's reads (random per claim) are not counted.
 
 from __future__ import annotations
 
-from tests.statements import statements
+from tests.statements import compiled_afresh, statements
 from tests.workbench.conftest import api_csrf
 
 CEILINGS = {
@@ -53,3 +53,22 @@ def test_the_review_loop_stays_under_its_statement_ceilings(platform, make_world
         served += 1
         task = sent["next"]["task"]
     assert served == 3
+
+
+def test_the_review_loop_compiles_no_statement_afresh_once_warm(platform, make_world, staff_client):  # type: ignore[no-untyped-def]
+    # Compiling a statement costs more CPU than sending it: every statement of the loop is built
+    # once and found in SQLAlchemy's cache from the second task on (the watermark's INSERT was not).
+    make_world(3)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    for warm in (False, True, True):
+        with compiled_afresh() as compiled:
+            assert web.get(task["audio_url"]).status_code == 200
+            sent = web.post("/review/api/submit", headers=headers, json={
+                "lease_id": task["lease_id"], "transcript": task["hypothesis"], "intent": "weather",
+                "next": True}).json()  # fmt: skip
+        assert sent["submitted"] is True
+        if warm:
+            assert compiled == [], compiled
+        task = sent["next"]["task"]

@@ -20,8 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, bindparam, case, event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, TextClause, bindparam, case, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -456,20 +455,28 @@ def _insert_unused_mark(session: Session, row: dict[str, object]) -> int:
     CONFLICT DO NOTHING``, which on PostgreSQL also waits out a concurrent serve that drew the same
     id), and then the next draw is tried."""
     connection = session.connection()
-    statement = _insert_mark_statement(connection.dialect.name)
     for _ in range(MARK_ID_ATTEMPTS):
         candidate = secrets.randbits(PAYLOAD_BITS)
-        if connection.execute(statement, {**row, "id": candidate}).first() is not None:
+        if connection.execute(_INSERT_MARK, {**row, "id": candidate}).first() is not None:
             return candidate
     raise OverheardError("no free watermark id; try again", code="watermark_ids_exhausted")
 
 
-@lru_cache(maxsize=2)
-def _insert_mark_statement(dialect: str) -> Any:
-    """The watermark row's INSERT that skips a used id, built once per dialect."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = Watermark.__table__
-    return insert(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+def _insert_mark_statement() -> TextClause:
+    """The watermark row's INSERT that skips a used id: the same SQL on SQLite and PostgreSQL,
+    each value bound as its column binds it. Written out rather than built with the dialects'
+    ``insert().on_conflict_do_nothing()``, which has no cache key: SQLAlchemy compiled that
+    statement afresh on every serve."""
+    statement = text(
+        "INSERT INTO watermarks (id, grant_kind, grant_id, staff, task_pseudonym, recording_id,"
+        " served_at, served_s) VALUES (:id, :grant_kind, :grant_id, :staff, :task_pseudonym,"
+        " :recording_id, :served_at, :served_s) ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+    return statement.bindparams(*(bindparam(c.key, type_=c.type) for c in Watermark.__table__.c))
+
+
+_INSERT_MARK = _insert_mark_statement()
+"""The serve's ``watermarks`` INSERT (built once, found in SQLAlchemy's statement cache after)."""
 
 
 def serve_text(platform: Platform, grant: Grant, *, now: datetime) -> StaffText:
