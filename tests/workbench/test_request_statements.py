@@ -1,4 +1,5 @@
-"""The review loop's requests send no more SQL than they need: ceilings per request, per database.
+"""The review loop's requests send no more SQL than they need: ceilings per request, per database
+(and no work they need not do: statements compiled afresh, ORM audit objects).
 
 Each ceiling is the count the code sends today, so a statement added back (a second read of the
 household's key row or of the rendition's row, a look-up before the watermark's INSERT, …) fails here; lower it when a
@@ -7,6 +8,9 @@ request needs fewer. The gold draw's reads (random per claim) are not counted.
 
 from __future__ import annotations
 
+from sqlalchemy import event, select
+
+from overheard import audit
 from tests.statements import compiled_afresh, statements
 from tests.workbench.conftest import api_csrf
 
@@ -72,3 +76,40 @@ def test_the_review_loop_compiles_no_statement_afresh_once_warm(platform, make_w
         if warm:
             assert compiled == [], compiled
         task = sent["next"]["task"]
+
+
+def test_the_review_loop_audits_every_open_without_orm_audit_objects(platform, make_world, staff_client):  # type: ignore[no-untyped-def]
+    # The content opens (the rendition, the hypothesis) and the text view are kept as rows and
+    # written with the transaction's other events by one INSERT, as the claim's and serve's are:
+    # no AuditEvent is built, added and expunged for them. The same events, the chain intact.
+    make_world(2)
+    web, user = staff_client("annotator")
+    headers = api_csrf(web)
+    built: list[object] = []
+
+    def seen(target: object, *_args: object) -> None:
+        built.append(target)
+
+    event.listen(audit.AuditEvent, "init", seen)
+    try:
+        task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+        while task is not None:
+            assert web.get(task["audio_url"]).status_code == 200
+            sent = web.post("/review/api/submit", headers=headers, json={
+                "lease_id": task["lease_id"], "transcript": task["hypothesis"], "intent": "weather",
+                "next": True}).json()  # fmt: skip
+            task = sent["next"]["task"]
+    finally:
+        event.remove(audit.AuditEvent, "init", seen)
+    assert built == []
+    with platform.sessions() as session:
+        assert audit.verify_chain(session).ok
+        events = audit.AuditEvent
+        rows = session.execute(
+            select(events.action, events.details).where(events.actor == user.pseudonym)
+        ).all()
+    opened = sorted(d["kind"] for a, d in rows if a == "content.open")
+    assert opened == ["audio.disguised.pcm16"] * 2 + ["hypothesis"] * 2
+    assert sum(a == "text.view" for a, _ in rows) == 2
+    assert sum(a == "audio.serve" for a, _ in rows) == 2
+

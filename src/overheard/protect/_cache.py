@@ -94,7 +94,7 @@ def _open_blob(
     except NotFound:
         return None  # a removal that committed its blob but not its row: made again
     pcm = open_sealed(data_key, blob, record_id=recording.id, kind=DISGUISED_KIND)
-    audit.append(
+    audit.append_later(  # written with the transaction's other events, one INSERT
         session,
         actor=actor,
         action="content.open",
@@ -102,7 +102,6 @@ def _open_blob(
         household_id=recording.household_id,
         reason=purpose,
         details={"kind": DISGUISED_KIND},
-        flush=False,
     )
     return pcm
 

@@ -520,7 +520,7 @@ def open_text_in(
         for text in (_transcript(session, platform, rec, a, actor) for a in target.earlier)
         if text is not None
     )
-    audit.append(
+    audit.append_later(
         session,
         actor=actor,
         action="text.view",
@@ -529,7 +529,6 @@ def open_text_in(
         reason=grant.kind,
         details={"task": target.pseudonym, "earlier": len(earlier), grant.kind: grant.id},
         now=now,
-        flush=False,
     )
     return OpenedText(raw, earlier), target
 

@@ -214,7 +214,9 @@ class ContentGate:
         return text
 
     def _audit(self, session: Session, rec: Recording, actor: str, purpose: str, kind: str) -> None:
-        audit.append(
+        # Kept as a row, not an ORM object, and written with the transaction's other events by
+        # one INSERT (``audit.write_pending``), at the latest when the transaction commits.
+        audit.append_later(
             session,
             actor=actor,
             action="content.open",
@@ -222,5 +224,4 @@ class ContentGate:
             household_id=rec.household_id,
             reason=purpose,
             details={"kind": kind},
-            flush=False,  # written with the transaction's next flush (one INSERT for several)
         )
