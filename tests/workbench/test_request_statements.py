@@ -1,5 +1,5 @@
 """The review loop's requests send no more SQL than they need: ceilings per request, per database
-(and no work they need not do: statements compiled afresh, ORM audit objects).
+(and no work they need not do: statements compiled afresh, ORM audit objects, thread-pool hops).
 
 Each ceiling is the count the code sends today, so a statement added back (a second read of the
 household's key row or of the rendition's row, a look-up before the watermark's INSERT, …) fails here; lower it when a
@@ -8,9 +8,14 @@ request needs fewer. The gold draw's reads (random per claim) are not counted.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
+from fastapi.routing import APIRoute
 from sqlalchemy import event, select
 
 from overheard import audit
+from overheard.workbench import api
 from tests.statements import compiled_afresh, statements
 from tests.workbench.conftest import api_csrf
 
@@ -113,3 +118,21 @@ def test_the_review_loop_audits_every_open_without_orm_audit_objects(platform, m
     assert sum(a == "text.view" for a, _ in rows) == 2
     assert sum(a == "audio.serve" for a, _ in rows) == 2
 
+
+def test_the_review_api_sends_only_its_routes_to_the_thread_pool() -> None:
+    # A plain function among a route's dependencies is run on the thread pool, a hop there and
+    # back on every request; only the routes themselves (which read and write the database) need it.
+    routes = [r for r in api.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 5
+
+    def plain(dependant: Any) -> list[str]:
+        found = []
+        for dep in dependant.dependencies:
+            call = dep.call
+            method = call if inspect.isfunction(call) else type(call).__call__
+            if not inspect.iscoroutinefunction(method):
+                found.append(getattr(call, "__name__", repr(call)))
+            found += plain(dep)
+        return found
+
+    assert {r.path: plain(r.dependant) for r in routes} == {r.path: [] for r in routes}

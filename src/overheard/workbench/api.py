@@ -46,8 +46,11 @@ REVIEW_ERRORS: dict[int | str, dict[str, object]] = {
 
 
 
-def _never_stored(response: Response) -> None:
-    """Answers carry a clip's text and audio URL: no browser or proxy cache may keep them."""
+async def _never_stored(response: Response) -> None:
+    """Answers carry a clip's text and audio URL: no browser or proxy cache may keep them.
+
+    ``async``: it only sets a header, so it runs on the event loop; a plain function would be
+    sent to the thread pool and back on every request of the review loop."""
     response.headers["Cache-Control"] = "no-store"
 
 
