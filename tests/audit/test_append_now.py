@@ -50,7 +50,7 @@ def test_append_now_stores_the_rows_and_chain_of_append(platform):  # type: igno
 
 
 def _later(session: Session, **fields: Any) -> None:
-    # one kept by append_later, one added as the gate adds its opens: one INSERT writes both
+    # one kept by append_later, one added with append(..., flush=False): one INSERT writes both
     audit.append_later(session, **fields)
     audit.append(session, **(fields | {"action": "text.view"}), flush=False)
     audit.write_pending(session)
