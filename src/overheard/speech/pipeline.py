@@ -329,8 +329,8 @@ def _analyse_keyword(stack: SpeechStack, pcm: np.ndarray) -> Outcome:
     # The whole clip is recognised once, in memory only, to find where the keyword ends; only
     # the audio after it is recognised again, stored and reviewed.
     segments = speech_segments(pcm, stack.vad)
-    if not segments:
-        return Outcome(Status.NO_SPEECH, None, 0.0)
+    if not segments:  # no wake word heard: accidental, as openWakeWord mode calls such a clip
+        return Outcome(Status.ACCIDENTAL, None, 0.0)
     offset_s = _first_start_s(segments)
     heard = stack.asr.transcribe(trim_silence(pcm, segments))
     end_s = keyword_end_s(heard.words, stack.wake_keywords)
