@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 T = TypeVar("T")
+FAILED_AUDIO_KEEP_DEFAULT_S = 3 * 86400.0
+"""How long a failed recording keeps its received audio by default: a weekend's outage fixed on
+Monday can still be retried."""
+FAILED_AUDIO_KEEP_MAX_S = 30 * 86400.0
+"""The ceiling of ``failed_audio_keep_s``: talk before the wake word is never kept longer."""
 
 
 class Settings(BaseSettings):
@@ -162,6 +167,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds an accidental wake's "
         "audio is kept after scoring (0 = purged at once).",
+    )
+    failed_audio_keep_s: float = Field(
+        FAILED_AUDIO_KEEP_DEFAULT_S,
+        ge=0,
+        le=FAILED_AUDIO_KEEP_MAX_S,
+        description="Seconds a recording whose pipeline job failed for good keeps its audio as "
+        "received (talk before the wake word and after the request included), so that an "
+        "operator can retry the job; then the retention sweep purges it (at most 30 days).",
     )
     asr: str = Field(
         "whisper",

@@ -48,7 +48,8 @@ def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
 
 
 def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
-    """Delete what is past its retention, accidental audio past its own, expired working copies,
+    """Delete what is past its retention, accidental audio past its own, a failed recording's
+    audio past ``failed_audio_keep_s``, expired working copies,
     and every model version trained on a deleted recording; then retry pending purges."""
     from . import purges
     from .customer.retention import sweep_retention
@@ -59,7 +60,12 @@ def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     from .learn.working import expire
 
     now = utcnow()
-    sweep_retention(platform, now, accidental_retention_s=platform.settings.accidental_retention_s)
+    sweep_retention(
+        platform,
+        now,
+        accidental_retention_s=platform.settings.accidental_retention_s,
+        failed_audio_keep_s=platform.settings.failed_audio_keep_s,
+    )
     expire(platform, now)
     sweep_dead_builds(LearnSettings.from_settings(platform.settings).models_dir)
     forget_deleted(platform, now)

@@ -182,16 +182,19 @@ def test_a_clip_served_then_withdrawn_says_who_was_sent_it(platform, owner):
 
 
 def test_a_recording_that_was_never_a_request_says_what_it_was(platform, owner):
-    """An accidental wake and a wake-free answer are listed in words, not as ordinary requests."""
-    from overheard.customer.service import ACCIDENTAL_WORDS, ANSWER_WORDS
+    """An accidental wake, a wake-free answer and a clip that could not be processed are listed
+    in words, not as ordinary requests."""
+    from overheard.customer.service import ACCIDENTAL_WORDS, ANSWER_WORDS, FAILED_WORDS
     from overheard.recordings.models import Recording, Status
     from overheard.speech.answer_window import ANSWER_ONLY
 
     request = add_recording(platform, owner.device_id, "what time is it")
     accidental = add_recording(platform, owner.device_id, "so then she said")
     answer = add_recording(platform, owner.device_id, "yes")
+    failed = add_recording(platform, owner.device_id, "my pin is, alexa, lights on")
     with transaction(platform.sessions) as s:
         s.get(Recording, accidental.id).status = Status.ACCIDENTAL.value
+        s.get(Recording, failed.id).status = Status.FAILED.value
         row = s.get(Recording, answer.id)
         row.status, row.status_reason = Status.ACCIDENTAL.value, ANSWER_ONLY
     html = owner.client.get("/me").text
@@ -203,6 +206,7 @@ def test_a_recording_that_was_never_a_request_says_what_it_was(platform, owner):
     assert "What it was" not in article(request.id)
     assert ACCIDENTAL_WORDS in article(accidental.id) and ANSWER_WORDS not in article(accidental.id)
     assert ANSWER_WORDS in article(answer.id)
+    assert FAILED_WORDS in article(failed.id) and "/audio" in article(failed.id)
 
 
 def test_each_recordings_player_and_delete_button_name_their_recording(platform, owner):

@@ -18,6 +18,7 @@ from ..accounts.aliases import SIGN_IN_NAME, alias_code, alias_key
 from ..accounts.models import StaffUser
 from ..platform import Platform
 from ..recordings.models import Recording
+from ..recordings.purging import FAILED_PURGE
 from . import service
 
 VISIT_GAP = timedelta(minutes=10)
@@ -177,6 +178,8 @@ def what_happened(action: str, reason: str | None) -> tuple[str, str]:
         return _CONTENT.get(reason or "", f"opened content ({reason})"), ""
     if action.startswith("pipeline."):
         return f"finished processing a recording: {action.split('.', 1)[1]}", ""
+    if action == "recordings.purge_audio" and reason == FAILED_PURGE:
+        return "erased the audio of a recording that could not be processed", ""
     if action.startswith("privacy.emergency."):
         return f"handled an emergency report ({action.rsplit('.', 1)[1]})", reason or ""
     what = _ACTIONS.get(action, action)

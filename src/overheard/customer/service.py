@@ -85,7 +85,8 @@ class RecordingView:
     """A reviewer flagged it as intimate or personal: removed from review and from training."""
     what_it_was: str | None = None
     """In words, for a recording that was never a request: an accidental wake, an answer to the
-    device's question, no speech (None: an ordinary request)."""
+    device's question, no speech, or one that could not be processed (None: an ordinary
+    request)."""
 
 
 ACCIDENTAL_WORDS = (
@@ -98,6 +99,11 @@ ANSWER_WORDS = (
     "at once."
 )
 NO_SPEECH_WORDS = "No speech was heard in it; it was never sent to a person."
+FAILED_WORDS = (
+    "It could not be processed: it was never transcribed for review nor sent to a person. Its "
+    "audio is kept as your device sent it, with anything said before the wake word, only for a "
+    "few days so that it can be tried again, then deleted."
+)
 
 
 def what_it_was(status: str, reason: str | None) -> str | None:
@@ -106,6 +112,8 @@ def what_it_was(status: str, reason: str | None) -> str | None:
         return ANSWER_WORDS if reason == ANSWER_ONLY else ACCIDENTAL_WORDS
     if status == Status.NO_SPEECH.value:
         return NO_SPEECH_WORDS
+    if status == Status.FAILED.value:
+        return FAILED_WORDS
     return None
 
 

@@ -1,6 +1,7 @@
 """What a recording's purges do once their copy is gone: clear the pointer, audit the truth.
 
-An audio purge (accidental wake, accidental retention) leaves ``audio_blob`` set until the blob is
+An audio purge (accidental wake, accidental retention, a failed recording past
+``failed_audio_keep_s``) leaves ``audio_blob`` set until the blob is
 gone; its completion clears it and writes ``recordings.purge_audio`` with ``audio_purged: true``.
 A deletion's purges (audio, disguised copies, stray blobs, plaintext working folders, model files)
 carry the receipt id; when the last one of a receipt is done, the receipt is stamped
@@ -22,6 +23,8 @@ ACCIDENTAL_PURGE = "accidental"
 """Reason of the purge of an accidental wake's audio."""
 RETENTION_PURGE = "retention"
 """Reason of the purge of an accidental wake's audio past ``accidental_retention_s``."""
+FAILED_PURGE = "failed_audio"
+"""Reason of the purge of a failed recording's audio (as received) past ``failed_audio_keep_s``."""
 TRIMMED_PURGE = "trimmed"
 """Reason of the purge of a received clip replaced by its request-only copy (no completion)."""
 DELETION_PURGE = "deletion"
@@ -29,7 +32,11 @@ DELETION_PURGE = "deletion"
 ACTOR = "system:purge"
 RECEIPTS_CHECKED = "overheard.receipts_checked"
 """``Session.info`` key: receipts whose completion this transaction has already looked at."""
-AUDIO_ACTORS = {ACCIDENTAL_PURGE: "system:pipeline", RETENTION_PURGE: "system:retention"}
+AUDIO_ACTORS = {
+    ACCIDENTAL_PURGE: "system:pipeline",
+    RETENTION_PURGE: "system:retention",
+    FAILED_PURGE: "system:retention",
+}
 """Who an audio purge's audit event names: the service that decided it."""
 
 
@@ -108,6 +115,7 @@ def register() -> None:
     """Install the completions (idempotent; also done at import)."""
     purges.COMPLETIONS[ACCIDENTAL_PURGE] = audio_gone
     purges.COMPLETIONS[RETENTION_PURGE] = audio_gone
+    purges.COMPLETIONS[FAILED_PURGE] = audio_gone
     purges.COMPLETIONS[DELETION_PURGE] = deletion_copy_gone
 
 

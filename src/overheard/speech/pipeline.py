@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, blobs, jobs, purges
@@ -33,7 +33,12 @@ from ..purges import Target
 from ..recordings import voice_delete
 from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
-from ..recordings.purging import ACCIDENTAL_PURGE, TRIMMED_PURGE, schedule_audio_purge
+from ..recordings.purging import (
+    ACCIDENTAL_PURGE,
+    FAILED_PURGE,
+    TRIMMED_PURGE,
+    schedule_audio_purge,
+)
 from ..review.policy import ReviewPolicy
 from ..review.sampler import DISGUISE_JOB, sample_after_transcription
 from . import answer_window
@@ -76,6 +81,14 @@ TERMINAL = {
     Status.NO_SPEECH.value,
     Status.FAILED.value,
 }
+UNPROCESSED = (Status.RECEIVED.value, Status.PROCESSING.value)
+"""Statuses of a recording whose outcome is not stored yet: only these become ``failed``."""
+FINISHED = TERMINAL - {Status.FAILED.value}
+"""Statuses a job never processes again; a ``failed`` recording is processed again when an operator
+retries its job (``overheard jobs retry``), while it still has its audio."""
+AUDIO_PURGED = "audio_purged"
+"""``status_reason`` of a failed recording whose job was retried after its audio was purged
+(``failed_audio_keep_s``): nothing is left to process."""
 
 
 @dataclass
@@ -437,12 +450,21 @@ def without_keywords(text: str, keywords: tuple[str, ...]) -> str:
 
 
 def process_recording(platform: Platform, recording_id: str) -> None:
-    """The job handler: idempotent, and a no-op for a deleted or finished recording."""
+    """The job handler: idempotent, and a no-op for a deleted or finished recording. A ``failed``
+    one (its job retried) is processed again while it has its audio; once that was purged
+    (``failed_audio_keep_s``) the job ends, the recording staying ``failed``, ``audio_purged``."""
     with transaction(platform.sessions) as session:
-        rec = session.get(Recording, recording_id)
-        if rec is None or rec.status in TERMINAL or rec.audio_blob is None:
+        # Locked: the sweep purging a failed recording's audio locks it too (one waits for the other).
+        rec = session.get(Recording, recording_id, with_for_update=True)
+        if rec is None or rec.status in FINISHED:
+            return
+        if rec.status == Status.FAILED.value and _audio_purged(session, rec):
+            _nothing_to_retry(session, rec)
+            return
+        if rec.audio_blob is None:
             return
         rec.status = Status.PROCESSING.value
+        rec.status_reason = None
         pcm = np.frombuffer(
             platform.gate.open_audio(session, rec, actor=ACTOR, purpose="pipeline"), dtype=np.int16
         )
@@ -457,6 +479,31 @@ def process_recording(platform: Platform, recording_id: str) -> None:
     if outcome.status is Status.TRANSCRIBED:
         # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
         jobs.run_now(platform, DISGUISE_JOB, recording_id)
+
+
+def _audio_purged(session: Session, rec: Recording) -> bool:
+    """Whether a failed recording's audio is gone, or its purge scheduled."""
+    if rec.audio_blob is None:
+        return True
+    waiting = select(purges.Purge.id).where(
+        purges.Purge.location == rec.audio_blob, purges.Purge.reason == FAILED_PURGE
+    )
+    return session.scalar(waiting.limit(1)) is not None
+
+
+def _nothing_to_retry(session: Session, rec: Recording) -> None:
+    """A retried job whose recording's audio was purged: it stays ``failed``, saying why."""
+    if rec.status_reason == AUDIO_PURGED:
+        return
+    rec.status_reason = AUDIO_PURGED
+    audit.append(
+        session,
+        actor=ACTOR,
+        action="pipeline.failed",
+        subject=rec.id,
+        household_id=rec.household_id,
+        reason=AUDIO_PURGED,
+    )
 
 
 def _heard_as_answer(
@@ -672,12 +719,17 @@ def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> Non
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
     """A job that gave up leaves its recording ``failed`` with the reason: the exception's type
-    (``errors.safe_reason``; never its message, which may quote what was said), also audited."""
+    (``errors.safe_reason``; never its message, which may quote what was said), also audited.
+
+    Its audio stays as received (never trimmed) for ``failed_audio_keep_s`` from now
+    (``processed_at``), for a retry; then the retention sweep purges it. A recording whose outcome
+    was already stored (the job failed in a later step, on its last attempt) keeps that outcome:
+    its audio was trimmed, and it may be in review."""
     with transaction(platform.sessions) as session:
         session.execute(
             update(Recording)
-            .where(Recording.id == recording_id)
-            .values(status=Status.FAILED.value, status_reason=reason[:500])
+            .where(Recording.id == recording_id, Recording.status.in_(UNPROCESSED))
+            .values(status=Status.FAILED.value, status_reason=reason[:500], processed_at=utcnow())
         )
         audit.append(
             session,
