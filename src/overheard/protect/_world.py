@@ -43,12 +43,25 @@ def analyse(x: np.ndarray, sample_rate_hz: int) -> Analysis:
 
     DIO is ~15× faster than Harvest; on our recognition check the two cost the same WER.
     """
+    f0, envelope, times = _f0_envelope_times(x, sample_rate_hz)
+    aperiodicity = _pyworld().d4c(x, f0, times, sample_rate_hz)
+    return Analysis(f0, envelope, aperiodicity)
+
+
+def f0_and_envelope(x: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """``analyse``'s F0 (hertz) and envelope without its aperiodicity (D4C, about 40 % of its
+    time): enough to measure a long-term spectrum."""
+    f0, envelope, _ = _f0_envelope_times(x, sample_rate_hz)
+    return f0, envelope
+
+
+def _f0_envelope_times(
+    x: np.ndarray, sample_rate_hz: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pw = _pyworld()
     coarse, times = pw.dio(x, sample_rate_hz, frame_period=FRAME_PERIOD_MS)
     f0 = pw.stonemask(x, coarse, times, sample_rate_hz)
-    envelope = pw.cheaptrick(x, f0, times, sample_rate_hz)
-    aperiodicity = pw.d4c(x, f0, times, sample_rate_hz)
-    return Analysis(f0, envelope, aperiodicity)
+    return f0, pw.cheaptrick(x, f0, times, sample_rate_hz), times
 
 
 def synthesise(analysis: Analysis, sample_rate_hz: int, n_samples: int) -> np.ndarray:
