@@ -9,9 +9,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from overheard.db import transaction
 from overheard.learn import register
+from overheard.learn.cli import evaluate_cmd, export_cmd, models_app, train_app
 from overheard.learn.models import SplitName
 from overheard.learn.split import pin_split
 from overheard.recordings.models import Recording, Status
@@ -132,3 +135,33 @@ def make_lead_login(platform):  # type: ignore[no-untyped-def]
         return StaffLogin(staff.id, staff.pseudonym, "lead", PASSWORD, secret)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def speak():  # type: ignore[no-untyped-def]
+    """Text to int16 speech (espeak-ng, British English); skips without espeak-ng."""
+    from overheard.demo import espeak_available, synthesise
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    return lambda text: synthesise(text, "en-gb")
+
+
+@pytest.fixture
+def cli(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """Runs the learning commands (export, train, models, evaluate) on the test platform's data."""
+    monkeypatch.setenv("OVERHEARD_DATABASE_URL", settings.database_url)
+    app = typer.Typer()
+    app.command("export")(export_cmd)
+    app.add_typer(train_app, name="train")
+    app.add_typer(models_app, name="models")
+    app.command("evaluate")(evaluate_cmd)
+    runner = CliRunner()
+    data_dir = str(settings.data_dir)
+
+    def run(*args: str, input: str | None = None, exit_code: int = 0) -> str:
+        result = runner.invoke(app, [*args, "--data-dir", data_dir], input=input)
+        assert result.exit_code == exit_code, (result.output, result.exception)
+        return result.output
+
+    return run
