@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from datetime import UTC, datetime, timedelta
@@ -90,3 +91,39 @@ def test_drop_between_removes_what_a_deletion_covers(tmp_path: Path, key: bytes)
     gone = queue.drop_between(T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), "deleted")
     assert [d.entry.captured_at.minute for d in gone] == [1, 2, 3]
     assert [e.captured_at.minute for e in OfflineQueue(tmp_path / "q", key).entries()] == [0, 4]
+
+
+def test_a_file_the_disk_fails_to_read_is_kept_and_its_number_never_reused(
+    tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
+):
+    queue = OfflineQueue(tmp_path / "q", key)
+    first, _ = queue.put(wav(1), T0)
+    last, _ = queue.put(wav(2), T0)
+    failing = queue._path(last.seq)
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path == failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_read_bytes(path)
+
+    with monkeypatch.context() as patch:  # a disk error at start-up
+        patch.setattr(Path, "read_bytes", read_bytes)
+        reopened = OfflineQueue(tmp_path / "q", key)
+        assert [e.seq for e in reopened.entries()] == [first.seq]
+        assert reopened.held_back == [last.seq] and not reopened.unreadable
+        newer, _ = reopened.put(wav(3), T0)
+    assert newer.seq > last.seq and failing.exists()
+    again = OfflineQueue(tmp_path / "q", key)  # the disk reads again: nothing was lost
+    assert [e.seq for e in again.entries()] == [first.seq, last.seq, newer.seq]
+    head = again.head()
+    assert head is not None and head[1] == wav(1)
+
+
+def test_a_folder_in_place_of_a_queued_file_does_not_stop_the_queue(tmp_path: Path, key: bytes):
+    queue = OfflineQueue(tmp_path / "q", key)
+    queue.put(wav(1), T0)
+    (tmp_path / "q" / f"{7:012d}.sealed").mkdir()
+    reopened = OfflineQueue(tmp_path / "q", key)
+    assert len(reopened) == 1 and reopened.held_back == [7]
+    assert reopened.put(wav(2), T0)[0].seq == 8

@@ -90,6 +90,9 @@ class OfflineQueue:
         self._entries: dict[int, Entry] = {}
         self.unreadable: list[Dropped] = []
         """Files found at start-up that did not open under the key (removed)."""
+        self.held_back: list[int] = []
+        """Sequence numbers of files that could not be read at start-up (an I/O error, not a
+        wrong key): left in place for the next start, and never reused meanwhile."""
         folder.mkdir(parents=True, exist_ok=True)
         self._load()
 
@@ -109,7 +112,7 @@ class OfflineQueue:
     def put(self, wav: bytes, captured_at: datetime, key: str | None = None) -> tuple[Entry, list[Dropped]]:
         """Queue one utterance (a fresh idempotency key unless given); returns what it displaced."""
         with self._lock:
-            seq = max(self._entries, default=0) + 1
+            seq = max([*self._entries, *self.held_back], default=0) + 1
             entry = Entry(seq, key or uuid.uuid4().hex, captured_at, len(wav))
             dropped = self._make_room(entry.size_bytes)
             self._write(entry, wav)
@@ -183,7 +186,12 @@ class OfflineQueue:
             seq = int(path.stem) if path.stem.isdigit() else -1
             try:
                 header, wav = self._read(seq)
-            except (DecryptionFailed, ValueError, OSError):
+            except OSError:
+                # The disk, not the file: an utterance nobody has delivered yet is not thrown away
+                # for a read that may work at the next start.
+                self.held_back.append(seq)
+                continue
+            except (DecryptionFailed, ValueError):
                 path.unlink()
                 when = datetime.fromtimestamp(0).astimezone()
                 self.unreadable.append(Dropped(Entry(seq, "", when, 0), "unreadable"))
