@@ -52,6 +52,9 @@ app.command("trace")(trace_cmd)
 
 WEB_PROCESS_HEALTHCHECK_S = 60
 """Seconds a web process may take to answer the supervisor's health check before it is restarted."""
+GRACEFUL_SHUTDOWN_S = 10
+"""Seconds a stopping server waits for its open connections to finish: a client that keeps a
+kept-alive connection busy (a device polling its deliveries) must not hold a stop off for ever."""
 
 
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -151,6 +154,7 @@ def serve(
             log_config=None,
             access_log=False,
             proxy_headers=False,  # the app decides whom to trust (forwarded_allow_ips)
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
         return
     serve_processes(platform, count)
@@ -194,6 +198,7 @@ def serve_processes(platform: Platform, count: int) -> None:
             workers=count,
             # A process still importing the speech stack under load must not count as hung.
             timeout_worker_healthcheck=WEB_PROCESS_HEALTHCHECK_S,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             host=settings.host,
             port=settings.port,
             log_config=None,
