@@ -79,7 +79,7 @@ def test_the_review_loop_compiles_no_statement_afresh_once_warm(platform, make_w
                 "next": True}).json()  # fmt: skip
         assert sent["submitted"] is True
         if warm:
-            assert compiled == [], compiled
+            assert _counted(compiled) == [], compiled  # the gold draw is random per claim
         task = sent["next"]["task"]
 
 
