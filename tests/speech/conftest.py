@@ -68,3 +68,15 @@ def device(platform, make_household):  # type: ignore[no-untyped-def]
     with transaction(platform.sessions) as s:
         set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
         return s.get(Device, hh.device_id)
+
+
+@pytest.fixture(scope="module")
+def request_speech() -> np.ndarray:
+    """``wake_clips.REQUEST`` spoken by espeak-ng (the test is skipped without it)."""
+    from overheard.demo import espeak_available, synthesise
+
+    from .wake_clips import REQUEST
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    return synthesise(REQUEST, "en-gb")

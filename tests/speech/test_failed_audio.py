@@ -26,16 +26,6 @@ from .wake_clips import RATE_HZ, private_talk, silence, stored_audio, wake_word
 
 PRIVATE_S = 6.0
 """Seconds of private talk before the wake word."""
-REQUEST = "turn on the lights in the kitchen"
-
-
-@pytest.fixture(scope="module")
-def request_speech() -> np.ndarray:
-    from overheard.demo import espeak_available, synthesise
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-    return synthesise(REQUEST, "en-gb")
 
 
 @pytest.fixture(autouse=True)

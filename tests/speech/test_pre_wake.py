@@ -18,6 +18,7 @@ from overheard.speech.wake import WAKE_THRESHOLD_FLOOR
 
 from .wake_clips import (
     RATE_HZ,
+    REQUEST,
     private_talk,
     served_to_reviewer,
     stored_audio,
@@ -29,16 +30,6 @@ PRIVATE_S = 15.0
 """Seconds of private talk before the wake word in the issue's clip."""
 FAR_S = 21.0
 """Seconds of private talk that put the wake word past ``wake_latest_end_s`` (20 s)."""
-REQUEST = "turn on the lights in the kitchen"
-
-
-@pytest.fixture(scope="module")
-def request_speech() -> np.ndarray:
-    from overheard.demo import espeak_available, synthesise
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-    return synthesise(REQUEST, "en-gb")
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,8 @@ from overheard.review.policy import ReviewPolicy
 from overheard.speech.audio import read_audio_file, to_wav_bytes
 
 RATE_HZ = 16000
+REQUEST = "turn on the lights in the kitchen"
+"""The request said after the wake word in the pre-wake and failed-audio clips."""
 
 
 def private_talk(shared_data: Path, seconds: float, speaker: str = "1688") -> np.ndarray:
