@@ -8,6 +8,7 @@ test fails when a setting is missing there.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -635,6 +636,7 @@ _SECTIONS: dict[tuple[int, type, str], tuple[Settings, object]] = {}
 """Sections built from a ``Settings`` (frozen), by its identity: a request builds its policies from
 the platform's one settings object several times, and each build reads every field by name."""
 _MAX_SECTIONS = 64
+_SECTIONS_LOCK = threading.Lock()
 
 
 def settings_section(cls: type[T], settings: object, prefix: str = "") -> T:
@@ -656,9 +658,10 @@ def settings_section(cls: type[T], settings: object, prefix: str = "") -> T:
     }
     section = cls(**given)
     if isinstance(settings, Settings):
-        if len(_SECTIONS) >= _MAX_SECTIONS:
-            _SECTIONS.clear()
-        _SECTIONS[key] = (settings, section)  # holds ``settings``, so its id is not reused
+        with _SECTIONS_LOCK:
+            while len(_SECTIONS) >= _MAX_SECTIONS:  # the oldest goes, never the ones just built
+                del _SECTIONS[next(iter(_SECTIONS))]
+            _SECTIONS[key] = (settings, section)  # holds ``settings``, so its id is not reused
     return section
 
 

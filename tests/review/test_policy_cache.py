@@ -24,3 +24,19 @@ def test_any_other_settings_object_is_read_afresh():  # type: ignore[no-untyped-
     assert ReviewPolicy.from_settings(loose).lease_s == 100
     loose.review_lease_s = 200
     assert ReviewPolicy.from_settings(loose).lease_s == 200
+
+
+def test_a_full_cache_keeps_the_sections_just_built(tmp_path):  # type: ignore[no-untyped-def]
+    """Other settings objects fill the cache to the brim first (as a long test run or many reloads
+    do): making room for one section must not drop another built a moment before."""
+    from overheard import config
+
+    config._SECTIONS.clear()
+    others = [Settings(data_dir=tmp_path, database_url="sqlite://") for _ in range(config._MAX_SECTIONS - 1)]
+    for other in others:
+        ReviewPolicy.from_settings(other)
+    settings = Settings(data_dir=tmp_path, database_url="sqlite://")
+    first = ReviewPolicy.from_settings(settings)  # fills the last place
+    ServingPolicy.from_settings(settings)  # needs room
+    assert ReviewPolicy.from_settings(settings) is first
+    assert len(config._SECTIONS) <= config._MAX_SECTIONS
