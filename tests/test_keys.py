@@ -87,3 +87,34 @@ def test_a_cached_key_is_not_used_after_another_process_changed_it(platform, mak
             assert here.cached() == 0
         else:
             assert here.data_key(s, hh.household_id) == elsewhere.data_key(s, hh.household_id) != old
+
+
+def test_a_rotation_racing_delete_everything_keeps_the_new_generations_key(
+    platform, make_household
+):
+    """``keys rotate`` re-wraps the key row it reads; read before a "delete everything" commits and
+    written after it, it put the destroyed generation's key back on the row (PostgreSQL), so what
+    was sealed under the new generation's key (the identity handed over, uploads since) no longer
+    opened. The rotation locks the rows it re-wraps, so it waits and re-wraps the new key."""
+    from overheard.recordings.deletion import shred_household
+    from tests.interleave import interleaved
+
+    hh = make_household()
+    new_keys: list[bytes] = []
+
+    def handover(session, household_id, old_key, new_key):  # type: ignore[no-untyped-def]
+        new_keys.append(new_key)
+        return 0
+
+    def rotate() -> tuple[str, int]:
+        with transaction(platform.sessions) as s:
+            return platform.keyring.rotate(s)
+
+    with interleaved(platform, rotate, at_commit=1) as rotated:
+        shred_household(platform, hh.household_id, actor="test", handover=handover)
+    assert rotated[0][1] == 1
+    platform.keyring.forget(hh.household_id)
+    with platform.sessions() as s:
+        row = s.get(DataKey, hh.household_id)
+        assert (row.generation, row.kek_version) == (2, rotated[0][0])
+        assert platform.keyring.data_key(s, hh.household_id) == new_keys[0]

@@ -257,10 +257,21 @@ class KeyRing:
             self.shares.destroy(row.share_id)
 
     def rotate(self, session: Session, *, now: datetime | None = None) -> tuple[str, int]:
-        """A new KEK version, then every live data key re-wrapped under it; blobs are untouched."""
+        """A new KEK version, then every live data key re-wrapped under it; blobs are untouched.
+
+        The rows are locked as they are read (in household order) and until the caller commits: a
+        "delete everything" committing meanwhile is waited for and its new key re-wrapped, not
+        overwritten by the destroyed one read before it (PostgreSQL; SQLite writes one at a time).
+        """
         version = self.kek.rotate()
         count = 0
-        for row in session.scalars(select(DataKey).where(DataKey.wrapped.is_not(None))):
+        live = (
+            select(DataKey)
+            .where(DataKey.wrapped.is_not(None))
+            .order_by(DataKey.household_id)
+            .with_for_update()
+        )
+        for row in session.scalars(live):
             assert row.wrapped is not None
             row.wrapped = self.kek.wrap(self.kek.unwrap(row.wrapped))
             row.kek_version = version
