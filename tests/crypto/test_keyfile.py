@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from overheard.crypto import _keyfile
 from overheard.crypto._keyfile import KeyfileKek
 from overheard.crypto.aead import new_data_key
 from overheard.crypto.kek import create_keyfile, kek_from_url, wrap_header
@@ -144,6 +147,41 @@ def test_rotations_from_two_instances_never_lose_a_version(keyfile_url: str) -> 
     assert set(wrapped) == {"v2", "v3"}
     final = kek_from_url(keyfile_url)
     assert (final.unwrap(wrapped["v2"]), final.unwrap(wrapped["v3"])) == (key_a, key_b)
+
+
+def test_rotations_of_two_processes_at_once_never_lose_a_version(
+    keyfile_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes rotating at once (each instance its own process: its thread lock is its own)
+    each read the file, added "v2" and replaced it: the later replace dropped the other's version,
+    and every data key that process re-wrapped under it was lost. The file is locked around the
+    read and the replace, so the second rotation waits and adds "v3"."""
+    first, second = kek_from_url(keyfile_url), kek_from_url(keyfile_url)
+    replace, me, other = _keyfile._replace, threading.get_ident(), []
+
+    def rotate_second() -> None:
+        other.append(second.rotate())
+        other.append(second.wrap(key_b))
+
+    def replace_after_another_rotation_began(path: Path, content: bytes) -> None:
+        if threading.get_ident() == me and not other:
+            racer = threading.Thread(target=rotate_second)
+            racer.start()
+            racer.join(0.5)  # done before this replace (the lost version), or waiting for it
+        replace(path, content)
+
+    monkeypatch.setattr(_keyfile, "_replace", replace_after_another_rotation_began)
+    key_a, key_b = new_data_key(), new_data_key()
+    version_a = first.rotate()
+    wrapped_a = first.wrap(key_a)
+    for _ in range(100):
+        if len(other) == 2:
+            break
+        time.sleep(0.05)
+    version_b, wrapped_b = other
+    assert {version_a, version_b} == {"v2", "v3"}
+    final = kek_from_url(keyfile_url)
+    assert (final.unwrap(wrapped_a), final.unwrap(wrapped_b)) == (key_a, key_b)
 
 
 def test_key_wrapped_by_another_file_fails(tmp_path: Path, keyfile_url: str) -> None:

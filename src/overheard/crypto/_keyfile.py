@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import os
 import secrets
 import stat
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +94,8 @@ class KeyfileKek:
 
     def rotate(self) -> str:
         """Add a new random version to the file, make it current, and return its id."""
-        with self._lock:
-            # Re-read first so a rotation made by another process is never lost.
+        with self._lock, _exclusive(self._path):
+            # Re-read under the file's lock so a rotation made by another process is never lost.
             _, keys = _load(self._path)
             new_version = version_id(max(_numbers(keys), default=0) + 1)
             keys[new_version] = os.urandom(KEK_BYTES)
@@ -136,6 +139,33 @@ def create_keyfile(path: Path) -> None:
     finally:
         temp.unlink()
     _fsync_directory(path.parent)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the key file as it stands at ``path`` (for a read, then a
+    replace): a lock taken on a file another rotation has since replaced is let go and taken again
+    on the new one, so two processes never both add the same next version."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            raise ConfigError(f"key file {path} cannot be opened: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(os.fstat(fd), path):
+                yield
+                return
+        finally:
+            os.close(fd)  # also lets go of the lock
+
+
+def _same_file(held: os.stat_result, path: Path) -> bool:
+    try:
+        current = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:  # gone meanwhile: the next open says so
+        return False
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
 def _load(path: Path) -> tuple[str, dict[str, bytes]]:
