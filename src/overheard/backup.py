@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 
 from . import audit
 from .db import Base, transaction, utcnow
-from .errors import Conflict
+from .errors import Conflict, NotFound
 from .keys import DataKey
 from .platform import Platform
 from .recordings import journal
@@ -102,9 +103,19 @@ def _tables() -> list[Table]:
 
 
 def write_backup(platform: Platform, out: Path) -> dict[str, int]:
-    """Write rows and sealed blobs to the new directory ``out``; counts per table and blobs."""
+    """Write rows and sealed blobs to the new directory ``out``; counts per table and blobs.
+
+    The rows are read in one snapshot. A blob can be removed after that snapshot while a row in it
+    still names it (the pipeline keeps only the request of a clip and purges the received audio; a
+    rendition is replaced), so every blob is copied *before* the snapshot too; the ones written in
+    between are copied after it, and a copy no row of the snapshot names is removed again (it
+    belongs to a recording deleted meanwhile, or is an orphan). The manifest is written last: a
+    folder without one is an unfinished backup.
+    """
     out.mkdir(parents=True, exist_ok=False, mode=0o700)
     (out / "tables").mkdir()
+    folder = out / "blobs"
+    copied = {i.key for i in platform.blobs.list("") if _copy_blob_out(platform, folder, i.key)}
     counts: dict[str, int] = {}
     with platform.readers() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
@@ -115,21 +126,61 @@ def write_backup(platform: Platform, out: Path) -> dict[str, int]:
                 for row in session.execute(select(table)).mappings():
                     fh.write(json.dumps({k: _encode(v) for k, v in row.items()}) + "\n")
                     counts[table.name] += 1
-    counts["blobs"] = _copy_blobs_out(platform, out / "blobs")
+                fh.flush()
+                os.fsync(fh.fileno())
+        named = _named_blobs(session)
+    copied |= {key for key in named - copied if _copy_blob_out(platform, folder, key)}
+    for key in copied - named:
+        (folder / key).unlink()
+    counts["blobs"] = len(copied & named)
+    _sync_tree(out)
     manifest = {"format": FORMAT, "taken_at": utcnow().isoformat(), "counts": counts}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _write_durably(out / "manifest.json", json.dumps(manifest, indent=2).encode())
+    _sync_tree(out, recurse=False)
     return counts
 
 
-def _copy_blobs_out(platform: Platform, folder: Path) -> int:
-    count = 0
-    for info in platform.blobs.list(""):
-        target = folder / info.key
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target.write_bytes(platform.blobs.get(info.key))
-        target.chmod(0o600)
-        count += 1
-    return count
+def _named_blobs(session: Any) -> set[str]:
+    """Every blob key a row names: recordings' audio and disguised renditions. (A purge's blob is
+    left out: it is there only to be deleted.)"""
+    from .protect._tables import DisguisedClip
+
+    audio = select(Recording.audio_blob).where(Recording.audio_blob.is_not(None))
+    return {*session.scalars(audio), *session.scalars(select(DisguisedClip.blob_key))}
+
+
+def _copy_blob_out(platform: Platform, folder: Path, key: str) -> bool:
+    """Copy one blob into the backup (mode 0600, synced); False when it is gone already."""
+    try:
+        data = platform.blobs.get(key)
+    except NotFound:
+        return False
+    target = folder / key
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_durably(target, data)
+    return True
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(root: Path, *, recurse: bool = True) -> None:
+    """Make every name written under ``root`` survive a power cut (the files are synced already)."""
+    folders = [folder for folder, _dirs, _files in os.walk(root)] if recurse else [str(root)]
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> RestoreReport:

@@ -4,6 +4,7 @@ after the backup was taken stays unreadable (its key share is not in the backup)
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from overheard.households import Device
 from overheard.platform import Platform, initialise
 from overheard.recordings.deletion import delete_everything
 from overheard.recordings.ingest import ingest
-from overheard.recordings.models import Recording
+from overheard.recordings.models import Recording, Status
 from tests.conftest import cloned_postgres, tone_wav
 
 
@@ -228,5 +229,71 @@ def test_a_restore_that_fails_copying_blobs_can_be_run_again_and_deletes_again(
         with restored.sessions() as session:
             assert session.get(Recording, rid) is None
             assert session.get(Recording, kept) is not None
+    finally:
+        restored.close()
+
+
+def _trim(platform, recording_id: str) -> str:  # type: ignore[no-untyped-def]
+    """What the pipeline does to a clip once it has found the wake word: only the request is kept
+    (a new blob on the row), and the received audio is purged after the commit."""
+    import numpy as np
+
+    from overheard import purges
+    from overheard.db import transaction
+    from overheard.speech.pipeline import Outcome, _keep_request_only
+
+    with transaction(platform.sessions) as session:
+        rec = session.get_one(Recording, recording_id, with_for_update=True)
+        pcm = np.frombuffer(
+            platform.gate.open_audio(session, rec, actor="test", purpose="trim"), dtype=np.int16
+        )
+        outcome = Outcome(Status.TRANSCRIBED, None, 0.3, kept_from_s=0.1)
+        kept = _keep_request_only(platform, session, rec, pcm, outcome, rec.received_at)
+    purges.run(platform)
+    return kept
+
+
+def test_a_clip_trimmed_while_the_backup_is_taken_keeps_the_audio_its_row_names(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """The rows are read in one snapshot and the blobs copied after it: a clip the pipeline trimmed
+    in between (new blob on the row, received blob purged) had a row in the backup naming a blob
+    that was not copied, so the restored clip had no audio. A backup now holds the blobs its
+    rows name, as they stood when the rows were read, and no other."""
+    from sqlalchemy import event
+
+    hh = make_household()
+    rid = upload(platform, hh)
+    with platform.sessions() as session:
+        received = session.get_one(Recording, rid).audio_blob
+    trimmed: list[str] = []
+    me, started = threading.get_ident(), []
+
+    def trim_once_recordings_are_read(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if threading.get_ident() == me and not started and "FROM recordings" in statement:
+            started.append(True)
+            racer = threading.Thread(target=lambda: trimmed.append(_trim(platform, rid)))
+            racer.start()
+            racer.join(30)
+
+    engine = platform.reader_engine
+    event.listen(engine, "after_cursor_execute", trim_once_recordings_are_read)
+    try:
+        write_backup(platform, backup_dir := tmp_path / "backup")
+    finally:
+        event.remove(engine, "after_cursor_execute", trim_once_recordings_are_read)
+    assert trimmed and not platform.blobs.exists(received)
+    blobs = backup_dir / "blobs"
+    stored = {p.relative_to(blobs).as_posix() for p in blobs.rglob("*") if p.is_file()}
+    assert stored == {received}
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        restore_backup(restored, backup_dir)
+        with restored.sessions() as session:
+            rec = session.get_one(Recording, rid)
+            assert rec.audio_blob == received
+            pcm = restored.gate.open_audio(session, rec, actor="test", purpose="restore check")
+            assert len(pcm) == 16000  # half a second at 16 kHz, 16-bit: the received clip
     finally:
         restored.close()
