@@ -127,3 +127,22 @@ def test_a_folder_in_place_of_a_queued_file_does_not_stop_the_queue(tmp_path: Pa
     reopened = OfflineQueue(tmp_path / "q", key)
     assert len(reopened) == 1 and reopened.held_back == [7]
     assert reopened.put(wav(2), T0)[0].seq == 8
+
+
+def test_a_write_that_fails_drops_nothing_already_queued(tmp_path: Path, key: bytes):
+    """A full queue made room (removed its oldest file) before it wrote the new one: a write that
+    then failed (a full disk) lost the oldest utterance as well, and its drop was never reported
+    (``put`` raised before returning it). The new file is written first now."""
+    queue = OfflineQueue(tmp_path / "q", key, max_items=2)
+    kept = [queue.put(wav(i), T0 + timedelta(seconds=i))[0] for i in range(2)]
+    blocker = tmp_path / "q" / f"{3:012d}.tmp"
+    blocker.mkdir()  # the temporary cannot be opened for writing: the write fails
+    with pytest.raises(OSError):
+        queue.put(wav(9), T0 + timedelta(seconds=9))
+    assert queue.entries() == kept
+    blocker.rmdir()
+    reopened = OfflineQueue(tmp_path / "q", key, max_items=2)
+    assert reopened.entries() == kept
+    assert reopened.head() == (kept[0], wav(0))
+    entry, dropped = reopened.put(wav(3), T0 + timedelta(seconds=3))
+    assert [d.entry for d in dropped] == kept[:1] and entry.seq == 3

@@ -114,8 +114,9 @@ class OfflineQueue:
         with self._lock:
             seq = max([*self._entries, *self.held_back], default=0) + 1
             entry = Entry(seq, key or uuid.uuid4().hex, captured_at, len(wav))
-            dropped = self._make_room(entry.size_bytes)
+            # Written before room is made: a write that fails (a full disk) drops nothing queued.
             self._write(entry, wav)
+            dropped = self._make_room(entry.size_bytes)
             self._entries[seq] = entry
         return entry, dropped
 
@@ -165,11 +166,15 @@ class OfflineQueue:
         path = self._path(entry.seq)
         temporary = path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEY_FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(sealed)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(sealed)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.folder)
 
     def _read(self, seq: int) -> tuple[dict[str, str], bytes]:
