@@ -135,6 +135,35 @@ def test_everything_destroys_the_key_first_keeps_identity_and_a_fresh_key(platfo
     assert fresh.household_id == owner.household_id
 
 
+def test_two_deletions_of_everything_at_once_keep_identity_and_one_working_key(
+    platform, owner
+):
+    """A second "delete everything" (a second tab, a double click) read the key row before the
+    first committed: on PostgreSQL it removed the first one's new key share (same generation
+    name), made its own key and, the old share gone, handed nothing over, so the name, e-mail and
+    serials resealed under the first one's key opened no more. It now locks the key row first,
+    so it waits and shreds the first one's new generation, carrying the identity across again."""
+    from overheard.customer.service import delete_all
+    from tests.interleave import interleaved
+
+    add_recording(platform, owner.device_id, "secret")
+    with platform.sessions() as s:
+        name_before = open_identity(s, platform.keyring, owner.household_id).name
+
+    def again() -> deletion.Receipt:
+        return delete_all(platform, owner.household_id, "customer", START)
+
+    with interleaved(platform, again, at_commit=1):
+        delete_all(platform, owner.household_id, "customer", START)
+    platform.keyring.forget(owner.household_id)
+    with platform.sessions() as s:
+        assert open_identity(s, platform.keyring, owner.household_id).name == name_before
+        assert s.get(DataKey, owner.household_id).generation == 3
+    fresh = add_recording(platform, owner.device_id, "life goes on", at=START + timedelta(hours=1))
+    assert "life goes on" in owner.client.get("/me").text
+    assert fresh.household_id == owner.household_id
+
+
 def test_an_old_ciphertext_does_not_open_under_the_new_generation(platform, owner):
     rec = add_recording(platform, owner.device_id, "old words")
     with platform.sessions() as s:

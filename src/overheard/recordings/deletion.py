@@ -405,7 +405,10 @@ def shred_household(
     """
     when = now or utcnow()
     with transaction(platform.sessions) as session:
-        row = session.get(DataKey, household_id)
+        # Locked before anything is read or destroyed: a second "delete everything" of the
+        # household waits for this one and then shreds the generation it made (handing the
+        # identity over again), instead of removing its new share and sealing under another key.
+        row = session.get(DataKey, household_id, with_for_update=True)
         live = row is not None and row.wrapped is not None
         old_gen = row.generation if row is not None and live else None
         used_share = bool(live and row is not None and row.share_id)
