@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from overheard.device import queue as queue_module
 from overheard.device.queue import OfflineQueue, load_or_create_key
 from overheard.speech.audio import to_wav_bytes
 
@@ -32,6 +33,25 @@ def test_key_file_is_private_random_and_reused(tmp_path: Path):
     assert stat.S_IMODE(os.stat(tmp_path / "k" / "device.key").st_mode) == 0o600
     assert load_or_create_key(tmp_path / "k" / "device.key") == first
     assert load_or_create_key(tmp_path / "other.key") != first
+
+
+def test_a_key_creation_cut_short_leaves_no_key_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The key file was created empty and then written: a process that stopped in between (a
+    crash, a power cut before the unsynced write reached the disk) left an empty key file that
+    refused every later start. It is written aside, synced, and linked into place whole."""
+
+    def stopped() -> bytes:
+        raise KeyboardInterrupt  # the process stops between creating the file and writing it
+
+    monkeypatch.setattr(queue_module, "new_data_key", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        load_or_create_key(tmp_path / "k" / "device.key")
+    monkeypatch.undo()
+    assert list((tmp_path / "k").iterdir()) == []
+    key = load_or_create_key(tmp_path / "k" / "device.key")
+    assert len(key) == 32 and list((tmp_path / "k").iterdir()) == [tmp_path / "k" / "device.key"]
 
 
 def test_fifo_survives_a_restart_with_keys_and_times(tmp_path: Path, key: bytes):

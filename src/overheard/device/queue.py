@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,17 +59,33 @@ class Dropped:
 def load_or_create_key(path: Path) -> bytes:
     """The device key in ``path`` (hex, mode 0600), created with fresh randomness if absent."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-        except FileExistsError:
-            return load_or_create_key(path)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new_data_key().hex() + "\n")
+        _create_key(path)
     key = bytes.fromhex(path.read_text().strip())
     if len(key) != DATA_KEY_BYTES:
         raise ValueError(f"{path} does not hold a {DATA_KEY_BYTES}-byte device key")
     return key
+
+
+def _create_key(path: Path) -> None:
+    """Write a new key to a temporary, sync it, and link it into place (never over another's).
+
+    The queue's files are synced; the key that opens them must be too, and never be seen half
+    written: an empty key file (a crash or power cut after its creation) stopped the device from
+    starting, and a fresh key would have left every queued utterance unreadable (removed).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_data_key().hex() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        with suppress(FileExistsError):  # another process made it first: its key is the one
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
 class OfflineQueue:
