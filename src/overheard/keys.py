@@ -92,6 +92,20 @@ class KeyShares:
         except FileNotFoundError:
             raise KeyUnavailable(KEY_GONE) from None
 
+    def restore(self, share_id: str, share: bytes) -> None:
+        """Put back a share destroyed by a transaction that did not commit (never over a file)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(self.root / share_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SHARE_MODE)
+        except FileExistsError:
+            return
+        try:
+            os.write(fd, share)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._sync_dir()
+
     def destroy(self, share_id: str) -> bool:
         """Overwrite, then unlink a share; True if it existed."""
         path = self.root / share_id

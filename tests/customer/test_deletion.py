@@ -164,6 +164,37 @@ def test_two_deletions_of_everything_at_once_keep_identity_and_one_working_key(
     assert fresh.household_id == owner.household_id
 
 
+def test_a_deletion_of_everything_that_fails_before_its_commit_leaves_the_key_working(
+    platform, owner
+):
+    """The old key share is destroyed inside the shredding transaction: one that then failed
+    (a lost connection, a deadlock, here the handover) rolled the key row back to a generation
+    whose share was gone, so nothing of the household opened any more (its name, e-mail and
+    serials, every recording, every upload since) although nothing had been deleted. The share
+    is put back when the row is still the old generation."""
+    add_recording(platform, owner.device_id, "secret words")
+    with platform.sessions() as s:
+        name_before = open_identity(s, platform.keyring, owner.household_id).name
+
+    def failing(session, household_id, old_key, new_key):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the transaction fails after the old share was destroyed")
+
+    with pytest.raises(RuntimeError):
+        deletion.delete_everything(platform, owner.household_id, actor="test", handover=failing)
+    platform.keyring.forget(owner.household_id)
+    with platform.sessions() as s:
+        assert s.get(DataKey, owner.household_id).generation == 1
+        assert open_identity(s, platform.keyring, owner.household_id).name == name_before
+    assert "secret words" in owner.client.get("/me").text
+    from overheard.customer.service import delete_all
+
+    assert delete_all(platform, owner.household_id, "customer", START).body["counts"][
+        "identity_fields_resealed"
+    ] == 4
+    with platform.sessions() as s:
+        assert open_identity(s, platform.keyring, owner.household_id).name == name_before
+
+
 def test_an_old_ciphertext_does_not_open_under_the_new_generation(platform, owner):
     rec = add_recording(platform, owner.device_id, "old words")
     with platform.sessions() as s:

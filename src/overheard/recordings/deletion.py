@@ -11,6 +11,7 @@ on), then purges. See ``docs/customer.md``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from .. import audit, purges
 from ..customer.receipts import RECEIPT_FORMAT, sign_receipt
 from ..db import transaction, utcnow
-from ..errors import KeyUnavailable
+from ..errors import KeyUnavailable, safe_reason
 from ..households import Household
 from ..jobs import Job
 from ..keys import DataKey
@@ -34,6 +35,8 @@ from ..purges import Target
 from . import erased, journal
 from .models import DeletionReceipt, Recording, SealedText, Tombstone
 from .purging import DELETION_PURGE, complete_receipt_audit
+
+log = logging.getLogger(__name__)
 
 DeletionHook = Callable[[Session, list[str]], dict[str, int]]
 """Called inside the deletion transaction with the recording ids; returns counts of what it removed."""
@@ -401,36 +404,81 @@ def shred_household(
     """Destroy the household's data key and start a new generation, in one audited commit.
 
     ``handover`` re-seals, under the new key, what must outlive the shredding (the identity rows);
-    without it those fields become unreadable too.
+    without it those fields become unreadable too. The old key share is destroyed inside the
+    transaction (nothing opens under the old key from then on); a transaction that fails puts it
+    back, so a failed deletion leaves the household as it was.
     """
     when = now or utcnow()
-    with transaction(platform.sessions) as session:
-        # Locked before anything is read or destroyed: a second "delete everything" of the
-        # household waits for this one and then shreds the generation it made (handing the
-        # identity over again), instead of removing its new share and sealing under another key.
-        row = session.get(DataKey, household_id, with_for_update=True)
-        live = row is not None and row.wrapped is not None
-        old_gen = row.generation if row is not None and live else None
-        used_share = bool(live and row is not None and row.share_id)
-        old_key = _live_key(platform, session, household_id) if live else None
-        generation = platform.keyring.replace(session, household_id, now=when)
-        resealed = 0
-        if handover is not None and old_key is not None:
-            new_key = platform.keyring.data_key(session, household_id)
-            resealed = handover(session, household_id, old_key, new_key)
-        ids = list(
-            session.scalars(select(Recording.id).where(Recording.household_id == household_id))
-        )
-        audit.append(
-            session,
-            actor=actor,
-            action="keys.destroy",
-            subject=household_id,
-            household_id=household_id,
-            now=when,
-            details={"generation": old_gen, "new_generation": generation, "resealed": resealed},
-        )
+    saved: _SavedShare | None = None
+    try:
+        with transaction(platform.sessions) as session:
+            # Locked before anything is read or destroyed: a second "delete everything" of the
+            # household waits for this one and then shreds the generation it made (handing the
+            # identity over again), instead of removing its new share and sealing under another key.
+            row = session.get(DataKey, household_id, with_for_update=True)
+            live = row is not None and row.wrapped is not None
+            old_gen = row.generation if row is not None and live else None
+            used_share = bool(live and row is not None and row.share_id)
+            saved = _save_share(platform, row) if live else None
+            old_key = _live_key(platform, session, household_id) if live else None
+            generation = platform.keyring.replace(session, household_id, now=when)
+            resealed = 0
+            if handover is not None and old_key is not None:
+                new_key = platform.keyring.data_key(session, household_id)
+                resealed = handover(session, household_id, old_key, new_key)
+            ids = list(
+                session.scalars(select(Recording.id).where(Recording.household_id == household_id))
+            )
+            audit.append(
+                session,
+                actor=actor,
+                action="keys.destroy",
+                subject=household_id,
+                household_id=household_id,
+                now=when,
+                details={"generation": old_gen, "new_generation": generation, "resealed": resealed},
+            )
+    except BaseException:
+        if saved is not None:
+            _restore_share(platform, saved)
+        raise
     return Shredding(household_id, when, live, old_gen, generation, used_share, ids, resealed)
+
+
+@dataclass(frozen=True)
+class _SavedShare:
+    """The key share a shredding destroys, kept in memory until its transaction has ended."""
+
+    household_id: str
+    generation: int
+    share_id: str
+    share: bytes
+
+
+def _save_share(platform: Platform, row: DataKey | None) -> _SavedShare | None:
+    shares = platform.keyring.shares
+    if row is None or row.share_id is None or shares is None:
+        return None
+    try:
+        share = shares.get(row.share_id)
+    except KeyUnavailable:
+        return None  # gone already: nothing to put back
+    return _SavedShare(row.household_id, row.generation, row.share_id, share)
+
+
+def _restore_share(platform: Platform, saved: _SavedShare) -> None:
+    """Put the share back if the key row is still the generation it opens (the transaction did
+    not commit); the row is locked meanwhile, so a commit still in flight is waited for."""
+    shares = platform.keyring.shares
+    assert shares is not None
+    try:
+        with transaction(platform.sessions) as session:
+            row = session.get(DataKey, saved.household_id, with_for_update=True)
+            unchanged = row is not None and row.wrapped is not None
+            if unchanged and (row.generation, row.share_id) == (saved.generation, saved.share_id):
+                shares.restore(saved.share_id, saved.share)
+    except Exception as exc:  # the shredding's own error is the one that matters
+        log.error("could not put back the key share of a failed shredding (%s)", safe_reason(exc))
 
 
 def _live_key(platform: Platform, session: Session, household_id: str) -> bytes | None:
