@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, select
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .crypto.aead import new_data_key
@@ -273,23 +273,41 @@ class KeyRing:
     def rotate(self, session: Session, *, now: datetime | None = None) -> tuple[str, int]:
         """A new KEK version, then every live data key re-wrapped under it; blobs are untouched.
 
-        The rows are locked as they are read (in household order) and until the caller commits: a
-        "delete everything" committing meanwhile is waited for and its new key re-wrapped, not
-        overwritten by the destroyed one read before it (PostgreSQL; SQLite writes one at a time).
+        Each row is written only if it still holds the key that was re-wrapped: a "delete
+        everything" that replaced it meanwhile (PostgreSQL; SQLite writes one at a time) is read
+        again and its new key re-wrapped, never overwritten by the destroyed one read before it.
+        No row is locked while the KEK works (an HSM or Vault call per key).
         """
         version = self.kek.rotate()
-        count = 0
-        live = (
-            select(DataKey)
-            .where(DataKey.wrapped.is_not(None))
-            .order_by(DataKey.household_id)
-            .with_for_update()
-        )
-        for row in session.scalars(live):
-            assert row.wrapped is not None
-            row.wrapped = self.kek.wrap(self.kek.unwrap(row.wrapped))
-            row.kek_version = version
-            row.rotated_at = now or utcnow()
-            count += 1
-        session.flush()
+        when = now or utcnow()
+        live = select(DataKey.household_id, DataKey.wrapped).where(DataKey.wrapped.is_not(None))
+        rows = session.execute(live.order_by(DataKey.household_id)).all()
+        count = sum(self._rewrap(session, hh, wrapped, version, when) for hh, wrapped in rows)
         return version, count
+
+    def _rewrap(
+        self,
+        session: Session,
+        household_id: str,
+        wrapped: bytes | None,
+        version: str,
+        when: datetime,
+    ) -> int:
+        """Re-wrap one household's key under ``version``; 1 if written, 0 if it was destroyed."""
+        while wrapped is not None:
+            written = session.execute(
+                update(DataKey)
+                .where(DataKey.household_id == household_id, DataKey.wrapped == wrapped)
+                .values(
+                    wrapped=self.kek.wrap(self.kek.unwrap(wrapped)),
+                    kek_version=version,
+                    rotated_at=when,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if written.rowcount:  # type: ignore[attr-defined]
+                return 1
+            wrapped = session.scalar(
+                select(DataKey.wrapped).where(DataKey.household_id == household_id)
+            )
+        return 0
