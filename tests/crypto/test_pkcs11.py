@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,40 @@ def test_a_second_instance_sees_the_same_versions(make_pkcs11_kek: MakeKek) -> N
     assert first.unwrap(wrapped_v2) == key_v2
     assert second.unwrap(wrapped_v1) == key_v1
     assert first.current_version() == "v2"
+
+
+def test_rotations_of_two_processes_at_once_never_share_a_version(
+    make_pkcs11_kek: MakeKek, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes rotating at once each scanned the token, found v1 and generated a v2: two
+    objects under one label, and a later scan kept either, so the data keys one of them had
+    re-wrapped no longer unwrapped. A rotation that finds its version taken twice removes its
+    own object and takes the next number; a scan ignores a version held by two objects."""
+    from overheard.crypto._pkcs11 import Pkcs11Kek
+
+    first, second = make_pkcs11_kek(), make_pkcs11_kek()
+    generate, me, other = Pkcs11Kek._generate, threading.get_ident(), []
+
+    def rotate_second() -> None:
+        other.append(second.rotate())
+        other.append(second.wrap(key_b))
+
+    def generate_after_another_rotation(self: Any, version: str) -> Any:
+        if threading.get_ident() == me and not other:
+            racer = threading.Thread(target=rotate_second)
+            racer.start()
+            racer.join(30)  # it scanned the same versions as this rotation, and generated first
+        return generate(self, version)
+
+    monkeypatch.setattr(Pkcs11Kek, "_generate", generate_after_another_rotation)
+    key_a, key_b = new_data_key(), new_data_key()
+    version_a = first.rotate()
+    wrapped_a = first.wrap(key_a)
+    version_b, wrapped_b = other
+    assert {version_a, version_b} == {"v2", "v3"}
+    final = make_pkcs11_kek()
+    assert (final.unwrap(wrapped_a), final.unwrap(wrapped_b)) == (key_a, key_b)
+    assert final.current_version() == "v3"
 
 
 def test_closing_one_instance_keeps_the_other_logged_in(make_pkcs11_kek: MakeKek) -> None:

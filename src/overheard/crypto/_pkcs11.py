@@ -44,6 +44,8 @@ OPEN_RETRY_BASE_S = 0.05
 """First pause between tries, doubled each time up to ``OPEN_RETRY_MAX_S``, with jitter."""
 OPEN_RETRY_MAX_S = 1.0
 """Longest pause between two tries, in seconds."""
+ROTATE_ATTEMPTS = 8
+"""Versions a rotation tries when rotations elsewhere keep taking the same one."""
 TRANSIENT_ERRORS = (
     "NoSuchToken",
     "TokenNotPresent",
@@ -208,13 +210,28 @@ class Pkcs11Kek:
         return bytes(data_key)
 
     def rotate(self) -> str:
-        """Generate the next version's key object on the token and return its id."""
+        """Generate the next version's key object on the token and return its id.
+
+        Another process rotating at the same moment may generate the same version: the token is
+        scanned again after the generation, and a version held by two objects is given up by
+        whoever sees it so (its own object destroyed) for the next number. A version is used only
+        once its object was alone under its label.
+        """
         with self._lock:
-            self._versions = self._scan()
-            numbers = [version_number(name) or 0 for name in self._versions]
-            new_version = version_id(max(numbers, default=0) + 1)
-            self._versions[new_version] = self._generate(new_version)
-            return new_version
+            for _ in range(ROTATE_ATTEMPTS):
+                numbers = [version_number(name) or 0 for name in self._labelled()]
+                new_version = version_id(max(numbers, default=0) + 1)
+                key = self._generate(new_version)
+                if len(self._labelled().get(new_version, [])) == 1:
+                    self._versions = self._scan()
+                    self._versions[new_version] = key
+                    return new_version
+                key.destroy()  # another rotation took this number too: try the next one
+                time.sleep(random.uniform(0, OPEN_RETRY_BASE_S))  # noqa: S311 - jitter
+            raise ServiceUnavailable(
+                "another rotation kept taking the same KEK version; try again",
+                service="key_provider",
+            )
 
     def wrapped_version(self, wrapped: bytes) -> str:
         """The version id named in a wrapped data key."""
@@ -276,17 +293,23 @@ class Pkcs11Kek:
         return self._session
 
     def _scan(self) -> dict[str, KeyObject]:
+        """The token's versions; one held by two objects (rotations at once) is left out until
+        the rotation that gave it up has removed its own."""
+        return {version: keys[0] for version, keys in self._labelled().items() if len(keys) == 1}
+
+    def _labelled(self) -> dict[str, list[KeyObject]]:
+        """Every AES key object under this KEK's label, by version."""
         pkcs11 = _import_pkcs11()
         pattern = re.compile(re.escape(self._location.label) + r"-(v[1-9][0-9]*)")
         query = {
             pkcs11.Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY,
             pkcs11.Attribute.KEY_TYPE: pkcs11.KeyType.AES,
         }
-        found: dict[str, KeyObject] = {}
+        found: dict[str, list[KeyObject]] = {}
         for key in self._open_session().get_objects(query):
             match = pattern.fullmatch(key[pkcs11.Attribute.LABEL])
             if match:
-                found[match.group(1)] = key
+                found.setdefault(match.group(1), []).append(key)
         return found
 
     def _generate(self, version: str) -> KeyObject:
