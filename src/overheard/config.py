@@ -8,6 +8,7 @@ test fails when a setting is missing there.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from dataclasses import fields
 from pathlib import Path
@@ -673,4 +674,31 @@ def remember_setting(data_dir: Path, name: str, value: str) -> None:
     lines = env_file.read_text().splitlines() if env_file.is_file() else []
     kept = [line for line in lines if not line.startswith(key)]
     env_file.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text("\n".join([*kept, key + value]) + "\n")
+    _replace_file(env_file, ("\n".join([*kept, key + value]) + "\n").encode())
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    """Write ``content`` aside, sync it and rename it over ``path`` (its mode kept; new: 0600), so
+    a write cut short (a full disk, a crash) leaves the old file whole: the operator's settings in
+    it (the database, the blob store's credentials) are not cut off."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o600
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
