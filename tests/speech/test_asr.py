@@ -527,3 +527,47 @@ def test_rescored_decode_reads_as_many_hypotheses_as_its_decoding_asks(
     pcm = synthesise(REQUESTS[0])
     assert default.transcribe(pcm).text and wide.transcribe(pcm).text
     assert seen == [(5, 5), (10, 10)]
+
+
+def test_recognisers_sharing_a_model_encode_a_clip_once(
+    whisper_asr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation's recognisers (the baseline and the versions adapted from it) hear each clip
+    one after another, as a spoken command's readings follow its transcript: whisper's encoder runs
+    once for the clip, and every recogniser hears it as it does alone."""
+    from overheard.learn.evaluate import transcripts
+    from overheard.speech import _whisper as wh
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    prompted = wh.Biasing(
+        initial_prompt="Alexa, what's the weather?",
+        rescore_seed=True,
+        rescore_weight=wh.RESCORE_WEIGHT,
+        rescore_mix=wh.RESCORE_MIX,
+    )
+    adapted = wh.WhisperBackend(whisper_asr.model_dir, name="whisper", biasing=prompted)
+    assert adapted._loaded is whisper_asr._loaded
+    clips = [synthesise(REQUESTS[0]), synthesise(REQUESTS[1])]
+    whisper_asr._loaded.last_encoding = None
+    alone = whisper_asr.transcribe(clips[0]).text
+    whisper_asr._loaded.last_encoding = None
+    alone_prompted = adapted.transcribe(clips[0]).text
+
+    model = whisper_asr._loaded.model
+    encoded: list[int] = []
+    real = model.encode
+
+    def counting(features):  # type: ignore[no-untyped-def]
+        encoded.append(features.shape[-1])
+        return real(features)
+
+    monkeypatch.setattr(model, "encode", counting)
+    whisper_asr._loaded.last_encoding = None
+    heard = transcripts({"default": whisper_asr, "adapted": adapted}, clips)
+    assert len(encoded) == len(clips)
+    assert (heard["default"][0], heard["adapted"][0]) == (alone, alone_prompted)
+    assert whisper_asr.readings(clips[1], "Delete what I just said.", (heard["default"][1],), n=1)
+    assert len(encoded) == len(clips)
+    assert whisper_asr.transcribe(clips[0]).text == alone  # another clip came between
+    assert len(encoded) == len(clips) + 1

@@ -13,7 +13,7 @@ and spoken at evaluation time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -196,11 +196,23 @@ def external_clips(
     return [(s.text, prepare(s.pcm, vad)) for s in spoken_external(voices)]
 
 
-def score_external(
-    label: str, backend: AsrBackend, clips: Sequence[tuple[str, np.ndarray]]
+def transcripts(
+    backends: Mapping[str, AsrBackend], clips: Sequence[np.ndarray]
+) -> dict[str, list[str]]:
+    """Each backend's transcripts of ``clips`` (wake words taken out), by label. Every backend
+    hears a clip before the next clip: the versions adapted from one whisper model share its
+    encoder, which then runs once a clip."""
+    hyps: dict[str, list[str]] = {label: [] for label in backends}
+    for pcm in clips:
+        for label, backend in backends.items():
+            hyps[label].append(without_wake_words(backend.transcribe(pcm).text))
+    return hyps
+
+
+def external_row(
+    label: str, hyps: Sequence[str], clips: Sequence[tuple[str, np.ndarray]]
 ) -> ExternalRow:
-    """WER of ``backend`` on the spoken external requests."""
-    hyps = [without_wake_words(backend.transcribe(pcm).text) for _, pcm in clips]
+    """WER of transcripts ``hyps`` of the spoken external requests."""
     return ExternalRow(label, wer([text for text, _ in clips], hyps))
 
 
@@ -210,12 +222,11 @@ def without_wake_words(text: str, keywords: Sequence[str] = WAKE_WORDS) -> str:
     return " ".join(w for w in text.split() if w.casefold().strip(",.!?") not in drop)
 
 
-def score_asr(
-    label: str, backend: AsrBackend, clips: Sequence[EvalClip], version_id: str | None = None
+def asr_row(
+    label: str, hyps: Sequence[str], clips: Sequence[EvalClip], version_id: str | None = None
 ) -> AsrRow:
-    """WER of ``backend`` on ``clips``, overall and per sampling reason."""
+    """WER of transcripts ``hyps`` of ``clips``, overall and per sampling reason."""
     refs = [without_wake_words(c.example.transcript) for c in clips]
-    hyps = [without_wake_words(backend.transcribe(c.pcm).text) for c in clips]
     reasons = [c.example.clip.reason for c in clips]
     per = by_group(reasons, lambda idx: wer([refs[i] for i in idx], [hyps[i] for i in idx]))
     return AsrRow(label, version_id, wer(refs, hyps), per, tuple(hyps))
@@ -287,11 +298,13 @@ def evaluate(
         if v.kind == ModelKind.ASR.value
     )
     ids = {f"{v.id} ({v.state})": v.id for v in versions}
-    asr = [score_asr(label, b, clips, ids.get(label)) for label, b in backends.items()]
+    heard = transcripts(backends, [c.pcm for c in clips])
+    asr = [asr_row(label, heard[label], clips, ids.get(label)) for label in backends]
     spoken: list[tuple[str, np.ndarray]] = []
     if external_voices and espeak_available():
         spoken = external_clips(SileroVad(), external_voices)
-    external = [score_external(label, b, spoken) for label, b in backends.items()] if spoken else []
+    heard = transcripts(backends, [pcm for _, pcm in spoken])
+    external = [external_row(label, heard[label], spoken) for label in backends] if spoken else []
     nlu = [score_nlu("default (seed)", default_intent_model(), examples)]
     nlu += [
         score_nlu(f"{v.id} ({v.state})", IntentModel.load(Path(v.path)), examples, v.id)

@@ -140,22 +140,27 @@ def nbest(
     language: str = "en",
     hotwords: str | None = None,
     initial_prompt: str | None = None,
+    encoded: tuple[Any, int] | None = None,
 ) -> tuple[list[Hypothesis], Any, int, Any]:
     """The ``n`` best hypotheses of a (<= 30 s) clip; also the encoder output, frame count and
-    tokenizer the alignment needs."""
+    tokenizer the alignment needs. ``encoded``: the clip's encoder output and frame count, if
+    already at hand."""
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
 
-    features = model.feature_extractor(audio)
-    frames = features.shape[-1] - 1
-    encoded = model.encode(pad_or_trim(features[:, :frames]))
+    if encoded is None:
+        features = model.feature_extractor(audio)
+        frames = features.shape[-1] - 1
+        output = model.encode(pad_or_trim(features[:, :frames]))
+    else:
+        output, frames = encoded
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
     )
     previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
     prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords=hotwords)
     result = model.model.generate(
-        encoded,
+        output,
         [prompt],
         beam_size=max(beam_size, n),
         num_hypotheses=n,
@@ -166,12 +171,12 @@ def nbest(
         max_length=model.max_length,
     )[0]
     if result.no_speech_prob > NO_SPEECH_PROB and result.scores[0] <= SILENT_LOGPROB:
-        return [], encoded, frames, tokenizer
+        return [], output, frames, tokenizer
     found = []
     for tokens, score in zip(result.sequences_ids, result.scores, strict=True):
         text = tokenizer.decode(tokens).strip()
         found.append(Hypothesis(tuple(tokens), text, float(score) * max(1, len(tokens))))
-    return found, encoded, frames, tokenizer
+    return found, output, frames, tokenizer
 
 
 def aligned_words(

@@ -93,6 +93,11 @@ class LoadedModel:
     model: Any
     suppress_tokens: list[int]
     lock: threading.Lock
+    last_encoding: tuple[bytes, Any, int] | None = None
+    """The last clip's encoder output, by a digest of its samples (with its frame count): the
+    recognisers that share the model (an evaluation's baseline and adapted versions, a spoken
+    command's transcript and its readings) hear the same clip one after another, and the encoder
+    is most of a short clip's cost. Read and written under ``lock``."""
 
 
 _models: dict[tuple[Path, str], LoadedModel] = {}
@@ -385,7 +390,8 @@ class WhisperBackend:
             return []
         model = self._loaded.model
         with self._loaded.lock:
-            tokenizer, encoded, frames = _encoded(model, audio)
+            tokenizer = _tokenizer(model)
+            encoded, frames = encoding(self._loaded, audio)
             previous = tokenizer.encode(" " + prompt.strip())
             request = model.get_prompt(tokenizer, previous, without_timestamps=True)
             result = model.model.generate(
@@ -412,7 +418,8 @@ class WhisperBackend:
             return []
         model = self._loaded.model
         with self._loaded.lock:
-            tokenizer, encoded, frames = _encoded(model, audio)
+            tokenizer = _tokenizer(model)
+            encoded, frames = encoding(self._loaded, audio)
             least = _logprob(model, tokenizer, encoded, frames, heard) - within_nats
             kept = [t for t in texts if _logprob(model, tokenizer, encoded, frames, t) >= least]
             return [_scored(model, tokenizer, encoded, frames, t, self.name) for t in kept]
@@ -453,6 +460,7 @@ class WhisperBackend:
                 language=LANGUAGE,
                 hotwords=self.biasing.hotwords,
                 initial_prompt=self.biasing.initial_prompt,
+                encoded=encoding(self._loaded, audio),
             )
             if not hyps:
                 return ()
@@ -490,15 +498,31 @@ def as_written(text: str) -> str:
 def _encoded(model: Any, audio: np.ndarray) -> tuple[Any, Any, int]:
     """The tokenizer, the encoder's output for ``audio`` and its frame count."""
     from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
 
     features = model.feature_extractor(audio)
     frames = features.shape[-1] - 1
     encoded = model.encode(pad_or_trim(features[:, :frames]))
-    tokenizer = Tokenizer(
+    return _tokenizer(model), encoded, frames
+
+
+def _tokenizer(model: Any) -> Any:
+    from faster_whisper.tokenizer import Tokenizer
+
+    return Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=LANGUAGE
     )
-    return tokenizer, encoded, frames
+
+
+def encoding(loaded: LoadedModel, audio: np.ndarray) -> tuple[Any, int]:
+    """The encoder's output for float ``audio`` and its frame count: the model's last encoding
+    when it was of the same samples, else encoded afresh and kept (call under ``loaded.lock``)."""
+    digest = hashlib.blake2b(audio.tobytes(), digest_size=16).digest()
+    last = loaded.last_encoding
+    if last is not None and last[0] == digest:
+        return last[1], last[2]
+    _, encoded, frames = _encoded(loaded.model, audio)
+    loaded.last_encoding = (digest, encoded, frames)
+    return encoded, frames
 
 
 def _logprob(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str) -> float:
