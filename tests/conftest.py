@@ -41,6 +41,8 @@ LONG_FILES = (
     "tests/learn/test_evaluate_cli.py",
     "tests/learn/test_evaluate_cli_postgres.py",
     "tests/protect/test_disguise_knn.py",
+    "tests/review/test_sampler_simulation.py",
+    "tests/ops/test_deploy.py",
     "tests/protect/test_disguise_knn_target.py",
     "tests/privacy/test_copy_races.py",
     "tests/protect/test_disguise_knn_wer.py",
@@ -50,7 +52,11 @@ LONG_FILES = (
 
 Measured serially on 2 cores: the evaluation scenario 130–140 s of CPU on each backend (whisper on
 the external held-out set), the target-voice pool 70 s (built by the first file that needs it,
-waited for by the others), the kNN disguise's long-term spectrum of the whole target voice 50 s."""
+waited for by the others), the month of sampling 90 s, the deployment under load 80 s. With two
+processes the first takes the SQLite evaluation, then the kNN file, which builds the pool; the
+second the PostgreSQL evaluation, then the month of sampling and the deployment, which need no
+pool: it no longer sits idle while the pool is built, as it did when the next kNN file came
+straight after."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
