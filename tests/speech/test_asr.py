@@ -546,6 +546,7 @@ def test_recognisers_sharing_a_model_encode_a_clip_once(
         rescore_weight=wh.RESCORE_WEIGHT,
         rescore_mix=wh.RESCORE_MIX,
     )
+    monkeypatch.setattr(wh, "ENCODING_KEEP_S", 3600.0)  # a loaded machine may take 30 s here
     adapted = wh.WhisperBackend(whisper_asr.model_dir, name="whisper", biasing=prompted)
     assert adapted._loaded is whisper_asr._loaded
     clips = [synthesise(REQUESTS[0]), synthesise(REQUESTS[1])]
@@ -571,3 +572,27 @@ def test_recognisers_sharing_a_model_encode_a_clip_once(
     assert len(encoded) == len(clips)
     assert whisper_asr.transcribe(clips[0]).text == alone  # another clip came between
     assert len(encoded) == len(clips) + 1
+
+
+def test_a_kept_encoding_is_dropped_once_it_is_old(whisper_asr, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder output kept for the next recogniser is derived from the clip's speech: a
+    timer drops it ``ENCODING_KEEP_S`` after it was made, also in a process that hears nothing
+    more, and a recogniser of the same clip later encodes it again."""
+    import threading
+    import time
+
+    from overheard.speech import _whisper as wh
+
+    monkeypatch.setattr(wh, "ENCODING_KEEP_S", 0.5)
+    base = whisper_asr._loaded
+    loaded = wh.LoadedModel(base.model, base.suppress_tokens, threading.Lock())
+    audio = synthesise(REQUESTS[0]).astype(np.float32) / 32768.0
+    with loaded.lock:
+        first, _ = wh.encoding(loaded, audio)
+        assert wh.encoding(loaded, audio)[0] is first  # kept while young
+    deadline = time.monotonic() + 20.0
+    while loaded.last_encoding is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert loaded.last_encoding is None
+    with loaded.lock:
+        assert wh.encoding(loaded, audio)[0] is not first

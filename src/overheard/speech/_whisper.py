@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from overheard.errors import ConfigError
+from overheard.expiry import ExpiryTimer
 from overheard.speech.asr import (
     RESCORE_MIX,
     RESCORE_WEIGHT,
@@ -93,12 +95,30 @@ class LoadedModel:
     model: Any
     suppress_tokens: list[int]
     lock: threading.Lock
-    last_encoding: tuple[bytes, Any, int] | None = None
-    """The last clip's encoder output, by a digest of its samples (with its frame count): the
-    recognisers that share the model (an evaluation's baseline and adapted versions, a spoken
-    command's transcript and its readings) hear the same clip one after another, and the encoder
-    is most of a short clip's cost. Read and written under ``lock``."""
+    last_encoding: tuple[bytes, Any, int, float] | None = None
+    """The last clip's encoder output, by a digest of its samples (with its frame count and when
+    it was made, monotonic seconds): the recognisers that share the model (an evaluation's baseline
+    and adapted versions, a spoken command's transcript and its readings) hear the same clip one
+    after another, and the encoder is most of a short clip's cost. Read and written under
+    ``lock``; dropped ``ENCODING_KEEP_S`` after it was made, by a timer (it is derived from the
+    clip's speech, so it must not outlive the clip's handling in a process gone idle)."""
+    expiry: ExpiryTimer | None = None
 
+    def expire_encoding(self) -> float | None:
+        """Drop the kept encoder output once it is ``ENCODING_KEEP_S`` old; the seconds until
+        then while it is younger (waits for a transcription in progress)."""
+        with self.lock:
+            if self.last_encoding is None:
+                return None
+            left = self.last_encoding[3] + ENCODING_KEEP_S - time.monotonic()
+            if left > 0:
+                return left
+            self.last_encoding = None
+            return None
+
+
+ENCODING_KEEP_S = 30.0
+"""Longest the last clip's encoder output is kept for another recogniser of the same clip."""
 
 _models: dict[tuple[Path, str], LoadedModel] = {}
 _models_lock = threading.Lock()
@@ -521,7 +541,10 @@ def encoding(loaded: LoadedModel, audio: np.ndarray) -> tuple[Any, int]:
     if last is not None and last[0] == digest:
         return last[1], last[2]
     _, encoded, frames = _encoded(loaded.model, audio)
-    loaded.last_encoding = (digest, encoded, frames)
+    loaded.last_encoding = (digest, encoded, frames, time.monotonic())
+    if loaded.expiry is None:
+        loaded.expiry = ExpiryTimer(loaded.expire_encoding, name="overheard-whisper-encoding")
+    loaded.expiry.arm(ENCODING_KEEP_S)
     return encoded, frames
 
 
