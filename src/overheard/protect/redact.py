@@ -16,6 +16,7 @@ from overheard.expiry import ExpiryTimer
 from overheard.protect._dates import find_dates_of_birth
 from overheard.protect._names import find_names, names_before_emails
 from overheard.protect._places import _joined_suffix_street, find_addresses, find_postcodes
+from overheard.protect._plain import plain, plain_spans
 from overheard.protect._recognizers import (
     Found,
     find_account_ids,
@@ -163,10 +164,14 @@ def warm_up() -> None:
 
 
 def redact(text: str, *, tagger: bool = False, names: Sequence[tuple[int, int]] = ()) -> str:
-    """The text with every PII span replaced by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``.
+    """The text in plain form (:mod:`overheard.protect._plain`: no full-width or foreign digits,
+    invisible characters or direction overrides to hide PII behind) with every PII span replaced
+    by ``[ENTITY]``; ``redact(redact(x)) == redact(x)``.
 
     ``tagger`` and ``names``: as for :func:`find_pii` (``names`` in the first pass, the only one
-    whose text they were found in)."""
+    whose text they were found in; spans of ``text`` as given)."""
+    text, offsets = plain(text)
+    names = plain_spans(names, offsets)
     for _ in range(MAX_PASSES):
         redacted = _redact_once(text, tagger, names)
         names = ()

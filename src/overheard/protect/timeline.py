@@ -1,4 +1,5 @@
-"""The recognised words of a clip as staff may see them: timed, with confidence, PII redacted.
+"""The recognised words of a clip as staff may see them: timed, with confidence, PII redacted,
+in the plain form the redacted hypothesis is shown in (``overheard.protect._plain``).
 
 A word that overlaps a PII span of the hypothesis text is not shown (found in as many passes as
 ``redact`` makes over the hypothesis): the run of words inside one
@@ -11,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ._plain import plain, plain_spans
 from .redact import MAX_PASSES, Span, find_pii, tagged_name_spans
 
 LOW_CONFIDENCE_BELOW = 0.5
@@ -49,8 +51,13 @@ def staff_words(raw: str | None) -> tuple[StaffWord, ...]:
     if not words:
         return ()
     names = _stored_names(body, "names" if _words_text(body) == body.get("text") else "word_names")
+    # In plain form, as ``redact`` shows the hypothesis: mapped a character at a time, so the
+    # plain words joined are the plain form of the words joined, and the stored names move over.
+    names = plain_spans(names, plain(_words_text(body))[1])
     out = [
-        StaffWord(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w["confidence"]))
+        StaffWord(
+            plain(str(w["text"]))[0], float(w["start_s"]), float(w["end_s"]), float(w["confidence"])
+        )
         for w in words
     ]
     for _ in range(MAX_PASSES):
