@@ -3,6 +3,7 @@ make one a gold item. Clips are named by their task pseudonym only; recording id
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..db import as_utc
 from ..errors import Conflict, NotFound
+from ..households import Household
 from ..recordings import voice_delete
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
@@ -18,7 +21,7 @@ from .annotations import queue_second
 from .consent import hold_consent
 from .flags import is_excluded
 from .gold import make_gold
-from .models import Annotation, GoldItem, ReviewTask, TaskState
+from .models import Annotation, Exclusion, GoldItem, ReviewTask, TaskState
 from .policy import Reason
 
 RECENT_LIMIT = 25
@@ -39,20 +42,35 @@ class ReviewedClip:
     """Whether an active gold item was made from this recording."""
 
 
-def recent_reviewed(session: Session, limit: int = RECENT_LIMIT) -> list[ReviewedClip]:
-    """The newest first-pass annotations of clips still in review use, newest first."""
-    rows = session.execute(
-        select(Annotation, ReviewTask)
+def recent_reviewed(
+    session: Session, now: datetime, limit: int = RECENT_LIMIT
+) -> list[ReviewedClip]:
+    """The newest first-pass annotations of clips still in review use, newest first: not of a
+    household that turned review off, not of a clip excluded (flagged ``sensitive`` on any pass),
+    not of one a voice deletion still pending may name (what a lead could act on, as
+    :func:`_first_pass` checks)."""
+    found = session.execute(
+        select(Annotation, ReviewTask, Recording.household_id, Recording.captured_at)
         .join(ReviewTask, ReviewTask.id == Annotation.task_id)
+        .join(Recording, Recording.id == Annotation.recording_id)
+        .join(Household, Household.id == Recording.household_id)
         .where(
             Annotation.kind == "review",
             ReviewTask.first_task_id.is_(None),
             ReviewTask.reason != Reason.GOLD.value,
             Annotation.sensitive.is_(False),
+            Household.human_review.is_(True),
+            Annotation.recording_id.not_in(select(Exclusion.recording_id)),
         )
         .order_by(Annotation.submitted_at.desc())
         .limit(limit)
     ).all()
+    commands = voice_delete.pending_commands(session, now)
+    rows = [
+        (a, t)
+        for a, t, household_id, captured_at in found
+        if not _asked_to_delete(commands.get(household_id, ()), as_utc(captured_at))
+    ]
     task_ids = [task.id for _, task in rows]
     seconds = dict(
         session.execute(
@@ -75,6 +93,12 @@ def recent_reviewed(session: Session, limit: int = RECENT_LIMIT) -> list[Reviewe
         )
         for a, t in rows
     ]
+
+
+def _asked_to_delete(commands: Iterable[datetime], captured: datetime) -> bool:
+    """Whether a pending voice deletion captured at one of ``commands`` may name a clip captured
+    at ``captured`` (``voice_delete.pending_near``, for many clips at once)."""
+    return any(abs(captured - at) <= voice_delete.HELD_AROUND for at in commands)
 
 
 def _first_pass(

@@ -66,7 +66,7 @@ def overview(request: Request, me: Overseer, notice: str = "") -> Response:
         ]
         waiting = adjudication_queue(session)
         heard = focus.heard(session)
-        reviewed = recent_reviewed(session)
+        reviewed = recent_reviewed(session, now)
     options = flow.Options.of(platform)
     context = {
         "me": me,
