@@ -183,6 +183,14 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
         assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
         expect(page.locator("#play")).to_be_disabled()
         expect(page.locator("#player-status")).to_contain_text("withdrew")
+        # Nothing of the clip stays on the page: not its text, its words or an earlier transcript.
+        shown = page.evaluate(
+            "[...document.querySelectorAll('#annotate textarea')].map((t) => t.value).join('')"
+            " + document.getElementById('words').textContent"
+            " + document.getElementById('earlier').textContent"
+        )
+        assert shown == ""
+        assert "paris" not in page.content().lower()  # the first clip's words (the intents stay)
         browser.close()
 
 

@@ -352,9 +352,18 @@
     peaks = null; heard = null; pcm = null; spec = null; last = null;
     if (specCanvas) { delete specCanvas.dataset.frames; delete specCanvas.dataset.seconds; }
   }
+  // What the page showed of the clip goes with its audio: the text, the words, an earlier transcript.
+  function forget() {
+    fill($("words"), [], word);
+    bindWords();
+    fill($("earlier"), [], line);
+    $("earlier-section").hidden = true;
+    if (form) form.querySelectorAll("textarea").forEach((t) => { t.value = ""; t.defaultValue = ""; });
+  }
   function drop(why) {
     box.dataset.state = "withdrawn";
     release();
+    forget();
     draw();
     PLAYER_BUTTONS.forEach((id) => { $(id).disabled = true; });
     say(WHY[why] || WHY.ended);
