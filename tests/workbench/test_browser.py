@@ -157,7 +157,19 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
     assert [r.not_directed for r in rows] == [False, True, False]
 
 
-def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
+NO_STREAM = """
+window.EventSource = undefined;
+new MutationObserver((_, observer) => {
+  const player = document.getElementById("player");
+  if (player) { player.dataset.heartbeatS = "1"; observer.disconnect(); }
+}).observe(document, { childList: true, subtree: true });
+"""
+"""A browser without the event stream (or a proxy that holds it back), the lease renewed every
+second: only the renewal's refusal can tell the page its clip is gone."""
+
+
+@pytest.mark.parametrize("told_by", ["stream", "heartbeat"])
+def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server, told_by):
     from playwright.sync_api import expect, sync_playwright
 
     world, settings = scene
@@ -165,6 +177,8 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
+        if told_by == "heartbeat":
+            page.add_init_script(NO_STREAM)
         _enrol(page, server, world)
         page.goto(server + "/review")
         expect(page.locator("#player")).to_have_attribute("data-state", "ready", timeout=20_000)
@@ -182,7 +196,8 @@ def test_withdrawal_stops_the_player_and_drops_the_audio(scene, server):
         print(f"withdrawal reached the page in {time.monotonic() - clicked:.2f} s")
         assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
         expect(page.locator("#play")).to_be_disabled()
-        expect(page.locator("#player-status")).to_contain_text("withdrew")
+        told = "withdrew" if told_by == "stream" else "no longer yours"
+        expect(page.locator("#player-status")).to_contain_text(told)
         # Nothing of the clip stays on the page: not its text, its words or an earlier transcript.
         shown = page.evaluate(
             "[...document.querySelectorAll('#annotate textarea')].map((t) => t.value).join('')"

@@ -323,12 +323,17 @@
   // The lease is renewed every heartbeatS while one clip is open; a new clip starts the count again.
   let beating = null;
   const beat = async () => {
-    const body = new URLSearchParams({ lease_id: box.dataset.lease });
+    const lease = box.dataset.lease;
+    const body = new URLSearchParams({ lease_id: lease });
     const reply = await fetch(box.dataset.heartbeatUrl, {
       method: "POST", credentials: "same-origin", body,
       headers: { "X-CSRF-Token": box.dataset.csrf },
     }).catch(() => null);
-    if (reply && reply.status === 409) say("This clip was taken back. Reload for the next one.");
+    // Refused: the lease is no longer theirs (withdrawn, or run out). The event stream says so
+    // first where it gets through; where it does not (a proxy holding it back), this drops the
+    // clip. Not for a lease the page has moved on from, nor while its own step of it is on the way.
+    const mine = lease === box.dataset.lease && pending !== lease && box.dataset.state !== "withdrawn";
+    if (reply && reply.status === 409 && mine) drop("ended");
   };
   function heartbeats() {
     clearInterval(beating);
@@ -362,6 +367,7 @@
   }
   function drop(why) {
     box.dataset.state = "withdrawn";
+    clearInterval(beating);
     release();
     forget();
     draw();
