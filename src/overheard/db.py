@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from . import _liveness
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -125,15 +127,18 @@ def make_engine(
         event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(
+        engine = create_engine(
             url,
             hide_parameters=True,
             pool_size=10,
             max_overflow=20,
-            pool_pre_ping=True,
             pool_timeout=connect_timeout_s,
             connect_args=_postgres_timeouts(connect_timeout_s, statement_timeout_s),
         )
+        # Instead of pool_pre_ping's round trip before every transaction: only a connection idle
+        # for a while, or whose socket shows the server hung up, is pinged (see _liveness).
+        _liveness.check_on_checkout(engine)
+        return engine
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}")
 
 
