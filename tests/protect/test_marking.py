@@ -41,6 +41,26 @@ def test_same_bytes_as_watermark_embed_on_first_serve_and_replays(
     assert cache.hits == 2 * len(speech)
 
 
+def test_a_first_measurement_made_before_gives_the_same_bytes(
+    speech: list[NDArray[np.int16]],
+) -> None:
+    """The rendition job keeps ``first_measurement`` with the clip; a serve's analysis takes it
+    instead of measuring, and marks exactly as ``watermark.embed`` does. One of another clip's
+    shape is not taken."""
+    for i, pcm in enumerate(speech):
+        tiles = _marking.first_measurement(pcm)
+        assert tiles is not None
+        analysis = _marking.analyse(pcm, tiles)
+        assert analysis is not None and analysis.first_tiles is tiles
+        cache = _marking.AnalysisCache()
+        ref = (f"disguised/h/rec{i}/nonce", 0.0, len(pcm) / 16000)
+        for payload in (1, 0xABCDEF - i):
+            got = _marking.embed(pcm, payload, KEY, ref, cache, first_tiles=tiles)
+            assert np.array_equal(got, watermark.embed(pcm, payload, KEY)), (i, payload)
+    odd = _marking.analyse(speech[0], np.zeros((3, 3)))
+    assert odd is not None and odd.first_tiles.shape == watermark.FIRST_TILES_SHAPE
+
+
 def test_a_kept_analysis_is_traced_to_its_own_serve(speech: list[NDArray[np.int16]]) -> None:
     cache = _marking.AnalysisCache()
     ref = ("disguised/h/rec/nonce", 0.0, 9.0)

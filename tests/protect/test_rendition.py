@@ -11,13 +11,15 @@ from sqlalchemy import func, select, update
 
 from overheard import jobs
 from overheard.audit import AuditEvent
+from overheard.crypto.aead import seal
 from overheard.db import transaction
-from overheard.protect import rendition, serving
-from overheard.protect._cache import DISGUISED_KIND
+from overheard.protect import _cache, _marking, rendition, serving
+from overheard.protect._cache import DISGUISED_KIND, MARKED_SUFFIX
 from overheard.protect._tables import DisguisedClip
 from overheard.protect.disguise import DISGUISE_VERSION, METHOD_VERSIONS
-from overheard.protect.watermark import embed, mark_to_signal_db
+from overheard.protect.watermark import FIRST_TILES_SHAPE, embed, mark_to_signal_db
 from overheard.recordings.deletion import delete_recordings
+from overheard.recordings.models import Recording
 from overheard.review.sampler import DISGUISE_JOB
 from tests.privacy._world import (
     add_clip,
@@ -111,6 +113,40 @@ def test_serving_streams_the_stored_rendition_marked(served, make_household):  #
             .where(AuditEvent.action == "audio.disguise")
         )
     assert made == 1  # the job's, not the serve's
+
+
+def test_a_rendition_is_stored_with_the_watermarks_first_measurement(served, make_household):  # type: ignore[no-untyped-def]
+    """The job seals the mark's id-free first measurement with the disguised PCM, so no serve
+    measures the unmarked clip again; the serve test above holds the marked bytes to ``embed``."""
+    clip = add_clip(served, make_household, seconds=2.0)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    with transaction(served.sessions) as s:
+        rec = s.get(Recording, clip.recording_id)
+        stored = _cache.open_cached(s, served.gate, rec, actor="test", purpose="test")
+    assert stored is not None and stored.blob_key.endswith(MARKED_SUFFIX)
+    assert stored.first_tiles is not None and stored.first_tiles.shape == FIRST_TILES_SHAPE
+    pcm = np.frombuffer(stored.pcm, dtype="<i2").astype(np.int16)
+    assert np.array_equal(stored.first_tiles, _marking.first_measurement(pcm))
+
+
+@sqlite_only
+def test_a_rendition_stored_without_the_measurement_is_served_alike(served, make_household):  # type: ignore[no-untyped-def]
+    clip = add_clip(served, make_household, seconds=2.0)
+    sample_after_transcription_only(served, clip)
+    prepare(served, clip.recording_id)
+    plain = stored_rendition(served, clip.recording_id)
+    with transaction(served.sessions) as s:  # as renditions were stored before the measurement
+        rec = s.get(Recording, clip.recording_id)
+        key = _cache.new_blob_key(rec)
+        data_key = served.gate.keyring.data_key(s, rec.household_id)
+        sealed = seal(data_key, plain.tobytes(), record_id=rec.id, kind=DISGUISED_KIND)
+        served.blobs.put(key, sealed)
+        s.get(DisguisedClip, clip.recording_id).blob_key = key
+    lease = claim(served, "R-a1")
+    out = serving.clip_for_lease(served, lease_id=lease.lease_id, staff="R-a1", now=later(1))
+    heard, _rate = sf.read(io.BytesIO(out.wav), dtype="int16")
+    assert np.array_equal(heard, embed(plain, out.watermark_id, served.secrets["watermark"]))
 
 
 @sqlite_only

@@ -52,10 +52,21 @@ ClipRef = tuple[str, float, float]
 Analysis = wm.Analysis
 
 
-def analyse(pcm: NDArray[np.int16]) -> Analysis | None:
-    """The id-free part of marking ``pcm`` (16 kHz); None when ``watermark.embed`` leaves it as is."""
+def analyse(
+    pcm: NDArray[np.int16], first_tiles: NDArray[np.float64] | None = None
+) -> Analysis | None:
+    """The id-free part of marking ``pcm`` (16 kHz); None when ``watermark.embed`` leaves it as is.
+    ``first_tiles``: ``first_measurement(pcm)``, kept with the clip (not measured again)."""
     x = wm._to_internal(pcm, wm.SAMPLE_RATE_HZ)
-    return wm.analyse(x) if wm.markable(x) else None
+    return wm.analyse(x, first_tiles) if wm.markable(x) else None
+
+
+def first_measurement(pcm: NDArray[np.int16]) -> NDArray[np.float64] | None:
+    """The part of ``analyse(pcm)`` worth keeping with a stored clip (the tile contrasts of the
+    unmarked clip, 13.7 kB; the rest costs as much to read back as to make); None when
+    ``watermark.embed`` leaves the clip as is."""
+    x = wm._to_internal(pcm, wm.SAMPLE_RATE_HZ)
+    return wm.first_measurement(x) if wm.markable(x) else None
 
 
 class AnalysisCache:
@@ -176,15 +187,17 @@ def embed(
     ref: ClipRef,
     cache: AnalysisCache = CACHE,
     read_since: int | None = None,
+    first_tiles: NDArray[np.float64] | None = None,
 ) -> NDArray[np.int16]:
     """``watermark.embed(pcm, payload, key)`` (16 kHz), reusing the analysis kept for ``ref``;
     a fresh analysis is kept unless the recording was dropped from ``cache`` since ``read_since``
-    (its ``marker`` taken before the rendition was read)."""
+    (its ``marker`` taken before the rendition was read). ``first_tiles``: ``first_measurement``
+    of exactly ``pcm``, made before, which a fresh analysis takes instead of measuring."""
     if not 0 <= payload < 2**wm.PAYLOAD_BITS or pcm.ndim != 1:
         return wm.embed(pcm, payload, key)
     analysis = cache.get(ref)
     if analysis is None or len(analysis.x) != len(pcm):
-        analysis = analyse(pcm)
+        analysis = analyse(pcm, first_tiles)
         if analysis is None:
             return wm.embed(pcm, payload, key)
         cache.put(ref, analysis, unless_dropped_since=read_since)

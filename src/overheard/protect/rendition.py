@@ -17,6 +17,7 @@ import logging
 import secrets
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from .. import audit, blobs, jobs
@@ -79,16 +80,22 @@ def render(platform: Platform, recording_id: str, rng: np.random.Generator | Non
         assert rec is not None
         pcm = platform.gate.open_audio(session, rec, actor=ACTOR, purpose=PURPOSE)
     fresh = disguise_pcm(pcm, rng or os_random(), platform.settings.disguise_method)
+    tiles = _cache.measure(fresh)  # the watermark's id-free first step, done once here
     written: list[str] = []
     try:
-        return _store(platform, recording_id, fresh, wanted, written)
+        return _store(platform, recording_id, fresh, wanted, written, tiles)
     except BaseException:
         blobs.delete_quietly(platform.blobs, written)
         raise
 
 
 def _store(
-    platform: Platform, recording_id: str, fresh: bytes, wanted: int, written: list[str]
+    platform: Platform,
+    recording_id: str,
+    fresh: bytes,
+    wanted: int,
+    written: list[str],
+    tiles: NDArray[np.float64] | None = None,
 ) -> bool:
     """Store ``fresh`` unless, under the locks, the clip no longer wants it; ``written`` gets the
     blob key before the commit (the caller removes it if the commit fails)."""
@@ -97,7 +104,11 @@ def _store(
         if not _needs_rendition(rec, _cache.stored_version(session, recording_id), wanted):
             return False
         assert rec is not None
-        written.append(_cache.store(session, platform.gate, rec, fresh, method_version=wanted))
+        written.append(
+            _cache.store(
+                session, platform.gate, rec, fresh, method_version=wanted, first_tiles=tiles
+            )
+        )
         audit.append(
             session,
             actor=ACTOR,

@@ -301,7 +301,12 @@ def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip
     key = platform.secrets["watermark"]
     if stored.blob_key:  # the clip's id-free analysis is kept between serves of this rendition
         ref = (stored.blob_key, *span)
-        marked = _marking.embed(samples, mark_id, key, ref, read_since=read_since)
+        # The measurement stored with the rendition is of the whole clip, not of a cut of it.
+        whole = 2 * len(samples) == len(stored.pcm)
+        tiles = stored.first_tiles if whole else None
+        marked = _marking.embed(
+            samples, mark_id, key, ref, read_since=read_since, first_tiles=tiles
+        )
     else:
         marked = embed(samples, mark_id, key)
     return ServedClip(to_wav_bytes(marked), mark_id, len(samples) / SAMPLE_RATE_HZ)

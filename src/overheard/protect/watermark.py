@@ -414,20 +414,53 @@ class Analysis:
         return sum(a.nbytes for a in arrays)
 
 
-def analyse(x: NDArray[np.float64]) -> Analysis:
-    """The payload-free part of marking ``x`` (16 kHz, float, int16 units)."""
+FIRST_TILES_SHAPE = (BLOCK_TILES, BANDS)
+"""Shape of ``Analysis.first_tiles`` (float64)."""
+
+
+def analyse(x: NDArray[np.float64], first_tiles: NDArray[np.float64] | None = None) -> Analysis:
+    """The payload-free part of marking ``x`` (16 kHz, float, int16 units). ``first_tiles``:
+    ``first_measurement(x)`` made before (kept with the clip), taken instead of measuring again."""
     frames = _frames(_padded(x))
     n = len(frames)
-    tile_of_frame = (np.arange(n) // TILE_FRAMES) % BLOCK_TILES
-    frames_per_tile = np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+    tile_of_frame, frames_per_tile = _tiling(n)
     need = _scratch.block_bytes(((n, FRAME_SAMPLES), np.float64), ((n, SPEC_BINS), np.complex128))
     with SCRATCH.borrowed(need) as block:
         windowed = block.array((n, FRAME_SAMPLES), np.float64)
         spec = np.fft.rfft(np.multiply(frames, _window(), out=windowed), axis=1)
-        measured = block.array((n, SPEC_BINS), np.complex128)
-        np.fft.rfft(np.multiply(frames, _hann(), out=windowed), axis=1, out=measured)
-        first_tiles = _mean_tiles(measured, frames_per_tile)
+        if first_tiles is None or first_tiles.shape != FIRST_TILES_SHAPE:
+            measured = block.array((n, SPEC_BINS), np.complex128)
+            first_tiles = _first_tiles(frames, frames_per_tile, windowed, measured)
     return Analysis(x, spec, tile_of_frame, frames_per_tile, first_tiles)
+
+
+def first_measurement(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``analyse(x).first_tiles``, alone: the tile contrasts of the unmarked clip, which do not
+    depend on the payload (the rendition job keeps them with the clip)."""
+    frames = _frames(_padded(x))
+    n = len(frames)
+    need = _scratch.block_bytes(((n, FRAME_SAMPLES), np.float64), ((n, SPEC_BINS), np.complex128))
+    with SCRATCH.borrowed(need) as block:
+        windowed = block.array((n, FRAME_SAMPLES), np.float64)
+        measured = block.array((n, SPEC_BINS), np.complex128)
+        return _first_tiles(frames, _tiling(n)[1], windowed, measured)
+
+
+def _tiling(n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """For a clip of ``n`` frames: each frame's tile in the block, and frames per tile (at least 1)."""
+    tile_of_frame = (np.arange(n) // TILE_FRAMES) % BLOCK_TILES
+    return tile_of_frame, np.maximum(np.bincount(tile_of_frame, minlength=BLOCK_TILES), 1)
+
+
+def _first_tiles(
+    frames: NDArray[np.float64],
+    frames_per_tile: NDArray[np.int64],
+    windowed: NDArray[np.float64],
+    measured: NDArray[np.complex128],
+) -> NDArray[np.float64]:
+    """The first pass's measurement of ``frames`` (the unmarked clip), in the given buffers."""
+    np.fft.rfft(np.multiply(frames, _hann(), out=windowed), axis=1, out=measured)
+    return _mean_tiles(measured, frames_per_tile)
 
 
 def _mean_tiles(
