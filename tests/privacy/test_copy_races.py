@@ -219,8 +219,8 @@ def test_a_serve_racing_removal_keeps_no_watermark_analysis(
     lease = claim(platform, "R-a1")  # the flag's own lease: a reviewer holds one at a time
     analyse = _marking.analyse
 
-    def analyse_while_removed(pcm):  # type: ignore[no-untyped-def]
-        found = analyse(pcm)
+    def analyse_while_removed(pcm, *kept):  # type: ignore[no-untyped-def]
+        found = analyse(pcm, *kept)  # with the rendition's stored first measurement
         other.start()
         return found
 
