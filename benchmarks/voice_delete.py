@@ -121,6 +121,9 @@ PROGRESS_EVERY = 25
 OBSERVATION_VERSION = "2"
 """Bump when what a cached observation holds (VAD, transcript fields) changes."""
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "overheard-voice-delete"
+LISTEN_VERSION = "written|every-merge"
+"""Bump when how the second listen scores its readings changes: "written" (readings scored as
+whisper writes them), "every-merge" (text encoded with every BPE merge, ``with_every_merge``)."""
 PAD_SAMPLES = 3200
 SWAPS_KEPT_NATS = 10.0
 """Verb swaps within this many nats of the first pass are kept in the cache (with their words), so
@@ -550,7 +553,7 @@ class SecondListen:
         self.cached_only = cached_only
         self.missing: set[str] = set()
         """Clips whose second listen was wanted but is not in the cache (``cached_only``)."""
-        version = recogniser_version(stack) + COMMAND_PROMPT + str(PROMPTED_NBEST) + "written"
+        version = recogniser_version(stack) + COMMAND_PROMPT + str(PROMPTED_NBEST) + LISTEN_VERSION
         self.cache = ClipCache(cache, "listen-" + hashlib.sha256(version.encode()).hexdigest()[:16])
         self.root = cache
         self.voices = voices

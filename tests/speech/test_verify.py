@@ -252,7 +252,10 @@ def test_whisper_keeps_only_the_swaps_within_the_margin(whisper_stack):
     assert whisper_stack.asr.likely_readings(pcm, heard, texts, 0.0) in ([], kept)
 
 
-GARBLED_FIRST = (("please delete everything from today", "en+f3"), ("erase everything i said today", "en-us"))
+GARBLED_FIRST = (
+    ("please delete everything from today", "en+f3"),
+    ("erase everything i said today", "en-us"),
+)
 """Requests Whisper base first hears past any deletion ("please believe in anything from today",
 "race everything i said today"); which of them it garbles moves with the CPU's int8 kernels."""
 
@@ -282,3 +285,46 @@ def test_the_second_listen_finds_no_deletion_in_an_ordinary_request(whisper_stac
 
     outcome = understand(whisper_stack, spoken("what's the weather like in paris", "en+f3"))
     assert outcome.verdict is not None and outcome.verdict.command is None
+
+
+def _byte_level_bpe(merges: list[str]):
+    """A small byte-level BPE tokenizer (the ``tokenizers`` library) with the given merges."""
+    tokenizers = pytest.importorskip("tokenizers")
+    tokens = ["Ġ", "t", "h", "e", "a", "Ġt", "th", "Ġth", "Ġthe", "Ġa"]  # ids in merge order
+    vocab = {token: i for i, token in enumerate(tokens)}
+    bpe = tokenizers.models.BPE(vocab=vocab, merges=[tuple(m.split()) for m in merges])
+    tok = tokenizers.Tokenizer(bpe)
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    return tok
+
+
+def test_a_tokenizer_missing_a_merge_gets_it_back_in_vocabulary_order():
+    from overheard.speech._whisper import with_every_merge
+
+    whole = _byte_level_bpe(["Ġ t", "t h", "Ġt h", "Ġth e", "Ġ a"])
+    broken = _byte_level_bpe(["t h", "Ġt h", "Ġth e", "Ġ a"])  # the first merge lost
+    assert broken.encode(" the").tokens != ["Ġthe"]  # " ", "the"-ish: a token whisper never writes
+    mended = with_every_merge(broken)
+    assert mended.encode(" the").tokens == whole.encode(" the").tokens == ["Ġthe"]
+    assert with_every_merge(whole) is whole  # nothing missing: left as it is
+
+
+@pytest.mark.slow
+def test_whisper_scores_readings_in_the_tokens_it_writes(whisper_stack):
+    """The default model's tokenizer.json lacks the merge "Ġ t": " that" was encoded as " ",
+    "that", which the decoder scores near 0, so every reading with a word starting in "t" lost
+    ~20 nats and its words' probabilities."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    from overheard.speech._whisper import with_every_merge
+
+    model = whisper_stack.asr._loaded.model
+    tokenizer = Tokenizer(with_every_merge(model.hf_tokenizer), True, "transcribe", "en")
+    for word in ("that", "today", "the", "thing"):
+        assert len(tokenizer.encode(" " + word)) == 1, word
+    pcm = spoken("erase that last thing i said", "en-us")
+    said, garbled = "erase that last thing i said", "erase my last thing i said"
+    readings = {r.text: r for r in whisper_stack.asr.readings(pcm, "", (said, garbled))}
+    assert min(w.confidence for w in readings[said].words) > 0.05  # "that" was heard at ~0
+    assert readings[said].logprob > readings[garbled].logprob

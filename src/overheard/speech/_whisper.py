@@ -516,7 +516,8 @@ def as_written(text: str) -> str:
 
 
 def _encoded(model: Any, audio: np.ndarray) -> tuple[Any, Any, int]:
-    """The tokenizer, the encoder's output for ``audio`` and its frame count."""
+    """The tokenizer (with every merge, :func:`with_every_merge`), the encoder's output for
+    ``audio`` and its frame count."""
     from faster_whisper.audio import pad_or_trim
 
     features = model.feature_extractor(audio)
@@ -529,7 +530,10 @@ def _tokenizer(model: Any) -> Any:
     from faster_whisper.tokenizer import Tokenizer
 
     return Tokenizer(
-        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=LANGUAGE
+        with_every_merge(model.hf_tokenizer),
+        model.model.is_multilingual,
+        task="transcribe",
+        language=LANGUAGE,
     )
 
 
@@ -546,6 +550,63 @@ def encoding(loaded: LoadedModel, audio: np.ndarray) -> tuple[Any, int]:
         loaded.expiry = ExpiryTimer(loaded.expire_encoding, name="overheard-whisper-encoding")
     loaded.expiry.arm(ENCODING_KEEP_S)
     return encoded, frames
+
+
+_mended_tokenizers: dict[int, tuple[Any, Any]] = {}
+_mended_lock = threading.Lock()
+
+
+def with_every_merge(tokenizer: Any) -> Any:
+    """``tokenizer`` (a ``tokenizers.Tokenizer``) with the BPE merges its vocabulary needs restored.
+
+    The default model's ``tokenizer.json`` lacks the first GPT-2 merge (``Ġ t``): text encoded with
+    it splits every word starting with "t" after a space (" that" -> " ", "that"; " today" -> " ",
+    "t", "od", "ay") into tokens whisper never writes, which the decoder scores at ~1e-9 each. A
+    reading scored teacher-forced (:meth:`WhisperBackend.readings`) then loses ~20 nats per such
+    word, and its words' probabilities fall to 0. Every multi-character token of the vocabulary
+    that no merge makes gets its merge back, in vocabulary order (a byte-level BPE's token ids
+    follow its merge ranks). A tokenizer with every merge is returned as it is; once per process."""
+    key = id(tokenizer)
+    with _mended_lock:
+        kept = _mended_tokenizers.get(key)
+        if kept is not None and kept[0] is tokenizer:
+            return kept[1]
+        mended = _restored_merges(tokenizer)
+        _mended_tokenizers[key] = (tokenizer, mended)
+        return mended
+
+
+def _restored_merges(tokenizer: Any) -> Any:
+    import json
+
+    spec = json.loads(tokenizer.to_str())
+    bpe = spec.get("model", {})
+    if bpe.get("type") != "BPE":
+        return tokenizer
+    vocab: dict[str, int] = bpe["vocab"]
+    pairs = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in bpe["merges"]]
+    made = {a + b for a, b in pairs}
+    special = {t["content"] for t in spec.get("added_tokens", [])}
+    restored = []
+    for token in vocab:
+        if len(token) < 2 or token in made or token in special:
+            continue
+        split = next(
+            (
+                (token[:i], token[i:])
+                for i in range(1, len(token))
+                if token[:i] in vocab and token[i:] in vocab
+            ),
+            None,
+        )
+        if split is not None:
+            restored.append(split)
+    if not restored:
+        return tokenizer
+    merges = sorted([*pairs, *restored], key=lambda pair: vocab.get(pair[0] + pair[1], len(vocab)))
+    as_strings = isinstance(bpe["merges"][0], str) if bpe["merges"] else False
+    bpe["merges"] = [" ".join(m) if as_strings else list(m) for m in merges]
+    return type(tokenizer).from_str(json.dumps(spec))
 
 
 def _logprob(model: Any, tokenizer: Any, encoded: Any, frames: int, text: str) -> float:
@@ -595,9 +656,7 @@ def spoken_words(word: Any) -> list[Word]:
     ]
 
 
-DEFAULT_BIASING = Biasing(
-    rescore_seed=True, rescore_weight=RESCORE_WEIGHT, rescore_mix=RESCORE_MIX
-)
+DEFAULT_BIASING = Biasing(rescore_seed=True, rescore_weight=RESCORE_WEIGHT, rescore_mix=RESCORE_MIX)
 """The default recogniser's: the n-best list rescored with the seed requests (docs/models/asr.md)."""
 
 
