@@ -54,6 +54,23 @@ def test_destroyed_key_cannot_open_content(client, platform, make_household):
         assert s.scalars(select(DataKey.wrapped)).all() == [None]
 
 
+def test_a_destroyed_key_keeps_its_share_until_the_destruction_commits(platform, make_household):
+    """The share was erased inside the transaction: one rolled back (or a process killed before
+    its commit) left the row naming an erased share. It is erased after the commit now."""
+    hh = make_household()
+    with platform.sessions() as s:
+        share = s.get_one(DataKey, hh.household_id).share_id
+    with pytest.raises(RuntimeError), transaction(platform.sessions) as s:
+        assert platform.keyring.destroy(s, hh.household_id)
+        assert (platform.keyring.shares.root / share).exists()
+        raise RuntimeError("rolled back")
+    with platform.sessions() as s:
+        assert platform.keyring.data_key(s, hh.household_id)
+    with transaction(platform.sessions) as s:
+        assert platform.keyring.destroy(s, hh.household_id)
+    assert not (platform.keyring.shares.root / share).exists()
+
+
 def test_an_idle_process_drops_unwrapped_keys_when_their_time_is_up(platform, make_household):
     """A key another process shredded must not stay in this one's memory past its time, even when
     nothing here asks for a key again."""

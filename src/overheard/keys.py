@@ -8,11 +8,18 @@ With a :class:`KeyShares` store the key used on content is ``HKDF(unwrapped, sal
 share is 32 random bytes kept outside the database. Destroying the share as well means a database
 backup taken before the deletion, restored under the same KEK, still cannot rebuild the key. A
 household's key has a *generation*: "delete everything" replaces generation n by n + 1.
+
+A replaced or destroyed key's share is erased only once the transaction that stops naming it has
+committed (:func:`destroy_after_commit`): a process killed before that commit leaves the row and
+its share as they were, one killed after it leaves a share no row names, which
+:func:`sweep_orphan_shares` erases (at start-up and on every retention sweep).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -22,14 +29,16 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, event, select, update
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column, sessionmaker
 
 from .crypto.aead import new_data_key
 from .crypto.kek import KeyEncryptionKey
 from .db import Base, utcnow
-from .errors import KeyUnavailable
+from .errors import KeyUnavailable, safe_reason
 from .expiry import ExpiryTimer
+
+log = logging.getLogger(__name__)
 
 CACHE_TTL_S = 60.0
 """How long an unwrapped data key stays in memory, seconds (swept by a timer, not only on use)."""
@@ -43,6 +52,10 @@ SHARE_INFO = b"overheard/household-data-key/v1|"
 KEY_GONE = "this household's data key was destroyed"
 """What a refusal for want of a destroyed key (or key share) says: never which household (or share,
 whose name holds the household): it reaches a reviewer holding a lease on one of its clips."""
+SHARE_NAME = re.compile(r"^(?P<household_id>.+)\.g(?P<generation>[0-9]+)$")
+"""A share's file name: the household id and the generation it salts."""
+_SHARES_AFTER_COMMIT = "overheard.key_shares_after_commit"
+"""``Session.info`` key: the shares to erase once the transaction has committed."""
 
 
 class DataKey(Base):
@@ -105,6 +118,28 @@ class KeyShares:
         finally:
             os.close(fd)
         self._sync_dir()
+
+    def exists(self, share_id: str) -> bool:
+        """Whether the share is still on disk."""
+        return (self.root / share_id).is_file()
+
+    def names(self) -> list[tuple[str, str, int, float]]:
+        """Every share on disk: ``(share_id, household_id, generation, modified at)``, the last in
+        seconds since the epoch."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.iterdir():
+            match = SHARE_NAME.match(path.name)
+            if match is None:
+                continue
+            try:
+                modified = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            hh, generation = match["household_id"], int(match["generation"])
+            found.append((path.name, hh, generation, modified))
+        return sorted(found)
 
     def destroy(self, share_id: str) -> bool:
         """Overwrite, then unlink a share; True if it existed."""
@@ -243,14 +278,18 @@ class KeyRing:
         self.forget(household_id)
         if row is None or row.wrapped is None:
             return False
-        self._destroy_share(row)
+        self._destroy_share_after_commit(session, row)
         row.wrapped = None
         row.destroyed_at = now or utcnow()
         session.flush()
         return True
 
     def replace(self, session: Session, household_id: str, *, now: datetime | None = None) -> int:
-        """Destroy the current key and make the next generation; returns the new generation."""
+        """Destroy the current key and make the next generation; returns the new generation.
+
+        The old wrapped key is overwritten in the row; its share is erased once the caller's
+        transaction commits (until then the row in the database still names it: a transaction
+        that fails, or a process killed before its commit, leaves the household as it was)."""
         row = session.get(DataKey, household_id)
         self.forget(household_id)
         when = now or utcnow()
@@ -259,16 +298,17 @@ class KeyRing:
             session.add(row)
             self._fill(row, household_id, 1)
         else:
-            self._destroy_share(row)
+            if row.wrapped is not None:
+                self._destroy_share_after_commit(session, row)
             self._fill(row, household_id, (row.generation or 1) + 1)
             row.destroyed_at = when
         row.created_at, row.rotated_at = when, None
         session.flush()
         return row.generation
 
-    def _destroy_share(self, row: DataKey) -> None:
+    def _destroy_share_after_commit(self, session: Session, row: DataKey) -> None:
         if row.share_id is not None and self.shares is not None:
-            self.shares.destroy(row.share_id)
+            destroy_after_commit(session, self.shares, row.share_id)
 
     def rotate(self, session: Session, *, now: datetime | None = None) -> tuple[str, int]:
         """A new KEK version, then every live data key re-wrapped under it; blobs are untouched.
@@ -311,3 +351,66 @@ class KeyRing:
                 select(DataKey.wrapped).where(DataKey.household_id == household_id)
             )
         return 0
+
+
+def destroy_after_commit(session: Session, shares: KeyShares, share_id: str) -> None:
+    """Erase ``share_id`` once the session's transaction commits; never if it rolls back.
+
+    Erased before the commit, a kill (SIGKILL, OOM, power loss) between the two left the row
+    naming a share that was gone: nothing under that key opened again although nothing had been
+    deleted. After the commit no row names it, so a kill before the erasure only leaves it to
+    :func:`sweep_orphan_shares`.
+    """
+    session.info.setdefault(_SHARES_AFTER_COMMIT, {})[share_id] = shares
+
+
+@event.listens_for(Session, "after_commit")
+def _erase_committed(session: Session) -> None:
+    pending: dict[str, KeyShares] = session.info.pop(_SHARES_AFTER_COMMIT, {})
+    for share_id, shares in pending.items():
+        try:
+            shares.destroy(share_id)
+        except Exception as exc:  # committed: the sweep erases what is left
+            log.error("could not erase a replaced key share; the sweep will (%s)", safe_reason(exc))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost one: rolled back (a commit popped the list)
+        session.info.pop(_SHARES_AFTER_COMMIT, None)
+
+
+def sweep_orphan_shares(sessions: sessionmaker[Session], shares: KeyShares) -> list[str]:
+    """Erase the key shares no live key row names any more; returns the households they were of.
+
+    A share of a generation older than its household's row (replaced: "delete everything"), or
+    the one a row names whose key was destroyed, is left only by a process killed between that
+    commit and the erasure. Generations only grow, so no transaction in flight can come to name
+    either. Never touched: a share of a generation newer than the row (a replacement in flight
+    has written it but not committed; one that failed left it unused, and the next replacement
+    erases it first), and a share of a household without a key row (an enrolment in flight, or a
+    database being restored into an empty one: its rows are not there yet).
+    """
+    found = shares.names()
+    if not found:
+        return []
+    households = sorted({hh for _, hh, _, _ in found})
+    rows: dict[str, tuple[int, str | None, bool]] = {}
+    with sessions() as session:
+        for start in range(0, len(households), 500):
+            chunk = households[start : start + 500]
+            query = select(
+                DataKey.household_id, DataKey.generation, DataKey.share_id, DataKey.wrapped
+            ).where(DataKey.household_id.in_(chunk))
+            for hh, generation, share_id, wrapped in session.execute(query):
+                rows[hh] = (generation, share_id, wrapped is not None)
+    erased: list[str] = []
+    for share_id, hh, generation, _ in found:
+        row = rows.get(hh)
+        if row is None:
+            continue
+        current, named, live = row
+        orphan = generation < current or (share_id == named and not live)
+        if orphan and shares.destroy(share_id):
+            erased.append(hh)
+    return erased

@@ -35,12 +35,17 @@ def register_all() -> None:
 
 
 def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
-    """At start-up: remove orphan blobs (audio, disguised renditions) older than the configured grace."""
+    """At start-up: erase the key shares no key row names (left by a process killed between a
+    "delete everything" commit and the share's erasure), then remove orphan blobs (audio,
+    disguised renditions) older than the configured grace."""
     from .db import utcnow
     from .protect._cache import sweep_orphans
-    from .recordings.sweep import sweep_orphan_blobs
+    from .recordings.sweep import sweep_orphan_blobs, sweep_orphan_key_shares
 
     grace_s = platform.settings.orphan_blob_grace_s
+    shares = sweep_orphan_key_shares(platform)
+    if shares:
+        log.info("erased %d orphan key shares", shares)
     removed = sweep_orphan_blobs(platform, grace_s=grace_s)
     removed += sweep_orphans(platform.sessions, platform.blobs, grace_s=grace_s, now=utcnow())
     if removed:
@@ -50,7 +55,8 @@ def startup_sweep(platform) -> None:  # type: ignore[no-untyped-def]
 def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     """Delete what is past its retention, accidental audio past its own, a failed recording's
     audio past ``failed_audio_keep_s``, expired working copies,
-    and every model version trained on a deleted recording; then retry pending purges."""
+    and every model version trained on a deleted recording; then retry pending purges and erase
+    the key shares no key row names."""
     from . import purges
     from .customer.retention import sweep_retention
     from .db import utcnow
@@ -58,6 +64,7 @@ def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     from .learn.settings import LearnSettings
     from .learn.staging import sweep_dead_builds
     from .learn.working import expire
+    from .recordings.sweep import sweep_orphan_key_shares
 
     now = utcnow()
     sweep_retention(
@@ -70,6 +77,7 @@ def retention_sweep(platform) -> None:  # type: ignore[no-untyped-def]
     sweep_dead_builds(LearnSettings.from_settings(platform.settings).models_dir)
     forget_deleted(platform, now)
     purges.run(platform)
+    sweep_orphan_key_shares(platform, now=now)
 
 
 def housekeeping(platform) -> Periodic:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ disguised audio, export memberships) register a hook in ``DELETION_HOOKS`` that 
 transaction, on every path. Each deletion issues one receipt, signed with the audit key; a tombstone
 per recording lets its device learn it is gone. "Everything" first replaces the household's data key
 by a new generation (crypto-shredding: every copy under the old key is unreadable from that commit
-on), then purges. See ``docs/customer.md``.
+on; the old key share is erased right after it), then purges. See ``docs/customer.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from .. import audit, purges
 from ..customer.receipts import RECEIPT_FORMAT, sign_receipt
 from ..db import transaction, utcnow
-from ..errors import KeyUnavailable, safe_reason
+from ..errors import KeyUnavailable
 from ..households import Household
 from ..jobs import Job
 from ..keys import DataKey
@@ -60,6 +60,11 @@ BACKUPS_WRAPPED_KEY = (
     "deletion still holds it wrapped until that backup expires or the key-encryption key version "
     "is retired."
 )
+BACKUPS_SHARE_PENDING = (
+    "The household key was destroyed in the live database; its key share could not be erased yet "
+    "and is erased by the next sweep: until then a database backup taken before this deletion "
+    "could still be opened with it."
+)
 BACKUPS_SCOPED = (
     "Database and blob-store backups taken before this deletion still hold these recordings, "
     "encrypted under your household key, until those backups expire; deleting everything "
@@ -91,6 +96,9 @@ class Shredding:
     """The household's recordings when the key was destroyed (all sealed under it)."""
     resealed: int
     """Fields re-sealed under the new key by the handover (identity)."""
+    share_erased: bool = True
+    """False when the destroyed key's share was still on disk after the commit (the sweep erases
+    it)."""
 
 
 def add_to_receipt(session: Session, name: str, items: Iterable[str]) -> None:
@@ -404,81 +412,48 @@ def shred_household(
     """Destroy the household's data key and start a new generation, in one audited commit.
 
     ``handover`` re-seals, under the new key, what must outlive the shredding (the identity rows);
-    without it those fields become unreadable too. The old key share is destroyed inside the
-    transaction (nothing opens under the old key from then on); a transaction that fails puts it
-    back, so a failed deletion leaves the household as it was.
+    without it those fields become unreadable too. The new key row and what it protects commit
+    first; the old key share is erased only after that commit (the old wrapped key is gone from
+    the live database with it). A failure, or a process killed, before the commit leaves the
+    household as it was; one killed after it leaves a share no row names, which the next sweep
+    erases (``keys.sweep_orphan_shares``).
     """
     when = now or utcnow()
-    saved: _SavedShare | None = None
-    try:
-        with transaction(platform.sessions) as session:
-            # Locked before anything is read or destroyed: a second "delete everything" of the
-            # household waits for this one and then shreds the generation it made (handing the
-            # identity over again), instead of removing its new share and sealing under another key.
-            row = session.get(DataKey, household_id, with_for_update=True)
-            live = row is not None and row.wrapped is not None
-            old_gen = row.generation if row is not None and live else None
-            used_share = bool(live and row is not None and row.share_id)
-            saved = _save_share(platform, row) if live else None
-            old_key = _live_key(platform, session, household_id) if live else None
-            generation = platform.keyring.replace(session, household_id, now=when)
-            resealed = 0
-            if handover is not None and old_key is not None:
-                new_key = platform.keyring.data_key(session, household_id)
-                resealed = handover(session, household_id, old_key, new_key)
-            ids = list(
-                session.scalars(select(Recording.id).where(Recording.household_id == household_id))
-            )
-            audit.append(
-                session,
-                actor=actor,
-                action="keys.destroy",
-                subject=household_id,
-                household_id=household_id,
-                now=when,
-                details={"generation": old_gen, "new_generation": generation, "resealed": resealed},
-            )
-    except BaseException:
-        if saved is not None:
-            _restore_share(platform, saved)
-        raise
-    return Shredding(household_id, when, live, old_gen, generation, used_share, ids, resealed)
-
-
-@dataclass(frozen=True)
-class _SavedShare:
-    """The key share a shredding destroys, kept in memory until its transaction has ended."""
-
-    household_id: str
-    generation: int
-    share_id: str
-    share: bytes
-
-
-def _save_share(platform: Platform, row: DataKey | None) -> _SavedShare | None:
+    old_share: str | None = None
+    with transaction(platform.sessions) as session:
+        # Locked before anything is read or replaced: a second "delete everything" of the
+        # household waits for this one and then shreds the generation it made (handing the
+        # identity over again), instead of removing its new share and sealing under another key.
+        row = session.get(DataKey, household_id, with_for_update=True)
+        live = row is not None and row.wrapped is not None
+        old_gen = row.generation if row is not None and live else None
+        used_share = bool(live and row is not None and row.share_id)
+        old_share = row.share_id if row is not None and live else None
+        old_key = _live_key(platform, session, household_id) if live else None
+        generation = platform.keyring.replace(session, household_id, now=when)
+        resealed = 0
+        if handover is not None and old_key is not None:
+            new_key = platform.keyring.data_key(session, household_id)
+            resealed = handover(session, household_id, old_key, new_key)
+        ids = list(
+            session.scalars(select(Recording.id).where(Recording.household_id == household_id))
+        )
+        audit.append(
+            session,
+            actor=actor,
+            action="keys.destroy",
+            subject=household_id,
+            household_id=household_id,
+            now=when,
+            details={"generation": old_gen, "new_generation": generation, "resealed": resealed},
+        )
+    # The commit erased the old share (``keys.destroy_after_commit``); one it could not erase
+    # (a failing disk) is left to the sweep, and the receipt does not claim it gone.
     shares = platform.keyring.shares
-    if row is None or row.share_id is None or shares is None:
-        return None
-    try:
-        share = shares.get(row.share_id)
-    except KeyUnavailable:
-        return None  # gone already: nothing to put back
-    return _SavedShare(row.household_id, row.generation, row.share_id, share)
-
-
-def _restore_share(platform: Platform, saved: _SavedShare) -> None:
-    """Put the share back if the key row is still the generation it opens (the transaction did
-    not commit); the row is locked meanwhile, so a commit still in flight is waited for."""
-    shares = platform.keyring.shares
-    assert shares is not None
-    try:
-        with transaction(platform.sessions) as session:
-            row = session.get(DataKey, saved.household_id, with_for_update=True)
-            unchanged = row is not None and row.wrapped is not None
-            if unchanged and (row.generation, row.share_id) == (saved.generation, saved.share_id):
-                shares.restore(saved.share_id, saved.share)
-    except Exception as exc:  # the shredding's own error is the one that matters
-        log.error("could not put back the key share of a failed shredding (%s)", safe_reason(exc))
+    share_erased = not (old_share and shares is not None and shares.exists(old_share))
+    return Shredding(
+        household_id, when, live, old_gen, generation, used_share, ids, resealed, share_erased
+    )
 
 
 def _live_key(platform: Platform, session: Session, household_id: str) -> bytes | None:
@@ -496,7 +471,7 @@ def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> 
         "counts": {"stray_blobs": len(strays), "identity_fields_resealed": shredding.resealed},
         "key_generation_destroyed": shredding.generation_destroyed,
         "key_generation_now": shredding.new_generation,
-        "backups": BACKUPS_SHREDDED if shredding.used_share else BACKUPS_WRAPPED_KEY,
+        "backups": _backups(shredding),
     }
     return delete_recordings(
         platform,
@@ -509,6 +484,13 @@ def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> 
         extra=extra,
         extra_blobs=strays,
     )
+
+
+def _backups(shredding: Shredding) -> str:
+    """What the receipt says of backups taken before the deletion."""
+    if not shredding.used_share:
+        return BACKUPS_WRAPPED_KEY
+    return BACKUPS_SHREDDED if shredding.share_erased else BACKUPS_SHARE_PENDING
 
 
 def _stray_blobs(platform: Platform, household_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from .. import audit
 from ..blobs import BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..db import as_utc
-from ..errors import Gone, KeyUnavailable, NotFound, RecordingNotFound
+from ..errors import DecryptionFailed, Gone, KeyUnavailable, NotFound, RecordingNotFound
 from ..keys import KEY_GONE, DataKey, KeyRing
 from . import erased
 from .models import Recording, SealedText
@@ -197,7 +197,7 @@ class ContentGate:
             raise RecordingNotFound(
                 "this recording's audio is missing", code="audio_missing"
             ) from None
-        pcm = open_sealed(key, blob, record_id=recording.id, kind=AUDIO_KIND)
+        pcm = self._open(session, recording, key, blob, AUDIO_KIND)
         self._audit(session, recording, actor, purpose, AUDIO_KIND)
         return pcm
 
@@ -209,9 +209,24 @@ class ContentGate:
         if row is None:
             return None
         key = self.keyring.data_key(session, recording.household_id)
-        text = open_sealed(key, row.sealed, record_id=recording.id, kind=kind).decode()
+        text = self._open(session, recording, key, row.sealed, kind).decode()
         self._audit(session, recording, actor, purpose, kind)
         return text
+
+    def _open(
+        self, session: Session, recording: Recording, key: bytes, sealed: bytes, kind: str
+    ) -> bytes:
+        """Open ``sealed``; KeyUnavailable (not DecryptionFailed) for a recording captured before
+        the household's key was last replaced: it was sealed under the destroyed generation (the
+        purge of "delete everything" that removes it commits after the key's replacement)."""
+        try:
+            return open_sealed(key, sealed, record_id=recording.id, kind=kind)
+        except DecryptionFailed:
+            row = session.get(DataKey, recording.household_id)
+            destroyed = row.destroyed_at if row is not None else None
+            if destroyed is not None and as_utc(recording.captured_at) <= as_utc(destroyed):
+                raise KeyUnavailable(KEY_GONE) from None
+            raise
 
     def _audit(self, session: Session, rec: Recording, actor: str, purpose: str, kind: str) -> None:
         # Kept as a row, not an ORM object, and written with the transaction's other events by

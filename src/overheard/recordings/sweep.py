@@ -1,4 +1,4 @@
-"""Sweeps: orphan blobs (written, never committed) and stale temporary files."""
+"""Sweeps: orphan blobs (written, never committed), stale temporary files and orphan key shares."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..db import transaction, utcnow
+from ..keys import sweep_orphan_shares
 from ..platform import Platform
 from .models import Recording
 
@@ -43,3 +44,26 @@ def sweep_orphan_blobs(platform: Platform, *, grace_s: float, now: datetime | No
                 details={"orphans_removed": removed},
             )
     return removed
+
+
+def sweep_orphan_key_shares(platform: Platform, *, now: datetime | None = None) -> int:
+    """Erase the key shares no live key row names (a process killed between a "delete everything"
+    commit and the erasure of the old share); one audit event per household; returns how many."""
+    shares = platform.keyring.shares
+    if shares is None:
+        return 0
+    when = now or utcnow()
+    erased = sweep_orphan_shares(platform.sessions, shares)
+    if erased:
+        with transaction(platform.sessions) as session:
+            for household_id in sorted(set(erased)):
+                audit.append(
+                    session,
+                    actor="system",
+                    action="keys.shares_sweep",
+                    subject=household_id,
+                    household_id=household_id,
+                    now=when,
+                    details={"shares_erased": erased.count(household_id)},
+                )
+    return len(erased)
