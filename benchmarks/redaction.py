@@ -1,6 +1,10 @@
 """PII redaction benchmark on the labelled request set: per-entity precision / recall / F1.
 
-Run: ``python benchmarks/redaction.py [--misses]``
+Run: ``python benchmarks/redaction.py [--misses] [--disguised]``
+
+``--disguised`` scores a copy of the set with its PII typed to dodge the rules, one character for
+one (spans stay): inside phone, card and account numbers every space, dash or dot between digits
+becomes ``/``; inside every other entity the Latin letters with a Cyrillic look-alike take it.
 
 Matching rule: a predicted span matches a gold span when the entities are equal and their overlap
 covers at least half of the longer of the two spans; each gold span matches at most one prediction.
@@ -174,6 +178,27 @@ def format_table(name: str, report: Report) -> str:
     return "\n".join(lines)
 
 
+LOOKALIKES = str.maketrans("aeopcxiAEOPCXHKMTB", "аеорсхіАЕОРСХНКМТВ")
+"""Latin letters and the Cyrillic letters Unicode's confusables table maps to them."""
+NUMBER_ENTITIES = frozenset({"PHONE", "CARD", "ACCOUNT"})
+
+
+def disguised(example: Example) -> Example:
+    """The example with its PII typed to dodge the rules (same length, same spans)."""
+    chars = list(example.text)
+    for span in example.spans:
+        for k in range(span.start, span.end):
+            if span.entity not in NUMBER_ENTITIES:
+                chars[k] = chars[k].translate(LOOKALIKES)
+            elif (
+                chars[k] in " -."
+                and chars[k - 1].isdigit()
+                and "".join(chars[k + 1 : k + 2]).isdigit()
+            ):
+                chars[k] = "/"
+    return Example("".join(chars), example.spans, example.split)
+
+
 NEUTRAL_TEMPLATES = ("{w} is on my list", "what does {w} mean", "add {w} to the list", "play {w}")
 CONTACT_TEMPLATES = ("call {w} now", "text {w} i'm running late", "remind {w} about dinner")
 
@@ -201,8 +226,15 @@ def main(argv: list[str]) -> None:
     """Print both tables, the timing, and optionally every miss and false positive."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list misses and false positives")
+    parser.add_argument(
+        "--disguised",
+        action="store_true",
+        help="score a copy with its PII typed to dodge the rules",
+    )
     args = parser.parse_args(argv)
     examples = load_set()
+    if args.disguised:
+        examples = [disguised(e) for e in examples]
     ours = partial(find_pii, tagger=True)  # as served: the rules and the tagger's sealed names
     print(f"{len(examples)} requests, {sum(not e.spans for e in examples)} without PII\n")
     print(format_table("baseline (all requests)", evaluate(examples, baseline_find)))
