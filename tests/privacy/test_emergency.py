@@ -7,17 +7,20 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from overheard import jobs
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import BadRequest, Conflict, NotFound
+from overheard.jobs import JobState
 from overheard.privacy import emergency
-from overheard.protect import serving
+from overheard.protect import _cache, rendition, serving
 from overheard.protect._tables import Watermark
 from overheard.recordings import voice_delete
 from overheard.recordings.deletion import delete_recordings
 from overheard.recordings.models import Recording, Status
 from overheard.review import hooks as review_hooks
 from overheard.review.consent import set_human_review
+from overheard.review.sampler import DISGUISE_JOB
 from tests.privacy._world import add_clip, claim, later, sample, submit
 
 POLICY = emergency.EmergencyPolicy(case_s=600, ack_within_s=3600, close_within_s=86_400)
@@ -155,3 +158,35 @@ def test_a_pending_voice_deletion_keeps_the_clip_from_a_case(platform, flagged):
     # once the question lapsed unanswered (no yes), the clip is there for a case again
     lapsed = 35 + platform.settings.voice_delete_confirm_s + 1
     assert open_case(platform, report_id, officer="P-2", at=lapsed).officer == "P-2"
+
+
+def _rendition_version(platform, recording_id: str) -> int | None:  # type: ignore[no-untyped-def]
+    with platform.sessions() as s:
+        return _cache.stored_version(s, recording_id)
+
+
+def test_an_officer_hears_a_clip_flagged_sensitive_too(platform, make_household):  # type: ignore[no-untyped-def]
+    """Emergency and ``sensitive`` on one clip: the flag removes the disguised rendition, and the
+    officer's case gets it made again (the policy lets the officer hear the clip, so the case does
+    not answer "preparing" for ever); closing the report removes it again, for good."""
+    serving.install(platform)
+    review_hooks.register()
+    clip = add_clip(platform, make_household, hypothesis=SAID)
+    sample(platform, clip)
+    lease = claim(platform, "R-a1")
+    submit(platform, lease, "R-a1", SAID, "emergency", "sensitive", now=later(10))
+    with platform.sessions() as s:
+        (item,) = emergency.queue(s, POLICY, later(20))
+    assert _rendition_version(platform, clip.recording_id) is None  # the flag removed it
+    case = open_case(platform, item.report_id)
+    with pytest.raises(rendition.AudioPreparing):
+        emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(40))
+    assert jobs.run_now(platform, DISGUISE_JOB, clip.recording_id) is JobState.DONE
+    out = emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(50))
+    assert out.duration_s > 0
+    with transaction(platform.sessions) as s:
+        emergency.act(s, item.report_id, "P-1", "close", "No risk: a film was playing.", later(60))
+    assert _rendition_version(platform, clip.recording_id) is None
+    rendition.request(platform, clip.recording_id)  # a late request stores nothing now
+    assert jobs.run_now(platform, DISGUISE_JOB, clip.recording_id) is JobState.DONE
+    assert _rendition_version(platform, clip.recording_id) is None

@@ -21,9 +21,18 @@ from ..config import settings_section
 from ..errors import BadRequest, Conflict, NotFound
 from ..households import Household
 from ..platform import Platform
-from ..protect.serving import Grant, ServedClip, StaffText, Target, serve_clip, serve_text
+from ..protect.serving import (
+    Grant,
+    ServedClip,
+    StaffText,
+    Target,
+    drop_renditions,
+    serve_clip,
+    serve_text,
+)
 from ..recordings import voice_delete
 from ..recordings.models import Recording
+from ..review.flags import in_emergency, is_excluded
 from ..review.models import Annotation, EmergencyReport, ReviewTask
 from .models import NOTE_MAX_CHARS, EmergencyAction, PrivacyCase
 
@@ -260,7 +269,16 @@ def act(
             case.closed_at = now
     _log(session, report, officer, action, note, now)
     session.flush()
+    if action == "close":
+        _drop_case_audio(session, report.recording_id)
     return report
+
+
+def _drop_case_audio(session: Session, recording_id: str) -> None:
+    """A ``sensitive`` clip keeps a disguised rendition only while a report not yet closed names
+    it (made again for the officers' cases); the last one closed removes it."""
+    if is_excluded(session, recording_id) and not in_emergency(session, recording_id):
+        drop_renditions(session, [recording_id])
 
 
 def actions_of(session: Session, report_id: str) -> list[EmergencyAction]:

@@ -6,7 +6,9 @@ claims the clip). The job opens the audio through the content gate, disguises it
 random draw, and stores the result sealed under the household key. It does nothing when a
 rendition of the configured method's version exists, so at-least-once delivery is harmless, and
 stores nothing for a clip deleted, flagged ``sensitive`` or whose household turned review off
-(checked under locks in the storing transaction, see :func:`_still_wanted`). A
+(checked under locks in the storing transaction, see :func:`_still_wanted`), except that a
+``sensitive`` clip an emergency report not yet closed names is made again for the privacy
+officer's case (``docs/policies/emergency.md``; closing the report removes it). A
 serve that finds no rendition (a crash between the two steps, a ``sensitive`` purge) queues the job
 and answers 503 with ``Retry-After``; a serve that finds an older version serves it and queues the job.
 """
@@ -26,7 +28,7 @@ from ..errors import OverheardError
 from ..platform import Platform
 from ..recordings.models import Recording
 from ..review.consent import has_consent, hold_consent
-from ..review.flags import is_excluded
+from ..review.flags import in_emergency, is_excluded
 from ..review.sampler import DISGUISE_JOB
 from . import _cache
 from .disguise import DEFAULT_METHOD, METHOD_VERSIONS, disguise, draw
@@ -121,23 +123,28 @@ def _store(
 
 
 def _still_wanted(session: Session, recording_id: str) -> Recording | None:
-    """The recording, locked, if it may still have a rendition: not deleted, not flagged
-    ``sensitive``, its household's review on.
+    """The recording, locked, if it may still have a rendition: not deleted, its household's
+    review on, and not flagged ``sensitive`` unless an emergency report not yet closed names it.
 
     The row is locked ``FOR UPDATE`` first, then the household ``FOR SHARE`` (the sampler's
     order): a deletion, a ``sensitive`` flag (``serving.on_sensitive`` holds the row ``FOR KEY
     SHARE``) or review turned off either committed before these reads, or waits for this commit
-    and then removes what it stores.
+    and then removes what it stores; so does closing the report (held ``FOR SHARE`` here).
     """
     rec = session.get(Recording, recording_id, with_for_update=True)
     if rec is None or not hold_consent(session, rec.household_id):
         return None
-    return None if is_excluded(session, recording_id) else rec
+    if is_excluded(session, recording_id) and not in_emergency(session, recording_id, lock=True):
+        return None
+    return rec
 
 
 def _wanted(session: Session, rec: Recording) -> bool:
-    """Unlocked: the household's review is on and the clip is not flagged ``sensitive``."""
-    return has_consent(session, rec.household_id) and not is_excluded(session, rec.id)
+    """Unlocked: the household's review is on and the clip is not flagged ``sensitive``, or an
+    emergency report not yet closed names it (an officer's case serves it)."""
+    if not has_consent(session, rec.household_id):
+        return False
+    return not is_excluded(session, rec.id) or in_emergency(session, rec.id)
 
 
 def run_job(platform: Platform, recording_id: str) -> None:

@@ -589,6 +589,13 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
     return {"disguised_copies": removed} if removed else {}
 
 
+def drop_renditions(session: Session, recording_ids: list[str]) -> None:
+    """Remove the recordings' disguised renditions and this process's analyses of them (an
+    emergency report on a ``sensitive`` clip closed: its officers' copy goes)."""
+    _cache.purge(session, recording_ids)
+    _forget_analyses(session, recording_ids)
+
+
 def on_review_off(session: Session, household_id: str) -> None:
     """The household turned review off: its disguised renditions, made only for review, go."""
     ids = list(

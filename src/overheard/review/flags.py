@@ -32,6 +32,9 @@ class FlagEvent:
 
 FlagHook = Callable[[Session, FlagEvent], None]
 
+REPORT_CLOSED = "closed"
+"""The final state of an emergency report (``privacy.emergency.ReportState.CLOSED``)."""
+
 
 def exclude_from_training(
     session: Session, recording_id: str, reason: str, by: str, now: datetime
@@ -48,6 +51,23 @@ def exclude_from_training(
 def is_excluded(session: Session, recording_id: str) -> bool:
     """Whether a recording must never be used for training."""
     return session.get(Exclusion, recording_id) is not None
+
+
+def in_emergency(session: Session, recording_id: str, *, lock: bool = False) -> bool:
+    """Whether an emergency report not yet closed names the recording (its privacy officers may
+    hear it under a case even when it is flagged ``sensitive``, ``docs/policies/emergency.md``).
+
+    ``lock`` holds the reports ``FOR SHARE``: closing one (which holds it ``FOR UPDATE``) either
+    committed before this read or waits for the reader's commit.
+    """
+    query = select(EmergencyReport.id).where(
+        EmergencyReport.recording_id == recording_id,
+        EmergencyReport.state != REPORT_CLOSED,
+        EmergencyReport.recording_deleted_at.is_(None),
+    )
+    if lock:
+        query = query.with_for_update(read=True)
+    return session.scalars(query).first() is not None
 
 
 def on_sensitive(session: Session, event: FlagEvent) -> None:
