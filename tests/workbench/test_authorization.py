@@ -39,6 +39,7 @@ MATRIX = [
     ("GET", "/review/api/stats", REVIEWERS),
     ("GET", "/review/lead", OVERSEERS),
     ("GET", "/review/lead/adjudications/{agreement_id}", {"lead"}),
+    ("GET", "/review/lead/adjudications/{agreement_id}/state", {"lead"}),
     ("POST", "/review/lead/adjudications/{agreement_id}", {"lead"}),
     ("POST", "/review/lead/reviewed/{annotation_id}/second", {"lead"}),
     ("POST", "/review/lead/reviewed/{annotation_id}/gold", {"lead"}),

@@ -24,6 +24,9 @@ Officer = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER))]
 TextField = Annotated[str, Form()]
 PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
 """The account pages' policy, plus the case player's audio from this site."""
+CASE_CSP = PAGE_CSP + "; script-src 'self'; connect-src 'self'"
+"""The case page also runs ``case.js``, which asks this site whether the case still serves its clip
+(and drops the clip and its text once it does not)."""
 AUDIO_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -72,7 +75,18 @@ def case_page(request: Request, me: Officer, case_id: str) -> Response:
         case = emergency.case_of(session, case_id, me.pseudonym, now)
         actions = emergency.actions_of(session, case.report_id)
     context = {"me": me, "case": case, "text": text, "actions": actions}
-    return _page(request, "case.html", context)
+    response = _page(request, "case.html", context)
+    response.headers["Content-Security-Policy"] = CASE_CSP
+    return response
+
+
+@router.get("/privacy/cases/{case_id}/state")
+def case_state(request: Request, me: Officer, case_id: str) -> Response:
+    """204 while the case may serve its clip; else the refusal its audio would get (the page then
+    drops the clip and its text). Opens and records nothing."""
+    grant = emergency.case_grant(case_id, me.pseudonym)
+    serving.check_grant(_platform(request), grant, now=runtime(request).now())
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/privacy/cases/{case_id}/audio")

@@ -278,6 +278,13 @@ def text_for_adjudication(
     return serve_text(platform, adjudication_grant(agreement_id, lead), now=now)
 
 
+def check_grant(platform: Platform, grant: Grant, *, now: datetime) -> None:
+    """Raise what a serve under ``grant`` would be refused with, opening and recording nothing (a
+    page asks this to know when to drop what it shows of the clip)."""
+    with transaction(platform.sessions) as session:
+        grant.resolve(session, now)
+
+
 def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip:
     """Serve ``grant``'s clip once: checked, its stored rendition opened, marked, audited.
 

@@ -345,6 +345,7 @@
   const WHY = {
     withdrawn: "The household withdrew this clip. It has been removed from this page; do not note anything from it.",
     ended: "This clip is no longer yours (its lease ended). Reload for the next one.",
+    closed: "This disagreement is no longer open (settled, or its clip was withdrawn). It has been removed from this page.",
   };
   const PLAYER_BUTTONS = ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"];
   const fields = () => [...document.querySelectorAll("#annotate, #skip")].flatMap((f) => [...f.querySelectorAll("textarea, select, input, button")]);
@@ -359,15 +360,15 @@
   }
   // What the page showed of the clip goes with its audio: the text, the words, an earlier transcript.
   function forget() {
-    fill($("words"), [], word);
-    bindWords();
-    fill($("earlier"), [], line);
-    $("earlier-section").hidden = true;
+    if ($("words")) { fill($("words"), [], word); bindWords(); }
+    if ($("earlier")) { fill($("earlier"), [], line); $("earlier-section").hidden = true; }
+    document.querySelectorAll("[data-clip-text]").forEach((el) => { el.textContent = ""; });
     if (form) form.querySelectorAll("textarea").forEach((t) => { t.value = ""; t.defaultValue = ""; });
   }
   function drop(why) {
     box.dataset.state = "withdrawn";
     clearInterval(beating);
+    clearInterval(checking);
     release();
     forget();
     draw();
@@ -375,6 +376,16 @@
     say(WHY[why] || WHY.ended);
     if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
   }
+  // A page without a lease (a lead's adjudication) asks every checkS whether its clip may still be
+  // served (the server opens nothing to answer); a refusal drops the clip as a withdrawn lease does.
+  let checking = null;
+  async function check() {
+    const reply = await fetch(box.dataset.stateUrl, {
+      credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
+    }).catch(() => null);
+    if (reply && [404, 409, 410].includes(reply.status) && box.dataset.state !== "withdrawn") drop("closed");
+  }
+  if (box.dataset.stateUrl) checking = setInterval(check, Number(box.dataset.checkS) * 1000);
   // One stream follows this lease and the ones after it (the server watches every lease given to
   // this annotator since); when it closes, a new one starts from the clip shown then.
   let events = null;

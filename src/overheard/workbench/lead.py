@@ -113,6 +113,15 @@ def adjudication_page(request: Request, me: Lead, agreement_id: str) -> Response
     return page(request, "review/adjudicate.html", context)
 
 
+@router.get("/review/lead/adjudications/{agreement_id}/state")
+def adjudication_state(request: Request, me: Lead, agreement_id: str) -> Response:
+    """204 while the disagreement is open to this lead; else the refusal its audio would get (the
+    page then drops the clip and its text). Opens and records nothing."""
+    grant = serving.adjudication_grant(agreement_id, me.pseudonym)
+    serving.check_grant(platform_of(request), grant, now=now_of(request))
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/review/lead/adjudications/{agreement_id}")
 def adjudication_submit(
     request: Request,
