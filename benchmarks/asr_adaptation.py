@@ -59,6 +59,7 @@ from overheard.learn.train_asr import (
     asr_sentences,
     seed_sentences,
     shared_ngrams,
+    whisper_biasing,
 )
 from overheard.speech import _rescore as rs
 from overheard.speech import _whisper as wh
@@ -110,10 +111,15 @@ class NbestCache:
         hotwords: str | None = None,
         model_dir: Path | None = None,
         initial_prompt: str | None = None,
+        shipped_tokenizer: bool = False,
     ) -> None:
         self.model_dir = model_dir or wh.package_model_dir(wh.DEFAULT_PACKAGE)
         self.loaded = wh.load_model(self.model_dir)
         parts = ["nbest", BEAM, NBEST, hotwords, str(self.model_dir.resolve()), initial_prompt]
+        if hotwords or initial_prompt:  # the tokenizer only matters where text is encoded
+            parts.append("shipped tokenizer" if shipped_tokenizer else "every merge")
+        self.tokenizer = shipped(self.model_dir) if shipped_tokenizer else None
+        """The model's ``tokenizer.json`` as shipped (``Ġ t`` missing), for the baseline."""
         key = json.dumps(parts, sort_keys=True)
         self.folder = cache / hashlib.sha256(key.encode()).hexdigest()[:16]
         self.hotwords = hotwords
@@ -128,21 +134,36 @@ class NbestCache:
             self.seconds += found["s"]
             return [rs.Hypothesis((), t, lp) for t, lp in found["h"]]
         audio = pcm.astype(np.float32) / wh.PCM_SCALE
+        model = self.loaded.model
+        mended = model.hf_tokenizer
         started = time.perf_counter()
-        found, *_ = rs.nbest(
-            self.loaded.model,
-            audio,
-            beam_size=BEAM,
-            n=NBEST,
-            suppress_tokens=self.loaded.suppress_tokens,
-            hotwords=self.hotwords,
-            initial_prompt=self.initial_prompt,
-        )
+        try:
+            model.hf_tokenizer = self.tokenizer or mended
+            found, *_ = rs.nbest(
+                model,
+                audio,
+                beam_size=BEAM,
+                n=NBEST,
+                suppress_tokens=self.loaded.suppress_tokens,
+                hotwords=self.hotwords,
+                initial_prompt=self.initial_prompt,
+            )
+        finally:
+            model.hf_tokenizer = mended
         took = time.perf_counter() - started
         self.seconds += took
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"h": [[h.text, h.logprob] for h in found], "s": took}))
         return found
+
+
+def shipped(model_dir: Path):  # type: ignore[no-untyped-def]
+    """The ``tokenizer.json`` beside the model (or one of its parts), as shipped."""
+    import tokenizers
+
+    folders = [model_dir, *(p.parent for p in wh.model_parts(model_dir))]
+    path = next(f / wh.TOKENIZER_FILE for f in folders if (f / wh.TOKENIZER_FILE).is_file())
+    return tokenizers.Tokenizer.from_file(str(path))
 
 
 def words_of(text: str) -> list[str]:
@@ -198,10 +219,20 @@ def main() -> None:
         help="only the household rule: rescoring with n-grams of at least K households, per K",
     )
     parser.add_argument("--households", type=int, default=3, help="households of the stand-ins")
+    parser.add_argument(
+        "--biasing",
+        choices=("tuning", "heldout"),
+        help="only the decoding biasing (train asr's hotwords, an initial prompt of training "
+        "sentences), each encoded with the tokenizer as shipped and with every merge, on the "
+        "tuning set (--every) or the two held-out sets",
+    )
     args = parser.parse_args()
     model_dir = wh.model_dir_for(args.model) if args.model else None
     if args.min_households:
         households_only(args, model_dir)
+        return
+    if args.biasing:
+        biasing_only(args, model_dir)
         return
     train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
     lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
@@ -286,6 +317,51 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(f"{run(k):.3f}" for k in sets) + " |", flush=True)
     counts = ", ".join(f"{k}: {len(v)} clips, n-best RTF {rtf[k]:.2f}" for k, v in sets.items())
     print(f"\n{counts}")
+
+
+PROMPT_SENTENCES = 12
+
+
+def biasing_only(args: argparse.Namespace, model_dir: Path | None) -> None:
+    """The hotwords ``train asr`` would write (``BIAS_WITH_HOTWORDS``) and an initial prompt of
+    training sentences, each encoded with the model's tokenizer as shipped (``Ġ t`` missing: " the"
+    is " ", "t", "he") and with every merge (``_whisper.with_every_merge``), against the plain
+    decode; WER of the beam's top and of the trigram rescoring ``train asr`` ships."""
+    train = asr_sentences([], include_seed=True) + reviewed_sentences(args.reviewed)
+    lm_dir = Path(tempfile.mkdtemp(prefix="asr-adapt-"))
+    build_language_model(train, lm_dir)
+    rescorer = rs.Rescorer(
+        rs.NgramModel(lm_dir / "lm.arpa"), rs.general_model(), RESCORE_WEIGHT, RESCORE_MIX
+    )
+    hot = str(whisper_biasing(train)["domain_words"])
+    prompt = ". ".join(train[:: len(train) // PROMPT_SENTENCES][:PROMPT_SENTENCES]) + "."
+    if args.biasing == "tuning":
+        tuning = kept(args.cache, "tuning", lambda: spoken(NEW_REQUESTS, ESPEAK_VOICES, seed=0))
+        sets = {f"tuning (every {args.every})": tuning[:: args.every]}
+    else:
+        sets = heldout_sets(args.cache)
+    nb, _ = decode_sets(args.cache, model_dir, sets)
+    print(f"training sentences: {len(train)} (seed + {args.reviewed} reviewed stand-ins)")
+    print(f"hotwords ({len(hot.split())}): {hot}")
+    print(f"initial prompt ({PROMPT_SENTENCES} training sentences): {prompt}")
+    decodes = {"none": None}
+    for label, kwargs in (
+        ("hotwords", {"hotwords": hot}),
+        ("initial prompt", {"initial_prompt": prompt}),
+    ):
+        for tok, shipped_tokenizer in (("as shipped", True), ("every merge", False)):
+            decodes[f"{label}, tokenizer {tok}"] = NbestCache(
+                args.cache, model_dir=model_dir, shipped_tokenizer=shipped_tokenizer, **kwargs
+            )
+    print("\n| decode | " + " | ".join(f"{k}: top WER | rescored WER" for k in sets) + " |")
+    print("|" + " --- |" * (2 * len(sets) + 1))
+    for label, cache in decodes.items():
+        cells = []
+        for name, clips in sets.items():
+            lists = nb[name] if cache is None else [cache.get(p) for _, p in clips]
+            cells += [f"{set_wer(lists, clips, r):.3f}" for r in (None, rescorer)]
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    print("\n" + ", ".join(f"{k}: {len(v)} clips" for k, v in sets.items()))
 
 
 def heldout_sets(cache: Path) -> dict[str, list[Clip]]:
