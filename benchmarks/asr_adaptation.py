@@ -25,6 +25,12 @@ built as ``train asr`` builds it (seed n-grams always, reviewed n-grams only whe
 them), for each K in the same run (K = 1 is the model before the rule). Rescoring uses the weight
 and mix ``train asr`` ships; the tuning set (``--every``) is the one to choose K on, the two held-out
 sets report; librivox, cards and the hotword rows are not run.
+
+``--biasing tuning|heldout``: only decoding biasing — the hotwords ``train asr`` writes when
+``BIAS_WITH_HOTWORDS`` is on, an initial prompt of 12 training sentences and a generic prompt —
+each decoded with the model's tokenizer as shipped (the merge ``Ġ t`` missing) and with every
+merge, against the plain decode, on the tuning set (``--every``) or, once the tuning set says so,
+the two held-out sets.
 """
 
 from __future__ import annotations
@@ -226,6 +232,12 @@ def main() -> None:
         "sentences), each encoded with the tokenizer as shipped and with every merge, on the "
         "tuning set (--every) or the two held-out sets",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        help="with --biasing: only these rows (hotwords, 'initial prompt', 'generic prompt')",
+    )
     args = parser.parse_args()
     model_dir = wh.model_dir_for(args.model) if args.model else None
     if args.min_households:
@@ -320,6 +332,8 @@ def main() -> None:
 
 
 PROMPT_SENTENCES = 12
+GENERIC_PROMPT = "A short spoken request to a voice assistant at home."
+"""The prompt of benchmarks/asr_decoding.py (docs/models/asr.md, sixth look)."""
 
 
 def biasing_only(args: argparse.Namespace, model_dir: Path | None) -> None:
@@ -345,10 +359,14 @@ def biasing_only(args: argparse.Namespace, model_dir: Path | None) -> None:
     print(f"hotwords ({len(hot.split())}): {hot}")
     print(f"initial prompt ({PROMPT_SENTENCES} training sentences): {prompt}")
     decodes = {"none": None}
-    for label, kwargs in (
+    variants = (
         ("hotwords", {"hotwords": hot}),
         ("initial prompt", {"initial_prompt": prompt}),
-    ):
+        ("generic prompt", {"initial_prompt": GENERIC_PROMPT}),
+    )
+    for label, kwargs in variants:
+        if args.only and label not in args.only:
+            continue
         for tok, shipped_tokenizer in (("as shipped", True), ("every merge", False)):
             decodes[f"{label}, tokenizer {tok}"] = NbestCache(
                 args.cache, model_dir=model_dir, shipped_tokenizer=shipped_tokenizer, **kwargs
