@@ -71,3 +71,21 @@ def test_demo_reviews_use_a_double_check_the_sampler_already_drew(platform, make
         assert waiting.wer > 0
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "review.ask_second")) is None
         assert len(world.recording_ids) == 3
+
+
+def test_the_demo_lead_acts_on_the_first_reviewed_clip_still_allowed() -> None:
+    """A clip reviewed a moment ago may since be held (a spoken deletion near it): the demo goes on
+    with the next reviewed clip instead of failing `overheard demo` (and `make run`)."""
+    import pytest
+
+    from overheard.demo_reviews import _first_allowed
+    from overheard.errors import Conflict
+
+    def act(annotation: str) -> str:
+        if annotation == "held":
+            raise Conflict("the household asked by voice to delete this clip", code="excluded")
+        return annotation
+
+    assert _first_allowed(["held", "fine"], act) == "fine"
+    with pytest.raises(Conflict):
+        _first_allowed(["held"], act)

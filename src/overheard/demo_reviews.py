@@ -4,14 +4,17 @@ clip gold. Everything goes through the same services a person's clicks reach, au
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .accounts.service import create_staff
 from .db import transaction
+from .errors import Conflict
 from .platform import Platform
 from .protect import serving
 from .review.lead import ask_second, gold_from
@@ -20,6 +23,8 @@ from .review.policy import SkipReason
 from .review.queue import Lease
 from .speech.nlu import IntentModel, default_intent_model
 from .workbench import flow
+
+T = TypeVar("T")
 
 MAX_FIRST_PASSES = 4
 """First-pass reviews the demo annotators make before asking for the second one."""
@@ -52,7 +57,7 @@ def seed_reviews(platform: Platform, lead: str, now: datetime) -> DemoReviews:
         return DemoReviews(0, 0, 0)
     with transaction(platform.sessions) as session:
         wanted = _second_task(session, done, lead, clock)
-        gold_from(session, platform.gate, done[-1], lead, clock)
+        _first_allowed(reversed(done), lambda a: gold_from(session, platform.gate, a, lead, clock))
     disagreements = 0
     while (lease := flow.claim(platform, second.pseudonym, clock)) is not None:
         clock += timedelta(seconds=20)
@@ -76,7 +81,23 @@ def _second_task(session: Session, done: list[str], lead: str, now: datetime) ->
         .order_by(ReviewTask.created_at, ReviewTask.id)
         .limit(1)
     )
-    return drawn if drawn is not None else ask_second(session, done[0], lead, now).id
+    if drawn is not None:
+        return drawn
+    return _first_allowed(done, lambda a: ask_second(session, a, lead, now)).id
+
+
+def _first_allowed(annotations: Iterable[str], act: Callable[[str], T]) -> T:
+    """``act`` on the first reviewed annotation the lead may still act on: a clip reviewed a moment
+    ago may since be held (a household's spoken deletion near it, review turned off), and the lead's
+    services refuse it before they write anything (``review.lead._first_pass``)."""
+    refused: Conflict | None = None
+    for annotation in annotations:
+        try:
+            return act(annotation)
+        except Conflict as error:
+            refused = error
+    assert refused is not None, "no reviewed clip to act on"
+    raise refused
 
 
 def _review(
