@@ -5,6 +5,9 @@ and nothing that opens them: no KEK, no server secrets, no household key shares.
 can only be read again with the live key-share folder, so a household whose share was erased
 after the backup (deleted, or moved to a new key generation) stays unreadable after a restore;
 ``restore`` names those households, removes their restored content rows' blobs, and audits it.
+So does a household whose share folder holds a share of a newer generation than its restored key:
+a "delete everything" began after the backup, and its old share may outlive the commit (a process
+killed before erasing it) until a sweep of the replaced database that a restore can come before.
 
 A household whose key lives on would get back every recording deleted after the backup was taken
 (one clip, a range, a voice deletion, a retention expiry): their receipts are rows of the replaced
@@ -31,7 +34,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 from . import audit
 from .db import Base, transaction, utcnow
 from .errors import Conflict, NotFound
-from .keys import DataKey
+from .keys import DataKey, KeyShares, destroy_after_commit
 from .platform import Platform
 from .recordings import journal
 from .recordings.deletion import batched, delete_recordings
@@ -297,17 +300,17 @@ def _copy_blobs_in(platform: Platform, folder: Path) -> int:
 def _shut_shredded(
     platform: Platform, actor: str, manifest: dict[str, Any]
 ) -> tuple[list[str], int]:
-    """Households whose live key share is gone: destroy the restored wrapped key, audit it.
-    Also how many restored households kept their key (their later deletions are undone)."""
+    """Households whose restored key must stay shut: destroy the restored wrapped key, audit it,
+    erase its share once that commits. Also how many restored households kept their key (their
+    later deletions are undone)."""
     shares = platform.keyring.shares
+    newest = _newest_generations(shares)
     with transaction(platform.sessions) as session:
         keys = session.scalars(select(DataKey).where(DataKey.wrapped.is_not(None))).all()
-        gone = [
-            k
-            for k in keys
-            if k.share_id and (shares is None or not (shares.root / k.share_id).exists())
-        ]
-        for key in gone:
+        shut = [(k, reason) for k in keys if (reason := _why_shut(k, shares, newest))]
+        for key, reason in shut:
+            if key.share_id is not None and shares is not None:
+                destroy_after_commit(session, shares, key.share_id)
             session.execute(
                 update(DataKey)
                 .where(DataKey.household_id == key.household_id)
@@ -319,6 +322,30 @@ def _shut_shredded(
                 action="backup.restore_shredded",
                 subject=key.household_id,
                 household_id=key.household_id,
-                details={"backup_taken_at": manifest.get("taken_at")},
+                details={"backup_taken_at": manifest.get("taken_at"), "reason": reason},
             )
-    return [k.household_id for k in gone], len(keys) - len(gone)
+    return [k.household_id for k, _ in shut], len(keys) - len(shut)
+
+
+def _newest_generations(shares: KeyShares | None) -> dict[str, int]:
+    """The newest key generation of each household the live share folder holds a share of."""
+    newest: dict[str, int] = {}
+    for _share, household_id, generation, _modified in shares.names() if shares else []:
+        newest[household_id] = max(generation, newest.get(household_id, 0))
+    return newest
+
+
+def _why_shut(key: DataKey, shares: KeyShares | None, newest: dict[str, int]) -> str | None:
+    """Why a restored live key must stay shut, or None when it may open again.
+
+    ``replaced_after_backup``: a share of a newer generation exists, so a "delete everything"
+    began after the backup. Its old share is erased only after its commit, so a process killed in
+    between leaves that share on disk until a sweep of the live database, which a restore may
+    come before. Whether it committed only the replaced database knew: the household is shut
+    either way (its owner asked for the deletion).
+    """
+    if newest.get(key.household_id, 0) > key.generation:
+        return "replaced_after_backup"
+    if key.share_id and (shares is None or not shares.exists(key.share_id)):
+        return "share_erased"
+    return None

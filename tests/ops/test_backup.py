@@ -297,3 +297,59 @@ def test_a_clip_trimmed_while_the_backup_is_taken_keeps_the_audio_its_row_names(
             assert len(pcm) == 16000  # half a second at 16 kHz, 16-bit: the received clip
     finally:
         restored.close()
+
+
+def _share_of(platform, household_id: str) -> str:  # type: ignore[no-untyped-def]
+    from overheard.keys import DataKey
+
+    with platform.sessions() as session:
+        share = session.get_one(DataKey, household_id).share_id
+    assert share is not None
+    return share
+
+
+@pytest.mark.parametrize("point", ["erasing", "before_commit"], ids=["after", "before"])
+def test_a_backup_restored_after_a_deletion_killed_around_its_commit_stays_shut(
+    platform, make_household, tmp_path: Path, empty_database_url: str, point: str
+):
+    """A "delete everything" killed (SIGKILL, a child process) after its commit, as it was about to
+    erase the old key share: before any sweep ran, the share was still on disk. Restoring a backup
+    taken before the deletion brought the household back with its old key row, the share opened
+    it, and the audio deleted was readable again. Now the share of a newer generation the folder
+    holds tells the restore a replacement began after the backup: the household stays shut and
+    its old share is erased. Killed before its commit, only the lost database knew the deletion
+    had not happened: the household, whose owner asked for it, is shut too."""
+    from tests.customer.test_deletion_crash import _killed_deletion
+
+    kept, victim = make_household(name="Ada"), make_household(name="Bo")
+    kept_rid, rid = upload(platform, kept), upload(platform, victim)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    old_share = _share_of(platform, victim.household_id)
+
+    _killed_deletion(platform, victim.household_id, point)
+
+    shares = platform.keyring.shares
+    assert shares is not None and shares.exists(old_share)  # no sweep has run
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        report = restore_backup(restored, backup_dir)
+        assert report.shredded_households == [victim.household_id]
+        assert report.live_households == 1
+        assert not shares.exists(old_share)
+        with restored.sessions() as session:
+            ghost = session.get_one(Recording, rid)
+            with pytest.raises(KeyUnavailable):
+                restored.gate.open_audio(session, ghost, actor="test", purpose="restore check")
+            alive = session.get_one(Recording, kept_rid)
+            assert restored.gate.open_audio(session, alive, actor="test", purpose="restore check")
+            from overheard import audit
+
+            shut = session.scalars(
+                select(audit.AuditEvent).where(audit.AuditEvent.action == "backup.restore_shredded")
+            ).one()
+            assert shut.household_id == victim.household_id
+            assert shut.details["reason"] == "replaced_after_backup"
+            assert audit.verify_chain(session).ok
+    finally:
+        restored.close()
