@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text, update
 
-from . import audit
+from . import audit, durable
 from .db import Base, transaction, utcnow
 from .errors import Conflict, NotFound
 from .keys import DataKey, KeyShares, destroy_after_commit
@@ -138,7 +138,7 @@ def write_backup(platform: Platform, out: Path) -> dict[str, int]:
     counts["blobs"] = len(copied & named)
     _sync_tree(out)
     manifest = {"format": FORMAT, "taken_at": utcnow().isoformat(), "counts": counts}
-    _write_durably(out / "manifest.json", json.dumps(manifest, indent=2).encode())
+    durable.replace(out / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
     _sync_tree(out, recurse=False)
     return counts
 
@@ -160,30 +160,15 @@ def _copy_blob_out(platform: Platform, folder: Path, key: str) -> bool:
         return False
     target = folder / key
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_durably(target, data)
+    durable.replace(target, data, mode=0o600)
     return True
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sync_tree(root: Path, *, recurse: bool = True) -> None:
     """Make every name written under ``root`` survive a power cut (the files are synced already)."""
     folders = [folder for folder, _dirs, _files in os.walk(root)] if recurse else [str(root)]
     for folder in folders:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        durable.sync_dir(Path(folder))
 
 
 def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> RestoreReport:

@@ -25,6 +25,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
+from overheard import durable
 from overheard.errors import ConfigError, Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -137,24 +138,6 @@ def _not_found(key: str) -> NotFound:
     return NotFound(f"no blob under key {key!r}", code="blob_not_found")
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a rename, a new or removed name) survive a power cut."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:  # a concurrent delete emptied and pruned it: nothing left to keep
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class LocalBlobStore:
     """Blobs as files under one directory, one subdirectory per ``/`` in the key."""
 
@@ -173,18 +156,9 @@ class LocalBlobStore:
         path = self._path(validate_key(key))
         fd, temporary = self._open_temporary(path.parent)
         try:
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, path)
-        except BaseException as exc:
-            temporary.unlink(missing_ok=True)
-            if isinstance(exc, IsADirectoryError):
-                raise _key_conflict(key) from None
-            raise
-        _fsync_dir(path.parent)
+            durable.install(fd, temporary, path, data)
+        except IsADirectoryError:
+            raise _key_conflict(key) from None
 
     def get(self, key: str) -> bytes:
         """The file's bytes; a missing file, a folder or a symlink is :class:`NotFound`."""
@@ -213,7 +187,7 @@ class LocalBlobStore:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(path.parent)
+        durable.sync_dir(path.parent)
         self._prune(path.parent)
 
     def exists(self, key: str) -> bool:
@@ -272,7 +246,7 @@ class LocalBlobStore:
                 if not stat.S_ISDIR(current.lstat().st_mode):
                     raise _key_conflict(str(current.relative_to(self.root))) from None
                 continue
-            _fsync_dir(current.parent)
+            durable.sync_dir(current.parent)
 
     def _prune(self, folder: Path) -> None:
         while folder != self.root:
@@ -281,7 +255,7 @@ class LocalBlobStore:
             except OSError:  # not empty (or already gone): a concurrent put owns it now
                 return
             folder = folder.parent
-            _fsync_dir(folder)
+            durable.sync_dir(folder)
 
     def _walk(self, folder: Path, base: str, prefix: str) -> Iterator[BlobInfo]:
         # Sorting folders as "name/" makes a depth-first walk come out in plain key order.
@@ -398,7 +372,9 @@ class S3BlobStore:
         failed = answer.get("Errors") or []
         if failed:  # the purge that asked is retried
             first = failed[0]
-            raise OSError(f"S3 kept {len(failed)} version(s) of {first.get('Key')!r}: {first.get('Code')}")
+            raise OSError(
+                f"S3 kept {len(failed)} version(s) of {first.get('Key')!r}: {first.get('Code')}"
+            )
 
     def exists(self, key: str) -> bool:
         """One ``head_object``."""

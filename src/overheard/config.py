@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import durable
+
 DEFAULT_DATA_DIR = Path("var")
 T = TypeVar("T")
 FAILED_AUDIO_KEEP_DEFAULT_S = 3 * 86400.0
@@ -678,27 +680,8 @@ def remember_setting(data_dir: Path, name: str, value: str) -> None:
 
 
 def _replace_file(path: Path, content: bytes) -> None:
-    """Write ``content`` aside, sync it and rename it over ``path`` (its mode kept; new: 0600), so
-    a write cut short (a full disk, a crash) leaves the old file whole: the operator's settings in
-    it (the database, the blob store's credentials) are not cut off."""
+    """Replace ``path`` durably (its mode kept; new: 0600), so a write cut short (a full disk, a
+    crash) leaves the old file whole: the operator's settings in it (the database, the blob
+    store's credentials) are not cut off."""
     mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else 0o600
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    durable.replace(path, content, mode=mode)

@@ -17,6 +17,7 @@ its share as they were, one killed after it leaves a share no row names, which
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, bindparam, event, select, update
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column, sessionmaker
 
+from . import durable
 from .crypto.aead import new_data_key
 from .crypto.kek import KeyEncryptionKey
 from .db import Base, utcnow
@@ -88,15 +90,12 @@ class KeyShares:
         self.root = root
 
     def create(self, share_id: str) -> None:
-        """Write a new random share (mode 0600, fsynced); refuses to overwrite."""
+        """Write a new random share (mode 0600, synced); refuses to overwrite."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.root / share_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SHARE_MODE)
-        try:
-            os.write(fd, os.urandom(SHARE_BYTES))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._sync_dir()
+        if not durable.write_new(self.root / share_id, os.urandom(SHARE_BYTES), mode=SHARE_MODE):
+            raise FileExistsError(
+                errno.EEXIST, os.strerror(errno.EEXIST), str(self.root / share_id)
+            )
 
     def get(self, share_id: str) -> bytes:
         """The share's bytes; KeyUnavailable when it was destroyed."""
@@ -108,16 +107,7 @@ class KeyShares:
     def restore(self, share_id: str, share: bytes) -> None:
         """Put back a share destroyed by a transaction that did not commit (never over a file)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(self.root / share_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SHARE_MODE)
-        except FileExistsError:
-            return
-        try:
-            os.write(fd, share)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._sync_dir()
+        durable.write_new(self.root / share_id, share, mode=SHARE_MODE)
 
     def exists(self, share_id: str) -> bool:
         """Whether the share is still on disk."""
@@ -154,15 +144,8 @@ class KeyShares:
         finally:
             os.close(fd)
         path.unlink()
-        self._sync_dir()
+        durable.sync_dir(self.root)
         return True
-
-    def _sync_dir(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def derive(unwrapped: bytes, share: bytes, household_id: str, generation: int) -> bytes:

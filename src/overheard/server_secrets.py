@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import stat
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import durable
 from .errors import ConfigError
 
 SECRET_BYTES = 32
@@ -57,33 +56,16 @@ class ServerSecrets:
 def create_secrets_file(path: Path) -> None:
     """Write a new secrets file with mode 0600; an existing file is kept as it is.
 
-    Written to a temporary, synced and linked into place, so the file is there whole or not at
-    all: a file cut short (a full disk, a crash) would be kept by the next ``init`` and refuse
+    Written durably (a synced temporary linked into place), so the file is there whole or not
+    at all: a file cut short (a full disk, a crash) would be kept by the next ``init`` and refuse
     every start, and replacing it would change the keys the data already stored depends on.
     """
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {name: base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode() for name in NAMES}
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            view = memoryview(json.dumps(body).encode())
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        with suppress(FileExistsError):  # another init made it first: its secrets are the ones
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    # Another init that made it first keeps its file: its secrets are the ones.
+    durable.write_new(path, json.dumps(body).encode(), mode=0o600)
 
 
 def load_secrets(path: Path) -> ServerSecrets:

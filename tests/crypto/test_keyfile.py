@@ -121,6 +121,27 @@ def test_rotate_keeps_old_versions_and_wraps_with_the_new_one(keyfile_url: str) 
     assert len(list(_path(keyfile_url).parent.iterdir())) == 1
 
 
+def test_a_rotation_whose_write_fails_keeps_the_old_file_and_leaves_no_temporary(
+    keyfile_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync failing (EIO on a failing disk) mid-rotation: the old key file stays whole and in
+    force. Before, the synced temporary holding every KEK version was left beside it."""
+    path = _path(keyfile_url)
+    before = path.read_bytes()
+    kek = kek_from_url(keyfile_url)
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        kek.rotate()
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert list(path.parent.iterdir()) == [path]
+    assert kek_from_url(keyfile_url).current_version() == "v1"
+
+
 def test_rotation_is_persisted_for_new_instances(keyfile_url: str) -> None:
     first = kek_from_url(keyfile_url)
     wrapped_v1 = first.wrap(key_v1 := new_data_key())

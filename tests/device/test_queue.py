@@ -155,11 +155,13 @@ def test_a_write_that_fails_drops_nothing_already_queued(tmp_path: Path, key: by
     (``put`` raised before returning it). The new file is written first now."""
     queue = OfflineQueue(tmp_path / "q", key, max_items=2)
     kept = [queue.put(wav(i), T0 + timedelta(seconds=i))[0] for i in range(2)]
-    blocker = tmp_path / "q" / f"{3:012d}.tmp"
-    blocker.mkdir()  # the temporary cannot be opened for writing: the write fails
+    blocker = tmp_path / "q" / f"{3:012d}.sealed"
+    (blocker / "in-the-way").mkdir(parents=True)  # nothing can be renamed over it: the write fails
     with pytest.raises(OSError):
         queue.put(wav(9), T0 + timedelta(seconds=9))
     assert queue.entries() == kept
+    assert not list((tmp_path / "q").glob("*.tmp"))
+    (blocker / "in-the-way").rmdir()
     blocker.rmdir()
     reopened = OfflineQueue(tmp_path / "q", key, max_items=2)
     assert reopened.entries() == kept

@@ -12,7 +12,6 @@ import binascii
 import fcntl
 import json
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from overheard import durable
 from overheard.crypto.aead import DATA_KEY_BYTES, NONCE_BYTES
 from overheard.crypto.kek import (
     split_wrapped,
@@ -131,14 +131,8 @@ def keyfile_path(url: str) -> Path:
 def create_keyfile(path: Path) -> None:
     """Write a new key file with version ``v1`` at ``path``, mode 0600; refuse to overwrite."""
     first = version_id(1)
-    temp = _write_private_temp(path, _document(first, {first: os.urandom(KEK_BYTES)}))
-    try:
-        os.link(temp, path)  # atomic, and fails if anything already exists at path
-    except FileExistsError:
-        raise ConfigError(f"key file {path} already exists; refusing to overwrite it") from None
-    finally:
-        temp.unlink()
-    _fsync_directory(path.parent)
+    if not _install(path, _document(first, {first: os.urandom(KEK_BYTES)}), exclusive=True):
+        raise ConfigError(f"key file {path} already exists; refusing to overwrite it")
 
 
 @contextmanager
@@ -225,32 +219,14 @@ def _document(current: str, keys: dict[str, bytes]) -> bytes:
 
 
 def _replace(path: Path, content: bytes) -> None:
-    temp = _write_private_temp(path, content)
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    _install(path, content, exclusive=False)
 
 
-def _write_private_temp(path: Path, content: bytes) -> Path:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+def _install(path: Path, content: bytes, *, exclusive: bool) -> bool:
+    """Write the key file durably with exactly ``FILE_MODE`` (linked into place when
+    ``exclusive``: False if a file is there); a temporary that cannot be made is a ConfigError."""
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd, temp = durable.temporary_beside(path, FILE_MODE)
     except OSError as exc:
         raise ConfigError(f"cannot write key file in {path.parent}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), FILE_MODE)  # the umask may only remove bits; make it exact
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return temp
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return durable.install(fd, temp, path, content, exclusive=exclusive)

@@ -10,14 +10,13 @@ every drop is reported, never silent.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from overheard import durable
 from overheard.crypto.aead import DATA_KEY_BYTES, new_data_key, open_sealed, seal
 from overheard.errors import DecryptionFailed
 
@@ -74,18 +73,8 @@ def _create_key(path: Path) -> None:
     starting, and a fresh key would have left every queued utterance unreadable (removed).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new_data_key().hex() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        with suppress(FileExistsError):  # another process made it first: its key is the one
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    # Another process that made it first keeps its file: its key is the one.
+    durable.write_new(path, (new_data_key().hex() + "\n").encode(), mode=KEY_FILE_MODE)
 
 
 class OfflineQueue:
@@ -126,7 +115,9 @@ class OfflineQueue:
         with self._lock:
             return [self._entries[seq] for seq in sorted(self._entries)]
 
-    def put(self, wav: bytes, captured_at: datetime, key: str | None = None) -> tuple[Entry, list[Dropped]]:
+    def put(
+        self, wav: bytes, captured_at: datetime, key: str | None = None
+    ) -> tuple[Entry, list[Dropped]]:
         """Queue one utterance (a fresh idempotency key unless given); returns what it displaced."""
         with self._lock:
             seq = max([*self._entries, *self.held_back], default=0) + 1
@@ -177,22 +168,13 @@ class OfflineQueue:
         return self.folder / f"{seq:012d}{SUFFIX}"
 
     def _write(self, entry: Entry, wav: bytes) -> None:
-        header = json.dumps({"key": entry.key, "captured_at": entry.captured_at.isoformat()}).encode()
+        header = json.dumps(
+            {"key": entry.key, "captured_at": entry.captured_at.isoformat()}
+        ).encode()
         plain = len(header).to_bytes(HEADER_LENGTH_BYTES, "big") + header + wav
         sealed = seal(self._key, plain, record_id=str(entry.seq), kind=SEALED_KIND)
         path = self._path(entry.seq)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, KEY_FILE_MODE)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(sealed)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.folder)
+        durable.replace(path, sealed, mode=KEY_FILE_MODE)
 
     def _read(self, seq: int) -> tuple[dict[str, str], bytes]:
         sealed = self._path(seq).read_bytes()
@@ -220,11 +202,3 @@ class OfflineQueue:
                 continue
             captured = datetime.fromisoformat(header["captured_at"])
             self._entries[seq] = Entry(seq, header["key"], captured, len(wav))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from .. import durable
 from ..errors import safe_trace
 from ..platform import Platform
 
@@ -49,7 +50,7 @@ def append(
         try:
             os.fchmod(fd, MODE)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            _write(fd, _after_cut(fd) + lines.encode())
+            durable.write_all(fd, _after_cut(fd) + lines.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -65,12 +66,6 @@ def _after_cut(fd: int) -> bytes:
     process killed), so the next line is not glued to it and skipped by ``read``."""
     end = os.lseek(fd, 0, os.SEEK_END)
     return b"\n" if end and os.pread(fd, 1, end - 1) != b"\n" else b""
-
-
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def read(platform: Platform) -> dict[str, set[str]]:
