@@ -199,3 +199,56 @@ def test_audiofolder_loads_an_audio_column_with_torchcodec(platform, world, tmp_
     open_for_training(platform, tmp_path / "ex", tmp_path / "run")
     loaded = datasets.load_dataset("audiofolder", data_dir=str(tmp_path / "run"), split="train")
     assert isinstance(loaded.features["audio"], datasets.Audio) and len(loaded) == 3
+
+
+def _watch_syncs(monkeypatch, *, failing: str | None = None) -> list[int]:  # type: ignore[no-untyped-def]
+    """The inodes the real ``os.fsync`` synced, in order (a rename keeps a file's inode); a file
+    whose path holds ``failing`` fails to sync, as on a failing disk (EIO)."""
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+
+    def watched(fd: int) -> None:
+        if failing and failing in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(5, "Input/output error")
+        real(fd)
+        synced.append(os.fstat(fd).st_ino)
+
+    monkeypatch.setattr(os, "fsync", watched)
+    return synced
+
+
+def test_a_sealed_export_that_reports_success_is_on_disk(platform, world, tmp_path, monkeypatch):
+    """Before, the shards and the manifest were written without a sync: an export reported done
+    could come back from a power cut without them, or with a manifest cut short."""
+    out = tmp_path / "ex"
+    synced = _watch_syncs(monkeypatch)
+    export_sealed(platform, out)
+    monkeypatch.undo()
+    shards = sorted((out / "shards").iterdir())
+    assert len(shards) == 2
+    for path in [*shards, out / "manifest.json"]:
+        assert path.stat().st_ino in synced, path.name
+    # The folders too, the export's own after its manifest landed in it.
+    assert (out / "shards").stat().st_ino in synced
+    last = len(synced) - 1 - synced[::-1].index(out.stat().st_ino)
+    assert last > synced.index((out / "manifest.json").stat().st_ino)
+
+
+def test_a_manifest_that_cannot_be_synced_is_not_left_behind(
+    platform, world, tmp_path, monkeypatch
+):
+    """A manifest marks a finished export. One written without a sync, on a disk failing, read
+    back whole or cut short; now the export fails and leaves no manifest (nor a temporary)."""
+    from overheard.errors import NotFound
+
+    out = tmp_path / "ex"
+    _watch_syncs(monkeypatch, failing="manifest.json")
+    with pytest.raises(OSError, match="Input/output"):
+        export_sealed(platform, out)
+    monkeypatch.undo()
+    with pytest.raises(NotFound):
+        read_manifest(out)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert len(list((out / "shards").iterdir())) == 2

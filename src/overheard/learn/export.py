@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import audit, purges
+from .. import audit, durable, purges
 from ..accounts.models import Role
 from ..accounts.service import get_staff
 from ..db import transaction, utcnow
@@ -191,7 +191,7 @@ def export_sealed(
             details={"mode": "sealed", "clips": len(examples), "shards": len(shards)},
             now=when,
         )
-    (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    _write_manifest(out_dir, body)
     working.seal_modes(out_dir)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(examples), {})
 
@@ -240,8 +240,7 @@ def _write_shard(
         )
     blob = _sealing.pack_shard(key, shard_id, clips)
     path = out_dir / "shards" / f"{shard_id}.sealed"
-    path.write_bytes(blob)
-    path.chmod(0o600)
+    durable.replace(path, blob, mode=working.FILE_MODE)
     session.flush()
     return {
         "shard_id": shard_id,
@@ -249,6 +248,14 @@ def _write_shard(
         "clips": len(group),
         "sha256": hashlib.sha256(blob).hexdigest(),
     }
+
+
+def _write_manifest(folder: Path, body: dict[str, Any]) -> None:
+    """The manifest, written last and durably (0600): a folder whose manifest is there holds the
+    whole export, synced; one without is an export that did not finish."""
+    durable.replace(
+        folder / MANIFEST, json.dumps(body, indent=1).encode("utf-8"), mode=working.FILE_MODE
+    )
 
 
 def read_manifest(export_dir: Path) -> dict[str, Any]:
@@ -270,8 +277,8 @@ def write_removals(session: Session, export_id: str, export_dir: Path) -> int:
         json.dumps({"recording_id": r, "removed_at": at.isoformat(), "why": "recording_deleted"})
         for r, at in rows
     ]
-    (export_dir / REMOVALS).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    (export_dir / REMOVALS).chmod(working.FILE_MODE)
+    text = "".join(line + "\n" for line in lines)
+    durable.replace(export_dir / REMOVALS, text.encode("utf-8"), mode=working.FILE_MODE)
     return len(rows)
 
 
@@ -356,7 +363,7 @@ def _open_into(
         "opened_clips": len(rows),
         "skipped": skipped,
     }
-    (run_dir / MANIFEST).write_text(json.dumps(opened, indent=1), encoding="utf-8")
+    _write_manifest(run_dir, opened)
     working.seal_modes(run_dir)
     return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
 
@@ -540,7 +547,7 @@ def _write_plaintext(
         )
         body = _manifest(export, members, {})
     write_formats(out_dir, rows, formats)
-    (out_dir / MANIFEST).write_text(json.dumps(body, indent=1), encoding="utf-8")
+    _write_manifest(out_dir, body)
     working.seal_modes(out_dir)
     working.confirm_live(platform, copy.id)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(rows), {})
