@@ -369,15 +369,36 @@ def sweep_orphan_shares(sessions: sessionmaker[Session], shares: KeyShares) -> l
     A share of a generation older than its household's row (replaced: "delete everything"), or
     the one a row names whose key was destroyed, is left only by a process killed between that
     commit and the erasure. Generations only grow, so no transaction in flight can come to name
-    either. Never touched: a share of a generation newer than the row (a replacement in flight
-    has written it but not committed; one that failed left it unused, and the next replacement
-    erases it first), and a share of a household without a key row (an enrolment in flight, or a
-    database being restored into an empty one: its rows are not there yet).
+    either. A share of a generation newer than the row is a replacement's: in flight (it holds
+    the row, see :func:`_erase_if_abandoned`) or one that never committed (killed, rolled back),
+    erased once no replacement holds the row. Never touched: a share of a household without a
+    key row (an enrolment in flight, or a database being restored into an empty one: its rows are
+    not there yet).
     """
     found = shares.names()
     if not found:
         return []
-    households = sorted({hh for _, hh, _, _ in found})
+    rows = _key_rows(sessions, sorted({hh for _, hh, _, _ in found}))
+    erased: list[str] = []
+    for share_id, hh, generation, _ in found:
+        row = rows.get(hh)
+        if row is None:
+            continue
+        current, named, live = row
+        if generation > current:
+            gone = _erase_if_abandoned(sessions, shares, share_id, hh, generation)
+        else:
+            orphan = generation < current or (share_id == named and not live)
+            gone = orphan and shares.destroy(share_id)
+        if gone:
+            erased.append(hh)
+    return erased
+
+
+def _key_rows(
+    sessions: sessionmaker[Session], households: list[str]
+) -> dict[str, tuple[int, str | None, bool]]:
+    """Generation, named share and liveness of each household's key row, by household."""
     rows: dict[str, tuple[int, str | None, bool]] = {}
     with sessions() as session:
         for start in range(0, len(households), 500):
@@ -387,13 +408,22 @@ def sweep_orphan_shares(sessions: sessionmaker[Session], shares: KeyShares) -> l
             ).where(DataKey.household_id.in_(chunk))
             for hh, generation, share_id, wrapped in session.execute(query):
                 rows[hh] = (generation, share_id, wrapped is not None)
-    erased: list[str] = []
-    for share_id, hh, generation, _ in found:
-        row = rows.get(hh)
-        if row is None:
-            continue
-        current, named, live = row
-        orphan = generation < current or (share_id == named and not live)
-        if orphan and shares.destroy(share_id):
-            erased.append(hh)
-    return erased
+    return rows
+
+
+def _erase_if_abandoned(
+    sessions: sessionmaker[Session], shares: KeyShares, share_id: str, hh: str, generation: int
+) -> bool:
+    """Erase a share newer than its household's row if no replacement is writing it; True if so.
+
+    A replacement holds the key row (``FOR UPDATE`` on PostgreSQL, the write lock a writer
+    transaction takes at its start on SQLite) from before it writes the new share until its
+    commit. Holding the row here, a row still older than the share means the replacement that
+    wrote it will never commit. Left, it told a later restore that a "delete everything" had
+    begun after its backup (``overheard.backup``), shutting a household nothing deleted.
+    """
+    with sessions() as session, session.begin():
+        row = session.get(DataKey, hh, with_for_update=True)
+        if row is None or row.generation >= generation:
+            return False  # it committed meanwhile (or the household is gone)
+        return shares.destroy(share_id)

@@ -1,4 +1,4 @@
-""""Delete everything" killed (SIGKILL) around its commit: nothing is lost, nothing outlives a sweep.
+""" "Delete everything" killed (SIGKILL) around its commit: nothing is lost, nothing outlives a sweep.
 
 A child process runs the real deletion on the test's database and share folder and is killed by
 SIGKILL from inside at a chosen point: just before the commit that replaces the household key, or
@@ -105,8 +105,10 @@ def test_a_deletion_killed_just_before_its_commit_loses_nothing_and_a_retry_dele
         assert open_identity(s, platform.keyring, owner.household_id).name == name_before
     assert "secret words" in owner.client.get("/me").text
     assert _key(platform, owner.household_id) == (generation, share)
-    startup_sweep(platform)  # a sweep leaves the live share (and the unused new one) alone
-    assert platform.keyring.shares.exists(share)
+    unused = f"{owner.household_id}.g{generation + 1}"
+    assert platform.keyring.shares.exists(unused)  # written before the commit that never came
+    startup_sweep(platform)  # a sweep leaves the live share alone and erases the unused new one
+    assert platform.keyring.shares.exists(share) and not platform.keyring.shares.exists(unused)
 
     from overheard.customer.service import delete_all
 
@@ -176,7 +178,9 @@ def test_a_share_that_cannot_be_erased_after_the_commit_is_not_claimed_gone(
     monkeypatch.undo()
 
     assert body["household_key_destroyed"] is True
-    assert "could not be erased yet" in body["backups"] and "cannot be opened" not in body["backups"]
+    assert (
+        "could not be erased yet" in body["backups"] and "cannot be opened" not in body["backups"]
+    )
     assert shares.exists(old_share)
     startup_sweep(platform)
     assert not shares.exists(old_share)
@@ -184,11 +188,57 @@ def test_a_share_that_cannot_be_erased_after_the_commit_is_not_claimed_gone(
 
 def test_the_sweep_leaves_shares_no_committed_row_can_be_told_from(platform, owner):  # type: ignore[no-untyped-def]
     """A share of a household without a key row (a database restored into an empty one has none
-    yet) and one of a newer generation (a replacement in flight) are kept."""
+    yet) is kept; one of a newer generation no replacement is writing is erased."""
     shares = platform.keyring.shares
     generation, share = _key(platform, owner.household_id)
     shares.create("hh_elsewhere.g3")
     newer = f"{owner.household_id}.g{generation + 1}"
     shares.create(newer)
     startup_sweep(platform)
-    assert shares.exists("hh_elsewhere.g3") and shares.exists(newer) and shares.exists(share)
+    assert shares.exists("hh_elsewhere.g3") and shares.exists(share)
+    assert not shares.exists(newer)
+
+
+def test_the_sweep_keeps_the_new_share_of_a_replacement_in_flight(platform, owner):  # type: ignore[no-untyped-def]
+    """A "delete everything" paused inside its transaction, its new share written: a sweep waits
+    for the key row it holds, then finds the replacement committed and its share in use."""
+    import threading
+
+    from overheard.customer.service import reseal_identity
+    from overheard.recordings.deletion import delete_everything
+
+    with platform.sessions() as s:
+        name_before = open_identity(s, platform.keyring, owner.household_id).name
+    generation, old_share = _key(platform, owner.household_id)
+    paused, resume = threading.Event(), threading.Event()
+
+    def handover(session, household_id, old_key, new_key):  # type: ignore[no-untyped-def]
+        resealed = reseal_identity(session, household_id, old_key, new_key)
+        paused.set()
+        assert resume.wait(30)
+        return resealed
+
+    deleting = threading.Thread(
+        target=delete_everything,
+        args=(platform, owner.household_id),
+        kwargs={"actor": "customer", "handover": handover},
+    )
+    deleting.start()
+    assert paused.wait(30)
+    new_share = f"{owner.household_id}.g{generation + 1}"
+    assert platform.keyring.shares.exists(new_share)
+    sweeping = threading.Thread(target=startup_sweep, args=(platform,))
+    sweeping.start()
+    sweeping.join(1.0)
+    assert sweeping.is_alive()  # waiting for the key row the replacement holds
+    resume.set()
+    deleting.join(30)
+    sweeping.join(30)
+    assert not deleting.is_alive() and not sweeping.is_alive()
+
+    assert platform.keyring.shares.exists(new_share)
+    assert not platform.keyring.shares.exists(old_share)
+    assert _key(platform, owner.household_id) == (generation + 1, new_share)
+    platform.keyring.forget(owner.household_id)
+    with platform.sessions() as s:
+        assert open_identity(s, platform.keyring, owner.household_id).name == name_before

@@ -353,3 +353,34 @@ def test_a_backup_restored_after_a_deletion_killed_around_its_commit_stays_shut(
             assert audit.verify_chain(session).ok
     finally:
         restored.close()
+
+
+def test_a_deletion_killed_before_its_commit_and_swept_since_does_not_shut_a_restore(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """A "delete everything" killed before its commit left its new share, written first, beside the
+    live one; the sweep kept it (a replacement in flight has one), so every later restore took it
+    for a deletion after its backup and shut the household, though nothing was deleted. A sweep
+    of the live database now erases it (no replacement holds the key row), and a restore after
+    that brings the household back readable."""
+    from overheard.tasks import startup_sweep
+    from tests.customer.test_deletion_crash import _killed_deletion
+
+    home = make_household(name="Ada")
+    rid = upload(platform, home)
+    share = _share_of(platform, home.household_id)
+    _killed_deletion(platform, home.household_id, "before_commit")
+    startup_sweep(platform)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        report = restore_backup(restored, backup_dir)
+        assert report.shredded_households == [] and report.live_households == 1
+        assert restored.keyring.shares is not None and restored.keyring.shares.exists(share)
+        with restored.sessions() as session:
+            alive = session.get_one(Recording, rid)
+            assert restored.gate.open_audio(session, alive, actor="test", purpose="restore check")
+    finally:
+        restored.close()
