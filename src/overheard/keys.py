@@ -420,10 +420,12 @@ def _erase_if_abandoned(
     transaction takes at its start on SQLite) from before it writes the new share until its
     commit. Holding the row here, a row still older than the share means the replacement that
     wrote it will never commit. Left, it told a later restore that a "delete everything" had
-    begun after its backup (``overheard.backup``), shutting a household nothing deleted.
+    begun after its backup (``overheard.backup``), shutting a household nothing deleted. A row
+    locked on PostgreSQL is skipped (a replacement in flight: the next sweep looks again); SQLite
+    waits for the write lock, as every sweep's transaction does.
     """
     with sessions() as session, session.begin():
-        row = session.get(DataKey, hh, with_for_update=True)
+        row = session.get(DataKey, hh, with_for_update={"skip_locked": True})
         if row is None or row.generation >= generation:
-            return False  # it committed meanwhile (or the household is gone)
+            return False  # in flight, committed meanwhile, or the household is gone
         return shares.destroy(share_id)
