@@ -32,8 +32,9 @@ never taken for an unlisted name, yet rare enough that a name which is one stays
 ``--streets`` writes the street suffixes of Faker's ``en_US`` address provider: the street-suffix
 list of USPS Publication 28 (``avenue``, ``crossing``, ``heights``, ``turnpike``…).
 
-``--confusables`` keeps the lines of Unicode's ``confusables.txt`` (UTS #39) that map one Greek or
-Cyrillic letter to one ASCII letter (``о`` → ``o``), unchanged, for ``_confusables.py``.
+``--confusables`` keeps the lines of Unicode's ``confusables.txt`` (UTS #39) that map one character
+outside ASCII to one ASCII letter or digit (Cyrillic ``о`` → ``o``, Armenian ``օ`` → ``o``, Cherokee
+``Ꭺ`` → ``A``, ``Ʒ`` → ``3``), unchanged, for ``_confusables.py``.
 """
 
 from __future__ import annotations
@@ -153,19 +154,18 @@ def street_types() -> list[str]:
     return sorted({s.lower() for s in Provider.street_suffixes if s.isalpha()})
 
 
-CONFUSABLE_SOURCES = range(0x0370, 0x0530)
-"""Greek and Coptic, Cyrillic and Cyrillic Supplement."""
 CONFUSABLES_HEADER = """\
-# Latin look-alikes of Greek and Cyrillic letters: the lines of Unicode's confusables.txt
+# Look-alikes of ASCII letters and digits: the lines of Unicode's confusables.txt
 # (Unicode Security Mechanisms for UTS #39, version {version}) whose source is one
-# Greek or Cyrillic code point (U+0370..U+052F) and whose target is one ASCII letter, unchanged.
+# code point outside ASCII and whose target is one ASCII letter or digit, unchanged.
 # Built by `python -m overheard.protect._lexicon_build --confusables confusables.txt`;
 # read only by overheard/protect/_confusables.py. © Unicode, Inc.; licence: UNICODE-LICENSE.txt.
 """
 
 
 def latin_confusables(path: Path) -> str:
-    """The lines of ``confusables.txt`` mapping one Greek or Cyrillic letter to one ASCII letter."""
+    """The lines of ``confusables.txt`` mapping one non-ASCII character to one ASCII letter or
+    digit (Greek, Cyrillic, Armenian, Cherokee, Lisu, Latin extensions, mathematical letters…)."""
     text = path.read_text(encoding="utf-8-sig")
     version = re.search(r"^# Version: (\S+)", text, re.MULTILINE)
     kept = []
@@ -173,8 +173,8 @@ def latin_confusables(path: Path) -> str:
         fields = line.split("#", 1)[0].split(";")
         if len(fields) < 3 or " " in fields[0].strip() or " " in fields[1].strip():
             continue
-        source, target = int(fields[0], 16), chr(int(fields[1], 16))
-        if source in CONFUSABLE_SOURCES and target.isascii() and target.isalpha():
+        source, target = chr(int(fields[0], 16)), chr(int(fields[1], 16))
+        if not source.isascii() and target.isascii() and target.isalnum():
             kept.append(line)
     header = CONFUSABLES_HEADER.format(version=version.group(1) if version else "unknown")
     return header + "\n".join(kept) + "\n"

@@ -97,9 +97,10 @@ def find_pii(
     :func:`tagged_name_spans` gave them for this very text (the pipeline stores them with the
     hypothesis, so that serving needs no encoder); spans outside the text are ignored.
 
-    Text with Greek or Cyrillic letters that look Latin is read twice, as written and with them
-    in Latin (:mod:`._confusables`; same offsets), and the PII of both is joined: ``jоhn`` with
-    a Cyrillic ``о`` is a name, and nothing found in the text as written is lost."""
+    Text with letters of other scripts that look Latin (Greek, Cyrillic, Armenian, Cherokee…) is
+    read twice, as written and with them in Latin (:mod:`._confusables`; same offsets), and the
+    PII of both is joined: ``jоhn`` with a Cyrillic ``о`` is a name, and nothing found in the text
+    as written is lost."""
     folded = latin_lookalikes(text)
     spans = _find_pii(text, tagger, names)
     if folded == text:
