@@ -3,8 +3,6 @@ another script's digits, split by invisible characters or behind a direction ove
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,9 +10,9 @@ from hypothesis import strategies as st
 from overheard.protect import serving
 from overheard.protect._plain import plain, plain_spans
 from overheard.protect.redact import redact
-from overheard.protect.timeline import staff_words
 from overheard.review import agreement
 from tests.privacy._world import DOUBLE, add_clip, claim, later, sample, submit
+from tests.protect._staff_text import timeline_shown
 
 ZW = "\u200b"  # zero-width space
 SHY = "\u00ad"  # soft hyphen
@@ -43,17 +41,7 @@ def test_pii_in_unicode_disguise_is_redacted(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), DISGUISED)
 def test_the_timeline_hides_it_too(text: str, expected: str) -> None:
-    words = text.split(" ")
-    raw = json.dumps(
-        {
-            "text": text,
-            "words": [
-                {"text": w, "start_s": i / 2, "end_s": i / 2 + 0.4, "confidence": 0.9}
-                for i, w in enumerate(words)
-            ],
-        }
-    )
-    assert " ".join(w.text for w in staff_words(raw)) == expected
+    assert timeline_shown(text) == expected
 
 
 def test_stored_names_move_onto_the_plain_text() -> None:

@@ -185,6 +185,10 @@ HOSTILE = {
     "flats after flats": "calle a 5 edif 2 depto 3 piano 4 " * (HOSTILE_CHARS // 33),
     "streets of many languages": "to na husova egils allé katu gade 9 a b " * (HOSTILE_CHARS // 41),
     "grid addresses": "calle 5 # a bis 3 cl nine a " * (HOSTILE_CHARS // 28),
+    "letters among digits": "o7700x9Ol5s " * (HOSTILE_CHARS // 12),
+    "one lettered word": "1x" * (HOSTILE_CHARS // 2) + "ab",
+    "letters between groups": "07700 x " * (HOSTILE_CHARS // 8),
+    "look-alike letters": "ꓣꓳꓐꓰꓣꓔ jօհn ᏗᎪᏙIᎠ " * (HOSTILE_CHARS // 20),
 }
 
 

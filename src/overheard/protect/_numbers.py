@@ -1,4 +1,5 @@
-"""Digit sequences in written (``07700 900123``) and spoken (``oh seven seven double oh``) form."""
+"""Digit sequences in written (``07700 900123``) and spoken (``oh seven seven double oh``) form,
+and written with letters typed for digits or between them (``o7700 9OO123``, ``07700x900123``)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ SEPARATED_MIN_DIGITS = 7
 """Fewest digits a number joined across unusual marks must have unless an account word comes
 before it (``sort code 60/16/13``): shorter ones are fractions, flat or room numbers, scores
 (``2/3``, ``4/12``, ``3|2``)."""
+DIGIT_LETTERS = {"o": "0", "l": "1"}
+"""Letters typed for digits anywhere in a digit group (``o7700``, ``9OO123``, ``90Ol23``)."""
+DIGIT_LETTERS_BETWEEN = {"i": "1", "s": "5"}
+"""Letters typed for digits only between two digits (``5S55``, ``4i11``): at a word's end they are
+a plural or a unit (``1990s``), at its start a model name (``i7``)."""
+LETTERS_ONLY_GROUP_MIN_CHARS = 3
+"""Shortest group typed in look-alike letters alone; ``o`` and ``lo`` are words."""
+_BETWEEN = re.compile(r"(?<=[\dol])[is]+(?=[\dol])")
+_MARKS = r"(?:[^\w\s]|_)*+"
+LETTERED_GROUP = re.compile(rf"\+?\d++(?:{_MARKS}[a-z]?{_MARKS}\d++)*+{_MARKS}")
+"""A digit group once its look-alike letters are digits, with up to one other letter (and any
+marks) between two digits: ``07700x900123``, ``07700.x.900123``, ``4111x1111``."""
+MULTIPLICATION_SIGNS = "×⨯✕✖"
+"""Read like a letter between digit groups: ``1920×1080`` is a size as ``1920x1080`` is."""
 CALENDAR_DATE = re.compile(
     r"(?:(?P<d>\d{1,2})[\W_](?P<m>\d{1,2})[\W_]\d{4}|\d{4}[\W_](?P<m2>\d{1,2})[\W_](?P<d2>\d{1,2}))"
 )
@@ -69,7 +84,12 @@ class DigitRun:
     (``07700/900123``): it then needs a reading of its own (a phone's shape, a card's checksum, a
     context word), not just its length."""
     fallback: DigitRun | None = None
-    """For a separated run, the run read without the unusual separators (possibly None)."""
+    """For a separated run, the run read without the unusual separators (possibly None); for a
+    lettered one, with its look-alike letters as separators, then without the letters."""
+    letter_joined: bool = False
+    """Whether a letter or a multiplication sign stands between two of its digit groups
+    (``07700x900123``, as a size ``1920x1080`` is written): a phone then needs its shape and a
+    leading ``0``, a ``+`` or a phone word."""
 
 
 def is_written_number(token: Token) -> bool:
@@ -113,7 +133,13 @@ def digit_runs(
 def _may_start_run(token: Token) -> bool:
     """Cheap test: could a number start at this token?"""
     word = token.norm
-    return word[:1] in "+(0123456789" or word in NUMBER_WORDS or word in REPEATS or word == "plus"
+    return (
+        word[:1] in "+(0123456789"
+        or word in NUMBER_WORDS
+        or word in REPEATS
+        or word == "plus"
+        or (word[:1] in DIGIT_LETTERS and any(ch.isdigit() for ch in word))
+    )
 
 
 def _run_limit(stops: list[int], i: int, count: int) -> int:
@@ -134,10 +160,14 @@ def _written_run(tokens: list[Token], i: int, end: int, text: str) -> DigitRun |
         plain_last += 1
     plain = _digit_run(tokens, i, plain_last, separated=False)
     last = _separated_end(tokens, i, end, text)
-    if last <= plain_last:
-        return plain
-    joined = _digit_run(tokens, i, last, separated=True)
-    return joined and replace(joined, fallback=plain)
+    run = plain
+    if last > plain_last:
+        joined = _digit_run(tokens, i, last, separated=True)
+        run = joined and replace(joined, fallback=plain)
+    lettered_last = _lettered_end(tokens, i, end)
+    if lettered_last <= max(last, plain_last):
+        return run
+    return _lettered_run(tokens, i, lettered_last, run)
 
 
 def _digit_run(tokens: list[Token], i: int, last: int, *, separated: bool) -> DigitRun | None:
@@ -146,7 +176,16 @@ def _digit_run(tokens: list[Token], i: int, last: int, *, separated: bool) -> Di
         return None
     joined = "".join(t.norm for t in tokens[i:last])
     digits = "".join(ch for ch in joined if ch.isdigit())
-    return DigitRun(i, last - 1, digits, joined.startswith("+"), spoken=False, separated=separated)
+    crossed = any(ch in MULTIPLICATION_SIGNS for ch in joined)
+    return DigitRun(
+        i,
+        last - 1,
+        digits,
+        joined.startswith("+"),
+        spoken=False,
+        separated=separated,
+        letter_joined=crossed,
+    )
 
 
 def is_date(token: Token) -> bool:
@@ -190,6 +229,76 @@ def _filler(tokens: list[Token], k: int, text: str) -> bool:
         and wrapped[:1] in OPENING_BRACKETS
         and wrapped[-1:] in CLOSING_BRACKETS
     )
+
+
+def _lettered_end(tokens: list[Token], i: int, end: int) -> int:
+    """Index just past the digit groups from token i that need letters read: groups with letters
+    typed for digits or between digits (``o7700``, ``07700x900123``), joined as in
+    :func:`_separated_end` or by a word of one letter (``07700 x 900123``). A group typed in
+    letters alone (``4OOO OOOO OOOO OOO2``) counts only between two groups with digits."""
+    last = k = i
+    while k < end and (_lettered_group(tokens[k]) or (k > i and _letters_only_group(tokens[k]))):
+        k += 1
+        if any(ch.isdigit() for ch in tokens[k - 1].norm):
+            last = k
+        while k + 1 < end and (SEPARATORS.fullmatch(tokens[k].norm) or _letter_word(tokens[k])):
+            k += 1
+    return last
+
+
+def _lettered_group(token: Token) -> bool:
+    """A digit group, maybe with letters typed for digits or between digits, that is not a date."""
+    word = token.norm
+    return (
+        any(ch.isdigit() for ch in word)
+        and LETTERED_GROUP.fullmatch(_letters_as_digits(word)) is not None
+        and not is_date(token)
+    )
+
+
+def _letters_only_group(token: Token) -> bool:
+    """Three or more letters that all stand for digits anywhere (``OOOO``, ``lOl``)."""
+    word = token.norm
+    return len(word) >= LETTERS_ONLY_GROUP_MIN_CHARS and all(ch in DIGIT_LETTERS for ch in word)
+
+
+def _letter_word(token: Token) -> bool:
+    """A word of one letter or a multiplication sign, between two digit groups."""
+    word = token.norm
+    return len(word) == 1 and ((word.isascii() and word.isalpha()) or word in MULTIPLICATION_SIGNS)
+
+
+def _letters_as_digits(word: str) -> str:
+    """``word`` (lowercase) with the letters typed for digits written as the digits."""
+    word = _BETWEEN.sub(lambda m: m.group().translate(_BETWEEN_TABLE), word)
+    return word.translate(_ANYWHERE_TABLE)
+
+
+_ANYWHERE_TABLE = str.maketrans(DIGIT_LETTERS)
+_BETWEEN_TABLE = str.maketrans(DIGIT_LETTERS_BETWEEN)
+
+
+def _lettered_run(tokens: list[Token], i: int, last: int, rest: DigitRun | None) -> DigitRun:
+    """Tokens i..last-1 read with their look-alike letters as digits; then as separators; then
+    ``rest`` (the reading without letters)."""
+    joined = "".join(t.norm for t in tokens[i:last])
+    readings = dict.fromkeys((_letters_as_digits(joined), joined))
+    run = rest
+    for reading in reversed(readings):
+        digits = "".join(ch for ch in reading if ch.isdigit())
+        letter_joined = any(ch.isalpha() or ch in MULTIPLICATION_SIGNS for ch in reading)
+        run = DigitRun(
+            i,
+            last - 1,
+            digits,
+            joined.startswith("+"),
+            spoken=False,
+            separated=True,
+            fallback=run,
+            letter_joined=letter_joined,
+        )
+    assert run is not None
+    return run
 
 
 def _spoken_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:

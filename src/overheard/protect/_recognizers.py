@@ -74,16 +74,18 @@ ALNUM_ID = re.compile(r"[a-z]{0,4}-?\d[\d-]{4,30}")
 
 def find_numbers(text: str, tokens: list[Token], taken: set[int]) -> Iterator[Found]:
     """Phone, card, account and ZIP numbers in ``text``; tokens in ``taken`` belong to another
-    entity. A number joined across unusual separators (``07700/900123``) that is none of them is
-    read again without them."""
-    for run in digit_runs(tokens, blocked=taken, text=text):
-        context = _context_words(tokens, run.first)
-        entity = classify(run, context, _prev_text(tokens, run.first))
-        if entity is None and run.fallback is not None:
+    entity. A number joined across unusual separators (``07700/900123``) or letters
+    (``o7700x900123``) that is none of them is read again without them."""
+    for first in digit_runs(tokens, blocked=taken, text=text):
+        context = _context_words(tokens, first.first)
+        prev = _prev_text(tokens, first.first)
+        run: DigitRun | None = first
+        while run is not None:
+            entity = classify(run, context, prev)
+            if entity is not None:
+                yield tokens[run.first].start, tokens[run.last].end, entity
+                break
             run = run.fallback
-            entity = classify(run, context, _prev_text(tokens, run.first))
-        if entity is not None:
-            yield tokens[run.first].start, tokens[run.last].end, entity
 
 
 def _context_words(tokens: list[Token], i: int) -> set[str]:
@@ -114,7 +116,10 @@ def classify(run: DigitRun, context: set[str], prev: str) -> str | None:
         return "POSTCODE"
     if n in CARD_DIGITS and n >= 13 and not run.plus and luhn_valid(run.digits):
         return "CARD"
-    if _phone_shaped(run) or (context & PHONE_WORDS and n in PHONE_DIGITS):
+    if run.letter_joined:  # ``1920x1080``, ``600x600x1200`` are sizes
+        if _phone_shaped(run) and (run.digits[0] == "0" or run.plus or context & PHONE_WORDS):
+            return "PHONE"
+    elif _phone_shaped(run) or (context & PHONE_WORDS and n in PHONE_DIGITS):
         return "PHONE"
     # Joined across unusual separators, length alone says nothing: ``1000/2000``, ``2024_06_01``.
     return "ACCOUNT" if n >= UNLABELLED_ID_MIN_DIGITS and not run.separated else None
