@@ -35,19 +35,14 @@ import argparse
 import csv
 import json
 import re
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from functools import cache, partial
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from redaction import Example, Report, evaluate, load_set
+from redaction import Example, Report, baseline_finder, evaluate, load_set
 
 from overheard.protect._lexicon import STOP_WORDS
 from overheard.protect._name_words import RELATIONS, TITLES
@@ -309,60 +304,6 @@ def _full_address(fake: Any, k: int) -> str:
     if len(numbers) == 1:
         address = HOUSE_DIGITS.sub(spoken(int(numbers[0])), address)
     return address.lower()
-
-
-def baseline_finder(ref: str) -> Finder:
-    """``find_pii`` of the protect package at ``ref``, run in a subprocess on a batch of texts."""
-    archive = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(ROOT),
-            "archive",
-            ref,
-            "src/overheard/__init__.py",
-            "src/overheard/protect",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder = Path(tempfile.mkdtemp(prefix="redaction-baseline-"))
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    cache: dict[str, list[Span]] = {}
-    timing = {"seconds": 0.0, "texts": 0}
-
-    def prime(texts: list[str]) -> None:
-        todo = [t for t in dict.fromkeys(texts) if t not in cache]
-        code = (
-            "import json,sys,time\nfrom overheard.protect.redact import find_pii\n"
-            "find_pii('call jenny')\ntexts = [json.loads(line) for line in sys.stdin]\n"
-            "start = time.process_time()\nfound = [find_pii(t) for t in texts]\n"
-            "print(time.process_time() - start)\n"
-            "for spans in found:\n"
-            "    print(json.dumps([[s.start,s.end,s.entity] for s in spans]))\n"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            input="".join(json.dumps(t) + "\n" for t in todo),
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PYTHONPATH": str(folder / "src")},
-        ).stdout.splitlines()
-        timing["seconds"] += float(out[0])
-        timing["texts"] += len(todo)
-        for text, line in zip(todo, out[1:], strict=True):
-            cache[text] = [Span(s, e, ent) for s, e, ent in json.loads(line)]
-
-    def find(text: str) -> list[Span]:
-        if text not in cache:
-            prime([text])
-        return cache[text]
-
-    find.prime = prime  # type: ignore[attr-defined]
-    find.timing = timing  # type: ignore[attr-defined]
-    return find
 
 
 def name_left_beside_email(examples: list[Example], finder: Finder) -> tuple[int, int]:
