@@ -43,6 +43,7 @@ TYPED_DIGITS = [  # letters typed for digits
     ("ring 07700 900l23", "ring [PHONE]"),
     ("text 07700 9001I3 later", "text [PHONE] later"),
     ("call 07700 9SS123", "call [PHONE]"),  # S between digits
+    ("call O77OO 9OO123", "call [PHONE]"),  # O77OO has a postcode's shape but no O is inward
     ("card 4111 1111 1111 1lll", "card [CARD]"),
     ("card 4OOO OOOO OOOO OOO2", "card [CARD]"),  # groups in letters alone
     ("sort code 6O-l6-l3", "sort code [ACCOUNT]"),

@@ -33,9 +33,11 @@ from overheard.protect._tokens import Token
 
 Found = tuple[int, int, str]
 
-UK_POSTCODE = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}")
+UK_POSTCODE = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[abd-hjlnp-uw-z]{2}")
 UK_OUTWARD = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
-UK_INWARD = re.compile(r"\d[a-z]{2}")
+UK_INWARD = re.compile(r"\d[abd-hjlnp-uw-z]{2}")
+"""The inward code: a digit and two letters, never ``c i k m o v`` (so ``O77OO``, a phone number
+typed with letters for zeros, is no postcode)."""
 EIRCODE = re.compile(r"(?:[ac-fhknprtv-y]\d{2}|d6w)(?=[0-9a-z]*\d)[0-9ac-fhknprtv-y]{4}")
 """Irish Eircode, routing key and identifier joined (``d02x285``); letters from its own alphabet."""
 CA_POSTCODE = re.compile(r"[abceghj-nprstvxy]\d[abceghj-nprstv-z]\d[abceghj-nprstv-z]\d")
