@@ -282,23 +282,24 @@ def _lettered_run(tokens: list[Token], i: int, last: int, rest: DigitRun | None)
     """Tokens i..last-1 read with their look-alike letters as digits; then as separators; then
     ``rest`` (the reading without letters)."""
     joined = "".join(t.norm for t in tokens[i:last])
-    readings = dict.fromkeys((_letters_as_digits(joined), joined))
-    run = rest
-    for reading in reversed(readings):
-        digits = "".join(ch for ch in reading if ch.isdigit())
-        letter_joined = any(ch.isalpha() or ch in MULTIPLICATION_SIGNS for ch in reading)
-        run = DigitRun(
-            i,
-            last - 1,
-            digits,
-            joined.startswith("+"),
-            spoken=False,
-            separated=True,
-            fallback=run,
-            letter_joined=letter_joined,
-        )
-    assert run is not None
-    return run
+    as_digits = _letters_as_digits(joined)
+    if as_digits != joined:
+        rest = _letter_reading(i, last, joined, rest)
+    return _letter_reading(i, last, as_digits, rest)
+
+
+def _letter_reading(i: int, last: int, reading: str, fallback: DigitRun | None) -> DigitRun:
+    """Tokens i..last-1, joined as ``reading``, as one number; any letter left separates."""
+    return DigitRun(
+        i,
+        last - 1,
+        "".join(ch for ch in reading if ch.isdigit()),
+        reading.startswith("+"),
+        spoken=False,
+        separated=True,
+        fallback=fallback,
+        letter_joined=any(ch.isalpha() or ch in MULTIPLICATION_SIGNS for ch in reading),
+    )
 
 
 def _spoken_run(tokens: list[Token], i: int, end: int) -> DigitRun | None:
