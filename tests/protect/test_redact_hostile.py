@@ -34,6 +34,7 @@ SEPARATED = [
     ("my account number is 44|71|90|22", "my account number is [ACCOUNT]"),
     ("sort code 12-05-26", "sort code [ACCOUNT]"),  # shaped like a date, still an account
     ("sort code 60/16/13", "sort code [ACCOUNT]"),  # short, after an account word
+    ("flat 2 07700/900123", "flat 2 [PHONE]"),  # the run that took the 2 is no number
 ]
 
 TYPED_DIGITS = [  # letters typed for digits
@@ -43,6 +44,7 @@ TYPED_DIGITS = [  # letters typed for digits
     ("ring 07700 900l23", "ring [PHONE]"),
     ("text 07700 9001I3 later", "text [PHONE] later"),
     ("call 07700 9SS123", "call [PHONE]"),  # S between digits
+    ("room 4 o7700 900123 please", "room 4 [PHONE] please"),
     ("call O77OO 9OO123", "call [PHONE]"),  # O77OO has a postcode's shape but no O is inward
     ("card 4111 1111 1111 1lll", "card [CARD]"),
     ("card 4OOO OOOO OOOO OOO2", "card [CARD]"),  # groups in letters alone
@@ -61,6 +63,7 @@ LETTER_JOINED = [  # letters between digit groups
     ("call +44x7700x900123", "call [PHONE]"),
     ("call 415x555x0199", "call [PHONE]"),  # a phone word: a ten-digit number is a phone
     ("card 4111x1111x1111x1111", "card [CARD]"),
+    ("flat 2 07700x900123", "flat 2 [PHONE]"),
 ]
 
 KEPT = [

@@ -106,21 +106,25 @@ def is_spoken_number(tokens: list[Token], i: int) -> bool:
 
 
 def digit_runs(
-    tokens: list[Token], blocked: Set[int] = frozenset(), text: str = ""
+    tokens: list[Token],
+    blocked: Set[int] = frozenset(),
+    text: str = "",
+    span: tuple[int, int] | None = None,
 ) -> list[DigitRun]:
     """Every maximal run of written digit groups or of spoken number words, left to right.
 
     Tokens whose index is in ``blocked`` (already another entity) end a run and never join one.
     ``text``: what the tokens were cut from (to see the brackets around a filler word).
+    ``span``: only the tokens from the first index up to the second (exclusive).
     """
     stops = sorted(blocked)
     runs: list[DigitRun] = []
-    i = 0
-    while i < len(tokens):
+    i, count = span or (0, len(tokens))
+    while i < count:
         if not _may_start_run(tokens[i]) or i in blocked:
             i += 1
             continue
-        end = _run_limit(stops, i, len(tokens))
+        end = _run_limit(stops, i, count)
         run = _written_run(tokens, i, end, text) or _spoken_run(tokens, i, end)
         if run is None:
             i += 1

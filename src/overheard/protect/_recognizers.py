@@ -77,15 +77,27 @@ def find_numbers(text: str, tokens: list[Token], taken: set[int]) -> Iterator[Fo
     entity. A number joined across unusual separators (``07700/900123``) or letters
     (``o7700x900123``) that is none of them is read again without them."""
     for first in digit_runs(tokens, blocked=taken, text=text):
-        context = _context_words(tokens, first.first)
-        prev = _prev_text(tokens, first.first)
-        run: DigitRun | None = first
-        while run is not None:
-            entity = classify(run, context, prev)
-            if entity is not None:
-                yield tokens[run.first].start, tokens[run.last].end, entity
-                break
-            run = run.fallback
+        found = _classified(tokens, first)
+        if found is None and first.separated and first.last > first.first:
+            # ``flat 2 07700x900123``: the number after the word the run began with, read alone
+            span = (first.first + 1, first.last + 1)
+            rest = (_classified(tokens, r) for r in digit_runs(tokens, taken, text, span))
+            yield from (f for f in rest if f is not None)
+        elif found is not None:
+            yield found
+
+
+def _classified(tokens: list[Token], first: DigitRun) -> Found | None:
+    """The first reading of a run (itself, then its fallbacks) that is PII, as a span."""
+    context = _context_words(tokens, first.first)
+    prev = _prev_text(tokens, first.first)
+    run: DigitRun | None = first
+    while run is not None:
+        entity = classify(run, context, prev)
+        if entity is not None:
+            return tokens[run.first].start, tokens[run.last].end, entity
+        run = run.fallback
+    return None
 
 
 def _context_words(tokens: list[Token], i: int) -> set[str]:
