@@ -68,6 +68,7 @@ PARTS = (
     ("overheard.accounts.context", "_load", "session look-ups"),
     ("overheard.workbench.flow", "submit", "the annotation's transaction"),
     ("overheard.workbench.flow", "claim_with_text", "the next claim with its text"),
+    ("overheard.workbench.flow", "submit_and_claim", "the annotation with the next claim (one transaction)"),
     ("overheard.protect.serving", "_open_and_mark", "the serve's transaction"),
     ("overheard.protect._marking", "embed", "the watermark embed"),
     ("overheard.protect.serving", "to_wav_bytes", "WAV encoding"),
@@ -102,7 +103,8 @@ class Parts:
         self.seconds: dict[str, float] = {}
         for module_name, name, label in PARTS:
             module = importlib.import_module(module_name)
-            setattr(module, name, self._timed(getattr(module, name), label))
+            if hasattr(module, name):  # an older source tree may lack a part
+                setattr(module, name, self._timed(getattr(module, name), label))
 
     def _timed(self, func: Any, label: str) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:

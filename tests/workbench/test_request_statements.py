@@ -23,12 +23,12 @@ CEILINGS = {
     # audio: the session look-up (SQLite: its BEGIN too); one transaction: the lease with its
     # recording, key row and rendition row, serve counts, audit head (+ the audit chain's lock on
     # PostgreSQL), watermark row, audit events; no read after the mark (a removal meanwhile is
-    # seen by the analysis cache's drop count). submit: the session look-up; the annotation's transaction (the
-    # lease's end — no double-check read first for a task that wants no second pass —, the
-    # recording with its key row, the sealed answer, the annotation, audit); the next claim's
-    # transaction (with its text; its three audit events in one INSERT).
-    "sqlite": {"audio": 8, "submit": 16},
-    "postgresql": {"audio": 7, "submit": 16},
+    # seen by the analysis cache's drop count). submit: the session look-up; one transaction (the
+    # annotator's claim lock on PostgreSQL; the lease's end — no double-check read first for a
+    # task that wants no second pass —, the recording with its key row, the sealed answer, the
+    # annotation; the next claim with its text; one audit head, its four events in one INSERT).
+    "sqlite": {"audio": 8, "submit": 13},
+    "postgresql": {"audio": 7, "submit": 13},
 }
 """Statements per request of the two-request loop (``BEGIN IMMEDIATE`` and advisory locks included)."""
 
@@ -62,6 +62,31 @@ def test_the_review_loop_stays_under_its_statement_ceilings(platform, make_world
         served += 1
         task = sent["next"]["task"]
     assert served == 3
+
+
+def test_a_submit_with_next_claims_in_the_annotations_own_transaction(platform, make_world, staff_client):  # type: ignore[no-untyped-def]
+    # One write transaction, one audit chain head (and lock), one INSERT of the four events —
+    # review.submit, then the next task's review.claim, content.open and text.view, in that order.
+    make_world(3)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    task = web.post("/review/api/claim?with_task=true", headers=headers).json()["task"]
+    with statements() as submit:
+        sent = web.post("/review/api/submit", headers=headers, json={
+            "lease_id": task["lease_id"], "transcript": task["hypothesis"], "next": True}).json()  # fmt: skip
+    assert sent["next"]["task"]["audio_url"]
+    writes = [s for s in submit if s == "BEGIN IMMEDIATE"]
+    heads = [s for s in submit if s.startswith("SELECT audit_events.seq, audit_events.entry_hash")]
+    chain_locks = [s for s in submit if s.startswith("SELECT pg_advisory_xact_lock(%(id)s")]
+    inserts = [s for s in submit if s.startswith("INSERT INTO audit_events")]
+    assert len(heads) == 1 and len(inserts) == 1, submit
+    assert len(writes) == (platform.engine.dialect.name == "sqlite"), submit
+    assert len(chain_locks) == (platform.engine.dialect.name == "postgresql"), submit
+    with platform.sessions() as session:
+        events = audit.AuditEvent
+        last = session.scalars(select(events.action).order_by(events.seq.desc()).limit(4)).all()
+        assert audit.verify_chain(session).ok
+    assert last[::-1] == ["review.submit", "review.claim", "content.open", "text.view"]
 
 
 def test_the_review_loop_compiles_no_statement_afresh_once_warm(platform, make_world, staff_client):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -73,6 +74,24 @@ def submit(
     now: datetime,
 ) -> Annotation:
     """Store ``answer`` for the leased task, sealed; LeaseExpired if the lease is no longer live."""
+    row, event = record_submit(session, gate, lease_id, annotator, answer, policy, now=now)
+    audit.append_now(session, **event)
+    return row
+
+
+def record_submit(
+    session: Session,
+    gate: ContentGate,
+    lease_id: str,
+    annotator: str,
+    answer: AnnotationInput,
+    policy: ReviewPolicy,
+    *,
+    now: datetime,
+) -> tuple[Annotation, dict[str, Any]]:
+    """``submit`` but for its audit event: the annotation (flushed) and the ``review.submit``
+    event's fields, which the caller must append in this same transaction before it commits —
+    after row locks of its own (a claim's), so that the audit chain's lock stays the last taken."""
     done = {
         "state": TaskState.DONE.value,
         "lease_until": None,
@@ -109,14 +128,13 @@ def submit(
         agreement.compare(session, gate, recording, first, row, answer, policy, now)
     # The annotation and its sealed answer in one flush, their row locks before the audit lock.
     session.flush()
-    audit.append_now(
-        session,
-        actor=annotator,
-        action="review.submit",
-        subject=recording.id,
-        household_id=recording.household_id,
-        reason=task.reason,
-        details={"task": task.id, "annotation": row.id, "flags": sorted(answer.flags)},
-        now=now,
-    )
-    return row
+    event = {
+        "actor": annotator,
+        "action": "review.submit",
+        "subject": recording.id,
+        "household_id": recording.household_id,
+        "reason": task.reason,
+        "details": {"task": task.id, "annotation": row.id, "flags": sorted(answer.flags)},
+        "now": now,
+    }
+    return row, event

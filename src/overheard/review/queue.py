@@ -90,8 +90,10 @@ def _is_postgres(session: Session) -> bool:
 _ANNOTATOR_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:a))")
 
 
-def _serialise_annotator(session: Session, annotator: str) -> None:
-    # Two tabs of one annotator must not both win a task; SQLite already serialises all writers.
+def serialise_annotator(session: Session, annotator: str) -> None:
+    """Hold ``annotator``'s claim lock to the commit: two tabs of one annotator must not both win
+    a task (PostgreSQL advisory lock; SQLite already serialises all writers). A transaction that
+    claims takes it before any other lock."""
     if _is_postgres(session):
         session.execute(_ANNOTATOR_LOCK, {"a": annotator})
 
@@ -249,17 +251,35 @@ def claim_task(
     """``claim``, answering the leased task's row: held by ``annotator`` and live in this
     transaction (on PostgreSQL locked by the claim's UPDATE, or a held one ``FOR UPDATE``), so
     the caller may serve it without reading it again."""
-    _serialise_annotator(session, annotator)
+    serialise_annotator(session, annotator)
+    found = take_task(session, annotator, policy, rng=rng, now=now)
+    if found is None:
+        return None
+    task, fresh = found
+    if fresh:
+        audit_claim(session, annotator, task, now)
+    return task
+
+
+def take_task(
+    session: Session, annotator: str, policy: ReviewPolicy, *, rng: Draw, now: datetime
+) -> tuple[ReviewTask, bool] | None:
+    """``claim_task``'s row work without its lock or its audit event: the task and whether it was
+    newly leased (the caller holds ``serialise_annotator`` already, and appends ``audit_claim``
+    for a new lease in this transaction); None when nothing waits."""
     task = session.scalars(_HELD_LOCKED, {"annotator": annotator, "now": now}).first()
     if task is not None:
-        return task
+        return task, False
     if policy.gold_share > 0 and rng.random() < policy.gold_share:
         task = _claim_gold(session, annotator, policy, rng, now)
     if task is None:
         task = _claim_pool(session, annotator, policy, now)
-    if task is None:
-        return None
-    # Written with the transaction's other events (a claim with its text: one INSERT for three).
+    return None if task is None else (task, True)
+
+
+def audit_claim(session: Session, annotator: str, task: ReviewTask, now: datetime) -> None:
+    """The ``review.claim`` event of a new lease, written with the transaction's other events
+    (a claim with its text: one INSERT for three)."""
     audit.append_later(
         session,
         actor=annotator,
@@ -270,7 +290,6 @@ def claim_task(
         details={"task": task.id},
         now=now,
     )
-    return task
 
 
 _LIVE_LEASES = (

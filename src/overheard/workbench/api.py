@@ -3,7 +3,8 @@
 Sign in through ``/login`` and ``/login/mfa`` as a browser would, read the CSRF token from
 ``GET /review/api/session``, then loop ``claim`` → ``task`` (→ audio) → ``submit`` or ``skip``.
 Fewer round trips: ``claim?with_task=true`` answers the task's text and audio URL too, and a
-``submit`` with ``"next": true`` answers the next such task (audio → submit, then again).
+``submit`` with ``"next": true`` answers the next such task, claimed in the annotation's own
+transaction (audio → submit, then again).
 ``overheard.workbench.client.ReviewClient`` does exactly this.
 """
 
@@ -17,7 +18,6 @@ from pydantic import BaseModel, Field
 
 from ..accounts import csrf
 from ..accounts.rbac import StaffPrincipal
-from ..errors import OverheardError
 from ..protect import serving
 from ..recordings.api import ErrorBody
 from ..review.queue import Lease
@@ -127,7 +127,13 @@ def _claimed(
     if not with_task:
         lease = flow.claim(platform, me.pseudonym, now)
         return None if lease is None else lease_json(lease, now.timestamp())
-    found = flow.claim_with_text(platform, me.pseudonym, now)
+    return _task_answer(request, flow.claim_with_text(platform, me.pseudonym, now), now)
+
+
+def _task_answer(
+    request: Request, found: tuple[Lease, serving.StaffText | None] | None, now: datetime
+) -> dict[str, object] | None:
+    """``claim?with_task=true``'s task from ``flow.claim_with_text``'s answer."""
     if found is None:
         return None
     lease, text = found
@@ -179,19 +185,18 @@ def submit(request: Request, me: Reviewer, body: SubmitBody) -> dict[str, object
     """Store the annotation (sealed); claim again for the next task.
 
     With ``"next": true`` the answer also carries ``next``: what ``POST /claim?with_task=true``
-    answers, claimed after the annotation was committed (``null`` if that claim was refused: claim
-    again as usual).
+    answers, claimed in the annotation's own transaction (``null`` if that claim was refused —
+    the annotation is stored all the same —: claim again as usual). A refused submit claims nothing.
     """
     now = now_of(request)
     answer = flow.answer_from(body.transcript, body.intent, body.flags, body.comment)
-    done = flow.submit(platform_of(request), me.pseudonym, body.lease_id, answer, now)
-    reply: dict[str, object] = {"submitted": True, "annotation_id": done}
-    if body.next:
-        try:
-            reply["next"] = {"task": _claimed(request, me, now_of(request), with_task=True)}
-        except OverheardError:
-            reply["next"] = None
-    return reply
+    platform = platform_of(request)
+    if not body.next:
+        done = flow.submit(platform, me.pseudonym, body.lease_id, answer, now)
+        return {"submitted": True, "annotation_id": done}
+    both = flow.submit_and_claim(platform, me.pseudonym, body.lease_id, answer, now)
+    following = None if both.refused else {"task": _task_answer(request, both.following, now)}
+    return {"submitted": True, "annotation_id": both.annotation_id, "next": following}
 
 
 @router.post("/undo", responses={409: {"description": "too late, or already worked on"}})

@@ -150,6 +150,99 @@ def submit(
         return row.id
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """An annotation stored, and the next task claimed after it (``submit_and_claim``)."""
+
+    annotation_id: str
+    following: tuple[queue.Lease, StaffText | None] | None
+    """The next task as ``claim_with_text`` answers it; None when nothing waits or ``refused``."""
+    refused: bool = False
+    """The next claim was refused after the annotation was stored: claim again as usual."""
+
+
+class _NextRefused(Exception):
+    """The next claim or its text failed after the annotation: both are made again apart."""
+
+
+def submit_and_claim(
+    platform: Platform,
+    pseudonym: str,
+    lease_id: str,
+    answer: AnnotationInput,
+    now: datetime,
+    rng: Draw | None = None,
+) -> Submitted:
+    """``submit``, then ``claim_with_text``, in one transaction: one commit, one audit chain head.
+
+    Refused as ``submit`` refuses (nothing stored, nothing claimed). The same checks, row locks and
+    audit events as the two made apart, in the same order in the chain (``review.submit``, then
+    ``review.claim``, ``content.open``, ``text.view``), written by one INSERT; the annotator's claim
+    lock is taken first and the audit chain's last, after every row lock of both, as each takes
+    them alone. Should the claim or its text be refused, that transaction rolls back and the two
+    are made apart as before, so the annotation is stored whatever the claim meets.
+    """
+    options = Options.of(platform)
+    serve_policy = serving.ServingPolicy.from_settings(platform.settings)
+    draw = rng or _SYSTEM_RNG
+    try:
+        with transaction(platform.sessions) as session:
+            queue.serialise_annotator(session, pseudonym)
+            if options.require_full_listen:
+                _check_heard(session, lease_id, pseudonym, now)
+            row, submitted = annotations.record_submit(
+                session, platform.gate, lease_id, pseudonym, answer, options.policy, now=now
+            )
+            found = _next_task(session, pseudonym, options.policy, draw, now)
+            audit.append_later(session, **submitted)  # the chain's lock: after every row lock
+            if found is None:
+                return Submitted(row.id, None)
+            task, fresh = found
+            if fresh:
+                queue.audit_claim(session, pseudonym, task, now)
+            grant = serving.claimed_grant(task, pseudonym, serve_policy)
+            opened, target = _opened(session, platform, grant, now)
+            audit.write_pending(session)  # submit, claim, open and view: one INSERT
+            assert target.lease is not None
+            lease = target.lease
+    except _NextRefused:
+        return _submit_then_claim(platform, pseudonym, lease_id, answer, now, rng)
+    return Submitted(row.id, (lease, opened.redacted()))
+
+
+def _next_task(
+    session: Session, pseudonym: str, policy: ReviewPolicy, rng: Draw, now: datetime
+) -> tuple[ReviewTask, bool] | None:
+    try:
+        return queue.take_task(session, pseudonym, policy, rng=rng, now=now)
+    except OverheardError as exc:
+        raise _NextRefused from exc
+
+
+def _opened(
+    session: Session, platform: Platform, grant: serving.Grant, now: datetime
+) -> tuple[serving.OpenedText, serving.Target]:
+    try:
+        return serving.open_text_in(session, platform, grant, now=now)
+    except OverheardError as exc:
+        raise _NextRefused from exc
+
+
+def _submit_then_claim(
+    platform: Platform,
+    pseudonym: str,
+    lease_id: str,
+    answer: AnnotationInput,
+    now: datetime,
+    rng: Draw | None,
+) -> Submitted:
+    done = submit(platform, pseudonym, lease_id, answer, now)
+    try:
+        return Submitted(done, claim_with_text(platform, pseudonym, now, rng))
+    except OverheardError:
+        return Submitted(done, None, refused=True)
+
+
 def _check_heard(session: Session, lease_id: str, pseudonym: str, now: datetime) -> None:
     found = session.execute(
         select(ReviewTask.leased_at, ReviewTask.duration_s).where(

@@ -159,12 +159,18 @@ def submit_form(
     comment: TextField = "",
 ) -> Response:
     """Store the annotation and go on to the next clip (which offers to undo this one)."""
+    platform, now = platform_of(request), now_of(request)
     try:
         answer = flow.answer_from(transcript, intent, flags or [], comment)
-        done = flow.submit(platform_of(request), me.pseudonym, lease_id, answer, now_of(request))
+        if not steps.wants_json(request):
+            done = flow.submit(platform, me.pseudonym, lease_id, answer, now)
+            return _next(request, me, "submitted", undo=done)
+        both = flow.submit_and_claim(platform, me.pseudonym, lease_id, answer, now)
     except OverheardError as exc:
         return _refused(request, me, exc)
-    return _next(request, me, "submitted", undo=done)
+    # The page's script: the next clip was claimed in the annotation's transaction.
+    step = steps.Step("submitted", NOTICES.get("submitted"), both.annotation_id)
+    return steps.step_answer(request, step, both.following, lambda: _figures(request, me.pseudonym))
 
 
 @router.post("/review/undo")

@@ -3,7 +3,7 @@ next clip as JSON, shown in place, so a reviewed clip costs two requests (this a
 
 The script sends the very form a browser without it posts (same fields, same CSRF token, same
 routes) with ``Accept: application/json``; without the script the routes answer with a redirect to
-``/review`` as before. The answer holds what that page would show after the redirect — the task
+``/review`` as before. A submit claims the next clip in the annotation's own transaction. The answer holds what that page would show after the redirect — the task
 claimed and its text opened in one transaction, the same audit events, a fresh audio URL for this
 session, the shift figures — and nothing the page does not show (no task id, no lease expiry).
 Anything unusual (an empty queue, a text that could not be opened) answers ``load``: the script
@@ -60,8 +60,19 @@ def next_step(
 ) -> JSONResponse:
     """The next clip (claimed, or the one held) as the page shows it, or ``load`` for a page;
     ``figures`` are read only for a clip (the page that ``load`` opens reads its own)."""
-    platform, now = platform_of(request), now_of(request)
-    found = flow.claim_with_text(platform, me.pseudonym, now)
+    now = now_of(request)
+    return step_answer(request, step, flow.claim_with_text(platform_of(request), me.pseudonym, now), figures)
+
+
+def step_answer(
+    request: Request,
+    step: Step,
+    found: tuple[Lease, StaffText | None] | None,
+    figures: Callable[[], Figures],
+) -> JSONResponse:
+    """``next_step``'s answer for the clip ``found`` as ``flow.claim_with_text`` answers it (a
+    submit's: ``flow.submit_and_claim``'s ``following``)."""
+    now = now_of(request)
     if found is None or found[1] is None:  # empty queue, or the page says why the text is refused
         return JSONResponse({"load": f"/review?notice={quote(step.code)}"}, headers=JSON_HEADERS)
     lease, text = found
