@@ -16,7 +16,7 @@ from overheard.db import transaction
 from overheard.errors import Conflict
 from overheard.recordings import voice_delete
 from overheard.recordings.deletion import delete_recordings
-from overheard.recordings.models import Recording
+from overheard.recordings.models import Recording, Status
 from overheard.review import hooks
 from overheard.review.annotations import submit
 from overheard.review.consent import set_human_review
@@ -306,3 +306,33 @@ def test_a_submit_that_queues_a_second_annotation_is_not_outrun_by_deleting_the_
             )
         ).all()
     assert waiting == []
+
+
+@pytest.mark.parametrize("gold", [False, True])
+def test_a_claim_passes_over_a_clip_while_another_of_its_household_is_unheard(
+    platform, make_home, add_recordings, policy, rng, gold
+):
+    """A clip of the household the pipeline has not transcribed yet may be "forget what I just
+    said": until it is, no task of the household is leased, neither a queued one nor a gold copy;
+    another household's task is, and once the clip is heard the household's is too."""
+    home, neighbour = make_home(), make_home()
+    if gold:
+        _said, _lease, annotation = answered(platform, home, add_recordings, policy, rng)
+        with transaction(platform.sessions) as s:
+            gold_from(s, platform.gate, annotation, "L-0001", later(-6))
+        policy = replace(policy, gold_share=1.0)
+    else:
+        [said] = add_recordings(home, at=later(-10))
+        assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
+    [unheard] = add_recordings(home, at=T0, status=Status.RECEIVED)
+    with transaction(platform.sessions) as s:
+        assert claim(s, "R-0002", policy, rng=rng, now=later(1)) is None
+    [theirs] = add_recordings(neighbour, at=later(-5))
+    assert sampled(platform, theirs, policy, rng, later(-4)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        got = claim(s, "R-0003", replace(policy, gold_share=0.0), rng=rng, now=later(1))
+    assert got is not None and task_of(platform, theirs.id).lease_id == got.lease_id
+    with transaction(platform.sessions) as s:
+        s.get(Recording, unheard.id).status = Status.TRANSCRIBED.value  # heard: asks for nothing
+    with transaction(platform.sessions) as s:
+        assert claim(s, "R-0002", policy, rng=rng, now=later(2)) is not None

@@ -39,7 +39,7 @@ from ..review.errors import LeaseExpired
 from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
-from ..review.queue import Lease, lease_of
+from ..review.queue import Lease, lease_of, refuse_unheard
 from ..speech.audio import to_wav_bytes
 from . import _cache, _marking, focus, rendition
 from ._tables import DisguisedClip, Watermark
@@ -282,7 +282,15 @@ def check_grant(platform: Platform, grant: Grant, *, now: datetime) -> None:
     """Raise what a serve under ``grant`` would be refused with, opening and recording nothing (a
     page asks this to know when to drop what it shows of the clip)."""
     with transaction(platform.sessions) as session:
-        grant.resolve(session, now)
+        _resolve(session, grant, now)
+
+
+def _resolve(session: Session, grant: Grant, now: datetime) -> Target:
+    """``grant``'s target, checked live; ClipHeld while another clip of its household waits for
+    the pipeline (a spoken deletion of this one, not yet heard, may be among them)."""
+    target = grant.resolve(session, now)
+    refuse_unheard(session, target.recording.household_id, target.recording.id)
+    return target
 
 
 def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip:
@@ -337,7 +345,7 @@ def _open_and_mark(
 ) -> tuple[_cache.Rendition | None, int, str, tuple[float, float]]:
     """In one transaction: the grant checked, the rendition opened and the serve recorded."""
     with transaction(platform.sessions) as session:
-        target = grant.resolve(session, now)
+        target = _resolve(session, grant, now)
         _check_rate(session, grant, target.recording.id, policy, now)
         stored = _cache.open_cached(
             session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
@@ -524,7 +532,7 @@ def open_text_in(
 ) -> tuple[OpenedText, Target]:
     """``serve_text``'s checks, opens and ``text.view`` event inside the caller's transaction
     (they commit or roll back with it), and the target they were made for."""
-    target = grant.resolve(session, now)
+    target = _resolve(session, grant, now)
     rec, actor = target.recording, grant.staff
     raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE)
     earlier = tuple(  # typed by reviewers: the rules alone, no tagger ran on them

@@ -38,7 +38,7 @@ from ..jobs import Because, Job, JobState, Later
 from ..platform import Platform
 from .deletion import Receipt, delete_last, delete_today, last_said, said_today
 from .ingest import PROCESS_JOB
-from .models import Recording
+from .models import Recording, Status
 
 JOB_KINDS = {"delete_last": "voice.delete_last", "delete_today": "voice.delete_today"}
 """Job kind per voice command; the job's subject is the command's recording id."""
@@ -65,6 +65,10 @@ HOLD_HOOKS: list[Callable[[Session, list[str]], int]] = []
 schedules it: they leave human review at once (returns how many review items were withdrawn)."""
 HEAR_FIRST_S = 2.0
 """How long a confirmed deletion waits, each time, for earlier clips still in the pipeline, s."""
+UNHEARD_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+"""States of a pipeline job whose clip has not been fully heard yet."""
+UNHEARD_STATUSES = (Status.RECEIVED.value, Status.PROCESSING.value)
+"""Statuses of a recording the pipeline has not transcribed (nor found accidental) yet."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,31 @@ def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
         .limit(1)
     ).first()
     return found is not None
+
+
+def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[bool]:
+    """Whether a clip of ``household_id`` other than ``recording_id`` has not been fully heard by
+    the pipeline: not yet transcribed (received, or processing), or its pipeline job still running
+    (it asks about or schedules the deletion it heard, :func:`ask` / :func:`schedule`, after it
+    stored the transcript).
+
+    Until then such a clip may be a spoken deletion that names ``recording_id``: review holds the
+    recording meanwhile (no claim, serve or submit), from the upload on, whatever order workers
+    take the clips in. Either argument may be a column (a correlated ``EXISTS``, for a claim) or a
+    value."""
+    others = (Recording.household_id == household_id) & (Recording.id != recording_id)
+    waiting = select(Recording.id).where(others, Recording.status.in_(UNHEARD_STATUSES))
+    running = (
+        select(Job.id)
+        .join(Recording, Recording.id == Job.subject)
+        .where(Job.kind == PROCESS_JOB, Job.state == JobState.RUNNING.value, others)
+    )
+    return or_(waiting.exists(), running.exists())
+
+
+def held_unheard(session: Session, household_id: str, recording_id: str) -> bool:
+    """:func:`unheard_beside` for one recording."""
+    return bool(session.scalar(select(unheard_beside(household_id, recording_id))))
 
 
 def _live(now: datetime) -> ColumnElement[bool]:
@@ -503,7 +532,7 @@ def _unheard(session: Session, command: Recording, due: datetime, yes_id: str) -
             .join(Recording, Recording.id == Job.subject)
             .where(
                 Job.kind == PROCESS_JOB,
-                Job.state.in_((JobState.QUEUED.value, JobState.RUNNING.value)),
+                Job.state.in_(UNHEARD_STATES),
                 Recording.household_id == command.household_id,
                 Recording.captured_at > command.captured_at,
                 Recording.captured_at <= due,

@@ -20,7 +20,7 @@ from .errors import LeaseExpired
 from .flags import FlagEvent, run_flag_hooks
 from .models import Annotation, ReviewTask, TaskBar, TaskState
 from .policy import Flag, Reason, ReviewPolicy
-from .queue import end_lease, end_single_pass_lease
+from .queue import end_lease, end_single_pass_lease, refuse_unheard
 
 FIRST_PASS = "first_pass"  # noqa: S105 (a bar cause, not a secret)
 _DOUBLE_CHECKED = select(ReviewTask.household_id, ReviewTask.recording_id).where(
@@ -114,6 +114,8 @@ def record_submit(
     if loaded is None:
         raise LeaseExpired("this clip is no longer available")
     recording = loaded[0]
+    # Rolled back with the lease's end: the annotator keeps the clip and may submit again.
+    refuse_unheard(session, recording.household_id, recording.id)
     row = _record(session, task, annotator, answer, now)
     # Row locks first (flags withdraw other tasks), audited gate opens last: no lock-order cycles.
     run_flag_hooks(session, answer.flags, FlagEvent(recording.id, task.id, row.id, annotator, now))

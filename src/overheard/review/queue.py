@@ -33,8 +33,9 @@ from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from .. import audit
 from ..errors import BadRequest
+from ..recordings.voice_delete import held_unheard, unheard_beside
 from ._tasks import add_task
-from .errors import LeaseExpired
+from .errors import ClipHeld, LeaseExpired
 from .models import Annotation, GoldItem, ReviewTask, TaskBar, TaskState
 from .policy import Draw, Reason, ReviewPolicy, SkipReason
 
@@ -156,7 +157,12 @@ def _claim_statement(*, skip_locked: bool) -> _Loading:
     barred = exists().where(TaskBar.task_id == pool.id, TaskBar.annotator == bindparam("annotator"))
     candidate = (
         select(pool.id)
-        .where(_claimable(pool, _NOW), pool.reason != Reason.GOLD.value, ~barred)
+        .where(
+            _claimable(pool, _NOW),
+            pool.reason != Reason.GOLD.value,
+            ~barred,
+            ~unheard_beside(pool.household_id, pool.recording_id),
+        )
         .order_by(pool.created_at)
         .limit(1)
     )
@@ -214,6 +220,7 @@ def _claim_gold(
                 GoldItem.active,
                 GoldItem.id.not_in(seen),
                 GoldItem.recording_id.not_in(annotated),
+                ~unheard_beside(GoldItem.household_id, GoldItem.recording_id),
             )
             .order_by(GoldItem.id)
         )
@@ -235,6 +242,14 @@ def _claim_gold(
         gold_id=gold.id,
         **_lease_values(annotator, policy, now),
     )
+
+
+def refuse_unheard(session: Session, household_id: str, recording_id: str) -> None:
+    """ClipHeld while another clip of the household still waits for the pipeline: it may be a
+    spoken deletion of this one (``voice_delete.unheard_beside``). Nothing of the clip reaches
+    staff meanwhile; once it is heard, the clip is served again or, named, withdrawn."""
+    if held_unheard(session, household_id, recording_id):
+        raise ClipHeld("this clip is held for a moment; try again shortly")
 
 
 def claim(

@@ -41,6 +41,11 @@ REVIEW_ERRORS: dict[int | str, dict[str, object]] = {
         "`not_heard`: the whole clip must be listened to before submitting."
     ),
     422: _err("`invalid_request`: the JSON body does not have the documented fields."),
+    503: _err(
+        "`clip_held`: the clip is held a moment (its household has a clip the pipeline has not "
+        "heard yet, which may ask to delete it); nothing of it was served or stored: ask again "
+        "after `Retry-After`."
+    ),
 }
 """What every review API route may answer besides its success."""
 

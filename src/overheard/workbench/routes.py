@@ -49,6 +49,7 @@ NOTICES = {
     "undo_refused": "That submission can no longer be taken back.",
     "skipped": "Skipped. Here is the next clip.",
     "not_heard": "Listen to the whole clip before submitting.",
+    "clip_held": "This clip is held for a moment; submit again in a few seconds.",
 }
 FLAG_LABELS = (
     (Flag.SENSITIVE, "Sensitive", "intimate or personal"),
