@@ -34,6 +34,7 @@ from ..recordings import voice_delete
 from ..recordings.models import Recording
 from ..review.flags import in_emergency, is_excluded
 from ..review.models import Annotation, EmergencyReport, ReviewTask
+from ..review.queue import refuse_unheard
 from .models import NOTE_MAX_CHARS, EmergencyAction, PrivacyCase
 
 ID_BYTES = 12
@@ -230,6 +231,7 @@ def case_grant(case_id: str, officer: str) -> Grant:
         if not household.human_review:
             raise NotFound("the household withdrew consent to review", code="consent_withdrawn")
         _refuse_if_deletion_pending(session, recording, now)
+        refuse_unheard(session, recording.household_id, recording.id)
         return Target(recording, _pseudonym(session, report), (report.annotation_id,))
 
     return Grant("case", case_id, officer, resolve)

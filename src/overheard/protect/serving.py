@@ -33,13 +33,14 @@ from ..platform import Platform
 from ..recordings.deletion import DELETION_HOOKS
 from ..recordings.gate import recording_and_key
 from ..recordings.models import Recording
+from ..recordings.voice_delete import unheard_beside
 from ..review import consent
 from ..review.content import annotation_kind, open_answer
-from ..review.errors import LeaseExpired
+from ..review.errors import ClipHeld, LeaseExpired
 from ..review.flags import FLAG_HOOKS, FlagEvent
 from ..review.models import Agreement, Annotation, ReviewTask, TaskState
 from ..review.policy import Flag
-from ..review.queue import Lease, lease_of, refuse_unheard
+from ..review.queue import HELD, Lease, lease_of, refuse_unheard
 from ..speech.audio import to_wav_bytes
 from . import _cache, _marking, focus, rendition
 from ._tables import DisguisedClip, Watermark
@@ -137,7 +138,9 @@ class Target:
 
 
 Resolver = Callable[[Session, datetime], Target]
-"""Checks a grant is live inside the caller's transaction; raises LeaseExpired or NotFound if not."""
+"""Checks a grant is live inside the caller's transaction; raises LeaseExpired or NotFound if not,
+and ClipHeld while another clip of the clip's household has not been heard by the pipeline (it may
+be a spoken deletion of this one: ``queue.refuse_unheard``)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,13 @@ class Grant:
 
 
 _LEASE_TARGET = (
-    select(ReviewTask, Recording, DataKey, DisguisedClip)
+    select(
+        ReviewTask,
+        Recording,
+        DataKey,
+        DisguisedClip,
+        unheard_beside(Recording.household_id, Recording.id).label("unheard"),
+    )
     .join(Recording, Recording.id == ReviewTask.recording_id)
     .outerjoin(DataKey, DataKey.household_id == Recording.household_id)
     .outerjoin(DisguisedClip, DisguisedClip.recording_id == Recording.id)
@@ -166,7 +175,8 @@ _LEASE_TARGET = (
     .with_for_update(of=ReviewTask)
 )
 """A live lease's task (its row locked), its recording, the household's key row and the clip's
-rendition row (which the serve's open then finds loaded) in one query, built once and reused."""
+rendition row (which the serve's open then finds loaded) in one query, built once and reused; with
+whether another clip of the household is unheard (``queue.refuse_unheard``, no further statement)."""
 
 
 def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy()) -> Grant:
@@ -177,7 +187,9 @@ def lease_grant(lease_id: str, staff: str, policy: ServingPolicy = ServingPolicy
         found = session.execute(_LEASE_TARGET, params).first()
         if found is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
-        return _lease_target(session, found[0], found[1], policy, held=found[2:])
+        if found.unheard:
+            raise ClipHeld(HELD)
+        return _lease_target(session, found[0], found[1], policy, held=found[2:4])
 
     return Grant("lease", lease_id, staff, resolve)
 
@@ -192,6 +204,7 @@ def claimed_grant(task: ReviewTask, staff: str, policy: ServingPolicy = ServingP
         loaded = recording_and_key(session, task.recording_id) if task.recording_id else None
         if not live or task.lease_until is None or task.lease_until < now or loaded is None:
             raise LeaseExpired("this lease has expired or was withdrawn")
+        refuse_unheard(session, task.household_id, loaded[0].id)
         return _lease_target(session, task, loaded[0], policy, held=loaded[1])
 
     return Grant("lease", task.lease_id, staff, resolve)
@@ -232,6 +245,7 @@ def adjudication_grant(agreement_id: str, lead: str) -> Grant:
         recording = _recording(session, item.recording_id if item else None)
         if item is None or item.state != "open" or recording is None:
             raise NotFound("no such open adjudication", code="adjudication_not_found")
+        refuse_unheard(session, recording.household_id, recording.id)
         second = session.get_one(Annotation, item.second_annotation_id)
         task = session.get_one(ReviewTask, second.task_id)
         earlier = (item.first_annotation_id, item.second_annotation_id)
@@ -282,15 +296,7 @@ def check_grant(platform: Platform, grant: Grant, *, now: datetime) -> None:
     """Raise what a serve under ``grant`` would be refused with, opening and recording nothing (a
     page asks this to know when to drop what it shows of the clip)."""
     with transaction(platform.sessions) as session:
-        _resolve(session, grant, now)
-
-
-def _resolve(session: Session, grant: Grant, now: datetime) -> Target:
-    """``grant``'s target, checked live; ClipHeld while another clip of its household waits for
-    the pipeline (a spoken deletion of this one, not yet heard, may be among them)."""
-    target = grant.resolve(session, now)
-    refuse_unheard(session, target.recording.household_id, target.recording.id)
-    return target
+        grant.resolve(session, now)
 
 
 def serve_clip(platform: Platform, grant: Grant, *, now: datetime) -> ServedClip:
@@ -345,7 +351,7 @@ def _open_and_mark(
 ) -> tuple[_cache.Rendition | None, int, str, tuple[float, float]]:
     """In one transaction: the grant checked, the rendition opened and the serve recorded."""
     with transaction(platform.sessions) as session:
-        target = _resolve(session, grant, now)
+        target = grant.resolve(session, now)
         _check_rate(session, grant, target.recording.id, policy, now)
         stored = _cache.open_cached(
             session, platform.gate, target.recording, actor=grant.staff, purpose=SERVE_PURPOSE
@@ -532,7 +538,7 @@ def open_text_in(
 ) -> tuple[OpenedText, Target]:
     """``serve_text``'s checks, opens and ``text.view`` event inside the caller's transaction
     (they commit or roll back with it), and the target they were made for."""
-    target = _resolve(session, grant, now)
+    target = grant.resolve(session, now)
     rec, actor = target.recording, grant.staff
     raw = platform.gate.open_text(session, rec, HYPOTHESIS_KIND, actor=actor, purpose=TEXT_PURPOSE)
     earlier = tuple(  # typed by reviewers: the rules alone, no tagger ran on them

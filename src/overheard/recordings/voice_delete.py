@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .. import audit, jobs
 from ..db import as_utc, transaction, utcnow
@@ -180,11 +180,12 @@ def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[
     recording meanwhile (no claim, serve or submit), from the upload on, whatever order workers
     take the clips in. Either argument may be a column (a correlated ``EXISTS``, for a claim) or a
     value."""
-    others = (Recording.household_id == household_id) & (Recording.id != recording_id)
-    waiting = select(Recording.id).where(others, Recording.status.in_(UNHEARD_STATUSES))
+    other = aliased(Recording)  # never correlated with a recording the caller selects
+    others = (other.household_id == household_id) & (other.id != recording_id)
+    waiting = select(other.id).where(others, other.status.in_(UNHEARD_STATUSES))
     running = (
         select(Job.id)
-        .join(Recording, Recording.id == Job.subject)
+        .join(other, other.id == Job.subject)
         .where(Job.kind == PROCESS_JOB, Job.state == JobState.RUNNING.value, others)
     )
     return or_(waiting.exists(), running.exists())

@@ -40,6 +40,8 @@ from .models import Annotation, GoldItem, ReviewTask, TaskBar, TaskState
 from .policy import Draw, Reason, ReviewPolicy, SkipReason
 
 SKIP_REASONS = frozenset(r.value for r in SkipReason)
+HELD = "this clip is held for a moment; try again shortly"
+"""What a reviewer is told while the clip's household has a clip the pipeline has not heard."""
 DURATION_DECIMALS = 1
 """Durations reach reviewers rounded to tenths of a second."""
 
@@ -249,7 +251,7 @@ def refuse_unheard(session: Session, household_id: str, recording_id: str) -> No
     spoken deletion of this one (``voice_delete.unheard_beside``). Nothing of the clip reaches
     staff meanwhile; once it is heard, the clip is served again or, named, withdrawn."""
     if held_unheard(session, household_id, recording_id):
-        raise ClipHeld("this clip is held for a moment; try again shortly")
+        raise ClipHeld(HELD)
 
 
 def claim(
