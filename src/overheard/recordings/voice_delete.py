@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from .. import audit, jobs
@@ -191,9 +191,19 @@ def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[
     return or_(waiting.exists(), running.exists())
 
 
+_UNHEARD = select(
+    unheard_beside(
+        bindparam("household_id", type_=Recording.household_id.type),
+        bindparam("recording_id", type_=Recording.id.type),
+    )
+)
+"""``held_unheard``'s statement, built once (it runs on every submit and text serve)."""
+
+
 def held_unheard(session: Session, household_id: str, recording_id: str) -> bool:
     """:func:`unheard_beside` for one recording."""
-    return bool(session.scalar(select(unheard_beside(household_id, recording_id))))
+    values = {"household_id": household_id, "recording_id": recording_id}
+    return bool(session.scalar(_UNHEARD, values))
 
 
 def _live(now: datetime) -> ColumnElement[bool]:
