@@ -11,11 +11,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from overheard import jobs
 from overheard.audit import AuditEvent
 from overheard.db import transaction
 from overheard.errors import Conflict
 from overheard.recordings import voice_delete
 from overheard.recordings.deletion import delete_recordings
+from overheard.recordings.ingest import PROCESS_JOB
 from overheard.recordings.models import Recording, Status
 from overheard.review import hooks
 from overheard.review.annotations import submit
@@ -325,6 +327,8 @@ def test_a_claim_passes_over_a_clip_while_another_of_its_household_is_unheard(
         [said] = add_recordings(home, at=later(-10))
         assert sampled(platform, said, policy, rng, later(-9)) == Decision.SAMPLED
     [unheard] = add_recordings(home, at=T0, status=Status.RECEIVED)
+    with transaction(platform.sessions) as s:
+        jobs.enqueue(s, PROCESS_JOB, unheard.id, now=T0)  # as the upload queues it
     with transaction(platform.sessions) as s:
         assert claim(s, "R-0002", policy, rng=rng, now=later(1)) is None
     [theirs] = add_recordings(neighbour, at=later(-5))
