@@ -1,4 +1,5 @@
-"""Every staff route x every role, a stranger and a half-signed-in session -> 200/302/303/403."""
+"""Every staff route x every role, a stranger and a half-signed-in session -> 200/302/303/403
+(401 on a route only scripts call)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,17 @@ def as_identity(web, identity, make_staff, clock) -> str:
     return csrf_of(web.get("/account").text)
 
 
+def script_only(app) -> set[str]:
+    """Paths of the routes only a page's script calls (``require(..., json_only=True)``)."""
+    return {route.path for route, dep in routes_of(app)
+            if dep is not None and any(p.json_only for p in policies_of(dep))}
+
+
 def expected(
-    identity: str, method: str, roles: set[str] | frozenset[str]
+    identity: str, method: str, roles: set[str] | frozenset[str], json_only: bool = False
 ) -> tuple[int, str | None]:
+    if json_only and identity in ("anonymous", "half_signed_in"):
+        return 401, None
     redirect = 302 if method == "GET" else 303
     if identity == "anonymous":
         return redirect, "/login?next="
@@ -88,11 +97,12 @@ def test_role_matrix(web, make_staff, clock, identity):
 def test_every_staff_route_of_the_app_refuses_whom_it_should(web, make_staff, clock, identity):
     """Routes of any area: the requirement decides before the handler runs."""
     token = as_identity(web, identity, make_staff, clock)
+    scripts = script_only(web.app)
     for method, template, roles in staff_routes(web.app):
         path = PARAM_RE.sub("x", template)
         resp = call(web, method, path, token)
-        status, location = expected(identity, method, roles)
-        if status == 403 or location is not None:
+        status, location = expected(identity, method, roles, template in scripts)
+        if status in (401, 403) or location is not None:
             assert resp.status_code == status, (identity, method, path)
         else:
             assert resp.status_code not in (302, 401, 403), (identity, method, path)

@@ -7,6 +7,8 @@ import re
 import pytest
 
 from overheard.accounts.aliases import alias_key, staff_alias
+from overheard.accounts.service import disable_staff
+from overheard.db import transaction
 from overheard.protect import serving
 from overheard.review import hooks as review_hooks
 from tests.accounts.conftest import csrf_of, sign_in
@@ -139,3 +141,28 @@ def test_a_case_names_the_other_officers_by_alias(web, new_client, make_staff, c
     assert case.status_code == 200 and "Looking." in case.text
     assert alice.pseudonym not in case.text
     assert staff_alias(alias_key(web.app.state.platform.secrets), alice.pseudonym) in case.text
+
+
+@pytest.mark.parametrize("ending", ["logout", "disabled", "idle"])
+def test_the_case_state_answers_an_ended_session_401_json(web, make_staff, clock, flagged, ending):  # type: ignore[no-untyped-def]
+    """Never a redirect to the sign-in page: the case page's script would follow it to a 200 and
+    keep the clip and its text on screen."""
+    officer = make_staff("privacy_officer")
+    sign_in(web, officer, clock)
+    queue = web.get("/privacy")
+    action = re.search(r'action="(/privacy/emergencies/[0-9a-f]+/case)"', queue.text)
+    assert action
+    case = web.post(action.group(1), data={"csrf_token": csrf_of(queue.text)}).text
+    state = re.search(r'data-state-url="([^"]+)"', case).group(1)  # type: ignore[union-attr]
+    assert web.get(state).status_code == 204
+    if ending == "logout":
+        web.post("/logout", data={"csrf_token": csrf_of(case)})
+    elif ending == "disabled":
+        with transaction(web.app.state.platform.sessions) as s:
+            disable_staff(s, officer.id, actor="admin", now=clock())
+    else:
+        clock.advance(web.app.state.accounts.settings.session_idle_timeout_s + 1)
+    for accept in ("*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/json"):
+        reply = web.get(state, headers={"Accept": accept}, follow_redirects=False)
+        assert reply.status_code == 401, (accept, reply.status_code, reply.headers.get("location"))
+        assert reply.json()["error"]["code"] == "sign_in_required" and "location" not in reply.headers

@@ -10,7 +10,7 @@ import pytest
 from overheard.accounts.models import Role
 from overheard.workbench.audio_urls import AUDIO_URL_MAX_USES, AUDIO_URL_TTL_S
 from tests.accounts.conftest import csrf_of, password_step, sign_in
-from tests.accounts.test_role_matrix import staff_routes
+from tests.accounts.test_role_matrix import script_only, staff_routes
 from tests.workbench.conftest import page_fields
 
 
@@ -52,10 +52,15 @@ IDENTITIES = ["anonymous", "half_signed_in", *[r.value for r in Role]]
 PARAM_RE = re.compile(r"\{[^}]+\}")
 
 
+SCRIPT_ONLY = {"/review/lead/adjudications/{agreement_id}/state"}
+"""Routes only a page's script asks: a stranger gets 401 JSON there, never the sign-in page."""
+
+
 def test_matrix_covers_every_workbench_route(web):
     declared = {(m, p): roles for m, p, roles in staff_routes(web.app) if p.startswith("/review")}
     assert set(declared) == {(m, p) for m, p, _ in MATRIX}
     assert all(declared[(m, p)] == frozenset(r) for m, p, r in MATRIX)
+    assert {p for p in script_only(web.app) if p.startswith("/review")} == SCRIPT_ONLY
 
 
 def _become(web, identity, make_staff, clock) -> str:
@@ -80,7 +85,9 @@ def test_every_route_with_every_role_and_none(web, make_staff, clock, make_world
             reply = web.post(path, data={"csrf_token": token, "lease_id": "x"},
                              headers={"X-CSRF-Token": token}, follow_redirects=False)
         where = reply.headers.get("location", "")
-        if identity == "anonymous":
+        if identity in ("anonymous", "half_signed_in") and template in SCRIPT_ONLY:
+            assert reply.status_code == 401 and reply.json()["error"]["code"] == "sign_in_required", path
+        elif identity == "anonymous":
             assert reply.status_code in (302, 303) and where.startswith("/login?next="), (method, path)
         elif identity == "half_signed_in":
             assert reply.status_code in (302, 303) and where == "/login/mfa", (method, path)

@@ -4,7 +4,9 @@ Use one of these as a dependency on every route (``Depends(require("lead"))`` �
 
 * ``public()`` — anyone; unsafe methods still need a CSRF token.
 * ``device()`` — a device with a bearer token (the device API; no cookies, so no CSRF).
-* ``require(*roles)`` — a staff member with one of ``roles`` who has passed the second factor.
+* ``require(*roles)`` — a staff member with one of ``roles`` who has passed the second factor;
+  ``require(*roles, json_only=True)`` for a route only scripts call (a page's state poll), which
+  answers a stranger 401 JSON rather than sending them to sign in.
 * ``require_customer()`` — a signed-in household owner; gives the household id.
 * ``pending(kind, stage)`` — a session part-way through sign-in (the code and enrolment pages).
 
@@ -41,13 +43,15 @@ STATIC_MOUNT_PATH = "/static"
 
 
 class SignInRequired(Unauthorized):
-    """No session good enough for this route; browsers are sent to ``location``."""
+    """No session good enough for this route; browsers are sent to ``location`` (unless
+    ``json_only``: a route only scripts call answers 401 JSON whatever the request accepts)."""
 
     code = "sign_in_required"
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, *, json_only: bool = False) -> None:
         super().__init__("sign in to continue")
         self.location = location
+        self.json_only = json_only
 
 
 class NotPermitted(Forbidden):
@@ -68,6 +72,8 @@ class Policy:
     """Session kind admitted (``pending`` only)."""
     stage: str | None = None
     """Sign-in stage admitted (``pending`` only)."""
+    json_only: bool = False
+    """A route only scripts call: a stranger gets 401 JSON, never the sign-in page (``staff`` only)."""
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,17 @@ class _Device(Requirement):
 
 
 class _Staff(Requirement):
-    def __init__(self, roles: frozenset[Role]) -> None:
-        self.policy = Policy("staff", frozenset(r.value for r in roles))
+    def __init__(self, roles: frozenset[Role], json_only: bool = False) -> None:
+        self.policy = Policy("staff", frozenset(r.value for r in roles), json_only=json_only)
 
     async def __call__(self, request: Request) -> StaffPrincipal:
         auth = await resolve(request)
         await csrf.protect(request)
-        _send_to_sign_in(request, auth, SessionKind.STAFF)
+        try:
+            _send_to_sign_in(request, auth, SessionKind.STAFF)
+        except SignInRequired as exc:
+            exc.json_only = self.policy.json_only
+            raise
         staff = auth.staff
         if staff is None or staff.role not in self.policy.roles:
             raise NotPermitted("your role does not give access to this page")
@@ -168,11 +178,12 @@ def device() -> Requirement:
     return _Device()
 
 
-def require(*roles: Role | str) -> Requirement:
-    """Staff with one of ``roles``, past the second factor; others get 403, strangers a sign-in."""
+def require(*roles: Role | str, json_only: bool = False) -> Requirement:
+    """Staff with one of ``roles``, past the second factor; others get 403, strangers a sign-in
+    (with ``json_only``, a 401 JSON answer instead: the route is for scripts, never for a page)."""
     if not roles:
         raise ValueError("require() needs at least one role")
-    return _Staff(frozenset(Role(r) for r in roles))
+    return _Staff(frozenset(Role(r) for r in roles), json_only)
 
 
 def require_customer() -> Requirement:

@@ -165,7 +165,7 @@ async def _refused(request: Request, exc: OverheardError) -> Response:
 
 async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
     accept = request.headers.get("accept", "")
-    if "application/json" in accept and "text/html" not in accept:
-        return JSONResponse(exc.as_json(), status_code=exc.status)
+    if exc.json_only or ("application/json" in accept and "text/html" not in accept):
+        return JSONResponse(exc.as_json(), status_code=exc.status, headers={"Cache-Control": "no-store"})
     status = 302 if request.method in ("GET", "HEAD") else 303
     return RedirectResponse(exc.location, status_code=status)

@@ -21,12 +21,15 @@ from . import emergency
 router = APIRouter(include_in_schema=False)
 
 Officer = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER))]
+OfficerPoll = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER, json_only=True))]
+"""The case page asking its state route: a stranger gets 401 JSON, never the sign-in page."""
 TextField = Annotated[str, Form()]
 PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
 """The account pages' policy, plus the case player's audio from this site."""
-CASE_CSP = PAGE_CSP + "; script-src 'self'; connect-src 'self'"
-"""The case page also runs ``case.js``, which asks this site whether the case still serves its clip
-(and drops the clip and its text once it does not)."""
+CASE_CSP = PAGE_CSP + " blob:; script-src 'self'; connect-src 'self'"
+"""The case page also runs ``clip.js`` and ``case.js``, which fetch the clip (waiting out a 503 while
+it is prepared) and play it from a ``blob:`` URL, and ask this site whether the case still serves it
+(dropping the clip and its text once it does not, or once the officer is signed out)."""
 AUDIO_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -81,7 +84,7 @@ def case_page(request: Request, me: Officer, case_id: str) -> Response:
 
 
 @router.get("/privacy/cases/{case_id}/state")
-def case_state(request: Request, me: Officer, case_id: str) -> Response:
+def case_state(request: Request, me: OfficerPoll, case_id: str) -> Response:
     """204 while the case may serve its clip; else the refusal its audio would get (the page then
     drops the clip and its text). Opens and records nothing."""
     grant = emergency.case_grant(case_id, me.pseudonym)

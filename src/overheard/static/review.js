@@ -9,7 +9,7 @@
   if (!box) return;
   const $ = (id) => document.getElementById(id);
   const audio = $("audio"), canvas = $("waveform"), status = $("player-status"), specCanvas = $("spectrogram");
-  const Spectrogram = window.OverheardSpectrogram;
+  const Spectrogram = window.OverheardSpectrogram, Clip = window.OverheardClip;
   const rates = box.dataset.rates.split(",").map(Number);
   const seekS = Number(box.dataset.seekS), requireFull = box.dataset.requireFull === "yes";
   const BIN_S = 0.1, AXIS_PX = 16, PEAK_COLUMNS = 4096, ZOOMS = [1, 2, 4, 8, 16];
@@ -19,28 +19,22 @@
 
   const say = (text) => { status.textContent = text; };
   const fmt = (s) => s.toFixed(1) + " s";
-  const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
   const duration = () => audio.duration || 0;
 
   // A 429 (the serving limit) or 503 names its wait in Retry-After: count down, then reload the
   // page, which keeps the lease and brings a fresh audio link (links live a minute).
-  async function fetchClip() {
-    const reply = await fetch(box.dataset.audioUrl, { credentials: "same-origin", cache: "no-store" });
-    if (reply.status !== 429 && reply.status !== 503) return reply;
-    box.dataset.state = "waiting";
-    for (let wait = Math.max(1, Number(reply.headers.get("Retry-After")) || 5); wait > 0; wait--) {
-      say("The clip will load by itself in " + wait + " s (the serving limit).");
-      await sleep(1000);
-    }
-    location.reload();
-    return new Promise(() => {});
-  }
+  const fetchClip = (mine) => Clip.fetchAudio(box.dataset.audioUrl, {
+    say: (text) => { box.dataset.state = "waiting"; say(text); },
+    live: () => mine === clip,
+    renew: () => location.reload(),
+  });
 
   // ``clip`` counts the clips this page has shown: a fetch that finishes after the page moved on is dropped.
   async function load() {
     const mine = clip;
     try {
-      const reply = await fetchClip();
+      const reply = await fetchClip(mine);
+      if (reply === null) return;
       if (!reply.ok) throw new Error(String(reply.status));
       const bytes = await reply.arrayBuffer();
       if (mine !== clip) return;
@@ -327,13 +321,16 @@
     const body = new URLSearchParams({ lease_id: lease });
     const reply = await fetch(box.dataset.heartbeatUrl, {
       method: "POST", credentials: "same-origin", body,
-      headers: { "X-CSRF-Token": box.dataset.csrf },
+      headers: { "X-CSRF-Token": box.dataset.csrf, Accept: "application/json" },
     }).catch(() => null);
+    if (!reply || box.dataset.state === "withdrawn") return;
+    // Signed out (the session ended, the account was disabled): nothing of the clip may stay.
+    if (Clip.signedOut(reply)) { drop("signed_out"); return; }
     // Refused: the lease is no longer theirs (withdrawn, or run out). The event stream says so
     // first where it gets through; where it does not (a proxy holding it back), this drops the
     // clip. Not for a lease the page has moved on from, nor while its own step of it is on the way.
-    const mine = lease === box.dataset.lease && pending !== lease && box.dataset.state !== "withdrawn";
-    if (reply && reply.status === 409 && mine) drop("ended");
+    const mine = lease === box.dataset.lease && pending !== lease;
+    if (reply.status === 409 && mine) drop("ended");
   };
   function heartbeats() {
     clearInterval(beating);
@@ -346,6 +343,7 @@
     withdrawn: "The household withdrew this clip. It has been removed from this page; do not note anything from it.",
     ended: "This clip is no longer yours (its lease ended). Reload for the next one.",
     closed: "This disagreement is no longer open (settled, or its clip was withdrawn). It has been removed from this page.",
+    signed_out: Clip.SIGNED_OUT,
   };
   const PLAYER_BUTTONS = ["play", "replay", "slower", "faster", "zoom-in", "zoom-out"];
   const fields = () => [...document.querySelectorAll("#annotate, #skip")].flatMap((f) => [...f.querySelectorAll("textarea, select, input, button")]);
@@ -367,25 +365,26 @@
   }
   function drop(why) {
     box.dataset.state = "withdrawn";
+    box.dataset.why = why;
+    clip += 1;  // a clip still on its way is not shown
     clearInterval(beating);
-    clearInterval(checking);
+    stopChecking();
+    if (events) events.close();
     release();
     forget();
     draw();
     PLAYER_BUTTONS.forEach((id) => { $(id).disabled = true; });
-    say(WHY[why] || WHY.ended);
+    if (why === "signed_out") Clip.sayOut(status); else say(WHY[why] || WHY.ended);
     if (form) form.querySelectorAll("textarea, select, input, button").forEach((el) => { el.disabled = true; });
   }
   // A page without a lease (a lead's adjudication) asks every checkS whether its clip may still be
   // served (the server opens nothing to answer); a refusal drops the clip as a withdrawn lease does.
-  let checking = null;
-  async function check() {
-    const reply = await fetch(box.dataset.stateUrl, {
-      credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
-    }).catch(() => null);
-    if (reply && [404, 409, 410].includes(reply.status) && box.dataset.state !== "withdrawn") drop("closed");
+  let stopChecking = () => {};
+  if (box.dataset.stateUrl) {
+    stopChecking = Clip.watch(box.dataset.stateUrl, Number(box.dataset.checkS), (told) => {
+      if (box.dataset.state !== "withdrawn") drop(told.signedOut ? "signed_out" : "closed");
+    });
   }
-  if (box.dataset.stateUrl) checking = setInterval(check, Number(box.dataset.checkS) * 1000);
   // One stream follows this lease and the ones after it (the server watches every lease given to
   // this annotator since); when it closes, a new one starts from the clip shown then.
   let events = null;
@@ -402,7 +401,8 @@
     events.addEventListener("error", () => {
       const refused = events.readyState === EventSource.CLOSED;  // an error answer: the browser gave up
       events.close();
-      if (!refused) setTimeout(listen, 1000);
+      // Refused (above all: signed out, and sent to the sign-in page): a renewal now says why.
+      if (refused) beat(); else setTimeout(listen, 1000);
     });
   }
 

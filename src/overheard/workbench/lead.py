@@ -21,7 +21,7 @@ from ..review.agreement import AdjudicationItem, adjudicate, adjudication_queue
 from ..review.lead import ask_second, gold_from, recent_reviewed
 from ..review.policy import ReviewPolicy
 from . import flow, metrics
-from ._web import Lead, Overseer, audio_urls, now_of, page, platform_of, session_id
+from ._web import Lead, LeadPoll, Overseer, audio_urls, now_of, page, platform_of, session_id
 from .routes import FLAG_LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -114,7 +114,7 @@ def adjudication_page(request: Request, me: Lead, agreement_id: str) -> Response
 
 
 @router.get("/review/lead/adjudications/{agreement_id}/state")
-def adjudication_state(request: Request, me: Lead, agreement_id: str) -> Response:
+def adjudication_state(request: Request, me: LeadPoll, agreement_id: str) -> Response:
     """204 while the disagreement is open to this lead; else the refusal its audio would get (the
     page then drops the clip and its text). Opens and records nothing."""
     grant = serving.adjudication_grant(agreement_id, me.pseudonym)
