@@ -45,15 +45,15 @@ def as_identity(web, identity, make_staff, clock) -> str:
 
 
 def script_only(app) -> set[str]:
-    """Paths of the routes only a page's script calls (``require(..., json_only=True)``)."""
+    """Paths of the routes only a page's script calls (``require(..., poll=True)``)."""
     return {route.path for route, dep in routes_of(app)
-            if dep is not None and any(p.json_only for p in policies_of(dep))}
+            if dep is not None and any(p.poll for p in policies_of(dep))}
 
 
 def expected(
-    identity: str, method: str, roles: set[str] | frozenset[str], json_only: bool = False
+    identity: str, method: str, roles: set[str] | frozenset[str], poll: bool = False
 ) -> tuple[int, str | None]:
-    if json_only and identity in ("anonymous", "half_signed_in"):
+    if poll and identity in ("anonymous", "half_signed_in"):
         return 401, None
     redirect = 302 if method == "GET" else 303
     if identity == "anonymous":

@@ -77,3 +77,20 @@ def test_a_stranger_gets_401_json_and_the_page_itself_still_sends_to_sign_in(web
     assert state.status_code == 401 and state.json()["error"]["code"] == "sign_in_required"
     page = web.get("/review/lead/adjudications/x", follow_redirects=False)
     assert page.status_code == 302 and page.headers["location"].startswith("/login?next=")
+
+
+def test_polling_the_state_does_not_hold_off_the_idle_timeout(clock, make_world, staff_client):  # type: ignore[no-untyped-def]
+    """A page left open asks its state route every few seconds; that is not the lead at work, so
+    the session still ends after ``session_idle_timeout_s`` and the page then drops the clip.
+    Before, each poll renewed the session: an open page was never signed out for idleness."""
+    lead, _ = staff_client("lead")
+    state = _adjudication_state(make_world, staff_client, lead)
+    idle_s = lead.app.state.accounts.settings.session_idle_timeout_s
+    lead.get("/review/lead")  # the lead's last activity
+    polled_s = 0.0
+    while polled_s + 120 < idle_s:
+        clock.advance(120)
+        polled_s += 120
+        assert lead.get(state).status_code == 204, polled_s
+    clock.advance(idle_s - polled_s + 1)
+    assert lead.get(state).status_code == 401

@@ -84,21 +84,22 @@ def runtime(request: Request) -> AccountsRuntime:
     return request.app.state.accounts  # type: ignore[no-any-return]
 
 
-async def resolve(request: Request) -> RequestAuth:
-    """The sign-in state of ``request``, looked up once and kept on ``request.state``."""
+async def resolve(request: Request, *, activity: bool = True) -> RequestAuth:
+    """The sign-in state of ``request``, looked up once and kept on ``request.state``; unless
+    ``activity`` is False (a page's script polling), the request holds off the idle timeout."""
     cached: RequestAuth | None = getattr(request.state, "auth", None)
     if cached is not None:
         return cached
     raw_id = request.cookies.get(sessions.COOKIE_NAME)
     auth = ANONYMOUS
     if raw_id:
-        auth = await run_in_threadpool(_load, runtime(request), raw_id)
+        auth = await run_in_threadpool(_load, runtime(request), raw_id, activity)
     request.state.auth = auth
     return auth
 
 
-def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
-    staff = _staff_at_once(rt, raw_id)
+def _load(rt: AccountsRuntime, raw_id: str, activity: bool = True) -> RequestAuth:
+    staff = _staff_at_once(rt, raw_id, activity)
     if staff is not None:
         return staff
     # Most requests need no write (the session is live and was touched recently): read without
@@ -106,11 +107,11 @@ def _load(rt: AccountsRuntime, raw_id: str) -> RequestAuth:
     with rt.platform.readers() as db:
         # Held while the look-ups run: a session keeps the rows it loaded only weakly.
         loaded = _prefetch(db, raw_id)
-        row = sessions.peek(db, raw_id, settings=rt.settings, now=rt.now())
+        row = sessions.peek(db, raw_id, settings=rt.settings, now=rt.now(), touch=activity)
         if row is not None and loaded is not None:
             return _account(db, raw_id, row)
     with transaction(rt.platform.sessions) as db:
-        row = sessions.load(db, raw_id, settings=rt.settings, now=rt.now())
+        row = sessions.load(db, raw_id, settings=rt.settings, now=rt.now(), touch=activity)
         if row is None:
             return ANONYMOUS
         return _account(db, raw_id, row)
@@ -137,7 +138,7 @@ _SESSION_AND_STAFF_ROW = (
 """The session row and its staff account, every column of each, for Core (built once)."""
 
 
-def _staff_at_once(rt: AccountsRuntime, raw_id: str) -> RequestAuth | None:
+def _staff_at_once(rt: AccountsRuntime, raw_id: str, activity: bool = True) -> RequestAuth | None:
     """The sign-in state of a staff session that needs no write now, by one Core read on a reader
     connection (no ORM session, no entity loading); None when the session is not one (a customer's,
     unknown, expired or due a touch): then the look-up takes the full way.
@@ -155,7 +156,7 @@ def _staff_at_once(rt: AccountsRuntime, raw_id: str) -> RequestAuth | None:
     row = _detached(WebSession, _SESSION_KEYS, found, 0)
     if row.kind != SessionKind.STAFF or row.staff_id is None:
         return None
-    if not sessions.usable_now(row, settings=rt.settings, now=rt.now()):
+    if not sessions.usable_now(row, settings=rt.settings, now=rt.now(), touch=activity):
         return None
     staff = _detached(StaffUser, _STAFF_KEYS, found, len(_SESSION_KEYS))
     if staff.id is None or staff.disabled_at is not None:

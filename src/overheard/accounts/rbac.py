@@ -5,8 +5,9 @@ Use one of these as a dependency on every route (``Depends(require("lead"))`` �
 * ``public()`` — anyone; unsafe methods still need a CSRF token.
 * ``device()`` — a device with a bearer token (the device API; no cookies, so no CSRF).
 * ``require(*roles)`` — a staff member with one of ``roles`` who has passed the second factor;
-  ``require(*roles, json_only=True)`` for a route only scripts call (a page's state poll), which
-  answers a stranger 401 JSON rather than sending them to sign in.
+  ``require(*roles, poll=True)`` for a route a page's script asks on a timer (a state route): it
+  answers a stranger 401 JSON rather than sending them to sign in, and asking it is not activity
+  (it does not hold off the session's idle timeout).
 * ``require_customer()`` — a signed-in household owner; gives the household id.
 * ``pending(kind, stage)`` — a session part-way through sign-in (the code and enrolment pages).
 
@@ -44,7 +45,7 @@ STATIC_MOUNT_PATH = "/static"
 
 class SignInRequired(Unauthorized):
     """No session good enough for this route; browsers are sent to ``location`` (unless
-    ``json_only``: a route only scripts call answers 401 JSON whatever the request accepts)."""
+    ``json_only``: a route a page's script polls answers 401 JSON whatever the request accepts)."""
 
     code = "sign_in_required"
 
@@ -72,8 +73,9 @@ class Policy:
     """Session kind admitted (``pending`` only)."""
     stage: str | None = None
     """Sign-in stage admitted (``pending`` only)."""
-    json_only: bool = False
-    """A route only scripts call: a stranger gets 401 JSON, never the sign-in page (``staff`` only)."""
+    poll: bool = False
+    """A route a page's script asks on a timer: a stranger gets 401 JSON, never the sign-in page,
+    and the request does not count as activity for the idle timeout (``staff`` only)."""
 
 
 @dataclass(frozen=True)
@@ -120,16 +122,16 @@ class _Device(Requirement):
 
 
 class _Staff(Requirement):
-    def __init__(self, roles: frozenset[Role], json_only: bool = False) -> None:
-        self.policy = Policy("staff", frozenset(r.value for r in roles), json_only=json_only)
+    def __init__(self, roles: frozenset[Role], poll: bool = False) -> None:
+        self.policy = Policy("staff", frozenset(r.value for r in roles), poll=poll)
 
     async def __call__(self, request: Request) -> StaffPrincipal:
-        auth = await resolve(request)
+        auth = await resolve(request, activity=not self.policy.poll)
         await csrf.protect(request)
         try:
             _send_to_sign_in(request, auth, SessionKind.STAFF)
         except SignInRequired as exc:
-            exc.json_only = self.policy.json_only
+            exc.json_only = self.policy.poll
             raise
         staff = auth.staff
         if staff is None or staff.role not in self.policy.roles:
@@ -178,12 +180,13 @@ def device() -> Requirement:
     return _Device()
 
 
-def require(*roles: Role | str, json_only: bool = False) -> Requirement:
+def require(*roles: Role | str, poll: bool = False) -> Requirement:
     """Staff with one of ``roles``, past the second factor; others get 403, strangers a sign-in
-    (with ``json_only``, a 401 JSON answer instead: the route is for scripts, never for a page)."""
+    (with ``poll``, a 401 JSON answer instead, and the request leaves the idle timeout running:
+    the route is a page's script asking on a timer, not the person at work)."""
     if not roles:
         raise ValueError("require() needs at least one role")
-    return _Staff(frozenset(Role(r) for r in roles), json_only)
+    return _Staff(frozenset(Role(r) for r in roles), poll)
 
 
 def require_customer() -> Requirement:

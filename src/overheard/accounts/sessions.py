@@ -87,9 +87,10 @@ def expired(row: WebSession, settings: AccountSettings, now: datetime) -> bool:
 
 
 def load(
-    db: Session, raw_id: str, *, settings: AccountSettings, now: datetime
+    db: Session, raw_id: str, *, settings: AccountSettings, now: datetime, touch: bool = True
 ) -> WebSession | None:
-    """The live session with id ``raw_id`` (touched), or None; an expired one is deleted."""
+    """The live session with id ``raw_id`` (touched, unless ``touch`` is False: a page's script
+    polling is not activity), or None; an expired one is deleted."""
     row = db.get(WebSession, hash_id(raw_id))
     if row is None:
         return None
@@ -97,27 +98,31 @@ def load(
         db.delete(row)
         db.flush()
         return None
-    if (now - row.last_seen_at).total_seconds() >= TOUCH_INTERVAL_S:
+    if touch and (now - row.last_seen_at).total_seconds() >= TOUCH_INTERVAL_S:
         row.last_seen_at = now
     return row
 
 
 def peek(
-    db: Session, raw_id: str, *, settings: AccountSettings, now: datetime
+    db: Session, raw_id: str, *, settings: AccountSettings, now: datetime, touch: bool = True
 ) -> WebSession | None:
     """The live session ``raw_id`` when using it needs no write now (not expired, touched lately).
 
     None otherwise, also when a touch or a deletion is due: then call :func:`load` in a transaction.
     """
     row = db.get(WebSession, hash_id(raw_id))
-    return row if row is not None and usable_now(row, settings=settings, now=now) else None
+    usable = row is not None and usable_now(row, settings=settings, now=now, touch=touch)
+    return row if usable else None
 
 
-def usable_now(row: WebSession, *, settings: AccountSettings, now: datetime) -> bool:
-    """Whether the session ``row`` is live and needs no write now (not expired, touched lately)."""
+def usable_now(
+    row: WebSession, *, settings: AccountSettings, now: datetime, touch: bool = True
+) -> bool:
+    """Whether the session ``row`` is live and needs no write now (not expired, and touched lately
+    unless ``touch`` is False)."""
     if expired(row, settings, now):
         return False
-    return (now - row.last_seen_at).total_seconds() < TOUCH_INTERVAL_S
+    return not touch or (now - row.last_seen_at).total_seconds() < TOUCH_INTERVAL_S
 
 
 def destroy(db: Session, raw_id: str) -> WebSession | None:

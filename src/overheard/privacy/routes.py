@@ -21,8 +21,8 @@ from . import emergency
 router = APIRouter(include_in_schema=False)
 
 Officer = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER))]
-OfficerPoll = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER, json_only=True))]
-"""The case page asking its state route: a stranger gets 401 JSON, never the sign-in page."""
+OfficerPoll = Annotated[StaffPrincipal, Depends(require(Role.PRIVACY_OFFICER, poll=True))]
+"""The case page asking its state route: a stranger gets 401 JSON, and the poll is not activity."""
 TextField = Annotated[str, Form()]
 PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
 """The account pages' policy, plus the case player's audio from this site."""

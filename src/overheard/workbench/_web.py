@@ -19,8 +19,8 @@ Reviewer = Annotated[StaffPrincipal, Depends(require(Role.ANNOTATOR, Role.LEAD))
 """Staff who annotate clips (leads may take tasks too)."""
 Lead = Annotated[StaffPrincipal, Depends(require(Role.LEAD))]
 """Staff who adjudicate and hear clips of disagreements."""
-LeadPoll = Annotated[StaffPrincipal, Depends(require(Role.LEAD, json_only=True))]
-"""A lead's page asking a state route: a stranger gets 401 JSON, never the sign-in page."""
+LeadPoll = Annotated[StaffPrincipal, Depends(require(Role.LEAD, poll=True))]
+"""A lead's page asking its state route: a stranger gets 401 JSON, and the poll is not activity."""
 Overseer = Annotated[
     StaffPrincipal, Depends(require(Role.LEAD, Role.ADMIN, Role.PRIVACY_OFFICER))
 ]
