@@ -1,7 +1,9 @@
 """Voice deletions with a short undo: "forget what I just said" is carried out after a grace period.
 
-The pipeline schedules the deletion as a job that becomes due ``voice_delete_undo_s`` later; until
-then the household's dashboard shows it with an *Undo* button. Undo cancels the job (only while it
+The pipeline schedules the deletion as a job that becomes due ``voice_delete_undo_s`` later, in the
+transaction that stores the command's transcript (:func:`queue_scheduled`, :func:`queue_asked`): a
+job killed after that commit leaves no command understood but never acted on. Until it is due the
+household's dashboard shows it with an *Undo* button. Undo cancels the job (only while it
 is still queued) and is audited; a grace of 0 deletes at once. See docs/customer.md.
 
 A deletion the guard wants confirmed ("delete that") is first *asked*: its job waits in state
@@ -89,43 +91,66 @@ def schedule(
 ) -> Receipt | None:
     """Queue the deletion ``command`` asked for; carried out at once (a receipt) when undo is off."""
     when = now or utcnow()
-    undo_s = platform.settings.voice_delete_undo_s
-    if undo_s <= 0:
+    if platform.settings.voice_delete_undo_s <= 0:
         return carry_out(platform, command, rec.id, now=when)
+    with transaction(platform.sessions) as session:
+        queue_scheduled(platform, session, rec, command, when)
+    return None
+
+
+def queue_scheduled(
+    platform: Platform, session: Session, rec: Recording, command: str, now: datetime
+) -> Job:
+    """:func:`schedule` in the caller's transaction (the one storing the command's transcript):
+    hold what ``command`` names and queue its job, due ``voice_delete_undo_s`` after ``now``. With
+    undo off it is due at ``now``: the caller runs it after the commit, or a worker does."""
+    undo_s = max(platform.settings.voice_delete_undo_s, 0.0)
     because = Because(
         rec.device_id, "voice_delete.scheduled", rec.household_id, command, {"undo_s": undo_s}
     )
-    with transaction(platform.sessions) as session:
-        _hold(platform, session, rec, command)
-        jobs.queue_audited(
-            session,
-            because,
-            rec.id,
-            kind=JOB_KINDS[command],
-            run_after=when + timedelta(seconds=undo_s),
-            now=when,
-        )
-    return None
+    _hold(platform, session, rec, command)
+    return jobs.queue_audited(
+        session,
+        because,
+        rec.id,
+        kind=JOB_KINDS[command],
+        run_after=now + timedelta(seconds=undo_s),
+        now=now,
+    )
 
 
 def ask(platform: Platform, rec: Recording, command: str) -> None:
     """Hold the deletion ``command`` until a yes captured within ``voice_delete_confirm_s``."""
+    with transaction(platform.sessions) as session:
+        queue_asked(platform, session, rec, command, utcnow())
+
+
+def queue_asked(
+    platform: Platform, session: Session, rec: Recording, command: str, now: datetime
+) -> Job:
+    """:func:`ask` in the caller's transaction (the one storing the command's transcript), audited
+    at ``now``."""
     window_s = platform.settings.voice_delete_confirm_s
     because = Because(
         rec.device_id, ASKED, rec.household_id, command, {"confirm_s": window_s}
     )
-    with transaction(platform.sessions) as session:
-        _hold(platform, session, rec, command)
-        jobs.queue_audited(
-            session,
-            because,
-            rec.id,
-            kind=JOB_KINDS[command],
-            state=AWAITING,
-            run_after=rec.captured_at + timedelta(seconds=window_s),  # the yes's deadline
-            now=rec.captured_at,
-            audited_at=utcnow(),
-        )
+    _hold(platform, session, rec, command)
+    return jobs.queue_audited(
+        session,
+        because,
+        rec.id,
+        kind=JOB_KINDS[command],
+        state=AWAITING,
+        run_after=rec.captured_at + timedelta(seconds=window_s),  # the yes's deadline
+        now=rec.captured_at,
+        audited_at=now,
+    )
+
+
+def lock_household(session: Session, rec: Recording) -> None:
+    """Lock ``rec``'s household as :func:`_hold` does, for a caller that must take it before its
+    first audit event (an append holds the audit lock to the commit)."""
+    session.get(Household, rec.household_id, with_for_update=True)
 
 
 def _hold(platform: Platform, session: Session, rec: Recording, command: str) -> None:
@@ -137,7 +162,7 @@ def _hold(platform: Platform, session: Session, rec: Recording, command: str) ->
     second annotation holds it ``FOR SHARE`` before its task, so this waits for that commit and
     then withdraws the new task too (a task inserted meanwhile is not seen by an ``UPDATE`` that
     waited on another row)."""
-    session.get(Household, rec.household_id, with_for_update=True)
+    lock_household(session, rec)
     if command == "delete_last":
         ids = last_said(session, rec, platform.settings.voice_delete_window_s)
     else:
@@ -173,8 +198,9 @@ def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
 def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[bool]:
     """Whether a clip of ``household_id`` other than ``recording_id`` has not been fully heard by
     the pipeline: its pipeline job queued while it is not yet transcribed (received, or
-    processing), or still running (the job asks about or schedules the deletion it heard,
-    :func:`ask` / :func:`schedule`, after it stored the transcript).
+    processing), or still running (it acts on an answer it heard after it stored the transcript;
+    a deletion it heard is asked about or scheduled in that transaction, :func:`queue_asked` /
+    :func:`queue_scheduled`).
 
     Until then such a clip may be a spoken deletion that names ``recording_id``: review holds the
     recording meanwhile (no claim, serve or submit), from the upload on, whatever order workers

@@ -473,8 +473,10 @@ def process_recording(platform: Platform, recording_id: str) -> None:
     accidental = outcome.status is Status.ACCIDENTAL
     if accidental and _heard_as_answer(platform, recording_id, stack, pcm, outcome):
         return  # recognised only as the answer to a question waiting for its device
+    # A spoken deletion is asked about or scheduled in the transaction storing its transcript.
     _store(platform, recording_id, outcome, pcm, utcnow())
-    # Before the disguise: a question the device must speak is asked while the household waits.
+    # Before the disguise: an answer is acted on, and a deletion due at once carried out, while
+    # the household waits.
     _obey_privacy_command(platform, recording_id, outcome)
     if outcome.status is Status.TRANSCRIBED:
         # A sampled clip's disguise was queued with its task; make it now, before anyone asks.
@@ -556,10 +558,13 @@ def _store_locked(
     tag_names = platform.settings.redaction_name_tagger  # before the row lock: about 9 ms of CPU
     said = outcome.transcript
     hypothesis = None if said is None else _transcript_json(said, tag_names=tag_names)
+    deletion = _obeyed_deletion(outcome)
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id, with_for_update={"key_share": True})
         if rec is None:
             return
+        if deletion is not None:  # before the first audit event takes the audit lock
+            voice_delete.lock_household(session, rec)
         rec.status = outcome.status.value
         rec.status_reason = None
         rec.wake_score = outcome.wake.score if outcome.wake else None
@@ -599,6 +604,27 @@ def _store_locked(
                 "kept_until_s": outcome.kept_until_s,
             },
         )
+        if deletion is not None:
+            _queue_deletion(platform, session, rec, deletion, when)
+
+
+def _obeyed_deletion(outcome: Outcome) -> Verdict | None:
+    """The guard's verdict when it obeys a spoken deletion (to ask about or schedule), else None."""
+    verdict = outcome.verdict
+    return verdict if verdict is not None and verdict.command is not None else None
+
+
+def _queue_deletion(
+    platform: Platform, session: Session, rec: Recording, verdict: Verdict, when: datetime
+) -> None:
+    """Ask about or schedule the deletion ``rec`` said (and hold what it names) in the transaction
+    that stores its transcript: a job killed after that commit cannot leave a command understood
+    but never acted on, and its retry (``FINISHED``) cannot act on it twice."""
+    assert verdict.command is not None
+    if verdict.confirm:
+        voice_delete.queue_asked(platform, session, rec, verdict.command, when)
+    else:
+        voice_delete.queue_scheduled(platform, session, rec, verdict.command, when)
 
 
 def _trimmed(outcome: Outcome) -> bool:
@@ -670,6 +696,8 @@ def _transcript_json(transcript: Transcript, *, tag_names: bool = False) -> str:
 
 
 def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcome) -> None:
+    """After the transcript's commit: act on an answer to a deletion question, audit a refused
+    deletion, or carry out at once a deletion queued without undo (``_queue_deletion``)."""
     verdict = outcome.verdict
     if verdict is None:
         return
@@ -688,10 +716,9 @@ def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcom
         return
     if verdict.command is None:
         _record_refusal(platform, rec, verdict)
-    elif verdict.confirm:
-        voice_delete.ask(platform, rec, verdict.command)
-    else:
-        voice_delete.schedule(platform, rec, verdict.command)
+    elif not verdict.confirm and platform.settings.voice_delete_undo_s <= 0:
+        # Queued with the transcript, due at once: carried out now (a worker, if this one dies).
+        jobs.run_now(platform, voice_delete.JOB_KINDS[verdict.command], rec.id)
 
 
 def _act_on_answer(platform: Platform, rec: Recording, said: Answer) -> None:
