@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_live_server import free_port
+from tests.test_live_server import START_TIMEOUT_S, free_port, stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,7 +35,7 @@ def live_server(data_dir: Path, database_url: str, **env: str) -> Iterator[str]:
         proc = subprocess.Popen(cmd, env=full, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
@@ -46,8 +46,7 @@ def live_server(data_dir: Path, database_url: str, **env: str) -> Iterator[str]:
             raise RuntimeError("server did not start")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)
 
 
 def overflow(page) -> int:  # type: ignore[no-untyped-def]

@@ -32,6 +32,24 @@ ORPHAN_EXIT_S = 30
 """Seconds the web processes of a killed serve process may take to stop (their grace is 10 s)."""
 
 
+STOP_TIMEOUT_S = 90
+"""Seconds a stopped server may take to exit before it is killed (its grace is 10 s a process; a
+loaded machine stretches that). How fast it stops is not what these harnesses test."""
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM ``proc`` and wait for it; SIGKILL it (and say so) if it outlasts ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        print(f"process {proc.pid} did not stop within {timeout_s} s of SIGTERM: killed")
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def children_of(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` (from /proc)."""
     found = []
@@ -108,9 +126,8 @@ class Server:
         assert not left, f"web processes {left} outlived the killed serve process"
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 def enrol(data_dir: Path, database_url: str) -> str:

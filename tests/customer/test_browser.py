@@ -4,14 +4,9 @@ review off, delete everything, get the signed receipt."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from overheard.config import Settings
@@ -20,13 +15,10 @@ from overheard.households import Device
 from overheard.identity.service import enrol_household
 from overheard.platform import Platform, initialise
 from overheard.review.models import ReviewTask
+from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server, problems
 from tests.accounts.conftest import START, invite
 from tests.customer.conftest import add_recording
-from tests.test_live_server import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PASSWORD = "violet harbour lantern 42"
 
 pytestmark = [
@@ -67,73 +59,36 @@ def world(tmp_path: Path, database_url: str) -> Iterator[tuple[str, str]]:
         plat.close()
 
 
-def serve(data_dir: Path, database_url: str) -> subprocess.Popen[bytes]:
-    """`overheard serve` on a free loopback port, once /healthz answers; its log beside data_dir."""
-    port = free_port()
-    env = {**os.environ, "OVERHEARD_DATABASE_URL": database_url, "OVERHEARD_WORKERS": "0"}
-    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    with (data_dir.parent / "server.log").open("ab") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{proc.url}/healthz", timeout=1).status_code == 200:  # type: ignore[attr-defined]
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("server did not start")
-
-
 def test_owner_reviews_turns_review_off_and_deletes_everything(world, tmp_path, database_url):
     from playwright.sync_api import expect, sync_playwright
 
     token, text = world
-    server = serve(tmp_path / "data", database_url)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(f"{server.url}/invite/{token}")
-            page.fill("input[name=password]", PASSWORD)
-            page.fill("input[name=password_confirm]", PASSWORD)
-            page.locator("form button[type=submit]").last.click()
-            page.wait_for_url(f"{server.url}/me")
-            review = page.locator("p.review")
-            expect(review).to_contain_text("low_confidence")
-            expect(review).to_contain_text("Reviewer ")
-            expect(review).not_to_contain_text("R-5e6f")
-            expect(page.locator("dd.transcript")).to_have_text(text)
-            page.click("#review-toggle")
-            expect(page.locator("#review-state")).to_contain_text("off")
-            page.click("#delete-everything")
-            page.fill("#confirm", "delete everything")
-            page.click("#confirm-everything")
-            expect(page.locator("#receipt-scope")).to_have_text("everything")
-            expect(page.locator("#receipt-key")).to_have_text("yes")
-            expect(page.locator("#receipt-signature")).not_to_be_empty()
-            body = json.loads(page.locator("#receipt-json").inner_text())
-            assert body["counts"]["recordings"] == 1 and body["household_key_destroyed"] is True
-            page.goto(f"{server.url}/me")
-            expect(page.locator("#recordings-h")).to_contain_text("(0)")
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _overflow(page) -> int:
-    """Pixels the page is wider than its viewport (0 when nothing pushes it sideways)."""
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-
-def _problems(page, axe) -> list[str]:
-    """Horizontal overflow (pixels) and axe-core violations of the page as it is now."""
-    found = [f"{v['id']} ({v['impact']}): {len(v['nodes'])}" for v in axe.run(page).response["violations"]]
-    overflow = _overflow(page)
-    return found + ([f"overflows by {overflow} px"] if overflow > 0 else [])
+    with live_server(tmp_path / "data", database_url) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{url}/invite/{token}")
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=password_confirm]", PASSWORD)
+        page.locator("form button[type=submit]").last.click()
+        page.wait_for_url(f"{url}/me")
+        review = page.locator("p.review")
+        expect(review).to_contain_text("low_confidence")
+        expect(review).to_contain_text("Reviewer ")
+        expect(review).not_to_contain_text("R-5e6f")
+        expect(page.locator("dd.transcript")).to_have_text(text)
+        page.click("#review-toggle")
+        expect(page.locator("#review-state")).to_contain_text("off")
+        page.click("#delete-everything")
+        page.fill("#confirm", "delete everything")
+        page.click("#confirm-everything")
+        expect(page.locator("#receipt-scope")).to_have_text("everything")
+        expect(page.locator("#receipt-key")).to_have_text("yes")
+        expect(page.locator("#receipt-signature")).not_to_be_empty()
+        body = json.loads(page.locator("#receipt-json").inner_text())
+        assert body["counts"]["recordings"] == 1 and body["household_key_destroyed"] is True
+        page.goto(f"{url}/me")
+        expect(page.locator("#recordings-h")).to_contain_text("(0)")
+        browser.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -143,31 +98,27 @@ def test_owner_pages_fit_a_phone_and_a_laptop_and_pass_axe(world, tmp_path, data
 
     axe = Axe()
     token, _ = world
-    server = serve(tmp_path / "data", database_url)
-    try:
+    with live_server(tmp_path / "data", database_url) as url:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": width, "height": 800})
-            page.goto(f"{server.url}/invite/{token}")
+            page.goto(f"{url}/invite/{token}")
             page.fill("input[name=password]", PASSWORD)
             page.fill("input[name=password_confirm]", PASSWORD)
             page.locator("form button[type=submit]").last.click()
-            page.wait_for_url(f"{server.url}/me")
+            page.wait_for_url(f"{url}/me")
             page.locator("article.recording button[type=submit]").first.click()
             page.wait_for_selector("#confirm-delete")
-            wide = {"/me/delete (confirm)": _problems(page, axe)}
+            wide = {"/me/delete (confirm)": problems(page, axe)}
             page.click("#confirm-delete")
             page.wait_for_selector("#receipt-json")
-            wide["receipt"] = _problems(page, axe)
+            wide["receipt"] = problems(page, axe)
             for path in ("/", "/me", "/me/access", "/me/delete/everything", "/me/security", "/login"):
-                page.goto(f"{server.url}{path}")
+                page.goto(f"{url}{path}")
                 page.wait_for_load_state("networkidle")
-                wide[path] = _problems(page, axe)
-            page.goto(f"{server.url}/docs")
+                wide[path] = problems(page, axe)
+            page.goto(f"{url}/docs")
             page.wait_for_selector(".swagger-ui .info")
-            wide["/docs"] = [p for p in _problems(page, axe) if "overflows" in p]  # third-party page
+            wide["/docs"] = [p for p in problems(page, axe) if "overflows" in p]  # third-party page
             browser.close()
         assert {p: found for p, found in wide.items() if found} == {}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

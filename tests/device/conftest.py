@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,8 +19,8 @@ from overheard.device.mute import MuteSwitch
 from overheard.device.run import Device, DeviceFiles
 from overheard.device.state import StateLine
 from overheard.device.voice import Voice
+from tests.test_live_server import START_TIMEOUT_S, free_port, stop_process
 
-START_TIMEOUT_S = 60.0
 CONFIRM_S = 30.0
 """``voice_delete_confirm_s`` of the ``live`` server, seconds."""
 
@@ -36,12 +34,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:
@@ -78,9 +70,8 @@ class LiveServer:
         raise RuntimeError("server did not start")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def enrol(self, tmp: Path, name: str = "Ada") -> DeviceFiles:
         """A new household with one device; its token written where a device keeps it."""

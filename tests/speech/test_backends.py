@@ -35,7 +35,7 @@ def broker_url(tmp_path: Path) -> Iterator[str]:
         redis.stop()
 
 
-def wait_for_final(server_url: str, token: str, rid: str, timeout_s: float = 120) -> str:
+def wait_for_final(server_url: str, token: str, rid: str, timeout_s: float = 300) -> str:
     deadline = time.monotonic() + timeout_s
     status = "?"
     while time.monotonic() < deadline:
