@@ -96,3 +96,23 @@ def sync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sync_tree(root: Path) -> None:
+    """Sync every file and folder under ``root`` (``root`` too; a file ``root`` alone), deepest
+    first: what a build wrote there survives a power cut once it is renamed into place."""
+    if not root.is_dir():
+        _sync_file(root)
+        return
+    for folder, _, files in os.walk(root, topdown=False):
+        for name in files:
+            _sync_file(Path(folder) / name)
+        sync_dir(Path(folder))
+
+
+def _sync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -100,3 +100,36 @@ def test_the_final_name_is_never_overwritten(tmp_path: Path) -> None:
         staging.mkdir()
     assert (models / "asr-0001" / "lm.arpa").read_text() == "registered model"
     assert not any(p.name.startswith(PREFIX) for p in models.iterdir())
+
+
+def test_a_finished_build_is_synced_before_it_takes_its_name_and_the_name_after(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A power cut right after the rename must not leave a model with empty or missing files: every
+    file and folder of the build is fsynced before the rename, the models folder after it."""
+    models = tmp_path / "models"
+    steps: list[tuple[str, str]] = []
+    fsync, rename = os.fsync, os.rename
+
+    def synced(fd: int) -> None:
+        steps.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def renamed(src, dst) -> None:  # type: ignore[no-untyped-def]
+        steps.append(("rename", str(dst)))
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", synced)
+    monkeypatch.setattr(os, "rename", renamed)
+    with staged_build(models, "asr-0002") as staging:
+        (staging / "lm").mkdir(parents=True)
+        (staging / "lm" / "lm.arpa").write_text("\\data\\\n")
+        (staging / "card.json").write_text("{}")
+    monkeypatch.undo()
+    at = steps.index(("rename", str(models / "asr-0002")))
+    before = {path for step, path in steps[:at] if step == "fsync"}
+    building = models / f"{PREFIX}asr-0002"
+    assert {str(building / "lm" / "lm.arpa"), str(building / "card.json"), str(building / "lm"),
+            str(building)} <= before  # fmt: skip
+    assert ("fsync", str(models)) in steps[at:]
+    assert (models / "asr-0002" / "lm" / "lm.arpa").read_text() == "\\data\\\n"

@@ -2,6 +2,7 @@
 
 A build writes into ``models_dir/.building-<name>`` while holding an exclusive ``flock`` on
 ``models_dir/.building-<name>.lock``, then renames the finished artifact to its final name. The
+artifact's files and folders are synced before that rename, and the models folder after it. The
 kernel drops the lock when the process dies (also on SIGKILL or the out-of-memory killer), so a
 staging artifact whose lock can be taken belongs to a dead build: it holds plaintext n-grams of
 reviewed transcripts on no receipt, and ``sweep_dead_builds`` removes it (every build's start and
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import durable
 from ..errors import Conflict
 from ..purges import remove_path
 from .working import close_folder
@@ -98,6 +100,10 @@ def staged_build(models_dir: Path, name: str) -> Iterator[Path]:
         if final.exists():
             remove_path(staging)
             raise Conflict(f"{final} already exists; is another training run going?", code="busy")
+        # Whole on disk before it has its final name, and the name kept: a power cut cannot leave
+        # a model the registry names with empty or missing files.
+        durable.sync_tree(staging)
         os.rename(staging, final)
+        durable.sync_dir(models_dir)
     finally:
         _release(lock, fd)
