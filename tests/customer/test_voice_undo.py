@@ -10,11 +10,8 @@ from overheard.audit import AuditEvent
 from overheard.db import utcnow
 from overheard.jobs import Job, claim, run_claimed
 from overheard.recordings import voice_delete
-from overheard.recordings.models import Recording, Status
-from overheard.speech import pipeline
-from overheard.speech.asr import Transcript, Word
-from overheard.speech.guard import Verdict
-from overheard.speech.pipeline import Outcome
+from overheard.recordings.models import Recording
+from tests._heard import heard, store_heard
 from tests.accounts.conftest import START, submit
 from tests.customer.conftest import add_recording
 
@@ -181,19 +178,6 @@ def test_asking_once_more_does_not_outlast_its_own_deadline(platform, owner):
     assert exists(platform, said) and exists(platform, command.id)
 
 
-def _heard(text: str, confidence: float) -> Outcome:
-    """The pipeline's outcome of a clip that is no command, heard as ``text`` at ``confidence``."""
-    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, confidence) for i, w in enumerate(text.split()))
-    transcript = Transcript(text, words, confidence, "whisper")
-    return Outcome(
-        Status.TRANSCRIBED,
-        None,
-        0.3 * len(words),
-        transcript=transcript,
-        verdict=Verdict(None, "not_a_command"),
-    )
-
-
 def test_the_pipeline_gives_an_unclear_answer_a_second_question_and_a_sure_yes_the_deletion(
     platform, owner
 ):
@@ -203,7 +187,7 @@ def test_the_pipeline_gives_an_unclear_answer_a_second_question_and_a_sure_yes_t
     answers = [("play jazz", 0.9, 4), ("yes", 0.05, 8), ("yes please", 0.9, 8 + window_s - 1)]
     for text, confidence, second in answers:
         rec = add_recording(platform, owner.device_id, text, at=START + timedelta(seconds=second))
-        pipeline._obey_privacy_command(platform, rec.id, _heard(text, confidence))
+        store_heard(platform, rec.id, heard(text, confidence))
         with platform.sessions() as s:
             actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
         if text == "play jazz":  # neither an answer nor worth asking again: the question waits
@@ -228,7 +212,7 @@ def test_a_spoken_no_is_final_and_shown_to_the_household(platform, owner):
     answers = [("no", 0.9, 4), ("yes", 0.05, 6), ("yes please", 0.95, 8)]  # all in time
     for text, confidence, second in answers:
         rec = add_recording(platform, owner.device_id, text, at=START + timedelta(seconds=second))
-        pipeline._obey_privacy_command(platform, rec.id, _heard(text, confidence))
+        store_heard(platform, rec.id, heard(text, confidence))
     run_due(platform, 3600)
     assert exists(platform, said) and exists(platform, command.id)
     with platform.sessions() as s:

@@ -20,10 +20,9 @@ from overheard.device.client import DeviceClient, Processing
 from overheard.device.frames import file_frames
 from overheard.device.run import Device
 from overheard.device.voice import Voice, pcm_of
-from overheard.speech.asr import Transcript, Word
 from overheard.speech.audio import read_audio_file, to_wav_bytes
-from overheard.speech.guard import Verdict
 from overheard.speech.questions import DECLINED, QUESTION, REASK
+from tests._heard import heard, store_heard
 from tests.device.conftest import CONFIRM_S, LiveServer, recordings_of, wait_until
 
 pytestmark = [
@@ -49,23 +48,6 @@ def platform_of(live: LiveServer) -> Iterator[object]:
     platform = Platform.open(settings.resolved())
     yield platform
     platform.close()
-
-
-def heard(text: str, confidence: float):  # type: ignore[no-untyped-def]
-    """The pipeline's outcome of a clip that is no command, heard as ``text`` at ``confidence``."""
-    from overheard.recordings.models import Status
-    from overheard.speech.pipeline import Outcome
-
-    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, confidence) for i, w in enumerate(text.split()))
-    transcript = Transcript(text, words, confidence, "whisper")
-    return Outcome(Status.TRANSCRIBED, None, 0.3 * len(words), transcript=transcript,
-                   verdict=Verdict(None, "not_a_command"), answer=_answer(transcript, text))
-
-
-def _answer(transcript: Transcript, text: str):  # type: ignore[no-untyped-def]
-    from overheard.speech.guard import DeletionGuard, answer_of
-
-    return answer_of(DeletionGuard(), transcript, text)
 
 
 def quiet_voice(tmp_path: Path) -> tuple[Voice, list[str]]:
@@ -150,8 +132,6 @@ def test_the_question_reaches_the_device_that_heard_the_command_and_no_other(
 def test_an_unclear_answer_makes_the_device_ask_again_in_other_words(
     live: LiveServer, make_device: Callable[..., Device], platform_of, tmp_path: Path
 ):
-    from overheard.speech import pipeline
-
     voice, _ = quiet_voice(tmp_path)
     device = make_device(live, voice=voice)
     device.uploader.start()
@@ -161,7 +141,7 @@ def test_an_unclear_answer_makes_the_device_ask_again_in_other_words(
     answer = say_and_send(device, spoken(tmp_path, "Alexa, yes"), 2)
     assert device.answers and 'sending it as the answer to "Delete your last' in output(device)
     unsure = heard("yes", 0.05)  # a yes the recogniser is unsure of
-    pipeline._obey_privacy_command(platform_of, answer, unsure)
+    store_heard(platform_of, answer, unsure)
 
     wait_until(lambda: len(voice.spoken) == 2)
     question, again = device.uploader.tally.prompts
@@ -203,8 +183,6 @@ def test_after_speaking_the_question_the_device_takes_one_answer_without_the_wak
 def test_after_a_no_only_that_nothing_was_deleted_is_said_and_nothing_after_the_deadline(
     live: LiveServer, make_device: Callable[..., Device], platform_of, tmp_path: Path, case: str
 ):
-    from overheard.speech import pipeline
-
     voice, _ = quiet_voice(tmp_path)
     device = make_device(live, voice=voice)
     device.uploader.start()
@@ -221,7 +199,7 @@ def test_after_a_no_only_that_nothing_was_deleted_is_said_and_nothing_after_the_
         ask(platform_of, command, "delete_last")
         wait_until(lambda: len(voice.spoken) == 1)
         no = say_and_send(device, spoken(tmp_path, "Alexa, no"), 2)
-        pipeline._obey_privacy_command(platform_of, no, heard("no", 0.9))
+        store_heard(platform_of, no, heard("no", 0.9))
         wait_until(lambda: len(voice.spoken) == 2)  # "Okay, nothing was deleted."
     # the device keeps asking about its recordings; the question is over for both
     polled = device.uploader.client.status(command)

@@ -16,12 +16,9 @@ from overheard.db import transaction
 from overheard.jobs import Job, JobState, claim, pending_id, run_claimed
 from overheard.recordings import voice_delete
 from overheard.recordings.ingest import PROCESS_JOB
-from overheard.recordings.models import Recording, Status
-from overheard.speech import pipeline
-from overheard.speech.asr import Transcript, Word
-from overheard.speech.guard import Verdict
-from overheard.speech.pipeline import Outcome
+from overheard.recordings.models import Recording
 from overheard.speech.questions import DECLINED, QUESTION, TOO_LATE
+from tests._heard import heard, store_heard
 from tests.conftest import tone_wav
 
 CONFIRM_S = 300.0
@@ -55,11 +52,7 @@ def recording(platform, rid: str) -> Recording:  # type: ignore[no-untyped-def]
 
 def answered(platform, rid: str, text: str, confidence: float) -> None:  # type: ignore[no-untyped-def]
     """Recording ``rid`` heard as ``text`` (no command), through the pipeline's answer path."""
-    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, confidence) for i, w in enumerate(text.split()))
-    transcript = Transcript(text, words, confidence, "whisper")
-    heard = Outcome(Status.TRANSCRIBED, None, 0.3 * len(words), transcript=transcript,
-                    verdict=Verdict(None, "not_a_command"))
-    pipeline._obey_privacy_command(platform, rid, heard)
+    store_heard(platform, rid, heard(text, confidence))
 
 
 def prompt_of(client, token: str, rid: str):  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """A spoken deletion's pipeline job killed (SIGKILL) just after the commit that stores the command's
 transcript: the deletion is asked about or scheduled, and what it names held from review, exactly
-once, whether or not the job is retried.
+once, whether or not the job is retried. The same for a spoken answer to a deletion question,
+killed just after the commit that stores it: the yes confirms, the no cancels, exactly once.
 
 A child process runs the real pipeline job (espeak-ng speech, openWakeWord, pocketsphinx) on the
 test's database and data folder and kills itself as that commit returns; the parent then retries
@@ -9,6 +10,7 @@ the job as a worker would once the lease has expired.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,11 +23,13 @@ import pytest
 from sqlalchemy import func, select
 
 from overheard.audit import AuditEvent
+from overheard.config import Settings
 from overheard.db import utcnow
 from overheard.jobs import Job, JobState, claim, run_claimed
 from overheard.recordings import voice_delete
 from overheard.recordings.ingest import PROCESS_JOB, ingest
 from overheard.recordings.models import DeletionReceipt, Recording, Status
+from overheard.recordings.voice_prompt import tell
 from overheard.review import hooks
 from overheard.review.models import ReviewTask, TaskState
 from overheard.speech.audio import to_wav_bytes
@@ -35,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import json, os, signal, sys
     from sqlalchemy import event
     from overheard.config import Settings
     from overheard.jobs import claim, run_claimed
@@ -43,17 +47,16 @@ CHILD = textwrap.dedent(
     from overheard.recordings.models import Recording
     from overheard.tasks import register_all
 
-    data_dir, database_url, job_id, command_id, confirm, undo_s = sys.argv[1:]
+    data_dir, database_url, job_id, recording_id, stored, overrides = sys.argv[1:]
     settings = Settings(
-        data_dir=data_dir, database_url=database_url, workers=1, asr="pocketsphinx",
-        voice_delete_confirm=confirm, voice_delete_undo_s=float(undo_s),
+        data_dir=data_dir, database_url=database_url, workers=1, **json.loads(overrides),
     ).resolved()
     platform = Platform.open(settings)
     register_all()
 
     def flushed(session, _context):
         for row in session.dirty:
-            if isinstance(row, Recording) and row.id == command_id and row.status == "transcribed":
+            if isinstance(row, Recording) and row.id == recording_id and row.status == stored:
                 session.info["transcript_stored"] = True
 
     def committed(session):
@@ -99,15 +102,18 @@ def _process_job(platform, recording_id: str) -> str:  # type: ignore[no-untyped
         )
 
 
-def _killed_after_the_transcript(platform, command_id: str) -> None:  # type: ignore[no-untyped-def]
+def _killed_after_the_transcript(platform, recording_id: str, stored: str = "transcribed") -> None:  # type: ignore[no-untyped-def]
+    """Run the recording's pipeline job in a child that is SIGKILLed as the commit that stores the
+    recording with status ``stored`` returns."""
     settings = platform.settings
+    overrides = {k: getattr(settings, k) for k in ("asr", "voice_delete_confirm",
+                                                   "voice_delete_undo_s", "voice_delete_confirm_s")}  # fmt: skip
     src = Path(__file__).resolve().parents[2] / "src"
     paths = [p for p in (os.environ.get("PYTHONPATH", ""), str(src)) if p]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(settings.data_dir), settings.database_url,
-         _process_job(platform, command_id), command_id, settings.voice_delete_confirm,
-         str(settings.voice_delete_undo_s)],
+         _process_job(platform, recording_id), recording_id, stored, json.dumps(overrides)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
@@ -198,3 +204,50 @@ def test_a_command_without_undo_killed_after_its_transcript_is_carried_out_once(
         assert s.get(Recording, said) is None and s.get(Recording, command) is None
         assert s.scalar(select(func.count()).select_from(DeletionReceipt)) == 1
     assert _events(platform, "voice_delete.scheduled", command) == 1
+
+
+@pytest.mark.parametrize(
+    ("phrase", "stored", "state", "action"),
+    [
+        ("yes", Status.ACCIDENTAL.value, JobState.QUEUED.value, voice_delete.CONFIRMED),
+        ("no", Status.ACCIDENTAL.value, voice_delete.CANCELLED, voice_delete.DECLINED),
+    ],
+    ids=["yes", "no"],
+)
+def test_an_answer_killed_after_it_is_stored_is_acted_on_once(
+    platform, device, speak, phrase, stored, state, action
+):  # type: ignore[no-untyped-def]
+    """A wake-free answer, heard in the question's answer window: killed as the commit that stores
+    it (accidental, answer only) returns, the yes or no it said still confirms or cancels."""
+    platform.settings = platform.settings.model_copy(
+        update={"voice_delete_confirm": "always", "voice_delete_confirm_s": 300.0,
+                "voice_delete_undo_s": 30.0}
+    )  # fmt: skip
+    now = utcnow()
+    command = ingest(platform, device, speak(COMMAND, "en+f4"),
+                     captured_at=now - timedelta(minutes=2)).recording.id  # fmt: skip
+    job = claim(platform.sessions, job_id=_process_job(platform, command))
+    assert job is not None and run_claimed(platform, job) == JobState.DONE
+    assert _deletion_state(platform, command) == voice_delete.AWAITING
+    with platform.sessions() as s:
+        asked = s.get_one(Recording, command)
+    assert tell(platform, device.id, asked, now - timedelta(seconds=90)) is not None
+    answer = ingest(platform, device, speak(phrase, "en-gb"),
+                    captured_at=now - timedelta(seconds=60)).recording.id  # fmt: skip
+    # The default recogniser hears a lone espeak "yes" or "no" (pocketsphinx does not).
+    platform.settings = platform.settings.model_copy(update={"asr": Settings.model_fields["asr"].default})
+
+    _killed_after_the_transcript(platform, answer, stored)
+    with platform.sessions() as s:
+        assert s.get_one(Recording, answer).status == stored
+    _retried(platform, answer)
+
+    assert _deletion_state(platform, command) == state
+    assert _events(platform, action, command) == 1
+
+
+def _deletion_state(platform, command_id: str) -> str:  # type: ignore[no-untyped-def]
+    kinds = list(voice_delete.JOB_KINDS.values())
+    with platform.sessions() as s:
+        return str(s.scalars(select(Job.state).where(Job.subject == command_id,
+                                                     Job.kind.in_(kinds))).one())  # fmt: skip

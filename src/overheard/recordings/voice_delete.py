@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -108,14 +109,8 @@ def queue_scheduled(
     because = Because(
         rec.device_id, "voice_delete.scheduled", rec.household_id, command, {"undo_s": undo_s}
     )
-    _hold(platform, session, rec, command)
-    return jobs.queue_audited(
-        session,
-        because,
-        rec.id,
-        kind=JOB_KINDS[command],
-        run_after=now + timedelta(seconds=undo_s),
-        now=now,
+    return _queue(
+        platform, session, rec, command, because, run_after=now + timedelta(seconds=undo_s), now=now
     )
 
 
@@ -134,17 +129,31 @@ def queue_asked(
     because = Because(
         rec.device_id, ASKED, rec.household_id, command, {"confirm_s": window_s}
     )
-    _hold(platform, session, rec, command)
-    return jobs.queue_audited(
+    return _queue(
+        platform,
         session,
+        rec,
+        command,
         because,
-        rec.id,
-        kind=JOB_KINDS[command],
         state=AWAITING,
         run_after=rec.captured_at + timedelta(seconds=window_s),  # the yes's deadline
         now=rec.captured_at,
         audited_at=now,
     )
+
+
+def _queue(
+    platform: Platform,
+    session: Session,
+    rec: Recording,
+    command: str,
+    because: Because,
+    **when: Any,
+) -> Job:
+    """Hold what ``command`` names, then queue its job (``when``: state and times) audited as
+    ``because`` says."""
+    _hold(platform, session, rec, command)
+    return jobs.queue_audited(session, because, rec.id, kind=JOB_KINDS[command], **when)
 
 
 def lock_household(session: Session, rec: Recording) -> None:
@@ -198,9 +207,9 @@ def pending_near(session: Session, rec: Recording, now: datetime) -> bool:
 def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[bool]:
     """Whether a clip of ``household_id`` other than ``recording_id`` has not been fully heard by
     the pipeline: its pipeline job queued while it is not yet transcribed (received, or
-    processing), or still running (it acts on an answer it heard after it stored the transcript;
-    a deletion it heard is asked about or scheduled in that transaction, :func:`queue_asked` /
-    :func:`queue_scheduled`).
+    processing), or still running (a deletion it heard is asked about or scheduled, and an answer
+    it heard acted on, in the transaction that stores its transcript: :func:`queue_asked`,
+    :func:`queue_scheduled`, :func:`act_on_reply`).
 
     Until then such a clip may be a spoken deletion that names ``recording_id``: review holds the
     recording meanwhile (no claim, serve or submit), from the upload on, whatever order workers
@@ -285,34 +294,35 @@ def reask(platform: Platform, unclear: Recording) -> str | None:
     becomes ``voice_delete_confirm_s`` after ``unclear``. A deletion is asked again at most once.
 
     Returns the asked command's recording id (None: nothing waiting, or already asked again)."""
-    window_s = platform.settings.voice_delete_confirm_s
     with transaction(platform.sessions) as session:
-        job = _waiting_for(session, unclear)
-        if job is None:
-            return None
-        again = session.scalars(
-            select(audit.AuditEvent.seq).where(
-                audit.AuditEvent.action == REASKED,
-                audit.AuditEvent.subject == job.subject,
-            )
-        ).first()
-        if again is not None:
-            return None
-        details = {"answer": unclear.id, "confirm_s": window_s}
-        because = Because(
-            unclear.device_id, REASKED, unclear.household_id, None, details
+        return act_on_reply(platform, session, unclear, reply_to(session, unclear, "unclear"))
+
+
+def _reask(platform: Platform, session: Session, unclear: Recording, job: Job | None) -> str | None:
+    if job is None:
+        return None
+    again = session.scalars(
+        select(audit.AuditEvent.seq).where(
+            audit.AuditEvent.action == REASKED,
+            audit.AuditEvent.subject == job.subject,
         )
-        jobs.queue_audited(
-            session,
-            because,
-            job.subject,
-            job=job,
-            state=AWAITING,
-            run_after=unclear.captured_at + timedelta(seconds=window_s),
-            now=unclear.captured_at,
-            audited_at=utcnow(),
-        )
-        return job.subject
+    ).first()
+    if again is not None:
+        return None
+    window_s = platform.settings.voice_delete_confirm_s
+    details = {"answer": unclear.id, "confirm_s": window_s}
+    because = Because(unclear.device_id, REASKED, unclear.household_id, None, details)
+    jobs.queue_audited(
+        session,
+        because,
+        job.subject,
+        job=job,
+        state=AWAITING,
+        run_after=unclear.captured_at + timedelta(seconds=window_s),
+        now=unclear.captured_at,
+        audited_at=utcnow(),
+    )
+    return job.subject
 
 
 def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -> str | None:
@@ -330,27 +340,30 @@ def decline(platform: Platform, no: Recording, *, now: datetime | None = None) -
     the device can say so.
 
     Returns the declined command's recording id (None: nothing was waiting)."""
-    when = now or utcnow()
     with transaction(platform.sessions) as session:
-        job, yes = _waiting_for(session, no), None
-        if job is None:
-            job, yes = _confirmed_undoable(session, no)
-        if job is None:
-            _record_too_late(platform, session, no, when)
-            return None
-        job.state, job.updated_at = CANCELLED, when
-        details = {"answer": no.id} if yes is None else {"answer": no.id, "after_yes": yes}
-        audit.append(
-            session,
-            actor=no.device_id,
-            action=DECLINED,
-            subject=job.subject,
-            household_id=no.household_id,
-            reason=COMMANDS[job.kind],
-            details=details,
-            now=when,
-        )
-        return job.subject
+        return act_on_reply(platform, session, no, reply_to(session, no, "no"), now=now)
+
+
+def _decline(
+    platform: Platform, session: Session, no: Recording, reply: Reply, when: datetime
+) -> str | None:
+    job, yes = reply.job, reply.after_yes
+    if job is None:
+        _record_too_late(platform, session, no, when)
+        return None
+    job.state, job.updated_at = CANCELLED, when
+    details = {"answer": no.id} if yes is None else {"answer": no.id, "after_yes": yes}
+    audit.append(
+        session,
+        actor=no.device_id,
+        action=DECLINED,
+        subject=job.subject,
+        household_id=no.household_id,
+        reason=COMMANDS[job.kind],
+        details=details,
+        now=when,
+    )
+    return job.subject
 
 
 def _confirmed_undoable(session: Session, no: Recording) -> tuple[Job | None, str | None]:
@@ -445,23 +458,75 @@ def answer(platform: Platform, yes: Recording, *, now: datetime | None = None) -
     Returns the confirmed command's recording id (None: nothing was waiting). The deletion is then
     scheduled with its undo period like any other.
     """
-    when = now or utcnow()
     with transaction(platform.sessions) as session:
-        job = _waiting_for(session, yes)
-        if job is None:
-            return None
-        undo_s = platform.settings.voice_delete_undo_s
-        details = {"answer": yes.id, "undo_s": undo_s}
-        because = Because(yes.device_id, CONFIRMED, yes.household_id, None, details)
-        jobs.queue_audited(
-            session,
-            because,
-            job.subject,
-            job=job,
-            run_after=when + timedelta(seconds=undo_s),
-            now=when,
-        )
-        return job.subject
+        return act_on_reply(platform, session, yes, reply_to(session, yes, "yes"), now=now)
+
+
+def _confirm(
+    platform: Platform, session: Session, yes: Recording, job: Job | None, when: datetime
+) -> str | None:
+    if job is None:
+        return None
+    undo_s = platform.settings.voice_delete_undo_s
+    details = {"answer": yes.id, "undo_s": undo_s}
+    because = Because(yes.device_id, CONFIRMED, yes.household_id, None, details)
+    jobs.queue_audited(
+        session,
+        because,
+        job.subject,
+        job=job,
+        run_after=when + timedelta(seconds=undo_s),
+        now=when,
+    )
+    return job.subject
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A spoken answer and the deletion it answers, locked by :func:`reply_to`."""
+
+    said: str
+    """``yes``, ``no`` or ``unclear``."""
+    job: Job | None
+    """The asked deletion it was captured in time for (for a no, else one a yes confirmed)."""
+    after_yes: str | None = None
+    """For a no that cancels a deletion a yes confirmed: that yes's recording id."""
+
+
+def reply_to(session: Session, rec: Recording, said: str) -> Reply | None:
+    """Find and lock the deletion ``rec`` answers with ``said`` (None: not an answer).
+
+    Called before the transaction's first audit event (an append holds the audit lock to the
+    commit; the job's lock is taken first everywhere else too), then :func:`act_on_reply` acts on
+    it in the same transaction: the pipeline stores the answer's transcript, or its use of the
+    answer window, and acts on it in one commit, so a worker killed in between loses no answer and
+    its retry does not act twice."""
+    if said not in ("yes", "no", "unclear"):
+        return None
+    job, after_yes = _waiting_for(session, rec), None
+    if job is None and said == "no":
+        job, after_yes = _confirmed_undoable(session, rec)
+    return Reply(said, job, after_yes)
+
+
+def act_on_reply(
+    platform: Platform,
+    session: Session,
+    rec: Recording,
+    reply: Reply | None,
+    *,
+    now: datetime | None = None,
+) -> str | None:
+    """Confirm (:func:`answer`), decline (:func:`decline`) or ask again about (:func:`reask`) the
+    deletion :func:`reply_to` found for ``rec``; its command's recording id (None: nothing done)."""
+    if reply is None:
+        return None
+    when = now or utcnow()
+    if reply.said == "yes":
+        return _confirm(platform, session, rec, reply.job, when)
+    if reply.said == "no":
+        return _decline(platform, session, rec, reply, when)
+    return _reask(platform, session, rec, reply.job)
 
 
 def carry_out(

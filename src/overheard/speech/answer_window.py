@@ -19,6 +19,7 @@ from datetime import datetime
 from .. import audit
 from ..db import transaction
 from ..platform import Platform
+from ..recordings import voice_delete
 from ..recordings.models import ANSWER_ONLY, Recording, Status
 from ..recordings.purging import ACCIDENTAL_PURGE, schedule_audio_purge
 from ..recordings.voice_prompt import Prompt, open_question
@@ -47,12 +48,14 @@ def keep_as_answer(
     wake: WakeResult | None,
     when: datetime,
 ) -> Recording | None:
-    """Store a wake-less clip as an accidental wake whose audio goes at once, and audit that it was
-    heard only as the answer ``said`` to ``question``; the recording (None: deleted meanwhile)."""
+    """Store a wake-less clip as an accidental wake whose audio goes at once, audit that it was
+    heard only as the answer ``said`` to ``question``, and act on that answer, in one transaction;
+    the recording (None: deleted meanwhile)."""
     with transaction(platform.sessions) as session:
         rec = session.get(Recording, recording_id)
         if rec is None:
             return None
+        reply = voice_delete.reply_to(session, rec, said)  # its lock before the audit lock
         rec.status, rec.status_reason = Status.ACCIDENTAL.value, ANSWER_ONLY
         rec.wake_score = wake.score if wake is not None else None
         rec.speech_s, rec.processed_at = round(speech_s, 3), when
@@ -81,6 +84,7 @@ def keep_as_answer(
                 "audio_purge_scheduled": purge,
             },
         )
+        voice_delete.act_on_reply(platform, session, rec, reply, now=when)
         session.flush()
         session.expunge(rec)
         return rec

@@ -519,11 +519,9 @@ def _heard_as_answer(
         return False
     heard = analyse(stack, pcm, wake_gate=False)
     said: Answer = heard.answer or "other"
-    rec = answer_window.keep_as_answer(
+    answer_window.keep_as_answer(
         platform, recording_id, question, said, heard.speech_s, outcome.wake, utcnow()
     )
-    if rec is not None:
-        _act_on_answer(platform, rec, said)
     return True
 
 
@@ -563,8 +561,15 @@ def _store_locked(
         rec = session.get(Recording, recording_id, with_for_update={"key_share": True})
         if rec is None:
             return
-        if deletion is not None:  # before the first audit event takes the audit lock
+        # Row locks before the first audit event, which holds the audit lock to the commit: the
+        # household's (the sampler and a spoken deletion take it), then an answered deletion's job.
+        if outcome.status is Status.TRANSCRIBED:
             voice_delete.lock_household(session, rec)
+        reply = (
+            voice_delete.reply_to(session, rec, outcome.answer)
+            if outcome.answer is not None
+            else None
+        )
         rec.status = outcome.status.value
         rec.status_reason = None
         rec.wake_score = outcome.wake.score if outcome.wake else None
@@ -606,6 +611,8 @@ def _store_locked(
         )
         if deletion is not None:
             _queue_deletion(platform, session, rec, deletion, when)
+        voice_delete.act_on_reply(platform, session, rec, reply, now=when)
+        _audit_refusal(session, rec, outcome.verdict, when)
 
 
 def _obeyed_deletion(outcome: Outcome) -> Verdict | None:
@@ -696,52 +703,31 @@ def _transcript_json(transcript: Transcript, *, tag_names: bool = False) -> str:
 
 
 def _obey_privacy_command(platform: Platform, recording_id: str, outcome: Outcome) -> None:
-    """After the transcript's commit: act on an answer to a deletion question, audit a refused
-    deletion, or carry out at once a deletion queued without undo (``_queue_deletion``)."""
+    """After the transcript's commit: carry out at once a deletion queued without undo
+    (``_queue_deletion``). An answer to a deletion question, and a refused deletion's audit event,
+    went in with the transcript."""
     verdict = outcome.verdict
-    if verdict is None:
+    if verdict is None or verdict.command is None or verdict.confirm:
         return
-    with platform.sessions() as session:
-        rec = session.get(Recording, recording_id)
-    if rec is None:
-        return
-    if verdict.reason == "not_a_command":
-        stack = stack_for(platform)
-        text = (
-            without_keywords(outcome.transcript.text, stack.wake_keywords)
-            if outcome.transcript
-            else ""
-        )
-        _act_on_answer(platform, rec, answer_of(stack.guard, outcome.transcript, text))
-        return
-    if verdict.command is None:
-        _record_refusal(platform, rec, verdict)
-    elif not verdict.confirm and platform.settings.voice_delete_undo_s <= 0:
+    if platform.settings.voice_delete_undo_s <= 0:
         # Queued with the transcript, due at once: carried out now (a worker, if this one dies).
-        jobs.run_now(platform, voice_delete.JOB_KINDS[verdict.command], rec.id)
+        jobs.run_now(platform, voice_delete.JOB_KINDS[verdict.command], recording_id)
 
 
-def _act_on_answer(platform: Platform, rec: Recording, said: Answer) -> None:
-    """Confirm, decline or ask again about the deletion question ``rec`` answers."""
-    if said == "yes":
-        voice_delete.answer(platform, rec)
-    elif said == "no":
-        voice_delete.decline(platform, rec)
-    elif said == "unclear":
-        voice_delete.reask(platform, rec)
-
-
-def _record_refusal(platform: Platform, rec: Recording, verdict: Verdict) -> None:
-    """A deletion-looking request the guard did not obey leaves an audit event saying why."""
-    with transaction(platform.sessions) as session:
-        audit.append(
-            session,
-            actor=ACTOR,
-            action="voice_delete.refused",
-            subject=rec.id,
-            household_id=rec.household_id,
-            reason=verdict.reason,
-        )
+def _audit_refusal(session: Session, rec: Recording, verdict: Verdict | None, when: datetime) -> None:
+    """A deletion-looking request the guard did not obey leaves an audit event saying why, in the
+    transaction that stores its transcript."""
+    if verdict is None or verdict.command is not None or verdict.reason == "not_a_command":
+        return
+    audit.append(
+        session,
+        actor=ACTOR,
+        action="voice_delete.refused",
+        subject=rec.id,
+        household_id=rec.household_id,
+        reason=verdict.reason,
+        now=when,
+    )
 
 
 def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
