@@ -108,3 +108,46 @@ def test_a_clip_the_household_asked_by_voice_to_delete_is_in_no_export_meanwhile
     voice_delete.undo(platform, home.household_id, job_id, "customer", LATER)
     with platform.sessions() as s:
         assert asked in {c.recording_id for c in reviewed_clips(s)}
+
+
+def test_a_clip_is_in_no_export_while_a_later_clip_of_its_household_waits_for_the_pipeline(
+    platform, make_home, make_reviewed, make_staff, tmp_path
+):  # type: ignore[no-untyped-def]
+    """A clip uploaded but not yet heard may be "forget what I just said": until the pipeline has
+    heard it, the household's clips it could name are in no export, plaintext or for training."""
+    import uuid
+
+    from overheard import jobs
+    from overheard.accounts.service import create_staff
+    from overheard.learn.export import export_plaintext
+    from overheard.learn.reviewed import reviewed_clips
+    from overheard.recordings.ingest import PROCESS_JOB
+    from overheard.recordings.models import Recording, Status
+
+    home, other = make_home(), make_home()
+    named = make_reviewed(home, "alexa call my sister about the clinic", "general_question")
+    make_reviewed(other, "alexa switch on the lounge lights", "lights_on")
+    with transaction(platform.sessions) as s:
+        said = s.get_one(Recording, named)
+        unheard = Recording(
+            id=uuid.uuid4().hex, household_id=home.household_id, device_id=home.device_id,
+            captured_at=said.captured_at + timedelta(seconds=20),
+            received_at=said.captured_at + timedelta(seconds=21), duration_s=1.5,
+            source_rate_hz=16000, source_format="WAV/PCM_16", status=Status.RECEIVED.value,
+        )  # fmt: skip
+        s.add(unheard)
+        s.flush()
+        job = jobs.enqueue(s, PROCESS_JOB, unheard.id)
+        officer, _ = create_staff(s, name="Officer", role="privacy_officer")
+        unheard_id, job_id = unheard.id, job.id
+
+    summary = export_plaintext(platform, tmp_path / "pt", staff_id=officer.id)
+
+    assert summary.clips == 1 and b"clinic" not in _everything_in(tmp_path / "pt")
+    with platform.sessions() as s:
+        assert named not in {c.recording_id for c in reviewed_clips(s)}
+    with transaction(platform.sessions) as s:  # heard: no command, the clip is reviewed data again
+        s.get_one(Recording, unheard_id).status = Status.TRANSCRIBED.value
+        s.get_one(jobs.Job, job_id).state = jobs.JobState.DONE.value
+    with platform.sessions() as s:
+        assert named in {c.recording_id for c in reviewed_clips(s)}

@@ -80,6 +80,8 @@ def reviewed_clips(session: Session, *, with_audio: bool = False) -> list[Review
     ).all()
     by_recording: dict[str, list[tuple[Annotation, str, str | None, Recording]]] = defaultdict(list)
     commands = voice_delete.pending_commands(session, utcnow())
+    for household_id, captured in voice_delete.unheard_captures(session).items():
+        commands.setdefault(household_id, []).extend(captured)  # each may be a command
     for annotation, reason, first_task, recording in rows:
         if with_audio and recording.audio_blob is None:
             continue
@@ -94,7 +96,9 @@ def reviewed_clips(session: Session, *, with_audio: bool = False) -> list[Review
 
 def _asked_to_delete(commands: list[datetime] | None, recording: Recording) -> bool:
     """Whether a voice deletion of the household still pending may name ``recording``
-    (``voice_delete.pending_near``): it is nobody's data to read or learn from meanwhile."""
+    (``voice_delete.pending_near``), or a clip of the household not yet heard by the pipeline may
+    be one (``voice_delete.unheard_captures``): it is nobody's data to read or learn from
+    meanwhile."""
     if not commands:
         return False
     captured = as_utc(recording.captured_at)

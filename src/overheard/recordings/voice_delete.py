@@ -271,6 +271,25 @@ def pending_commands(session: Session, now: datetime) -> dict[str, list[datetime
     return found
 
 
+def unheard_captures(session: Session) -> dict[str, list[datetime]]:
+    """Per household, when its clips the pipeline has not fully heard were captured (as
+    :func:`unheard_beside` tells them): each may be a spoken deletion, so a recording captured
+    within ``HELD_AROUND`` of one is held like one :func:`pending_commands` names (one query)."""
+    rows = session.execute(
+        select(Recording.household_id, Recording.captured_at)
+        .join(Job, Job.subject == Recording.id)
+        .where(
+            Job.kind == PROCESS_JOB,
+            Job.state.in_(UNHEARD_STATES),
+            or_(Job.state == JobState.RUNNING.value, Recording.status.in_(UNHEARD_STATUSES)),
+        )
+    ).all()
+    found: dict[str, list[datetime]] = {}
+    for household_id, captured_at in rows:
+        found.setdefault(household_id, []).append(as_utc(captured_at))
+    return found
+
+
 def _waiting_for(session: Session, answer: Recording) -> Job | None:
     """The household's newest asked deletion that ``answer`` was captured in time for (locked)."""
     return session.scalars(
