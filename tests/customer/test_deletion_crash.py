@@ -7,18 +7,14 @@ as it is about to erase the old key share (after that commit).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from overheard.identity.service import open_identity
 from overheard.keys import DataKey
 from overheard.tasks import retention_sweep, startup_sweep
+from tests._crash import killed_child
 from tests.accounts.conftest import START
 from tests.customer.conftest import add_recording
 
@@ -71,15 +67,8 @@ CHILD = textwrap.dedent(
 
 def _killed_deletion(platform, household_id: str, point: str) -> None:  # type: ignore[no-untyped-def]
     settings = platform.settings
-    src = Path(__file__).resolve().parents[2] / "src"
-    paths = [p for p in (os.environ.get("PYTHONPATH", ""), str(src)) if p]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(settings.data_dir), settings.database_url,
-         household_id, START.isoformat(), point],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    killed_child(CHILD, str(settings.data_dir), settings.database_url, household_id,
+                 START.isoformat(), point, timeout_s=120)  # fmt: skip
 
 
 def _key(platform, household_id: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]

@@ -11,13 +11,8 @@ the job as a worker would once the lease has expired.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -34,6 +29,7 @@ from overheard.review import hooks
 from overheard.review.models import ReviewTask, TaskState
 from overheard.speech.audio import to_wav_bytes
 from overheard.tasks import register_all
+from tests._crash import killed_child
 
 pytestmark = pytest.mark.slow
 
@@ -108,15 +104,8 @@ def _killed_after_the_transcript(platform, recording_id: str, stored: str = "tra
     settings = platform.settings
     overrides = {k: getattr(settings, k) for k in ("asr", "voice_delete_confirm",
                                                    "voice_delete_undo_s", "voice_delete_confirm_s")}  # fmt: skip
-    src = Path(__file__).resolve().parents[2] / "src"
-    paths = [p for p in (os.environ.get("PYTHONPATH", ""), str(src)) if p]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(settings.data_dir), settings.database_url,
-         _process_job(platform, recording_id), recording_id, stored, json.dumps(overrides)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    killed_child(CHILD, str(settings.data_dir), settings.database_url,
+                 _process_job(platform, recording_id), recording_id, stored, json.dumps(overrides))  # fmt: skip
 
 
 def _retried(platform, recording_id: str) -> None:  # type: ignore[no-untyped-def]
