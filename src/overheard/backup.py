@@ -16,6 +16,13 @@ every backup) names them; ``restore`` deletes again, through the one deletion pa
 journalled recording the backup brought back, and reports how many. A deletion whose process
 stopped between its commit and its journal line is not re-applied: ``RestoreReport.warning`` still
 names the backup's time so the operator can check the receipts made since.
+
+The rows commit with a ``backup.restore_started`` audit event; the shredded households are shut
+and the journal re-applied after that commit, and ``backup.restore`` says they were. A restore
+whose process stopped in between (SIGKILL, a power cut) leaves that event without its end:
+:func:`finish_restore`, which ``serve`` and ``worker`` run as they start and a second ``restore``
+runs instead of refusing the non-empty database, takes those steps then. Before, the
+restored rows stayed as they were, shredded households' keys live and later deletions undone.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ class RestoreReport:
     reapplied: int | None = None
     """Recordings deleted again from the deletion journal; None when there is no journal (no local
     key-share folder), so later deletions stay undone."""
+    resumed: bool = False
+    """Whether this finished a restore whose process had stopped after its rows committed."""
 
     @property
     def warning(self) -> str | None:
@@ -171,11 +180,25 @@ def _sync_tree(root: Path, *, recurse: bool = True) -> None:
         durable.sync_dir(Path(folder))
 
 
+STARTED = "backup.restore_started"
+"""Audit action committed with the restored rows; ``FINISHED`` follows once the restore's later
+steps ran."""
+FINISHED = "backup.restore"
+SHREDDED = "backup.restore_shredded"
+"""Audit action: a restored household's key was shut (its subject)."""
+
+
 def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> RestoreReport:
-    """Load a backup into an empty database and blob store, then keep shredded households shut."""
+    """Load a backup into an empty database and blob store, then keep shredded households shut.
+
+    A database that holds only an unfinished restore (its process stopped after the rows
+    committed) is not refused: that restore is finished instead (:func:`finish_restore`)."""
     manifest = json.loads((source / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         raise Conflict(f"backup format {manifest.get('format')!r} is not {FORMAT}")
+    resumed = finish_restore(platform, actor=actor)
+    if resumed is not None:
+        return resumed
     rows = 0
     with platform.sessions() as session:
         _refuse_non_empty(session)
@@ -183,6 +206,7 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
     # again; rows committed first would bring back, with a live key and the journal not yet
     # re-applied, what was deleted after the backup, and refuse a second run.
     blobs = _copy_blobs_in(platform, source / "blobs")
+    taken_at = manifest.get("taken_at")
     with transaction(platform.sessions) as session:
         _refuse_non_empty(session)
         for table in _tables():
@@ -190,22 +214,87 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
                 session.execute(insert(table), batch)
                 rows += len(batch)
         _reset_sequences(session)
+        details = {"taken_at": taken_at, "rows": rows, "blobs": blobs}
+        audit.append(session, actor=actor, action=STARTED, details=details)
+    return _finish(platform, actor, taken_at, rows, blobs)
+
+
+def finish_restore(platform: Platform, *, actor: str = "system:restore") -> RestoreReport | None:
+    """Shut the shredded households and re-apply the deletion journal for a restore whose rows
+    committed but whose process stopped before it had; None when no restore is unfinished."""
+    with platform.sessions() as session:
+        started = _unfinished(session)
+    if started is None:
+        return None
+    with platform.sessions() as session:
+        shut_before = list(  # by the stopped process, after the rows' commit
+            session.scalars(
+                select(audit.AuditEvent.subject).where(
+                    audit.AuditEvent.action == SHREDDED, audit.AuditEvent.seq > started.seq
+                )
+            )
+        )
+    details = started.details or {}
+    return _finish(
+        platform,
+        actor,
+        details.get("taken_at"),
+        int(details.get("rows", 0)),
+        int(details.get("blobs", 0)),
+        shut_before=[str(h) for h in shut_before],
+    )
+
+
+def _unfinished(session: Any) -> audit.AuditEvent | None:
+    """The newest ``backup.restore_started`` event when no ``backup.restore`` follows it."""
+    started = session.scalars(
+        select(audit.AuditEvent)
+        .where(audit.AuditEvent.action == STARTED)
+        .order_by(audit.AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if started is None:
+        return None
+    done = session.scalar(
+        select(audit.AuditEvent.seq)
+        .where(audit.AuditEvent.action == FINISHED, audit.AuditEvent.seq > started.seq)
+        .limit(1)
+    )
+    return started if done is None else None
+
+
+def _finish(
+    platform: Platform,
+    actor: str,
+    taken_at: str | None,
+    rows: int,
+    blobs: int,
+    *,
+    shut_before: list[str] | None = None,
+) -> RestoreReport:
+    """The steps after the rows' commit; each may be run again (a shut key has no wrapped key
+    left, a recording deleted again is no longer there). ``shut_before``: households an earlier,
+    stopped run of these steps shut (None: this is the first run)."""
+    resumed = shut_before is not None
+    manifest = {"taken_at": taken_at}
     shredded, live = _shut_shredded(platform, actor, manifest)
+    shredded = sorted({*(shut_before or []), *shredded})
     reapplied = _reapply_deletions(platform, actor, manifest, set(shredded))
     with transaction(platform.sessions) as session:
         audit.append(
             session,
             actor=actor,
-            action="backup.restore",
+            action=FINISHED,
             details={
                 "shredded_households": len(shredded),
                 "live_households": live,
                 "later_deletions_reapplied": reapplied is not None,
                 "reapplied_recordings": reapplied or 0,
-                "taken_at": manifest.get("taken_at"),
+                "taken_at": taken_at,
+                "resumed": resumed,
             },
         )
-    return RestoreReport(rows, blobs, shredded, manifest.get("taken_at"), live, reapplied)
+    return RestoreReport(rows, blobs, shredded, taken_at, live, reapplied, resumed)
 
 
 def _reapply_deletions(
@@ -304,7 +393,7 @@ def _shut_shredded(
             audit.append(
                 session,
                 actor=actor,
-                action="backup.restore_shredded",
+                action=SHREDDED,
                 subject=key.household_id,
                 household_id=key.household_id,
                 details={"backup_taken_at": manifest.get("taken_at"), "reason": reason},

@@ -137,6 +137,7 @@ def serve(
         register_all()
         platform = Platform.open(settings)
         check_ready(platform.blobs, platform.keyring.kek)
+        finish_stopped_restore(platform)
         startup_sweep(platform)
     from .observe import configure_logging
 
@@ -232,6 +233,7 @@ def worker(
     with clean_errors():
         platform = Platform.open(settings)
         check_ready(platform.blobs, platform.keyring.kek)
+        finish_stopped_restore(platform)
     reannounce_loop(settings)
     # Housekeeping runs in this (parent) process on a platform of its own; pool children open theirs.
     housekeeping(platform).start()
@@ -291,12 +293,25 @@ def backup(
     console.print(f"backed up {rows} rows and {counts['blobs']} blobs to {out}")
 
 
+def finish_stopped_restore(platform: Platform) -> None:
+    """Before serving or working: finish a restore that stopped after its rows were stored (its
+    shredded households shut, later deletions re-applied; ``backup.finish_restore``)."""
+    from .backup import finish_restore
+
+    report = finish_restore(platform)
+    if report is not None:
+        console.print("finished a restore that had stopped after its rows were stored")
+        if report.warning:
+            console.print(f"[bold yellow]warning:[/] {report.warning}")
+
+
 @app.command()
 def restore(
     source: Annotated[Path, typer.Argument(help="A directory written by `overheard backup`.")],
     data_dir: DataDir = None,
 ) -> None:
-    """Restore a backup into an empty deployment; households shredded since stay unreadable."""
+    """Restore a backup into an empty deployment; households shredded since stay unreadable. Run
+    again after a restore that stopped half-way, it finishes that one."""
     from .backup import restore_backup
 
     settings = settings_for(data_dir)
@@ -304,6 +319,8 @@ def restore(
         initialise(settings)
     with opened(data_dir) as platform:
         report = restore_backup(platform, source)
+    if report.resumed:
+        console.print("finished a restore that had stopped after its rows were stored")
     console.print(f"restored {report.rows} rows and {report.blobs} blobs")
     if report.reapplied:
         console.print(f"deleted again {report.reapplied} recordings from the deletion journal")

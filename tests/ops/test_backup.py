@@ -384,3 +384,88 @@ def test_a_deletion_killed_before_its_commit_and_swept_since_does_not_shut_a_res
             assert restored.gate.open_audio(session, alive, actor="test", purpose="restore check")
     finally:
         restored.close()
+
+
+RESTORE_CHILD = """
+import json, os, signal, sys
+from pathlib import Path
+from sqlalchemy import event
+from overheard import audit
+from overheard.backup import restore_backup
+from overheard.config import Settings
+from overheard.platform import Platform
+
+settings, backup_dir, action = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+platform = Platform.open(Settings(**settings).resolved())
+
+def flushed(session, _context):
+    if any(isinstance(o, audit.AuditEvent) and o.action == action for o in session.new):
+        session.info["kill"] = True
+
+def committed(session):
+    if session.info.get("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+event.listen(platform.sessions, "after_flush", flushed)
+event.listen(platform.sessions, "after_commit", committed)
+restore_backup(platform, Path(backup_dir))
+sys.exit(3)  # never reached: killed at the point
+"""
+
+
+@pytest.mark.parametrize("point", ["backup.restore_started", "backup.restore_shredded"],
+                         ids=["rows", "shut"])  # fmt: skip
+def test_a_restore_killed_after_its_rows_commit_is_finished_by_the_next_start(
+    platform, make_household, tmp_path: Path, empty_database_url: str, point: str
+):
+    """A restore killed (SIGKILL) once its rows had committed, before the deletion journal was
+    re-applied: a clip deleted after the backup was back and readable, and a second restore
+    refused the non-empty database. Now the rows commit with ``backup.restore_started``; the next
+    start (``finish_restore``, which ``serve`` and ``worker`` run) or a second ``restore`` takes the
+    remaining steps, and says it resumed."""
+    from overheard.backup import finish_restore
+    from overheard.recordings.deletion import delete_recordings
+    from tests._crash import killed_child
+
+    home, gone = make_household(name="Ada"), make_household(name="Bo")
+    rid, kept, gone_rid = upload(platform, home), upload(platform, home), upload(platform, gone)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
+    delete_everything(platform, gone.household_id, actor="customer")
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    s = restored.settings
+    settings = {k: str(getattr(s, k)) for k in ("data_dir", "database_url", "kek_url",
+                                                "secrets_path", "audit_signing_key_path",
+                                                "key_share_dir")}  # fmt: skip
+    try:
+        killed_child(RESTORE_CHILD, json.dumps(settings), str(backup_dir), point)
+        with restored.sessions() as session:  # killed: the deleted clip is back and readable
+            back = session.get_one(Recording, rid)
+            assert restored.gate.open_audio(session, back, actor="test", purpose="restore check")
+
+        # As the next `serve` would, or the same `restore` run again.
+        again = point == "backup.restore_shredded"
+        report = restore_backup(restored, backup_dir) if again else finish_restore(restored)
+
+        assert report is not None and report.resumed and report.reapplied == 1
+        assert report.shredded_households == [gone.household_id]
+        assert report.rows > 0 and report.taken_at is not None
+        with restored.sessions() as session:
+            assert session.get(Recording, rid) is None
+            assert session.get(Recording, kept) is not None
+            from overheard import audit
+
+            actions = list(session.scalars(select(audit.AuditEvent.action)))
+            assert actions.count("backup.restore_started") == 1
+            assert actions.count("backup.restore") == 1
+            assert actions.count("backup.restore_shredded") == 1
+            assert audit.verify_chain(session).ok
+            with pytest.raises(KeyUnavailable):
+                ghost = session.get_one(Recording, gone_rid)
+                restored.gate.open_audio(session, ghost, actor="test", purpose="restore check")
+        assert finish_restore(restored) is None  # finished: nothing to do the next time
+        with pytest.raises(Exception, match="empty database"):
+            restore_backup(restored, backup_dir)
+    finally:
+        restored.close()
