@@ -104,11 +104,6 @@ class KeyShares:
         except FileNotFoundError:
             raise KeyUnavailable(KEY_GONE) from None
 
-    def restore(self, share_id: str, share: bytes) -> None:
-        """Put back a share destroyed by a transaction that did not commit (never over a file)."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        durable.write_new(self.root / share_id, share, mode=SHARE_MODE)
-
     def exists(self, share_id: str) -> bool:
         """Whether the share is still on disk."""
         return (self.root / share_id).is_file()
