@@ -194,11 +194,13 @@ def open_text_label(platform, session, rid: str) -> str:
 
 def test_audiofolder_loads_an_audio_column_with_torchcodec(platform, world, tmp_path):
     datasets = pytest.importorskip("datasets")
-    pytest.importorskip("torchcodec", reason="audiofolder decodes through datasets[audio]")
+    pytest.importorskip("torchcodec", reason="audiofolder decodes through datasets[audio]")  # test extra
     export_sealed(platform, tmp_path / "ex")
     open_for_training(platform, tmp_path / "ex", tmp_path / "run")
     loaded = datasets.load_dataset("audiofolder", data_dir=str(tmp_path / "run"), split="train")
     assert isinstance(loaded.features["audio"], datasets.Audio) and len(loaded) == 3
+    decoded = loaded[0]["audio"].get_all_samples()  # the clip itself, decoded by torchcodec
+    assert decoded.sample_rate == 16000 and decoded.data.shape[-1] > 1600
 
 
 def _watch_syncs(monkeypatch, *, failing: str | None = None) -> list[int]:  # type: ignore[no-untyped-def]
