@@ -387,27 +387,19 @@ def test_a_deletion_killed_before_its_commit_and_swept_since_does_not_shut_a_res
 
 
 RESTORE_CHILD = """
-import json, os, signal, sys
+import json, sys
 from pathlib import Path
-from sqlalchemy import event
 from overheard import audit
 from overheard.backup import restore_backup
 from overheard.config import Settings
 from overheard.platform import Platform
+from tests._crash import kill_after_commit
 
 settings, backup_dir, action = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 platform = Platform.open(Settings(**settings).resolved())
-
-def flushed(session, _context):
-    if any(isinstance(o, audit.AuditEvent) and o.action == action for o in session.new):
-        session.info["kill"] = True
-
-def committed(session):
-    if session.info.get("kill"):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-event.listen(platform.sessions, "after_flush", flushed)
-event.listen(platform.sessions, "after_commit", committed)
+kill_after_commit(platform.sessions, lambda session: any(
+    isinstance(o, audit.AuditEvent) and o.action == action for o in session.new
+))
 restore_backup(platform, Path(backup_dir))
 sys.exit(3)  # never reached: killed at the point
 """

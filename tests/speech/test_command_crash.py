@@ -35,13 +35,13 @@ pytestmark = pytest.mark.slow
 
 CHILD = textwrap.dedent(
     """
-    import json, os, signal, sys
-    from sqlalchemy import event
+    import json, sys
     from overheard.config import Settings
     from overheard.jobs import claim, run_claimed
     from overheard.platform import Platform
     from overheard.recordings.models import Recording
     from overheard.tasks import register_all
+    from tests._crash import kill_after_commit
 
     data_dir, database_url, job_id, recording_id, stored, overrides = sys.argv[1:]
     settings = Settings(
@@ -50,17 +50,10 @@ CHILD = textwrap.dedent(
     platform = Platform.open(settings)
     register_all()
 
-    def flushed(session, _context):
-        for row in session.dirty:
-            if isinstance(row, Recording) and row.id == recording_id and row.status == stored:
-                session.info["transcript_stored"] = True
-
-    def committed(session):
-        if session.info.get("transcript_stored"):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    event.listen(platform.sessions, "after_flush", flushed)
-    event.listen(platform.sessions, "after_commit", committed)
+    kill_after_commit(platform.sessions, lambda session: any(
+        isinstance(row, Recording) and row.id == recording_id and row.status == stored
+        for row in session.dirty
+    ))
     job = claim(platform.sessions, job_id=job_id, lease_s=settings.job_lease_s)
     assert job is not None
     run_claimed(platform, job)
