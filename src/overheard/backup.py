@@ -13,9 +13,9 @@ A household whose key lives on would get back every recording deleted after the 
 (one clip, a range, a voice deletion, a retention expiry): their receipts are rows of the replaced
 database. The deletion journal (``overheard.recordings.journal``, next to the key shares, outside
 every backup) names them; ``restore`` deletes again, through the one deletion path, every
-journalled recording the backup brought back, and reports how many. A deletion whose process
-stopped between its commit and its journal line is not re-applied: ``RestoreReport.warning`` still
-names the backup's time so the operator can check the receipts made since.
+journalled recording the backup brought back, and reports how many. A deletion whose journal
+write failed (logged) is not re-applied: ``RestoreReport.warning`` still names the backup's time
+so the operator can check the receipts made since.
 
 The rows commit with a ``backup.restore_started`` audit event; the shredded households are shut
 and the journal re-applied after that commit, and ``backup.restore`` says they were. A restore
@@ -86,7 +86,7 @@ class RestoreReport:
         return (
             f"{self.reapplied} recordings deleted after {self.taken_at} were deleted again from the "
             f"deletion journal ({self.live_households} households kept their keys); a deletion "
-            "whose process stopped before its journal line was written is not among them: check "
+            "whose journal line could not be written (it was logged) is not among them: check "
             "the receipts issued since (docs/operations.md)"
         )
 

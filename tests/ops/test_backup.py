@@ -173,9 +173,9 @@ def test_restore_deletes_again_the_clips_deleted_after_the_backup(
         restored.close()
 
 
-def test_a_deletion_that_rolled_back_leaves_no_journal_line(platform, make_household):
-    """Journalled only after the commit: a line for a deletion that rolled back would delete, on
-    the next restore, a clip that should live on."""
+def test_a_deletion_that_rolled_back_is_taken_back_in_the_journal(platform, make_household):
+    """Journalled before the commit, so a deletion that rolls back takes its line back (``void``):
+    a live line for it would delete, on the next restore, a clip that should live on."""
     from overheard.recordings import deletion, journal
 
     def failing(session, ids):  # type: ignore[no-untyped-def]
@@ -195,8 +195,63 @@ def test_a_deletion_that_rolled_back_leaves_no_journal_line(platform, make_house
         assert session.get(Recording, rid) is not None
     path = journal.journal_path(platform)
     assert path is not None
-    assert rid not in (path.read_text() if path.exists() else "")
+    assert [line.split("\t")[2:] for line in path.read_text().splitlines()] == [[rid], [rid, "void"]]
     assert journal.read(platform) == {}
+    deletion.delete_recordings(  # asked again, it goes through: a later line counts again
+        platform, home.household_id, [rid], actor="customer", scope={"kind": "one"}
+    )
+    assert journal.read(platform) == {home.household_id: {rid}}
+
+
+DELETE_CHILD = """
+import json, sys
+from overheard.config import Settings
+from overheard.platform import Platform
+from overheard.recordings.deletion import delete_recordings
+from overheard.recordings.models import DeletionReceipt
+from tests._crash import kill_after_commit
+
+settings, household_id, recording_id = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+platform = Platform.open(Settings(**settings).resolved())
+kill_after_commit(platform.sessions, lambda session: any(
+    isinstance(o, DeletionReceipt) for o in session.new
+))
+delete_recordings(platform, household_id, [recording_id], actor="customer", scope={"kind": "one"})
+sys.exit(3)  # never reached: killed at the point
+"""
+
+
+def test_a_deletion_killed_just_after_its_commit_is_journalled_and_redone_by_a_restore(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """A clip deleted alone by a process killed (SIGKILL) as the deletion's commit returned: the
+    journal line used to be written after the commit, so there was none and a restore of an older
+    backup brought the clip back readable. Now the line is on disk before the commit."""
+    from overheard.recordings import journal
+    from tests._crash import killed_child
+
+    home = make_household(name="Ada")
+    rid, kept = upload(platform, home), upload(platform, home)
+    backup_dir = tmp_path / "backup"
+    write_backup(platform, backup_dir)
+    s = platform.settings
+    settings = {k: str(getattr(s, k)) for k in ("data_dir", "database_url", "kek_url",
+                                                "secrets_path", "audit_signing_key_path",
+                                                "key_share_dir")}  # fmt: skip
+    killed_child(DELETE_CHILD, json.dumps(settings), home.household_id, rid)
+    with platform.sessions() as session:
+        assert session.get(Recording, rid) is None  # committed, then killed
+    assert journal.read(platform) == {home.household_id: {rid}}
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        report = restore_backup(restored, backup_dir)
+        assert report.reapplied == 1
+        with restored.sessions() as session:
+            assert session.get(Recording, rid) is None
+            assert session.get(Recording, kept) is not None
+    finally:
+        restored.close()
 
 
 def test_a_restore_that_fails_copying_blobs_can_be_run_again_and_deletes_again(

@@ -132,18 +132,65 @@ def delete_recordings(
     Rows go in one transaction with the receipt; every copy outside the rows (audio and other
     blobs, working folders, model files) becomes a purge under the receipt, tried as the
     transaction commits and retried until done. The receipt is ``completed_at`` only when the
-    last of them is gone. Once committed, the ids go to the deletion journal (``journal``) so a
-    restore of an older backup deletes them again; not when the key was destroyed (its share is
-    gone, a restore keeps the household shut) nor when ``journalled`` is False (a re-application).
+    last of them is gone. The ids go to the deletion journal (``journal``) before the commit, and
+    are taken back there if the transaction fails, so a restore of an older backup deletes them
+    again; not when the key was destroyed (its share is gone, a restore keeps the household shut)
+    nor when ``journalled`` is False (a re-application).
     ``span`` is the capture time the deletion names (up to ``now``), kept so that an upload
     captured in it later is refused (:mod:`.erased`).
     """
     when = now or utcnow()
+    journal_ids: list[str] = []
+    try:
+        return _delete(platform, household_id, recording_ids, actor, scope, when, key_destroyed,
+                       extra, extra_blobs, span, journal_ids if journalled else None)  # fmt: skip
+    except BaseException:
+        journal.void(platform, household_id, _still_there(platform, journal_ids), when)
+        raise
+
+
+def _still_there(platform: Platform, recording_ids: list[str]) -> list[str]:
+    """Those of ``recording_ids`` whose rows exist: a deletion that failed after its commit (in
+    a hook run as it committed) did delete them and keeps its journal lines. When the database
+    cannot say, none: the lines stay, and a restore deletes what the household asked to."""
+    if not recording_ids:
+        return []
+    try:
+        with platform.sessions() as session:
+            return [
+                rid
+                for chunk in batched(sorted(recording_ids))
+                for rid in session.scalars(select(Recording.id).where(Recording.id.in_(chunk)))
+            ]
+    except Exception:  # the failure being raised is the one to report
+        log.warning("could not tell whether a failed deletion committed; its journal lines stay")
+        return []
+
+
+def _delete(
+    platform: Platform,
+    household_id: str,
+    recording_ids: list[str],
+    actor: str,
+    scope: dict[str, Any],
+    when: datetime,
+    key_destroyed: bool,
+    extra: Mapping[str, Any] | None,
+    extra_blobs: Sequence[str],
+    span: tuple[datetime, datetime] | None,
+    journal_ids: list[str] | None,
+) -> Receipt:
+    """:func:`delete_recordings`' transaction; the ids it journals go into ``journal_ids`` (None:
+    not journalled)."""
     with transaction(platform.sessions) as session:
         rows = _owned(session, household_id, recording_ids)
         if span is not None:  # after the recordings' locks, as every job that takes both
             erased.remember(session, household_id, *span, now=when)
         ids = [r.id for r in rows]
+        if journal_ids is not None and not key_destroyed:
+            # Before the commit: a line written after it is lost if the process stops in between.
+            journal.append(platform, household_id, ids, when)
+            journal_ids.extend(ids)
         blobs = [r.audio_blob for r in rows if r.audio_blob]
         counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
         counts.update((extra or {}).get("counts", {}))
@@ -174,8 +221,6 @@ def delete_recordings(
         if not purge_ids:
             _complete_now(session, receipt.id, household_id, when)
     # Committing ran the purges once (the platform's sessions carry the runner); the job retries.
-    if journalled and not key_destroyed:
-        journal.append(platform, household_id, ids, when)
     return receipt
 
 

@@ -3,9 +3,13 @@
 A backup holds database rows and blobs only, so the receipts of deletions made after it was taken
 are gone once it is restored. The journal keeps, next to the household key shares (which no backup
 copies and a restore leaves alone), one line per deleted recording: when, household, recording id.
-Ids only, never content. It is written after the deletion's transaction commits, so a deletion that
-rolled back leaves no line; ``restore`` re-applies every journalled deletion of a recording the
-restored database holds (``overheard.backup``).
+Ids only, never content. The lines are written (fsynced) inside the deletion's transaction,
+before its commit: a process stopped between that commit and a line written after it would leave
+a deletion the next restore undoes. A deletion that rolls back then adds a *void* line for the same
+recordings (:func:`void`), so the restore leaves them be; only a process stopped before its
+commit, with no void written, leaves lines for recordings it did not delete, and the restore
+deletes those (their household asked for it). ``restore`` re-applies every journalled deletion of
+a recording the restored database holds (``overheard.backup``).
 """
 
 from __future__ import annotations
@@ -34,14 +38,36 @@ def journal_path(platform: Platform) -> Path | None:
     return None if shares is None else shares.root / FILE_NAME
 
 
+VOID = "void"
+"""Fourth field of a line taking back an earlier one: its deletion rolled back."""
+
+
 def append(
     platform: Platform, household_id: str, recording_ids: Iterable[str], when: datetime
 ) -> None:
     """Add one line per recording (fsynced), holding the file's lock so that processes appending
-    at once never mix their lines. A failure is logged, never raised: the deletion it records has
-    committed."""
+    at once never mix their lines. A failure is logged, never raised: the deletion goes on (the
+    restore warns that one whose line is missing is not re-applied)."""
+    _write(platform, household_id, recording_ids, when, "")
+
+
+def void(
+    platform: Platform, household_id: str, recording_ids: Iterable[str], when: datetime
+) -> None:
+    """Take back the lines :func:`append` wrote for a deletion that then rolled back."""
+    _write(platform, household_id, recording_ids, when, f"\t{VOID}")
+
+
+def _write(
+    platform: Platform,
+    household_id: str,
+    recording_ids: Iterable[str],
+    when: datetime,
+    tail: str,
+) -> None:
     path = journal_path(platform)
-    lines = "".join(f"{when.isoformat()}\t{household_id}\t{rid}\n" for rid in recording_ids)
+    stamp = when.isoformat()
+    lines = "".join(f"{stamp}\t{household_id}\t{rid}{tail}\n" for rid in recording_ids)
     if path is None or not lines:
         return
     try:
@@ -79,4 +105,6 @@ def read(platform: Platform) -> dict[str, set[str]]:
             parts = line.rstrip("\n").split("\t")
             if len(parts) == 3:  # a line cut short by a crash mid-write is skipped
                 found.setdefault(parts[1], set()).add(parts[2])
-    return found
+            elif len(parts) == 4 and parts[3] == VOID:  # rolled back: a later line may add it
+                found.get(parts[1], set()).discard(parts[2])
+    return {household: ids for household, ids in found.items() if ids}
