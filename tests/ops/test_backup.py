@@ -234,24 +234,33 @@ def test_a_deletion_killed_just_after_its_commit_is_journalled_and_redone_by_a_r
     rid, kept = upload(platform, home), upload(platform, home)
     backup_dir = tmp_path / "backup"
     write_backup(platform, backup_dir)
-    s = platform.settings
-    settings = {k: str(getattr(s, k)) for k in ("data_dir", "database_url", "kek_url",
-                                                "secrets_path", "audit_signing_key_path",
-                                                "key_share_dir")}  # fmt: skip
-    killed_child(DELETE_CHILD, json.dumps(settings), home.household_id, rid)
+    killed_child(DELETE_CHILD, _settings_json(platform), home.household_id, rid)
     with platform.sessions() as session:
         assert session.get(Recording, rid) is None  # committed, then killed
     assert journal.read(platform) == {home.household_id: {rid}}
 
     restored = restored_platform(platform, tmp_path, empty_database_url)
     try:
-        report = restore_backup(restored, backup_dir)
-        assert report.reapplied == 1
-        with restored.sessions() as session:
-            assert session.get(Recording, rid) is None
-            assert session.get(Recording, kept) is not None
+        _deletes_again(restored, backup_dir, rid, kept)
     finally:
         restored.close()
+
+
+def _settings_json(platform) -> str:  # type: ignore[no-untyped-def]
+    """What a child needs to open the same deployment as ``platform``, as JSON."""
+    s = platform.settings
+    keys = ("data_dir", "database_url", "kek_url", "secrets_path", "audit_signing_key_path",
+            "key_share_dir")  # fmt: skip
+    return json.dumps({k: str(getattr(s, k)) for k in keys})
+
+
+def _deletes_again(restored, backup_dir: Path, rid: str, kept: str) -> None:  # type: ignore[no-untyped-def]
+    """The restore deletes the journalled ``rid`` again and keeps ``kept``."""
+    report = restore_backup(restored, backup_dir)
+    assert report.reapplied == 1
+    with restored.sessions() as session:
+        assert session.get(Recording, rid) is None
+        assert session.get(Recording, kept) is not None
 
 
 def test_a_restore_that_fails_copying_blobs_can_be_run_again_and_deletes_again(
@@ -279,11 +288,7 @@ def test_a_restore_that_fails_copying_blobs_can_be_run_again_and_deletes_again(
         with restored.sessions() as session:
             assert session.get(Recording, rid) is None
         stray.unlink()
-        report = restore_backup(restored, backup_dir)
-        assert report.reapplied == 1
-        with restored.sessions() as session:
-            assert session.get(Recording, rid) is None
-            assert session.get(Recording, kept) is not None
+        _deletes_again(restored, backup_dir, rid, kept)
     finally:
         restored.close()
 
@@ -481,12 +486,8 @@ def test_a_restore_killed_after_its_rows_commit_is_finished_by_the_next_start(
     delete_recordings(platform, home.household_id, [rid], actor="customer", scope={"kind": "one"})
     delete_everything(platform, gone.household_id, actor="customer")
     restored = restored_platform(platform, tmp_path, empty_database_url)
-    s = restored.settings
-    settings = {k: str(getattr(s, k)) for k in ("data_dir", "database_url", "kek_url",
-                                                "secrets_path", "audit_signing_key_path",
-                                                "key_share_dir")}  # fmt: skip
     try:
-        killed_child(RESTORE_CHILD, json.dumps(settings), str(backup_dir), point)
+        killed_child(RESTORE_CHILD, _settings_json(restored), str(backup_dir), point)
         with restored.sessions() as session:  # killed: the deleted clip is back and readable
             back = session.get_one(Recording, rid)
             assert restored.gate.open_audio(session, back, actor="test", purpose="restore check")
