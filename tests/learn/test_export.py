@@ -238,6 +238,19 @@ def test_a_sealed_export_that_reports_success_is_on_disk(platform, world, tmp_pa
     assert last > synced.index((out / "manifest.json").stat().st_ino)
 
 
+def test_an_opened_training_run_is_on_disk_file_by_file(platform, world, tmp_path, monkeypatch):
+    """Before, a training run's audio and format files were written without a sync: a run reported
+    opened could come back from a power cut with empty clips or a transcript list cut short."""
+    export_sealed(platform, tmp_path / "ex")
+    run = tmp_path / "run"
+    synced = _watch_syncs(monkeypatch)
+    open_for_training(platform, tmp_path / "ex", run)
+    monkeypatch.undo()
+    written = [p for p in run.rglob("*")]
+    assert len([p for p in written if p.suffix == ".wav"]) == 3
+    assert {p for p in written if p.stat().st_ino not in synced} == set()
+
+
 def test_a_manifest_that_cannot_be_synced_is_not_left_behind(
     platform, world, tmp_path, monkeypatch
 ):

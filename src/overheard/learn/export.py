@@ -365,6 +365,7 @@ def _open_into(
     }
     _write_manifest(run_dir, opened)
     working.seal_modes(run_dir)
+    durable.sync_tree(run_dir)  # a training run reads whole files, even after a power cut
     return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
 
 
@@ -549,5 +550,6 @@ def _write_plaintext(
     write_formats(out_dir, rows, formats)
     _write_manifest(out_dir, body)
     working.seal_modes(out_dir)
+    durable.sync_tree(out_dir)  # its audio and format files whole on disk, as the manifest is
     working.confirm_live(platform, copy.id)
     return ExportSummary(export.id, export.dataset_version, out_dir, len(rows), {})
