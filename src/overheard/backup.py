@@ -224,9 +224,8 @@ def finish_restore(platform: Platform, *, actor: str = "system:restore") -> Rest
     committed but whose process stopped before it had; None when no restore is unfinished."""
     with platform.sessions() as session:
         started = _unfinished(session)
-    if started is None:
-        return None
-    with platform.sessions() as session:
+        if started is None:
+            return None
         shut_before = list(  # by the stopped process, after the rows' commit
             session.scalars(
                 select(audit.AuditEvent.subject).where(

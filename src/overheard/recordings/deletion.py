@@ -142,11 +142,49 @@ def delete_recordings(
     when = now or utcnow()
     journal_ids: list[str] = []
     try:
-        return _delete(platform, household_id, recording_ids, actor, scope, when, key_destroyed,
-                       extra, extra_blobs, span, journal_ids if journalled else None)  # fmt: skip
+        with transaction(platform.sessions) as session:
+            rows = _owned(session, household_id, recording_ids)
+            if span is not None:  # after the recordings' locks, as every job that takes both
+                erased.remember(session, household_id, *span, now=when)
+            ids = [r.id for r in rows]
+            if journalled and not key_destroyed:
+                # Before the commit: a line written after it is lost if the process stops in between.
+                journal.append(platform, household_id, ids, when)
+                journal_ids.extend(ids)
+            blobs = [r.audio_blob for r in rows if r.audio_blob]
+            counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
+            counts.update((extra or {}).get("counts", {}))
+            purges.schedule(
+                session,
+                Target.BLOB,
+                [*blobs, *extra_blobs],
+                reason=DELETION_PURGE,
+                household_id=household_id,
+                now=when,
+            )
+            if platform.engine.dialect.name == "sqlite":  # the deleted rows' bytes in its log
+                purges.schedule(
+                    session,
+                    Target.DB_LOG,
+                    [str(platform.engine.url.database)],
+                    reason=DELETION_PURGE,
+                    household_id=household_id,
+                    now=when,
+                )
+            body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
+            body["working_copies_removed"] = purges.scheduled_here(session, Target.PATH)
+            lists = session.info.pop(RECEIPT_LISTS, {})
+            body.update({name: sorted(items) for name, items in lists.items()})
+            purge_ids = purges.for_receipt(session, body["receipt_id"])
+            body["copies_to_remove"] = len(purge_ids)
+            receipt = _issue(session, platform, body, rows)
+            if not purge_ids:
+                _complete_now(session, receipt.id, household_id, when)
     except BaseException:
         journal.void(platform, household_id, _still_there(platform, journal_ids), when)
         raise
+    # Committing ran the purges once (the platform's sessions carry the runner); the job retries.
+    return receipt
 
 
 def _still_there(platform: Platform, recording_ids: list[str]) -> list[str]:
@@ -165,63 +203,6 @@ def _still_there(platform: Platform, recording_ids: list[str]) -> list[str]:
     except Exception:  # the failure being raised is the one to report
         log.warning("could not tell whether a failed deletion committed; its journal lines stay")
         return []
-
-
-def _delete(
-    platform: Platform,
-    household_id: str,
-    recording_ids: list[str],
-    actor: str,
-    scope: dict[str, Any],
-    when: datetime,
-    key_destroyed: bool,
-    extra: Mapping[str, Any] | None,
-    extra_blobs: Sequence[str],
-    span: tuple[datetime, datetime] | None,
-    journal_ids: list[str] | None,
-) -> Receipt:
-    """:func:`delete_recordings`' transaction; the ids it journals go into ``journal_ids`` (None:
-    not journalled)."""
-    with transaction(platform.sessions) as session:
-        rows = _owned(session, household_id, recording_ids)
-        if span is not None:  # after the recordings' locks, as every job that takes both
-            erased.remember(session, household_id, *span, now=when)
-        ids = [r.id for r in rows]
-        if journal_ids is not None and not key_destroyed:
-            # Before the commit: a line written after it is lost if the process stops in between.
-            journal.append(platform, household_id, ids, when)
-            journal_ids.extend(ids)
-        blobs = [r.audio_blob for r in rows if r.audio_blob]
-        counts = {"recordings": len(ids), "audio_blobs": len(blobs), **_purge_rows(session, ids)}
-        counts.update((extra or {}).get("counts", {}))
-        purges.schedule(
-            session,
-            Target.BLOB,
-            [*blobs, *extra_blobs],
-            reason=DELETION_PURGE,
-            household_id=household_id,
-            now=when,
-        )
-        if platform.engine.dialect.name == "sqlite":  # the deleted rows' bytes in its log
-            purges.schedule(
-                session,
-                Target.DB_LOG,
-                [str(platform.engine.url.database)],
-                reason=DELETION_PURGE,
-                household_id=household_id,
-                now=when,
-            )
-        body = _body(household_id, ids, actor, scope, when, counts, key_destroyed, extra)
-        body["working_copies_removed"] = purges.scheduled_here(session, Target.PATH)
-        lists = session.info.pop(RECEIPT_LISTS, {})
-        body.update({name: sorted(items) for name, items in lists.items()})
-        purge_ids = purges.for_receipt(session, body["receipt_id"])
-        body["copies_to_remove"] = len(purge_ids)
-        receipt = _issue(session, platform, body, rows)
-        if not purge_ids:
-            _complete_now(session, receipt.id, household_id, when)
-    # Committing ran the purges once (the platform's sessions carry the runner); the job retries.
-    return receipt
 
 
 def _complete_now(session: Session, receipt_id: str, household_id: str, when: datetime) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from .. import audit, jobs
 from ..db import as_utc, transaction, utcnow
@@ -222,13 +223,21 @@ def unheard_beside(household_id: object, recording_id: object) -> ColumnElement[
         select(Job.id)
         .join(other, other.id == Job.subject)
         .where(
-            Job.kind == PROCESS_JOB,
-            Job.state.in_(UNHEARD_STATES),
+            _heard_not_yet(other),
             other.household_id == household_id,
             other.id != recording_id,
-            or_(Job.state == JobState.RUNNING.value, other.status.in_(UNHEARD_STATUSES)),
         )
         .exists()
+    )
+
+
+def _heard_not_yet(clip: type[Recording] | AliasedClass[Recording]) -> ColumnElement[bool]:
+    """Whether the pipeline job joined to ``clip`` (a recording, or an alias of it) has not yet
+    fully heard it: queued while the clip is not transcribed, or running."""
+    return (
+        (Job.kind == PROCESS_JOB)
+        & Job.state.in_(UNHEARD_STATES)
+        & or_(Job.state == JobState.RUNNING.value, clip.status.in_(UNHEARD_STATUSES))
     )
 
 
@@ -260,29 +269,23 @@ def pending_commands(session: Session, now: datetime) -> dict[str, list[datetime
     """Per household, when the commands of its voice deletions still pending were captured: a
     recording of the household captured within ``HELD_AROUND`` of one is :func:`pending_near`
     (one query for many recordings)."""
-    rows = session.execute(
-        select(Recording.household_id, Recording.captured_at)
-        .join(Job, Job.subject == Recording.id)
-        .where(Job.kind.in_(JOB_KINDS.values()), _live(now))
-    ).all()
-    found: dict[str, list[datetime]] = {}
-    for household_id, captured_at in rows:
-        found.setdefault(household_id, []).append(as_utc(captured_at))
-    return found
+    return _captures(session, Job.kind.in_(JOB_KINDS.values()) & _live(now))
 
 
 def unheard_captures(session: Session) -> dict[str, list[datetime]]:
     """Per household, when its clips the pipeline has not fully heard were captured (as
     :func:`unheard_beside` tells them): each may be a spoken deletion, so a recording captured
     within ``HELD_AROUND`` of one is held like one :func:`pending_commands` names (one query)."""
+    return _captures(session, _heard_not_yet(Recording))
+
+
+def _captures(session: Session, jobs_where: ColumnElement[bool]) -> dict[str, list[datetime]]:
+    """Per household, when the recordings that jobs matching ``jobs_where`` are about were
+    captured."""
     rows = session.execute(
         select(Recording.household_id, Recording.captured_at)
         .join(Job, Job.subject == Recording.id)
-        .where(
-            Job.kind == PROCESS_JOB,
-            Job.state.in_(UNHEARD_STATES),
-            or_(Job.state == JobState.RUNNING.value, Recording.status.in_(UNHEARD_STATUSES)),
-        )
+        .where(jobs_where)
     ).all()
     found: dict[str, list[datetime]] = {}
     for household_id, captured_at in rows:
