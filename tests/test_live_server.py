@@ -22,8 +22,9 @@ from overheard.platform import Platform
 from overheard.recordings.models import Recording
 from tests.conftest import tone_wav
 
-START_TIMEOUT_S = 180
-"""Seconds a starting server may take to answer /healthz (its web processes import the speech stack)."""
+START_TIMEOUT_S = 300
+"""Seconds a starting server may take to answer /healthz (its web processes import the speech stack;
+on the 2-core CI machine under the parallel suite that once took more than 180 s)."""
 
 pytestmark = pytest.mark.slow
 
