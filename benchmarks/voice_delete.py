@@ -444,7 +444,7 @@ def progress(results: dict, decoded: int, started: float) -> str:  # type: ignor
 
 
 PREVIOUS_DEFAULT = DeletionGuard(verify_verb_swaps=False, verify_unsure=False)
-"""The pipeline's rule before verb swaps and unsure first passes were turned on: the baseline."""
+"""The pipeline's rule before verb swaps were turned on (no verb swaps, no unsure first passes)."""
 MISSED_UNDER = {
     "default": DeletionGuard(),
     "previous": PREVIOUS_DEFAULT,

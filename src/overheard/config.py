@@ -261,10 +261,10 @@ class Settings(BaseSettings):
         "request whose first decode hints at a deletion; what it finds waits for a spoken yes.",
     )
     voice_delete_verify_verb_swaps: bool = Field(
-        False,
+        True,
         description="In the second listen, also weigh what the first decode heard with a deletion "
-        "verb in place of its first words (a misheard verb alone). Off until its 0 false "
-        "deletions on ordinary speech are measured (docs/models/nlu.md).",
+        "verb in place of its first words (a misheard verb alone); what it finds waits for a "
+        "spoken yes (docs/models/nlu.md).",
     )
     voice_delete_verify_swap_margin_nats: float = Field(
         6.0,
@@ -275,8 +275,8 @@ class Settings(BaseSettings):
     voice_delete_verify_unsure: bool = Field(
         False,
         description="Also listen a second time to a short request that hints at no deletion when "
-        "the recogniser is unsure of it (under its utterance floor). Off until its 0 false "
-        "deletions on ordinary speech are measured (docs/models/nlu.md).",
+        "the recogniser is unsure of it (under its utterance floor). Off: it listens again to three "
+        "times as many ordinary requests for one more obeyed deletion in 150 (docs/models/nlu.md).",
     )
     voice_delete_verify_hint_floor: float = Field(
         0.2,
