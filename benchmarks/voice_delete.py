@@ -772,6 +772,16 @@ class Judge:
         return count
 
 
+def miss_reason(verdict: Verdict | None, expected: str | None) -> str:
+    """Why a deletion was not carried out as said: the guard's refusal, the other deletion command
+    carried out instead, or no yes heard for a deletion that waited for one."""
+    if verdict is None or verdict.command is None:
+        return verdict.reason if verdict is not None else "not_decoded"
+    if verdict.command != expected:
+        return f"wrong_command ({verdict.command})"
+    return "no_yes_heard"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -936,7 +946,7 @@ def main() -> None:
             judged.listened.clear()
             verdict = judged.verdict(guard, i)
             if rule(i) != expected:
-                reason = verdict.reason if verdict and verdict.command is None else "no_yes_heard"
+                reason = miss_reason(verdict, expected)
                 if verdict and verdict.command is None:  # what the second listen did about it
                     reason += ", listened again" if i in judged.listened else ", not listened again"
                 refusals[reason] = refusals.get(reason, 0) + 1

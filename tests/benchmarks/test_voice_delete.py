@@ -137,3 +137,15 @@ def test_the_benchmark_judges_the_pipelines_own_rule():
     from overheard.speech.pipeline import stack_from_settings
 
     assert vd.MISSED_UNDER["default"] == stack_from_settings(Settings()).guard
+
+
+def test_a_miss_names_the_other_deletion_carried_out_instead():
+    # "delete my requests from today please", heard "... from to there please": the second listen
+    # found "delete that", which is not what was asked
+    wrong = vd.Verdict("delete_last", "obeyed", confirm=True)
+    assert vd.miss_reason(wrong, "delete_today") == "wrong_command (delete_last)"
+    assert vd.miss_reason(vd.Verdict("delete_today", "obeyed", True), "delete_today") == (
+        "no_yes_heard"
+    )
+    assert vd.miss_reason(vd.Verdict(None, "not_a_command"), "delete_today") == "not_a_command"
+    assert vd.miss_reason(None, "delete_today") == "not_decoded"
