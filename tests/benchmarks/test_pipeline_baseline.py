@@ -56,3 +56,28 @@ def test_a_baseline_longer_than_what_the_recogniser_heard_stops_the_benchmark() 
         bench.same_as_heard(np.arange(160, dtype=np.int16), [heard])
     with pytest.raises(SystemExit):
         bench.same_as_heard(heard, [])
+
+
+@pytest.mark.slow
+def test_the_bare_decode_encodes_the_audio_afresh(synthesise, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # whisper keeps the last clip's encoder output for the next recogniser of the same clip; the
+    # baseline, run on the samples analyse has just encoded, must not inherit it
+    stack = pipeline.stack_from_settings(Settings(asr="whisper"))
+    samples = synthesise("what time is it", "en-gb")
+    stack.asr.transcribe(samples)
+    model = stack.asr._loaded.model
+    encoded: list[int] = []
+    real = model.encode
+
+    def counting(features):  # type: ignore[no-untyped-def]
+        encoded.append(features.shape[-1])
+        return real(features)
+
+    monkeypatch.setattr(model, "encode", counting)
+    stack.asr.transcribe(samples)
+    assert encoded == []  # kept: what the benchmark's baseline used to get for free
+    bench.fresh(stack)
+    stack.asr.transcribe(samples)
+    assert len(encoded) == 1
+    bench.fresh(stack)  # any recogniser: pocketsphinx keeps nothing
+    bench.fresh(pipeline.stack_from_settings(Settings(asr="pocketsphinx")))

@@ -104,6 +104,12 @@ class LoadedModel:
     clip's speech, so it must not outlive the clip's handling in a process gone idle)."""
     expiry: ExpiryTimer | None = None
 
+    def forget_encoding(self) -> None:
+        """Drop the kept encoder output now: the next recogniser of any clip encodes it afresh (a
+        benchmark's baseline must not inherit the encoder work of the run it is compared with)."""
+        with self.lock:
+            self.last_encoding = None
+
     def expire_encoding(self) -> float | None:
         """Drop the kept encoder output once it is ``ENCODING_KEEP_S`` old; the seconds until
         then while it is younger (waits for a transcription in progress)."""
