@@ -11,6 +11,7 @@ from overheard.config import Settings
 from overheard.recordings.models import Status
 from overheard.speech import pipeline
 from tests.conftest import PROJECT_ROOT
+from tests.speech.encoder_calls import count_encodes
 from tests.speech.wake_clips import RATE_HZ, private_talk, silence, wake_word
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -65,15 +66,7 @@ def test_the_bare_decode_encodes_the_audio_afresh(synthesise, monkeypatch) -> No
     stack = pipeline.stack_from_settings(Settings(asr="whisper"))
     samples = synthesise("what time is it", "en-gb")
     stack.asr.transcribe(samples)
-    model = stack.asr._loaded.model
-    encoded: list[int] = []
-    real = model.encode
-
-    def counting(features):  # type: ignore[no-untyped-def]
-        encoded.append(features.shape[-1])
-        return real(features)
-
-    monkeypatch.setattr(model, "encode", counting)
+    encoded = count_encodes(monkeypatch, stack.asr._loaded.model)
     stack.asr.transcribe(samples)
     assert encoded == []  # kept: what the benchmark's baseline used to get for free
     bench.fresh(stack)

@@ -564,6 +564,7 @@ def test_recognisers_sharing_a_model_encode_a_clip_once(
     once for the clip, and every recogniser hears it as it does alone."""
     from overheard.learn.evaluate import transcripts
     from overheard.speech import _whisper as wh
+    from tests.speech.encoder_calls import count_encodes
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
@@ -582,15 +583,7 @@ def test_recognisers_sharing_a_model_encode_a_clip_once(
     whisper_asr._loaded.last_encoding = None
     alone_prompted = adapted.transcribe(clips[0]).text
 
-    model = whisper_asr._loaded.model
-    encoded: list[int] = []
-    real = model.encode
-
-    def counting(features):  # type: ignore[no-untyped-def]
-        encoded.append(features.shape[-1])
-        return real(features)
-
-    monkeypatch.setattr(model, "encode", counting)
+    encoded = count_encodes(monkeypatch, whisper_asr._loaded.model)
     whisper_asr._loaded.last_encoding = None
     heard = transcripts({"default": whisper_asr, "adapted": adapted}, clips)
     assert len(encoded) == len(clips)
