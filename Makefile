@@ -4,8 +4,10 @@ VENV ?= .venv
 PYTHON ?= python3
 DATA_DIR ?= var
 # Parallel test processes for `make test` (pytest-xdist; 0 runs serially). Each test file stays on
-# one process (--dist loadfile), so a module's fixtures are built once.
-TEST_WORKERS ?= 4
+# one process (--dist loadfile), so a module's fixtures are built once. Three on a 2-core machine:
+# with four, each worker holding the speech models (up to 3 GB) beside the live servers the tests
+# start, four tests stalled together for six minutes and two servers missed their 300 s start.
+TEST_WORKERS ?= 3
 DEBIAN_PACKAGES = espeak-ng sox ffmpeg chromium softhsm2 libsndfile1 libportaudio2
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
