@@ -89,9 +89,9 @@ def fresh(stack: SpeechStack) -> None:
     """Forget the recogniser's kept encoder output (whisper keeps the last clip's for the next
     recogniser of the same clip): without this the bare decode, run on the samples ``analyse`` has
     just encoded, would skip the encoder, most of a short clip's cost."""
-    loaded = getattr(stack.asr, "_loaded", None)
-    if loaded is not None:
-        loaded.forget_encoding()
+    forget = getattr(stack.asr, "forget_encoding", None)  # pocketsphinx keeps nothing
+    if forget is not None:
+        forget()
 
 
 def same_as_heard(same: np.ndarray, heard: list[np.ndarray]) -> None:

@@ -72,5 +72,4 @@ def test_the_bare_decode_encodes_the_audio_afresh(synthesise, monkeypatch) -> No
     bench.fresh(stack)
     stack.asr.transcribe(samples)
     assert len(encoded) == 1
-    bench.fresh(stack)  # any recogniser: pocketsphinx keeps nothing
-    bench.fresh(pipeline.stack_from_settings(Settings(asr="pocketsphinx")))
+    bench.fresh(pipeline.stack_from_settings(Settings(asr="pocketsphinx")))  # keeps nothing

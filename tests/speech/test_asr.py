@@ -578,13 +578,13 @@ def test_recognisers_sharing_a_model_encode_a_clip_once(
     adapted = wh.WhisperBackend(whisper_asr.model_dir, name="whisper", biasing=prompted)
     assert adapted._loaded is whisper_asr._loaded
     clips = [synthesise(REQUESTS[0]), synthesise(REQUESTS[1])]
-    whisper_asr._loaded.last_encoding = None
+    whisper_asr.forget_encoding()
     alone = whisper_asr.transcribe(clips[0]).text
-    whisper_asr._loaded.last_encoding = None
+    whisper_asr.forget_encoding()
     alone_prompted = adapted.transcribe(clips[0]).text
 
     encoded = count_encodes(monkeypatch, whisper_asr._loaded.model)
-    whisper_asr._loaded.last_encoding = None
+    whisper_asr.forget_encoding()
     heard = transcripts({"default": whisper_asr, "adapted": adapted}, clips)
     assert len(encoded) == len(clips)
     assert (heard["default"][0], heard["adapted"][0]) == (alone, alone_prompted)

@@ -410,6 +410,11 @@ class WhisperBackend:
         confidence = float(np.mean([w.confidence for w in words]))
         return Transcript(" ".join(w.text for w in words), words, confidence, self.name)
 
+    def forget_encoding(self) -> None:
+        """Drop the encoder output the shared model keeps for the next recogniser of the same clip
+        (every backend on this model forgets it): the next transcription encodes afresh."""
+        self._loaded.forget_encoding()
+
     def readings(
         self, pcm: np.ndarray, prompt: str, texts: tuple[str, ...], n: int = PROMPTED_NBEST
     ) -> list[Reading]:
