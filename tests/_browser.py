@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.test_live_server import START_TIMEOUT_S, free_port, stop_process
+from tests.test_live_server import free_port, serve_command, stop_process, wait_until_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,20 +26,12 @@ def live_server(data_dir: Path, database_url: str, **env: str) -> Iterator[str]:
     port = free_port()
     full = {**os.environ, **CHEAP_HASHING, "OVERHEARD_DATABASE_URL": database_url,
             "OVERHEARD_WORKERS": "0", **env}
-    cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    with (data_dir.parent / "server.log").open("ab") as log:
-        proc = subprocess.Popen(cmd, env=full, stdout=log, stderr=subprocess.STDOUT)
+    log = data_dir.parent / "server.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(serve_command(data_dir, port), env=full, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start")
+        wait_until_serving(proc, url, log)
         yield url
     finally:
         stop_process(proc)

@@ -78,6 +78,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_SERVE = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "from overheard.cli import main; sys.argv[0] = 'overheard'; main()"
+)
+"""``python -m overheard`` that writes every thread's stack to its log on SIGUSR1, so a start that
+times out shows where it waits."""
+
+
+def serve_command(data_dir: Path, port: int) -> list[str]:
+    """The command line of ``overheard serve`` on ``data_dir`` and a loopback ``port``."""
+    return [sys.executable, "-c", _SERVE, "serve", "--data-dir", str(data_dir), "--port", str(port)]
+
+
+def wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Return once ``url`` answers /healthz. RuntimeError with the end of the server's log if the
+    process exits first, or after START_TIMEOUT_S (its stacks dumped into the log, then killed)."""
+    started = time.monotonic()
+    while time.monotonic() < started + START_TIMEOUT_S:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; its log ends:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    web = children_of(proc.pid)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(2)  # the dump is written by the process itself
+    proc.kill()  # not left running (and busy) for the rest of the run
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    raise RuntimeError(
+        f"server did not answer /healthz in {START_TIMEOUT_S} s ({len(web)} child processes, load"
+        f" average {' '.join(load)}); its log, with the parent's stacks, ends:\n{_tail(log)}"
+    )
+
+
+def _tail(log: Path, chars: int = 6000) -> str:
+    try:
+        return log.read_text(errors="replace")[-chars:]
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
 class Server:
     """An `overheard serve` subprocess on a data dir."""
 
@@ -91,27 +134,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "overheard",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-        ]
-        with (self.data_dir.parent / f"server-{self.port}.log").open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.kill()  # not left running (and busy) for the rest of the run
-        raise RuntimeError("server did not start")
+        log = self.data_dir.parent / f"server-{self.port}.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                serve_command(self.data_dir, self.port), env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        wait_until_serving(self.proc, self.url, log)
 
     def kill(self) -> None:
         """SIGKILL the serve process; its web processes must stop by themselves (they hold the port)."""

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from overheard.device.delivery import Backoff
@@ -19,7 +18,7 @@ from overheard.device.mute import MuteSwitch
 from overheard.device.run import Device, DeviceFiles
 from overheard.device.state import StateLine
 from overheard.device.voice import Voice
-from tests.test_live_server import START_TIMEOUT_S, free_port, stop_process
+from tests.test_live_server import free_port, serve_command, stop_process, wait_until_serving
 
 CONFIRM_S = 30.0
 """``voice_delete_confirm_s`` of the ``live`` server, seconds."""
@@ -54,20 +53,11 @@ class LiveServer:
         return out.stdout.decode()
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "overheard", "serve", "--data-dir", str(self.data_dir),
-               "--port", str(self.port)]
-        with (self.data_dir.parent / "server.log").open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(self.data_dir.parent / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
+        log = self.data_dir.parent / "server.log"
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(serve_command(self.data_dir, self.port), env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        wait_until_serving(self.proc, self.url, log)
 
     def stop(self) -> None:
         if self.proc is not None:
