@@ -104,12 +104,16 @@ def make_templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+NO_STORE = {"Cache-Control": "no-store"}
+"""What every error answer carries: staff routes refuse about clips, and no cache may keep that."""
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """The one JSON error shape."""
+    """The one JSON error shape; never kept by a cache (a refusal is as private as the answer)."""
     body = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
 def unavailable_response(exc: ServiceUnavailable, retry_after_s: int) -> JSONResponse:

@@ -165,6 +165,29 @@ def test_json_api_answers_are_never_stored_by_a_cache(make_world, staff_client):
     }
 
 
+def test_refusals_of_the_json_api_and_the_audio_are_never_stored_by_a_cache(make_world, staff_client):
+    """An error answer of a route that serves clips is no more cacheable than its success: a
+    refusal (lease gone, audio link used up, no CSRF token, a bad body) says no-store too."""
+    make_world(1)
+    web, _user = staff_client("annotator")
+    headers = api_csrf(web)
+    fields = page_fields(web.get("/review").text)
+    answers = {
+        "lease_expired": web.post("/review/api/heartbeat", headers=headers, json={"lease_id": "gone"}),
+        "task_gone": web.get("/review/api/task/gone"),
+        "invalid_request": web.post("/review/api/submit", headers=headers, json={"lease_id": 1}),
+        "csrf_failed": web.post("/review/api/skip", json={"lease_id": "x", "reason": "other"}),
+        "audio_url_invalid": web.get("/review/audio/not-a-token"),
+    }
+    for _ in range(4):
+        used_up = web.get(fields["audio_url"])
+    answers["audio_used_up"] = used_up
+    assert all(r.status_code >= 400 for r in answers.values()), {n: r.status_code for n, r in answers.items()}
+    assert {name: r.headers.get("cache-control") for name, r in answers.items()} == {
+        name: "no-store" for name in answers
+    }
+
+
 def test_bad_intent_or_flag_is_refused(make_world, staff_client):
     make_world(1)
     web, _ = staff_client("annotator")

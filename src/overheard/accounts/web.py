@@ -151,7 +151,8 @@ def _way_back(auth: Any) -> tuple[str, str]:
 
 def _error_page(request: Request, exc: OverheardError, title: str = "Not allowed") -> Response:
     if not wants_html(request):
-        return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
+        headers = {"Cache-Control": "no-store", **exc.headers}
+        return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
     return error_page(request, exc.status, exc.code, exc.message, exc.headers, title=title)
 
 
