@@ -65,6 +65,10 @@ def test_an_officer_handles_an_emergency(web, make_staff, clock, flagged):  # ty
     assert "media-src 'self'" in case.headers["content-security-policy"]
     audio = web.get(opened.headers["location"] + "/audio")
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    # Played in the page, never offered as a download, kept by no cache, opened as nothing else.
+    assert audio.headers["cache-control"] == "no-store"
+    assert audio.headers["content-disposition"] == "inline"
+    assert audio.headers["content-security-policy"] == "default-src 'none'; sandbox"
     report = action.group(1).rsplit("/", 2)[-2]
     closed = web.post(
         f"/privacy/emergencies/{report}/act",
