@@ -105,3 +105,35 @@ def test_a_reason_is_required_and_the_clip_must_exist(platform, world):  # type:
         ask(platform, alice, pseudonym, reason="because")
     with pytest.raises(reidentify.NotFound):
         ask(platform, alice, "C-000000000000")
+
+
+
+def _delete_clip(platform, clip) -> None:  # type: ignore[no-untyped-def]
+    from overheard.recordings.deletion import delete_recordings
+
+    delete_recordings(platform, clip.household_id, [clip.recording_id], actor="customer",
+                      scope={"kind": "one"}, now=later(30))
+
+
+def _delete_everything(platform, clip) -> None:  # type: ignore[no-untyped-def]
+    from overheard.customer.service import delete_all
+
+    delete_all(platform, clip.household_id, "customer", later(30))  # the identity carried over
+
+
+@pytest.mark.parametrize("delete", [_delete_clip, _delete_everything])
+def test_a_request_ends_with_its_clip(platform, world, delete) -> None:  # type: ignore[no-untyped-def]
+    """A deleted clip is refused a request (above); a request filed, or approved, before the
+    household deleted the clip is withdrawn with it and no longer opens the identity."""
+    clip, pseudonym, alice, bob = world
+    approved = ask(platform, alice, pseudonym)
+    decide(platform, bob, approved.id, 10)
+    pending = ask(platform, alice, pseudonym, at=20)
+    delete(platform, clip)
+    with pytest.raises(Conflict):
+        view(platform, alice, approved.id, 40)
+    with pytest.raises(Conflict):
+        decide(platform, bob, pending.id, 50)
+    with transaction(platform.sessions) as s:
+        listed = reidentify.requests(s, POLICY, later(60))
+        assert [r.state for r in listed] == ["withdrawn", "withdrawn"]

@@ -41,6 +41,12 @@ class State(StrEnum):
     VIEWED = "viewed"
     LAPSED = "lapsed"
     """Not decided in time, or approved but not viewed in its window."""
+    WITHDRAWN = "withdrawn"
+    """The household deleted the clip before the identity was viewed."""
+
+
+OPEN_STATES = (State.PENDING.value, State.APPROVED.value)
+"""States in which a request may still lead to the identity."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,12 @@ class RequestLapsed(Conflict):
     code = "reidentify_lapsed"
 
 
+class ClipDeleted(Conflict):
+    """The household deleted the clip: the request is withdrawn."""
+
+    code = "clip_deleted"
+
+
 def _officer(session: Session, who: StaffPrincipal) -> StaffUser:
     # Checked here as well as on the route: the dangerous corner does not trust its callers.
     row = session.get(StaffUser, who.id)
@@ -139,7 +151,7 @@ def request(
     task = session.scalars(
         select(ReviewTask).where(ReviewTask.pseudonym == task_pseudonym.strip())
     ).first()
-    recording = session.get(Recording, task.recording_id) if task and task.recording_id else None
+    recording = _clip(session, task.recording_id) if task and task.recording_id else None
     if task is None or recording is None:
         raise NotFound("no clip with that pseudonym (or it was deleted)", code="clip_not_found")
     req = ReidentifyRequest(
@@ -172,6 +184,21 @@ def _lapse(
     return waited_out or unviewed
 
 
+def _clip(session: Session, recording_id: str) -> Recording | None:
+    """The recording (None once deleted), held ``FOR SHARE`` to the commit: a deletion, which locks
+    it first, either committed before, or waits until this request or view is done."""
+    return session.get(Recording, recording_id, with_for_update={"read": True})
+
+
+def _withdrawn(session: Session, req: ReidentifyRequest) -> bool:
+    """Mark ``req`` withdrawn if it is still open and the household has deleted its clip (the
+    reason to ask is gone, and so is the link from the clip to its household); True if it is."""
+    if req.state in OPEN_STATES and _clip(session, req.recording_id) is None:
+        req.state = State.WITHDRAWN.value
+        session.flush()
+    return req.state == State.WITHDRAWN
+
+
 def _get(session: Session, request_id: str) -> ReidentifyRequest:
     req = session.get(ReidentifyRequest, request_id, with_for_update=True)
     if req is None:
@@ -194,6 +221,8 @@ def decide(
     req = _get(session, request_id)
     if req.requested_by_id == who.id:
         raise NotYours("a second privacy officer must decide on your request")
+    if _withdrawn(session, req):
+        raise ClipDeleted("the clip was deleted: this request is withdrawn")
     if _lapse(session, req, policy, now):
         _audit(session, req, who, "reidentify.lapse", now)
         return req
@@ -223,6 +252,8 @@ def view(
     req = _get(session, request_id)
     if req.requested_by_id != who.id:
         raise NotYours("only the officer who asked may view, once it is approved")
+    if _withdrawn(session, req):
+        raise ClipDeleted("the clip was deleted: this request is withdrawn")
     if _lapse(session, req, policy, now):
         _audit(session, req, who, "reidentify.lapse", now)
         raise RequestLapsed("the viewing window has passed; ask again")
@@ -236,10 +267,11 @@ def view(
 
 
 def requests(session: Session, policy: ReidentifyPolicy, now: datetime) -> list[ReidentifyRequest]:
-    """Every request, newest first, with lapsed ones marked."""
+    """Every request, newest first, with lapsed and withdrawn ones marked."""
     rows = list(
         session.scalars(select(ReidentifyRequest).order_by(ReidentifyRequest.requested_at.desc()))
     )
     for row in rows:
-        _lapse(session, row, policy, now)
+        if not _withdrawn(session, row):
+            _lapse(session, row, policy, now)
     return rows
