@@ -101,7 +101,8 @@ class LoadedModel:
     and adapted versions, a spoken command's transcript and its readings) hear the same clip one
     after another, and the encoder is most of a short clip's cost. Read and written under
     ``lock``; dropped ``ENCODING_KEEP_S`` after it was made, by a timer (it is derived from the
-    clip's speech, so it must not outlive the clip's handling in a process gone idle)."""
+    clip's speech, so it must not outlive the clip's handling in a process gone idle), and at once
+    by a deletion in this process (:func:`forget_encodings`)."""
     expiry: ExpiryTimer | None = None
 
     def forget_encoding(self) -> None:
@@ -128,6 +129,15 @@ ENCODING_KEEP_S = 30.0
 
 _models: dict[tuple[Path, str], LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+def forget_encodings() -> None:
+    """Drop the kept encoder output of every loaded model now (a deletion: it may be a deleted
+    clip's; the next recogniser of a clip still in hand only encodes it again)."""
+    with _models_lock:
+        loaded = list(_models.values())
+    for model in loaded:
+        model.forget_encoding()
 
 
 PART_FILE = re.compile(rf"{re.escape(MODEL_FILE)}\.part(\d+)")

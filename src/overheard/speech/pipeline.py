@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from .. import audit, blobs, jobs, purges
@@ -31,6 +31,7 @@ from ..platform import Platform
 from ..protect.timeline import with_tagged_names
 from ..purges import Target
 from ..recordings import voice_delete
+from ..recordings.deletion import DELETION_HOOKS
 from ..recordings.ingest import PROCESS_JOB
 from ..recordings.models import Recording, Status
 from ..recordings.purging import (
@@ -753,8 +754,21 @@ def mark_failed(platform: Platform, recording_id: str, reason: str) -> None:
         )
 
 
+def forget_encodings(session: Session, recording_ids: list[str]) -> dict[str, int]:
+    """Deletion: the recognisers' kept encoder output (derived from a clip's speech, perhaps one of
+    ``recording_ids``) is dropped now and again once ``session`` commits, not ``ENCODING_KEEP_S``
+    later (a transcription between the two, of a clip the deletion waited for, keeps none)."""
+    from . import _whisper
+
+    _whisper.forget_encodings()
+    event.listen(session, "after_commit", lambda _s: _whisper.forget_encodings(), once=True)
+    return {}
+
+
 def register() -> None:
-    """Register the pipeline job."""
+    """Register the pipeline job, and the deletion hook that drops what the recognisers keep."""
     purges.register()
     jobs.register(PROCESS_JOB, process_recording, mark_failed)
     voice_delete.register()
+    if forget_encodings not in DELETION_HOOKS:
+        DELETION_HOOKS.append(forget_encodings)
