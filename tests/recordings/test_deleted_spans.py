@@ -4,12 +4,14 @@ SQLite and PostgreSQL, without an extra statement on the upload's path."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from overheard.db import transaction
 from overheard.errors import Gone
-from overheard.households import Device
+from overheard.households import Device, Household
 from overheard.recordings import deletion, erased
 from overheard.recordings.ingest import admit, ingest
 from overheard.recordings.models import Recording
@@ -149,3 +151,31 @@ def test_a_clip_past_its_households_retention_when_it_arrives_is_refused(
     assert stored(platform) == before
     kept = upload(client, hh.device_token, datetime.now(UTC) - timedelta(hours=23, minutes=59))
     assert kept.status_code == 201, kept.text
+
+
+def test_delete_everything_i_said_today_carried_out_the_next_day_leaves_that_day_alone(
+    client, platform, make_household
+):
+    """The "today" is the command's local day: a command said late in the evening and carried out
+    after midnight (an offline device, an undo period, a slow queue) deletes that day only."""
+    hh = make_household()
+    with transaction(platform.sessions) as s:
+        s.get_one(Household, hh.household_id).timezone = "Europe/Berlin"
+    now = datetime.now(UTC).replace(microsecond=0)
+    berlin = now.astimezone(ZoneInfo("Europe/Berlin"))
+    midnight = berlin.replace(hour=0, minute=0, second=0).astimezone(UTC)  # today's, in Berlin
+    if now - midnight < timedelta(minutes=10):
+        now = midnight + timedelta(minutes=10)  # a clip of "today" lies before ``now``
+    command_id = upload(client, hh.device_token, midnight - timedelta(minutes=5)).json()["id"]
+    evening = upload(client, hh.device_token, midnight - timedelta(minutes=7)).json()["id"]
+    morning = upload(client, hh.device_token, midnight + timedelta(minutes=3)).json()["id"]
+    with platform.sessions() as s:
+        command = s.get_one(Recording, command_id)
+    receipt = deletion.delete_today(platform, command, now=now)
+    assert stored(platform)[0] == {morning}
+    day_before = berlin.replace(hour=0, minute=0, second=0) - timedelta(days=1)
+    assert datetime.fromisoformat(receipt.body["scope"]["since"]) == day_before
+    assert_refused(client, platform, hh.device_token, midnight - MICRO)
+    later = upload(client, hh.device_token, midnight + timedelta(minutes=4))  # said the next day
+    assert later.status_code == 201, later.text
+    assert evening not in stored(platform)[0]

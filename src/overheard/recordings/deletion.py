@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -383,17 +383,23 @@ def last_said(session: Session, command: Recording, window_s: float) -> list[str
     return [command.id] + ([previous] if previous else [])
 
 
-def said_today(session: Session, command: Recording) -> tuple[datetime, list[str]]:
-    """What "delete everything I said today" names: the start of the command's day in the
-    household's time zone, and the household's recordings captured since (with the command)."""
+def said_today(session: Session, command: Recording) -> tuple[datetime, datetime, list[str]]:
+    """What "delete everything I said today" names: the command's day in the household's time
+    zone (``[start, end)``), and the household's recordings captured in it (with the command).
+
+    The day ends at the next local midnight, not when the deletion runs: a command said late in
+    the evening and carried out after midnight (an offline device, the undo period, a slow queue)
+    leaves the next day alone."""
     household = session.get(Household, command.household_id)
-    since = local_midnight(command.captured_at, household.timezone if household else "UTC")
+    since, until = local_day(command.captured_at, household.timezone if household else "UTC")
     ids = session.scalars(
         select(Recording.id).where(
-            Recording.household_id == command.household_id, Recording.captured_at >= since
+            Recording.household_id == command.household_id,
+            Recording.captured_at >= since,
+            Recording.captured_at < until,
         )
     )
-    return since, sorted(set(ids) | {command.id})
+    return since, until, sorted(set(ids) | {command.id})
 
 
 def delete_last(
@@ -415,15 +421,21 @@ def local_midnight(when: datetime, tz_name: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def local_day(when: datetime, tz_name: str) -> tuple[datetime, datetime]:
+    """``when``'s day in the household's time zone: ``[its midnight, the next midnight)``."""
+    start = local_midnight(when, tz_name)
+    return start, datetime.combine(start.date() + timedelta(days=1), time.min, start.tzinfo)
+
+
 def delete_today(platform: Platform, command: Recording, *, now: datetime | None = None) -> Receipt:
     """ "Delete everything I said today": the household's recordings since local midnight."""
     with platform.sessions() as session:
-        since, ids = said_today(session, command)
+        since, until, ids = said_today(session, command)
     scope = {"kind": "voice_today", "command": command.id, "since": since.isoformat()}
     when = now or utcnow()
     return delete_recordings(
         platform, command.household_id, ids, actor=command.device_id, scope=scope, now=when,
-        span=(since, when),
+        span=(since, until),
     )  # fmt: skip
 
 

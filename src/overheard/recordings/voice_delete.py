@@ -176,7 +176,7 @@ def _hold(platform: Platform, session: Session, rec: Recording, command: str) ->
     if command == "delete_last":
         ids = last_said(session, rec, platform.settings.voice_delete_window_s)
     else:
-        ids = said_today(session, rec)[1]
+        ids = said_today(session, rec)[2]
     for hook in HOLD_HOOKS:
         hook(session, ids)
 
