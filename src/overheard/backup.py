@@ -40,7 +40,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 
 from . import audit, durable
 from .db import Base, transaction, utcnow
-from .errors import Conflict, NotFound
+from .errors import Conflict, DecryptionFailed, NotFound
 from .keys import DataKey, KeyShares, destroy_after_commit
 from .platform import Platform
 from .recordings import journal
@@ -202,6 +202,7 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
     rows = 0
     with platform.sessions() as session:
         _refuse_non_empty(session)
+    _refuse_keys_that_cannot_open(platform, source / "tables" / f"{DataKey.__tablename__}.jsonl")
     # Blobs before rows: a copy that fails leaves the database empty, so the restore can be run
     # again; rows committed first would bring back, with a live key and the journal not yet
     # re-applied, what was deleted after the backup, and refuse a second run.
@@ -335,6 +336,49 @@ def _refuse_non_empty(session: Any) -> None:
     for table in _tables():
         if session.scalar(select(func.count()).select_from(table)):
             raise Conflict(f"restore needs an empty database; table {table.name} has rows")
+
+
+def _refuse_keys_that_cannot_open(platform: Platform, data_keys: Path) -> None:
+    """Refuse, before anything is written, a restore that would shut every household for want
+    of the keys that open the backup: a key-encryption key its data keys do not unwrap under
+    (another deployment's; one key tried per KEK version they name), or a key-share folder holding no share of any of its households
+    (one not set up, or not the live one). Every household would otherwise be shut for good in
+    the restored database, its keys destroyed as if its owners had deleted everything."""
+    live = [row for batch in _batches(data_keys) for row in batch if row.get("wrapped")]
+    if not all(_unwraps(platform, wrapped) for wrapped in _one_per_version(platform, live)):
+        raise Conflict(
+            "the backup's data keys do not unwrap under this deployment's key-encryption key: "
+            "restore with the KEK the backup was taken under; nothing was restored"
+        )
+    shared = {r["household_id"] for r in live if r.get("share_id")}
+    shares = platform.keyring.shares
+    on_disk = {household for _s, household, _g, _m in shares.names()} if shares else set()
+    if shared and not shared & on_disk:
+        raise Conflict(
+            f"no key share of any of the backup's {len(shared)} households is in this "
+            "deployment's key-share folder (key_share_dir): point it at the live key-share "
+            "folder; nothing was restored"
+        )
+
+
+def _one_per_version(platform: Platform, keys: list[dict[str, Any]]) -> list[bytes]:
+    """One wrapped key of ``keys`` per KEK version they name (a key naming none stands alone)."""
+    picked: dict[str, bytes] = {}
+    for row in keys:
+        try:
+            version = platform.keyring.kek.wrapped_version(row["wrapped"])
+        except DecryptionFailed:
+            version = f"unnamed {len(picked)}"
+        picked.setdefault(version, row["wrapped"])
+    return list(picked.values())
+
+
+def _unwraps(platform: Platform, wrapped: bytes) -> bool:
+    try:
+        platform.keyring.kek.unwrap(wrapped)
+    except DecryptionFailed:
+        return False
+    return True
 
 
 def _batches(path: Path) -> Iterator[list[dict[str, Any]]]:

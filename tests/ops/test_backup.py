@@ -517,3 +517,54 @@ def test_a_restore_killed_after_its_rows_commit_is_finished_by_the_next_start(
             restore_backup(restored, backup_dir)
     finally:
         restored.close()
+
+
+def restore_target(platform, tmp_path: Path, database_url: str, **changed: str) -> Platform:  # type: ignore[no-untyped-def]
+    """Like :func:`restored_platform`, with some settings ``changed`` (``kek_url`` or
+    ``key_share_dir`` "" for a new deployment's own)."""
+    s = platform.settings
+    values = {"kek_url": s.kek_url, "key_share_dir": s.key_share_dir, **changed}
+    target = Settings(
+        data_dir=tmp_path / "restored",
+        database_url=database_url,
+        secrets_path=s.secrets_path,
+        audit_signing_key_path=s.audit_signing_key_path,
+        **values,
+    ).resolved()
+    initialise(target)
+    return Platform.open(target)
+
+
+@pytest.mark.parametrize(
+    ("changed", "refusal"),
+    [
+        ({"kek_url": ""}, "key-encryption key"),  # the new deployment's own KEK
+        ({"key_share_dir": ""}, "key share"),  # its own, empty key-share folder
+    ],
+)
+def test_a_restore_under_the_wrong_kek_or_share_folder_is_refused_and_shuts_nothing(
+    platform, make_household, tmp_path: Path, empty_database_url: str, changed, refusal
+):
+    from overheard.errors import Conflict
+    from overheard.keys import DataKey
+
+    hh = make_household()
+    rid = upload(platform, hh)
+    write_backup(platform, tmp_path / "backup")
+    wrong = restore_target(platform, tmp_path, empty_database_url, **changed)
+    try:
+        with pytest.raises(Conflict, match=refusal):
+            restore_backup(wrong, tmp_path / "backup")
+        with wrong.sessions() as session:
+            assert session.scalars(select(DataKey)).all() == []
+        assert list(wrong.blobs.list("")) == []
+    finally:
+        wrong.close()
+    right = restore_target(platform, tmp_path, empty_database_url)  # the same, empty database
+    try:
+        assert restore_backup(right, tmp_path / "backup").shredded_households == []
+        with right.sessions() as session:
+            assert right.gate.open_audio(session, session.get_one(Recording, rid),
+                                         actor="test", purpose="restore check")  # fmt: skip
+    finally:
+        right.close()
