@@ -327,3 +327,30 @@ def test_a_range_deleted_on_the_dashboard_stays_deleted_when_a_device_uploads_it
     edges = [upload(at) for at in (start - timedelta(microseconds=1), start + timedelta(days=1))]
     assert [r.status_code for r in edges] == [201, 201]
     assert stored() == {older.id, *(r.json()["id"] for r in edges)}
+
+
+def test_an_upload_stored_while_everything_is_purged_keeps_its_audio(platform, owner, monkeypatch):
+    """The stray blobs "delete everything" purges are those sealed under the destroyed key: an
+    upload sealed under the new one, whose row commits while the purge looks for strays, is
+    stored with its audio (before, its blob was purged as a stray and the upload answered 201)."""
+    from overheard.households import Device
+    from overheard.recordings.ingest import ingest
+    from tests.conftest import tone_wav
+
+    add_recording(platform, owner.device_id, "said before")
+    shredding = deletion.shred_household(platform, owner.household_id, actor="test")
+    with platform.sessions() as s:
+        device = s.get_one(Device, owner.device_id)
+    commit = platform.committer.run
+
+    def purge_first(unit):  # the purge runs between the upload's blob and its row
+        deletion.purge_household(platform, shredding, actor="test")
+        return commit(unit)
+
+    monkeypatch.setattr(platform.committer, "run", purge_first)
+    stored = ingest(platform, device, tone_wav()).recording
+    monkeypatch.undo()
+    with platform.sessions() as s:
+        rec = s.get_one(Recording, stored.id)
+        assert platform.gate.open_audio(s, rec, actor="test", purpose="check")
+        assert s.scalars(select(Recording.id)).all() == [stored.id]

@@ -99,6 +99,9 @@ class Shredding:
     share_erased: bool = True
     """False when the destroyed key's share was still on disk after the commit (the sweep erases
     it)."""
+    blobs_before: tuple[str, ...] = ()
+    """The household's blobs listed before the key was replaced (all sealed under the old key or
+    an earlier one): the only ones that may be purged as strays."""
 
 
 def add_to_receipt(session: Session, name: str, items: Iterable[str]) -> None:
@@ -458,6 +461,9 @@ def shred_household(
     """
     when = now or utcnow()
     old_share: str | None = None
+    # Listed before the new key exists: a blob written after it may be sealed under the new key
+    # for an upload whose row is still to commit, and is no stray.
+    blobs_before = tuple(_household_blobs(platform, household_id))
     with transaction(platform.sessions) as session:
         # Locked before anything is read or replaced: a second "delete everything" of the
         # household waits for this one and then shreds the generation it made (handing the
@@ -490,8 +496,9 @@ def shred_household(
     shares = platform.keyring.shares
     share_erased = not (old_share and shares is not None and shares.exists(old_share))
     return Shredding(
-        household_id, when, live, old_gen, generation, used_share, ids, resealed, share_erased
-    )
+        household_id, when, live, old_gen, generation, used_share, ids, resealed, share_erased,
+        blobs_before,
+    )  # fmt: skip
 
 
 def _live_key(platform: Platform, session: Session, household_id: str) -> bytes | None:
@@ -504,7 +511,7 @@ def _live_key(platform: Platform, session: Session, household_id: str) -> bytes 
 def purge_household(platform: Platform, shredding: Shredding, *, actor: str) -> Receipt:
     """After :func:`shred_household`: remove the rows and blobs that were sealed under the old key."""
     hh = shredding.household_id
-    strays = _stray_blobs(platform, hh)
+    strays = _stray_blobs(platform, hh, shredding.blobs_before)
     extra = {
         "counts": {"stray_blobs": len(strays), "identity_fields_resealed": shredding.resealed},
         "key_generation_destroyed": shredding.generation_destroyed,
@@ -531,8 +538,18 @@ def _backups(shredding: Shredding) -> str:
     return BACKUPS_SHREDDED if shredding.share_erased else BACKUPS_SHARE_PENDING
 
 
-def _stray_blobs(platform: Platform, household_id: str) -> list[str]:
-    """Blobs under the household's prefixes that no recording row refers to."""
+def _household_blobs(platform: Platform, household_id: str) -> list[str]:
+    """Every blob under the household's prefixes."""
+    return [
+        b.key
+        for prefix in HOUSEHOLD_BLOB_PREFIXES
+        for b in platform.blobs.list(prefix.format(household_id=household_id))
+    ]
+
+
+def _stray_blobs(platform: Platform, household_id: str, listed: Sequence[str]) -> list[str]:
+    """Of the household's blobs ``listed`` before its key was replaced, those no recording row
+    refers to (read after the listing, so a row committed meanwhile is seen)."""
     with platform.sessions() as session:
         referenced = set(
             session.scalars(
@@ -541,12 +558,7 @@ def _stray_blobs(platform: Platform, household_id: str) -> list[str]:
                 )
             )
         )
-    stored = [
-        b.key
-        for prefix in HOUSEHOLD_BLOB_PREFIXES
-        for b in platform.blobs.list(prefix.format(household_id=household_id))
-    ]
-    return [key for key in stored if key not in referenced]
+    return [key for key in listed if key not in referenced]
 
 
 def delete_everything(
