@@ -76,3 +76,26 @@ def test_download_all_my_data_is_a_zip_of_audio_and_json_audited(platform, owner
         started = s.scalars(select(AuditEvent).where(AuditEvent.action == "customer.export")).one()
     assert {e.subject for e in opens} == {r.id for r in recs} and len(opens) == 9
     assert started.actor == f"customer:{owner.account_id}"
+
+
+def test_a_sweep_keeps_what_a_household_chose_to_keep_after_the_sweep_listed_it(
+    platform, make_owner, monkeypatch
+):
+    """A sweep lists the households with a limited retention, then works through them (minutes
+    with a backlog); one that chose to keep its recordings meanwhile keeps them."""
+    from overheard.customer import retention, service
+
+    owner = make_owner()
+    with transaction(platform.sessions) as s:
+        s.get_one(Household, owner.household_id).retention = "3_months"
+    old = add_recording(platform, owner.device_id, "old", at=START - timedelta(days=200))
+    sweep_one = retention._sweep_household
+
+    def changed_first(platform, household_id, *args):  # type: ignore[no-untyped-def]
+        service.set_retention(platform, household_id, "until_deleted", "customer:1", START)
+        sweep_one(platform, household_id, *args)
+
+    monkeypatch.setattr(retention, "_sweep_household", changed_first)
+    assert sweep_retention(platform, START).recordings_deleted == {}
+    with platform.sessions() as s:
+        assert s.get(Recording, old.id) is not None

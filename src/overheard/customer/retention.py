@@ -57,13 +57,11 @@ def sweep_retention(
     audio of failed recordings past ``failed_audio_keep_s`` (default: the platform's setting)."""
     report = SweepReport()
     with platform.sessions() as session:
-        households = session.execute(
-            select(Household.id, Household.retention).where(
-                Household.retention != Retention.UNTIL_DELETED.value
-            )
+        households = session.scalars(
+            select(Household.id).where(Household.retention != Retention.UNTIL_DELETED.value)
         ).all()
-    for household_id, retention in households:
-        _sweep_household(platform, household_id, retention, now, report)
+    for household_id in households:
+        _sweep_household(platform, household_id, now, report)
     report.accidental_audio_purged = purge_accidental_audio(
         platform, now - timedelta(seconds=accidental_retention_s), now
     )
@@ -76,13 +74,21 @@ def sweep_retention(
 
 
 def _sweep_household(
-    platform: Platform, household_id: str, retention: str, now: datetime, report: SweepReport
+    platform: Platform, household_id: str, now: datetime, report: SweepReport
 ) -> None:
-    before = cutoff(retention, now)
-    if before is None:
-        return
+    """Delete the household's recordings past its retention as it is now, batch by batch.
+
+    The choice is read again with each batch, not taken from the sweep's list of households: a
+    sweep with a backlog takes minutes, and a household that chose to keep its recordings longer
+    meanwhile must not lose them to the choice it had before."""
     while True:
         with platform.sessions() as session:
+            retention = session.scalar(
+                select(Household.retention).where(Household.id == household_id)
+            )
+            before = cutoff(retention, now) if retention is not None else None
+            if before is None:
+                return
             ids = list(
                 session.scalars(
                     select(Recording.id)
