@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..db import transaction, utcnow
 from ..platform import Platform
 from ..purges import remove_path
+from ..recordings.deletion import hold_against_deletion
 from .models import ModelKind, ModelVersion, SplitName, VersionState
 from .registry import (
     deleted_in_lineage,
@@ -68,8 +69,15 @@ class TrainResult:
 def training_examples(
     platform: Platform, session: Session, options: TrainOptions, purpose: str
 ) -> list[Example]:
-    """Reviewed clips on the train side of the split, labels opened through the gate."""
+    """Reviewed clips on the train side of the split, labels opened through the gate.
+
+    The clips are held against deletion until the run commits its lineage: a deletion meanwhile
+    waits and then stamps that lineage (the sweep destroys the version), or it went first and the
+    clip is left out.
+    """
     clips = reviewed_clips(session)
+    held = hold_against_deletion(session, (c.recording_id for c in clips))
+    clips = [c for c in clips if c.recording_id in held]
     splits = assign_splits(
         session,
         ((c.recording_id, c.household_id) for c in clips),
