@@ -212,3 +212,21 @@ def test_a_build_killed_before_registering_does_not_block_the_next_run(platform,
     result = train_asr(platform, TrainOptions(models_dir=models, actor="test"))
     assert result.path == models / "asr-0001"
     assert (result.path / "lm.arpa").exists()
+
+
+def test_a_version_trained_on_a_deleted_clip_cannot_be_approved(
+    platform, home, reviewed, options, make_staff
+):
+    """The deletion receipt names the version as one the sweep destroys; approving it meanwhile
+    would put the deleted clip's words into the pipeline until then. Before, it was approved."""
+    old = train_asr(platform, options)
+    receipt = delete_recordings(
+        platform, home.household_id, [reviewed[0][0]], actor="customer", scope={"kind": "one"}
+    )
+    assert receipt.body["model_versions_to_destroy"] == [old.version_id]
+    with transaction(platform.sessions) as s, pytest.raises(Conflict) as refused:
+        approve(s, old.version_id, make_staff("lead"))
+    assert refused.value.code == "trained_on_deleted"
+    with platform.sessions() as s:
+        assert get_version(s, old.version_id).state == VersionState.CANDIDATE
+        assert active_specs(s) == (None, None, ())

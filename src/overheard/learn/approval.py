@@ -16,7 +16,7 @@ from ..db import transaction, utcnow
 from ..errors import Conflict, Forbidden
 from ..platform import Platform
 from .models import ModelVersion, VersionState
-from .registry import get_version
+from .registry import deleted_in_lineage, get_version
 
 APPROVER_ROLES = frozenset({Role.LEAD.value})
 """Staff roles that may approve a model version for the pipeline."""
@@ -59,6 +59,13 @@ def approve(
     version = get_version(session, vid)
     if version.state != VersionState.CANDIDATE.value:
         raise Conflict(f"{vid} is {version.state}, not a candidate", code="not_a_candidate")
+    if deleted_in_lineage(session, vid):
+        # The deletion receipt names it for the sweep to destroy: it would bring the deleted
+        # clips' words into the pipeline meanwhile.
+        raise Conflict(
+            f"{vid} was trained on recordings deleted since; retrain with --exclude-deleted",
+            code="trained_on_deleted",
+        )
     when = now or utcnow()
     version.state, version.approved_by, version.approved_at = (
         VersionState.APPROVED.value,

@@ -20,6 +20,7 @@ router = APIRouter(include_in_schema=False)
 NOTICES = {
     "approved": "Version approved: the pipeline uses it from its next clip.",
     "not_a_candidate": "Only a candidate can be approved.",
+    "trained_on_deleted": "It was trained on recordings deleted since: retrain without them.",
 }
 
 
@@ -40,7 +41,7 @@ def approve_version(request: Request, me: Lead, version_id: str) -> Response:
         with transaction(platform.sessions) as session:
             approve(session, version_id, me.id, now=now_of(request))
     except OverheardError as exc:
-        if exc.code != "not_a_candidate":
+        if exc.code not in NOTICES:
             raise
-        return redirect("/review/lead/models?notice=not_a_candidate")
+        return redirect(f"/review/lead/models?notice={exc.code}")
     return redirect("/review/lead/models?notice=approved")
