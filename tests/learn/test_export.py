@@ -267,3 +267,17 @@ def test_a_manifest_that_cannot_be_synced_is_not_left_behind(
         read_manifest(out)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     assert len(list((out / "shards").iterdir())) == 2
+
+
+def test_an_opened_training_run_never_names_a_household(platform, world, tmp_path):
+    """Speakers in a training run are per-export aliases. Its manifest copied the sealed export's
+    shard list, which names each shard's household (needed there to find the key), so the
+    plaintext folder tied each alias, and every transcript, to the household."""
+    export_sealed(platform, tmp_path / "ex")
+    run = tmp_path / "run"
+    open_for_training(platform, tmp_path / "ex", run)
+    households = {home.household_id for home in world["good"].values()}
+    written = "".join(
+        p.read_text(encoding="utf-8") for p in run.rglob("*") if p.suffix != ".wav" and p.is_file()
+    )
+    assert not any(hh in written for hh in households)

@@ -359,6 +359,9 @@ def _open_into(
     write_formats(run_dir, rows, formats)
     opened = {
         **manifest,
+        # The sealed manifest names each shard's household to find its key; a plaintext run
+        # knows its speakers by per-export alias only.
+        "shards": [_without_household(shard) for shard in manifest["shards"]],
         "members": [lines[r.recording_id] for r in rows],
         "opened_clips": len(rows),
         "skipped": skipped,
@@ -367,6 +370,10 @@ def _open_into(
     working.seal_modes(run_dir)
     durable.sync_tree(run_dir)  # a training run reads whole files, even after a power cut
     return ExportSummary(export_id, manifest["dataset_version"], run_dir, len(rows), skipped)
+
+
+def _without_household(shard: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in shard.items() if k != "household_id"}
 
 
 def _still_usable(session: Session, manifest: dict[str, Any]) -> set[str]:
