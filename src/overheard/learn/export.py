@@ -137,21 +137,23 @@ def _record_export(
     actor: str,
     now: datetime,
 ) -> Export:
-    export_id = _new_export_id()
-    digest = lineage_digest((e.clip.recording_id, e.clip.annotation_id) for e in examples)
     export = Export(
-        id=export_id,
+        id=_new_export_id(),
         created_at=now,
         actor=actor,
         mode=mode,
         split=split,
         location=str(location),
-        dataset_version=f"{export_id}@{digest[:12]}",
-        clips=len(examples),
     )
+    _set_contents(export, examples)
     session.add(export)
     session.flush()
     return export
+
+
+def _set_contents(export: Export, examples: Sequence[Example]) -> None:
+    digest = lineage_digest((e.clip.recording_id, e.clip.annotation_id) for e in examples)
+    export.dataset_version, export.clips = f"{export.id}@{digest[:12]}", len(examples)
 
 
 def export_sealed(
@@ -501,22 +503,21 @@ def _write_plaintext(
     when: datetime,
     registered: list[bool],
 ) -> ExportSummary:
+    # The folder is registered, and that committed, before a byte is written into it: a process
+    # killed while it writes leaves a folder that the retention sweep still finds.
     with transaction(platform.sessions) as session:
         actor = require_privacy_officer(session, staff_id)
-        examples = _selected(session, platform, split, heldout_percent, actor, "export.plaintext")
         export = _record_export(
-            session,
-            examples,
-            mode="plaintext",
-            split=split,
-            location=out_dir,
-            actor=actor,
-            now=when,
+            session, [], mode="plaintext", split=split, location=out_dir, actor=actor, now=when
         )
         copy = working.register(
             session, export.id, out_dir, purpose="plaintext", ttl_s=ttl_s(platform), now=when
         )
         registered.append(True)
+    with transaction(platform.sessions) as session:
+        examples = _selected(session, platform, split, heldout_percent, actor, "export.plaintext")
+        export = session.get_one(Export, export.id)
+        _set_contents(export, examples)
         speakers = _speakers(examples)
         (out_dir / "audio").mkdir(parents=True, exist_ok=True, mode=0o700)
         rows, members = [], []
