@@ -147,12 +147,14 @@ class Settings(BaseSettings):
     wake_latest_end_s: float = Field(
         20.0,
         gt=0,
+        allow_inf_nan=False,
         description="A wake word ending later than this into a clip makes it `accidental`; "
         "audio before the wake word is never kept.",
     )
     request_end_silence_s: float = Field(
         1.2,
         ge=0.5,
+        allow_inf_nan=False,
         description="Seconds of non-speech after the request's speech that end the request: "
         "what follows is cut before recognition and never kept (at least 0.5; "
         "docs/privacy-model.md).",
@@ -160,6 +162,7 @@ class Settings(BaseSettings):
     request_max_s: float = Field(
         10.0,
         ge=3.0,
+        allow_inf_nan=False,
         description="Longest audio kept from the wake word on, seconds (at least 3): "
         "a request still speaking then is cut there.",
     )

@@ -129,6 +129,19 @@ def test_the_end_of_request_settings_have_floors(field: str, floor: float) -> No
         Settings(**{field: floor - 0.01})
 
 
+@pytest.mark.parametrize("field", ["wake_latest_end_s", "request_end_silence_s", "request_max_s"])
+@pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
+def test_the_wake_and_request_bounds_must_be_finite(
+    field: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An infinite bound passed every floor: ``wake_latest_end_s`` and ``request_max_s`` then cut
+    nothing, and ``request_end_silence_s`` crashed the end-pointer on every clip (each left
+    ``failed``, its received audio kept whole for a retry)."""
+    monkeypatch.setenv(f"OVERHEARD_{field.upper()}", value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
 @pytest.mark.slow
 @pytest.mark.data
 def test_evaluation_hears_only_the_request_the_pipeline_keeps(shared_data, synthesise) -> None:  # type: ignore[no-untyped-def]
