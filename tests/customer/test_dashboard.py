@@ -181,6 +181,39 @@ def test_a_clip_served_then_withdrawn_says_who_was_sent_it(platform, owner):
     assert "before anyone was sent the audio" in other and "R-1a2b" not in other
 
 
+def test_every_reviewer_a_clip_was_sent_to_is_named_not_only_the_one_who_finished(
+    platform, owner
+):
+    """A reviewer who was sent a clip and skipped it (or let the lease run out) heard it too:
+    before, the dashboard named only the one who finished it, and a clip given back to the queue
+    read "waiting for a reviewer" as if nobody had been sent it."""
+    from overheard.protect._tables import Watermark
+
+    done = add_recording(platform, owner.device_id, "turn off the radio")
+    skipped = add_recording(platform, owner.device_id, "turn on the radio")
+    done_task = add_task(platform, done, state="done", done_by="R-2c3d")
+    queued_task = add_task(platform, skipped, state="queued")
+    with transaction(platform.sessions) as s:
+        for mark, (task, rec, staff) in enumerate(
+            [
+                (done_task, done, "R-1a2b"),
+                (done_task, done, "R-2c3d"),
+                (queued_task, skipped, "R-1a2b"),
+            ]
+        ):
+            s.add(Watermark(id=20 + mark, grant_kind="lease", grant_id=f"{mark}" * 32, staff=staff,
+                            task_pseudonym=task.pseudonym, recording_id=rec.id, served_at=START))
+    html = owner.client.get("/me").text
+    key = alias_key(platform.secrets)
+    first, finisher = (staff_alias(key, n, scope=owner.household_id) for n in ("R-1a2b", "R-2c3d"))
+    reviewed = html[html.index(f'id="rec-{done.id}"'):].split("</article>")[0]
+    assert f'reviewed by <strong class="reviewer">{finisher}</strong>' in reviewed
+    assert first in reviewed
+    waiting = html[html.index(f'id="rec-{skipped.id}"'):].split("</article>")[0]
+    assert first in waiting
+    assert "R-1a2b" not in html and "R-2c3d" not in html
+
+
 def test_a_recording_that_was_never_a_request_says_what_it_was(platform, owner):
     """An accidental wake, a wake-free answer and a clip that could not be processed are listed
     in words, not as ordinary requests."""
