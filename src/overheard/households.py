@@ -63,6 +63,10 @@ class Household(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     human_review: Mapped[bool] = mapped_column(default=False)
+    human_review_since: Mapped[datetime | None] = mapped_column(default=None)
+    """When review was last turned on: a clip recorded before it is never put in front of staff
+    (consent covers what is recorded from then on). None while review is off, and for a household
+    whose review was already on when this started being recorded (it covers every clip)."""
     retention: Mapped[str] = mapped_column(String(32), default=Retention.UNTIL_DELETED.value)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
 

@@ -44,6 +44,11 @@ def new_recording(
     )
 
 
+CONSENT_AT = T0 - timedelta(days=1)
+"""When a test household turned review on: before every clip the tests record (some at ``T0``
+minus seconds), which consent given later would not cover."""
+
+
 @dataclass(frozen=True)
 class Home:
     """A test household: its id and its device's id."""
@@ -60,7 +65,7 @@ def make_home(platform, make_household) -> Callable[..., Home]:  # type: ignore[
         hh = make_household()
         if consent:
             with transaction(platform.sessions) as s:
-                set_human_review(s, hh.household_id, True, actor="customer", now=T0)
+                set_human_review(s, hh.household_id, True, actor="customer", now=CONSENT_AT)
         return Home(hh.household_id, hh.device_id)
 
     return make

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from overheard.audit import AuditEvent, verify_chain
 from overheard.db import transaction
-from overheard.errors import NotFound
+from overheard.errors import Conflict, NotFound
 from overheard.households import Household
 from overheard.review.consent import set_human_review
 from overheard.review.models import ReviewTask, TaskState
@@ -73,3 +73,43 @@ def test_turning_off_rolls_back_with_its_transaction(platform, make_home, make_t
 def test_unknown_household_is_not_found(platform):
     with pytest.raises(NotFound), transaction(platform.sessions) as s:
         set_human_review(s, "hh_missing", True, actor="customer", now=T0)
+
+
+def test_consent_covers_only_clips_recorded_after_it_was_given(
+    platform, make_home, add_recordings, policy, rng
+):
+    from overheard.review.gold import make_gold
+    from overheard.review.policy import Decision
+    from overheard.review.sampler import sample_after_transcription
+    from tests.review.test_voice_hold import sampled
+
+    from .test_gold import TRUTH
+
+    home = make_home(consent=False)
+    [backlog] = add_recordings(home, at=T0)  # said while review was off, handled later
+    [late_clock] = add_recordings(home, at=later(60))
+    with transaction(platform.sessions) as s:
+        late_clock = s.merge(late_clock)
+        late_clock.captured_at = later(-60)  # the device says it was said before consent
+    with transaction(platform.sessions) as s:
+        set_human_review(s, home.household_id, True, actor="customer", now=later(10))
+    [after] = add_recordings(home, at=later(20))
+
+    assert sampled(platform, backlog, policy, rng, later(30)) == Decision.BEFORE_CONSENT
+    assert sampled(platform, late_clock, policy, rng, later(30)) == Decision.BEFORE_CONSENT
+    assert sampled(platform, after, policy, rng, later(30)) == Decision.SAMPLED
+    with pytest.raises(Conflict), transaction(platform.sessions) as s:  # nor made a gold item
+        make_gold(s, platform.gate, backlog.id, "R-lead", answer=TRUTH, now=later(30))
+
+    # off and on again: consent given anew covers only what is recorded from then on
+    with transaction(platform.sessions) as s:
+        set_human_review(s, home.household_id, False, actor="customer", now=later(40))
+    [while_off] = add_recordings(home, at=later(50))
+    with transaction(platform.sessions) as s:
+        set_human_review(s, home.household_id, True, actor="customer", now=later(60))
+        set_human_review(s, home.household_id, True, actor="customer", now=later(70))  # still on
+    [again] = add_recordings(home, at=later(65))
+    assert sampled(platform, while_off, policy, rng, later(80)) == Decision.BEFORE_CONSENT
+    assert sampled(platform, again, policy, rng, later(80)) == Decision.SAMPLED
+    with transaction(platform.sessions) as s:
+        assert sample_after_transcription(s, s.merge(after), policy, rng, later(80)) is None

@@ -27,7 +27,7 @@ from ..db import transaction
 from ..errors import OverheardError
 from ..platform import Platform
 from ..recordings.models import Recording
-from ..review.consent import has_consent, hold_consent
+from ..review.consent import has_consent_for, hold_consent_for
 from ..review.flags import in_emergency, is_excluded
 from ..review.sampler import DISGUISE_JOB
 from . import _cache
@@ -132,7 +132,7 @@ def _still_wanted(session: Session, recording_id: str) -> Recording | None:
     and then removes what it stores; so does closing the report (held ``FOR SHARE`` here).
     """
     rec = session.get(Recording, recording_id, with_for_update=True)
-    if rec is None or not hold_consent(session, rec.household_id):
+    if rec is None or not hold_consent_for(session, rec):
         return None
     if is_excluded(session, recording_id) and not in_emergency(session, recording_id, lock=True):
         return None
@@ -142,7 +142,7 @@ def _still_wanted(session: Session, recording_id: str) -> Recording | None:
 def _wanted(session: Session, rec: Recording) -> bool:
     """Unlocked: the household's review is on and the clip is not flagged ``sensitive``, or an
     emergency report not yet closed names it (an officer's case serves it)."""
-    if not has_consent(session, rec.household_id):
+    if not has_consent_for(session, rec):
         return False
     return not is_excluded(session, rec.id) or in_emergency(session, rec.id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,10 @@ def set_human_review(
     household = lock_household(session, household_id)
     if household is None:
         raise NotFound(f"no household {household_id}", code="household_not_found")
+    if on and not household.human_review:
+        household.human_review_since = now
+    elif not on:
+        household.human_review_since = None
     household.human_review = on
     withdrawn = 0 if on else withdraw_household(session, household_id, CONSENT_WITHDRAWN)
     for hook in () if on else OFF_HOOKS:
@@ -71,6 +76,41 @@ def hold_consent(session: Session, household_id: str) -> bool:
     return bool(session.scalar(_HOLD_CONSENT, {"household_id": household_id}))
 
 
-def has_consent(session: Session, household_id: str) -> bool:
-    """Whether the household has human review on."""
-    return bool(session.scalar(select(Household.human_review).where(Household.id == household_id)))
+class Recorded(Protocol):
+    """What consent is checked against: a recording's household and times."""
+
+    household_id: str
+    captured_at: datetime
+    received_at: datetime
+
+
+def covered(since: datetime | None, recording: Recorded) -> bool:
+    """Whether consent given at ``since`` (None: before times were kept) covers ``recording``: it
+    was captured, and received, no earlier. The device's clock names when it was said; the
+    server's, when it arrived; a clip either one places before consent stays out."""
+    return since is None or min(recording.captured_at, recording.received_at) >= since
+
+
+_HOLD_CONSENT_SINCE = (
+    select(Household.human_review, Household.human_review_since)
+    .where(Household.id == bindparam("household_id"))
+    .with_for_update(read=True)
+)
+
+
+def hold_consent_for(session: Session, recording: Recorded) -> bool:
+    """:func:`hold_consent` for one clip: the household has review on, and had it on when the clip
+    was recorded (a clip recorded while review was off is never put in front of staff, whenever
+    review is turned on)."""
+    found = session.execute(_HOLD_CONSENT_SINCE, {"household_id": recording.household_id}).first()
+    return found is not None and bool(found[0]) and covered(found[1], recording)
+
+
+def has_consent_for(session: Session, recording: Recorded) -> bool:
+    """:func:`hold_consent_for` without the hold."""
+    found = session.execute(
+        select(Household.human_review, Household.human_review_since).where(
+            Household.id == recording.household_id
+        )
+    ).first()
+    return found is not None and bool(found[0]) and covered(found[1], recording)

@@ -14,7 +14,7 @@ from ..recordings.gate import ContentGate
 from ..recordings.models import Recording, Status
 from ._tasks import new_short_id
 from .agreement import ACTOR, intents_agree, word_error_rate
-from .consent import hold_consent
+from .consent import hold_consent_for
 from .content import AnnotationInput, annotation_kind, gold_kind, open_answer, seal_answer
 from .flags import is_excluded
 from .models import Annotation, GoldItem
@@ -23,7 +23,7 @@ from .models import Annotation, GoldItem
 def _check_goldable(session: Session, recording: Recording | None, now: datetime) -> Recording:
     if recording is None or recording.status != Status.TRANSCRIBED.value:
         raise NotFound("no such reviewable recording", code="recording_not_found")
-    if not hold_consent(session, recording.household_id):
+    if not hold_consent_for(session, recording):
         raise Conflict("the household does not take part in review", code="no_consent")
     if is_excluded(session, recording.id):
         raise Conflict("this recording is excluded from review use", code="excluded")

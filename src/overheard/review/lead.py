@@ -18,7 +18,7 @@ from ..recordings import voice_delete
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from .annotations import queue_second
-from .consent import hold_consent
+from .consent import hold_consent_for
 from .flags import is_excluded
 from .gold import make_gold
 from .models import Annotation, Exclusion, GoldItem, ReviewTask, TaskState
@@ -113,7 +113,7 @@ def _first_pass(
     recording = session.get(Recording, found[0].recording_id) if found else None
     if found is None or recording is None:
         raise NotFound("no such reviewed clip", code="annotation_not_found")
-    if not hold_consent(session, recording.household_id) or is_excluded(session, recording.id):
+    if not hold_consent_for(session, recording) or is_excluded(session, recording.id):
         raise Conflict("this clip is no longer in review use", code="excluded")
     if voice_delete.pending_near(session, recording, now):
         raise Conflict("the household asked by voice to delete this clip", code="excluded")

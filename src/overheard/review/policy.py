@@ -30,6 +30,8 @@ class Decision(StrEnum):
 
     SAMPLED = "sampled"
     NO_CONSENT = "no_consent"
+    BEFORE_CONSENT = "before_consent"
+    """Recorded (or received) before the household turned review on."""
     CAP_REACHED = "cap_reached"
     NOT_DRAWN = "not_drawn"
     NOT_ELIGIBLE = "not_eligible"

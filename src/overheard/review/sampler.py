@@ -15,7 +15,7 @@ from ..db import UTCDateTime
 from ..recordings import voice_delete
 from ..recordings.models import Recording, Status
 from ._tasks import add_task
-from .consent import lock_household
+from .consent import covered, lock_household
 from .models import ReviewTask
 from .policy import SAMPLED_REASONS, Decision, Draw, Reason, ReviewPolicy
 
@@ -84,6 +84,8 @@ def _decide(
     household = lock_household(session, recording.household_id)
     if household is None or not household.human_review:
         return Decision.NO_CONSENT, None, False
+    if not covered(household.human_review_since, recording):
+        return Decision.BEFORE_CONSENT, None, False
     if voice_delete.pending_near(session, recording, now):
         return Decision.DELETION_PENDING, None, False
     reason = draw_reason(rng.random(), recording.asr_confidence, policy, weakest_word)

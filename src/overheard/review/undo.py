@@ -12,7 +12,7 @@ from .. import audit
 from ..errors import Conflict, NotFound
 from ..recordings import voice_delete
 from ..recordings.models import Recording, SealedText
-from .consent import hold_consent
+from .consent import hold_consent_for
 from .content import annotation_kind
 from .flags import is_excluded
 from .models import Agreement, Annotation, ReviewTask, TaskState
@@ -90,7 +90,7 @@ def _check_still_in_review(session: Session, task: ReviewTask, now: datetime) ->
     """A clip that left review since the answer (the household turned review off, a flag or a
     lead excluded it, a voice deletion may name it) is not leased again by an undo."""
     recording = session.get(Recording, task.recording_id)
-    if recording is None or not hold_consent(session, task.household_id):
+    if recording is None or not hold_consent_for(session, recording):
         raise UndoRefused("this clip is no longer in review")
     if is_excluded(session, recording.id) or voice_delete.pending_near(session, recording, now):
         raise UndoRefused("this clip is no longer in review")
