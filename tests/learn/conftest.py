@@ -111,7 +111,8 @@ def make_staff(platform) -> Callable[[str], str]:  # type: ignore[no-untyped-def
 
 @pytest.fixture
 def make_lead_login(platform):  # type: ignore[no-untyped-def]
-    """Factory: an enrolled lead (password + confirmed authenticator) on the real clock."""
+    """Factory: an enrolled lead, or staff of ``role`` (password + confirmed authenticator), on the
+    real clock."""
     import pyotp
 
     from overheard.accounts import service
@@ -121,18 +122,18 @@ def make_lead_login(platform):  # type: ignore[no-untyped-def]
     from overheard.db import utcnow
     from tests.accounts.conftest import PASSWORD, StaffLogin
 
-    def make() -> StaffLogin:
+    def make(role: str = "lead") -> StaffLogin:
         earlier = utcnow() - timedelta(seconds=90)
         keys = AccountKeys.from_secrets(platform.secrets)
         with transaction(platform.sessions) as db:
-            staff, _ = service.create_staff(db, name="Lena Lead", role="lead", now=earlier)
+            staff, _ = service.create_staff(db, name=f"Lena {role}", role=role, now=earlier)
             settings = AccountSettings.from_settings(platform.settings)
             service.choose_staff_password(db, staff, PASSWORD, settings=settings)
             secret = service.pending_totp_secret(db, staff, keys)
             code = pyotp.TOTP(secret).at(earlier)
             assert service.confirm_totp(db, staff, code, keys=keys, who=staff_principal(staff),
                                         now=earlier)
-        return StaffLogin(staff.id, staff.pseudonym, "lead", PASSWORD, secret)
+        return StaffLogin(staff.id, staff.pseudonym, role, PASSWORD, secret)
 
     return make
 

@@ -24,7 +24,7 @@ CLI_CLIENT = "cli"
 """The client address sign-in limits count command-line approvals under."""
 
 
-def verify_lead(
+def verify_staff(
     platform: Platform,
     *,
     pseudonym: str,

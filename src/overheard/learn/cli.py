@@ -86,10 +86,11 @@ def export_cmd(
             summary = open_for_training(platform, for_training, into, formats=chosen, actor=actor)
         elif plaintext:
             target = out or learn.exports_dir / "plaintext"
+            staff_id = _proven_staff(platform, actor, "learn.export_refused")
             summary = export_plaintext(
                 platform,
                 target,
-                staff_id=actor,
+                staff_id=staff_id,
                 formats=chosen,
                 split=split,
                 heldout_percent=learn.heldout_percent,
@@ -216,26 +217,34 @@ def models_approve(version: str, actor: Actor, data_dir: DataDir = None) -> None
     """Approve a candidate version as a lead: asks for the lead's password and authenticator code."""
     from .approval import approve
 
-    password = typer.prompt(f"Password of {actor}", hide_input=True)
-    code = typer.prompt("Authenticator code")
     with _opened(data_dir) as (platform, _):
-        staff_id = _proven_lead(platform, actor, password, code)
-        if staff_id is None:
-            console.print("[red]error:[/red] wrong password or authenticator code")
-            raise typer.Exit(1)
+        staff_id = _proven_staff(platform, actor, "learn.approve_refused")
         with transaction(platform.sessions) as session:
             approve(session, version, staff_id)
     console.print(f"approved {version}")
 
 
-def _proven_lead(platform: Platform, actor: str, password: str, code: str) -> str | None:
+def _proven_staff(platform: Platform, actor: str, refused: str) -> str:
+    """The staff id of ``actor`` once they prove it (password and authenticator code, asked here);
+    exit 1 otherwise, with the refusal audited as ``refused``: an action done in a person's name
+    needs that person's credentials, not only their pseudonym."""
+    password = typer.prompt(f"Password of {actor}", hide_input=True)
+    code = typer.prompt("Authenticator code")
+    staff_id = _proven(platform, actor, password, code, refused)
+    if staff_id is None:
+        console.print("[red]error:[/red] wrong password or authenticator code")
+        raise typer.Exit(1)
+    return staff_id
+
+
+def _proven(platform: Platform, actor: str, password: str, code: str, refused: str) -> str | None:
     """Check the credentials in a transaction of its own, so failures count even when refused."""
     from .. import audit
     from ..accounts.secrets import AccountKeys
     from ..accounts.settings import AccountSettings
-    from .approval import verify_lead
+    from .approval import verify_staff
 
-    staff_id = verify_lead(
+    staff_id = verify_staff(
         platform,
         pseudonym=actor,
         password=password,
@@ -245,7 +254,7 @@ def _proven_lead(platform: Platform, actor: str, password: str, code: str) -> st
     )
     if staff_id is None:
         with transaction(platform.sessions) as session:
-            audit.append(session, actor="cli", action="learn.approve_refused", reason=actor[:60])
+            audit.append(session, actor="cli", action=refused, reason=actor[:60])
     return staff_id
 
 
