@@ -135,3 +135,29 @@ def test_keyword_mode_keeps_only_what_follows_the_word(latest_end_s: float, stat
         assert outcome.kept_from_s * RATE_HZ >= private.size * 0.9  # the private sentence is cut
         assert outcome.transcript is not None and "market" not in outcome.transcript.text
         assert "kitchen" in outcome.transcript.text
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_a_store_reported_failed_after_its_commit_keeps_the_trimmed_audio(
+    reviewing, device, shared_data, request_speech, monkeypatch
+):  # type: ignore[no-untyped-def]
+    # A connection lost as the commit goes through reports a failure for a transaction that took
+    # effect: the row names the trimmed blob, which must not be removed as if nothing had committed.
+    from sqlalchemy.exc import OperationalError
+
+    real, calls = pipeline._store_locked, []
+
+    def committed_then_reported_failed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("COMMIT", {}, Exception("connection lost after the commit"))
+
+    monkeypatch.setattr(pipeline, "_store_locked", committed_then_reported_failed)
+    clip = np.concatenate([private_talk(shared_data, 3.0), wake_word(shared_data), request_speech])
+    rec = upload_and_process(reviewing, device, clip)
+    assert calls and rec.status == Status.TRANSCRIBED
+    assert reviewing.blobs.exists(rec.audio_blob)
+    kept = stored_audio(reviewing, rec)
+    np.testing.assert_array_equal(kept, clip[-kept.size :])

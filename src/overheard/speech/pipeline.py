@@ -536,14 +536,30 @@ def _store(
 
     The row is locked before the trimmed audio is written and until it commits, so a deletion of
     the recording either finds the trimmed blob on the row or leaves no row to trim; a transaction
-    that fails after the write removes the blob it wrote.
+    that fails after the write removes the blob it wrote, unless the row names it (a commit
+    reported failed may have gone through).
     """
     written: list[str] = []
     try:
         _store_locked(platform, recording_id, outcome, pcm, when, written)
     except BaseException:
-        blobs.delete_quietly(platform.blobs, written)
+        blobs.delete_quietly(platform.blobs, _unnamed(platform, recording_id, written))
         raise
+
+
+def _unnamed(platform: Platform, recording_id: str, written: list[str]) -> list[str]:
+    """Of the blobs a failed store wrote, those its recording's row does not name. A connection
+    lost as the commit went through reports a failure for a transaction that took effect, whose
+    row names the trimmed blob (and whose received clip is being purged). None when the row cannot
+    be read: the orphan sweep removes what no row names, after its grace."""
+    if not written:
+        return []
+    try:
+        with platform.readers() as session:
+            named = session.scalar(select(Recording.audio_blob).where(Recording.id == recording_id))
+    except Exception:  # the store's own failure is what is raised
+        return []
+    return [key for key in written if key != named]
 
 
 def _store_locked(
