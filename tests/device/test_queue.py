@@ -168,3 +168,24 @@ def test_a_write_that_fails_drops_nothing_already_queued(tmp_path: Path, key: by
     assert reopened.head() == (kept[0], wav(0))
     entry, dropped = reopened.put(wav(3), T0 + timedelta(seconds=3))
     assert [d.entry for d in dropped] == kept[:1] and entry.seq == 3
+
+
+def test_a_today_deletion_from_another_device_leaves_the_next_day_queued(tmp_path: Path, key: bytes):
+    # "delete everything I said today", said on another device at 23:55 and carried out at 00:10:
+    # the server keeps what was said after midnight, so this device keeps it queued too
+    from overheard.device.client import Deletion
+    from overheard.device.delivery import Uploader, _Watched
+
+    queue = OfflineQueue(tmp_path / "q", key)
+    midnight = datetime(2024, 5, 2, tzinfo=UTC)
+    for at in (midnight - timedelta(minutes=50), midnight + timedelta(minutes=5)):
+        queue.put(wav(at.minute), at)
+    uploader = Uploader(client=None, queue=queue)  # type: ignore[arg-type]  # no call is made
+    today = Deletion(
+        recording_id="mine", receipt_id="r1", kind="voice_today", command="on-another-device",
+        since=midnight - timedelta(days=1), deleted_at=midnight + timedelta(minutes=10),
+        until=midnight,
+    )  # fmt: skip
+    uploader._deleted(today, _Watched("mine", midnight - timedelta(hours=2), until=0.0))
+    assert [e.captured_at for e in queue.entries()] == [midnight + timedelta(minutes=5)]
+    assert uploader.tally.deleted_here == 1

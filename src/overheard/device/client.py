@@ -117,6 +117,9 @@ class Deletion:
     since: datetime | None
     """Start of the deleted span, when the scope has one."""
     deleted_at: datetime
+    until: datetime | None = None
+    """End of the deleted span (exclusive), when the scope has one: "today" ends at the command's
+    local midnight, whenever it was carried out."""
 
 
 class DeviceClient:
@@ -200,7 +203,7 @@ def _prompt(recording_id: str, body: dict[str, Any] | None) -> Prompt | None:
 
 def _deletion(recording_id: str, body: dict[str, Any]) -> Deletion:
     scope = body.get("scope") or {}
-    since = scope.get("since")
+    since, until = scope.get("since"), scope.get("until")
     return Deletion(
         recording_id=recording_id,
         receipt_id=str(body["receipt_id"]),
@@ -208,6 +211,7 @@ def _deletion(recording_id: str, body: dict[str, Any]) -> Deletion:
         command=scope.get("command"),
         since=_aware(since) if since else None,
         deleted_at=_aware(body["deleted_at"]),
+        until=_aware(until) if until else None,
     )
 
 

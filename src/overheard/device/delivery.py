@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from overheard.device.client import (
     Accepted,
@@ -297,7 +297,8 @@ class Uploader:
         """Drop queued utterances the deletion covers: from its start up to its command.
 
         A command from another device is not known here; the deletion time bounds it then, which
-        errs towards deleting more.
+        errs towards deleting more, but never past the span's own end (a "today" carried out after
+        midnight leaves the next day's utterances queued, as the server keeps them).
         """
         if deletion.kind not in ("voice_last", "voice_today", "everything"):
             return []
@@ -305,6 +306,8 @@ class Uploader:
         if command is None and deletion.command:
             command = self._watched.pop(deletion.command, None)
         until = command.captured_at if command is not None else deletion.deleted_at
+        if deletion.until is not None:
+            until = min(until, deletion.until - timedelta(microseconds=1))  # [since, until)
         since = deletion.since or datetime.min.replace(tzinfo=UTC)
         for watched in list(self._watched.values()):
             if since <= watched.captured_at <= until:

@@ -434,7 +434,12 @@ def delete_today(platform: Platform, command: Recording, *, now: datetime | None
     """ "Delete everything I said today": the household's recordings since local midnight."""
     with platform.sessions() as session:
         since, until, ids = said_today(session, command)
-    scope = {"kind": "voice_today", "command": command.id, "since": since.isoformat()}
+    scope = {
+        "kind": "voice_today",
+        "command": command.id,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+    }
     when = now or utcnow()
     return delete_recordings(
         platform, command.household_id, ids, actor=command.device_id, scope=scope, now=when,
