@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from overheard import audit
 from overheard.db import transaction
-from overheard.errors import Forbidden
+from overheard.errors import BadRequest, Forbidden
 from overheard.learn.export import export_plaintext, export_sealed, open_for_training, read_manifest
 from overheard.learn.models import ExportMember
 from overheard.learn.reviewed import reviewed_clips
@@ -281,3 +281,14 @@ def test_an_opened_training_run_never_names_a_household(platform, world, tmp_pat
         p.read_text(encoding="utf-8") for p in run.rglob("*") if p.suffix != ".wav" and p.is_file()
     )
     assert not any(hh in written for hh in households)
+
+
+def test_a_manifest_edited_to_write_outside_the_run_folder_is_refused(platform, world, tmp_path):
+    export_sealed(platform, tmp_path / "ex")
+    manifest = tmp_path / "ex" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["members"][0]["utt_id"] = "../../escaped"
+    manifest.write_text(json.dumps(body))
+    with pytest.raises(BadRequest):
+        open_for_training(platform, tmp_path / "ex", tmp_path / "deep" / "run")
+    assert not list(tmp_path.rglob("escaped*"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
@@ -439,7 +440,15 @@ def _openable(member: ExportMember | None) -> bool:
     return member is not None and member.clip_key is not None and member.removed_at is None
 
 
+UTT_ID = re.compile(r"spk\d{3,}-[0-9a-f]{1,64}")
+"""An utterance id as an export writes it (speaker alias, recording id): a file name and no more."""
+
+
 def _row(root: Path, line: dict[str, Any], payload: _sealing.ClipPayload) -> Row:
+    # The manifest lies in the export's folder: a line edited to name a path outside the run
+    # folder (``../``) is refused, not followed.
+    if not UTT_ID.fullmatch(str(line.get("utt_id", ""))):
+        raise BadRequest("the export's manifest names an utterance id that is no file name")
     audio = f"audio/{line['utt_id']}.wav"
     (root / audio).write_bytes(payload.wav)
     return Row(
