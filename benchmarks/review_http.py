@@ -124,7 +124,8 @@ def make_household(platform: Platform) -> tuple[str, str]:
             email=f"{tag}@bench.test",
             serial=f"SN-{tag}",
         )
-        set_human_review(s, hh.household_id, True, actor="bench", now=utcnow())
+        # before the seeded clips (captured minutes back): consent covers what is recorded after it
+        set_human_review(s, hh.household_id, True, actor="bench", now=utcnow() - timedelta(days=1))
     return hh.household_id, hh.device_id
 
 

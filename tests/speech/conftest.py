@@ -59,14 +59,17 @@ def reviewing(platform):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def device(platform, make_household):  # type: ignore[no-untyped-def]
-    """A device of a household that turned human review on."""
+    """A device of a household that turned human review on a day ago (before every clip a test
+    sends, some captured minutes back: consent covers what is recorded after it)."""
+    from datetime import timedelta
+
     from overheard.db import transaction, utcnow
     from overheard.households import Device
     from overheard.review.consent import set_human_review
 
     hh = make_household()
     with transaction(platform.sessions) as s:
-        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
+        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow() - timedelta(days=1))
         return s.get(Device, hh.device_id)
 
 

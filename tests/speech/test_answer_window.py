@@ -70,8 +70,9 @@ def home(platform, make_household):  # type: ignore[no-untyped-def]
     """An opted-in household's hall device, its kitchen device, and a neighbour's device."""
     hh, neighbour = make_household(), make_household()
     with transaction(platform.sessions) as s:
-        set_human_review(s, hh.household_id, True, actor="customer", now=utcnow())
-        set_human_review(s, neighbour.household_id, True, actor="customer", now=utcnow())
+        earlier = utcnow() - timedelta(days=1)  # consent covers what is recorded after it
+        set_human_review(s, hh.household_id, True, actor="customer", now=earlier)
+        set_human_review(s, neighbour.household_id, True, actor="customer", now=earlier)
         kitchen, _ = add_device(s, hh.household_id)
         kitchen_id = kitchen.id
     ids = (hh.device_id, kitchen_id, neighbour.device_id)

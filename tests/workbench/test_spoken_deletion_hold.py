@@ -73,10 +73,13 @@ def speech():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def home(platform, make_household):  # type: ignore[no-untyped-def]
-    """A household that turned review on; its device token."""
+    """A household that turned review on a day ago (before the clips, captured before the test
+    began); its device token."""
     hh = make_household()
     with transaction(platform.sessions) as s:
-        set_human_review(s, hh.household_id, True, actor="customer", now=datetime.now(UTC))
+        set_human_review(
+            s, hh.household_id, True, actor="customer", now=datetime.now(UTC) - timedelta(days=1)
+        )
     return hh
 
 

@@ -177,6 +177,11 @@ DEMO_POLICY = ReviewPolicy(
 """Everything of low confidence and 70 % of the rest is reviewed (the demo needs labels, not caps)."""
 
 
+HISTORY = timedelta(days=30)
+"""How far back the world's first request is said; its households turned review on before that
+(consent covers what is recorded after it is given)."""
+
+
 class World:
     """Households with devices in a platform, and the loop that speaks, processes and reviews."""
 
@@ -185,7 +190,7 @@ class World:
     ) -> None:
         self.platform, self.households, self.devices, self.rng = platform, households, devices, rng
         self.stats = WorldStats()
-        self.clock = utcnow() - timedelta(days=30)
+        self.clock = utcnow() - HISTORY
 
     @classmethod
     def create(
@@ -196,7 +201,8 @@ class World:
         for _ in range(households):
             done = enrol()  # type: ignore[operator]
             with transaction(platform.sessions) as s:
-                set_human_review(s, done.household_id, True, actor="customer", now=utcnow())
+                consented = utcnow() - HISTORY - timedelta(days=1)
+                set_human_review(s, done.household_id, True, actor="customer", now=consented)
                 devices.append(s.get_one(Device, done.device_id))
             ids.append(done.household_id)
         return cls(platform, ids, devices, random.Random(seed))  # noqa: S311 (a simulation, not a secret)
