@@ -29,6 +29,16 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+AUDIO_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Disposition": "inline",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+"""A clip served to staff (the workbench's, a privacy officer's case): played in the page, never a
+download, kept by no cache, and a document of nothing should it be opened on its own."""
+
 
 def install(app: FastAPI, platform: Any) -> None:
     """Give ``app`` the account runtime, the ``csrf_field()`` template global, handlers and routes."""

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from ..accounts.context import runtime
 from ..accounts.models import Role
 from ..accounts.rbac import StaffPrincipal, require
-from ..accounts.web import SECURITY_HEADERS, redirect, render
+from ..accounts.web import AUDIO_HEADERS, SECURITY_HEADERS, redirect, render
 from ..db import transaction
 from ..hazmat import reidentify
 from ..platform import Platform
@@ -30,15 +30,6 @@ CASE_CSP = PAGE_CSP + " blob:; script-src 'self'; connect-src 'self'"
 """The case page also runs ``clip.js`` and ``case.js``, which fetch the clip (waiting out a 503 while
 it is prepared) and play it from a ``blob:`` URL, and ask this site whether the case still serves it
 (dropping the clip and its text once it does not, or once the officer is signed out)."""
-AUDIO_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Disposition": "inline",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
-"""The case's clip as the workbench serves its audio: played in the page, never a download, kept
-by no cache, and a document of nothing should it be opened on its own."""
 
 
 def _platform(request: Request) -> Platform:

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..accounts import csrf
 from ..accounts.rbac import StaffPrincipal
-from ..accounts.web import redirect
+from ..accounts.web import AUDIO_HEADERS, redirect
 from ..errors import OverheardError
 from ..platform import Platform
 from ..protect import serving
@@ -269,15 +269,6 @@ async def lease_events(request: Request, me: Reviewer, lease_id: str) -> Streami
     start = await run_in_threadpool(since)
     first = await run_in_threadpool(look, start, {lease_id})
     return StreamingResponse(events(start, first), media_type="text/event-stream", headers=headers)
-
-
-AUDIO_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Disposition": "inline",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
 
 
 @router.get("/review/audio/{token}")
