@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -61,19 +61,20 @@ def set_human_review(
     return withdrawn
 
 
-_HOLD_CONSENT = (
-    select(Household.human_review)
-    .where(Household.id == bindparam("household_id"))
-    .with_for_update(read=True)
+_CONSENT = select(Household.human_review, Household.human_review_since).where(
+    Household.id == bindparam("household_id")
 )
+_HOLD_CONSENT = _CONSENT.with_for_update(read=True)
 
 
 def hold_consent(session: Session, household_id: str) -> bool:
     """Whether the household has review on, its row held ``FOR SHARE`` until this transaction ends
     (PostgreSQL; SQLite holds the write lock): turning review off waits for this commit, or this
-    reads its commit. For a job about to store a copy made only for review, and for anything
-    that puts a clip (back) in front of staff: an undo, a second annotation, a gold item."""
-    return bool(session.scalar(_HOLD_CONSENT, {"household_id": household_id}))
+    reads its commit. For what rests on the household's consent as a whole (reviewed data taken
+    for training, a second pass queued); a clip put (back) in front of staff — a copy made for
+    review, an undo, a second annotation, a gold item — checks :func:`hold_consent_for`."""
+    found = session.execute(_HOLD_CONSENT, {"household_id": household_id}).first()
+    return found is not None and bool(found.human_review)
 
 
 class Recorded(Protocol):
@@ -91,26 +92,24 @@ def covered(since: datetime | None, recording: Recorded) -> bool:
     return since is None or min(recording.captured_at, recording.received_at) >= since
 
 
-_HOLD_CONSENT_SINCE = (
-    select(Household.human_review, Household.human_review_since)
-    .where(Household.id == bindparam("household_id"))
-    .with_for_update(read=True)
-)
-
-
 def hold_consent_for(session: Session, recording: Recorded) -> bool:
     """:func:`hold_consent` for one clip: the household has review on, and had it on when the clip
     was recorded (a clip recorded while review was off is never put in front of staff, whenever
     review is turned on)."""
-    found = session.execute(_HOLD_CONSENT_SINCE, {"household_id": recording.household_id}).first()
-    return found is not None and bool(found[0]) and covered(found[1], recording)
+    return _consents(session, _HOLD_CONSENT, recording)
 
 
 def has_consent_for(session: Session, recording: Recorded) -> bool:
     """:func:`hold_consent_for` without the hold."""
-    found = session.execute(
-        select(Household.human_review, Household.human_review_since).where(
-            Household.id == recording.household_id
-        )
-    ).first()
-    return found is not None and bool(found[0]) and covered(found[1], recording)
+    return _consents(session, _CONSENT, recording)
+
+
+def _consents(
+    session: Session, query: Select[tuple[bool, datetime | None]], recording: Recorded
+) -> bool:
+    found = session.execute(query, {"household_id": recording.household_id}).first()
+    return (
+        found is not None
+        and bool(found.human_review)
+        and covered(found.human_review_since, recording)
+    )
