@@ -29,7 +29,7 @@ from .accounts import web as accounts_web
 from .accounts.aliases import alias_key, display_actor
 from .accounts.context import resolve as resolve_auth
 from .accounts.rbac import public
-from .accounts.web import render
+from .accounts.web import NO_STORE, render
 from .customer import routes as customer_routes
 from .errors import OverheardError, ServiceUnavailable, safe_trace
 from .observe import RequestContext, route_of
@@ -102,10 +102,6 @@ def make_templates() -> Jinja2Templates:
     """The page templates; every value is HTML-escaped unless marked safe."""
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     return Jinja2Templates(env=env)
-
-
-NO_STORE = {"Cache-Control": "no-store"}
-"""What every error answer carries: staff routes refuse about clips, and no cache may keep that."""
 
 
 def error_response(

@@ -29,6 +29,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+NO_STORE = {"Cache-Control": "no-store"}
+"""What every error answer carries: staff routes refuse about clips, and no cache may keep that."""
+
 AUDIO_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Disposition": "inline",
@@ -161,7 +164,7 @@ def _way_back(auth: Any) -> tuple[str, str]:
 
 def _error_page(request: Request, exc: OverheardError, title: str = "Not allowed") -> Response:
     if not wants_html(request):
-        headers = {"Cache-Control": "no-store", **exc.headers}
+        headers = {**NO_STORE, **exc.headers}
         return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
     return error_page(request, exc.status, exc.code, exc.message, exc.headers, title=title)
 
