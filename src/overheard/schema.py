@@ -6,7 +6,7 @@ from . import audit, households, jobs, keys, purges  # noqa: F401
 from .accounts import models as account_models  # noqa: F401
 from .auditlog import checkpoints as audit_checkpoints  # noqa: F401
 from .db import Base
-from .hazmat import reidentify as hazmat_reidentify  # noqa: F401
+from .hazmat import models as hazmat_models  # noqa: F401
 from .identity import models as identity_models  # noqa: F401
 from .learn import models as learn_models  # noqa: F401
 from .privacy import models as privacy_models  # noqa: F401

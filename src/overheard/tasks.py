@@ -16,10 +16,12 @@ def register_hooks() -> None:
     exports, working copies, models, renditions): every process that can delete needs them, the
     web processes included, which load no job handler (nor the speech stack)."""
     from . import learn
+    from .privacy import hooks as privacy_hooks
     from .protect import serving
     from .review import hooks as review_hooks
 
     review_hooks.register()
+    privacy_hooks.register()
     learn.register()
     serving.register()
 

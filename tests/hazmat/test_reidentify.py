@@ -28,13 +28,14 @@ def world(platform, make_household):  # type: ignore[no-untyped-def]
 def ask(platform, who, pseudonym: str, at: float = 0, reason: str = REASON):  # type: ignore[no-untyped-def]
     with transaction(platform.sessions) as s:
         return reidentify.request(
-            s, who, task_pseudonym=pseudonym, reason=reason, policy=POLICY, now=later(at)
+            s, platform.gate, who, task_pseudonym=pseudonym, reason=reason, policy=POLICY, now=later(at)
         )
 
 
 def decide(platform, who, request_id: str, at: float, approve: bool = True):  # type: ignore[no-untyped-def]
     with transaction(platform.sessions) as s:
-        return reidentify.decide(s, who, request_id, approve=approve, policy=POLICY, now=later(at))
+        return reidentify.decide(
+            s, platform.gate, who, request_id, approve=approve, policy=POLICY, now=later(at))
 
 
 def view(platform, who, request_id: str, at: float):  # type: ignore[no-untyped-def]

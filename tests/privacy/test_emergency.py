@@ -85,19 +85,19 @@ def test_closing_needs_a_note_and_ends_every_case(platform, flagged):  # type: i
     _clip, _lease, report_id = flagged
     case = open_case(platform, report_id)
     with transaction(platform.sessions) as s:
-        emergency.act(s, report_id, "P-1", "acknowledge", "", later(40))
+        emergency.act(s, platform.gate, report_id, "P-1", "acknowledge", "", later(40))
     with pytest.raises(BadRequest), transaction(platform.sessions) as s:
-        emergency.act(s, report_id, "P-1", "close", "  ", later(50))
+        emergency.act(s, platform.gate, report_id, "P-1", "close", "  ", later(50))
     with transaction(platform.sessions) as s:
-        emergency.act(s, report_id, "P-1", "close", "No risk to anyone; nothing to do.", later(50))
+        emergency.act(s, platform.gate, report_id, "P-1", "close", "No risk to anyone; nothing to do.", later(50))
     with pytest.raises(NotFound):
         emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(60))
     with platform.sessions() as s:
         assert emergency.queue(s, POLICY, later(60)) == []
-        history = [a.action for a in emergency.actions_of(s, report_id)]
+        history = [a.action for a in emergency.actions_of(s, platform.keyring, report_id)]
     assert history == ["open_case", "acknowledge", "close"]
     with pytest.raises(Conflict), transaction(platform.sessions) as s:
-        emergency.act(s, report_id, "P-1", "close", "again", later(70))
+        emergency.act(s, platform.gate, report_id, "P-1", "close", "again", later(70))
 
 
 def test_withdrawn_consent_or_deletion_ends_access(platform, flagged):  # type: ignore[no-untyped-def]
@@ -185,7 +185,7 @@ def test_an_officer_hears_a_clip_flagged_sensitive_too(platform, make_household)
     out = emergency.clip_for_case(platform, case_id=case.id, officer="P-1", now=later(50))
     assert out.duration_s > 0
     with transaction(platform.sessions) as s:
-        emergency.act(s, item.report_id, "P-1", "close", "No risk: a film was playing.", later(60))
+        emergency.act(s, platform.gate, item.report_id, "P-1", "close", "No risk: a film was playing.", later(60))
     assert _rendition_version(platform, clip.recording_id) is None
     rendition.request(platform, clip.recording_id)  # a late request stores nothing now
     assert jobs.run_now(platform, DISGUISE_JOB, clip.recording_id) is JobState.DONE

@@ -103,12 +103,14 @@ def test_two_officers_through_the_pages(web, new_client, make_staff, clock, flag
     )
     assert refused.status_code == 403
     seen = other.get("/privacy/reidentify")
+    assert reason in seen.text  # opened from its seal for the page
     approved = other.post(
         f"/privacy/reidentify/{request_id}/decide",
-        data={"csrf_token": csrf_of(seen.text), "decision": "approve"},
+        data={"csrf_token": csrf_of(seen.text), "decision": "approve", "note": "Danger to life."},
         follow_redirects=False,
     )
     assert approved.status_code == 303
+    assert "Danger to life." in web.get("/privacy/reidentify").text
     shown = web.post(
         f"/privacy/reidentify/{request_id}/view", data={"csrf_token": csrf_of(own.text)}
     )

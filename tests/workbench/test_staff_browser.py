@@ -100,9 +100,9 @@ def world(tmp_path: Path) -> Iterator[StaffWorld]:
             officer, token = _officer(s, "Pat Officer")
             other, _ = _officer(s, "Sam Officer")
             enrol["privacy_officer"] = f"/enrol/{token}"
-            reidentify.request(s, other, task_pseudonym=clip, reason=REASON, policy=policy, now=now)
-            mine = reidentify.request(s, officer, task_pseudonym=clip, reason=REASON, policy=policy, now=now)
-            reidentify.decide(s, other, mine.id, approve=True, policy=policy, now=now)
+            reidentify.request(s, plat.gate, other, task_pseudonym=clip, reason=REASON, policy=policy, now=now)
+            mine = reidentify.request(s, plat.gate, officer, task_pseudonym=clip, reason=REASON, policy=policy, now=now)
+            reidentify.decide(s, plat.gate, other, mine.id, approve=True, policy=policy, now=now)
         yield StaffWorld(enrol, settings)
 
 

@@ -22,6 +22,7 @@ from ..accounts.aliases import alias_key
 from ..db import transaction
 from ..errors import KeyUnavailable, NotFound
 from ..platform import Platform
+from ..privacy import notes
 from ..recordings.models import DeletionReceipt, Recording, SealedText
 from ..speech.audio import to_wav_bytes
 from .service import household, reviews_of
@@ -130,6 +131,8 @@ def _texts(platform: Platform, session: Any, rec: Recording, actor: str) -> dict
     kinds = session.scalars(select(SealedText.kind).where(SealedText.recording_id == rec.id))
     out: dict[str, Any] = {}
     for kind in kinds:
+        if notes.is_note(kind):
+            continue  # staff's words about the clip, not what the household said
         raw = platform.gate.open_text(session, rec, kind, actor=actor, purpose=PURPOSE)
         try:
             out[kind] = json.loads(raw) if raw is not None else None

@@ -4,6 +4,8 @@ One privacy officer requests with a written reason; a *different* privacy office
 denies); only then may the requester view the identity — once, within ``view_window_s`` of the
 approval. A request nobody decides lapses after ``request_ttl_s``. Every step is audited with the
 household id. The identity is read through :func:`overheard.identity.service.open_identity`.
+The reason and the decision note are sealed with the clip's texts (:mod:`overheard.privacy.notes`):
+they go when the household deletes the clip; the audit log keeps who asked, who decided and when.
 """
 
 from __future__ import annotations
@@ -11,42 +13,30 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .. import audit
 from ..accounts.models import Role, StaffUser
 from ..accounts.rbac import StaffPrincipal
 from ..config import settings_section
-from ..db import Base
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..identity.service import IdentityView, open_identity
 from ..keys import KeyRing
+from ..privacy import notes
+from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from ..review.models import ReviewTask
+from .models import (
+    NOTE_MAX_CHARS,
+    OPEN_STATES,
+    REASON_MAX_CHARS,
+    ReidentifyRequest,
+    State,
+)
 
-REASON_MAX_CHARS = 1000
-NOTE_MAX_CHARS = 500
 ID_BYTES = 12
-
-
-class State(StrEnum):
-    """Where a request is."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    DENIED = "denied"
-    VIEWED = "viewed"
-    LAPSED = "lapsed"
-    """Not decided in time, or approved but not viewed in its window."""
-    WITHDRAWN = "withdrawn"
-    """The household deleted the clip before the identity was viewed."""
-
-
-OPEN_STATES = (State.PENDING.value, State.APPROVED.value)
-"""States in which a request may still lead to the identity."""
 
 
 @dataclass(frozen=True)
@@ -64,29 +54,6 @@ class ReidentifyPolicy:
     def from_settings(cls, settings: object) -> ReidentifyPolicy:
         """The policy from ``settings.reidentify_<field>`` where set, defaults elsewhere."""
         return settings_section(cls, settings, "reidentify_")
-
-
-class ReidentifyRequest(Base):
-    """A request to learn who a clip's household is; the reason is the requester's own words."""
-
-    __tablename__ = "reidentify_requests"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    task_pseudonym: Mapped[str] = mapped_column(String(16))
-    recording_id: Mapped[str] = mapped_column(String(32))
-    household_id: Mapped[str] = mapped_column(String(32), index=True)
-    requested_by_id: Mapped[str] = mapped_column(String(32))
-    requested_by: Mapped[str] = mapped_column(String(32))
-    """Pseudonym of the requesting officer."""
-    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
-    requested_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(16), default=State.PENDING.value, index=True)
-    decided_by_id: Mapped[str | None] = mapped_column(String(32), default=None)
-    decided_by: Mapped[str | None] = mapped_column(String(32), default=None)
-    decided_at: Mapped[datetime | None] = mapped_column(default=None)
-    decision_note: Mapped[str | None] = mapped_column(String(NOTE_MAX_CHARS), default=None)
-    view_until: Mapped[datetime | None] = mapped_column(default=None)
-    viewed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class NotYours(Forbidden):
@@ -133,6 +100,7 @@ def _audit(
 
 def request(
     session: Session,
+    gate: ContentGate,
     who: StaffPrincipal,
     *,
     task_pseudonym: str,
@@ -161,10 +129,11 @@ def request(
         household_id=recording.household_id,
         requested_by_id=who.id,
         requested_by=who.pseudonym,
-        reason=reason,
+        reason="",
         requested_at=now,
     )
     session.add(req)
+    notes.write(gate, session, recording, notes.reason_kind(req.id), reason)
     session.flush()
     _audit(session, req, who, "reidentify.request", now)
     return req
@@ -208,6 +177,7 @@ def _get(session: Session, request_id: str) -> ReidentifyRequest:
 
 def decide(
     session: Session,
+    gate: ContentGate,
     who: StaffPrincipal,
     request_id: str,
     *,
@@ -230,7 +200,11 @@ def decide(
         raise Conflict("this request was already decided", code="already_decided")
     req.state = (State.APPROVED if approve else State.DENIED).value
     req.decided_by_id, req.decided_by, req.decided_at = who.id, who.pseudonym, now
-    req.decision_note = note.strip()[:NOTE_MAX_CHARS] or None
+    recording = _clip(session, req.recording_id)
+    assert recording is not None  # not withdrawn, above, and held to the commit
+    notes.write(
+        gate, session, recording, notes.decision_kind(req.id), note.strip()[:NOTE_MAX_CHARS]
+    )
     if approve:
         req.view_until = now + timedelta(seconds=policy.view_window_s)
     session.flush()
@@ -275,3 +249,17 @@ def requests(session: Session, policy: ReidentifyPolicy, now: datetime) -> list[
         if not _withdrawn(session, row):
             _lapse(session, row, policy, now)
     return rows
+
+
+def written(
+    session: Session, keyring: KeyRing, rows: list[ReidentifyRequest]
+) -> dict[str, tuple[str, str | None]]:
+    """Each request's reason and decision note (None: none, or its clip was deleted) by request
+    id, opened; the reason of a request whose clip the household deleted reads ``notes.REMOVED``."""
+    kinds = [k for r in rows for k in (notes.reason_kind(r.id), notes.decision_kind(r.id))]
+    opened = notes.read(session, keyring, kinds)
+    out: dict[str, tuple[str, str | None]] = {}
+    for r in rows:
+        reason = opened.get(notes.reason_kind(r.id)) or r.reason or notes.REMOVED
+        out[r.id] = (reason, opened.get(notes.decision_kind(r.id)) or r.decision_note)
+    return out

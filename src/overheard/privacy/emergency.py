@@ -3,6 +3,7 @@
 A privacy officer opens a *case* on a report: time-boxed access, for that officer only, to the clip
 (disguised and watermarked, like any serve) and to the annotator's redacted transcript. They
 acknowledge, escalate and close the report with a note; every step is audited with the household id.
+A note is sealed with the clip's texts (:mod:`.notes`) and goes when the household deletes the clip.
 The written policy is ``docs/policies/emergency.md``.
 """
 
@@ -20,6 +21,7 @@ from .. import audit
 from ..config import settings_section
 from ..errors import BadRequest, Conflict, NotFound
 from ..households import Household
+from ..keys import KeyRing
 from ..platform import Platform
 from ..protect.serving import (
     Grant,
@@ -31,10 +33,12 @@ from ..protect.serving import (
     serve_text,
 )
 from ..recordings import voice_delete
+from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
 from ..review.flags import in_emergency, is_excluded
 from ..review.models import Annotation, EmergencyReport, ReviewTask
 from ..review.queue import refuse_unheard
+from . import notes
 from .models import NOTE_MAX_CHARS, EmergencyAction, PrivacyCase
 
 ID_BYTES = 12
@@ -146,12 +150,21 @@ def _household_of(session: Session, report: EmergencyReport) -> str | None:
     return recording.household_id if recording else None
 
 
+@dataclass(frozen=True)
+class ActionView:
+    """One step taken on a report, with its note opened (empty: none, or the clip was deleted)."""
+
+    at: datetime
+    officer: str
+    action: str
+    note: str
+
+
 def _log(
-    session: Session, report: EmergencyReport, officer: str, action: str, note: str, now: datetime
-) -> None:
-    session.add(
-        EmergencyAction(report_id=report.id, officer=officer, action=action, note=note, at=now)
-    )
+    session: Session, report: EmergencyReport, officer: str, action: str, now: datetime
+) -> EmergencyAction:
+    row = EmergencyAction(report_id=report.id, officer=officer, action=action, at=now)
+    session.add(row)
     audit.append(
         session,
         actor=officer,
@@ -162,6 +175,7 @@ def _log(
         details={"report": report.id},
         now=now,
     )
+    return row
 
 
 def _refuse_if_deletion_pending(session: Session, recording: Recording, now: datetime) -> None:
@@ -200,7 +214,7 @@ def open_case(
         expires_at=now + timedelta(seconds=policy.case_s),
     )
     session.add(case)
-    _log(session, report, officer, "open_case", "", now)
+    _log(session, report, officer, "open_case", now)
     session.flush()
     return case
 
@@ -248,19 +262,35 @@ def text_for_case(platform: Platform, *, case_id: str, officer: str, now: dateti
 
 
 def act(
-    session: Session, report_id: str, officer: str, action: str, note: str, now: datetime
+    session: Session,
+    gate: ContentGate,
+    report_id: str,
+    officer: str,
+    action: str,
+    note: str,
+    now: datetime,
 ) -> EmergencyReport:
-    """Acknowledge, escalate or close a report with a note; closing ends every case on it."""
+    """Acknowledge, escalate or close a report with a note; closing ends every case on it. Once
+    the household deleted the clip, no note about it is kept: the step is taken without one."""
     if action not in ACTIONS:
         raise BadRequest(f"unknown action {action!r}", code="bad_action")
     note = note.strip()
-    if len(note) > NOTE_MAX_CHARS or (action != "acknowledge" and not note):
-        raise BadRequest(
-            f"a note of 1–{NOTE_MAX_CHARS} characters is needed to {action}", code="note_required"
-        )
+    if len(note) > NOTE_MAX_CHARS:
+        raise BadRequest(f"a note is at most {NOTE_MAX_CHARS} characters", code="note_required")
     report = _report(session, report_id)
     if report.state == ReportState.CLOSED:
         raise Conflict("this report is already closed", code="report_closed")
+    # Held to the commit, like a re-identification's: a deletion waits, or it came first.
+    recording = session.get(Recording, report.recording_id, with_for_update={"read": True})
+    if recording is None and note:
+        raise BadRequest(
+            f"the household deleted this clip and no note about it is kept: {action} without one",
+            code="note_not_kept",
+        )
+    if recording is not None and action != "acknowledge" and not note:
+        raise BadRequest(
+            f"a note of 1–{NOTE_MAX_CHARS} characters is needed to {action}", code="note_required"
+        )
     report.state = ACTIONS[action].value
     if action == "close":
         for case in session.scalars(
@@ -269,8 +299,10 @@ def act(
             )
         ):
             case.closed_at = now
-    _log(session, report, officer, action, note, now)
+    row = _log(session, report, officer, action, now)
     session.flush()
+    if recording is not None:
+        notes.write(gate, session, recording, notes.action_kind(row.id), note)
     if action == "close":
         _drop_case_audio(session, report.recording_id)
     return report
@@ -283,12 +315,17 @@ def _drop_case_audio(session: Session, recording_id: str) -> None:
         drop_renditions(session, [recording_id])
 
 
-def actions_of(session: Session, report_id: str) -> list[EmergencyAction]:
-    """What was done about a report, oldest first."""
-    return list(
+def actions_of(session: Session, keyring: KeyRing, report_id: str) -> list[ActionView]:
+    """What was done about a report, oldest first, with the notes opened."""
+    rows = list(
         session.scalars(
             select(EmergencyAction)
             .where(EmergencyAction.report_id == report_id)
             .order_by(EmergencyAction.at, EmergencyAction.id)
         )
     )
+    opened = notes.read(session, keyring, [notes.action_kind(r.id) for r in rows])
+    return [
+        ActionView(r.at, r.officer, r.action, opened.get(notes.action_kind(r.id)) or r.note)
+        for r in rows
+    ]

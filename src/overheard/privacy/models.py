@@ -38,4 +38,6 @@ class EmergencyAction(Base):
     action: Mapped[str] = mapped_column(String(16))
     """``open_case``, ``acknowledge``, ``escalate`` or ``close``."""
     note: Mapped[str] = mapped_column(String(NOTE_MAX_CHARS), default="")
+    """Empty: the note is sealed with the clip's texts (``notes.action_kind``); a row written
+    before that holds it here until its clip is deleted."""
     at: Mapped[datetime]

@@ -75,7 +75,7 @@ def case_page(request: Request, me: Officer, case_id: str) -> Response:
     text = emergency.text_for_case(plat, case_id=case_id, officer=me.pseudonym, now=now)
     with plat.sessions() as session:
         case = emergency.case_of(session, case_id, me.pseudonym, now)
-        actions = emergency.actions_of(session, case.report_id)
+        actions = emergency.actions_of(session, plat.keyring, case.report_id)
     context = {"me": me, "case": case, "text": text, "actions": actions}
     response = _page(request, "case.html", context)
     response.headers["Content-Security-Policy"] = CASE_CSP
@@ -105,18 +105,22 @@ def act(
     request: Request, me: Officer, report_id: str, action: TextField = "", note: TextField = ""
 ) -> Response:
     """Acknowledge, escalate or close a report, with a note."""
-    with transaction(_platform(request).sessions) as session:
-        emergency.act(session, report_id, me.pseudonym, action, note, runtime(request).now())
+    plat = _platform(request)
+    with transaction(plat.sessions) as session:
+        emergency.act(
+            session, plat.gate, report_id, me.pseudonym, action, note, runtime(request).now()
+        )
     return redirect("/privacy")
 
 
 @router.get("/privacy/reidentify")
 def reidentify_page(request: Request, me: Officer, task: str = "") -> Response:
     """Ask for a re-identification, decide others' requests, view your approved ones."""
-    policy, now = _reid_policy(request), runtime(request).now()
-    with transaction(_platform(request).sessions) as session:
+    plat, policy, now = _platform(request), _reid_policy(request), runtime(request).now()
+    with transaction(plat.sessions) as session:
         rows = reidentify.requests(session, policy, now)
-    context = {"me": me, "rows": rows, "task": task, "policy": policy}
+        written = reidentify.written(session, plat.keyring, rows)
+    context = {"me": me, "rows": rows, "written": written, "task": task, "policy": policy}
     return _page(request, "reidentify.html", context)
 
 
@@ -125,9 +129,11 @@ def reidentify_request(
     request: Request, me: Officer, task: TextField = "", reason: TextField = ""
 ) -> Response:
     """File a request with a written reason; a second privacy officer must approve it."""
-    policy, now = _reid_policy(request), runtime(request).now()
-    with transaction(_platform(request).sessions) as session:
-        reidentify.request(session, me, task_pseudonym=task, reason=reason, policy=policy, now=now)
+    plat, policy, now = _platform(request), _reid_policy(request), runtime(request).now()
+    with transaction(plat.sessions) as session:
+        reidentify.request(
+            session, plat.gate, me, task_pseudonym=task, reason=reason, policy=policy, now=now
+        )
     return redirect("/privacy/reidentify")
 
 
@@ -136,11 +142,11 @@ def reidentify_decide(
     request: Request, me: Officer, request_id: str, decision: TextField = "", note: TextField = ""
 ) -> Response:
     """Approve or deny another officer's request."""
-    policy, now = _reid_policy(request), runtime(request).now()
+    plat, policy, now = _platform(request), _reid_policy(request), runtime(request).now()
     approve = decision == "approve"
-    with transaction(_platform(request).sessions) as session:
+    with transaction(plat.sessions) as session:
         reidentify.decide(
-            session, me, request_id, approve=approve, note=note, policy=policy, now=now
+            session, plat.gate, me, request_id, approve=approve, note=note, policy=policy, now=now
         )
     return redirect("/privacy/reidentify")
 
