@@ -37,7 +37,7 @@ from overheard.platform import Platform, initialise
 from overheard.recordings import deletion
 from overheard.recordings.gate import ContentGate
 from overheard.recordings.models import Recording, Status
-from overheard.review import hooks
+from overheard.tasks import register_hooks
 from overheard.web import create_app
 
 DEFAULT_RECORDINGS = 10_000
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--api", type=int, default=1000, help="recordings deleted one by one")
     args = parser.parse_args()
     n = args.recordings
-    hooks.register()
+    register_hooks()  # every hook a deletion runs, as the web process has them
     with tempfile.TemporaryDirectory() as tmp:
         plat = make_platform(Path(tmp) / "data")
         try:

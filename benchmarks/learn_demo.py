@@ -34,7 +34,6 @@ from overheard.accounts.service import create_staff
 from overheard.config import Settings
 from overheard.db import transaction
 from overheard.identity.service import enrol_household
-from overheard.learn import register
 from overheard.learn.approval import approve
 from overheard.learn.demo_world import World
 from overheard.learn.evaluate import evaluate
@@ -44,10 +43,10 @@ from overheard.learn.train_asr import train_asr
 from overheard.learn.train_nlu import train_nlu
 from overheard.learn.training import TrainOptions
 from overheard.platform import Platform, initialise
-from overheard.speech import pipeline
 from overheard.speech.asr import asr_from_spec
 from overheard.speech.lm import build_language_model
 from overheard.speech.nlu import train_intent_model
+from overheard.tasks import register_all
 
 FOLDS = 5
 console = Console()
@@ -57,8 +56,7 @@ def demo(tmp: Path, train: int, heldout: int, report: Path) -> None:
     settings = Settings(data_dir=tmp / "data").resolved()
     initialise(settings)
     platform = Platform.open(settings)
-    pipeline.register()
-    register()
+    register_all()  # every job kind and hook, as a worker has them
 
     def enrol():  # type: ignore[no-untyped-def]
         tag = uuid.uuid4().hex[:8]
