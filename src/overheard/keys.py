@@ -358,6 +358,14 @@ def _forget_uncommitted(session: Session, transaction: SessionTransaction) -> No
         session.info.pop(_SHARES_AFTER_COMMIT, None)
 
 
+def any_key_row(sessions: sessionmaker[Session]) -> bool:
+    """Whether any household has a key row. Without one the database is empty, or being restored
+    into (a restore copies its blobs in before the rows that name them commit, which can take
+    longer than any grace): no blob in the store can be judged an orphan of it."""
+    with sessions() as session:
+        return session.scalar(select(DataKey.household_id).limit(1)) is not None
+
+
 def sweep_orphan_shares(sessions: sessionmaker[Session], shares: KeyShares) -> list[str]:
     """Erase the key shares no live key row names any more; returns the households they were of.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -448,6 +449,7 @@ def test_a_deletion_killed_before_its_commit_and_swept_since_does_not_shut_a_res
 
 RESTORE_CHILD = """
 import json, sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from overheard import audit
 from overheard.backup import restore_backup
@@ -568,3 +570,74 @@ def test_a_restore_under_the_wrong_kek_or_share_folder_is_refused_and_shuts_noth
                                          actor="test", purpose="restore check")  # fmt: skip
     finally:
         right.close()
+
+
+def _sweep_audio(platform: Platform, grace_s: float, now: datetime) -> int:
+    from overheard.recordings.sweep import sweep_orphan_blobs
+
+    return sweep_orphan_blobs(platform, grace_s=grace_s, now=now)
+
+
+def _sweep_disguised(platform: Platform, grace_s: float, now: datetime) -> int:
+    from overheard.protect._cache import sweep_orphans
+
+    return sweep_orphans(platform.sessions, platform.blobs, grace_s=grace_s, now=now)
+
+
+@pytest.mark.parametrize("sweep", [_sweep_audio, _sweep_disguised], ids=["audio", "disguised"])
+def test_a_sweep_while_a_restore_copies_its_blobs_in_leaves_them_to_its_rows(
+    platform, make_household, tmp_path: Path, empty_database_url: str, monkeypatch, sweep
+):
+    """A restore copies the blobs in before the rows that name them commit, and a large one takes
+    longer than the orphan grace. Before, a sweep of another process meanwhile (a ``serve``
+    starting, ``overheard sweep``) that read the database before those rows committed found the
+    blobs old enough and named by no row, and deleted restored audio (or a disguised copy) for
+    good, though the restore reported success. Now a database without any household key (empty,
+    being restored into) has no orphans: the sweep leaves every blob alone."""
+    import numpy as np
+
+    from overheard import backup
+    from overheard.db import transaction, utcnow
+    from overheard.protect import _cache
+
+    rid = upload(platform, make_household())
+    with transaction(platform.sessions) as session:
+        rec = session.get_one(Recording, rid, with_for_update=True)
+        pcm = np.zeros(16000, dtype=np.int16).tobytes()
+        disguised = _cache.store(session, platform.gate, rec, pcm, method_version=1)
+    write_backup(platform, backup_dir := tmp_path / "backup")
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    grace = restored.settings.orphan_blob_grace_s
+    later = utcnow() + timedelta(seconds=grace + 60)  # the restore has taken longer than the grace
+    deleting, rows_in, swept = threading.Event(), threading.Event(), []
+    delete = restored.blobs.delete
+
+    def delete_once_rows_are_in(key: str) -> None:  # the sweep read the database before
+        deleting.set()
+        rows_in.wait(30)
+        delete(key)
+
+    monkeypatch.setattr(restored.blobs, "delete", delete_once_rows_are_in)
+    sweeper = threading.Thread(target=lambda: swept.append(sweep(restored, grace, later)))
+    copy_in = backup._copy_blobs_in
+
+    def copy_in_then_sweep(target: Platform, folder: Path) -> int:
+        copied = copy_in(target, folder)
+        sweeper.start()
+        while sweeper.is_alive() and not deleting.wait(0.05):
+            pass
+        return copied
+
+    monkeypatch.setattr(backup, "_copy_blobs_in", copy_in_then_sweep)
+    try:
+        assert restore_backup(restored, backup_dir).blobs == 2
+        rows_in.set()
+        sweeper.join(30)
+        with restored.sessions() as session:
+            rec = session.get_one(Recording, rid)
+            assert restored.gate.open_audio(session, rec, actor="test", purpose="restore check")
+        assert restored.blobs.exists(disguised)
+        assert swept == [0]
+    finally:
+        rows_in.set()
+        restored.close()

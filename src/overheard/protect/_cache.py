@@ -25,6 +25,7 @@ from .. import audit, purges
 from ..blobs import SESSION_INFO_KEY, BlobStore
 from ..crypto.aead import open_sealed, seal
 from ..errors import NotFound
+from ..keys import any_key_row
 from ..purges import Target
 from ..recordings.gate import ContentGate
 from ..recordings.models import Recording
@@ -211,9 +212,11 @@ def _delete_all(blobs: BlobStore, keys: list[str]) -> None:
 def sweep_orphans(
     sessions: sessionmaker[Session], blobs: BlobStore, *, grace_s: float, now: datetime
 ) -> int:
-    """Delete disguised-copy blobs older than ``grace_s`` that no row refers to."""
+    """Delete disguised-copy blobs older than ``grace_s`` that no row refers to; none while no
+    household has a key row (``keys.any_key_row``: a restore may be copying them in)."""
     cutoff = now - timedelta(seconds=grace_s)
-    stored = [b.key for b in blobs.list("disguised/") if b.modified_at <= cutoff]
+    listed = blobs.list("disguised/") if any_key_row(sessions) else ()
+    stored = [b.key for b in listed if b.modified_at <= cutoff]
     if not stored:
         return 0
     with sessions() as session:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..db import transaction, utcnow
-from ..keys import sweep_orphan_shares
+from ..keys import any_key_row, sweep_orphan_shares
 from ..platform import Platform
 from .models import Recording
 
@@ -16,10 +16,12 @@ AUDIO_PREFIX = "audio/"
 
 
 def sweep_orphan_blobs(platform: Platform, *, grace_s: float, now: datetime | None = None) -> int:
-    """Delete audio blobs older than ``grace_s`` that no recording refers to; returns how many."""
+    """Delete audio blobs older than ``grace_s`` that no recording refers to; returns how many.
+    None while no household has a key row (``keys.any_key_row``: a restore may be copying in)."""
     when = now or utcnow()
     cutoff = when - timedelta(seconds=grace_s)
-    candidates = [b.key for b in platform.blobs.list(AUDIO_PREFIX) if b.modified_at <= cutoff]
+    listed = platform.blobs.list(AUDIO_PREFIX) if any_key_row(platform.sessions) else ()
+    candidates = [b.key for b in listed if b.modified_at <= cutoff]
     removed = 0
     for start in range(0, len(candidates), 500):
         batch = candidates[start : start + 500]
