@@ -202,6 +202,7 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
     rows = 0
     with platform.sessions() as session:
         _refuse_non_empty(session)
+    _refuse_incomplete(source, manifest.get("counts", {}))
     _refuse_keys_that_cannot_open(platform, source / "tables" / f"{DataKey.__tablename__}.jsonl")
     # Blobs before rows: a copy that fails leaves the database empty, so the restore can be run
     # again; rows committed first would bring back, with a live key and the journal not yet
@@ -336,6 +337,30 @@ def _refuse_non_empty(session: Any) -> None:
     for table in _tables():
         if session.scalar(select(func.count()).select_from(table)):
             raise Conflict(f"restore needs an empty database; table {table.name} has rows")
+
+
+def _refuse_incomplete(source: Path, counts: dict[str, int]) -> None:
+    """Refuse, before anything is written, a backup folder that holds fewer rows of a table or
+    fewer blobs than its manifest counts (a copy of it cut short): the restore would succeed
+    without them, leaving recordings whose audio is gone, or blobs no row names."""
+    for name, expected in counts.items():
+        found = _stored(source, name)
+        if found < expected:
+            raise Conflict(
+                f"the backup is incomplete: it holds {found} of the {expected} {name} its "
+                "manifest counts; nothing was restored"
+            )
+
+
+def _stored(source: Path, name: str) -> int:
+    """How many blobs (``name`` "blobs") or rows of table ``name`` the backup folder holds."""
+    if name == "blobs":
+        return sum(1 for p in (source / "blobs").rglob("*") if p.is_file())
+    path = source / "tables" / f"{name}.jsonl"
+    if not path.exists():
+        return 0
+    with path.open() as fh:
+        return sum(1 for _ in fh)
 
 
 def _refuse_keys_that_cannot_open(platform: Platform, data_keys: Path) -> None:

@@ -641,3 +641,37 @@ def test_a_sweep_while_a_restore_copies_its_blobs_in_leaves_them_to_its_rows(
     finally:
         rows_in.set()
         restored.close()
+
+
+def _drop_a_blob(backup_dir: Path) -> None:
+    next(p for p in (backup_dir / "blobs").rglob("*") if p.is_file()).unlink()
+
+
+def _drop_the_recordings(backup_dir: Path) -> None:
+    (backup_dir / "tables" / "recordings.jsonl").unlink()
+
+
+@pytest.mark.parametrize("cut", [_drop_a_blob, _drop_the_recordings], ids=["blob", "table"])
+def test_a_backup_copied_short_of_what_its_manifest_counts_is_refused_and_writes_nothing(
+    platform, make_household, tmp_path: Path, empty_database_url: str, cut
+):
+    """A backup folder copied elsewhere in part (a transfer cut short) still has its manifest.
+    Before, its restore succeeded without the missing rows or blobs and said only how many it
+    brought back: recordings whose audio was gone for good, or blobs no row named (swept later).
+    Now the restore compares the folder with the manifest's counts first and refuses, writing
+    nothing."""
+    from overheard.errors import Conflict
+    from overheard.households import Household
+
+    upload(platform, make_household())
+    write_backup(platform, backup_dir := tmp_path / "backup")
+    cut(backup_dir)
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        with pytest.raises(Conflict, match="incomplete"):
+            restore_backup(restored, backup_dir)
+        with restored.sessions() as session:
+            assert session.scalars(select(Household)).all() == []
+        assert list(restored.blobs.list("")) == []
+    finally:
+        restored.close()
