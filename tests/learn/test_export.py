@@ -292,3 +292,45 @@ def test_a_manifest_edited_to_write_outside_the_run_folder_is_refused(platform, 
     with pytest.raises(BadRequest):
         open_for_training(platform, tmp_path / "ex", tmp_path / "deep" / "run")
     assert not list(tmp_path.rglob("escaped*"))
+
+
+def _outside(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder and a file of someone else's, 0755 and 0644, outside any export."""
+    folder, file = tmp_path / "theirs", tmp_path / "theirs.txt"
+    folder.mkdir()
+    folder.chmod(0o755)
+    file.write_text("theirs")
+    file.chmod(0o644)
+    return folder, file
+
+
+def test_a_shards_folder_that_is_a_symlink_is_refused_and_its_target_left_alone(
+    platform, world, tmp_path
+):
+    """``shards`` put in an export's folder as a symlink beforehand: the export wrote its sealed
+    shards into the folder it points at and made that folder 0700. Now it is refused, before
+    anything is recorded or written."""
+    from overheard.learn.models import Export
+
+    theirs, _ = _outside(tmp_path)
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "shards").symlink_to(theirs)
+    with pytest.raises(BadRequest, match="symlink"):
+        export_sealed(platform, tmp_path / "ex")
+    assert list(theirs.iterdir()) == [] and theirs.stat().st_mode & 0o777 == 0o755
+    with platform.sessions() as s:
+        assert s.scalars(select(Export)).all() == []
+
+
+def test_symlinks_in_an_export_folder_keep_their_targets_modes(platform, world, tmp_path):
+    """Files and folders of an export are made 0600 and 0700 once it is written. A symlink placed
+    among them (beside the manifest, in ``shards``) had its target's mode changed instead, wherever
+    it pointed. Now a symlink is left as it is and its target untouched."""
+    theirs, file = _outside(tmp_path)
+    for where in (tmp_path / "ex", tmp_path / "ex" / "shards"):
+        where.mkdir(exist_ok=True)
+        (where / "a-file").symlink_to(file)
+        (where / "a-folder").symlink_to(theirs)
+    export_sealed(platform, tmp_path / "ex")
+    assert file.stat().st_mode & 0o777 == 0o644 and theirs.stat().st_mode & 0o777 == 0o755
+    assert file.read_text() == "theirs" and list(theirs.iterdir()) == []

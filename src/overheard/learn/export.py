@@ -168,7 +168,12 @@ def export_sealed(
 ) -> ExportSummary:
     """Write per-household sealed shards and the manifest into ``out_dir``."""
     when = now or utcnow()
-    (out_dir / "shards").mkdir(parents=True, exist_ok=True, mode=0o700)
+    shards = out_dir / "shards"
+    shards.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if shards.is_symlink():  # the shards would go, and its target be made 0700, wherever it points
+        raise BadRequest(
+            f"{shards} is a symlink; name a folder of its own", code="unsafe_export_folder"
+        )
     with transaction(platform.sessions) as session:
         examples = _selected(session, platform, split, heldout_percent, actor, "export")
         export = _record_export(

@@ -69,13 +69,19 @@ def _refuse_unsafe(path: Path) -> None:
 
 
 def seal_modes(folder: Path) -> None:
-    """Folders 0700 and files 0600 all the way down (written content is never world-readable)."""
+    """Folders 0700 and files 0600 all the way down (written content is never world-readable); a
+    symlink is left alone (its target, which may be anywhere, keeps its mode)."""
     for root, dirs, files in os.walk(folder):
         os.chmod(root, FOLDER_MODE)
         for name in dirs:
-            os.chmod(os.path.join(root, name), FOLDER_MODE)
+            _chmod_unless_link(os.path.join(root, name), FOLDER_MODE)
         for name in files:
-            os.chmod(os.path.join(root, name), FILE_MODE)
+            _chmod_unless_link(os.path.join(root, name), FILE_MODE)
+
+
+def _chmod_unless_link(path: str, mode: int) -> None:
+    if not os.path.islink(path):
+        os.chmod(path, mode)
 
 
 def close_folder(folder: Path) -> None:
