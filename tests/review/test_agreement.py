@@ -196,3 +196,43 @@ def test_small_wer_within_threshold_agrees(platform, make_tasks, double_policy, 
     with platform.sessions() as s:
         (agreement,) = s.scalars(select(Agreement)).all()
     assert agreement.wer == pytest.approx(1 / 12) and agreement.state == "agreed"
+
+
+def test_a_clip_settled_on_its_second_pass_reads_as_reviewed_with_its_first_tasks_reason(
+    platform, make_tasks, double_policy, rng
+):
+    """Exports, training and held-out reads take a clip's label from the annotation its review
+    settled on; when that is the second pass's, the reason is looked up from the first task."""
+    from overheard.learn.reviewed import reviewed_clips
+
+    (first_task,) = make_tasks(1, double_share=1.0)
+    _pass(
+        platform,
+        "R-0001",
+        AnnotationInput("set a timer for ten minutes", "timer"),
+        double_policy,
+        rng,
+        T0,
+    )
+    _, second = _pass(
+        platform,
+        "R-0002",
+        AnnotationInput("set the timer for two minutes", "timer"),
+        double_policy,
+        rng,
+        later(1),
+    )
+    with transaction(platform.sessions) as s:
+        (item,) = adjudication_queue(s)
+        adjudicate(
+            s,
+            platform.gate,
+            item.agreement_id,
+            "R-lead",
+            chosen_annotation_id=second.id,
+            now=later(5),
+        )
+    with platform.sessions() as s:
+        (clip,) = reviewed_clips(s)
+        first_reason = s.get_one(ReviewTask, first_task).reason
+    assert (clip.annotation_id, clip.reason) == (second.id, first_reason)

@@ -150,7 +150,9 @@ def _with_reasons(session: Session, clips: list[ReviewedClip]) -> Iterable[Revie
         dict(
             session.execute(
                 select(ReviewTask.id, ReviewTask.reason).where(ReviewTask.id.in_(parents))
-            ).tuples()
+            )
+            .tuples()
+            .all()  # a list of pairs: a result has keys(), which dict() would take it by
         )
         if parents
         else {}
