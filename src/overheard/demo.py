@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
-from sqlalchemy import update
 
 from .accounts.service import create_staff, invite_customer
 from .db import transaction, utcnow
 from .demo_reviews import seed_reviews
-from .households import Device, Household
+from .households import Device
 from .identity.service import enrol_household
 from .platform import Platform
 from .recordings.ingest import ingest
+from .review.consent import set_human_review
 from .speech.audio import SAMPLE_RATE_HZ, to_wav_bytes
 
 MARKER = "demo.json"
@@ -204,16 +204,15 @@ def _seed_household(
             serial=f"DEMO-SN-{index:04d}",
             actor="demo",
         )
-        session.execute(
-            update(Household)
-            .where(Household.id == done.household_id)
-            .values(human_review=demo.human_review)
-        )
+        start = when - timedelta(days=3)
+        if demo.human_review:  # a day before its first clip: consent covers what follows it
+            set_human_review(
+                session, done.household_id, True, actor="customer", now=start - timedelta(days=1)
+            )
         device = session.get(Device, done.device_id)
         invitation = invite_customer(session, done.household_id, actor="demo")
     assert device is not None
     plan = list(clip_plan(rng, demo.requests))
-    start = when - timedelta(days=3)
     step = timedelta(days=3) / (len(plan) + 1)
     for n, (text, voice, noisy) in enumerate(plan):
         pcm = synthesise(text, voice)
