@@ -3,7 +3,7 @@
 Real speech (espeak-ng, "Alexa, …") goes through the real pipeline (wake word, trim, VAD, intent
 model, deletion guard, sampler); only the recogniser is scripted, so that what it "hears" is a
 phrase no model or list holds. The clip is served to a reviewer and annotated with a comment that
-quotes it; a spoken "delete that" is asked about, answered without the wake word in words of the
+quotes it, and a privacy officer's re-identification reason quotes it; a spoken "delete that" is asked about, answered without the wake word in words of the
 household and then with a no; "delete everything I said today" is carried out; then "delete
 everything". Every log record (any logger, DEBUG up), everything written to the process's file
 descriptors, every job id handed to the job backend (what a broker receives), the metrics page,
@@ -27,6 +27,7 @@ from sqlalchemy import text
 from overheard import metrics
 from overheard.customer import service
 from overheard.db import Base, transaction, utcnow
+from overheard.hazmat import reidentify
 from overheard.households import Device
 from overheard.jobs import claim, run_claimed
 from overheard.protect import serving
@@ -41,6 +42,7 @@ from overheard.speech import pipeline
 from overheard.speech.asr import Transcript, Word
 from overheard.speech.audio import to_wav_bytes
 from overheard.workbench import flow
+from tests.privacy._world import make_officer
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +148,12 @@ def test_no_log_row_broker_message_metric_or_file_holds_what_a_household_said(
     assert "okonkwo" in shown.hypothesis
     answer = AnnotationInput(HEARD, "shopping_add", comment="she says zebra okonkwo marmalade")
     flow.submit(platform, "R-a1", lease.lease_id, answer, now + timedelta(seconds=30))
+    with transaction(platform.sessions) as s:  # a privacy officer's reason quotes it too
+        reidentify.request(
+            s, platform.gate, make_officer(platform), task_pseudonym=lease.task.pseudonym,
+            reason="the speaker says zebra okonkwo marmalade: a check is needed",
+            policy=reidentify.ReidentifyPolicy(), now=now + timedelta(seconds=40),
+        )  # fmt: skip
 
     asked = said("delete that", "Alexa, delete that", 200)
     with platform.sessions() as s:
