@@ -11,6 +11,11 @@ import math
 import traceback
 
 
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error body every route answers with."""
+    return {"error": {"code": code, "message": message}}
+
+
 class OverheardError(Exception):
     """Base of every deliberate error."""
 
@@ -37,8 +42,8 @@ class OverheardError(Exception):
         return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
     def as_json(self) -> dict[str, dict[str, str]]:
-        """The one error body every route answers with."""
-        return {"error": {"code": self.code, "message": self.message}}
+        """This error's body (:func:`error_body`)."""
+        return error_body(self.code, self.message)
 
 
 class BadRequest(OverheardError):

@@ -29,7 +29,7 @@ from .accounts import web as accounts_web
 from .accounts.aliases import alias_key, display_actor
 from .accounts.context import resolve as resolve_auth
 from .accounts.rbac import public
-from .accounts.web import NO_STORE, render
+from .accounts.web import error_response, render
 from .customer import routes as customer_routes
 from .errors import OverheardError, ServiceUnavailable, safe_trace
 from .observe import RequestContext, route_of
@@ -102,14 +102,6 @@ def make_templates() -> Jinja2Templates:
     """The page templates; every value is HTML-escaped unless marked safe."""
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     return Jinja2Templates(env=env)
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """The one JSON error shape; never kept by a cache (a refusal is as private as the answer)."""
-    body = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
 def unavailable_response(exc: ServiceUnavailable, retry_after_s: int) -> JSONResponse:

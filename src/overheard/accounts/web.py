@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..errors import OverheardError, ServiceBusy
+from ..errors import OverheardError, ServiceBusy, error_body
 from . import csrf, sessions
 from .context import AccountsRuntime, runtime
 from .rbac import NotPermitted, SignInRequired
@@ -162,10 +163,18 @@ def _way_back(auth: Any) -> tuple[str, str]:
     return "/", "Back to the start page"
 
 
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one JSON error answer (:func:`overheard.errors.error_body`), never kept by a cache (a
+    refusal is as private as the answer)."""
+    body = error_body(code, message)
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
 def _error_page(request: Request, exc: OverheardError, title: str = "Not allowed") -> Response:
     if not wants_html(request):
-        headers = {**NO_STORE, **exc.headers}
-        return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
     return error_page(request, exc.status, exc.code, exc.message, exc.headers, title=title)
 
 
@@ -180,6 +189,6 @@ async def _refused(request: Request, exc: OverheardError) -> Response:
 async def _sign_in_required(request: Request, exc: SignInRequired) -> Response:
     accept = request.headers.get("accept", "")
     if exc.json_only or ("application/json" in accept and "text/html" not in accept):
-        return JSONResponse(exc.as_json(), status_code=exc.status, headers={"Cache-Control": "no-store"})
+        return error_response(exc.status, exc.code, exc.message)
     status = 302 if request.method in ("GET", "HEAD") else 303
     return RedirectResponse(exc.location, status_code=status)
