@@ -51,6 +51,9 @@ FORMAT = 1
 """Version of the backup layout."""
 BATCH_ROWS = 500
 """Rows inserted per statement on restore."""
+SNAPSHOT_ATTEMPTS = 5
+"""Snapshots a backup reads its rows in, at most, before it gives up on blobs they name being
+removed before they could be copied."""
 
 
 @dataclass(frozen=True)
@@ -120,36 +123,55 @@ def write_backup(platform: Platform, out: Path) -> dict[str, int]:
     The rows are read in one snapshot. A blob can be removed after that snapshot while a row in it
     still names it (the pipeline keeps only the request of a clip and purges the received audio; a
     rendition is replaced), so every blob is copied *before* the snapshot too; the ones written in
-    between are copied after it, and a copy no row of the snapshot names is removed again (it
-    belongs to a recording deleted meanwhile, or is an orphan). The manifest is written last: a
-    folder without one is an unfinished backup.
+    between are copied after it. A blob written after the copy before and removed before the copy
+    after (an upload trimmed meanwhile) is in neither: the rows are then read again, in a new
+    snapshot, once the blobs written since are copied, until every blob a snapshot names was
+    copied (:class:`~overheard.errors.Conflict` after ``SNAPSHOT_ATTEMPTS``). A copy no row of the
+    last snapshot names is removed again (it belongs to a recording deleted meanwhile, or is an
+    orphan). The manifest is written last: a folder without one is an unfinished backup.
     """
     out.mkdir(parents=True, exist_ok=False, mode=0o700)
     (out / "tables").mkdir()
     folder = out / "blobs"
-    copied = {i.key for i in platform.blobs.list("") if _copy_blob_out(platform, folder, i.key)}
+    copied: set[str] = set()
+    for _ in range(SNAPSHOT_ATTEMPTS):
+        listed = (i.key for i in platform.blobs.list("") if i.key not in copied)
+        copied |= {key for key in listed if _copy_blob_out(platform, folder, key)}
+        counts, named = _write_rows(platform, out / "tables")
+        copied |= {key for key in named - copied if _copy_blob_out(platform, folder, key)}
+        if named <= copied:
+            break
+    else:
+        raise Conflict(
+            f"{len(named - copied)} blobs the rows name were removed before they could be copied, "
+            f"in each of {SNAPSHOT_ATTEMPTS} snapshots; run the backup again into a new folder"
+        )
+    for key in copied - named:
+        (folder / key).unlink()
+    counts["blobs"] = len(named)
+    _sync_tree(out)
+    manifest = {"format": FORMAT, "taken_at": utcnow().isoformat(), "counts": counts}
+    durable.replace(out / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
+    _sync_tree(out, recurse=False)
+    return counts
+
+
+def _write_rows(platform: Platform, tables: Path) -> tuple[dict[str, int], set[str]]:
+    """Write every table's rows, read in one snapshot, into ``tables`` (over an earlier attempt's);
+    counts per table, and the blob keys the rows name."""
     counts: dict[str, int] = {}
     with platform.readers() as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         for table in _tables():
-            with (out / "tables" / f"{table.name}.jsonl").open("w") as fh:
+            with (tables / f"{table.name}.jsonl").open("w") as fh:
                 counts[table.name] = 0
                 for row in session.execute(select(table)).mappings():
                     fh.write(json.dumps({k: _encode(v) for k, v in row.items()}) + "\n")
                     counts[table.name] += 1
                 fh.flush()
                 os.fsync(fh.fileno())
-        named = _named_blobs(session)
-    copied |= {key for key in named - copied if _copy_blob_out(platform, folder, key)}
-    for key in copied - named:
-        (folder / key).unlink()
-    counts["blobs"] = len(copied & named)
-    _sync_tree(out)
-    manifest = {"format": FORMAT, "taken_at": utcnow().isoformat(), "counts": counts}
-    durable.replace(out / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
-    _sync_tree(out, recurse=False)
-    return counts
+        return counts, _named_blobs(session)
 
 
 def _named_blobs(session: Any) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -675,3 +676,93 @@ def test_a_backup_copied_short_of_what_its_manifest_counts_is_refused_and_writes
         assert list(restored.blobs.list("")) == []
     finally:
         restored.close()
+
+
+@contextmanager
+def _uploaded_and_trimmed_around_the_snapshot(platform, hh, monkeypatch, times: int = 1):  # type: ignore[no-untyped-def]
+    """While the block runs a backup, ``times`` times: once a listing of the blobs has been read to
+    its end (so before the rows' snapshot) a clip is uploaded and committed; once a snapshot then
+    reads the recordings, the pipeline trims it (a new blob on the row, the received one purged).
+    Yields [[recording id, received blob, trimmed blob], ...]."""
+    from sqlalchemy import event
+
+    me, raced = threading.get_ident(), []
+    listing = platform.blobs.list
+
+    def in_thread(work) -> None:  # type: ignore[no-untyped-def]
+        racer = threading.Thread(target=work)
+        racer.start()
+        racer.join(30)
+
+    def upload_late() -> None:
+        rid = upload(platform, hh)
+        with platform.sessions() as session:
+            raced.append([rid, session.get_one(Recording, rid).audio_blob])
+
+    def list_then_upload(prefix: str = ""):  # type: ignore[no-untyped-def]
+        yield from listing(prefix)
+        if len(raced) < times:
+            in_thread(upload_late)
+
+    def trim(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        inside = "FROM recordings" in statement  # a read of the snapshot
+        if inside and threading.get_ident() == me and raced and len(raced[-1]) == 2:
+            in_thread(lambda: raced[-1].append(_trim(platform, raced[-1][0])))
+
+    monkeypatch.setattr(platform.blobs, "list", list_then_upload)
+    engine = platform.reader_engine
+    event.listen(engine, "before_cursor_execute", trim)
+    try:
+        yield raced
+    finally:
+        event.remove(engine, "before_cursor_execute", trim)
+
+
+def test_a_clip_uploaded_during_the_first_copy_and_trimmed_after_the_snapshot_keeps_its_audio(
+    platform,
+    make_household,
+    tmp_path: Path,
+    empty_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """An upload that lands after the first copy listed the blobs and commits before the rows are
+    read, then is trimmed by the pipeline (received blob purged) while they are read: the snapshot
+    names the received blob, which the second copy no longer finds. The backup then held a row
+    naming audio it lacked, counted itself complete, and the restored clip had none. The rows are
+    now read again until every blob they name was copied."""
+    hh = make_household()
+    upload(platform, hh)  # a clip already stored: the first copy has something to copy
+    with _uploaded_and_trimmed_around_the_snapshot(platform, hh, monkeypatch) as raced:
+        counts = write_backup(platform, backup_dir := tmp_path / "backup")
+    [(rid, received, trimmed)] = raced
+    assert not platform.blobs.exists(received)
+    assert counts["recordings"] == 2 and counts["blobs"] == 2
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        restore_backup(restored, backup_dir)
+        with restored.sessions() as session:
+            for rec in session.scalars(select(Recording)):
+                pcm = restored.gate.open_audio(session, rec, actor="test", purpose="restore check")
+                assert len(pcm) > 0
+            assert session.get_one(Recording, rid).audio_blob == trimmed
+    finally:
+        restored.close()
+
+
+def test_a_backup_whose_named_blobs_keep_vanishing_stops_without_a_manifest(
+    platform, make_household, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The same race in every snapshot read: the backup gives up with a clear error and writes no
+    manifest (a restore refuses the folder) rather than a backup missing a clip's audio."""
+    from overheard import backup
+    from overheard.errors import Conflict
+
+    monkeypatch.setattr(backup, "SNAPSHOT_ATTEMPTS", 2)
+    hh = make_household()
+    with (
+        _uploaded_and_trimmed_around_the_snapshot(platform, hh, monkeypatch, times=2),
+        pytest.raises(Conflict, match="removed before they could be copied"),
+    ):
+        write_backup(platform, backup_dir := tmp_path / "backup")
+    assert not (backup_dir / "manifest.json").exists()
