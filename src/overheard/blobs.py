@@ -26,7 +26,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from overheard import durable
-from overheard.errors import ConfigError, Conflict, NotFound
+from overheard.errors import ConfigError, Conflict, NotFound, StorageFailed
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +152,16 @@ class LocalBlobStore:
         self.url = root.as_uri()
 
     def put(self, key: str, data: bytes) -> None:
-        """Write to a temporary, fsync it, rename it into place, fsync the directory."""
+        """Write to a temporary, fsync it, rename it into place, fsync the directory. A write
+        that fails (``ENOSPC``, ``EIO``) removes the temporary and raises :class:`StorageFailed`."""
         path = self._path(validate_key(key))
-        fd, temporary = self._open_temporary(path.parent)
         try:
+            fd, temporary = self._open_temporary(path.parent)
             durable.install(fd, temporary, path, data)
         except IsADirectoryError:
             raise _key_conflict(key) from None
+        except OSError as exc:
+            raise StorageFailed(exc) from exc
 
     def get(self, key: str) -> bytes:
         """The file's bytes; a missing file, a folder or a symlink is :class:`NotFound`."""

@@ -176,6 +176,24 @@ class ServiceUnavailable(OverheardError):
         self.service = service
 
 
+class StorageFailed(ServiceUnavailable):
+    """The local blob store could not write (a full disk, a failing one): nothing was stored.
+
+    Answered 507 with ``Retry-After``; the same request may be sent again once the operator has
+    made room or replaced the disk."""
+
+    status = 507
+    code = "storage_failed"
+
+    def __init__(self, cause: OSError) -> None:
+        reason = errno.errorcode.get(cause.errno, "") if isinstance(cause.errno, int) else ""
+        super().__init__(
+            f"the server could not write to its blob store ({reason or type(cause).__name__}); "
+            "nothing was stored, try again later",
+            service="blob_store",
+        )
+
+
 class ConfigError(OverheardError):
     """A setting is missing or names an unknown backend."""
 

@@ -24,8 +24,9 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 """The id of the request being answered on this task or thread ("-" outside requests)."""
 UPLOAD_ROUTE = "/api/v1/utterances"
 """The device upload route, counted in ``overheard_uploads_total``."""
-UPLOAD_OUTCOMES = {201: "created", 200: "replayed", 503: "unavailable"}
-"""Upload status -> outcome label (any other status is ``refused``)."""
+UPLOAD_OUTCOMES = {201: "created", 200: "replayed", 503: "unavailable", 507: "unavailable"}
+"""Upload status -> outcome label (any other status is ``refused``); 507: the blob could not be
+written, nothing was stored."""
 LOGGED_FIELDS = ("request_id", "client", "method", "route", "status", "duration_ms", "service")
 """Extra record attributes a JSON log line carries."""
 

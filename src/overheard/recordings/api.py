@@ -157,6 +157,13 @@ UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
         "`unsupported_channels`, `bad_timestamp`, `bad_idempotency_key`, "
         "`idempotency_mismatch` (the key was used with another body)."
     ),
+    507: {
+        **_err(
+            "`storage_failed`: the server could not write the audio (a full or failing disk); "
+            "nothing was stored: send the same request again after `Retry-After`."
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+    },
 }
 
 
