@@ -23,6 +23,15 @@ whose process stopped in between (SIGKILL, a power cut) leaves that event withou
 :func:`finish_restore`, which ``serve`` and ``worker`` run as they start and a second ``restore``
 runs instead of refusing the non-empty database, takes those steps then. Before, the
 restored rows stayed as they were, shredded households' keys live and later deletions undone.
+
+Before anything is written, ``restore`` also reads the rows that name blobs (:data:`NAMED_BLOBS`)
+and refuses a backup folder missing any blob they name (one written by a version that could miss
+a clip's audio, a folder damaged since), naming how many of each kind and the first keys. Asked to
+restore anyway (``allow_missing_blobs``, ``overheard restore --allow-missing-blobs``), it leaves a
+recording whose audio is missing as a purge of its audio would (``audio_blob`` NULL; one not yet
+processed ``failed``, ``audio_purged``), audited ``backup.restore_audio_missing``, and leaves out a
+disguised copy that is missing (its row too: the next serve has the copy made again). Before, such
+a restore succeeded and the recording failed with ``audio_missing`` only when it was opened.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import base64
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +54,7 @@ from .keys import DataKey, KeyShares, destroy_after_commit
 from .platform import Platform
 from .recordings import journal
 from .recordings.deletion import batched, delete_recordings
-from .recordings.models import Recording
+from .recordings.models import Recording, Status
 
 FORMAT = 1
 """Version of the backup layout."""
@@ -54,6 +63,38 @@ BATCH_ROWS = 500
 SNAPSHOT_ATTEMPTS = 5
 """Snapshots a backup reads its rows in, at most, before it gives up on blobs they name being
 removed before they could be copied."""
+MISSING_SHOWN = 5
+"""Keys of missing blobs a refused restore lists."""
+
+
+@dataclass(frozen=True)
+class NamedBlob:
+    """A column whose rows name a blob that a backup holds and a restore needs."""
+
+    table: str
+    column: str
+    kind: str
+    """How audit details and :class:`RestoreReport` name this kind of blob."""
+    one: str
+    many: str
+
+
+NAMED_BLOBS = (
+    NamedBlob("recordings", "audio_blob", "audio", "recording's audio", "recordings' audio"),
+    NamedBlob("disguised_clips", "blob_key", "disguised", "disguised copy", "disguised copies"),
+)
+"""Every blob a row names: recordings' audio and disguised renditions. (A purge's blob is left
+out: it is there only to be deleted.) A backup copies these; a restore refuses to go without
+them."""
+
+
+def blob_kinds(counts: dict[str, int]) -> str:
+    """``{"audio": 3, "disguised": 1}`` as "3 recordings' audio, 1 disguised copy"."""
+    return ", ".join(
+        f"{counts[n.kind]} {n.one if counts[n.kind] == 1 else n.many}"
+        for n in NAMED_BLOBS
+        if counts.get(n.kind)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +114,32 @@ class RestoreReport:
     key-share folder), so later deletions stay undone."""
     resumed: bool = False
     """Whether this finished a restore whose process had stopped after its rows committed."""
+    missing_blobs: dict[str, int] = field(default_factory=dict)
+    """Blobs the backup's rows name that its folder lacked, per kind (``NamedBlob.kind``): only a
+    restore allowed to go without them gets this far."""
+    without_audio: list[str] = field(default_factory=list)
+    """Recordings restored without their audio (missing from the backup), as if it was purged."""
+
+    @property
+    def missing(self) -> str | None:
+        """What the restore went without, if anything."""
+        if not self.missing_blobs:
+            return None
+        total = sum(self.missing_blobs.values())
+        shown = ", ".join(self.without_audio[:MISSING_SHOWN])
+        more = len(self.without_audio) - MISSING_SHOWN
+        blobs = "1 blob" if total == 1 else f"{total} blobs"
+        said = f"restored without {blobs} the backup's rows name ({blob_kinds(self.missing_blobs)})"
+        if self.without_audio:
+            which = "recording" if len(self.without_audio) == 1 else "recordings"
+            have = "has" if len(self.without_audio) == 1 else "have"
+            said += (
+                f": {which} {shown}{f' and {more} more' if more > 0 else ''} {have} no audio, "
+                "as if it had been purged (audited backup.restore_audio_missing)"
+            )
+        if self.missing_blobs.get("disguised"):
+            said += "; a missing disguised copy is made again from its audio when next served"
+        return said
 
     @property
     def warning(self) -> str | None:
@@ -175,12 +242,13 @@ def _write_rows(platform: Platform, tables: Path) -> tuple[dict[str, int], set[s
 
 
 def _named_blobs(session: Any) -> set[str]:
-    """Every blob key a row names: recordings' audio and disguised renditions. (A purge's blob is
-    left out: it is there only to be deleted.)"""
-    from .protect._tables import DisguisedClip
-
-    audio = select(Recording.audio_blob).where(Recording.audio_blob.is_not(None))
-    return {*session.scalars(audio), *session.scalars(select(DisguisedClip.blob_key))}
+    """Every blob key a row names (:data:`NAMED_BLOBS`)."""
+    tables = {t.name: t for t in _tables()}
+    named: set[str] = set()
+    for spec in NAMED_BLOBS:
+        column = tables[spec.table].c[spec.column]
+        named.update(session.scalars(select(column).where(column.is_not(None))))
+    return named
 
 
 def _copy_blob_out(platform: Platform, folder: Path, key: str) -> bool:
@@ -208,13 +276,30 @@ steps ran."""
 FINISHED = "backup.restore"
 SHREDDED = "backup.restore_shredded"
 """Audit action: a restored household's key was shut (its subject)."""
+AUDIO_MISSING = "backup.restore_audio_missing"
+"""Audit action: a recording (its subject) was restored without its audio, missing from the backup
+(a restore allowed to go without missing blobs); committed with the rows, after ``STARTED``."""
+MISSING_REASON = "missing_from_backup"
+WITHDRAWN_BECAUSE = "audio_missing"
+"""Why the open review tasks of a recording restored with neither audio nor disguised copy (nothing
+left to serve) were withdrawn."""
 
 
-def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> RestoreReport:
+def restore_backup(
+    platform: Platform,
+    source: Path,
+    *,
+    actor: str = "cli",
+    allow_missing_blobs: bool = False,
+) -> RestoreReport:
     """Load a backup into an empty database and blob store, then keep shredded households shut.
 
     A database that holds only an unfinished restore (its process stopped after the rows
-    committed) is not refused: that restore is finished instead (:func:`finish_restore`)."""
+    committed) is not refused: that restore is finished instead (:func:`finish_restore`).
+
+    A backup folder missing a blob its rows name is refused before anything is written, unless
+    ``allow_missing_blobs``: then a recording whose audio is missing is restored as if its audio
+    had been purged and a missing disguised copy is left out (:func:`_without_missing`)."""
     manifest = json.loads((source / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         raise Conflict(f"backup format {manifest.get('format')!r} is not {FORMAT}")
@@ -224,23 +309,38 @@ def restore_backup(platform: Platform, source: Path, *, actor: str = "cli") -> R
     rows = 0
     with platform.sessions() as session:
         _refuse_non_empty(session)
-    _refuse_incomplete(source, manifest.get("counts", {}))
+    counts = manifest.get("counts", {})
+    _refuse_incomplete(source, {k: v for k, v in counts.items() if k != "blobs"})
+    missing = _missing_blobs(source)
+    if missing and not allow_missing_blobs:
+        raise Conflict(_missing_message(missing))
+    if not allow_missing_blobs:
+        _refuse_incomplete(source, {k: v for k, v in counts.items() if k == "blobs"})
     _refuse_keys_that_cannot_open(platform, source / "tables" / f"{DataKey.__tablename__}.jsonl")
     # Blobs before rows: a copy that fails leaves the database empty, so the restore can be run
     # again; rows committed first would bring back, with a live key and the journal not yet
     # re-applied, what was deleted after the backup, and refuse a second run.
     blobs = _copy_blobs_in(platform, source / "blobs")
     taken_at = manifest.get("taken_at")
+    gone = {kind: set(keys) for kind, keys in missing.items()}
+    lost = {kind: len(keys) for kind, keys in missing.items()}
+    without_audio: list[tuple[str, str]] = []
     with transaction(platform.sessions) as session:
         _refuse_non_empty(session)
         for table in _tables():
             for batch in _batches(source / "tables" / f"{table.name}.jsonl"):
-                session.execute(insert(table), batch)
-                rows += len(batch)
+                kept = _without_missing(table.name, batch, gone, without_audio) if gone else batch
+                if kept:
+                    session.execute(insert(table), kept)
+                    rows += len(kept)
         _reset_sequences(session)
-        details = {"taken_at": taken_at, "rows": rows, "blobs": blobs}
+        details = {"taken_at": taken_at, "rows": rows, "blobs": blobs, "missing_blobs": lost}
         audit.append(session, actor=actor, action=STARTED, details=details)
-    return _finish(platform, actor, taken_at, rows, blobs)
+        _left_without_audio(session, actor, taken_at, without_audio)
+    return _finish(
+        platform, actor, taken_at, rows, blobs,
+        missing_blobs=lost, without_audio=[rid for rid, _household in without_audio],
+    )  # fmt: skip
 
 
 def finish_restore(platform: Platform, *, actor: str = "system:restore") -> RestoreReport | None:
@@ -257,6 +357,13 @@ def finish_restore(platform: Platform, *, actor: str = "system:restore") -> Rest
                 )
             )
         )
+        without_audio = list(  # committed with the rows
+            session.scalars(
+                select(audit.AuditEvent.subject)
+                .where(audit.AuditEvent.action == AUDIO_MISSING, audit.AuditEvent.seq > started.seq)
+                .order_by(audit.AuditEvent.seq)
+            )
+        )
     details = started.details or {}
     return _finish(
         platform,
@@ -265,6 +372,8 @@ def finish_restore(platform: Platform, *, actor: str = "system:restore") -> Rest
         int(details.get("rows", 0)),
         int(details.get("blobs", 0)),
         shut_before=[str(h) for h in shut_before],
+        missing_blobs={str(k): int(v) for k, v in (details.get("missing_blobs") or {}).items()},
+        without_audio=[str(r) for r in without_audio],
     )
 
 
@@ -294,10 +403,13 @@ def _finish(
     blobs: int,
     *,
     shut_before: list[str] | None = None,
+    missing_blobs: dict[str, int] | None = None,
+    without_audio: list[str] | None = None,
 ) -> RestoreReport:
     """The steps after the rows' commit; each may be run again (a shut key has no wrapped key
     left, a recording deleted again is no longer there). ``shut_before``: households an earlier,
-    stopped run of these steps shut (None: this is the first run)."""
+    stopped run of these steps shut (None: this is the first run). ``missing_blobs`` and
+    ``without_audio``: what the rows' commit went without (reported, audited again)."""
     resumed = shut_before is not None
     manifest = {"taken_at": taken_at}
     shredded, live = _shut_shredded(platform, actor, manifest)
@@ -315,9 +427,13 @@ def _finish(
                 "reapplied_recordings": reapplied or 0,
                 "taken_at": taken_at,
                 "resumed": resumed,
+                "missing_blobs": missing_blobs or {},
             },
         )
-    return RestoreReport(rows, blobs, shredded, taken_at, live, reapplied, resumed)
+    return RestoreReport(
+        rows, blobs, shredded, taken_at, live, reapplied, resumed,
+        dict(missing_blobs or {}), list(without_audio or []),
+    )  # fmt: skip
 
 
 def _reapply_deletions(
@@ -372,6 +488,104 @@ def _refuse_incomplete(source: Path, counts: dict[str, int]) -> None:
                 f"the backup is incomplete: it holds {found} of the {expected} {name} its "
                 "manifest counts; nothing was restored"
             )
+
+
+def _missing_blobs(source: Path) -> dict[str, list[str]]:
+    """Per kind (``NamedBlob.kind``), the keys the backup's rows name that its blobs folder does
+    not hold, in the rows' order (a kind with none left out). Read from the backup's tables before
+    anything is written; a key naming a file outside the folder (``..``) counts as missing."""
+    folder = source / "blobs"
+    held = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    missing: dict[str, list[str]] = {}
+    for spec in NAMED_BLOBS:
+        path = source / "tables" / f"{spec.table}.jsonl"
+        for batch in _batches(path):
+            for row in batch:
+                key = row.get(spec.column)
+                if key is not None and key not in held:
+                    missing.setdefault(spec.kind, []).append(key)
+    return missing
+
+
+def _missing_message(missing: dict[str, list[str]]) -> str:
+    """The refusal of a backup folder missing blobs its rows name: how many, of which kinds, the
+    first keys, and how to restore anyway."""
+    keys = [key for spec in NAMED_BLOBS for key in missing.get(spec.kind, [])]
+    total = len(keys)
+    kinds = blob_kinds({kind: len(found) for kind, found in missing.items()})
+    listed = ", ".join(keys[:MISSING_SHOWN]) + (
+        f" and {total - MISSING_SHOWN} more" if total > MISSING_SHOWN else ""
+    )
+    blobs = "1 blob its rows name is" if total == 1 else f"{total} blobs its rows name are"
+    return (
+        f"the backup is incomplete: {blobs} not in its blobs folder ({kinds}): {listed}; nothing "
+        "was restored. Restore from an intact copy of the backup, or run the restore again with "
+        "--allow-missing-blobs to restore without them: a recording whose audio is missing then "
+        "has none, as if it had been purged, and a missing disguised copy is made again from its "
+        "audio"
+    )
+
+
+def _without_missing(
+    table: str,
+    batch: list[dict[str, Any]],
+    gone: dict[str, set[str]],
+    without_audio: list[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """``batch`` of ``table`` with no row naming a blob of ``gone`` (keys per kind).
+
+    A recording whose audio is gone is left as a purge of its audio leaves it: ``audio_blob``
+    NULL, which every reader already takes for "no audio" (the content gate answers
+    ``audio_purged``, the dashboard offers no playback, exports and renditions skip it); one not
+    yet processed becomes ``failed``, ``audio_purged``, like a failed recording whose audio was
+    purged, so that its job ends instead of waiting on it for ever. It is added to
+    ``without_audio`` (id, household). A disguised copy that is gone loses its row: a serve that
+    finds no row has the copy made again, one that found the row would wait on the blob for ever.
+    """
+    if table == "recordings" and gone.get("audio"):
+        from .speech.pipeline import AUDIO_PURGED, UNPROCESSED
+
+        kept = []
+        for row in batch:
+            if row.get("audio_blob") in gone["audio"]:
+                row = {**row, "audio_blob": None}
+                if row.get("status") in UNPROCESSED:
+                    row.update(status=Status.FAILED.value, status_reason=AUDIO_PURGED)
+                without_audio.append((row["id"], row["household_id"]))
+            kept.append(row)
+        return kept
+    if table == "disguised_clips" and gone.get("disguised"):
+        return [row for row in batch if row.get("blob_key") not in gone["disguised"]]
+    return batch
+
+
+def _left_without_audio(
+    session: Any, actor: str, taken_at: str | None, recordings: list[tuple[str, str]]
+) -> None:
+    """Audit each recording restored without its audio (in its household's log), and withdraw the
+    open review of those left with no disguised copy either: nothing is left to serve."""
+    from .protect._tables import DisguisedClip
+    from .review._tasks import withdraw_recordings
+
+    for recording_id, household_id in recordings:
+        audit.append(
+            session,
+            actor=actor,
+            action=AUDIO_MISSING,
+            subject=recording_id,
+            household_id=household_id,
+            reason=MISSING_REASON,
+            details={"backup_taken_at": taken_at},
+            flush=False,
+        )
+    for chunk in batched([recording_id for recording_id, _household in recordings]):
+        served = set(
+            session.scalars(
+                select(DisguisedClip.recording_id).where(DisguisedClip.recording_id.in_(chunk))
+            )
+        )
+        withdraw_recordings(session, [r for r in chunk if r not in served], WITHDRAWN_BECAUSE)
+    session.flush()
 
 
 def _stored(source: Path, name: str) -> int:

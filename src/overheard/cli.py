@@ -309,6 +309,15 @@ def finish_stopped_restore(platform: Platform) -> None:
 def restore(
     source: Annotated[Path, typer.Argument(help="A directory written by `overheard backup`.")],
     data_dir: DataDir = None,
+    allow_missing_blobs: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-blobs",
+            help="Restore a backup folder missing blobs its rows name: a recording whose audio is "
+            "missing is restored without it (as if purged), a missing disguised copy is left out; "
+            "audited and printed.",
+        ),
+    ] = False,
 ) -> None:
     """Restore a backup into an empty deployment; households shredded since stay unreadable. Run
     again after a restore that stopped half-way, it finishes that one."""
@@ -318,10 +327,12 @@ def restore(
     with clean_errors():
         initialise(settings)
     with opened(data_dir) as platform:
-        report = restore_backup(platform, source)
+        report = restore_backup(platform, source, allow_missing_blobs=allow_missing_blobs)
     if report.resumed:
         console.print("finished a restore that had stopped after its rows were stored")
     console.print(f"restored {report.rows} rows and {report.blobs} blobs")
+    if report.missing:
+        console.print(f"[bold yellow]warning:[/] {report.missing}")
     if report.reapplied:
         console.print(f"deleted again {report.reapplied} recordings from the deletion journal")
     for household in report.shredded_households:

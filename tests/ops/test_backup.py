@@ -766,3 +766,182 @@ def test_a_backup_whose_named_blobs_keep_vanishing_stops_without_a_manifest(
     ):
         write_backup(platform, backup_dir := tmp_path / "backup")
     assert not (backup_dir / "manifest.json").exists()
+
+
+def _disguise(platform: Platform, rid: str) -> str:
+    """Store a (silent) disguised copy of the recording; its blob key."""
+    import numpy as np
+
+    from overheard.db import transaction
+    from overheard.protect import _cache
+
+    with transaction(platform.sessions) as session:
+        rec = session.get_one(Recording, rid, with_for_update=True)
+        pcm = np.zeros(16000, dtype=np.int16).tobytes()
+        return _cache.store(session, platform.gate, rec, pcm, method_version=1)
+
+
+def _audio_key(platform: Platform, rid: str) -> str:
+    with platform.sessions() as session:
+        key = session.get_one(Recording, rid).audio_blob
+    assert key
+    return key
+
+
+def _remove_with_a_stray(backup_dir: Path, key: str) -> None:
+    """Remove the blob ``key`` and put a stray blob beside it: the folder holds as many blobs as
+    its manifest counts."""
+    (backup_dir / "blobs" / key).unlink()
+    stray = backup_dir / "blobs" / key.rsplit("/", 1)[0] / "stray"
+    stray.write_bytes(b"not named by any row")
+
+
+def _remove_and_edit_the_manifest(backup_dir: Path, key: str) -> None:
+    """Remove the blob ``key`` and count one blob fewer in the manifest."""
+    (backup_dir / "blobs" / key).unlink()
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    manifest["counts"]["blobs"] -= 1
+    (backup_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("removed", "kind"),
+    [("audio", "1 recording's audio"), ("disguised", "1 disguised copy")],
+    ids=["audio_and_a_stray", "disguised_and_the_manifest_edited"],
+)
+def test_a_backup_missing_a_blob_its_rows_name_is_refused_and_writes_nothing(
+    platform, make_household, tmp_path: Path, empty_database_url: str, removed: str, kind: str
+):
+    """A backup folder missing a blob its rows name (a recording's audio, a disguised copy), with
+    counts that still match its manifest (a stray file beside it, or the manifest edited). Before,
+    the restore succeeded and the recording failed with ``audio_missing`` only when opened. Now
+    the rows that name blobs are read first: the restore refuses, saying how many of which kind,
+    the key, and the option to restore anyway, and writes nothing."""
+    from overheard.errors import Conflict
+    from overheard.households import Household
+
+    rid = upload(platform, make_household())
+    disguised = _disguise(platform, rid)
+    write_backup(platform, backup_dir := tmp_path / "backup")
+    if removed == "audio":
+        _remove_with_a_stray(backup_dir, key := _audio_key(platform, rid))
+    else:
+        _remove_and_edit_the_manifest(backup_dir, key := disguised)
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        with pytest.raises(Conflict) as refused:
+            restore_backup(restored, backup_dir)
+        said = refused.value.message
+        assert f"1 blob its rows name is not in its blobs folder ({kind})" in said
+        assert key in said and "--allow-missing-blobs" in said and "nothing was restored" in said
+        with restored.sessions() as session:
+            assert session.scalars(select(Household)).all() == []
+        assert list(restored.blobs.list("")) == []
+    finally:
+        restored.close()
+
+
+def test_a_restore_allowed_to_miss_blobs_leaves_the_audio_purged_and_reports_it(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """With ``allow_missing_blobs`` the restore goes on: a recording whose audio is missing is
+    restored as a purge of its audio leaves it (no blob named; not yet processed, so ``failed``,
+    ``audio_purged``), audited in its household's log, its open review withdrawn (nothing to
+    serve); a missing disguised copy loses its row, so the next serve has it made again; the
+    report and the ``backup.restore`` event count them. Nothing later trips over them: the gate
+    says the audio was purged, and the recording's processing job ends."""
+    from overheard import audit, backup
+    from overheard.db import transaction, utcnow
+    from overheard.errors import NotFound
+    from overheard.protect import _cache
+    from overheard.review._tasks import add_task
+    from overheard.review.models import ReviewTask
+    from overheard.speech.pipeline import AUDIO_PURGED, process_recording
+
+    hh = make_household()
+    lost, kept = upload(platform, hh), upload(platform, hh)
+    disguised = _disguise(platform, kept)
+    with transaction(platform.sessions) as session:
+        task = add_task(session, recording_id=lost, household_id=hh.household_id,
+                        duration_s=0.5, reason="random", now=utcnow()).id  # fmt: skip
+    write_backup(platform, backup_dir := tmp_path / "backup")
+    (backup_dir / "blobs" / _audio_key(platform, lost)).unlink()
+    (backup_dir / "blobs" / disguised).unlink()
+
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        report = restore_backup(restored, backup_dir, allow_missing_blobs=True)
+        assert report.missing_blobs == {"audio": 1, "disguised": 1}
+        assert report.without_audio == [lost]
+        assert report.missing is not None
+        assert "(1 recording's audio, 1 disguised copy)" in report.missing
+        assert f"recording {lost} has no audio" in report.missing
+        with restored.sessions() as session:
+            rec = session.get_one(Recording, lost)
+            assert rec.audio_blob is None
+            assert (rec.status, rec.status_reason) == (Status.FAILED.value, AUDIO_PURGED)
+            with pytest.raises(NotFound) as gone:
+                restored.gate.open_audio(session, rec, actor="test", purpose="restore check")
+            assert gone.value.code == "audio_purged"
+            other = session.get_one(Recording, kept)
+            assert restored.gate.open_audio(session, other, actor="test", purpose="restore check")
+            assert _cache.stored_version(session, kept) is None  # made again when next served
+            withdrawn = session.get_one(ReviewTask, task)
+            assert (withdrawn.state, withdrawn.withdrawn_because) == ("withdrawn", "audio_missing")
+            events = session.scalars(select(audit.AuditEvent)).all()
+            [missing] = [e for e in events if e.action == backup.AUDIO_MISSING]
+            assert (missing.subject, missing.household_id) == (lost, hh.household_id)
+            [finished] = [e for e in events if e.action == backup.FINISHED]
+            assert finished.details["missing_blobs"] == {"audio": 1, "disguised": 1}
+            assert audit.verify_chain(session).ok
+        process_recording(restored, lost)  # its queued job ends without opening anything
+        with restored.sessions() as session:
+            rec = session.get_one(Recording, lost)
+            assert (rec.status, rec.status_reason) == (Status.FAILED.value, AUDIO_PURGED)
+    finally:
+        restored.close()
+
+
+def test_the_restore_command_names_the_missing_blobs_and_restores_with_the_option(
+    platform, make_household, tmp_path: Path, empty_database_url: str
+):
+    """``overheard restore`` prints the refusal (how many, which kind, the key, the option) and
+    exits 1 having restored nothing; with ``--allow-missing-blobs`` it restores and prints which
+    recordings came back without their audio."""
+    from typer.testing import CliRunner
+
+    from overheard.cli import app
+    from overheard.households import Household
+
+    rid = upload(platform, make_household())
+    write_backup(platform, backup_dir := tmp_path / "backup")
+    _remove_with_a_stray(backup_dir, key := _audio_key(platform, rid))
+    s = platform.settings
+    env = {
+        "OVERHEARD_DATABASE_URL": empty_database_url,
+        "OVERHEARD_KEK_URL": s.kek_url,
+        "OVERHEARD_SECRETS_PATH": s.secrets_path,
+        "OVERHEARD_AUDIT_SIGNING_KEY_PATH": s.audit_signing_key_path,
+        "OVERHEARD_KEY_SHARE_DIR": s.key_share_dir,
+    }
+    command = ["restore", str(backup_dir), "--data-dir", str(tmp_path / "restored")]
+    runner = CliRunner()
+
+    refused = runner.invoke(app, command, env=env)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1, refused.output
+    assert "error: the backup is incomplete: 1 blob its rows name is not in its blobs" in said
+    assert "(1 recording's audio)" in said and key in said
+    assert "--allow-missing-blobs" in said and "nothing was restored" in said
+    restored = restored_platform(platform, tmp_path, empty_database_url)
+    try:
+        with restored.sessions() as session:
+            assert session.scalars(select(Household)).all() == []
+    finally:
+        restored.close()
+
+    allowed = runner.invoke(app, [*command, "--allow-missing-blobs"], env=env)
+    said = " ".join(allowed.output.split())
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning: restored without 1 blob the backup's rows name (1 recording's audio)" in said
+    assert f"recording {rid} has no audio, as if it had been purged" in said
