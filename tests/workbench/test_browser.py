@@ -21,7 +21,7 @@ from overheard.platform import Platform
 from overheard.review.consent import set_human_review
 from overheard.review.models import Annotation
 from overheard.speech.audio import to_wav_bytes
-from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server, overflow
 from tests.conftest import tone_wav
 from tests.workbench.conftest import (
     ADA,
@@ -340,4 +340,47 @@ def test_a_reviewed_clip_costs_its_submit_and_its_audio(scene, server):
             plat.close()
         expect(player).to_have_attribute("data-state", "withdrawn", timeout=5_000)
         assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
+        browser.close()
+
+
+def test_submitting_without_an_intent_says_so_and_keeps_the_keys(scene, server):
+    """Ctrl+Enter before an intent is chosen: the page says so beside the intent, in words a screen
+    reader announces, and puts the reviewer in the filter, where typing picks one; the keys work on.
+    Before, the browser stopped on the <select> with a bubble only: Esc, I and typing a name there
+    did nothing, and the status still said "Playing"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    world, _ = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 390, "height": 800})  # a phone: the message must show near
+        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
+        _enrol(page, server, world)
+        page.goto(f"{server}/review")
+        expect(page.locator("#player")).to_have_attribute("data-state", "ready")
+        clip = page.locator("#clip-pseudonym").inner_text()
+        page.keyboard.press("Control+Enter")
+        missing = page.locator("#intent-missing")
+        expect(missing).to_be_visible()
+        expect(missing).to_have_attribute("role", "alert")
+        expect(missing).to_contain_text("Choose what the speaker wanted")
+        expect(page.locator("#intent")).to_have_attribute("aria-invalid", "true")
+        assert page.evaluate("document.activeElement.id") == "intent-filter"
+        y = {sel: page.locator(sel).bounding_box()["y"] for sel in ("#intent", "#intent-missing", "#flags")}
+        assert y["#intent"] < y["#intent-missing"] < y["#flags"], y  # by the selector, not off-screen
+        assert overflow(page) == 0
+        page.keyboard.type("weath")
+        page.keyboard.press("Enter")
+        assert page.locator("#intent").input_value() == "weather"
+        expect(missing).to_be_hidden()
+        expect(page.locator("#intent")).not_to_have_attribute("aria-invalid", "true")
+        page.focus("#intent")  # Esc leaves the selector as it leaves a text box
+        page.keyboard.press("Escape")
+        assert page.evaluate("document.activeElement.id") == "play"
+        expect(page.locator("#clip-pseudonym")).to_have_text(clip)
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#notice")).to_contain_text("Saved")
+        expect(page.locator("#clip-pseudonym")).not_to_have_text(clip)
+        page.keyboard.press("Control+Enter")  # the next clip: the same again, from a clean form
+        expect(missing).to_be_visible()
         browser.close()

@@ -273,9 +273,26 @@
       intent.value = first.value;
       filter.value = "";
       for (const o of intent.options) o.hidden = false;
+      intentMissing(false);
       say("Intent: " + first.textContent + ".");
       $("play").focus();
     });
+    // A submit without an intent: the browser would stop on the <select> with a bubble, where the
+    // page's keys (Esc, I, typing a name) do not reach. Say why beside it and go to the filter.
+    intent.addEventListener("invalid", (e) => {
+      if (!$("intent-missing")) return;
+      e.preventDefault();
+      intentMissing(true);
+      filter.focus();
+    });
+    intent.addEventListener("change", () => intentMissing(!intent.value && intent.hasAttribute("aria-invalid")));
+  }
+  function intentMissing(on) {
+    const note = $("intent-missing");
+    if (!note || !intent) return;
+    if (on) { note.textContent = note.dataset.text || (note.dataset.text = note.textContent); }
+    note.hidden = !on;
+    if (on) intent.setAttribute("aria-invalid", "true"); else intent.removeAttribute("aria-invalid");
   }
 
   const typing = (el) => el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "checkbox");
@@ -300,7 +317,7 @@
     const el = event.target;
     if (event.ctrlKey && event.key === "Enter" && form) { event.preventDefault(); form.requestSubmit(); return; }
     if (event.ctrlKey && event.key === " ") { event.preventDefault(); toggle(); return; }
-    if (event.key === "Escape" && typing(el)) { $("play").focus(); return; }
+    if (event.key === "Escape" && (typing(el) || el.tagName === "SELECT")) { $("play").focus(); return; }
     if (typing(el) || el.tagName === "SELECT" || event.ctrlKey || event.altKey || event.metaKey) return;
     if (event.key === " " && !native(el)) { event.preventDefault(); toggle(); return; }
     const n = Number(event.key);
@@ -491,6 +508,7 @@
       f.querySelector("input[name=lease_id]").value = task.lease_id;
     }
     for (const o of intent.options) o.hidden = false;
+    intentMissing(false);
     fields().forEach((el) => { el.disabled = false; });
     const undo = $("undo");
     undo.querySelector("input[name=annotation_id]").value = answer.undo || "";
