@@ -81,7 +81,7 @@ def test_owner_reviews_turns_review_off_and_deletes_everything(world, tmp_path, 
         page.click("#delete-everything")
         page.fill("#confirm", "delete everything")
         page.click("#confirm-everything")
-        expect(page.locator("#receipt-scope")).to_have_text("everything")
+        expect(page.locator("#receipt-scope")).to_have_text("everything: 1 recording and your household key")
         expect(page.locator("#receipt-key")).to_have_text("yes")
         expect(page.locator("#receipt-signature")).not_to_be_empty()
         body = json.loads(page.locator("#receipt-json").inner_text())

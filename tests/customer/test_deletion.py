@@ -354,3 +354,36 @@ def test_an_upload_stored_while_everything_is_purged_keeps_its_audio(platform, o
         rec = s.get_one(Recording, stored.id)
         assert platform.gate.open_audio(s, rec, actor="test", purpose="check")
         assert s.scalars(select(Recording.id)).all() == [stored.id]
+
+
+def test_a_receipt_says_in_words_what_was_deleted_and_when(platform, owner):
+    """The page a deletion ends on, and the dashboard's list of receipts, say in plain words what
+    went; before, they showed the receipt's codes ("What: one", "Destroyed: audio_blobs,
+    derived_texts, recordings", an ISO time to the microsecond) and no sentence at all."""
+    import re
+
+    first = add_recording(platform, owner.device_id, "first", at=START.replace(hour=7))
+    add_recording(platform, owner.device_id, "second", at=START.replace(hour=8))
+    add_task(platform, first, state="queued")
+
+    def shown(html: str) -> str:
+        main = html.split("<main", 1)[1].split('<pre id="receipt-json"', 1)[0]
+        return " ".join(re.sub(r"<[^>]+>", " ", main).split())
+
+    one = owner.client.get(submit(owner.client, "/me", f"/me/recordings/{first.id}/delete", confirm="yes").headers["location"])
+    text = shown(one.text)
+    assert 'id="receipt-summary"' in one.text
+    assert "Deleted 1 recording, the one you chose, on 2026-03-02 at 09:00 UTC. Every copy is gone." in text
+    assert "the recordings, the audio, transcripts and intents, review tasks (withdrawn)" in text
+    for code in ("audio_blobs", "derived_texts", "review_tasks_withdrawn", "+00:00"):
+        assert code not in text, code
+    day = str(START.date())
+    ranged = owner.client.get(submit(owner.client, "/me", "/me/delete/range", first=day, last=day,
+                                     confirm="yes").headers["location"])  # fmt: skip
+    assert f"Deleted 1 recording, captured on {day}, on 2026-03-02 at 09:00 UTC." in shown(ranged.text)
+    everything = owner.client.get(submit(owner.client, "/me/delete/everything", confirm="delete everything").headers["location"])
+    assert "Deleted everything: 0 recordings and your household key" in shown(everything.text)
+    listed = shown(owner.client.get("/me").text)
+    assert f"2026-03-02 09:00 — 1 recording, captured on {day}" in listed
+    assert "2026-03-02 09:00 — 1 recording, the one you chose" in listed
+    assert "one, 1 recordings" not in listed

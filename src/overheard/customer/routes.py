@@ -20,7 +20,7 @@ from ..errors import BadRequest
 from ..households import Retention
 from ..platform import Platform
 from ..recordings import voice_delete
-from . import access, service
+from . import access, receipt_words, service
 from .export import stream_export
 
 router = APIRouter(include_in_schema=False)
@@ -86,6 +86,7 @@ def dashboard(
         "timezone": home.timezone,
         "receipts": receipts,
         "receipts_total": receipts_total,
+        "words": receipt_words,
         "pending_deletions": service.pending_voice_deletions(plat, me.household_id),
     }
     return _page(request, "dashboard.html", context)
@@ -226,6 +227,7 @@ def receipts_page(
     context = {
         "me": me,
         "receipts": rows,
+        "words": receipt_words,
         "total": total,
         "page": page,
         "pages": max(1, -(-total // service.PAGE_SIZE)),
@@ -245,6 +247,7 @@ def receipt_page(request: Request, me: Customer, receipt_id: str) -> Response:
         "text": text,
         "completed_at": completed_at,
         "waiting": waiting,
+        "words": receipt_words,
     }
     return _page(request, "receipt.html", context)
 
