@@ -250,3 +250,30 @@ def test_each_recordings_player_and_delete_button_name_their_recording(platform,
         when = f"{rec.captured_at:%Y-%m-%d %H:%M:%S}"
         assert f'aria-label="Delete this recording ({when})"' in html
         assert f'aria-label="Recording of {when}"' in html
+
+
+def test_a_shorter_retention_asks_first_and_says_what_it_will_delete(platform, owner):
+    """Choosing to keep recordings for less time deletes the older ones at the next sweep. Before,
+    "Save" did it at once without a word: no count, no question, and the old recordings stayed on
+    the page until the sweep took them with nobody told. Now it asks, like every other deletion."""
+    from tests.accounts.conftest import csrf_of
+
+    old = add_recording(platform, owner.device_id, "old one", at=START - timedelta(days=100))
+    add_recording(platform, owner.device_id, "new one", at=START - timedelta(hours=1))
+    asked = submit(owner.client, "/me", "/me/retention", retention="3_months")
+    assert asked.status_code == 200
+    assert "Keep your recordings for 3 months?" in asked.text
+    assert "1 recording captured before 2025-12-02 09:00 UTC will be deleted at the next sweep, within the hour" in asked.text
+    assert 'name="retention" value="3_months"' in asked.text and 'name="confirm" value="yes"' in asked.text
+    with platform.sessions() as s:
+        assert s.get(Household, owner.household_id).retention == "until_deleted"  # nothing yet
+    done = owner.client.post("/me/retention", follow_redirects=False, data={
+        "retention": "3_months", "confirm": "yes", "csrf_token": csrf_of(asked.text)})  # fmt: skip
+    assert done.status_code == 303
+    shown = owner.client.get(done.headers["location"]).text
+    assert "Saved: your recordings are kept 3 months. Older ones are deleted at the next sweep" in shown
+    with platform.sessions() as s:
+        assert s.get(Household, owner.household_id).retention == "3_months"
+        assert s.get(type(old), old.id) is not None  # the sweep deletes it, with its receipt
+    longer = submit(owner.client, "/me", "/me/retention", retention="18_months")  # deletes nothing
+    assert longer.status_code == 303

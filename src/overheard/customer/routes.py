@@ -7,7 +7,7 @@ the signed-in household id, and renders. Any id of another household answers 404
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -44,9 +44,17 @@ NOTICES = {
     "review_on": "Saved: human review is on.",
     "review_off": "Saved: human review is off, and every clip waiting for a reviewer was withdrawn.",
     "retention": "Saved: how long your recordings are kept.",
+    "retention_sweep": "Saved: your recordings are kept {kept}. Older ones are deleted at the next "
+    "sweep, each deletion with its receipt below.",
     "undone": "Undone: that voice deletion will not happen.",
 }
 """What the dashboard says after one of its own forms was saved (``/me?saved=…``)."""
+
+
+def _notice(saved: str, retention: str) -> str | None:
+    """What ``/me?saved=…`` says, the household's retention choice filled in."""
+    notice = NOTICES.get(saved)
+    return notice.format(kept=RETENTION_LABELS.get(retention, retention)) if notice else None
 
 
 def _platform(request: Request) -> Platform:
@@ -75,7 +83,7 @@ def dashboard(
     receipts, receipts_total = service.receipts(plat, me.household_id, size=RECENT_RECEIPTS)
     context = {
         "me": me,
-        "notice": NOTICES.get(saved),
+        "notice": _notice(saved, home.retention),
         "recordings": views,
         "total": total,
         "page": max(page, 0),
@@ -190,12 +198,48 @@ def set_review(request: Request, me: Customer, human_review: TextField = "") -> 
 
 
 @router.post("/me/retention")
-def set_retention(request: Request, me: Customer, retention: TextField = "") -> Response:
-    """Choose how long recordings are kept."""
+def set_retention(
+    request: Request, me: Customer, retention: TextField = "", confirm: TextField = ""
+) -> Response:
+    """Choose how long recordings are kept; a choice that makes the sweep delete some asks first."""
     rt = runtime(request)
+    gone, before = service.past_retention(rt.platform, me.household_id, retention, rt.now())
+    if gone and before is not None and confirm != "yes":
+        return _confirm_retention(request, me, retention, gone, before)
     actor = service.actor_of(me.account_id)
     service.set_retention(rt.platform, me.household_id, retention, actor, rt.now())
-    return redirect("/me?saved=retention#controls")
+    return redirect(f"/me?saved={'retention_sweep' if gone else 'retention'}#controls")
+
+
+def _confirm_retention(
+    request: Request, me: CustomerPrincipal, retention: str, gone: int, before: datetime
+) -> Response:
+    """The question before a retention choice that will delete ``gone`` older recordings."""
+    kept = RETENTION_LABELS[retention]
+    count = f"{gone} recording{'s' if gone != 1 else ''}"
+    sweep = _within(_platform(request).settings.retention_sweep_every_s)
+    context = {
+        "me": me,
+        "action": "/me/retention",
+        "fields": {"retention": retention},
+        "question": f"Keep your recordings for {kept}?",
+        "note": f"{count} captured before {before:%Y-%m-%d %H:%M} UTC will be deleted at the next "
+        f"sweep, {sweep}, and so will each recording as it grows older than {kept}.",
+        "button": f"Yes, keep {kept} and delete {count}",
+        "keep": "No, change nothing",
+    }
+    return _page(request, "confirm.html", context)
+
+
+def _within(seconds: float) -> str:
+    """How soon the retention sweep comes, in words: "within the hour"."""
+    if seconds <= 60:
+        return "within a minute"
+    if seconds < 3600:
+        return f"within {-(-int(seconds) // 60)} minutes"
+    if seconds == 3600:
+        return "within the hour"
+    return f"within {-(-int(seconds) // 3600)} hours"
 
 
 @router.get("/me/access")

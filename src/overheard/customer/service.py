@@ -20,7 +20,7 @@ from ..accounts.aliases import alias_key, staff_alias
 from ..audit import AuditEvent
 from ..db import transaction
 from ..errors import BadRequest, KeyUnavailable, NotFound, RecordingNotFound
-from ..households import Household, Retention
+from ..households import Household, Retention, cutoff
 from ..platform import Platform
 from ..protect.tracing import listeners
 from ..recordings import deletion, voice_delete
@@ -284,6 +284,24 @@ def set_retention(
             now=now,
             details={"previous": previous},
         )
+
+
+def past_retention(
+    platform: Platform, household_id: str, retention: str, now: datetime
+) -> tuple[int, datetime | None]:
+    """How many of the household's recordings the sweep would delete under ``retention`` now, and
+    the cutoff (None: kept until deleted)."""
+    try:
+        before = cutoff(Retention(retention).value, now)
+    except ValueError:
+        raise BadRequest("unknown retention choice", code="bad_retention") from None
+    if before is None:
+        return 0, None
+    with platform.sessions() as session:
+        query = select(func.count()).select_from(Recording).where(
+            Recording.household_id == household_id, Recording.captured_at < before
+        )
+        return int(session.scalar(query) or 0), before
 
 
 def pending_voice_deletions(platform: Platform, household_id: str) -> list[PendingDeletion]:
