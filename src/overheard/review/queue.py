@@ -33,7 +33,7 @@ from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from .. import audit
 from ..errors import BadRequest
-from ..recordings.voice_delete import held_unheard, unheard_beside
+from ..recordings.voice_delete import held_unheard, unheard_beside_any
 from ._tasks import add_task
 from .errors import ClipHeld, LeaseExpired
 from .models import Annotation, GoldItem, ReviewTask, TaskBar, TaskState
@@ -163,7 +163,7 @@ def _claim_statement(*, skip_locked: bool) -> _Loading:
             _claimable(pool, _NOW),
             pool.reason != Reason.GOLD.value,
             ~barred,
-            ~unheard_beside(pool.household_id, pool.recording_id),
+            ~unheard_beside_any(pool.household_id, pool.recording_id),
         )
         .order_by(pool.created_at)
         .limit(1)
@@ -222,7 +222,7 @@ def _claim_gold(
                 GoldItem.active,
                 GoldItem.id.not_in(seen),
                 GoldItem.recording_id.not_in(annotated),
-                ~unheard_beside(GoldItem.household_id, GoldItem.recording_id),
+                ~unheard_beside_any(GoldItem.household_id, GoldItem.recording_id),
             )
             .order_by(GoldItem.id)
         )
