@@ -19,7 +19,7 @@ from overheard.db import transaction
 from overheard.demo import espeak_available, synthesise
 from overheard.platform import Platform
 from overheard.review.consent import set_human_review
-from overheard.review.models import Annotation
+from overheard.review.models import Annotation, TaskBar
 from overheard.speech.audio import to_wav_bytes
 from tests._browser import CHROMIUM, CHROMIUM_ARGS, live_server, overflow
 from tests.conftest import tone_wav
@@ -269,7 +269,9 @@ def test_every_workbench_key(scene, server):
         page.keyboard.press("u")  # back to the previous clip
         expect(page.locator("#notice")).to_contain_text("taken back")
         expect(page.locator("#clip-pseudonym")).to_have_text(first)
-        page.keyboard.press("s")  # skip it, with the chosen reason
+        page.keyboard.press("s")  # the skip reason; Enter skips with it
+        assert page.evaluate("document.activeElement.id") == "skip-reason"
+        page.keyboard.press("Enter")
         expect(page.locator("#notice")).to_contain_text("Skipped")
         expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
         browser.close()
@@ -384,3 +386,63 @@ def test_submitting_without_an_intent_says_so_and_keeps_the_keys(scene, server):
         page.keyboard.press("Control+Enter")  # the next clip: the same again, from a clean form
         expect(missing).to_be_visible()
         browser.close()
+
+
+def test_s_asks_before_skipping_and_keeps_the_undo(scene, server, tmp_path):
+    """`S` no longer skips at once with the default reason: it opens the skip reason, where `Enter`
+    skips and any other key keeps the clip. Before, a reviewer who picked an intent (focus back on
+    Play) and began a comment with "s" without pressing `C` lost the clip, and the skip also took
+    away the Undo of the previous submit."""
+    from playwright.sync_api import expect, sync_playwright
+
+    world, settings = scene
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
+        _enrol(page, server, world)
+        page.goto(f"{server}/review")
+        skips: list[str] = []
+        page.on("request", lambda r: skips.append(r.url) if "/review/skip" in r.url else None)
+        expect(page.locator("#player")).to_have_attribute("data-state", "ready")
+        first = page.locator("#clip-pseudonym").inner_text()
+        page.keyboard.press("i")
+        page.keyboard.type("weath")
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "play"
+        page.keyboard.type("sounds like a tv")  # a comment begun without C
+        page.wait_for_timeout(500)
+        expect(page.locator("#clip-pseudonym")).to_have_text(first)
+        expect(page.locator("#skip-confirm")).to_be_hidden()
+        assert skips == []
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#notice")).to_contain_text("Saved")
+        expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
+        second = page.locator("#clip-pseudonym").inner_text()
+        page.keyboard.press("s")  # the skip reason, asked
+        expect(page.locator("#skip-confirm")).to_be_visible()
+        assert page.evaluate("document.activeElement.id") == "skip-reason"
+        expect(page.locator("#player-status")).to_contain_text("Enter skips")
+        page.keyboard.press("Escape")  # kept
+        assert page.evaluate("document.activeElement.id") == "play"
+        expect(page.locator("#skip-confirm")).to_be_hidden()
+        expect(page.locator("#player-status")).to_contain_text("Not skipped")
+        page.keyboard.press("s")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")  # skipped, for the reason chosen
+        expect(page.locator("#notice")).to_contain_text("Skipped")
+        expect(page.locator("#clip-pseudonym")).not_to_have_text(second)
+        assert len(skips) == 1
+        expect(page.locator("#undo-button")).to_be_visible()  # the submit before can still be undone
+        page.keyboard.press("u")
+        expect(page.locator("#notice")).to_contain_text("taken back")
+        expect(page.locator("#clip-pseudonym")).to_have_text(first)
+        browser.close()
+    plat = Platform.open(settings)
+    try:
+        with plat.sessions() as s:
+            assert [b.cause for b in s.scalars(select(TaskBar))] == ["not_english"]
+            assert s.scalars(select(Annotation)).all() == []  # the submit was undone
+    finally:
+        plat.close()

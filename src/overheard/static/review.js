@@ -300,6 +300,44 @@
   const flags = [...document.querySelectorAll("#flags input[type=checkbox]")];
   const focusOn = (id) => { const el = $(id); if (el && !el.disabled) el.focus(); };
   const send = (id) => { const f = $(id); if (f && !f.hidden) f.requestSubmit(); };
+  // S does not skip: it opens the skip reason, where Enter (or S again) skips and any other key
+  // (Esc, a letter, Space) keeps the clip. A stray "s" (a comment typed without C first) costs nothing.
+  const reason = $("skip-reason"), skipForm = $("skip");
+  let armed = false;
+  function armSkip() {
+    if (!reason || reason.disabled || !skipForm || skipForm.hidden) return;
+    armed = true;
+    skipForm.dataset.armed = "yes";
+    $("skip-confirm").hidden = false;
+    reason.focus();
+    say("Skip this clip because " + reason.selectedOptions[0].textContent + "? Enter skips; ↑ ↓ change the reason; Esc keeps the clip.");
+  }
+  function disarm() {
+    armed = false;
+    if (!skipForm) return;
+    delete skipForm.dataset.armed;
+    $("skip-confirm").hidden = true;
+  }
+  if (reason) {
+    reason.addEventListener("blur", disarm);
+    reason.addEventListener("change", () => { if (armed) say("Skip because " + reason.selectedOptions[0].textContent + "? Enter skips."); });
+    reason.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.altKey || event.metaKey) return;
+      const key = event.key;
+      if (key === "Enter" || (armed && (key === "s" || key === "S"))) {
+        event.preventDefault();
+        event.stopPropagation();
+        disarm();
+        send("skip");
+        return;
+      }
+      if (!armed || ["ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown", "Tab", "Shift"].includes(key)) return;
+      event.preventDefault();
+      event.stopPropagation();
+      $("play").focus();
+      say("Not skipped: the clip stays.");
+    });
+  }
   const KEYS = {
     r: replay, R: replay,
     ArrowLeft: () => seek(-seekS), ArrowRight: () => seek(seekS),
@@ -310,7 +348,7 @@
     t: () => focusOn("transcript"), T: () => focusOn("transcript"),
     i: () => focusOn("intent-filter"), I: () => focusOn("intent-filter"),
     c: () => focusOn("comment"), C: () => focusOn("comment"),
-    s: () => send("skip"), S: () => send("skip"),
+    s: armSkip, S: armSkip,
     u: () => send("undo"), U: () => send("undo"),
   };
   document.addEventListener("keydown", (event) => {
@@ -448,7 +486,7 @@
     if (answer.load) { location.assign(answer.load); return; }
     pending = null;
     notify(answer.notice);
-    if (!answer.stay) show(answer);
+    if (!answer.stay) show(answer, f.id === "skip");
     else if (f.id === "undo") $("undo").hidden = true;
   }
 
@@ -486,7 +524,8 @@
   }
 
   // The next clip in place of this one, as a fresh page would show it (every text set as text).
-  function show(answer) {
+  // After a skip the previous submit's Undo stays offered (the server still says whether it may).
+  function show(answer, skipped) {
     const task = answer.task;
     clip += 1;
     release();
@@ -511,8 +550,10 @@
     intentMissing(false);
     fields().forEach((el) => { el.disabled = false; });
     const undo = $("undo");
-    undo.querySelector("input[name=annotation_id]").value = answer.undo || "";
-    undo.hidden = !answer.undo;
+    if (!(skipped && !answer.undo)) {
+      undo.querySelector("input[name=annotation_id]").value = answer.undo || "";
+      undo.hidden = !answer.undo;
+    }
     for (const [id, text] of Object.entries(answer.stats)) $(id).textContent = text;
     PLAYER_BUTTONS.forEach((id) => { $(id).disabled = false; });
     rateIndex = rates.indexOf(1); audio.playbackRate = 1; $("rate").textContent = "1×";
