@@ -111,6 +111,9 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
         for n, (transcript, intent) in enumerate(ANSWERS):
             player = page.locator("#player")
             expect(player).to_have_attribute("data-state", "ready")
+            if n == 1:  # a reload keeps the clip (its lease) and the speed
+                page.reload()
+                expect(player).to_have_attribute("data-state", "ready")
             clip = page.locator("#clip-pseudonym").inner_text()
             assert clip not in seen
             seen.append(clip)
@@ -120,8 +123,11 @@ def test_enrol_and_review_three_clips_with_the_keyboard(scene, server, tmp_path)
             assert page.evaluate("document.activeElement.id") == "play"
             if n == 0:  # nothing submitted yet: nothing to undo
                 expect(page.locator("#undo-button")).to_be_hidden()
-            page.keyboard.press("]")
+            if n == 0:
+                page.keyboard.press("]")
+            # The speed chosen on the first clip stays for the next ones, as auto-play does.
             expect(page.locator("#rate")).to_have_text("1.25×")
+            assert page.evaluate("document.getElementById('audio').playbackRate") == 1.25
             page.keyboard.press("Space")
             expect(player).to_have_attribute("data-state", "playing")
             page.keyboard.press("Space")

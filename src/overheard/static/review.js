@@ -13,7 +13,7 @@
   const rates = box.dataset.rates.split(",").map(Number);
   const seekS = Number(box.dataset.seekS), requireFull = box.dataset.requireFull === "yes";
   const BIN_S = 0.1, AXIS_PX = 16, PEAK_COLUMNS = 4096, ZOOMS = [1, 2, 4, 8, 16];
-  const AUTOPLAY_KEY = "overheard.autoplay", SPECTROGRAM_KEY = "overheard.spectrogram";
+  const AUTOPLAY_KEY = "overheard.autoplay", SPECTROGRAM_KEY = "overheard.spectrogram", RATE_KEY = "overheard.rate";
   let pcm = null, spec = null, clip = 0, pending = null;
   let rateIndex = rates.indexOf(1), peaks = null, heard = null, last = null, zoomIndex = 0, viewStart = 0;
 
@@ -165,11 +165,20 @@
   function seekTo(t) { audio.currentTime = Math.min(Math.max(0, t), duration()); last = null; draw(); }
   const seek = (by) => seekTo(audio.currentTime + by);
   function replay() { audio.currentTime = 0; last = 0; if (audio.paused) toggle(); }
-  function speed(step) {
-    rateIndex = Math.min(rates.length - 1, Math.max(0, rateIndex + step));
+  // The speed is remembered in this browser, like auto-play and the spectrogram; a clip loaded
+  // into the <audio> starts at its defaultPlaybackRate, so both are set.
+  function setRate(index) {
+    rateIndex = Math.min(rates.length - 1, Math.max(0, index));
+    audio.defaultPlaybackRate = rates[rateIndex];
     audio.playbackRate = rates[rateIndex];
     $("rate").textContent = rates[rateIndex] + "×";
   }
+  function speed(step) {
+    setRate(rateIndex + step);
+    localStorage.setItem(RATE_KEY, String(rates[rateIndex]));
+  }
+  const remembered = rates.indexOf(Number(localStorage.getItem(RATE_KEY)));
+  setRate(remembered >= 0 ? remembered : rates.indexOf(1));
   function zoom(step) {
     zoomIndex = Math.min(ZOOMS.length - 1, Math.max(0, zoomIndex + step));
     viewStart = Math.max(0, Math.min(duration() - span(), audio.currentTime - span() / 2));
@@ -556,7 +565,7 @@
     }
     for (const [id, text] of Object.entries(answer.stats)) $(id).textContent = text;
     PLAYER_BUTTONS.forEach((id) => { $(id).disabled = false; });
-    rateIndex = rates.indexOf(1); audio.playbackRate = 1; $("rate").textContent = "1×";
+    setRate(rateIndex);  // the speed chosen stays from clip to clip
     zoomIndex = 0; viewStart = 0;
     draw();
     say("Loading the clip…");
