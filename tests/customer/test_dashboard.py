@@ -6,6 +6,7 @@ import io
 import wave
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from overheard import audit
@@ -88,7 +89,7 @@ def test_access_log_shows_everyone_who_touched_the_data_and_nothing_else(
     code = alias_code(alias_key(platform.secrets), "R-9c1d", scope=owner.household_id)
     assert f"Staff {code}" in page and "looked up who you are" in page and "legal request" in page
     assert "R-9c1d" not in page  # the sign-in name is never shown
-    assert "Your device" in page and "received a recording from your device" in page
+    assert "Your device" in page and "sent a recording" in page
     assert f'href="/me?page=0#rec-{rec.id}"' in page
     assert f"recording of {rec.captured_at:%Y-%m-%d %H:%M:%S}" in page
     assert "R-0000" not in page and other.household_id not in page
@@ -277,3 +278,16 @@ def test_a_shorter_retention_asks_first_and_says_what_it_will_delete(platform, o
         assert s.get(type(old), old.id) is not None  # the sweep deletes it, with its receipt
     longer = submit(owner.client, "/me", "/me/retention", retention="18_months")  # deletes nothing
     assert longer.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["recording.trimmed", "recordings.purged", "audio.disguise", "review.undo", "review.ask_second",
+     "learn.destroy", "backup.restore_audio_missing", "backup.restore_shredded"],
+)  # fmt: skip
+def test_the_access_log_says_in_words_what_each_step_on_a_households_data_was(action: str) -> None:
+    """A step the platform records against a household reads as words, never as its code."""
+    from overheard.customer.access import what_happened
+
+    what, _why = what_happened(action, None)
+    assert what != action and "_" not in what and "." not in what.rstrip(".")

@@ -38,7 +38,17 @@ _CONTENT = {
     "gold_scoring": "scored a reviewer against a reference example",
 }
 _ACTIONS = {
-    "recording.ingest": "received a recording from your device",
+    "recording.ingest": "sent a recording",
+    "recording.trimmed": "kept only the request after the wake word and erased the rest",
+    "recordings.purged": "erased the stored copies of deleted recordings",
+    "audio.disguise": "made the disguised copy of a recording that reviewers hear",
+    "review.undo": "took back a review just submitted",
+    "review.ask_second": "asked a second reviewer to review a recording",
+    "learn.destroy": "destroyed a model trained on your recordings",
+    "learn.working_copies_expired": "removed expired working copies of a training dataset",
+    "backup.restore_audio_missing": "restored a recording from a backup that lacked its audio: "
+    "the audio is gone",
+    "backup.restore_shredded": "kept what you deleted unreadable while restoring a backup",
     "recordings.delete": "deleted recordings",
     "recordings.purge_audio": "erased the audio of an accidental wake-up",
     "review.sample": "picked a recording for human review",
