@@ -6,7 +6,7 @@ from before holds its note in plaintext: deleting the clip blanks it in the same
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..hazmat.models import ReidentifyRequest
@@ -19,22 +19,20 @@ def on_recordings_deleted(session: Session, recording_ids: list[str]) -> dict[st
     """Blank the plaintext notes about ``recording_ids``; counts them as ``staff_notes``."""
     if not recording_ids:
         return {}
-    requests = (
-        ReidentifyRequest.recording_id.in_(recording_ids),
-        or_(ReidentifyRequest.reason != "", ReidentifyRequest.decision_note.is_not(None)),
-    )
     reports = select(EmergencyReport.id).where(EmergencyReport.recording_id.in_(recording_ids))
-    actions = (EmergencyAction.report_id.in_(reports), EmergencyAction.note != "")
-    count = (session.scalar(select(func.count()).where(*requests)) or 0) + (
-        session.scalar(select(func.count()).where(*actions)) or 0
+    blanked = (
+        update(ReidentifyRequest)
+        .where(
+            ReidentifyRequest.recording_id.in_(recording_ids),
+            or_(ReidentifyRequest.reason != "", ReidentifyRequest.decision_note.is_not(None)),
+        )
+        .values(reason="", decision_note=None),
+        update(EmergencyAction)
+        .where(EmergencyAction.report_id.in_(reports), EmergencyAction.note != "")
+        .values(note=""),
     )
-    if not count:
-        return {}
-    session.execute(
-        update(ReidentifyRequest).where(*requests).values(reason="", decision_note=None)
-    )
-    session.execute(update(EmergencyAction).where(*actions).values(note=""))
-    return {"staff_notes": count}
+    count = sum(session.execute(statement).rowcount for statement in blanked)  # type: ignore[attr-defined]
+    return {"staff_notes": count} if count else {}
 
 
 def register() -> None:
