@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..households import Retention
+
 DESTROYED = {
     "recordings": "the recordings",
     "audio_blobs": "the audio",
@@ -22,20 +24,30 @@ DESTROYED = {
     "working_copies_removed": "working copies",
 }
 """What each count of a receipt stands for."""
-RETENTION = {"18_months": "18 months", "3_months": "3 months", "24_hours": "24 hours"}
+RETENTION_LABELS = {
+    Retention.UNTIL_DELETED.value: "Until I delete them",
+    Retention.MONTHS_18.value: "18 months",
+    Retention.MONTHS_3.value: "3 months",
+    Retention.HOURS_24.value: "24 hours",
+}
+"""Each retention choice in words (the dashboard's choices, a receipt's retention deletion)."""
 
 
 def _day(iso: str) -> str:
     return iso[:10]
 
 
-def _recordings(n: int) -> str:
+def recordings(n: int) -> str:
+    """``n`` recordings in words: "1 recording", "3 recordings"."""
     return f"{n} recording{'' if n == 1 else 's'}"
 
 
 def scope(body: dict[str, Any]) -> str:
     """What the deletion was asked to remove, e.g. "1 recording, captured on 2026-03-02"."""
-    what, count = body.get("scope", {}), _recordings(int(body.get("counts", {}).get("recordings", 0)))
+    what, count = (
+        body.get("scope", {}),
+        recordings(int(body.get("counts", {}).get("recordings", 0))),
+    )
     kind = what.get("kind")
     if kind == "everything":
         return f"everything: {count} and your household key"
@@ -43,14 +55,23 @@ def scope(body: dict[str, Any]) -> str:
         return f"{count}, the one you chose"
     if kind == "range":
         # The bounds are local midnights, the second one the day after the last (exclusive).
-        first, last = _day(what["from"]), str(date.fromisoformat(_day(what["to"])) - timedelta(days=1))
-        return f"{count}, captured on {first}" if first == last else f"{count}, captured from {first} to {last}"
+        first, last = (
+            _day(what["from"]),
+            str(date.fromisoformat(_day(what["to"])) - timedelta(days=1)),
+        )
+        return (
+            f"{count}, captured on {first}"
+            if first == last
+            else f"{count}, captured from {first} to {last}"
+        )
     if kind == "voice_last":
         return f"{count}: what you said just before asking, by voice, to delete it"
     if kind == "voice_today":
-        return f"{count}: everything you said on {_day(what['since'])}, deleted as you asked by voice"
+        return (
+            f"{count}: everything you said on {_day(what['since'])}, deleted as you asked by voice"
+        )
     if kind == "retention":
-        kept = RETENTION.get(what.get("retention", ""), what.get("retention", ""))
+        kept = RETENTION_LABELS.get(what.get("retention", ""), what.get("retention", ""))
         return f"{count} older than you chose to keep them ({kept}), captured before {_day(what['before'])}"
     return f"{count} ({kind})"
 

@@ -17,7 +17,6 @@ from ..accounts.context import runtime
 from ..accounts.rbac import CustomerPrincipal, require_customer
 from ..accounts.web import SECURITY_HEADERS, redirect, render
 from ..errors import BadRequest
-from ..households import Retention
 from ..platform import Platform
 from ..recordings import voice_delete
 from . import access, receipt_words, service
@@ -33,13 +32,6 @@ RECENT_RECEIPTS = 10
 """Deletion receipts the dashboard lists; the rest are a link away (/me/receipts)."""
 PAGE_CSP = SECURITY_HEADERS["Content-Security-Policy"] + "; media-src 'self'"
 """The account pages' policy, plus playback of the owner's own audio from this site."""
-RETENTION_LABELS = {
-    Retention.UNTIL_DELETED.value: "Until I delete them",
-    Retention.MONTHS_18.value: "18 months",
-    Retention.MONTHS_3.value: "3 months",
-    Retention.HOURS_24.value: "24 hours",
-}
-
 NOTICES = {
     "review_on": "Saved: human review is on.",
     "review_off": "Saved: human review is off, and every clip waiting for a reviewer was withdrawn.",
@@ -54,7 +46,11 @@ NOTICES = {
 def _notice(saved: str, retention: str) -> str | None:
     """What ``/me?saved=…`` says, the household's retention choice filled in."""
     notice = NOTICES.get(saved)
-    return notice.format(kept=RETENTION_LABELS.get(retention, retention)) if notice else None
+    return (
+        notice.format(kept=receipt_words.RETENTION_LABELS.get(retention, retention))
+        if notice
+        else None
+    )
 
 
 def _platform(request: Request) -> Platform:
@@ -90,7 +86,7 @@ def dashboard(
         "pages": max(1, -(-total // service.PAGE_SIZE)),
         "human_review": home.human_review,
         "retention": home.retention,
-        "retention_labels": RETENTION_LABELS,
+        "retention_labels": receipt_words.RETENTION_LABELS,
         "timezone": home.timezone,
         "receipts": receipts,
         "receipts_total": receipts_total,
@@ -144,7 +140,7 @@ def delete_range(
         days = f"from {start} to {end}" if end != start else f"on {start}"
         if count == 0:  # nothing to confirm: say so rather than offer to delete nothing
             return _page(request, "nothing.html", {"me": me, "days": days})
-        what = f"{count} recording{'s' if count != 1 else ''} captured {days}"
+        what = f"{receipt_words.recordings(count)} captured {days}"
         fields = {"first": start.isoformat(), "last": end.isoformat()}
         return _confirm(request, me, "/me/delete/range", what, fields)
     actor = service.actor_of(me.account_id)
@@ -215,8 +211,8 @@ def _confirm_retention(
     request: Request, me: CustomerPrincipal, retention: str, gone: int, before: datetime
 ) -> Response:
     """The question before a retention choice that will delete ``gone`` older recordings."""
-    kept = RETENTION_LABELS[retention]
-    count = f"{gone} recording{'s' if gone != 1 else ''}"
+    kept = receipt_words.RETENTION_LABELS[retention]
+    count = receipt_words.recordings(gone)
     sweep = _within(_platform(request).settings.retention_sweep_every_s)
     context = {
         "me": me,
