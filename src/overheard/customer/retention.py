@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from ..db import transaction
 from ..households import (  # noqa: F401 - the cutoff is the sweep's, kept importable here
@@ -73,6 +73,11 @@ def sweep_retention(
     return report
 
 
+def expired(household_id: str, before: datetime) -> ColumnElement[bool]:
+    """The household's recordings a retention sweep deletes: captured before ``before``."""
+    return (Recording.household_id == household_id) & (Recording.captured_at < before)
+
+
 def _sweep_household(
     platform: Platform, household_id: str, now: datetime, report: SweepReport
 ) -> None:
@@ -91,9 +96,7 @@ def _sweep_household(
                 return
             ids = list(
                 session.scalars(
-                    select(Recording.id)
-                    .where(Recording.household_id == household_id, Recording.captured_at < before)
-                    .limit(SWEEP_BATCH)
+                    select(Recording.id).where(expired(household_id, before)).limit(SWEEP_BATCH)
                 )
             )
         if not ids:

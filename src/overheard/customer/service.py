@@ -30,6 +30,7 @@ from ..review.consent import set_human_review
 from ..review.models import Exclusion, ReviewTask
 from ..speech.audio import to_wav_bytes
 from .rekey import reseal_identity
+from .retention import expired
 
 PAGE_SIZE = 50
 """Recordings per dashboard page."""
@@ -298,9 +299,7 @@ def past_retention(
     if before is None:
         return 0, None
     with platform.sessions() as session:
-        query = select(func.count()).select_from(Recording).where(
-            Recording.household_id == household_id, Recording.captured_at < before
-        )
+        query = select(func.count()).select_from(Recording).where(expired(household_id, before))
         return int(session.scalar(query) or 0), before
 
 
