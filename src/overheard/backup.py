@@ -126,15 +126,13 @@ class RestoreReport:
         if not self.missing_blobs:
             return None
         total = sum(self.missing_blobs.values())
-        shown = ", ".join(self.without_audio[:MISSING_SHOWN])
-        more = len(self.without_audio) - MISSING_SHOWN
         blobs = "1 blob" if total == 1 else f"{total} blobs"
         said = f"restored without {blobs} the backup's rows name ({blob_kinds(self.missing_blobs)})"
         if self.without_audio:
             which = "recording" if len(self.without_audio) == 1 else "recordings"
             have = "has" if len(self.without_audio) == 1 else "have"
             said += (
-                f": {which} {shown}{f' and {more} more' if more > 0 else ''} {have} no audio, "
+                f": {which} {_first(self.without_audio)} {have} no audio, "
                 "as if it had been purged (audited backup.restore_audio_missing)"
             )
         if self.missing_blobs.get("disguised"):
@@ -495,7 +493,7 @@ def _missing_blobs(source: Path) -> dict[str, list[str]]:
     not hold, in the rows' order (a kind with none left out). Read from the backup's tables before
     anything is written; a key naming a file outside the folder (``..``) counts as missing."""
     folder = source / "blobs"
-    held = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    held = set(_blob_files(folder))
     missing: dict[str, list[str]] = {}
     for spec in NAMED_BLOBS:
         path = source / "tables" / f"{spec.table}.jsonl"
@@ -507,22 +505,25 @@ def _missing_blobs(source: Path) -> dict[str, list[str]]:
     return missing
 
 
+def _first(keys: list[str]) -> str:
+    """The first ``MISSING_SHOWN`` of ``keys``, and how many more."""
+    more = len(keys) - MISSING_SHOWN
+    return ", ".join(keys[:MISSING_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
 def _missing_message(missing: dict[str, list[str]]) -> str:
     """The refusal of a backup folder missing blobs its rows name: how many, of which kinds, the
     first keys, and how to restore anyway."""
     keys = [key for spec in NAMED_BLOBS for key in missing.get(spec.kind, [])]
     total = len(keys)
     kinds = blob_kinds({kind: len(found) for kind, found in missing.items()})
-    listed = ", ".join(keys[:MISSING_SHOWN]) + (
-        f" and {total - MISSING_SHOWN} more" if total > MISSING_SHOWN else ""
-    )
     blobs = "1 blob its rows name is" if total == 1 else f"{total} blobs its rows name are"
     return (
-        f"the backup is incomplete: {blobs} not in its blobs folder ({kinds}): {listed}; nothing "
-        "was restored. Restore from an intact copy of the backup, or run the restore again with "
-        "--allow-missing-blobs to restore without them: a recording whose audio is missing then "
-        "has none, as if it had been purged, and a missing disguised copy is made again from its "
-        "audio"
+        f"the backup is incomplete: {blobs} not in its blobs folder ({kinds}): {_first(keys)}; "
+        "nothing was restored. Restore from an intact copy of the backup, or run the restore "
+        "again with --allow-missing-blobs to restore without them: a recording whose audio is "
+        "missing then has none, as if it had been purged, and a missing disguised copy is made "
+        "again from its audio"
     )
 
 
@@ -591,7 +592,7 @@ def _left_without_audio(
 def _stored(source: Path, name: str) -> int:
     """How many blobs (``name`` "blobs") or rows of table ``name`` the backup folder holds."""
     if name == "blobs":
-        return sum(1 for p in (source / "blobs").rglob("*") if p.is_file())
+        return len(_blob_files(source / "blobs"))
     path = source / "tables" / f"{name}.jsonl"
     if not path.exists():
         return 0
@@ -667,10 +668,16 @@ def _reset_sequences(session: Any) -> None:
                 session.execute(select(func.setval(sequence, top + 1, False)))
 
 
+def _blob_files(folder: Path) -> dict[str, Path]:
+    """A backup's blob files by blob key (their path under ``folder``), in key order."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p for p in files}
+
+
 def _copy_blobs_in(platform: Platform, folder: Path) -> int:
     count = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        platform.blobs.put(path.relative_to(folder).as_posix(), path.read_bytes())
+    for key, path in _blob_files(folder).items():
+        platform.blobs.put(key, path.read_bytes())
         count += 1
     return count
 
