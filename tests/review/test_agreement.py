@@ -52,6 +52,22 @@ def _pass(platform, who, answer, policy, rng, now):
         return lease, row
 
 
+def _disagreeing_passes(platform, policy, rng):
+    """Two reviewers' answers to one clip that disagree on the words (same intent); both rows."""
+    _, first = _pass(
+        platform, "R-0001", AnnotationInput("set a timer for ten minutes", "timer"), policy, rng, T0
+    )
+    _, second = _pass(
+        platform,
+        "R-0002",
+        AnnotationInput("set the timer for two minutes", "timer"),
+        policy,
+        rng,
+        later(1),
+    )
+    return first, second
+
+
 @pytest.fixture
 def double_policy(policy):
     from overheard.review.policy import ReviewPolicy
@@ -81,22 +97,7 @@ def test_second_pass_goes_to_someone_else(platform, make_tasks, double_policy, r
 
 def test_disagreement_goes_to_a_lead_who_can_choose(platform, make_tasks, double_policy, rng):
     make_tasks(1, double_share=1.0)
-    _, first = _pass(
-        platform,
-        "R-0001",
-        AnnotationInput("set a timer for ten minutes", "timer"),
-        double_policy,
-        rng,
-        T0,
-    )
-    _, second = _pass(
-        platform,
-        "R-0002",
-        AnnotationInput("set the timer for two minutes", "timer"),
-        double_policy,
-        rng,
-        later(1),
-    )
+    first, second = _disagreeing_passes(platform, double_policy, rng)
     with platform.sessions() as s:
         (item,) = adjudication_queue(s)
     assert item.wer == pytest.approx(2 / 6) and item.intent_agree
@@ -206,22 +207,7 @@ def test_a_clip_settled_on_its_second_pass_reads_as_reviewed_with_its_first_task
     from overheard.learn.reviewed import reviewed_clips
 
     (first_task,) = make_tasks(1, double_share=1.0)
-    _pass(
-        platform,
-        "R-0001",
-        AnnotationInput("set a timer for ten minutes", "timer"),
-        double_policy,
-        rng,
-        T0,
-    )
-    _, second = _pass(
-        platform,
-        "R-0002",
-        AnnotationInput("set the timer for two minutes", "timer"),
-        double_policy,
-        rng,
-        later(1),
-    )
+    _first, second = _disagreeing_passes(platform, double_policy, rng)
     with transaction(platform.sessions) as s:
         (item,) = adjudication_queue(s)
         adjudicate(
