@@ -22,23 +22,7 @@ from overheard.review import hooks as review_hooks
 from overheard.review.consent import set_human_review
 from overheard.review.sampler import DISGUISE_JOB
 from tests.privacy._world import add_clip, claim, later, sample, submit
-
-POLICY = emergency.EmergencyPolicy(case_s=600, ack_within_s=3600, close_within_s=86_400)
-SAID = "help my name is john smith call oh seven seven double oh nine hundred one two three"
-
-
-@pytest.fixture
-def flagged(platform, make_household):  # type: ignore[no-untyped-def]
-    """A clip an annotator flagged ``emergency``; returns (clip, lease, report id)."""
-    serving.install(platform)
-    review_hooks.register()
-    clip = add_clip(platform, make_household, hypothesis=SAID)
-    sample(platform, clip)
-    lease = claim(platform, "R-a1")
-    submit(platform, lease, "R-a1", SAID, "emergency", now=later(10))
-    with platform.sessions() as s:
-        (item,) = emergency.queue(s, POLICY, later(20))
-    return clip, lease, item.report_id
+from tests.privacy.conftest import POLICY, SAID
 
 
 def open_case(platform, report_id: str, officer: str = "P-1", at: float = 30):  # type: ignore[no-untyped-def]

@@ -22,14 +22,11 @@ from overheard.hazmat.reidentify import ReidentifyPolicy, ReidentifyRequest
 from overheard.privacy import emergency, notes
 from overheard.privacy import hooks as privacy_hooks
 from overheard.privacy.models import EmergencyAction
-from overheard.protect import serving
 from overheard.recordings.deletion import delete_recordings
 from overheard.recordings.models import SealedText
-from overheard.review import hooks as review_hooks
-from tests.privacy._world import add_clip, claim, later, make_officer, sample, submit
+from tests.privacy._world import later, make_officer
 
 POLICY = ReidentifyPolicy(request_ttl_s=3600, view_window_s=300, min_reason_chars=20)
-SAID = "help she fell down the stairs and is not breathing"
 REASON = "The speaker said Dr Okonkwo at Saint Brigid's must be told about the overdose."
 DECISION = "Approved: Okonkwo needs to hear of it today."
 CLOSING = "Passed to the hotline; Brigid's confirmed the patient is safe."
@@ -37,19 +34,13 @@ WORDS = [b"Okonkwo", b"Brigid"]
 
 
 @pytest.fixture
-def noted(platform, make_household):  # type: ignore[no-untyped-def]
+def noted(platform, flagged):  # type: ignore[no-untyped-def]
     """A flagged clip with a re-identification request, its approval, and a closed emergency
     report, each with a note; returns (clip, request id, report id)."""
-    serving.install(platform)
-    review_hooks.register()
     privacy_hooks.register()
-    clip = add_clip(platform, make_household, hypothesis=SAID)
-    sample(platform, clip)
-    lease = claim(platform, "R-a1")
-    submit(platform, lease, "R-a1", SAID, "emergency", now=later(10))
+    clip, lease, report_id = flagged
     alice, bob = make_officer(platform), make_officer(platform)
     with transaction(platform.sessions) as s:
-        (item,) = emergency.queue(s, emergency.EmergencyPolicy(), later(20))
         req = reidentify.request(
             s, platform.gate, alice, task_pseudonym=lease.task.pseudonym, reason=REASON,
             policy=POLICY, now=later(20),
@@ -57,8 +48,8 @@ def noted(platform, make_household):  # type: ignore[no-untyped-def]
         reidentify.decide(
             s, platform.gate, bob, req.id, approve=True, note=DECISION, policy=POLICY, now=later(30)
         )
-        emergency.act(s, platform.gate, item.report_id, "P-1", "close", CLOSING, later(40))
-    return clip, req.id, item.report_id
+        emergency.act(s, platform.gate, report_id, "P-1", "close", CLOSING, later(40))
+    return clip, req.id, report_id
 
 
 def _written(platform, request_id: str):  # type: ignore[no-untyped-def]
@@ -145,23 +136,16 @@ def test_the_households_export_leaves_staff_notes_out(platform, noted):  # type:
     assert "Okonkwo" not in json.dumps(data)
 
 
-def test_no_note_is_taken_on_a_deleted_clip_and_the_report_still_closes(platform, make_household):  # type: ignore[no-untyped-def]
-    serving.install(platform)
-    review_hooks.register()
-    clip = add_clip(platform, make_household, hypothesis=SAID)
-    sample(platform, clip)
-    lease = claim(platform, "R-a1")
-    submit(platform, lease, "R-a1", SAID, "emergency", now=later(10))
-    with platform.sessions() as s:
-        (item,) = emergency.queue(s, emergency.EmergencyPolicy(), later(20))
+def test_no_note_is_taken_on_a_deleted_clip_and_the_report_still_closes(platform, flagged):  # type: ignore[no-untyped-def]
+    clip, _lease, report_id = flagged
     delete_recordings(
         platform, clip.household_id, [clip.recording_id], actor="customer", scope={"kind": "one"}
     )
     with pytest.raises(BadRequest) as refused, transaction(platform.sessions) as s:
-        emergency.act(s, platform.gate, item.report_id, "P-1", "close", CLOSING, later(40))
+        emergency.act(s, platform.gate, report_id, "P-1", "close", CLOSING, later(40))
     assert refused.value.code == "note_not_kept"
     with transaction(platform.sessions) as s:
-        emergency.act(s, platform.gate, item.report_id, "P-1", "close", "", later(50))
+        emergency.act(s, platform.gate, report_id, "P-1", "close", "", later(50))
     with platform.sessions() as s:
         assert emergency.queue(s, emergency.EmergencyPolicy(), later(60)) == []
-        assert [a.action for a in emergency.actions_of(s, platform.keyring, item.report_id)] == ["close"]
+        assert [a.action for a in emergency.actions_of(s, platform.keyring, report_id)] == ["close"]
