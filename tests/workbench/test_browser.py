@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -87,6 +89,23 @@ def _enrol(page, url: str, scene: Scene) -> str:
     page.keyboard.press("Enter")
     page.wait_for_url(f"{url}/account")
     return page.locator("header nav a").first.inner_text()
+
+
+@contextmanager
+def _reviewing(url: str, scene: Scene, **page_options: Any) -> Iterator[Any]:
+    """The workbench of a reviewer just enrolled, in headless Chromium, auto-play off."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(**page_options)
+            page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
+            _enrol(page, url, scene)
+            page.goto(f"{url}/review")
+            yield page
+        finally:
+            browser.close()
 
 
 def _tab_to(page, element_id: str, limit: int = 30) -> None:
@@ -297,15 +316,10 @@ def test_a_reviewed_clip_costs_its_submit_and_its_audio(scene, server):
     """From Ctrl+Enter to the next clip ready: one submit answered with that clip, its marked audio,
     no page load; the stream that watches for withdrawal follows the new lease without reopening."""
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     world, settings = scene
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
-        _enrol(page, server, world)
-        page.goto(f"{server}/review")
+    with _reviewing(server, world) as page:
         player = page.locator("#player")
         expect(player).to_have_attribute("data-state", "ready")
         seen: list[tuple[str, str, int]] = []
@@ -348,7 +362,6 @@ def test_a_reviewed_clip_costs_its_submit_and_its_audio(scene, server):
             plat.close()
         expect(player).to_have_attribute("data-state", "withdrawn", timeout=5_000)
         assert page.evaluate("document.getElementById('audio').getAttribute('src')") is None
-        browser.close()
 
 
 def test_submitting_without_an_intent_says_so_and_keeps_the_keys(scene, server):
@@ -356,15 +369,10 @@ def test_submitting_without_an_intent_says_so_and_keeps_the_keys(scene, server):
     reader announces, and puts the reviewer in the filter, where typing picks one; the keys work on.
     Before, the browser stopped on the <select> with a bubble only: Esc, I and typing a name there
     did nothing, and the status still said "Playing"."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     world, _ = scene
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 390, "height": 800})  # a phone: the message must show near
-        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
-        _enrol(page, server, world)
-        page.goto(f"{server}/review")
+    with _reviewing(server, world, viewport={"width": 390, "height": 800}) as page:  # a phone: the message must show near
         expect(page.locator("#player")).to_have_attribute("data-state", "ready")
         clip = page.locator("#clip-pseudonym").inner_text()
         page.keyboard.press("Control+Enter")
@@ -391,7 +399,6 @@ def test_submitting_without_an_intent_says_so_and_keeps_the_keys(scene, server):
         expect(page.locator("#clip-pseudonym")).not_to_have_text(clip)
         page.keyboard.press("Control+Enter")  # the next clip: the same again, from a clean form
         expect(missing).to_be_visible()
-        browser.close()
 
 
 def test_s_asks_before_skipping_and_keeps_the_undo(scene, server, tmp_path):
@@ -399,15 +406,10 @@ def test_s_asks_before_skipping_and_keeps_the_undo(scene, server, tmp_path):
     skips and any other key keeps the clip. Before, a reviewer who picked an intent (focus back on
     Play) and began a comment with "s" without pressing `C` lost the clip, and the skip also took
     away the Undo of the previous submit."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     world, settings = scene
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.add_init_script("localStorage.setItem('overheard.autoplay', 'off')")
-        _enrol(page, server, world)
-        page.goto(f"{server}/review")
+    with _reviewing(server, world) as page:
         skips: list[str] = []
         page.on("request", lambda r: skips.append(r.url) if "/review/skip" in r.url else None)
         expect(page.locator("#player")).to_have_attribute("data-state", "ready")
@@ -444,7 +446,6 @@ def test_s_asks_before_skipping_and_keeps_the_undo(scene, server, tmp_path):
         page.keyboard.press("u")
         expect(page.locator("#notice")).to_contain_text("taken back")
         expect(page.locator("#clip-pseudonym")).to_have_text(first)
-        browser.close()
     plat = Platform.open(settings)
     try:
         with plat.sessions() as s:
