@@ -428,6 +428,8 @@ def test_s_asks_before_skipping_and_keeps_the_undo(scene, server, tmp_path):
         expect(page.locator("#notice")).to_contain_text("Saved")
         expect(page.locator("#clip-pseudonym")).not_to_have_text(first)
         second = page.locator("#clip-pseudonym").inner_text()
+        # Once the clip is ready: its "Ready" would otherwise replace the question being asked.
+        expect(page.locator("#player")).to_have_attribute("data-state", "ready")
         page.keyboard.press("s")  # the skip reason, asked
         expect(page.locator("#skip-confirm")).to_be_visible()
         assert page.evaluate("document.activeElement.id") == "skip-reason"
